@@ -36,3 +36,9 @@ bench:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# localnet starts a one-validator chain on 127.0.0.1 in ./.localnet (see
+# scripts/localnet.sh for the environment overrides); LOCALNET_ARGS=--background
+# detaches it once the first block is made.
+localnet: build
+	bash scripts/localnet.sh $(LOCALNET_ARGS)

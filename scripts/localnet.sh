@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# localnet.sh starts a one-validator DatDot chain on loopback in a few seconds.
+#
+#   scripts/localnet.sh [--home DIR] [--background] [--keep]
+#
+# Without --keep the home directory is wiped and the chain starts from a new
+# genesis with funded test accounts (keyring-backend test, in the home):
+#   validator alice bob hoster1 hoster2 hoster3 (and LOCALNET_EXTRA_ACCOUNTS
+#   more, named user1..userN).
+# With --background the node runs detached; the script waits for the first
+# block, writes DIR/localnet.pid and exits. Stop it with
+#   kill "$(cat DIR/localnet.pid)"
+#
+# Everything listens on 127.0.0.1. Environment overrides (defaults):
+#   LOCALNET_HOME (./.localnet)          LOCALNET_CHAIN_ID (datdot-local)
+#   LOCALNET_RPC_PORT (26657)            LOCALNET_P2P_PORT (26656)
+#   LOCALNET_GRPC_PORT (9090)            LOCALNET_API_PORT (1317)
+#   LOCALNET_BLOCK_TIME (200ms)          LOCALNET_MIN_GAS_PRICES (0.001udot)
+#   LOCALNET_EPOCH_BLOCKS (5)            storage payment epoch length in blocks
+#   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
+#   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
+#
+# Last lines printed (machine-readable, KEY=VALUE):
+#   LOCALNET_HOME, CHAIN_ID, RPC, GRPC, API, PID (background only).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+home="${LOCALNET_HOME:-$repo_root/.localnet}"
+background=0
+keep=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--home) home="$2"; shift 2 ;;
+	--home=*) home="${1#--home=}"; shift ;;
+	--background) background=1; shift ;;
+	--keep) keep=1; shift ;;
+	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "localnet: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+bin="${LOCALNET_BIN:-$repo_root/build/datdotchaind}"
+chain_id="${LOCALNET_CHAIN_ID:-datdot-local}"
+rpc_port="${LOCALNET_RPC_PORT:-26657}"
+p2p_port="${LOCALNET_P2P_PORT:-26656}"
+grpc_port="${LOCALNET_GRPC_PORT:-9090}"
+api_port="${LOCALNET_API_PORT:-1317}"
+block_time="${LOCALNET_BLOCK_TIME:-200ms}"
+min_gas="${LOCALNET_MIN_GAS_PRICES:-0.001udot}"
+epoch_blocks="${LOCALNET_EPOCH_BLOCKS:-5}"
+extra_accounts="${LOCALNET_EXTRA_ACCOUNTS:-0}"
+coins="${LOCALNET_ACCOUNT_COINS:-1000000000000udot}"
+self_stake="${LOCALNET_SELF_STAKE:-100000000000udot}"
+
+command -v jq >/dev/null || { echo "localnet: jq is required (scripts/setup/chain.sh installs it)" >&2; exit 1; }
+[ -x "$bin" ] || { echo "localnet: $bin not found; run make build" >&2; exit 1; }
+
+case "$home" in /*) ;; *) home="$PWD/$home" ;; esac
+log="$home/node.log"
+pidfile="$home/localnet.pid"
+
+chaind() { "$bin" --home "$home" "$@"; }
+
+# set_toml FILE SECTION KEY VALUE: set KEY inside [SECTION] ("" = top level).
+set_toml() {
+	local file="$1" section="$2" key="$3" value="$4"
+	awk -v section="$section" -v key="$key" -v value="$value" '
+		BEGIN { cur = "" }
+		/^\[.*\]$/ { cur = substr($0, 2, length($0) - 2) }
+		cur == section && $0 ~ "^" key " *=" { print key " = " value; done = 1; next }
+		{ print }
+		END { if (!done) exit 3 }
+	' "$file" >"$file.tmp" || { echo "localnet: $key not found in [$section] of $file" >&2; rm -f "$file.tmp"; exit 1; }
+	mv "$file.tmp" "$file"
+}
+
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+	echo "localnet: a node from $home is still running (pid $(cat "$pidfile")); stop it first" >&2
+	exit 1
+fi
+
+if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
+	rm -rf "$home"
+	mkdir -p "$home"
+	chaind init localnet --chain-id "$chain_id" >/dev/null 2>&1
+
+	accounts=(validator alice bob hoster1 hoster2 hoster3)
+	for i in $(seq 1 "$extra_accounts"); do accounts+=("user$i"); done
+	for name in "${accounts[@]}"; do
+		chaind keys add "$name" --keyring-backend test --output json >"$home/key-$name.json" 2>&1
+		chaind genesis add-genesis-account "$name" "$coins" --keyring-backend test >/dev/null
+	done
+
+	# Storage payments every few blocks so that escrow visibly moves, if the
+	# storage module is part of the app.
+	genesis="$home/config/genesis.json"
+	if jq -e '.app_state.storage.params' "$genesis" >/dev/null 2>&1; then
+		jq --arg e "$epoch_blocks" '.app_state.storage.params.epoch_blocks = $e' "$genesis" >"$genesis.tmp"
+		mv "$genesis.tmp" "$genesis"
+	fi
+	# Short governance periods make parameter proposals testable by hand.
+	jq '.app_state.gov.params.voting_period = "20s" | .app_state.gov.params.expedited_voting_period = "10s"' \
+		"$genesis" >"$genesis.tmp" && mv "$genesis.tmp" "$genesis"
+
+	chaind genesis gentx validator "$self_stake" --chain-id "$chain_id" --keyring-backend test >/dev/null 2>&1
+	chaind genesis collect-gentxs >/dev/null 2>&1
+	chaind genesis validate >/dev/null
+
+	cfg="$home/config/config.toml"
+	set_toml "$cfg" rpc laddr "\"tcp://127.0.0.1:$rpc_port\""
+	set_toml "$cfg" p2p laddr "\"tcp://127.0.0.1:$p2p_port\""
+	set_toml "$cfg" p2p addr_book_strict false
+	set_toml "$cfg" rpc pprof_laddr "\"\""
+	set_toml "$cfg" consensus timeout_commit "\"$block_time\""
+
+	appcfg="$home/config/app.toml"
+	set_toml "$appcfg" "" minimum-gas-prices "\"$min_gas\""
+	set_toml "$appcfg" api enable true
+	set_toml "$appcfg" api address "\"tcp://127.0.0.1:$api_port\""
+	set_toml "$appcfg" grpc enable true
+	set_toml "$appcfg" grpc address "\"127.0.0.1:$grpc_port\""
+
+	clientcfg="$home/config/client.toml"
+	set_toml "$clientcfg" "" chain-id "\"$chain_id\""
+	set_toml "$clientcfg" "" keyring-backend "\"test\""
+	set_toml "$clientcfg" "" node "\"tcp://127.0.0.1:$rpc_port\""
+	set_toml "$clientcfg" "" output "\"json\""
+fi
+
+print_endpoints() {
+	echo "LOCALNET_HOME=$home"
+	echo "CHAIN_ID=$chain_id"
+	echo "RPC=tcp://127.0.0.1:$rpc_port"
+	echo "GRPC=127.0.0.1:$grpc_port"
+	echo "API=http://127.0.0.1:$api_port"
+}
+
+if [ "$background" = 0 ]; then
+	print_endpoints
+	exec "$bin" start --home "$home"
+fi
+
+"$bin" start --home "$home" >"$log" 2>&1 &
+pid=$!
+echo "$pid" >"$pidfile"
+
+# Wait for the first block (the node's RPC reports a height >= 1).
+deadline=$((SECONDS + 60))
+until height="$(chaind status 2>/dev/null | jq -r '.sync_info.latest_block_height // "0"' 2>/dev/null)" && [ "${height:-0}" -ge 1 ]; do
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "localnet: node exited; last log lines:" >&2
+		tail -n 30 "$log" >&2
+		rm -f "$pidfile"
+		exit 1
+	fi
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		echo "localnet: no block after 60s; last log lines:" >&2
+		tail -n 30 "$log" >&2
+		kill "$pid" 2>/dev/null || true
+		rm -f "$pidfile"
+		exit 1
+	fi
+	sleep 0.2
+done
+print_endpoints
+echo "PID=$pid"
+echo "LOG=$log"
