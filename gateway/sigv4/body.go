@@ -123,6 +123,11 @@ func (v *Verifier) setupBody(r *http.Request, res *Result, mode string, signer *
 	}
 
 	// x-amz-checksum-* in headers.
+	for name := range r.Header {
+		if unsupportedChecksumHeader(name) {
+			return errInvalidRequest("The checksum algorithm of " + strings.ToLower(name) + " is not supported by this server.")
+		}
+	}
 	for _, alg := range checksumAlgorithms {
 		vs, ok := r.Header[http.CanonicalHeaderKey(ChecksumHeader(alg))]
 		if !ok {
@@ -147,7 +152,7 @@ func (v *Verifier) setupBody(r *http.Request, res *Result, mode string, signer *
 			}
 			alg, ok := checksumAlgFromHeader(name)
 			if !ok {
-				return errInvalidRequest("The value specified in the x-amz-trailer header is not supported")
+				return errInvalidRequest("The value specified in the x-amz-trailer header is not supported: " + name)
 			}
 			if pr.ckAlg != "" {
 				return errInvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")

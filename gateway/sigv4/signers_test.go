@@ -323,7 +323,7 @@ func TestMinioStreamingSignV4(t *testing.T) {
 
 func TestMinioStreamingSignV4Trailer(t *testing.T) {
 	v := testVerifier(nil)
-	for _, alg := range []string{ChecksumCRC32, ChecksumCRC32C, ChecksumSHA1, ChecksumSHA256, ChecksumCRC64NVME} {
+	for _, alg := range ChecksumAlgorithms() {
 		body := testPayload(150000)
 		req := sdkRequest(t, "PUT", "127.0.0.1:9000", "/bucket/stream.bin", "", body)
 		req.Trailer = http.Header{}

@@ -133,7 +133,7 @@ type Result struct {
 	ContentEncoding string
 	// Checksums returns, once Body has been read to a clean io.EOF, the
 	// verified checksums: algorithm (CRC32, CRC32C, SHA1, SHA256,
-	// CRC64NVME) -> base64 value as sent, and "MD5" -> hex digest if
+	// CRC64NVME, SHA512) -> base64 value as sent, and "MD5" -> hex digest if
 	// Content-MD5 was sent. Before that it returns an empty map.
 	Checksums func() map[string]string
 
