@@ -79,8 +79,11 @@ func errHeaderMalformed(msg string) *Error {
 	return newErr(ErrCodeAuthorizationHeaderMalformed, http.StatusBadRequest, msg)
 }
 
+// errQueryParams is AWS's answer to malformed presigned-URL parameters. S3
+// sends it with 403 Forbidden (the ceph s3-tests, which run against AWS,
+// expect 403 for an X-Amz-Expires beyond a week or below zero).
 func errQueryParams(msg string) *Error {
-	return newErr(ErrCodeAuthorizationQueryParametersError, http.StatusBadRequest, msg)
+	return newErr(ErrCodeAuthorizationQueryParametersError, http.StatusForbidden, msg)
 }
 
 func errInvalidArgument(msg string) *Error {

@@ -101,6 +101,12 @@ func TestHeaderAuthErrors(t *testing.T) {
 	r.Header.Set("Authorization", "")
 	_, err = v.Authenticate(r)
 	wantCode(t, err, ErrCodeAuthorizationHeaderMalformed)
+	// x-amz-user-agent may come unsigned (the PHP SDK does that).
+	r = base()
+	r.Header.Set("X-Amz-User-Agent", "aws-sdk-php/3.300")
+	if _, err := v.Authenticate(r); err != nil {
+		t.Errorf("unsigned x-amz-user-agent: %v", err)
+	}
 	// Header and query auth together.
 	r = base()
 	r.URL.RawQuery = "X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -194,8 +200,13 @@ func TestPresignErrors(t *testing.T) {
 		t.Fatalf("a week: %v", err)
 	}
 	for _, exp := range []string{"604801", "-1", "soon"} {
-		wantCode(t, get(presignURL(t, "/b/k", exp, negNow)), ErrCodeAuthorizationQueryParametersError)
+		e := wantCode(t, get(presignURL(t, "/b/k", exp, negNow)), ErrCodeAuthorizationQueryParametersError)
+		if e.Status != http.StatusForbidden {
+			t.Errorf("X-Amz-Expires=%s: status %d", exp, e.Status)
+		}
 	}
+	// X-Amz-Expires=0 is expired at once.
+	wantCode(t, get(presignURL(t, "/b/k", "0", negNow)), ErrCodeAccessDenied)
 	e := wantCode(t, get(presignURL(t, "/b/k", "3600", negNow.Add(-2*time.Hour))), ErrCodeAccessDenied)
 	if e.Message != "Request has expired" {
 		t.Errorf("expired message %q", e.Message)
@@ -267,8 +278,8 @@ func TestBodyErrors(t *testing.T) {
 			t.Errorf("%s: %v", alg, err)
 		}
 		wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{h: checksumOf(alg, body[1:])}), ErrCodeBadDigest)
-		wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{h: "bad"}), ErrCodeInvalidRequest)
-		wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{h: base64.StdEncoding.EncodeToString([]byte("toolongforanychecksumatallreally!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"))}), ErrCodeInvalidRequest)
+		wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{h: "bad"}), ErrCodeBadDigest)
+		wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{h: base64.StdEncoding.EncodeToString([]byte("toolongforanychecksumatallreally!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"))}), ErrCodeBadDigest)
 	}
 	wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{
 		"X-Amz-Checksum-Crc32": checksumOf(ChecksumCRC32, body), "X-Amz-Checksum-Sha1": checksumOf(ChecksumSHA1, body),
@@ -280,8 +291,22 @@ func TestBodyErrors(t *testing.T) {
 	}
 	wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{"X-Amz-Trailer": "x-amz-checksum-crc32"}), ErrCodeInvalidRequest)
 
+	// CompleteMultipartUpload carries the object's checksum, not the
+	// body's: it is left to the server and not reported.
+	xmlBody := []byte("<CompleteMultipartUpload></CompleteMultipartUpload>")
+	r := signedReq(t, "POST", "/b/k?uploadId=u1", xmlBody, UnsignedPayload, negNow, func(r *http.Request) {
+		r.Header.Set("X-Amz-Checksum-Sha256", "Ok6Cs5b96ux6+MWQkJO7UBT5sKPBeXBLwvj/hK89smg=-1")
+	})
+	res, err := negVerifier().Authenticate(r)
+	if err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	if got, err := io.ReadAll(res.Body); err != nil || !bytes.Equal(got, xmlBody) || len(res.Checksums()) != 0 {
+		t.Fatalf("complete: %q %v %v", got, err, res.Checksums())
+	}
+
 	// Signed streaming needs the decoded length.
-	_, err := bodyReq(t, StreamingPayload, []byte("0;chunk-signature="+strings.Repeat("0", 64)+"\r\n\r\n"), nil)
+	_, err = bodyReq(t, StreamingPayload, []byte("0;chunk-signature="+strings.Repeat("0", 64)+"\r\n\r\n"), nil)
 	e := wantCode(t, err, ErrCodeMissingContentLength)
 	if e.Status != http.StatusLengthRequired {
 		t.Errorf("status %d", e.Status)
@@ -290,7 +315,7 @@ func TestBodyErrors(t *testing.T) {
 	wantCode(t, err, ErrCodeInvalidArgument)
 
 	// A plain body cut short by the client.
-	res, err := bodyReq(t, UnsignedPayload, body, nil)
+	res, err = bodyReq(t, UnsignedPayload, body, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +327,7 @@ func TestBodyErrors(t *testing.T) {
 	}
 
 	// Anonymous requests cannot carry signed chunks.
-	r := httptest.NewRequest("PUT", "http://127.0.0.1:9000/b/k", strings.NewReader("0\r\n\r\n"))
+	r = httptest.NewRequest("PUT", "http://127.0.0.1:9000/b/k", strings.NewReader("0\r\n\r\n"))
 	r.Header.Set("X-Amz-Content-Sha256", StreamingPayload)
 	r.Header.Set("X-Amz-Decoded-Content-Length", "0")
 	_, err = negVerifier().Authenticate(r)
@@ -379,7 +404,7 @@ func TestUnsignedTrailerErrors(t *testing.T) {
 		code string
 	}{
 		{"wrong crc", unsignedTrailerBody(data, 300, "x-amz-checksum-crc32:"+checksumOf(ChecksumCRC32, data[1:])+"\r\n"), hdr("1000"), ErrCodeBadDigest},
-		{"invalid crc", unsignedTrailerBody(data, 300, "x-amz-checksum-crc32:zz\r\n"), hdr("1000"), ErrCodeInvalidRequest},
+		{"invalid crc", unsignedTrailerBody(data, 300, "x-amz-checksum-crc32:zz\r\n"), hdr("1000"), ErrCodeBadDigest},
 		{"missing trailer", unsignedTrailerBody(data, 300, ""), hdr("1000"), ErrCodeInvalidRequest},
 		{"undeclared trailer", unsignedTrailerBody(data, 300, "x-amz-checksum-crc32:"+crc+"\r\nx-amz-checksum-sha1:"+checksumOf(ChecksumSHA1, data)+"\r\n"), hdr("1000"), ErrCodeInvalidRequest},
 		{"shorter than declared", good, hdr("1001"), ErrCodeIncompleteBody},

@@ -432,12 +432,14 @@ func (v *Verifier) authHeader(r *http.Request, query []queryParam, a string) (*R
 }
 
 // unsignedAmzHeaders returns the x-amz-* headers present in r but not in
-// the signed list (AWS rejects those for header authentication).
+// the signed list (AWS rejects those for header authentication), except
+// x-amz-user-agent, which some SDKs (PHP) send unsigned by design and which
+// changes nothing the server does.
 func unsignedAmzHeaders(r *http.Request, signed []string) []string {
 	var out []string
 	for name := range r.Header {
 		l := strings.ToLower(name)
-		if strings.HasPrefix(l, "x-amz-") && !containsString(signed, l) {
+		if strings.HasPrefix(l, "x-amz-") && l != "x-amz-user-agent" && !containsString(signed, l) {
 			out = append(out, l)
 		}
 	}
@@ -505,8 +507,8 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	if secs < 0 {
 		return nil, errQueryParams("X-Amz-Expires must be non-negative")
 	}
-	if secs > int64(v.maxExpiry/time.Second) {
-		return nil, errQueryParams("X-Amz-Expires must be less than a week (in seconds) that is; " + strconv.FormatInt(int64(v.maxExpiry/time.Second), 10) + " seconds")
+	if max := int64(v.maxExpiry / time.Second); secs > max {
+		return nil, errQueryParams("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than " + strconv.FormatInt(max, 10) + " seconds")
 	}
 	hs, ok := parseSignedHeaders(shs)
 	if !ok {
@@ -530,7 +532,7 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 		return nil, errAccessDenied("Request is not valid yet")
 	}
 	expires := t.Add(time.Duration(secs) * time.Second)
-	if now.After(expires) {
+	if now.After(expires) || secs == 0 {
 		e := errAccessDenied("Request has expired")
 		e.Extra = []Field{
 			{"X-Amz-Expires", exp},
