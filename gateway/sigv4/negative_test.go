@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -88,14 +89,11 @@ func TestHeaderAuthErrors(t *testing.T) {
 		}
 	}
 
-	// SigV2.
+	// A V2 header with a wrong signature.
 	r := base()
 	r.Header.Set("Authorization", "AWS "+testAccessKey+":frJIUN8DYpKDtOLCwo//yllqDzg=")
 	_, err := v.Authenticate(r)
-	e := wantCode(t, err, ErrCodeInvalidRequest)
-	if !strings.Contains(e.Message, "AWS4-HMAC-SHA256") {
-		t.Errorf("v2 message %q", e.Message)
-	}
+	wantCode(t, err, ErrCodeSignatureDoesNotMatch)
 	// Empty Authorization header.
 	r = base()
 	r.Header.Set("Authorization", "")
@@ -149,7 +147,7 @@ func TestHeaderAuthErrors(t *testing.T) {
 	r = base()
 	r.Header.Set("X-Amz-Acl", "public-read")
 	_, err = v.Authenticate(r)
-	e = wantCode(t, err, ErrCodeAccessDenied)
+	e := wantCode(t, err, ErrCodeAccessDenied)
 	if len(e.Extra) == 0 || e.Extra[0].Value != "x-amz-acl" {
 		t.Errorf("extra %v", e.Extra)
 	}
@@ -233,7 +231,7 @@ func TestPresignErrors(t *testing.T) {
 	i := strings.Index(ok, "X-Amz-Signature=") + len("X-Amz-Signature=")
 	flipped := ok[:i] + map[bool]string{true: "1", false: "0"}[ok[i] == '0'] + ok[i+1:]
 	wantCode(t, get(flipped), ErrCodeSignatureDoesNotMatch)
-	wantCode(t, get("http://127.0.0.1:9000/b/k?AWSAccessKeyId="+testAccessKey+"&Expires=1900000000&Signature=abc%3D"), ErrCodeInvalidRequest)
+	wantCode(t, get("http://127.0.0.1:9000/b/k?AWSAccessKeyId="+testAccessKey+"&Expires="+strconv.FormatInt(negNow.Unix()+60, 10)+"&Signature=abc%3D"), ErrCodeSignatureDoesNotMatch)
 }
 
 // bodyReq signs a PUT with UNSIGNED-PAYLOAD (or mode) carrying body and

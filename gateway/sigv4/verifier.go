@@ -1,5 +1,6 @@
 // Package sigv4 authenticates S3 requests signed with AWS Signature
-// Version 4 (Authorization header and presigned URLs) and decodes and
+// Version 4 (Authorization header and presigned URLs; the legacy Version 2
+// is accepted too, since some clients still presign with it) and decodes and
 // verifies their bodies in every payload mode S3 clients use: unsigned,
 // hex SHA-256, aws-chunked with chunk signatures (with or without a signed
 // trailer) and aws-chunked unsigned with trailing checksums, plus
@@ -15,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -69,6 +71,11 @@ type Config struct {
 	// MaxSkew is the allowed difference between the request's date and
 	// Now; 0 means 15 minutes, AWS's limit.
 	MaxSkew time.Duration
+	// VirtualHostDomains are the base domains of virtual-hosted-style
+	// requests ("s3.example.org" for "bucket.s3.example.org"). Only
+	// Signature V2 needs them (its signed resource names the bucket);
+	// V4 signs the Host header as it is.
+	VirtualHostDomains []string
 }
 
 // Verifier authenticates requests. It is safe for concurrent use.
@@ -78,6 +85,7 @@ type Verifier struct {
 	now       func() time.Time
 	maxExpiry time.Duration
 	maxSkew   time.Duration
+	domains   []string
 }
 
 // NewVerifier returns a Verifier for cfg, filling in defaults.
@@ -88,6 +96,15 @@ func NewVerifier(cfg Config) *Verifier {
 		now:       cfg.Now,
 		maxExpiry: cfg.MaxPresignExpiry,
 		maxSkew:   cfg.MaxSkew,
+	}
+	for _, d := range cfg.VirtualHostDomains {
+		d = strings.ToLower(strings.Trim(d, ". "))
+		if h, _, err := net.SplitHostPort(d); err == nil {
+			d = h
+		}
+		if d != "" {
+			v.domains = append(v.domains, d)
+		}
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -113,6 +130,9 @@ type Result struct {
 	Anonymous bool
 	// Presigned is set for query-string (presigned URL) authentication.
 	Presigned bool
+	// SigV2 is set when the request was signed with the legacy AWS
+	// Signature Version 2 (header or query string).
+	SigV2 bool
 	// Region is the region of the credential scope the client signed for.
 	Region string
 	// PayloadMode is the x-amz-content-sha256 mode in effect:
@@ -189,11 +209,11 @@ func (v *Verifier) authenticate(r *http.Request) (*Result, error) {
 		switch p.key {
 		case "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature":
 			hasV4Query = true
-		case "AWSAccessKeyId", "Signature":
+		case "AWSAccessKeyId":
 			hasV2Query = true
 		}
 	}
-	if hasAuth && hasV4Query {
+	if hasAuth && (hasV4Query || hasV2Query) {
 		return nil, errInvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	}
 	if hasAuth {
@@ -206,7 +226,7 @@ func (v *Verifier) authenticate(r *http.Request) (*Result, error) {
 		case strings.HasPrefix(a, algorithmHMAC+" "):
 			return v.authHeader(r, query, a)
 		case strings.HasPrefix(a, "AWS "):
-			return nil, errInvalidRequest("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
+			return v.authV2Header(r, query, a)
 		case strings.HasPrefix(a, "AWS4-ECDSA-P256-SHA256"):
 			return nil, newErr(ErrCodeNotImplemented, http.StatusNotImplemented, "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported. Please use AWS4-HMAC-SHA256.")
 		default:
@@ -217,7 +237,7 @@ func (v *Verifier) authenticate(r *http.Request) (*Result, error) {
 		return v.authQuery(r, query)
 	}
 	if hasV2Query {
-		return nil, errInvalidRequest("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
+		return v.authV2Query(r, query)
 	}
 	// Anonymous: the body is still decoded and checked against whatever
 	// digests came with it.
