@@ -171,12 +171,9 @@ func (v *Verifier) authV2Header(r *http.Request, query []queryParam, a string) (
 	date := r.Header.Get("Date")
 	switch {
 	case amzDate != "":
-		t, err = http.ParseTime(amzDate)
-		if err != nil {
-			t, err = time.Parse(iso8601Format, amzDate)
-		}
+		t, err = parseHTTPDate(amzDate)
 	case date != "":
-		t, err = http.ParseTime(date)
+		t, err = parseHTTPDate(date)
 	default:
 		return nil, errAccessDenied("AWS authentication requires a valid Date or x-amz-date header")
 	}
@@ -273,4 +270,17 @@ func (v *Verifier) v2Result(r *http.Request, accessKey string, presigned bool) (
 		return nil, err
 	}
 	return res, nil
+}
+
+// parseHTTPDate parses the date formats clients put in Date and, for V2,
+// x-amz-date: RFC 1123 with "GMT" or a numeric zone (s3cmd sends
+// "+0000"), RFC 850, asctime, and ISO 8601 basic.
+func parseHTTPDate(s string) (time.Time, error) {
+	if t, err := http.ParseTime(s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC1123Z, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(iso8601Format, s)
 }

@@ -117,3 +117,57 @@ func TestMinioPreSignV2(t *testing.T) {
 	wantCode(t, err, ErrCodeInvalidArgument)
 	_ = http.MethodGet
 }
+
+// TestAWSExamplesV2 checks the Signature Version 2 examples of AWS's
+// "Authenticating requests (AWS signature version 2)" page, virtual-hosted
+// and path style.
+func TestAWSExamplesV2(t *testing.T) {
+	for _, c := range []struct {
+		method, target, date, sig string
+		hdr                       map[string]string
+	}{
+		{"GET", "/photos/puppy.jpg", "Tue, 27 Mar 2007 19:36:42 +0000", "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=", nil},
+		{"PUT", "/photos/puppy.jpg", "Tue, 27 Mar 2007 21:15:45 +0000", "iqRzw+ileNPu1fhspnRs8nOjjIA=", map[string]string{"Content-Type": "image/jpeg"}},
+		{"GET", "/?prefix=photos&max-keys=50&marker=puppy", "Tue, 27 Mar 2007 19:42:41 +0000", "m0WP8eCtspQl5Ahe6L1SozdX9YA=", map[string]string{"User-Agent": "Mozilla/5.0"}},
+	} {
+		at, err := parseHTTPDate(c.date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := NewVerifier(Config{
+			Credentials:        StaticCredentials{exampleAccessKey: exampleSecret},
+			Now:                func() time.Time { return at.Add(time.Minute) },
+			VirtualHostDomains: []string{"us-west-1.s3.amazonaws.com"},
+		})
+		for _, u := range []string{
+			"https://awsexamplebucket1.us-west-1.s3.amazonaws.com" + c.target,
+			"https://example.com/awsexamplebucket1" + c.target,
+		} {
+			var body *bytes.Reader
+			if c.method == "PUT" {
+				body = bytes.NewReader(make([]byte, 94328))
+			} else {
+				body = bytes.NewReader(nil)
+			}
+			r := httptest.NewRequest(c.method, u, body)
+			for k, val := range c.hdr {
+				r.Header.Set(k, val)
+			}
+			r.Header.Set("Date", c.date)
+			r.Header.Set("Authorization", "AWS "+exampleAccessKey+":"+c.sig)
+			res, err := v.Authenticate(r)
+			if err != nil {
+				t.Errorf("%s %s: %v", c.method, u, err)
+				continue
+			}
+			if !res.SigV2 || res.AccessKey != exampleAccessKey {
+				t.Errorf("result %+v", res)
+			}
+			r.Header.Set("Date", strings.Replace(c.date, ":42 ", ":43 ", 1))
+			r.Header.Set("Content-Type", "text/evil")
+			if _, err := v.Authenticate(r); err == nil {
+				t.Errorf("%s %s: accepted with another date/content type", c.method, u)
+			}
+		}
+	}
+}

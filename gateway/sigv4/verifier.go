@@ -400,7 +400,7 @@ func (v *Verifier) authHeader(r *http.Request, query []queryParam, a string) (*R
 		}
 		t, amzDate = pt, d
 	} else if d := r.Header.Get("Date"); d != "" {
-		pt, err := http.ParseTime(d)
+		pt, err := parseHTTPDate(d)
 		if err != nil {
 			return nil, errAccessDenied("AWS authentication requires a valid Date or x-amz-date header")
 		}
