@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -406,7 +405,6 @@ func TestMinioUnsignedTrailer(t *testing.T) {
 	}
 	_, err = readAll(t, res)
 	wantCode(t, err, ErrCodeBadDigest)
-	_ = strconv.Itoa
 }
 
 // TestPresignWithPayloadHashInQuery covers presigned URLs that carry

@@ -2,7 +2,6 @@ package sigv4
 
 import (
 	"bytes"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
@@ -115,7 +114,6 @@ func TestMinioPreSignV2(t *testing.T) {
 	r.Header.Set("Authorization", "AWS a:b")
 	_, err = v.Authenticate(r)
 	wantCode(t, err, ErrCodeInvalidArgument)
-	_ = http.MethodGet
 }
 
 // TestAWSExamplesV2 checks the Signature Version 2 examples of AWS's

@@ -328,11 +328,10 @@ func parseSignedHeaders(s string) ([]string, bool) {
 		return nil, false
 	}
 	hs := strings.Split(s, ";")
-	for i, h := range hs {
+	for _, h := range hs {
 		if h == "" || strings.ToLower(h) != h || strings.TrimSpace(h) != h {
 			return nil, false
 		}
-		_ = i
 	}
 	return hs, true
 }
