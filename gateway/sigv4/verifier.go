@@ -188,9 +188,9 @@ type authParams struct {
 	signature     string
 }
 
-// Authenticate checks the request's SigV4 signature (Authorization header
-// or presigned query) and returns the identity and a verifying body
-// reader. A request without any authentication returns a Result with
+// Authenticate checks the request's signature (SigV4 Authorization header
+// or presigned query, or the legacy SigV2 forms of both) and returns the
+// identity and a verifying body reader. A request without any authentication returns a Result with
 // Anonymous set; the caller decides what anonymous requests may do.
 // Every error is an *Error.
 func (v *Verifier) Authenticate(r *http.Request) (*Result, error) {
