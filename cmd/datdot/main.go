@@ -21,6 +21,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {summary: "print the version", run: runVersion},
+		"gateway": {summary: "serve the S3 gateway", run: runGateway},
 	}
 }
 

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+
+	"github.com/datdot/datdot/gateway"
+	"github.com/datdot/datdot/gateway/config"
+)
+
+// runGateway serves the S3 gateway. With no flags it listens on
+// 127.0.0.1:9000 with the development key pair DATDOTDEVACCESSKEY /
+// datdot-dev-secret-key-change-me (see `datdot gateway -h`).
+func runGateway(ctx context.Context, args []string) error {
+	cfg, err := config.Parse(args, os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return gateway.Run(ctx, cfg, log, nil)
+}

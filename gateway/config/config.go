@@ -1,0 +1,188 @@
+// Package config reads the configuration of `datdot gateway` from flags,
+// an optional keys file and the DATDOT_GATEWAY_KEYS environment variable.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Development key pair used when no key is configured. It is public: never
+// expose a gateway that runs with it.
+const (
+	DevAccessKey = "DATDOTDEVACCESSKEY"
+	DevSecretKey = "datdot-dev-secret-key-change-me"
+)
+
+// Key is one access key pair and the account it acts for.
+type Key struct {
+	AccessKey   string
+	SecretKey   string
+	UserID      string // canonical user id; defaults to AccessKey
+	DisplayName string // defaults to UserID
+}
+
+// Config is the gateway's configuration.
+type Config struct {
+	Listen   string
+	DataDir  string
+	Region   string
+	Domains  []string
+	Keys     []Key
+	LogLevel string
+	// DevKey is set when no key was configured and the development key
+	// pair is in use.
+	DevKey bool
+}
+
+// Usage is the help text of the key formats.
+const Usage = `Access keys (several allowed, all sources are merged):
+  --key ACCESS:SECRET[:USERID[:DISPLAYNAME]]   repeatable
+  --keys-file FILE   one key per line in the same format; '#' starts a comment
+  DATDOT_GATEWAY_KEYS="ACCESS:SECRET[:USERID[:NAME]],..."   environment
+Keys sharing a USERID act for the same account (own the same buckets).
+With no key configured the gateway uses the development pair
+  access key ` + DevAccessKey + `, secret ` + DevSecretKey + `
+which is for local testing only.
+`
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// ParseKey parses ACCESS:SECRET[:USERID[:DISPLAYNAME]].
+func ParseKey(s string) (Key, error) {
+	parts := strings.SplitN(strings.TrimSpace(s), ":", 4)
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return Key{}, fmt.Errorf("config: key %q is not ACCESS:SECRET[:USERID[:DISPLAYNAME]]", redact(s))
+	}
+	k := Key{AccessKey: parts[0], SecretKey: parts[1]}
+	if len(parts) > 2 {
+		k.UserID = parts[2]
+	}
+	if len(parts) > 3 {
+		k.DisplayName = parts[3]
+	}
+	if k.UserID == "" {
+		k.UserID = k.AccessKey
+	}
+	if k.DisplayName == "" {
+		k.DisplayName = k.UserID
+	}
+	return k, nil
+}
+
+// redact hides the secret part of a key spec in error messages.
+func redact(s string) string {
+	a, _, ok := strings.Cut(s, ":")
+	if !ok {
+		return "<malformed>"
+	}
+	return a + ":<secret>"
+}
+
+// ReadKeys reads a keys file: one key spec per line, '#' comments.
+func ReadKeys(r io.Reader) ([]Key, error) {
+	var out []Key
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		t := sc.Text()
+		if i := strings.IndexByte(t, '#'); i >= 0 {
+			t = t[:i]
+		}
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		k, err := ParseKey(t)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		out = append(out, k)
+	}
+	return out, sc.Err()
+}
+
+// Parse reads the flags in args; getenv reads the environment.
+func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	defData := "datdot-gateway"
+	if home, err := os.UserHomeDir(); err == nil {
+		defData = filepath.Join(home, ".datdot", "gateway")
+	}
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9000", "address to serve S3 on")
+	fs.StringVar(&c.DataDir, "data", defData, "directory for metadata and object data")
+	fs.StringVar(&c.Region, "region", "us-east-1", "region the gateway serves (clients sign for it)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	var keys, domains multi
+	var keysFile string
+	fs.Var(&keys, "key", "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")
+	fs.StringVar(&keysFile, "keys-file", "", "file with one access key per line")
+	fs.Var(&domains, "domain", "base domain for virtual-host-style requests, e.g. s3.localhost (repeatable, comma-separated)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: datdot gateway [flags]\n\nServes the S3 API from a local store.\n\nFlags:")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\n"+Usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	for _, d := range domains {
+		for _, p := range strings.Split(d, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Domains = append(c.Domains, p)
+			}
+		}
+	}
+	for _, s := range keys {
+		k, err := ParseKey(s)
+		if err != nil {
+			return c, err
+		}
+		c.Keys = append(c.Keys, k)
+	}
+	if keysFile != "" {
+		f, err := os.Open(keysFile)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		ks, err := ReadKeys(f)
+		f.Close()
+		if err != nil {
+			return c, fmt.Errorf("config: %s: %w", keysFile, err)
+		}
+		c.Keys = append(c.Keys, ks...)
+	}
+	if env := getenv("DATDOT_GATEWAY_KEYS"); env != "" {
+		for _, s := range strings.FieldsFunc(env, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+			k, err := ParseKey(s)
+			if err != nil {
+				return c, fmt.Errorf("DATDOT_GATEWAY_KEYS: %w", err)
+			}
+			c.Keys = append(c.Keys, k)
+		}
+	}
+	seen := map[string]bool{}
+	for _, k := range c.Keys {
+		if seen[k.AccessKey] {
+			return c, errors.New("config: access key " + k.AccessKey + " given twice")
+		}
+		seen[k.AccessKey] = true
+	}
+	if len(c.Keys) == 0 {
+		c.Keys = []Key{{AccessKey: DevAccessKey, SecretKey: DevSecretKey, UserID: DevAccessKey, DisplayName: "datdot-dev"}}
+		c.DevKey = true
+	}
+	return c, nil
+}

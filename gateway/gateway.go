@@ -1,0 +1,86 @@
+// Package gateway runs the S3 gateway: the S3 protocol layer (gateway/s3)
+// over the local store (gateway/store/local), authenticated by
+// gateway/sigv4.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/s3"
+	"github.com/datdot/datdot/gateway/sigv4"
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/local"
+)
+
+// MaxHeaderBytes caps the request header section; larger requests get
+// 431 Request Header Fields Too Large from net/http.
+const MaxHeaderBytes = 64 << 10
+
+// NewHandler returns the S3 handler for cfg over the given stores.
+func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, log *slog.Logger) http.Handler {
+	creds := sigv4.StaticCredentials{}
+	users := map[string]store.Owner{}
+	for _, k := range cfg.Keys {
+		creds[k.AccessKey] = k.SecretKey
+		users[k.AccessKey] = store.Owner{ID: k.UserID, DisplayName: k.DisplayName}
+	}
+	return s3.New(s3.Config{
+		Meta:    meta,
+		Blobs:   blobs,
+		Auth:    sigv4.NewVerifier(sigv4.Config{Credentials: creds, Region: cfg.Region}),
+		Users:   users,
+		Region:  cfg.Region,
+		Domains: cfg.Domains,
+		Log:     log,
+	})
+}
+
+// Run serves the gateway until ctx ends, then shuts down gracefully.
+// ready, if not nil, receives the listening address.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	meta, blobs, err := local.Open(ctx, cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           NewHandler(cfg, meta, blobs, log),
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.DevKey {
+		log.Warn("no access key configured: using the development key pair", "access_key", config.DevAccessKey)
+	}
+	log.Info("S3 gateway listening", "addr", ln.Addr().String(), "data", cfg.DataDir, "region", cfg.Region, "keys", len(cfg.Keys), "domains", cfg.Domains)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	log.Info("S3 gateway stopped")
+	return err
+}

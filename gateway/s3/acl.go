@@ -1,0 +1,322 @@
+package s3
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/s3xml"
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// Grantee group URIs.
+const (
+	allUsers  = "http://acs.amazonaws.com/groups/global/AllUsers"
+	authUsers = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+	xsiNS     = "http://www.w3.org/2001/XMLSchema-instance"
+)
+
+// Permissions.
+const (
+	permRead        = "READ"
+	permWrite       = "WRITE"
+	permReadACP     = "READ_ACP"
+	permWriteACP    = "WRITE_ACP"
+	permFullControl = "FULL_CONTROL"
+)
+
+func ownerGrant(o store.Owner) store.Grant {
+	return store.Grant{Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName, Permission: permFullControl}
+}
+
+func groupGrant(uri, perm string) store.Grant {
+	return store.Grant{Type: "Group", URI: uri, Permission: perm}
+}
+
+// cannedACL builds the ACL named by an x-amz-acl value. bucketOwner is used
+// by the bucket-owner-* ACLs on objects.
+func cannedACL(name string, owner, bucketOwner store.Owner) (store.ACL, error) {
+	acl := store.ACL{Owner: owner, Grants: []store.Grant{ownerGrant(owner)}}
+	switch name {
+	case "", "private":
+	case "public-read":
+		acl.Grants = append(acl.Grants, groupGrant(allUsers, permRead))
+	case "public-read-write":
+		acl.Grants = append(acl.Grants, groupGrant(allUsers, permRead), groupGrant(allUsers, permWrite))
+	case "authenticated-read":
+		acl.Grants = append(acl.Grants, groupGrant(authUsers, permRead))
+	case "bucket-owner-read":
+		if bucketOwner.ID != owner.ID {
+			g := ownerGrant(bucketOwner)
+			g.Permission = permRead
+			acl.Grants = append(acl.Grants, g)
+		}
+	case "bucket-owner-full-control":
+		if bucketOwner.ID != owner.ID {
+			acl.Grants = append(acl.Grants, ownerGrant(bucketOwner))
+		}
+	case "aws-exec-read", "log-delivery-write":
+	default:
+		return acl, s3err.InvalidArgument.With("The canned ACL " + name + " is not valid.")
+	}
+	return acl, nil
+}
+
+// grantHeaders are the x-amz-grant-* headers and the permission each gives.
+var grantHeaders = map[string]string{
+	"X-Amz-Grant-Read":         permRead,
+	"X-Amz-Grant-Write":        permWrite,
+	"X-Amz-Grant-Read-Acp":     permReadACP,
+	"X-Amz-Grant-Write-Acp":    permWriteACP,
+	"X-Amz-Grant-Full-Control": permFullControl,
+}
+
+// requestACL returns the ACL a write request asks for: its x-amz-acl or
+// x-amz-grant-* headers, private by default.
+func (q *request) requestACL(owner, bucketOwner store.Owner) (store.ACL, error) {
+	canned := q.r.Header.Get("x-amz-acl")
+	var grants []store.Grant
+	for h, perm := range grantHeaders {
+		v := q.r.Header.Get(h)
+		if v == "" {
+			continue
+		}
+		for _, item := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(item), "=")
+			if !ok {
+				return store.ACL{}, s3err.InvalidArgument
+			}
+			val = strings.Trim(val, `"`)
+			switch strings.ToLower(k) {
+			case "id":
+				grants = append(grants, store.Grant{Type: "CanonicalUser", ID: val, Permission: perm})
+			case "uri":
+				grants = append(grants, store.Grant{Type: "Group", URI: val, Permission: perm})
+			case "emailaddress":
+				grants = append(grants, store.Grant{Type: "AmazonCustomerByEmail", Email: val, Permission: perm})
+			default:
+				return store.ACL{}, s3err.InvalidArgument
+			}
+		}
+	}
+	if len(grants) > 0 {
+		if canned != "" {
+			return store.ACL{}, s3err.InvalidRequest.With("Specifying both Canned ACLs and Header Grants is not allowed")
+		}
+		return store.ACL{Owner: owner, Grants: grants}, nil
+	}
+	return cannedACL(canned, owner, bucketOwner)
+}
+
+// allowed reports whether user (nil: anonymous) has perm under acl.
+func allowed(user *store.Owner, acl store.ACL, perm string) bool {
+	if user != nil && user.ID == acl.Owner.ID {
+		return true
+	}
+	for _, g := range acl.Grants {
+		if g.Permission != perm && g.Permission != permFullControl {
+			continue
+		}
+		switch {
+		case g.Type == "Group" && g.URI == allUsers:
+			return true
+		case g.Type == "Group" && g.URI == authUsers && user != nil:
+			return true
+		case g.Type == "CanonicalUser" && user != nil && g.ID == user.ID:
+			return true
+		}
+	}
+	return false
+}
+
+// loadBucket returns the bucket the request addresses, checking that the
+// requester has perm on it and any x-amz-expected-bucket-owner.
+func (q *request) loadBucket(perm string) (store.Bucket, error) {
+	b, err := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)
+	if err != nil {
+		return b, err
+	}
+	if exp := q.r.Header.Get("x-amz-expected-bucket-owner"); exp != "" && exp != b.Owner.ID {
+		return b, s3err.AccessDenied
+	}
+	if perm != "" && !allowed(q.user, b.ACL, perm) {
+		return b, s3err.AccessDenied
+	}
+	return b, nil
+}
+
+// ownBucket returns the bucket if the requester owns it.
+func (q *request) ownBucket() (store.Bucket, error) {
+	b, err := q.loadBucket("")
+	if err != nil {
+		return b, err
+	}
+	if q.user == nil || q.user.ID != b.Owner.ID {
+		if !allowed(q.user, b.ACL, permFullControl) || q.user == nil {
+			return b, s3err.AccessDenied
+		}
+	}
+	return b, nil
+}
+
+// canReadObject reports whether the requester may read obj in bucket b.
+// Anonymous requests may read objects that are public-read themselves or
+// that sit in a public-read bucket.
+func (q *request) canReadObject(b store.Bucket, obj *store.Object) bool {
+	if q.user != nil && q.user.ID == b.Owner.ID {
+		return true
+	}
+	if allowed(q.user, obj.ACL, permRead) {
+		return true
+	}
+	return q.user == nil && allowed(nil, b.ACL, permRead)
+}
+
+func aclXML(acl store.ACL) s3xml.AccessControlPolicy {
+	out := s3xml.AccessControlPolicy{Xmlns: s3xml.NS, Owner: s3xml.Owner{ID: acl.Owner.ID, DisplayName: acl.Owner.DisplayName}}
+	for _, g := range acl.Grants {
+		out.Grants = append(out.Grants, s3xml.Grant{
+			Grantee: s3xml.Grantee{
+				XMLNSXSI: xsiNS, Type: g.Type, ID: g.ID, DisplayName: g.DisplayName,
+				URI: g.URI, EmailAddress: g.Email,
+			},
+			Permission: g.Permission,
+		})
+	}
+	return out
+}
+
+var validPerms = map[string]bool{permRead: true, permWrite: true, permReadACP: true, permWriteACP: true, permFullControl: true}
+
+// parseACLBody reads an AccessControlPolicy request body.
+func (q *request) parseACLBody(owner store.Owner) (store.ACL, error) {
+	var p s3xml.AccessControlPolicy
+	if err := q.decodeXML(&p); err != nil {
+		if errors.Is(err, s3err.MalformedXML) {
+			return store.ACL{}, s3err.MalformedACL
+		}
+		return store.ACL{}, err
+	}
+	acl := store.ACL{Owner: owner}
+	for _, g := range p.Grants {
+		t := g.Grantee.TypeIn
+		if t == "" {
+			t = g.Grantee.Type
+		}
+		if !validPerms[g.Permission] {
+			return acl, s3err.MalformedACL
+		}
+		switch t {
+		case "CanonicalUser":
+			if g.Grantee.ID == "" {
+				return acl, s3err.MalformedACL
+			}
+		case "Group":
+			if g.Grantee.URI != allUsers && g.Grantee.URI != authUsers {
+				return acl, s3err.MalformedACL
+			}
+		case "AmazonCustomerByEmail":
+		default:
+			return acl, s3err.MalformedACL
+		}
+		acl.Grants = append(acl.Grants, store.Grant{
+			Type: t, ID: g.Grantee.ID, DisplayName: g.Grantee.DisplayName,
+			URI: g.Grantee.URI, Email: g.Grantee.EmailAddress, Permission: g.Permission,
+		})
+	}
+	return acl, nil
+}
+
+// newACLFromRequest reads the ACL of a Put*Acl request: canned header,
+// grant headers or an XML body.
+func (q *request) newACLFromRequest(owner, bucketOwner store.Owner) (store.ACL, error) {
+	hasHeaders := q.r.Header.Get("x-amz-acl") != ""
+	for h := range grantHeaders {
+		if q.r.Header.Get(h) != "" {
+			hasHeaders = true
+		}
+	}
+	if hasHeaders {
+		return q.requestACL(owner, bucketOwner)
+	}
+	return q.parseACLBody(owner)
+}
+
+func (q *request) getBucketACL() error {
+	b, err := q.loadBucket(permReadACP)
+	if err != nil {
+		return err
+	}
+	q.writeXML(aclXML(b.ACL))
+	return nil
+}
+
+func (q *request) putBucketACL() error {
+	b, err := q.loadBucket(permWriteACP)
+	if err != nil {
+		return err
+	}
+	acl, err := q.newACLFromRequest(b.Owner, b.Owner)
+	if err != nil {
+		return err
+	}
+	err = q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
+		b.ACL = acl
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (q *request) getObjectACL() error {
+	b, err := q.loadBucket("")
+	if err != nil {
+		return err
+	}
+	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
+	if err != nil {
+		return q.objectErr(err)
+	}
+	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, obj.ACL, permReadACP) {
+		return s3err.AccessDenied
+	}
+	if obj.VersionID != store.NullVersion || q.versionID() != "" {
+		q.w.Header().Set("x-amz-version-id", obj.VersionID)
+	}
+	q.writeXML(aclXML(obj.ACL))
+	return nil
+}
+
+func (q *request) putObjectACL() error {
+	b, err := q.loadBucket("")
+	if err != nil {
+		return err
+	}
+	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
+	if err != nil {
+		return q.objectErr(err)
+	}
+	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, obj.ACL, permWriteACP) {
+		return s3err.AccessDenied
+	}
+	acl, err := q.newACLFromRequest(obj.Owner, b.Owner)
+	if err != nil {
+		return err
+	}
+	err = q.s.cfg.Meta.UpdateObject(q.ctx, q.bucket, q.key, obj.VersionID, func(o *store.Object) error {
+		o.ACL = acl
+		return nil
+	})
+	if err != nil {
+		return q.objectErr(err)
+	}
+	if obj.VersionID != store.NullVersion {
+		q.w.Header().Set("x-amz-version-id", obj.VersionID)
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}

@@ -1,0 +1,97 @@
+package s3
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/s3xml"
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// getObjectAttributes implements GetObjectAttributes.
+func (q *request) getObjectAttributes() error {
+	b, err := q.loadBucket("")
+	if err != nil {
+		return err
+	}
+	obj, err := q.lookupObject(b, q.key, q.versionID())
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, v := range q.r.Header.Values("x-amz-object-attributes") {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				want[a] = true
+			}
+		}
+	}
+	if len(want) == 0 {
+		return s3err.InvalidArgument.With("Invalid attribute name specified.")
+	}
+	h := q.w.Header()
+	h.Set("Last-Modified", httpDate(obj.Modified))
+	if b.Versioning != store.VersioningOff {
+		h.Set("x-amz-version-id", obj.VersionID)
+	}
+	res := s3xml.GetObjectAttributesResponse{Xmlns: s3xml.NS}
+	if want["ETag"] {
+		res.ETag = obj.ETag
+	}
+	if want["StorageClass"] {
+		res.StorageClass = "STANDARD"
+	}
+	if want["ObjectSize"] {
+		size := obj.Size
+		res.ObjectSize = &size
+	}
+	if want["Checksum"] && len(obj.Checksums) > 0 {
+		res.Checksum = &s3xml.Checksum{Checksums: s3xml.ChecksumsFrom(obj.Checksums), ChecksumType: obj.ChecksumType}
+	}
+	if want["ObjectParts"] && obj.Multipart {
+		max := 1000
+		if v := q.r.Header.Get("x-amz-max-parts"); v != "" {
+			if max, err = strconv.Atoi(v); err != nil || max < 0 {
+				return s3err.InvalidArgument.With("Invalid max parts")
+			}
+		}
+		marker := 0
+		if v := q.r.Header.Get("x-amz-part-number-marker"); v != "" {
+			if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
+				return s3err.InvalidArgument.With("Invalid part number marker")
+			}
+		}
+		parts := &s3xml.ObjectAttributeParts{TotalPartsCount: len(obj.Parts), PartNumberMarker: marker, MaxParts: max}
+		for i, p := range obj.Parts {
+			n := i + 1
+			if n <= marker {
+				continue
+			}
+			if len(parts.Parts) == max {
+				parts.IsTruncated = true
+				break
+			}
+			parts.Parts = append(parts.Parts, s3xml.AttributesPart{PartNumber: n, Size: p.Size, Checksums: s3xml.ChecksumsFrom(p.Checksums)})
+			parts.NextPartNumberMarker = n
+		}
+		parts.PartsCount = len(parts.Parts)
+		res.ObjectParts = parts
+	}
+	q.writeXML(res)
+	return nil
+}
+
+// getObjectTagging answers with an empty tag set: tags are not kept.
+func (q *request) getObjectTagging() error {
+	b, err := q.loadBucket("")
+	if err != nil {
+		return err
+	}
+	if _, err := q.lookupObject(b, q.key, q.versionID()); err != nil {
+		return err
+	}
+	q.w.Header().Set("Content-Type", "application/xml")
+	q.w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Tagging xmlns="` + s3xml.NS + `"><TagSet></TagSet></Tagging>`))
+	return nil
+}

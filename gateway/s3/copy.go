@@ -1,0 +1,223 @@
+package s3
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"hash"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/s3xml"
+	"github.com/datdot/datdot/gateway/sigv4"
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// hashingReader computes the MD5 and chosen checksums of what passes
+// through it.
+type hashingReader struct {
+	r    io.Reader
+	md5  hash.Hash
+	sums map[string]hash.Hash
+}
+
+func newHashingReader(r io.Reader, algs []string) *hashingReader {
+	h := &hashingReader{r: r, md5: md5.New(), sums: map[string]hash.Hash{}}
+	for _, alg := range algs {
+		if hh, ok := sigv4.NewChecksumHash(alg); ok {
+			h.sums[strings.ToUpper(alg)] = hh
+		}
+	}
+	return h
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if n > 0 {
+		h.md5.Write(p[:n])
+		for _, s := range h.sums {
+			s.Write(p[:n])
+		}
+	}
+	return n, err
+}
+
+func (h *hashingReader) etag() string { return hex.EncodeToString(h.md5.Sum(nil)) }
+
+func (h *hashingReader) checksums() map[string]string {
+	if len(h.sums) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for alg, s := range h.sums {
+		out[alg] = base64.StdEncoding.EncodeToString(s.Sum(nil))
+	}
+	return out
+}
+
+// copySource is a parsed x-amz-copy-source header.
+type copySource struct {
+	bucket, key, versionID string
+}
+
+func parseCopySource(v string) (copySource, error) {
+	var cs copySource
+	path, rawQuery, _ := strings.Cut(v, "?")
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		return cs, s3err.InvalidArgument.With("Invalid copy source encoding")
+	}
+	p = strings.TrimPrefix(p, "/")
+	cs.bucket, cs.key, _ = strings.Cut(p, "/")
+	if cs.bucket == "" || cs.key == "" {
+		return cs, s3err.InvalidArgument.With("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+	}
+	if rawQuery != "" {
+		qv, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return cs, s3err.InvalidArgument.With("Invalid copy source query")
+		}
+		cs.versionID = qv.Get("versionId")
+		if _, ok := qv["versionId"]; ok && cs.versionID == "" {
+			return cs, s3err.InvalidArgument.With("Version id cannot be the empty string")
+		}
+	}
+	return cs, nil
+}
+
+// loadCopySource resolves x-amz-copy-source, checking read access and the
+// x-amz-copy-source-if-* conditions.
+func (q *request) loadCopySource() (copySource, store.Object, error) {
+	cs, err := parseCopySource(q.r.Header.Get("x-amz-copy-source"))
+	if err != nil {
+		return cs, store.Object{}, err
+	}
+	if len(cs.key) > 1024 {
+		return cs, store.Object{}, s3err.KeyTooLong
+	}
+	sb, err := q.s.cfg.Meta.GetBucket(q.ctx, cs.bucket)
+	if err != nil {
+		return cs, store.Object{}, err
+	}
+	obj, err := q.s.cfg.Meta.GetObject(q.ctx, cs.bucket, cs.key, cs.versionID)
+	if err != nil {
+		if !allowed(q.user, sb.ACL, permRead) {
+			return cs, obj, s3err.AccessDenied
+		}
+		if cs.versionID != "" && cs.versionID != store.NullVersion && !validVersionID(cs.versionID) {
+			return cs, obj, s3err.InvalidArgument.With("Invalid version id specified")
+		}
+		return cs, obj, err
+	}
+	if obj.DeleteMarker {
+		return cs, obj, s3err.InvalidRequest.With("The source of a copy request may not specifically refer to a delete marker by version id.")
+	}
+	if !q.canReadObject(sb, &obj) {
+		return cs, obj, s3err.AccessDenied
+	}
+	if err := checkConditions(q.r.Header, obj.ETag, obj.Modified, "X-Amz-Copy-Source-"); err != nil {
+		return cs, obj, err
+	}
+	return cs, obj, nil
+}
+
+// copyData copies n bytes of src from off into a new blob, computing its
+// MD5 and the checksums named by algs.
+func (q *request) copyData(src *store.Object, off, n int64, algs []string) (store.Part, error) {
+	rc, err := q.readObjectData(q.ctx, src, off, n)
+	if err != nil {
+		return store.Part{}, err
+	}
+	defer rc.Close()
+	hr := newHashingReader(rc, algs)
+	ref, err := q.s.cfg.Blobs.Create(q.ctx, hr, n)
+	if err != nil {
+		return store.Part{}, err
+	}
+	return store.Part{Size: ref.Size, Blob: ref, ETag: hr.etag(), Checksums: hr.checksums(), Modified: time.Now().UTC()}, nil
+}
+
+func (q *request) copyObject() error {
+	b, err := q.loadBucket(permWrite)
+	if err != nil {
+		return err
+	}
+	cs, src, err := q.loadCopySource()
+	if err != nil {
+		return err
+	}
+	directive := strings.ToUpper(q.r.Header.Get("x-amz-metadata-directive"))
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return s3err.InvalidArgument.With("Unknown metadata directive.")
+	}
+	if cs.bucket == q.bucket && cs.key == q.key && directive != "REPLACE" && cs.versionID == "" &&
+		q.r.Header.Get("x-amz-storage-class") == "" && q.r.Header.Get("x-amz-checksum-algorithm") == "" {
+		return s3err.InvalidRequest.With("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+	}
+	if src.Size > maxObjectSize {
+		return s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	hdr, meta := src.Headers, src.Meta
+	if directive == "REPLACE" {
+		if hdr, meta, err = q.requestMeta(); err != nil {
+			return err
+		}
+	}
+	owner := b.Owner
+	if q.user != nil {
+		owner = *q.user
+	}
+	acl, err := q.requestACL(owner, b.Owner)
+	if err != nil {
+		return err
+	}
+	var algs []string
+	if a := q.r.Header.Get("x-amz-checksum-algorithm"); a != "" {
+		if _, ok := sigv4.NewChecksumHash(a); !ok {
+			return s3err.InvalidRequest.With("Checksum algorithm provided is unsupported.")
+		}
+		algs = []string{strings.ToUpper(a)}
+	} else if src.ChecksumType == "FULL_OBJECT" || !src.Multipart {
+		algs = sortedAlgs(src.Checksums)
+	}
+	part, err := q.copyData(&src, 0, src.Size, algs)
+	if err != nil {
+		return err
+	}
+	obj := store.Object{
+		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
+		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
+		Checksums: part.Checksums, Parts: []store.Part{part},
+	}
+	if len(obj.Checksums) > 0 {
+		obj.ChecksumType = "FULL_OBJECT"
+	}
+	obj, freed, err := q.s.cfg.Meta.PutObject(q.ctx, q.bucket, obj, nil)
+	if err != nil {
+		q.free([]store.BlobRef{part.Blob})
+		return err
+	}
+	q.free(freed)
+	h := q.w.Header()
+	if b.Versioning != store.VersioningOff {
+		h.Set("x-amz-version-id", obj.VersionID)
+	}
+	if src.VersionID != store.NullVersion || cs.versionID != "" {
+		h.Set("x-amz-copy-source-version-id", src.VersionID)
+	}
+	res := s3xml.CopyObjectResult{Xmlns: s3xml.NS, LastModified: s3xml.Time(obj.Modified), ETag: `"` + obj.ETag + `"`}
+	res.ChecksumCRC32 = obj.Checksums["CRC32"]
+	res.ChecksumCRC32C = obj.Checksums["CRC32C"]
+	res.ChecksumSHA1 = obj.Checksums["SHA1"]
+	res.ChecksumSHA256 = obj.Checksums["SHA256"]
+	q.writeXML(res)
+	return nil
+}
+
+// freeCtx is the context for deleting freed blobs: it outlives a client
+// that hung up after the metadata committed.
+func freeCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

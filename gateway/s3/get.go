@@ -1,0 +1,257 @@
+package s3
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// responseOverrides are the query parameters that override response headers
+// of GetObject, and the header each sets.
+var responseOverrides = map[string]string{
+	"response-content-type":        "Content-Type",
+	"response-content-language":    "Content-Language",
+	"response-expires":             "Expires",
+	"response-cache-control":       "Cache-Control",
+	"response-content-disposition": "Content-Disposition",
+	"response-content-encoding":    "Content-Encoding",
+}
+
+// lookupObject loads the object a GET/HEAD-like request addresses and checks
+// read access. A delete marker yields NoSuchKey (latest) or
+// MethodNotAllowed (addressed by version), with x-amz-delete-marker set.
+func (q *request) lookupObject(b store.Bucket, key, versionID string) (store.Object, error) {
+	obj, err := q.s.cfg.Meta.GetObject(q.ctx, b.Name, key, versionID)
+	if err != nil {
+		if errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion) {
+			if !allowed(q.user, b.ACL, permRead) {
+				return obj, s3err.AccessDenied
+			}
+		}
+		if errors.Is(err, store.ErrNoSuchKey) && obj.DeleteMarker {
+			q.w.Header().Set("x-amz-delete-marker", "true")
+			q.w.Header().Set("x-amz-version-id", obj.VersionID)
+		}
+		return obj, q.objectErr(err)
+	}
+	if obj.DeleteMarker {
+		q.w.Header().Set("x-amz-delete-marker", "true")
+		q.w.Header().Set("x-amz-version-id", obj.VersionID)
+		q.w.Header().Set("Last-Modified", httpDate(obj.Modified))
+		return obj, s3err.MethodNotAllowed.With("The specified method is not allowed against this resource.")
+	}
+	if !q.canReadObject(b, &obj) {
+		return obj, s3err.AccessDenied
+	}
+	return obj, nil
+}
+
+// checkConditions evaluates If-Match, If-Unmodified-Since, If-None-Match and
+// If-Modified-Since in the order and with the precedence S3 uses.
+func checkConditions(h http.Header, etag string, mod time.Time, prefix string) error {
+	mod = mod.Truncate(time.Second)
+	ifMatch := h.Get(prefix + "If-Match")
+	if ifMatch != "" {
+		if !etagMatches(ifMatch, etag) {
+			return s3err.PreconditionFailed
+		}
+	} else if v := h.Get(prefix + "If-Unmodified-Since"); v != "" {
+		if t, ok := parseHTTPTime(v); ok && mod.After(t) {
+			return s3err.PreconditionFailed
+		}
+	}
+	notModified := s3err.NotModified
+	if prefix != "" {
+		notModified = s3err.PreconditionFailed
+	}
+	if v := h.Get(prefix + "If-None-Match"); v != "" {
+		if etagMatches(v, etag) {
+			return notModified
+		}
+	} else if v := h.Get(prefix + "If-Modified-Since"); v != "" {
+		if t, ok := parseHTTPTime(v); ok && !mod.After(t) {
+			return notModified
+		}
+	}
+	return nil
+}
+
+// parseRange parses a single "bytes=" range against size. ok is false when
+// the header is absent or not a single syntactically valid range (S3 then
+// serves the whole object); an unsatisfiable range returns InvalidRange.
+func parseRange(v string, size int64) (start, length int64, ok bool, err error) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, nil
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, nil
+	}
+	a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+	if a == "" {
+		n, perr := strconv.ParseInt(b, 10, 64)
+		if perr != nil || n < 0 {
+			return 0, 0, false, nil
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, false, s3err.InvalidRange
+		}
+		n = min(n, size)
+		return size - n, n, true, nil
+	}
+	first, perr := strconv.ParseInt(a, 10, 64)
+	if perr != nil || first < 0 {
+		return 0, 0, false, nil
+	}
+	last := size - 1
+	if b != "" {
+		l, perr := strconv.ParseInt(b, 10, 64)
+		if perr != nil || l < first {
+			return 0, 0, false, nil
+		}
+		last = min(l, size-1)
+	}
+	if first >= size {
+		return 0, 0, false, s3err.InvalidRange
+	}
+	return first, last - first + 1, true, nil
+}
+
+// getObject implements GetObject and HeadObject.
+func (q *request) getObject(head bool) error {
+	b, err := q.loadBucket("")
+	if err != nil {
+		return err
+	}
+	obj, err := q.lookupObject(b, q.key, q.versionID())
+	if err != nil {
+		return err
+	}
+	h := q.w.Header()
+	overrides := map[string]string{}
+	for p, hname := range responseOverrides {
+		if v := q.q.Get(p); v != "" {
+			overrides[hname] = v
+		}
+	}
+	if len(overrides) > 0 && q.user == nil {
+		return s3err.InvalidRequest.With("Request specific response headers cannot be used for anonymous GET requests.")
+	}
+
+	// The byte range to send: a part, a Range, or everything.
+	start, length := int64(0), obj.Size
+	partial := false
+	if pn := q.q.Get("partNumber"); pn != "" {
+		n, perr := strconv.Atoi(pn)
+		if perr != nil || n < 1 || n > 10000 {
+			return s3err.InvalidArgument.With("Part number must be an integer between 1 and 10000, inclusive")
+		}
+		if !obj.Multipart {
+			if n != 1 {
+				return s3err.InvalidPart.With("The requested partnumber is not satisfiable")
+			}
+		} else {
+			if n > len(obj.Parts) {
+				return s3err.InvalidPart.With("The requested partnumber is not satisfiable")
+			}
+			for _, p := range obj.Parts[:n-1] {
+				start += p.Size
+			}
+			length = obj.Parts[n-1].Size
+			partial = true
+			h.Set("x-amz-mp-parts-count", strconv.Itoa(len(obj.Parts)))
+		}
+	}
+	if err := checkConditions(q.r.Header, obj.ETag, obj.Modified, ""); err != nil {
+		if err == s3err.NotModified {
+			h.Set("ETag", `"`+obj.ETag+`"`)
+			h.Set("Last-Modified", httpDate(obj.Modified))
+		}
+		return err
+	}
+	if rv := q.r.Header.Get("Range"); rv != "" && !partial {
+		s, n, ok, rerr := parseRange(rv, obj.Size)
+		if rerr != nil {
+			h.Set("Content-Range", "bytes */"+itoa(obj.Size))
+			return rerr
+		}
+		if ok {
+			start, length, partial = s, n, true
+		}
+	}
+
+	q.objectHeaders(b, &obj)
+	if partial {
+		// Checksums describe the whole object (or one part), never a
+		// byte range.
+		for alg := range obj.Checksums {
+			h.Del("x-amz-checksum-" + strings.ToLower(alg))
+		}
+		h.Del("x-amz-checksum-type")
+		if pn, _ := strconv.Atoi(q.q.Get("partNumber")); pn > 0 && obj.Multipart && strings.EqualFold(q.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+			for alg, v := range obj.Parts[pn-1].Checksums {
+				h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+			}
+		}
+	}
+	for k, v := range overrides {
+		h.Set(k, v)
+	}
+	q.corsHeaders(b)
+	h.Set("Content-Length", itoa(length))
+	status := http.StatusOK
+	if partial {
+		h.Set("Content-Range", "bytes "+itoa(start)+"-"+itoa(start+length-1)+"/"+itoa(obj.Size))
+		if q.r.Header.Get("Range") != "" || obj.Multipart {
+			status = http.StatusPartialContent
+		}
+	}
+	q.w.WriteHeader(status)
+	if head || length == 0 {
+		return nil
+	}
+	if err := q.sendData(q.w, &obj, start, length); err != nil {
+		// Headers are gone; all that can be done is cut the connection.
+		q.s.log.Warn("get object: send data", "bucket", q.bucket, "key", q.key, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// objectHeaders sets the headers that describe an object.
+func (q *request) objectHeaders(b store.Bucket, obj *store.Object) {
+	h := q.w.Header()
+	h.Set("ETag", `"`+obj.ETag+`"`)
+	h.Set("Last-Modified", httpDate(obj.Modified))
+	h.Set("Accept-Ranges", "bytes")
+	if b.Versioning != store.VersioningOff || obj.VersionID != store.NullVersion {
+		h.Set("x-amz-version-id", obj.VersionID)
+	}
+	ct := obj.Headers["Content-Type"]
+	if ct == "" {
+		ct = "binary/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	for k, v := range obj.Headers {
+		if k != "Content-Type" && v != "" {
+			h.Set(k, v)
+		}
+	}
+	for k, v := range obj.Meta {
+		h["X-Amz-Meta-"+k] = []string{v}
+	}
+	if strings.EqualFold(q.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+		for alg, v := range obj.Checksums {
+			h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+		}
+		if obj.ChecksumType != "" && len(obj.Checksums) > 0 {
+			h.Set("x-amz-checksum-type", obj.ChecksumType)
+		}
+	}
+}

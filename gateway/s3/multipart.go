@@ -1,0 +1,314 @@
+package s3
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/s3xml"
+	"github.com/datdot/datdot/gateway/sigv4"
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/local"
+)
+
+// minPartSize is the smallest size of a part that is not the last one.
+const minPartSize = 5 << 20
+
+func (q *request) createUpload() error {
+	b, err := q.loadBucket(permWrite)
+	if err != nil {
+		return err
+	}
+	hdr, meta, err := q.requestMeta()
+	if err != nil {
+		return err
+	}
+	owner := b.Owner
+	if q.user != nil {
+		owner = *q.user
+	}
+	acl, err := q.requestACL(owner, b.Owner)
+	if err != nil {
+		return err
+	}
+	alg := strings.ToUpper(q.r.Header.Get("x-amz-checksum-algorithm"))
+	if alg != "" {
+		if _, ok := sigv4.NewChecksumHash(alg); !ok {
+			return s3err.InvalidRequest.With("Checksum algorithm provided is unsupported.")
+		}
+	}
+	ctype := strings.ToUpper(q.r.Header.Get("x-amz-checksum-type"))
+	switch ctype {
+	case "":
+		if alg != "" {
+			ctype = "COMPOSITE"
+			if alg == "CRC64NVME" {
+				ctype = "FULL_OBJECT"
+			}
+		}
+	case "COMPOSITE", "FULL_OBJECT":
+		if alg == "" {
+			return s3err.InvalidRequest.With("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")
+		}
+	default:
+		return s3err.InvalidRequest.With("Value for x-amz-checksum-type header is invalid.")
+	}
+	up := store.Upload{
+		Bucket: q.bucket, Key: q.key, UploadID: local.NewUploadID(), Initiated: time.Now().UTC(),
+		Owner: owner, ACL: acl, Headers: hdr, Meta: meta, ChecksumAlgorithm: alg, ChecksumType: ctype,
+	}
+	if err := q.s.cfg.Meta.CreateUpload(q.ctx, up); err != nil {
+		return err
+	}
+	if alg != "" {
+		q.w.Header().Set("x-amz-checksum-algorithm", alg)
+		q.w.Header().Set("x-amz-checksum-type", ctype)
+	}
+	q.writeXML(s3xml.InitiateMultipartUploadResult{Xmlns: s3xml.NS, Bucket: q.bucket, Key: q.key, UploadID: up.UploadID})
+	return nil
+}
+
+// partNumber reads the partNumber parameter.
+func (q *request) partNumber() (int, error) {
+	n, err := strconv.Atoi(q.q.Get("partNumber"))
+	if err != nil || n < 1 || n > 10000 {
+		return 0, s3err.InvalidArgument.With("Part number must be an integer between 1 and 10000, inclusive")
+	}
+	return n, nil
+}
+
+// loadUpload checks access to the bucket and that the upload exists.
+func (q *request) loadUpload() (store.Bucket, store.Upload, error) {
+	b, err := q.loadBucket(permWrite)
+	if err != nil {
+		return b, store.Upload{}, err
+	}
+	up, err := q.s.cfg.Meta.GetUpload(q.ctx, q.bucket, q.key, q.q.Get("uploadId"))
+	return b, up, err
+}
+
+func (q *request) uploadPart() error {
+	n, err := q.partNumber()
+	if err != nil {
+		return err
+	}
+	if _, _, err := q.loadUpload(); err != nil {
+		return err
+	}
+	if q.auth.ContentLength < 0 && q.r.Header.Get("Transfer-Encoding") == "" && q.r.ContentLength < 0 {
+		return s3err.MissingContentLength
+	}
+	if q.auth.ContentLength > maxObjectSize {
+		return s3err.EntityTooLarge
+	}
+	part, err := q.storeBody(q.auth.ContentLength)
+	if err != nil {
+		return err
+	}
+	part.Number = n
+	freed, err := q.s.cfg.Meta.PutPart(q.ctx, q.bucket, q.key, q.q.Get("uploadId"), part)
+	if err != nil {
+		q.free([]store.BlobRef{part.Blob})
+		return err
+	}
+	q.free(freed)
+	h := q.w.Header()
+	h.Set("ETag", `"`+part.ETag+`"`)
+	for alg, v := range part.Checksums {
+		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (q *request) uploadPartCopy() error {
+	n, err := q.partNumber()
+	if err != nil {
+		return err
+	}
+	_, up, err := q.loadUpload()
+	if err != nil {
+		return err
+	}
+	_, src, err := q.loadCopySource()
+	if err != nil {
+		return err
+	}
+	off, length := int64(0), src.Size
+	if rv := q.r.Header.Get("x-amz-copy-source-range"); rv != "" {
+		spec, ok := strings.CutPrefix(rv, "bytes=")
+		a, bb, ok2 := strings.Cut(spec, "-")
+		first, err1 := strconv.ParseInt(a, 10, 64)
+		last, err2 := strconv.ParseInt(bb, 10, 64)
+		if !ok || !ok2 || err1 != nil || err2 != nil || first < 0 || last < first {
+			return s3err.InvalidArgument.With("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		}
+		if last >= src.Size {
+			return s3err.InvalidRange.With("The requested range is not satisfiable")
+		}
+		off, length = first, last-first+1
+	}
+	var algs []string
+	if up.ChecksumAlgorithm != "" {
+		algs = []string{up.ChecksumAlgorithm}
+	}
+	part, err := q.copyData(&src, off, length, algs)
+	if err != nil {
+		return err
+	}
+	part.Number = n
+	freed, err := q.s.cfg.Meta.PutPart(q.ctx, q.bucket, q.key, up.UploadID, part)
+	if err != nil {
+		q.free([]store.BlobRef{part.Blob})
+		return err
+	}
+	q.free(freed)
+	if src.VersionID != store.NullVersion {
+		q.w.Header().Set("x-amz-copy-source-version-id", src.VersionID)
+	}
+	q.writeXML(s3xml.CopyPartResult{Xmlns: s3xml.NS, LastModified: s3xml.Time(part.Modified), ETag: `"` + part.ETag + `"`})
+	return nil
+}
+
+func (q *request) completeUpload() error {
+	b, _, err := q.loadUpload()
+	if err != nil {
+		return err
+	}
+	var body s3xml.CompleteMultipartUpload
+	if err := q.decodeXML(&body); err != nil {
+		return err
+	}
+	if len(body.Parts) == 0 {
+		return s3err.MalformedXML.With("You must specify at least one part")
+	}
+	for i := 1; i < len(body.Parts); i++ {
+		if body.Parts[i].PartNumber <= body.Parts[i-1].PartNumber {
+			return s3err.InvalidPartOrder
+		}
+	}
+	build := func(up store.Upload, stored []store.Part) (store.Object, error) {
+		byNum := make(map[int]store.Part, len(stored))
+		for _, p := range stored {
+			byNum[p.Number] = p
+		}
+		obj := store.Object{
+			Key: q.key, Modified: time.Now().UTC(), Owner: up.Owner, ACL: up.ACL,
+			Headers: up.Headers, Meta: up.Meta, Multipart: true,
+		}
+		etags := md5.New()
+		var sumOfSums []byte
+		for i, cp := range body.Parts {
+			p, ok := byNum[cp.PartNumber]
+			if !ok || strings.Trim(cp.ETag, `" `) != p.ETag {
+				return obj, s3err.InvalidPart
+			}
+			if i < len(body.Parts)-1 && p.Size < minPartSize {
+				return obj, s3err.EntityTooSmall
+			}
+			if up.ChecksumAlgorithm != "" {
+				want := cp.Checksums.Map()[up.ChecksumAlgorithm]
+				have := p.Checksums[up.ChecksumAlgorithm]
+				if want != "" && have != "" && want != have {
+					return obj, s3err.InvalidPart
+				}
+				raw, _ := base64.StdEncoding.DecodeString(have)
+				sumOfSums = append(sumOfSums, raw...)
+			}
+			raw, _ := hex.DecodeString(p.ETag)
+			etags.Write(raw)
+			obj.Size += p.Size
+			obj.Parts = append(obj.Parts, p)
+		}
+		obj.ETag = hex.EncodeToString(etags.Sum(nil)) + "-" + strconv.Itoa(len(body.Parts))
+		if up.ChecksumAlgorithm != "" && up.ChecksumType == "COMPOSITE" {
+			h, _ := sigv4.NewChecksumHash(up.ChecksumAlgorithm)
+			h.Write(sumOfSums)
+			obj.Checksums = map[string]string{up.ChecksumAlgorithm: base64.StdEncoding.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(body.Parts))}
+			obj.ChecksumType = "COMPOSITE"
+		}
+		return obj, nil
+	}
+	uploadID := q.q.Get("uploadId")
+	obj, freed, err := q.s.cfg.Meta.CompleteUpload(q.ctx, q.bucket, q.key, uploadID, build, q.putCheck())
+	if err != nil {
+		return err
+	}
+	q.free(freed)
+	if b.Versioning != store.VersioningOff {
+		q.w.Header().Set("x-amz-version-id", obj.VersionID)
+	}
+	res := s3xml.CompleteMultipartUploadResult{
+		Xmlns: s3xml.NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key,
+		ETag: `"` + obj.ETag + `"`, Checksums: s3xml.ChecksumsFrom(obj.Checksums), ChecksumType: obj.ChecksumType,
+	}
+	q.writeXML(res)
+	return nil
+}
+
+func (q *request) abortUpload() error {
+	if _, err := q.loadBucket(permWrite); err != nil {
+		return err
+	}
+	freed, err := q.s.cfg.Meta.AbortUpload(q.ctx, q.bucket, q.key, q.q.Get("uploadId"))
+	if err != nil {
+		return err
+	}
+	q.free(freed)
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (q *request) listParts() error {
+	_, up, err := q.loadUpload()
+	if err != nil {
+		return err
+	}
+	max, err := q.parseMaxKeys("max-parts")
+	if err != nil {
+		return err
+	}
+	marker := 0
+	if v := q.q.Get("part-number-marker"); v != "" {
+		if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
+			return s3err.InvalidArgument.With("Argument part-number-marker must be an integer between 0 and 2147483647")
+		}
+	}
+	parts, err := q.s.cfg.Meta.ListParts(q.ctx, q.bucket, q.key, up.UploadID)
+	if err != nil {
+		if errors.Is(err, store.ErrNoSuchUpload) {
+			return s3err.NoSuchUpload
+		}
+		return err
+	}
+	res := s3xml.ListPartsResult{
+		Xmlns: s3xml.NS, Bucket: q.bucket, Key: q.key, UploadID: up.UploadID,
+		Initiator:        s3xml.Owner{ID: up.Owner.ID, DisplayName: up.Owner.DisplayName},
+		Owner:            s3xml.Owner{ID: up.Owner.ID, DisplayName: up.Owner.DisplayName},
+		StorageClass:     "STANDARD",
+		PartNumberMarker: marker, MaxParts: max,
+		ChecksumAlgorithm: up.ChecksumAlgorithm, ChecksumType: up.ChecksumType,
+	}
+	for _, p := range parts {
+		if p.Number <= marker {
+			continue
+		}
+		if len(res.Parts) == max {
+			res.IsTruncated = true
+			break
+		}
+		res.Parts = append(res.Parts, s3xml.Part{
+			PartNumber: p.Number, LastModified: s3xml.Time(p.Modified), ETag: `"` + p.ETag + `"`, Size: p.Size,
+			Checksums: s3xml.ChecksumsFrom(p.Checksums),
+		})
+		res.NextPartNumberMarker = p.Number
+	}
+	q.writeXML(res)
+	return nil
+}

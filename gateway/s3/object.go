@@ -1,0 +1,268 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// storedHeaders are the standard headers kept with an object.
+var storedHeaders = []string{"Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires", "X-Amz-Website-Redirect-Location"}
+
+// maxMetaSize is AWS's limit on the size of user metadata.
+const maxMetaSize = 2 << 10
+
+// requestMeta collects the stored headers and x-amz-meta-* of a request.
+func (q *request) requestMeta() (map[string]string, map[string]string, error) {
+	hdr := map[string]string{}
+	for _, h := range storedHeaders {
+		if v, ok := q.r.Header[h]; ok {
+			hdr[h] = strings.Join(v, ",")
+		}
+	}
+	if q.auth != nil {
+		if q.auth.ContentEncoding != "" {
+			hdr["Content-Encoding"] = q.auth.ContentEncoding
+		} else {
+			delete(hdr, "Content-Encoding")
+		}
+	}
+	meta := map[string]string{}
+	size := 0
+	for k, v := range q.r.Header {
+		name, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-")
+		if !ok {
+			continue
+		}
+		val := strings.Join(v, ",")
+		meta[name] = val
+		size += len(name) + len(val)
+	}
+	if size > maxMetaSize {
+		return nil, nil, s3err.MetadataTooLarge
+	}
+	return hdr, meta, nil
+}
+
+// versionID returns the versionId query parameter.
+func (q *request) versionID() string { return q.q.Get("versionId") }
+
+// objectErr maps store errors of object lookups.
+func (q *request) objectErr(err error) error {
+	if errors.Is(err, store.ErrNoSuchVersion) {
+		v := q.versionID()
+		if v != store.NullVersion && !validVersionID(v) {
+			return s3err.InvalidArgument.With("Invalid version id specified")
+		}
+	}
+	return err
+}
+
+func validVersionID(v string) bool {
+	if len(v) != 32 {
+		return false
+	}
+	return strings.Trim(v, "0123456789abcdef") == ""
+}
+
+// putCheck implements the conditional-write headers If-Match and
+// If-None-Match of PutObject and CompleteMultipartUpload.
+func (q *request) putCheck() store.PutCheck {
+	ifMatch := q.r.Header.Get("If-Match")
+	ifNone := q.r.Header.Get("If-None-Match")
+	if ifMatch == "" && ifNone == "" {
+		return nil
+	}
+	return func(cur *store.Object) error {
+		if ifNone != "" {
+			if ifNone != "*" {
+				return s3err.NotImplemented.With("If-None-Match only supports *")
+			}
+			if cur != nil {
+				return s3err.PreconditionFailed
+			}
+		}
+		if ifMatch != "" {
+			if cur == nil {
+				return s3err.NoSuchKey
+			}
+			if !etagMatches(ifMatch, cur.ETag) {
+				return s3err.PreconditionFailed
+			}
+		}
+		return nil
+	}
+}
+
+func (q *request) putObject() error {
+	b, err := q.loadBucket(permWrite)
+	if err != nil {
+		return err
+	}
+	if q.auth.ContentLength < 0 && q.r.Header.Get("Transfer-Encoding") == "" && q.r.ContentLength < 0 {
+		return s3err.MissingContentLength
+	}
+	if q.auth.ContentLength > maxObjectSize {
+		return s3err.EntityTooLarge
+	}
+	hdr, meta, err := q.requestMeta()
+	if err != nil {
+		return err
+	}
+	owner := b.Owner
+	if q.user != nil {
+		owner = *q.user
+	}
+	acl, err := q.requestACL(owner, b.Owner)
+	if err != nil {
+		return err
+	}
+	part, err := q.storeBody(q.auth.ContentLength)
+	if err != nil {
+		return err
+	}
+	obj := store.Object{
+		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
+		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
+		Checksums: part.Checksums, Parts: []store.Part{part},
+	}
+	if len(obj.Checksums) > 0 {
+		obj.ChecksumType = "FULL_OBJECT"
+	}
+	obj, freed, err := q.s.cfg.Meta.PutObject(q.ctx, q.bucket, obj, q.putCheck())
+	if err != nil {
+		q.free([]store.BlobRef{part.Blob})
+		return err
+	}
+	q.free(freed)
+	h := q.w.Header()
+	h.Set("ETag", `"`+obj.ETag+`"`)
+	if b.Versioning != store.VersioningOff {
+		h.Set("x-amz-version-id", obj.VersionID)
+	}
+	for alg, v := range obj.Checksums {
+		h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+	}
+	if obj.ChecksumType != "" {
+		h.Set("x-amz-checksum-type", obj.ChecksumType)
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// maxObjectSize is the largest single PUT (AWS: 5 GiB).
+const maxObjectSize = 5 << 30
+
+// storeBody streams the verified request body into a new blob and returns
+// it as a part (number 0) with its MD5 ETag and verified checksums. On any
+// error no blob is left.
+func (q *request) storeBody(size int64) (store.Part, error) {
+	ref, err := q.s.cfg.Blobs.Create(q.ctx, q.body(), size)
+	if err != nil {
+		return store.Part{}, err
+	}
+	p := store.Part{Size: ref.Size, Blob: ref, Modified: time.Now().UTC()}
+	p.ETag = q.auth.MD5Hex()
+	sums := q.auth.Checksums()
+	for alg, v := range sums {
+		if alg == "MD5" {
+			continue
+		}
+		if p.Checksums == nil {
+			p.Checksums = map[string]string{}
+		}
+		p.Checksums[alg] = v
+	}
+	if p.ETag == "" {
+		q.free([]store.BlobRef{ref})
+		return store.Part{}, s3err.IncompleteBody
+	}
+	return p, nil
+}
+
+// deleteObject implements DeleteObject.
+func (q *request) deleteObject() error {
+	b, err := q.loadBucket(permWrite)
+	if err != nil {
+		return err
+	}
+	res, err := q.deleteOne(b, q.key, q.versionID())
+	if err != nil {
+		return err
+	}
+	h := q.w.Header()
+	if res.DeleteMarker {
+		h.Set("x-amz-delete-marker", "true")
+	}
+	if res.VersionID != "" && (b.Versioning != store.VersioningOff || q.versionID() != "") {
+		h.Set("x-amz-version-id", res.VersionID)
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteOne deletes a key or one version of it; deleting what does not
+// exist succeeds, as in S3.
+func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.DeleteResult, error) {
+	if versionID != "" && versionID != store.NullVersion && !validVersionID(versionID) {
+		return store.DeleteResult{}, s3err.InvalidArgument.With("Invalid version id specified")
+	}
+	res, freed, err := q.s.cfg.Meta.DeleteObject(q.ctx, b.Name, key, versionID)
+	if errors.Is(err, store.ErrNoSuchVersion) || errors.Is(err, store.ErrNoSuchKey) {
+		return store.DeleteResult{VersionID: versionID}, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	q.free(freed)
+	return res, nil
+}
+
+// copyBuffered streams an object's bytes into w.
+func (q *request) sendData(w io.Writer, obj *store.Object, off, n int64) error {
+	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, obj, off, n)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	buf := make([]byte, 256<<10)
+	_, err = io.CopyBuffer(w, rc, buf)
+	return err
+}
+
+// readObjectData returns a reader of part of an object, for copies.
+func (q *request) readObjectData(ctx context.Context, obj *store.Object, off, n int64) (io.ReadCloser, error) {
+	return store.OpenObject(ctx, q.s.cfg.Blobs, obj, off, n)
+}
+
+func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
+
+// etagMatches compares an If-Match style header (a list, or *) with an
+// unquoted ETag.
+func etagMatches(header, etag string) bool {
+	for _, v := range strings.Split(header, ",") {
+		v = strings.TrimSpace(v)
+		v = strings.TrimPrefix(v, "W/")
+		if v == "*" || strings.Trim(v, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func parseHTTPTime(v string) (time.Time, bool) {
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return t, false
+	}
+	return t, true
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

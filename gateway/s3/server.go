@@ -1,0 +1,388 @@
+// Package s3 is the S3 protocol layer of the gateway: an http.Handler that
+// routes S3 requests (path-style and virtual-host-style), checks access and
+// serves them from a store.MetaStore and a store.BlobStore.
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/s3xml"
+	"github.com/datdot/datdot/gateway/sigv4"
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// Authenticator authenticates a request (sigv4.Verifier is one). Errors
+// that implement S3Code() string and HTTPStatus() int are sent to the client
+// as such.
+type Authenticator interface {
+	Authenticate(r *http.Request) (*sigv4.Result, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	Meta  store.MetaStore
+	Blobs store.BlobStore
+	Auth  Authenticator
+	// Users maps an access key to the account it acts for.
+	Users map[string]store.Owner
+	// Region is the only region this gateway serves (default us-east-1).
+	Region string
+	// Domains are base domains for virtual-host-style addressing:
+	// a request to bucket.<domain> addresses bucket.
+	Domains []string
+	Log     *slog.Logger
+}
+
+// Server serves the S3 API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log}
+}
+
+// request is one S3 request being served.
+type request struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	ctx    context.Context
+	id     string
+	bucket string
+	key    string
+	q      url.Values
+	auth   *sigv4.Result
+	user   *store.Owner // nil for anonymous requests
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{s: s, w: w, r: r, ctx: r.Context(), id: newRequestID()}
+	h := w.Header()
+	h.Set("x-amz-request-id", req.id)
+	h.Set("x-amz-id-2", req.id)
+	h.Set("Server", "DatDot")
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "url", r.URL.String(), "panic", v)
+			req.fail(s3err.InternalError)
+		}
+	}()
+	req.bucket, req.key = s.splitTarget(r)
+	req.q = r.URL.Query()
+	if r.Method == http.MethodOptions {
+		req.preflight()
+		return
+	}
+	if err := req.authenticate(); err != nil {
+		req.fail(err)
+		return
+	}
+	if err := req.dispatch(); err != nil {
+		req.fail(err)
+	}
+	s.log.Debug("s3", "method", r.Method, "bucket", req.bucket, "key", req.key, "query", r.URL.RawQuery, "id", req.id)
+}
+
+// splitTarget returns the bucket and key a request addresses.
+func (s *Server) splitTarget(r *http.Request) (bucket, key string) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	path := r.URL.Path
+	for _, d := range s.cfg.Domains {
+		d = strings.ToLower(d)
+		if b, ok := strings.CutSuffix(host, "."+d); ok && b != "" {
+			return b, strings.TrimPrefix(path, "/")
+		}
+	}
+	path = strings.TrimPrefix(path, "/")
+	bucket, key, _ = strings.Cut(path, "/")
+	return bucket, key
+}
+
+func (q *request) authenticate() error {
+	if q.s.cfg.Auth == nil {
+		return s3err.AccessDenied
+	}
+	a, err := q.s.cfg.Auth.Authenticate(q.r)
+	if err != nil {
+		return err
+	}
+	q.auth = a
+	if !a.Anonymous {
+		u, ok := q.s.cfg.Users[a.AccessKey]
+		if !ok {
+			u = store.Owner{ID: a.AccessKey, DisplayName: a.AccessKey}
+		}
+		q.user = &u
+	}
+	return nil
+}
+
+func (q *request) has(param string) bool {
+	_, ok := q.q[param]
+	return ok
+}
+
+// dispatch routes the request to its handler.
+func (q *request) dispatch() error {
+	m := q.r.Method
+	if q.bucket == "" {
+		if m == http.MethodGet {
+			return q.listBuckets()
+		}
+		return s3err.MethodNotAllowed
+	}
+	if q.key == "" {
+		return q.dispatchBucket(m)
+	}
+	if len(q.key) > 1024 {
+		return s3err.KeyTooLong
+	}
+	if strings.IndexByte(q.key, 0) >= 0 {
+		return s3err.InvalidArgument.With("Object key contains a NUL character.")
+	}
+	return q.dispatchObject(m)
+}
+
+func (q *request) dispatchBucket(m string) error {
+	switch m {
+	case http.MethodPut:
+		switch {
+		case q.has("versioning"):
+			return q.putVersioning()
+		case q.has("cors"):
+			return q.putCORS()
+		case q.has("acl"):
+			return q.putBucketACL()
+		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
+			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"), q.has("publicAccessBlock"):
+			return s3err.NotImplemented
+		}
+		return q.createBucket()
+	case http.MethodGet:
+		switch {
+		case q.has("location"):
+			return q.getLocation()
+		case q.has("versioning"):
+			return q.getVersioning()
+		case q.has("cors"):
+			return q.getCORS()
+		case q.has("acl"):
+			return q.getBucketACL()
+		case q.has("uploads"):
+			return q.listUploads()
+		case q.has("versions"):
+			return q.listVersions()
+		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
+			q.has("policyStatus"):
+			return q.bucketConfigMissing()
+		case q.has("logging"), q.has("notification"), q.has("accelerate"), q.has("requestPayment"):
+			return q.bucketConfigEmpty()
+		case q.q.Get("list-type") == "2":
+			return q.listObjects(2)
+		}
+		return q.listObjects(1)
+	case http.MethodHead:
+		return q.headBucket()
+	case http.MethodDelete:
+		switch {
+		case q.has("cors"):
+			return q.deleteCORS()
+		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
+			if _, err := q.ownBucket(); err != nil {
+				return err
+			}
+			q.w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		return q.deleteBucket()
+	case http.MethodPost:
+		if q.has("delete") {
+			return q.deleteObjects()
+		}
+	}
+	return s3err.MethodNotAllowed
+}
+
+func (q *request) dispatchObject(m string) error {
+	switch m {
+	case http.MethodPut:
+		switch {
+		case q.has("uploadId") || q.has("partNumber"):
+			if q.r.Header.Get("x-amz-copy-source") != "" {
+				return q.uploadPartCopy()
+			}
+			return q.uploadPart()
+		case q.has("acl"):
+			return q.putObjectACL()
+		case q.has("tagging"), q.has("retention"), q.has("legal-hold"):
+			return s3err.NotImplemented
+		case q.r.Header.Get("x-amz-copy-source") != "":
+			return q.copyObject()
+		}
+		return q.putObject()
+	case http.MethodGet:
+		switch {
+		case q.has("uploadId"):
+			return q.listParts()
+		case q.has("acl"):
+			return q.getObjectACL()
+		case q.has("attributes"):
+			return q.getObjectAttributes()
+		case q.has("tagging"):
+			return q.getObjectTagging()
+		}
+		return q.getObject(false)
+	case http.MethodHead:
+		return q.getObject(true)
+	case http.MethodDelete:
+		if q.has("uploadId") {
+			return q.abortUpload()
+		}
+		if q.has("tagging") {
+			q.w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		return q.deleteObject()
+	case http.MethodPost:
+		switch {
+		case q.has("uploads"):
+			return q.createUpload()
+		case q.has("uploadId"):
+			return q.completeUpload()
+		}
+	}
+	return s3err.MethodNotAllowed
+}
+
+// s3Error is an error that knows its S3 code and HTTP status (s3err.Error,
+// sigv4.Error).
+type s3Error interface {
+	S3Code() string
+	HTTPStatus() int
+}
+
+// toS3 maps an error to the S3 error sent to the client.
+func (q *request) toS3(err error) *s3err.Error {
+	var se *s3err.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var ve *sigv4.Error
+	if errors.As(err, &ve) {
+		return &s3err.Error{Code: ve.Code, Status: ve.Status, Message: ve.Message}
+	}
+	var ce s3Error
+	if errors.As(err, &ce) {
+		return &s3err.Error{Code: ce.S3Code(), Status: ce.HTTPStatus(), Message: err.Error()}
+	}
+	switch {
+	case errors.Is(err, store.ErrNoSuchBucket):
+		return s3err.NoSuchBucket
+	case errors.Is(err, store.ErrNoSuchKey):
+		return s3err.NoSuchKey
+	case errors.Is(err, store.ErrNoSuchVersion):
+		return s3err.NoSuchVersion
+	case errors.Is(err, store.ErrNoSuchUpload):
+		return s3err.NoSuchUpload
+	case errors.Is(err, store.ErrBucketNotEmpty):
+		return s3err.BucketNotEmpty
+	case errors.Is(err, store.ErrSizeMismatch):
+		return s3err.IncompleteBody
+	case errors.Is(err, s3xml.ErrTooLarge):
+		return s3err.MaxMessageLengthExceeded
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return s3err.IncompleteBody
+	case errors.Is(err, context.Canceled):
+		return s3err.IncompleteBody
+	}
+	q.s.log.Error("internal error", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "err", err, "id", q.id)
+	return s3err.InternalError
+}
+
+// fail writes err as an S3 error response.
+func (q *request) fail(err error) {
+	e := q.toS3(err)
+	body := s3err.Body{RequestID: q.id, HostID: q.id, Resource: q.r.URL.Path}
+	switch e.Code {
+	case "NoSuchKey":
+		body.Key = q.key
+	case "NoSuchBucket":
+		body.BucketName = q.bucket
+	}
+	s3err.Write(q.w, q.r, e, body)
+}
+
+// writeXML sends v as a 200 XML response.
+func (q *request) writeXML(v any) {
+	out, err := xml.Marshal(v)
+	if err != nil {
+		q.fail(err)
+		return
+	}
+	q.w.Header().Set("Content-Type", "application/xml")
+	q.w.WriteHeader(http.StatusOK)
+	q.w.Write([]byte(xml.Header))
+	q.w.Write(out)
+}
+
+// decodeXML parses a request body (capped at s3xml.MaxBodySize).
+func (q *request) decodeXML(v any) error {
+	body := q.body()
+	if q.auth.ContentLength > s3xml.MaxBodySize {
+		return s3err.MaxMessageLengthExceeded
+	}
+	if err := s3xml.Decode(body, v); err != nil {
+		var ce s3Error
+		if errors.As(err, &ce) || errors.Is(err, s3xml.ErrTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return err
+		}
+		return s3err.MalformedXML
+	}
+	return nil
+}
+
+// body returns the verified request body.
+func (q *request) body() io.Reader {
+	if q.auth != nil && q.auth.Body != nil {
+		return q.auth.Body
+	}
+	return q.r.Body
+}

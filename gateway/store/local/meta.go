@@ -1,0 +1,722 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// Meta is a store.MetaStore in a bbolt database. bbolt fsyncs every commit.
+//
+// Layout (top-level buckets, each with one sub-bucket per S3 bucket):
+//
+//	buckets:  name -> JSON store.Bucket
+//	objects/<bucket>: key 0x00 ^seq(8 bytes) -> JSON store.Object
+//	          (versions of a key sorted newest first)
+//	uploads/<bucket>: key 0x00 uploadID -> JSON store.Upload
+//	parts/<uploadID>: part number (4 bytes) -> JSON store.Part
+//
+// Object keys never contain 0x00 (the gateway refuses them).
+type Meta struct {
+	db *bolt.DB
+}
+
+var (
+	bBuckets = []byte("buckets")
+	bObjects = []byte("objects")
+	bUploads = []byte("uploads")
+	bParts   = []byte("parts")
+)
+
+// OpenMeta opens or creates the metadata database at path.
+func OpenMeta(path string) (*Meta, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("local: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bBuckets, bObjects, bUploads, bParts} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("local: init %s: %w", path, err)
+	}
+	return &Meta{db: db}, nil
+}
+
+// Close implements store.MetaStore.
+func (m *Meta) Close() error { return m.db.Close() }
+
+func (m *Meta) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return m.db.Update(fn)
+}
+
+func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return m.db.View(fn)
+}
+
+func getBucket(tx *bolt.Tx, name string) (store.Bucket, error) {
+	var b store.Bucket
+	v := tx.Bucket(bBuckets).Get([]byte(name))
+	if v == nil {
+		return b, store.ErrNoSuchBucket
+	}
+	if err := json.Unmarshal(v, &b); err != nil {
+		return b, fmt.Errorf("local: bucket %q: %w", name, err)
+	}
+	return b, nil
+}
+
+func putJSON(bk *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return bk.Put(key, data)
+}
+
+// CreateBucket implements store.MetaStore.
+func (m *Meta) CreateBucket(ctx context.Context, b store.Bucket) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bBuckets).Get([]byte(b.Name)) != nil {
+			return store.ErrBucketExists
+		}
+		if _, err := tx.Bucket(bObjects).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+			return err
+		}
+		if _, err := tx.Bucket(bUploads).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+			return err
+		}
+		return putJSON(tx.Bucket(bBuckets), []byte(b.Name), b)
+	})
+}
+
+// GetBucket implements store.MetaStore.
+func (m *Meta) GetBucket(ctx context.Context, name string) (b store.Bucket, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		b, err = getBucket(tx, name)
+		return err
+	})
+	return b, err
+}
+
+// UpdateBucket implements store.MetaStore.
+func (m *Meta) UpdateBucket(ctx context.Context, name string, fn func(*store.Bucket) error) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
+		b, err := getBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := fn(&b); err != nil {
+			return err
+		}
+		b.Name = name
+		return putJSON(tx.Bucket(bBuckets), []byte(name), b)
+	})
+}
+
+// DeleteBucket implements store.MetaStore.
+func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		freed = nil
+		if _, err := getBucket(tx, name); err != nil {
+			return err
+		}
+		if k, _ := tx.Bucket(bObjects).Bucket([]byte(name)).Cursor().First(); k != nil {
+			return store.ErrBucketNotEmpty
+		}
+		ups := tx.Bucket(bUploads).Bucket([]byte(name))
+		err := ups.ForEach(func(k, v []byte) error {
+			var up store.Upload
+			if err := json.Unmarshal(v, &up); err != nil {
+				return err
+			}
+			f, err := dropParts(tx, up.UploadID)
+			freed = append(freed, f...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUploads).DeleteBucket([]byte(name)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bObjects).DeleteBucket([]byte(name)); err != nil {
+			return err
+		}
+		return tx.Bucket(bBuckets).Delete([]byte(name))
+	})
+	return freed, err
+}
+
+// ListBuckets implements store.MetaStore.
+func (m *Meta) ListBuckets(ctx context.Context) (out []store.Bucket, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		return tx.Bucket(bBuckets).ForEach(func(k, v []byte) error {
+			var b store.Bucket
+			if err := json.Unmarshal(v, &b); err != nil {
+				return err
+			}
+			out = append(out, b)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// entryKey is key 0x00 followed by the bit-inverted sequence number, so the
+// newest version of a key sorts first.
+func entryKey(key string, seq uint64) []byte {
+	k := make([]byte, len(key)+9)
+	copy(k, key)
+	binary.BigEndian.PutUint64(k[len(key)+1:], ^seq)
+	return k
+}
+
+func splitEntry(k []byte) string {
+	if len(k) < 9 {
+		return ""
+	}
+	return string(k[:len(k)-9])
+}
+
+func keyPrefix(key string) []byte { return append([]byte(key), 0) }
+
+type entry struct {
+	k   []byte
+	obj store.Object
+}
+
+// versions returns the entries of one key, newest first.
+func versions(objs *bolt.Bucket, key string) ([]entry, error) {
+	var out []entry
+	pfx := keyPrefix(key)
+	c := objs.Cursor()
+	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx) && len(k) == len(pfx)+8; k, v = c.Next() {
+		var o store.Object
+		if err := json.Unmarshal(v, &o); err != nil {
+			return nil, fmt.Errorf("local: object %q: %w", key, err)
+		}
+		out = append(out, entry{k: append([]byte(nil), k...), obj: o})
+	}
+	return out, nil
+}
+
+func newVersionID() string {
+	var buf [8]byte
+	rand.Read(buf[:])
+	return fmt.Sprintf("%016x%s", uint64(time.Now().UnixNano()), hex.EncodeToString(buf[:]))
+}
+
+func objectsOf(tx *bolt.Tx, bucket string) (*bolt.Bucket, store.Bucket, error) {
+	b, err := getBucket(tx, bucket)
+	if err != nil {
+		return nil, b, err
+	}
+	return tx.Bucket(bObjects).Bucket([]byte(bucket)), b, nil
+}
+
+// putVersion stores obj as the newest version, following the versioning
+// state, and returns freed blobs.
+func putVersion(objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
+	vers, err := versions(objs, obj.Key)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		var cur *store.Object
+		if len(vers) > 0 && !vers[0].obj.DeleteMarker {
+			cur = &vers[0].obj
+		}
+		if err := check(cur); err != nil {
+			return nil, err
+		}
+	}
+	var freed []store.BlobRef
+	if b.Versioning == store.VersioningEnabled {
+		obj.VersionID = newVersionID()
+	} else {
+		obj.VersionID = store.NullVersion
+		for _, e := range vers {
+			if e.obj.VersionID == store.NullVersion {
+				freed = append(freed, e.obj.Blobs()...)
+				if err := objs.Delete(e.k); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	seq, err := objs.NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	if err := putJSON(objs, entryKey(obj.Key, seq), obj); err != nil {
+		return nil, err
+	}
+	obj.IsLatest = true
+	return freed, nil
+}
+
+// PutObject implements store.MetaStore.
+func (m *Meta) PutObject(ctx context.Context, bucket string, obj store.Object, check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		objs, b, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		o := obj
+		freed, err = putVersion(objs, b, &o, check)
+		out = o
+		return err
+	})
+	return out, freed, err
+}
+
+// GetObject implements store.MetaStore.
+func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (out store.Object, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		objs, _, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		vers, err := versions(objs, key)
+		if err != nil {
+			return err
+		}
+		if versionID == "" {
+			if len(vers) == 0 {
+				return store.ErrNoSuchKey
+			}
+			out = vers[0].obj
+			out.IsLatest = true
+			if out.DeleteMarker {
+				return store.ErrNoSuchKey
+			}
+			return nil
+		}
+		for i, e := range vers {
+			if e.obj.VersionID == versionID {
+				out = e.obj
+				out.IsLatest = i == 0
+				return nil
+			}
+		}
+		return store.ErrNoSuchVersion
+	})
+	return out, err
+}
+
+// UpdateObject implements store.MetaStore.
+func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, fn func(*store.Object) error) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
+		objs, _, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		vers, err := versions(objs, key)
+		if err != nil {
+			return err
+		}
+		for i, e := range vers {
+			if (versionID == "" && i == 0) || e.obj.VersionID == versionID {
+				if e.obj.DeleteMarker {
+					if versionID == "" {
+						return store.ErrNoSuchKey
+					}
+					return store.ErrNoSuchVersion
+				}
+				o := e.obj
+				if err := fn(&o); err != nil {
+					return err
+				}
+				return putJSON(objs, e.k, o)
+			}
+		}
+		if versionID == "" {
+			return store.ErrNoSuchKey
+		}
+		return store.ErrNoSuchVersion
+	})
+}
+
+// DeleteObject implements store.MetaStore.
+func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) (res store.DeleteResult, freed []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		res, freed = store.DeleteResult{}, nil
+		objs, b, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		vers, err := versions(objs, key)
+		if err != nil {
+			return err
+		}
+		if versionID != "" {
+			for _, e := range vers {
+				if e.obj.VersionID == versionID {
+					res = store.DeleteResult{VersionID: versionID, DeleteMarker: e.obj.DeleteMarker}
+					freed = e.obj.Blobs()
+					return objs.Delete(e.k)
+				}
+			}
+			return store.ErrNoSuchVersion
+		}
+		if b.Versioning == store.VersioningOff {
+			for _, e := range vers {
+				if e.obj.VersionID == store.NullVersion {
+					freed = append(freed, e.obj.Blobs()...)
+					if err := objs.Delete(e.k); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		marker := store.Object{Key: key, DeleteMarker: true, Modified: time.Now().UTC()}
+		if len(vers) > 0 {
+			marker.Owner = vers[0].obj.Owner
+		}
+		freed, err = putVersion(objs, b, &marker, nil)
+		res = store.DeleteResult{VersionID: marker.VersionID, DeleteMarker: true}
+		return err
+	})
+	return res, freed, err
+}
+
+func seekStart(prefix, after string) []byte {
+	start := prefix
+	if after != "" && after+"\x01" > start {
+		start = after + "\x01"
+	}
+	return []byte(start)
+}
+
+// ListObjects implements store.MetaStore.
+func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery) (out []store.Object, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		objs, _, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		c := objs.Cursor()
+		for k, v := c.Seek(seekStart(q.Prefix, q.After)); k != nil && len(out) < q.Limit; {
+			key := splitEntry(k)
+			if !strings.HasPrefix(key, q.Prefix) {
+				break
+			}
+			var o store.Object
+			if err := json.Unmarshal(v, &o); err != nil {
+				return fmt.Errorf("local: object %q: %w", key, err)
+			}
+			if !o.DeleteMarker {
+				o.IsLatest = true
+				out = append(out, o)
+			}
+			k, v = c.Seek([]byte(key + "\x01"))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ListVersions implements store.MetaStore.
+func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuery) (out []store.Object, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		objs, _, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		c := objs.Cursor()
+		var k, v []byte
+		prev := ""
+		first := true
+		skipping := false
+		if q.After != "" && q.AfterID != "" && strings.HasPrefix(q.After, q.Prefix) {
+			k, v = c.Seek(keyPrefix(q.After))
+			skipping = true
+		} else {
+			k, v = c.Seek(seekStart(q.Prefix, q.After))
+		}
+		for ; k != nil && len(out) < q.Limit; k, v = c.Next() {
+			key := splitEntry(k)
+			if !strings.HasPrefix(key, q.Prefix) {
+				break
+			}
+			latest := first || key != prev
+			first, prev = false, key
+			var o store.Object
+			if err := json.Unmarshal(v, &o); err != nil {
+				return fmt.Errorf("local: object %q: %w", key, err)
+			}
+			if skipping {
+				if key == q.After {
+					if o.VersionID == q.AfterID {
+						skipping = false
+					}
+					continue
+				}
+				skipping = false
+			}
+			o.IsLatest = latest
+			out = append(out, o)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func uploadKey(key, id string) []byte { return []byte(key + "\x00" + id) }
+
+// NewUploadID returns an upload id that sorts by creation time.
+func NewUploadID() string { return newVersionID() }
+
+// CreateUpload implements store.MetaStore.
+func (m *Meta) CreateUpload(ctx context.Context, up store.Upload) error {
+	return m.update(ctx, func(tx *bolt.Tx) error {
+		if _, err := getBucket(tx, up.Bucket); err != nil {
+			return err
+		}
+		if _, err := tx.Bucket(bParts).CreateBucket([]byte(up.UploadID)); err != nil {
+			return fmt.Errorf("local: upload %s: %w", up.UploadID, err)
+		}
+		return putJSON(tx.Bucket(bUploads).Bucket([]byte(up.Bucket)), uploadKey(up.Key, up.UploadID), up)
+	})
+}
+
+func getUpload(tx *bolt.Tx, bucket, key, id string) (store.Upload, error) {
+	var up store.Upload
+	if _, err := getBucket(tx, bucket); err != nil {
+		return up, err
+	}
+	v := tx.Bucket(bUploads).Bucket([]byte(bucket)).Get(uploadKey(key, id))
+	if v == nil {
+		return up, store.ErrNoSuchUpload
+	}
+	return up, json.Unmarshal(v, &up)
+}
+
+// GetUpload implements store.MetaStore.
+func (m *Meta) GetUpload(ctx context.Context, bucket, key, uploadID string) (up store.Upload, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		up, err = getUpload(tx, bucket, key, uploadID)
+		return err
+	})
+	return up, err
+}
+
+func partKey(n int) []byte {
+	var k [4]byte
+	binary.BigEndian.PutUint32(k[:], uint32(n))
+	return k[:]
+}
+
+// PutPart implements store.MetaStore.
+func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p store.Part) (freed []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		freed = nil
+		if _, err := getUpload(tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		parts := tx.Bucket(bParts).Bucket([]byte(uploadID))
+		if old := parts.Get(partKey(p.Number)); old != nil {
+			var op store.Part
+			if err := json.Unmarshal(old, &op); err != nil {
+				return err
+			}
+			freed = append(freed, op.Blob)
+		}
+		return putJSON(parts, partKey(p.Number), p)
+	})
+	return freed, err
+}
+
+func readParts(tx *bolt.Tx, uploadID string) ([]store.Part, error) {
+	var out []store.Part
+	bk := tx.Bucket(bParts).Bucket([]byte(uploadID))
+	if bk == nil {
+		return nil, store.ErrNoSuchUpload
+	}
+	err := bk.ForEach(func(k, v []byte) error {
+		var p store.Part
+		if err := json.Unmarshal(v, &p); err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// ListParts implements store.MetaStore.
+func (m *Meta) ListParts(ctx context.Context, bucket, key, uploadID string) (out []store.Part, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		if _, err := getUpload(tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		out, err = readParts(tx, uploadID)
+		return err
+	})
+	return out, err
+}
+
+// dropParts removes an upload's parts, returning their blobs.
+func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
+	parts, err := readParts(tx, uploadID)
+	if err != nil {
+		if errors.Is(err, store.ErrNoSuchUpload) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var freed []store.BlobRef
+	for _, p := range parts {
+		freed = append(freed, p.Blob)
+	}
+	return freed, tx.Bucket(bParts).DeleteBucket([]byte(uploadID))
+}
+
+// CompleteUpload implements store.MetaStore.
+func (m *Meta) CompleteUpload(ctx context.Context, bucket, key, uploadID string, build func(store.Upload, []store.Part) (store.Object, error), check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		freed = nil
+		up, err := getUpload(tx, bucket, key, uploadID)
+		if err != nil {
+			return err
+		}
+		parts, err := readParts(tx, uploadID)
+		if err != nil {
+			return err
+		}
+		obj, err := build(up, parts)
+		if err != nil {
+			return err
+		}
+		objs, b, err := objectsOf(tx, bucket)
+		if err != nil {
+			return err
+		}
+		freed, err = putVersion(objs, b, &obj, check)
+		if err != nil {
+			return err
+		}
+		used := make(map[string]bool)
+		for _, p := range obj.Parts {
+			used[p.Blob.ID] = true
+		}
+		for _, p := range parts {
+			if !used[p.Blob.ID] {
+				freed = append(freed, p.Blob)
+			}
+		}
+		if err := tx.Bucket(bParts).DeleteBucket([]byte(uploadID)); err != nil {
+			return err
+		}
+		out = obj
+		return tx.Bucket(bUploads).Bucket([]byte(bucket)).Delete(uploadKey(key, uploadID))
+	})
+	return out, freed, err
+}
+
+// AbortUpload implements store.MetaStore.
+func (m *Meta) AbortUpload(ctx context.Context, bucket, key, uploadID string) (freed []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		if _, err := getUpload(tx, bucket, key, uploadID); err != nil {
+			return err
+		}
+		freed, err = dropParts(tx, uploadID)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bUploads).Bucket([]byte(bucket)).Delete(uploadKey(key, uploadID))
+	})
+	return freed, err
+}
+
+// ListUploads implements store.MetaStore.
+func (m *Meta) ListUploads(ctx context.Context, bucket string, q store.ListQuery) (out []store.Upload, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		if _, err := getBucket(tx, bucket); err != nil {
+			return err
+		}
+		c := tx.Bucket(bUploads).Bucket([]byte(bucket)).Cursor()
+		var start []byte
+		switch {
+		case q.After != "" && q.AfterID != "":
+			start = append(uploadKey(q.After, q.AfterID), 0)
+		default:
+			start = seekStart(q.Prefix, q.After)
+		}
+		if string(start) < q.Prefix {
+			start = []byte(q.Prefix)
+		}
+		for k, v := c.Seek(start); k != nil && len(out) < q.Limit; k, v = c.Next() {
+			var up store.Upload
+			if err := json.Unmarshal(v, &up); err != nil {
+				return err
+			}
+			if !strings.HasPrefix(up.Key, q.Prefix) {
+				break
+			}
+			out = append(out, up)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Referenced implements store.MetaStore.
+func (m *Meta) Referenced(ctx context.Context, fn func(id string)) error {
+	return m.view(ctx, func(tx *bolt.Tx) error {
+		err := tx.Bucket(bObjects).ForEachBucket(func(name []byte) error {
+			return tx.Bucket(bObjects).Bucket(name).ForEach(func(k, v []byte) error {
+				var o store.Object
+				if err := json.Unmarshal(v, &o); err != nil {
+					return err
+				}
+				for _, b := range o.Blobs() {
+					fn(b.ID)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bParts).ForEachBucket(func(name []byte) error {
+			parts, err := readParts(tx, string(name))
+			if err != nil {
+				return err
+			}
+			for _, p := range parts {
+				fn(p.Blob.ID)
+			}
+			return nil
+		})
+	})
+}

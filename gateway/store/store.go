@@ -1,0 +1,271 @@
+// Package store defines the storage interfaces behind the S3 gateway.
+//
+// Metadata (buckets, object versions, multipart uploads) and data (blobs of
+// bytes) are kept apart: a MetaStore records what exists and a BlobStore holds
+// the bytes. An object's data is a list of parts, each one blob, so a
+// multipart upload completes without copying, and a network backend can map
+// each blob to extents of erasure-coded cores.
+//
+// Writes follow one order everywhere: the blob is written and made durable
+// first, then the metadata transaction that references it commits. A crash in
+// between leaves an unreferenced blob, which Sweep removes at startup. When
+// metadata drops a reference, the freed blobs are returned to the caller, who
+// deletes them after the commit.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors returned by MetaStore implementations.
+var (
+	ErrNoSuchBucket      = errors.New("store: no such bucket")
+	ErrBucketExists      = errors.New("store: bucket exists")
+	ErrBucketNotEmpty    = errors.New("store: bucket not empty")
+	ErrNoSuchKey         = errors.New("store: no such key")
+	ErrNoSuchVersion     = errors.New("store: no such version")
+	ErrNoSuchUpload      = errors.New("store: no such upload")
+	ErrSizeMismatch      = errors.New("store: body size does not match its declared length")
+	ErrPreconditionStore = errors.New("store: precondition failed")
+)
+
+// Versioning states of a bucket.
+const (
+	VersioningOff       = ""
+	VersioningEnabled   = "Enabled"
+	VersioningSuspended = "Suspended"
+)
+
+// NullVersion is the version id of objects written while versioning is off or
+// suspended.
+const NullVersion = "null"
+
+// Owner identifies the account that owns a bucket or object.
+type Owner struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"name,omitempty"`
+}
+
+// Grant gives one permission to one grantee.
+type Grant struct {
+	// Type is CanonicalUser, Group or AmazonCustomerByEmail.
+	Type        string `json:"type"`
+	ID          string `json:"id,omitempty"`
+	DisplayName string `json:"name,omitempty"`
+	URI         string `json:"uri,omitempty"`
+	Email       string `json:"email,omitempty"`
+	// Permission is FULL_CONTROL, READ, WRITE, READ_ACP or WRITE_ACP.
+	Permission string `json:"perm"`
+}
+
+// ACL is an access control list.
+type ACL struct {
+	Owner  Owner   `json:"owner"`
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// CORSRule is one rule of a bucket's CORS configuration.
+type CORSRule struct {
+	ID             string   `json:"id,omitempty"`
+	AllowedOrigins []string `json:"origins"`
+	AllowedMethods []string `json:"methods"`
+	AllowedHeaders []string `json:"headers,omitempty"`
+	ExposeHeaders  []string `json:"expose,omitempty"`
+	MaxAgeSeconds  int      `json:"maxAge,omitempty"`
+}
+
+// Bucket is a bucket's metadata.
+type Bucket struct {
+	Name       string     `json:"name"`
+	Created    time.Time  `json:"created"`
+	Region     string     `json:"region,omitempty"`
+	Owner      Owner      `json:"owner"`
+	ACL        ACL        `json:"acl"`
+	Versioning string     `json:"versioning,omitempty"`
+	CORS       []CORSRule `json:"cors,omitempty"`
+}
+
+// BlobRef names a stored blob and its size.
+type BlobRef struct {
+	ID   string `json:"id"`
+	Size int64  `json:"size"`
+}
+
+// Part is one piece of an object's data: a whole single-PUT object, or one
+// part of a multipart upload.
+type Part struct {
+	Number    int               `json:"n"`
+	Size      int64             `json:"size"`
+	ETag      string            `json:"etag"` // hex MD5, unquoted
+	Checksums map[string]string `json:"sums,omitempty"`
+	Modified  time.Time         `json:"mtime"`
+	Blob      BlobRef           `json:"blob"`
+}
+
+// Object is one version of an object (or a delete marker).
+type Object struct {
+	Key          string    `json:"key"`
+	VersionID    string    `json:"vid"`
+	DeleteMarker bool      `json:"dm,omitempty"`
+	Size         int64     `json:"size"`
+	ETag         string    `json:"etag"` // unquoted; "hex" or "hex-N"
+	Modified     time.Time `json:"mtime"`
+	Owner        Owner     `json:"owner"`
+	ACL          ACL       `json:"acl"`
+	// Headers holds the stored standard headers by canonical name:
+	// Content-Type, Cache-Control, Content-Disposition, Content-Encoding,
+	// Content-Language, Expires.
+	Headers map[string]string `json:"hdr,omitempty"`
+	// Meta holds user metadata, keys lower-case without the x-amz-meta- prefix.
+	Meta map[string]string `json:"meta,omitempty"`
+	// Checksums maps an algorithm (CRC32, CRC32C, CRC64NVME, SHA1, SHA256)
+	// to its base64 value; ChecksumType is FULL_OBJECT or COMPOSITE.
+	Checksums    map[string]string `json:"sums,omitempty"`
+	ChecksumType string            `json:"sumtype,omitempty"`
+	// Multipart is true when the object came from a multipart upload; Parts
+	// then lists its parts in order.
+	Multipart bool   `json:"mp,omitempty"`
+	Parts     []Part `json:"parts,omitempty"`
+
+	// IsLatest is set by reads, not stored.
+	IsLatest bool `json:"-"`
+}
+
+// Blobs returns the blobs that hold the object's data.
+func (o *Object) Blobs() []BlobRef {
+	refs := make([]BlobRef, 0, len(o.Parts))
+	for _, p := range o.Parts {
+		if p.Blob.ID != "" {
+			refs = append(refs, p.Blob)
+		}
+	}
+	return refs
+}
+
+// Upload is an in-progress multipart upload.
+type Upload struct {
+	Bucket    string            `json:"bucket"`
+	Key       string            `json:"key"`
+	UploadID  string            `json:"id"`
+	Initiated time.Time         `json:"init"`
+	Owner     Owner             `json:"owner"`
+	ACL       ACL               `json:"acl"`
+	Headers   map[string]string `json:"hdr,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
+	// ChecksumAlgorithm and ChecksumType are what the client asked for at
+	// creation (may be empty).
+	ChecksumAlgorithm string `json:"sumalg,omitempty"`
+	ChecksumType      string `json:"sumtype,omitempty"`
+}
+
+// ListQuery selects objects, versions or uploads in key order.
+type ListQuery struct {
+	Prefix string
+	// After: only keys strictly greater than After (object listings), or, for
+	// versions and uploads, the key marker.
+	After string
+	// AfterID is the version-id or upload-id marker within the After key.
+	AfterID string
+	// Limit is the largest number of entries returned (> 0).
+	Limit int
+}
+
+// PutCheck is called inside the write transaction with the current latest
+// version of the key (nil when there is none, or a delete marker) and may
+// refuse the write by returning an error, which is returned unchanged.
+type PutCheck func(current *Object) error
+
+// DeleteResult describes what a delete did.
+type DeleteResult struct {
+	VersionID    string // version removed or delete marker created
+	DeleteMarker bool   // a delete marker was created or removed
+}
+
+// MetaStore records buckets, object versions and multipart uploads. Every
+// method is one atomic, durable transaction.
+type MetaStore interface {
+	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
+	GetBucket(ctx context.Context, name string) (Bucket, error)
+	UpdateBucket(ctx context.Context, name string, fn func(*Bucket) error) error
+	// DeleteBucket removes an empty bucket (ErrBucketNotEmpty otherwise),
+	// aborting its multipart uploads and returning their blobs.
+	DeleteBucket(ctx context.Context, name string) ([]BlobRef, error)
+	ListBuckets(ctx context.Context) ([]Bucket, error)
+
+	// PutObject stores obj as the newest version of obj.Key. The version id
+	// follows the bucket's versioning state (a new id when Enabled, "null"
+	// otherwise, replacing an earlier null version). It returns the stored
+	// object and the blobs no longer referenced.
+	PutObject(ctx context.Context, bucket string, obj Object, check PutCheck) (Object, []BlobRef, error)
+	// GetObject returns a version; versionID "" means the latest, which may
+	// be a delete marker (returned with ErrNoSuchKey).
+	GetObject(ctx context.Context, bucket, key, versionID string) (Object, error)
+	// UpdateObject changes a stored version in place (ACLs).
+	UpdateObject(ctx context.Context, bucket, key, versionID string, fn func(*Object) error) error
+	// DeleteObject deletes the latest version (versionID "") following the
+	// bucket's versioning state, or removes one version permanently.
+	DeleteObject(ctx context.Context, bucket, key, versionID string) (DeleteResult, []BlobRef, error)
+	// ListObjects returns latest versions that are not delete markers, with
+	// keys having q.Prefix and greater than q.After.
+	ListObjects(ctx context.Context, bucket string, q ListQuery) ([]Object, error)
+	// ListVersions returns versions and delete markers in key order, newest
+	// first within a key, after the (q.After, q.AfterID) marker.
+	ListVersions(ctx context.Context, bucket string, q ListQuery) ([]Object, error)
+
+	CreateUpload(ctx context.Context, up Upload) error
+	GetUpload(ctx context.Context, bucket, key, uploadID string) (Upload, error)
+	// PutPart records a part, returning the blob of a replaced part.
+	PutPart(ctx context.Context, bucket, key, uploadID string, p Part) ([]BlobRef, error)
+	ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error)
+	// CompleteUpload builds the object from the upload's parts with build,
+	// stores it like PutObject and removes the upload. Parts not used by the
+	// object are returned as freed.
+	CompleteUpload(ctx context.Context, bucket, key, uploadID string, build func(Upload, []Part) (Object, error), check PutCheck) (Object, []BlobRef, error)
+	AbortUpload(ctx context.Context, bucket, key, uploadID string) ([]BlobRef, error)
+	ListUploads(ctx context.Context, bucket string, q ListQuery) ([]Upload, error)
+
+	// Referenced calls fn for every blob id the metadata references.
+	Referenced(ctx context.Context, fn func(id string)) error
+	Close() error
+}
+
+// BlobStore holds the bytes.
+type BlobStore interface {
+	// Create stores the bytes of r as a new durable blob. size is the
+	// expected length, or -1 when unknown; a body of another length fails
+	// with ErrSizeMismatch. On any error nothing is left behind.
+	Create(ctx context.Context, r io.Reader, size int64) (BlobRef, error)
+	// Open reads length bytes of a blob starting at offset.
+	Open(ctx context.Context, ref BlobRef, offset, length int64) (io.ReadCloser, error)
+	// Delete removes blobs; missing blobs are not an error.
+	Delete(ctx context.Context, refs ...BlobRef) error
+	// Walk calls fn with the id of every stored blob.
+	Walk(ctx context.Context, fn func(id string) error) error
+}
+
+// Sweep deletes blobs that no metadata references: leftovers of a crash
+// between writing a blob and committing its metadata, or between committing a
+// delete and removing the bytes. Run it before serving requests.
+func Sweep(ctx context.Context, meta MetaStore, blobs BlobStore) (int, error) {
+	live := make(map[string]struct{})
+	if err := meta.Referenced(ctx, func(id string) { live[id] = struct{}{} }); err != nil {
+		return 0, err
+	}
+	var orphans []BlobRef
+	err := blobs.Walk(ctx, func(id string) error {
+		if _, ok := live[id]; !ok {
+			orphans = append(orphans, BlobRef{ID: id})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := blobs.Delete(ctx, orphans...); err != nil {
+		return 0, err
+	}
+	return len(orphans), nil
+}
