@@ -165,7 +165,12 @@ func TestHeaderAuthErrors(t *testing.T) {
 
 func presignURL(t *testing.T, target string, expires string, at time.Time) string {
 	t.Helper()
-	req := sdkRequest(t, "GET", "127.0.0.1:9000", "/", "", nil)
+	return presignMethod(t, "GET", target, expires, at)
+}
+
+func presignMethod(t *testing.T, method, target string, expires string, at time.Time) string {
+	t.Helper()
+	req := sdkRequest(t, method, "127.0.0.1:9000", "/", "", nil)
 	path, q, _ := strings.Cut(target, "?")
 	req.URL.Path, req.URL.RawPath = path, s3Escape(path)
 	req.URL.RawQuery = q
@@ -203,9 +208,23 @@ func TestPresignErrors(t *testing.T) {
 			t.Errorf("X-Amz-Expires=%s: status %d", exp, e.Status)
 		}
 	}
+	// An x-amz-* header the URL did not sign is refused; headers that only
+	// describe the (verified) body are not.
+	r := httptest.NewRequest("PUT", presignMethod(t, "PUT", "/b/k", "600", negNow), strings.NewReader("x"))
+	r.Header.Set("X-Amz-Acl", "public-read")
+	e := wantCode(t, func() error { _, err := v.Authenticate(r); return err }(), ErrCodeAccessDenied)
+	if len(e.Extra) == 0 || e.Extra[0].Value != "x-amz-acl" {
+		t.Errorf("extra %v", e.Extra)
+	}
+	r = httptest.NewRequest("PUT", presignMethod(t, "PUT", "/b/k", "600", negNow), strings.NewReader("x"))
+	r.Header.Set("X-Amz-Checksum-Crc32", checksumOf(ChecksumCRC32, []byte("x")))
+	r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
+	if _, err := v.Authenticate(r); err != nil {
+		t.Errorf("body headers with a presigned URL: %v", err)
+	}
 	// X-Amz-Expires=0 is expired at once.
 	wantCode(t, get(presignURL(t, "/b/k", "0", negNow)), ErrCodeAccessDenied)
-	e := wantCode(t, get(presignURL(t, "/b/k", "3600", negNow.Add(-2*time.Hour))), ErrCodeAccessDenied)
+	e = wantCode(t, get(presignURL(t, "/b/k", "3600", negNow.Add(-2*time.Hour))), ErrCodeAccessDenied)
 	if e.Message != "Request has expired" {
 		t.Errorf("expired message %q", e.Message)
 	}

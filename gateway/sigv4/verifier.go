@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -462,7 +463,21 @@ func unsignedAmzHeaders(r *http.Request, signed []string) []string {
 			out = append(out, l)
 		}
 	}
+	sort.Strings(out)
 	return out
+}
+
+// presignExempt reports whether an unsigned x-amz-* header may accompany
+// a presigned URL: those that only describe the body, which is verified
+// against them, or that change nothing.
+func presignExempt(name string) bool {
+	switch name {
+	case "x-amz-user-agent", "x-amz-content-sha256", "x-amz-decoded-content-length",
+		"x-amz-trailer", "x-amz-sdk-checksum-algorithm", "x-amz-date":
+		return true
+	}
+	_, ok := checksumAlgFromHeader(name)
+	return ok
 }
 
 func (v *Verifier) checkSkew(t time.Time) *Error {
@@ -535,6 +550,19 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	}
 	if !containsString(hs, "host") {
 		return nil, errAccessDenied("The host header must be signed.")
+	}
+	// An x-amz-* header the URL did not sign (x-amz-acl added to a
+	// presigned PUT, say) would change what the signer allowed.
+	var unsigned []string
+	for _, h := range unsignedAmzHeaders(r, hs) {
+		if !presignExempt(h) {
+			unsigned = append(unsigned, h)
+		}
+	}
+	if len(unsigned) > 0 {
+		e := errAccessDenied("There were headers present in the request which were not signed")
+		e.Extra = []Field{{"HeadersNotSigned", strings.Join(unsigned, ", ")}}
+		return nil, e
 	}
 	p.signedHeaders, p.signature = hs, sig
 	if t.Format(yyyymmdd) != p.date {
