@@ -37,6 +37,42 @@ bench:
 clean:
 	rm -rf $(BUILD_DIR)
 
+# --- protobuf and mocks (x/storage) -----------------------------------------
+# The generators are pinned in tools/go.mod and built into build/tools, so
+# proto-gen needs no network once the module cache is warm; the third-party
+# protos it imports are vendored in third_party/proto.
+TOOLS_DIR ?= $(BUILD_DIR)/tools
+PROTO_OUT ?= $(BUILD_DIR)/proto-out
+
+.PHONY: proto-tools proto-check mocks
+
+proto-tools:
+	@mkdir -p $(TOOLS_DIR)
+	cd tools && $(GO) build -o ../$(TOOLS_DIR)/ github.com/bufbuild/buf/cmd/buf \
+		github.com/cosmos/gogoproto/protoc-gen-gocosmos \
+		github.com/grpc-ecosystem/grpc-gateway/protoc-gen-grpc-gateway \
+		github.com/golang/mock/mockgen
+
+# proto-gen regenerates x/storage/types/*.pb.go and *.pb.gw.go.
+proto-gen: proto-tools
+	rm -rf $(PROTO_OUT)
+	$(TOOLS_DIR)/buf generate
+	cp $(PROTO_OUT)/github.com/datdot/datdot/x/storage/types/*.go x/storage/types/
+
+# proto-check fails when the committed generated code differs from what the
+# committed protos produce.
+proto-check: proto-tools
+	rm -rf $(PROTO_OUT)
+	$(TOOLS_DIR)/buf generate
+	@for f in $(PROTO_OUT)/github.com/datdot/datdot/x/storage/types/*.go; do \
+		cmp -s "$$f" "x/storage/types/$$(basename $$f)" || { echo "stale generated file: x/storage/types/$$(basename $$f) (run make proto-gen)"; exit 1; }; \
+	done; echo "generated protobuf code is up to date"
+
+# mocks regenerates the gomock mocks of x/storage's expected keepers.
+mocks: proto-tools
+	$(TOOLS_DIR)/mockgen -source=x/storage/types/expected_keepers.go -package testutil \
+		-destination=x/storage/testutil/expected_keepers_mocks.go
+
 # localnet starts a one-validator chain on 127.0.0.1 in ./.localnet (see
 # scripts/localnet.sh for the environment overrides); LOCALNET_ARGS=--background
 # detaches it once the first block is made.

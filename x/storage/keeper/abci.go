@@ -1,0 +1,143 @@
+package keeper
+
+import (
+	"context"
+
+	"cosmossdk.io/collections"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/datdot/datdot/x/storage/types"
+)
+
+// EndBlocker does the module's per-block work, each part bounded by a param
+// whatever the number of orders, hosters or assignments: expire at most
+// expiries_per_block orders whose end height has come, retry at most
+// pending_retries_per_block pending orders, pay out at most
+// unbondings_per_block matured unbondings. Entries left over wait for the
+// next block (the queues are ordered by height, so the oldest go first).
+func (k Keeper) EndBlocker(ctx context.Context) error {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	now := blockHeight(ctx)
+	if err := k.processExpiries(ctx, p, now); err != nil {
+		return err
+	}
+	if err := k.processPending(ctx, p, now); err != nil {
+		return err
+	}
+	return k.processUnbondings(ctx, p, now)
+}
+
+// dueKeys returns up to limit keys of a height-ordered queue at or before now.
+func dueKeys[K2 any](ctx context.Context, q collections.KeySet[collections.Pair[int64, K2]], now int64, limit uint32) ([]collections.Pair[int64, K2], error) {
+	rng := new(collections.Range[collections.Pair[int64, K2]]).
+		EndInclusive(collections.PairPrefix[int64, K2](now))
+	iter, err := q.Iterate(ctx, rng)
+	if err != nil {
+		return nil, err
+	}
+	defer iter.Close()
+	var out []collections.Pair[int64, K2]
+	for ; iter.Valid() && uint32(len(out)) < limit; iter.Next() {
+		key, err := iter.Key()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, key)
+	}
+	return out, nil
+}
+
+func (k Keeper) processExpiries(ctx context.Context, p types.Params, now int64) error {
+	keys, err := dueKeys(ctx, k.ExpiryQueue, now, p.ExpiriesPerBlock)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		o, err := k.getOrder(ctx, key.K2())
+		if err != nil {
+			return err
+		}
+		refund, err := k.finishOrder(ctx, p, &o, types.ORDER_STATUS_EXPIRED)
+		if err != nil {
+			return err
+		}
+		if err := k.emit(ctx, &types.EventOrderExpired{OrderId: o.Id, Refund: refund.Amount.String()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) error {
+	if p.PendingRetriesPerBlock == 0 {
+		return nil
+	}
+	keys, err := dueKeys(ctx, k.PendingQueue, now, p.PendingRetriesPerBlock)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		if err := k.PendingQueue.Remove(ctx, key); err != nil {
+			return err
+		}
+		o, err := k.getOrder(ctx, key.K2())
+		if err != nil {
+			return err
+		}
+		ok, err := k.tryAssign(ctx, p, &o)
+		if err != nil {
+			return err
+		}
+		if ok {
+			o.RetryHeight = 0
+		} else {
+			o.RetryHeight = now + 1
+			if err := k.PendingQueue.Set(ctx, collections.Join(o.RetryHeight, o.Id)); err != nil {
+				return err
+			}
+		}
+		if err := k.Orders.Set(ctx, o.Id, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (k Keeper) processUnbondings(ctx context.Context, p types.Params, now int64) error {
+	keys, err := dueKeys(ctx, k.UnbondingQueue, now, p.UnbondingsPerBlock)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		h, err := k.Hosters.Get(ctx, key.K2())
+		if err != nil {
+			return err
+		}
+		// Pay out in a cached context so that a failed payout leaves
+		// nothing half done.
+		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+		if _, err := k.completeUnbonding(cacheCtx, key.K2(), h); err == nil {
+			write()
+			continue
+		} else {
+			// Cannot happen with consistent state; keep the chain going and
+			// try again after another unbonding period.
+			k.logger.Error("unbonding payout failed, retrying later", "hoster", h.Address, "err", err)
+		}
+		if err := k.UnbondingQueue.Remove(ctx, key); err != nil {
+			return err
+		}
+		h.UnbondingHeight = now + int64(p.UnbondingBlocks) + 1
+		if err := k.Hosters.Set(ctx, key.K2(), h); err != nil {
+			return err
+		}
+		if err := k.UnbondingQueue.Set(ctx, collections.Join(h.UnbondingHeight, key.K2())); err != nil {
+			return err
+		}
+	}
+	return nil
+}

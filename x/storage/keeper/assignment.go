@@ -1,0 +1,364 @@
+package keeper
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+
+	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
+	"cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/datdot/datdot/x/storage/types"
+)
+
+// Hoster selection
+//
+// The chain picks a distinct hoster for every (core, replica) slot of an
+// order. A hoster is eligible for a slot when it is active, its free capacity
+// holds the core's bytes, its price is within the order's max price and it
+// holds no other slot of the order. Among eligible hosters the choice is
+// weighted by stake and free capacity and spread over regions where possible.
+//
+// Cost does not grow with the number of hosters. Active hosters sit in a
+// dense index (ActiveIndex: position -> address, positions 0..n-1; leaving
+// or jailed hosters are swapped out in O(1)), so a uniformly random active
+// hoster costs two store reads. Then:
+//
+//   - with n <= params.scan_threshold active hosters the selection reads all
+//     of them (a constant bound) and is exact: a slot fails only when no
+//     eligible hoster exists, and among eligible ones it prefers regions not
+//     yet used by the order and draws proportionally to the weight;
+//   - above the threshold it uses bounded rejection sampling: per slot at
+//     most params.sample_attempts uniform draws from the dense index; a draw
+//     is rejected when ineligible, or (during the first half of the attempts)
+//     when its region is already used by the order, and otherwise accepted
+//     with probability weight / max weight. Work per order is thus at most
+//     slots x sample_attempts draws whatever the number of hosters; each draw
+//     is O(log n) in the IAVL store. The price of the bound is that a slot can
+//     fail when eligible hosters are a tiny fraction of all active hosters;
+//     the order then waits in the pending queue and is retried with a new
+//     seed.
+//
+// Weight, in fixed point (no floats in consensus): stake part
+// min(stake, stake_weight_cap)/stake_weight_cap, capacity part
+// min(free, size x capacity_headroom)/(size x capacity_headroom), each scaled
+// to 1e6, multiplied (max 1e12). A hoster with at least the stake cap and
+// plenty of room is always accepted; near-full or low-stake hosters less
+// often.
+//
+// Randomness: seed = SHA-256(domain tag ‖ block header hash ‖ order id ‖
+// attempt), expanded by SHA-256 in counter mode. It is drawn only while
+// executing a block (message handlers run only in FinalizeBlock and
+// simulation, never in CheckTx), so all validators agree; the same seed and
+// state always give the same hosters.
+
+const weightUnit = 1_000_000
+
+var (
+	assignTag  = []byte("datdot/storage/assign/v1")
+	replaceTag = []byte("datdot/storage/replace/v1")
+)
+
+// drbg is a deterministic random stream: SHA-256(seed ‖ counter).
+type drbg struct {
+	seed    [32]byte
+	counter uint64
+	buf     [32]byte
+	off     int
+}
+
+func newDRBG(seed [32]byte) *drbg { return &drbg{seed: seed, off: 32} }
+
+func (d *drbg) uint64() uint64 {
+	if d.off+8 > len(d.buf) {
+		var in [40]byte
+		copy(in[:], d.seed[:])
+		binary.BigEndian.PutUint64(in[32:], d.counter)
+		d.counter++
+		d.buf = sha256.Sum256(in[:])
+		d.off = 0
+	}
+	v := binary.BigEndian.Uint64(d.buf[d.off:])
+	d.off += 8
+	return v
+}
+
+// uint64n returns a uniform value in [0, n), n > 0, without modulo bias.
+func (d *drbg) uint64n(n uint64) uint64 {
+	limit := ^uint64(0) - (^uint64(0) % n)
+	for {
+		v := d.uint64()
+		if v < limit {
+			return v % n
+		}
+	}
+}
+
+// blockSeed derives a selection seed from the block being executed.
+func blockSeed(ctx context.Context, tag []byte, parts ...uint64) [32]byte {
+	sdkCtx := sdk.UnwrapSDKContext(ctx)
+	hash := sdkCtx.HeaderInfo().Hash
+	if len(hash) == 0 {
+		hash = sdkCtx.HeaderHash()
+	}
+	h := sha256.New()
+	h.Write(tag)
+	var l [8]byte
+	binary.BigEndian.PutUint64(l[:], uint64(len(hash)))
+	h.Write(l[:])
+	h.Write(hash)
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(l[:], p)
+		h.Write(l[:])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// candidate is a hoster considered by the selection.
+type candidate struct {
+	addr sdk.AccAddress
+	h    types.Hoster
+}
+
+// eligible reports whether h can take a slot of size bytes at maxPrice.
+func eligible(h types.Hoster, size uint64, maxPrice math.Int) bool {
+	return h.Status == types.HOSTER_STATUS_ACTIVE && freeBytes(h) >= size && h.PricePerGibEpoch.LTE(maxPrice)
+}
+
+// weight is the selection weight of h for a slot of size bytes, in
+// [1, 1e12] for an eligible hoster.
+func weight(p types.Params, h types.Hoster, size uint64) uint64 {
+	stake := h.Stake
+	if stake.GT(p.StakeWeightCap) {
+		stake = p.StakeWeightCap
+	}
+	ws := stake.MulRaw(weightUnit).Quo(p.StakeWeightCap).Uint64()
+	target := size * p.CapacityHeadroom
+	if p.CapacityHeadroom != 0 && target/p.CapacityHeadroom != size {
+		target = ^uint64(0) // overflow: saturate
+	}
+	free := freeBytes(h)
+	var wc uint64 = weightUnit
+	if target > 0 && free < target {
+		hi, lo := bits.Mul64(free, weightUnit)
+		wc, _ = bits.Div64(hi, lo, target)
+	}
+	w := ws * wc
+	if w == 0 {
+		w = 1
+	}
+	return w
+}
+
+// selectHosters picks one distinct hoster per slot (sizes[i] is the size of
+// slot i). exclude lists hosters that must not be picked (for example the
+// current holders of an order's slots). It returns ErrNoHosters when a slot
+// cannot be filled; it never writes state.
+func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte, sizes []uint64, maxPrice math.Int, exclude map[string]bool) ([]candidate, error) {
+	n, err := k.activeCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rng := newDRBG(seed)
+	taken := make(map[string]bool, len(sizes)+len(exclude))
+	for a := range exclude {
+		taken[a] = true
+	}
+	regions := make(map[string]bool)
+	out := make([]candidate, 0, len(sizes))
+
+	if n <= uint64(p.ScanThreshold) {
+		all := make([]candidate, 0, n)
+		for i := uint64(0); i < n; i++ {
+			c, err := k.activeAt(ctx, i)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, c)
+		}
+		for slot, size := range sizes {
+			var fresh, any []candidate
+			for _, c := range all {
+				if taken[string(c.addr)] || !eligible(c.h, size, maxPrice) {
+					continue
+				}
+				any = append(any, c)
+				if !regions[c.h.Region] {
+					fresh = append(fresh, c)
+				}
+			}
+			pool := fresh
+			if len(pool) == 0 {
+				pool = any
+			}
+			if len(pool) == 0 {
+				return nil, errorsmod.Wrapf(types.ErrNoHosters, "no eligible hoster for slot %d (%d bytes, max price %s) among %d active hosters", slot, size, maxPrice, n)
+			}
+			var total uint64
+			for _, c := range pool {
+				total += weight(p, c.h, size)
+			}
+			r := rng.uint64n(total)
+			pick := pool[len(pool)-1]
+			for _, c := range pool {
+				w := weight(p, c.h, size)
+				if r < w {
+					pick = c
+					break
+				}
+				r -= w
+			}
+			taken[string(pick.addr)] = true
+			regions[pick.h.Region] = true
+			out = append(out, pick)
+		}
+		return out, nil
+	}
+
+	attempts := p.SampleAttempts
+	for slot, size := range sizes {
+		found := false
+		for a := uint32(0); a < attempts && !found; a++ {
+			c, err := k.activeAt(ctx, rng.uint64n(n))
+			if err != nil {
+				return nil, err
+			}
+			if taken[string(c.addr)] || !eligible(c.h, size, maxPrice) {
+				continue
+			}
+			if a < attempts/2 && regions[c.h.Region] {
+				continue
+			}
+			if rng.uint64n(weightUnit*weightUnit) >= weight(p, c.h, size) {
+				continue
+			}
+			taken[string(c.addr)] = true
+			regions[c.h.Region] = true
+			out = append(out, c)
+			found = true
+		}
+		if !found {
+			return nil, errorsmod.Wrapf(types.ErrNoHosters, "no eligible hoster found for slot %d (%d bytes, max price %s) in %d draws among %d active hosters", slot, size, maxPrice, attempts, n)
+		}
+	}
+	return out, nil
+}
+
+// activeAt loads the active hoster at position i of the dense index.
+func (k Keeper) activeAt(ctx context.Context, i uint64) (candidate, error) {
+	addr, err := k.ActiveIndex.Get(ctx, i)
+	if err != nil {
+		return candidate{}, err
+	}
+	h, err := k.Hosters.Get(ctx, addr)
+	if err != nil {
+		return candidate{}, err
+	}
+	return candidate{addr: addr, h: h}, nil
+}
+
+// slotSizes lists the size of every slot of an order, slot order
+// (core 0 replica 0, core 0 replica 1, ...).
+func slotSizes(o types.Order) []uint64 {
+	sizes := make([]uint64, 0, o.Slots())
+	for _, c := range o.Cores {
+		for r := uint32(0); r < o.Replicas; r++ {
+			sizes = append(sizes, c.ByteLength)
+		}
+	}
+	return sizes
+}
+
+// tryAssign tries to give every slot of a pending order a hoster, all or
+// nothing. It returns false (and writes nothing but the attempt counter)
+// when there are not enough eligible hosters.
+func (k Keeper) tryAssign(ctx context.Context, p types.Params, o *types.Order) (bool, error) {
+	seed := blockSeed(ctx, assignTag, o.Id, uint64(o.AssignAttempts))
+	o.AssignAttempts++
+	chosen, err := k.selectHosters(ctx, p, seed, slotSizes(*o), o.MaxPrice, nil)
+	if errors.Is(err, types.ErrNoHosters) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	hosters := make([]string, 0, len(chosen))
+	i := 0
+	for ci, core := range o.Cores {
+		for r := uint32(0); r < o.Replicas; r++ {
+			c := chosen[i]
+			i++
+			if err := k.assignSlot(ctx, o.Id, uint32(ci), r, core.ByteLength, c); err != nil {
+				return false, err
+			}
+			hosters = append(hosters, c.h.Address)
+		}
+	}
+	o.Status = types.ORDER_STATUS_ASSIGNED
+	return true, k.emit(ctx, &types.EventOrderAssigned{OrderId: o.Id, Hosters: hosters})
+}
+
+// assignSlot gives a slot to a hoster: reserves its capacity and writes the
+// assignment and its index entry.
+func (k Keeper) assignSlot(ctx context.Context, orderID uint64, core, replica uint32, size uint64, c candidate) error {
+	h, err := k.Hosters.Get(ctx, c.addr) // reload: the record may have moved in the index
+	if err != nil {
+		return err
+	}
+	h.Used += size
+	h.Assignments++
+	if err := k.Hosters.Set(ctx, c.addr, h); err != nil {
+		return err
+	}
+	slot := types.SlotKey(core, replica)
+	a := types.Assignment{
+		OrderId:          orderID,
+		CoreIndex:        core,
+		Replica:          replica,
+		Hoster:           h.Address,
+		PricePerGibEpoch: h.PricePerGibEpoch,
+		Paid:             math.ZeroInt(),
+		AssignedHeight:   blockHeight(ctx),
+	}
+	if err := k.Assignments.Set(ctx, collections.Join(orderID, slot), a); err != nil {
+		return err
+	}
+	return k.AssignmentsByHoster.Set(ctx, collections.Join(c.addr, collections.Join(orderID, slot)))
+}
+
+// releaseSlot removes an assignment and frees the hoster's capacity. The
+// caller settles payment first.
+func (k Keeper) releaseSlot(ctx context.Context, o types.Order, a types.Assignment) error {
+	addr, err := k.parseAddr(a.Hoster, "hoster")
+	if err != nil {
+		return err
+	}
+	h, err := k.Hosters.Get(ctx, addr)
+	if err != nil {
+		return err
+	}
+	size := o.Cores[a.CoreIndex].ByteLength
+	if h.Used >= size {
+		h.Used -= size
+	} else {
+		h.Used = 0
+	}
+	if h.Assignments > 0 {
+		h.Assignments--
+	}
+	if err := k.Hosters.Set(ctx, addr, h); err != nil {
+		return err
+	}
+	slot := types.SlotKey(a.CoreIndex, a.Replica)
+	if err := k.Assignments.Remove(ctx, collections.Join(a.OrderId, slot)); err != nil {
+		return err
+	}
+	return k.AssignmentsByHoster.Remove(ctx, collections.Join(addr, collections.Join(a.OrderId, slot)))
+}

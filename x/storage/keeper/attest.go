@@ -1,0 +1,189 @@
+package keeper
+
+import (
+	"context"
+	"errors"
+
+	"cosmossdk.io/collections"
+	errorsmod "cosmossdk.io/errors"
+	"cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/datdot/datdot/x/storage/types"
+)
+
+// This file is the keeper API that x/attest uses to act on challenge
+// outcomes. Each method touches one slot or one hoster (bounded work) and
+// emits a typed event.
+
+// GetAssignment returns the assignment of slot (core, replica) of an order.
+func (k Keeper) GetAssignment(ctx context.Context, orderID uint64, core, replica uint32) (types.Assignment, error) {
+	a, err := k.Assignments.Get(ctx, collections.Join(orderID, types.SlotKey(core, replica)))
+	if errors.Is(err, collections.ErrNotFound) {
+		return a, errorsmod.Wrapf(types.ErrAssignmentNotFound, "%s", types.SlotString(orderID, core, replica))
+	}
+	return a, err
+}
+
+// ReportPass records that the holder of a slot passed a challenge: the
+// slot's and the hoster's pass counters go up.
+func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica uint32) error {
+	a, err := k.GetAssignment(ctx, orderID, core, replica)
+	if err != nil {
+		return err
+	}
+	addr, err := k.parseAddr(a.Hoster, "hoster")
+	if err != nil {
+		return err
+	}
+	h, err := k.getHoster(ctx, addr)
+	if err != nil {
+		return err
+	}
+	a.Passes++
+	h.Passes++
+	if err := k.Assignments.Set(ctx, collections.Join(orderID, types.SlotKey(core, replica)), a); err != nil {
+		return err
+	}
+	if err := k.Hosters.Set(ctx, addr, h); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventPassReported{OrderId: orderID, CoreIndex: core, Replica: replica, Hoster: a.Hoster})
+}
+
+// ReportFault records that the holder of a slot failed a challenge (missed
+// or wrong answer): the slot's and the hoster's fault counters go up. What a
+// fault costs (slash, replacement) is x/attest's decision, applied with
+// SlashHoster and ReplaceAssignment.
+func (k Keeper) ReportFault(ctx context.Context, orderID uint64, core, replica uint32, reason string) error {
+	a, err := k.GetAssignment(ctx, orderID, core, replica)
+	if err != nil {
+		return err
+	}
+	addr, err := k.parseAddr(a.Hoster, "hoster")
+	if err != nil {
+		return err
+	}
+	h, err := k.getHoster(ctx, addr)
+	if err != nil {
+		return err
+	}
+	a.Faults++
+	h.Faults++
+	if err := k.Assignments.Set(ctx, collections.Join(orderID, types.SlotKey(core, replica)), a); err != nil {
+		return err
+	}
+	if err := k.Hosters.Set(ctx, addr, h); err != nil {
+		return err
+	}
+	return k.emit(ctx, &types.EventFaultReported{OrderId: orderID, CoreIndex: core, Replica: replica, Hoster: a.Hoster, Reason: reason})
+}
+
+// SlashHoster takes fraction (0 < fraction <= 1) of a hoster's stake,
+// truncated to an integer amount. The slashed coins are burned, or sent to
+// params.slash_recipient when that is set. A hoster whose stake falls below
+// params.min_stake is jailed: it keeps its current slots but gets no new ones
+// until it adds stake. It returns the slashed amount.
+func (k Keeper) SlashHoster(ctx context.Context, hoster sdk.AccAddress, fraction math.LegacyDec) (math.Int, error) {
+	if fraction.IsNil() || !fraction.IsPositive() || fraction.GT(math.LegacyOneDec()) {
+		return math.ZeroInt(), errorsmod.Wrapf(types.ErrInvalidFraction, "fraction must be in (0, 1], got %s", fraction)
+	}
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return math.ZeroInt(), err
+	}
+	h, err := k.getHoster(ctx, hoster)
+	if err != nil {
+		return math.ZeroInt(), err
+	}
+	amount := fraction.MulInt(h.Stake).TruncateInt()
+	if amount.IsPositive() {
+		coins := sdk.NewCoins(sdk.NewCoin(p.Denom, amount))
+		if p.SlashRecipient == "" {
+			if err := k.bankKeeper.BurnCoins(ctx, types.ModuleName, coins); err != nil {
+				return math.ZeroInt(), errorsmod.Wrap(err, "burning slashed stake")
+			}
+		} else {
+			to, err := k.parseAddr(p.SlashRecipient, "slash_recipient")
+			if err != nil {
+				return math.ZeroInt(), err
+			}
+			if err := k.bankKeeper.SendCoinsFromModuleToAccount(ctx, types.ModuleName, to, coins); err != nil {
+				return math.ZeroInt(), errorsmod.Wrap(err, "sending slashed stake")
+			}
+		}
+	}
+	h.Stake = h.Stake.Sub(amount)
+	if err := k.emit(ctx, &types.EventHosterSlashed{
+		Hoster: h.Address, Fraction: fraction.String(), Amount: amount.String(),
+		Remaining: h.Stake.String(), Recipient: p.SlashRecipient,
+	}); err != nil {
+		return math.ZeroInt(), err
+	}
+	if h.Status == types.HOSTER_STATUS_ACTIVE && h.Stake.LT(p.MinStake) {
+		return amount, k.setStatus(ctx, hoster, &h, types.HOSTER_STATUS_JAILED, "stake below the minimum after a slash")
+	}
+	return amount, k.Hosters.Set(ctx, hoster, h)
+}
+
+// ReplaceAssignment moves slot (core, replica) of an order to another hoster
+// chosen by the same rules as at placement (active, enough free capacity,
+// price within the order's max, weighted, regions spread), excluding every
+// hoster that currently holds a slot of the order. The old hoster is paid
+// what accrued up to now and its capacity is released; the new one must
+// commit before it earns. When no hoster qualifies it returns ErrNoHosters
+// and changes nothing.
+func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, replica uint32) (sdk.AccAddress, error) {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := k.getOrder(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	if o.IsEnded() {
+		return nil, errorsmod.Wrapf(types.ErrOrderEnded, "order %d is %s", orderID, o.Status)
+	}
+	old, err := k.GetAssignment(ctx, orderID, core, replica)
+	if err != nil {
+		return nil, err
+	}
+	as, err := k.orderAssignments(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	exclude := make(map[string]bool, len(as))
+	for _, a := range as {
+		addr, err := k.parseAddr(a.Hoster, "hoster")
+		if err != nil {
+			return nil, err
+		}
+		exclude[string(addr)] = true
+	}
+	seed := blockSeed(ctx, replaceTag, orderID, types.SlotKey(core, replica), uint64(old.AssignedHeight))
+	size := o.Cores[core].ByteLength
+	chosen, err := k.selectHosters(ctx, p, seed, []uint64{size}, o.MaxPrice, exclude)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := k.settle(ctx, p, &o, &old, currentEpoch(ctx, p)); err != nil {
+		return nil, err
+	}
+	if err := k.releaseSlot(ctx, o, old); err != nil {
+		return nil, err
+	}
+	if err := k.assignSlot(ctx, orderID, core, replica, size, chosen[0]); err != nil {
+		return nil, err
+	}
+	if o.Status == types.ORDER_STATUS_ACTIVE {
+		o.Status = types.ORDER_STATUS_ASSIGNED // the new hoster has to commit
+	}
+	if err := k.Orders.Set(ctx, orderID, o); err != nil {
+		return nil, err
+	}
+	return chosen[0].addr, k.emit(ctx, &types.EventAssignmentReplaced{
+		OrderId: orderID, CoreIndex: core, Replica: replica, OldHoster: old.Hoster, NewHoster: chosen[0].h.Address,
+	})
+}

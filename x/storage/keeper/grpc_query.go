@@ -1,0 +1,195 @@
+package keeper
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"cosmossdk.io/collections"
+	"cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
+
+	"github.com/datdot/datdot/x/storage/types"
+)
+
+type queryServer struct{ k Keeper }
+
+var _ types.QueryServer = queryServer{}
+
+// NewQueryServerImpl returns the x/storage Query service.
+func NewQueryServerImpl(k Keeper) types.QueryServer { return queryServer{k: k} }
+
+func (q queryServer) Params(ctx context.Context, _ *types.QueryParamsRequest) (*types.QueryParamsResponse, error) {
+	p, err := q.k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &types.QueryParamsResponse{Params: p}, nil
+}
+
+// view computes an assignment's accrued, unsettled pay at the current epoch.
+func (q queryServer) view(ctx context.Context, p types.Params, orders map[uint64]types.Order, a types.Assignment) (types.AssignmentView, error) {
+	o, ok := orders[a.OrderId]
+	if !ok {
+		var err error
+		o, err = q.k.getOrder(ctx, a.OrderId)
+		if err != nil {
+			return types.AssignmentView{}, err
+		}
+		orders[a.OrderId] = o
+	}
+	amt, _, _ := accrued(o, a, currentEpoch(ctx, p))
+	return types.AssignmentView{Assignment: a, Accrued: amt}, nil
+}
+
+func (q queryServer) Hoster(ctx context.Context, req *types.QueryHosterRequest) (*types.QueryHosterResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	addr, err := q.k.parseAddr(req.Address, "address")
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	h, err := q.k.getHoster(ctx, addr)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	p, err := q.k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	iter, err := q.k.AssignmentsByHoster.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, collections.Pair[uint64, uint64]](addr))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := iter.Keys()
+	if err != nil {
+		return nil, err
+	}
+	total := math.ZeroInt()
+	orders := make(map[uint64]types.Order)
+	for _, key := range keys {
+		a, err := q.k.Assignments.Get(ctx, key.K2())
+		if err != nil {
+			return nil, err
+		}
+		v, err := q.view(ctx, p, orders, a)
+		if err != nil {
+			return nil, err
+		}
+		total = total.Add(v.Accrued)
+	}
+	return &types.QueryHosterResponse{Hoster: h, Free: freeBytes(h), Accrued: total}, nil
+}
+
+func (q queryServer) Hosters(ctx context.Context, req *types.QueryHostersRequest) (*types.QueryHostersResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	hs, page, err := query.CollectionPaginate(ctx, q.k.Hosters, req.Pagination,
+		func(_ sdk.AccAddress, h types.Hoster) (types.Hoster, error) { return h, nil })
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &types.QueryHostersResponse{Hosters: hs, Pagination: page}, nil
+}
+
+func (q queryServer) Order(ctx context.Context, req *types.QueryOrderRequest) (*types.QueryOrderResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	o, err := q.k.getOrder(ctx, req.Id)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	p, err := q.k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	as, err := q.k.orderAssignments(ctx, o.Id)
+	if err != nil {
+		return nil, err
+	}
+	orders := map[uint64]types.Order{o.Id: o}
+	views := make([]types.AssignmentView, 0, len(as))
+	total := math.ZeroInt()
+	for _, a := range as {
+		v, err := q.view(ctx, p, orders, a)
+		if err != nil {
+			return nil, err
+		}
+		total = total.Add(v.Accrued)
+		views = append(views, v)
+	}
+	return &types.QueryOrderResponse{Order: o, Assignments: views, Accrued: total, CurrentEpoch: currentEpoch(ctx, p)}, nil
+}
+
+func (q queryServer) OrdersByOwner(ctx context.Context, req *types.QueryOrdersByOwnerRequest) (*types.QueryOrdersByOwnerResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	owner, err := q.k.parseAddr(req.Owner, "owner")
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	os, page, err := query.CollectionPaginate(ctx, q.k.OrdersByOwner, req.Pagination,
+		func(key collections.Pair[sdk.AccAddress, uint64], _ collections.NoValue) (types.Order, error) {
+			return q.k.Orders.Get(ctx, key.K2())
+		}, query.WithCollectionPaginationPairPrefix[sdk.AccAddress, uint64](owner))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &types.QueryOrdersByOwnerResponse{Orders: os, Pagination: page}, nil
+}
+
+func (q queryServer) AssignmentsByHoster(ctx context.Context, req *types.QueryAssignmentsByHosterRequest) (*types.QueryAssignmentsByHosterResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	addr, err := q.k.parseAddr(req.Hoster, "hoster")
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	p, err := q.k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orders := make(map[uint64]types.Order)
+	vs, page, err := query.CollectionPaginate(ctx, q.k.AssignmentsByHoster, req.Pagination,
+		func(key collections.Pair[sdk.AccAddress, collections.Pair[uint64, uint64]], _ collections.NoValue) (types.AssignmentView, error) {
+			a, err := q.k.Assignments.Get(ctx, key.K2())
+			if err != nil {
+				return types.AssignmentView{}, err
+			}
+			return q.view(ctx, p, orders, a)
+		}, query.WithCollectionPaginationPairPrefix[sdk.AccAddress, collections.Pair[uint64, uint64]](addr))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &types.QueryAssignmentsByHosterResponse{Assignments: vs, Pagination: page}, nil
+}
+
+func (q queryServer) AssignmentsByOrder(ctx context.Context, req *types.QueryAssignmentsByOrderRequest) (*types.QueryAssignmentsByOrderResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	if _, err := q.k.getOrder(ctx, req.OrderId); err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	p, err := q.k.Params.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orders := make(map[uint64]types.Order)
+	vs, page, err := query.CollectionPaginate(ctx, q.k.Assignments, req.Pagination,
+		func(_ collections.Pair[uint64, uint64], a types.Assignment) (types.AssignmentView, error) {
+			return q.view(ctx, p, orders, a)
+		}, query.WithCollectionPaginationPairPrefix[uint64, uint64](req.OrderId))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &types.QueryAssignmentsByOrderResponse{Assignments: vs, Pagination: page}, nil
+}

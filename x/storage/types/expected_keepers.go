@@ -1,0 +1,23 @@
+package types
+
+import (
+	"context"
+
+	"cosmossdk.io/core/address"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+// AccountKeeper is what x/storage needs from x/auth.
+type AccountKeeper interface {
+	GetModuleAddress(name string) sdk.AccAddress
+	AddressCodec() address.Codec
+}
+
+// BankKeeper is what x/storage needs from x/bank: moving stake and escrow in
+// and out of the module account, and burning slashed stake.
+type BankKeeper interface {
+	SendCoinsFromAccountToModule(ctx context.Context, senderAddr sdk.AccAddress, recipientModule string, amt sdk.Coins) error
+	SendCoinsFromModuleToAccount(ctx context.Context, senderModule string, recipientAddr sdk.AccAddress, amt sdk.Coins) error
+	BurnCoins(ctx context.Context, moduleName string, amt sdk.Coins) error
+}

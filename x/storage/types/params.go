@@ -1,0 +1,77 @@
+package types
+
+import (
+	"fmt"
+
+	"cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+// DefaultParams are the parameters of a new chain. epoch_blocks is short so
+// that a local chain shows payments within seconds; a public network sets it
+// in genesis.
+func DefaultParams() Params {
+	return Params{
+		Denom:                  sdk.DefaultBondDenom,
+		MinStake:               math.NewInt(1_000_000),
+		StakeWeightCap:         math.NewInt(4_000_000),
+		CapacityHeadroom:       16,
+		EpochBlocks:            20,
+		UnbondingBlocks:        100,
+		MaxCoresPerOrder:       64,
+		MaxReplicas:            16,
+		MaxSlotsPerOrder:       128,
+		MaxCoreBytes:           1 << 40,
+		MaxDurationEpochs:      1_000_000,
+		ScanThreshold:          64,
+		SampleAttempts:         64,
+		PendingRetriesPerBlock: 10,
+		ExpiriesPerBlock:       20,
+		UnbondingsPerBlock:     20,
+		SlashRecipient:         "",
+	}
+}
+
+// Validate checks every parameter; it does not check that slash_recipient is
+// a valid address of this chain (the keeper does, with its address codec).
+func (p Params) Validate() error {
+	if err := sdk.ValidateDenom(p.Denom); err != nil {
+		return fmt.Errorf("denom: %w", err)
+	}
+	if p.MinStake.IsNil() || !p.MinStake.IsPositive() {
+		return fmt.Errorf("min_stake must be positive")
+	}
+	if p.StakeWeightCap.IsNil() || p.StakeWeightCap.LT(p.MinStake) {
+		return fmt.Errorf("stake_weight_cap must be at least min_stake")
+	}
+	if p.CapacityHeadroom == 0 {
+		return fmt.Errorf("capacity_headroom must be positive")
+	}
+	if p.EpochBlocks == 0 {
+		return fmt.Errorf("epoch_blocks must be positive")
+	}
+	if p.MaxCoresPerOrder == 0 || p.MaxReplicas == 0 || p.MaxSlotsPerOrder == 0 {
+		return fmt.Errorf("max_cores_per_order, max_replicas and max_slots_per_order must be positive")
+	}
+	if p.MaxSlotsPerOrder > 4096 {
+		return fmt.Errorf("max_slots_per_order must be at most 4096 (it bounds the work of one block)")
+	}
+	if p.MaxCoreBytes == 0 {
+		return fmt.Errorf("max_core_bytes must be positive")
+	}
+	if p.MaxDurationEpochs == 0 {
+		return fmt.Errorf("max_duration_epochs must be positive")
+	}
+	if p.ScanThreshold > 1024 {
+		return fmt.Errorf("scan_threshold must be at most 1024 (it bounds the work of one selection)")
+	}
+	if p.SampleAttempts == 0 || p.SampleAttempts > 4096 {
+		return fmt.Errorf("sample_attempts must be in 1..4096")
+	}
+	if p.PendingRetriesPerBlock > 1000 || p.ExpiriesPerBlock == 0 || p.ExpiriesPerBlock > 1000 ||
+		p.UnbondingsPerBlock == 0 || p.UnbondingsPerBlock > 1000 {
+		return fmt.Errorf("per-block limits must be in 1..1000 (pending retries may be 0)")
+	}
+	return nil
+}
