@@ -21,6 +21,13 @@
 #   S3_CONFORMANCE_LOG  where to keep pytest's full output (default:
 #                       /tmp/s3-conformance-last.log; the gateway's log goes
 #                       beside it as *-gateway.log)
+#   S3_CONFORMANCE_PORT run on this loopback port instead of the conf's 9000
+#                       (a patched copy of the conf is used), e.g. when
+#                       something else already listens on 9000
+#   S3_CONFORMANCE_SERVER=versitygw  run the suite against versitygw (posix
+#                       backend, the five users created through its admin API)
+#                       instead of datdot, for a reference count; binary from
+#                       $VERSITYGW or PATH
 #   MIN_PASS            exit non-zero if fewer tests pass (default: 0, report only)
 #   KEEP_DATA=1         keep the temp data dir and gateway log
 set -euo pipefail
@@ -39,30 +46,64 @@ conf=$shared/s3tests.conf
 	echo "s3-conformance: $shared has no run.sh/s3tests.conf (set S3TESTS_SHARED)" >&2
 	exit 2
 }
+server=${S3_CONFORMANCE_SERVER:-datdot}
 datdot=${DATDOT:-$root/build/datdot}
-[ -x "$datdot" ] || {
-	echo "s3-conformance: $datdot not built (run make build)" >&2
+case "$server" in
+datdot)
+	[ -x "$datdot" ] || {
+		echo "s3-conformance: $datdot not built (run make build)" >&2
+		exit 2
+	}
+	;;
+versitygw)
+	vgw=${VERSITYGW:-$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")}
+	[ -x "$vgw" ] || {
+		echo "s3-conformance: versitygw not found (set VERSITYGW)" >&2
+		exit 2
+	}
+	;;
+*)
+	echo "s3-conformance: S3_CONFORMANCE_SERVER must be datdot or versitygw" >&2
 	exit 2
-}
+	;;
+esac
+
+tmp=$(mktemp -d /tmp/s3-conformance.XXXXXX)
+if [ -n "${S3_CONFORMANCE_PORT:-}" ]; then
+	# run.sh reads s3tests.conf beside itself: use a copy with the port changed.
+	cp "$shared/run.sh" "$shared/markers.txt" "$shared/keywords.txt" "$tmp/"
+	sed -E "s/^port = .*/port = $S3_CONFORMANCE_PORT/" "$conf" >"$tmp/s3tests.conf"
+	shared=$tmp
+	conf=$tmp/s3tests.conf
+fi
 
 # Endpoint and every access_key/secret_key pair from the suite's config.
 host=$(awk -F' *= *' '$1=="host"{print $2; exit}' "$conf")
 port=$(awk -F' *= *' '$1=="port"{print $2; exit}' "$conf")
+# Each section's ACCESS:SECRET:USERID:DISPLAYNAME (the suite checks owner ids
+# and display names in ACLs and listings).
 keyargs=()
-while read -r ak sk; do
-	keyargs+=(--key "$ak:$sk")
-done < <(awk -F' *= *' '$1=="access_key"{ak=$2} $1=="secret_key"{print ak, $2}' "$conf")
+keys=()
+while IFS=$'\t' read -r ak sk uid dn; do
+	keyargs+=(--key "$ak:$sk:$uid:$dn")
+	keys+=("$ak:$sk")
+done < <(awk -F' *= *' '
+	function flush() { if (ak != "" && sk != "") printf "%s\t%s\t%s\t%s\n", ak, sk, uid, dn; ak = sk = uid = dn = "" }
+	/^\[/ { flush(); next }
+	$1 == "access_key" { ak = $2 } $1 == "secret_key" { sk = $2 }
+	$1 == "user_id" { uid = $2 } $1 == "display_name" { dn = $2 }
+	END { flush() }' "$conf")
 [ "${#keyargs[@]}" -ge 10 ] || {
 	echo "s3-conformance: expected 5 key pairs in $conf, got $((${#keyargs[@]} / 2))" >&2
 	exit 2
 }
 
 if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
-	echo "s3-conformance: something already listens on $host:$port; stop it first" >&2
+	echo "s3-conformance: something already listens on $host:$port; stop it first or set S3_CONFORMANCE_PORT" >&2
+	rm -rf "$tmp"
 	exit 2
 fi
 
-tmp=$(mktemp -d /tmp/s3-conformance.XXXXXX)
 log=${S3_CONFORMANCE_LOG:-/tmp/s3-conformance-last.log}
 gwlog=${log%.log}-gateway.log
 gwpid=""
@@ -79,19 +120,44 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$datdot" gateway --listen "$host:$port" --data-dir "$tmp/data" "${keyargs[@]}" >"$gwlog" 2>&1 &
-gwpid=$!
-for _ in $(seq 1 100); do
-	if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then break; fi
-	if ! kill -0 "$gwpid" 2>/dev/null; then
-		echo "s3-conformance: gateway exited at start:" >&2
-		cat "$gwlog" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+wait_port() { # wait_port HOST PORT
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+		if ! kill -0 "$gwpid" 2>/dev/null; then
+			echo "s3-conformance: server exited at start:" >&2
+			cat "$gwlog" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "s3-conformance: nothing listens on $1:$2 after 10 s" >&2
+	exit 1
+}
+mkdir -p "$tmp/data"
+if [ "$server" = datdot ]; then
+	"$datdot" gateway --listen "$host:$port" --data "$tmp/data" "${keyargs[@]}" >"$gwlog" 2>&1 &
+	gwpid=$!
+	wait_port "$host" "$port"
+else
+	# versitygw: the first pair is its root account; the others are users
+	# created through its admin API (role admin, so they may create buckets).
+	adminport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	mkdir -p "$tmp/iam" "$tmp/versions"
+	"$vgw" --port "$host:$port" --admin-port "127.0.0.1:$adminport" --access "${keys[0]%%:*}" --secret "${keys[0]#*:}" \
+		--iam-dir "$tmp/iam" --quiet posix --versioning-dir "$tmp/versions" "$tmp/data" >"$gwlog" 2>&1 &
+	gwpid=$!
+	wait_port "$host" "$port"
+	wait_port 127.0.0.1 "$adminport"
+	for kp in "${keys[@]:1}"; do
+		"$vgw" admin --access "${keys[0]%%:*}" --secret "${keys[0]#*:}" --endpoint-url "http://127.0.0.1:$adminport" \
+			create-user --access "${kp%%:*}" --secret "${kp#*:}" --role admin >>"$gwlog" 2>&1 || {
+			echo "s3-conformance: versitygw admin create-user ${kp%%:*} failed" >&2
+			exit 1
+		}
+	done
+fi
 
-echo "s3-conformance: gateway pid $gwpid on $host:$port, suite $src"
+echo "s3-conformance: $server pid $gwpid on $host:$port, suite $src"
 set +e
 bash "$shared/run.sh" "$src" "$@" >"$log" 2>&1
 rc=$?

@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# End-to-end test of the S3 gateway with real, unmodified clients: Debian's
+# awscli, rclone and s3cmd, plus curl for anonymous and presigned requests, and
+# a Mastodon-shaped media flow. Starts build/datdot gateway on a free loopback
+# port with a temporary data dir and one key pair; every step is asserted and
+# the script stops at the first failure with a message saying which step.
+#
+# usage: scripts/e2e/s3-clients.sh        (after `make build`; tools from scripts/setup/s3.sh)
+# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd mastodon"
+#        S3_E2E_ENDPOINT=http://127.0.0.1:PORT S3_E2E_KEY=AK:SK: drive an already running
+#        server instead of starting the gateway (used to check this script on versitygw)
+#        S3_E2E_KEEP_GOING=1: triage mode, go on after a failed step and list them all
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+datdot=${DATDOT:-$root/build/datdot}
+only=${S3_E2E_ONLY:-aws rclone s3cmd mastodon}
+
+# Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
+AWS=/usr/bin/aws
+[ -x "$AWS" ] || AWS=$(command -v aws || true)
+
+failures=0
+fail() {
+	echo "s3-e2e: FAIL: $*" >&2
+	# S3_E2E_KEEP_GOING=1 (triage only): report every failing step, exit 1 at the end.
+	if [ "${S3_E2E_KEEP_GOING:-0}" = 1 ]; then
+		failures=$((failures + 1))
+		return 0
+	fi
+	exit 1
+}
+step() { echo "s3-e2e: [$1] $2"; }
+
+for t in "$AWS" rclone s3cmd curl jq sha256sum; do
+	[ -n "$t" ] && command -v "$t" >/dev/null || fail "missing tool '$t' (run scripts/setup/s3.sh)"
+done
+[ -n "${S3_E2E_ENDPOINT:-}" ] || [ -x "$datdot" ] || fail "$datdot not built (run make build)"
+
+work=$(mktemp -d /tmp/s3-e2e.XXXXXX)
+gwpid=""
+cleanup() {
+	rc=$?
+	if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
+		kill "$gwpid" 2>/dev/null || true
+		wait "$gwpid" 2>/dev/null || true
+	fi
+	if [ "$rc" -ne 0 ] && [ -f "$work/gateway.log" ]; then
+		echo "s3-e2e: last lines of the gateway log:" >&2
+		tail -n 40 "$work/gateway.log" >&2
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "s3-e2e: kept $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+# A command that fails outside an asserted step still says where.
+trap 'echo "s3-e2e: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT TERM
+
+AK=E2EACCESSKEY0000001
+SK=e2e-secret-key-0000000000000000000000001
+if [ -n "${S3_E2E_ENDPOINT:-}" ]; then
+	# Drive a server that is already running (e.g. versitygw, to check this script).
+	endpoint=$S3_E2E_ENDPOINT
+	port=${endpoint##*:}
+	AK=${S3_E2E_KEY%%:*}
+	SK=${S3_E2E_KEY#*:}
+else
+	# A free loopback port: bind port 0 and read what the kernel chose.
+	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	endpoint="http://127.0.0.1:$port"
+	"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" >"$work/gateway.log" 2>&1 &
+	gwpid=$!
+fi
+up=0
+for _ in $(seq 1 100); do
+	if curl -s -o /dev/null "$endpoint/"; then
+		up=1
+		break
+	fi
+	[ -z "$gwpid" ] || kill -0 "$gwpid" 2>/dev/null || fail "gateway exited at start: $(cat "$work/gateway.log")"
+	sleep 0.1
+done
+[ "$up" = 1 ] || fail "gateway did not answer on $endpoint within 10 s"
+echo "s3-e2e: server ${gwpid:+pid $gwpid }on $endpoint"
+
+# --- test data -------------------------------------------------------------
+mkdir -p "$work/tree/sub/deeper" "$work/dl"
+printf 'hello from the s3 e2e test\n' >"$work/small.txt"
+head -c 17000 /dev/urandom >"$work/tree/a.bin"
+printf 'b\n' >"$work/tree/b.txt"
+printf '' >"$work/tree/empty.txt"
+head -c 300000 /dev/urandom >"$work/tree/sub/c.bin"
+printf 'name with spaces\n' >"$work/tree/sub/with space.txt"
+printf 'unicode\n' >"$work/tree/sub/deeper/été-ü.txt"
+# > 15 MB so every client goes multipart; not a multiple of any part size.
+head -c $((20 * 1024 * 1024 + 12345)) /dev/urandom >"$work/big.bin"
+sumof() { sha256sum "$1" | cut -d' ' -f1; }
+same() { # same FILE1 FILE2 WHAT
+	[ "$(sumof "$1")" = "$(sumof "$2")" ] || fail "$3: sha256 of downloaded $2 differs from uploaded $1"
+}
+same_tree() { # same_tree DIR1 DIR2 WHAT
+	diff -r "$1" "$2" >/dev/null || fail "$3: trees differ: $(diff -rq "$1" "$2" | head -5)"
+}
+
+# --- awscli ----------------------------------------------------------------
+export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=$work/aws-config AWS_SHARED_CREDENTIALS_FILE=$work/aws-credentials
+export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+: >"$AWS_CONFIG_FILE"
+: >"$AWS_SHARED_CREDENTIALS_FILE"
+aws() { "$AWS" --endpoint-url "$endpoint" "$@"; }
+
+if [[ " $only " == *" aws "* ]]; then
+	b=e2e-awscli
+	step aws "make bucket"
+	aws s3 mb "s3://$b" >/dev/null || fail "aws s3 mb s3://$b"
+	aws s3 ls | grep -q " $b\$" || fail "aws s3 ls does not list bucket $b"
+	step aws "put/get/ls small object"
+	aws s3 cp "$work/small.txt" "s3://$b/dir/small.txt" >/dev/null || fail "aws s3 cp upload"
+	aws s3 cp "s3://$b/dir/small.txt" "$work/dl/aws-small.txt" >/dev/null || fail "aws s3 cp download"
+	same "$work/small.txt" "$work/dl/aws-small.txt" "aws small object"
+	aws s3 ls "s3://$b/dir/" | grep -q ' small.txt$' || fail "aws s3 ls s3://$b/dir/ does not show small.txt"
+	aws s3 ls "s3://$b/" | grep -q 'PRE dir/' || fail "aws s3 ls s3://$b/ does not show common prefix dir/"
+	step aws "sync a tree up and back"
+	aws s3 sync "$work/tree" "s3://$b/tree" >/dev/null || fail "aws s3 sync up"
+	n=$(aws s3 ls --recursive "s3://$b/tree/" | wc -l) || fail "aws s3 ls failed (n)"
+	[ "$n" -eq 6 ] || fail "aws s3 ls --recursive lists $n objects under tree/, want 6"
+	aws s3 sync "s3://$b/tree" "$work/dl/aws-tree" >/dev/null || fail "aws s3 sync down"
+	same_tree "$work/tree" "$work/dl/aws-tree" "aws sync"
+	out=$(aws s3 sync "$work/tree" "s3://$b/tree") || fail "aws s3 sync (second time)"
+	[ -z "$out" ] || fail "second aws s3 sync re-uploaded unchanged files: $out"
+	step aws "multipart upload of a 20 MiB file"
+	aws s3 cp "$work/big.bin" "s3://$b/big.bin" >/dev/null || fail "aws s3 cp big (multipart)"
+	etag=$(aws s3api head-object --bucket "$b" --key big.bin | jq -r .ETag) || fail "aws s3api head-object failed (etag)"
+	[[ "$etag" == *-3\" ]] || fail "multipart ETag of big.bin is $etag, want a \"...-3\" multipart ETag (awscli uses 8 MiB parts)"
+	aws s3 cp "s3://$b/big.bin" "$work/dl/aws-big.bin" >/dev/null || fail "aws s3 cp download big"
+	same "$work/big.bin" "$work/dl/aws-big.bin" "aws multipart object"
+	step aws "rm and rb"
+	aws s3 rm "s3://$b/dir/small.txt" >/dev/null || fail "aws s3 rm"
+	if aws s3api head-object --bucket "$b" --key dir/small.txt >/dev/null 2>&1; then
+		fail "dir/small.txt still there after aws s3 rm"
+	fi
+	aws s3 rm --recursive "s3://$b/" >/dev/null || fail "aws s3 rm --recursive"
+	n=$(aws s3api list-objects-v2 --no-paginate --bucket "$b" | jq .KeyCount) || fail "aws s3api list-objects-v2 failed (n)"
+	[ "$n" -eq 0 ] || fail "$n objects left after aws s3 rm --recursive"
+	aws s3 rb "s3://$b" >/dev/null || fail "aws s3 rb"
+	if aws s3api head-bucket --bucket "$b" >/dev/null 2>&1; then fail "bucket $b still there after rb"; fi
+fi
+
+# --- rclone ----------------------------------------------------------------
+if [[ " $only " == *" rclone "* ]]; then
+	export RCLONE_CONFIG=$work/rclone.conf
+	: >"$RCLONE_CONFIG"
+	export RCLONE_CONFIG_GW_TYPE=s3 RCLONE_CONFIG_GW_PROVIDER=Other RCLONE_CONFIG_GW_ENV_AUTH=false
+	export RCLONE_CONFIG_GW_ACCESS_KEY_ID=$AK RCLONE_CONFIG_GW_SECRET_ACCESS_KEY=$SK
+	export RCLONE_CONFIG_GW_ENDPOINT=$endpoint RCLONE_CONFIG_GW_REGION=us-east-1
+	export RCLONE_CONFIG_GW_FORCE_PATH_STYLE=true
+	# AWS_CA_BUNDLE (set on some machines) makes rclone's AWS SDK refuse its own http transport.
+	rc() { env -u AWS_CA_BUNDLE rclone --retries 1 --low-level-retries 1 "$@"; }
+	b=e2e-rclone
+	step rclone "make bucket"
+	rc mkdir "gw:$b" || fail "rclone mkdir gw:$b"
+	rc lsd gw: | grep -q " $b\$" || fail "rclone lsd gw: does not list $b"
+	step rclone "put/get/ls small object"
+	rc copyto "$work/small.txt" "gw:$b/dir/small.txt" || fail "rclone copyto upload"
+	[ "$(rc cat "gw:$b/dir/small.txt")" = "$(cat "$work/small.txt")" ] || fail "rclone cat returned other bytes"
+	rc copyto "gw:$b/dir/small.txt" "$work/dl/rclone-small.txt" || fail "rclone copyto download"
+	same "$work/small.txt" "$work/dl/rclone-small.txt" "rclone small object"
+	rc lsf "gw:$b/dir" | grep -qx 'small.txt' || fail "rclone lsf does not show small.txt"
+	step rclone "sync a tree up, check, back"
+	rc sync "$work/tree" "gw:$b/tree" || fail "rclone sync up"
+	rc check "$work/tree" "gw:$b/tree" 2>"$work/rclone-check.log" || fail "rclone check: $(tail -3 "$work/rclone-check.log")"
+	rc sync "gw:$b/tree" "$work/dl/rclone-tree" || fail "rclone sync down"
+	same_tree "$work/tree" "$work/dl/rclone-tree" "rclone sync"
+	step rclone "multipart upload of a 20 MiB file (5 MiB chunks)"
+	rc copyto --s3-upload-cutoff 5M --s3-chunk-size 5M "$work/big.bin" "gw:$b/big.bin" || fail "rclone multipart upload"
+	etag=$(aws s3api head-object --bucket "$b" --key big.bin | jq -r .ETag) || fail "aws s3api head-object failed (etag)"
+	[[ "$etag" == *-5\" ]] || fail "ETag of rclone's big.bin is $etag, want a 5-part multipart ETag"
+	rc copyto "gw:$b/big.bin" "$work/dl/rclone-big.bin" || fail "rclone download big"
+	same "$work/big.bin" "$work/dl/rclone-big.bin" "rclone multipart object"
+	# rclone keeps the MD5 of a multipart upload in user metadata (X-Amz-Meta-Md5chksum).
+	got=$(rc md5sum "gw:$b/big.bin" | cut -d' ' -f1) || fail "rc md5sum failed (got)"
+	[ "$got" = "$(md5sum "$work/big.bin" | cut -d' ' -f1)" ] || fail "rclone md5sum of the multipart object is '$got' (user metadata md5chksum lost?)"
+	step rclone "delete and purge"
+	rc deletefile "gw:$b/dir/small.txt" || fail "rclone deletefile"
+	if rc lsf "gw:$b/dir" 2>/dev/null | grep -q small.txt; then fail "small.txt still listed after rclone deletefile"; fi
+	rc purge "gw:$b" || fail "rclone purge"
+	if aws s3api head-bucket --bucket "$b" >/dev/null 2>&1; then fail "bucket $b still there after rclone purge"; fi
+fi
+
+# --- s3cmd -----------------------------------------------------------------
+if [[ " $only " == *" s3cmd "* ]]; then
+	cat >"$work/s3cfg" <<EOF
+[default]
+access_key = $AK
+secret_key = $SK
+host_base = 127.0.0.1:$port
+host_bucket = 127.0.0.1:$port
+use_https = False
+signature_v2 = False
+bucket_location = us-east-1
+check_ssl_certificate = False
+multipart_chunk_size_mb = 15
+progress_meter = False
+EOF
+	s3c() { s3cmd -c "$work/s3cfg" --no-progress "$@"; }
+	b=e2e-s3cmd
+	step s3cmd "make bucket"
+	s3c mb "s3://$b" >/dev/null || fail "s3cmd mb"
+	s3c ls | grep -q "s3://$b\$" || fail "s3cmd ls does not list $b"
+	step s3cmd "put/get/ls small object"
+	s3c put "$work/small.txt" "s3://$b/dir/small.txt" >/dev/null || fail "s3cmd put"
+	s3c get "s3://$b/dir/small.txt" "$work/dl/s3cmd-small.txt" >/dev/null || fail "s3cmd get"
+	same "$work/small.txt" "$work/dl/s3cmd-small.txt" "s3cmd small object"
+	s3c ls "s3://$b/dir/" | grep -q "s3://$b/dir/small.txt\$" || fail "s3cmd ls does not show dir/small.txt"
+	s3c info "s3://$b/dir/small.txt" >"$work/s3cmd-info.txt" || fail "s3cmd info"
+	grep -q "$(md5sum "$work/small.txt" | cut -d' ' -f1)" "$work/s3cmd-info.txt" || fail "s3cmd info does not show the object's MD5"
+	step s3cmd "sync a tree up and back"
+	s3c sync "$work/tree/" "s3://$b/tree/" >/dev/null || fail "s3cmd sync up"
+	s3c sync "s3://$b/tree/" "$work/dl/s3cmd-tree/" >/dev/null || fail "s3cmd sync down"
+	same_tree "$work/tree" "$work/dl/s3cmd-tree" "s3cmd sync"
+	step s3cmd "multipart upload of a 20 MiB file (15 MiB chunks)"
+	s3c put "$work/big.bin" "s3://$b/big.bin" >/dev/null || fail "s3cmd multipart put"
+	etag=$(aws s3api head-object --bucket "$b" --key big.bin | jq -r .ETag) || fail "aws s3api head-object failed (etag)"
+	[[ "$etag" == *-2\" ]] || fail "ETag of s3cmd's big.bin is $etag, want a 2-part multipart ETag"
+	s3c get "s3://$b/big.bin" "$work/dl/s3cmd-big.bin" >/dev/null || fail "s3cmd get big"
+	same "$work/big.bin" "$work/dl/s3cmd-big.bin" "s3cmd multipart object"
+	step s3cmd "del and rb"
+	s3c del "s3://$b/dir/small.txt" >/dev/null || fail "s3cmd del"
+	if s3c ls "s3://$b/dir/" | grep -q small.txt; then fail "small.txt still listed after s3cmd del"; fi
+	s3c del --recursive --force "s3://$b/" >/dev/null || fail "s3cmd del --recursive"
+	s3c rb "s3://$b" >/dev/null || fail "s3cmd rb"
+	if s3c ls | grep -q "s3://$b\$"; then fail "bucket $b still listed after s3cmd rb"; fi
+fi
+
+# --- Mastodon-shaped flow ----------------------------------------------------
+# What Mastodon (aws-sdk-ruby via Paperclip) does against S3_ENDPOINT: public-read
+# media uploads, multipart above 15 MB, HEAD with partNumber, browsers fetching
+# ranges anonymously, copy-then-delete when media moves, batch deletes when
+# accounts or statuses go, and presigned download links with a
+# Content-Disposition override.
+if [[ " $only " == *" mastodon "* ]]; then
+	b=e2e-mastodon
+	http_code() { curl -s -o "$1" -w '%{http_code}' "${@:2}" || true; }
+	step mastodon "create bucket"
+	aws s3api create-bucket --bucket "$b" >/dev/null || fail "s3api create-bucket"
+
+	step mastodon "public-read upload, anonymous GET"
+	img=media_attachments/files/109/348/123/original/4f1e2d3c.png
+	head -c 70000 /dev/urandom >"$work/media.png"
+	aws s3api put-object --bucket "$b" --key "$img" --body "$work/media.png" --acl public-read \
+		--content-type image/png --cache-control 'public, max-age=315576000, immutable' >/dev/null ||
+		fail "put-object with --acl public-read"
+	code=$(http_code "$work/dl/anon.png" -D "$work/anon.hdr" "$endpoint/$b/$img")
+	[ "$code" = 200 ] || fail "anonymous GET of a public-read object: HTTP $code, want 200"
+	same "$work/media.png" "$work/dl/anon.png" "anonymous GET"
+	grep -qi '^content-type: image/png' "$work/anon.hdr" || fail "anonymous GET: Content-Type not image/png: $(grep -i content-type "$work/anon.hdr")"
+	grep -qi '^cache-control: public, max-age=315576000, immutable' "$work/anon.hdr" || fail "anonymous GET: Cache-Control not kept"
+	code=$(http_code /dev/null -I "$endpoint/$b/$img")
+	[ "$code" = 200 ] || fail "anonymous HEAD of a public-read object: HTTP $code, want 200"
+	grants=$(aws s3api get-object-acl --bucket "$b" --key "$img" | jq -r '[.Grants[] | select(.Grantee.URI == "http://acs.amazonaws.com/groups/global/AllUsers") | .Permission] | join(",")') || fail "aws s3api get-object-acl failed (grants)"
+	[ "$grants" = READ ] || fail "get-object-acl of a public-read object: AllUsers grants '$grants', want READ"
+
+	step mastodon "private object: anonymous GET is 403"
+	aws s3api put-object --bucket "$b" --key private/secret.bin --body "$work/small.txt" >/dev/null || fail "put-object private"
+	code=$(http_code "$work/anon-private.xml" "$endpoint/$b/private/secret.bin")
+	[ "$code" = 403 ] || fail "anonymous GET of a private object: HTTP $code, want 403"
+	grep -q '<Code>AccessDenied</Code>' "$work/anon-private.xml" || fail "anonymous GET of a private object: body has no AccessDenied code: $(head -c 300 "$work/anon-private.xml")"
+	code=$(http_code /dev/null "$endpoint/$b/$img" -H 'Authorization: AWS4-HMAC-SHA256 Credential=NOPE/20200101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00')
+	[ "$code" = 403 ] || fail "GET with an unknown access key: HTTP $code, want 403"
+	code=$(http_code /dev/null "$endpoint/$b/")
+	[ "$code" = 403 ] || fail "anonymous listing of a bucket: HTTP $code, want 403"
+
+	step mastodon "multipart (2 parts, 16 MiB + rest) with public-read"
+	vid=media_attachments/files/109/348/124/original/video.mp4
+	part1=$((16 * 1024 * 1024))
+	head -c "$part1" "$work/big.bin" >"$work/part1"
+	tail -c +$((part1 + 1)) "$work/big.bin" >"$work/part2"
+	uid=$(aws s3api create-multipart-upload --bucket "$b" --key "$vid" --acl public-read --content-type video/mp4 | jq -r .UploadId) || fail "aws s3api create-multipart-upload failed (uid)"
+	[ -n "$uid" ] && [ "$uid" != null ] || fail "create-multipart-upload returned no UploadId"
+	e1=$(aws s3api upload-part --bucket "$b" --key "$vid" --upload-id "$uid" --part-number 1 --body "$work/part1" | jq -r .ETag) || fail "upload-part 1"
+	e2=$(aws s3api upload-part --bucket "$b" --key "$vid" --upload-id "$uid" --part-number 2 --body "$work/part2" | jq -r .ETag) || fail "upload-part 2"
+	[ "$e1" = "\"$(md5sum "$work/part1" | cut -d' ' -f1)\"" ] || fail "upload-part 1 ETag $e1 is not the part's MD5"
+	n=$(aws s3api list-parts --bucket "$b" --key "$vid" --upload-id "$uid" | jq '.Parts | length') || fail "aws s3api list-parts failed (n)"
+	[ "$n" = 2 ] || fail "list-parts shows $n parts, want 2"
+	jq -n --arg e1 "$e1" --arg e2 "$e2" '{Parts: [{ETag: $e1, PartNumber: 1}, {ETag: $e2, PartNumber: 2}]}' >"$work/parts.json"
+	etag=$(aws s3api complete-multipart-upload --bucket "$b" --key "$vid" --upload-id "$uid" --multipart-upload "file://$work/parts.json" | jq -r .ETag) ||
+		fail "complete-multipart-upload"
+	want=$(/usr/bin/python3 -c 'import hashlib,sys
+d=b"".join(hashlib.md5(open(f,"rb").read()).digest() for f in sys.argv[1:])
+print(hashlib.md5(d).hexdigest())' "$work/part1" "$work/part2")
+	[ "$etag" = "\"$want-2\"" ] || fail "multipart ETag $etag, want \"$want-2\""
+
+	step mastodon "HEAD with partNumber=1"
+	aws s3api head-object --bucket "$b" --key "$vid" --part-number 1 >"$work/headpart.json" || fail "head-object --part-number 1"
+	len=$(jq -r .ContentLength "$work/headpart.json")
+	[ "$len" = "$part1" ] || fail "HEAD partNumber=1: ContentLength $len, want $part1 (the part's size)"
+	pc=$(jq -r .PartsCount "$work/headpart.json")
+	[ "$pc" = 2 ] || fail "HEAD partNumber=1: PartsCount $pc (x-amz-mp-parts-count), want 2"
+	len=$(aws s3api head-object --bucket "$b" --key "$vid" | jq -r .ContentLength) || fail "aws s3api head-object failed (len)"
+	[ "$len" = "$(stat -c %s "$work/big.bin")" ] || fail "HEAD: ContentLength $len, want $(stat -c %s "$work/big.bin")"
+
+	step mastodon "anonymous ranged GETs (206)"
+	code=$(http_code "$work/dl/range.bin" -D "$work/range.hdr" -H 'Range: bytes=16777000-16777499' "$endpoint/$b/$vid")
+	[ "$code" = 206 ] || fail "anonymous ranged GET: HTTP $code, want 206"
+	cmp -s "$work/dl/range.bin" <(tail -c +16777001 "$work/big.bin" | head -c 500) || fail "anonymous ranged GET across the part boundary: wrong bytes"
+	grep -qi "^content-range: bytes 16777000-16777499/$(stat -c %s "$work/big.bin")" "$work/range.hdr" || fail "ranged GET: bad Content-Range: $(grep -i content-range "$work/range.hdr")"
+	code=$(http_code "$work/dl/suffix.bin" -H 'Range: bytes=-1000' "$endpoint/$b/$vid")
+	[ "$code" = 206 ] || fail "anonymous suffix-range GET: HTTP $code, want 206"
+	cmp -s "$work/dl/suffix.bin" <(tail -c 1000 "$work/big.bin") || fail "suffix-range GET: wrong bytes"
+	code=$(http_code /dev/null -H 'Range: bytes=999999999-' "$endpoint/$b/$vid")
+	[ "$code" = 416 ] || fail "unsatisfiable range: HTTP $code, want 416"
+
+	step mastodon "CopyObject then delete the source"
+	dst=media_attachments/files/109/348/125/original/4f1e2d3c.png
+	aws s3api copy-object --bucket "$b" --key "$dst" --copy-source "$b/$img" --acl public-read >/dev/null || fail "copy-object"
+	aws s3api delete-object --bucket "$b" --key "$img" >/dev/null || fail "delete-object of the copy source"
+	code=$(http_code /dev/null "$endpoint/$b/$img")
+	[ "$code" = 404 ] || [ "$code" = 403 ] || fail "anonymous GET of the deleted source: HTTP $code, want 404 (or 403)"
+	code=$(http_code "$work/dl/copied.png" -D "$work/copied.hdr" "$endpoint/$b/$dst")
+	[ "$code" = 200 ] || fail "anonymous GET of the public-read copy: HTTP $code, want 200"
+	same "$work/media.png" "$work/dl/copied.png" "copied object"
+	grep -qi '^content-type: image/png' "$work/copied.hdr" || fail "copy did not keep Content-Type (metadata directive COPY)"
+
+	step mastodon "DeleteObjects of 300 keys"
+	mkdir -p "$work/many/cache/accounts/avatars"
+	for i in $(seq -w 1 300); do printf '%s\n' "$i" >"$work/many/cache/accounts/avatars/$i.png"; done
+	aws s3 sync "$work/many" "s3://$b/" >/dev/null || fail "uploading 300 small objects"
+	n=$(aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix cache/ --max-keys 1000 | jq '.KeyCount') || fail "aws s3api list-objects-v2 failed (n)"
+	[ "$n" = 300 ] || fail "list-objects-v2 counts $n keys under cache/, want 300"
+	n=$(aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix cache/ --max-keys 100 | jq -r '.IsTruncated, (.Contents|length)' | tr '\n' ' ') || fail "aws s3api list-objects-v2 failed (n)"
+	[ "$n" = "true 100 " ] || fail "list-objects-v2 --max-keys 100 over 300 keys: IsTruncated/count '$n', want 'true 100'"
+	aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix cache/ | jq '{Objects: [.Contents[] | {Key}], Quiet: false}' >"$work/delete.json"
+	n=$(aws s3api delete-objects --bucket "$b" --delete "file://$work/delete.json" | jq '(.Deleted // [] | length), (.Errors // [] | length)' | tr '\n' ' ') || fail "aws s3api delete-objects failed (n)"
+	[ "$n" = "300 0 " ] || fail "delete-objects of 300 keys: deleted/errors '$n', want '300 0'"
+	n=$(aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix cache/ | jq '.KeyCount') || fail "aws s3api list-objects-v2 failed (n)"
+	[ "$n" = 0 ] || fail "$n keys left under cache/ after delete-objects"
+	# Quiet mode: a successful batch delete reports nothing (only errors).
+	aws s3 sync "$work/many" "s3://$b/" >/dev/null || fail "re-uploading 300 small objects"
+	aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix cache/ | jq '{Objects: [.Contents[] | {Key}], Quiet: true}' >"$work/delete.json"
+	# (awscli prints nothing at all for an empty result, hence jq -s)
+	n=$(aws s3api delete-objects --bucket "$b" --delete "file://$work/delete.json" | jq -s '.[0] // {} | (.Deleted // [] | length), (.Errors // [] | length)' | tr '\n' ' ') || fail "aws s3api delete-objects failed (n)"
+	[ "$n" = "0 0 " ] || fail "quiet delete-objects: deleted/errors entries '$n', want '0 0'"
+	n=$(aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix cache/ | jq '.KeyCount') || fail "aws s3api list-objects-v2 failed (n)"
+	[ "$n" = 0 ] || fail "$n keys left under cache/ after quiet delete-objects"
+
+	step mastodon "presigned GET (awscli) of a private object"
+	url=$(aws s3 presign "s3://$b/private/secret.bin" --expires-in 300) || fail "aws s3 presign"
+	code=$(http_code "$work/dl/presigned.bin" "$url")
+	[ "$code" = 200 ] || fail "presigned GET: HTTP $code, want 200: $(head -c 300 "$work/dl/presigned.bin")"
+	same "$work/small.txt" "$work/dl/presigned.bin" "presigned GET"
+	code=$(http_code /dev/null "${url/X-Amz-Signature=/X-Amz-Signature=0}")
+	[ "$code" = 403 ] || fail "presigned GET with a tampered signature: HTTP $code, want 403"
+
+	step mastodon "presigned GET with response-content-disposition (aws-sdk-go-v2)"
+	go build -o "$work/presign" "$root/tests/s3e2e/presign" || fail "building tests/s3e2e/presign"
+	disp='attachment; filename="4f1e2d3c.png"'
+	url=$("$work/presign" -endpoint "$endpoint" -access-key "$AK" -secret-key "$SK" -bucket "$b" -key "$dst" \
+		-response-content-disposition "$disp" -expires 5m) || fail "presign with response-content-disposition"
+	code=$(http_code "$work/dl/disp.png" -D "$work/disp.hdr" "$url")
+	[ "$code" = 200 ] || fail "presigned GET with response-content-disposition: HTTP $code, want 200: $(head -c 300 "$work/dl/disp.png")"
+	same "$work/media.png" "$work/dl/disp.png" "presigned GET with response-content-disposition"
+	got=$(grep -i '^content-disposition:' "$work/disp.hdr" | sed -E 's/^[^:]*: *//; s/\r$//') || fail "no header in response failed (got)"
+	[ "$got" = "$disp" ] || fail "Content-Disposition is '$got', want '$disp'"
+	code=$(http_code /dev/null "${url/response-content-disposition=attachment/response-content-disposition=inline}")
+	[ "$code" = 403 ] || fail "presigned URL with an altered response-content-disposition: HTTP $code, want 403"
+	url=$("$work/presign" -endpoint "$endpoint" -access-key "$AK" -secret-key "$SK" -bucket "$b" -key private/secret.bin -expires 1s) ||
+		fail "presign with 1 s expiry"
+	sleep 2
+	code=$(http_code "$work/expired.xml" "$url")
+	[ "$code" = 403 ] || fail "expired presigned URL: HTTP $code, want 403"
+
+	step mastodon "cleanup: delete everything, remove bucket"
+	aws s3 rm --recursive "s3://$b/" >/dev/null || fail "aws s3 rm --recursive"
+	aws s3api delete-bucket --bucket "$b" >/dev/null || fail "delete-bucket"
+fi
+
+if [ "$failures" -gt 0 ]; then
+	echo "s3-e2e: $failures steps failed" >&2
+	exit 1
+fi
+echo "s3-e2e: all steps passed"
