@@ -75,7 +75,8 @@ func (q *request) getObjectAttributes() error {
 			parts.Parts = append(parts.Parts, s3xml.AttributesPart{PartNumber: n, Size: p.Size, Checksums: s3xml.ChecksumsFrom(p.Checksums)})
 			parts.NextPartNumberMarker = n
 		}
-		parts.PartsCount = len(parts.Parts)
+		// botocore reads TotalPartsCount from the PartsCount element.
+		parts.PartsCount = len(obj.Parts)
 		res.ObjectParts = parts
 	}
 	q.writeXML(res)

@@ -120,6 +120,13 @@ func (q *request) createBucket() error {
 	if errors.Is(err, store.ErrBucketExists) {
 		old, gerr := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)
 		if gerr == nil && old.Owner.ID == q.user.ID {
+			if q.s.cfg.Region == "us-east-1" {
+				// us-east-1 answers a repeated create by the owner with
+				// success (and changes nothing), as AWS does there.
+				q.w.Header().Set("Location", "/"+q.bucket)
+				q.w.WriteHeader(http.StatusOK)
+				return nil
+			}
 			return s3err.BucketAlreadyOwnedByYou
 		}
 		return s3err.BucketAlreadyExists

@@ -33,9 +33,13 @@ func (q *request) lookupObject(b store.Bucket, key, versionID string) (store.Obj
 				return obj, s3err.AccessDenied
 			}
 		}
-		if errors.Is(err, store.ErrNoSuchKey) && obj.DeleteMarker {
-			q.w.Header().Set("x-amz-delete-marker", "true")
-			q.w.Header().Set("x-amz-version-id", obj.VersionID)
+		if errors.Is(err, store.ErrNoSuchKey) {
+			if obj.DeleteMarker {
+				q.w.Header().Set("x-amz-delete-marker", "true")
+				q.w.Header().Set("x-amz-version-id", obj.VersionID)
+			} else {
+				q.w.Header().Set("x-amz-delete-marker", "false")
+			}
 		}
 		return obj, q.objectErr(err)
 	}
@@ -197,6 +201,9 @@ func (q *request) getObject(head bool) error {
 		if pn, _ := strconv.Atoi(q.q.Get("partNumber")); pn > 0 && obj.Multipart && strings.EqualFold(q.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
 			for alg, v := range obj.Parts[pn-1].Checksums {
 				h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
+			}
+			if len(obj.Parts[pn-1].Checksums) > 0 && obj.ChecksumType != "" {
+				h.Set("x-amz-checksum-type", obj.ChecksumType)
 			}
 		}
 	}

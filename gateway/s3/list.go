@@ -122,9 +122,9 @@ func (q *request) listObjects(version int) error {
 	startAfter := q.q.Get("start-after")
 	if version == 2 {
 		marker = startAfter
-		if _, ok := q.q["continuation-token"]; ok {
+		if token != "" {
 			raw, derr := base64.RawURLEncoding.DecodeString(token)
-			if derr != nil || token == "" {
+			if derr != nil {
 				return s3err.InvalidArgument.With("The continuation token provided is incorrect")
 			}
 			marker = string(raw)
@@ -162,6 +162,7 @@ func (q *request) listObjects(version int) error {
 		res.CommonPrefixes = append(res.CommonPrefixes, s3xml.CommonPrefix{Prefix: e(p)})
 	}
 	if version == 1 {
+		res.Prefix = prefix // botocore decodes Prefix only in v2 listings
 		m := e(marker)
 		res.Marker = &m
 		if l.truncated && delim != "" {
@@ -170,7 +171,9 @@ func (q *request) listObjects(version int) error {
 	} else {
 		n := len(l.objects) + len(l.prefixes)
 		res.KeyCount = &n
-		res.ContinuationToken = token
+		if _, ok := q.q["continuation-token"]; ok {
+			res.ContinuationToken = &token
+		}
 		res.StartAfter = e(startAfter)
 		if l.truncated {
 			res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.next))

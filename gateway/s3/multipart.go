@@ -98,16 +98,21 @@ func (q *request) uploadPart() error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := q.loadUpload(); err != nil {
+	_, up, err := q.loadUpload()
+	if err != nil {
 		return err
 	}
-	if q.auth.ContentLength < 0 && q.r.Header.Get("Transfer-Encoding") == "" && q.r.ContentLength < 0 {
+	if q.auth.ContentLength < 0 && len(q.r.TransferEncoding) == 0 {
 		return s3err.MissingContentLength
 	}
 	if q.auth.ContentLength > maxObjectSize {
 		return s3err.EntityTooLarge
 	}
-	part, err := q.storeBody(q.auth.ContentLength)
+	var want []string
+	if up.ChecksumAlgorithm != "" {
+		want = []string{up.ChecksumAlgorithm}
+	}
+	part, err := q.storeBody(q.auth.ContentLength, want)
 	if err != nil {
 		return err
 	}
@@ -177,7 +182,11 @@ func (q *request) uploadPartCopy() error {
 }
 
 func (q *request) completeUpload() error {
+	uploadID := q.q.Get("uploadId")
 	b, _, err := q.loadUpload()
+	if errors.Is(err, store.ErrNoSuchUpload) {
+		return q.completedAlready(b, uploadID)
+	}
 	if err != nil {
 		return err
 	}
@@ -188,11 +197,19 @@ func (q *request) completeUpload() error {
 	if len(body.Parts) == 0 {
 		return s3err.MalformedXML.With("You must specify at least one part")
 	}
-	for i := 1; i < len(body.Parts); i++ {
-		if body.Parts[i].PartNumber <= body.Parts[i-1].PartNumber {
+	// A part listed twice in a row counts once, as its last entry.
+	dedup := body.Parts[:0:0]
+	for i, p := range body.Parts {
+		if i > 0 && p.PartNumber < body.Parts[i-1].PartNumber {
 			return s3err.InvalidPartOrder
 		}
+		if len(dedup) > 0 && dedup[len(dedup)-1].PartNumber == p.PartNumber {
+			dedup[len(dedup)-1] = p
+			continue
+		}
+		dedup = append(dedup, p)
 	}
+	body.Parts = dedup
 	build := func(up store.Upload, stored []store.Part) (store.Object, error) {
 		byNum := make(map[int]store.Part, len(stored))
 		for _, p := range stored {
@@ -200,8 +217,10 @@ func (q *request) completeUpload() error {
 		}
 		obj := store.Object{
 			Key: q.key, Modified: time.Now().UTC(), Owner: up.Owner, ACL: up.ACL,
-			Headers: up.Headers, Meta: up.Meta, Multipart: true,
+			Headers: up.Headers, Meta: up.Meta, Multipart: true, UploadID: up.UploadID,
 		}
+		var sums []string
+		var sizes []int64
 		etags := md5.New()
 		var sumOfSums []byte
 		for i, cp := range body.Parts {
@@ -220,6 +239,7 @@ func (q *request) completeUpload() error {
 				}
 				raw, _ := base64.StdEncoding.DecodeString(have)
 				sumOfSums = append(sumOfSums, raw...)
+				sums, sizes = append(sums, have), append(sizes, p.Size)
 			}
 			raw, _ := hex.DecodeString(p.ETag)
 			etags.Write(raw)
@@ -233,15 +253,44 @@ func (q *request) completeUpload() error {
 			obj.Checksums = map[string]string{up.ChecksumAlgorithm: base64.StdEncoding.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(body.Parts))}
 			obj.ChecksumType = "COMPOSITE"
 		}
+		if up.ChecksumAlgorithm != "" && up.ChecksumType == "FULL_OBJECT" {
+			if v, ok := combineCRCs(up.ChecksumAlgorithm, sums, sizes); ok {
+				obj.Checksums = map[string]string{up.ChecksumAlgorithm: v}
+				obj.ChecksumType = "FULL_OBJECT"
+			}
+		}
+		for alg, v := range obj.Checksums {
+			if want := q.r.Header.Get("x-amz-checksum-" + strings.ToLower(alg)); want != "" && want != v {
+				return obj, s3err.BadDigest
+			}
+		}
 		return obj, nil
 	}
-	uploadID := q.q.Get("uploadId")
 	obj, freed, err := q.s.cfg.Meta.CompleteUpload(q.ctx, q.bucket, q.key, uploadID, build, q.putCheck())
 	if err != nil {
 		return err
 	}
 	q.free(freed)
-	if b.Versioning != store.VersioningOff {
+	q.writeCompleted(obj)
+	return nil
+}
+
+// completedAlready answers a CompleteMultipartUpload of an upload that is
+// gone: success if it created the current object, NoSuchUpload otherwise.
+func (q *request) completedAlready(b store.Bucket, uploadID string) error {
+	if b.Name == "" {
+		return s3err.NoSuchUpload
+	}
+	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, "")
+	if err != nil || obj.UploadID != uploadID {
+		return s3err.NoSuchUpload
+	}
+	q.writeCompleted(obj)
+	return nil
+}
+
+func (q *request) writeCompleted(obj store.Object) {
+	if obj.VersionID != store.NullVersion {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
 	}
 	res := s3xml.CompleteMultipartUploadResult{
@@ -249,7 +298,6 @@ func (q *request) completeUpload() error {
 		ETag: `"` + obj.ETag + `"`, Checksums: s3xml.ChecksumsFrom(obj.Checksums), ChecksumType: obj.ChecksumType,
 	}
 	q.writeXML(res)
-	return nil
 }
 
 func (q *request) abortUpload() error {

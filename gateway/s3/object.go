@@ -29,7 +29,7 @@ func (q *request) requestMeta() (map[string]string, map[string]string, error) {
 	}
 	if q.auth != nil {
 		if q.auth.ContentEncoding != "" {
-			hdr["Content-Encoding"] = q.auth.ContentEncoding
+			hdr["Content-Encoding"] = strings.Join(trimAll(strings.Split(q.auth.ContentEncoding, ",")), ", ")
 		} else {
 			delete(hdr, "Content-Encoding")
 		}
@@ -81,13 +81,8 @@ func (q *request) putCheck() store.PutCheck {
 		return nil
 	}
 	return func(cur *store.Object) error {
-		if ifNone != "" {
-			if ifNone != "*" {
-				return s3err.NotImplemented.With("If-None-Match only supports *")
-			}
-			if cur != nil {
-				return s3err.PreconditionFailed
-			}
+		if ifNone != "" && cur != nil && etagMatches(ifNone, cur.ETag) {
+			return s3err.PreconditionFailed
 		}
 		if ifMatch != "" {
 			if cur == nil {
@@ -106,7 +101,7 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	if q.auth.ContentLength < 0 && q.r.Header.Get("Transfer-Encoding") == "" && q.r.ContentLength < 0 {
+	if q.auth.ContentLength < 0 && len(q.r.TransferEncoding) == 0 {
 		return s3err.MissingContentLength
 	}
 	if q.auth.ContentLength > maxObjectSize {
@@ -124,7 +119,7 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	part, err := q.storeBody(q.auth.ContentLength)
+	part, err := q.storeBody(q.auth.ContentLength, nil)
 	if err != nil {
 		return err
 	}
@@ -144,7 +139,7 @@ func (q *request) putObject() error {
 	q.free(freed)
 	h := q.w.Header()
 	h.Set("ETag", `"`+obj.ETag+`"`)
-	if b.Versioning != store.VersioningOff {
+	if obj.VersionID != store.NullVersion {
 		h.Set("x-amz-version-id", obj.VersionID)
 	}
 	for alg, v := range obj.Checksums {
@@ -161,10 +156,17 @@ func (q *request) putObject() error {
 const maxObjectSize = 5 << 30
 
 // storeBody streams the verified request body into a new blob and returns
-// it as a part (number 0) with its MD5 ETag and verified checksums. On any
+// it as a part (number 0) with its MD5 ETag and verified checksums, plus the
+// checksums of algorithms in want that the client did not send. On any
 // error no blob is left.
-func (q *request) storeBody(size int64) (store.Part, error) {
-	ref, err := q.s.cfg.Blobs.Create(q.ctx, q.body(), size)
+func (q *request) storeBody(size int64, want []string) (store.Part, error) {
+	src := q.body()
+	var hr *hashingReader
+	if len(want) > 0 {
+		hr = newHashingReader(src, want)
+		src = hr
+	}
+	ref, err := q.s.cfg.Blobs.Create(q.ctx, src, size)
 	if err != nil {
 		return store.Part{}, err
 	}
@@ -179,6 +181,16 @@ func (q *request) storeBody(size int64) (store.Part, error) {
 			p.Checksums = map[string]string{}
 		}
 		p.Checksums[alg] = v
+	}
+	if hr != nil {
+		for alg, v := range hr.checksums() {
+			if p.Checksums == nil {
+				p.Checksums = map[string]string{}
+			}
+			if _, ok := p.Checksums[alg]; !ok {
+				p.Checksums[alg] = v
+			}
+		}
 	}
 	if p.ETag == "" {
 		q.free([]store.BlobRef{ref})

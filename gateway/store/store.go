@@ -129,6 +129,9 @@ type Object struct {
 	// then lists its parts in order.
 	Multipart bool   `json:"mp,omitempty"`
 	Parts     []Part `json:"parts,omitempty"`
+	// UploadID is the multipart upload that created the object, so that a
+	// repeated CompleteMultipartUpload succeeds as in S3.
+	UploadID string `json:"upload,omitempty"`
 
 	// IsLatest is set by reads, not stored.
 	IsLatest bool `json:"-"`
