@@ -1,0 +1,370 @@
+package hypercore
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/datdot/datdot/hypercore/flattree"
+)
+
+// ErrReadOnly is returned when a core opened without its writer key is
+// asked to append.
+var ErrReadOnly = errors.New("hypercore: core is not writable")
+
+// Core is one Hypercore: its identity, its tree and its blocks, kept in a
+// Storage. A Core opened with the writer's private key can append; every
+// Append is signed and committed atomically. All methods are safe for
+// concurrent use; appends are serialised.
+type Core struct {
+	st     Storage
+	header Header
+	priv   ed25519.PrivateKey
+
+	wmu sync.Mutex // serialises Append
+
+	mu    sync.RWMutex // guards head and roots
+	head  Head
+	roots []Node
+}
+
+// Info summarises a core at its head.
+type Info struct {
+	Key          [32]byte
+	Manifest     []byte // encoded manifest (JS keeps the default one for compat cores too)
+	Compat       bool
+	DiscoveryKey [32]byte
+	Length       uint64
+	ByteLength   uint64
+	Fork         uint64
+	TreeHash     [32]byte
+	Signature    []byte
+}
+
+// Create makes a new, empty core in st for the writer priv: a default v11
+// core (key = manifest hash), or with compat a compat core (key = public
+// key). It returns ErrExists if st already holds a core.
+func Create(ctx context.Context, st Storage, priv ed25519.PrivateKey, compat bool) (*Core, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: private key is %d bytes", ErrBadKey, len(priv))
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	h := Header{Manifest: DefaultManifest(pub), Compat: compat}
+	if compat {
+		copy(h.Key[:], pub)
+	} else {
+		h.Key = ManifestKey(h.Manifest)
+	}
+	if err := st.Init(ctx, h); err != nil {
+		return nil, fmt.Errorf("create core: %w", err)
+	}
+	return Open(ctx, st, priv)
+}
+
+// Open opens the core in st. priv is the writer's key, or nil to open
+// read-only; a key that is not the core's signer is an error.
+func Open(ctx context.Context, st Storage, priv ed25519.PrivateKey) (*Core, error) {
+	h, head, err := st.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open core: %w", err)
+	}
+	c := &Core{st: st, header: h, head: head}
+	if priv != nil {
+		if len(priv) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("open core: %w: private key is %d bytes", ErrBadKey, len(priv))
+		}
+		m, err := DecodeManifest(h.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("open core: %w", err)
+		}
+		pub := priv.Public().(ed25519.PublicKey)
+		if !isCompatManifest(pub, m) {
+			return nil, fmt.Errorf("open core: %w: key %x is not the core's signer", ErrBadKey, []byte(pub))
+		}
+		c.priv = priv
+	}
+	for _, idx := range flattree.FullRoots(nil, 2*head.Length) {
+		n, err := st.Node(ctx, idx)
+		if err != nil {
+			return nil, fmt.Errorf("open core: root %d: %w", idx, err)
+		}
+		c.roots = append(c.roots, n)
+	}
+	if head.Length > 0 {
+		if err := VerifyTreeSignature(h.Key[:], c.signingManifest(), hashSlice(TreeHash(c.roots)), head.Length, head.Fork, head.Signature); err != nil {
+			return nil, fmt.Errorf("open core: %w: stored head does not verify: %w", ErrCorrupt, err)
+		}
+	}
+	return c, nil
+}
+
+func hashSlice(h [32]byte) []byte { return h[:] }
+
+// signingManifest is the manifest argument of SignTree/VerifyTreeSignature.
+func (c *Core) signingManifest() []byte {
+	if c.header.Compat {
+		return nil
+	}
+	return c.header.Manifest
+}
+
+// Key returns the core's key.
+func (c *Core) Key() [32]byte { return c.header.Key }
+
+// DiscoveryKey returns the core's discovery key.
+func (c *Core) DiscoveryKey() [32]byte { return DiscoveryKey(c.header.Key[:]) }
+
+// Writable reports whether the core was opened with its writer key.
+func (c *Core) Writable() bool { return c.priv != nil }
+
+// Length returns the number of blocks.
+func (c *Core) Length() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.head.Length
+}
+
+// Info returns the core's identity and head.
+func (c *Core) Info() Info {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return Info{
+		Key:          c.header.Key,
+		Manifest:     bytes.Clone(c.header.Manifest),
+		Compat:       c.header.Compat,
+		DiscoveryKey: DiscoveryKey(c.header.Key[:]),
+		Length:       c.head.Length,
+		ByteLength:   c.head.ByteLength,
+		Fork:         c.head.Fork,
+		TreeHash:     TreeHash(c.roots),
+		Signature:    bytes.Clone(c.head.Signature),
+	}
+}
+
+// Roots returns the roots of the tree at the head.
+func (c *Core) Roots() []Node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]Node(nil), c.roots...)
+}
+
+// Append adds blocks, signs the new tree and commits it; it returns the
+// new length. Either all blocks are appended or none.
+func (c *Core) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
+	if c.priv == nil {
+		return 0, ErrReadOnly
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.RLock()
+	head := c.head
+	roots := append(make([]Node, 0, len(c.roots)+1), c.roots...)
+	c.mu.RUnlock()
+	if len(blocks) == 0 {
+		return head.Length, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	nodes := make([]Node, 0, 2*len(blocks)+8)
+	length, byteLength := head.Length, head.ByteLength
+	for _, b := range blocks {
+		if length+1 >= MaxLength {
+			return 0, fmt.Errorf("append: core is full")
+		}
+		leaf := LeafNode(length, b)
+		nodes = append(nodes, leaf)
+		roots = append(roots, leaf)
+		it := flattree.NewIterator(leaf.Index)
+		for len(roots) > 1 {
+			a, l := roots[len(roots)-1], roots[len(roots)-2]
+			if it.Sibling() != l.Index {
+				break
+			}
+			p := ParentNode(it.Parent(), a, l)
+			nodes = append(nodes, p)
+			roots = append(roots[:len(roots)-2], p)
+		}
+		length++
+		byteLength += leaf.Size
+	}
+	th := TreeHash(roots)
+	sig, err := SignTree(c.priv, c.signingManifest(), th[:], length, head.Fork)
+	if err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
+	newHead := Head{Length: length, ByteLength: byteLength, Fork: head.Fork, Signature: sig}
+	if err := c.st.Commit(ctx, &Commit{Blocks: blocks, Nodes: nodes, Head: newHead}); err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
+	c.mu.Lock()
+	c.head, c.roots = newHead, roots
+	c.mu.Unlock()
+	return length, nil
+}
+
+// AppendFrom reads r to its end and appends it in blocks of blockSize
+// bytes (the last one may be shorter), committing about every 4 MiB. It
+// returns the number of blocks and bytes appended; on error, what was
+// committed before stays.
+func (c *Core) AppendFrom(ctx context.Context, r io.Reader, blockSize int) (blocks uint64, n int64, err error) {
+	if blockSize <= 0 {
+		return 0, 0, fmt.Errorf("append: block size %d", blockSize)
+	}
+	perCommit := max(1, (4<<20)/blockSize)
+	for {
+		batch := make([][]byte, 0, perCommit)
+		var eof bool
+		for len(batch) < perCommit {
+			buf := make([]byte, blockSize)
+			k, rerr := io.ReadFull(r, buf)
+			if k > 0 {
+				batch = append(batch, buf[:k])
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				eof = true
+				break
+			}
+			if rerr != nil {
+				return blocks, n, fmt.Errorf("append: read: %w", rerr)
+			}
+		}
+		if len(batch) > 0 {
+			if _, err := c.Append(ctx, batch...); err != nil {
+				return blocks, n, err
+			}
+			blocks += uint64(len(batch))
+			for _, b := range batch {
+				n += int64(len(b))
+			}
+		}
+		if eof {
+			return blocks, n, nil
+		}
+	}
+}
+
+// Get returns block index, checked against its tree node: a block that
+// storage corrupted is never returned (ErrCorrupt instead).
+func (c *Core) Get(ctx context.Context, index uint64) ([]byte, error) {
+	if index >= c.Length() {
+		return nil, fmt.Errorf("get block %d: %w", index, ErrNotFound)
+	}
+	n, err := c.st.Node(ctx, 2*index)
+	if err != nil {
+		return nil, fmt.Errorf("get block %d: %w", index, err)
+	}
+	b, err := c.st.Block(ctx, index)
+	if err != nil {
+		return nil, fmt.Errorf("get block %d: %w", index, err)
+	}
+	if uint64(len(b)) != n.Size || LeafHash(b) != n.Hash {
+		return nil, fmt.Errorf("get block %d: %w: block does not match its tree node", index, ErrCorrupt)
+	}
+	return b, nil
+}
+
+// Node returns tree node index, which must exist at the head.
+func (c *Core) Node(ctx context.Context, index uint64) (Node, error) {
+	if index >= 1<<62 || flattree.RightSpan(index) >= 2*c.Length() {
+		return Node{}, fmt.Errorf("node %d: %w", index, ErrNotFound)
+	}
+	return c.st.Node(ctx, index)
+}
+
+// TreeHashAt returns the tree hash and roots of the core at length, which
+// must not exceed the head.
+func (c *Core) TreeHashAt(ctx context.Context, length uint64) ([32]byte, []Node, error) {
+	v, err := c.view(ctx, length)
+	if err != nil {
+		return [32]byte{}, nil, err
+	}
+	return TreeHash(v.roots), v.roots, nil
+}
+
+// view returns a proof-generation view of the tree at length.
+func (c *Core) view(ctx context.Context, length uint64) (*treeView, error) {
+	c.mu.RLock()
+	head, roots := c.head, c.roots
+	c.mu.RUnlock()
+	if length > head.Length {
+		return nil, fmt.Errorf("%w: length %d beyond head %d", ErrBadRequest, length, head.Length)
+	}
+	node := func(index uint64) (Node, error) {
+		if flattree.RightSpan(index) >= 2*length {
+			return Node{}, fmt.Errorf("%w: node %d at length %d", ErrNotFound, index, length)
+		}
+		return c.st.Node(ctx, index)
+	}
+	v := &treeView{length: length, fork: head.Fork, node: node}
+	if length == head.Length {
+		v.byteLength, v.roots, v.signature = head.ByteLength, roots, head.Signature
+		return v, nil
+	}
+	for _, idx := range flattree.FullRoots(nil, 2*length) {
+		n, err := node(idx)
+		if err != nil {
+			return nil, err
+		}
+		v.roots = append(v.roots, n)
+		v.byteLength += n.Size
+	}
+	return v, nil
+}
+
+// Proof makes the proof JS hypercore makes for req at the current head
+// (an upgrade shorter than the head gets additional nodes up to the head,
+// and the head's signature). Block values are read with Get.
+func (c *Core) Proof(ctx context.Context, req ProofRequest) (*Proof, error) {
+	return c.proofAt(ctx, c.Length(), req)
+}
+
+// ProofAt makes a proof against the tree at length (at most the head), as
+// if the core had that length: no additional nodes, and no signature
+// unless length is the head. This is what a hoster sends the chain, which
+// trusts the tree hash at a committed length (VerifyProofAt).
+func (c *Core) ProofAt(ctx context.Context, length uint64, req ProofRequest) (*Proof, error) {
+	return c.proofAt(ctx, length, req)
+}
+
+func (c *Core) proofAt(ctx context.Context, length uint64, req ProofRequest) (*Proof, error) {
+	v, err := c.view(ctx, length)
+	if err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
+	}
+	p, err := v.generateProof(req)
+	if err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
+	}
+	if p.Block != nil {
+		if p.Block.Value, err = c.Get(ctx, p.Block.Index); err != nil {
+			return nil, fmt.Errorf("proof: %w", err)
+		}
+	}
+	if req.Manifest {
+		m, err := DecodeManifest(c.header.Manifest)
+		if err != nil {
+			return nil, fmt.Errorf("proof: %w", err)
+		}
+		p.Manifest = m
+	}
+	return p, nil
+}
+
+// BlockProof is the usual proof for serving block index to a reader that
+// knows only the key: the block, its path, the roots of the head, the
+// signature and the manifest.
+func (c *Core) BlockProof(ctx context.Context, index uint64) (*Proof, error) {
+	return c.Proof(ctx, ProofRequest{
+		Block:    &BlockRequest{Index: index},
+		Upgrade:  &UpgradeRequest{Start: 0, Length: c.Length()},
+		Manifest: true,
+	})
+}
+
+// Close closes the storage.
+func (c *Core) Close() error { return c.st.Close() }
