@@ -220,14 +220,14 @@ func TestVectorTampering(t *testing.T) {
 						p.Block.Value[0] ^= 1
 					}
 				},
-				"block grown":   func(p *Proof) { p.Block.Value = append(p.Block.Value, 0) },
-				"upgrade node":  func(p *Proof) { p.Upgrade.Nodes[len(p.Upgrade.Nodes)-1].Hash[3] ^= 1 },
-				"upgrade size":  func(p *Proof) { p.Upgrade.Nodes[0].Size++ },
-				"length":        func(p *Proof) { p.Upgrade.Length++ },
-				"dropped node":  func(p *Proof) { p.Upgrade.Nodes = p.Upgrade.Nodes[1:] },
-				"extra node":    func(p *Proof) { p.Upgrade.Nodes = append(p.Upgrade.Nodes, p.Upgrade.Nodes[0]) },
-				"other index":   func(p *Proof) { p.Block.Index ^= 1 },
-				"no upgrade":    func(p *Proof) { p.Upgrade = nil },
+				"block grown":  func(p *Proof) { p.Block.Value = append(p.Block.Value, 0) },
+				"upgrade node": func(p *Proof) { p.Upgrade.Nodes[len(p.Upgrade.Nodes)-1].Hash[3] ^= 1 },
+				"upgrade size": func(p *Proof) { p.Upgrade.Nodes[0].Size++ },
+				"length":       func(p *Proof) { p.Upgrade.Length++ },
+				"dropped node": func(p *Proof) { p.Upgrade.Nodes = p.Upgrade.Nodes[1:] },
+				"extra node":   func(p *Proof) { p.Upgrade.Nodes = append(p.Upgrade.Nodes, p.Upgrade.Nodes[0]) },
+				"other index":  func(p *Proof) { p.Block.Index ^= 1 },
+				"no upgrade":   func(p *Proof) { p.Upgrade = nil },
 				"path node": func(p *Proof) {
 					if len(p.Block.Nodes) == 0 {
 						p.Block.Nodes = []Node{{Index: 1}}
