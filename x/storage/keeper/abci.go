@@ -33,8 +33,9 @@ func (k Keeper) EndBlocker(ctx context.Context) error {
 
 // dueKeys returns up to limit keys of a height-ordered queue at or before now.
 func dueKeys[K2 any](ctx context.Context, q collections.KeySet[collections.Pair[int64, K2]], now int64, limit uint32) ([]collections.Pair[int64, K2], error) {
+	// keys (h, _) with h <= now are exactly those before the prefix now+1
 	rng := new(collections.Range[collections.Pair[int64, K2]]).
-		EndInclusive(collections.PairPrefix[int64, K2](now))
+		EndExclusive(collections.PairPrefix[int64, K2](now + 1))
 	iter, err := q.Iterate(ctx, rng)
 	if err != nil {
 		return nil, err
