@@ -63,6 +63,10 @@ import (
 	"github.com/cosmos/cosmos-sdk/x/staking"
 	stakingkeeper "github.com/cosmos/cosmos-sdk/x/staking/keeper"
 	stakingtypes "github.com/cosmos/cosmos-sdk/x/staking/types"
+
+	"github.com/datdot/datdot/x/storage"
+	storagekeeper "github.com/datdot/datdot/x/storage/keeper"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
 // DefaultNodeHome is where datdotchaind keeps its config and data unless
@@ -84,6 +88,8 @@ func moduleAccountPermissions() map[string][]string {
 		stakingtypes.BondedPoolName:    {authtypes.Burner, authtypes.Staking},
 		stakingtypes.NotBondedPoolName: {authtypes.Burner, authtypes.Staking},
 		govtypes.ModuleName:            {authtypes.Burner},
+		// x/storage holds hoster stake and order escrow; slashed stake is burnt.
+		storagetypes.ModuleName: {authtypes.Burner},
 	}
 }
 
@@ -106,6 +112,7 @@ type App struct {
 	SlashingKeeper  slashingkeeper.Keeper
 	GovKeeper       *govkeeper.Keeper
 	ConsensusKeeper consensuskeeper.Keeper
+	StorageKeeper   storagekeeper.Keeper
 
 	ModuleManager      *module.Manager
 	BasicModuleManager module.BasicManager
@@ -142,7 +149,7 @@ func New(
 	keys := storetypes.NewKVStoreKeys(
 		authtypes.StoreKey, banktypes.StoreKey, stakingtypes.StoreKey,
 		distrtypes.StoreKey, slashingtypes.StoreKey, govtypes.StoreKey,
-		consensustypes.StoreKey,
+		consensustypes.StoreKey, storagetypes.StoreKey,
 	)
 	if err := bApp.RegisterStreamingServices(appOpts, keys); err != nil {
 		return nil, fmt.Errorf("streaming services: %w", err)
@@ -196,6 +203,11 @@ func New(
 		govkeeper.NewDefaultCalculateVoteResultsAndVotingPower(app.StakingKeeper),
 	)
 
+	app.StorageKeeper = storagekeeper.NewKeeper(
+		enc.Codec, runtime.NewKVStoreService(keys[storagetypes.StoreKey]), logger, authority,
+		app.AccountKeeper, app.BankKeeper,
+	)
+
 	app.ModuleManager = module.NewManager(
 		genutil.NewAppModule(app.AccountKeeper, app.StakingKeeper, app, enc.TxConfig),
 		auth.NewAppModule(enc.Codec, app.AccountKeeper, nil, nil),
@@ -205,6 +217,7 @@ func New(
 		slashing.NewAppModule(enc.Codec, app.SlashingKeeper, app.AccountKeeper, app.BankKeeper, app.StakingKeeper, nil, enc.InterfaceRegistry),
 		gov.NewAppModule(enc.Codec, app.GovKeeper, app.AccountKeeper, app.BankKeeper, nil),
 		consensus.NewAppModule(enc.Codec, app.ConsensusKeeper),
+		storage.NewAppModule(enc.Codec, app.StorageKeeper, app.AccountKeeper, app.BankKeeper),
 	)
 
 	// The basic manager drives genesis defaults, validation and the CLI. Two
@@ -213,6 +226,7 @@ func New(
 		genutiltypes.ModuleName: genutil.NewAppModuleBasic(genutiltypes.DefaultMessageValidator),
 		stakingtypes.ModuleName: stakingBasic{},
 		govtypes.ModuleName:     govBasic{AppModuleBasic: gov.NewAppModuleBasic(nil)},
+		storagetypes.ModuleName: storageBasic{AppModule: storage.AppModule{}},
 	})
 	app.BasicModuleManager.RegisterLegacyAminoCodec(enc.Amino)
 	app.BasicModuleManager.RegisterInterfaces(enc.InterfaceRegistry)
@@ -227,13 +241,14 @@ func New(
 	// Bank must come first (its EndBlock finalises object-store writes).
 	app.ModuleManager.SetOrderEndBlockers(
 		banktypes.ModuleName, govtypes.ModuleName, stakingtypes.ModuleName,
+		storagetypes.ModuleName,
 	)
 	// genutil runs after staking and bank so that gentxs see funded accounts
 	// and the staking pools.
 	genesisOrder := []string{
 		consensustypes.ModuleName, authtypes.ModuleName, banktypes.ModuleName,
 		distrtypes.ModuleName, stakingtypes.ModuleName, slashingtypes.ModuleName,
-		govtypes.ModuleName, genutiltypes.ModuleName,
+		govtypes.ModuleName, storagetypes.ModuleName, genutiltypes.ModuleName,
 	}
 	app.ModuleManager.SetOrderInitGenesis(genesisOrder...)
 	app.ModuleManager.SetOrderExportGenesis(genesisOrder...)
