@@ -1,0 +1,491 @@
+package hypercore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+)
+
+// FileStorage keeps a core in a directory of plain files:
+//
+//	header   identity, written once (atomically) by Init
+//	head     committed head, replaced atomically on every commit
+//	data     blocks, back to back
+//	offsets  u64le start offset of every block in data
+//	tree     48-byte record per tree node at index*48:
+//	         u64le size ‖ hash ‖ crc32c(u64le index ‖ size ‖ hash) ‖ "node"
+//	lock     flock'ed while open, so one process owns the core
+//
+// Commit protocol: blocks, offsets and nodes are written past everything
+// the current head covers (committed bytes are never overwritten), the
+// three files are fsynced, then a new head file is written to head.tmp,
+// fsynced, renamed over head, and the directory is fsynced. The rename is
+// the commit point: a crash before it leaves the old head, whose files
+// are intact; what lies past it is ignored and truncated on open. Every
+// block read is also checked against its tree node by Core.Get, and every
+// node record carries a checksum, so damage after the fact is reported as
+// ErrCorrupt instead of served.
+type FileStorage struct {
+	dir  string
+	lock *os.File
+
+	mu      sync.RWMutex // guards head, closed, hasCore, header
+	hasCore bool
+	header  Header
+	head    Head
+	closed  bool
+
+	data, offsets, tree *os.File
+}
+
+const (
+	nodeRecord   = 48
+	headerMagic  = "DDHCHDR1"
+	headMagic    = "DDHCHED1"
+	nodeMagic    = "node"
+	maxManifestB = 1 << 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// OpenFileStorage opens (creating if needed) the core directory dir and
+// recovers from an interrupted commit.
+func OpenFileStorage(dir string) (*FileStorage, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	s := &FileStorage{dir: dir}
+	var err error
+	if s.lock, err = lockDir(filepath.Join(dir, "lock")); err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", dir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeFiles()
+		}
+	}()
+	for _, f := range []struct {
+		name string
+		dst  **os.File
+	}{{"data", &s.data}, {"offsets", &s.offsets}, {"tree", &s.tree}} {
+		if *f.dst, err = os.OpenFile(filepath.Join(dir, f.name), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return nil, fmt.Errorf("open storage: %w", err)
+		}
+	}
+	if err := s.recover(); err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", dir, err)
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *FileStorage) recover() error {
+	raw, err := os.ReadFile(filepath.Join(s.dir, "header"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // empty: Init will make the core
+	}
+	if err != nil {
+		return err
+	}
+	h, err := decodeHeaderFile(raw)
+	if err != nil {
+		return err
+	}
+	s.header, s.hasCore = h, true
+	raw, err = os.ReadFile(filepath.Join(s.dir, "head"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.head = Head{}
+	case err != nil:
+		return err
+	default:
+		if s.head, err = decodeHeadFile(raw); err != nil {
+			return err
+		}
+	}
+	_ = os.Remove(filepath.Join(s.dir, "head.tmp"))
+	// Everything past the head is from an interrupted commit: drop it, and
+	// check that what the head covers is there.
+	for _, f := range []struct {
+		file *os.File
+		size uint64
+	}{{s.data, s.head.ByteLength}, {s.offsets, 8 * s.head.Length}, {s.tree, treeFileSize(s.head.Length)}} {
+		st, err := f.file.Stat()
+		if err != nil {
+			return err
+		}
+		if uint64(st.Size()) < f.size {
+			return fmt.Errorf("%w: %s is %d bytes, head needs %d", ErrCorrupt, f.file.Name(), st.Size(), f.size)
+		}
+		if uint64(st.Size()) > f.size {
+			if err := f.file.Truncate(int64(f.size)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// treeFileSize is the size of the tree file at length: the highest node
+// of a tree of length L is its last leaf, 2L-2.
+func treeFileSize(length uint64) uint64 {
+	if length == 0 {
+		return 0
+	}
+	return nodeRecord * (2*length - 1)
+}
+
+func encodeHeaderFile(h Header) []byte {
+	b := []byte(headerMagic)
+	flags := byte(0)
+	if h.Compat {
+		flags = 1
+	}
+	b = append(b, flags)
+	b = append(b, h.Key[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Manifest)))
+	b = append(b, h.Manifest...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeHeaderFile(b []byte) (Header, error) {
+	bad := func(why string) (Header, error) {
+		return Header{}, fmt.Errorf("%w: header file: %s", ErrCorrupt, why)
+	}
+	if len(b) < len(headerMagic)+1+32+4+4 || string(b[:len(headerMagic)]) != headerMagic {
+		return bad("bad magic or size")
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return bad("checksum mismatch")
+	}
+	p := body[len(headerMagic):]
+	h := Header{Compat: p[0]&1 != 0, Key: [32]byte(p[1:33])}
+	n := binary.LittleEndian.Uint32(p[33:37])
+	if uint64(n) != uint64(len(p)-37) {
+		return bad("manifest length mismatch")
+	}
+	h.Manifest = bytes.Clone(p[37:])
+	return h, nil
+}
+
+func encodeHeadFile(h Head) []byte {
+	b := []byte(headMagic)
+	b = binary.LittleEndian.AppendUint64(b, h.Length)
+	b = binary.LittleEndian.AppendUint64(b, h.ByteLength)
+	b = binary.LittleEndian.AppendUint64(b, h.Fork)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Signature)))
+	b = append(b, h.Signature...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeHeadFile(b []byte) (Head, error) {
+	const fixed = len(headMagic) + 8*3 + 4
+	if len(b) < fixed+4 || string(b[:len(headMagic)]) != headMagic {
+		return Head{}, fmt.Errorf("%w: head file: bad magic or size", ErrCorrupt)
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return Head{}, fmt.Errorf("%w: head file: checksum mismatch", ErrCorrupt)
+	}
+	p := body[len(headMagic):]
+	h := Head{
+		Length:     binary.LittleEndian.Uint64(p[0:]),
+		ByteLength: binary.LittleEndian.Uint64(p[8:]),
+		Fork:       binary.LittleEndian.Uint64(p[16:]),
+	}
+	if n := binary.LittleEndian.Uint32(p[24:]); uint64(n) != uint64(len(p)-28) {
+		return Head{}, fmt.Errorf("%w: head file: signature length mismatch", ErrCorrupt)
+	}
+	if h.Length >= MaxLength {
+		return Head{}, fmt.Errorf("%w: head file: length %d", ErrCorrupt, h.Length)
+	}
+	h.Signature = bytes.Clone(p[28:])
+	return h, nil
+}
+
+// writeFileAtomic replaces name with data: tmp file, fsync, rename, fsync dir.
+func (s *FileStorage) writeFileAtomic(name string, data []byte) error {
+	tmp := filepath.Join(s.dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
+		return err
+	}
+	return syncDir(s.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Init writes the header of a new core.
+func (s *FileStorage) Init(_ context.Context, h Header) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.hasCore {
+		return ErrExists
+	}
+	if len(h.Manifest) > maxManifestB {
+		return fmt.Errorf("%w: manifest of %d bytes", ErrBadManifest, len(h.Manifest))
+	}
+	if err := s.writeFileAtomic("header", encodeHeaderFile(h)); err != nil {
+		return fmt.Errorf("init storage: %w", err)
+	}
+	h.Manifest = bytes.Clone(h.Manifest)
+	s.header, s.hasCore, s.head = h, true, Head{}
+	return nil
+}
+
+// Load returns the header and committed head.
+func (s *FileStorage) Load(context.Context) (Header, Head, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Header{}, Head{}, ErrClosed
+	}
+	if !s.hasCore {
+		return Header{}, Head{}, ErrNoCore
+	}
+	h := s.header
+	h.Manifest = bytes.Clone(h.Manifest)
+	hd := s.head
+	hd.Signature = bytes.Clone(hd.Signature)
+	return h, hd, nil
+}
+
+func (s *FileStorage) committed() (Head, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Head{}, ErrClosed
+	}
+	return s.head, nil
+}
+
+func nodeRecordFor(n Node) []byte {
+	b := make([]byte, nodeRecord)
+	binary.LittleEndian.PutUint64(b[0:], n.Size)
+	copy(b[8:40], n.Hash[:])
+	binary.LittleEndian.PutUint32(b[40:], nodeChecksum(n.Index, b[:40]))
+	copy(b[44:], nodeMagic)
+	return b
+}
+
+func nodeChecksum(index uint64, rec []byte) uint32 {
+	var ib [8]byte
+	binary.LittleEndian.PutUint64(ib[:], index)
+	return crc32.Update(crc32.Checksum(ib[:], castagnoli), castagnoli, rec)
+}
+
+// Node reads node index from the tree file and checks its record.
+func (s *FileStorage) Node(_ context.Context, index uint64) (Node, error) {
+	head, err := s.committed()
+	if err != nil {
+		return Node{}, err
+	}
+	if index >= 2*head.Length {
+		return Node{}, fmt.Errorf("%w: node %d", ErrNotFound, index)
+	}
+	rec := make([]byte, nodeRecord)
+	if _, err := s.tree.ReadAt(rec, int64(index)*nodeRecord); err != nil {
+		return Node{}, fmt.Errorf("%w: node %d: %w", ErrCorrupt, index, err)
+	}
+	if string(rec[44:]) != nodeMagic || binary.LittleEndian.Uint32(rec[40:]) != nodeChecksum(index, rec[:40]) {
+		return Node{}, fmt.Errorf("%w: node %d: bad record", ErrCorrupt, index)
+	}
+	return Node{Index: index, Size: binary.LittleEndian.Uint64(rec), Hash: [32]byte(rec[8:40])}, nil
+}
+
+// Block reads block index; its size comes from its tree node.
+func (s *FileStorage) Block(ctx context.Context, index uint64) ([]byte, error) {
+	head, err := s.committed()
+	if err != nil {
+		return nil, err
+	}
+	if index >= head.Length {
+		return nil, fmt.Errorf("%w: block %d", ErrNotFound, index)
+	}
+	n, err := s.Node(ctx, 2*index)
+	if err != nil {
+		return nil, err
+	}
+	var ob [8]byte
+	if _, err := s.offsets.ReadAt(ob[:], int64(index)*8); err != nil {
+		return nil, fmt.Errorf("%w: offset of block %d: %w", ErrCorrupt, index, err)
+	}
+	off := binary.LittleEndian.Uint64(ob[:])
+	if off > head.ByteLength || n.Size > head.ByteLength-off {
+		return nil, fmt.Errorf("%w: block %d at %d+%d beyond %d bytes", ErrCorrupt, index, off, n.Size, head.ByteLength)
+	}
+	b := make([]byte, n.Size)
+	if _, err := s.data.ReadAt(b, int64(off)); err != nil {
+		return nil, fmt.Errorf("%w: block %d: %w", ErrCorrupt, index, err)
+	}
+	return b, nil
+}
+
+// Commit writes c past the committed state, syncs, then swaps the head.
+func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if !s.hasCore {
+		return ErrNoCore
+	}
+	old := s.head
+	if old.Length+uint64(len(c.Blocks)) != c.Head.Length {
+		return fmt.Errorf("commit: %d blocks at length %d to length %d", len(c.Blocks), old.Length, c.Head.Length)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Blocks and offsets.
+	var size uint64
+	for _, b := range c.Blocks {
+		size += uint64(len(b))
+	}
+	if old.ByteLength+size != c.Head.ByteLength {
+		return fmt.Errorf("commit: byte length %d+%d != %d", old.ByteLength, size, c.Head.ByteLength)
+	}
+	offs := make([]byte, 0, 8*len(c.Blocks))
+	pos := old.ByteLength
+	for _, b := range c.Blocks {
+		offs = binary.LittleEndian.AppendUint64(offs, pos)
+		pos += uint64(len(b))
+	}
+	if err := writeBlocks(s.data, int64(old.ByteLength), c.Blocks); err != nil {
+		return fmt.Errorf("commit: data: %w", err)
+	}
+	if _, err := s.offsets.WriteAt(offs, int64(old.Length)*8); err != nil {
+		return fmt.Errorf("commit: offsets: %w", err)
+	}
+	// Nodes, in runs of consecutive indexes.
+	nodes := slices.Clone(c.Nodes)
+	slices.SortFunc(nodes, func(a, b Node) int { return compareU64(a.Index, b.Index) })
+	for i := 0; i < len(nodes); {
+		j := i + 1
+		for j < len(nodes) && nodes[j].Index == nodes[j-1].Index+1 {
+			j++
+		}
+		buf := make([]byte, 0, nodeRecord*(j-i))
+		for _, n := range nodes[i:j] {
+			if n.Index >= 2*c.Head.Length {
+				return fmt.Errorf("commit: node %d beyond length %d", n.Index, c.Head.Length)
+			}
+			buf = append(buf, nodeRecordFor(n)...)
+		}
+		if _, err := s.tree.WriteAt(buf, int64(nodes[i].Index)*nodeRecord); err != nil {
+			return fmt.Errorf("commit: tree: %w", err)
+		}
+		i = j
+	}
+	for _, f := range []*os.File{s.data, s.offsets, s.tree} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("commit: sync %s: %w", f.Name(), err)
+		}
+	}
+	if err := s.writeFileAtomic("head", encodeHeadFile(c.Head)); err != nil {
+		return fmt.Errorf("commit: head: %w", err)
+	}
+	h := c.Head
+	h.Signature = bytes.Clone(h.Signature)
+	s.head = h
+	return nil
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// writeBlocks writes blocks back to back at off, in chunks of up to 4 MiB.
+func writeBlocks(f *os.File, off int64, blocks [][]byte) error {
+	const chunk = 4 << 20
+	buf := make([]byte, 0, chunk)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		_, err := f.WriteAt(buf, off)
+		off += int64(len(buf))
+		buf = buf[:0]
+		return err
+	}
+	for _, b := range blocks {
+		if len(b) >= chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+			if _, err := f.WriteAt(b, off); err != nil {
+				return err
+			}
+			off += int64(len(b))
+			continue
+		}
+		if len(buf)+len(b) > chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		buf = append(buf, b...)
+	}
+	return flush()
+}
+
+func (s *FileStorage) closeFiles() {
+	for _, f := range []*os.File{s.data, s.offsets, s.tree, s.lock} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// Close closes the files and releases the directory lock.
+func (s *FileStorage) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.closeFiles()
+	return nil
+}
