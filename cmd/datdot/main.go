@@ -21,6 +21,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {summary: "print the version", run: runVersion},
+		"core":    {summary: "make, append to and inspect Hypercore cores", run: runCore},
 		"gateway": {summary: "serve the S3 gateway", run: runGateway},
 	}
 }
