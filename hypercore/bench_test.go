@@ -1,0 +1,172 @@
+package hypercore
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"testing"
+
+	"golang.org/x/crypto/blake2b"
+
+	"github.com/datdot/datdot/hypercore/flattree"
+)
+
+const benchBlock = 64 << 10
+
+func benchData() []byte {
+	b := make([]byte, benchBlock)
+	for i := range b {
+		b[i] = byte(i * 31)
+	}
+	return b
+}
+
+// BenchmarkBlake2b64K is the baseline: raw BLAKE2b-256 over 64 KiB.
+func BenchmarkBlake2b64K(b *testing.B) {
+	data := benchData()
+	b.SetBytes(benchBlock)
+	for b.Loop() {
+		blake2b.Sum256(data)
+	}
+}
+
+// BenchmarkAppend64K appends 64 KiB blocks to an in-memory core, 16 per
+// Append (one signature per 1 MiB) and 1 per Append (one per block).
+func BenchmarkAppend64K(b *testing.B) {
+	for _, per := range []int{16, 1} {
+		b.Run(fmt.Sprintf("per-append=%d", per), func(b *testing.B) {
+			ctx := context.Background()
+			c, err := Create(ctx, NewMemStorage(), testKey(30), false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data := benchData()
+			batch := make([][]byte, per)
+			for i := range batch {
+				batch[i] = data
+			}
+			b.SetBytes(int64(benchBlock * per))
+			for b.Loop() {
+				if _, err := c.Append(ctx, batch...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAppendFile64K appends 64 KiB blocks, 64 per commit (4 MiB), to
+// the durable file storage (fsync on every commit).
+func BenchmarkAppendFile64K(b *testing.B) {
+	ctx := context.Background()
+	st, err := OpenFileStorage(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := Create(ctx, st, testKey(31), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	data := benchData()
+	batch := make([][]byte, 64)
+	for i := range batch {
+		batch[i] = data
+	}
+	b.SetBytes(int64(benchBlock * len(batch)))
+	for b.Loop() {
+		if _, err := c.Append(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// uniformStorage is a read-only synthetic core of n identical 64 KiB
+// blocks: every node of a full subtree at depth d is the same except for
+// its index, so a 1,000,000-block tree costs 20 hashes to build.
+type uniformStorage struct {
+	MemStorage
+	block []byte
+	level [64]Node
+}
+
+func newUniformCore(b *testing.B, n uint64) *Core {
+	ctx := context.Background()
+	s := &uniformStorage{block: benchData()}
+	s.nodes = map[uint64]Node{}
+	s.level[0] = LeafNode(0, s.block)
+	for d := 1; d < 64; d++ {
+		l := s.level[d-1]
+		s.level[d] = Node{Size: 2 * l.Size, Hash: ParentHash(Node{Index: 0, Size: l.Size, Hash: l.Hash}, Node{Index: 1, Size: l.Size, Hash: l.Hash})}
+	}
+	priv := testKey(32)
+	man := DefaultManifest(priv.Public().(ed25519.PublicKey))
+	if err := s.Init(ctx, Header{Key: ManifestKey(man), Manifest: man}); err != nil {
+		b.Fatal(err)
+	}
+	var roots []Node
+	for _, r := range flattree.FullRoots(nil, 2*n) {
+		nd, _ := s.Node(ctx, r)
+		roots = append(roots, nd)
+	}
+	th := TreeHash(roots)
+	sig, err := SignTree(priv, man, th[:], n, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.head = Head{Length: n, ByteLength: n * benchBlock, Signature: sig}
+	c, err := Open(ctx, s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func (s *uniformStorage) Node(_ context.Context, index uint64) (Node, error) {
+	n := s.level[flattree.Depth(index)]
+	n.Index = index
+	return n, nil
+}
+
+func (s *uniformStorage) Block(context.Context, uint64) ([]byte, error) { return s.block, nil }
+
+// BenchmarkVerifyProof1M verifies the proof of one 64 KiB block in a core
+// of 1,000,000 blocks: with only the key (signature checked), and against
+// a trusted tree hash (what the chain does). It reports the proof size.
+func BenchmarkVerifyProof1M(b *testing.B) {
+	const n = 1_000_000
+	ctx := context.Background()
+	c := newUniformCore(b, n)
+	info := c.Info()
+	p, err := c.BlockProof(ctx, 777_777)
+	if err != nil {
+		b.Fatal(err)
+	}
+	trusted, err := c.ProofAt(ctx, n, ProofRequest{Block: &BlockRequest{Index: 777_777}, Upgrade: &UpgradeRequest{Length: n}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	trusted.Upgrade.Signature = nil // the chain does not need it
+	for _, tc := range []struct {
+		name   string
+		raw    []byte
+		verify func(*Proof) error
+	}{
+		{"key-only", p.Encode(), func(p *Proof) error { _, err := VerifyProof(info.Key[:], nil, p); return err }},
+		{"trusted-tree", trusted.Encode(), func(p *Proof) error { _, err := VerifyProofAt(p, n, info.TreeHash); return err }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportMetric(float64(len(tc.raw)), "proof-bytes")
+			b.ReportMetric(float64(len(tc.raw)-benchBlock), "proof-overhead-bytes")
+			for b.Loop() {
+				dp, err := DecodeProof(tc.raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := tc.verify(dp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
