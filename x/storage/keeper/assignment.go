@@ -33,23 +33,25 @@ import (
 //     of them (a constant bound) and is exact: a slot fails only when no
 //     eligible hoster exists, and among eligible ones it prefers regions not
 //     yet used by the order and draws proportionally to the weight;
-//   - above the threshold it uses bounded rejection sampling: per slot at
-//     most params.sample_attempts uniform draws from the dense index; a draw
-//     is rejected when ineligible, or (during the first half of the attempts)
-//     when its region is already used by the order, and otherwise accepted
-//     with probability weight / max weight. Work per order is thus at most
-//     slots x sample_attempts draws whatever the number of hosters; each draw
-//     is O(log n) in the IAVL store. The price of the bound is that a slot can
-//     fail when eligible hosters are a tiny fraction of all active hosters;
-//     the order then waits in the pending queue and is retried with a new
-//     seed.
+//   - above the threshold it uses bounded sampling: per slot at most
+//     params.sample_attempts uniform draws from the dense index, skipping
+//     ineligible hosters, until it holds 4 eligible candidates in regions the
+//     order does not use yet; it then draws among those (or, when no
+//     fresh-region candidate turned up, among all eligible candidates seen)
+//     proportionally to weight. Work per order is thus at most slots x
+//     sample_attempts draws whatever the number of hosters; each draw is two
+//     O(log n) store reads. The price of the bound: a slot can fail when
+//     eligible hosters are a tiny fraction of all active hosters (then the
+//     order waits in the pending queue and is retried with a new seed), and
+//     the weighting is proportional within the sample rather than over the
+//     whole population.
 //
 // Weight, in fixed point (no floats in consensus): stake part
 // min(stake, stake_weight_cap)/stake_weight_cap, capacity part
 // min(free, size x capacity_headroom)/(size x capacity_headroom), each scaled
 // to 1e6, multiplied (max 1e12). A hoster with at least the stake cap and
-// plenty of room is always accepted; near-full or low-stake hosters less
-// often.
+// plenty of room gets the full weight; a hoster at the minimum stake (with
+// the default cap of 4x the minimum) a quarter of it; near-full hosters less.
 //
 // Randomness: seed = SHA-256(domain tag ‖ block header hash ‖ order id ‖
 // attempt), expanded by SHA-256 in counter mode. It is drawn only while
@@ -57,7 +59,12 @@ import (
 // simulation, never in CheckTx), so all validators agree; the same seed and
 // state always give the same hosters.
 
-const weightUnit = 1_000_000
+const (
+	weightUnit = 1_000_000
+	// sampleCandidates is how many fresh-region candidates the sampling
+	// collects for one slot before it picks among them by weight.
+	sampleCandidates = 4
+)
 
 var (
 	assignTag  = []byte("datdot/storage/assign/v1")
@@ -184,37 +191,24 @@ func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte
 			all = append(all, c)
 		}
 		for slot, size := range sizes {
-			var fresh, any []candidate
+			var fresh, all2 []candidate
 			for _, c := range all {
 				if taken[string(c.addr)] || !eligible(c.h, size, maxPrice) {
 					continue
 				}
-				any = append(any, c)
+				all2 = append(all2, c)
 				if !regions[c.h.Region] {
 					fresh = append(fresh, c)
 				}
 			}
 			pool := fresh
 			if len(pool) == 0 {
-				pool = any
+				pool = all2
 			}
 			if len(pool) == 0 {
 				return nil, errorsmod.Wrapf(types.ErrNoHosters, "no eligible hoster for slot %d (%d bytes, max price %s) among %d active hosters", slot, size, maxPrice, n)
 			}
-			var total uint64
-			for _, c := range pool {
-				total += weight(p, c.h, size)
-			}
-			r := rng.uint64n(total)
-			pick := pool[len(pool)-1]
-			for _, c := range pool {
-				w := weight(p, c.h, size)
-				if r < w {
-					pick = c
-					break
-				}
-				r -= w
-			}
+			pick := weightedPick(rng, p, pool, size)
 			taken[string(pick.addr)] = true
 			regions[pick.h.Region] = true
 			out = append(out, pick)
@@ -224,31 +218,58 @@ func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte
 
 	attempts := p.SampleAttempts
 	for slot, size := range sizes {
-		found := false
-		for a := uint32(0); a < attempts && !found; a++ {
+		// Draw uniformly from the dense index until sampleCandidates
+		// eligible hosters in regions the order does not use yet are
+		// found, or the attempts run out; then pick among the fresh-region
+		// candidates (or, if none, among all candidates) by weight.
+		var fresh, seen []candidate
+		inSample := make(map[string]bool, sampleCandidates)
+		for a := uint32(0); a < attempts && len(fresh) < sampleCandidates; a++ {
 			c, err := k.activeAt(ctx, rng.uint64n(n))
 			if err != nil {
 				return nil, err
 			}
-			if taken[string(c.addr)] || !eligible(c.h, size, maxPrice) {
+			key := string(c.addr)
+			if taken[key] || inSample[key] || !eligible(c.h, size, maxPrice) {
 				continue
 			}
-			if a < attempts/2 && regions[c.h.Region] {
-				continue
+			inSample[key] = true
+			seen = append(seen, c)
+			if !regions[c.h.Region] {
+				fresh = append(fresh, c)
 			}
-			if rng.uint64n(weightUnit*weightUnit) >= weight(p, c.h, size) {
-				continue
-			}
-			taken[string(c.addr)] = true
-			regions[c.h.Region] = true
-			out = append(out, c)
-			found = true
 		}
-		if !found {
+		pool := fresh
+		if len(pool) == 0 {
+			pool = seen
+		}
+		if len(pool) == 0 {
 			return nil, errorsmod.Wrapf(types.ErrNoHosters, "no eligible hoster found for slot %d (%d bytes, max price %s) in %d draws among %d active hosters", slot, size, maxPrice, attempts, n)
 		}
+		pick := weightedPick(rng, p, pool, size)
+		taken[string(pick.addr)] = true
+		regions[pick.h.Region] = true
+		out = append(out, pick)
 	}
 	return out, nil
+}
+
+// weightedPick draws one candidate with probability proportional to its
+// weight for a slot of size bytes.
+func weightedPick(rng *drbg, p types.Params, pool []candidate, size uint64) candidate {
+	var total uint64
+	for _, c := range pool {
+		total += weight(p, c.h, size)
+	}
+	r := rng.uint64n(total)
+	for _, c := range pool {
+		w := weight(p, c.h, size)
+		if r < w {
+			return c
+		}
+		r -= w
+	}
+	return pool[len(pool)-1]
 }
 
 // activeAt loads the active hoster at position i of the dense index.
