@@ -19,6 +19,7 @@ import (
 	sdkmath "cosmossdk.io/math"
 
 	"github.com/cosmos/cosmos-sdk/baseapp"
+	"github.com/cosmos/cosmos-sdk/codec"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	cryptocodec "github.com/cosmos/cosmos-sdk/crypto/codec"
 	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
@@ -65,7 +66,7 @@ var accountCoins = sdk.NewCoins(sdk.NewCoin(app.BondDenom, sdkmath.NewInt(1_000_
 
 // newChain starts a chain with one bonded validator and the named accounts,
 // after applying patch (if any) to the default genesis.
-func newChain(t *testing.T, names []string, patch func(app.GenesisState)) *chain {
+func newChain(t *testing.T, names []string, patch func(codec.Codec, app.GenesisState)) *chain {
 	t.Helper()
 	db := dbm.NewMemDB()
 	a, err := app.New(log.NewNopLogger(), db, nil, true, appOptions{}, baseapp.SetChainID(testChainID))
@@ -125,7 +126,7 @@ func newChain(t *testing.T, names []string, patch func(app.GenesisState)) *chain
 	gs[banktypes.ModuleName] = cdc.MustMarshalJSON(banktypes.NewGenesisState(
 		banktypes.DefaultParams(), balances, supply, nil, nil))
 	if patch != nil {
-		patch(gs)
+		patch(cdc, gs)
 	}
 
 	stateBytes, err := json.Marshal(gs)
