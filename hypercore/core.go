@@ -65,6 +65,28 @@ func Create(ctx context.Context, st Storage, priv ed25519.PrivateKey, compat boo
 	return Open(ctx, st, priv)
 }
 
+// CreateReplica makes an empty, read-only copy of someone else's core in
+// st, to be filled with AppendSigned. manifest is the core's encoded
+// manifest, or nil for a compat core (key = the writer's public key).
+func CreateReplica(ctx context.Context, st Storage, key [32]byte, manifest []byte) (*Core, error) {
+	h := Header{Key: key}
+	if len(manifest) == 0 {
+		h.Manifest, h.Compat = DefaultManifest(key[:]), true
+	} else {
+		if ManifestKey(manifest) != key {
+			return nil, fmt.Errorf("create replica: %w", ErrKeyMismatch)
+		}
+		if _, err := DecodeManifest(manifest); err != nil {
+			return nil, fmt.Errorf("create replica: %w", err)
+		}
+		h.Manifest = bytes.Clone(manifest)
+	}
+	if err := st.Init(ctx, h); err != nil {
+		return nil, fmt.Errorf("create replica: %w", err)
+	}
+	return Open(ctx, st, nil)
+}
+
 // Open opens the core in st. priv is the writer's key, or nil to open
 // read-only; a key that is not the core's signer is an error.
 func Open(ctx context.Context, st Storage, priv ed25519.PrivateKey) (*Core, error) {
@@ -158,6 +180,29 @@ func (c *Core) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
 	if c.priv == nil {
 		return 0, ErrReadOnly
 	}
+	return c.appendBlocks(ctx, blocks, func(th [32]byte, length, fork uint64) ([]byte, error) {
+		return SignTree(c.priv, c.signingManifest(), th[:], length, fork)
+	})
+}
+
+// AppendSigned adds blocks that someone else wrote, with the writer's
+// signature over the resulting tree (at length Length()+len(blocks) and
+// fork). It is how a replica (a hoster syncing from the gateway, or a
+// repair) stores a core: the signature is checked before anything is
+// committed, so a replica only ever holds what the writer signed.
+func (c *Core) AppendSigned(ctx context.Context, fork uint64, signature []byte, blocks ...[]byte) (uint64, error) {
+	return c.appendBlocks(ctx, blocks, func(th [32]byte, length, f uint64) ([]byte, error) {
+		if f != fork {
+			return nil, fmt.Errorf("%w: fork %d, core is at fork %d", ErrBadSignature, fork, f)
+		}
+		if err := VerifyTreeSignature(c.header.Key[:], c.signingManifest(), th[:], length, fork, signature); err != nil {
+			return nil, err
+		}
+		return bytes.Clone(signature), nil
+	})
+}
+
+func (c *Core) appendBlocks(ctx context.Context, blocks [][]byte, sign func(th [32]byte, length, fork uint64) ([]byte, error)) (uint64, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.RLock()
@@ -193,7 +238,7 @@ func (c *Core) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
 		byteLength += leaf.Size
 	}
 	th := TreeHash(roots)
-	sig, err := SignTree(c.priv, c.signingManifest(), th[:], length, head.Fork)
+	sig, err := sign(th, length, head.Fork)
 	if err != nil {
 		return 0, fmt.Errorf("append: %w", err)
 	}
@@ -279,7 +324,7 @@ func (c *Core) Node(ctx context.Context, index uint64) (Node, error) {
 // TreeHashAt returns the tree hash and roots of the core at length, which
 // must not exceed the head.
 func (c *Core) TreeHashAt(ctx context.Context, length uint64) ([32]byte, []Node, error) {
-	v, err := c.view(ctx, length)
+	v, err := c.view(ctx, length, false)
 	if err != nil {
 		return [32]byte{}, nil, err
 	}
@@ -287,10 +332,14 @@ func (c *Core) TreeHashAt(ctx context.Context, length uint64) ([32]byte, []Node,
 }
 
 // view returns a proof-generation view of the tree at length.
-func (c *Core) view(ctx context.Context, length uint64) (*treeView, error) {
+// atHead instead of length means the head, whatever it is at the moment.
+func (c *Core) view(ctx context.Context, length uint64, atHead bool) (*treeView, error) {
 	c.mu.RLock()
 	head, roots := c.head, c.roots
 	c.mu.RUnlock()
+	if atHead {
+		length = head.Length
+	}
 	if length > head.Length {
 		return nil, fmt.Errorf("%w: length %d beyond head %d", ErrBadRequest, length, head.Length)
 	}
@@ -320,7 +369,11 @@ func (c *Core) view(ctx context.Context, length uint64) (*treeView, error) {
 // (an upgrade shorter than the head gets additional nodes up to the head,
 // and the head's signature). Block values are read with Get.
 func (c *Core) Proof(ctx context.Context, req ProofRequest) (*Proof, error) {
-	return c.proofAt(ctx, c.Length(), req)
+	v, err := c.view(ctx, 0, true)
+	if err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
+	}
+	return c.proofFromView(ctx, v, req)
 }
 
 // ProofAt makes a proof against the tree at length (at most the head), as
@@ -328,14 +381,29 @@ func (c *Core) Proof(ctx context.Context, req ProofRequest) (*Proof, error) {
 // unless length is the head. This is what a hoster sends the chain, which
 // trusts the tree hash at a committed length (VerifyProofAt).
 func (c *Core) ProofAt(ctx context.Context, length uint64, req ProofRequest) (*Proof, error) {
-	return c.proofAt(ctx, length, req)
-}
-
-func (c *Core) proofAt(ctx context.Context, length uint64, req ProofRequest) (*Proof, error) {
-	v, err := c.view(ctx, length)
+	v, err := c.view(ctx, length, false)
 	if err != nil {
 		return nil, fmt.Errorf("proof: %w", err)
 	}
+	return c.proofFromView(ctx, v, req)
+}
+
+// BlockProof is the usual proof for serving block index to a reader that
+// knows only the key: the block, its path, the roots of the head, the
+// head's signature and the manifest.
+func (c *Core) BlockProof(ctx context.Context, index uint64) (*Proof, error) {
+	v, err := c.view(ctx, 0, true)
+	if err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
+	}
+	return c.proofFromView(ctx, v, ProofRequest{
+		Block:    &BlockRequest{Index: index},
+		Upgrade:  &UpgradeRequest{Start: 0, Length: v.length},
+		Manifest: true,
+	})
+}
+
+func (c *Core) proofFromView(ctx context.Context, v *treeView, req ProofRequest) (*Proof, error) {
 	p, err := v.generateProof(req)
 	if err != nil {
 		return nil, fmt.Errorf("proof: %w", err)
@@ -353,17 +421,6 @@ func (c *Core) proofAt(ctx context.Context, length uint64, req ProofRequest) (*P
 		p.Manifest = m
 	}
 	return p, nil
-}
-
-// BlockProof is the usual proof for serving block index to a reader that
-// knows only the key: the block, its path, the roots of the head, the
-// signature and the manifest.
-func (c *Core) BlockProof(ctx context.Context, index uint64) (*Proof, error) {
-	return c.Proof(ctx, ProofRequest{
-		Block:    &BlockRequest{Index: index},
-		Upgrade:  &UpgradeRequest{Start: 0, Length: c.Length()},
-		Manifest: true,
-	})
 }
 
 // Close closes the storage.

@@ -463,3 +463,105 @@ func crashWriter() {
 		fmt.Printf("committed %d\n", got)
 	}
 }
+
+func TestReplicaAppendSigned(t *testing.T) {
+	ctx := context.Background()
+	for _, compat := range []bool{false, true} {
+		w, err := Create(ctx, NewMemStorage(), testKey(7), compat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendTestBlocks(t, w, 0, 10)
+		sig10 := w.Info().Signature
+		appendTestBlocks(t, w, 10, 25)
+		info := w.Info()
+
+		var manifest []byte
+		if !compat {
+			manifest = info.Manifest
+		}
+		st, err := OpenFileStorage(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := CreateReplica(ctx, st, info.Key, manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := func(from, to uint64) [][]byte {
+			var out [][]byte
+			for i := from; i < to; i++ {
+				out = append(out, testBlock(i))
+			}
+			return out
+		}
+		// Wrong blocks or a signature for another length are refused and
+		// leave the replica untouched.
+		bad := blocks(0, 10)
+		bad[4] = []byte("evil")
+		if _, err := r.AppendSigned(ctx, 0, sig10, bad...); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("tampered blocks: %v", err)
+		}
+		if _, err := r.AppendSigned(ctx, 0, info.Signature, blocks(0, 10)...); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("signature of another length: %v", err)
+		}
+		if r.Length() != 0 {
+			t.Fatal("refused append changed the replica")
+		}
+		if _, err := r.AppendSigned(ctx, 0, sig10, blocks(0, 10)...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.AppendSigned(ctx, 0, info.Signature, blocks(10, 25)...); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Info(); fmt.Sprint(got) != fmt.Sprint(info) {
+			t.Fatalf("replica differs:\n%+v\n%+v", got, info)
+		}
+		checkCore(t, r)
+		if _, err := r.Append(ctx, []byte("x")); !errors.Is(err, ErrReadOnly) {
+			t.Fatalf("replica append: %v", err)
+		}
+		r.Close()
+	}
+	if _, err := CreateReplica(ctx, NewMemStorage(), [32]byte{1}, DefaultManifest(testKey(7).Public().(ed25519.PublicKey))); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("replica with foreign manifest: %v", err)
+	}
+}
+
+// TestConcurrentReadersAndWriter runs readers and proofs during appends
+// (meant for -race).
+func TestConcurrentReadersAndWriter(t *testing.T) {
+	ctx := context.Background()
+	c, err := Create(ctx, NewMemStorage(), testKey(8), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTestBlocks(t, c, 0, 1)
+	done := make(chan error, 2)
+	for w := 0; w < 2; w++ {
+		go func() {
+			for k := 0; k < 200; k++ {
+				info := c.Info()
+				i := uint64(k) % info.Length
+				p, err := c.BlockProof(ctx, i)
+				if err != nil {
+					done <- err
+					return
+				}
+				if _, err := VerifyProof(info.Key[:], nil, p); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for i := uint64(1); i < 60; i++ {
+		appendTestBlocks(t, c, i, i+1)
+	}
+	for w := 0; w < 2; w++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
