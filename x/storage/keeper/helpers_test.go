@@ -88,6 +88,14 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
+	f := newBareFixture(t)
+	require.NoError(t, f.k.InitGenesis(f.ctx, types.DefaultGenesis()))
+	return f
+}
+
+// newBareFixture is a keeper on an empty store, before InitGenesis.
+func newBareFixture(t testing.TB) *fixture {
+	t.Helper()
 	key := storetypes.NewKVStoreKey(types.StoreKey)
 	tctx := sdktestutil.DefaultContextWithDB(t, key, storetypes.NewTransientStoreKey("transient_test"))
 	enc := moduletestutil.MakeTestEncodingConfig(storage.AppModule{})
@@ -117,7 +125,6 @@ func newFixture(t testing.TB) *fixture {
 	}
 	f.ctx = tctx.Ctx
 	f.setHeight(1)
-	require.NoError(t, k.InitGenesis(f.ctx, types.DefaultGenesis()))
 	return f
 }
 
