@@ -1,0 +1,109 @@
+package hypercore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/datdot/datdot/hypercore/flattree"
+)
+
+// TestProofShapes makes block, hash and seek proofs for every block and
+// every upgrade length of a 40-block core, and checks both verifiers.
+func TestProofShapes(t *testing.T) {
+	ctx := context.Background()
+	c, err := Create(ctx, NewMemStorage(), testKey(12), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	appendTestBlocks(t, c, 0, n)
+	info := c.Info()
+	for l := uint64(1); l <= n; l++ {
+		th, roots, err := c.TreeHashAt(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for b := uint64(0); b < l; b++ {
+			// At the head: JS semantics, additional nodes up to the head.
+			p, err := c.Proof(ctx, ProofRequest{Block: &BlockRequest{Index: b}, Upgrade: &UpgradeRequest{Length: l}, Manifest: b%2 == 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (l < n) != (len(p.Upgrade.AdditionalNodes) > 0) {
+				t.Fatalf("l=%d b=%d: %d additional nodes", l, b, len(p.Upgrade.AdditionalNodes))
+			}
+			v, err := VerifyProof(info.Key[:], info.Manifest, p)
+			if err != nil {
+				t.Fatalf("l=%d b=%d key-only: %v", l, b, err)
+			}
+			if v.Length != n || v.TreeHash != info.TreeHash || !bytes.Equal(v.Block.Value, testBlock(b)) {
+				t.Fatalf("l=%d b=%d: verified %d %x", l, b, v.Length, v.TreeHash)
+			}
+			// At a committed length: what the chain checks.
+			p, err = c.ProofAt(ctx, l, ProofRequest{Block: &BlockRequest{Index: b}, Upgrade: &UpgradeRequest{Length: l}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := VerifyProofAt(p, l, th); err != nil || !bytes.Equal(v.Block.Value, testBlock(b)) {
+				t.Fatalf("l=%d b=%d trusted: %v", l, b, err)
+			}
+			// Hash proofs, and block proofs against known roots.
+			p, err = c.ProofAt(ctx, l, ProofRequest{Hash: &HashRequest{Index: 2 * b}, Upgrade: &UpgradeRequest{Length: l}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := VerifyProofAt(p, l, th); err != nil || v.Nodes[0] != LeafNode(b, testBlock(b)) {
+				t.Fatalf("l=%d hash %d: %v", l, 2*b, err)
+			}
+		}
+		// Seek proofs at a few byte offsets.
+		for _, off := range []uint64{0, 1, info.ByteLength / 3, info.ByteLength / 2} {
+			v, err := c.view(ctx, l, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if off >= v.byteLength {
+				continue
+			}
+			p, err := c.ProofAt(ctx, l, ProofRequest{Seek: &SeekRequest{Bytes: off}, Upgrade: &UpgradeRequest{Length: l}})
+			if err != nil {
+				t.Fatalf("seek %d at %d: %v", off, l, err)
+			}
+			if _, err := VerifyProofAt(p, l, th); err != nil {
+				t.Fatalf("seek %d at %d: %v", off, l, err)
+			}
+		}
+		// Block proofs without upgrade, up to the block's root, checked
+		// against the trusted roots.
+		for b := uint64(0); b < l; b++ {
+			var levels uint64
+			for _, r := range roots {
+				if flattree.Contains(r.Index, 2*b) {
+					levels = flattree.Depth(r.Index)
+				}
+			}
+			p, err := c.ProofAt(ctx, l, ProofRequest{Block: &BlockRequest{Index: b, Nodes: levels}})
+			if err != nil {
+				t.Fatalf("l=%d b=%d: %v", l, b, err)
+			}
+			if _, err := VerifyProofKnown(p, RootsLookup(roots)); err != nil {
+				t.Fatalf("l=%d b=%d known roots: %v", l, b, err)
+			}
+			p.Block.Value = append(bytes.Clone(p.Block.Value), 1)
+			if _, err := VerifyProofKnown(p, RootsLookup(roots)); err == nil {
+				t.Fatalf("l=%d b=%d: changed block accepted", l, b)
+			}
+		}
+	}
+	if _, err := c.ProofAt(ctx, n+1, ProofRequest{}); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("proof past the head: %v", err)
+	}
+	if _, err := VerifyProofAt(nil, 1, [32]byte{}); !errors.Is(err, ErrBadProof) {
+		t.Fatalf("nil proof: %v", err)
+	}
+	if _, err := VerifyProof(info.Key[:], nil, nil); !errors.Is(err, ErrBadProof) {
+		t.Fatalf("nil proof: %v", err)
+	}
+}
