@@ -2,9 +2,39 @@
 // compatible with the JS reference (hypercore 11.37.1): flat-tree merkle
 // hashing with BLAKE2b-256, signed tree hashes, manifests and keys, proofs
 // in the wire.data compact encoding, and a writer/reader of cores with
-// pluggable storage.
+// pluggable storage. Layouts are documented in
+// ../shared/hypercore/README.md; the flat-tree math is in package flattree.
 //
-// Layouts are documented in ../shared/hypercore/README.md. The signing and
-// verification helpers (VerifyTreeSignature, VerifyProofTrusted, ...) are
-// pure, deterministic and bounded in work so that chain code can call them.
+// # Signatures (pure, for chain code)
+//
+//   - DefaultManifest, DecodeManifest, (*Manifest).Encode, ManifestKey
+//   - Signable (112 bytes), CompatSignable (80 bytes)
+//   - SignTree, VerifyTreeSignature: errors wrap ErrBadSignature,
+//     ErrKeyMismatch, ErrBadManifest, ErrBadKey, ErrUnsupported
+//   - LeafHash, ParentHash, TreeHash, DiscoveryKey
+//
+// # Proofs
+//
+// A Proof is one wire.data message (DecodeProof, (*Proof).Encode). Three
+// verifiers, all pure, deterministic, bounded (MaxProofNodes nodes per
+// array, 64 tree levels) and goroutine free:
+//
+//   - VerifyProofAt(p, length, treeHash): the caller trusts the tree hash
+//     at length (the chain's committed state); p's upgrade must go from 0
+//     to exactly length. The signature is not needed.
+//   - VerifyProof(key, manifest, p): only the key is known; the manifest
+//     comes from the argument, else from the proof, else the core is a
+//     compat core. The writer's signature is checked.
+//   - VerifyProofKnown(p, lookup): a proof without upgrade whose top node
+//     the caller already trusts (e.g. RootsLookup of verified roots).
+//
+// # Cores
+//
+// Core is a core in a Storage (MemStorage for tests, FileStorage for disk,
+// crash safe). Create/Open with the writer key append with Append or
+// AppendFrom (an io.Reader cut into blocks); CreateReplica and
+// AppendSigned keep a verified copy of someone else's core. Get returns a
+// block checked against its tree node; Proof/BlockProof make the proofs
+// JS hypercore makes at the head, ProofAt the proofs against an older
+// committed length (for the chain). Storage layer methods take a context.
 package hypercore
