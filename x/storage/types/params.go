@@ -24,7 +24,7 @@ func DefaultParams() Params {
 		MaxSlotsPerOrder:       128,
 		MaxCoreBytes:           1 << 40,
 		MaxDurationEpochs:      1_000_000,
-		ScanThreshold:          64,
+		ScanThreshold:          16,
 		SampleAttempts:         64,
 		PendingRetriesPerBlock: 10,
 		ExpiriesPerBlock:       20,
