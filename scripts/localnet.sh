@@ -17,6 +17,7 @@
 #   LOCALNET_GRPC_PORT (9090)            LOCALNET_API_PORT (1317)
 #   LOCALNET_BLOCK_TIME (200ms)          LOCALNET_MIN_GAS_PRICES (0.001udot)
 #   LOCALNET_EPOCH_BLOCKS (5)            storage payment epoch length in blocks
+#   LOCALNET_UNBONDING_BLOCKS (20)       storage hoster unbonding period in blocks
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
 #
@@ -49,6 +50,7 @@ api_port="${LOCALNET_API_PORT:-1317}"
 block_time="${LOCALNET_BLOCK_TIME:-200ms}"
 min_gas="${LOCALNET_MIN_GAS_PRICES:-0.001udot}"
 epoch_blocks="${LOCALNET_EPOCH_BLOCKS:-5}"
+unbonding_blocks="${LOCALNET_UNBONDING_BLOCKS:-20}"
 extra_accounts="${LOCALNET_EXTRA_ACCOUNTS:-0}"
 coins="${LOCALNET_ACCOUNT_COINS:-1000000000000udot}"
 self_stake="${LOCALNET_SELF_STAKE:-100000000000udot}"
@@ -92,11 +94,13 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 		chaind genesis add-genesis-account "$name" "$coins" --keyring-backend test >/dev/null
 	done
 
-	# Storage payments every few blocks so that escrow visibly moves, if the
-	# storage module is part of the app.
+	# Storage payments every few blocks so that escrow visibly moves, and a
+	# short hoster unbonding period.
 	genesis="$home/config/genesis.json"
 	if jq -e '.app_state.storage.params' "$genesis" >/dev/null 2>&1; then
-		jq --arg e "$epoch_blocks" '.app_state.storage.params.epoch_blocks = $e' "$genesis" >"$genesis.tmp"
+		jq --arg e "$epoch_blocks" --arg u "$unbonding_blocks" \
+			'.app_state.storage.params.epoch_blocks = $e | .app_state.storage.params.unbonding_blocks = $u' \
+			"$genesis" >"$genesis.tmp"
 		mv "$genesis.tmp" "$genesis"
 	fi
 	# Short governance periods make parameter proposals testable by hand.

@@ -114,6 +114,7 @@ func queryCommand() *cobra.Command {
 	}
 	cmd.AddCommand(
 		rpc.QueryEventForTxCmd(),
+		rpc.WaitTxCmd(),
 		rpc.ValidatorCommand(),
 		server.QueryBlockCmd(),
 		server.QueryBlocksCmd(),
