@@ -17,7 +17,9 @@ datdot=${DATDOT:-$root/build/datdot}
 only=${S3_E2E_ONLY:-aws rclone s3cmd mastodon}
 
 # Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
-AWS=/usr/bin/aws
+# S3_E2E_AWS=path runs the awscli steps with another awscli (e.g. a v1 with a
+# newer botocore that sends CRC32 checksums by default).
+AWS=${S3_E2E_AWS:-/usr/bin/aws}
 [ -x "$AWS" ] || AWS=$(command -v aws || true)
 
 failures=0
@@ -354,7 +356,7 @@ print(hashlib.md5(d).hexdigest())' "$work/part1" "$work/part2")
 	code=$(http_code "$work/dl/presigned.bin" "$url")
 	[ "$code" = 200 ] || fail "presigned GET: HTTP $code, want 200: $(head -c 300 "$work/dl/presigned.bin")"
 	same "$work/small.txt" "$work/dl/presigned.bin" "presigned GET"
-	code=$(http_code /dev/null "${url/X-Amz-Signature=/X-Amz-Signature=0}")
+	code=$(http_code /dev/null "${url/Signature=/Signature=0}")
 	[ "$code" = 403 ] || fail "presigned GET with a tampered signature: HTTP $code, want 403"
 
 	step mastodon "presigned GET with response-content-disposition (aws-sdk-go-v2)"
