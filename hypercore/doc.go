@@ -27,6 +27,8 @@
 //     compat core. The writer's signature is checked.
 //   - VerifyProofKnown(p, lookup): a proof without upgrade whose top node
 //     the caller already trusts (e.g. RootsLookup of verified roots).
+//   - VerifyProofFrom(key, manifest, trusted, p): a replicating reader that
+//     holds a tree it verified before; upgrades grow it from its length.
 //
 // # Cores
 //

@@ -7,21 +7,32 @@ import (
 	"testing"
 )
 
-// fuzzCore is a small core whose proofs seed the fuzz targets.
-func fuzzCore(f *testing.F) (*Core, [][]byte) {
+// fuzzCore is a small core whose proofs seed the fuzz targets; state6 is
+// what a key-only reader verified when the core had 6 blocks.
+func fuzzCore(f *testing.F) (c *Core, blocks [][]byte, state6 *Verified) {
 	ctx := context.Background()
 	c, err := Create(ctx, NewMemStorage(), testKey(21), false)
 	if err != nil {
 		f.Fatal(err)
 	}
-	var blocks [][]byte
 	for i := uint64(0); i < 13; i++ {
 		blocks = append(blocks, bytes.Repeat([]byte{byte(i)}, int(i*3)))
 	}
-	if _, err := c.Append(ctx, blocks...); err != nil {
+	if _, err := c.Append(ctx, blocks[:6]...); err != nil {
 		f.Fatal(err)
 	}
-	return c, blocks
+	p, err := c.BlockProof(ctx, 3)
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := c.Key()
+	if state6, err = VerifyProof(key[:], nil, p); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := c.Append(ctx, blocks[6:]...); err != nil {
+		f.Fatal(err)
+	}
+	return c, blocks, state6
 }
 
 func fuzzSeeds(f *testing.F, c *Core) {
@@ -34,6 +45,8 @@ func fuzzSeeds(f *testing.F, c *Core) {
 		{Hash: &HashRequest{Index: 7}, Upgrade: up},
 		{Seek: &SeekRequest{Bytes: 40}, Upgrade: up},
 		{Block: &BlockRequest{Index: 2}, Upgrade: &UpgradeRequest{Length: 6}},
+		{Block: &BlockRequest{Index: 9}, Upgrade: &UpgradeRequest{Start: 6, Length: 7}},
+		{Block: &BlockRequest{Index: 1, Nodes: 2}, Upgrade: &UpgradeRequest{Start: 6, Length: 7}},
 	}
 	for _, r := range reqs {
 		p, err := c.Proof(ctx, r)
@@ -49,7 +62,7 @@ func fuzzSeeds(f *testing.F, c *Core) {
 // FuzzDecodeProof: decoding never panics, and whatever decodes encodes to
 // bytes that decode to the same encoding again.
 func FuzzDecodeProof(f *testing.F) {
-	c, _ := fuzzCore(f)
+	c, _, _ := fuzzCore(f)
 	fuzzSeeds(f, c)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		p, err := DecodeProof(raw)
@@ -70,7 +83,7 @@ func FuzzDecodeProof(f *testing.F) {
 // FuzzVerifyProof: the verifiers never panic, and whatever they accept is
 // true of the real core: its blocks and its signed tree.
 func FuzzVerifyProof(f *testing.F) {
-	c, blocks := fuzzCore(f)
+	c, blocks, state6 := fuzzCore(f)
 	fuzzSeeds(f, c)
 	info := c.Info()
 	roots := c.Roots()
@@ -95,6 +108,12 @@ func FuzzVerifyProof(f *testing.F) {
 		}
 		if v, err := VerifyProofKnown(p, RootsLookup(roots)); err == nil {
 			check("known-roots verifier", v)
+		}
+		if v, err := VerifyProofFrom(info.Key[:], nil, state6, p); err == nil {
+			if v.Length == info.Length && v.TreeHash != info.TreeHash {
+				t.Fatal("upgrading verifier accepted a foreign tree")
+			}
+			check("upgrading verifier", v)
 		}
 	})
 }

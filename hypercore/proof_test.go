@@ -107,3 +107,66 @@ func TestProofShapes(t *testing.T) {
 		t.Fatalf("nil proof: %v", err)
 	}
 }
+
+// TestVerifyProofFrom follows a growing core the way a replicating reader
+// does: one key-only proof, then upgrades from the length it trusts.
+func TestVerifyProofFrom(t *testing.T) {
+	ctx := context.Background()
+	for _, compat := range []bool{false, true} {
+		c, err := Create(ctx, NewMemStorage(), testKey(13), compat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendTestBlocks(t, c, 0, 3)
+		key := c.Key()
+		p, err := c.BlockProof(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state, err := VerifyProof(key[:], nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, next := range []uint64{4, 5, 8, 13, 16, 17, 31, 33} {
+			appendTestBlocks(t, c, state.Length, next)
+			info := c.Info()
+			for _, b := range []uint64{0, state.Length - 1, state.Length, next - 1} {
+				req := ProofRequest{Block: &BlockRequest{Index: b}, Upgrade: &UpgradeRequest{Start: state.Length, Length: next - state.Length}}
+				if b < state.Length {
+					for _, r := range state.Roots {
+						if flattree.Contains(r.Index, 2*b) {
+							req.Block.Nodes = flattree.Depth(r.Index)
+						}
+					}
+				}
+				p, err := c.Proof(ctx, req)
+				if err != nil {
+					t.Fatalf("%d->%d block %d: %v", state.Length, next, b, err)
+				}
+				v, err := VerifyProofFrom(key[:], nil, state, p)
+				if err != nil {
+					t.Fatalf("%d->%d block %d: %v", state.Length, next, b, err)
+				}
+				if v.Length != next || v.TreeHash != info.TreeHash || !bytes.Equal(v.Block.Value, testBlock(b)) {
+					t.Fatalf("%d->%d block %d: wrong result", state.Length, next, b)
+				}
+				p.Block.Value = append(bytes.Clone(p.Block.Value), 0)
+				if _, err := VerifyProofFrom(key[:], nil, state, p); err == nil {
+					t.Fatalf("%d->%d block %d: changed block accepted", state.Length, next, b)
+				}
+			}
+			// A proof from a length the reader does not have is refused.
+			p, _ := c.Proof(ctx, ProofRequest{Upgrade: &UpgradeRequest{Start: 1, Length: next - 1}})
+			if _, err := VerifyProofFrom(key[:], nil, state, p); !errors.Is(err, ErrBadProof) {
+				t.Fatalf("upgrade from the wrong length: %v", err)
+			}
+			p, _ = c.Proof(ctx, ProofRequest{Upgrade: &UpgradeRequest{Start: state.Length, Length: next - state.Length}})
+			if state, err = VerifyProofFrom(key[:], nil, state, p); err != nil {
+				t.Fatal(err)
+			}
+			if state.Length != next || state.TreeHash != info.TreeHash {
+				t.Fatal("upgrade-only proof: wrong tree")
+			}
+		}
+	}
+}

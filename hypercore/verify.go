@@ -26,6 +26,9 @@ type Verified struct {
 	ByteLength uint64
 	// Signature is the upgrade's signature (nil without an upgrade).
 	Signature []byte
+	// Manifest is the encoded manifest the signature was checked with
+	// (key-only verifiers; nil for a compat core or when not checked).
+	Manifest []byte
 	// Block is the proven block (nil if the proof has none); its Value is
 	// authentic.
 	Block *BlockProof
@@ -282,6 +285,16 @@ func verifyUpgrade(u *UpgradeProof, blockRoot Node, hasBlockRoot bool, g *growin
 	if g.length >= MaxLength {
 		return false, fmt.Errorf("%w: length %d too large", ErrBadProof, g.length)
 	}
+	// The roots must be exactly the full roots of the resulting length.
+	want := flattree.FullRoots(make([]uint64, 0, 64), 2*g.length)
+	if len(want) != len(g.roots) {
+		return false, fmt.Errorf("%w: %d roots for length %d", ErrBadProof, len(g.roots), g.length)
+	}
+	for i, r := range g.roots {
+		if r.Index != want[i] {
+			return false, fmt.Errorf("%w: root %d at length %d", ErrBadProof, r.Index, g.length)
+		}
+	}
 	return !q.hasExtra, nil
 }
 
@@ -348,38 +361,12 @@ func VerifyProofAt(p *Proof, length uint64, treeHash [32]byte) (*Verified, error
 // else from the proof; without either the core must be a compat core
 // (key = ed25519 public key).
 func VerifyProof(key []byte, manifest []byte, p *Proof) (*Verified, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("%w: key is %d bytes, want 32", ErrBadKey, len(key))
-	}
 	if p == nil {
 		return nil, fmt.Errorf("%w: nil proof", ErrBadProof)
 	}
-	var m *Manifest
-	compat := false
-	switch {
-	case len(manifest) > 0:
-		mk := ManifestKey(manifest)
-		dm, err := DecodeManifest(manifest)
-		if err != nil {
-			return nil, err
-		}
-		m = dm
-		if !bytes.Equal(mk[:], key) {
-			if !isCompatManifest(key, dm) {
-				return nil, fmt.Errorf("%w: key %x, manifest hashes to %x", ErrKeyMismatch, key, mk)
-			}
-			compat = true
-		}
-	case p.Manifest != nil:
-		m = p.Manifest
-		if mk := m.Key(); !bytes.Equal(mk[:], key) {
-			if !isCompatManifest(key, m) {
-				return nil, fmt.Errorf("%w: key %x, proof's manifest hashes to %x", ErrKeyMismatch, key, mk)
-			}
-			compat = true
-		}
-	default:
-		compat = true
+	m, compat, err := proofManifest(key, manifest, p)
+	if err != nil {
+		return nil, err
 	}
 	var prologue *Prologue
 	if m != nil && !compat && m.Version >= 1 {
@@ -389,13 +376,11 @@ func VerifyProof(key []byte, manifest []byte, p *Proof) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	if compat {
-		err = verifyEd25519(key, CompatSignable(v.TreeHash[:], v.Length, v.Fork), v.Signature)
-	} else {
-		err = m.VerifyTree([32]byte(key), v.TreeHash, v.Length, v.Fork, v.Signature)
+	if err := verifySigned(key, m, compat, v); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadProof, err)
+	if !compat {
+		v.Manifest = m.Encode()
 	}
 	return v, nil
 }
@@ -441,4 +426,121 @@ func RootsLookup(roots []Node) func(uint64) (Node, bool) {
 		}
 		return Node{}, false
 	}
+}
+
+// VerifyProofFrom checks p for a reader that already holds trusted, a
+// tree it verified before (from VerifyProof or an earlier
+// VerifyProofFrom), and knows the core's key (and manifest, or nil to use
+// the one in p, or none for a compat core). Without an upgrade, p must
+// fold up to one of trusted's roots. With one, the upgrade must start at
+// trusted.Length; the new roots are grown from the trusted ones and the
+// writer's signature over the new tree is checked. The result describes
+// the tree after the proof. Pure and bounded like VerifyProof.
+func VerifyProofFrom(key, manifest []byte, trusted *Verified, p *Proof) (*Verified, error) {
+	if trusted == nil {
+		return VerifyProof(key, manifest, p)
+	}
+	if len(manifest) == 0 && (p == nil || p.Manifest == nil) {
+		manifest = trusted.Manifest
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if p.Upgrade == nil {
+		v, err := VerifyProofKnown(p, RootsLookup(trusted.Roots))
+		if err != nil {
+			return nil, err
+		}
+		v.Length, v.Roots, v.TreeHash, v.ByteLength = trusted.Length, trusted.Roots, trusted.TreeHash, trusted.ByteLength
+		v.Fork, v.Signature, v.Manifest = trusted.Fork, trusted.Signature, trusted.Manifest
+		return v, nil
+	}
+	if p.Upgrade.Start != trusted.Length {
+		return nil, fmt.Errorf("%w: upgrade starts at %d, trusted tree has length %d", ErrBadProof, p.Upgrade.Start, trusted.Length)
+	}
+	if trusted.Length == 0 {
+		return VerifyProof(key, manifest, p)
+	}
+	m, compat, err := proofManifest(key, manifest, p)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verified{Fork: p.Fork, Signature: p.Upgrade.Signature, Block: p.Block}
+	root, ok, err := verifyTree(p, &v.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	g := &growing{length: trusted.Length, byteLength: trusted.ByteLength, roots: append([]Node(nil), trusted.Roots...), out: &v.Nodes}
+	var prologue *Prologue
+	if m != nil && !compat && m.Version >= 1 {
+		prologue = m.Prologue
+	}
+	used, err := verifyUpgrade(p.Upgrade, root, ok, g, prologue)
+	if err != nil {
+		return nil, err
+	}
+	if ok && !used {
+		// The proven node lies in the part of the tree that was already
+		// trusted: it must be one of the old roots.
+		if r, found := RootsLookup(trusted.Roots)(root.Index); !found || r != root {
+			return nil, fmt.Errorf("%w: proven node %d is not part of the trusted tree", ErrBadProof, root.Index)
+		}
+	}
+	// The trusted roots must still be part of the new tree: growing only
+	// replaces the last trusted root's subtree by its ancestors.
+	v.Length, v.ByteLength, v.Roots = g.length, g.byteLength, g.roots
+	v.TreeHash = TreeHash(g.roots)
+	if err := verifySigned(key, m, compat, v); err != nil {
+		return nil, err
+	}
+	if !compat {
+		v.Manifest = m.Encode()
+	}
+	return v, nil
+}
+
+// proofManifest resolves the manifest a key-only verifier uses (see
+// VerifyProof); compat reports a compat core.
+func proofManifest(key, manifest []byte, p *Proof) (*Manifest, bool, error) {
+	if len(key) != 32 {
+		return nil, false, fmt.Errorf("%w: key is %d bytes, want 32", ErrBadKey, len(key))
+	}
+	switch {
+	case len(manifest) > 0:
+		m, err := DecodeManifest(manifest)
+		if err != nil {
+			return nil, false, err
+		}
+		if mk := ManifestKey(manifest); !bytes.Equal(mk[:], key) {
+			if !isCompatManifest(key, m) {
+				return nil, false, fmt.Errorf("%w: key %x, manifest hashes to %x", ErrKeyMismatch, key, mk)
+			}
+			return m, true, nil
+		}
+		return m, false, nil
+	case p != nil && p.Manifest != nil:
+		m := p.Manifest
+		if mk := m.Key(); !bytes.Equal(mk[:], key) {
+			if !isCompatManifest(key, m) {
+				return nil, false, fmt.Errorf("%w: key %x, proof's manifest hashes to %x", ErrKeyMismatch, key, mk)
+			}
+			return m, true, nil
+		}
+		return m, false, nil
+	default:
+		return nil, true, nil
+	}
+}
+
+func verifySigned(key []byte, m *Manifest, compat bool, v *Verified) error {
+	var err error
+	if compat {
+		err = verifyEd25519(key, CompatSignable(v.TreeHash[:], v.Length, v.Fork), v.Signature)
+	} else {
+		err = m.VerifyTree([32]byte(key), v.TreeHash, v.Length, v.Fork, v.Signature)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadProof, err)
+	}
+	return nil
 }
