@@ -59,9 +59,10 @@ proto-gen: proto-tools
 	$(TOOLS_DIR)/buf generate
 	cp $(PROTO_OUT)/github.com/datdot/datdot/x/storage/types/*.go x/storage/types/
 
-# proto-check fails when the committed generated code differs from what the
-# committed protos produce.
+# proto-check fails when the protos do not lint or the committed generated
+# code differs from what the committed protos produce.
 proto-check: proto-tools
+	$(TOOLS_DIR)/buf lint
 	rm -rf $(PROTO_OUT)
 	$(TOOLS_DIR)/buf generate
 	@for f in $(PROTO_OUT)/github.com/datdot/datdot/x/storage/types/*.go; do \

@@ -75,7 +75,6 @@ func ParseCores(r io.Reader) ([]types.Core, error) {
 	var items []CoreJSON
 	if data[0] == '[' {
 		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
 		if err := dec.Decode(&items); err != nil {
 			return nil, fmt.Errorf("parsing cores: %w", err)
 		}
