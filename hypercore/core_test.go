@@ -531,11 +531,22 @@ func TestReplicaAppendSigned(t *testing.T) {
 // TestConcurrentReadersAndWriter runs readers and proofs during appends
 // (meant for -race).
 func TestConcurrentReadersAndWriter(t *testing.T) {
-	ctx := context.Background()
-	c, err := Create(ctx, NewMemStorage(), testKey(8), false)
+	fst, err := OpenFileStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, st := range []Storage{NewMemStorage(), fst} {
+		concurrentReadersAndWriter(t, st)
+	}
+}
+
+func concurrentReadersAndWriter(t *testing.T, st Storage) {
+	ctx := context.Background()
+	c, err := Create(ctx, st, testKey(8), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	appendTestBlocks(t, c, 0, 1)
 	done := make(chan error, 2)
 	for w := 0; w < 2; w++ {

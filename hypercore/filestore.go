@@ -37,6 +37,7 @@ type FileStorage struct {
 	dir  string
 	lock *os.File
 
+	cmu     sync.Mutex   // serialises Commit and Close; readers never wait for it
 	mu      sync.RWMutex // guards head, closed, hasCore, header
 	hasCore bool
 	header  Header
@@ -248,6 +249,8 @@ func syncDir(dir string) error {
 
 // Init writes the header of a new core.
 func (s *FileStorage) Init(_ context.Context, h Header) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -357,15 +360,17 @@ func (s *FileStorage) Block(ctx context.Context, index uint64) ([]byte, error) {
 
 // Commit writes c past the committed state, syncs, then swaps the head.
 func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	s.mu.RLock()
+	closed, hasCore, old := s.closed, s.hasCore, s.head
+	s.mu.RUnlock()
+	if closed {
 		return ErrClosed
 	}
-	if !s.hasCore {
+	if !hasCore {
 		return ErrNoCore
 	}
-	old := s.head
 	if old.Length+uint64(len(c.Blocks)) != c.Head.Length {
 		return fmt.Errorf("commit: %d blocks at length %d to length %d", len(c.Blocks), old.Length, c.Head.Length)
 	}
@@ -422,7 +427,9 @@ func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
 	}
 	h := c.Head
 	h.Signature = bytes.Clone(h.Signature)
+	s.mu.Lock()
 	s.head = h
+	s.mu.Unlock()
 	return nil
 }
 
@@ -480,6 +487,8 @@ func (s *FileStorage) closeFiles() {
 
 // Close closes the files and releases the directory lock.
 func (s *FileStorage) Close() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
