@@ -108,4 +108,3 @@ func TestPlaceOrderCommandGeneratesMsg(t *testing.T) {
 	var asJSON map[string]any
 	require.NoError(t, json.Unmarshal(out.Bytes(), &asJSON))
 }
-
