@@ -70,6 +70,16 @@ func (m *Meta) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return m.db.Update(fn)
 }
 
+// batch is update through bbolt's Batch, which groups concurrent calls into
+// one commit (one fsync). fn may run more than once, so it must reset its
+// outputs.
+func (m *Meta) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return m.db.Batch(fn)
+}
+
 func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -282,7 +292,7 @@ func putVersion(objs *bolt.Bucket, b store.Bucket, obj *store.Object, check stor
 
 // PutObject implements store.MetaStore.
 func (m *Meta) PutObject(ctx context.Context, bucket string, obj store.Object, check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
-	err = m.update(ctx, func(tx *bolt.Tx) error {
+	err = m.batch(ctx, func(tx *bolt.Tx) error {
 		objs, b, err := objectsOf(tx, bucket)
 		if err != nil {
 			return err
@@ -364,7 +374,7 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 
 // DeleteObject implements store.MetaStore.
 func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) (res store.DeleteResult, freed []store.BlobRef, err error) {
-	err = m.update(ctx, func(tx *bolt.Tx) error {
+	err = m.batch(ctx, func(tx *bolt.Tx) error {
 		res, freed = store.DeleteResult{}, nil
 		objs, b, err := objectsOf(tx, bucket)
 		if err != nil {
