@@ -107,7 +107,7 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 	}
 	b.chainID = info.DefaultNodeInfo.Network
 
-	build, fund, err := builderFor(cfg.msgKind)
+	work, err := workloadFor(cfg.msgKind)
 	if err != nil {
 		return result{}, err
 	}
@@ -116,6 +116,11 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	if work.setup != nil {
+		if err := work.setup(ctx, b, funder); err != nil {
+			return result{}, err
+		}
+	}
 	if err := b.refresh(ctx, funder); err != nil {
 		return result{}, err
 	}
@@ -123,7 +128,7 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 	// Fresh load accounts, funded in one multi-send.
 	load := make([]*signer, cfg.accounts)
 	outputs := make([]banktypes.Output, cfg.accounts)
-	perAccount := sdk.NewCoins(sdk.NewCoin(app.BondDenom, fund.MulRaw(int64(cfg.txsPerAcc)).AddRaw(10_000_000)))
+	perAccount := sdk.NewCoins(sdk.NewCoin(app.BondDenom, work.spend.MulRaw(int64(cfg.txsPerAcc)).AddRaw(10_000_000)))
 	for i := range load {
 		priv := secp256k1.GenPrivKey()
 		load[i] = &signer{priv: priv, addr: sdk.AccAddress(priv.PubKey().Address())}
@@ -133,16 +138,8 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 	for range load {
 		total = total.Add(perAccount...)
 	}
-	fundTx, err := b.sign(funder, banktypes.NewMsgMultiSend(banktypes.NewInput(funder.addr, total), outputs), 100_000+uint64(cfg.accounts)*30_000)
-	if err != nil {
-		return result{}, err
-	}
-	hash, err := b.broadcast(ctx, fundTx)
-	if err != nil {
+	if err := b.deliver(ctx, funder, banktypes.NewMsgMultiSend(banktypes.NewInput(funder.addr, total), outputs), 100_000+uint64(cfg.accounts)*30_000); err != nil {
 		return result{}, fmt.Errorf("fund load accounts: %w", err)
-	}
-	if code, rawLog, err := b.waitTx(ctx, hash); err != nil || code != 0 {
-		return result{}, fmt.Errorf("fund load accounts: code %d %s %v", code, rawLog, err)
 	}
 	for _, s := range load {
 		if err := b.refresh(ctx, s); err != nil {
@@ -156,7 +153,7 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 	for i, s := range load {
 		signed[i] = make([][]byte, cfg.txsPerAcc)
 		for j := range signed[i] {
-			msg, gas, err := build(s, j)
+			msg, gas, err := work.build(s, j)
 			if err != nil {
 				return result{}, err
 			}
@@ -304,6 +301,28 @@ func (b *bench) sign(s *signer, msg sdk.Msg, gas uint64) ([]byte, error) {
 		return nil, err
 	}
 	return b.txCfg.TxEncoder()(tb.GetTx())
+}
+
+// deliver signs msg at the signer's current sequence, broadcasts it and
+// waits until it is committed successfully; the sequence moves on.
+func (b *bench) deliver(ctx context.Context, s *signer, msg sdk.Msg, gas uint64) error {
+	tx, err := b.sign(s, msg, gas)
+	if err != nil {
+		return err
+	}
+	hash, err := b.broadcast(ctx, tx)
+	if err != nil {
+		return err
+	}
+	s.seq++
+	code, rawLog, err := b.waitTx(ctx, hash)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("tx %s failed: code %d: %s", hash, code, rawLog)
+	}
+	return nil
 }
 
 // broadcast submits a tx and returns its hash once CheckTx accepted it.
