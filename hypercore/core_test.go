@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -574,5 +575,50 @@ func concurrentReadersAndWriter(t *testing.T, st Storage) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestSeekAndReaderAt(t *testing.T) {
+	ctx := context.Background()
+	c, err := Create(ctx, NewMemStorage(), testKey(9), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTestBlocks(t, c, 0, 37)
+	var all []byte
+	var starts []uint64
+	for i := uint64(0); i < 37; i++ {
+		starts = append(starts, uint64(len(all)))
+		all = append(all, testBlock(i)...)
+	}
+	for i, s := range starts {
+		got, err := c.ByteOffset(ctx, uint64(i))
+		if err != nil || got != s {
+			t.Fatalf("ByteOffset(%d) = %d, %v; want %d", i, got, err, s)
+		}
+	}
+	if got, _ := c.ByteOffset(ctx, 37); got != uint64(len(all)) {
+		t.Fatalf("ByteOffset(length) = %d", got)
+	}
+	for off := uint64(0); off < uint64(len(all)); off += 997 {
+		idx, rel, err := c.Seek(ctx, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if starts[idx]+rel != off || rel >= uint64(len(testBlock(idx))) {
+			t.Fatalf("Seek(%d) = %d+%d", off, idx, rel)
+		}
+	}
+	if _, _, err := c.Seek(ctx, uint64(len(all))); !errors.Is(err, io.EOF) {
+		t.Fatalf("seek past the end: %v", err)
+	}
+	r := io.NewSectionReader(c.ReaderAt(ctx), 0, int64(len(all)))
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, all) {
+		t.Fatalf("ReadAll: %d bytes, %v", len(got), err)
+	}
+	buf := make([]byte, 10000)
+	if n, err := c.ReaderAt(ctx).ReadAt(buf, int64(len(all))-50); n != 50 || !errors.Is(err, io.EOF) {
+		t.Fatalf("short read at the end: %d, %v", n, err)
 	}
 }

@@ -36,7 +36,8 @@
 // crash safe). Create/Open with the writer key append with Append or
 // AppendFrom (an io.Reader cut into blocks); CreateReplica and
 // AppendSigned keep a verified copy of someone else's core. Get returns a
-// block checked against its tree node; Proof/BlockProof make the proofs
+// block checked against its tree node; ByteOffset, Seek and ReaderAt read
+// by byte offset; Proof/BlockProof make the proofs
 // JS hypercore makes at the head, ProofAt the proofs against an older
 // committed length (for the chain). Storage layer methods take a context.
 package hypercore
