@@ -259,10 +259,9 @@ func TestDeleteObjectsAndCopy(t *testing.T) {
 	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
 	var ids []types.ObjectIdentifier
 	for i := 0; i < 300; i++ {
-		k := fmt.Sprintf("media/%04d", i)
-		must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String(k), Body: strings.NewReader(k)}))
-		ids = append(ids, types.ObjectIdentifier{Key: aws.String(k)})
+		ids = append(ids, types.ObjectIdentifier{Key: aws.String(fmt.Sprintf("media/%04d", i))})
 	}
+	putMany(t, c, b, ids)
 	ids = append(ids, types.ObjectIdentifier{Key: aws.String("never-existed")})
 	out := must[*s3.DeleteObjectsOutput](t)(c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: b, Delete: &types.Delete{Objects: ids}}))
 	if len(out.Deleted) != 301 || len(out.Errors) != 0 {
@@ -313,5 +312,25 @@ func TestDeleteObjectsAndCopy(t *testing.T) {
 	got := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("dst2")}))
 	if s := string(readAll(t, got.Body)); s != "source" {
 		t.Fatalf("copied data %q", s)
+	}
+}
+
+// putMany uploads one small object per key, 16 at a time.
+func putMany(t *testing.T, c *s3.Client, b *string, ids []types.ObjectIdentifier) {
+	t.Helper()
+	errs := make(chan error, len(ids))
+	sem := make(chan struct{}, 16)
+	for _, id := range ids {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: id.Key, Body: strings.NewReader(*id.Key)})
+			errs <- err
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
