@@ -79,3 +79,9 @@ mocks: proto-tools
 # detaches it once the first block is made.
 localnet: build
 	bash scripts/localnet.sh $(LOCALNET_ARGS)
+
+# bench-chain measures committed tx/s (bank send, storage place-order) on a
+# fresh local chain; BENCH_ACCOUNTS and BENCH_TXS size the load.
+.PHONY: bench-chain
+bench-chain: build
+	bash scripts/bench-chain.sh
