@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,8 @@ type testGateway struct {
 	url  string
 	dir  string
 	meta *local.Meta
+	// payloadModes records the x-amz-content-sha256 values clients sent.
+	payloadModes sync.Map
 }
 
 func startGateway(t *testing.T) *testGateway {
@@ -54,14 +57,22 @@ func startGateway(t *testing.T) *testGateway {
 	}
 	cfg := config.Config{Region: "us-east-1", Keys: testKeys, Domains: []string{testDomain}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewUnstartedServer(gateway.NewHandler(cfg, meta, blobs, log))
+	g := &testGateway{t: t, dir: dir, meta: meta}
+	h := gateway.NewHandler(cfg, meta, blobs, log)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := r.Header.Get("X-Amz-Content-Sha256"); m != "" {
+			g.payloadModes.Store(m, true)
+		}
+		h.ServeHTTP(w, r)
+	}))
 	srv.Config.MaxHeaderBytes = gateway.MaxHeaderBytes
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		meta.Close()
 	})
-	return &testGateway{t: t, srv: srv, url: srv.URL, dir: dir, meta: meta}
+	g.srv, g.url = srv, srv.URL
+	return g
 }
 
 // dialer sends every connection to the test server, so that virtual-host
