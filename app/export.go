@@ -11,9 +11,12 @@ import (
 	"github.com/cosmos/cosmos-sdk/x/staking"
 )
 
-// ErrZeroHeightExport is returned for `export --for-zero-height`: restarting
-// a chain from height zero needs every module's state rewritten (rewards
-// withdrawn, unbonding heights reset...) and DatDot does not support that yet.
+// ErrZeroHeightExport is returned for `export --for-zero-height`. Restarting
+// a chain from height zero needs every module's state rebased to the new
+// heights: besides the SDK's own (rewards withdrawn, unbonding heights
+// reset), x/storage keys its epochs, unbonding periods, retries and expiry
+// queues to block heights, and has no rebasing yet. Exporting at the current
+// height (the chain continues from initial_height) is fully supported.
 var ErrZeroHeightExport = errors.New("export --for-zero-height is not supported by datdotchaind; export at the current height instead")
 
 // ExportAppStateAndValidators exports the state of every module (or only
