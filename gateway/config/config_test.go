@@ -1,0 +1,51 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keys")
+	os.WriteFile(file, []byte("# accounts\nAKF1:sf1:acct1:Account One\n\nAKF2:sf2 # second\n"), 0o600)
+	env := map[string]string{"DATDOT_GATEWAY_KEYS": "AKE1:se1, AKE2:se2:acct1"}
+	c, err := Parse([]string{"--listen", "127.0.0.1:0", "--key", "AKF0:s0", "--keys-file", file, "--domain", "s3.a,s3.b", "--domain", "s3.c"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevKey || len(c.Keys) != 5 || strings.Join(c.Domains, " ") != "s3.a s3.b s3.c" || c.Region != "us-east-1" {
+		t.Fatalf("config %+v", c)
+	}
+	want := map[string]Key{
+		"AKF0": {"AKF0", "s0", "AKF0", "AKF0"},
+		"AKF1": {"AKF1", "sf1", "acct1", "Account One"},
+		"AKF2": {"AKF2", "sf2", "AKF2", "AKF2"},
+		"AKE1": {"AKE1", "se1", "AKE1", "AKE1"},
+		"AKE2": {"AKE2", "se2", "acct1", "acct1"},
+	}
+	for _, k := range c.Keys {
+		if want[k.AccessKey] != k {
+			t.Errorf("key %+v, want %+v", k, want[k.AccessKey])
+		}
+	}
+}
+
+func TestParseDefaultsAndErrors(t *testing.T) {
+	none := func(string) string { return "" }
+	c, err := Parse(nil, none, io.Discard)
+	if err != nil || !c.DevKey || c.Keys[0].AccessKey != DevAccessKey || c.Listen != "127.0.0.1:9000" {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	for _, args := range [][]string{{"--key", "nosecret"}, {"--key", ":s"}, {"--key", "A:s", "--key", "A:t"}, {"extra"}, {"--keys-file", "/nonexistent/keys"}} {
+		if _, err := Parse(args, none, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		} else if strings.Contains(err.Error(), "s\"") && strings.Contains(err.Error(), ":s") {
+			t.Errorf("%v: error shows the secret: %v", args, err)
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/datdot/datdot/gateway/store"
+)
+
+var ctx = context.Background()
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// TestCrashRecovery simulates the crashes the write order allows: a blob
+// written but its metadata never committed, and a write interrupted while
+// still in the temp directory. Reopening keeps what metadata references and
+// removes the rest.
+func TestCrashRecovery(t *testing.T) {
+	dir := t.TempDir()
+	meta, blobs, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// A committed object.
+	ref, err := blobs.Create(ctx, strings.NewReader("kept"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := store.Object{Key: "k", Size: 4, ETag: "e", Parts: []store.Part{{Size: 4, Blob: ref}}}
+	if _, _, err := meta.PutObject(ctx, "b", obj, nil); err != nil {
+		t.Fatal(err)
+	}
+	// An uncommitted multipart part is referenced too.
+	if err := meta.CreateUpload(ctx, store.Upload{Bucket: "b", Key: "m", UploadID: NewUploadID()}); err != nil {
+		t.Fatal(err)
+	}
+	ups, _ := meta.ListUploads(ctx, "b", store.ListQuery{Limit: 10})
+	pref, _ := blobs.Create(ctx, strings.NewReader("part"), -1)
+	if _, err := meta.PutPart(ctx, "b", "m", ups[0].UploadID, store.Part{Number: 1, Size: 4, Blob: pref}); err != nil {
+		t.Fatal(err)
+	}
+	// Crash 1: blob durable, metadata transaction never ran.
+	if _, err := blobs.Create(ctx, strings.NewReader("orphan"), 6); err != nil {
+		t.Fatal(err)
+	}
+	// Crash 2: a write still in tmp.
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "put-123"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n := countFiles(t, filepath.Join(dir, "blobs")); n != 3 {
+		t.Fatalf("%d blob files before restart", n)
+	}
+	meta.Close()
+
+	meta, blobs, err = Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	if n := countFiles(t, filepath.Join(dir, "blobs")); n != 2 {
+		t.Fatalf("%d blob files after restart, want 2 (object + part)", n)
+	}
+	if n := countFiles(t, filepath.Join(dir, "tmp")); n != 0 {
+		t.Fatalf("%d temp files after restart", n)
+	}
+	got, err := meta.GetObject(ctx, "b", "k", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := store.OpenObject(ctx, blobs, &got, 0, got.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(data) != "kept" {
+		t.Fatalf("object data %q", data)
+	}
+}
+
+// TestCreateSizeMismatch: a body shorter or longer than declared fails and
+// leaves no file.
+func TestCreateSizeMismatch(t *testing.T) {
+	dir := t.TempDir()
+	blobs, err := OpenBlobs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{3, 10} {
+		if _, err := blobs.Create(ctx, strings.NewReader("12345"), size); !errors.Is(err, store.ErrSizeMismatch) {
+			t.Fatalf("size %d: %v", size, err)
+		}
+	}
+	failing := io.MultiReader(strings.NewReader("abc"), errReader{})
+	if _, err := blobs.Create(ctx, failing, -1); err == nil {
+		t.Fatal("read error not reported")
+	}
+	if n := countFiles(t, dir); n != 0 {
+		t.Fatalf("%d files left", n)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestReadAcrossParts reads every range of a three-part object.
+func TestReadAcrossParts(t *testing.T) {
+	blobs, err := OpenBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pieces := []string{"abc", "", "defgh", "ij"}
+	var obj store.Object
+	for _, p := range pieces {
+		ref, err := blobs.Create(ctx, strings.NewReader(p), int64(len(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj.Parts = append(obj.Parts, store.Part{Size: ref.Size, Blob: ref})
+		obj.Size += ref.Size
+	}
+	whole := strings.Join(pieces, "")
+	for off := 0; off <= len(whole); off++ {
+		for n := 0; off+n <= len(whole); n++ {
+			rc, err := store.OpenObject(ctx, blobs, &obj, int64(off), int64(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, []byte(whole[off:off+n])) {
+				t.Fatalf("range %d+%d: %q, %v", off, n, got, err)
+			}
+		}
+	}
+	if _, err := store.OpenObject(ctx, blobs, &obj, 5, 100); err == nil {
+		t.Fatal("range past the end accepted")
+	}
+}
+
+// TestVersionSemantics checks null versions, markers and listing order at
+// the store level.
+func TestVersionSemantics(t *testing.T) {
+	meta, err := OpenMeta(filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	meta.CreateBucket(ctx, store.Bucket{Name: "b"})
+	put := func(key, etag string) store.Object {
+		t.Helper()
+		o, _, err := meta.PutObject(ctx, "b", store.Object{Key: key, ETag: etag}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if o := put("k", "1"); o.VersionID != store.NullVersion {
+		t.Fatalf("unversioned version id %q", o.VersionID)
+	}
+	put("k", "2") // replaces the null version
+	meta.UpdateBucket(ctx, "b", func(b *store.Bucket) error { b.Versioning = store.VersioningEnabled; return nil })
+	v3 := put("k", "3")
+	put("a", "x")
+	res, _, err := meta.DeleteObject(ctx, "b", "k", "")
+	if err != nil || !res.DeleteMarker {
+		t.Fatalf("delete: %+v %v", res, err)
+	}
+	if _, err := meta.GetObject(ctx, "b", "k", ""); !errors.Is(err, store.ErrNoSuchKey) {
+		t.Fatalf("latest after delete: %v", err)
+	}
+	vs, err := meta.ListVersions(ctx, "b", store.ListQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		s := v.Key + ":" + v.ETag
+		if v.DeleteMarker {
+			s = v.Key + ":marker"
+		}
+		if v.IsLatest {
+			s += "*"
+		}
+		got = append(got, s)
+	}
+	if want := "a:x* k:marker* k:3 k:2"; strings.Join(got, " ") != want {
+		t.Fatalf("versions %q, want %q", strings.Join(got, " "), want)
+	}
+	// Resume after the marker's version.
+	rest, _ := meta.ListVersions(ctx, "b", store.ListQuery{After: "k", AfterID: vs[1].VersionID, Limit: 100})
+	if len(rest) != 2 || rest[0].VersionID != v3.VersionID || rest[0].IsLatest {
+		t.Fatalf("after marker: %+v", rest)
+	}
+	objs, _ := meta.ListObjects(ctx, "b", store.ListQuery{Limit: 100})
+	if len(objs) != 1 || objs[0].Key != "a" {
+		t.Fatalf("objects %+v", objs)
+	}
+	if _, err := meta.DeleteBucket(ctx, "b"); !errors.Is(err, store.ErrBucketNotEmpty) {
+		t.Fatalf("delete non-empty bucket: %v", err)
+	}
+}
