@@ -34,7 +34,7 @@ func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, 
 	return s3.New(s3.Config{
 		Meta:    meta,
 		Blobs:   blobs,
-		Auth:    sigv4.NewVerifier(sigv4.Config{Credentials: creds, Region: cfg.Region}),
+		Auth:    sigv4.NewVerifier(sigv4.Config{Credentials: creds, Region: cfg.Region, VirtualHostDomains: cfg.Domains}),
 		Users:   users,
 		Region:  cfg.Region,
 		Domains: cfg.Domains,

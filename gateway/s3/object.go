@@ -161,6 +161,13 @@ const maxObjectSize = 5 << 30
 // error no blob is left.
 func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 	src := q.body()
+	var capped *cappedReader
+	if size < 0 {
+		// Length unknown until the end (chunked bodies): stop at the
+		// largest object size instead of filling the disk.
+		capped = &cappedReader{r: src, left: maxObjectSize}
+		src = capped
+	}
 	var hr *hashingReader
 	if len(want) > 0 {
 		hr = newHashingReader(src, want)
@@ -168,6 +175,9 @@ func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 	}
 	ref, err := q.s.cfg.Blobs.Create(q.ctx, src, size)
 	if err != nil {
+		if capped != nil && capped.over {
+			return store.Part{}, s3err.EntityTooLarge
+		}
 		return store.Part{}, err
 	}
 	p := store.Part{Size: ref.Size, Blob: ref, Modified: time.Now().UTC()}
@@ -197,6 +207,23 @@ func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 		return store.Part{}, s3err.IncompleteBody
 	}
 	return p, nil
+}
+
+// cappedReader fails once more than left bytes were read.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		c.over = true
+		return 0, s3err.EntityTooLarge
+	}
+	return n, err
 }
 
 // deleteObject implements DeleteObject.
