@@ -31,6 +31,11 @@ fuzz:
 test-e2e: build
 	@for s in scripts/e2e/*.sh; do [ -e "$$s" ] || continue; echo "== e2e: $$s"; bash "$$s" || exit 1; done
 
+# run starts the whole system on this machine with embedded defaults: a local
+# chain and the S3 gateway on 127.0.0.1 (scripts/run.sh); Ctrl-C stops it.
+run: build
+	bash scripts/run.sh
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
