@@ -336,6 +336,8 @@ func requireMsgResponse(t *testing.T, c *chain, res *abci.ExecTxResult, out inte
 // genesis byte for byte.
 func requireExportImportRoundTrip(t *testing.T, c *chain) {
 	t.Helper()
+	_, err := c.app.ExportAppStateAndValidators(true, nil, nil)
+	require.ErrorIs(t, err, app.ErrZeroHeightExport)
 	exported, err := c.app.ExportAppStateAndValidators(false, nil, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, exported.Validators)

@@ -42,7 +42,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 fail() { echo "chain-cli: $*" >&2; exit 1; }
-say() { step="$*"; echo "== $*"; }
+say() { step="$*"; echo "== [${SECONDS}s] $*"; }
 
 # free_port prints a TCP port nobody listens on (and that is not in $taken).
 taken=" "
@@ -247,5 +247,33 @@ tx_ok "$claimer" storage leave >/dev/null
 say "REST gateway serves the same order"
 rest="$(curl -sf "$api/datdot/storage/v1/orders/$order_id")" || fail "REST query failed"
 [ "$(jq -r '.order.status' <<<"$rest")" = ORDER_STATUS_CANCELLED ] || fail "REST shows $(jq -c .order.status <<<"$rest")"
+
+say "export the state and start a new chain from it"
+kill "$(cat "$home/localnet.pid")"
+for _ in $(seq 1 100); do kill -0 "$(cat "$home/localnet.pid")" 2>/dev/null || break; sleep 0.1; done
+rm -f "$home/localnet.pid"
+chaind export --output-document "$work/exported.json" 2>/dev/null
+chaind genesis validate "$work/exported.json" >/dev/null || fail "exported genesis does not validate"
+[ "$(jq -r '.app_state.storage.orders | length' "$work/exported.json")" = 1 ] || fail "export lost the order"
+home2="$work/chain2"
+mkdir -p "$home2/data"
+cp -r "$home/config" "$home2/"
+cp -r "$home/keyring-test" "$home2/"
+cp "$work/exported.json" "$home2/config/genesis.json"
+echo '{"height":"0","round":0,"step":0}' >"$home2/data/priv_validator_state.json"
+"$chaind_bin" start --home "$home2" >"$home2/node.log" 2>&1 &
+echo $! >"$home/localnet.pid" # the cleanup trap stops it
+export_height="$(jq -r '.initial_height' "$work/exported.json")"
+for _ in $(seq 1 100); do
+	h2="$("$chaind_bin" --home "$home2" status 2>/dev/null | jq -r '.sync_info.latest_block_height' 2>/dev/null || echo 0)"
+	[ "${h2:-0}" -ge "$export_height" ] && break
+	sleep 0.2
+done
+[ "${h2:-0}" -ge "$export_height" ] || { tail -n 20 "$home2/node.log" >&2; fail "the imported chain made no block"; }
+chaind2() { "$chaind_bin" --home "$home2" "$@"; }
+[ "$(chaind2 q storage order "$order_id" -o json | jq -r '.order.status')" = ORDER_STATUS_CANCELLED ] || fail "imported chain lost the order"
+[ "$(chaind2 q storage hosters -o json | jq '.hosters | length')" = 4 ] || fail "imported chain lost hosters"
+[ "$(chaind2 q bank balance "$alice" udot -o json | jq -r .balance.amount)" = "$(jq -r --arg a "$alice" '.app_state.bank.balances[] | select(.address == $a) | .coins[] | select(.denom == "udot") | .amount' "$work/exported.json")" ] || fail "balance changed through export/import"
+echo "   new chain continues at height $h2 with the exported state"
 
 echo "chain-cli: all checks passed"
