@@ -6,7 +6,7 @@
 # the script stops at the first failure with a message saying which step.
 #
 # usage: scripts/e2e/s3-clients.sh        (after `make build`; tools from scripts/setup/s3.sh)
-# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd mastodon"
+# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd mastodon more"
 #        S3_E2E_ENDPOINT=http://127.0.0.1:PORT S3_E2E_KEY=AK:SK: drive an already running
 #        server instead of starting the gateway (used to check this script on versitygw)
 #        S3_E2E_KEEP_GOING=1: triage mode, go on after a failed step and list them all
@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 datdot=${DATDOT:-$root/build/datdot}
-only=${S3_E2E_ONLY:-aws rclone s3cmd mastodon}
+only=${S3_E2E_ONLY:-aws rclone s3cmd mastodon more}
 
 # Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
 # S3_E2E_AWS=path runs the awscli steps with another awscli (e.g. a v1 with a
@@ -63,6 +63,7 @@ trap cleanup EXIT
 trap 'echo "s3-e2e: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
+vdomain=${S3_E2E_DOMAIN:-s3.e2e.test} # base domain for virtual-host-style requests
 AK=E2EACCESSKEY0000001
 SK=e2e-secret-key-0000000000000000000000001
 if [ -n "${S3_E2E_ENDPOINT:-}" ]; then
@@ -75,7 +76,7 @@ else
 	# A free loopback port: bind port 0 and read what the kernel chose.
 	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	endpoint="http://127.0.0.1:$port"
-	"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" >"$work/gateway.log" 2>&1 &
+	"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >"$work/gateway.log" 2>&1 &
 	gwpid=$!
 fi
 up=0
@@ -89,6 +90,10 @@ for _ in $(seq 1 100); do
 done
 [ "$up" = 1 ] || fail "gateway did not answer on $endpoint within 10 s"
 echo "s3-e2e: server ${gwpid:+pid $gwpid }on $endpoint"
+
+http_code() { curl -s -o "$1" -w '%{http_code}' "${@:2}" || true; }
+# presigned URLs with response-* overrides and presigned PUTs (awscli cannot make them)
+go build -o "$work/presign" "$root/tests/s3e2e/presign" || fail "building tests/s3e2e/presign"
 
 # --- test data -------------------------------------------------------------
 mkdir -p "$work/tree/sub/deeper" "$work/dl"
@@ -248,7 +253,6 @@ fi
 # Content-Disposition override.
 if [[ " $only " == *" mastodon "* ]]; then
 	b=e2e-mastodon
-	http_code() { curl -s -o "$1" -w '%{http_code}' "${@:2}" || true; }
 	step mastodon "create bucket"
 	aws s3api create-bucket --bucket "$b" >/dev/null || fail "s3api create-bucket"
 
@@ -360,7 +364,6 @@ print(hashlib.md5(d).hexdigest())' "$work/part1" "$work/part2")
 	[ "$code" = 403 ] || fail "presigned GET with a tampered signature: HTTP $code, want 403"
 
 	step mastodon "presigned GET with response-content-disposition (aws-sdk-go-v2)"
-	go build -o "$work/presign" "$root/tests/s3e2e/presign" || fail "building tests/s3e2e/presign"
 	disp='attachment; filename="4f1e2d3c.png"'
 	url=$("$work/presign" -endpoint "$endpoint" -access-key "$AK" -secret-key "$SK" -bucket "$b" -key "$dst" \
 		-response-content-disposition "$disp" -expires 5m) || fail "presign with response-content-disposition"
@@ -380,6 +383,156 @@ print(hashlib.md5(d).hexdigest())' "$work/part1" "$work/part2")
 	step mastodon "cleanup: delete everything, remove bucket"
 	aws s3 rm --recursive "s3://$b/" >/dev/null || fail "aws s3 rm --recursive"
 	aws s3api delete-bucket --bucket "$b" >/dev/null || fail "delete-bucket"
+fi
+
+# --- more of the protocol, and bad input ------------------------------------
+if [[ " $only " == *" more "* ]]; then
+	b=e2e-more
+	aws s3api create-bucket --bucket "$b" >/dev/null || fail "create-bucket $b"
+	step more "metadata, Content-Type/-Disposition/Cache-Control kept; copy with REPLACE"
+	aws s3 cp "$work/small.txt" "s3://$b/meta.txt" --metadata 'color=blue,Mixed-Case=Yes' --content-type 'text/plain; charset=utf-8' \
+		--content-disposition 'inline; filename="a.txt"' --cache-control 'max-age=60' >/dev/null || fail "aws s3 cp with metadata"
+	aws s3api head-object --bucket "$b" --key meta.txt >"$work/meta.json" || fail "head-object meta.txt"
+	got=$(jq -r '[.Metadata.color, .Metadata["mixed-case"], .ContentType, .ContentDisposition, .CacheControl] | join("|")' "$work/meta.json")
+	[ "$got" = 'blue|Yes|text/plain; charset=utf-8|inline; filename="a.txt"|max-age=60' ] || fail "head-object after put with metadata: '$got'"
+	aws s3api copy-object --bucket "$b" --key meta2.txt --copy-source "$b/meta.txt" --metadata-directive REPLACE \
+		--metadata shape=round --content-type text/x-replaced >/dev/null || fail "copy-object REPLACE"
+	got=$(aws s3api head-object --bucket "$b" --key meta2.txt | jq -r '[(.Metadata | keys | join(",")), .Metadata.shape, .ContentType] | join("|")') || fail "head-object meta2.txt"
+	[ "$got" = 'shape|round|text/x-replaced' ] || fail "copy with metadata-directive REPLACE: '$got', want 'shape|round|text/x-replaced'"
+
+	step more "conditional GETs (presigned URL + If-None-Match/If-Match)"
+	etag=$(jq -r .ETag "$work/meta.json")
+	url=$(aws s3 presign "s3://$b/meta.txt" --expires-in 300) || fail "aws s3 presign"
+	code=$(http_code /dev/null -H "If-None-Match: $etag" "$url")
+	[ "$code" = 304 ] || fail "GET with If-None-Match: <current etag>: HTTP $code, want 304"
+	code=$(http_code /dev/null -H 'If-Match: "0123"' "$url")
+	[ "$code" = 412 ] || fail "GET with a wrong If-Match: HTTP $code, want 412"
+	code=$(http_code /dev/null -H 'If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT' "$url")
+	[ "$code" = 200 ] || fail "GET with an old If-Modified-Since: HTTP $code, want 200"
+	code=$(http_code /dev/null -H "If-Modified-Since: $(date -u -d '+1 day' '+%a, %d %b %Y %H:%M:%S GMT')" "$url")
+	[ "$code" = 304 ] || fail "GET with a future If-Modified-Since: HTTP $code, want 304"
+
+	step more "ListObjects v1 with delimiter, v2 start-after"
+	for k in a/1 a/2 b/1 c; do printf '%s' "$k" | aws s3 cp - "s3://$b/list/$k" >/dev/null || fail "put list/$k"; done
+	got=$(aws s3api list-objects --no-paginate --bucket "$b" --prefix list/ --delimiter / | jq -r '[(.CommonPrefixes // [] | map(.Prefix) | join(",")), (.Contents // [] | map(.Key) | join(","))] | join("|")') ||
+		fail "list-objects v1"
+	[ "$got" = 'list/a/,list/b/|list/c' ] || fail "list-objects v1 delimiter: '$got', want 'list/a/,list/b/|list/c'"
+	got=$(aws s3api list-objects-v2 --no-paginate --bucket "$b" --prefix list/ --start-after list/a/2 | jq -r '.Contents | map(.Key) | join(",")') ||
+		fail "list-objects-v2 start-after"
+	[ "$got" = 'list/b/1,list/c' ] || fail "list-objects-v2 start-after: '$got'"
+
+	step more "versioning: versions, delete marker, GET by version"
+	aws s3api put-bucket-versioning --bucket "$b" --versioning-configuration Status=Enabled || fail "put-bucket-versioning"
+	[ "$(aws s3api get-bucket-versioning --bucket "$b" | jq -r .Status)" = Enabled ] || fail "get-bucket-versioning not Enabled"
+	printf 'one' >"$work/one.txt"
+	printf 'two' >"$work/two.txt"
+	v1=$(aws s3api put-object --bucket "$b" --key ver.txt --body "$work/one.txt" | jq -r .VersionId) || fail "put v1"
+	v2=$(aws s3api put-object --bucket "$b" --key ver.txt --body "$work/two.txt" | jq -r .VersionId) || fail "put v2"
+	[ -n "$v1" ] && [ "$v1" != null ] && [ "$v1" != "$v2" ] || fail "versioned PUTs returned version ids '$v1' and '$v2'"
+	n=$(aws s3api list-object-versions --bucket "$b" --prefix ver.txt | jq '.Versions | length') || fail "list-object-versions"
+	[ "$n" = 2 ] || fail "list-object-versions: $n versions, want 2"
+	aws s3api get-object --bucket "$b" --key ver.txt --version-id "$v1" "$work/dl/v1" >/dev/null || fail "get-object --version-id v1"
+	[ "$(cat "$work/dl/v1")" = one ] || fail "GET by version id v1 returned '$(cat "$work/dl/v1")'"
+	aws s3api delete-object --bucket "$b" --key ver.txt >"$work/dm.json" || fail "delete-object (versioned)"
+	[ "$(jq -r .DeleteMarker "$work/dm.json")" = true ] || fail "delete in a versioned bucket: $(cat "$work/dm.json"), want a delete marker"
+	dmid=$(jq -r .VersionId "$work/dm.json")
+	if aws s3api head-object --bucket "$b" --key ver.txt >/dev/null 2>&1; then fail "HEAD after a delete marker succeeded"; fi
+	aws s3api delete-object --bucket "$b" --key ver.txt --version-id "$dmid" >/dev/null || fail "delete the delete marker"
+	aws s3api get-object --bucket "$b" --key ver.txt "$work/dl/v2" >/dev/null || fail "GET after removing the delete marker"
+	[ "$(cat "$work/dl/v2")" = two ] || fail "current version after removing the delete marker is '$(cat "$work/dl/v2")', want 'two'"
+	aws s3api put-bucket-versioning --bucket "$b" --versioning-configuration Status=Suspended || fail "suspend versioning"
+
+	step more "CORS preflight and GET with Origin"
+	cat >"$work/cors.json" <<'EOF'
+{"CORSRules": [{"AllowedOrigins": ["https://mastodon.example"], "AllowedMethods": ["GET", "HEAD"], "AllowedHeaders": ["*"], "MaxAgeSeconds": 3000}]}
+EOF
+	aws s3api put-bucket-cors --bucket "$b" --cors-configuration "file://$work/cors.json" || fail "put-bucket-cors"
+	[ "$(aws s3api get-bucket-cors --bucket "$b" | jq -r '.CORSRules[0].AllowedOrigins[0]')" = https://mastodon.example ] || fail "get-bucket-cors"
+	aws s3api put-object --bucket "$b" --key pub.txt --body "$work/small.txt" --acl public-read >/dev/null || fail "put public object"
+	code=$(http_code /dev/null -D "$work/cors.hdr" -X OPTIONS -H 'Origin: https://mastodon.example' -H 'Access-Control-Request-Method: GET' "$endpoint/$b/pub.txt")
+	[ "$code" = 200 ] || fail "CORS preflight from an allowed origin: HTTP $code, want 200"
+	grep -qi '^access-control-allow-origin: https://mastodon.example' "$work/cors.hdr" || fail "CORS preflight: no Access-Control-Allow-Origin"
+	code=$(http_code /dev/null -X OPTIONS -H 'Origin: https://evil.example' -H 'Access-Control-Request-Method: GET' "$endpoint/$b/pub.txt")
+	[ "$code" = 403 ] || fail "CORS preflight from another origin: HTTP $code, want 403"
+	code=$(http_code /dev/null -D "$work/cors2.hdr" -H 'Origin: https://mastodon.example' "$endpoint/$b/pub.txt")
+	[ "$code" = 200 ] && grep -qi '^access-control-allow-origin: https://mastodon.example' "$work/cors2.hdr" ||
+		fail "anonymous GET with Origin: HTTP $code, Access-Control-Allow-Origin missing"
+
+	step more "virtual-host-style addressing"
+	code=$(http_code "$work/dl/vhost.txt" -H "Host: $b.$vdomain:$port" "$endpoint/pub.txt")
+	[ "$code" = 200 ] || fail "anonymous virtual-host GET (Host: $b.$vdomain): HTTP $code, want 200"
+	same "$work/small.txt" "$work/dl/vhost.txt" "virtual-host GET"
+
+	step more "multipart: list uploads, abort, upload-part-copy"
+	uid=$(aws s3api create-multipart-upload --bucket "$b" --key mp.bin | jq -r .UploadId) || fail "create-multipart-upload"
+	n=$(aws s3api list-multipart-uploads --bucket "$b" | jq -s '[.[0].Uploads[]? | select(.UploadId == "'"$uid"'")] | length') || fail "list-multipart-uploads"
+	[ "$n" = 1 ] || fail "list-multipart-uploads does not show the upload"
+	aws s3api abort-multipart-upload --bucket "$b" --key mp.bin --upload-id "$uid" || fail "abort-multipart-upload"
+	n=$(aws s3api list-multipart-uploads --bucket "$b" | jq -s '[.[0].Uploads[]? | select(.UploadId == "'"$uid"'")] | length') || fail "list-multipart-uploads"
+	[ "$n" = 0 ] || fail "aborted upload still listed"
+	aws s3 cp "$work/big.bin" "s3://$b/src.bin" >/dev/null || fail "upload copy source"
+	uid=$(aws s3api create-multipart-upload --bucket "$b" --key pc.bin | jq -r .UploadId) || fail "create-multipart-upload"
+	e1=$(aws s3api upload-part-copy --bucket "$b" --key pc.bin --upload-id "$uid" --part-number 1 --copy-source "$b/src.bin" \
+		--copy-source-range bytes=0-5242879 | jq -r .CopyPartResult.ETag) || fail "upload-part-copy 1"
+	e2=$(aws s3api upload-part-copy --bucket "$b" --key pc.bin --upload-id "$uid" --part-number 2 --copy-source "$b/src.bin" \
+		--copy-source-range bytes=10000000-10000999 | jq -r .CopyPartResult.ETag) || fail "upload-part-copy 2"
+	jq -n --arg e1 "$e1" --arg e2 "$e2" '{Parts: [{ETag: $e1, PartNumber: 1}, {ETag: $e2, PartNumber: 2}]}' >"$work/parts.json"
+	aws s3api complete-multipart-upload --bucket "$b" --key pc.bin --upload-id "$uid" --multipart-upload "file://$work/parts.json" >/dev/null ||
+		fail "complete after upload-part-copy"
+	aws s3api get-object --bucket "$b" --key pc.bin "$work/dl/pc.bin" >/dev/null || fail "get pc.bin"
+	cmp -s "$work/dl/pc.bin" <(head -c 5242880 "$work/big.bin"; tail -c +10000001 "$work/big.bin" | head -c 1000) ||
+		fail "object assembled with upload-part-copy has wrong bytes"
+
+	step more "bad input: bad Content-MD5, wrong secret, unknown key, truncated PUT, 1001-key delete"
+	if out=$(aws s3api put-object --bucket "$b" --key badmd5 --body "$work/small.txt" --content-md5 'AAAAAAAAAAAAAAAAAAAAAA==' 2>&1); then
+		fail "PUT with a wrong Content-MD5 succeeded"
+	fi
+	[[ "$out" == *BadDigest* ]] || fail "PUT with a wrong Content-MD5: want BadDigest, got: $out"
+	if aws s3api head-object --bucket "$b" --key badmd5 >/dev/null 2>&1; then fail "PUT with a wrong Content-MD5 stored an object"; fi
+	if out=$(AWS_SECRET_ACCESS_KEY=wrong-secret aws s3api put-object --bucket "$b" --key badsig --body "$work/small.txt" 2>&1); then
+		fail "PUT signed with a wrong secret succeeded"
+	fi
+	[[ "$out" == *SignatureDoesNotMatch* ]] || fail "wrong secret: want SignatureDoesNotMatch, got: $out"
+	if out=$(AWS_ACCESS_KEY_ID=AKIANOSUCHKEY0000000 aws s3api list-objects-v2 --bucket "$b" 2>&1); then
+		fail "request with an unknown access key succeeded"
+	fi
+	[[ "$out" == *InvalidAccessKeyId* ]] || fail "unknown access key: want InvalidAccessKeyId, got: $out"
+	if aws s3api head-object --bucket "$b" --key badsig >/dev/null 2>&1; then fail "PUT with a wrong signature stored an object"; fi
+	url=$("$work/presign" -method PUT -endpoint "$endpoint" -access-key "$AK" -secret-key "$SK" -bucket "$b" -key cut.bin) || fail "presign PUT"
+	code=$(http_code /dev/null -T "$work/tree/sub/c.bin" "$url")
+	[ "$code" = 200 ] || fail "presigned PUT: HTTP $code, want 200"
+	aws s3api delete-object --bucket "$b" --key cut.bin >/dev/null || fail "delete cut.bin"
+	# raw_put URL N: announce 200000 bytes, send N, close. N=200000 is the control.
+	raw_put() {
+		/usr/bin/python3 - "$1" "$2" <<'EOF'
+import socket, sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port))
+s.sendall(("PUT %s?%s HTTP/1.1\r\nHost: %s\r\nContent-Length: 200000\r\nConnection: close\r\n\r\n" % (u.path, u.query, u.netloc)).encode())
+s.sendall(b"x" * int(sys.argv[2]))
+if int(sys.argv[2]) == 200000:
+    print(s.recv(100).split(b" ")[1].decode())
+s.close()
+EOF
+	}
+	code=$(raw_put "$url" 200000) || fail "sending a raw PUT"
+	[ "$code" = 200 ] || fail "raw presigned PUT of the whole body: HTTP $code, want 200"
+	aws s3api head-object --bucket "$b" --key cut.bin >/dev/null || fail "raw presigned PUT of the whole body stored nothing"
+	aws s3api delete-object --bucket "$b" --key cut.bin >/dev/null || fail "delete cut.bin"
+	raw_put "$url" 100000 || fail "sending a truncated PUT"
+	sleep 1
+	if aws s3api head-object --bucket "$b" --key cut.bin >/dev/null 2>&1; then fail "a PUT cut off halfway left an object"; fi
+	jq -n '{Objects: [range(1001) | {Key: "k\(.)"}]}' >"$work/del1001.json"
+	if out=$(aws s3api delete-objects --bucket "$b" --delete "file://$work/del1001.json" 2>&1); then
+		fail "DeleteObjects with 1001 keys succeeded (limit is 1000)"
+	fi
+	[[ "$out" == *MalformedXML* ]] || fail "DeleteObjects with 1001 keys: want MalformedXML, got: $out"
+
+	step more "cleanup (all versions) and delete bucket"
+	aws s3api list-object-versions --bucket "$b" | jq '{Objects: [(.Versions // [])[], (.DeleteMarkers // [])[] | {Key, VersionId}], Quiet: true}' >"$work/delall.json" ||
+		fail "list-object-versions for cleanup"
+	aws s3api delete-objects --bucket "$b" --delete "file://$work/delall.json" >/dev/null || fail "delete all versions"
+	aws s3api delete-bucket --bucket "$b" || fail "delete-bucket $b (not empty?)"
 fi
 
 if [ "$failures" -gt 0 ]; then

@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string) error {
 	region := fs.String("region", "us-east-1", "signing region")
 	bucket := fs.String("bucket", "", "bucket")
 	key := fs.String("key", "", "object key")
-	method := fs.String("method", "GET", "GET or HEAD")
+	method := fs.String("method", "GET", "GET, PUT or HEAD")
 	expires := fs.Duration("expires", 5*time.Minute, "validity of the URL")
 	disposition := fs.String("response-content-disposition", "", "response-content-disposition override")
 	ctype := fs.String("response-content-type", "", "response-content-type override")
@@ -65,6 +65,15 @@ func run(ctx context.Context, args []string) error {
 		})
 		if err != nil {
 			return fmt.Errorf("presign GET: %w", err)
+		}
+		url = req.URL
+	case "PUT":
+		req, err := pc.PresignPutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(*bucket),
+			Key:    aws.String(*key),
+		})
+		if err != nil {
+			return fmt.Errorf("presign PUT: %w", err)
 		}
 		url = req.URL
 	case "HEAD":
