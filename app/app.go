@@ -7,7 +7,6 @@ package app
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -127,7 +126,6 @@ var _ servertypes.Application = (*App)(nil)
 func New(
 	logger log.Logger,
 	db dbm.DB,
-	traceStore io.Writer,
 	loadLatest bool,
 	appOpts servertypes.AppOptions,
 	baseAppOptions ...func(*baseapp.BaseApp),
@@ -139,7 +137,6 @@ func New(
 	if err != nil {
 		return nil, err
 	}
-	_ = traceStore // store v2 has no commit-store tracing; kept for the usual constructor shape
 
 	bApp := baseapp.NewBaseApp(Name, logger, db, enc.TxConfig.TxDecoder(), baseAppOptions...)
 	bApp.SetVersion(version.Version)

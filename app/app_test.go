@@ -20,6 +20,7 @@ import (
 func TestDefaultGenesisUsesDatDotDenom(t *testing.T) {
 	a := newChain(t, []string{"validator"}, nil).app
 	gs := a.DefaultGenesis()
+	require.NoError(t, a.BasicModuleManager.ValidateGenesis(a.AppCodec(), a.TxConfig(), gs))
 	var staking struct {
 		Params struct {
 			BondDenom string `json:"bond_denom"`

@@ -69,7 +69,7 @@ var accountCoins = sdk.NewCoins(sdk.NewCoin(app.BondDenom, sdkmath.NewInt(1_000_
 func newChain(t *testing.T, names []string, patch func(codec.Codec, app.GenesisState)) *chain {
 	t.Helper()
 	db := dbm.NewMemDB()
-	a, err := app.New(log.NewNopLogger(), db, nil, true, appOptions{}, baseapp.SetChainID(testChainID))
+	a, err := app.New(log.NewNopLogger(), db, true, appOptions{}, baseapp.SetChainID(testChainID))
 	require.NoError(t, err)
 	cdc := a.AppCodec()
 

@@ -342,7 +342,7 @@ func requireExportImportRoundTrip(t *testing.T, c *chain) {
 	require.NoError(t, err)
 	require.NotEmpty(t, exported.Validators)
 
-	b, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), nil, true, appOptions{}, baseapp.SetChainID(testChainID))
+	b, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), true, appOptions{}, baseapp.SetChainID(testChainID))
 	require.NoError(t, err)
 	var vals []abci.ValidatorUpdate
 	for _, v := range exported.Validators {

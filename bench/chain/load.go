@@ -81,7 +81,7 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 		return result{}, errors.New("-accounts and -txs must be at least 1")
 	}
 	// The app itself supplies the codecs, so every module's messages encode.
-	a, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), nil, false, mapOptions{})
+	a, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), false, mapOptions{})
 	if err != nil {
 		return result{}, err
 	}

@@ -34,7 +34,7 @@ import (
 // NewRootCmd builds the datdotchaind command tree. A throw-away app instance
 // on an in-memory database supplies the codecs and the AutoCLI descriptors.
 func NewRootCmd() (*cobra.Command, error) {
-	tempApp, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), nil, false, appOptions{flags.FlagHome: os.TempDir()})
+	tempApp, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), false, appOptions{flags.FlagHome: os.TempDir()})
 	if err != nil {
 		return nil, fmt.Errorf("build app for the CLI: %w", err)
 	}
@@ -150,7 +150,7 @@ func txCommand() *cobra.Command {
 // newApp is the server's AppCreator: the app on the node's database, with
 // the base-app options (pruning, min gas prices, snapshots...) from app.toml.
 func newApp(logger log.Logger, db dbm.DB, appOpts servertypes.AppOptions) servertypes.Application {
-	a, err := app.New(logger, db, nil, true, appOpts, server.DefaultBaseappOptions(appOpts)...)
+	a, err := app.New(logger, db, true, appOpts, server.DefaultBaseappOptions(appOpts)...)
 	if err != nil {
 		// The server's AppCreator has no error return; a node that cannot
 		// build its app must not start.
@@ -170,7 +170,7 @@ func exportApp(
 	}
 	// Every export reads state, it never writes: load the requested height
 	// (or the latest) and export it.
-	a, err := app.New(logger, db, nil, height == -1, appOpts)
+	a, err := app.New(logger, db, height == -1, appOpts)
 	if err != nil {
 		return servertypes.ExportedApp{}, err
 	}
