@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 	dbm "github.com/cosmos/cosmos-db"
@@ -192,12 +191,11 @@ func appConfigDefaults() (string, any) {
 	return serverconfig.DefaultConfigTemplate, cfg
 }
 
-// cometConfigDefaults is the config.toml written by `init`: one-second
-// blocks (the localnet script shortens them further).
+// cometConfigDefaults is the config.toml written by `init`: CometBFT's
+// defaults, with the SDK's 5 s commit timeout (scripts/localnet.sh
+// shortens it to 200 ms).
 func cometConfigDefaults() *cmtcfg.Config {
-	cfg := cmtcfg.DefaultConfig()
-	cfg.Consensus.TimeoutCommit = time.Second
-	return cfg
+	return cmtcfg.DefaultConfig()
 }
 
 // appOptions is a minimal servertypes.AppOptions over a map.
