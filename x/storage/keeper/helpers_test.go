@@ -84,7 +84,19 @@ type fixture struct {
 	led   *ledger
 	gov   string
 	users map[string]sdk.AccAddress
+	rep   *reporter
 }
+
+// reporter forwards gomock's reports to the current test; a fuzz target
+// points it at each iteration's *testing.T (gomock must not call the
+// *testing.F inside the fuzz function).
+type reporter struct{ tb testing.TB }
+
+func (r *reporter) Errorf(format string, args ...any) { r.tb.Errorf(format, args...) }
+func (r *reporter) Fatalf(format string, args ...any) { r.tb.Fatalf(format, args...) }
+
+// useT makes t the test that fixture assertions and mocks report to.
+func (f *fixture) useT(t testing.TB) { f.t, f.rep.tb = t, t }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
@@ -99,7 +111,8 @@ func newBareFixture(t testing.TB) *fixture {
 	key := storetypes.NewKVStoreKey(types.StoreKey)
 	tctx := sdktestutil.DefaultContextWithDB(t, key, storetypes.NewTransientStoreKey("transient_test"))
 	enc := moduletestutil.MakeTestEncodingConfig(storage.AppModule{})
-	ctrl := gomock.NewController(t)
+	rep := &reporter{tb: t}
+	ctrl := gomock.NewController(rep)
 	ak := storagetestutil.NewMockAccountKeeper(ctrl)
 	bk := storagetestutil.NewMockBankKeeper(ctrl)
 	ak.EXPECT().AddressCodec().Return(addresscodec.NewBech32Codec("cosmos")).AnyTimes()
@@ -124,6 +137,7 @@ func newBareFixture(t testing.TB) *fixture {
 		bank: bk, acct: ak, led: led, gov: gov, users: map[string]sdk.AccAddress{},
 	}
 	f.ctx = tctx.Ctx
+	f.rep = rep
 	f.setHeight(1)
 	return f
 }

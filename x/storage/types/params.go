@@ -45,11 +45,14 @@ func (p Params) Validate() error {
 	if p.StakeWeightCap.IsNil() || p.StakeWeightCap.LT(p.MinStake) {
 		return fmt.Errorf("stake_weight_cap must be at least min_stake")
 	}
+	if p.StakeWeightCap.BigIntMut().BitLen() > MaxAmountBits {
+		return fmt.Errorf("stake_weight_cap must be below 2^%d", MaxAmountBits)
+	}
 	if p.CapacityHeadroom == 0 {
 		return fmt.Errorf("capacity_headroom must be positive")
 	}
-	if p.EpochBlocks == 0 {
-		return fmt.Errorf("epoch_blocks must be positive")
+	if p.EpochBlocks == 0 || p.EpochBlocks > 100_000_000 {
+		return fmt.Errorf("epoch_blocks must be in 1..1e8")
 	}
 	if p.MaxCoresPerOrder == 0 || p.MaxReplicas == 0 || p.MaxSlotsPerOrder == 0 {
 		return fmt.Errorf("max_cores_per_order, max_replicas and max_slots_per_order must be positive")
@@ -60,8 +63,14 @@ func (p Params) Validate() error {
 	if p.MaxCoreBytes == 0 {
 		return fmt.Errorf("max_core_bytes must be positive")
 	}
-	if p.MaxDurationEpochs == 0 {
-		return fmt.Errorf("max_duration_epochs must be positive")
+	if p.MaxDurationEpochs == 0 || p.MaxDurationEpochs > 1_000_000_000 {
+		return fmt.Errorf("max_duration_epochs must be in 1..1e9 (end heights must fit in int64)")
+	}
+	if p.MaxCoreBytes > 1<<50 {
+		return fmt.Errorf("max_core_bytes must be at most 2^50")
+	}
+	if p.UnbondingBlocks > 1<<40 {
+		return fmt.Errorf("unbonding_blocks must be at most 2^40")
 	}
 	if p.ScanThreshold > 1024 {
 		return fmt.Errorf("scan_threshold must be at most 1024 (it bounds the work of one selection)")

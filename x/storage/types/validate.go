@@ -50,10 +50,18 @@ func ValidateRegion(s string) error {
 	return nil
 }
 
-// ValidatePrice checks that a price is set and not negative.
+// MaxAmountBits bounds prices and stake params so that every product the
+// module computes (price x bytes x slots x epochs) stays far below the 256
+// bits of math.Int.
+const MaxAmountBits = 128
+
+// ValidatePrice checks that a price is set, not negative and below 2^128.
 func ValidatePrice(p math.Int) error {
 	if p.IsNil() || p.IsNegative() {
 		return errorsmod.Wrap(ErrInvalidPrice, "price must be a non-negative integer")
+	}
+	if p.BigIntMut().BitLen() > MaxAmountBits {
+		return errorsmod.Wrapf(ErrInvalidPrice, "price must be below 2^%d", MaxAmountBits)
 	}
 	return nil
 }
