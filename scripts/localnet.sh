@@ -2,14 +2,15 @@
 # localnet.sh starts a one-validator DatDot chain on loopback in a few seconds.
 #
 #   scripts/localnet.sh [--home DIR] [--background] [--keep]
+#   scripts/localnet.sh [--home DIR] --stop
 #
 # Without --keep the home directory is wiped and the chain starts from a new
 # genesis with funded test accounts (keyring-backend test, in the home):
 #   validator alice bob hoster1 hoster2 hoster3 (and LOCALNET_EXTRA_ACCOUNTS
 #   more, named user1..userN).
 # With --background the node runs detached; the script waits for the first
-# block, writes DIR/localnet.pid and exits. Stop it with
-#   kill "$(cat DIR/localnet.pid)"
+# block, writes DIR/localnet.pid and exits. --stop stops that node and waits
+# until it has exited.
 #
 # Everything listens on 127.0.0.1. Environment overrides (defaults):
 #   LOCALNET_HOME (./.localnet)          LOCALNET_CHAIN_ID (datdot-local)
@@ -20,6 +21,7 @@
 #   LOCALNET_UNBONDING_BLOCKS (20)       storage hoster unbonding period in blocks
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
+#   LOCALNET_SELF_STAKE (100000000000udot, the validator's bond)
 #
 # Last lines printed (machine-readable, KEY=VALUE):
 #   LOCALNET_HOME, CHAIN_ID, RPC, GRPC, API, PID (background only).
@@ -30,13 +32,15 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 home="${LOCALNET_HOME:-$repo_root/.localnet}"
 background=0
 keep=0
+stop=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--home) home="$2"; shift 2 ;;
 	--home=*) home="${1#--home=}"; shift ;;
 	--background) background=1; shift ;;
 	--keep) keep=1; shift ;;
-	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--stop) stop=1; shift ;;
+	-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "localnet: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -76,6 +80,18 @@ set_toml() {
 	' "$file" >"$file.tmp" || { echo "localnet: $key not found in [$section] of $file" >&2; rm -f "$file.tmp"; exit 1; }
 	mv "$file.tmp" "$file"
 }
+
+if [ "$stop" = 1 ]; then
+	[ -f "$pidfile" ] || { echo "localnet: no $pidfile; nothing to stop" >&2; exit 0; }
+	pid="$(cat "$pidfile")"
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "localnet: stopped $pid"; exit 0; }
+		sleep 0.1
+	done
+	echo "localnet: node $pid did not stop within 30s" >&2
+	exit 1
+fi
 
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
 	echo "localnet: a node from $home is still running (pid $(cat "$pidfile")); stop it first" >&2
