@@ -62,11 +62,31 @@ func (k Keeper) processExpiries(ctx context.Context, p types.Params, now int64) 
 		if err != nil {
 			return err
 		}
-		refund, err := k.finishOrder(ctx, p, &o, types.ORDER_STATUS_EXPIRED)
-		if err != nil {
+		// Settle in a cached context: a failed payout or refund (it cannot
+		// happen with consistent state) must neither halt the chain nor
+		// leave the order half settled.
+		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+		ended := o
+		refund, err := k.finishOrder(cacheCtx, p, &ended, types.ORDER_STATUS_EXPIRED)
+		if err == nil {
+			err = k.emit(cacheCtx, &types.EventOrderExpired{OrderId: o.Id, Refund: refund.Amount.String()})
+		}
+		if err == nil {
+			write()
+			continue
+		}
+		// Try again one epoch later: the order is extended by an epoch
+		// (payments stay capped by its escrow) and re-queued.
+		k.logger.Error("order expiry failed, retrying next epoch", "order", o.Id, "err", err)
+		if err := k.ExpiryQueue.Remove(ctx, key); err != nil {
 			return err
 		}
-		if err := k.emit(ctx, &types.EventOrderExpired{OrderId: o.Id, Refund: refund.Amount.String()}); err != nil {
+		o.EndEpoch++
+		o.DurationEpochs++
+		if err := k.ExpiryQueue.Set(ctx, collections.Join(endHeight(p, o), o.Id)); err != nil {
+			return err
+		}
+		if err := k.Orders.Set(ctx, o.Id, o); err != nil {
 			return err
 		}
 	}

@@ -242,7 +242,7 @@ func TestExtendOrder(t *testing.T) {
 	o := f.order(id)
 	require.Equal(t, uint64(20), o.Cores[0].Length)
 	require.Equal(t, uint64(12), o.EndEpoch)
-	eqInt(t, math.NewInt(6000), o.Escrow)
+	eqInt(t, math.NewInt(600), o.Escrow)
 	eqInt(t, math.NewInt(300), o.Paid)
 	require.Equal(t, types.ORDER_STATUS_ASSIGNED, o.Status, "hosters must re-commit the new length")
 	for _, h := range hs {
@@ -270,4 +270,28 @@ func TestSlotPriceRoundsUp(t *testing.T) {
 	eqInt(t, math.NewInt(101), types.SlotPrice(math.NewInt(100), 1<<30+1))
 	eqInt(t, math.NewInt(50), types.SlotPrice(math.NewInt(100), 1<<29))
 	eqInt(t, math.ZeroInt(), types.SlotPrice(math.ZeroInt(), 1<<40))
+}
+
+func TestExpiryThatCannotPayIsRetriedAnEpochLater(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	eb := int64(f.params().EpochBlocks)
+	res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter("w").core(t, 10, 1<<30), 3, 100, 2))
+	require.NoError(t, err)
+	commitAll(t, f, res.OrderId)
+	f.endBlocksTo(3*eb - 1)
+
+	held := f.led.get(moduleAcct)
+	f.led.bal[moduleAcct] = math.ZeroInt() // the bank refuses every payout
+	f.endBlocksTo(3 * eb)
+	o := f.order(res.OrderId)
+	require.Equal(t, types.ORDER_STATUS_ACTIVE, o.Status, "the chain kept going and the order is intact")
+	require.Equal(t, uint64(4), o.EndEpoch)
+	eqInt(t, math.NewInt(600), o.Escrow)
+
+	f.led.bal[moduleAcct] = held
+	f.endBlocksTo(4 * eb)
+	o = f.order(res.OrderId)
+	require.Equal(t, types.ORDER_STATUS_EXPIRED, o.Status)
+	eqInt(t, math.NewInt(600), o.Paid, "escrow (2 epochs x 300) caps the pay of the extra epoch")
 }
