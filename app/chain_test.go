@@ -52,7 +52,7 @@ func (a *account) String() string { return a.addr.String() }
 // ante handler exactly as on a node. Block hashes are derived from the height
 // so that runs are reproducible.
 type chain struct {
-	t        *testing.T
+	t        testing.TB
 	app      *app.App
 	db       dbm.DB
 	accounts map[string]*account
@@ -66,7 +66,7 @@ var accountCoins = sdk.NewCoins(sdk.NewCoin(app.BondDenom, sdkmath.NewInt(1_000_
 
 // newChain starts a chain with one bonded validator and the named accounts,
 // after applying patch (if any) to the default genesis.
-func newChain(t *testing.T, names []string, patch func(codec.Codec, app.GenesisState)) *chain {
+func newChain(t testing.TB, names []string, patch func(codec.Codec, app.GenesisState)) *chain {
 	t.Helper()
 	db := dbm.NewMemDB()
 	a, err := app.New(log.NewNopLogger(), db, true, appOptions{}, baseapp.SetChainID(testChainID))

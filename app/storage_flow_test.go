@@ -36,7 +36,7 @@ const (
 
 // newCore writes a real Hypercore v11 core in memory (blocks of data) and
 // returns it as the chain sees it: key, manifest, signed tree hash.
-func newCore(t *testing.T, seed string, blocks ...[]byte) storagetypes.Core {
+func newCore(t testing.TB, seed string, blocks ...[]byte) storagetypes.Core {
 	t.Helper()
 	ctx := context.Background()
 	s := sha256.Sum256([]byte(seed))
@@ -62,16 +62,21 @@ func udot(n int64) sdk.Coin { return sdk.NewCoin(app.BondDenom, sdkmath.NewInt(n
 
 // newStorageChain is a chain with four hosters' accounts and storage epochs
 // of epochBlocks blocks.
-func newStorageChain(t *testing.T) *chain {
+func newStorageChain(t testing.TB) *chain {
 	names := []string{"validator", "alice", "bob", "hoster1", "hoster2", "hoster3", "hoster4"}
-	return newChain(t, names, func(cdc codec.Codec, gs app.GenesisState) {
-		var sg storagetypes.GenesisState
-		cdc.MustUnmarshalJSON(gs[storagetypes.ModuleName], &sg)
-		require.Equal(t, app.BondDenom, sg.Params.Denom, "default storage genesis must use the chain denom")
-		sg.Params.EpochBlocks = epochBlocks
-		sg.Params.UnbondingBlocks = 10
-		gs[storagetypes.ModuleName] = cdc.MustMarshalJSON(&sg)
-	})
+	return newChain(t, names, patchEpochs)
+}
+
+// patchEpochs shortens storage epochs and unbonding so that a test sees them.
+func patchEpochs(cdc codec.Codec, gs app.GenesisState) {
+	var sg storagetypes.GenesisState
+	cdc.MustUnmarshalJSON(gs[storagetypes.ModuleName], &sg)
+	if sg.Params.Denom != app.BondDenom {
+		panic("default storage genesis must use the chain denom, not " + sg.Params.Denom)
+	}
+	sg.Params.EpochBlocks = epochBlocks
+	sg.Params.UnbondingBlocks = 10
+	gs[storagetypes.ModuleName] = cdc.MustMarshalJSON(&sg)
 }
 
 func (c *chain) storageQuery() storagetypes.QueryServer {
