@@ -242,7 +242,7 @@ func TestExtendOrder(t *testing.T) {
 	o := f.order(id)
 	require.Equal(t, uint64(20), o.Cores[0].Length)
 	require.Equal(t, uint64(12), o.EndEpoch)
-	eqInt(t, math.NewInt(600), o.Escrow)
+	eqInt(t, math.NewInt(6000), o.Escrow)
 	eqInt(t, math.NewInt(300), o.Paid)
 	require.Equal(t, types.ORDER_STATUS_ASSIGNED, o.Status, "hosters must re-commit the new length")
 	for _, h := range hs {
