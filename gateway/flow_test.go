@@ -339,11 +339,20 @@ func TestAccessControlAndCORS(t *testing.T) {
 	if hasAllUsersRead(acl.Grants) || len(acl.Grants) != 1 || aws.ToString(acl.Owner.ID) != "main-user" {
 		t.Fatalf("acl: %+v", acl.Grants)
 	}
-	// A public-read bucket lets anyone list (and, here, read).
+	// A public-read bucket lets anyone list, but not read private objects.
 	must[*s3.PutBucketAclOutput](t)(c.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: b, ACL: types.BucketCannedACLPublicRead}))
 	if code, _, body := anon("GET", "/acl?list-type=2", nil); code != 200 || !strings.Contains(body, "<Key>public</Key>") {
 		t.Fatalf("anonymous list of public-read bucket: %d %s", code, body)
 	}
+	if code, _, _ := anon("GET", "/acl/private", nil); code != 403 {
+		t.Fatalf("anonymous GET of a private object in a public-read bucket: %d", code)
+	}
+	// Grants must name known accounts.
+	_, err = c.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: b, Key: aws.String("public"), GrantRead: aws.String(`id="nobody-we-know"`)})
+	wantCode(t, err, "InvalidArgument")
+	must[*s3.PutObjectAclOutput](t)(c.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: b, Key: aws.String("private"), GrantRead: aws.String(`id="alt-user"`)}))
+	out = must[*s3.GetObjectOutput](t)(alt.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("private")}))
+	out.Body.Close()
 	bacl := must[*s3.GetBucketAclOutput](t)(c.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: b}))
 	if !hasAllUsersRead(bacl.Grants) {
 		t.Fatalf("bucket acl: %+v", bacl.Grants)

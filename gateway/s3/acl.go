@@ -37,30 +37,31 @@ func groupGrant(uri, perm string) store.Grant {
 // cannedACL builds the ACL named by an x-amz-acl value. bucketOwner is used
 // by the bucket-owner-* ACLs on objects.
 func cannedACL(name string, owner, bucketOwner store.Owner) (store.ACL, error) {
-	acl := store.ACL{Owner: owner, Grants: []store.Grant{ownerGrant(owner)}}
+	var grants []store.Grant
 	switch name {
 	case "", "private":
 	case "public-read":
-		acl.Grants = append(acl.Grants, groupGrant(allUsers, permRead))
+		grants = append(grants, groupGrant(allUsers, permRead))
 	case "public-read-write":
-		acl.Grants = append(acl.Grants, groupGrant(allUsers, permRead), groupGrant(allUsers, permWrite))
+		grants = append(grants, groupGrant(allUsers, permRead), groupGrant(allUsers, permWrite))
 	case "authenticated-read":
-		acl.Grants = append(acl.Grants, groupGrant(authUsers, permRead))
+		grants = append(grants, groupGrant(authUsers, permRead))
 	case "bucket-owner-read":
 		if bucketOwner.ID != owner.ID {
 			g := ownerGrant(bucketOwner)
 			g.Permission = permRead
-			acl.Grants = append(acl.Grants, g)
+			grants = append(grants, g)
 		}
 	case "bucket-owner-full-control":
 		if bucketOwner.ID != owner.ID {
-			acl.Grants = append(acl.Grants, ownerGrant(bucketOwner))
+			grants = append(grants, ownerGrant(bucketOwner))
 		}
 	case "aws-exec-read", "log-delivery-write":
 	default:
-		return acl, s3err.InvalidArgument.With("The canned ACL " + name + " is not valid.")
+		return store.ACL{}, s3err.InvalidArgument.With("The canned ACL " + name + " is not valid.")
 	}
-	return acl, nil
+	// The owner's grant comes last, after the public ones, as S3 lists them.
+	return store.ACL{Owner: owner, Grants: append(grants, ownerGrant(owner))}, nil
 }
 
 // grantHeaders are the x-amz-grant-* headers and the permission each gives.
@@ -104,7 +105,8 @@ func (q *request) requestACL(owner, bucketOwner store.Owner) (store.ACL, error) 
 		if canned != "" {
 			return store.ACL{}, s3err.InvalidRequest.With("Specifying both Canned ACLs and Header Grants is not allowed")
 		}
-		return store.ACL{Owner: owner, Grants: grants}, nil
+		acl := store.ACL{Owner: owner, Grants: grants}
+		return acl, q.checkGrantees(acl)
 	}
 	return cannedACL(canned, owner, bucketOwner)
 }
@@ -160,17 +162,31 @@ func (q *request) ownBucket() (store.Bucket, error) {
 	return b, nil
 }
 
-// canReadObject reports whether the requester may read obj in bucket b.
-// Anonymous requests may read objects that are public-read themselves or
-// that sit in a public-read bucket.
+// canReadObject reports whether the requester may read obj in bucket b:
+// the bucket owner always, others (anonymous included) when the object's
+// ACL grants READ. As in S3, a public-read bucket lets anyone list it, not
+// read its private objects.
 func (q *request) canReadObject(b store.Bucket, obj *store.Object) bool {
 	if q.user != nil && q.user.ID == b.Owner.ID {
 		return true
 	}
-	if allowed(q.user, obj.ACL, permRead) {
-		return true
+	return allowed(q.user, obj.ACL, permRead)
+}
+
+// checkGrantees refuses grants to accounts this gateway does not know.
+func (q *request) checkGrantees(acl store.ACL) error {
+	for _, g := range acl.Grants {
+		switch g.Type {
+		case "CanonicalUser":
+			if !q.s.knownUser(g.ID) {
+				return s3err.InvalidArgument.With("Invalid id")
+			}
+		case "AmazonCustomerByEmail":
+			return &s3err.Error{Code: "UnresolvableGrantByEmailAddress", Status: 400,
+				Message: "The e-mail address you provided does not match any account on record."}
+		}
 	}
-	return q.user == nil && allowed(nil, b.ACL, permRead)
+	return nil
 }
 
 func aclXML(acl store.ACL) s3xml.AccessControlPolicy {
@@ -225,7 +241,7 @@ func (q *request) parseACLBody(owner store.Owner) (store.ACL, error) {
 			URI: g.Grantee.URI, Email: g.Grantee.EmailAddress, Permission: g.Permission,
 		})
 	}
-	return acl, nil
+	return acl, q.checkGrantees(acl)
 }
 
 // newACLFromRequest reads the ACL of a Put*Acl request: canned header,

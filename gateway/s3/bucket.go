@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,12 +121,16 @@ func (q *request) createBucket() error {
 	if errors.Is(err, store.ErrBucketExists) {
 		old, gerr := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)
 		if gerr == nil && old.Owner.ID == q.user.ID {
-			if q.s.cfg.Region == "us-east-1" {
+			if q.s.cfg.Region == "us-east-1" && reflect.DeepEqual(old.ACL, acl) {
 				// us-east-1 answers a repeated create by the owner with
 				// success (and changes nothing), as AWS does there.
 				q.w.Header().Set("Location", "/"+q.bucket)
 				q.w.WriteHeader(http.StatusOK)
 				return nil
+			}
+			if q.s.cfg.Region == "us-east-1" {
+				// A repeat that asks for another ACL is refused (RGW's rule).
+				return s3err.BucketAlreadyExists
 			}
 			return s3err.BucketAlreadyOwnedByYou
 		}

@@ -94,14 +94,24 @@ func setCORS(h http.Header, r *store.CORSRule, origin, method string) {
 	h.Add("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method")
 }
 
-// corsHeaders adds CORS response headers to a request that carries Origin.
-func (q *request) corsHeaders(b store.Bucket) {
+// corsHeaders adds CORS response headers to a request that carries Origin,
+// before it is served, so that error responses carry them too (browsers
+// otherwise hide the error from the page).
+func (q *request) corsHeaders() {
 	origin := q.r.Header.Get("Origin")
-	if origin == "" || len(b.CORS) == 0 {
+	if origin == "" || q.bucket == "" {
 		return
 	}
-	if r := matchCORS(b.CORS, origin, q.r.Method, nil); r != nil {
-		setCORS(q.w.Header(), r, origin, q.r.Method)
+	b, err := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)
+	if err != nil || len(b.CORS) == 0 {
+		return
+	}
+	method := q.r.Method
+	if m := q.r.Header.Get("Access-Control-Request-Method"); m != "" {
+		method = m
+	}
+	if r := matchCORS(b.CORS, origin, method, nil); r != nil {
+		setCORS(q.w.Header(), r, origin, method)
 	}
 }
 

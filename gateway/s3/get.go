@@ -210,7 +210,6 @@ func (q *request) getObject(head bool) error {
 	for k, v := range overrides {
 		h.Set(k, v)
 	}
-	q.corsHeaders(b)
 	h.Set("Content-Length", itoa(length))
 	status := http.StatusOK
 	if partial {

@@ -103,11 +103,9 @@ func walkKeys(prefix, delim, marker string, max int, fetch func(after string) ([
 }
 
 func (q *request) listObjects(version int) error {
-	b, err := q.loadBucket(permRead)
-	if err != nil {
+	if _, err := q.loadBucket(permRead); err != nil {
 		return err
 	}
-	q.corsHeaders(b)
 	prefix, delim := q.q.Get("prefix"), q.q.Get("delimiter")
 	enc := q.q.Get("encoding-type")
 	if enc != "" && enc != "url" {

@@ -46,9 +46,12 @@ type Config struct {
 
 // Server serves the S3 API.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	users map[string]bool // known canonical user ids
 }
+
+func (s *Server) knownUser(id string) bool { return s.users[id] }
 
 // New returns a Server.
 func New(cfg Config) *Server {
@@ -59,7 +62,11 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log}
+	users := map[string]bool{}
+	for _, u := range cfg.Users {
+		users[u.ID] = true
+	}
+	return &Server{cfg: cfg, log: log, users: users}
 }
 
 // request is one S3 request being served.
@@ -104,6 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.preflight()
 		return
 	}
+	req.corsHeaders()
 	if err := req.authenticate(); err != nil {
 		req.fail(err)
 		return
