@@ -1,0 +1,58 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/datdot/datdot/gateway"
+	"github.com/datdot/datdot/gateway/config"
+)
+
+// TestRunAndShutdown starts the gateway as `datdot gateway` does, checks it
+// answers, and stops it by cancelling the context.
+func TestRunAndShutdown(t *testing.T) {
+	cfg, err := config.Parse([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- gateway.Run(runCtx, cfg, slog.New(slog.DiscardHandler), func(a string) { addr <- a })
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case err := <-done:
+		t.Fatalf("gateway stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway did not start")
+	}
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("x-amz-request-id") == "" {
+		t.Fatalf("anonymous ListBuckets: %d %v", resp.StatusCode, resp.Header)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not stop")
+	}
+	if _, err := http.Get(url + "/"); err == nil {
+		t.Fatal("gateway still answers after shutdown")
+	}
+}
