@@ -106,7 +106,9 @@ func TestGenesisValidateRejectsInconsistentState(t *testing.T) {
 		"missing assignment": func(g *types.GenesisState) {
 			g.Assignments = g.Assignments[1:]
 		},
-		"pending order not queued": func(g *types.GenesisState) { g.PendingQueue = nil },
+		"pending order not queued":          func(g *types.GenesisState) { g.PendingQueue = nil },
+		"pending entry at the wrong height": func(g *types.GenesisState) { g.PendingQueue[0].Height++ },
+		"expiry entry at the wrong height":  func(g *types.GenesisState) { g.ExpiryQueue[0].Height-- },
 		"ended order in expiry queue": func(g *types.GenesisState) {
 			for _, o := range g.Orders {
 				if o.IsEnded() {

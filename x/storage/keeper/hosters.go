@@ -117,10 +117,11 @@ func freeBytes(h types.Hoster) uint64 {
 	return h.Capacity - h.Used
 }
 
-// checkCoin checks that c is a positive amount of the params denom.
-func checkCoin(c sdk.Coin, p types.Params, what string) error {
+// checkCoin checks that c is a positive amount of the params denom; a
+// missing or non-positive amount is reported as class.
+func checkCoin(c sdk.Coin, p types.Params, what string, class *errorsmod.Error) error {
 	if c.Amount.IsNil() || !c.Amount.IsPositive() {
-		return errorsmod.Wrapf(types.ErrInvalidStake, "%s must be a positive amount", what)
+		return errorsmod.Wrapf(class, "%s must be a positive amount", what)
 	}
 	if c.Denom != p.Denom {
 		return errorsmod.Wrapf(types.ErrInvalidDenom, "%s is in %q, the module uses %q", what, c.Denom, p.Denom)
@@ -143,7 +144,7 @@ func (k Keeper) registerHoster(ctx context.Context, msg *types.MsgRegisterHoster
 	} else if has {
 		return errorsmod.Wrapf(types.ErrHosterExists, "%s", msg.Hoster)
 	}
-	if err := checkCoin(msg.Stake, p, "stake"); err != nil {
+	if err := checkCoin(msg.Stake, p, "stake", types.ErrInvalidStake); err != nil {
 		return err
 	}
 	if msg.Stake.Amount.LT(p.MinStake) {
@@ -253,7 +254,7 @@ func (k Keeper) addStake(ctx context.Context, msg *types.MsgAddStake) error {
 	if h.Status == types.HOSTER_STATUS_LEAVING {
 		return errorsmod.Wrapf(types.ErrHosterNotActive, "%s is leaving and cannot add stake", msg.Hoster)
 	}
-	if err := checkCoin(msg.Amount, p, "amount"); err != nil {
+	if err := checkCoin(msg.Amount, p, "amount", types.ErrInvalidStake); err != nil {
 		return err
 	}
 	if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, addr, types.ModuleName, sdk.NewCoins(msg.Amount)); err != nil {

@@ -58,7 +58,9 @@ func TestRegisterHosterRefusesBadInput(t *testing.T) {
 		{"bad address", func(m *types.MsgRegisterHoster) { m.Hoster = "cosmos1nothing" }, types.ErrInvalidAddress},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name, func(st *testing.T) {
+			f.useT(st)
+			defer f.useT(t)
 			m := good()
 			tc.mut(m)
 			f.refused(tc.want, func() error { _, err := f.msg.RegisterHoster(f.ctx, m); return err })

@@ -88,8 +88,8 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 	if msg.DurationEpochs == 0 || msg.DurationEpochs > p.MaxDurationEpochs {
 		return types.Order{}, errorsmod.Wrapf(types.ErrInvalidDuration, "duration must be 1..%d epochs, got %d", p.MaxDurationEpochs, msg.DurationEpochs)
 	}
-	if err := checkCoin(msg.Deposit, p, "deposit"); err != nil {
-		return types.Order{}, errorsmod.Wrap(types.ErrDepositTooLow, err.Error())
+	if err := checkCoin(msg.Deposit, p, "deposit", types.ErrDepositTooLow); err != nil {
+		return types.Order{}, err
 	}
 	for i, c := range msg.Cores {
 		if err := verifyCore(p, c, i); err != nil {
@@ -238,7 +238,7 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	}
 	topUp := math.ZeroInt()
 	if !msg.TopUp.Amount.IsNil() && !msg.TopUp.Amount.IsZero() {
-		if err := checkCoin(msg.TopUp, p, "top_up"); err != nil {
+		if err := checkCoin(msg.TopUp, p, "top_up", types.ErrDepositTooLow); err != nil {
 			return err
 		}
 		topUp = msg.TopUp.Amount

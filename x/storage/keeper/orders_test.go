@@ -94,7 +94,7 @@ func TestPlaceOrderRefusesBadInput(t *testing.T) {
 		{"more blocks than bytes", func(m *types.MsgPlaceOrder) { m.Cores[0].ByteLength = 5 }, types.ErrInvalidCore},
 		{"deposit below price", func(m *types.MsgPlaceOrder) { m.Deposit.Amount = m.Deposit.Amount.SubRaw(1) }, types.ErrDepositTooLow},
 		{"zero deposit", func(m *types.MsgPlaceOrder) { m.Deposit.Amount = math.ZeroInt() }, types.ErrDepositTooLow},
-		{"deposit in another denom", func(m *types.MsgPlaceOrder) { m.Deposit.Denom = "atom" }, types.ErrDepositTooLow},
+		{"deposit in another denom", func(m *types.MsgPlaceOrder) { m.Deposit.Denom = "atom" }, types.ErrInvalidDenom},
 		{"no cores", func(m *types.MsgPlaceOrder) { m.Cores = nil }, types.ErrInvalidShape},
 		{"no shape", func(m *types.MsgPlaceOrder) { m.Replicas = 0 }, types.ErrInvalidShape},
 		{"both shapes", func(m *types.MsgPlaceOrder) { m.ErasureK, m.ErasureN = 1, 1 }, types.ErrInvalidShape},
@@ -107,7 +107,9 @@ func TestPlaceOrderRefusesBadInput(t *testing.T) {
 		{"negative max price", func(m *types.MsgPlaceOrder) { m.MaxPrice = math.NewInt(-1) }, types.ErrInvalidPrice},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name, func(st *testing.T) {
+			f.useT(st)
+			defer f.useT(t)
 			m := f.placeMsg("alice", w.core(t, 10, 1000), 3, 100, 10)
 			tc.mut(m)
 			f.refused(tc.want, func() error { _, err := f.msg.PlaceOrder(f.ctx, m); return err })

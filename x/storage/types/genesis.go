@@ -154,6 +154,9 @@ func (gs GenesisState) Validate() error {
 		if pending[e.OrderId] {
 			return fmt.Errorf("order %d queued twice as pending", e.OrderId)
 		}
+		if e.Height != o.RetryHeight {
+			return fmt.Errorf("pending queue entry of order %d at height %d, the order says %d", e.OrderId, e.Height, o.RetryHeight)
+		}
 		pending[e.OrderId] = true
 	}
 	expiring := make(map[uint64]bool)
@@ -164,6 +167,9 @@ func (gs GenesisState) Validate() error {
 		}
 		if expiring[e.OrderId] {
 			return fmt.Errorf("order %d queued twice for expiry", e.OrderId)
+		}
+		if want := int64(o.EndEpoch * gs.Params.EpochBlocks); e.Height != want {
+			return fmt.Errorf("expiry queue entry of order %d at height %d, its end epoch starts at %d", e.OrderId, e.Height, want)
 		}
 		expiring[e.OrderId] = true
 	}
