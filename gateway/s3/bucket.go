@@ -258,14 +258,3 @@ func (q *request) bucketConfigEmpty() error {
 	q.w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + body))
 	return nil
 }
-
-// free deletes blobs that a committed metadata change no longer references.
-// A failure only leaves orphans, which the startup sweep removes.
-func (q *request) free(refs []store.BlobRef) {
-	if len(refs) == 0 {
-		return
-	}
-	if err := q.s.cfg.Blobs.Delete(freeCtx(q.ctx), refs...); err != nil {
-		q.s.log.Warn("delete freed blobs", "err", err, "count", len(refs))
-	}
-}

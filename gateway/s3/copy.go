@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -90,8 +89,25 @@ func parseCopySource(v string) (copySource, error) {
 }
 
 // loadCopySource resolves x-amz-copy-source, checking read access and the
-// x-amz-copy-source-if-* conditions.
-func (q *request) loadCopySource() (copySource, store.Object, error) {
+// x-amz-copy-source-if-* conditions, and pins the source's data; the caller
+// calls the returned unpin when done reading.
+func (q *request) loadCopySource() (copySource, store.Object, func(), error) {
+	for attempt := 0; ; attempt++ {
+		cs, obj, err := q.lookupCopySource()
+		if err != nil {
+			return cs, obj, nil, err
+		}
+		unpin, err := q.pinObject(cs.bucket, &obj)
+		if err == nil {
+			return cs, obj, unpin, nil
+		}
+		if attempt == 3 {
+			return cs, obj, nil, err
+		}
+	}
+}
+
+func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	cs, err := parseCopySource(q.r.Header.Get("x-amz-copy-source"))
 	if err != nil {
 		return cs, store.Object{}, err
@@ -128,7 +144,7 @@ func (q *request) loadCopySource() (copySource, store.Object, error) {
 // copyData copies n bytes of src from off into a new blob, computing its
 // MD5 and the checksums named by algs.
 func (q *request) copyData(src *store.Object, off, n int64, algs []string) (store.Part, error) {
-	rc, err := q.readObjectData(q.ctx, src, off, n)
+	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, src, off, n)
 	if err != nil {
 		return store.Part{}, err
 	}
@@ -146,10 +162,11 @@ func (q *request) copyObject() error {
 	if err != nil {
 		return err
 	}
-	cs, src, err := q.loadCopySource()
+	cs, src, unpin, err := q.loadCopySource()
 	if err != nil {
 		return err
 	}
+	defer unpin()
 	directive := strings.ToUpper(q.r.Header.Get("x-amz-metadata-directive"))
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return s3err.InvalidArgument.With("Unknown metadata directive.")
@@ -217,7 +234,3 @@ func (q *request) copyObject() error {
 	q.writeXML(res)
 	return nil
 }
-
-// freeCtx is the context for deleting freed blobs: it outlives a client
-// that hung up after the metadata committed.
-func freeCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

@@ -133,10 +133,19 @@ func (q *request) getObject(head bool) error {
 	if err != nil {
 		return err
 	}
-	obj, err := q.lookupObject(b, q.key, q.versionID())
-	if err != nil {
-		return err
+	var obj store.Object
+	var unpin func()
+	for attempt := 0; ; attempt++ {
+		if obj, err = q.lookupObject(b, q.key, q.versionID()); err != nil {
+			return err
+		}
+		if unpin, err = q.pinObject(b.Name, &obj); err == nil {
+			break
+		} else if attempt == 3 {
+			return err
+		}
 	}
+	defer unpin()
 	h := q.w.Header()
 	overrides := map[string]string{}
 	for p, hname := range responseOverrides {

@@ -141,10 +141,11 @@ func (q *request) uploadPartCopy() error {
 	if err != nil {
 		return err
 	}
-	_, src, err := q.loadCopySource()
+	_, src, unpin, err := q.loadCopySource()
 	if err != nil {
 		return err
 	}
+	defer unpin()
 	off, length := int64(0), src.Size
 	if rv := q.r.Header.Get("x-amz-copy-source-range"); rv != "" {
 		spec, ok := strings.CutPrefix(rv, "bytes=")

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -264,7 +263,7 @@ func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.Delete
 	return res, nil
 }
 
-// copyBuffered streams an object's bytes into w.
+// sendData streams n bytes of an object from off into w.
 func (q *request) sendData(w io.Writer, obj *store.Object, off, n int64) error {
 	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, obj, off, n)
 	if err != nil {
@@ -274,11 +273,6 @@ func (q *request) sendData(w io.Writer, obj *store.Object, off, n int64) error {
 	buf := make([]byte, 256<<10)
 	_, err = io.CopyBuffer(w, rc, buf)
 	return err
-}
-
-// readObjectData returns a reader of part of an object, for copies.
-func (q *request) readObjectData(ctx context.Context, obj *store.Object, off, n int64) (io.ReadCloser, error) {
-	return store.OpenObject(ctx, q.s.cfg.Blobs, obj, off, n)
 }
 
 func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }

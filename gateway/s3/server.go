@@ -49,6 +49,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	users map[string]bool // known canonical user ids
+	pins  *pins
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }
@@ -66,7 +67,7 @@ func New(cfg Config) *Server {
 	for _, u := range cfg.Users {
 		users[u.ID] = true
 	}
-	return &Server{cfg: cfg, log: log, users: users}
+	return &Server{cfg: cfg, log: log, users: users, pins: newPins()}
 }
 
 // request is one S3 request being served.
