@@ -56,6 +56,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/x/gov"
 	govkeeper "github.com/cosmos/cosmos-sdk/x/gov/keeper"
 	govtypes "github.com/cosmos/cosmos-sdk/x/gov/types"
+	govv1beta1 "github.com/cosmos/cosmos-sdk/x/gov/types/v1beta1"
 	"github.com/cosmos/cosmos-sdk/x/slashing"
 	slashingkeeper "github.com/cosmos/cosmos-sdk/x/slashing/keeper"
 	slashingtypes "github.com/cosmos/cosmos-sdk/x/slashing/types"
@@ -199,6 +200,10 @@ func New(
 		app.DistrKeeper, app.MsgServiceRouter(), govtypes.DefaultConfig(), authority,
 		govkeeper.NewDefaultCalculateVoteResultsAndVotingPower(app.StakingKeeper),
 	)
+	// Legacy (v1beta1) text proposals, still sent by some wallets.
+	legacyGovRouter := govv1beta1.NewRouter()
+	legacyGovRouter.AddRoute(govtypes.RouterKey, govv1beta1.ProposalHandler)
+	app.GovKeeper.SetLegacyRouter(legacyGovRouter)
 
 	app.StorageKeeper = storagekeeper.NewKeeper(
 		enc.Codec, runtime.NewKVStoreService(keys[storagetypes.StoreKey]), logger, authority,
@@ -217,8 +222,8 @@ func New(
 		storage.NewAppModule(enc.Codec, app.StorageKeeper, app.AccountKeeper, app.BankKeeper),
 	)
 
-	// The basic manager drives genesis defaults, validation and the CLI. Two
-	// modules get wrappers so that default genesis uses udot.
+	// The basic manager drives genesis defaults, validation and the CLI.
+	// staking, gov and storage get wrappers so that default genesis uses udot.
 	app.BasicModuleManager = module.NewBasicManagerFromManager(app.ModuleManager, map[string]module.AppModuleBasic{
 		genutiltypes.ModuleName: genutil.NewAppModuleBasic(genutiltypes.DefaultMessageValidator),
 		stakingtypes.ModuleName: stakingBasic{},

@@ -11,6 +11,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 	govtypes "github.com/cosmos/cosmos-sdk/x/gov/types"
 	govv1 "github.com/cosmos/cosmos-sdk/x/gov/types/v1"
+	govv1beta1 "github.com/cosmos/cosmos-sdk/x/gov/types/v1beta1"
 
 	"github.com/datdot/datdot/app"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
@@ -58,4 +59,19 @@ func TestGovUpdatesStorageParams(t *testing.T) {
 	got, err := c.app.StorageKeeper.GetParams(c.ctx())
 	require.NoError(t, err)
 	require.Equal(t, params.MaxReplicas, got.MaxReplicas)
+}
+
+// TestLegacyTextProposal checks that a v1beta1 text proposal is routed.
+func TestLegacyTextProposal(t *testing.T) {
+	c := newChain(t, []string{"validator"}, nil)
+	validator := c.accounts["validator"]
+	var g govv1.GenesisState
+	c.app.AppCodec().MustUnmarshalJSON(c.app.DefaultGenesis()[govtypes.ModuleName], &g)
+	content := govv1beta1.NewTextProposal("hello", "a legacy text proposal")
+	msg, err := govv1beta1.NewMsgSubmitProposal(content, g.Params.MinDeposit, validator.addr)
+	require.NoError(t, err)
+	c.mustDeliver(validator, msg)
+	proposal, err := c.app.GovKeeper.Proposals.Get(c.ctx(), 1)
+	require.NoError(t, err)
+	require.Equal(t, govv1.StatusVotingPeriod, proposal.Status)
 }
