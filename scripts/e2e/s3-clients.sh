@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end test of the S3 gateway with real, unmodified clients: Debian's
-# awscli, rclone and s3cmd, plus curl for anonymous and presigned requests, and
+# awscli, rclone, s3cmd and restic, plus curl for anonymous and presigned requests, and
 # a Mastodon-shaped media flow. Starts build/datdot gateway on a free loopback
 # port with a temporary data dir and one key pair; every step is asserted and
 # the script stops at the first failure with a message saying which step.
 #
 # usage: scripts/e2e/s3-clients.sh        (after `make build`; tools from scripts/setup/s3.sh)
-# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd mastodon more"
+# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic mastodon more"
 #        S3_E2E_ENDPOINT=http://127.0.0.1:PORT S3_E2E_KEY=AK:SK: drive an already running
 #        server instead of starting the gateway (used to check this script on versitygw)
 #        S3_E2E_KEEP_GOING=1: triage mode, go on after a failed step and list them all
@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 datdot=${DATDOT:-$root/build/datdot}
-only=${S3_E2E_ONLY:-aws rclone s3cmd mastodon more}
+only=${S3_E2E_ONLY:-aws rclone s3cmd restic mastodon more}
 
 # Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
 # S3_E2E_AWS=path runs the awscli steps with another awscli (e.g. a v1 with a
@@ -34,7 +34,7 @@ fail() {
 }
 step() { echo "s3-e2e: [$1] $2"; }
 
-for t in "$AWS" rclone s3cmd curl jq sha256sum; do
+for t in "$AWS" rclone s3cmd restic curl jq sha256sum; do
 	[ -n "$t" ] && command -v "$t" >/dev/null || fail "missing tool '$t' (run scripts/setup/s3.sh)"
 done
 [ -n "${S3_E2E_ENDPOINT:-}" ] || [ -x "$datdot" ] || fail "$datdot not built (run make build)"
@@ -383,6 +383,30 @@ print(hashlib.md5(d).hexdigest())' "$work/part1" "$work/part2")
 	step mastodon "cleanup: delete everything, remove bucket"
 	aws s3 rm --recursive "s3://$b/" >/dev/null || fail "aws s3 rm --recursive"
 	aws s3api delete-bucket --bucket "$b" >/dev/null || fail "delete-bucket"
+fi
+
+# --- restic (minio-go inside: its PUTs over http are STREAMING-AWS4-HMAC-SHA256-PAYLOAD,
+# checked with a logging proxy) --------------------------------------------------
+if [[ " $only " == *" restic "* ]]; then
+	export RESTIC_PASSWORD=e2e-restic-password RESTIC_CACHE_DIR=$work/restic-cache
+	repo="s3:$endpoint/e2e-restic"
+	rs() { restic -r "$repo" --quiet "$@"; }
+	step restic "init (creates the bucket), two backups"
+	rs init >/dev/null || fail "restic init on $repo"
+	rs backup --host e2e "$work/tree" >/dev/null || fail "restic backup of the tree"
+	rs backup --host e2e "$work/big.bin" >/dev/null || fail "restic backup of big.bin"
+	n=$(rs snapshots --json | jq length) || fail "restic snapshots"
+	[ "$n" = 2 ] || fail "restic snapshots: $n, want 2"
+	step restic "check --read-data, restore, compare"
+	rs check --read-data >/dev/null 2>"$work/restic-check.log" || fail "restic check --read-data: $(tail -3 "$work/restic-check.log")"
+	rs restore latest --path "$work/big.bin" --target "$work/dl/restic-big" >/dev/null || fail "restic restore big.bin"
+	same "$work/big.bin" "$work/dl/restic-big$work/big.bin" "restic restore of big.bin"
+	snap=$(rs snapshots --json --path "$work/tree" | jq -r '.[0].short_id') || fail "restic snapshots --path"
+	rs restore "$snap" --target "$work/dl/restic-tree" >/dev/null || fail "restic restore of the tree"
+	same_tree "$work/tree" "$work/dl/restic-tree$work/tree" "restic restore of the tree"
+	step restic "forget --prune, check"
+	rs forget --keep-last 1 --prune >/dev/null || fail "restic forget --prune"
+	rs check >/dev/null 2>"$work/restic-check.log" || fail "restic check after prune: $(tail -3 "$work/restic-check.log")"
 fi
 
 # --- more of the protocol, and bad input ------------------------------------

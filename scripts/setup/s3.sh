@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the S3 clients the gateway's end-to-end test drives (scripts/e2e/s3-clients.sh):
-# Debian's awscli, rclone and s3cmd, plus jq and curl. Idempotent: apt-get runs
+# Debian's awscli, rclone, s3cmd and restic, plus jq and curl. Idempotent: apt-get runs
 # only when a package is missing.
 set -euo pipefail
-pkgs=(awscli rclone s3cmd jq curl)
+pkgs=(awscli rclone s3cmd restic jq curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
