@@ -81,7 +81,7 @@ else
 fi
 up=0
 for _ in $(seq 1 100); do
-	if curl -s -o /dev/null "$endpoint/"; then
+	if curl -s -m 2 -o /dev/null "$endpoint/"; then
 		up=1
 		break
 	fi
@@ -91,7 +91,7 @@ done
 [ "$up" = 1 ] || fail "gateway did not answer on $endpoint within 10 s"
 echo "s3-e2e: server ${gwpid:+pid $gwpid }on $endpoint"
 
-http_code() { curl -s -o "$1" -w '%{http_code}' "${@:2}" || true; }
+http_code() { curl -s -m 60 -o "$1" -w '%{http_code}' "${@:2}" || true; }
 # presigned URLs with response-* overrides and presigned PUTs (awscli cannot make them)
 go build -o "$work/presign" "$root/tests/s3e2e/presign" || fail "building tests/s3e2e/presign"
 
