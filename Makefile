@@ -4,6 +4,11 @@
 GO        ?= go
 BUILD_DIR ?= build
 FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+SDK_VERSION_PKG = github.com/cosmos/cosmos-sdk/version
+LDFLAGS   = -X main.version=$(VERSION) \
+	-X $(SDK_VERSION_PKG).Name=datdot -X $(SDK_VERSION_PKG).AppName=datdotchaind \
+	-X $(SDK_VERSION_PKG).Version=$(VERSION)
 
 .PHONY: all build test test-go test-e2e setup fuzz bench proto-gen localnet run clean
 
@@ -11,7 +16,7 @@ all: build
 
 build:
 	@mkdir -p $(BUILD_DIR)
-	$(GO) build -o $(BUILD_DIR)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BUILD_DIR)/ ./cmd/...
 
 # setup installs what the end-to-end tests need (Debian and npm packages); every
 # script in scripts/setup is idempotent and quick when things are already there.
