@@ -23,7 +23,7 @@ build:
 setup:
 	@for s in scripts/setup/*.sh; do [ -e "$$s" ] || continue; echo "== setup: $$s"; bash "$$s" || exit 1; done
 
-test: setup build test-go fuzz test-e2e
+test: setup build proto-check test-go fuzz test-e2e
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
