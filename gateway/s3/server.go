@@ -184,6 +184,15 @@ func (q *request) dispatch() error {
 	if strings.IndexByte(q.key, 0) >= 0 {
 		return s3err.InvalidArgument.With("Object key contains a NUL character.")
 	}
+	// Customer-provided keys and KMS are not supported: refuse rather than
+	// store data the client believes is encrypted under its key.
+	h := q.r.Header
+	if h.Get("X-Amz-Server-Side-Encryption-Customer-Algorithm") != "" || h.Get("X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm") != "" {
+		return s3err.NotImplemented.With("Server-side encryption with customer-provided keys is not supported.")
+	}
+	if sse := h.Get("X-Amz-Server-Side-Encryption"); sse != "" && sse != "AES256" {
+		return s3err.NotImplemented.With("Server-side encryption " + sse + " is not supported.")
+	}
 	return q.dispatchObject(m)
 }
 
@@ -372,13 +381,18 @@ func (q *request) writeXML(v any) {
 	q.w.Write(out)
 }
 
-// decodeXML parses a request body (capped at s3xml.MaxBodySize).
+// decodeXML parses a request body (capped at s3xml.MaxBodySize, or
+// s3xml.MaxCompleteSize for CompleteMultipartUpload).
 func (q *request) decodeXML(v any) error {
 	body := q.body()
-	if q.auth.ContentLength > s3xml.MaxBodySize {
+	limit := int64(s3xml.MaxBodySize)
+	if _, ok := v.(*s3xml.CompleteMultipartUpload); ok {
+		limit = s3xml.MaxCompleteSize
+	}
+	if q.auth.ContentLength > limit {
 		return s3err.MaxMessageLengthExceeded
 	}
-	if err := s3xml.Decode(body, v); err != nil {
+	if err := s3xml.DecodeLimit(body, v, limit); err != nil {
 		var ce s3Error
 		if errors.As(err, &ce) || errors.Is(err, s3xml.ErrTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return err

@@ -13,19 +13,26 @@ import (
 // NS is the S3 XML namespace.
 const NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
-// MaxBodySize caps every XML request body.
-const MaxBodySize = 1 << 20
+// MaxBodySize caps XML request bodies; MaxCompleteSize caps the body of
+// CompleteMultipartUpload, which lists up to 10,000 parts.
+const (
+	MaxBodySize     = 1 << 20
+	MaxCompleteSize = 4 << 20
+)
 
 // ErrTooLarge is returned by Decode for a body over MaxBodySize.
 var ErrTooLarge = errors.New("s3xml: request body too large")
 
 // Decode reads at most MaxBodySize bytes of XML from r into v.
-func Decode(r io.Reader, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r, MaxBodySize+1))
+func Decode(r io.Reader, v any) error { return DecodeLimit(r, v, MaxBodySize) }
+
+// DecodeLimit reads at most limit bytes of XML from r into v.
+func DecodeLimit(r io.Reader, v any, limit int64) error {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
 	if err != nil {
 		return err
 	}
-	if len(data) > MaxBodySize {
+	if int64(len(data)) > limit {
 		return ErrTooLarge
 	}
 	if err := xml.Unmarshal(data, v); err != nil {
