@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/bits"
 
 	"cosmossdk.io/collections"
@@ -339,7 +340,19 @@ func (k Keeper) assignSlot(ctx context.Context, orderID uint64, core, replica ui
 		return err
 	}
 	slot := types.SlotKey(core, replica)
+	key := collections.Join(orderID, slot)
+	n, err := k.assignmentCount(ctx)
+	if err != nil {
+		return err
+	}
+	if err := k.AssignmentIndex.Set(ctx, n, key); err != nil {
+		return err
+	}
+	if err := k.AssignmentCount.Set(ctx, n+1); err != nil {
+		return err
+	}
 	a := types.Assignment{
+		Index:            n,
 		OrderId:          orderID,
 		CoreIndex:        core,
 		Replica:          replica,
@@ -348,10 +361,53 @@ func (k Keeper) assignSlot(ctx context.Context, orderID uint64, core, replica ui
 		Paid:             math.ZeroInt(),
 		AssignedHeight:   blockHeight(ctx),
 	}
-	if err := k.Assignments.Set(ctx, collections.Join(orderID, slot), a); err != nil {
+	if err := k.Assignments.Set(ctx, key, a); err != nil {
 		return err
 	}
-	return k.AssignmentsByHoster.Set(ctx, collections.Join(c.addr, collections.Join(orderID, slot)))
+	return k.AssignmentsByHoster.Set(ctx, collections.Join(c.addr, key))
+}
+
+// assignmentCount returns the number of live assignments.
+func (k Keeper) assignmentCount(ctx context.Context) (uint64, error) {
+	n, err := k.AssignmentCount.Get(ctx)
+	if errors.Is(err, collections.ErrNotFound) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// unindexAssignment takes an assignment out of the dense index in O(1): the
+// last entry moves into its position and that assignment records it.
+func (k Keeper) unindexAssignment(ctx context.Context, a types.Assignment) error {
+	n, err := k.assignmentCount(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 || a.Index >= n {
+		return fmt.Errorf("x/storage: assignment index of %s out of range (%d of %d)", types.SlotString(a.OrderId, a.CoreIndex, a.Replica), a.Index, n)
+	}
+	last := n - 1
+	if a.Index != last {
+		movedKey, err := k.AssignmentIndex.Get(ctx, last)
+		if err != nil {
+			return err
+		}
+		moved, err := k.Assignments.Get(ctx, movedKey)
+		if err != nil {
+			return err
+		}
+		moved.Index = a.Index
+		if err := k.Assignments.Set(ctx, movedKey, moved); err != nil {
+			return err
+		}
+		if err := k.AssignmentIndex.Set(ctx, a.Index, movedKey); err != nil {
+			return err
+		}
+	}
+	if err := k.AssignmentIndex.Remove(ctx, last); err != nil {
+		return err
+	}
+	return k.AssignmentCount.Set(ctx, last)
 }
 
 // releaseSlot removes an assignment and frees the hoster's capacity. The
@@ -378,6 +434,15 @@ func (k Keeper) releaseSlot(ctx context.Context, o types.Order, a types.Assignme
 		return err
 	}
 	slot := types.SlotKey(a.CoreIndex, a.Replica)
+	// Reload: a's index position may have moved since the caller read it
+	// (releasing another slot swaps the last entry into its hole).
+	stored, err := k.Assignments.Get(ctx, collections.Join(a.OrderId, slot))
+	if err != nil {
+		return err
+	}
+	if err := k.unindexAssignment(ctx, stored); err != nil {
+		return err
+	}
 	if err := k.Assignments.Remove(ctx, collections.Join(a.OrderId, slot)); err != nil {
 		return err
 	}

@@ -26,6 +26,25 @@ func (k Keeper) GetAssignment(ctx context.Context, orderID uint64, core, replica
 	return a, err
 }
 
+// NumAssignments returns the number of live assignments; with
+// AssignmentAt it lets x/attest sample a uniformly random assignment (index =
+// random mod count) with two store reads, whatever the number of orders.
+func (k Keeper) NumAssignments(ctx context.Context) (uint64, error) { return k.assignmentCount(ctx) }
+
+// AssignmentAt returns the assignment at position i (0 <= i < count) of the
+// dense assignment index. Positions change as assignments end; sample and use
+// them within one block.
+func (k Keeper) AssignmentAt(ctx context.Context, i uint64) (types.Assignment, error) {
+	key, err := k.AssignmentIndex.Get(ctx, i)
+	if errors.Is(err, collections.ErrNotFound) {
+		return types.Assignment{}, errorsmod.Wrapf(types.ErrAssignmentNotFound, "no assignment at index %d", i)
+	}
+	if err != nil {
+		return types.Assignment{}, err
+	}
+	return k.Assignments.Get(ctx, key)
+}
+
 // ReportPass records that the holder of a slot passed a challenge: the
 // slot's and the hoster's pass counters go up.
 func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica uint32) error {

@@ -1,10 +1,12 @@
 package keeper_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"cosmossdk.io/collections"
 	"cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -164,4 +166,49 @@ func TestUpdateParams(t *testing.T) {
 	q, err := f.q.Params(f.ctx, &types.QueryParamsRequest{})
 	require.NoError(t, err)
 	eqInt(t, math.NewInt(20), q.Params.StakeWeightCap)
+}
+
+// checkAssignmentIndex asserts the dense assignment index matches the
+// assignments exactly.
+func checkAssignmentIndex(t *testing.T, f *fixture) uint64 {
+	t.Helper()
+	n, err := f.k.NumAssignments(f.ctx)
+	require.NoError(t, err)
+	total := 0
+	require.NoError(t, f.k.Assignments.Walk(f.ctx, nil, func(_ collections.Pair[uint64, uint64], _ types.Assignment) (bool, error) {
+		total++
+		return false, nil
+	}))
+	require.Equal(t, uint64(total), n)
+	for i := uint64(0); i < n; i++ {
+		a, err := f.k.AssignmentAt(f.ctx, i)
+		require.NoError(t, err)
+		require.Equal(t, i, a.Index)
+	}
+	_, err = f.k.AssignmentAt(f.ctx, n)
+	require.ErrorIs(t, err, types.ErrAssignmentNotFound)
+	return n
+}
+
+func TestAssignmentIndexStaysDense(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	f.register("h4", "sa", 10<<30, 1)
+	var ids []uint64
+	for i := 0; i < 5; i++ {
+		res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter(fmt.Sprint("w", i)).core(t, 1, 10), 3, 100, 5))
+		require.NoError(t, err)
+		ids = append(ids, res.OrderId)
+	}
+	require.Equal(t, uint64(15), checkAssignmentIndex(t, f))
+	for _, id := range []uint64{ids[1], ids[4]} {
+		_, err := f.msg.CancelOrder(f.ctx, &types.MsgCancelOrder{Owner: f.user("alice").String(), OrderId: id})
+		require.NoError(t, err)
+	}
+	require.Equal(t, uint64(9), checkAssignmentIndex(t, f))
+	_, err := f.k.ReplaceAssignment(f.ctx, ids[0], 0, 1)
+	require.NoError(t, err)
+	require.Equal(t, uint64(9), checkAssignmentIndex(t, f))
+	f.endBlocksTo(200) // everything expires
+	require.Equal(t, uint64(0), checkAssignmentIndex(t, f))
 }

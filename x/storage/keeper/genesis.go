@@ -71,6 +71,12 @@ func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
 		if err := k.AssignmentsByHoster.Set(ctx, collections.Join(addr, key)); err != nil {
 			return err
 		}
+		if err := k.AssignmentIndex.Set(ctx, a.Index, key); err != nil {
+			return err
+		}
+	}
+	if err := k.AssignmentCount.Set(ctx, uint64(len(gs.Assignments))); err != nil {
+		return err
 	}
 	for _, e := range gs.PendingQueue {
 		if err := k.PendingQueue.Set(ctx, collections.Join(e.Height, e.OrderId)); err != nil {

@@ -59,6 +59,7 @@ func TestGenesisRoundTrip(t *testing.T) {
 	require.Len(t, gs.UnbondingQueue, 1)
 	require.Equal(t, uint64(5), gs.NextOrderId)
 
+	checkAssignmentIndex(t, f)
 	g := newBareFixture(t)
 	g.setHeight(f.height())
 	require.NoError(t, g.k.InitGenesis(g.ctx, gs))
@@ -103,6 +104,7 @@ func TestGenesisValidateRejectsInconsistentState(t *testing.T) {
 		},
 		"assignment of unknown order": func(g *types.GenesisState) { g.Assignments[0].OrderId = 77 },
 		"assignment count mismatch":   func(g *types.GenesisState) { g.Hosters[0].Assignments += 1 },
+		"assignment index repeated":   func(g *types.GenesisState) { g.Assignments[1].Index = g.Assignments[0].Index },
 		"missing assignment": func(g *types.GenesisState) {
 			g.Assignments = g.Assignments[1:]
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"cosmossdk.io/collections"
+	collcodec "cosmossdk.io/collections/codec"
 	"cosmossdk.io/core/address"
 	corestore "cosmossdk.io/core/store"
 	"cosmossdk.io/log/v2"
@@ -52,6 +53,11 @@ type Keeper struct {
 	ExpiryQueue collections.KeySet[collections.Pair[int64, uint64]]
 	// UnbondingQueue holds (due height, hoster) of leaving hosters.
 	UnbondingQueue collections.KeySet[collections.Pair[int64, sdk.AccAddress]]
+	// AssignmentIndex maps 0..AssignmentCount-1 to the keys (order id,
+	// slot) of all live assignments, a dense array like ActiveIndex, so that
+	// x/attest can sample assignments uniformly with bounded work.
+	AssignmentIndex collections.Map[uint64, collections.Pair[uint64, uint64]]
+	AssignmentCount collections.Item[uint64]
 }
 
 // NewKeeper creates the x/storage keeper. authority is the address allowed to
@@ -97,6 +103,9 @@ func NewKeeper(
 			collections.PairKeyCodec(collections.Int64Key, collections.Uint64Key)),
 		UnbondingQueue: collections.NewKeySet(sb, types.UnbondingQueueKey, "unbonding_queue",
 			collections.PairKeyCodec(collections.Int64Key, sdk.AccAddressKey)),
+		AssignmentIndex: collections.NewMap(sb, types.AssignmentIndexKey, "assignment_index", collections.Uint64Key,
+			collcodec.KeyToValueCodec(collections.PairKeyCodec(collections.Uint64Key, collections.Uint64Key))),
+		AssignmentCount: collections.NewItem(sb, types.AssignmentCountKey, "assignment_count", collections.Uint64Value),
 	}
 	schema, err := sb.Build()
 	if err != nil {

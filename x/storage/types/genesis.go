@@ -103,6 +103,13 @@ func (gs GenesisState) Validate() error {
 		}
 	}
 
+	assignIdx := make(map[uint64]bool, len(gs.Assignments))
+	for _, a := range gs.Assignments {
+		if a.Index >= uint64(len(gs.Assignments)) || assignIdx[a.Index] {
+			return fmt.Errorf("assignment indexes must be a permutation of 0..%d: %s has %d", len(gs.Assignments)-1, SlotString(a.OrderId, a.CoreIndex, a.Replica), a.Index)
+		}
+		assignIdx[a.Index] = true
+	}
 	perOrder := make(map[uint64]int)
 	perHoster := make(map[string]uint64)
 	seen := make(map[[2]uint64]bool)

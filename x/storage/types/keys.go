@@ -26,6 +26,8 @@ var (
 	PendingQueueKey        = collections.NewPrefix(9)
 	ExpiryQueueKey         = collections.NewPrefix(10)
 	UnbondingQueueKey      = collections.NewPrefix(11)
+	AssignmentIndexKey     = collections.NewPrefix(12)
+	AssignmentCountKey     = collections.NewPrefix(13)
 )
 
 // SlotKey packs a (core index, replica) pair of an order into one uint64, the
