@@ -358,6 +358,21 @@ func TestAccessControlAndCORS(t *testing.T) {
 		t.Fatalf("bucket acl: %+v", bacl.Grants)
 	}
 
+	// Block public access: new public ACLs are refused, existing ones ignored.
+	_, err = c.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: b})
+	wantCode(t, err, "NoSuchPublicAccessBlockConfiguration")
+	must[*s3.PutPublicAccessBlockOutput](t)(c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: b,
+		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true)}}))
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("p2"), Body: strings.NewReader("x"), ACL: types.ObjectCannedACLPublicRead})
+	wantCode(t, err, "AccessDenied")
+	if code, _, _ := anon("GET", "/acl/public", nil); code != 403 {
+		t.Fatalf("public object with IgnorePublicAcls: %d", code)
+	}
+	must[*s3.DeletePublicAccessBlockOutput](t)(c.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: b}))
+	if code, _, _ := anon("GET", "/acl/public", nil); code != 200 {
+		t.Fatalf("public object after removing the block: %d", code)
+	}
+
 	// CORS.
 	_, err = c.GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: b})
 	wantCode(t, err, "NoSuchCORSConfiguration")

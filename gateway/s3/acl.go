@@ -3,6 +3,7 @@ package s3
 import (
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/datdot/datdot/gateway/s3err"
@@ -132,6 +133,39 @@ func allowed(user *store.Owner, acl store.ACL, perm string) bool {
 	return false
 }
 
+// isPublic reports whether a grant is to everyone or every signed-in user.
+func isPublic(g store.Grant) bool {
+	return g.Type == "Group" && (g.URI == allUsers || g.URI == authUsers)
+}
+
+// effectiveACL drops public grants when the bucket ignores public ACLs.
+func effectiveACL(b store.Bucket, acl store.ACL) store.ACL {
+	if b.PublicAccessBlock == nil || !b.PublicAccessBlock.IgnorePublicAcls {
+		return acl
+	}
+	out := store.ACL{Owner: acl.Owner}
+	for _, g := range acl.Grants {
+		if !isPublic(g) {
+			out.Grants = append(out.Grants, g)
+		}
+	}
+	return out
+}
+
+// checkPublicBlock refuses an ACL with public grants on a bucket that
+// blocks public ACLs.
+func checkPublicBlock(b store.Bucket, acl store.ACL) error {
+	if b.PublicAccessBlock == nil || !b.PublicAccessBlock.BlockPublicAcls {
+		return nil
+	}
+	for _, g := range acl.Grants {
+		if isPublic(g) {
+			return s3err.AccessDenied.With("Access Denied: the bucket blocks public ACLs")
+		}
+	}
+	return nil
+}
+
 // loadBucket returns the bucket the request addresses, checking that the
 // requester has perm on it and any x-amz-expected-bucket-owner.
 func (q *request) loadBucket(perm string) (store.Bucket, error) {
@@ -142,7 +176,7 @@ func (q *request) loadBucket(perm string) (store.Bucket, error) {
 	if exp := q.r.Header.Get("x-amz-expected-bucket-owner"); exp != "" && exp != b.Owner.ID {
 		return b, s3err.AccessDenied
 	}
-	if perm != "" && !allowed(q.user, b.ACL, perm) {
+	if perm != "" && !allowed(q.user, effectiveACL(b, b.ACL), perm) {
 		return b, s3err.AccessDenied
 	}
 	return b, nil
@@ -155,7 +189,7 @@ func (q *request) ownBucket() (store.Bucket, error) {
 		return b, err
 	}
 	if q.user == nil || q.user.ID != b.Owner.ID {
-		if !allowed(q.user, b.ACL, permFullControl) || q.user == nil {
+		if !allowed(q.user, effectiveACL(b, b.ACL), permFullControl) || q.user == nil {
 			return b, s3err.AccessDenied
 		}
 	}
@@ -170,11 +204,15 @@ func (q *request) canReadObject(b store.Bucket, obj *store.Object) bool {
 	if q.user != nil && q.user.ID == b.Owner.ID {
 		return true
 	}
-	return allowed(q.user, obj.ACL, permRead)
+	return allowed(q.user, effectiveACL(b, obj.ACL), permRead)
 }
 
-// checkGrantees refuses grants to accounts this gateway does not know.
+// checkGrantees refuses grants to accounts this gateway does not know, and
+// puts group grants first, the order in which S3 lists canned ACLs.
 func (q *request) checkGrantees(acl store.ACL) error {
+	sort.SliceStable(acl.Grants, func(i, j int) bool {
+		return acl.Grants[i].Type == "Group" && acl.Grants[j].Type != "Group"
+	})
 	for _, g := range acl.Grants {
 		switch g.Type {
 		case "CanonicalUser":
@@ -277,6 +315,9 @@ func (q *request) putBucketACL() error {
 	if err != nil {
 		return err
 	}
+	if err := checkPublicBlock(b, acl); err != nil {
+		return err
+	}
 	err = q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
 		b.ACL = acl
 		return nil
@@ -297,7 +338,7 @@ func (q *request) getObjectACL() error {
 	if err != nil {
 		return q.objectErr(err)
 	}
-	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, obj.ACL, permReadACP) {
+	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), permReadACP) {
 		return s3err.AccessDenied
 	}
 	if obj.VersionID != store.NullVersion || q.versionID() != "" {
@@ -316,11 +357,14 @@ func (q *request) putObjectACL() error {
 	if err != nil {
 		return q.objectErr(err)
 	}
-	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, obj.ACL, permWriteACP) {
+	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), permWriteACP) {
 		return s3err.AccessDenied
 	}
 	acl, err := q.newACLFromRequest(obj.Owner, b.Owner)
 	if err != nil {
+		return err
+	}
+	if err := checkPublicBlock(b, acl); err != nil {
 		return err
 	}
 	err = q.s.cfg.Meta.UpdateObject(q.ctx, q.bucket, q.key, obj.VersionID, func(o *store.Object) error {
@@ -334,5 +378,56 @@ func (q *request) putObjectACL() error {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
 	}
 	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (q *request) putPublicAccessBlock() error {
+	if _, err := q.ownBucket(); err != nil {
+		return err
+	}
+	var c s3xml.PublicAccessBlockConfiguration
+	if err := q.decodeXML(&c); err != nil {
+		return err
+	}
+	err := q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
+		b.PublicAccessBlock = &store.PublicAccessBlock{
+			BlockPublicAcls: c.BlockPublicAcls, IgnorePublicAcls: c.IgnorePublicAcls,
+			BlockPublicPolicy: c.BlockPublicPolicy, RestrictPublicBuckets: c.RestrictPublicBuckets,
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (q *request) getPublicAccessBlock() error {
+	b, err := q.ownBucket()
+	if err != nil {
+		return err
+	}
+	p := b.PublicAccessBlock
+	if p == nil {
+		return &s3err.Error{Code: "NoSuchPublicAccessBlockConfiguration", Status: http.StatusNotFound, Message: "The public access block configuration was not found"}
+	}
+	q.writeXML(s3xml.PublicAccessBlockConfiguration{Xmlns: s3xml.NS, BlockPublicAcls: p.BlockPublicAcls, IgnorePublicAcls: p.IgnorePublicAcls,
+		BlockPublicPolicy: p.BlockPublicPolicy, RestrictPublicBuckets: p.RestrictPublicBuckets})
+	return nil
+}
+
+func (q *request) deletePublicAccessBlock() error {
+	if _, err := q.ownBucket(); err != nil {
+		return err
+	}
+	err := q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
+		b.PublicAccessBlock = nil
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

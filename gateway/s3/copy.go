@@ -192,6 +192,9 @@ func (q *request) copyObject() error {
 	if err != nil {
 		return err
 	}
+	if err := checkPublicBlock(b, acl); err != nil {
+		return err
+	}
 	var algs []string
 	if a := q.r.Header.Get("x-amz-checksum-algorithm"); a != "" {
 		if _, ok := sigv4.NewChecksumHash(a); !ok {

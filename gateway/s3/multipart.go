@@ -37,6 +37,9 @@ func (q *request) createUpload() error {
 	if err != nil {
 		return err
 	}
+	if err := checkPublicBlock(b, acl); err != nil {
+		return err
+	}
 	alg := strings.ToUpper(q.r.Header.Get("x-amz-checksum-algorithm"))
 	if alg != "" {
 		if _, ok := sigv4.NewChecksumHash(alg); !ok {

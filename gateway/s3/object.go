@@ -118,6 +118,9 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
+	if err := checkPublicBlock(b, acl); err != nil {
+		return err
+	}
 	part, err := q.storeBody(q.auth.ContentLength, nil)
 	if err != nil {
 		return err

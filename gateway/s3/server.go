@@ -206,9 +206,11 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putCORS()
 		case q.has("acl"):
 			return q.putBucketACL()
+		case q.has("publicAccessBlock"):
+			return q.putPublicAccessBlock()
 		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
-			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"), q.has("publicAccessBlock"):
+			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
 			return s3err.NotImplemented
 		}
 		return q.createBucket()
@@ -222,6 +224,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.getCORS()
 		case q.has("acl"):
 			return q.getBucketACL()
+		case q.has("publicAccessBlock"):
+			return q.getPublicAccessBlock()
 		case q.has("uploads"):
 			return q.listUploads()
 		case q.has("versions"):
@@ -242,6 +246,8 @@ func (q *request) dispatchBucket(m string) error {
 		switch {
 		case q.has("cors"):
 			return q.deleteCORS()
+		case q.has("publicAccessBlock"):
+			return q.deletePublicAccessBlock()
 		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
 			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
 			if _, err := q.ownBucket(); err != nil {

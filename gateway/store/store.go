@@ -86,6 +86,19 @@ type Bucket struct {
 	ACL        ACL        `json:"acl"`
 	Versioning string     `json:"versioning,omitempty"`
 	CORS       []CORSRule `json:"cors,omitempty"`
+	// PublicAccessBlock, when set, limits what public ACLs can do.
+	PublicAccessBlock *PublicAccessBlock `json:"pab,omitempty"`
+}
+
+// PublicAccessBlock is S3's "block public access" setting of a bucket.
+// BlockPublicAcls refuses requests that set public grants; IgnorePublicAcls
+// makes existing public grants ineffective. The policy flags are kept for
+// clients but have no effect (there are no bucket policies).
+type PublicAccessBlock struct {
+	BlockPublicAcls       bool `json:"blockAcls,omitempty"`
+	IgnorePublicAcls      bool `json:"ignoreAcls,omitempty"`
+	BlockPublicPolicy     bool `json:"blockPolicy,omitempty"`
+	RestrictPublicBuckets bool `json:"restrict,omitempty"`
 }
 
 // BlobRef names a stored blob and its size.
