@@ -11,8 +11,21 @@ import (
 	"github.com/datdot/datdot/gateway/store"
 )
 
-// listBatch is how many entries are read from the store at a time.
-const listBatch = 1000
+// listBatch is the most entries read from the store at a time. After a
+// common prefix the walk seeks past it and reads a small batch first
+// (batchAfterPrefix, doubling while no prefix interrupts), so that listing
+// many prefixes does not decode a full batch per prefix.
+const (
+	listBatch        = 1000
+	batchAfterPrefix = 8
+)
+
+func nextBatch(cur int, restarted bool) int {
+	if restarted {
+		return batchAfterPrefix
+	}
+	return min(cur*2, listBatch)
+}
 
 // skipPrefix returns a key marker past every key that starts with p (keys
 // are UTF-8, which never contains the byte 0xff).
@@ -55,15 +68,16 @@ type listing struct {
 
 // walkKeys collects up to max keys and common prefixes after marker.
 // fetch returns the next batch of entries after a key marker.
-func walkKeys(prefix, delim, marker string, max int, fetch func(after string) ([]store.Object, error)) (listing, error) {
+func walkKeys(prefix, delim, marker string, max int, fetch func(after string, limit int) ([]store.Object, error)) (listing, error) {
 	var out listing
 	if max == 0 {
 		return out, nil
 	}
 	after := marker
 	count := 0
+	limit := listBatch
 	for {
-		batch, err := fetch(after)
+		batch, err := fetch(after, limit)
 		if err != nil {
 			return out, err
 		}
@@ -96,9 +110,10 @@ func walkKeys(prefix, delim, marker string, max int, fetch func(after string) ([
 			after = o.Key
 			count++
 		}
-		if !restart && len(batch) < listBatch {
+		if !restart && len(batch) < limit {
 			return out, nil
 		}
+		limit = nextBatch(limit, restart)
 	}
 }
 
@@ -128,8 +143,8 @@ func (q *request) listObjects(version int) error {
 			marker = string(raw)
 		}
 	}
-	l, err := walkKeys(prefix, delim, marker, max, func(after string) ([]store.Object, error) {
-		return q.s.cfg.Meta.ListObjects(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, Limit: listBatch})
+	l, err := walkKeys(prefix, delim, marker, max, func(after string, limit int) ([]store.Object, error) {
+		return q.s.cfg.Meta.ListObjects(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, Limit: limit})
 	})
 	if err != nil {
 		return err
@@ -209,11 +224,11 @@ func (q *request) listVersions() error {
 		MaxKeys: max, Delimiter: e(delim), EncodingType: enc,
 	}
 	after, afterID := keyMarker, vidMarker
-	count := 0
+	count, limit := 0, listBatch
 	lastKey, lastVID := "", ""
 walk:
 	for max > 0 {
-		batch, err := q.s.cfg.Meta.ListVersions(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: listBatch})
+		batch, err := q.s.cfg.Meta.ListVersions(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: limit})
 		if err != nil {
 			return err
 		}
@@ -264,9 +279,10 @@ walk:
 			after, afterID = o.Key, o.VersionID
 			count++
 		}
-		if !restart && len(batch) < listBatch {
+		if !restart && len(batch) < limit {
 			break
 		}
+		limit = nextBatch(limit, restart)
 	}
 	if res.IsTruncated {
 		res.NextKeyMarker = e(lastKey)
@@ -303,10 +319,10 @@ func (q *request) listUploads() error {
 		Prefix: e(prefix), Delimiter: e(delim), MaxUploads: max, EncodingType: enc,
 	}
 	after, afterID := keyMarker, idMarker
-	count := 0
+	count, limit := 0, listBatch
 walk:
 	for max > 0 {
-		batch, err := q.s.cfg.Meta.ListUploads(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: listBatch})
+		batch, err := q.s.cfg.Meta.ListUploads(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: limit})
 		if err != nil {
 			return err
 		}
@@ -343,9 +359,10 @@ walk:
 			after, afterID = u.Key, u.UploadID
 			count++
 		}
-		if !restart && len(batch) < listBatch {
+		if !restart && len(batch) < limit {
 			break
 		}
+		limit = nextBatch(limit, restart)
 	}
 	if !res.IsTruncated {
 		res.NextKeyMarker, res.NextUploadIDMarker = "", ""
