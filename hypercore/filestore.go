@@ -29,7 +29,15 @@ import (
 // three files are fsynced, then a new head file is written to head.tmp,
 // fsynced, renamed over head, and the directory is fsynced. The rename is
 // the commit point: a crash before it leaves the old head, whose files
-// are intact; what lies past it is ignored and truncated on open. Every
+// are intact; what lies past it is ignored and truncated on open. A
+// commit that fails after it began writing (a failed write, fsync or
+// rename) leaves the files in a state only recovery may judge (after a
+// failed directory fsync the new head may or may not be on disk; after a
+// failed fsync the kernel may have dropped dirty pages), so the storage
+// refuses further commits with ErrStorageFailed until it is reopened.
+// Init fsyncs the core directory and its parent, so a created core
+// survives a crash (directories above the parent that OpenFileStorage
+// created are the caller's to sync). Every
 // block read is also checked against its tree node by Core.Get, and every
 // node record carries a checksum, so damage after the fact is reported as
 // ErrCorrupt instead of served.
@@ -43,9 +51,17 @@ type FileStorage struct {
 	header  Header
 	head    Head
 	closed  bool
+	failed  error // guarded by cmu: why a commit failed half way
+
+	// syncDir fsyncs a directory; tests replace it to inject failures.
+	syncDir func(dir string) error
 
 	data, offsets, tree *os.File
 }
+
+// ErrStorageFailed is returned by Commit after an earlier commit failed
+// half way; reopen the storage to recover.
+var ErrStorageFailed = errors.New("hypercore: storage failed, reopen it")
 
 const (
 	nodeRecord   = 48
@@ -63,7 +79,7 @@ func OpenFileStorage(dir string) (*FileStorage, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	s := &FileStorage{dir: dir}
+	s := &FileStorage{dir: dir, syncDir: fsyncDir}
 	var err error
 	if s.lock, err = lockDir(filepath.Join(dir, "lock")); err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", dir, err)
@@ -235,10 +251,10 @@ func (s *FileStorage) writeFileAtomic(name string, data []byte) error {
 	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return s.syncDir(s.dir)
 }
 
-func syncDir(dir string) error {
+func fsyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -263,6 +279,10 @@ func (s *FileStorage) Init(_ context.Context, h Header) error {
 		return fmt.Errorf("%w: manifest of %d bytes", ErrBadManifest, len(h.Manifest))
 	}
 	if err := s.writeFileAtomic("header", encodeHeaderFile(h)); err != nil {
+		return fmt.Errorf("init storage: %w", err)
+	}
+	// The core directory may be new: make its entry durable too.
+	if err := s.syncDir(filepath.Dir(s.dir)); err != nil {
 		return fmt.Errorf("init storage: %w", err)
 	}
 	h.Manifest = bytes.Clone(h.Manifest)
@@ -362,6 +382,15 @@ func (s *FileStorage) Block(ctx context.Context, index uint64) ([]byte, error) {
 func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
+	if s.failed != nil {
+		return fmt.Errorf("commit: %w: earlier commit failed: %w", ErrStorageFailed, s.failed)
+	}
+	return s.commit(ctx, c)
+}
+
+// commit is Commit with cmu held. Errors before the first write leave the
+// storage usable; later ones mark it failed.
+func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 	s.mu.RLock()
 	closed, hasCore, old := s.closed, s.hasCore, s.head
 	s.mu.RUnlock()
@@ -385,6 +414,16 @@ func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
 	if old.ByteLength+size != c.Head.ByteLength {
 		return fmt.Errorf("commit: byte length %d+%d != %d", old.ByteLength, size, c.Head.ByteLength)
 	}
+	for _, n := range c.Nodes {
+		if n.Index >= 2*c.Head.Length {
+			return fmt.Errorf("commit: node %d beyond length %d", n.Index, c.Head.Length)
+		}
+	}
+	defer func() {
+		if err != nil {
+			s.failed = err
+		}
+	}()
 	offs := make([]byte, 0, 8*len(c.Blocks))
 	pos := old.ByteLength
 	for _, b := range c.Blocks {
@@ -407,9 +446,6 @@ func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
 		}
 		buf := make([]byte, 0, nodeRecord*(j-i))
 		for _, n := range nodes[i:j] {
-			if n.Index >= 2*c.Head.Length {
-				return fmt.Errorf("commit: node %d beyond length %d", n.Index, c.Head.Length)
-			}
 			buf = append(buf, nodeRecordFor(n)...)
 		}
 		if _, err := s.tree.WriteAt(buf, int64(nodes[i].Index)*nodeRecord); err != nil {

@@ -1,0 +1,112 @@
+package hypercore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestFileStorageSyncsDirectories checks that Init makes the new core's
+// directory entry durable (the parent is fsynced) and that every commit
+// fsyncs the core directory after renaming the head.
+func TestFileStorageSyncsDirectories(t *testing.T) {
+	ctx := context.Background()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "core")
+	st, err := OpenFileStorage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	st.syncDir = func(d string) error { synced = append(synced, d); return fsyncDir(d) }
+	c, err := Create(ctx, st, testKey(40), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !slices.Contains(synced, dir) || !slices.Contains(synced, parent) {
+		t.Fatalf("init synced %q, want %q and its parent", synced, dir)
+	}
+	synced = nil
+	appendTestBlocks(t, c, 0, 3)
+	if !slices.Equal(synced, []string{dir}) {
+		t.Fatalf("commit synced %q, want the core directory once", synced)
+	}
+}
+
+// TestFileStorageFailedCommit makes the directory fsync after the head's
+// rename fail: the new head may or may not be durable, so the storage must
+// refuse further commits (which would write over blocks that head covers)
+// until it is reopened, and reopening must give a consistent core.
+func TestFileStorageFailedCommit(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	priv := testKey(41)
+	st, err := OpenFileStorage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Create(ctx, st, priv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTestBlocks(t, c, 0, 5)
+	boom := errors.New("injected fsync failure")
+	st.syncDir = func(string) error { return boom }
+	if _, err := c.Append(ctx, testBlock(5)); !errors.Is(err, boom) {
+		t.Fatalf("append with failing dir fsync: %v", err)
+	}
+	st.syncDir = fsyncDir
+	if _, err := c.Append(ctx, testBlock(5)); !errors.Is(err, ErrStorageFailed) {
+		t.Fatalf("append after a failed commit: %v", err)
+	}
+	// Reads of what was committed before still work.
+	if _, err := c.Get(ctx, 4); err != nil {
+		t.Fatalf("get after a failed commit: %v", err)
+	}
+	c.Close()
+
+	st, err = OpenFileStorage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = Open(ctx, st, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The rename happened, so the head on disk is the new one.
+	if c.Length() != 6 {
+		t.Fatalf("length after reopen %d, want 6", c.Length())
+	}
+	appendTestBlocks(t, c, 6, 9)
+	checkCore(t, c)
+}
+
+// TestFileStorageRefusedCommitIsHarmless checks that a commit refused
+// before anything is written (a cancelled context, a bad commit) does not
+// stop later commits.
+func TestFileStorageRefusedCommitIsHarmless(t *testing.T) {
+	st, err := OpenFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Create(context.Background(), st, testKey(42), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Append(cancelled, testBlock(0)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("append with cancelled context: %v", err)
+	}
+	bad := &Commit{Blocks: [][]byte{{1}}, Nodes: []Node{{Index: 2}}, Head: Head{Length: 1, ByteLength: 1}}
+	if err := st.Commit(context.Background(), bad); err == nil {
+		t.Fatal("commit with a node beyond its length accepted")
+	}
+	appendTestBlocks(t, c, 0, 4)
+	checkCore(t, c)
+}
