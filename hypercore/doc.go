@@ -22,6 +22,9 @@
 //   - VerifyProofAt(p, length, treeHash): the caller trusts the tree hash
 //     at length (the chain's committed state); p's upgrade must go from 0
 //     to exactly length. The signature is not needed.
+//   - VerifyBlockAt(p, index, length, treeHash): VerifyProofAt for a
+//     storage challenge; it also checks that p proves exactly block index
+//     (a valid proof of another block is refused) and returns its value.
 //   - VerifyProof(key, manifest, p): only the key is known; the manifest
 //     comes from the argument, else from the proof, else the core is a
 //     compat core. The writer's signature is checked.

@@ -170,3 +170,64 @@ func TestVerifyProofFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyBlockAt is the chain's check of a storage challenge: only a
+// proof of exactly the challenged block at exactly the trusted tree is
+// accepted.
+func TestVerifyBlockAt(t *testing.T) {
+	ctx := context.Background()
+	c, err := Create(ctx, NewMemStorage(), testKey(13), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTestBlocks(t, c, 0, 20)
+	const length, index = 13, 7
+	th, _, err := c.TreeHashAt(ctx, length)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th12, _, err := c.TreeHashAt(ctx, length-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofAt := func(l, b uint64) *Proof {
+		p, err := c.ProofAt(ctx, l, ProofRequest{Block: &BlockRequest{Index: b}, Upgrade: &UpgradeRequest{Length: l}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := proofAt(length, index)
+	val, err := VerifyBlockAt(p, index, length, th)
+	if err != nil || !bytes.Equal(val, testBlock(index)) {
+		t.Fatalf("honest proof: %v", err)
+	}
+	hashProof, err := c.ProofAt(ctx, length, ProofRequest{Hash: &HashRequest{Index: 2 * index}, Upgrade: &UpgradeRequest{Length: length}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	headProof, err := c.Proof(ctx, ProofRequest{Block: &BlockRequest{Index: index}, Upgrade: &UpgradeRequest{Length: length}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := proofAt(length, index)
+	forged.Block.Value = testBlock(index + 1)
+	for name, tc := range map[string]struct {
+		p        *Proof
+		index, l uint64
+		th       [32]byte
+	}{
+		"valid proof of another block": {proofAt(length, index+1), index, length, th},
+		"proof at a shorter length":    {proofAt(length-1, index), index, length, th},
+		"trusted hash of another tree": {p, index, length, th12},
+		"hash proof":                   {hashProof, index, length, th},
+		"head proof, extra nodes":      {headProof, index, length, th},
+		"forged value":                 {forged, index, length, th},
+		"index beyond length":          {proofAt(length, index), length, length, th},
+		"nil proof":                    {nil, index, length, th},
+	} {
+		if _, err := VerifyBlockAt(tc.p, tc.index, tc.l, tc.th); !errors.Is(err, ErrBadProof) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

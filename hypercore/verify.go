@@ -355,6 +355,30 @@ func VerifyProofAt(p *Proof, length uint64, treeHash [32]byte) (*Verified, error
 	return v, nil
 }
 
+// VerifyBlockAt is VerifyProofAt for a storage challenge of block index:
+// p must be a block proof of exactly that block (no hash or seek part),
+// with an upgrade from 0 to length, folding up to the trusted treeHash.
+// A valid proof of any other block is refused, so the caller cannot
+// forget to compare the index. It returns the authentic block value
+// (aliasing p). Pure and bounded like VerifyProofAt.
+func VerifyBlockAt(p *Proof, index, length uint64, treeHash [32]byte) ([]byte, error) {
+	switch {
+	case p == nil || p.Block == nil:
+		return nil, fmt.Errorf("%w: no block in the proof, want block %d", ErrBadProof, index)
+	case p.Block.Index != index:
+		return nil, fmt.Errorf("%w: proof of block %d, want block %d", ErrBadProof, p.Block.Index, index)
+	case index >= length:
+		return nil, fmt.Errorf("%w: block %d is beyond length %d", ErrBadProof, index, length)
+	case p.Hash != nil || p.Seek != nil:
+		return nil, fmt.Errorf("%w: a block challenge proof has no hash or seek part", ErrBadProof)
+	}
+	v, err := VerifyProofAt(p, length, treeHash)
+	if err != nil {
+		return nil, err
+	}
+	return v.Block.Value, nil
+}
+
 // VerifyProof checks p with nothing but the core's key: the tree comes
 // from the proof (its upgrade must start at 0) and the writer's signature
 // over it is checked. The manifest is taken from manifest if non-empty,
