@@ -68,6 +68,16 @@ func TestVectorProofs(t *testing.T) {
 				treeNodes[n.Index] = n.node(t)
 			}
 		}
+		// The writer's stored tree is JS's, node for node.
+		for i, want := range treeNodes {
+			got, err := core.Node(ctx, i)
+			if err != nil || got != want {
+				t.Fatalf("writer's node %d = %+v (%v), JS %+v", i, got, err, want)
+			}
+		}
+		if _, err := core.Node(ctx, 2*c.Length); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("node past the head: %v", err)
+		}
 		known := func(i uint64) (Node, bool) { n, ok := treeNodes[i]; return n, ok }
 		full := &UpgradeRequest{Start: 0, Length: c.Length}
 
