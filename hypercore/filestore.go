@@ -316,13 +316,13 @@ func (s *FileStorage) committed() (Head, error) {
 	return s.head, nil
 }
 
-func nodeRecordFor(n Node) []byte {
-	b := make([]byte, nodeRecord)
-	binary.LittleEndian.PutUint64(b[0:], n.Size)
-	copy(b[8:40], n.Hash[:])
-	binary.LittleEndian.PutUint32(b[40:], nodeChecksum(n.Index, b[:40]))
-	copy(b[44:], nodeMagic)
-	return b
+// appendNodeRecord appends the tree file record of n to b.
+func appendNodeRecord(b []byte, n Node) []byte {
+	start := len(b)
+	b = binary.LittleEndian.AppendUint64(b, n.Size)
+	b = append(b, n.Hash[:]...)
+	b = binary.LittleEndian.AppendUint32(b, nodeChecksum(n.Index, b[start:]))
+	return append(b, nodeMagic...)
 }
 
 func nodeChecksum(index uint64, rec []byte) uint32 {
@@ -446,7 +446,7 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 		}
 		buf := make([]byte, 0, nodeRecord*(j-i))
 		for _, n := range nodes[i:j] {
-			buf = append(buf, nodeRecordFor(n)...)
+			buf = appendNodeRecord(buf, n)
 		}
 		if _, err := s.tree.WriteAt(buf, int64(nodes[i].Index)*nodeRecord); err != nil {
 			return fmt.Errorf("commit: tree: %w", err)
@@ -479,10 +479,16 @@ func compareU64(a, b uint64) int {
 	return 0
 }
 
-// writeBlocks writes blocks back to back at off, in chunks of up to 4 MiB.
+// writeBlocks writes blocks back to back at off. Blocks of 32 KiB or more
+// are written as they are; runs of smaller ones are gathered into one
+// write of up to 4 MiB, so small blocks do not cost a syscall each and
+// large ones are not copied.
 func writeBlocks(f *os.File, off int64, blocks [][]byte) error {
-	const chunk = 4 << 20
-	buf := make([]byte, 0, chunk)
+	const (
+		direct = 32 << 10
+		chunk  = 4 << 20
+	)
+	var buf []byte
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -492,8 +498,8 @@ func writeBlocks(f *os.File, off int64, blocks [][]byte) error {
 		buf = buf[:0]
 		return err
 	}
-	for _, b := range blocks {
-		if len(b) >= chunk {
+	for i, b := range blocks {
+		if len(b) >= direct {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -508,9 +514,23 @@ func writeBlocks(f *os.File, off int64, blocks [][]byte) error {
 				return err
 			}
 		}
+		if buf == nil {
+			buf = make([]byte, 0, min(chunk, smallBytes(blocks[i:], direct)))
+		}
 		buf = append(buf, b...)
 	}
 	return flush()
+}
+
+// smallBytes is the total size of the blocks shorter than limit.
+func smallBytes(blocks [][]byte, limit int) int {
+	n := 0
+	for _, b := range blocks {
+		if len(b) < limit {
+			n += len(b)
+		}
+	}
+	return n
 }
 
 func (s *FileStorage) closeFiles() {

@@ -1,8 +1,10 @@
 package hypercore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -109,4 +111,36 @@ func TestFileStorageRefusedCommitIsHarmless(t *testing.T) {
 	}
 	appendTestBlocks(t, c, 0, 4)
 	checkCore(t, c)
+}
+
+// TestWriteBlocks writes a mix of large blocks (written directly) and
+// runs of small ones (gathered, more than one 4 MiB chunk) at an offset
+// and reads the file back.
+func TestWriteBlocks(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var blocks [][]byte
+	sizes := []int{100, 40 << 10, 10, 0, 10, 70 << 10, 5}
+	for range 150 {
+		sizes = append(sizes, 30<<10) // 4.5 MiB of small blocks in a row
+	}
+	sizes = append(sizes, 32<<10, 1)
+	for i, n := range sizes {
+		blocks = append(blocks, bytes.Repeat([]byte{byte(i)}, n))
+	}
+	const off = 12345
+	if err := writeBlocks(f, off, blocks); err != nil {
+		t.Fatal(err)
+	}
+	want := append(make([]byte, off), bytes.Join(blocks, nil)...)
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("file is %d bytes, want %d, or differs", len(got), len(want))
+	}
 }
