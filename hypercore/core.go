@@ -255,20 +255,24 @@ func (c *Core) appendBlocks(ctx context.Context, blocks [][]byte, sign func(th [
 // AppendFrom reads r to its end and appends it in blocks of blockSize
 // bytes (the last one may be shorter), committing about every 4 MiB. It
 // returns the number of blocks and bytes appended; on error, what was
-// committed before stays.
+// committed before stays. ctx is checked before every commit. One buffer
+// of about 4 MiB is read into and reused for every commit (Storage.Commit
+// does not keep the blocks it is given).
 func (c *Core) AppendFrom(ctx context.Context, r io.Reader, blockSize int) (blocks uint64, n int64, err error) {
-	if blockSize <= 0 {
-		return 0, 0, fmt.Errorf("append: block size %d", blockSize)
+	if blockSize <= 0 || blockSize > MaxAppendFromBlock {
+		return 0, 0, fmt.Errorf("append: block size %d, want 1..%d", blockSize, MaxAppendFromBlock)
 	}
 	perCommit := max(1, (4<<20)/blockSize)
+	buf := make([]byte, perCommit*blockSize)
+	batch := make([][]byte, 0, perCommit)
 	for {
-		batch := make([][]byte, 0, perCommit)
+		batch = batch[:0]
 		var eof bool
 		for len(batch) < perCommit {
-			buf := make([]byte, blockSize)
-			k, rerr := io.ReadFull(r, buf)
+			blk := buf[len(batch)*blockSize : (len(batch)+1)*blockSize]
+			k, rerr := io.ReadFull(r, blk)
 			if k > 0 {
-				batch = append(batch, buf[:k])
+				batch = append(batch, blk[:k])
 			}
 			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 				eof = true
@@ -292,6 +296,10 @@ func (c *Core) AppendFrom(ctx context.Context, r io.Reader, blockSize int) (bloc
 		}
 	}
 }
+
+// MaxAppendFromBlock is the largest block size AppendFrom takes (its
+// buffer is at least one block).
+const MaxAppendFromBlock = 64 << 20
 
 // Get returns block index, checked against its tree node: a block that
 // storage corrupted is never returned (ErrCorrupt instead).

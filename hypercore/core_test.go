@@ -189,30 +189,72 @@ func TestCoreReadOnlyAndWrongKey(t *testing.T) {
 	}
 }
 
+// TestAppendFrom streams more than two commits' worth (AppendFrom reuses
+// one buffer across commits) with a short last block into file storage
+// and reads it back; bad block sizes are refused.
 func TestAppendFrom(t *testing.T) {
 	ctx := context.Background()
-	c, err := Create(ctx, NewMemStorage(), testKey(3), false)
+	st, err := OpenFileStorage(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := bytes.Repeat([]byte("0123456789"), 100_000) // 1e6 bytes
+	c, err := Create(ctx, st, testKey(3), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var data []byte
+	for i := uint64(0); len(data) < 9_000_000; i++ {
+		data = append(data, testBlock(i)...)
+	}
+	data = data[:9_000_000]
 	n, size, err := c.AppendFrom(ctx, bytes.NewReader(data), 64<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 16 || size != int64(len(data)) || c.Info().ByteLength != uint64(len(data)) {
+	if n != 138 || size != int64(len(data)) || c.Info().ByteLength != uint64(len(data)) {
 		t.Fatalf("appended %d blocks, %d bytes", n, size)
 	}
-	var got []byte
-	for i := uint64(0); i < n; i++ {
-		b, err := c.Get(ctx, i)
+	got, err := io.ReadAll(io.NewSectionReader(c.ReaderAt(ctx), 0, size))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back differs (%d bytes, %v)", len(got), err)
+	}
+	if b, err := c.Get(ctx, 137); err != nil || len(b) != len(data)%(64<<10) {
+		t.Fatalf("last block: %d bytes, %v", len(b), err)
+	}
+	for _, bs := range []int{0, -1, MaxAppendFromBlock + 1} {
+		if _, _, err := c.AppendFrom(ctx, bytes.NewReader(data), bs); err == nil {
+			t.Fatalf("block size %d accepted", bs)
+		}
+	}
+	if c.Length() != 138 {
+		t.Fatal("a refused AppendFrom appended")
+	}
+}
+
+// TestGetReturnsACopy: changing a block returned by Get changes nothing
+// stored, in either storage.
+func TestGetReturnsACopy(t *testing.T) {
+	ctx := context.Background()
+	fst, err := OpenFileStorage(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []Storage{NewMemStorage(), fst} {
+		c, err := Create(ctx, st, testKey(3), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, b...)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("read back differs")
+		appendTestBlocks(t, c, 0, 3)
+		b, err := c.Get(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 1
+		if b, err := c.Get(ctx, 1); err != nil || !bytes.Equal(b, testBlock(1)) {
+			t.Fatalf("%T: block changed through a returned slice: %v", st, err)
+		}
+		c.Close()
 	}
 }
 

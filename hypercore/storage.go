@@ -1,6 +1,7 @@
 package hypercore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -53,9 +54,11 @@ type Storage interface {
 	Load(ctx context.Context) (Header, Head, error)
 	// Node reads a tree node.
 	Node(ctx context.Context, index uint64) (Node, error)
-	// Block reads block index (not yet checked against the tree).
+	// Block reads block index (not yet checked against the tree) into a
+	// slice the caller owns.
 	Block(ctx context.Context, index uint64) ([]byte, error)
-	// Commit applies c atomically and durably.
+	// Commit applies c atomically and durably. It must not keep c's
+	// slices after it returns (callers reuse the block buffers).
 	Commit(ctx context.Context, c *Commit) error
 	// Close releases the storage.
 	Close() error
@@ -120,7 +123,7 @@ func (s *MemStorage) Block(_ context.Context, index uint64) ([]byte, error) {
 	if index >= uint64(len(s.blocks)) {
 		return nil, fmt.Errorf("%w: block %d", ErrNotFound, index)
 	}
-	return s.blocks[index], nil
+	return bytes.Clone(s.blocks[index]), nil
 }
 
 func (s *MemStorage) Commit(_ context.Context, c *Commit) error {
