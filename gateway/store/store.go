@@ -101,7 +101,10 @@ type PublicAccessBlock struct {
 	RestrictPublicBuckets bool `json:"restrict,omitempty"`
 }
 
-// BlobRef names a stored blob and its size.
+// BlobRef names a stored blob and its size. The ID is chosen by the
+// BlobStore and opaque to everything else: the local store names a file; a
+// network store may name an entry of its own extent index (core, offset,
+// length of each piece) or encode the extents in the ID itself.
 type BlobRef struct {
 	ID   string `json:"id"`
 	Size int64  `json:"size"`
