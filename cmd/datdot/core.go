@@ -140,27 +140,67 @@ func coreNew(ctx context.Context, args []string) error {
 		return err
 	}
 	keyPath := filepath.Join(*dir, coreKeyFile)
-	if _, err := os.Stat(keyPath); err == nil {
-		return fmt.Errorf("%s already exists", keyPath)
-	}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
 	}
+	// The key goes to disk (durably) before the core exists: a crash in
+	// between leaves a key without a core, never a core nobody can write.
+	if err := writeKeyFile(keyPath, priv); err != nil {
+		return err
+	}
 	st, err := hypercore.OpenFileStorage(*dir)
 	if err != nil {
+		os.Remove(keyPath)
 		return err
 	}
 	c, err := hypercore.Create(ctx, st, priv, *compat)
 	if err != nil {
 		st.Close()
+		os.Remove(keyPath)
 		return err
 	}
 	defer c.Close()
-	if err := os.WriteFile(keyPath, []byte(hex.EncodeToString(priv)+"\n"), 0o600); err != nil {
-		return err
-	}
 	return printInfo(c)
+}
+
+// writeKeyFile stores priv (hex) at path, refusing to replace an existing
+// file: it writes and fsyncs a temporary file, hard-links it to path
+// (which fails if path exists), removes the temporary name and fsyncs the
+// directory, so path is either absent or holds the whole key.
+func writeKeyFile(path string, priv ed25519.PrivateKey) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	defer os.Remove(tmp)
+	if _, err := f.WriteString(hex.EncodeToString(priv) + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	return nil
 }
 
 func coreAppend(ctx context.Context, args []string) error {
