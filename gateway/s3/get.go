@@ -2,6 +2,7 @@ package s3
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -231,9 +232,13 @@ func (q *request) getObject(head bool) error {
 	if head || length == 0 {
 		return nil
 	}
-	if err := q.sendData(q.w, &obj, start, length); err != nil {
+	if clientGone, err := q.sendData(q.w, &obj, start, length); err != nil {
 		// Headers are gone; all that can be done is cut the connection.
-		q.s.log.Warn("get object: send data", "bucket", q.bucket, "key", q.key, "err", err)
+		level := slog.LevelWarn
+		if clientGone {
+			level = slog.LevelDebug // the client hung up: normal
+		}
+		q.s.log.Log(q.ctx, level, "get object: send data", "bucket", q.bucket, "key", q.key, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	return nil

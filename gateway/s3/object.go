@@ -266,17 +266,37 @@ func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.Delete
 	return res, nil
 }
 
-// sendData streams n bytes of an object from off into w.
-func (q *request) sendData(w io.Writer, obj *store.Object, off, n int64) error {
+// sendData streams n bytes of an object from off into w. clientGone is
+// true when the error came from writing to the client (it hung up).
+func (q *request) sendData(w io.Writer, obj *store.Object, off, n int64) (clientGone bool, err error) {
 	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, obj, off, n)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer rc.Close()
+	cw := &clientWriter{w: w}
 	buf := make([]byte, 256<<10)
-	_, err = io.CopyBuffer(w, rc, buf)
-	return err
+	_, err = io.CopyBuffer(cw, onlyReader{rc}, buf)
+	return cw.err != nil, err
 }
+
+// clientWriter remembers a write error.
+type clientWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// onlyReader hides WriterTo so that io.CopyBuffer goes through
+// clientWriter.
+type onlyReader struct{ io.Reader }
 
 func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
 
