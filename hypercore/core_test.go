@@ -233,7 +233,7 @@ func TestAppendFrom(t *testing.T) {
 }
 
 // TestGetReturnsACopy: changing a block returned by Get changes nothing
-// stored, in either storage.
+// stored, in either storage; after Close, Get fails with ErrClosed.
 func TestGetReturnsACopy(t *testing.T) {
 	ctx := context.Background()
 	fst, err := OpenFileStorage(t.TempDir())
@@ -255,6 +255,9 @@ func TestGetReturnsACopy(t *testing.T) {
 			t.Fatalf("%T: block changed through a returned slice: %v", st, err)
 		}
 		c.Close()
+		if _, err := c.Get(ctx, 1); !errors.Is(err, ErrClosed) {
+			t.Fatalf("%T: get after close: %v", st, err)
+		}
 	}
 }
 

@@ -30,13 +30,27 @@ func namespace(i byte) [32]byte {
 	return blake2b.Sum256(append(base[:], i))
 }
 
-// Namespace constants (copies; callers cannot change the package's values).
-func TreeNamespace() [32]byte               { return nsTree }
+// The namespace functions return copies, so callers cannot change the
+// package's values.
+
+// TreeNamespace is TREE, the prefix of every signed tree (namespace 0).
+func TreeNamespace() [32]byte { return nsTree }
+
+// ReplicateInitiatorNamespace is REPLICATE_INITIATOR (namespace 1).
 func ReplicateInitiatorNamespace() [32]byte { return nsReplicateInitiator }
+
+// ReplicateResponderNamespace is REPLICATE_RESPONDER (namespace 2).
 func ReplicateResponderNamespace() [32]byte { return nsReplicateResponder }
-func ManifestNamespace() [32]byte           { return nsManifest }
-func DefaultNamespace() [32]byte            { return nsDefaultNamespace }
-func DefaultEncryptionNamespace() [32]byte  { return nsDefaultEncryption }
+
+// ManifestNamespace is MANIFEST, the prefix of a manifest key (namespace 3).
+func ManifestNamespace() [32]byte { return nsManifest }
+
+// DefaultNamespace is DEFAULT_NAMESPACE, the signer namespace of a default
+// manifest (namespace 4).
+func DefaultNamespace() [32]byte { return nsDefaultNamespace }
+
+// DefaultEncryptionNamespace is DEFAULT_ENCRYPTION (namespace 5).
+func DefaultEncryptionNamespace() [32]byte { return nsDefaultEncryption }
 
 func newHash() hash.Hash {
 	h, err := blake2b.New256(nil)

@@ -69,6 +69,7 @@ type coreReaderAt struct {
 	c   *Core
 }
 
+// ReadAt implements io.ReaderAt over the core at the moment of the call.
 func (r coreReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("hypercore: negative offset %d", off)

@@ -80,6 +80,7 @@ func NewMemStorage() *MemStorage {
 	return &MemStorage{nodes: map[uint64]Node{}}
 }
 
+// Init implements Storage.
 func (s *MemStorage) Init(_ context.Context, h Header) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,6 +96,7 @@ func (s *MemStorage) Init(_ context.Context, h Header) error {
 	return nil
 }
 
+// Load implements Storage.
 func (s *MemStorage) Load(context.Context) (Header, Head, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -107,9 +109,13 @@ func (s *MemStorage) Load(context.Context) (Header, Head, error) {
 	return s.header, s.head, nil
 }
 
+// Node implements Storage.
 func (s *MemStorage) Node(_ context.Context, index uint64) (Node, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return Node{}, ErrClosed
+	}
 	n, ok := s.nodes[index]
 	if !ok {
 		return Node{}, fmt.Errorf("%w: node %d", ErrNotFound, index)
@@ -117,15 +123,20 @@ func (s *MemStorage) Node(_ context.Context, index uint64) (Node, error) {
 	return n, nil
 }
 
+// Block implements Storage; the block is a copy.
 func (s *MemStorage) Block(_ context.Context, index uint64) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
 	if index >= uint64(len(s.blocks)) {
 		return nil, fmt.Errorf("%w: block %d", ErrNotFound, index)
 	}
 	return bytes.Clone(s.blocks[index]), nil
 }
 
+// Commit implements Storage.
 func (s *MemStorage) Commit(_ context.Context, c *Commit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -149,6 +160,7 @@ func (s *MemStorage) Commit(_ context.Context, c *Commit) error {
 	return nil
 }
 
+// Close implements Storage; later calls fail with ErrClosed.
 func (s *MemStorage) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

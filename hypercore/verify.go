@@ -152,14 +152,8 @@ func verifyTree(p *Proof, out *[]Node) (root Node, ok bool, err error) {
 		if err != nil {
 			return Node{}, false, err
 		}
-		*out = append(*out, r)
-		for q.len() > 0 {
-			n, err := q.shift(it.Sibling())
-			if err != nil {
-				return Node{}, false, err
-			}
-			r = ParentNode(it.Parent(), r, n)
-			*out = append(*out, n, r)
+		if r, err = foldUp(r, it, q, out); err != nil {
+			return Node{}, false, err
 		}
 		if !has {
 			return r, true, nil
@@ -176,16 +170,25 @@ func verifyTree(p *Proof, out *[]Node) (root Node, ok bool, err error) {
 			return Node{}, false, err
 		}
 	}
+	if r, err = foldUp(r, it, q, out); err != nil {
+		return Node{}, false, err
+	}
+	return r, true, nil
+}
+
+// foldUp hashes r, the node at it, with each sibling from q in turn up to
+// the node the last one reaches, appending every node seen to out.
+func foldUp(r Node, it *flattree.Iterator, q *nodeQueue, out *[]Node) (Node, error) {
 	*out = append(*out, r)
 	for q.len() > 0 {
 		n, err := q.shift(it.Sibling())
 		if err != nil {
-			return Node{}, false, err
+			return Node{}, err
 		}
 		r = ParentNode(it.Parent(), r, n)
 		*out = append(*out, n, r)
 	}
-	return r, true, nil
+	return r, nil
 }
 
 // growing is the tree being built by verifyUpgrade (JS MerkleTreeBatch).
@@ -333,7 +336,9 @@ func verifyFromScratch(p *Proof, prologue *Prologue) (*Verified, error) {
 // tree of the core at length with treeHash (what the chain stores). p must
 // carry an upgrade from 0 to exactly length (no additional nodes); its
 // signature is not needed and not checked. On success the block in p (if
-// any) is authentic.
+// any) is authentic, but which block it is is p's choice: compare
+// Block.Index, or use VerifyBlockAt. Fork and Signature of the result are
+// copied from p unchecked (the tree hash does not cover them).
 //
 // The function is pure, deterministic and bounded: at most MaxProofNodes
 // nodes per array, 64 tree levels, one leaf hash over the block value, no
