@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"errors"
 
 	"cosmossdk.io/collections"
 
@@ -58,7 +59,14 @@ func (k Keeper) processExpiries(ctx context.Context, p types.Params, now int64) 
 		return err
 	}
 	for _, key := range keys {
-		o, err := k.getOrder(ctx, key.K2())
+		o, err := k.Orders.Get(ctx, key.K2())
+		if errors.Is(err, collections.ErrNotFound) {
+			k.logStale("expiry", key.K2())
+			if err := k.ExpiryQueue.Remove(ctx, key); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -105,13 +113,27 @@ func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) e
 		if err := k.PendingQueue.Remove(ctx, key); err != nil {
 			return err
 		}
-		o, err := k.getOrder(ctx, key.K2())
+		o, err := k.Orders.Get(ctx, key.K2())
+		if errors.Is(err, collections.ErrNotFound) {
+			k.logStale("pending", key.K2()) // the entry is already removed
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		ok, err := k.tryAssign(ctx, p, &o)
+		// Assign in a cached context: an error (it cannot happen with
+		// consistent state) must neither halt the chain nor leave some
+		// slots assigned; the order then stays pending.
+		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+		attempt := o
+		ok, err := k.tryAssign(cacheCtx, p, &attempt)
 		if err != nil {
-			return err
+			k.logger.Error("assigning pending order failed, retrying next block", "order", o.Id, "err", err)
+			ok = false
+			o.AssignAttempts++
+		} else {
+			write()
+			o = attempt
 		}
 		if ok {
 			o.RetryHeight = 0
@@ -128,6 +150,13 @@ func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) e
 	return nil
 }
 
+// logStale reports a queue entry whose order or hoster record is missing.
+// That cannot happen with consistent state; since an EndBlock error would
+// halt the chain, the caller drops the entry instead.
+func (k Keeper) logStale(queue string, entry any) {
+	k.logger.Error("dropping queue entry without a record", "queue", queue, "entry", entry)
+}
+
 func (k Keeper) processUnbondings(ctx context.Context, p types.Params, now int64) error {
 	keys, err := dueKeys(ctx, k.UnbondingQueue, now, p.UnbondingsPerBlock)
 	if err != nil {
@@ -135,6 +164,13 @@ func (k Keeper) processUnbondings(ctx context.Context, p types.Params, now int64
 	}
 	for _, key := range keys {
 		h, err := k.Hosters.Get(ctx, key.K2())
+		if errors.Is(err, collections.ErrNotFound) {
+			k.logStale("unbonding", key.K2().String())
+			if err := k.UnbondingQueue.Remove(ctx, key); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
