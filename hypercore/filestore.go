@@ -46,7 +46,7 @@ type FileStorage struct {
 	lock *os.File
 
 	cmu     sync.Mutex   // serialises Commit and Close; readers never wait for it
-	mu      sync.RWMutex // guards head, closed, hasCore, header
+	mu      sync.RWMutex // guards head, closed, hasCore, header; held by reads
 	hasCore bool
 	header  Header
 	head    Head
@@ -307,15 +307,6 @@ func (s *FileStorage) Load(context.Context) (Header, Head, error) {
 	return h, hd, nil
 }
 
-func (s *FileStorage) committed() (Head, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return Head{}, ErrClosed
-	}
-	return s.head, nil
-}
-
 // appendNodeRecord appends the tree file record of n to b.
 func appendNodeRecord(b []byte, n Node) []byte {
 	start := len(b)
@@ -333,11 +324,19 @@ func nodeChecksum(index uint64, rec []byte) uint32 {
 
 // Node reads node index from the tree file and checks its record.
 func (s *FileStorage) Node(_ context.Context, index uint64) (Node, error) {
-	head, err := s.committed()
-	if err != nil {
-		return Node{}, err
+	// Reads hold mu so that Close waits for them: a read racing with
+	// Close fails with ErrClosed, not with a read error taken for damage.
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Node{}, ErrClosed
 	}
-	if index >= 2*head.Length {
+	return s.node(index)
+}
+
+// node is Node with mu held.
+func (s *FileStorage) node(index uint64) (Node, error) {
+	if index >= 2*s.head.Length {
 		return Node{}, fmt.Errorf("%w: node %d", ErrNotFound, index)
 	}
 	rec := make([]byte, nodeRecord)
@@ -351,15 +350,17 @@ func (s *FileStorage) Node(_ context.Context, index uint64) (Node, error) {
 }
 
 // Block reads block index; its size comes from its tree node.
-func (s *FileStorage) Block(ctx context.Context, index uint64) ([]byte, error) {
-	head, err := s.committed()
-	if err != nil {
-		return nil, err
+func (s *FileStorage) Block(_ context.Context, index uint64) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
 	}
+	head := s.head
 	if index >= head.Length {
 		return nil, fmt.Errorf("%w: block %d", ErrNotFound, index)
 	}
-	n, err := s.Node(ctx, 2*index)
+	n, err := s.node(2 * index)
 	if err != nil {
 		return nil, err
 	}

@@ -144,3 +144,38 @@ func TestWriteBlocks(t *testing.T) {
 		t.Fatalf("file is %d bytes, want %d, or differs", len(got), len(want))
 	}
 }
+
+// TestFileStorageReadsRacingClose: a read that races with Close fails
+// with ErrClosed, never with ErrCorrupt (a hoster would take that for
+// damage and repair a healthy core).
+func TestFileStorageReadsRacingClose(t *testing.T) {
+	ctx := context.Background()
+	for round := 0; round < 20; round++ {
+		st, err := OpenFileStorage(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Create(ctx, st, testKey(43), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendTestBlocks(t, c, 0, 8)
+		errs := make(chan error, 2)
+		for w := range 2 {
+			go func() {
+				for i := uint64(0); ; i++ {
+					if _, err := c.Get(ctx, (i+uint64(w))%8); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		c.Close()
+		for range 2 {
+			if err := <-errs; !errors.Is(err, ErrClosed) {
+				t.Fatalf("read racing close: %v", err)
+			}
+		}
+	}
+}
