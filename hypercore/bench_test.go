@@ -192,7 +192,8 @@ func (s *uniformStorage) Block(context.Context, uint64) ([]byte, error) { return
 
 // BenchmarkVerifyProof1M verifies the proof of one 64 KiB block in a core
 // of 1,000,000 blocks: with only the key (signature checked), and against
-// a trusted tree hash (what the chain does). It reports the proof size.
+// a trusted tree hash (what the chain does: BlockProofAt, VerifyBlockAt).
+// Both include decoding. It reports the proof size.
 func BenchmarkVerifyProof1M(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
@@ -202,18 +203,17 @@ func BenchmarkVerifyProof1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	trusted, err := c.ProofAt(ctx, n, ProofRequest{Block: &BlockRequest{Index: 777_777}, Upgrade: &UpgradeRequest{Length: n}})
+	trusted, err := c.BlockProofAt(ctx, 777_777, n) // a chain challenge
 	if err != nil {
 		b.Fatal(err)
 	}
-	trusted.Upgrade.Signature = nil // the chain does not need it
 	for _, tc := range []struct {
 		name   string
 		raw    []byte
 		verify func(*Proof) error
 	}{
 		{"key-only", p.Encode(), func(p *Proof) error { _, err := VerifyProof(info.Key[:], nil, p); return err }},
-		{"trusted-tree", trusted.Encode(), func(p *Proof) error { _, err := VerifyProofAt(p, n, info.TreeHash); return err }},
+		{"trusted-tree", trusted.Encode(), func(p *Proof) error { _, err := VerifyBlockAt(p, 777_777, n, info.TreeHash); return err }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {

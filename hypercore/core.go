@@ -411,6 +411,20 @@ func (c *Core) BlockProof(ctx context.Context, index uint64) (*Proof, error) {
 	})
 }
 
+// BlockProofAt is the proof a hoster answers a storage challenge with:
+// block index in the tree at length (a length the chain committed, at most
+// the head) with the upgrade from 0 to length, and no signature or
+// manifest, which a verifier that trusts the tree hash does not need
+// (they would only cost gas). VerifyBlockAt checks it.
+func (c *Core) BlockProofAt(ctx context.Context, index, length uint64) (*Proof, error) {
+	p, err := c.ProofAt(ctx, length, ProofRequest{Block: &BlockRequest{Index: index}, Upgrade: &UpgradeRequest{Length: length}})
+	if err != nil {
+		return nil, err
+	}
+	p.Upgrade.Signature = nil
+	return p, nil
+}
+
 func (c *Core) proofFromView(ctx context.Context, v *treeView, req ProofRequest) (*Proof, error) {
 	p, err := v.generateProof(req)
 	if err != nil {

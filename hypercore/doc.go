@@ -42,5 +42,6 @@
 // block checked against its tree node; ByteOffset, Seek and ReaderAt read
 // by byte offset; Proof/BlockProof make the proofs
 // JS hypercore makes at the head, ProofAt the proofs against an older
-// committed length (for the chain). Storage layer methods take a context.
+// committed length, BlockProofAt the answer to a chain challenge (checked
+// with VerifyBlockAt). Storage layer methods take a context.
 package hypercore

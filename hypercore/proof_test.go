@@ -191,7 +191,7 @@ func TestVerifyBlockAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	proofAt := func(l, b uint64) *Proof {
-		p, err := c.ProofAt(ctx, l, ProofRequest{Block: &BlockRequest{Index: b}, Upgrade: &UpgradeRequest{Length: l}})
+		p, err := c.BlockProofAt(ctx, b, l)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,6 +201,19 @@ func TestVerifyBlockAt(t *testing.T) {
 	val, err := VerifyBlockAt(p, index, length, th)
 	if err != nil || !bytes.Equal(val, testBlock(index)) {
 		t.Fatalf("honest proof: %v", err)
+	}
+	// At the head too, and without the signature the chain does not need.
+	head := c.Length()
+	thHead := c.Info().TreeHash
+	ph := proofAt(head, index)
+	if ph.Upgrade.Signature != nil || ph.Manifest != nil {
+		t.Fatal("challenge proof at the head carries a signature or manifest")
+	}
+	if _, err := VerifyBlockAt(ph, index, head, thHead); err != nil {
+		t.Fatalf("challenge proof at the head: %v", err)
+	}
+	if _, err := c.BlockProofAt(ctx, index, head+1); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("challenge proof past the head: %v", err)
 	}
 	hashProof, err := c.ProofAt(ctx, length, ProofRequest{Hash: &HashRequest{Index: 2 * index}, Upgrade: &UpgradeRequest{Length: length}})
 	if err != nil {
