@@ -106,6 +106,11 @@ func FuzzVerifyProof(f *testing.F) {
 		if v, err := VerifyProofAt(p, info.Length, info.TreeHash); err == nil {
 			check("trusted verifier", v)
 		}
+		if p.Block != nil {
+			if val, err := VerifyBlockAt(p, p.Block.Index, info.Length, info.TreeHash); err == nil && !bytes.Equal(val, blocks[p.Block.Index]) {
+				t.Fatal("challenge verifier accepted a block that is not in the core")
+			}
+		}
 		if v, err := VerifyProofKnown(p, RootsLookup(roots)); err == nil {
 			check("known-roots verifier", v)
 		}
