@@ -191,6 +191,13 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	if len(msg.Cores) == 0 && msg.ExtraEpochs == 0 && (msg.TopUp.Amount.IsNil() || msg.TopUp.Amount.IsZero()) {
 		return errorsmod.Wrap(types.ErrInvalidCore, "nothing to extend: give cores, extra epochs or a top-up")
 	}
+	// An order whose end epoch has begun is over even if EndBlock has not
+	// expired it yet (at most expiries_per_block per block). Extending it
+	// would let its slots accrue for past epochs that requiredEscrow, which
+	// counts from the current epoch, does not fund.
+	if cur := currentEpoch(ctx, p); cur >= o.EndEpoch {
+		return errorsmod.Wrapf(types.ErrOrderEnded, "order %d ended at epoch %d (now %d) and awaits expiry", o.Id, o.EndEpoch, cur)
+	}
 	if len(msg.Cores) > len(o.Cores) {
 		return errorsmod.Wrapf(types.ErrInvalidCore, "%d cores given, the order has %d", len(msg.Cores), len(o.Cores))
 	}

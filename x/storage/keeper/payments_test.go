@@ -295,3 +295,30 @@ func TestExpiryThatCannotPayIsRetriedAnEpochLater(t *testing.T) {
 	require.Equal(t, types.ORDER_STATUS_EXPIRED, o.Status)
 	eqInt(t, math.NewInt(600), o.Paid, "escrow (2 epochs x 300) caps the pay of the extra epoch")
 }
+
+// An order past its end epoch whose expiry EndBlock has not processed yet
+// cannot be extended: the extra epochs would start in the past, where the
+// escrow check (which counts from the current epoch) does not look, so the
+// hosters would accrue pay the escrow does not hold.
+func TestExtendRefusedAfterEndEpoch(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	eb := int64(f.params().EpochBlocks)
+	w := newWriter("w")
+	res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", w.core(t, 10, 1<<30), 3, 100, 1))
+	require.NoError(t, err)
+	commitAll(t, f, res.OrderId)
+	o := f.order(res.OrderId)
+	// jump past the end without running EndBlock (a backlog of expiries)
+	f.setHeight(int64(o.EndEpoch+2) * eb)
+	f.refused(types.ErrOrderEnded, func() error {
+		_, err := f.msg.ExtendOrder(f.ctx, &types.MsgExtendOrder{
+			Owner: o.Owner, OrderId: o.Id, ExtraEpochs: 2, TopUp: sdk.NewInt64Coin(denom, 1),
+		})
+		return err
+	})
+	// the escrow pays exactly the one funded epoch
+	_, err = f.msg.ClaimPayment(f.ctx, &types.MsgClaimPayment{Hoster: f.assignments(o.Id)[0].Hoster})
+	require.NoError(t, err)
+	eqInt(t, math.NewInt(100), f.assignments(o.Id)[0].Paid)
+}
