@@ -39,7 +39,7 @@ const testDomain = "s3.test.internal"
 // testGateway is a gateway on a loopback port over a local store in a temp
 // dir.
 type testGateway struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	url  string
 	dir  string
@@ -48,7 +48,7 @@ type testGateway struct {
 	payloadModes sync.Map
 }
 
-func startGateway(t *testing.T) *testGateway {
+func startGateway(t testing.TB) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	meta, blobs, err := local.Open(context.Background(), dir, nil)
