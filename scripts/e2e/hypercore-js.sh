@@ -46,6 +46,25 @@ for kind in v11 compat; do
 	node "$SHARED/verify-proofs.js" "$TMP/proofs-$kind.json"
 done
 
+# The check above can fail: a Go proof with one block byte changed must be
+# refused by JS.
+node -e '
+	const c = require("compact-encoding")
+	const m = require("hypercore/lib/messages")
+	const fs = require("fs")
+	const [inp, out] = process.argv.slice(1)
+	const g = JSON.parse(fs.readFileSync(inp))
+	const p = c.decode(m.wire.data, Buffer.from(g.proofs[3], "hex"))
+	p.block.value[0] ^= 1
+	g.proofs[3] = Buffer.from(c.encode(m.wire.data, p)).toString("hex")
+	fs.writeFileSync(out, JSON.stringify(g))
+' "$TMP/proofs-v11.json" "$TMP/tampered.json"
+echo "== JS rejects a tampered Go proof"
+if node "$SHARED/verify-proofs.js" "$TMP/tampered.json"; then
+	echo "e2e/hypercore-js: JS accepted a proof with a changed block" >&2
+	exit 1
+fi
+
 # 2. JS writes fresh vectors, Go checks them.
 mkdir -p "$TMP/vectors"
 node "$SHARED/make-vectors.js" "$TMP/vectors/seed-1234.json" --seed 1234 --big-blocks 333 --big-max-bytes 5000 --proof-every 7 >/dev/null
