@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"cosmossdk.io/collections"
+	"cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -96,6 +97,27 @@ func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
 		if err := k.UnbondingQueue.Set(ctx, collections.Join(e.Height, addr)); err != nil {
 			return err
 		}
+	}
+	return k.checkModuleBalance(ctx, gs)
+}
+
+// checkModuleBalance requires the module account (loaded by x/bank's
+// genesis, which runs first) to hold exactly the hosters' stake plus the
+// live orders' escrow, as x/staking checks its pools: a state that owes
+// more than the account holds would fail payouts later, one that holds more
+// would strand coins.
+func (k Keeper) checkModuleBalance(ctx context.Context, gs *types.GenesisState) error {
+	owed := math.ZeroInt()
+	for _, h := range gs.Hosters {
+		owed = owed.Add(h.Stake)
+	}
+	for _, o := range gs.Orders {
+		owed = owed.Add(o.Escrow) // ended orders hold none (Validate)
+	}
+	held := k.bankKeeper.GetBalance(ctx, k.accountKeeper.GetModuleAddress(types.ModuleName), gs.Params.Denom)
+	if !held.Amount.Equal(owed) {
+		return fmt.Errorf("%w: module account holds %s, stakes plus escrow are %s%s",
+			types.ErrInvalidGenesis, held, owed, gs.Params.Denom)
 	}
 	return nil
 }

@@ -62,6 +62,15 @@ func TestGenesisRoundTrip(t *testing.T) {
 	checkAssignmentIndex(t, f)
 	g := newBareFixture(t)
 	g.setHeight(f.height())
+	// x/bank's genesis (not part of this module's) funds the module account
+	// before x/storage's InitGenesis, which checks it against stake + escrow
+	for _, off := range []int64{-1, 1} {
+		g.led.bal[moduleAcct] = f.led.get(moduleAcct).AddRaw(off)
+		require.ErrorIs(t, g.k.InitGenesis(g.ctx, gs), types.ErrInvalidGenesis, "module balance off by %d", off)
+	}
+	g = newBareFixture(t)
+	g.setHeight(f.height())
+	g.led.bal[moduleAcct] = f.led.get(moduleAcct)
 	require.NoError(t, g.k.InitGenesis(g.ctx, gs))
 	require.Equal(t, f.snapshot(), g.snapshot(), "import reproduces the exact store, derived indexes included")
 
@@ -72,7 +81,6 @@ func TestGenesisRoundTrip(t *testing.T) {
 
 	// both chains keep behaving identically: run past the unbonding and
 	// expiry heights
-	g.led.bal[moduleAcct] = f.led.get(moduleAcct) // the bank's state is not part of this module's genesis
 	for _, x := range []*fixture{f, g} {
 		x.endBlocksTo(500)
 	}
@@ -122,6 +130,14 @@ func TestGenesisValidateRejectsInconsistentState(t *testing.T) {
 		"bad owner":                 func(g *types.GenesisState) { g.Orders[0].Owner = "nobody" },
 		"negative escrow":           func(g *types.GenesisState) { g.Orders[0].Escrow = math.NewInt(-1) },
 		"committed beyond length":   func(g *types.GenesisState) { g.Assignments[0].CommittedLength = 1 << 40 },
+		"used bytes mismatch":       func(g *types.GenesisState) { g.Hosters[0].Used++ },
+		"ended order keeps escrow": func(g *types.GenesisState) {
+			for i := range g.Orders {
+				if g.Orders[i].IsEnded() {
+					g.Orders[i].Escrow = math.NewInt(1)
+				}
+			}
+		},
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

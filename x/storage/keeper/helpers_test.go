@@ -130,6 +130,18 @@ func newBareFixture(t testing.TB) *fixture {
 			return led.move(moduleAcct, "", amt)
 		}).AnyTimes()
 
+	modAddr := authtypes.NewModuleAddress(types.ModuleName)
+	ak.EXPECT().GetModuleAddress(types.ModuleName).Return(modAddr).AnyTimes()
+	bk.EXPECT().GetBalance(gomock.Any(), gomock.Any(), gomock.Any()).
+		DoAndReturn(func(_ context.Context, a sdk.AccAddress, d string) sdk.Coin {
+			if d != denom {
+				return sdk.NewInt64Coin(d, 0)
+			}
+			if a.Equals(modAddr) {
+				return sdk.NewCoin(d, led.get(moduleAcct))
+			}
+			return sdk.NewCoin(d, led.of(a))
+		}).AnyTimes()
 	gov := authtypes.NewModuleAddress(govtypes.ModuleName).String()
 	k := keeper.NewKeeper(enc.Codec, runtime.NewKVStoreService(key), log.NewNopLogger(), gov, ak, bk)
 	f := &fixture{

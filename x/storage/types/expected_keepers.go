@@ -15,8 +15,10 @@ type AccountKeeper interface {
 }
 
 // BankKeeper is what x/storage needs from x/bank: moving stake and escrow in
-// and out of the module account, and burning slashed stake.
+// and out of the module account, burning slashed stake, and reading the
+// module account's balance (checked against stake + escrow at genesis).
 type BankKeeper interface {
+	GetBalance(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin
 	SendCoinsFromAccountToModule(ctx context.Context, senderAddr sdk.AccAddress, recipientModule string, amt sdk.Coins) error
 	SendCoinsFromModuleToAccount(ctx context.Context, senderModule string, recipientAddr sdk.AccAddress, amt sdk.Coins) error
 	BurnCoins(ctx context.Context, moduleName string, amt sdk.Coins) error

@@ -101,6 +101,9 @@ func (gs GenesisState) Validate() error {
 		if o.EndEpoch < o.StartEpoch {
 			return fmt.Errorf("order %d: end_epoch before start_epoch", o.Id)
 		}
+		if o.IsEnded() && !o.Escrow.IsZero() {
+			return fmt.Errorf("order %d is %v but still holds escrow %s", o.Id, o.Status, o.Escrow)
+		}
 	}
 
 	assignIdx := make(map[uint64]bool, len(gs.Assignments))
@@ -112,6 +115,7 @@ func (gs GenesisState) Validate() error {
 	}
 	perOrder := make(map[uint64]int)
 	perHoster := make(map[string]uint64)
+	usedBy := make(map[string]uint64)
 	seen := make(map[[2]uint64]bool)
 	for _, a := range gs.Assignments {
 		o := orders[a.OrderId]
@@ -140,6 +144,7 @@ func (gs GenesisState) Validate() error {
 		}
 		perOrder[a.OrderId]++
 		perHoster[a.Hoster]++
+		usedBy[a.Hoster] += o.Cores[a.CoreIndex].ByteLength
 	}
 	for id, o := range orders {
 		if (o.Status == ORDER_STATUS_ASSIGNED || o.Status == ORDER_STATUS_ACTIVE) && perOrder[id] != o.Slots() {
@@ -149,6 +154,9 @@ func (gs GenesisState) Validate() error {
 	for addr, h := range hosters {
 		if h.Assignments != perHoster[addr] {
 			return fmt.Errorf("hoster %s counts %d assignments, genesis has %d", addr, h.Assignments, perHoster[addr])
+		}
+		if h.Used != usedBy[addr] {
+			return fmt.Errorf("hoster %s counts %d used bytes, its assignments hold %d", addr, h.Used, usedBy[addr])
 		}
 	}
 
