@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/datdot/datdot/hypercore/flattree"
@@ -242,5 +243,74 @@ func TestVerifyBlockAt(t *testing.T) {
 		if _, err := VerifyBlockAt(tc.p, tc.index, tc.l, tc.th); !errors.Is(err, ErrBadProof) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestProofRequestsFromStrangers makes proofs for random, mostly bad,
+// requests (a hoster answers untrusted readers): none may panic, and every
+// proof made from scratch (upgrade from 0, no levels skipped) verifies.
+func TestProofRequestsFromStrangers(t *testing.T) {
+	ctx := context.Background()
+	c, err := Create(ctx, NewMemStorage(), testKey(50), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendTestBlocks(t, c, 0, 23)
+	info := c.Info()
+	r := rand.New(rand.NewPCG(1, 2))
+	pick := func() uint64 {
+		switch r.IntN(10) {
+		case 0:
+			return r.Uint64()
+		case 1:
+			return 1<<uint(r.IntN(64)) - uint64(r.IntN(3))
+		default:
+			return uint64(r.IntN(30))
+		}
+	}
+	verified := 0
+	for range 100_000 {
+		var req ProofRequest
+		switch r.IntN(3) {
+		case 0:
+			req.Block = &BlockRequest{Index: pick(), Nodes: pick() % 3}
+		case 1:
+			req.Hash = &HashRequest{Index: pick(), Nodes: pick() % 3}
+		}
+		if r.IntN(2) == 0 {
+			req.Seek = &SeekRequest{Bytes: pick() * 1000, Padding: pick() % 2}
+		}
+		if r.IntN(3) != 0 {
+			req.Upgrade = &UpgradeRequest{Start: pick() % 3, Length: pick()}
+		}
+		l := 1 + uint64(r.IntN(23))
+		atHead := r.IntN(2) == 0
+		var p *Proof
+		if atHead {
+			p, err = c.Proof(ctx, req)
+		} else {
+			p, err = c.ProofAt(ctx, l, req)
+		}
+		fromScratch := req.Upgrade != nil && req.Upgrade.Start == 0 &&
+			(req.Block == nil || req.Block.Nodes == 0) && (req.Hash == nil || req.Hash.Nodes == 0)
+		if err != nil || !fromScratch {
+			continue
+		}
+		if atHead {
+			_, err = VerifyProof(info.Key[:], info.Manifest, p)
+		} else if req.Upgrade.Length == l {
+			th, _, _ := c.TreeHashAt(ctx, l)
+			_, err = VerifyProofAt(p, l, th)
+		} else {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("proof for %+v %+v %+v %+v (head %v, l %d) does not verify: %v", req.Block, req.Hash, req.Seek, req.Upgrade, atHead, l, err)
+		}
+		verified++
+	}
+	t.Logf("%d proofs verified", verified)
+	if verified < 1000 {
+		t.Fatalf("only %d proofs verified; the request mix is off", verified)
 	}
 }
