@@ -365,7 +365,10 @@ func VerifyProofAt(p *Proof, length uint64, treeHash [32]byte) (*Verified, error
 // with an upgrade from 0 to length, folding up to the trusted treeHash.
 // A valid proof of any other block is refused, so the caller cannot
 // forget to compare the index. It returns the authentic block value
-// (aliasing p). Pure and bounded like VerifyProofAt.
+// (aliasing p). Pure and bounded like VerifyProofAt: decoding and
+// verifying cost one BLAKE2b pass over the value and a few small hashes
+// per encoded node, so the work is linear in the proof's encoded size
+// and gas per byte bounds it.
 func VerifyBlockAt(p *Proof, index, length uint64, treeHash [32]byte) ([]byte, error) {
 	switch {
 	case p == nil || p.Block == nil:
@@ -423,6 +426,8 @@ func isCompatManifest(key []byte, m *Manifest) bool {
 // block/hash/seek part folds up to must be returned, with the same size
 // and hash, by known (for example a lookup in the roots of a verified
 // tree, or in a local tree). It is pure and bounded like VerifyProofAt.
+// The result's tree fields (Length, Roots, TreeHash, ByteLength,
+// Signature) are zero: the caller holds the tree.
 func VerifyProofKnown(p *Proof, known func(index uint64) (Node, bool)) (*Verified, error) {
 	if err := p.check(); err != nil {
 		return nil, err
@@ -515,8 +520,9 @@ func VerifyProofFrom(key, manifest []byte, trusted *Verified, p *Proof) (*Verifi
 			return nil, fmt.Errorf("%w: proven node %d is not part of the trusted tree", ErrBadProof, root.Index)
 		}
 	}
-	// The trusted roots must still be part of the new tree: growing only
-	// replaces the last trusted root's subtree by its ancestors.
+	// verifyUpgrade checked that the roots are exactly the full roots of
+	// the new length, so no trusted root was dropped without being hashed
+	// into a new one; the signature below covers all of them.
 	v.Length, v.ByteLength, v.Roots = g.length, g.byteLength, g.roots
 	v.TreeHash = TreeHash(g.roots)
 	if err := verifySigned(key, m, compat, v); err != nil {
