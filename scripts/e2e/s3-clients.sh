@@ -482,6 +482,18 @@ EOF
 	[ "$code" = 200 ] && grep -qi '^access-control-allow-origin: https://mastodon.example' "$work/cors2.hdr" ||
 		fail "anonymous GET with Origin: HTTP $code, Access-Control-Allow-Origin missing"
 
+	step more "public-read bucket: anonymous list yes, private object no"
+	aws s3api create-bucket --bucket "$b-pub" --acl public-read >/dev/null || fail "create-bucket --acl public-read"
+	aws s3api put-object --bucket "$b-pub" --key private.txt --body "$work/small.txt" --acl private >/dev/null || fail "put private object"
+	aws s3api put-object --bucket "$b-pub" --key noacl.txt --body "$work/small.txt" >/dev/null || fail "put object without ACL"
+	code=$(http_code "$work/publist.xml" "$endpoint/$b-pub/")
+	[ "$code" = 200 ] && grep -q '<Key>private.txt</Key>' "$work/publist.xml" || fail "anonymous list of a public-read bucket: HTTP $code"
+	for k in private.txt noacl.txt; do
+		code=$(http_code /dev/null "$endpoint/$b-pub/$k")
+		[ "$code" = 403 ] || fail "anonymous GET of $k (not public) in a public-read bucket: HTTP $code, want 403"
+	done
+	aws s3 rm --recursive "s3://$b-pub/" >/dev/null && aws s3api delete-bucket --bucket "$b-pub" || fail "remove $b-pub"
+
 	step more "virtual-host-style addressing"
 	code=$(http_code "$work/dl/vhost.txt" -H "Host: $b.$vdomain:$port" "$endpoint/pub.txt")
 	[ "$code" = 200 ] || fail "anonymous virtual-host GET (Host: $b.$vdomain): HTTP $code, want 200"
