@@ -36,12 +36,13 @@
 // # Cores
 //
 // Core is a core in a Storage (MemStorage for tests, FileStorage for disk,
-// crash safe). Create/Open with the writer key append with Append or
-// AppendFrom (an io.Reader cut into blocks); CreateReplica and
-// AppendSigned keep a verified copy of someone else's core. Get returns a
-// block checked against its tree node; ByteOffset, Seek and ReaderAt read
-// by byte offset; Proof/BlockProof make the proofs
-// JS hypercore makes at the head, ProofAt the proofs against an older
-// committed length, BlockProofAt the answer to a chain challenge (checked
-// with VerifyBlockAt). Storage layer methods take a context.
+// crash safe). A core created or opened with the writer key appends with
+// Append or AppendFrom (an io.Reader cut into blocks; one signature per
+// commit); CreateReplica and AppendSigned keep a verified copy of someone
+// else's core. Get returns a block checked against its tree node;
+// ByteOffset, Seek and ReaderAt read by byte offset. Proof and BlockProof
+// make the proofs JS hypercore makes at the head, ProofAt the proofs
+// against an older committed length, and BlockProofAt the answer to a
+// chain challenge (checked with VerifyBlockAt). All Core methods are safe
+// for concurrent use: readers and provers run alongside an append.
 package hypercore
