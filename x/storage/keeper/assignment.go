@@ -202,16 +202,10 @@ func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte
 					fresh = append(fresh, c)
 				}
 			}
-			pool := fresh
-			if len(pool) == 0 {
-				pool = all2
-			}
-			if len(pool) == 0 {
+			pick, ok := choose(rng, p, fresh, all2, size, taken, regions)
+			if !ok {
 				return nil, errorsmod.Wrapf(types.ErrNoHosters, "no eligible hoster for slot %d (%d bytes, max price %s) among %d active hosters", slot, size, maxPrice, n)
 			}
-			pick := weightedPick(rng, p, pool, size)
-			taken[string(pick.addr)] = true
-			regions[pick.h.Region] = true
 			out = append(out, pick)
 		}
 		return out, nil
@@ -240,19 +234,31 @@ func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte
 				fresh = append(fresh, c)
 			}
 		}
-		pool := fresh
-		if len(pool) == 0 {
-			pool = seen
-		}
-		if len(pool) == 0 {
+		pick, ok := choose(rng, p, fresh, seen, size, taken, regions)
+		if !ok {
 			return nil, errorsmod.Wrapf(types.ErrNoHosters, "no eligible hoster found for slot %d (%d bytes, max price %s) in %d draws among %d active hosters", slot, size, maxPrice, attempts, n)
 		}
-		pick := weightedPick(rng, p, pool, size)
-		taken[string(pick.addr)] = true
-		regions[pick.h.Region] = true
 		out = append(out, pick)
 	}
 	return out, nil
+}
+
+// choose draws a slot's hoster by weight among the eligible candidates in
+// regions the order does not use yet, or among all eligible candidates when
+// there is none, and marks it taken and its region used. It reports false
+// when there is no eligible candidate at all.
+func choose(rng *drbg, p types.Params, fresh, all []candidate, size uint64, taken, regions map[string]bool) (candidate, bool) {
+	pool := fresh
+	if len(pool) == 0 {
+		pool = all
+	}
+	if len(pool) == 0 {
+		return candidate{}, false
+	}
+	pick := weightedPick(rng, p, pool, size)
+	taken[string(pick.addr)] = true
+	regions[pick.h.Region] = true
+	return pick, true
 }
 
 // weightedPick draws one candidate with probability proportional to its

@@ -48,24 +48,11 @@ func (k Keeper) AssignmentAt(ctx context.Context, i uint64) (types.Assignment, e
 // ReportPass records that the holder of a slot passed a challenge: the
 // slot's and the hoster's pass counters go up.
 func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica uint32) error {
-	a, err := k.GetAssignment(ctx, orderID, core, replica)
+	a, err := k.updateOutcome(ctx, orderID, core, replica, func(a *types.Assignment, h *types.Hoster) {
+		a.Passes++
+		h.Passes++
+	})
 	if err != nil {
-		return err
-	}
-	addr, err := k.parseAddr(a.Hoster, "hoster")
-	if err != nil {
-		return err
-	}
-	h, err := k.getHoster(ctx, addr)
-	if err != nil {
-		return err
-	}
-	a.Passes++
-	h.Passes++
-	if err := k.Assignments.Set(ctx, collections.Join(orderID, types.SlotKey(core, replica)), a); err != nil {
-		return err
-	}
-	if err := k.Hosters.Set(ctx, addr, h); err != nil {
 		return err
 	}
 	return k.emit(ctx, &types.EventPassReported{OrderId: orderID, CoreIndex: core, Replica: replica, Hoster: a.Hoster})
@@ -76,27 +63,36 @@ func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica ui
 // fault costs (slash, replacement) is x/attest's decision, applied with
 // SlashHoster and ReplaceAssignment.
 func (k Keeper) ReportFault(ctx context.Context, orderID uint64, core, replica uint32, reason string) error {
-	a, err := k.GetAssignment(ctx, orderID, core, replica)
+	a, err := k.updateOutcome(ctx, orderID, core, replica, func(a *types.Assignment, h *types.Hoster) {
+		a.Faults++
+		h.Faults++
+	})
 	if err != nil {
-		return err
-	}
-	addr, err := k.parseAddr(a.Hoster, "hoster")
-	if err != nil {
-		return err
-	}
-	h, err := k.getHoster(ctx, addr)
-	if err != nil {
-		return err
-	}
-	a.Faults++
-	h.Faults++
-	if err := k.Assignments.Set(ctx, collections.Join(orderID, types.SlotKey(core, replica)), a); err != nil {
-		return err
-	}
-	if err := k.Hosters.Set(ctx, addr, h); err != nil {
 		return err
 	}
 	return k.emit(ctx, &types.EventFaultReported{OrderId: orderID, CoreIndex: core, Replica: replica, Hoster: a.Hoster, Reason: reason})
+}
+
+// updateOutcome loads a slot and its hoster, applies count to both and
+// saves them; it returns the updated assignment.
+func (k Keeper) updateOutcome(ctx context.Context, orderID uint64, core, replica uint32, count func(*types.Assignment, *types.Hoster)) (types.Assignment, error) {
+	a, err := k.GetAssignment(ctx, orderID, core, replica)
+	if err != nil {
+		return a, err
+	}
+	addr, err := k.parseAddr(a.Hoster, "hoster")
+	if err != nil {
+		return a, err
+	}
+	h, err := k.getHoster(ctx, addr)
+	if err != nil {
+		return a, err
+	}
+	count(&a, &h)
+	if err := k.Assignments.Set(ctx, collections.Join(orderID, types.SlotKey(core, replica)), a); err != nil {
+		return a, err
+	}
+	return a, k.Hosters.Set(ctx, addr, h)
 }
 
 // SlashHoster takes fraction (0 < fraction <= 1) of a hoster's stake,
