@@ -194,14 +194,7 @@ func TestCoreReadOnlyAndWrongKey(t *testing.T) {
 // and reads it back; bad block sizes are refused.
 func TestAppendFrom(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Create(ctx, st, testKey(3), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := newFileCore(t, t.TempDir(), testKey(3))
 	defer c.Close()
 	var data []byte
 	for i := uint64(0); len(data) < 9_000_000; i++ {
@@ -265,17 +258,9 @@ func TestGetReturnsACopy(t *testing.T) {
 // middle of a commit would (data, offsets and nodes written, head not)
 // and checks that the core reopens at the old head and continues.
 func TestFileStorageInterruptedCommit(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	priv := testKey(4)
-	st, err := OpenFileStorage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Create(ctx, st, priv, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := newFileCore(t, dir, priv)
 	appendTestBlocks(t, c, 0, 21)
 	want := c.Info()
 	c.Close()
@@ -296,14 +281,7 @@ func TestFileStorageInterruptedCommit(t *testing.T) {
 	f.Close()
 	os.WriteFile(filepath.Join(dir, "head.tmp"), junk[:17], 0o644)
 
-	st, err = OpenFileStorage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err = Open(ctx, st, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = openFileCore(t, dir, priv)
 	if got := c.Info(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after interrupted commit:\n%+v\nwant\n%+v", got, want)
 	}
@@ -319,14 +297,7 @@ func TestFileStorageDamage(t *testing.T) {
 	priv := testKey(5)
 	setup := func(t *testing.T) string {
 		dir := t.TempDir()
-		st, err := OpenFileStorage(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := Create(ctx, st, priv, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, c := newFileCore(t, dir, priv)
 		appendTestBlocks(t, c, 0, 10)
 		c.Close()
 		return dir

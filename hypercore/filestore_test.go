@@ -3,12 +3,41 @@ package hypercore
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 )
+
+// newFileCore creates a core with the writer priv in file storage at dir.
+func newFileCore(t testing.TB, dir string, priv ed25519.PrivateKey) (*FileStorage, *Core) {
+	t.Helper()
+	st, err := OpenFileStorage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Create(context.Background(), st, priv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, c
+}
+
+// openFileCore opens the core at dir with the writer priv.
+func openFileCore(t testing.TB, dir string, priv ed25519.PrivateKey) *Core {
+	t.Helper()
+	st, err := OpenFileStorage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(context.Background(), st, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // TestFileStorageSyncsDirectories checks that Init makes the new core's
 // directory entry durable (the parent is fsynced) and that every commit
@@ -46,14 +75,7 @@ func TestFileStorageFailedCommit(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	priv := testKey(41)
-	st, err := OpenFileStorage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Create(ctx, st, priv, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c := newFileCore(t, dir, priv)
 	appendTestBlocks(t, c, 0, 5)
 	boom := errors.New("injected fsync failure")
 	st.syncDir = func(string) error { return boom }
@@ -70,14 +92,7 @@ func TestFileStorageFailedCommit(t *testing.T) {
 	}
 	c.Close()
 
-	st, err = OpenFileStorage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err = Open(ctx, st, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = openFileCore(t, dir, priv)
 	defer c.Close()
 	// The rename happened, so the head on disk is the new one.
 	if c.Length() != 6 {
@@ -91,14 +106,7 @@ func TestFileStorageFailedCommit(t *testing.T) {
 // before anything is written (a cancelled context, a bad commit) does not
 // stop later commits.
 func TestFileStorageRefusedCommitIsHarmless(t *testing.T) {
-	st, err := OpenFileStorage(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Create(context.Background(), st, testKey(42), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, c := newFileCore(t, t.TempDir(), testKey(42))
 	defer c.Close()
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -151,14 +159,7 @@ func TestWriteBlocks(t *testing.T) {
 func TestFileStorageReadsRacingClose(t *testing.T) {
 	ctx := context.Background()
 	for round := 0; round < 20; round++ {
-		st, err := OpenFileStorage(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := Create(ctx, st, testKey(43), false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, c := newFileCore(t, t.TempDir(), testKey(43))
 		appendTestBlocks(t, c, 0, 8)
 		errs := make(chan error, 2)
 		for w := range 2 {
