@@ -77,7 +77,7 @@ func (k Keeper) processExpiries(ctx context.Context, p types.Params, now int64) 
 		ended := o
 		refund, err := k.finishOrder(cacheCtx, p, &ended, types.ORDER_STATUS_EXPIRED)
 		if err == nil {
-			err = k.emit(cacheCtx, &types.EventOrderExpired{OrderId: o.Id, Refund: refund.Amount.String()})
+			err = k.emit(cacheCtx, &types.EventOrderExpired{OrderId: o.Id, Refund: refund.Amount.String(), Owner: o.Owner})
 		}
 		if err == nil {
 			write()

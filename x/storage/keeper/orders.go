@@ -316,7 +316,7 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		return err
 	}
 	return k.emit(ctx, &types.EventOrderExtended{
-		OrderId: o.Id, CoresUpdated: uint32(len(changed)), EndEpoch: o.EndEpoch, TopUp: topUp.String(),
+		OrderId: o.Id, CoresUpdated: uint32(len(changed)), EndEpoch: o.EndEpoch, TopUp: topUp.String(), Owner: o.Owner,
 	})
 }
 
@@ -372,7 +372,7 @@ func (k Keeper) cancelOrder(ctx context.Context, msg *types.MsgCancelOrder) (sdk
 	if err != nil {
 		return sdk.Coin{}, err
 	}
-	return refund, k.emit(ctx, &types.EventOrderCancelled{OrderId: o.Id, Refund: refund.Amount.String()})
+	return refund, k.emit(ctx, &types.EventOrderCancelled{OrderId: o.Id, Refund: refund.Amount.String(), Owner: o.Owner})
 }
 
 // commit implements MsgCommit.
