@@ -425,6 +425,7 @@ func (k Keeper) commit(ctx context.Context, msg *types.MsgCommit) (bool, error) 
 		return false, err
 	}
 	slot.CommittedLength = msg.Length
+	slot.CommittedBytes = o.Cores[msg.CoreIndex].ByteLength
 	if err := k.Assignments.Set(ctx, collections.Join(o.Id, types.SlotKey(slot.CoreIndex, slot.Replica)), *slot); err != nil {
 		return false, err
 	}

@@ -15,7 +15,7 @@ import (
 // Payments
 //
 // Escrow accrues to hosters lazily. A slot earns its price per epoch
-// (SlotPrice(hoster's price per GiB when assigned, core bytes)) for every
+// (SlotPrice(hoster's price per GiB when assigned, committed bytes)) for every
 // complete epoch after the one in which its hoster first committed, up to the
 // order's end epoch. Each assignment stores paid_from_epoch, the first epoch
 // not yet paid; settling moves (min(current, end) - paid_from) x price from
@@ -43,8 +43,19 @@ func accrued(o types.Order, a types.Assignment, cur uint64) (math.Int, uint64, u
 		return math.ZeroInt(), a.PaidFromEpoch, 0
 	}
 	epochs := to - a.PaidFromEpoch
-	price := types.SlotPrice(a.PricePerGibEpoch, o.Cores[a.CoreIndex].ByteLength)
+	price := types.SlotPrice(a.PricePerGibEpoch, paidBytes(o, a))
 	return price.Mul(math.NewIntFromUint64(epochs)), to, epochs
+}
+
+// paidBytes is the size a committed slot is paid for: the bytes its hoster
+// committed to, which lag the core's size after an extension until the
+// hoster re-commits. (A state without committed_bytes pays the core's size.)
+func paidBytes(o types.Order, a types.Assignment) uint64 {
+	size := o.Cores[a.CoreIndex].ByteLength
+	if a.CommittedBytes != 0 && a.CommittedBytes < size {
+		return a.CommittedBytes
+	}
+	return size
 }
 
 // settle pays a slot what accrued up to epoch cur, from the order's escrow to

@@ -322,3 +322,53 @@ func TestExtendRefusedAfterEndEpoch(t *testing.T) {
 	require.NoError(t, err)
 	eqInt(t, math.NewInt(100), f.assignments(o.Id)[0].Paid)
 }
+
+// After an extension grows a core, a hoster that has not re-committed is
+// paid for the bytes it committed to, not for the new size; once it
+// re-commits it earns at the new size.
+func TestStaleCommitPaidForCommittedBytes(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f) // price 100 per GiB per epoch
+	eb := int64(f.params().EpochBlocks)
+	alice := f.user("alice").String()
+	w := newWriter("w")
+	res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", w.core(t, 10, 1<<30), 3, 100, 20))
+	require.NoError(t, err)
+	id := res.OrderId
+	commitAll(t, f, id)
+	f.endBlocksTo(2 * eb) // epoch 1 earned: 100 per slot
+
+	_, err = f.msg.ExtendOrder(f.ctx, &types.MsgExtendOrder{Owner: alice, OrderId: id,
+		Cores: []types.Core{w.core(t, 20, 2<<30)}, TopUp: sdk.NewInt64Coin(denom, 3*100*19)})
+	require.NoError(t, err)
+	as := f.assignments(id)
+	lagging, fresh := as[0], as[1]
+	_, err = f.msg.Commit(f.ctx, &types.MsgCommit{Hoster: fresh.Hoster, OrderId: id, Length: 20})
+	require.NoError(t, err)
+
+	f.endBlocksTo(5 * eb) // epochs 2, 3, 4
+	for _, a := range []types.Assignment{lagging, fresh} {
+		_, err = f.msg.ClaimPayment(f.ctx, &types.MsgClaimPayment{Hoster: a.Hoster, OrderId: id})
+		require.NoError(t, err)
+	}
+	byHoster := map[string]types.Assignment{}
+	for _, a := range f.assignments(id) {
+		byHoster[a.Hoster] = a
+	}
+	eqInt(t, math.NewInt(100+3*100), byHoster[lagging.Hoster].Paid, "lagging hoster: 1 GiB rate")
+	eqInt(t, math.NewInt(100+3*200), byHoster[fresh.Hoster].Paid, "re-committed hoster: 2 GiB rate")
+
+	// the lagging hoster catches up: its pay up to now stays at the old
+	// size, later epochs at the new one
+	_, err = f.msg.Commit(f.ctx, &types.MsgCommit{Hoster: lagging.Hoster, OrderId: id, Length: 20})
+	require.NoError(t, err)
+	f.endBlocksTo(6 * eb)
+	_, err = f.msg.ClaimPayment(f.ctx, &types.MsgClaimPayment{Hoster: lagging.Hoster, OrderId: id})
+	require.NoError(t, err)
+	for _, a := range f.assignments(id) {
+		if a.Hoster == lagging.Hoster {
+			eqInt(t, math.NewInt(100+3*100+200), a.Paid)
+			require.Equal(t, uint64(2<<30), a.CommittedBytes)
+		}
+	}
+}

@@ -139,7 +139,7 @@ func (gs GenesisState) Validate() error {
 		if a.PricePerGibEpoch.IsNil() || a.PricePerGibEpoch.IsNegative() || a.Paid.IsNil() || a.Paid.IsNegative() {
 			return fmt.Errorf("assignment %s: negative amount", SlotString(a.OrderId, a.CoreIndex, a.Replica))
 		}
-		if a.CommittedLength > o.Cores[a.CoreIndex].Length {
+		if a.CommittedLength > o.Cores[a.CoreIndex].Length || a.CommittedBytes > o.Cores[a.CoreIndex].ByteLength {
 			return fmt.Errorf("assignment %s: committed beyond the core's length", SlotString(a.OrderId, a.CoreIndex, a.Replica))
 		}
 		perOrder[a.OrderId]++
