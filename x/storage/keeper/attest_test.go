@@ -10,6 +10,7 @@ import (
 	"cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 
 	"github.com/datdot/datdot/x/storage/types"
 )
@@ -154,12 +155,14 @@ func TestUpdateParams(t *testing.T) {
 		_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
 		return err
 	})
-	bad = p
-	bad.SlashRecipient = "not-an-address"
-	f.refused(types.ErrInvalidParams, func() error {
-		_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
-		return err
-	})
+	for _, r := range []string{"not-an-address", f.gov, authtypes.NewModuleAddress(types.ModuleName).String()} {
+		bad = p
+		bad.SlashRecipient = r // malformed, or a module account x/bank refuses to pay
+		f.refused(types.ErrInvalidParams, func() error {
+			_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
+			return err
+		})
+	}
 	_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: p})
 	require.NoError(t, err)
 	eqInt(t, math.NewInt(5), f.params().MinStake)

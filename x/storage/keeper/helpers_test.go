@@ -143,6 +143,9 @@ func newBareFixture(t testing.TB) *fixture {
 			return sdk.NewCoin(d, led.of(a))
 		}).AnyTimes()
 	gov := authtypes.NewModuleAddress(govtypes.ModuleName).String()
+	bk.EXPECT().BlockedAddr(gomock.Any()).DoAndReturn(func(a sdk.AccAddress) bool {
+		return a.Equals(modAddr) || a.Equals(authtypes.NewModuleAddress(govtypes.ModuleName))
+	}).AnyTimes()
 	k := keeper.NewKeeper(enc.Codec, runtime.NewKVStoreService(key), log.NewNopLogger(), gov, ak, bk)
 	f := &fixture{
 		t: t, key: key, k: k, msg: keeper.NewMsgServerImpl(k), q: keeper.NewQueryServerImpl(k),

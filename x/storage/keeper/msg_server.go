@@ -121,14 +121,22 @@ func (s msgServer) UpdateParams(ctx context.Context, msg *types.MsgUpdateParams)
 	return &types.MsgUpdateParamsResponse{}, nil
 }
 
-// validateParams checks params including the slash recipient address.
+// validateParams checks params including the slash recipient address,
+// which must be able to receive coins.
 func (k Keeper) validateParams(p types.Params) error {
 	if err := p.Validate(); err != nil {
 		return errorsmod.Wrap(types.ErrInvalidParams, err.Error())
 	}
 	if p.SlashRecipient != "" {
-		if _, err := k.parseAddr(p.SlashRecipient, "slash_recipient"); err != nil {
+		addr, err := k.parseAddr(p.SlashRecipient, "slash_recipient")
+		if err != nil {
 			return errorsmod.Wrap(types.ErrInvalidParams, err.Error())
+		}
+		// x/bank refuses sends to module accounts and other blocked
+		// addresses: every slash would then fail, and x/attest could not
+		// penalise anyone.
+		if k.bankKeeper.BlockedAddr(addr) {
+			return errorsmod.Wrapf(types.ErrInvalidParams, "slash_recipient %s may not receive coins (module account or blocked address)", p.SlashRecipient)
 		}
 	}
 	return nil

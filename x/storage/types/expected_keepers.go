@@ -15,9 +15,11 @@ type AccountKeeper interface {
 }
 
 // BankKeeper is what x/storage needs from x/bank: moving stake and escrow in
-// and out of the module account, burning slashed stake, and reading the
-// module account's balance (checked against stake + escrow at genesis).
+// and out of the module account, burning slashed stake, reading the module
+// account's balance (checked against stake + escrow at genesis) and knowing
+// which addresses may not receive coins (a slash recipient must).
 type BankKeeper interface {
+	BlockedAddr(addr sdk.AccAddress) bool
 	GetBalance(ctx context.Context, addr sdk.AccAddress, denom string) sdk.Coin
 	SendCoinsFromAccountToModule(ctx context.Context, senderAddr sdk.AccAddress, recipientModule string, amt sdk.Coins) error
 	SendCoinsFromModuleToAccount(ctx context.Context, senderModule string, recipientAddr sdk.AccAddress, amt sdk.Coins) error
