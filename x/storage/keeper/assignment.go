@@ -167,9 +167,10 @@ func weight(p types.Params, h types.Hoster, size uint64) uint64 {
 
 // selectHosters picks one distinct hoster per slot (sizes[i] is the size of
 // slot i). exclude lists hosters that must not be picked (for example the
-// current holders of an order's slots). It returns ErrNoHosters when a slot
-// cannot be filled; it never writes state.
-func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte, sizes []uint64, maxPrice math.Int, exclude map[string]bool) ([]candidate, error) {
+// current holders of an order's slots) and usedRegions the regions the
+// order already occupies (both may be nil). It returns ErrNoHosters when a
+// slot cannot be filled; it never writes state.
+func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte, sizes []uint64, maxPrice math.Int, exclude, usedRegions map[string]bool) ([]candidate, error) {
 	n, err := k.activeCount(ctx)
 	if err != nil {
 		return nil, err
@@ -179,7 +180,10 @@ func (k Keeper) selectHosters(ctx context.Context, p types.Params, seed [32]byte
 	for a := range exclude {
 		taken[a] = true
 	}
-	regions := make(map[string]bool)
+	regions := make(map[string]bool, len(sizes)+len(usedRegions))
+	for r := range usedRegions {
+		regions[r] = true
+	}
 	out := make([]candidate, 0, len(sizes))
 
 	if n <= uint64(p.ScanThreshold) {
@@ -310,7 +314,7 @@ func slotSizes(o types.Order) []uint64 {
 func (k Keeper) tryAssign(ctx context.Context, p types.Params, o *types.Order) (bool, error) {
 	seed := blockSeed(ctx, assignTag, o.Id, uint64(o.AssignAttempts))
 	o.AssignAttempts++
-	chosen, err := k.selectHosters(ctx, p, seed, slotSizes(*o), o.MaxPrice, nil)
+	chosen, err := k.selectHosters(ctx, p, seed, slotSizes(*o), o.MaxPrice, nil, nil)
 	if errors.Is(err, types.ErrNoHosters) {
 		return false, nil
 	}

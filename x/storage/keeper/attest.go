@@ -144,10 +144,10 @@ func (k Keeper) SlashHoster(ctx context.Context, hoster sdk.AccAddress, fraction
 
 // ReplaceAssignment moves slot (core, replica) of an order to another hoster
 // chosen by the same rules as at placement (active, enough free capacity,
-// price within the order's max, weighted, regions spread), excluding every
-// hoster that currently holds a slot of the order. The old hoster is paid
-// what accrued up to now and its capacity is released; the new one must
-// commit before it earns. When no hoster qualifies it returns ErrNoHosters
+// price within the order's max, weighted, preferring regions the order's
+// other slots do not use), excluding every hoster that currently holds a
+// slot of the order. The old hoster is paid what accrued up to now and its
+// capacity is released; the new one must commit before it earns. When no hoster qualifies it returns ErrNoHosters
 // and changes nothing.
 func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, replica uint32) (sdk.AccAddress, error) {
 	p, err := k.Params.Get(ctx)
@@ -169,17 +169,28 @@ func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, rep
 	if err != nil {
 		return nil, err
 	}
+	// Exclude every current holder; keep the regions of the other slots'
+	// holders so that the replacement spreads the order like placement does.
 	exclude := make(map[string]bool, len(as))
+	regions := make(map[string]bool, len(as))
 	for _, a := range as {
 		addr, err := k.parseAddr(a.Hoster, "hoster")
 		if err != nil {
 			return nil, err
 		}
 		exclude[string(addr)] = true
+		if a.CoreIndex == core && a.Replica == replica {
+			continue
+		}
+		h, err := k.getHoster(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		regions[h.Region] = true
 	}
 	seed := blockSeed(ctx, replaceTag, orderID, types.SlotKey(core, replica), uint64(old.AssignedHeight))
 	size := o.Cores[core].ByteLength
-	chosen, err := k.selectHosters(ctx, p, seed, []uint64{size}, o.MaxPrice, exclude)
+	chosen, err := k.selectHosters(ctx, p, seed, []uint64{size}, o.MaxPrice, exclude, regions)
 	if err != nil {
 		return nil, err
 	}

@@ -215,3 +215,30 @@ func TestAssignmentIndexStaysDense(t *testing.T) {
 	f.endBlocksTo(200) // everything expires
 	require.Equal(t, uint64(0), checkAssignmentIndex(t, f))
 }
+
+// A replacement avoids the regions the order's other slots already use,
+// as placement does: with a spare hoster in a used region and one in a new
+// region, every replacement goes to the new region.
+func TestReplaceAssignmentSpreadsRegions(t *testing.T) {
+	f := newFixture(t)
+	f.register("a", "r1", 10<<30, 1)
+	b := f.register("b", "r2", 10<<30, 1)
+	var ids []uint64
+	for i := 0; i < 8; i++ {
+		res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter(fmt.Sprint("w", i)).core(t, 1, 1000), 2, 1, 10))
+		require.NoError(t, err)
+		ids = append(ids, res.OrderId)
+	}
+	f.register("c", "r1", 10<<30, 1) // same region as a
+	d := f.register("d", "r3", 10<<30, 1)
+	for _, id := range ids {
+		for _, a := range f.assignments(id) {
+			if a.Hoster != b.String() {
+				continue
+			}
+			got, err := f.k.ReplaceAssignment(f.ctx, id, a.CoreIndex, a.Replica)
+			require.NoError(t, err)
+			require.Equal(t, d, got, "order %d: the replacement of b (r2) must go to r3, not to r1 where a holds the other replica", id)
+		}
+	}
+}
