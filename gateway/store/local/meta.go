@@ -374,8 +374,12 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 
 // DeleteObject implements store.MetaStore.
 func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) (res store.DeleteResult, freed []store.BlobRef, err error) {
+	// A missing version is reported after the transaction, not by failing
+	// it: a failed function makes bbolt's Batch roll back and rerun the
+	// whole group.
+	missing := false
 	err = m.batch(ctx, func(tx *bolt.Tx) error {
-		res, freed = store.DeleteResult{}, nil
+		res, freed, missing = store.DeleteResult{}, nil, false
 		objs, b, err := objectsOf(tx, bucket)
 		if err != nil {
 			return err
@@ -392,7 +396,8 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 					return objs.Delete(e.k)
 				}
 			}
-			return store.ErrNoSuchVersion
+			missing = true
+			return nil
 		}
 		if b.Versioning == store.VersioningOff {
 			for _, e := range vers {
@@ -413,6 +418,9 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 		res = store.DeleteResult{VersionID: marker.VersionID, DeleteMarker: true}
 		return err
 	})
+	if err == nil && missing {
+		return res, nil, store.ErrNoSuchVersion
+	}
 	return res, freed, err
 }
 
