@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end test of the S3 gateway with real, unmodified clients: Debian's
-# awscli, rclone, s3cmd and restic, plus curl for anonymous and presigned requests, and
+# awscli, rclone, s3cmd and restic, the AWS SDK for JavaScript v3, plus curl for
+# anonymous and presigned requests, and
 # a Mastodon-shaped media flow. Starts build/datdot gateway on a free loopback
 # port with a temporary data dir and one key pair; every step is asserted and
 # the script stops at the first failure with a message saying which step.
 #
 # usage: scripts/e2e/s3-clients.sh        (after `make build`; tools from scripts/setup/s3.sh)
-# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic mastodon more"
+# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic js mastodon more"
 #        S3_E2E_ENDPOINT=http://127.0.0.1:PORT S3_E2E_KEY=AK:SK: drive an already running
 #        server instead of starting the gateway (used to check this script on versitygw)
 #        S3_E2E_KEEP_GOING=1: triage mode, go on after a failed step and list them all
@@ -14,7 +15,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 datdot=${DATDOT:-$root/build/datdot}
-only=${S3_E2E_ONLY:-aws rclone s3cmd restic mastodon more}
+only=${S3_E2E_ONLY:-aws rclone s3cmd restic js mastodon more}
 
 # Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
 # S3_E2E_AWS=path runs the awscli steps with another awscli (e.g. a v1 with a
@@ -34,7 +35,7 @@ fail() {
 }
 step() { echo "s3-e2e: [$1] $2"; }
 
-for t in "$AWS" rclone s3cmd restic curl jq sha256sum; do
+for t in "$AWS" rclone s3cmd restic node curl jq sha256sum; do
 	[ -n "$t" ] && command -v "$t" >/dev/null || fail "missing tool '$t' (run scripts/setup/s3.sh)"
 done
 [ -n "${S3_E2E_ENDPOINT:-}" ] || [ -x "$datdot" ] || fail "$datdot not built (run make build)"
@@ -243,6 +244,19 @@ EOF
 	s3c del --recursive --force "s3://$b/" >/dev/null || fail "s3cmd del --recursive"
 	s3c rb "s3://$b" >/dev/null || fail "s3cmd rb"
 	if s3c ls | grep -q "s3://$b\$"; then fail "bucket $b still listed after s3cmd rb"; fi
+fi
+
+# --- AWS SDK for JavaScript v3 (PeerTube/Misskey-style apps) -----------------
+# Its defaults send STREAMING-UNSIGNED-PAYLOAD-TRAILER (aws-chunked, chunked
+# transfer encoding, CRC32 trailer) for stream bodies even over http.
+if [[ " $only " == *" js "* ]]; then
+	jsdir=$root/build/s3-js
+	[ -d "$jsdir/node_modules/@aws-sdk/client-s3" ] || fail "$jsdir has no AWS SDK for JavaScript (run scripts/setup/s3.sh)"
+	cp "$root/tests/s3e2e/js/probe.mjs" "$jsdir/probe.mjs"
+	step js "SDK v3 round trips (probe.mjs)"
+	NODE_NO_WARNINGS=1 node "$jsdir/probe.mjs" "$endpoint" "$AK" "$SK" e2e-js >"$work/js.log" 2>&1 ||
+		fail "AWS SDK for JavaScript probe: $(grep -E 'FAIL|Error' "$work/js.log" | head -5)"
+	grep -q 'payload modes seen: .*STREAMING-UNSIGNED-PAYLOAD-TRAILER' "$work/js.log" || fail "JS probe did not report the trailer mode: $(tail -3 "$work/js.log")"
 fi
 
 # --- Mastodon-shaped flow ----------------------------------------------------
