@@ -97,6 +97,9 @@ func (k Keeper) processExpiries(ctx context.Context, p types.Params, now int64) 
 		if err := k.Orders.Set(ctx, o.Id, o); err != nil {
 			return err
 		}
+		if err := k.emit(ctx, &types.EventOrderExtended{OrderId: o.Id, EndEpoch: o.EndEpoch, TopUp: "0", Owner: o.Owner}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -193,6 +196,9 @@ func (k Keeper) processUnbondings(ctx context.Context, p types.Params, now int64
 			return err
 		}
 		if err := k.UnbondingQueue.Set(ctx, collections.Join(h.UnbondingHeight, key.K2())); err != nil {
+			return err
+		}
+		if err := k.emit(ctx, &types.EventHosterLeaving{Hoster: h.Address, UnbondingHeight: h.UnbondingHeight}); err != nil {
 			return err
 		}
 	}

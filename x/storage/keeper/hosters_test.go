@@ -201,3 +201,29 @@ func TestWithdrawStakeExplicitly(t *testing.T) {
 	require.NoError(t, f.k.EndBlocker(f.ctx))
 	eqInt(t, math.ZeroInt(), f.led.get(moduleAcct))
 }
+
+// An unbonding payout that fails (the bank refuses) does not halt the
+// chain: the stake stays, the hoster is re-queued one unbonding period
+// later and an event says so; the next attempt pays.
+func TestUnbondingPayoutFailureIsRetried(t *testing.T) {
+	f := newFixture(t)
+	h := f.register("a", "r1", 1<<30, 1)
+	res, err := f.msg.Leave(f.ctx, &types.MsgLeave{Hoster: h.String()})
+	require.NoError(t, err)
+	f.endBlocksTo(res.UnbondingHeight - 1)
+	held := f.led.get(moduleAcct)
+	f.led.bal[moduleAcct] = math.ZeroInt()
+	f.resetEvents()
+	f.endBlocksTo(res.UnbondingHeight)
+	again := res.UnbondingHeight + int64(f.params().UnbondingBlocks) + 1
+	require.Equal(t, again, f.hoster(h).UnbondingHeight)
+	ev := typedEvents[*types.EventHosterLeaving](t, f)
+	require.Len(t, ev, 1)
+	require.Equal(t, again, ev[0].UnbondingHeight)
+	require.Empty(t, typedEvents[*types.EventStakeWithdrawn](t, f))
+
+	f.led.bal[moduleAcct] = held
+	before := f.led.of(h)
+	f.endBlocksTo(again)
+	eqInt(t, before.AddRaw(1_000_000), f.led.of(h))
+}

@@ -283,8 +283,13 @@ func TestExpiryThatCannotPayIsRetriedAnEpochLater(t *testing.T) {
 
 	held := f.led.get(moduleAcct)
 	f.led.bal[moduleAcct] = math.ZeroInt() // the bank refuses every payout
+	f.resetEvents()
 	f.endBlocksTo(3 * eb)
 	o := f.order(res.OrderId)
+	ext := typedEvents[*types.EventOrderExtended](t, f)
+	require.Len(t, ext, 1, "the forced extension is visible")
+	require.Equal(t, uint64(4), ext[0].EndEpoch)
+	require.Empty(t, typedEvents[*types.EventOrderExpired](t, f), "no expiry event for the rolled-back expiry")
 	require.Equal(t, types.ORDER_STATUS_ACTIVE, o.Status, "the chain kept going and the order is intact")
 	require.Equal(t, uint64(4), o.EndEpoch)
 	eqInt(t, math.NewInt(600), o.Escrow)
