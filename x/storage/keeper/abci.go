@@ -14,8 +14,9 @@ import (
 // EndBlocker does the module's per-block work, each part bounded by a param
 // whatever the number of orders, hosters or assignments: expire at most
 // expiries_per_block orders whose end height has come, retry at most
-// pending_retries_per_block pending orders, pay out at most
-// unbondings_per_block matured unbondings. Entries left over wait for the
+// pending_retries_per_block pending orders holding together at most
+// max_slots_per_order slots (with exponential back-off per order), pay out
+// at most unbondings_per_block matured unbondings. Entries left over wait for the
 // next block (the queues are ordered by height, so the oldest go first).
 func (k Keeper) EndBlocker(ctx context.Context) error {
 	p, err := k.Params.Get(ctx)
@@ -112,16 +113,28 @@ func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) e
 	if err != nil {
 		return err
 	}
+	slots := 0
 	for _, key := range keys {
-		if err := k.PendingQueue.Remove(ctx, key); err != nil {
-			return err
-		}
 		o, err := k.Orders.Get(ctx, key.K2())
 		if errors.Is(err, collections.ErrNotFound) {
-			k.logStale("pending", key.K2()) // the entry is already removed
+			k.logStale("pending", key.K2())
+			if err := k.PendingQueue.Remove(ctx, key); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {
+			return err
+		}
+		// Selection costs up to sample_attempts draws per slot and no gas
+		// is charged in EndBlock, so the retries of one block together
+		// cover at most max_slots_per_order slots (the first due order is
+		// always retried); the rest stay queued, oldest first.
+		if slots > 0 && slots+o.Slots() > int(p.MaxSlotsPerOrder) {
+			break
+		}
+		slots += o.Slots()
+		if err := k.PendingQueue.Remove(ctx, key); err != nil {
 			return err
 		}
 		// Assign in a cached context: an error (it cannot happen with
@@ -141,7 +154,7 @@ func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) e
 		if ok {
 			o.RetryHeight = 0
 		} else {
-			o.RetryHeight = now + 1
+			o.RetryHeight = now + retryDelay(o.AssignAttempts)
 			if err := k.PendingQueue.Set(ctx, collections.Join(o.RetryHeight, o.Id)); err != nil {
 				return err
 			}
@@ -151,6 +164,27 @@ func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) e
 		}
 	}
 	return nil
+}
+
+// maxRetryDelay caps the back-off between assignment attempts of a
+// pending order, in blocks.
+const maxRetryDelay = 64
+
+// retryDelay is the wait before the next assignment attempt of an order
+// that has failed attempts times: 1, 2, 4, ... blocks, at most
+// maxRetryDelay. An order that cannot be assigned (too many slots, a max
+// price below every hoster's) thus costs little EndBlock work over its
+// life, and one that waits for new hosters is retried within
+// maxRetryDelay blocks of their arrival.
+func retryDelay(attempts uint32) int64 {
+	if attempts == 0 {
+		return 1
+	}
+	d := int64(1)
+	for i := uint32(1); i < attempts && d < maxRetryDelay; i++ {
+		d <<= 1
+	}
+	return d
 }
 
 // logStale reports a queue entry whose order or hoster record is missing.

@@ -61,7 +61,7 @@ func TestEndBlockPendingRetryFailureIsContained(t *testing.T) {
 	o := f.order(res.OrderId)
 	require.Equal(t, types.ORDER_STATUS_PENDING, o.Status)
 	require.Equal(t, attempts+1, o.AssignAttempts)
-	require.Equal(t, f.height()+1, o.RetryHeight)
+	require.Equal(t, f.height()+2, o.RetryHeight, "second failed attempt: retried after 2 blocks")
 	has, err := f.k.PendingQueue.Has(f.ctx, collections.Join(o.RetryHeight, o.Id))
 	require.NoError(t, err)
 	require.True(t, has, "order re-queued")

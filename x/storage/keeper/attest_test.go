@@ -155,6 +155,12 @@ func TestUpdateParams(t *testing.T) {
 		_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
 		return err
 	})
+	bad = p
+	bad.MaxSlotsPerOrder, bad.SampleAttempts = 4096, 4096 // each fine alone, 2^24 draws together
+	f.refused(types.ErrInvalidParams, func() error {
+		_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
+		return err
+	})
 	for _, r := range []string{"not-an-address", f.gov, authtypes.NewModuleAddress(types.ModuleName).String()} {
 		bad = p
 		bad.SlashRecipient = r // malformed, or a module account x/bank refuses to pay

@@ -2,6 +2,7 @@ package keeper_test
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -261,13 +262,17 @@ func TestPendingOrderRetriedWhenHostersJoin(t *testing.T) {
 	require.Empty(t, f.assignments(res.OrderId), "all or nothing: no partial assignment")
 	require.Equal(t, uint64(0), f.hoster(f.user("h1")).Used)
 
-	f.endBlocksTo(f.height() + 3)
+	placed := f.height()
+	f.endBlocksTo(placed + 3)
 	o := f.order(res.OrderId)
 	require.Equal(t, types.ORDER_STATUS_PENDING, o.Status)
-	require.Equal(t, uint32(4), o.AssignAttempts, "one attempt at placement, one per block")
+	require.Equal(t, uint32(3), o.AssignAttempts, "attempts at placement, +1 and +3 (back-off 1, 2, 4...)")
+	require.Equal(t, placed+7, o.RetryHeight)
 
 	f.register("h3", "r3", 1<<30, 1)
-	f.endBlocksTo(f.height() + 1)
+	f.endBlocksTo(placed + 6)
+	require.Equal(t, types.ORDER_STATUS_PENDING, f.order(res.OrderId).Status, "not due before its retry height")
+	f.endBlocksTo(placed + 7)
 	o = f.order(res.OrderId)
 	require.Equal(t, types.ORDER_STATUS_ASSIGNED, o.Status)
 	require.Equal(t, int64(0), o.RetryHeight)
@@ -294,4 +299,35 @@ func TestPendingRetriesAreBoundedPerBlock(t *testing.T) {
 	for id := uint64(1); id <= 5; id++ {
 		require.GreaterOrEqual(t, f.order(id).AssignAttempts, uint32(2), "round robin reaches order %d", id)
 	}
+}
+
+// A pending order that can never be assigned is retried with exponential
+// back-off capped at 64 blocks, so it costs little EndBlock work.
+func TestPendingRetriesBackOff(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter("w").core(t, 1, 10), 1, 1, 1000))
+	require.NoError(t, err)
+	placed := f.height()
+	// retries at +1, +3, +7, +15, +31, +63, +127, then every 64 blocks
+	f.endBlocksTo(placed + 127 + 64*3)
+	o := f.order(res.OrderId)
+	require.Equal(t, uint32(1+7+3), o.AssignAttempts)
+	require.Equal(t, f.height()+64, o.RetryHeight)
+}
+
+// The retries of one block hold together at most max_slots_per_order
+// slots (EndBlock work is not paid by gas); the first due order always
+// goes, the others wait their turn.
+func TestPendingRetriesBoundedBySlots(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 3; i++ {
+		_, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter(fmt.Sprint("w", i)).core(t, 1, 10), 3, 1, 100))
+		require.NoError(t, err)
+	}
+	f.setParams(func(p *types.Params) { p.MaxSlotsPerOrder = 5 })
+	f.endBlocksTo(f.height() + 1)
+	require.Equal(t, []uint32{2, 1, 1}, []uint32{f.order(1).AssignAttempts, f.order(2).AssignAttempts, f.order(3).AssignAttempts},
+		"3 + 3 slots exceed 5: only the first order was retried")
+	f.endBlocksTo(f.height() + 1)
+	require.Equal(t, uint32(2), f.order(2).AssignAttempts, "the next block serves the next order")
 }

@@ -8,6 +8,10 @@ import (
 	sdk "github.com/cosmos/cosmos-sdk/types"
 )
 
+// MaxDrawsPerSelection bounds max_slots_per_order x sample_attempts, the
+// number of hosters one selection may draw (two store reads each).
+const MaxDrawsPerSelection = 1 << 16
+
 // DefaultParams are the parameters of a new chain. epoch_blocks is short so
 // that a local chain shows payments within seconds; a public network sets it
 // in genesis.
@@ -77,6 +81,11 @@ func (p Params) Validate() error {
 	}
 	if p.SampleAttempts == 0 || p.SampleAttempts > 4096 {
 		return fmt.Errorf("sample_attempts must be in 1..4096")
+	}
+	// One selection (a place-order, or a block's pending retries, which run
+	// without gas) draws up to max_slots_per_order x sample_attempts hosters.
+	if uint64(p.MaxSlotsPerOrder)*uint64(p.SampleAttempts) > MaxDrawsPerSelection {
+		return fmt.Errorf("max_slots_per_order x sample_attempts must be at most %d", MaxDrawsPerSelection)
 	}
 	if p.PendingRetriesPerBlock > 1000 || p.ExpiriesPerBlock == 0 || p.ExpiriesPerBlock > 1000 ||
 		p.UnbondingsPerBlock == 0 || p.UnbondingsPerBlock > 1000 {
