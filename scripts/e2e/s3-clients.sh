@@ -7,7 +7,7 @@
 # the script stops at the first failure with a message saying which step.
 #
 # usage: scripts/e2e/s3-clients.sh        (after `make build`; tools from scripts/setup/s3.sh)
-# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic js mastodon more"
+# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic js mastodon more crash"
 #        S3_E2E_ENDPOINT=http://127.0.0.1:PORT S3_E2E_KEY=AK:SK: drive an already running
 #        server instead of starting the gateway (used to check this script on versitygw)
 #        S3_E2E_KEEP_GOING=1: triage mode, go on after a failed step and list them all
@@ -15,7 +15,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 datdot=${DATDOT:-$root/build/datdot}
-only=${S3_E2E_ONLY:-aws rclone s3cmd restic js mastodon more}
+only=${S3_E2E_ONLY:-aws rclone s3cmd restic js mastodon more crash}
 
 # Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
 # S3_E2E_AWS=path runs the awscli steps with another awscli (e.g. a v1 with a
@@ -105,8 +105,14 @@ printf '' >"$work/tree/empty.txt"
 head -c 300000 /dev/urandom >"$work/tree/sub/c.bin"
 printf 'name with spaces\n' >"$work/tree/sub/with space.txt"
 printf 'unicode\n' >"$work/tree/sub/deeper/été-ü.txt"
+# characters that SigV4 canonical URIs and listings must encode exactly right
+for n in 'plus+sign' 'pct%41' 'semi;colon=eq&amp' 'tilde~star*' "quote'paren(1)" 'dollar$at@comma,'; do printf '%s\n' "$n" >"$work/tree/sub/$n.txt"; done
 # > 15 MB so every client goes multipart; not a multiple of any part size.
 head -c $((20 * 1024 * 1024 + 12345)) /dev/urandom >"$work/big.bin"
+# big.bin as two multipart parts: 16 MiB and the rest
+part1=$((16 * 1024 * 1024))
+head -c "$part1" "$work/big.bin" >"$work/part1"
+tail -c +$((part1 + 1)) "$work/big.bin" >"$work/part2"
 sumof() { sha256sum "$1" | cut -d' ' -f1; }
 same() { # same FILE1 FILE2 WHAT
 	[ "$(sumof "$1")" = "$(sumof "$2")" ] || fail "$3: sha256 of downloaded $2 differs from uploaded $1"
@@ -137,7 +143,8 @@ if [[ " $only " == *" aws "* ]]; then
 	step aws "sync a tree up and back"
 	aws s3 sync "$work/tree" "s3://$b/tree" >/dev/null || fail "aws s3 sync up"
 	n=$(aws s3 ls --recursive "s3://$b/tree/" | wc -l) || fail "aws s3 ls failed (n)"
-	[ "$n" -eq 6 ] || fail "aws s3 ls --recursive lists $n objects under tree/, want 6"
+	want=$(find "$work/tree" -type f | wc -l)
+	[ "$n" -eq "$want" ] || fail "aws s3 ls --recursive lists $n objects under tree/, want $want"
 	aws s3 sync "s3://$b/tree" "$work/dl/aws-tree" >/dev/null || fail "aws s3 sync down"
 	same_tree "$work/tree" "$work/dl/aws-tree" "aws sync"
 	out=$(aws s3 sync "$work/tree" "s3://$b/tree") || fail "aws s3 sync (second time)"
@@ -298,9 +305,6 @@ if [[ " $only " == *" mastodon "* ]]; then
 
 	step mastodon "multipart (2 parts, 16 MiB + rest) with public-read"
 	vid=media_attachments/files/109/348/124/original/video.mp4
-	part1=$((16 * 1024 * 1024))
-	head -c "$part1" "$work/big.bin" >"$work/part1"
-	tail -c +$((part1 + 1)) "$work/big.bin" >"$work/part2"
 	uid=$(aws s3api create-multipart-upload --bucket "$b" --key "$vid" --acl public-read --content-type video/mp4 | jq -r .UploadId) || fail "aws s3api create-multipart-upload failed (uid)"
 	[ -n "$uid" ] && [ "$uid" != null ] || fail "create-multipart-upload returned no UploadId"
 	e1=$(aws s3api upload-part --bucket "$b" --key "$vid" --upload-id "$uid" --part-number 1 --body "$work/part1" | jq -r .ETag) || fail "upload-part 1"
@@ -583,6 +587,48 @@ EOF
 		fail "list-object-versions for cleanup"
 	aws s3api delete-objects --bucket "$b" --delete "file://$work/delall.json" >/dev/null || fail "delete all versions"
 	aws s3api delete-bucket --bucket "$b" || fail "delete-bucket $b (not empty?)"
+fi
+
+# --- crash: SIGKILL the gateway mid-upload, restart on the same data dir ------
+if [[ " $only " == *" crash "* ]] && [ -n "$gwpid" ]; then
+	b=e2e-crash
+	step crash "write objects, start a multipart upload, then SIGKILL during a slow PUT"
+	aws s3api create-bucket --bucket "$b" >/dev/null || fail "create-bucket $b"
+	aws s3 sync "$work/tree" "s3://$b/tree" >/dev/null || fail "sync before the crash"
+	uid=$(aws s3api create-multipart-upload --bucket "$b" --key mp.bin | jq -r .UploadId) || fail "create-multipart-upload"
+	e1=$(aws s3api upload-part --bucket "$b" --key mp.bin --upload-id "$uid" --part-number 1 --body "$work/part1" | jq -r .ETag) || fail "upload-part 1"
+	url=$("$work/presign" -method PUT -endpoint "$endpoint" -access-key "$AK" -secret-key "$SK" -bucket "$b" -key inflight.bin) || fail "presign PUT"
+	curl -s -m 60 -o /dev/null --limit-rate 2M -T "$work/big.bin" "$url" &
+	curlpid=$!
+	sleep 2
+	kill -9 "$gwpid"
+	wait "$gwpid" 2>/dev/null || true
+	wait "$curlpid" 2>/dev/null || true
+	"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >>"$work/gateway.log" 2>&1 &
+	gwpid=$!
+	up=0
+	for _ in $(seq 1 100); do
+		if curl -s -m 2 -o /dev/null "$endpoint/"; then up=1; break; fi
+		kill -0 "$gwpid" 2>/dev/null || fail "gateway did not restart on its data dir: $(tail -5 "$work/gateway.log")"
+		sleep 0.1
+	done
+	[ "$up" = 1 ] || fail "gateway did not answer after the restart"
+	step crash "after restart: objects intact, cut PUT absent, upload resumable"
+	if aws s3api head-object --bucket "$b" --key inflight.bin >/dev/null 2>&1; then
+		fail "a PUT killed halfway left an object inflight.bin after the restart"
+	fi
+	rm -rf "$work/dl/crash-tree"
+	aws s3 sync "s3://$b/tree" "$work/dl/crash-tree" >/dev/null || fail "sync after the crash"
+	same_tree "$work/tree" "$work/dl/crash-tree" "objects written before the crash"
+	n=$(aws s3api list-parts --bucket "$b" --key mp.bin --upload-id "$uid" | jq '.Parts | length') || fail "list-parts after the restart"
+	[ "$n" = 1 ] || fail "list-parts after the restart: $n parts, want 1"
+	e2=$(aws s3api upload-part --bucket "$b" --key mp.bin --upload-id "$uid" --part-number 2 --body "$work/part2" | jq -r .ETag) || fail "upload-part 2 after the restart"
+	jq -n --arg e1 "$e1" --arg e2 "$e2" '{Parts: [{ETag: $e1, PartNumber: 1}, {ETag: $e2, PartNumber: 2}]}' >"$work/parts.json"
+	aws s3api complete-multipart-upload --bucket "$b" --key mp.bin --upload-id "$uid" --multipart-upload "file://$work/parts.json" >/dev/null ||
+		fail "complete after the restart"
+	aws s3 cp "s3://$b/mp.bin" "$work/dl/crash-mp.bin" >/dev/null || fail "get mp.bin"
+	same "$work/big.bin" "$work/dl/crash-mp.bin" "multipart upload spanning a crash"
+	aws s3 rb --force "s3://$b" >/dev/null || fail "remove $b"
 fi
 
 if [ "$failures" -gt 0 ]; then
