@@ -161,6 +161,13 @@ func TestUpdateParams(t *testing.T) {
 		_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
 		return err
 	})
+	bad = p
+	bad.MaxSlotsPerOrder, bad.ExpiriesPerBlock = 4096, 1000 // 4M slot releases in one EndBlock
+	bad.SampleAttempts = 1
+	f.refused(types.ErrInvalidParams, func() error {
+		_, err := f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.gov, Params: bad})
+		return err
+	})
 	for _, r := range []string{"not-an-address", f.gov, authtypes.NewModuleAddress(types.ModuleName).String()} {
 		bad = p
 		bad.SlashRecipient = r // malformed, or a module account x/bank refuses to pay

@@ -12,6 +12,10 @@ import (
 // number of hosters one selection may draw (two store reads each).
 const MaxDrawsPerSelection = 1 << 16
 
+// MaxExpirySlotsPerBlock bounds expiries_per_block x max_slots_per_order,
+// the slots one block's expiries may settle and release.
+const MaxExpirySlotsPerBlock = 1 << 14
+
 // DefaultParams are the parameters of a new chain. epoch_blocks is short so
 // that a local chain shows payments within seconds; a public network sets it
 // in genesis.
@@ -86,6 +90,10 @@ func (p Params) Validate() error {
 	// without gas) draws up to max_slots_per_order x sample_attempts hosters.
 	if uint64(p.MaxSlotsPerOrder)*uint64(p.SampleAttempts) > MaxDrawsPerSelection {
 		return fmt.Errorf("max_slots_per_order x sample_attempts must be at most %d", MaxDrawsPerSelection)
+	}
+	// Each expiry settles and releases every slot of its order, in EndBlock.
+	if uint64(p.ExpiriesPerBlock)*uint64(p.MaxSlotsPerOrder) > MaxExpirySlotsPerBlock {
+		return fmt.Errorf("expiries_per_block x max_slots_per_order must be at most %d", MaxExpirySlotsPerBlock)
 	}
 	if p.PendingRetriesPerBlock > 1000 || p.ExpiriesPerBlock == 0 || p.ExpiriesPerBlock > 1000 ||
 		p.UnbondingsPerBlock == 0 || p.UnbondingsPerBlock > 1000 {
