@@ -261,7 +261,7 @@ if [[ " $only " == *" js "* ]]; then
 	[ -d "$jsdir/node_modules/@aws-sdk/client-s3" ] || fail "$jsdir has no AWS SDK for JavaScript (run scripts/setup/s3.sh)"
 	cp "$root/tests/s3e2e/js/probe.mjs" "$jsdir/probe.mjs"
 	step js "SDK v3 round trips (probe.mjs)"
-	NODE_NO_WARNINGS=1 node "$jsdir/probe.mjs" "$endpoint" "$AK" "$SK" e2e-js >"$work/js.log" 2>&1 ||
+	NODE_NO_WARNINGS=1 node "$jsdir/probe.mjs" "$endpoint" "$AK" "$SK" e2e-js "$vdomain" >"$work/js.log" 2>&1 ||
 		fail "AWS SDK for JavaScript probe: $(grep -E 'FAIL|Error' "$work/js.log" | head -5)"
 	grep -q 'payload modes seen: .*STREAMING-UNSIGNED-PAYLOAD-TRAILER' "$work/js.log" || fail "JS probe did not report the trailer mode: $(tail -3 "$work/js.log")"
 fi

@@ -4,7 +4,11 @@
 // chunked and a CRC32 trailer), the way PeerTube- and Misskey-style apps
 // store media. Run by scripts/e2e/s3-clients.sh:
 //
-//   node probe.mjs ENDPOINT ACCESS_KEY SECRET_KEY BUCKET
+//   node probe.mjs ENDPOINT ACCESS_KEY SECRET_KEY BUCKET [VHOST_DOMAIN]
+//
+// With VHOST_DOMAIN (the gateway's --domain) a second client also addresses
+// the bucket virtual-host style (BUCKET.VHOST_DOMAIN:PORT), its names resolved
+// to the endpoint's loopback address by the HTTP agent.
 //
 // Prints one line per step and exits non-zero if any step failed.
 import {
@@ -14,9 +18,10 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Readable } from "node:stream";
+import http from "node:http";
 import crypto from "node:crypto";
 
-const [endpoint, accessKeyId, secretAccessKey, bucket] = process.argv.slice(2);
+const [endpoint, accessKeyId, secretAccessKey, bucket, vhostDomain] = process.argv.slice(2);
 if (!bucket) {
   console.error("usage: node probe.mjs ENDPOINT ACCESS_KEY SECRET_KEY BUCKET");
   process.exit(2);
@@ -111,6 +116,30 @@ await step("DeleteObjects, DeleteBucket", async () => {
   check((r.Deleted || []).length === keys.length, "errors: " + JSON.stringify(r.Errors));
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
 });
+if (vhostDomain) {
+  const u = new URL(endpoint);
+  const agent = new http.Agent({
+    lookup: (host, opts, cb) => (opts && opts.all ? cb(null, [{ address: u.hostname, family: 4 }]) : cb(null, u.hostname, 4)),
+  });
+  const vh = new S3Client({
+    endpoint: `${u.protocol}//${vhostDomain}:${u.port}`, region: "us-east-1", forcePathStyle: false, maxAttempts: 1,
+    credentials: { accessKeyId, secretAccessKey }, requestHandler: { httpAgent: agent },
+  });
+  const vb = bucket + "-vhost";
+  await step("virtual-host style: create bucket, stream PUT, GET, list, delete", async () => {
+    await vh.send(new CreateBucketCommand({ Bucket: vb }));
+    await vh.send(new PutObjectCommand({ Bucket: vb, Key: "dir/v.bin", ContentLength: small.length, Body: Readable.from([small]) }));
+    const got = await readAll(await vh.send(new GetObjectCommand({ Bucket: vb, Key: "dir/v.bin" })));
+    check(got.equals(small), "content differs");
+    const l = await vh.send(new ListObjectsV2Command({ Bucket: vb, Prefix: "dir/" }));
+    check(l.KeyCount === 1 && l.Contents[0].Key === "dir/v.bin", "list " + JSON.stringify(l.Contents));
+    // the same object is visible path-style
+    const p = await s3.send(new HeadObjectCommand({ Bucket: vb, Key: "dir/v.bin" }));
+    check(p.ContentLength === small.length, "path-style HEAD " + p.ContentLength);
+    await vh.send(new DeleteObjectsCommand({ Bucket: vb, Delete: { Objects: [{ Key: "dir/v.bin" }] } }));
+    await vh.send(new DeleteBucketCommand({ Bucket: vb }));
+  });
+}
 await step("the SDK used the trailer mode and CRC32 trailers", () => {
   check(modes.has("STREAMING-UNSIGNED-PAYLOAD-TRAILER"), "modes seen: " + [...modes].join(", "));
   check(modes.has("trailer:x-amz-checksum-crc32"), "modes seen: " + [...modes].join(", "));
