@@ -26,16 +26,36 @@ type Blobs struct {
 
 // OpenBlobs opens (creating if needed) a blob directory and empties its tmp
 // directory, which only holds writes that a crash interrupted.
+//
+// All 256 fan-out directories are created here and their parents fsynced,
+// so that Create never makes a directory: a directory made by Create would
+// need its parent fsynced too, or a crash could drop the directory entry,
+// and with it a blob whose metadata had already committed.
 func OpenBlobs(dir string) (*Blobs, error) {
 	b := &Blobs{dir: dir}
 	if err := os.RemoveAll(b.tmpDir()); err != nil {
 		return nil, fmt.Errorf("local: clear tmp: %w", err)
 	}
-	for _, d := range []string{b.tmpDir(), filepath.Join(dir, "blobs")} {
+	root := filepath.Join(dir, "blobs")
+	for _, d := range []string{b.tmpDir(), root} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("local: %w", err)
 		}
 	}
+	for i := range 256 {
+		if err := os.MkdirAll(filepath.Join(root, fmt.Sprintf("%02x", i)), 0o755); err != nil {
+			return nil, fmt.Errorf("local: %w", err)
+		}
+	}
+	// dir also holds meta.db, created just before by Open.
+	for _, d := range []string{root, dir} {
+		if err := syncDir(d); err != nil {
+			return nil, err
+		}
+	}
+	// The entry of dir itself, if MkdirAll just made it; best effort, as
+	// the parent may not be ours to open.
+	_ = syncDir(filepath.Dir(dir))
 	return b, nil
 }
 
@@ -102,9 +122,6 @@ func (b *Blobs) Create(ctx context.Context, r io.Reader, size int64) (ref store.
 	}
 	id := newID()
 	dst, _ := b.path(id)
-	if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return ref, fmt.Errorf("local: %w", err)
-	}
 	if err = os.Rename(tmp, dst); err != nil {
 		return ref, fmt.Errorf("local: %w", err)
 	}

@@ -221,3 +221,34 @@ func TestVersionSemantics(t *testing.T) {
 		t.Fatalf("delete non-empty bucket: %v", err)
 	}
 }
+
+// TestCreateMakesNoDirectory: every fan-out directory exists (and was
+// fsynced into its parent) once OpenBlobs returns, so Create only renames a
+// file into an existing, durable directory and a crash cannot drop a blob
+// whose metadata committed along with a directory entry that never reached
+// the disk.
+func TestCreateMakesNoDirectory(t *testing.T) {
+	dir := t.TempDir()
+	blobs, err := OpenBlobs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	countDirs := func() int {
+		entries, err := os.ReadDir(filepath.Join(dir, "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	if n := countDirs(); n != 256 {
+		t.Fatalf("%d fan-out directories after open, want 256", n)
+	}
+	for range 20 {
+		if _, err := blobs.Create(ctx, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countDirs(); n != 256 {
+		t.Fatalf("%d fan-out directories after writes, want 256", n)
+	}
+}
