@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdmath "math"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
@@ -265,20 +266,10 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		return errorsmod.Wrapf(types.ErrDepositTooLow,
 			"escrow after settlement plus top-up is %s%s, the extended order needs %s%s for its remaining epochs", avail, p.Denom, need, p.Denom)
 	}
-
-	// Settle at the old sizes, then apply.
-	for i := range as {
-		if _, err := k.settle(ctx, p, &o, &as[i], cur); err != nil {
-			return err
-		}
-	}
-	if topUp.IsPositive() {
-		if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, owner, types.ModuleName, sdk.NewCoins(msg.TopUp)); err != nil {
-			return errorsmod.Wrap(err, "escrowing top-up")
-		}
-	}
 	// Assigned hosters keep their slots as the cores grow; their used bytes
-	// grow too (possibly beyond capacity: they then get no new slots).
+	// grow too (possibly beyond capacity: they then get no new slots), and
+	// must not wrap around (that would hand them free capacity).
+	var grown []candidate
 	for _, a := range as {
 		delta, ok := changed[int(a.CoreIndex)]
 		if !ok || delta == 0 {
@@ -292,8 +283,26 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		if err != nil {
 			return err
 		}
+		if h.Used > stdmath.MaxUint64-delta {
+			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: %s cannot account %d more bytes", a.CoreIndex, a.Hoster, delta)
+		}
 		h.Used += delta
-		if err := k.Hosters.Set(ctx, addr, h); err != nil {
+		grown = append(grown, candidate{addr: addr, h: h})
+	}
+
+	// Settle at the old sizes, then apply.
+	for i := range as {
+		if _, err := k.settle(ctx, p, &o, &as[i], cur); err != nil {
+			return err
+		}
+	}
+	if topUp.IsPositive() {
+		if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, owner, types.ModuleName, sdk.NewCoins(msg.TopUp)); err != nil {
+			return errorsmod.Wrap(err, "escrowing top-up")
+		}
+	}
+	for _, g := range grown {
+		if err := k.Hosters.Set(ctx, g.addr, g.h); err != nil {
 			return err
 		}
 	}

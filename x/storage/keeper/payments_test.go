@@ -377,3 +377,23 @@ func TestStaleCommitPaidForCommittedBytes(t *testing.T) {
 		}
 	}
 }
+
+// A hoster's used-bytes counter cannot wrap around when an extension grows
+// its cores (a wrapped counter would show it nearly empty): the extension
+// is refused and nothing changes.
+func TestExtendRefusesUsedBytesOverflow(t *testing.T) {
+	f := newFixture(t)
+	hs := threeHosters(f)
+	w := newWriter("w")
+	res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", w.core(t, 1, 1<<20), 3, 100, 5))
+	require.NoError(t, err)
+	h := f.hoster(hs[0])
+	h.Capacity = ^uint64(0)
+	h.Used = ^uint64(0) - 10 // as if it held a vast amount already
+	require.NoError(t, f.k.Hosters.Set(f.ctx, hs[0], h))
+	f.refused(types.ErrInvalidCore, func() error {
+		_, err := f.msg.ExtendOrder(f.ctx, &types.MsgExtendOrder{Owner: f.user("alice").String(), OrderId: res.OrderId,
+			Cores: []types.Core{w.core(t, 2, 2<<20)}, TopUp: sdk.NewInt64Coin(denom, 1000)})
+		return err
+	})
+}
