@@ -35,12 +35,20 @@ func (k Keeper) GetOrder(ctx context.Context, id uint64) (types.Order, error) {
 // end epoch.
 func endHeight(p types.Params, o types.Order) int64 { return int64(o.EndEpoch * p.EpochBlocks) }
 
+// CoreVerifyGas is charged for each core signature the chain checks: up to
+// three ed25519 verifications (a signature holds at most 256 bytes) plus
+// hashing the manifest and signable, priced like the ante handler's
+// signature checks (590 gas per ed25519 verification).
+const CoreVerifyGas = 2000
+
 // verifyCore checks a core's fields and its writer's signature over the tree
-// hash (Hypercore v11 rules).
-func verifyCore(p types.Params, c types.Core, i int) error {
+// hash (Hypercore v11 rules), charging CoreVerifyGas first so that a
+// message failing on its last core still pays for the ones before.
+func verifyCore(ctx context.Context, p types.Params, c types.Core, i int) error {
 	if err := c.ValidateBasic(p.MaxCoreBytes); err != nil {
 		return errorsmod.Wrapf(err, "core %d", i)
 	}
+	sdk.UnwrapSDKContext(ctx).GasMeter().ConsumeGas(CoreVerifyGas, "x/storage core signature")
 	if err := hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature); err != nil {
 		return errorsmod.Wrapf(types.ErrBadSignature, "core %d (key %X, length %d): %v", i, c.Key, c.Length, err)
 	}
@@ -93,7 +101,7 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 		return types.Order{}, err
 	}
 	for i, c := range msg.Cores {
-		if err := verifyCore(p, c, i); err != nil {
+		if err := verifyCore(ctx, p, c, i); err != nil {
 			return types.Order{}, err
 		}
 	}
@@ -231,7 +239,7 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		if c.ByteLength < old.ByteLength {
 			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: byte_length cannot shrink (%d < %d)", i, c.ByteLength, old.ByteLength)
 		}
-		if err := verifyCore(p, c, i); err != nil {
+		if err := verifyCore(ctx, p, c, i); err != nil {
 			return err
 		}
 		updated.Cores[idx] = c

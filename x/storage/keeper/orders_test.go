@@ -9,8 +9,10 @@ import (
 
 	"cosmossdk.io/math"
 
+	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
+	"github.com/datdot/datdot/x/storage/keeper"
 	"github.com/datdot/datdot/x/storage/types"
 )
 
@@ -330,4 +332,21 @@ func TestPendingRetriesBoundedBySlots(t *testing.T) {
 		"3 + 3 slots exceed 5: only the first order was retried")
 	f.endBlocksTo(f.height() + 1)
 	require.Equal(t, uint32(2), f.order(2).AssignAttempts, "the next block serves the next order")
+}
+
+// Core signature checks are CPU work the store gas does not see: each
+// verified core is charged CoreVerifyGas, also when a later core fails.
+func TestCoreSignaturesCostGas(t *testing.T) {
+	f := newFixture(t)
+	const n = 8
+	m := f.placeMsg("alice", newWriter("w0").core(t, 1, 10), 1, 1, 10)
+	for i := 1; i < n; i++ {
+		m.Cores = append(m.Cores, newWriter(fmt.Sprint("w", i)).core(t, 1, 10))
+	}
+	m.Deposit = sdk.NewInt64Coin(denom, 1000)
+	m.Cores[n-1].Signature[0] ^= 1 // the last core is badly signed
+	ctx := f.ctx.WithGasMeter(storetypes.NewInfiniteGasMeter())
+	_, err := f.msg.PlaceOrder(ctx, m)
+	require.ErrorIs(t, err, types.ErrBadSignature)
+	require.GreaterOrEqual(t, ctx.GasMeter().GasConsumed(), uint64(n*keeper.CoreVerifyGas))
 }
