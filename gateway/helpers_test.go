@@ -24,6 +24,7 @@ import (
 
 	"github.com/datdot/datdot/gateway"
 	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
 )
 
@@ -50,10 +51,21 @@ type testGateway struct {
 
 func startGateway(t testing.TB) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, nil)
+}
+
+// startGatewayWith starts a gateway whose blob store is wrap(the local
+// one), to inject storage failures; wrap may be nil.
+func startGatewayWith(t testing.TB, wrap func(store.BlobStore) store.BlobStore) *testGateway {
+	t.Helper()
 	dir := t.TempDir()
-	meta, blobs, err := local.Open(context.Background(), dir, nil)
+	meta, localBlobs, err := local.Open(context.Background(), dir, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var blobs store.BlobStore = localBlobs
+	if wrap != nil {
+		blobs = wrap(blobs)
 	}
 	cfg := config.Config{Region: "us-east-1", Keys: testKeys, Domains: []string{testDomain}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

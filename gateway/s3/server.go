@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 
 	"github.com/datdot/datdot/gateway/s3err"
 	"github.com/datdot/datdot/gateway/s3xml"
@@ -352,6 +353,9 @@ func (q *request) toS3(err error) *s3err.Error {
 		return s3err.IncompleteBody
 	case errors.Is(err, s3xml.ErrTooLarge):
 		return s3err.MaxMessageLengthExceeded
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		q.s.log.Error("storage full", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "err", err, "id", q.id)
+		return s3err.InsufficientStorage
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return s3err.IncompleteBody
 	case errors.Is(err, context.Canceled):

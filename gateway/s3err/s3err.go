@@ -45,6 +45,7 @@ var (
 	IllegalVersioningConfig      = def("IllegalVersioningConfigurationException", 400, "The versioning configuration specified in the request is invalid.")
 	IncompleteBody               = def("IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 	InternalError                = def("InternalError", 500, "We encountered an internal error. Please try again.")
+	InsufficientStorage          = def("InsufficientStorage", 507, "The gateway has no storage space left; nothing was stored.")
 	InvalidAccessKeyID           = def("InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records.")
 	InvalidArgument              = def("InvalidArgument", 400, "Invalid Argument")
 	InvalidBucketName            = def("InvalidBucketName", 400, "The specified bucket is not valid.")

@@ -1,0 +1,71 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// fullDisk is a BlobStore whose writes fail with ENOSPC after limit bytes,
+// as a file write on a full disk does.
+type fullDisk struct {
+	store.BlobStore
+	limit int64
+}
+
+type enospcReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *enospcReader) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return 0, &os.PathError{Op: "write", Path: "tmp/put-1", Err: syscall.ENOSPC}
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	return n, err
+}
+
+func (f fullDisk) Create(ctx context.Context, r io.Reader, size int64) (store.BlobRef, error) {
+	return f.BlobStore.Create(ctx, &enospcReader{r: r, left: f.limit}, size)
+}
+
+// TestDiskFull: a PUT or UploadPart that runs out of space halfway gets a
+// clear 507 InsufficientStorage and leaves no object, part or file behind.
+func TestDiskFull(t *testing.T) {
+	g := startGatewayWith(t, func(b store.BlobStore) store.BlobStore { return fullDisk{b, 64 << 10} })
+	c := g.client(0, true)
+	b, k := aws.String("full"), aws.String("obj")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader(randBytes(1 << 20))})
+	wantCode(t, err, "InsufficientStorage")
+	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k})
+	wantCode(t, err, "NotFound")
+
+	up := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k}))
+	_, err = c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: k, UploadId: up.UploadId, PartNumber: aws.Int32(1),
+		Body: bytes.NewReader(randBytes(1 << 20))})
+	wantCode(t, err, "InsufficientStorage")
+	parts := must[*s3.ListPartsOutput](t)(c.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: k, UploadId: up.UploadId}))
+	if len(parts.Parts) != 0 {
+		t.Fatalf("%d parts listed after a failed UploadPart", len(parts.Parts))
+	}
+	if blobs, tmp := g.blobFiles(); blobs != 0 || tmp != 0 {
+		t.Fatalf("%d blobs and %d temp files left after failed writes", blobs, tmp)
+	}
+	// Small objects still fit.
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader([]byte("small"))}))
+}
