@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -68,4 +70,48 @@ func TestDiskFull(t *testing.T) {
 	}
 	// Small objects still fit.
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader([]byte("small"))}))
+}
+
+// blobPaths returns the data files of the store.
+func (g *testGateway) blobPaths() []string {
+	var out []string
+	filepath.WalkDir(filepath.Join(g.dir, "blobs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestLostData: when an object's stored data is missing or shorter than its
+// metadata says, GET fails with a 500 before sending a 200 status and a
+// body that breaks off, and CopyObject fails with a server error instead of
+// blaming the client (IncompleteBody) or storing a short copy.
+func TestLostData(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b := aws.String("lost")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	data := randBytes(256 << 10)
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("gone"), Body: bytes.NewReader(data)}))
+	paths := g.blobPaths()
+	if len(paths) != 1 {
+		t.Fatalf("%d blobs", len(paths))
+	}
+	if err := os.Remove(paths[0]); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("gone")})
+	wantCode(t, err, "InternalError")
+
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("short"), Body: bytes.NewReader(data)}))
+	paths = g.blobPaths()
+	if err := os.Truncate(paths[0], int64(len(data)/2)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String(fmt.Sprintf("%s/short", *b))})
+	wantCode(t, err, "InternalError")
+	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("copy")})
+	wantCode(t, err, "NotFound")
 }

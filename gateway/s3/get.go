@@ -2,6 +2,7 @@ package s3
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -200,6 +201,15 @@ func (q *request) getObject(head bool) error {
 		}
 	}
 
+	// Open the data before any header is set: a blob that cannot be read
+	// is then a clean 5xx, not a 200 whose body breaks off.
+	var data io.ReadCloser
+	if !head && length > 0 {
+		if data, err = store.OpenObject(q.ctx, q.s.cfg.Blobs, &obj, start, length); err != nil {
+			return err
+		}
+		defer data.Close()
+	}
 	q.objectHeaders(b, &obj)
 	if partial {
 		// Checksums describe the whole object (or one part), never a
@@ -229,10 +239,10 @@ func (q *request) getObject(head bool) error {
 		}
 	}
 	q.w.WriteHeader(status)
-	if head || length == 0 {
+	if data == nil {
 		return nil
 	}
-	if clientGone, err := q.sendData(q.w, &obj, start, length); err != nil {
+	if clientGone, err := sendData(q.w, data); err != nil {
 		// Headers are gone; all that can be done is cut the connection.
 		level := slog.LevelWarn
 		if clientGone {

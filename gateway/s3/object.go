@@ -266,14 +266,9 @@ func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.Delete
 	return res, nil
 }
 
-// sendData streams n bytes of an object from off into w. clientGone is
-// true when the error came from writing to the client (it hung up).
-func (q *request) sendData(w io.Writer, obj *store.Object, off, n int64) (clientGone bool, err error) {
-	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, obj, off, n)
-	if err != nil {
-		return false, err
-	}
-	defer rc.Close()
+// sendData streams an object's data from rc into w. clientGone is true
+// when the error came from writing to the client (it hung up).
+func sendData(w io.Writer, rc io.Reader) (clientGone bool, err error) {
 	cw := &clientWriter{w: w}
 	buf := make([]byte, 256<<10)
 	_, err = io.CopyBuffer(cw, onlyReader{rc}, buf)

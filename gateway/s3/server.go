@@ -356,6 +356,9 @@ func (q *request) toS3(err error) *s3err.Error {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		q.s.log.Error("storage full", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "err", err, "id", q.id)
 		return s3err.InsufficientStorage
+	case errors.Is(err, store.ErrDataShort):
+		q.s.log.Error("object data lost or truncated", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "err", err, "id", q.id)
+		return s3err.InternalError
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return s3err.IncompleteBody
 	case errors.Is(err, context.Canceled):

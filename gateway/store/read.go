@@ -2,18 +2,31 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
 
+// ErrDataShort reports object data that ended before the size its metadata
+// records: lost or truncated storage, never a client's fault.
+var ErrDataShort = errors.New("store: object data shorter than its metadata says")
+
 // OpenObject returns a reader of length bytes of obj's data starting at
-// offset, spanning its parts. Each part's blob is opened only when the read
+// offset, spanning its parts. The first part's blob is opened before
+// OpenObject returns, so that a missing or unreachable blob fails here,
+// before a response status is sent; each later part is opened when the read
 // reaches it, so nothing is buffered beyond one read call.
 func OpenObject(ctx context.Context, blobs BlobStore, obj *Object, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > obj.Size {
 		return nil, fmt.Errorf("store: range %d+%d outside object of %d bytes", offset, length, obj.Size)
 	}
-	return &partsReader{ctx: ctx, blobs: blobs, parts: obj.Parts, offset: offset, remain: length}, nil
+	r := &partsReader{ctx: ctx, blobs: blobs, parts: obj.Parts, offset: offset, remain: length}
+	if length > 0 {
+		if err := r.next(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 type partsReader struct {
@@ -23,7 +36,8 @@ type partsReader struct {
 	offset int64 // offset into the remaining parts
 	remain int64
 	cur    io.ReadCloser
-	curN   int64 // bytes left in cur
+	curN   int64  // bytes left in cur
+	curID  string // blob id of cur, for errors
 }
 
 func (r *partsReader) Read(p []byte) (int, error) {
@@ -52,7 +66,7 @@ func (r *partsReader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if err == io.EOF {
-			return n, fmt.Errorf("store: blob ended early: %w", io.ErrUnexpectedEOF)
+			return n, fmt.Errorf("store: blob %s ended early: %w", r.curID, ErrDataShort)
 		}
 		if n > 0 || err != nil {
 			return n, err
@@ -67,15 +81,15 @@ func (r *partsReader) next() error {
 		r.parts = r.parts[1:]
 	}
 	if len(r.parts) == 0 {
-		return fmt.Errorf("store: object data shorter than its size: %w", io.ErrUnexpectedEOF)
+		return ErrDataShort
 	}
 	part := r.parts[0]
 	n := min(part.Size-r.offset, r.remain)
 	rc, err := r.blobs.Open(r.ctx, part.Blob, r.offset, n)
 	if err != nil {
-		return err
+		return fmt.Errorf("store: open part %d: %w", part.Number, err)
 	}
-	r.cur, r.curN = rc, n
+	r.cur, r.curN, r.curID = rc, n, part.Blob.ID
 	r.offset = 0
 	r.parts = r.parts[1:]
 	return nil
