@@ -23,7 +23,9 @@ import (
 // 431 Request Header Fields Too Large from net/http.
 const MaxHeaderBytes = 64 << 10
 
-// NewHandler returns the S3 handler for cfg over the given stores.
+// NewHandler returns the S3 handler for cfg over the given stores. A client
+// that sends or reads nothing for cfg.ClientTimeout (DefaultClientTimeout
+// if zero) in the middle of a request is disconnected.
 func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, log *slog.Logger) http.Handler {
 	creds := sigv4.StaticCredentials{}
 	users := map[string]store.Owner{}
@@ -31,7 +33,11 @@ func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, 
 		creds[k.AccessKey] = k.SecretKey
 		users[k.AccessKey] = store.Owner{ID: k.UserID, DisplayName: k.DisplayName}
 	}
-	return s3.New(s3.Config{
+	timeout := cfg.ClientTimeout
+	if timeout <= 0 {
+		timeout = DefaultClientTimeout
+	}
+	return clientTimeouts(s3.New(s3.Config{
 		Meta:    meta,
 		Blobs:   blobs,
 		Auth:    sigv4.NewVerifier(sigv4.Config{Credentials: creds, Region: cfg.Region, VirtualHostDomains: cfg.Domains}),
@@ -39,7 +45,7 @@ func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, 
 		Region:  cfg.Region,
 		Domains: cfg.Domains,
 		Log:     log,
-	})
+	}), timeout)
 }
 
 // Run serves the gateway until ctx ends, then shuts down gracefully.

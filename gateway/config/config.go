@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Development key pair used when no key is configured. It is public: never
@@ -36,6 +37,9 @@ type Config struct {
 	Domains  []string
 	Keys     []Key
 	LogLevel string
+	// ClientTimeout is how long a client may stall mid-request (send no
+	// body bytes, read no response bytes) before it is disconnected.
+	ClientTimeout time.Duration
 	// DevKey is set when no key was configured and the development key
 	// pair is in use.
 	DevKey bool
@@ -122,6 +126,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.DataDir, "data", defData, "directory for metadata and object data")
 	fs.StringVar(&c.Region, "region", "us-east-1", "region the gateway serves (clients sign for it)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.ClientTimeout, "client-timeout", time.Minute, "disconnect a client that sends or reads nothing for this long in the middle of a request")
 	var keys, domains multi
 	var keysFile string
 	fs.Var(&keys, "key", "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 
@@ -359,6 +360,8 @@ func (q *request) toS3(err error) *s3err.Error {
 	case errors.Is(err, store.ErrDataShort):
 		q.s.log.Error("object data lost or truncated", "method", q.r.Method, "bucket", q.bucket, "key", q.key, "err", err, "id", q.id)
 		return s3err.InternalError
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return s3err.RequestTimeout
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return s3err.IncompleteBody
 	case errors.Is(err, context.Canceled):

@@ -72,6 +72,7 @@ var (
 	NotModified                  = def("NotModified", 304, "Not Modified")
 	PreconditionFailed           = def("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")
 	ConditionalRequestConflict   = def("ConditionalRequestConflict", 409, "A conflicting operation occurred.")
+	RequestTimeout               = def("RequestTimeout", 400, "Your socket connection to the server was not read from or written to within the timeout period.")
 	RequestHeaderSectionTooLarge = def("RequestHeaderSectionTooLarge", 400, "Your request header section exceeds the maximum allowed size.")
 	SignatureDoesNotMatch        = def("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	TooManyBuckets               = def("TooManyBuckets", 400, "You have attempted to create more buckets than allowed")

@@ -1,0 +1,73 @@
+package gateway_test
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/datdot/datdot/gateway"
+	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/store/local"
+)
+
+// TestStalledUploadIsDropped: a client that sends part of a PUT body and
+// then nothing is disconnected after the client timeout (a slowloris would
+// otherwise hold a connection, a goroutine and a temp file for ever), and
+// nothing is stored.
+func TestStalledUploadIsDropped(t *testing.T) {
+	dir := t.TempDir()
+	meta, blobs, err := local.Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := config.Config{Region: "us-east-1", Keys: testKeys, ClientTimeout: 300 * time.Millisecond}
+	srv := httptest.NewServer(gateway.NewHandler(cfg, meta, blobs, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(testKeys[0].AccessKey, testKeys[0].SecretKey, "")})
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("slow")}))
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/slow/obj", pr)
+	req.ContentLength = 1000
+	if err := newSigner()(req, testKeys[0].AccessKey, testKeys[0].SecretKey); err != nil {
+		t.Fatal(err)
+	}
+	go req.Write(conn)
+	pw.Write([]byte(strings.Repeat("x", 10))) // then stall
+
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("stalled upload answered %s", resp.Status)
+		}
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the gateway kept a stalled upload's connection open for 10 s")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("stalled upload dropped only after %v", d)
+	}
+	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("slow"), Key: aws.String("obj")})
+	wantCode(t, err, "NotFound")
+}
