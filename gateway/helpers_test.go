@@ -51,12 +51,13 @@ type testGateway struct {
 
 func startGateway(t testing.TB) *testGateway {
 	t.Helper()
-	return startGatewayWith(t, nil)
+	return startGatewayWith(t, nil, 0)
 }
 
 // startGatewayWith starts a gateway whose blob store is wrap(the local
-// one), to inject storage failures; wrap may be nil.
-func startGatewayWith(t testing.TB, wrap func(store.BlobStore) store.BlobStore) *testGateway {
+// one), to inject storage failures; wrap may be nil. clientTimeout 0 is the
+// default.
+func startGatewayWith(t testing.TB, wrap func(store.BlobStore) store.BlobStore, clientTimeout time.Duration) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	meta, localBlobs, err := local.Open(context.Background(), dir, nil)
@@ -67,7 +68,7 @@ func startGatewayWith(t testing.TB, wrap func(store.BlobStore) store.BlobStore) 
 	if wrap != nil {
 		blobs = wrap(blobs)
 	}
-	cfg := config.Config{Region: "us-east-1", Keys: testKeys, Domains: []string{testDomain}}
+	cfg := config.Config{Region: "us-east-1", Keys: testKeys, Domains: []string{testDomain}, ClientTimeout: clientTimeout}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	g := &testGateway{t: t, dir: dir, meta: meta}
 	h := gateway.NewHandler(cfg, meta, blobs, log)

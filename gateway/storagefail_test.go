@@ -47,7 +47,7 @@ func (f fullDisk) Create(ctx context.Context, r io.Reader, size int64) (store.Bl
 // TestDiskFull: a PUT or UploadPart that runs out of space halfway gets a
 // clear 507 InsufficientStorage and leaves no object, part or file behind.
 func TestDiskFull(t *testing.T) {
-	g := startGatewayWith(t, func(b store.BlobStore) store.BlobStore { return fullDisk{b, 64 << 10} })
+	g := startGatewayWith(t, func(b store.BlobStore) store.BlobStore { return fullDisk{b, 64 << 10} }, 0)
 	c := g.client(0, true)
 	b, k := aws.String("full"), aws.String("obj")
 	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))

@@ -18,19 +18,24 @@ const DefaultClientTimeout = time.Minute
 // is dropped, and its half-written object is never stored.
 func clientTimeouts(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		now := time.Now()
 		// Errors mean the connection cannot take deadlines; serve anyway.
-		_ = rc.SetReadDeadline(now.Add(d))
-		_ = rc.SetWriteDeadline(now.Add(d))
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(d))
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+		// The read deadline covers the body only. Once the body is read
+		// net/http watches the connection for the client going away, and a
+		// deadline passing then would cancel the request's context: a long
+		// GET or CopyObject would be cut off.
 		if r.Body != nil && r.Body != http.NoBody {
+			_ = rc.SetReadDeadline(time.Now().Add(d))
 			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, d: d}
 		}
 		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d}, r)
 	})
 }
 
-// deadlineBody moves the read deadline forward before every read.
+// deadlineBody moves the read deadline forward before every read and
+// clears it when the body ends.
 type deadlineBody struct {
 	io.ReadCloser
 	rc *http.ResponseController
@@ -39,7 +44,13 @@ type deadlineBody struct {
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		// Not on other errors: after a timeout net/http must not wait
+		// without a deadline for the rest of a body that never comes.
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // deadlineWriter moves the write deadline forward before every write.

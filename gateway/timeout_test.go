@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/datdot/datdot/gateway"
 	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
 )
 
@@ -70,4 +73,35 @@ func TestStalledUploadIsDropped(t *testing.T) {
 	}
 	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("slow"), Key: aws.String("obj")})
 	wantCode(t, err, "NotFound")
+}
+
+// slowDisk is a BlobStore whose reads take a while.
+type slowDisk struct{ store.BlobStore }
+
+type slowReader struct{ io.ReadCloser }
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	return s.ReadCloser.Read(p[:min(len(p), 64<<10)])
+}
+
+func (s slowDisk) Open(ctx context.Context, ref store.BlobRef, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.BlobStore.Open(ctx, ref, off, n)
+	return slowReader{rc}, err
+}
+
+// TestLongRequestsOutliveClientTimeout: the client timeout is about a
+// stalled client, not a slow server: a CopyObject and a GET that take
+// several times the timeout, with a client waiting or reading steadily,
+// complete.
+func TestLongRequestsOutliveClientTimeout(t *testing.T) {
+	g := startGatewayWith(t, func(b store.BlobStore) store.BlobStore { return slowDisk{b} }, 200*time.Millisecond)
+	c := g.client(0, true)
+	b := aws.String("long")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	data := randBytes(1 << 20) // 16 slow reads: 800 ms
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("src"), Body: bytes.NewReader(data)}))
+	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("dst"), CopySource: aws.String("long/src")}))
+	get := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("dst")}))
+	mustEqual(t, "copy read slowly", readAll(t, get.Body), data)
 }
