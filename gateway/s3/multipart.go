@@ -2,9 +2,11 @@ package s3
 
 import (
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +16,6 @@ import (
 	"github.com/datdot/datdot/gateway/s3xml"
 	"github.com/datdot/datdot/gateway/sigv4"
 	"github.com/datdot/datdot/gateway/store"
-	"github.com/datdot/datdot/gateway/store/local"
 )
 
 // minPartSize is the smallest size of a part that is not the last one.
@@ -63,7 +64,7 @@ func (q *request) createUpload() error {
 		return s3err.InvalidRequest.With("Value for x-amz-checksum-type header is invalid.")
 	}
 	up := store.Upload{
-		Bucket: q.bucket, Key: q.key, UploadID: local.NewUploadID(), Initiated: time.Now().UTC(),
+		Bucket: q.bucket, Key: q.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta, ChecksumAlgorithm: alg, ChecksumType: ctype,
 	}
 	if err := q.s.cfg.Meta.CreateUpload(q.ctx, up); err != nil {
@@ -75,6 +76,14 @@ func (q *request) createUpload() error {
 	}
 	q.writeXML(s3xml.InitiateMultipartUploadResult{Xmlns: s3xml.NS, Bucket: q.bucket, Key: q.key, UploadID: up.UploadID})
 	return nil
+}
+
+// newUploadID returns a fresh upload id: 16 hex digits of the time, so that
+// ids sort by creation, and 16 random ones.
+func newUploadID() string {
+	var buf [8]byte
+	rand.Read(buf[:])
+	return fmt.Sprintf("%016x%s", uint64(time.Now().UnixNano()), hex.EncodeToString(buf[:]))
 }
 
 // partNumber reads the partNumber parameter.

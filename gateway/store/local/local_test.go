@@ -51,7 +51,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An uncommitted multipart part is referenced too.
-	if err := meta.CreateUpload(ctx, store.Upload{Bucket: "b", Key: "m", UploadID: NewUploadID()}); err != nil {
+	if err := meta.CreateUpload(ctx, store.Upload{Bucket: "b", Key: "m", UploadID: newVersionID()}); err != nil {
 		t.Fatal(err)
 	}
 	ups, _ := meta.ListUploads(ctx, "b", store.ListQuery{Limit: 10})

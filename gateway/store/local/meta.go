@@ -510,9 +510,6 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 
 func uploadKey(key, id string) []byte { return []byte(key + "\x00" + id) }
 
-// NewUploadID returns an upload id that sorts by creation time.
-func NewUploadID() string { return newVersionID() }
-
 // CreateUpload implements store.MetaStore.
 func (m *Meta) CreateUpload(ctx context.Context, up store.Upload) error {
 	return m.update(ctx, func(tx *bolt.Tx) error {
