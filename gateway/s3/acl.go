@@ -196,6 +196,17 @@ func (q *request) ownBucket() (store.Bucket, error) {
 	return b, nil
 }
 
+// denyMissing returns AccessDenied when err says a key or version does not
+// exist and the requester may not list bucket b: as in S3, only those who
+// can list a bucket learn which keys it lacks, so keys cannot be probed.
+func (q *request) denyMissing(b store.Bucket, err error) error {
+	if (errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion)) &&
+		!allowed(q.user, effectiveACL(b, b.ACL), permRead) {
+		return s3err.AccessDenied
+	}
+	return nil
+}
+
 // canReadObject reports whether the requester may read obj in bucket b:
 // the bucket owner always, others (anonymous included) when the object's
 // ACL grants READ. As in S3, a public-read bucket lets anyone list it, not
@@ -336,6 +347,9 @@ func (q *request) getObjectACL() error {
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
 	if err != nil {
+		if derr := q.denyMissing(b, err); derr != nil {
+			return derr
+		}
 		return q.objectErr(err)
 	}
 	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), permReadACP) {
@@ -355,6 +369,9 @@ func (q *request) putObjectACL() error {
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
 	if err != nil {
+		if derr := q.denyMissing(b, err); derr != nil {
+			return derr
+		}
 		return q.objectErr(err)
 	}
 	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), permWriteACP) {

@@ -121,8 +121,8 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, cs.bucket, cs.key, cs.versionID)
 	if err != nil {
-		if !allowed(q.user, sb.ACL, permRead) {
-			return cs, obj, s3err.AccessDenied
+		if derr := q.denyMissing(sb, err); derr != nil {
+			return cs, obj, derr
 		}
 		if cs.versionID != "" && cs.versionID != store.NullVersion && !validVersionID(cs.versionID) {
 			return cs, obj, s3err.InvalidArgument.With("Invalid version id specified")

@@ -30,10 +30,8 @@ var responseOverrides = map[string]string{
 func (q *request) lookupObject(b store.Bucket, key, versionID string) (store.Object, error) {
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, b.Name, key, versionID)
 	if err != nil {
-		if errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion) {
-			if !allowed(q.user, b.ACL, permRead) {
-				return obj, s3err.AccessDenied
-			}
+		if derr := q.denyMissing(b, err); derr != nil {
+			return obj, derr
 		}
 		if errors.Is(err, store.ErrNoSuchKey) {
 			if obj.DeleteMarker {
