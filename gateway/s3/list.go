@@ -58,36 +58,42 @@ func (q *request) parseMaxKeys(param string) (int, error) {
 	return min(n, 1000), nil
 }
 
-// listing is the result of walking keys with a delimiter.
-type listing struct {
-	objects   []store.Object
+// listing is the result of walking keys with a delimiter: objects,
+// versions or uploads (T), and common prefixes.
+type listing[T any] struct {
+	entries   []T
 	prefixes  []string
 	truncated bool
-	next      string // last key or common prefix returned
+	// nextKey and nextID mark the last entry or common prefix returned
+	// (nextID is a version or upload id, "" for objects and prefixes).
+	nextKey, nextID string
 }
 
-// walkKeys collects up to max keys and common prefixes after marker.
-// fetch returns the next batch of entries after a key marker.
-func walkKeys(prefix, delim, marker string, max int, fetch func(after string, limit int) ([]store.Object, error)) (listing, error) {
-	var out listing
+// walkKeys collects up to max entries and common prefixes after the marker
+// (marker, markerID), in key order. fetch returns the next batch of entries
+// after (after, afterID); keyID returns an entry's key and id ("" for
+// objects). One walk serves objects, versions and uploads.
+func walkKeys[T any](prefix, delim, marker, markerID string, max int,
+	fetch func(after, afterID string, limit int) ([]T, error), keyID func(T) (string, string)) (listing[T], error) {
+	var out listing[T]
 	if max == 0 {
 		return out, nil
 	}
-	after := marker
+	after, afterID := marker, markerID
 	count := 0
 	limit := listBatch
 	for {
-		batch, err := fetch(after, limit)
+		batch, err := fetch(after, afterID, limit)
 		if err != nil {
 			return out, err
 		}
 		restart := false
-		for _, o := range batch {
+		for _, e := range batch {
+			key, id := keyID(e)
 			if delim != "" {
-				if i := strings.Index(o.Key[len(prefix):], delim); i >= 0 {
-					cp := o.Key[:len(prefix)+i+len(delim)]
-					after = skipPrefix(cp)
-					restart = true
+				if i := strings.Index(key[len(prefix):], delim); i >= 0 {
+					cp := key[:len(prefix)+i+len(delim)]
+					after, afterID, restart = skipPrefix(cp), "", true
 					if cp <= marker {
 						break
 					}
@@ -96,7 +102,7 @@ func walkKeys(prefix, delim, marker string, max int, fetch func(after string, li
 						return out, nil
 					}
 					out.prefixes = append(out.prefixes, cp)
-					out.next = cp
+					out.nextKey, out.nextID = cp, ""
 					count++
 					break
 				}
@@ -105,9 +111,9 @@ func walkKeys(prefix, delim, marker string, max int, fetch func(after string, li
 				out.truncated = true
 				return out, nil
 			}
-			out.objects = append(out.objects, o)
-			out.next = o.Key
-			after = o.Key
+			out.entries = append(out.entries, e)
+			out.nextKey, out.nextID = key, id
+			after, afterID = key, id
 			count++
 		}
 		if !restart && len(batch) < limit {
@@ -143,9 +149,9 @@ func (q *request) listObjects(version int) error {
 			marker = string(raw)
 		}
 	}
-	l, err := walkKeys(prefix, delim, marker, max, func(after string, limit int) ([]store.Object, error) {
+	l, err := walkKeys(prefix, delim, marker, "", max, func(after, _ string, limit int) ([]store.Object, error) {
 		return q.s.cfg.Meta.ListObjects(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, Limit: limit})
-	})
+	}, func(o store.Object) (string, string) { return o.Key, "" })
 	if err != nil {
 		return err
 	}
@@ -158,7 +164,7 @@ func (q *request) listObjects(version int) error {
 		Delimiter: e(delim), EncodingType: enc, IsTruncated: l.truncated,
 	}
 	fetchOwner := version == 1 || q.q.Get("fetch-owner") == "true"
-	for _, o := range l.objects {
+	for _, o := range l.entries {
 		x := s3xml.Object{Key: e(o.Key), LastModified: s3xml.Time(o.Modified), ETag: `"` + o.ETag + `"`, Size: o.Size, StorageClass: "STANDARD"}
 		if fetchOwner {
 			x.Owner = &s3xml.Owner{ID: o.Owner.ID, DisplayName: o.Owner.DisplayName}
@@ -179,17 +185,17 @@ func (q *request) listObjects(version int) error {
 		m := e(marker)
 		res.Marker = &m
 		if l.truncated && delim != "" {
-			res.NextMarker = e(l.next)
+			res.NextMarker = e(l.nextKey)
 		}
 	} else {
-		n := len(l.objects) + len(l.prefixes)
+		n := len(l.entries) + len(l.prefixes)
 		res.KeyCount = &n
 		if _, ok := q.q["continuation-token"]; ok {
 			res.ContinuationToken = &token
 		}
 		res.StartAfter = e(startAfter)
 		if l.truncated {
-			res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.next))
+			res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(l.nextKey))
 		}
 	}
 	q.writeXML(res)
@@ -223,70 +229,40 @@ func (q *request) listVersions() error {
 		Xmlns: s3xml.NS, Name: b.Name, Prefix: e(prefix), KeyMarker: e(keyMarker), VersionIDMarker: vidMarker,
 		MaxKeys: max, Delimiter: e(delim), EncodingType: enc,
 	}
-	after, afterID := keyMarker, vidMarker
-	count, limit := 0, listBatch
-	lastKey, lastVID := "", ""
-walk:
-	for max > 0 {
-		batch, err := q.s.cfg.Meta.ListVersions(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: limit})
-		if err != nil {
-			return err
-		}
-		restart := false
-		for _, o := range batch {
-			if delim != "" {
-				if i := strings.Index(o.Key[len(prefix):], delim); i >= 0 {
-					cp := o.Key[:len(prefix)+i+len(delim)]
-					after, afterID, restart = skipPrefix(cp), "", true
-					if cp <= keyMarker {
-						break
-					}
-					if count == max {
-						res.IsTruncated = true
-						break walk
-					}
-					res.CommonPrefixes = append(res.CommonPrefixes, s3xml.CommonPrefix{Prefix: e(cp)})
-					lastKey, lastVID = cp, ""
-					count++
-					break
-				}
-			}
-			if count == max {
-				res.IsTruncated = true
-				break walk
-			}
-			v := s3xml.Version{
-				Key: e(o.Key), VersionID: o.VersionID, IsLatest: o.IsLatest, LastModified: s3xml.Time(o.Modified),
-				Owner: &s3xml.Owner{ID: o.Owner.ID, DisplayName: o.Owner.DisplayName},
-			}
-			if o.DeleteMarker {
-				v.XMLName.Local = "DeleteMarker"
-			} else {
-				v.XMLName.Local = "Version"
-				v.ETag = `"` + o.ETag + `"`
-				size := o.Size
-				v.Size = &size
-				v.StorageClass = "STANDARD"
-				for alg := range o.Checksums {
-					v.ChecksumAlgorithm = append(v.ChecksumAlgorithm, alg)
-				}
-				if len(o.Checksums) > 0 {
-					v.ChecksumType = o.ChecksumType
-				}
-			}
-			res.Versions = append(res.Versions, v)
-			lastKey, lastVID = o.Key, o.VersionID
-			after, afterID = o.Key, o.VersionID
-			count++
-		}
-		if !restart && len(batch) < limit {
-			break
-		}
-		limit = nextBatch(limit, restart)
+	l, err := walkKeys(prefix, delim, keyMarker, vidMarker, max, func(after, afterID string, limit int) ([]store.Object, error) {
+		return q.s.cfg.Meta.ListVersions(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: limit})
+	}, func(o store.Object) (string, string) { return o.Key, o.VersionID })
+	if err != nil {
+		return err
 	}
-	if res.IsTruncated {
-		res.NextKeyMarker = e(lastKey)
-		res.NextVersionIDMarker = lastVID
+	for _, o := range l.entries {
+		v := s3xml.Version{
+			Key: e(o.Key), VersionID: o.VersionID, IsLatest: o.IsLatest, LastModified: s3xml.Time(o.Modified),
+			Owner: &s3xml.Owner{ID: o.Owner.ID, DisplayName: o.Owner.DisplayName},
+		}
+		if o.DeleteMarker {
+			v.XMLName.Local = "DeleteMarker"
+		} else {
+			v.XMLName.Local = "Version"
+			v.ETag = `"` + o.ETag + `"`
+			size := o.Size
+			v.Size = &size
+			v.StorageClass = "STANDARD"
+			for alg := range o.Checksums {
+				v.ChecksumAlgorithm = append(v.ChecksumAlgorithm, alg)
+			}
+			if len(o.Checksums) > 0 {
+				v.ChecksumType = o.ChecksumType
+			}
+		}
+		res.Versions = append(res.Versions, v)
+	}
+	for _, p := range l.prefixes {
+		res.CommonPrefixes = append(res.CommonPrefixes, s3xml.CommonPrefix{Prefix: e(p)})
+	}
+	if res.IsTruncated = l.truncated; res.IsTruncated {
+		res.NextKeyMarker = e(l.nextKey)
+		res.NextVersionIDMarker = l.nextID
 	}
 	q.writeXML(res)
 	return nil
@@ -318,54 +294,25 @@ func (q *request) listUploads() error {
 		Xmlns: s3xml.NS, Bucket: q.bucket, KeyMarker: e(keyMarker), UploadIDMarker: idMarker,
 		Prefix: e(prefix), Delimiter: e(delim), MaxUploads: max, EncodingType: enc,
 	}
-	after, afterID := keyMarker, idMarker
-	count, limit := 0, listBatch
-walk:
-	for max > 0 {
-		batch, err := q.s.cfg.Meta.ListUploads(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: limit})
-		if err != nil {
-			return err
-		}
-		restart := false
-		for _, u := range batch {
-			if delim != "" {
-				if i := strings.Index(u.Key[len(prefix):], delim); i >= 0 {
-					cp := u.Key[:len(prefix)+i+len(delim)]
-					after, afterID, restart = skipPrefix(cp), "", true
-					if cp <= keyMarker {
-						break
-					}
-					if count == max {
-						res.IsTruncated = true
-						break walk
-					}
-					res.CommonPrefixes = append(res.CommonPrefixes, s3xml.CommonPrefix{Prefix: e(cp)})
-					res.NextKeyMarker, res.NextUploadIDMarker = e(cp), ""
-					count++
-					break
-				}
-			}
-			if count == max {
-				res.IsTruncated = true
-				break walk
-			}
-			res.Uploads = append(res.Uploads, s3xml.Upload{
-				Key: e(u.Key), UploadID: u.UploadID, StorageClass: "STANDARD", Initiated: s3xml.Time(u.Initiated),
-				Initiator:         s3xml.Owner{ID: u.Owner.ID, DisplayName: u.Owner.DisplayName},
-				Owner:             s3xml.Owner{ID: u.Owner.ID, DisplayName: u.Owner.DisplayName},
-				ChecksumAlgorithm: u.ChecksumAlgorithm,
-			})
-			res.NextKeyMarker, res.NextUploadIDMarker = e(u.Key), u.UploadID
-			after, afterID = u.Key, u.UploadID
-			count++
-		}
-		if !restart && len(batch) < limit {
-			break
-		}
-		limit = nextBatch(limit, restart)
+	l, err := walkKeys(prefix, delim, keyMarker, idMarker, max, func(after, afterID string, limit int) ([]store.Upload, error) {
+		return q.s.cfg.Meta.ListUploads(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, AfterID: afterID, Limit: limit})
+	}, func(u store.Upload) (string, string) { return u.Key, u.UploadID })
+	if err != nil {
+		return err
 	}
-	if !res.IsTruncated {
-		res.NextKeyMarker, res.NextUploadIDMarker = "", ""
+	for _, u := range l.entries {
+		res.Uploads = append(res.Uploads, s3xml.Upload{
+			Key: e(u.Key), UploadID: u.UploadID, StorageClass: "STANDARD", Initiated: s3xml.Time(u.Initiated),
+			Initiator:         s3xml.Owner{ID: u.Owner.ID, DisplayName: u.Owner.DisplayName},
+			Owner:             s3xml.Owner{ID: u.Owner.ID, DisplayName: u.Owner.DisplayName},
+			ChecksumAlgorithm: u.ChecksumAlgorithm,
+		})
+	}
+	for _, p := range l.prefixes {
+		res.CommonPrefixes = append(res.CommonPrefixes, s3xml.CommonPrefix{Prefix: e(p)})
+	}
+	if res.IsTruncated = l.truncated; res.IsTruncated {
+		res.NextKeyMarker, res.NextUploadIDMarker = e(l.nextKey), l.nextID
 	}
 	q.writeXML(res)
 	return nil
