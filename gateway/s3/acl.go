@@ -112,6 +112,22 @@ func (q *request) requestACL(owner, bucketOwner store.Owner) (store.ACL, error) 
 	return cannedACL(canned, owner, bucketOwner)
 }
 
+// newObjectACL returns the owner and ACL of an object that the request
+// creates in bucket b (PUT, copy, multipart): the requester owns it (the
+// bucket owner for anonymous writes) and its ACL comes from the request's
+// headers, refused when it is public and b blocks public ACLs.
+func (q *request) newObjectACL(b store.Bucket) (store.Owner, store.ACL, error) {
+	owner := b.Owner
+	if q.user != nil {
+		owner = *q.user
+	}
+	acl, err := q.requestACL(owner, b.Owner)
+	if err != nil {
+		return owner, acl, err
+	}
+	return owner, acl, checkPublicBlock(b, acl)
+}
+
 // allowed reports whether user (nil: anonymous) has perm under acl.
 func allowed(user *store.Owner, acl store.ACL, perm string) bool {
 	if user != nil && user.ID == acl.Owner.ID {

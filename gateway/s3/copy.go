@@ -184,15 +184,8 @@ func (q *request) copyObject() error {
 			return err
 		}
 	}
-	owner := b.Owner
-	if q.user != nil {
-		owner = *q.user
-	}
-	acl, err := q.requestACL(owner, b.Owner)
+	owner, acl, err := q.newObjectACL(b)
 	if err != nil {
-		return err
-	}
-	if err := checkPublicBlock(b, acl); err != nil {
 		return err
 	}
 	var algs []string

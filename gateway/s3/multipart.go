@@ -30,15 +30,8 @@ func (q *request) createUpload() error {
 	if err != nil {
 		return err
 	}
-	owner := b.Owner
-	if q.user != nil {
-		owner = *q.user
-	}
-	acl, err := q.requestACL(owner, b.Owner)
+	owner, acl, err := q.newObjectACL(b)
 	if err != nil {
-		return err
-	}
-	if err := checkPublicBlock(b, acl); err != nil {
 		return err
 	}
 	alg := strings.ToUpper(q.r.Header.Get("x-amz-checksum-algorithm"))

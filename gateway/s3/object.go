@@ -110,15 +110,8 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	owner := b.Owner
-	if q.user != nil {
-		owner = *q.user
-	}
-	acl, err := q.requestACL(owner, b.Owner)
+	owner, acl, err := q.newObjectACL(b)
 	if err != nil {
-		return err
-	}
-	if err := checkPublicBlock(b, acl); err != nil {
 		return err
 	}
 	part, err := q.storeBody(q.auth.ContentLength, nil)
