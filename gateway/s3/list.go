@@ -58,6 +58,31 @@ func (q *request) parseMaxKeys(param string) (int, error) {
 	return min(n, 1000), nil
 }
 
+// listParams are the parameters every listing takes.
+type listParams struct {
+	prefix, delim, enc string
+	max                int
+	// encode applies encoding-type=url to a value of the response.
+	encode func(string) string
+}
+
+// listParams reads prefix, delimiter, encoding-type and the page size
+// parameter maxParam (max-keys, max-uploads).
+func (q *request) listParams(maxParam string) (listParams, error) {
+	lp := listParams{prefix: q.q.Get("prefix"), delim: q.q.Get("delimiter"), enc: q.q.Get("encoding-type")}
+	switch lp.enc {
+	case "":
+		lp.encode = func(s string) string { return s }
+	case "url":
+		lp.encode = urlEncode
+	default:
+		return lp, s3err.InvalidEncodingType
+	}
+	var err error
+	lp.max, err = q.parseMaxKeys(maxParam)
+	return lp, err
+}
+
 // listing is the result of walking keys with a delimiter: objects,
 // versions or uploads (T), and common prefixes.
 type listing[T any] struct {
@@ -127,15 +152,11 @@ func (q *request) listObjects(version int) error {
 	if _, err := q.loadBucket(permRead); err != nil {
 		return err
 	}
-	prefix, delim := q.q.Get("prefix"), q.q.Get("delimiter")
-	enc := q.q.Get("encoding-type")
-	if enc != "" && enc != "url" {
-		return s3err.InvalidEncodingType
-	}
-	max, err := q.parseMaxKeys("max-keys")
+	lp, err := q.listParams("max-keys")
 	if err != nil {
 		return err
 	}
+	prefix, delim, enc, max, e := lp.prefix, lp.delim, lp.enc, lp.max, lp.encode
 	marker := q.q.Get("marker")
 	token := q.q.Get("continuation-token")
 	startAfter := q.q.Get("start-after")
@@ -154,10 +175,6 @@ func (q *request) listObjects(version int) error {
 	}, func(o store.Object) (string, string) { return o.Key, "" })
 	if err != nil {
 		return err
-	}
-	e := func(s string) string { return s }
-	if enc == "url" {
-		e = urlEncode
 	}
 	res := s3xml.ListBucketResult{
 		Xmlns: s3xml.NS, Name: q.bucket, Prefix: e(prefix), MaxKeys: max,
@@ -208,22 +225,14 @@ func (q *request) listVersions() error {
 	if err != nil {
 		return err
 	}
-	prefix, delim := q.q.Get("prefix"), q.q.Get("delimiter")
-	enc := q.q.Get("encoding-type")
-	if enc != "" && enc != "url" {
-		return s3err.InvalidEncodingType
-	}
-	max, err := q.parseMaxKeys("max-keys")
+	lp, err := q.listParams("max-keys")
 	if err != nil {
 		return err
 	}
+	prefix, delim, enc, max, e := lp.prefix, lp.delim, lp.enc, lp.max, lp.encode
 	keyMarker, vidMarker := q.q.Get("key-marker"), q.q.Get("version-id-marker")
 	if vidMarker != "" && keyMarker == "" {
 		return s3err.InvalidArgument.With("A version-id marker cannot be specified without a key marker.")
-	}
-	e := func(s string) string { return s }
-	if enc == "url" {
-		e = urlEncode
 	}
 	res := s3xml.ListVersionsResult{
 		Xmlns: s3xml.NS, Name: b.Name, Prefix: e(prefix), KeyMarker: e(keyMarker), VersionIDMarker: vidMarker,
@@ -273,22 +282,14 @@ func (q *request) listUploads() error {
 	if _, err := q.loadBucket(permRead); err != nil {
 		return err
 	}
-	prefix, delim := q.q.Get("prefix"), q.q.Get("delimiter")
-	enc := q.q.Get("encoding-type")
-	if enc != "" && enc != "url" {
-		return s3err.InvalidEncodingType
-	}
-	max, err := q.parseMaxKeys("max-uploads")
+	lp, err := q.listParams("max-uploads")
 	if err != nil {
 		return err
 	}
+	prefix, delim, enc, max, e := lp.prefix, lp.delim, lp.enc, lp.max, lp.encode
 	keyMarker, idMarker := q.q.Get("key-marker"), q.q.Get("upload-id-marker")
 	if keyMarker == "" {
 		idMarker = ""
-	}
-	e := func(s string) string { return s }
-	if enc == "url" {
-		e = urlEncode
 	}
 	res := s3xml.ListMultipartUploadsResult{
 		Xmlns: s3xml.NS, Bucket: q.bucket, KeyMarker: e(keyMarker), UploadIDMarker: idMarker,
