@@ -356,20 +356,31 @@ func (q *request) putBucketACL() error {
 	return nil
 }
 
-func (q *request) getObjectACL() error {
+// objectForACL loads the bucket and the object version an ACL request
+// addresses and checks that the requester owns the bucket or has perm
+// (READ_ACP or WRITE_ACP) on the object.
+func (q *request) objectForACL(perm string) (store.Bucket, store.Object, error) {
 	b, err := q.loadBucket("")
 	if err != nil {
-		return err
+		return b, store.Object{}, err
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
 	if err != nil {
 		if derr := q.denyMissing(b, err); derr != nil {
-			return derr
+			return b, obj, derr
 		}
-		return q.objectErr(err)
+		return b, obj, q.objectErr(err)
 	}
-	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), permReadACP) {
-		return s3err.AccessDenied
+	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), perm) {
+		return b, obj, s3err.AccessDenied
+	}
+	return b, obj, nil
+}
+
+func (q *request) getObjectACL() error {
+	_, obj, err := q.objectForACL(permReadACP)
+	if err != nil {
+		return err
 	}
 	if obj.VersionID != store.NullVersion || q.versionID() != "" {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
@@ -379,19 +390,9 @@ func (q *request) getObjectACL() error {
 }
 
 func (q *request) putObjectACL() error {
-	b, err := q.loadBucket("")
+	b, obj, err := q.objectForACL(permWriteACP)
 	if err != nil {
 		return err
-	}
-	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
-	if err != nil {
-		if derr := q.denyMissing(b, err); derr != nil {
-			return derr
-		}
-		return q.objectErr(err)
-	}
-	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), permWriteACP) {
-		return s3err.AccessDenied
 	}
 	acl, err := q.newACLFromRequest(obj.Owner, b.Owner)
 	if err != nil {
