@@ -201,20 +201,10 @@ func (q *request) copyObject() error {
 	if err != nil {
 		return err
 	}
-	obj := store.Object{
-		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
-		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
-		Checksums: part.Checksums, Parts: []store.Part{part},
-	}
-	if len(obj.Checksums) > 0 {
-		obj.ChecksumType = "FULL_OBJECT"
-	}
-	obj, freed, err := q.s.cfg.Meta.PutObject(q.ctx, q.bucket, obj, nil)
+	obj, err := q.putSinglePart(part, owner, acl, hdr, meta, nil)
 	if err != nil {
-		q.free([]store.BlobRef{part.Blob})
 		return err
 	}
-	q.free(freed)
 	h := q.w.Header()
 	if b.Versioning != store.VersioningOff {
 		h.Set("x-amz-version-id", obj.VersionID)

@@ -107,11 +107,8 @@ func (q *request) uploadPart() error {
 	if err != nil {
 		return err
 	}
-	if q.auth.ContentLength < 0 && len(q.r.TransferEncoding) == 0 {
-		return s3err.MissingContentLength
-	}
-	if q.auth.ContentLength > maxObjectSize {
-		return s3err.EntityTooLarge
+	if err := q.checkBodySize(); err != nil {
+		return err
 	}
 	var want []string
 	if up.ChecksumAlgorithm != "" {

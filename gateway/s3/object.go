@@ -100,11 +100,8 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	if q.auth.ContentLength < 0 && len(q.r.TransferEncoding) == 0 {
-		return s3err.MissingContentLength
-	}
-	if q.auth.ContentLength > maxObjectSize {
-		return s3err.EntityTooLarge
+	if err := q.checkBodySize(); err != nil {
+		return err
 	}
 	hdr, meta, err := q.requestMeta()
 	if err != nil {
@@ -118,20 +115,10 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	obj := store.Object{
-		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
-		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
-		Checksums: part.Checksums, Parts: []store.Part{part},
-	}
-	if len(obj.Checksums) > 0 {
-		obj.ChecksumType = "FULL_OBJECT"
-	}
-	obj, freed, err := q.s.cfg.Meta.PutObject(q.ctx, q.bucket, obj, q.putCheck())
+	obj, err := q.putSinglePart(part, owner, acl, hdr, meta, q.putCheck())
 	if err != nil {
-		q.free([]store.BlobRef{part.Blob})
 		return err
 	}
-	q.free(freed)
 	h := q.w.Header()
 	h.Set("ETag", `"`+obj.ETag+`"`)
 	if obj.VersionID != store.NullVersion {
@@ -145,6 +132,39 @@ func (q *request) putObject() error {
 	}
 	q.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// checkBodySize refuses a PUT or UploadPart body of unknown length that is
+// not chunked, or one declared larger than maxObjectSize.
+func (q *request) checkBodySize() error {
+	if q.auth.ContentLength < 0 && len(q.r.TransferEncoding) == 0 {
+		return s3err.MissingContentLength
+	}
+	if q.auth.ContentLength > maxObjectSize {
+		return s3err.EntityTooLarge
+	}
+	return nil
+}
+
+// putSinglePart commits an object of one part (PUT, copy) as the new
+// version of the request's key and frees the blobs it replaced; if the
+// commit fails, the part's own blob is freed.
+func (q *request) putSinglePart(part store.Part, owner store.Owner, acl store.ACL, hdr, meta map[string]string, check store.PutCheck) (store.Object, error) {
+	obj := store.Object{
+		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
+		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
+		Checksums: part.Checksums, Parts: []store.Part{part},
+	}
+	if len(obj.Checksums) > 0 {
+		obj.ChecksumType = "FULL_OBJECT"
+	}
+	obj, freed, err := q.s.cfg.Meta.PutObject(q.ctx, q.bucket, obj, check)
+	if err != nil {
+		q.free([]store.BlobRef{part.Blob})
+		return obj, err
+	}
+	q.free(freed)
+	return obj, nil
 }
 
 // maxObjectSize is the largest single PUT (AWS: 5 GiB).
