@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,5 +47,89 @@ func TestOverwriteWhileReading(t *testing.T) {
 	mustEqual(t, "old object read across an overwrite", append(head, rest...), old)
 	if n, _ := g.blobFiles(); n != 1 {
 		t.Fatalf("%d blobs after the reader finished, want 1 (the new object)", n)
+	}
+}
+
+// TestConcurrentPutGetDelete: writers overwrite one key, a deleter deletes
+// it, readers read it, all at once. Every successful GET returns exactly one
+// writer's complete body (never a mix, never short), every failure is
+// NoSuchKey, and when it is over no blob is left but the current object's.
+func TestConcurrentPutGetDelete(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b, k := aws.String("busy"), aws.String("key")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	body := func(w int) []byte { return bytes.Repeat([]byte{byte('a' + w)}, 200<<10+w*1000) }
+	const writers, rounds = 4, 8
+	errc := make(chan error, 64)
+	done := make(chan struct{})
+	var wg, rwg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader(body(w))}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range rounds {
+			if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: k}); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for range 3 {
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: k})
+				if err != nil {
+					if apiCode(err) != "NoSuchKey" {
+						errc <- err
+						return
+					}
+					continue
+				}
+				got, err := io.ReadAll(out.Body)
+				out.Body.Close()
+				if err != nil {
+					errc <- err
+					return
+				}
+				w := int(got[0] - 'a')
+				if w < 0 || w >= writers || !bytes.Equal(got, body(w)) {
+					errc <- fmt.Errorf("GET returned %d bytes that are no writer's whole body", len(got))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	rwg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatal(err)
+	}
+	want := 0
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: k}); err == nil {
+		want = 1
+	}
+	if n, tmp := g.blobFiles(); n != want || tmp != 0 {
+		t.Fatalf("%d blobs and %d temp files left, want %d and 0", n, tmp, want)
 	}
 }
