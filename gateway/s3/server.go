@@ -350,6 +350,8 @@ func (q *request) toS3(err error) *s3err.Error {
 		return s3err.NoSuchUpload
 	case errors.Is(err, store.ErrBucketNotEmpty):
 		return s3err.BucketNotEmpty
+	case errors.Is(err, store.ErrInvalidKey):
+		return s3err.InvalidArgument.With("Object key contains a NUL character.")
 	case errors.Is(err, store.ErrSizeMismatch):
 		return s3err.IncompleteBody
 	case errors.Is(err, s3xml.ErrTooLarge):

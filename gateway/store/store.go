@@ -30,6 +30,8 @@ var (
 	ErrNoSuchUpload      = errors.New("store: no such upload")
 	ErrSizeMismatch      = errors.New("store: body size does not match its declared length")
 	ErrPreconditionStore = errors.New("store: precondition failed")
+	// ErrInvalidKey: object keys must not contain a NUL byte.
+	ErrInvalidKey = errors.New("store: object key contains a NUL byte")
 )
 
 // Versioning states of a bucket.

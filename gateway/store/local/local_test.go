@@ -252,3 +252,36 @@ func TestCreateMakesNoDirectory(t *testing.T) {
 		t.Fatalf("%d fan-out directories after writes, want 256", n)
 	}
 }
+
+// TestNULKeyRefused: a key with a NUL byte is refused by every write. Its
+// entries ("x\x00..." + 0x00 + seq) would sort before those of "x" and end
+// the scan of x's versions, hiding an object that exists.
+func TestNULKeyRefused(t *testing.T) {
+	meta, blobs, err := Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b", Versioning: store.VersioningEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := blobs.Create(ctx, strings.NewReader("data"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := meta.PutObject(ctx, "b", store.Object{Key: "x", Size: 4, Parts: []store.Part{{Size: 4, Blob: ref}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := meta.DeleteObject(ctx, "b", "x\x00", ""); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("DeleteObject of a NUL key: %v", err)
+	}
+	if _, _, err := meta.PutObject(ctx, "b", store.Object{Key: "x\x00y"}, nil); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("PutObject of a NUL key: %v", err)
+	}
+	if err := meta.CreateUpload(ctx, store.Upload{Bucket: "b", Key: "x\x00", UploadID: newVersionID()}); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("CreateUpload of a NUL key: %v", err)
+	}
+	if _, err := meta.GetObject(ctx, "b", "x", ""); err != nil {
+		t.Fatalf("x hidden: %v", err)
+	}
+}

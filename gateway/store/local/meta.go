@@ -27,7 +27,9 @@ import (
 //	uploads/<bucket>: key 0x00 uploadID -> JSON store.Upload
 //	parts/<uploadID>: part number (4 bytes) -> JSON store.Part
 //
-// Object keys never contain 0x00 (the gateway refuses them).
+// Object keys never contain 0x00: writes refuse them with
+// store.ErrInvalidKey, since such a key's entries would sort among another
+// key's versions and hide them.
 type Meta struct {
 	db *bolt.DB
 }
@@ -197,6 +199,14 @@ func (m *Meta) ListBuckets(ctx context.Context) (out []store.Bucket, err error) 
 	return out, err
 }
 
+// checkKey refuses keys that would break the layout of entry keys.
+func checkKey(key string) error {
+	if strings.IndexByte(key, 0) >= 0 {
+		return fmt.Errorf("local: key %q: %w", key, store.ErrInvalidKey)
+	}
+	return nil
+}
+
 // entryKey is key 0x00 followed by the bit-inverted sequence number, so the
 // newest version of a key sorts first.
 func entryKey(key string, seq uint64) []byte {
@@ -292,6 +302,9 @@ func putVersion(objs *bolt.Bucket, b store.Bucket, obj *store.Object, check stor
 
 // PutObject implements store.MetaStore.
 func (m *Meta) PutObject(ctx context.Context, bucket string, obj store.Object, check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
+	if err := checkKey(obj.Key); err != nil {
+		return out, nil, err
+	}
 	err = m.batch(ctx, func(tx *bolt.Tx) error {
 		objs, b, err := objectsOf(tx, bucket)
 		if err != nil {
@@ -374,6 +387,9 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 
 // DeleteObject implements store.MetaStore.
 func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) (res store.DeleteResult, freed []store.BlobRef, err error) {
+	if err := checkKey(key); err != nil {
+		return res, nil, err
+	}
 	// A missing version is reported after the transaction, not by failing
 	// it: a failed function makes bbolt's Batch roll back and rerun the
 	// whole group.
@@ -512,6 +528,9 @@ func uploadKey(key, id string) []byte { return []byte(key + "\x00" + id) }
 
 // CreateUpload implements store.MetaStore.
 func (m *Meta) CreateUpload(ctx context.Context, up store.Upload) error {
+	if err := checkKey(up.Key); err != nil {
+		return err
+	}
 	return m.update(ctx, func(tx *bolt.Tx) error {
 		if _, err := getBucket(tx, up.Bucket); err != nil {
 			return err
