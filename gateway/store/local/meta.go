@@ -101,10 +101,18 @@ func getBucket(tx *bolt.Tx, name string) (store.Bucket, error) {
 	return b, nil
 }
 
+// decode unmarshals a stored record, naming it in the error.
+func decode(data []byte, v any, what string, key []byte) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("local: decode %s %q: %w", what, key, err)
+	}
+	return nil
+}
+
 func putJSON(bk *bolt.Bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("local: encode %q: %w", key, err)
 	}
 	return bk.Put(key, data)
 }
@@ -162,7 +170,7 @@ func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.Blo
 		ups := tx.Bucket(bUploads).Bucket([]byte(name))
 		err := ups.ForEach(func(k, v []byte) error {
 			var up store.Upload
-			if err := json.Unmarshal(v, &up); err != nil {
+			if err := decode(v, &up, "upload", k); err != nil {
 				return err
 			}
 			f, err := dropParts(tx, up.UploadID)
@@ -189,7 +197,7 @@ func (m *Meta) ListBuckets(ctx context.Context) (out []store.Bucket, err error) 
 		out = nil
 		return tx.Bucket(bBuckets).ForEach(func(k, v []byte) error {
 			var b store.Bucket
-			if err := json.Unmarshal(v, &b); err != nil {
+			if err := decode(v, &b, "bucket", k); err != nil {
 				return err
 			}
 			out = append(out, b)
@@ -551,7 +559,7 @@ func getUpload(tx *bolt.Tx, bucket, key, id string) (store.Upload, error) {
 	if v == nil {
 		return up, store.ErrNoSuchUpload
 	}
-	return up, json.Unmarshal(v, &up)
+	return up, decode(v, &up, "upload", uploadKey(key, id))
 }
 
 // GetUpload implements store.MetaStore.
@@ -579,7 +587,7 @@ func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p stor
 		parts := tx.Bucket(bParts).Bucket([]byte(uploadID))
 		if old := parts.Get(partKey(p.Number)); old != nil {
 			var op store.Part
-			if err := json.Unmarshal(old, &op); err != nil {
+			if err := decode(old, &op, "part of upload "+uploadID, partKey(p.Number)); err != nil {
 				return err
 			}
 			freed = append(freed, op.Blob)
@@ -597,7 +605,7 @@ func readParts(tx *bolt.Tx, uploadID string) ([]store.Part, error) {
 	}
 	err := bk.ForEach(func(k, v []byte) error {
 		var p store.Part
-		if err := json.Unmarshal(v, &p); err != nil {
+		if err := decode(v, &p, "part of upload "+uploadID, k); err != nil {
 			return err
 		}
 		out = append(out, p)
@@ -711,7 +719,7 @@ func (m *Meta) ListUploads(ctx context.Context, bucket string, q store.ListQuery
 		}
 		for k, v := c.Seek(start); k != nil && len(out) < q.Limit; k, v = c.Next() {
 			var up store.Upload
-			if err := json.Unmarshal(v, &up); err != nil {
+			if err := decode(v, &up, "upload", k); err != nil {
 				return err
 			}
 			if !strings.HasPrefix(up.Key, q.Prefix) {
@@ -730,7 +738,7 @@ func (m *Meta) Referenced(ctx context.Context, fn func(id string)) error {
 		err := tx.Bucket(bObjects).ForEachBucket(func(name []byte) error {
 			return tx.Bucket(bObjects).Bucket(name).ForEach(func(k, v []byte) error {
 				var o store.Object
-				if err := json.Unmarshal(v, &o); err != nil {
+				if err := decode(v, &o, "object", k); err != nil {
 					return err
 				}
 				for _, b := range o.Blobs() {
