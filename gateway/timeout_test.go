@@ -105,3 +105,42 @@ func TestLongRequestsOutliveClientTimeout(t *testing.T) {
 	get := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("dst")}))
 	mustEqual(t, "copy read slowly", readAll(t, get.Body), data)
 }
+
+// TestStalledReaderIsDropped: a GET whose client stops reading is cut off
+// after the client timeout, which unpins the object's data: an overwrite
+// then frees the old blob instead of keeping it for a reader that never
+// comes back.
+func TestStalledReaderIsDropped(t *testing.T) {
+	g := startGatewayWith(t, nil, 300*time.Millisecond)
+	c := g.client(0, true)
+	b, k := aws.String("stall"), aws.String("big")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	data := randBytes(32 << 20) // more than the socket buffers hold
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader(data)}))
+
+	conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest(http.MethodGet, g.url+"/stall/big", nil)
+	if err := newSigner()(req, testKeys[0].AccessKey, testKeys[0].SecretKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	// Read nothing. Overwrite; the old blob stays while the GET holds it.
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader([]byte("new"))}))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, _ := g.blobFiles()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d blobs 5 s after the reader stalled: the stalled GET still holds the old data", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
