@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // TestNoKeyProbing: someone who may neither list a private bucket nor read
@@ -43,4 +44,29 @@ func TestNoKeyProbing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFullControlGrantIsNotOwnership: an account granted FULL_CONTROL on
+// another's bucket reads, writes and changes its ACL, but cannot delete the
+// bucket (and then take its name) or change its versioning or CORS.
+func TestFullControlGrantIsNotOwnership(t *testing.T) {
+	g := startGateway(t)
+	c, alt := g.client(0, true), g.client(2, true)
+	b := aws.String("shared")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	must[*s3.PutBucketAclOutput](t)(c.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: b,
+		GrantFullControl: aws.String("id=" + testKeys[2].UserID)}))
+	must[*s3.PutObjectOutput](t)(alt.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("x")}))
+	must[*s3.GetBucketAclOutput](t)(alt.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: b}))
+	must[*s3.DeleteObjectOutput](t)(alt.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: b, Key: aws.String("k")}))
+
+	_, err := alt.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: b})
+	wantCode(t, err, "AccessDenied")
+	_, err = alt.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+	wantCode(t, err, "AccessDenied")
+	_, err = alt.PutBucketCors(ctx, &s3.PutBucketCorsInput{Bucket: b, CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{AllowedMethods: []string{"GET"}, AllowedOrigins: []string{"*"}}}}})
+	wantCode(t, err, "AccessDenied")
+	must[*s3.HeadBucketOutput](t)(c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: b}))
 }

@@ -198,16 +198,17 @@ func (q *request) loadBucket(perm string) (store.Bucket, error) {
 	return b, nil
 }
 
-// ownBucket returns the bucket if the requester owns it.
+// ownBucket returns the bucket if the requester owns it. Deleting a bucket
+// and its configuration (versioning, CORS, public access block, location)
+// are the owner's alone, as in S3: a FULL_CONTROL grant gives READ, WRITE,
+// READ_ACP and WRITE_ACP, not the bucket itself.
 func (q *request) ownBucket() (store.Bucket, error) {
 	b, err := q.loadBucket("")
 	if err != nil {
 		return b, err
 	}
 	if q.user == nil || q.user.ID != b.Owner.ID {
-		if !allowed(q.user, effectiveACL(b, b.ACL), permFullControl) || q.user == nil {
-			return b, s3err.AccessDenied
-		}
+		return b, s3err.AccessDenied
 	}
 	return b, nil
 }
