@@ -26,9 +26,16 @@ func clientTimeouts(h http.Handler, d time.Duration) http.Handler {
 		// net/http watches the connection for the client going away, and a
 		// deadline passing then would cancel the request's context: a long
 		// GET or CopyObject would be cut off.
+		//
+		// The handler gets a copy of the request with the wrapped body:
+		// net/http keeps looking at the original's Body (its type says
+		// whether an Expect: 100-continue body was never asked for and
+		// need not be drained before an early error response).
 		if r.Body != nil && r.Body != http.NoBody {
 			_ = rc.SetReadDeadline(time.Now().Add(d))
-			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, d: d}
+			body := &deadlineBody{ReadCloser: r.Body, rc: rc, d: d}
+			r = r.WithContext(r.Context())
+			r.Body = body
 		}
 		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d}, r)
 	})

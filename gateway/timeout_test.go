@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -142,5 +143,28 @@ func TestStalledReaderIsDropped(t *testing.T) {
 			t.Fatalf("%d blobs 5 s after the reader stalled: the stalled GET still holds the old data", n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestExpectContinueRefusedAtOnce: a PUT with Expect: 100-continue that is
+// refused before its body is read (here: anonymous, to a private bucket)
+// gets its 403 at once; the gateway neither asks for nor waits for the body.
+func TestExpectContinueRefusedAtOnce(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("cont")}))
+	conn, err := net.Dial("tcp", g.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /cont/obj HTTP/1.1\r\nHost: %s\r\nContent-Length: 123\r\nExpect: 100-continue\r\n\r\n", g.srv.Listener.Addr())
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no answer to a refused Expect: 100-continue PUT: %v", err)
+	}
+	if !strings.HasPrefix(line, "HTTP/1.1 403") {
+		t.Fatalf("answer %q, want 403", line)
 	}
 }
