@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/datdot/datdot/gateway/store"
 )
 
@@ -283,5 +285,54 @@ func TestNULKeyRefused(t *testing.T) {
 	}
 	if _, err := meta.GetObject(ctx, "b", "x", ""); err != nil {
 		t.Fatalf("x hidden: %v", err)
+	}
+}
+
+// TestLatestReadsOneRecord: reading or overwriting the latest version of a
+// key decodes only that version's record, not every older one (a hot key
+// in a versioned bucket would otherwise cost O(versions) per GET). Shown by
+// damaging an old version's record: the latest stays readable and
+// writable, and only a read of the damaged version fails.
+func TestLatestReadsOneRecord(t *testing.T) {
+	meta, _, err := Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b", Versioning: store.VersioningEnabled}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 5 {
+		o, _, err := meta.PutObject(ctx, "b", store.Object{Key: "k"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, o.VersionID)
+	}
+	// Damage the oldest version's record.
+	err = meta.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bObjects).Bucket([]byte("b")).Cursor()
+		var last []byte
+		for k, _ := c.Seek(keyPrefix("k")); k != nil; k, _ = c.Next() {
+			last = append([]byte(nil), k...)
+		}
+		return tx.Bucket(bObjects).Bucket([]byte("b")).Put(last, []byte("{damaged"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := meta.GetObject(ctx, "b", "k", "")
+	if err != nil || got.VersionID != ids[4] {
+		t.Fatalf("latest: %v %v", got.VersionID, err)
+	}
+	if _, err := meta.GetObject(ctx, "b", "k", ids[3]); err != nil {
+		t.Fatalf("version before the latest: %v", err)
+	}
+	if _, _, err := meta.PutObject(ctx, "b", store.Object{Key: "k"}, func(*store.Object) error { return nil }); err != nil {
+		t.Fatalf("overwrite: %v", err)
+	}
+	if _, err := meta.GetObject(ctx, "b", "k", ids[0]); err == nil {
+		t.Fatal("the damaged version decoded")
 	}
 }

@@ -236,19 +236,56 @@ func keyPrefix(key string) []byte { return append([]byte(key), 0) }
 type entry struct {
 	k   []byte
 	obj store.Object
+	i   int // 0 for the latest version, 1 for the one before, ...
 }
 
-// versions returns the entries of one key, newest first.
-func versions(objs *bolt.Bucket, key string) ([]entry, error) {
+// selector picks versions during a scan: keep adds the i-th newest version
+// to the result, stop ends the scan after it.
+type selector func(i int, o *store.Object) (keep, stop bool)
+
+func latestOnly(int, *store.Object) (bool, bool) { return true, true }
+
+func nullVersions(_ int, o *store.Object) (bool, bool) {
+	return o.VersionID == store.NullVersion, false
+}
+
+func latestAndNulls(i int, o *store.Object) (bool, bool) {
+	return i == 0 || o.VersionID == store.NullVersion, false
+}
+
+// versionIs selects one version, or the latest when id is "".
+func versionIs(id string) selector {
+	if id == "" {
+		return latestOnly
+	}
+	return func(_ int, o *store.Object) (bool, bool) {
+		match := o.VersionID == id
+		return match, match
+	}
+}
+
+// versions returns the entries of one key that sel picks, newest first.
+// Records are decoded one at a time and the scan stops as soon as sel
+// says so: reading the latest version of a key with many versions costs
+// one record, not all of them.
+func versions(objs *bolt.Bucket, key string, sel selector) ([]entry, error) {
 	var out []entry
 	pfx := keyPrefix(key)
 	c := objs.Cursor()
+	i := 0
 	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx) && len(k) == len(pfx)+8; k, v = c.Next() {
 		var o store.Object
 		if err := json.Unmarshal(v, &o); err != nil {
 			return nil, fmt.Errorf("local: object %q: %w", key, err)
 		}
-		out = append(out, entry{k: append([]byte(nil), k...), obj: o})
+		keep, stop := sel(i, &o)
+		if keep {
+			out = append(out, entry{k: append([]byte(nil), k...), obj: o, i: i})
+		}
+		if stop {
+			break
+		}
+		i++
 	}
 	return out, nil
 }
@@ -270,13 +307,17 @@ func objectsOf(tx *bolt.Tx, bucket string) (*bolt.Bucket, store.Bucket, error) {
 // putVersion stores obj as the newest version, following the versioning
 // state, and returns freed blobs.
 func putVersion(objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
-	vers, err := versions(objs, obj.Key)
+	sel := selector(latestAndNulls)
+	if b.Versioning == store.VersioningEnabled {
+		sel = latestOnly
+	}
+	vers, err := versions(objs, obj.Key, sel)
 	if err != nil {
 		return nil, err
 	}
 	if check != nil {
 		var cur *store.Object
-		if len(vers) > 0 && !vers[0].obj.DeleteMarker {
+		if len(vers) > 0 && vers[0].i == 0 && !vers[0].obj.DeleteMarker {
 			cur = &vers[0].obj
 		}
 		if err := check(cur); err != nil {
@@ -333,7 +374,7 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key)
+		vers, err := versions(objs, key, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -348,14 +389,12 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 			}
 			return nil
 		}
-		for i, e := range vers {
-			if e.obj.VersionID == versionID {
-				out = e.obj
-				out.IsLatest = i == 0
-				return nil
-			}
+		if len(vers) == 0 {
+			return store.ErrNoSuchVersion
 		}
-		return store.ErrNoSuchVersion
+		out = vers[0].obj
+		out.IsLatest = vers[0].i == 0
+		return nil
 	})
 	return out, err
 }
@@ -367,29 +406,21 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key)
+		vers, err := versions(objs, key, versionIs(versionID))
 		if err != nil {
 			return err
 		}
-		for i, e := range vers {
-			if (versionID == "" && i == 0) || e.obj.VersionID == versionID {
-				if e.obj.DeleteMarker {
-					if versionID == "" {
-						return store.ErrNoSuchKey
-					}
-					return store.ErrNoSuchVersion
-				}
-				o := e.obj
-				if err := fn(&o); err != nil {
-					return err
-				}
-				return putJSON(objs, e.k, o)
+		if len(vers) == 0 || vers[0].obj.DeleteMarker {
+			if versionID == "" {
+				return store.ErrNoSuchKey
 			}
+			return store.ErrNoSuchVersion
 		}
-		if versionID == "" {
-			return store.ErrNoSuchKey
+		o := vers[0].obj
+		if err := fn(&o); err != nil {
+			return err
 		}
-		return store.ErrNoSuchVersion
+		return putJSON(objs, vers[0].k, o)
 	})
 }
 
@@ -408,7 +439,16 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key)
+		var sel selector
+		switch {
+		case versionID != "":
+			sel = versionIs(versionID)
+		case b.Versioning == store.VersioningOff:
+			sel = nullVersions
+		default:
+			sel = latestOnly // for the delete marker's owner
+		}
+		vers, err := versions(objs, key, sel)
 		if err != nil {
 			return err
 		}
