@@ -254,16 +254,9 @@ func (v *Verifier) authV2Query(r *http.Request, query []queryParam) (*Result, er
 }
 
 func (v *Verifier) v2Result(r *http.Request, accessKey string, presigned bool) (*Result, error) {
-	mode := UnsignedPayload
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-		switch {
-		case h == UnsignedPayload || h == StreamingUnsignedTrailer:
-			mode = h
-		case len(h) == 64 && validPayloadHash(h):
-			mode = h
-		default:
-			return nil, errBadPayloadHash()
-		}
+	mode, err := announcedPayloadMode(r)
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{AccessKey: accessKey, Presigned: presigned, SigV2: true}
 	if err := v.setupBody(r, res, mode, nil); err != nil {

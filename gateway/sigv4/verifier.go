@@ -611,15 +611,9 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	// announces in its header (a hex digest is then still checked).
 	mode := payloadHash
 	if mode == UnsignedPayload {
-		if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-			switch {
-			case h == UnsignedPayload || h == StreamingUnsignedTrailer:
-				mode = h
-			case len(h) == 64 && validPayloadHash(h):
-				mode = h
-			default:
-				return nil, errBadPayloadHash()
-			}
+		var err error
+		if mode, err = announcedPayloadMode(r); err != nil {
+			return nil, err
 		}
 	}
 	res := &Result{AccessKey: p.accessKey, Region: p.region, Presigned: true}
@@ -668,4 +662,21 @@ func signingKey(secret, date, region, svc string) []byte {
 func stringToSign(amzDate, scope, creq string) string {
 	h := sha256.Sum256([]byte(creq))
 	return algorithmHMAC + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(h[:])
+}
+
+// announcedPayloadMode is the body mode that a request whose signature does
+// not cover the payload (presigned V4 URLs, SigV2) announces in
+// X-Amz-Content-Sha256: UNSIGNED-PAYLOAD when absent, the unsigned trailer
+// mode, or a hex SHA-256 that is then checked while the body is read.
+func announcedPayloadMode(r *http.Request) (string, error) {
+	h := r.Header.Get("X-Amz-Content-Sha256")
+	switch {
+	case h == "":
+		return UnsignedPayload, nil
+	case h == UnsignedPayload || h == StreamingUnsignedTrailer:
+		return h, nil
+	case len(h) == 64 && validPayloadHash(h):
+		return h, nil
+	}
+	return "", errBadPayloadHash()
 }
