@@ -537,7 +537,7 @@ EOF
 	cmp -s "$work/dl/pc.bin" <(head -c 5242880 "$work/big.bin"; tail -c +10000001 "$work/big.bin" | head -c 1000) ||
 		fail "object assembled with upload-part-copy has wrong bytes"
 
-	step more "bad input: bad Content-MD5, wrong secret, unknown key, truncated PUT, 1001-key delete"
+	step more "bad input: bad Content-MD5, wrong secret, unknown key, Expect: 100-continue refusal, truncated PUT, 1001-key delete"
 	if out=$(aws s3api put-object --bucket "$b" --key badmd5 --body "$work/small.txt" --content-md5 'AAAAAAAAAAAAAAAAAAAAAA==' 2>&1); then
 		fail "PUT with a wrong Content-MD5 succeeded"
 	fi
@@ -552,6 +552,20 @@ EOF
 	fi
 	[[ "$out" == *InvalidAccessKeyId* ]] || fail "unknown access key: want InvalidAccessKeyId, got: $out"
 	if aws s3api head-object --bucket "$b" --key badsig >/dev/null 2>&1; then fail "PUT with a wrong signature stored an object"; fi
+	# A client that waits for "100 Continue" must get an early error at once,
+	# not after the server tried to drain a body that is never coming.
+	got=$(/usr/bin/python3 - "127.0.0.1" "$port" "/$b/expect.bin" <<'EOF'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.settimeout(5)
+s.sendall(("PUT %s HTTP/1.1\r\nHost: %s:%s\r\nContent-Length: 123\r\nExpect: 100-continue\r\n\r\n" % (sys.argv[3], sys.argv[1], sys.argv[2])).encode())
+try:
+    print(s.recv(200).split(b"\r\n")[0].decode())
+except socket.timeout:
+    print("no answer within 5 s")
+EOF
+	)
+	[[ "$got" == "HTTP/1.1 403"* ]] || fail "anonymous PUT with Expect: 100-continue to a private bucket: '$got', want an immediate 403"
 	url=$("$work/presign" -method PUT -endpoint "$endpoint" -access-key "$AK" -secret-key "$SK" -bucket "$b" -key cut.bin) || fail "presign PUT"
 	code=$(http_code /dev/null -T "$work/tree/sub/c.bin" "$url")
 	[ "$code" = 200 ] || fail "presigned PUT: HTTP $code, want 200"
