@@ -95,3 +95,15 @@ localnet: build
 .PHONY: bench-chain
 bench-chain: build
 	bash scripts/bench-chain.sh
+
+# s3-conformance runs the ceph s3-tests core selection against the gateway;
+# S3TESTS_DIR is an export of the public ceph/s3-tests repository (see
+# ../shared/s3-tests/README.md). Not part of make test: CI cannot fetch it.
+.PHONY: s3-conformance bench-s3
+s3-conformance: build
+	bash scripts/s3-conformance.sh $(S3TESTS_DIR)
+
+# bench-s3 runs bench/s3 against the gateway and versitygw side by side
+# (bench/s3/run.sh says how versitygw is installed outside go.mod).
+bench-s3: build
+	bash bench/s3/run.sh
