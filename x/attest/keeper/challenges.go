@@ -531,3 +531,9 @@ func dueKeys[K2 any](ctx context.Context, q collections.KeySet[collections.Pair[
 	}
 	return out, nil
 }
+
+// VerifyAnswer is CheckAnswer with no size limit beyond the hard one, for
+// tools and tests.
+func (k Keeper) VerifyAnswer(c types.Challenge, proofs [][]byte) (bool, string, error) {
+	return CheckAnswer(c, proofs, types.MaxProofBytesLimit)
+}
