@@ -195,7 +195,11 @@ func TestStorageFlow(t *testing.T) {
 	var placed storagetypes.MsgPlaceOrderResponse
 	requireMsgResponse(t, c, res, &placed)
 	orderID := placed.OrderId
-	require.Equal(t, aliceBefore.Sub(deposit.Amount).Sub(fee.AmountOf(app.BondDenom)), c.balance(alice.addr))
+	sp, err := c.app.StorageKeeper.GetParams(c.ctx())
+	require.NoError(t, err)
+	placementFee := sp.PlacementFeePerSlot.MulRaw(3) // burned, never refunded
+	require.True(t, placementFee.IsPositive(), "the default params charge a placement fee")
+	require.Equal(t, aliceBefore.Sub(deposit.Amount).Sub(placementFee).Sub(fee.AmountOf(app.BondDenom)), c.balance(alice.addr))
 	require.Equal(t, stakes.Add(deposit.Amount), c.moduleBalance())
 	_, ok := event(res, "datdot.storage.v1.EventOrderAssigned")
 	require.True(t, ok, "order not assigned in the block it was placed")

@@ -188,7 +188,10 @@ func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, rep
 		}
 		regions[h.Region] = true
 	}
-	seed := blockSeed(ctx, replaceTag, orderID, types.SlotKey(core, replica), uint64(old.AssignedHeight))
+	seed, err := k.seed(ctx, replaceTag, orderID, types.SlotKey(core, replica), uint64(old.AssignedHeight))
+	if err != nil {
+		return nil, err
+	}
 	size := o.Cores[core].ByteLength
 	chosen, err := k.selectHosters(ctx, p, seed, []uint64{size}, o.MaxPrice, exclude, regions)
 	if err != nil {
@@ -200,7 +203,7 @@ func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, rep
 	if err := k.releaseSlot(ctx, o, old); err != nil {
 		return nil, err
 	}
-	if err := k.assignSlot(ctx, orderID, core, replica, size, chosen[0]); err != nil {
+	if err := k.assignSlot(ctx, p, o, core, replica, chosen[0]); err != nil {
 		return nil, err
 	}
 	if o.Status == types.ORDER_STATUS_ACTIVE {

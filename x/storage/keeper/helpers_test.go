@@ -102,7 +102,12 @@ func (f *fixture) useT(t testing.TB) { f.t, f.rep.tb = t, t }
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := newBareFixture(t)
-	require.NoError(t, f.k.InitGenesis(f.ctx, types.DefaultGenesis()))
+	gs := types.DefaultGenesis()
+	// The older tests count coins exactly and run long between commits:
+	// no placement fee and a long commit window unless a test sets them.
+	gs.Params.PlacementFeePerSlot = math.ZeroInt()
+	gs.Params.CommitWindow = 1 << 30
+	require.NoError(t, f.k.InitGenesis(f.ctx, gs))
 	return f
 }
 

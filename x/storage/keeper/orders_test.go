@@ -335,19 +335,21 @@ func TestPendingRetriesBackOff(t *testing.T) {
 	require.Equal(t, f.height()+64, o.RetryHeight)
 }
 
-// The retries of one block hold together at most max_slots_per_order
-// slots (EndBlock work is not paid by gas); the first due order always
-// goes, the others wait their turn.
-func TestPendingRetriesBoundedBySlots(t *testing.T) {
+// The retries of one block stay within pending_read_budget store reads
+// (EndBlock work is not paid by gas); the oldest due order of a size class
+// always goes, the others wait their turn.
+func TestPendingRetriesBoundedByReads(t *testing.T) {
 	f := newFixture(t)
 	for i := 0; i < 3; i++ {
 		_, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter(fmt.Sprint("w", i)).core(t, 1, 10), 3, 1, 100))
 		require.NoError(t, err)
 	}
-	f.setParams(func(p *types.Params) { p.MaxSlotsPerOrder = 5 })
+	// no hosters: a 3-slot retry is estimated at 4 x 3 + 1 = 13 reads, plus
+	// one for the queue entry
+	f.setParams(func(p *types.Params) { p.PendingReadBudget = 20 })
 	f.endBlocksTo(f.height() + 1)
 	require.Equal(t, []uint32{2, 1, 1}, []uint32{f.order(1).AssignAttempts, f.order(2).AssignAttempts, f.order(3).AssignAttempts},
-		"3 + 3 slots exceed 5: only the first order was retried")
+		"14 + 14 reads exceed 20: only the first order was retried")
 	f.endBlocksTo(f.height() + 1)
 	require.Equal(t, uint32(2), f.order(2).AssignAttempts, "the next block serves the next order")
 }
