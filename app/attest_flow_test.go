@@ -112,7 +112,8 @@ func TestAttestFlow(t *testing.T) {
 	require.NoError(t, err)
 	info := hc.Info()
 	core := storagetypes.Core{Key: info.Key[:], Manifest: info.Manifest, Length: info.Length, Fork: info.Fork,
-		ByteLength: info.ByteLength, TreeHash: info.TreeHash[:], Signature: info.Signature}
+		ByteLength: info.ByteLength, TreeHash: info.TreeHash[:], Signature: info.Signature,
+		Roots: storagetypes.RootsFromNodes(hc.Roots())}
 
 	maxPrice := sdkmath.NewInt(1_000_000_000)
 	res := c.mustDeliver(alice, &storagetypes.MsgPlaceOrder{

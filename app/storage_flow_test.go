@@ -55,6 +55,7 @@ func newCore(t testing.TB, seed string, blocks ...[]byte) storagetypes.Core {
 		ByteLength: info.ByteLength,
 		TreeHash:   info.TreeHash[:],
 		Signature:  info.Signature,
+		Roots:      storagetypes.RootsFromNodes(core.Roots()),
 	}
 }
 
@@ -159,7 +160,7 @@ func TestStorageFlow(t *testing.T) {
 	unsigned := core
 	unsigned.Signature = nil
 	zero := core
-	zero.ByteLength = 0
+	zero.ByteLength = core.ByteLength - 1 // declared below what the roots prove
 	huge := core
 	huge.ByteLength = 1 << 50
 	lowDeposit := place(core)
@@ -170,9 +171,9 @@ func TestStorageFlow(t *testing.T) {
 		code uint32
 	}{
 		{"badly signed core", place(badSig), storagetypes.ErrBadSignature.ABCICode()},
-		{"signature over another tree hash", place(otherHash), storagetypes.ErrBadSignature.ABCICode()},
+		{"tree hash its roots do not give", place(otherHash), storagetypes.ErrInvalidCore.ABCICode()},
 		{"unsigned core", place(unsigned), storagetypes.ErrBadSignature.ABCICode()},
-		{"zero size", place(zero), storagetypes.ErrInvalidCore.ABCICode()},
+		{"under-declared size", place(zero), storagetypes.ErrInvalidCore.ABCICode()},
 		{"huge size", place(huge), storagetypes.ErrInvalidCore.ABCICode()},
 		{"deposit below price", lowDeposit, storagetypes.ErrDepositTooLow.ABCICode()},
 	} {
@@ -194,7 +195,11 @@ func TestStorageFlow(t *testing.T) {
 	var placed storagetypes.MsgPlaceOrderResponse
 	requireMsgResponse(t, c, res, &placed)
 	orderID := placed.OrderId
-	require.Equal(t, aliceBefore.Sub(deposit.Amount).Sub(fee.AmountOf(app.BondDenom)), c.balance(alice.addr))
+	sp, err := c.app.StorageKeeper.GetParams(c.ctx())
+	require.NoError(t, err)
+	placementFee := sp.PlacementFeePerSlot.MulRaw(3) // burned, never refunded
+	require.True(t, placementFee.IsPositive(), "the default params charge a placement fee")
+	require.Equal(t, aliceBefore.Sub(deposit.Amount).Sub(placementFee).Sub(fee.AmountOf(app.BondDenom)), c.balance(alice.addr))
 	require.Equal(t, stakes.Add(deposit.Amount), c.moduleBalance())
 	_, ok := event(res, "datdot.storage.v1.EventOrderAssigned")
 	require.True(t, ok, "order not assigned in the block it was placed")

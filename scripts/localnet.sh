@@ -19,6 +19,8 @@
 #   LOCALNET_BLOCK_TIME (200ms)          LOCALNET_MIN_GAS_PRICES (0.001udot)
 #   LOCALNET_EPOCH_BLOCKS (5)            storage payment epoch length in blocks
 #   LOCALNET_UNBONDING_BLOCKS (20)       storage hoster unbonding period in blocks
+#   LOCALNET_CHALLENGES_PER_BLOCK (4)    x/attest storage challenges per block (0: off)
+#   LOCALNET_RESPONSE_BLOCKS (100)       x/attest blocks a hoster has to answer
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
 #   LOCALNET_SELF_STAKE (100000000000udot, the validator's bond)
@@ -56,6 +58,8 @@ min_gas="${LOCALNET_MIN_GAS_PRICES:-0.001udot}"
 epoch_blocks="${LOCALNET_EPOCH_BLOCKS:-5}"
 unbonding_blocks="${LOCALNET_UNBONDING_BLOCKS:-20}"
 extra_accounts="${LOCALNET_EXTRA_ACCOUNTS:-0}"
+challenges_per_block="${LOCALNET_CHALLENGES_PER_BLOCK:-4}"
+response_blocks="${LOCALNET_RESPONSE_BLOCKS:-100}"
 coins="${LOCALNET_ACCOUNT_COINS:-1000000000000udot}"
 self_stake="${LOCALNET_SELF_STAKE:-100000000000udot}"
 
@@ -116,6 +120,13 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	if jq -e '.app_state.storage.params' "$genesis" >/dev/null 2>&1; then
 		jq --arg e "$epoch_blocks" --arg u "$unbonding_blocks" \
 			'.app_state.storage.params.epoch_blocks = $e | .app_state.storage.params.unbonding_blocks = $u' \
+			"$genesis" >"$genesis.tmp"
+		mv "$genesis.tmp" "$genesis"
+	fi
+	# x/attest: how often hosters are challenged and how long they have.
+	if jq -e '.app_state.attest.params' "$genesis" >/dev/null 2>&1; then
+		jq --argjson c "$challenges_per_block" --arg r "$response_blocks" \
+			'.app_state.attest.params.challenges_per_block = $c | .app_state.attest.params.response_blocks = $r' \
 			"$genesis" >"$genesis.tmp"
 		mv "$genesis.tmp" "$genesis"
 	fi

@@ -74,7 +74,7 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{
 					RpcMethod: "Commit",
 					Use:       "commit [order-id] [core-index] [length]",
-					Short:     "Commit, as an assigned hoster, that you hold a core of an order at its current length",
+					Short:     "Commit, as an assigned hoster, that you hold a core of an order at its current length (or an earlier signed length the order still knows)",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{
 						{ProtoField: "order_id"}, {ProtoField: "core_index"}, {ProtoField: "length"},
 					},
@@ -82,7 +82,15 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 				{
 					RpcMethod: "ClaimPayment",
 					Use:       "claim-payment",
-					Short:     "Settle the pay accrued to the signer's slots (--order-id to limit to one order)",
+					Short:     "Settle the pay accrued to the signer's slots (--order-id to limit to one order; without it at most 200 slots, continue with --start-order-id)",
+				},
+				{
+					RpcMethod: "ReleaseSlot",
+					Use:       "release-slot [order-id] [core-index]",
+					Short:     "Give up, as a hoster, your slot of a core of an order: the slot moves to another hoster and you pay the owner release_fee_epochs epochs of its price from your stake",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{
+						{ProtoField: "order_id"}, {ProtoField: "core_index"},
+					},
 				},
 				{
 					RpcMethod:      "UpdateParams",

@@ -373,6 +373,10 @@ func (k Keeper) settleChallenge(ctx context.Context, p types.Params, c types.Cha
 		if err := k.storage.ReportPass(ctx, c.OrderId, c.CoreIndex, c.Replica); err != nil {
 			return err
 		}
+		// pay follows proof: a slot stopped by an earlier fault earns again
+		if err := k.storage.SetAccruing(ctx, c.OrderId, c.CoreIndex, c.Replica, true); err != nil {
+			return err
+		}
 		rec.Passes++
 		if err := k.Records.Set(ctx, hoster, rec); err != nil {
 			return err
@@ -390,12 +394,15 @@ func (k Keeper) settleChallenge(ctx context.Context, p types.Params, c types.Cha
 }
 
 // fault applies the cost of a failed challenge: x/storage records the
-// fault and withholds the slot's pay, slash_fraction of the hoster's stake
+// fault and stops the slot's pay until it passes again, slash_fraction of the hoster's stake
 // is taken (owner_share to the order's owner, the rest to the attestation
 // pool), and after max_faults faults on the slot it moves to another
 // hoster.
 func (k Keeper) fault(ctx context.Context, p types.Params, c types.Challenge, hoster sdk.AccAddress, rec *types.HosterRecord, reason string) error {
 	if err := k.storage.ReportFault(ctx, c.OrderId, c.CoreIndex, c.Replica, reason); err != nil {
+		return err
+	}
+	if err := k.storage.SetAccruing(ctx, c.OrderId, c.CoreIndex, c.Replica, false); err != nil {
 		return err
 	}
 	rec.Faults++

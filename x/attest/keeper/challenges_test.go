@@ -111,6 +111,7 @@ func TestHonestHosterPasses(t *testing.T) {
 	require.True(t, res.Results[0].Passed, res.Results[0].Reason)
 	require.Equal(t, 1, f.st.passes[slotID(1, 0, 0)])
 	require.Zero(t, f.st.faults[slotID(1, 0, 0)])
+	require.False(t, f.st.slots[0].Suspended)
 	require.Empty(t, f.openChallenges())
 	require.Len(t, f.events("datdot.attest.v1.EventChallengePassed"), 1)
 	rec, err := f.q.HosterRecord(f.ctx, &types.QueryHosterRecordRequest{Hoster: h.String()})
@@ -170,6 +171,7 @@ func TestWrongProofsAreFaults(t *testing.T) {
 			require.Contains(t, res.Results[0].Reason, "invalid proof")
 			require.Equal(t, 1, f.st.faults[slotID(1, 0, 0)])
 			require.Zero(t, f.st.passes[slotID(1, 0, 0)])
+			require.True(t, f.st.slots[0].Suspended, "pay stops at a fault")
 			// 1 % of 1,000,000 slashed: half to the owner, half to the pool.
 			require.Equal(t, math.NewInt(990_000), f.st.stake[h.String()])
 			require.Equal(t, math.NewInt(5_000), f.get(owner))

@@ -18,7 +18,7 @@ func FuzzSubmitProofs(f *testing.F) {
 	h := addr("hoster")
 	core, c := fx.newCore("core", 40, 512)
 	fx.addOrder(1, addr("owner"), c, h)
-	fx.setParams(func(p *types.Params) { p.ChallengesPerBlock = 1; p.IndicesPerChallenge = 1; p.ResponseBlocks = 1 << 20 })
+	fx.setParams(func(p *types.Params) { p.ChallengesPerBlock = 1; p.IndicesPerChallenge = 1; p.ResponseBlocks = 100_000 })
 	fx.endBlocksTo(1)
 	open := fx.openChallenges()
 	require.Len(f, open, 1)

@@ -41,15 +41,36 @@ func TestGenesisValidate(t *testing.T) {
 	require.NoError(t, ok.Validate())
 	ch := types.Challenge{Id: 1, OrderId: 1, Hoster: "cosmos1x", Indices: []uint64{0}, Length: 1, TreeHash: make([]byte, 32), DeadlineHeight: 5}
 	for name, mut := range map[string]func(*types.GenesisState){
-		"next id 0":          func(g *types.GenesisState) { g.NextChallengeId = 0 },
-		"id not below next":  func(g *types.GenesisState) { g.Challenges = []types.Challenge{ch} },
-		"two per slot":       func(g *types.GenesisState) { g.NextChallengeId = 3; c2 := ch; c2.Id = 2; g.Challenges = []types.Challenge{ch, c2} },
-		"index beyond":       func(g *types.GenesisState) { g.NextChallengeId = 3; c := ch; c.Indices = []uint64{1}; g.Challenges = []types.Challenge{c} },
-		"short tree hash":    func(g *types.GenesisState) { g.NextChallengeId = 3; c := ch; c.TreeHash = []byte{1}; g.Challenges = []types.Challenge{c} },
-		"bad params":         func(g *types.GenesisState) { g.Params.IndicesPerChallenge = 0 },
-		"reputation":         func(g *types.GenesisState) { r := types.NewHosterRecord("a"); r.Reputation = 1001; g.Records = append(g.Records, r) },
-		"duplicate record":   func(g *types.GenesisState) { g.Records = append(g.Records, types.NewHosterRecord("a"), types.NewHosterRecord("a")) },
-		"last hash 3 bytes":  func(g *types.GenesisState) { g.LastBlockHash = []byte{1, 2, 3} },
+		"next id 0":         func(g *types.GenesisState) { g.NextChallengeId = 0 },
+		"id not below next": func(g *types.GenesisState) { g.Challenges = []types.Challenge{ch} },
+		"two per slot": func(g *types.GenesisState) {
+			g.NextChallengeId = 3
+			c2 := ch
+			c2.Id = 2
+			g.Challenges = []types.Challenge{ch, c2}
+		},
+		"index beyond": func(g *types.GenesisState) {
+			g.NextChallengeId = 3
+			c := ch
+			c.Indices = []uint64{1}
+			g.Challenges = []types.Challenge{c}
+		},
+		"short tree hash": func(g *types.GenesisState) {
+			g.NextChallengeId = 3
+			c := ch
+			c.TreeHash = []byte{1}
+			g.Challenges = []types.Challenge{c}
+		},
+		"bad params": func(g *types.GenesisState) { g.Params.IndicesPerChallenge = 0 },
+		"reputation": func(g *types.GenesisState) {
+			r := types.NewHosterRecord("a")
+			r.Reputation = 1001
+			g.Records = append(g.Records, r)
+		},
+		"duplicate record": func(g *types.GenesisState) {
+			g.Records = append(g.Records, types.NewHosterRecord("a"), types.NewHosterRecord("a"))
+		},
+		"last hash 3 bytes": func(g *types.GenesisState) { g.LastBlockHash = []byte{1, 2, 3} },
 	} {
 		g := types.DefaultGenesis()
 		mut(g)

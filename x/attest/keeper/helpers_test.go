@@ -178,7 +178,6 @@ func newFixture(t testing.TB) *fixture {
 				return storagetypes.ErrAssignmentNotFound
 			}
 			st.slots[i].Passes++
-			st.slots[i].Withheld = false
 			st.passes[slotID(o, c, r)]++
 			return nil
 		}).AnyTimes()
@@ -189,8 +188,16 @@ func newFixture(t testing.TB) *fixture {
 				return storagetypes.ErrAssignmentNotFound
 			}
 			st.slots[i].Faults++
-			st.slots[i].Withheld = true
 			st.faults[slotID(o, c, r)]++
+			return nil
+		}).AnyTimes()
+	sk.EXPECT().SetAccruing(gomock.Any(), gomock.Any(), gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(
+		func(_ context.Context, o uint64, c, r uint32, accruing bool) error {
+			i, ok := st.find(o, c, r)
+			if !ok {
+				return storagetypes.ErrAssignmentNotFound
+			}
+			st.slots[i].Suspended = !accruing
 			return nil
 		}).AnyTimes()
 	sk.EXPECT().SlashHosterToModule(gomock.Any(), gomock.Any(), gomock.Any(), types.ModuleName).DoAndReturn(

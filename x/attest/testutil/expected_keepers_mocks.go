@@ -317,6 +317,20 @@ func (mr *MockStorageKeeperMockRecorder) ReportPass(ctx, orderID, core, replica 
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ReportPass", reflect.TypeOf((*MockStorageKeeper)(nil).ReportPass), ctx, orderID, core, replica)
 }
 
+// SetAccruing mocks base method.
+func (m *MockStorageKeeper) SetAccruing(ctx context.Context, orderID uint64, core, replica uint32, accruing bool) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "SetAccruing", ctx, orderID, core, replica, accruing)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// SetAccruing indicates an expected call of SetAccruing.
+func (mr *MockStorageKeeperMockRecorder) SetAccruing(ctx, orderID, core, replica, accruing interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "SetAccruing", reflect.TypeOf((*MockStorageKeeper)(nil).SetAccruing), ctx, orderID, core, replica, accruing)
+}
+
 // SlashHosterToModule mocks base method.
 func (m *MockStorageKeeper) SlashHosterToModule(ctx context.Context, hoster types.AccAddress, fraction math.LegacyDec, toModule string) (math.Int, error) {
 	m.ctrl.T.Helper()

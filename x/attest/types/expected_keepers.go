@@ -40,6 +40,7 @@ type StorageKeeper interface {
 	ActiveHosterAt(ctx context.Context, i uint64) (sdk.AccAddress, error)
 	ReportPass(ctx context.Context, orderID uint64, core, replica uint32) error
 	ReportFault(ctx context.Context, orderID uint64, core, replica uint32, reason string) error
+	SetAccruing(ctx context.Context, orderID uint64, core, replica uint32, accruing bool) error
 	SlashHosterToModule(ctx context.Context, hoster sdk.AccAddress, fraction math.LegacyDec, toModule string) (math.Int, error)
 	ReplaceAssignment(ctx context.Context, orderID uint64, core, replica uint32) (sdk.AccAddress, error)
 }

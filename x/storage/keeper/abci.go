@@ -3,6 +3,7 @@ package keeper
 import (
 	"context"
 	"errors"
+	"math/bits"
 
 	"cosmossdk.io/collections"
 
@@ -13,11 +14,14 @@ import (
 
 // EndBlocker does the module's per-block work, each part bounded by a param
 // whatever the number of orders, hosters or assignments: expire at most
-// expiries_per_block orders whose end height has come, retry at most
-// pending_retries_per_block pending orders holding together at most
-// max_slots_per_order slots (with exponential back-off per order), pay out
-// at most unbondings_per_block matured unbondings. Entries left over wait for the
-// next block (the queues are ordered by height, so the oldest go first).
+// expiries_per_block orders whose end height has come, handle at most
+// commit_expiries_per_block expired commit windows, retry pending orders
+// within pending_retries_per_block and pending_read_budget (fair across
+// order sizes, see processPending), pay out at most unbondings_per_block
+// matured unbondings and delete at most prunes_per_block ended orders.
+// Entries left over wait for the next block (the queues are ordered by
+// height, so the oldest go first). Last it records the block's hash, the
+// seed of the next block's assignments.
 func (k Keeper) EndBlocker(ctx context.Context) error {
 	p, err := k.Params.Get(ctx)
 	if err != nil {
@@ -27,10 +31,34 @@ func (k Keeper) EndBlocker(ctx context.Context) error {
 	if err := k.processExpiries(ctx, p, now); err != nil {
 		return err
 	}
+	if err := k.processCommitDeadlines(ctx, p, now); err != nil {
+		return err
+	}
 	if err := k.processPending(ctx, p, now); err != nil {
 		return err
 	}
-	return k.processUnbondings(ctx, p, now)
+	if err := k.processUnbondings(ctx, p, now); err != nil {
+		return err
+	}
+	if err := k.processPrunes(ctx, p, now); err != nil {
+		return err
+	}
+	// The next block's assignments draw from this block's hash, which is
+	// known to everyone (and to gas simulation) before that block.
+	if h := blockHash(ctx); len(h) > 0 {
+		return k.SeedHash.Set(ctx, h)
+	}
+	return nil
+}
+
+// blockHash is the hash of the block being executed (empty in InitChain and
+// plain test contexts).
+func blockHash(ctx context.Context) []byte {
+	sdkCtx := sdk.UnwrapSDKContext(ctx)
+	if h := sdkCtx.HeaderInfo().Hash; len(h) > 0 {
+		return h
+	}
+	return sdkCtx.HeaderHash()
 }
 
 // dueKeys returns up to limit keys of a height-ordered queue at or before now.
@@ -105,64 +133,182 @@ func (k Keeper) processExpiries(ctx context.Context, p types.Params, now int64) 
 	return nil
 }
 
+// sizeClass groups pending orders by slot count for the fair retry queue:
+// class c holds orders of 2^(c-1) < slots <= 2^c (class 0: one slot).
+func sizeClass(slots int) uint32 {
+	if slots <= 1 {
+		return 0
+	}
+	return uint32(bits.Len32(uint32(slots - 1)))
+}
+
+// retryReads estimates the store reads one assignment attempt of an order
+// of the given slots does with n active hosters: the scan reads every
+// active hoster and its index entry, sampling two reads per draw; each
+// assigned slot then does a handful more.
+func retryReads(p types.Params, n uint64, slots int) uint64 {
+	per := uint64(4 * slots)
+	if n <= uint64(p.ScanThreshold) {
+		return 2*n + per + 1
+	}
+	return 2*uint64(slots)*uint64(p.SampleAttempts) + per + 1
+}
+
+// processPending retries due pending orders, fairly across sizes. The queue
+// is split by size class (sizeClass); each block goes round-robin over the
+// classes, taking the oldest due order of each in turn. In the first round
+// every class with a due order gets one retry whatever its cost, so a big
+// order never delays a small one by more than that round; later rounds run
+// while their estimated reads (retryReads) fit pending_read_budget. At most
+// pending_retries_per_block orders are looked at. An order still pending
+// pending_timeout_blocks after placement is cancelled and refunded instead.
 func (k Keeper) processPending(ctx context.Context, p types.Params, now int64) error {
 	if p.PendingRetriesPerBlock == 0 {
 		return nil
 	}
-	keys, err := dueKeys(ctx, k.PendingQueue, now, p.PendingRetriesPerBlock)
+	n, err := k.activeCount(ctx)
 	if err != nil {
 		return err
 	}
-	slots := 0
-	for _, key := range keys {
-		o, err := k.Orders.Get(ctx, key.K2())
-		if errors.Is(err, collections.ErrNotFound) {
-			k.logStale("pending", key.K2())
-			if err := k.PendingQueue.Remove(ctx, key); err != nil {
+	maxClass := sizeClass(int(p.MaxSlotsPerOrder))
+	budget := p.PendingReadBudget
+	looked := uint32(0)
+	done := make([]bool, maxClass+1) // no due order left in the class
+	for round := 0; looked < p.PendingRetriesPerBlock; round++ {
+		progressed := false
+		for c := uint32(0); c <= maxClass && looked < p.PendingRetriesPerBlock; c++ {
+			if done[c] {
+				continue
+			}
+			key, ok, err := k.duePending(ctx, c, now)
+			if err != nil {
 				return err
 			}
-			continue
+			if !ok {
+				done[c] = true
+				continue
+			}
+			looked++
+			budget -= k.budgetCharge(budget, 1) // the queue read
+			o, err := k.Orders.Get(ctx, key.K3())
+			if errors.Is(err, collections.ErrNotFound) {
+				k.logStale("pending", key.K3())
+				if err := k.PendingQueue.Remove(ctx, key); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			cost := retryReads(p, n, o.Slots())
+			if round > 0 && cost > budget {
+				done[c] = true // over budget: the class waits for the next block
+				continue
+			}
+			budget -= k.budgetCharge(budget, cost)
+			progressed = true
+			if err := k.retryPending(ctx, p, now, key, o); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		// Selection costs up to sample_attempts draws per slot and no gas
-		// is charged in EndBlock, so the retries of one block together
-		// cover at most max_slots_per_order slots (the first due order is
-		// always retried); the rest stay queued, oldest first.
-		if slots > 0 && slots+o.Slots() > int(p.MaxSlotsPerOrder) {
+		if !progressed {
 			break
 		}
-		slots += o.Slots()
-		if err := k.PendingQueue.Remove(ctx, key); err != nil {
-			return err
+	}
+	return nil
+}
+
+// budgetCharge is what a cost takes from the budget (never more than left).
+func (k Keeper) budgetCharge(budget, cost uint64) uint64 {
+	if cost > budget {
+		return budget
+	}
+	return cost
+}
+
+// duePending returns the oldest due entry of size class c.
+func (k Keeper) duePending(ctx context.Context, c uint32, now int64) (collections.Triple[uint32, int64, uint64], bool, error) {
+	rng := collections.NewPrefixedTripleRange[uint32, int64, uint64](c)
+	iter, err := k.PendingQueue.Iterate(ctx, rng)
+	if err != nil {
+		return collections.Triple[uint32, int64, uint64]{}, false, err
+	}
+	defer iter.Close()
+	if !iter.Valid() {
+		return collections.Triple[uint32, int64, uint64]{}, false, nil
+	}
+	key, err := iter.Key()
+	if err != nil {
+		return key, false, err
+	}
+	return key, key.K2() <= now, nil
+}
+
+// pendingKey is an order's pending queue key.
+func pendingKey(o types.Order) collections.Triple[uint32, int64, uint64] {
+	return collections.Join3(sizeClass(o.Slots()), o.RetryHeight, o.Id)
+}
+
+// retryPending makes one assignment attempt for a due pending order, or
+// cancels it when it has waited pending_timeout_blocks.
+func (k Keeper) retryPending(ctx context.Context, p types.Params, now int64, key collections.Triple[uint32, int64, uint64], o types.Order) error {
+	if err := k.PendingQueue.Remove(ctx, key); err != nil {
+		return err
+	}
+	deadline := o.CreatedHeight + int64(p.PendingTimeoutBlocks)
+	if now >= deadline {
+		return k.timeOut(ctx, p, o)
+	}
+	// Assign in a cached context: an error (it cannot happen with
+	// consistent state) must neither halt the chain nor leave some slots
+	// assigned; the order then stays pending.
+	cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+	attempt := o
+	ok, err := k.tryAssign(cacheCtx, p, &attempt)
+	if err != nil {
+		k.logger.Error("assigning pending order failed, retrying next block", "order", o.Id, "err", err)
+		ok = false
+		o.AssignAttempts++
+	} else {
+		write()
+		o = attempt
+	}
+	if ok {
+		o.RetryHeight = 0
+	} else {
+		o.RetryHeight = now + retryDelay(o.AssignAttempts)
+		if o.RetryHeight > deadline {
+			o.RetryHeight = deadline
 		}
-		// Assign in a cached context: an error (it cannot happen with
-		// consistent state) must neither halt the chain nor leave some
-		// slots assigned; the order then stays pending.
-		cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
-		attempt := o
-		ok, err := k.tryAssign(cacheCtx, p, &attempt)
-		if err != nil {
-			k.logger.Error("assigning pending order failed, retrying next block", "order", o.Id, "err", err)
-			ok = false
-			o.AssignAttempts++
-		} else {
-			write()
-			o = attempt
-		}
-		if ok {
-			o.RetryHeight = 0
-		} else {
-			o.RetryHeight = now + retryDelay(o.AssignAttempts)
-			if err := k.PendingQueue.Set(ctx, collections.Join(o.RetryHeight, o.Id)); err != nil {
-				return err
-			}
-		}
-		if err := k.Orders.Set(ctx, o.Id, o); err != nil {
+		if err := k.PendingQueue.Set(ctx, pendingKey(o)); err != nil {
 			return err
 		}
 	}
+	return k.Orders.Set(ctx, o.Id, o)
+}
+
+// timeOut cancels an order that stayed pending too long and refunds its
+// escrow (the placement fee was burned at placement).
+func (k Keeper) timeOut(ctx context.Context, p types.Params, o types.Order) error {
+	o.RetryHeight = 0 // its queue entry is already gone
+	cacheCtx, write := sdk.UnwrapSDKContext(ctx).CacheContext()
+	ended := o
+	refund, err := k.finishOrder(cacheCtx, p, &ended, types.ORDER_STATUS_CANCELLED)
+	if err == nil {
+		err = k.emit(cacheCtx, &types.EventOrderTimedOut{OrderId: o.Id, Owner: o.Owner, Refund: refund.Amount.String()})
+	}
+	if err != nil {
+		// Cannot happen with consistent state; try again later.
+		k.logger.Error("timing out pending order failed", "order", o.Id, "err", err)
+		o.Status = types.ORDER_STATUS_PENDING
+		o.RetryHeight = blockHeight(ctx) + maxRetryDelay
+		if err := k.PendingQueue.Set(ctx, pendingKey(o)); err != nil {
+			return err
+		}
+		return k.Orders.Set(ctx, o.Id, o)
+	}
+	write()
 	return nil
 }
 

@@ -24,14 +24,14 @@ func TestEndBlockDropsStaleQueueEntries(t *testing.T) {
 	ghost := sdk.AccAddress(make([]byte, 20))
 	now := f.height()
 	require.NoError(t, f.k.ExpiryQueue.Set(f.ctx, collections.Join(now+1, uint64(999))))
-	require.NoError(t, f.k.PendingQueue.Set(f.ctx, collections.Join(now+1, uint64(998))))
+	require.NoError(t, f.k.PendingQueue.Set(f.ctx, collections.Join3(uint32(0), now+1, uint64(998))))
 	require.NoError(t, f.k.UnbondingQueue.Set(f.ctx, collections.Join(now+1, ghost)))
 
 	f.endBlocksTo(now + 1) // fails the test if EndBlocker returns an error
 	has, err := f.k.ExpiryQueue.Has(f.ctx, collections.Join(now+1, uint64(999)))
 	require.NoError(t, err)
 	require.False(t, has, "stale expiry entry dropped")
-	has, err = f.k.PendingQueue.Has(f.ctx, collections.Join(now+1, uint64(998)))
+	has, err = f.k.PendingQueue.Has(f.ctx, collections.Join3(uint32(0), now+1, uint64(998)))
 	require.NoError(t, err)
 	require.False(t, has, "stale pending entry dropped")
 	has, err = f.k.UnbondingQueue.Has(f.ctx, collections.Join(now+1, ghost))
@@ -62,7 +62,7 @@ func TestEndBlockPendingRetryFailureIsContained(t *testing.T) {
 	require.Equal(t, types.ORDER_STATUS_PENDING, o.Status)
 	require.Equal(t, attempts+1, o.AssignAttempts)
 	require.Equal(t, f.height()+2, o.RetryHeight, "second failed attempt: retried after 2 blocks")
-	has, err := f.k.PendingQueue.Has(f.ctx, collections.Join(o.RetryHeight, o.Id))
+	has, err := f.k.PendingQueue.Has(f.ctx, collections.Join3(uint32(2), o.RetryHeight, o.Id)) // 3 slots: size class 2
 	require.NoError(t, err)
 	require.True(t, has, "order re-queued")
 	require.Empty(t, f.assignments(res.OrderId))

@@ -54,11 +54,13 @@ import (
 // plenty of room gets the full weight; a hoster at the minimum stake (with
 // the default cap of 4x the minimum) a quarter of it; near-full hosters less.
 //
-// Randomness: seed = SHA-256(domain tag ‖ block header hash ‖ order id ‖
-// attempt), expanded by SHA-256 in counter mode. It is drawn only while
-// executing a block (message handlers run only in FinalizeBlock and
-// simulation, never in CheckTx), so all validators agree; the same seed and
-// state always give the same hosters.
+// Randomness: seed = SHA-256(domain tag ‖ chain id ‖ previous block's hash ‖
+// order id ‖ attempt) (see Keeper.seed), expanded by SHA-256 in counter
+// mode. The previous block's hash is recorded by EndBlock, so the seed is
+// fixed before the block that uses it: simulation and the block draw the
+// same hosters, and the block's proposer cannot grind it. The same seed and
+// state always give the same hosters. What can still be biased, and why it
+// does not pay, is in the module README.
 
 const (
 	weightUnit = 1_000_000
@@ -70,6 +72,7 @@ const (
 var (
 	assignTag  = []byte("datdot/storage/assign/v1")
 	replaceTag = []byte("datdot/storage/replace/v1")
+	extendTag  = []byte("datdot/storage/extend/v1")
 )
 
 // drbg is a deterministic random stream: SHA-256(seed ‖ counter).
@@ -107,26 +110,32 @@ func (d *drbg) uint64n(n uint64) uint64 {
 	}
 }
 
-// blockSeed derives a selection seed from the block being executed.
-func blockSeed(ctx context.Context, tag []byte, parts ...uint64) [32]byte {
-	sdkCtx := sdk.UnwrapSDKContext(ctx)
-	hash := sdkCtx.HeaderInfo().Hash
-	if len(hash) == 0 {
-		hash = sdkCtx.HeaderHash()
+// seed derives a selection seed: SHA-256 over a domain tag, the chain id,
+// the hash of the previous block (SeedHash, recorded by the previous
+// EndBlock) and the given parts (order id, attempt, ...), each
+// length-prefixed or fixed-size. Everything in it is known before the block
+// that uses it, so gas simulation draws exactly what the block will draw,
+// and the proposer of the block cannot grind it.
+func (k Keeper) seed(ctx context.Context, tag []byte, parts ...uint64) ([32]byte, error) {
+	prev, err := k.SeedHash.Get(ctx)
+	if err != nil && !errors.Is(err, collections.ErrNotFound) {
+		return [32]byte{}, err
 	}
+	chainID := sdk.UnwrapSDKContext(ctx).ChainID()
 	h := sha256.New()
-	h.Write(tag)
 	var l [8]byte
-	binary.BigEndian.PutUint64(l[:], uint64(len(hash)))
-	h.Write(l[:])
-	h.Write(hash)
+	for _, b := range [][]byte{tag, []byte(chainID), prev} {
+		binary.BigEndian.PutUint64(l[:], uint64(len(b)))
+		h.Write(l[:])
+		h.Write(b)
+	}
 	for _, p := range parts {
 		binary.BigEndian.PutUint64(l[:], p)
 		h.Write(l[:])
 	}
 	var out [32]byte
 	h.Sum(out[:0])
-	return out
+	return out, nil
 }
 
 // candidate is a hoster considered by the selection.
@@ -312,7 +321,10 @@ func slotSizes(o types.Order) []uint64 {
 // nothing. It returns false (and writes nothing but the attempt counter)
 // when there are not enough eligible hosters.
 func (k Keeper) tryAssign(ctx context.Context, p types.Params, o *types.Order) (bool, error) {
-	seed := blockSeed(ctx, assignTag, o.Id, uint64(o.AssignAttempts))
+	seed, err := k.seed(ctx, assignTag, o.Id, uint64(o.AssignAttempts))
+	if err != nil {
+		return false, err
+	}
 	o.AssignAttempts++
 	chosen, err := k.selectHosters(ctx, p, seed, slotSizes(*o), o.MaxPrice, nil, nil)
 	if errors.Is(err, types.ErrNoHosters) {
@@ -323,11 +335,11 @@ func (k Keeper) tryAssign(ctx context.Context, p types.Params, o *types.Order) (
 	}
 	hosters := make([]string, 0, len(chosen))
 	i := 0
-	for ci, core := range o.Cores {
+	for ci := range o.Cores {
 		for r := uint32(0); r < o.Replicas; r++ {
 			c := chosen[i]
 			i++
-			if err := k.assignSlot(ctx, o.Id, uint32(ci), r, core.ByteLength, c); err != nil {
+			if err := k.assignSlot(ctx, p, *o, uint32(ci), r, c); err != nil {
 				return false, err
 			}
 			hosters = append(hosters, c.h.Address)
@@ -337,9 +349,11 @@ func (k Keeper) tryAssign(ctx context.Context, p types.Params, o *types.Order) (
 	return true, k.emit(ctx, &types.EventOrderAssigned{OrderId: o.Id, Hosters: hosters})
 }
 
-// assignSlot gives a slot to a hoster: reserves its capacity and writes the
-// assignment and its index entry.
-func (k Keeper) assignSlot(ctx context.Context, orderID uint64, core, replica uint32, size uint64, c candidate) error {
+// assignSlot gives a slot to a hoster: reserves its capacity (the core's
+// size in o), writes the assignment and its index entry and opens its
+// commit window.
+func (k Keeper) assignSlot(ctx context.Context, p types.Params, o types.Order, core, replica uint32, c candidate) error {
+	orderID, size := o.Id, o.Cores[core].ByteLength
 	h, err := k.Hosters.Get(ctx, c.addr) // reload: the record may have moved in the index
 	if err != nil {
 		return err
@@ -370,6 +384,9 @@ func (k Keeper) assignSlot(ctx context.Context, orderID uint64, core, replica ui
 		PricePerGibEpoch: h.PricePerGibEpoch,
 		Paid:             math.ZeroInt(),
 		AssignedHeight:   blockHeight(ctx),
+	}
+	if err := k.armCommit(ctx, p, &a, o.Cores[core].Length); err != nil {
+		return err
 	}
 	if err := k.Assignments.Set(ctx, key, a); err != nil {
 		return err
@@ -451,6 +468,9 @@ func (k Keeper) releaseSlot(ctx context.Context, o types.Order, a types.Assignme
 		return err
 	}
 	if err := k.unindexAssignment(ctx, stored); err != nil {
+		return err
+	}
+	if err := k.disarmCommit(ctx, &stored); err != nil {
 		return err
 	}
 	if err := k.Assignments.Remove(ctx, collections.Join(a.OrderId, slot)); err != nil {

@@ -109,9 +109,8 @@ func TestAssignmentIsDeterministic(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			f.setHeight(f.height() + 1)
 			if salt != "" {
-				hi := f.ctx.HeaderInfo()
-				hi.Hash = []byte(salt + fmt.Sprint(i))
-				f.ctx = f.ctx.WithHeaderInfo(hi)
+				// the seed is the previous block's hash, recorded by EndBlock
+				require.NoError(t, f.k.SeedHash.Set(f.ctx, []byte(salt+fmt.Sprint(i))))
 			}
 			res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", c, 3, 1, 1))
 			require.NoError(t, err)
@@ -124,6 +123,62 @@ func TestAssignmentIsDeterministic(t *testing.T) {
 	a, b := run(""), run("")
 	require.Equal(t, a, b, "same state and block hashes give the same hosters")
 	require.NotEqual(t, a, run("other"), "other block hashes give other hosters")
+}
+
+// The seed of a block's assignments is fixed before the block: the current
+// block's own hash (which its proposer can vary, and which gas simulation
+// does not know) does not change the draw, the previous block's does, and
+// EndBlock records the block's hash for the next block. Before, the seed
+// was the current block's hash.
+func TestAssignmentSeedIsThePreviousBlockHash(t *testing.T) {
+	draw := func(current, previous string) []string {
+		f := newFixture(t)
+		for i := 0; i < 30; i++ {
+			f.register(fmt.Sprintf("h%02d", i), fmt.Sprintf("r%d", i%5), 1<<40, 1)
+		}
+		require.NoError(t, f.k.SeedHash.Set(f.ctx, []byte(previous)))
+		hi := f.ctx.HeaderInfo()
+		hi.Hash = []byte(current)
+		f.ctx = f.ctx.WithHeaderInfo(hi).WithHeaderHash([]byte(current))
+		res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter("w").core(t, 1, 1000), 5, 1, 1))
+		require.NoError(t, err)
+		var out []string
+		for _, h := range f.holders(res.OrderId) {
+			out = append(out, h.Address)
+		}
+		return out
+	}
+	require.Equal(t, draw("proposer try 1", "prev"), draw("proposer try 2", "prev"), "the current block's hash does not matter")
+	require.NotEqual(t, draw("x", "prev"), draw("x", "another prev"), "the previous block's hash does")
+
+	f := newFixture(t)
+	hi := f.ctx.HeaderInfo()
+	hi.Hash = []byte("this block")
+	f.ctx = f.ctx.WithHeaderInfo(hi)
+	require.NoError(t, f.k.EndBlocker(f.ctx))
+	got, err := f.k.SeedHash.Get(f.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []byte("this block"), got, "EndBlock records the seed of the next block")
+}
+
+// Re-rolling an assignment (cancel before any commit, place again) costs
+// the placement fee each time: it is burned and not refunded.
+func TestReRollCostsThePlacementFee(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	f.setParams(func(p *types.Params) { p.PlacementFeePerSlot = math.NewInt(7) })
+	alice := f.user("alice")
+	before := f.led.of(alice)
+	burned := f.led.burned
+	m := f.placeMsg("alice", newWriter("w").core(t, 1, 1000), 3, 1, 1)
+	for i := 0; i < 2; i++ {
+		res, err := f.msg.PlaceOrder(f.ctx, m)
+		require.NoError(t, err)
+		_, err = f.msg.CancelOrder(f.ctx, &types.MsgCancelOrder{Owner: alice.String(), OrderId: res.OrderId})
+		require.NoError(t, err)
+	}
+	eqInt(t, before.SubRaw(2*3*7), f.led.of(alice))
+	eqInt(t, burned.AddRaw(2*3*7), f.led.burned)
 }
 
 func TestAssignmentWeightsStake(t *testing.T) {

@@ -46,24 +46,11 @@ func (k Keeper) AssignmentAt(ctx context.Context, i uint64) (types.Assignment, e
 }
 
 // ReportPass records that the holder of a slot passed a challenge: the
-// slot's and the hoster's pass counters go up. A slot whose pay was withheld
-// after a fault earns again from the current epoch on; the epochs it was
-// withheld are forfeited (they stay in the order's escrow).
+// slot's and the hoster's pass counters go up.
 func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica uint32) error {
-	p, err := k.Params.Get(ctx)
-	if err != nil {
-		return err
-	}
-	cur := currentEpoch(ctx, p)
 	a, err := k.updateOutcome(ctx, orderID, core, replica, func(a *types.Assignment, h *types.Hoster) {
 		a.Passes++
 		h.Passes++
-		if a.Withheld {
-			a.Withheld = false
-			if a.PaidFromEpoch < cur {
-				a.PaidFromEpoch = cur
-			}
-		}
 	})
 	if err != nil {
 		return err
@@ -72,16 +59,13 @@ func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica ui
 }
 
 // ReportFault records that the holder of a slot failed a challenge (missed
-// or wrong answer): the slot's and the hoster's fault counters go up and the
-// slot's pay is withheld: what it has not been paid yet, and what it would
-// earn until it passes a challenge again (ReportPass), is never paid. What
-// else a fault costs (slash, replacement) is x/attest's decision, applied
-// with SlashHosterToModule and ReplaceAssignment.
+// or wrong answer): the slot's and the hoster's fault counters go up. What a
+// fault costs (stopped pay, slash, replacement) is x/attest's decision,
+// applied with SetAccruing, SlashHosterToModule and ReplaceAssignment.
 func (k Keeper) ReportFault(ctx context.Context, orderID uint64, core, replica uint32, reason string) error {
 	a, err := k.updateOutcome(ctx, orderID, core, replica, func(a *types.Assignment, h *types.Hoster) {
 		a.Faults++
 		h.Faults++
-		a.Withheld = true
 	})
 	if err != nil {
 		return err
@@ -248,7 +232,10 @@ func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, rep
 		}
 		regions[h.Region] = true
 	}
-	seed := blockSeed(ctx, replaceTag, orderID, types.SlotKey(core, replica), uint64(old.AssignedHeight))
+	seed, err := k.seed(ctx, replaceTag, orderID, types.SlotKey(core, replica), uint64(old.AssignedHeight))
+	if err != nil {
+		return nil, err
+	}
 	size := o.Cores[core].ByteLength
 	chosen, err := k.selectHosters(ctx, p, seed, []uint64{size}, o.MaxPrice, exclude, regions)
 	if err != nil {
@@ -260,7 +247,7 @@ func (k Keeper) ReplaceAssignment(ctx context.Context, orderID uint64, core, rep
 	if err := k.releaseSlot(ctx, o, old); err != nil {
 		return nil, err
 	}
-	if err := k.assignSlot(ctx, orderID, core, replica, size, chosen[0]); err != nil {
+	if err := k.assignSlot(ctx, p, o, core, replica, chosen[0]); err != nil {
 		return nil, err
 	}
 	if o.Status == types.ORDER_STATUS_ACTIVE {

@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"cosmossdk.io/collections"
@@ -75,12 +76,28 @@ func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
 		if err := k.AssignmentIndex.Set(ctx, a.Index, key); err != nil {
 			return err
 		}
+		// Open commit windows are rebuilt from the assignments.
+		if a.CommitDeadline != 0 {
+			if err := k.CommitQueue.Set(ctx, collections.Join(a.CommitDeadline, key)); err != nil {
+				return err
+			}
+		}
+	}
+	slots := make(map[uint64]int, len(gs.Orders))
+	for _, o := range gs.Orders {
+		slots[o.Id] = o.Slots()
+		// Ended orders wait for pruning (the queue is rebuilt from them).
+		if o.IsEnded() {
+			if err := k.PruneQueue.Set(ctx, collections.Join(o.EndedHeight, o.Id)); err != nil {
+				return err
+			}
+		}
 	}
 	if err := k.AssignmentCount.Set(ctx, uint64(len(gs.Assignments))); err != nil {
 		return err
 	}
 	for _, e := range gs.PendingQueue {
-		if err := k.PendingQueue.Set(ctx, collections.Join(e.Height, e.OrderId)); err != nil {
+		if err := k.PendingQueue.Set(ctx, collections.Join3(sizeClass(slots[e.OrderId]), e.Height, e.OrderId)); err != nil {
 			return err
 		}
 	}
@@ -95,6 +112,11 @@ func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
 			return err
 		}
 		if err := k.UnbondingQueue.Set(ctx, collections.Join(e.Height, addr)); err != nil {
+			return err
+		}
+	}
+	if len(gs.SeedHash) > 0 {
+		if err := k.SeedHash.Set(ctx, gs.SeedHash); err != nil {
 			return err
 		}
 	}
@@ -132,7 +154,11 @@ func (k Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error) 
 	if err != nil {
 		return nil, err
 	}
-	gs := &types.GenesisState{Params: p, NextOrderId: next}
+	seedHash, err := k.SeedHash.Get(ctx)
+	if err != nil && !errors.Is(err, collections.ErrNotFound) {
+		return nil, err
+	}
+	gs := &types.GenesisState{Params: p, NextOrderId: next, SeedHash: seedHash}
 	if err := k.Hosters.Walk(ctx, nil, func(_ sdk.AccAddress, h types.Hoster) (bool, error) {
 		gs.Hosters = append(gs.Hosters, h)
 		return false, nil
@@ -151,8 +177,8 @@ func (k Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error) 
 	}); err != nil {
 		return nil, err
 	}
-	if err := k.PendingQueue.Walk(ctx, nil, func(key collections.Pair[int64, uint64]) (bool, error) {
-		gs.PendingQueue = append(gs.PendingQueue, types.QueueEntry{Height: key.K1(), OrderId: key.K2()})
+	if err := k.PendingQueue.Walk(ctx, nil, func(key collections.Triple[uint32, int64, uint64]) (bool, error) {
+		gs.PendingQueue = append(gs.PendingQueue, types.QueueEntry{Height: key.K2(), OrderId: key.K3()})
 		return false, nil
 	}); err != nil {
 		return nil, err

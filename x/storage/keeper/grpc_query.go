@@ -61,28 +61,27 @@ func (q queryServer) Hoster(ctx context.Context, req *types.QueryHosterRequest) 
 	if err != nil {
 		return nil, err
 	}
-	iter, err := q.k.AssignmentsByHoster.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, collections.Pair[uint64, uint64]](addr))
-	if err != nil {
-		return nil, err
-	}
-	keys, err := iter.Keys()
-	if err != nil {
-		return nil, err
-	}
+	// Accrued pay is summed over one page of the hoster's slots (default
+	// 100), so the query is bounded however many slots it holds.
 	total := math.ZeroInt()
 	orders := make(map[uint64]types.Order)
-	for _, key := range keys {
-		a, err := q.k.Assignments.Get(ctx, key.K2())
-		if err != nil {
-			return nil, err
-		}
-		v, err := q.view(ctx, p, orders, a)
-		if err != nil {
-			return nil, err
-		}
-		total = total.Add(v.Accrued)
+	_, page, err := query.CollectionPaginate(ctx, q.k.AssignmentsByHoster, req.Pagination,
+		func(key collections.Pair[sdk.AccAddress, collections.Pair[uint64, uint64]], _ collections.NoValue) (struct{}, error) {
+			a, err := q.k.Assignments.Get(ctx, key.K2())
+			if err != nil {
+				return struct{}{}, err
+			}
+			v, err := q.view(ctx, p, orders, a)
+			if err != nil {
+				return struct{}{}, err
+			}
+			total = total.Add(v.Accrued)
+			return struct{}{}, nil
+		}, query.WithCollectionPaginationPairPrefix[sdk.AccAddress, collections.Pair[uint64, uint64]](addr))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return &types.QueryHosterResponse{Hoster: h, Free: freeBytes(h), Accrued: total}, nil
+	return &types.QueryHosterResponse{Hoster: h, Free: freeBytes(h), Accrued: total, Pagination: page}, nil
 }
 
 func (q queryServer) Hosters(ctx context.Context, req *types.QueryHostersRequest) (*types.QueryHostersResponse, error) {
@@ -102,6 +101,8 @@ func (q queryServer) Order(ctx context.Context, req *types.QueryOrderRequest) (*
 		return nil, status.Error(codes.InvalidArgument, "empty request")
 	}
 	o, err := q.k.getOrder(ctx, req.Id)
+	// NotFound either way; the message says "was deleted after the
+	// retention period" for a pruned order.
 	if err != nil {
 		return nil, status.Error(codes.NotFound, err.Error())
 	}

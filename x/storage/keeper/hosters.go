@@ -7,7 +7,6 @@ import (
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
-	"cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
@@ -197,8 +196,8 @@ func (k Keeper) updateHoster(ctx context.Context, msg *types.MsgUpdateHoster) er
 	if err != nil {
 		return err
 	}
-	if msg.Capacity == 0 && msg.Endpoint == "" && msg.Region == "" && msg.PricePerGibEpoch == "" {
-		return errorsmod.Wrap(types.ErrInvalidCapacity, "nothing to update: set capacity, endpoint, region or price")
+	if msg.Capacity == 0 && msg.Endpoint == "" && msg.Region == "" && msg.PricePerGibEpoch.IsNil() {
+		return errorsmod.Wrap(types.ErrNothingToUpdate, "set capacity, endpoint, region or price")
 	}
 	if msg.Capacity != 0 {
 		if msg.Capacity < h.Used {
@@ -218,15 +217,11 @@ func (k Keeper) updateHoster(ctx context.Context, msg *types.MsgUpdateHoster) er
 		}
 		h.Region = msg.Region
 	}
-	if msg.PricePerGibEpoch != "" {
-		price, ok := math.NewIntFromString(msg.PricePerGibEpoch)
-		if !ok {
-			return errorsmod.Wrapf(types.ErrInvalidPrice, "%q is not an integer", msg.PricePerGibEpoch)
-		}
-		if err := types.ValidatePrice(price); err != nil {
+	if !msg.PricePerGibEpoch.IsNil() {
+		if err := types.ValidatePrice(msg.PricePerGibEpoch); err != nil {
 			return err
 		}
-		h.PricePerGibEpoch = price
+		h.PricePerGibEpoch = msg.PricePerGibEpoch
 	}
 	if err := k.Hosters.Set(ctx, addr, h); err != nil {
 		return err

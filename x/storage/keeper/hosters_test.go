@@ -79,7 +79,7 @@ func TestRegisterHosterRefusesBadInput(t *testing.T) {
 func TestUpdateHosterAndAddStake(t *testing.T) {
 	f := newFixture(t)
 	a := f.register("h1", "eu", 2<<30, 100)
-	_, err := f.msg.UpdateHoster(f.ctx, &types.MsgUpdateHoster{Hoster: a.String(), Capacity: 4 << 30, Region: "us-east", PricePerGibEpoch: "50"})
+	_, err := f.msg.UpdateHoster(f.ctx, &types.MsgUpdateHoster{Hoster: a.String(), Capacity: 4 << 30, Region: "us-east", PricePerGibEpoch: math.NewInt(50)})
 	require.NoError(t, err)
 	h := f.hoster(a)
 	require.Equal(t, uint64(4<<30), h.Capacity)
@@ -88,7 +88,7 @@ func TestUpdateHosterAndAddStake(t *testing.T) {
 	require.Equal(t, "https://h1.example:8443", h.Endpoint, "unset fields stay unchanged")
 
 	f.refused(types.ErrInvalidPrice, func() error {
-		_, err := f.msg.UpdateHoster(f.ctx, &types.MsgUpdateHoster{Hoster: a.String(), PricePerGibEpoch: "cheap"})
+		_, err := f.msg.UpdateHoster(f.ctx, &types.MsgUpdateHoster{Hoster: a.String(), PricePerGibEpoch: math.NewInt(-1)})
 		return err
 	})
 	nobody := f.user("nobody")
@@ -96,7 +96,7 @@ func TestUpdateHosterAndAddStake(t *testing.T) {
 		_, err := f.msg.UpdateHoster(f.ctx, &types.MsgUpdateHoster{Hoster: nobody.String(), Capacity: 5})
 		return err
 	})
-	f.refused(types.ErrInvalidCapacity, func() error {
+	f.refused(types.ErrNothingToUpdate, func() error {
 		_, err := f.msg.UpdateHoster(f.ctx, &types.MsgUpdateHoster{Hoster: a.String()})
 		return err
 	})

@@ -47,8 +47,10 @@ type Keeper struct {
 	Assignments collections.Map[collections.Pair[uint64, uint64], types.Assignment]
 	// AssignmentsByHoster indexes assignments by hoster.
 	AssignmentsByHoster collections.KeySet[collections.Pair[sdk.AccAddress, collections.Pair[uint64, uint64]]]
-	// PendingQueue holds (retry height, order id) of orders waiting for hosters.
-	PendingQueue collections.KeySet[collections.Pair[int64, uint64]]
+	// PendingQueue holds (size class, retry height, order id) of orders
+	// waiting for hosters; the size class (see sizeClass) keeps big orders
+	// from starving small ones.
+	PendingQueue collections.KeySet[collections.Triple[uint32, int64, uint64]]
 	// ExpiryQueue holds (end height, order id) of live orders.
 	ExpiryQueue collections.KeySet[collections.Pair[int64, uint64]]
 	// UnbondingQueue holds (due height, hoster) of leaving hosters.
@@ -58,6 +60,15 @@ type Keeper struct {
 	// x/attest can sample assignments uniformly with bounded work.
 	AssignmentIndex collections.Map[uint64, collections.Pair[uint64, uint64]]
 	AssignmentCount collections.Item[uint64]
+	// CommitQueue holds (commit deadline, (order id, slot)) of slots whose
+	// hoster has yet to commit.
+	CommitQueue collections.KeySet[collections.Pair[int64, collections.Pair[uint64, uint64]]]
+	// PruneQueue holds (ended height, order id) of ended orders awaiting
+	// deletion.
+	PruneQueue collections.KeySet[collections.Pair[int64, uint64]]
+	// SeedHash is the hash of the last block this module ended (written in
+	// EndBlock), the randomness of the next block's assignments.
+	SeedHash collections.Item[[]byte]
 }
 
 // NewKeeper creates the x/storage keeper. authority is the address allowed to
@@ -98,7 +109,12 @@ func NewKeeper(
 		AssignmentsByHoster: collections.NewKeySet(sb, types.AssignmentsByHosterKey, "assignments_by_hoster",
 			collections.PairKeyCodec(sdk.AccAddressKey, collections.PairKeyCodec(collections.Uint64Key, collections.Uint64Key))),
 		PendingQueue: collections.NewKeySet(sb, types.PendingQueueKey, "pending_queue",
+			collections.TripleKeyCodec(collections.Uint32Key, collections.Int64Key, collections.Uint64Key)),
+		CommitQueue: collections.NewKeySet(sb, types.CommitQueueKey, "commit_queue",
+			collections.PairKeyCodec(collections.Int64Key, collections.PairKeyCodec(collections.Uint64Key, collections.Uint64Key))),
+		PruneQueue: collections.NewKeySet(sb, types.PruneQueueKey, "prune_queue",
 			collections.PairKeyCodec(collections.Int64Key, collections.Uint64Key)),
+		SeedHash: collections.NewItem(sb, types.SeedHashKey, "seed_hash", collections.BytesValue),
 		ExpiryQueue: collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue",
 			collections.PairKeyCodec(collections.Int64Key, collections.Uint64Key)),
 		UnbondingQueue: collections.NewKeySet(sb, types.UnbondingQueueKey, "unbonding_queue",

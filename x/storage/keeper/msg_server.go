@@ -86,11 +86,19 @@ func (s msgServer) Commit(ctx context.Context, msg *types.MsgCommit) (*types.Msg
 }
 
 func (s msgServer) ClaimPayment(ctx context.Context, msg *types.MsgClaimPayment) (*types.MsgClaimPaymentResponse, error) {
-	c, err := s.k.claimPayment(ctx, msg)
+	c, next, err := s.k.claimPayment(ctx, msg)
 	if err != nil {
 		return nil, err
 	}
-	return &types.MsgClaimPaymentResponse{Amount: c}, nil
+	return &types.MsgClaimPaymentResponse{Amount: c, NextOrderId: next}, nil
+}
+
+func (s msgServer) ReleaseSlot(ctx context.Context, msg *types.MsgReleaseSlot) (*types.MsgReleaseSlotResponse, error) {
+	fee, newHoster, err := s.k.releaseSlotMsg(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	return &types.MsgReleaseSlotResponse{Fee: fee, NewHoster: newHoster}, nil
 }
 
 // UpdateParams replaces the params; only the authority may, and denom and

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	stdmath "math"
 
 	"cosmossdk.io/collections"
@@ -21,6 +20,11 @@ import (
 func (k Keeper) getOrder(ctx context.Context, id uint64) (types.Order, error) {
 	o, err := k.Orders.Get(ctx, id)
 	if errors.Is(err, collections.ErrNotFound) {
+		// Ids are handed out in sequence: a lower id than the next one that
+		// has no record ended and was deleted after retention_blocks.
+		if next, perr := k.NextOrderID.Peek(ctx); perr == nil && id != 0 && id < next {
+			return o, errorsmod.Wrapf(types.ErrOrderPruned, "order %d ended and was deleted after the retention period; its history is in the chain's events", id)
+		}
 		return o, errorsmod.Wrapf(types.ErrOrderNotFound, "order %d", id)
 	}
 	return o, err
@@ -41,18 +45,25 @@ func endHeight(p types.Params, o types.Order) int64 { return int64(o.EndEpoch * 
 // signature checks (590 gas per ed25519 verification).
 const CoreVerifyGas = 2000
 
-// verifyCore checks a core's fields and its writer's signature over the tree
+// verifyCore checks a core's fields, derives its byte length from its merkle
+// roots (which must hash to the signed tree hash; a declared byte length
+// that differs is refused) and checks its writer's signature over the tree
 // hash (Hypercore v11 rules), charging CoreVerifyGas first so that a
-// message failing on its last core still pays for the ones before.
-func verifyCore(ctx context.Context, p types.Params, c types.Core, i int) error {
-	if err := c.ValidateBasic(p.MaxCoreBytes); err != nil {
-		return errorsmod.Wrapf(err, "core %d", i)
-	}
+// message failing on its last core still pays for the ones before. It
+// returns the core with byte_length filled in.
+func verifyCore(ctx context.Context, p types.Params, c types.Core, i int) (types.Core, error) {
 	sdk.UnwrapSDKContext(ctx).GasMeter().ConsumeGas(CoreVerifyGas, "x/storage core signature")
-	if err := hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature); err != nil {
-		return errorsmod.Wrapf(types.ErrBadSignature, "core %d (key %X, length %d): %v", i, c.Key, c.Length, err)
+	c, err := c.WithDerivedByteLength()
+	if err != nil {
+		return c, errorsmod.Wrapf(err, "core %d", i)
 	}
-	return nil
+	if err := c.ValidateBasic(p.MaxCoreBytes); err != nil {
+		return c, errorsmod.Wrapf(err, "core %d", i)
+	}
+	if err := hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature); err != nil {
+		return c, errorsmod.Wrapf(types.ErrBadSignature, "core %d (key %X, length %d): %v", i, c.Key, c.Length, err)
+	}
+	return c, nil
 }
 
 // requiredEscrow is what must be in escrow for the epochs from `from` to the
@@ -100,15 +111,16 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 	if err := checkCoin(msg.Deposit, p, "deposit", types.ErrDepositTooLow); err != nil {
 		return types.Order{}, err
 	}
+	cores := make([]types.Core, len(msg.Cores))
 	for i, c := range msg.Cores {
-		if err := verifyCore(ctx, p, c, i); err != nil {
+		if cores[i], err = verifyCore(ctx, p, c, i); err != nil {
 			return types.Order{}, err
 		}
 	}
 	cur := currentEpoch(ctx, p)
 	o := types.Order{
 		Owner:          msg.Owner,
-		Cores:          msg.Cores,
+		Cores:          cores,
 		Replicas:       replicas,
 		ErasureK:       msg.ErasureK,
 		ErasureN:       msg.ErasureN,
@@ -126,8 +138,18 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 			"deposit %s is below %s%s (max price %s per GiB per epoch x %d slots x %d epochs, each slot rounded up)",
 			msg.Deposit, need, p.Denom, msg.MaxPrice, o.Slots(), msg.DurationEpochs)
 	}
-	if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, owner, types.ModuleName, sdk.NewCoins(msg.Deposit)); err != nil {
-		return types.Order{}, errorsmod.Wrap(err, "escrowing deposit")
+	// The placement fee (per slot, on top of the deposit) is burned: it is
+	// never refunded, so spam orders and re-rolling an assignment by
+	// cancelling and placing again cost money.
+	placementFee := p.PlacementFeePerSlot.MulRaw(int64(o.Slots()))
+	take := sdk.NewCoins(msg.Deposit.AddAmount(placementFee)) // same denom, checked above
+	if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, owner, types.ModuleName, take); err != nil {
+		return types.Order{}, errorsmod.Wrapf(err, "escrowing deposit %s and placement fee %s%s", msg.Deposit, placementFee, p.Denom)
+	}
+	if placementFee.IsPositive() {
+		if err := k.bankKeeper.BurnCoins(ctx, types.ModuleName, sdk.NewCoins(sdk.NewCoin(p.Denom, placementFee))); err != nil {
+			return types.Order{}, errorsmod.Wrap(err, "burning placement fee")
+		}
 	}
 	id, err := k.NextOrderID.Next(ctx)
 	if err != nil {
@@ -136,7 +158,7 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 	o.Id = id
 	if err := k.emit(ctx, &types.EventOrderPlaced{
 		OrderId: id, Owner: msg.Owner, Cores: uint32(len(o.Cores)), Slots: uint32(o.Slots()),
-		Deposit: msg.Deposit.Amount.String(), EndEpoch: o.EndEpoch,
+		Deposit: msg.Deposit.Amount.String(), EndEpoch: o.EndEpoch, PlacementFee: placementFee.String(),
 	}); err != nil {
 		return types.Order{}, err
 	}
@@ -162,7 +184,7 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 func (k Keeper) queuePending(ctx context.Context, o *types.Order, reason string) error {
 	o.Status = types.ORDER_STATUS_PENDING
 	o.RetryHeight = blockHeight(ctx) + 1
-	if err := k.PendingQueue.Set(ctx, collections.Join(o.RetryHeight, o.Id)); err != nil {
+	if err := k.PendingQueue.Set(ctx, pendingKey(*o)); err != nil {
 		return err
 	}
 	return k.emit(ctx, &types.EventOrderPending{OrderId: o.Id, Reason: reason, RetryHeight: o.RetryHeight})
@@ -198,7 +220,7 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		return err
 	}
 	if len(msg.Cores) == 0 && msg.ExtraEpochs == 0 && (msg.TopUp.Amount.IsNil() || msg.TopUp.Amount.IsZero()) {
-		return errorsmod.Wrap(types.ErrInvalidCore, "nothing to extend: give cores, extra epochs or a top-up")
+		return errorsmod.Wrap(types.ErrNothingToExtend, "give cores, extra epochs or a top-up")
 	}
 	// An order whose end epoch has begun is over even if EndBlock has not
 	// expired it yet (at most expiries_per_block per block). Extending it
@@ -236,11 +258,12 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		if c.Length <= old.Length {
 			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: new length %d must exceed the current %d", i, c.Length, old.Length)
 		}
+		c, err := verifyCore(ctx, p, c, i)
+		if err != nil {
+			return err
+		}
 		if c.ByteLength < old.ByteLength {
 			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: byte_length cannot shrink (%d < %d)", i, c.ByteLength, old.ByteLength)
-		}
-		if err := verifyCore(ctx, p, c, i); err != nil {
-			return err
 		}
 		updated.Cores[idx] = c
 		changed[idx] = c.ByteLength - old.ByteLength
@@ -274,39 +297,68 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		return errorsmod.Wrapf(types.ErrDepositTooLow,
 			"escrow after settlement plus top-up is %s%s, the extended order needs %s%s for its remaining epochs", avail, p.Denom, need, p.Denom)
 	}
-	// Assigned hosters keep their slots as the cores grow; their used bytes
-	// grow too (possibly beyond capacity: they then get no new slots), and
-	// must not wrap around (that would hand them free capacity).
+	// Assigned hosters keep their slots as the cores grow and their used
+	// bytes grow too, as long as that fits their capacity. A slot whose
+	// hoster has no room for the growth moves to another hoster (chosen now,
+	// before anything is written; the extension is refused when nobody can
+	// take it), so no hoster is filled beyond its capacity without consent.
 	var grown []candidate
+	var moved []int // indices into as of slots that move
+	exclude := make(map[string]bool, len(as))
+	regions := make(map[string]bool, len(as))
 	for _, a := range as {
-		delta, ok := changed[int(a.CoreIndex)]
-		if !ok || delta == 0 {
-			continue
-		}
 		addr, err := k.parseAddr(a.Hoster, "hoster")
 		if err != nil {
 			return err
 		}
+		exclude[string(addr)] = true
+	}
+	for i, a := range as {
+		delta, ok := changed[int(a.CoreIndex)]
+		if !ok || delta == 0 {
+			continue
+		}
+		addr, _ := k.parseAddr(a.Hoster, "hoster")
 		h, err := k.Hosters.Get(ctx, addr)
 		if err != nil {
 			return err
 		}
-		if h.Used > stdmath.MaxUint64-delta {
-			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: %s cannot account %d more bytes", a.CoreIndex, a.Hoster, delta)
+		if h.Used > stdmath.MaxUint64-delta || h.Used+delta > h.Capacity {
+			moved = append(moved, i)
+			continue
 		}
 		h.Used += delta
 		grown = append(grown, candidate{addr: addr, h: h})
+		regions[h.Region] = true
+	}
+	replacements := make([]candidate, len(moved))
+	if len(moved) > 0 {
+		sizes := make([]uint64, len(moved))
+		for j, i := range moved {
+			sizes[j] = updated.Cores[as[i].CoreIndex].ByteLength
+		}
+		seed, err := k.seed(ctx, extendTag, o.Id, uint64(blockHeight(ctx)))
+		if err != nil {
+			return err
+		}
+		chosen, err := k.selectHosters(ctx, p, seed, sizes, o.MaxPrice, exclude, regions)
+		if err != nil {
+			return errorsmod.Wrapf(err, "%d hosters have no room for the grown cores and no other hoster can take their slots", len(moved))
+		}
+		copy(replacements, chosen)
 	}
 
+	// Everything is checked: now write. The top-up goes first, so that a
+	// failing transfer leaves no trace even outside a cached context.
+	if topUp.IsPositive() {
+		if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, owner, types.ModuleName, sdk.NewCoins(msg.TopUp)); err != nil {
+			return errorsmod.Wrap(err, "escrowing top-up")
+		}
+	}
 	// Settle at the old sizes, then apply.
 	for i := range as {
 		if _, err := k.settle(ctx, p, &o, &as[i], cur); err != nil {
 			return err
-		}
-	}
-	if topUp.IsPositive() {
-		if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, owner, types.ModuleName, sdk.NewCoins(msg.TopUp)); err != nil {
-			return errorsmod.Wrap(err, "escrowing top-up")
 		}
 	}
 	for _, g := range grown {
@@ -322,6 +374,45 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 			return err
 		}
 	}
+	// Slots that move are released at the old size and given at the new.
+	for j, i := range moved {
+		a := as[i]
+		if err := k.releaseSlot(ctx, o, a); err != nil {
+			return err
+		}
+		next := updated
+		next.Escrow, next.Paid = o.Escrow, o.Paid
+		if err := k.assignSlot(ctx, p, next, a.CoreIndex, a.Replica, replacements[j]); err != nil {
+			return err
+		}
+		if err := k.emit(ctx, &types.EventAssignmentReplaced{
+			OrderId: o.Id, CoreIndex: a.CoreIndex, Replica: a.Replica, OldHoster: a.Hoster, NewHoster: replacements[j].h.Address,
+		}); err != nil {
+			return err
+		}
+	}
+	// Hosters that keep a grown slot have commit_window blocks to commit to
+	// the new length.
+	isMoved := make(map[int]bool, len(moved))
+	for _, i := range moved {
+		isMoved[i] = true
+	}
+	for i := range as {
+		a := &as[i]
+		if _, ok := changed[int(a.CoreIndex)]; !ok || isMoved[i] {
+			continue
+		}
+		if err := k.armCommit(ctx, p, a, updated.Cores[a.CoreIndex].Length); err != nil {
+			return err
+		}
+		if err := k.Assignments.Set(ctx, commitSlotKey(*a), *a); err != nil {
+			return err
+		}
+	}
+	for idx := range changed {
+		old := o.Cores[idx]
+		o.KnownLengths = rememberLength(o.KnownLengths, types.KnownLength{CoreIndex: uint32(idx), Length: old.Length, ByteLength: old.ByteLength})
+	}
 	o.Cores = updated.Cores
 	o.DurationEpochs = updated.DurationEpochs
 	o.EndEpoch = updated.EndEpoch
@@ -335,6 +426,45 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	return k.emit(ctx, &types.EventOrderExtended{
 		OrderId: o.Id, CoresUpdated: uint32(len(changed)), EndEpoch: o.EndEpoch, TopUp: topUp.String(), Owner: o.Owner,
 	})
+}
+
+// MaxKnownLengths is how many earlier signed lengths an order keeps per core
+// for commits (older ones are forgotten).
+const MaxKnownLengths = 8
+
+// rememberLength appends an earlier signed length of a core, keeping at most
+// MaxKnownLengths per core (the oldest go first).
+func rememberLength(known []types.KnownLength, kl types.KnownLength) []types.KnownLength {
+	out := append(known, kl)
+	n := 0
+	for _, x := range out {
+		if x.CoreIndex == kl.CoreIndex {
+			n++
+		}
+	}
+	if n <= MaxKnownLengths {
+		return out
+	}
+	for i, x := range out {
+		if x.CoreIndex == kl.CoreIndex {
+			return append(out[:i:i], out[i+1:]...)
+		}
+	}
+	return out
+}
+
+// signedLength returns the byte length of core idx of o at length, when
+// length is its current length or one the order still knows.
+func signedLength(o types.Order, idx uint32, length uint64) (uint64, bool) {
+	if c := o.Cores[idx]; c.Length == length {
+		return c.ByteLength, true
+	}
+	for _, kl := range o.KnownLengths {
+		if kl.CoreIndex == idx && kl.Length == length {
+			return kl.ByteLength, true
+		}
+	}
+	return 0, false
 }
 
 // finishOrder ends an order (cancelled or expired): settles every slot at the
@@ -364,14 +494,18 @@ func (k Keeper) finishOrder(ctx context.Context, p types.Params, o *types.Order,
 	if err := k.ExpiryQueue.Remove(ctx, collections.Join(endHeight(p, *o), o.Id)); err != nil {
 		return sdk.Coin{}, err
 	}
-	if o.Status == types.ORDER_STATUS_PENDING {
-		if err := k.PendingQueue.Remove(ctx, collections.Join(o.RetryHeight, o.Id)); err != nil {
+	if o.Status == types.ORDER_STATUS_PENDING && o.RetryHeight != 0 {
+		if err := k.PendingQueue.Remove(ctx, pendingKey(*o)); err != nil {
 			return sdk.Coin{}, err
 		}
-		o.RetryHeight = 0
 	}
+	o.RetryHeight = 0
 	o.Escrow = math.ZeroInt()
 	o.Status = status
+	o.EndedHeight = blockHeight(ctx)
+	if err := k.PruneQueue.Set(ctx, collections.Join(o.EndedHeight, o.Id)); err != nil {
+		return sdk.Coin{}, err
+	}
 	return refund, k.Orders.Set(ctx, o.Id, *o)
 }
 
@@ -414,22 +548,21 @@ func (k Keeper) commit(ctx context.Context, msg *types.MsgCommit) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	var slot *types.Assignment
-	for r := uint32(0); r < o.Replicas; r++ {
-		a, err := k.Assignments.Get(ctx, collections.Join(o.Id, types.SlotKey(msg.CoreIndex, r)))
-		if err != nil {
-			return false, fmt.Errorf("x/storage: slot %s: %w", types.SlotString(o.Id, msg.CoreIndex, r), err)
-		}
-		if a.Hoster == msg.Hoster {
-			slot = &a
-			break
-		}
+	found, err := k.hosterSlot(ctx, o, msg.CoreIndex, msg.Hoster)
+	if err != nil {
+		return false, err
 	}
-	if slot == nil {
-		return false, errorsmod.Wrapf(types.ErrNotAssigned, "%s holds no slot of core %d of order %d", msg.Hoster, msg.CoreIndex, o.Id)
+	slot := &found
+	bytesAt, ok := signedLength(o, msg.CoreIndex, msg.Length)
+	if !ok {
+		return false, errorsmod.Wrapf(types.ErrLengthMismatch, "committed %d, core %d of order %d is at length %d and %d is no earlier signed length the order knows",
+			msg.Length, msg.CoreIndex, o.Id, o.Cores[msg.CoreIndex].Length, msg.Length)
 	}
-	if want := o.Cores[msg.CoreIndex].Length; msg.Length != want {
-		return false, errorsmod.Wrapf(types.ErrLengthMismatch, "committed %d, core %d of order %d is at length %d", msg.Length, msg.CoreIndex, o.Id, want)
+	// An earlier length is accepted only when it moves the slot forward (a
+	// commit at the current length is idempotent).
+	if msg.Length < slot.CommittedLength || (msg.Length == slot.CommittedLength && msg.Length != o.Cores[msg.CoreIndex].Length) {
+		return false, errorsmod.Wrapf(types.ErrLengthMismatch, "committed %d, the slot is already committed at %d and core %d of order %d is at length %d",
+			msg.Length, slot.CommittedLength, msg.CoreIndex, o.Id, o.Cores[msg.CoreIndex].Length)
 	}
 	cur := currentEpoch(ctx, p)
 	if slot.CommittedLength == 0 {
@@ -442,7 +575,20 @@ func (k Keeper) commit(ctx context.Context, msg *types.MsgCommit) (bool, error) 
 		return false, err
 	}
 	slot.CommittedLength = msg.Length
-	slot.CommittedBytes = o.Cores[msg.CoreIndex].ByteLength
+	slot.CommittedBytes = bytesAt
+	// A commit at the due length (or later) closes the commit window; if the
+	// owner extended the core again meanwhile, a new window opens for the
+	// current length.
+	if slot.CommitDeadline != 0 && msg.Length >= slot.CommitDueLength {
+		if err := k.disarmCommit(ctx, slot); err != nil {
+			return false, err
+		}
+	}
+	if latest := o.Cores[msg.CoreIndex].Length; msg.Length < latest {
+		if err := k.armCommit(ctx, p, slot, latest); err != nil {
+			return false, err
+		}
+	}
 	if err := k.Assignments.Set(ctx, collections.Join(o.Id, types.SlotKey(slot.CoreIndex, slot.Replica)), *slot); err != nil {
 		return false, err
 	}

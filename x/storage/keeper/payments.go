@@ -2,6 +2,7 @@ package keeper
 
 import (
 	"context"
+	stdmath "math"
 
 	"cosmossdk.io/collections"
 	errorsmod "cosmossdk.io/errors"
@@ -32,7 +33,7 @@ import (
 // accrued returns the unpaid amount of a slot at epoch cur and the epoch it
 // would be paid through.
 func accrued(o types.Order, a types.Assignment, cur uint64) (math.Int, uint64, uint64) {
-	if a.CommittedLength == 0 || a.Withheld {
+	if a.CommittedLength == 0 || a.Suspended {
 		return math.ZeroInt(), a.PaidFromEpoch, 0
 	}
 	to := cur
@@ -116,29 +117,35 @@ func (k Keeper) settleOrder(ctx context.Context, p types.Params, o *types.Order,
 	return as, k.Orders.Set(ctx, o.Id, *o)
 }
 
-// claimPayment implements MsgClaimPayment.
-func (k Keeper) claimPayment(ctx context.Context, msg *types.MsgClaimPayment) (sdk.Coin, error) {
+// MaxClaimSlots bounds the slots one MsgClaimPayment without an order id
+// settles.
+const MaxClaimSlots = 200
+
+// claimPayment implements MsgClaimPayment. It returns the amount paid and
+// the order id a further claim continues from (0: done).
+func (k Keeper) claimPayment(ctx context.Context, msg *types.MsgClaimPayment) (sdk.Coin, uint64, error) {
+	var next uint64
 	addr, err := k.parseAddr(msg.Hoster, "hoster")
 	if err != nil {
-		return sdk.Coin{}, err
+		return sdk.Coin{}, 0, err
 	}
 	p, err := k.Params.Get(ctx)
 	if err != nil {
-		return sdk.Coin{}, err
+		return sdk.Coin{}, 0, err
 	}
 	if _, err := k.getHoster(ctx, addr); err != nil {
-		return sdk.Coin{}, err
+		return sdk.Coin{}, 0, err
 	}
 	// With an order id, look at that order's slots (bounded by
 	// max_slots_per_order); without, at every slot the hoster holds.
 	var keys []collections.Pair[uint64, uint64]
 	if msg.OrderId != 0 {
 		if _, err := k.getOrder(ctx, msg.OrderId); err != nil {
-			return sdk.Coin{}, err
+			return sdk.Coin{}, 0, err
 		}
 		as, err := k.orderAssignments(ctx, msg.OrderId)
 		if err != nil {
-			return sdk.Coin{}, err
+			return sdk.Coin{}, 0, err
 		}
 		for _, a := range as {
 			if a.Hoster == msg.Hoster {
@@ -146,18 +153,29 @@ func (k Keeper) claimPayment(ctx context.Context, msg *types.MsgClaimPayment) (s
 			}
 		}
 		if len(keys) == 0 {
-			return sdk.Coin{}, errorsmod.Wrapf(types.ErrNotAssigned, "%s holds no slot of order %d", msg.Hoster, msg.OrderId)
+			return sdk.Coin{}, 0, errorsmod.Wrapf(types.ErrNotAssigned, "%s holds no slot of order %d", msg.Hoster, msg.OrderId)
 		}
 	} else {
-		iter, err := k.AssignmentsByHoster.Iterate(ctx, collections.NewPrefixedPairRange[sdk.AccAddress, collections.Pair[uint64, uint64]](addr))
+		// At most MaxClaimSlots slots per message, from start_order_id on
+		// (a hoster holds at most one slot per order); next says where the
+		// next claim goes on.
+		rng := new(collections.Range[collections.Pair[sdk.AccAddress, collections.Pair[uint64, uint64]]]).
+			StartInclusive(collections.Join(addr, collections.Join(msg.StartOrderId, uint64(0)))).
+			EndExclusive(collections.Join(addr, collections.Join(uint64(stdmath.MaxUint64), uint64(stdmath.MaxUint64))))
+		iter, err := k.AssignmentsByHoster.Iterate(ctx, rng)
 		if err != nil {
-			return sdk.Coin{}, err
+			return sdk.Coin{}, 0, err
 		}
-		all, err := iter.Keys()
-		if err != nil {
-			return sdk.Coin{}, err
-		}
-		for _, key := range all {
+		defer iter.Close()
+		for ; iter.Valid(); iter.Next() {
+			key, err := iter.Key()
+			if err != nil {
+				return sdk.Coin{}, 0, err
+			}
+			if len(keys) == MaxClaimSlots {
+				next = key.K2().K1()
+				break
+			}
 			keys = append(keys, key.K2())
 		}
 	}
@@ -169,28 +187,28 @@ func (k Keeper) claimPayment(ctx context.Context, msg *types.MsgClaimPayment) (s
 		if o == nil {
 			ord, err := k.getOrder(ctx, key.K1())
 			if err != nil {
-				return sdk.Coin{}, err
+				return sdk.Coin{}, 0, err
 			}
 			o = &ord
 			orders[key.K1()] = o
 		}
 		a, err := k.Assignments.Get(ctx, key)
 		if err != nil {
-			return sdk.Coin{}, err
+			return sdk.Coin{}, 0, err
 		}
 		amt, err := k.settle(ctx, p, o, &a, cur)
 		if err != nil {
-			return sdk.Coin{}, err
+			return sdk.Coin{}, 0, err
 		}
 		total = total.Add(amt)
 	}
 	for _, key := range keys {
 		if o := orders[key.K1()]; o != nil {
 			if err := k.Orders.Set(ctx, o.Id, *o); err != nil {
-				return sdk.Coin{}, err
+				return sdk.Coin{}, 0, err
 			}
 			delete(orders, key.K1())
 		}
 	}
-	return sdk.NewCoin(p.Denom, total), nil
+	return sdk.NewCoin(p.Denom, total), next, nil
 }

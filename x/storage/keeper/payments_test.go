@@ -224,6 +224,8 @@ func TestExtendOrder(t *testing.T) {
 		_, err := f.msg.ExtendOrder(f.ctx, ext(3300, func(m *types.MsgExtendOrder) {
 			c := grown
 			c.Length = 21
+			c.Roots = types.RootsFromNodes(testRoots(w.key, 21, c.ByteLength))
+			c.TreeHash = treeHashOf(c.Roots)
 			m.Cores = []types.Core{c}
 		}))
 		return err
@@ -391,7 +393,9 @@ func TestExtendRefusesUsedBytesOverflow(t *testing.T) {
 	h.Capacity = ^uint64(0)
 	h.Used = ^uint64(0) - 10 // as if it held a vast amount already
 	require.NoError(t, f.k.Hosters.Set(f.ctx, hs[0], h))
-	f.refused(types.ErrInvalidCore, func() error {
+	// the hoster cannot account the growth, so its slot would move; no
+	// other hoster exists, so the extension is refused
+	f.refused(types.ErrNoHosters, func() error {
 		_, err := f.msg.ExtendOrder(f.ctx, &types.MsgExtendOrder{Owner: f.user("alice").String(), OrderId: res.OrderId,
 			Cores: []types.Core{w.core(t, 2, 2<<20)}, TopUp: sdk.NewInt64Coin(denom, 1000)})
 		return err

@@ -34,4 +34,7 @@ var (
 	ErrInvalidFraction      = errorsmod.Register(ModuleName, 29, "invalid slash fraction")
 	ErrInvalidAddress       = errorsmod.Register(ModuleName, 30, "invalid address")
 	ErrOrderNotAssigned     = errorsmod.Register(ModuleName, 31, "order is not assigned yet")
+	ErrNothingToUpdate      = errorsmod.Register(ModuleName, 32, "nothing to update")
+	ErrNothingToExtend      = errorsmod.Register(ModuleName, 33, "nothing to extend")
+	ErrOrderPruned          = errorsmod.Register(ModuleName, 34, "order ended and was pruned")
 )

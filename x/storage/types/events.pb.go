@@ -422,6 +422,8 @@ type EventOrderPlaced struct {
 	Slots    uint32 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
 	Deposit  string `protobuf:"bytes,5,opt,name=deposit,proto3" json:"deposit,omitempty"`
 	EndEpoch uint64 `protobuf:"varint,6,opt,name=end_epoch,json=endEpoch,proto3" json:"end_epoch,omitempty"`
+	// placement_fee burned (params.placement_fee_per_slot x slots).
+	PlacementFee string `protobuf:"bytes,7,opt,name=placement_fee,json=placementFee,proto3" json:"placement_fee,omitempty"`
 }
 
 func (m *EventOrderPlaced) Reset()         { *m = EventOrderPlaced{} }
@@ -497,6 +499,13 @@ func (m *EventOrderPlaced) GetEndEpoch() uint64 {
 		return m.EndEpoch
 	}
 	return 0
+}
+
+func (m *EventOrderPlaced) GetPlacementFee() string {
+	if m != nil {
+		return m.PlacementFee
+	}
+	return ""
 }
 
 // EventOrderAssigned is emitted when every slot of an order got a hoster.
@@ -1378,6 +1387,379 @@ func (m *EventParamsUpdated) GetAuthority() string {
 	return ""
 }
 
+// EventSlotReleased is emitted when a hoster gives a slot up.
+type EventSlotReleased struct {
+	OrderId   uint64 `protobuf:"varint,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	CoreIndex uint32 `protobuf:"varint,2,opt,name=core_index,json=coreIndex,proto3" json:"core_index,omitempty"`
+	Replica   uint32 `protobuf:"varint,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	Hoster    string `protobuf:"bytes,4,opt,name=hoster,proto3" json:"hoster,omitempty"`
+	// fee paid from the hoster's stake to the order's owner.
+	Fee       string `protobuf:"bytes,5,opt,name=fee,proto3" json:"fee,omitempty"`
+	NewHoster string `protobuf:"bytes,6,opt,name=new_hoster,json=newHoster,proto3" json:"new_hoster,omitempty"`
+}
+
+func (m *EventSlotReleased) Reset()         { *m = EventSlotReleased{} }
+func (m *EventSlotReleased) String() string { return proto.CompactTextString(m) }
+func (*EventSlotReleased) ProtoMessage()    {}
+func (*EventSlotReleased) Descriptor() ([]byte, []int) {
+	return fileDescriptor_5d0802c55dc5e950, []int{20}
+}
+func (m *EventSlotReleased) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventSlotReleased) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventSlotReleased.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventSlotReleased) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventSlotReleased.Merge(m, src)
+}
+func (m *EventSlotReleased) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventSlotReleased) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventSlotReleased.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventSlotReleased proto.InternalMessageInfo
+
+func (m *EventSlotReleased) GetOrderId() uint64 {
+	if m != nil {
+		return m.OrderId
+	}
+	return 0
+}
+
+func (m *EventSlotReleased) GetCoreIndex() uint32 {
+	if m != nil {
+		return m.CoreIndex
+	}
+	return 0
+}
+
+func (m *EventSlotReleased) GetReplica() uint32 {
+	if m != nil {
+		return m.Replica
+	}
+	return 0
+}
+
+func (m *EventSlotReleased) GetHoster() string {
+	if m != nil {
+		return m.Hoster
+	}
+	return ""
+}
+
+func (m *EventSlotReleased) GetFee() string {
+	if m != nil {
+		return m.Fee
+	}
+	return ""
+}
+
+func (m *EventSlotReleased) GetNewHoster() string {
+	if m != nil {
+		return m.NewHoster
+	}
+	return ""
+}
+
+// EventCommitWindowExpired is emitted when a hoster did not commit to a slot
+// in time; new_hoster is empty when no other hoster could take the slot
+// (the hoster then gets another window).
+type EventCommitWindowExpired struct {
+	OrderId   uint64 `protobuf:"varint,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	CoreIndex uint32 `protobuf:"varint,2,opt,name=core_index,json=coreIndex,proto3" json:"core_index,omitempty"`
+	Replica   uint32 `protobuf:"varint,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	Hoster    string `protobuf:"bytes,4,opt,name=hoster,proto3" json:"hoster,omitempty"`
+	DueLength uint64 `protobuf:"varint,5,opt,name=due_length,json=dueLength,proto3" json:"due_length,omitempty"`
+	NewHoster string `protobuf:"bytes,6,opt,name=new_hoster,json=newHoster,proto3" json:"new_hoster,omitempty"`
+}
+
+func (m *EventCommitWindowExpired) Reset()         { *m = EventCommitWindowExpired{} }
+func (m *EventCommitWindowExpired) String() string { return proto.CompactTextString(m) }
+func (*EventCommitWindowExpired) ProtoMessage()    {}
+func (*EventCommitWindowExpired) Descriptor() ([]byte, []int) {
+	return fileDescriptor_5d0802c55dc5e950, []int{21}
+}
+func (m *EventCommitWindowExpired) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventCommitWindowExpired) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventCommitWindowExpired.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventCommitWindowExpired) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventCommitWindowExpired.Merge(m, src)
+}
+func (m *EventCommitWindowExpired) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventCommitWindowExpired) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventCommitWindowExpired.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventCommitWindowExpired proto.InternalMessageInfo
+
+func (m *EventCommitWindowExpired) GetOrderId() uint64 {
+	if m != nil {
+		return m.OrderId
+	}
+	return 0
+}
+
+func (m *EventCommitWindowExpired) GetCoreIndex() uint32 {
+	if m != nil {
+		return m.CoreIndex
+	}
+	return 0
+}
+
+func (m *EventCommitWindowExpired) GetReplica() uint32 {
+	if m != nil {
+		return m.Replica
+	}
+	return 0
+}
+
+func (m *EventCommitWindowExpired) GetHoster() string {
+	if m != nil {
+		return m.Hoster
+	}
+	return ""
+}
+
+func (m *EventCommitWindowExpired) GetDueLength() uint64 {
+	if m != nil {
+		return m.DueLength
+	}
+	return 0
+}
+
+func (m *EventCommitWindowExpired) GetNewHoster() string {
+	if m != nil {
+		return m.NewHoster
+	}
+	return ""
+}
+
+// EventOrderTimedOut is emitted when a pending order is cancelled after
+// params.pending_timeout_blocks.
+type EventOrderTimedOut struct {
+	OrderId uint64 `protobuf:"varint,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Owner   string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Refund  string `protobuf:"bytes,3,opt,name=refund,proto3" json:"refund,omitempty"`
+}
+
+func (m *EventOrderTimedOut) Reset()         { *m = EventOrderTimedOut{} }
+func (m *EventOrderTimedOut) String() string { return proto.CompactTextString(m) }
+func (*EventOrderTimedOut) ProtoMessage()    {}
+func (*EventOrderTimedOut) Descriptor() ([]byte, []int) {
+	return fileDescriptor_5d0802c55dc5e950, []int{22}
+}
+func (m *EventOrderTimedOut) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventOrderTimedOut) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventOrderTimedOut.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventOrderTimedOut) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventOrderTimedOut.Merge(m, src)
+}
+func (m *EventOrderTimedOut) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventOrderTimedOut) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventOrderTimedOut.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventOrderTimedOut proto.InternalMessageInfo
+
+func (m *EventOrderTimedOut) GetOrderId() uint64 {
+	if m != nil {
+		return m.OrderId
+	}
+	return 0
+}
+
+func (m *EventOrderTimedOut) GetOwner() string {
+	if m != nil {
+		return m.Owner
+	}
+	return ""
+}
+
+func (m *EventOrderTimedOut) GetRefund() string {
+	if m != nil {
+		return m.Refund
+	}
+	return ""
+}
+
+// EventOrderPruned is emitted when an ended order is deleted.
+type EventOrderPruned struct {
+	OrderId     uint64 `protobuf:"varint,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	Owner       string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	EndedHeight int64  `protobuf:"varint,3,opt,name=ended_height,json=endedHeight,proto3" json:"ended_height,omitempty"`
+}
+
+func (m *EventOrderPruned) Reset()         { *m = EventOrderPruned{} }
+func (m *EventOrderPruned) String() string { return proto.CompactTextString(m) }
+func (*EventOrderPruned) ProtoMessage()    {}
+func (*EventOrderPruned) Descriptor() ([]byte, []int) {
+	return fileDescriptor_5d0802c55dc5e950, []int{23}
+}
+func (m *EventOrderPruned) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventOrderPruned) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventOrderPruned.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventOrderPruned) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventOrderPruned.Merge(m, src)
+}
+func (m *EventOrderPruned) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventOrderPruned) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventOrderPruned.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventOrderPruned proto.InternalMessageInfo
+
+func (m *EventOrderPruned) GetOrderId() uint64 {
+	if m != nil {
+		return m.OrderId
+	}
+	return 0
+}
+
+func (m *EventOrderPruned) GetOwner() string {
+	if m != nil {
+		return m.Owner
+	}
+	return ""
+}
+
+func (m *EventOrderPruned) GetEndedHeight() int64 {
+	if m != nil {
+		return m.EndedHeight
+	}
+	return 0
+}
+
+// EventSlotAccrual is emitted when a slot stops or starts accruing pay.
+type EventSlotAccrual struct {
+	OrderId   uint64 `protobuf:"varint,1,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	CoreIndex uint32 `protobuf:"varint,2,opt,name=core_index,json=coreIndex,proto3" json:"core_index,omitempty"`
+	Replica   uint32 `protobuf:"varint,3,opt,name=replica,proto3" json:"replica,omitempty"`
+	Hoster    string `protobuf:"bytes,4,opt,name=hoster,proto3" json:"hoster,omitempty"`
+	Accruing  bool   `protobuf:"varint,5,opt,name=accruing,proto3" json:"accruing,omitempty"`
+}
+
+func (m *EventSlotAccrual) Reset()         { *m = EventSlotAccrual{} }
+func (m *EventSlotAccrual) String() string { return proto.CompactTextString(m) }
+func (*EventSlotAccrual) ProtoMessage()    {}
+func (*EventSlotAccrual) Descriptor() ([]byte, []int) {
+	return fileDescriptor_5d0802c55dc5e950, []int{24}
+}
+func (m *EventSlotAccrual) XXX_Unmarshal(b []byte) error {
+	return m.Unmarshal(b)
+}
+func (m *EventSlotAccrual) XXX_Marshal(b []byte, deterministic bool) ([]byte, error) {
+	if deterministic {
+		return xxx_messageInfo_EventSlotAccrual.Marshal(b, m, deterministic)
+	} else {
+		b = b[:cap(b)]
+		n, err := m.MarshalToSizedBuffer(b)
+		if err != nil {
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+func (m *EventSlotAccrual) XXX_Merge(src proto.Message) {
+	xxx_messageInfo_EventSlotAccrual.Merge(m, src)
+}
+func (m *EventSlotAccrual) XXX_Size() int {
+	return m.Size()
+}
+func (m *EventSlotAccrual) XXX_DiscardUnknown() {
+	xxx_messageInfo_EventSlotAccrual.DiscardUnknown(m)
+}
+
+var xxx_messageInfo_EventSlotAccrual proto.InternalMessageInfo
+
+func (m *EventSlotAccrual) GetOrderId() uint64 {
+	if m != nil {
+		return m.OrderId
+	}
+	return 0
+}
+
+func (m *EventSlotAccrual) GetCoreIndex() uint32 {
+	if m != nil {
+		return m.CoreIndex
+	}
+	return 0
+}
+
+func (m *EventSlotAccrual) GetReplica() uint32 {
+	if m != nil {
+		return m.Replica
+	}
+	return 0
+}
+
+func (m *EventSlotAccrual) GetHoster() string {
+	if m != nil {
+		return m.Hoster
+	}
+	return ""
+}
+
+func (m *EventSlotAccrual) GetAccruing() bool {
+	if m != nil {
+		return m.Accruing
+	}
+	return false
+}
+
 func init() {
 	proto.RegisterType((*EventHosterRegistered)(nil), "datdot.storage.v1.EventHosterRegistered")
 	proto.RegisterType((*EventHosterUpdated)(nil), "datdot.storage.v1.EventHosterUpdated")
@@ -1399,71 +1781,86 @@ func init() {
 	proto.RegisterType((*EventHosterSlashed)(nil), "datdot.storage.v1.EventHosterSlashed")
 	proto.RegisterType((*EventAssignmentReplaced)(nil), "datdot.storage.v1.EventAssignmentReplaced")
 	proto.RegisterType((*EventParamsUpdated)(nil), "datdot.storage.v1.EventParamsUpdated")
+	proto.RegisterType((*EventSlotReleased)(nil), "datdot.storage.v1.EventSlotReleased")
+	proto.RegisterType((*EventCommitWindowExpired)(nil), "datdot.storage.v1.EventCommitWindowExpired")
+	proto.RegisterType((*EventOrderTimedOut)(nil), "datdot.storage.v1.EventOrderTimedOut")
+	proto.RegisterType((*EventOrderPruned)(nil), "datdot.storage.v1.EventOrderPruned")
+	proto.RegisterType((*EventSlotAccrual)(nil), "datdot.storage.v1.EventSlotAccrual")
 }
 
 func init() { proto.RegisterFile("datdot/storage/v1/events.proto", fileDescriptor_5d0802c55dc5e950) }
 
 var fileDescriptor_5d0802c55dc5e950 = []byte{
-	// 939 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xc4, 0x56, 0xcf, 0x6f, 0xdc, 0x44,
-	0x14, 0xae, 0xe3, 0xdd, 0x4d, 0x77, 0x68, 0xda, 0xd4, 0xa5, 0xc1, 0x94, 0x76, 0x5b, 0xcc, 0x25,
-	0x48, 0x74, 0xa3, 0x96, 0x03, 0xe7, 0x34, 0x5a, 0x68, 0x24, 0x24, 0x56, 0x0e, 0x55, 0x24, 0x84,
-	0xb0, 0x66, 0x3d, 0xaf, 0xf6, 0x08, 0xef, 0xcc, 0x68, 0x66, 0xbc, 0x49, 0x4e, 0x1c, 0xf8, 0x07,
-	0x38, 0x70, 0xe0, 0x80, 0x38, 0x72, 0xe1, 0xdf, 0xe0, 0xc0, 0xb1, 0x47, 0x6e, 0xa0, 0xe4, 0x1f,
-	0x41, 0xf3, 0x63, 0xd7, 0x5e, 0xaa, 0x98, 0x1f, 0x42, 0xe5, 0x64, 0x7d, 0xef, 0xd9, 0x6f, 0xbe,
-	0xf9, 0xbe, 0xf7, 0xc6, 0x83, 0x46, 0x04, 0x6b, 0xc2, 0xf5, 0x9e, 0xd2, 0x5c, 0xe2, 0x02, 0xf6,
-	0x16, 0x8f, 0xf6, 0x60, 0x01, 0x4c, 0xab, 0xb1, 0x90, 0x5c, 0xf3, 0xe8, 0xa6, 0xcb, 0x8f, 0x7d,
-	0x7e, 0xbc, 0x78, 0x74, 0xe7, 0xfe, 0xcb, 0x9f, 0x2c, 0xb3, 0xf6, 0x9b, 0xe4, 0xe7, 0x00, 0xdd,
-	0x9e, 0x98, 0x22, 0x4f, 0xb9, 0xd2, 0x20, 0x53, 0x28, 0xa8, 0x79, 0x02, 0x89, 0x76, 0xd0, 0xa0,
-	0xb4, 0xb1, 0x38, 0x78, 0x10, 0xec, 0x0e, 0x53, 0x8f, 0xa2, 0xd7, 0x51, 0x5f, 0x69, 0xfc, 0x25,
-	0xc4, 0x1b, 0x36, 0xec, 0x40, 0x74, 0x07, 0x5d, 0xcd, 0xb1, 0xc0, 0x39, 0xd5, 0x67, 0x71, 0xf8,
-	0x20, 0xd8, 0xed, 0xa5, 0x2b, 0x6c, 0x72, 0xc0, 0x88, 0xe0, 0x94, 0xe9, 0xb8, 0x67, 0x3f, 0x5a,
-	0x61, 0xb3, 0x8a, 0x84, 0x82, 0x72, 0x16, 0xf7, 0xdd, 0x2a, 0x0e, 0x45, 0x0f, 0xd1, 0x2d, 0x21,
-	0x69, 0x0e, 0x99, 0x00, 0x99, 0x15, 0x74, 0x96, 0x81, 0xe0, 0x79, 0x19, 0x0f, 0xec, 0x4b, 0xdb,
-	0x36, 0x35, 0x05, 0xf9, 0x11, 0x9d, 0x4d, 0x4c, 0x3c, 0xf9, 0x29, 0x40, 0x51, 0x6b, 0x1b, 0xcf,
-	0x04, 0xc1, 0xba, 0x63, 0x0f, 0x6d, 0xb6, 0x1b, 0x1d, 0x6c, 0xc3, 0x4b, 0xd9, 0xf6, 0xfe, 0x0e,
-	0xdb, 0xfe, 0x25, 0x6c, 0x8f, 0xd1, 0x0d, 0x4b, 0xf6, 0xc8, 0x48, 0xb7, 0x4f, 0x48, 0x07, 0xd3,
-	0x1d, 0x34, 0xc0, 0x73, 0x5e, 0x33, 0xed, 0xe5, 0xf6, 0xa8, 0x71, 0x21, 0x6c, 0xb9, 0x90, 0x7c,
-	0x1d, 0xa0, 0xb8, 0x25, 0xc3, 0x91, 0xc6, 0xba, 0x56, 0x07, 0x25, 0x66, 0x45, 0xc7, 0x12, 0x1f,
-	0xa0, 0x81, 0xb2, 0x2f, 0xda, 0x25, 0xae, 0x3f, 0xbe, 0x3f, 0x7e, 0xa9, 0x8f, 0xc6, 0xed, 0x7a,
-	0xa9, 0x7f, 0xdd, 0xa9, 0x81, 0x15, 0x67, 0x9e, 0x84, 0x47, 0xc9, 0xf1, 0x9a, 0x17, 0x1f, 0x03,
-	0x5e, 0x50, 0x56, 0x5c, 0xba, 0xfc, 0xbb, 0x68, 0xbb, 0x66, 0x33, 0xce, 0x08, 0x65, 0x45, 0x56,
-	0x02, 0x2d, 0x4a, 0xb7, 0xd7, 0x30, 0xbd, 0xb1, 0x8a, 0x3f, 0xb5, 0xe1, 0x64, 0x82, 0x6e, 0x35,
-	0xba, 0x1d, 0x53, 0x5d, 0x12, 0x89, 0x4f, 0xd8, 0x3f, 0xd5, 0x2e, 0xf9, 0x31, 0x40, 0xdb, 0xb6,
-	0xce, 0x27, 0x92, 0x80, 0x9c, 0x56, 0x38, 0x07, 0x12, 0xbd, 0x89, 0xae, 0x72, 0x03, 0x33, 0x4a,
-	0x6c, 0x99, 0x5e, 0xba, 0x69, 0xf1, 0x21, 0x31, 0x5a, 0xf3, 0x13, 0x06, 0x72, 0xd9, 0xf1, 0x16,
-	0x98, 0x68, 0xce, 0x25, 0x28, 0xbb, 0xf9, 0xad, 0xd4, 0x01, 0xeb, 0x4b, 0xc5, 0xb5, 0xb2, 0x0d,
-	0xb2, 0x95, 0x3a, 0x10, 0xc5, 0x68, 0x93, 0x80, 0xe0, 0x8a, 0x6a, 0xdf, 0x13, 0x4b, 0x18, 0xbd,
-	0x85, 0x86, 0xc0, 0x48, 0xab, 0xbb, 0x7b, 0xb6, 0xdd, 0x5c, 0x9f, 0x1c, 0x7a, 0x21, 0x2d, 0xcf,
-	0x7d, 0xa5, 0x68, 0xc1, 0xba, 0x99, 0xc6, 0x68, 0xd3, 0xed, 0xdd, 0x78, 0x19, 0x9a, 0x75, 0x3c,
-	0x4c, 0x28, 0xba, 0xd9, 0xda, 0x32, 0x58, 0x55, 0xbb, 0x2a, 0x35, 0xde, 0x6e, 0xb4, 0xbd, 0x8d,
-	0xde, 0x46, 0xd7, 0x24, 0x68, 0x79, 0xb6, 0x74, 0x2a, 0xb4, 0x4e, 0xbd, 0x66, 0x63, 0xde, 0xa5,
-	0x87, 0x6d, 0x75, 0xf7, 0x73, 0x4d, 0x17, 0xd0, 0xb1, 0x52, 0xf2, 0x43, 0xd0, 0xde, 0xe5, 0xe4,
-	0x54, 0x03, 0x23, 0xdd, 0xbb, 0x7c, 0x07, 0x6d, 0x59, 0xb1, 0xb3, 0xda, 0x8d, 0xb9, 0xa5, 0xb8,
-	0x95, 0x5e, 0xb3, 0xc1, 0xe5, 0xe8, 0xaf, 0x09, 0x1b, 0xae, 0x0b, 0x1b, 0xdd, 0x46, 0x03, 0xcd,
-	0x45, 0x56, 0x0b, 0x3f, 0xc7, 0x7d, 0xcd, 0xc5, 0x33, 0xd1, 0x18, 0xdd, 0x6f, 0x19, 0x9d, 0x7c,
-	0xe1, 0xbb, 0xce, 0xf2, 0x3b, 0xc0, 0x2c, 0x87, 0xaa, 0xea, 0x26, 0x68, 0xc5, 0x7b, 0x5e, 0x33,
-	0xd2, 0x88, 0x67, 0x50, 0x53, 0x3f, 0x6c, 0xd7, 0xff, 0xbc, 0x6d, 0xcd, 0xe4, 0x54, 0x50, 0xf9,
-	0x5f, 0x56, 0xff, 0x36, 0x40, 0xd7, 0x6d, 0xf9, 0x03, 0x3e, 0x9f, 0x53, 0xad, 0xbb, 0x6b, 0xdf,
-	0x43, 0xc8, 0xa8, 0x98, 0x51, 0x46, 0xe0, 0xd4, 0xeb, 0x3a, 0x34, 0x91, 0x43, 0x13, 0x30, 0xfd,
-	0x25, 0x41, 0x54, 0x34, 0xc7, 0xbe, 0xeb, 0x97, 0xb0, 0x35, 0x83, 0xbd, 0x3f, 0xcf, 0x60, 0x05,
-	0xac, 0xd0, 0xee, 0x30, 0xec, 0xa5, 0x1e, 0x25, 0xbf, 0x05, 0x5e, 0xd5, 0x29, 0x3e, 0x9b, 0x9b,
-	0x91, 0x06, 0xad, 0xab, 0x57, 0xcf, 0xcd, 0x9f, 0x0f, 0xfd, 0xb5, 0xb3, 0x75, 0x07, 0x0d, 0x6c,
-	0xdb, 0x28, 0x3f, 0x90, 0x1e, 0x45, 0xef, 0xa1, 0x48, 0x60, 0x4a, 0x32, 0x5d, 0x4a, 0x5e, 0x17,
-	0xa5, 0xef, 0xad, 0x4d, 0xfb, 0xce, 0xb6, 0xc9, 0x7c, 0xea, 0x12, 0x6e, 0x78, 0xbf, 0xf2, 0xb6,
-	0x4e, 0xb1, 0x52, 0x29, 0x08, 0x2e, 0x5f, 0xb1, 0xf4, 0xc9, 0x77, 0xcb, 0xc1, 0xfa, 0x10, 0xd7,
-	0x95, 0xfe, 0x3f, 0x28, 0xb4, 0x4e, 0x91, 0xfe, 0xda, 0x1f, 0xe2, 0xfb, 0xf5, 0xdf, 0xf5, 0x51,
-	0x85, 0x55, 0xd9, 0xfd, 0xbb, 0x7e, 0x2e, 0x71, 0xae, 0xe9, 0xea, 0x38, 0x5a, 0xe1, 0x96, 0x89,
-	0xe1, 0x9a, 0x89, 0x77, 0xd1, 0x50, 0xc2, 0x1c, 0x53, 0x46, 0x59, 0xe1, 0x59, 0x35, 0x01, 0x97,
-	0xcd, 0xa9, 0xa0, 0xb0, 0x72, 0xbf, 0x09, 0x98, 0xdb, 0xc4, 0x1b, 0x96, 0x9e, 0x3b, 0x73, 0x4d,
-	0x7f, 0xa6, 0x20, 0xfe, 0xf2, 0x3f, 0xf1, 0xaf, 0xe5, 0xbb, 0x87, 0x10, 0xaf, 0x48, 0xb6, 0x26,
-	0xe1, 0x90, 0x57, 0xc4, 0xa9, 0x63, 0xd2, 0x0c, 0x4e, 0x96, 0x69, 0xcf, 0x96, 0xc1, 0x89, 0x4b,
-	0x27, 0x8f, 0xbd, 0x96, 0x53, 0x2c, 0xf1, 0x7c, 0x75, 0xfe, 0xdd, 0x45, 0x43, 0x5c, 0xeb, 0x92,
-	0x4b, 0x73, 0xc7, 0x71, 0x72, 0x36, 0x81, 0x27, 0x4f, 0x7e, 0x39, 0x1f, 0x05, 0x2f, 0xce, 0x47,
-	0xc1, 0xef, 0xe7, 0xa3, 0xe0, 0x9b, 0x8b, 0xd1, 0x95, 0x17, 0x17, 0xa3, 0x2b, 0xbf, 0x5e, 0x8c,
-	0xae, 0x7c, 0xb6, 0x5b, 0x50, 0x5d, 0xd6, 0xb3, 0x71, 0xce, 0xe7, 0x7b, 0xfe, 0xf2, 0xe8, 0x1f,
-	0xa7, 0xab, 0x5b, 0xa4, 0x3e, 0x13, 0xa0, 0x66, 0x03, 0x7b, 0x83, 0x7c, 0xff, 0x8f, 0x00, 0x00,
-	0x00, 0xff, 0xff, 0x3d, 0x8a, 0x65, 0x8f, 0x97, 0x0a, 0x00, 0x00,
+	// 1094 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xc4, 0x57, 0x4f, 0x6f, 0xdc, 0x44,
+	0x14, 0x8f, 0xe3, 0xdd, 0x4d, 0x76, 0x48, 0xda, 0xd4, 0xa5, 0x61, 0x09, 0xcd, 0xb6, 0x75, 0x2f,
+	0x41, 0xa2, 0x1b, 0xb5, 0x1c, 0x38, 0xa7, 0x51, 0x4a, 0x23, 0x55, 0x6a, 0xe4, 0xb4, 0x8a, 0x84,
+	0x00, 0x6b, 0xe2, 0x79, 0xb1, 0x47, 0x78, 0x67, 0x46, 0xe3, 0x71, 0xfe, 0x9c, 0x38, 0xf0, 0x05,
+	0x38, 0x70, 0x40, 0x08, 0xf1, 0x05, 0xb8, 0xf0, 0x21, 0x7a, 0x40, 0xe2, 0xd2, 0x23, 0x37, 0x50,
+	0xf2, 0x45, 0xd0, 0xfc, 0x59, 0xdb, 0x9b, 0x2a, 0xee, 0x1f, 0x55, 0xe1, 0xb4, 0xfb, 0x7b, 0xcf,
+	0x9e, 0x79, 0xef, 0xf7, 0x7e, 0xf3, 0xde, 0x18, 0x0d, 0x09, 0x56, 0x84, 0xab, 0xf5, 0x42, 0x71,
+	0x89, 0x53, 0x58, 0x3f, 0xbc, 0xbf, 0x0e, 0x87, 0xc0, 0x54, 0x31, 0x12, 0x92, 0x2b, 0x1e, 0x5c,
+	0xb3, 0xfe, 0x91, 0xf3, 0x8f, 0x0e, 0xef, 0xaf, 0xdc, 0x7a, 0xf5, 0x95, 0x89, 0xd7, 0xbc, 0x13,
+	0xbe, 0xf0, 0xd0, 0x8d, 0x2d, 0xbd, 0xc8, 0x63, 0x5e, 0x28, 0x90, 0x11, 0xa4, 0x54, 0xff, 0x02,
+	0x09, 0x96, 0x51, 0x2f, 0x33, 0xb6, 0x81, 0x77, 0xdb, 0x5b, 0xeb, 0x47, 0x0e, 0x05, 0x1f, 0xa2,
+	0x6e, 0xa1, 0xf0, 0x77, 0x30, 0x98, 0x35, 0x66, 0x0b, 0x82, 0x15, 0x34, 0x9f, 0x60, 0x81, 0x13,
+	0xaa, 0x4e, 0x06, 0xfe, 0x6d, 0x6f, 0xad, 0x13, 0x55, 0x58, 0xfb, 0x80, 0x11, 0xc1, 0x29, 0x53,
+	0x83, 0x8e, 0x79, 0xa9, 0xc2, 0x7a, 0x17, 0x09, 0x29, 0xe5, 0x6c, 0xd0, 0xb5, 0xbb, 0x58, 0x14,
+	0xdc, 0x43, 0xd7, 0x85, 0xa4, 0x09, 0xc4, 0x02, 0x64, 0x9c, 0xd2, 0xfd, 0x18, 0x04, 0x4f, 0xb2,
+	0x41, 0xcf, 0x3c, 0xb4, 0x64, 0x5c, 0x3b, 0x20, 0xbf, 0xa4, 0xfb, 0x5b, 0xda, 0x1e, 0xfe, 0xee,
+	0xa1, 0xa0, 0x91, 0xc6, 0x73, 0x41, 0xb0, 0x6a, 0xc9, 0xa1, 0x19, 0xed, 0x6c, 0x4b, 0xb4, 0xfe,
+	0x85, 0xd1, 0x76, 0xde, 0x24, 0xda, 0xee, 0x05, 0xd1, 0xee, 0xa1, 0xab, 0x26, 0xd8, 0x5d, 0x4d,
+	0xdd, 0x06, 0x21, 0x2d, 0x91, 0x2e, 0xa3, 0x1e, 0x1e, 0xf3, 0x92, 0x29, 0x47, 0xb7, 0x43, 0x75,
+	0x15, 0xfc, 0x46, 0x15, 0xc2, 0x1f, 0x3c, 0x34, 0x68, 0xd0, 0xb0, 0xab, 0xb0, 0x2a, 0x8b, 0xcd,
+	0x0c, 0xb3, 0xb4, 0x65, 0x8b, 0x2f, 0x50, 0xaf, 0x30, 0x0f, 0x9a, 0x2d, 0xae, 0x3c, 0xb8, 0x35,
+	0x7a, 0x45, 0x47, 0xa3, 0xe6, 0x7a, 0x91, 0x7b, 0xdc, 0xb2, 0x81, 0x0b, 0xce, 0x5c, 0x10, 0x0e,
+	0x85, 0x7b, 0x53, 0xb5, 0x78, 0x02, 0xf8, 0x90, 0xb2, 0xf4, 0xc2, 0xed, 0x3f, 0x45, 0x4b, 0x25,
+	0xdb, 0xe7, 0x8c, 0x50, 0x96, 0xc6, 0x19, 0xd0, 0x34, 0xb3, 0xb9, 0xfa, 0xd1, 0xd5, 0xca, 0xfe,
+	0xd8, 0x98, 0xc3, 0x2d, 0x74, 0xbd, 0xe6, 0x6d, 0x8f, 0xaa, 0x8c, 0x48, 0x7c, 0xc4, 0xde, 0x96,
+	0xbb, 0xf0, 0x2f, 0x0f, 0x2d, 0x99, 0x75, 0x9e, 0x4a, 0x02, 0x72, 0x27, 0xc7, 0x09, 0x90, 0xe0,
+	0x63, 0x34, 0xcf, 0x35, 0x8c, 0x29, 0x31, 0xcb, 0x74, 0xa2, 0x39, 0x83, 0xb7, 0x89, 0xe6, 0x9a,
+	0x1f, 0x31, 0x90, 0x13, 0xc5, 0x1b, 0xa0, 0xad, 0x09, 0x97, 0x50, 0x98, 0xe4, 0x17, 0x23, 0x0b,
+	0x4c, 0x5d, 0x72, 0xae, 0x0a, 0x23, 0x90, 0xc5, 0xc8, 0x82, 0x60, 0x80, 0xe6, 0x08, 0x08, 0x5e,
+	0x50, 0xe5, 0x34, 0x31, 0x81, 0xc1, 0x27, 0xa8, 0x0f, 0x8c, 0x34, 0xd4, 0xdd, 0x31, 0x72, 0x33,
+	0x3a, 0x09, 0xee, 0xa2, 0x45, 0xa1, 0xa3, 0x1b, 0x03, 0x53, 0xf1, 0x01, 0xc0, 0x60, 0xce, 0xbc,
+	0xbc, 0x50, 0x19, 0x1f, 0x01, 0x84, 0xdb, 0x8e, 0x6d, 0x93, 0xcc, 0x46, 0x51, 0xd0, 0x94, 0xb5,
+	0xa7, 0x33, 0x40, 0x73, 0x96, 0x20, 0x5d, 0x70, 0x5f, 0x07, 0xe3, 0x60, 0x48, 0xd1, 0xb5, 0x06,
+	0x2f, 0x60, 0xa8, 0x6f, 0x5b, 0xa9, 0x16, 0xc0, 0x6c, 0x53, 0x00, 0xc1, 0x1d, 0xb4, 0x20, 0x41,
+	0xc9, 0x93, 0x49, 0x39, 0x7d, 0x53, 0xce, 0x0f, 0x8c, 0xcd, 0x95, 0xf2, 0x5e, 0xb3, 0x04, 0x1b,
+	0x89, 0xa2, 0x87, 0xd0, 0xb2, 0x53, 0xf8, 0x9b, 0xd7, 0xcc, 0x72, 0xeb, 0x58, 0x01, 0x23, 0xed,
+	0x59, 0xde, 0x45, 0x8b, 0xa6, 0x22, 0x71, 0x69, 0x7b, 0x81, 0x09, 0x71, 0x31, 0x5a, 0x30, 0xc6,
+	0x49, 0x7f, 0x98, 0x62, 0xdf, 0x3f, 0xc7, 0xfe, 0x0d, 0xd4, 0x53, 0x5c, 0xc4, 0xa5, 0x70, 0x87,
+	0xbd, 0xab, 0xb8, 0x78, 0x2e, 0x6a, 0x35, 0x74, 0x1b, 0x6a, 0x08, 0xbf, 0x75, 0xd2, 0x34, 0xf1,
+	0x6d, 0x62, 0x96, 0x40, 0x9e, 0xb7, 0x07, 0x68, 0xc8, 0x3b, 0x28, 0x19, 0xa9, 0xc9, 0xd3, 0xa8,
+	0x5e, 0xdf, 0x6f, 0xae, 0xff, 0x75, 0xb3, 0x34, 0x5b, 0xc7, 0x82, 0xca, 0xf7, 0xb9, 0xfa, 0x4f,
+	0x1e, 0xba, 0x62, 0x96, 0xdf, 0xe4, 0xe3, 0x31, 0x55, 0xaa, 0x7d, 0xed, 0x55, 0x84, 0x34, 0x8b,
+	0x31, 0x65, 0x04, 0x8e, 0x1d, 0xaf, 0x7d, 0x6d, 0xd9, 0xd6, 0x06, 0xad, 0x2f, 0x09, 0x22, 0xa7,
+	0x09, 0x76, 0x47, 0x63, 0x02, 0x1b, 0x07, 0xb5, 0x73, 0xfe, 0xa0, 0xe6, 0xc0, 0x52, 0x65, 0x3b,
+	0x66, 0x27, 0x72, 0x28, 0xfc, 0xc7, 0x73, 0xac, 0xee, 0xe0, 0x13, 0x2d, 0xf7, 0x5d, 0x50, 0x2a,
+	0xbf, 0xfc, 0xd8, 0x5c, 0x13, 0xe9, 0x4e, 0x35, 0xe0, 0x65, 0xd4, 0x33, 0xb2, 0x29, 0xdc, 0xa9,
+	0x75, 0x28, 0xf8, 0x0c, 0x05, 0x02, 0x53, 0x12, 0xab, 0x4c, 0xf2, 0x32, 0xcd, 0x9c, 0xb6, 0xe6,
+	0xcc, 0x33, 0x4b, 0xda, 0xf3, 0xcc, 0x3a, 0xec, 0x24, 0xf8, 0xde, 0x95, 0x75, 0x07, 0x17, 0x45,
+	0x04, 0x82, 0xcb, 0x4b, 0xa6, 0x3e, 0xfc, 0x79, 0x72, 0xb0, 0x1e, 0xe1, 0x32, 0x57, 0xff, 0x47,
+	0x08, 0x8d, 0x2e, 0xd2, 0x9d, 0x1a, 0x23, 0xbf, 0x4e, 0xcf, 0xf4, 0xdd, 0x1c, 0x17, 0x59, 0xfb,
+	0x4c, 0x3f, 0x90, 0x38, 0x51, 0xb4, 0x6a, 0x47, 0x15, 0x6e, 0x14, 0xd1, 0x9f, 0x2a, 0xe2, 0x4d,
+	0xd4, 0x97, 0x30, 0xc6, 0x94, 0x51, 0x96, 0xba, 0xa8, 0x6a, 0x83, 0xf5, 0x26, 0x54, 0x50, 0xa8,
+	0xaa, 0x5f, 0x1b, 0xf4, 0x95, 0xe3, 0x23, 0x13, 0x9e, 0xed, 0xb9, 0x5a, 0x9f, 0x11, 0x88, 0xd7,
+	0x0e, 0x93, 0x77, 0xa6, 0x6f, 0x15, 0x21, 0x9e, 0x93, 0x78, 0x8a, 0xc2, 0x3e, 0xcf, 0x89, 0x65,
+	0x47, 0xbb, 0x19, 0x1c, 0x4d, 0xdc, 0x2e, 0x5a, 0x06, 0x47, 0xd6, 0x1d, 0x3e, 0x70, 0x5c, 0xee,
+	0x60, 0x89, 0xc7, 0x55, 0xff, 0xbb, 0x89, 0xfa, 0xb8, 0x54, 0x19, 0x97, 0xfa, 0x22, 0x64, 0xe9,
+	0xac, 0x0d, 0xe1, 0x1f, 0x9e, 0x53, 0xe7, 0x6e, 0xce, 0x55, 0x04, 0x39, 0xe0, 0xe2, 0x92, 0xa5,
+	0xb1, 0x84, 0x7c, 0x3d, 0xf6, 0x6c, 0x36, 0xfa, 0xef, 0xb9, 0x34, 0x7b, 0xe7, 0xd3, 0x7c, 0x31,
+	0xb9, 0x00, 0xd9, 0x46, 0xb6, 0x47, 0x19, 0xe1, 0x47, 0x6f, 0xd0, 0x2e, 0xdf, 0x7b, 0xe4, 0xab,
+	0x08, 0x91, 0x12, 0xe2, 0xa9, 0xb6, 0xd6, 0x27, 0x25, 0x3c, 0x31, 0x86, 0xd7, 0xa5, 0xf1, 0x4d,
+	0x73, 0xda, 0x3d, 0xa3, 0x63, 0x20, 0x4f, 0x4b, 0xf5, 0xf6, 0x57, 0x94, 0x7a, 0x08, 0xf8, 0xcd,
+	0x21, 0x10, 0x1e, 0x4c, 0xdd, 0x7f, 0x64, 0xc9, 0xde, 0xe5, 0xfe, 0x73, 0x07, 0x2d, 0x98, 0x21,
+	0x7c, 0x6e, 0xc8, 0x1b, 0x9b, 0x1b, 0xf2, 0xbf, 0x4c, 0x2e, 0x5a, 0x5a, 0x40, 0x1b, 0x49, 0x22,
+	0x4b, 0x9c, 0x5f, 0x6a, 0x15, 0x56, 0xd0, 0x3c, 0xd6, 0xdb, 0xea, 0xe3, 0xad, 0x6b, 0x30, 0x1f,
+	0x55, 0xf8, 0xe1, 0xc3, 0x3f, 0x4f, 0x87, 0xde, 0xcb, 0xd3, 0xa1, 0xf7, 0xef, 0xe9, 0xd0, 0xfb,
+	0xf1, 0x6c, 0x38, 0xf3, 0xf2, 0x6c, 0x38, 0xf3, 0xf7, 0xd9, 0x70, 0xe6, 0xab, 0xb5, 0x94, 0xaa,
+	0xac, 0xdc, 0x1f, 0x25, 0x7c, 0xbc, 0xee, 0xbe, 0x9f, 0xdc, 0xcf, 0x71, 0xf5, 0x21, 0xa5, 0x4e,
+	0x04, 0x14, 0xfb, 0x3d, 0xf3, 0x11, 0xf5, 0xf9, 0x7f, 0x01, 0x00, 0x00, 0xff, 0xff, 0x05, 0x66,
+	0x68, 0x70, 0x9a, 0x0d, 0x00, 0x00,
 }
 
 func (m *EventHosterRegistered) Marshal() (dAtA []byte, err error) {
@@ -1763,6 +2160,13 @@ func (m *EventOrderPlaced) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
+	if len(m.PlacementFee) > 0 {
+		i -= len(m.PlacementFee)
+		copy(dAtA[i:], m.PlacementFee)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.PlacementFee)))
+		i--
+		dAtA[i] = 0x3a
+	}
 	if m.EndEpoch != 0 {
 		i = encodeVarintEvents(dAtA, i, uint64(m.EndEpoch))
 		i--
@@ -2390,6 +2794,259 @@ func (m *EventParamsUpdated) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+func (m *EventSlotReleased) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventSlotReleased) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventSlotReleased) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if len(m.NewHoster) > 0 {
+		i -= len(m.NewHoster)
+		copy(dAtA[i:], m.NewHoster)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.NewHoster)))
+		i--
+		dAtA[i] = 0x32
+	}
+	if len(m.Fee) > 0 {
+		i -= len(m.Fee)
+		copy(dAtA[i:], m.Fee)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Fee)))
+		i--
+		dAtA[i] = 0x2a
+	}
+	if len(m.Hoster) > 0 {
+		i -= len(m.Hoster)
+		copy(dAtA[i:], m.Hoster)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Hoster)))
+		i--
+		dAtA[i] = 0x22
+	}
+	if m.Replica != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.Replica))
+		i--
+		dAtA[i] = 0x18
+	}
+	if m.CoreIndex != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.CoreIndex))
+		i--
+		dAtA[i] = 0x10
+	}
+	if m.OrderId != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.OrderId))
+		i--
+		dAtA[i] = 0x8
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *EventCommitWindowExpired) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventCommitWindowExpired) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventCommitWindowExpired) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if len(m.NewHoster) > 0 {
+		i -= len(m.NewHoster)
+		copy(dAtA[i:], m.NewHoster)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.NewHoster)))
+		i--
+		dAtA[i] = 0x32
+	}
+	if m.DueLength != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.DueLength))
+		i--
+		dAtA[i] = 0x28
+	}
+	if len(m.Hoster) > 0 {
+		i -= len(m.Hoster)
+		copy(dAtA[i:], m.Hoster)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Hoster)))
+		i--
+		dAtA[i] = 0x22
+	}
+	if m.Replica != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.Replica))
+		i--
+		dAtA[i] = 0x18
+	}
+	if m.CoreIndex != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.CoreIndex))
+		i--
+		dAtA[i] = 0x10
+	}
+	if m.OrderId != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.OrderId))
+		i--
+		dAtA[i] = 0x8
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *EventOrderTimedOut) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventOrderTimedOut) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventOrderTimedOut) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if len(m.Refund) > 0 {
+		i -= len(m.Refund)
+		copy(dAtA[i:], m.Refund)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Refund)))
+		i--
+		dAtA[i] = 0x1a
+	}
+	if len(m.Owner) > 0 {
+		i -= len(m.Owner)
+		copy(dAtA[i:], m.Owner)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Owner)))
+		i--
+		dAtA[i] = 0x12
+	}
+	if m.OrderId != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.OrderId))
+		i--
+		dAtA[i] = 0x8
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *EventOrderPruned) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventOrderPruned) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventOrderPruned) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if m.EndedHeight != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.EndedHeight))
+		i--
+		dAtA[i] = 0x18
+	}
+	if len(m.Owner) > 0 {
+		i -= len(m.Owner)
+		copy(dAtA[i:], m.Owner)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Owner)))
+		i--
+		dAtA[i] = 0x12
+	}
+	if m.OrderId != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.OrderId))
+		i--
+		dAtA[i] = 0x8
+	}
+	return len(dAtA) - i, nil
+}
+
+func (m *EventSlotAccrual) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *EventSlotAccrual) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *EventSlotAccrual) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	if m.Accruing {
+		i--
+		if m.Accruing {
+			dAtA[i] = 1
+		} else {
+			dAtA[i] = 0
+		}
+		i--
+		dAtA[i] = 0x28
+	}
+	if len(m.Hoster) > 0 {
+		i -= len(m.Hoster)
+		copy(dAtA[i:], m.Hoster)
+		i = encodeVarintEvents(dAtA, i, uint64(len(m.Hoster)))
+		i--
+		dAtA[i] = 0x22
+	}
+	if m.Replica != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.Replica))
+		i--
+		dAtA[i] = 0x18
+	}
+	if m.CoreIndex != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.CoreIndex))
+		i--
+		dAtA[i] = 0x10
+	}
+	if m.OrderId != 0 {
+		i = encodeVarintEvents(dAtA, i, uint64(m.OrderId))
+		i--
+		dAtA[i] = 0x8
+	}
+	return len(dAtA) - i, nil
+}
+
 func encodeVarintEvents(dAtA []byte, offset int, v uint64) int {
 	offset -= sovEvents(v)
 	base := offset
@@ -2560,6 +3217,10 @@ func (m *EventOrderPlaced) Size() (n int) {
 	}
 	if m.EndEpoch != 0 {
 		n += 1 + sovEvents(uint64(m.EndEpoch))
+	}
+	l = len(m.PlacementFee)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
 	}
 	return n
 }
@@ -2848,6 +3509,129 @@ func (m *EventParamsUpdated) Size() (n int) {
 	l = len(m.Authority)
 	if l > 0 {
 		n += 1 + l + sovEvents(uint64(l))
+	}
+	return n
+}
+
+func (m *EventSlotReleased) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	if m.OrderId != 0 {
+		n += 1 + sovEvents(uint64(m.OrderId))
+	}
+	if m.CoreIndex != 0 {
+		n += 1 + sovEvents(uint64(m.CoreIndex))
+	}
+	if m.Replica != 0 {
+		n += 1 + sovEvents(uint64(m.Replica))
+	}
+	l = len(m.Hoster)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = len(m.Fee)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = len(m.NewHoster)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	return n
+}
+
+func (m *EventCommitWindowExpired) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	if m.OrderId != 0 {
+		n += 1 + sovEvents(uint64(m.OrderId))
+	}
+	if m.CoreIndex != 0 {
+		n += 1 + sovEvents(uint64(m.CoreIndex))
+	}
+	if m.Replica != 0 {
+		n += 1 + sovEvents(uint64(m.Replica))
+	}
+	l = len(m.Hoster)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	if m.DueLength != 0 {
+		n += 1 + sovEvents(uint64(m.DueLength))
+	}
+	l = len(m.NewHoster)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	return n
+}
+
+func (m *EventOrderTimedOut) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	if m.OrderId != 0 {
+		n += 1 + sovEvents(uint64(m.OrderId))
+	}
+	l = len(m.Owner)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	l = len(m.Refund)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	return n
+}
+
+func (m *EventOrderPruned) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	if m.OrderId != 0 {
+		n += 1 + sovEvents(uint64(m.OrderId))
+	}
+	l = len(m.Owner)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	if m.EndedHeight != 0 {
+		n += 1 + sovEvents(uint64(m.EndedHeight))
+	}
+	return n
+}
+
+func (m *EventSlotAccrual) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	if m.OrderId != 0 {
+		n += 1 + sovEvents(uint64(m.OrderId))
+	}
+	if m.CoreIndex != 0 {
+		n += 1 + sovEvents(uint64(m.CoreIndex))
+	}
+	if m.Replica != 0 {
+		n += 1 + sovEvents(uint64(m.Replica))
+	}
+	l = len(m.Hoster)
+	if l > 0 {
+		n += 1 + l + sovEvents(uint64(l))
+	}
+	if m.Accruing {
+		n += 2
 	}
 	return n
 }
@@ -3947,6 +4731,38 @@ func (m *EventOrderPlaced) Unmarshal(dAtA []byte) error {
 					break
 				}
 			}
+		case 7:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field PlacementFee", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.PlacementFee = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
 		default:
 			iNdEx = preIndex
 			skippy, err := skipEvents(dAtA[iNdEx:])
@@ -5814,6 +6630,811 @@ func (m *EventParamsUpdated) Unmarshal(dAtA []byte) error {
 			}
 			m.Authority = string(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventSlotReleased) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventSlotReleased: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventSlotReleased: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field OrderId", wireType)
+			}
+			m.OrderId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.OrderId |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field CoreIndex", wireType)
+			}
+			m.CoreIndex = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.CoreIndex |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Replica", wireType)
+			}
+			m.Replica = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Replica |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 4:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Hoster", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Hoster = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 5:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Fee", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Fee = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 6:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field NewHoster", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.NewHoster = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventCommitWindowExpired) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventCommitWindowExpired: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventCommitWindowExpired: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field OrderId", wireType)
+			}
+			m.OrderId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.OrderId |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field CoreIndex", wireType)
+			}
+			m.CoreIndex = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.CoreIndex |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Replica", wireType)
+			}
+			m.Replica = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Replica |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 4:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Hoster", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Hoster = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 5:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field DueLength", wireType)
+			}
+			m.DueLength = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.DueLength |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 6:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field NewHoster", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.NewHoster = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventOrderTimedOut) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventOrderTimedOut: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventOrderTimedOut: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field OrderId", wireType)
+			}
+			m.OrderId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.OrderId |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Owner", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Owner = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Refund", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Refund = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventOrderPruned) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventOrderPruned: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventOrderPruned: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field OrderId", wireType)
+			}
+			m.OrderId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.OrderId |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Owner", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Owner = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field EndedHeight", wireType)
+			}
+			m.EndedHeight = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.EndedHeight |= int64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		default:
+			iNdEx = preIndex
+			skippy, err := skipEvents(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *EventSlotAccrual) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowEvents
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: EventSlotAccrual: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: EventSlotAccrual: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field OrderId", wireType)
+			}
+			m.OrderId = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.OrderId |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 2:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field CoreIndex", wireType)
+			}
+			m.CoreIndex = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.CoreIndex |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Replica", wireType)
+			}
+			m.Replica = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.Replica |= uint32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 4:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Hoster", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthEvents
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthEvents
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.Hoster = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 5:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field Accruing", wireType)
+			}
+			var v int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowEvents
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				v |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			m.Accruing = bool(v != 0)
 		default:
 			iNdEx = preIndex
 			skippy, err := skipEvents(dAtA[iNdEx:])

@@ -28,6 +28,10 @@ var (
 	UnbondingQueueKey      = collections.NewPrefix(11)
 	AssignmentIndexKey     = collections.NewPrefix(12)
 	AssignmentCountKey     = collections.NewPrefix(13)
+	CommitQueueKey         = collections.NewPrefix(14)
+	PruneQueueKey          = collections.NewPrefix(15)
+	SeedHashKey            = collections.NewPrefix(16)
+	// PendingQueueKey (9) now keys (size class, retry height, order id).
 )
 
 // SlotKey packs a (core index, replica) pair of an order into one uint64, the

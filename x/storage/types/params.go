@@ -38,6 +38,14 @@ func DefaultParams() Params {
 		ExpiriesPerBlock:       20,
 		UnbondingsPerBlock:     20,
 		SlashRecipient:         "",
+		CommitWindow:           100,
+		CommitExpiriesPerBlock: 20,
+		ReleaseFeeEpochs:       2,
+		PlacementFeePerSlot:    math.NewInt(100),
+		PendingTimeoutBlocks:   10_000,
+		RetentionBlocks:        10_000,
+		PrunesPerBlock:         20,
+		PendingReadBudget:      20_000,
 	}
 }
 
@@ -98,6 +106,28 @@ func (p Params) Validate() error {
 	if p.PendingRetriesPerBlock > 1000 || p.ExpiriesPerBlock == 0 || p.ExpiriesPerBlock > 1000 ||
 		p.UnbondingsPerBlock == 0 || p.UnbondingsPerBlock > 1000 {
 		return fmt.Errorf("per-block limits must be in 1..1000 (pending retries may be 0)")
+	}
+	if p.CommitWindow == 0 || p.CommitWindow > 1<<40 {
+		return fmt.Errorf("commit_window must be in 1..2^40 blocks")
+	}
+	if p.CommitExpiriesPerBlock == 0 || p.CommitExpiriesPerBlock > 1000 ||
+		p.PrunesPerBlock == 0 || p.PrunesPerBlock > 1000 {
+		return fmt.Errorf("commit_expiries_per_block and prunes_per_block must be in 1..1000")
+	}
+	if p.ReleaseFeeEpochs > 1_000_000 {
+		return fmt.Errorf("release_fee_epochs must be at most 1e6")
+	}
+	if p.PlacementFeePerSlot.IsNil() || p.PlacementFeePerSlot.IsNegative() || p.PlacementFeePerSlot.BigIntMut().BitLen() > MaxAmountBits {
+		return fmt.Errorf("placement_fee_per_slot must be in 0..2^%d", MaxAmountBits)
+	}
+	if p.PendingTimeoutBlocks == 0 || p.PendingTimeoutBlocks > 1<<40 {
+		return fmt.Errorf("pending_timeout_blocks must be in 1..2^40")
+	}
+	if p.RetentionBlocks > 1<<40 {
+		return fmt.Errorf("retention_blocks must be at most 2^40")
+	}
+	if p.PendingReadBudget > 1<<24 {
+		return fmt.Errorf("pending_read_budget must be at most 2^24 store reads")
 	}
 	return nil
 }
