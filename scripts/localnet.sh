@@ -21,6 +21,7 @@
 #   LOCALNET_UNBONDING_BLOCKS (20)       storage hoster unbonding period in blocks
 #   LOCALNET_CHALLENGES_PER_BLOCK (4)    x/attest storage challenges per block (0: off)
 #   LOCALNET_RESPONSE_BLOCKS (100)       x/attest blocks a hoster has to answer
+#   LOCALNET_INDICES_PER_CHALLENGE (2)   x/attest blocks named per challenge
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
 #   LOCALNET_SELF_STAKE (100000000000udot, the validator's bond)
@@ -60,6 +61,7 @@ unbonding_blocks="${LOCALNET_UNBONDING_BLOCKS:-20}"
 extra_accounts="${LOCALNET_EXTRA_ACCOUNTS:-0}"
 challenges_per_block="${LOCALNET_CHALLENGES_PER_BLOCK:-4}"
 response_blocks="${LOCALNET_RESPONSE_BLOCKS:-100}"
+indices_per_challenge="${LOCALNET_INDICES_PER_CHALLENGE:-2}"
 coins="${LOCALNET_ACCOUNT_COINS:-1000000000000udot}"
 self_stake="${LOCALNET_SELF_STAKE:-100000000000udot}"
 
@@ -125,8 +127,8 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	fi
 	# x/attest: how often hosters are challenged and how long they have.
 	if jq -e '.app_state.attest.params' "$genesis" >/dev/null 2>&1; then
-		jq --argjson c "$challenges_per_block" --arg r "$response_blocks" \
-			'.app_state.attest.params.challenges_per_block = $c | .app_state.attest.params.response_blocks = $r' \
+		jq --argjson c "$challenges_per_block" --arg r "$response_blocks" --argjson i "$indices_per_challenge" \
+			'.app_state.attest.params.challenges_per_block = $c | .app_state.attest.params.response_blocks = $r | .app_state.attest.params.indices_per_challenge = $i' \
 			"$genesis" >"$genesis.tmp"
 		mv "$genesis.tmp" "$genesis"
 	fi

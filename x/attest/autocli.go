@@ -44,11 +44,11 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 			RpcCommandOptions: []*autocliv1.RpcCommandOptions{
 				{
 					RpcMethod: "SubmitProofs",
-					Use:       "submit-proofs [answers-json]",
+					Use:       "submit-proofs [answer-json]...",
 					Short:     "Answer open storage challenges of the signer",
-					Long: "answers-json is a JSON list of {\"challenge_id\": \"7\", \"proofs\": [\"<base64>\", ...]}, one proof per " +
+					Long: "Each argument is one answer as JSON: {\"challenge_id\": \"7\", \"proofs\": [\"<base64>\", ...]}, one proof per " +
 						"challenged index in order (datdot core prove writes it).",
-					Example:        `submit-proofs '[{"challenge_id":"7","proofs":["AAEC..."]}]' --from hoster1`,
+					Example:        `submit-proofs '{"challenge_id":"7","proofs":["AAEC..."]}' --from hoster1`,
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "answers", Varargs: true}},
 				},
 				{
