@@ -19,6 +19,8 @@
 #   LOCALNET_BLOCK_TIME (200ms)          LOCALNET_MIN_GAS_PRICES (0.001udot)
 #   LOCALNET_EPOCH_BLOCKS (5)            storage payment epoch length in blocks
 #   LOCALNET_UNBONDING_BLOCKS (20)       storage hoster unbonding period in blocks
+#   LOCALNET_COMMIT_WINDOW (100000)      storage commit window in blocks (blocks are fast here)
+#   LOCALNET_RETENTION_BLOCKS (1000000)  blocks an ended storage order is kept
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
 #   LOCALNET_SELF_STAKE (100000000000udot, the validator's bond)
@@ -55,6 +57,8 @@ block_time="${LOCALNET_BLOCK_TIME:-200ms}"
 min_gas="${LOCALNET_MIN_GAS_PRICES:-0.001udot}"
 epoch_blocks="${LOCALNET_EPOCH_BLOCKS:-5}"
 unbonding_blocks="${LOCALNET_UNBONDING_BLOCKS:-20}"
+commit_window="${LOCALNET_COMMIT_WINDOW:-100000}"
+retention_blocks="${LOCALNET_RETENTION_BLOCKS:-1000000}"
 extra_accounts="${LOCALNET_EXTRA_ACCOUNTS:-0}"
 coins="${LOCALNET_ACCOUNT_COINS:-1000000000000udot}"
 self_stake="${LOCALNET_SELF_STAKE:-100000000000udot}"
@@ -114,8 +118,9 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	# short hoster unbonding period.
 	genesis="$home/config/genesis.json"
 	if jq -e '.app_state.storage.params' "$genesis" >/dev/null 2>&1; then
-		jq --arg e "$epoch_blocks" --arg u "$unbonding_blocks" \
-			'.app_state.storage.params.epoch_blocks = $e | .app_state.storage.params.unbonding_blocks = $u' \
+		jq --arg e "$epoch_blocks" --arg u "$unbonding_blocks" --arg c "$commit_window" --arg r "$retention_blocks" \
+			'.app_state.storage.params.epoch_blocks = $e | .app_state.storage.params.unbonding_blocks = $u
+			| .app_state.storage.params.commit_window = $c | .app_state.storage.params.retention_blocks = $r' \
 			"$genesis" >"$genesis.tmp"
 		mv "$genesis.tmp" "$genesis"
 	fi
