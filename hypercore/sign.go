@@ -108,8 +108,13 @@ func SignTree(priv ed25519.PrivateKey, manifest []byte, treeHash []byte, length,
 // signature over the 80-byte signable.
 //
 // It is slightly stricter than JS hypercore: a signature must be in the
-// canonical encoding and carry no patch unless the manifest allows patches,
-// so every accepted signature has exactly one byte form. Following JS
+// canonical encoding, carry no patch unless the manifest allows patches, and
+// every signer proof in it must verify, also those beyond the quorum (JS
+// checks only the first quorum proofs, so junk could be appended to a valid
+// signature). Junk therefore cannot be added to an accepted signature; a
+// signature of a multi-signer manifest that carries more valid proofs than
+// the quorum is still a different valid byte form of the same approval.
+// For the default single-signer manifest the form is unique. Following JS
 // hypercore, a manifest with a prologue accepts a tree of
 // exactly the prologue's length and hash without any signature.
 //
@@ -170,8 +175,7 @@ func (m *Manifest) VerifyTree(key, treeHash [32]byte, length, fork uint64, sig [
 	}
 	signable := Signable(key[:], treeHash[:], length, fork)
 	tried := make([]bool, len(m.Signers))
-	for i := uint64(0); i < m.Quorum; i++ {
-		p := ms.Proofs[i]
+	for _, p := range ms.Proofs {
 		if p.Patch != 0 {
 			if m.AllowPatch {
 				return fmt.Errorf("%w: patched multi-signatures", ErrUnsupported)

@@ -171,3 +171,34 @@ func TestPrologueAndQuorum(t *testing.T) {
 		t.Errorf("repeated signer: %v", err)
 	}
 }
+
+// A valid signature with a junk signer proof appended (a second proof
+// beyond the quorum) must not verify: every proof is checked. JS hypercore
+// checks only the first quorum proofs and accepts it; before this check was
+// added, so did VerifyTreeSignature.
+func TestSignatureWithJunkProofAppendedIsRefused(t *testing.T) {
+	priv := testKey(9)
+	man := DefaultManifest(priv.Public().(ed25519.PublicKey))
+	key := ManifestKey(man)
+	th := LeafHash([]byte("x"))
+	sig, err := SignTree(priv, man, th[:], 10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := decodeMultiSignature(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, junk := range []multisigProof{
+		{Signer: 1, Signature: [64]byte{1, 2, 3}},      // unknown signer
+		{Signer: 0, Signature: ms.Proofs[0].Signature}, // the same signer again
+	} {
+		bad := &multiSignature{Proofs: append(append([]multisigProof(nil), ms.Proofs...), junk), Patch: ms.Patch}
+		if err := VerifyTreeSignature(key[:], man, th[:], 10, 2, bad.encode()); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("signature with an extra proof (signer %d): %v", junk.Signer, err)
+		}
+	}
+	if err := VerifyTreeSignature(key[:], man, th[:], 10, 2, sig); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -19,6 +19,8 @@
 #   LOCALNET_BLOCK_TIME (200ms)          LOCALNET_MIN_GAS_PRICES (0.001udot)
 #   LOCALNET_EPOCH_BLOCKS (5)            storage payment epoch length in blocks
 #   LOCALNET_UNBONDING_BLOCKS (20)       storage hoster unbonding period in blocks
+#   LOCALNET_COMMIT_WINDOW (100000)      storage commit window in blocks (blocks are fast here)
+#   LOCALNET_RETENTION_BLOCKS (1000000)  blocks an ended storage order is kept
 #   LOCALNET_CHALLENGES_PER_BLOCK (4)    x/attest storage challenges per block (0: off)
 #   LOCALNET_RESPONSE_BLOCKS (100)       x/attest blocks a hoster has to answer
 #   LOCALNET_INDICES_PER_CHALLENGE (2)   x/attest blocks named per challenge
@@ -58,6 +60,8 @@ block_time="${LOCALNET_BLOCK_TIME:-200ms}"
 min_gas="${LOCALNET_MIN_GAS_PRICES:-0.001udot}"
 epoch_blocks="${LOCALNET_EPOCH_BLOCKS:-5}"
 unbonding_blocks="${LOCALNET_UNBONDING_BLOCKS:-20}"
+commit_window="${LOCALNET_COMMIT_WINDOW:-100000}"
+retention_blocks="${LOCALNET_RETENTION_BLOCKS:-1000000}"
 extra_accounts="${LOCALNET_EXTRA_ACCOUNTS:-0}"
 challenges_per_block="${LOCALNET_CHALLENGES_PER_BLOCK:-4}"
 response_blocks="${LOCALNET_RESPONSE_BLOCKS:-100}"
@@ -120,8 +124,9 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	# short hoster unbonding period.
 	genesis="$home/config/genesis.json"
 	if jq -e '.app_state.storage.params' "$genesis" >/dev/null 2>&1; then
-		jq --arg e "$epoch_blocks" --arg u "$unbonding_blocks" \
-			'.app_state.storage.params.epoch_blocks = $e | .app_state.storage.params.unbonding_blocks = $u' \
+		jq --arg e "$epoch_blocks" --arg u "$unbonding_blocks" --arg c "$commit_window" --arg r "$retention_blocks" \
+			'.app_state.storage.params.epoch_blocks = $e | .app_state.storage.params.unbonding_blocks = $u
+			| .app_state.storage.params.commit_window = $c | .app_state.storage.params.retention_blocks = $r' \
 			"$genesis" >"$genesis.tmp"
 		mv "$genesis.tmp" "$genesis"
 	fi

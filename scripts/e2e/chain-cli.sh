@@ -8,8 +8,13 @@
 #   active; escrow accrues to the hosters epoch after epoch and a hoster
 #   claims it; cancelling returns the rest to the owner.
 #
-# and the refusals: a badly signed core, a hoster committing to a slot that
-# is not its own, a hoster leaving while it holds assignments. Every step is
+# a hoster gives its slot up (release-slot): it pays the exit fee to the
+# owner and the slot moves to another hoster; after export and import with a
+# short commit window, a slot nobody commits to is a fault and moves;
+# and the refusals: a badly signed core, a core whose roots do not prove its
+# declared size, a hoster committing to a slot that is not its own, a hoster
+# leaving while it holds assignments. No check depends on how many blocks
+# pass between two steps (the machine may be busy). Every step is
 # asserted; the script exits non-zero on the first failure and always stops
 # the chain. Only 127.0.0.1 is used, on free ports.
 set -euo pipefail
@@ -62,7 +67,10 @@ free_port() {
 export LOCALNET_HOME="$home"
 export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
 export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
+# Long commit window and retention: hosters commit whenever their tx gets
+# through, and ended orders stay queryable, however slow the machine is.
 export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
+export LOCALNET_COMMIT_WINDOW=100000000 LOCALNET_RETENTION_BLOCKS=100000000
 # No hoster daemon answers x/attest challenges here: turn them off so that
 # payments and stakes stay exact (scripts/e2e/attest-cli.sh covers them).
 export LOCALNET_CHALLENGES_PER_BLOCK=0
@@ -152,8 +160,9 @@ bytes="$(jq -r '.byte_length' "$work/core.json")"
 [ -n "$(jq -r '.signature' "$work/core.json")" ] || fail "core is not signed"
 [ "$(jq '[.roots[].size] | add' "$work/core.json")" = "$bytes" ] || fail "roots do not add up to byte_length: $(cat "$work/core.json")"
 
+# the order lasts far longer than the script, however fast blocks come
 max_price=1000000000
-duration=40
+duration=100000
 gib=1073741824
 per_slot=$(((max_price * bytes + gib - 1) / gib))
 deposit=$((3 * per_slot * duration))
@@ -181,8 +190,9 @@ tx_refused "deposit below the price" alice storage place-order "$work/core.json"
 
 say "place an order for the core with 3 replicas"
 before="$(balance "$alice")"
+placement_fee=$((3 * $(chaind q storage params -o json | jq -r '.params.placement_fee_per_slot')))
 tx_ok alice storage place-order "$work/core.json" "${order_flags[@]}" >/dev/null
-[ "$(balance "$alice")" = $((before - deposit - fee)) ] || fail "deposit not taken from the owner"
+[ "$(balance "$alice")" = $((before - deposit - placement_fee - fee)) ] || fail "deposit and placement fee ($placement_fee, burned) not taken from the owner"
 order_id="$(chaind q storage orders-by-owner "$alice" -o json | jq -r '.orders[-1].id')"
 [ "$(balance "$module_addr")" = $((3 * stake + deposit)) ] || fail "deposit not escrowed"
 
@@ -225,6 +235,24 @@ for i in 0 1 2; do
 	echo "   $(name_of "$h"): ${rate}udot per epoch, accrued $a1 -> $a2"
 done
 
+say "a hoster gives its slot up: it pays the owner the exit fee and bob takes the slot"
+releaser="$(name_of "${assigned[1]}")"
+release_epochs="$(chaind q storage params -o json | jq -r '.params.release_fee_epochs')"
+rprice="$(chaind q storage order "$order_id" -o json | jq -r --arg h "${assigned[1]}" '.assignments[] | select(.assignment.hoster == $h) | .assignment.price_per_gib_epoch')"
+release_fee=$((release_epochs * ((rprice * bytes + gib - 1) / gib)))
+stake_before="$(chaind q storage hoster "${assigned[1]}" -o json | jq -r '.hoster.stake')"
+before="$(balance "$alice")"
+res="$(tx_ok "$releaser" storage release-slot "$order_id" 0)"
+jq -e '[.events[] | select(.type == "datdot.storage.v1.EventSlotReleased")] | length == 1' <<<"$res" >/dev/null || fail "no release event: $res"
+[ "$(balance "$alice")" = $((before + release_fee)) ] || fail "owner did not get the exit fee $release_fee"
+[ "$(chaind q storage hoster "${assigned[1]}" -o json | jq -r '.hoster.stake')" = $((stake_before - release_fee)) ] || fail "exit fee not taken from the stake"
+order="$(chaind q storage order "$order_id" -o json)"
+jq -e --arg b "$(addr bob)" '[.assignments[].assignment.hoster] | index($b) != null' <<<"$order" >/dev/null || fail "bob did not get the slot: $order"
+jq -e --arg h "${assigned[1]}" '[.assignments[].assignment.hoster] | index($h) == null' <<<"$order" >/dev/null || fail "the releaser still holds a slot: $order"
+echo "   $releaser paid ${release_fee}udot to the owner"
+tx_ok bob storage commit "$order_id" 0 "$length" >/dev/null
+[ "$(chaind q storage order "$order_id" -o json | jq -r '.order.status')" = ORDER_STATUS_ACTIVE ] || fail "order not active after bob committed"
+
 say "a hoster claims its pay"
 claimer="$(name_of "${assigned[0]}")"
 before="$(balance "$(addr "$claimer")")"
@@ -247,7 +275,7 @@ order="$(chaind q storage order "$order_id" -o json)"
 paid="$(jq -r '.order.paid' <<<"$order")"
 [ "$refund" -gt 0 ] || fail "nothing refunded"
 [ $((refund + paid)) = "$deposit" ] || fail "refund $refund + paid to hosters $paid != deposit $deposit"
-[ "$(balance "$module_addr")" = $((4 * stake)) ] || fail "escrow left in the module account: $(balance "$module_addr")"
+[ "$(balance "$module_addr")" = $((4 * stake - release_fee)) ] || fail "escrow left in the module account: $(balance "$module_addr")"
 echo "   refund ${refund}udot, hosters were paid ${paid}udot, deposit was ${deposit}udot"
 
 say "the hoster may leave once its assignments are gone"
@@ -272,7 +300,8 @@ home2="$work/chain2"
 mkdir -p "$home2/data"
 cp -r "$home/config" "$home2/"
 cp -r "$home/keyring-test" "$home2/"
-cp "$work/exported.json" "$home2/config/genesis.json"
+# The imported chain gets a short commit window for the expiry check below.
+jq '.app_state.storage.params.commit_window = "5"' "$work/exported.json" >"$home2/config/genesis.json"
 echo '{"height":"0","round":0,"step":0}' >"$home2/data/priv_validator_state.json"
 "$chaind_bin" start --home "$home2" >"$home2/node.log" 2>&1 &
 echo $! >"$home/localnet.pid" # the cleanup trap stops it
@@ -297,5 +326,23 @@ for n in hoster1 hoster2 hoster3 bob; do
 done
 [ "$(chaind2 q bank balance "$alice" udot -o json | jq -r .balance.amount)" = "$(jq -r --arg a "$alice" '.app_state.bank.balances[] | select(.address == $a) | .coins[] | select(.denom == "udot") | .amount' "$work/exported.json")" ] || fail "balance changed through export/import"
 echo "   new chain continues at height $h2 with the exported state"
+
+say "a slot nobody commits to is a fault when its commit window passes, and moves"
+cp "$home/localnet.pid" "$home2/localnet.pid"
+home="$home2" # the helpers (and the cleanup trap) now use the imported chain
+tx_ok alice storage place-order "$work/core.json" --replicas 1 --max-price "$max_price" --duration "$duration" \
+	--deposit "$((per_slot * duration))udot" >/dev/null
+order2="$(chaind q storage orders-by-owner "$alice" -o json | jq -r '.orders[-1].id')"
+idle="$(chaind q storage order "$order2" -o json | jq -r '.assignments[0].assignment.hoster')"
+[ -n "$idle" ] && [ "$idle" != null ] || fail "order $order2 not assigned"
+for _ in $(seq 1 1200); do
+	[ "$(chaind q storage hoster "$idle" -o json | jq -r '.hoster.faults // 0')" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(chaind q storage hoster "$idle" -o json | jq -r '.hoster.faults // 0')" -ge 1 ] || fail "no fault for $idle after its commit window"
+o2="$(chaind q storage order "$order2" -o json)"
+[ "$(jq -r '.order.status' <<<"$o2")" = ORDER_STATUS_ASSIGNED ] || fail "order $order2 should still wait for a commit: $o2"
+[ "$(jq -r '.assignments[0].accrued' <<<"$o2")" = 0 ] || fail "an uncommitted slot accrued pay: $o2"
+echo "   $(name_of "$idle") got a fault; the slot is now with $(name_of "$(jq -r '.assignments[0].assignment.hoster' <<<"$o2")")"
 
 echo "chain-cli: all checks passed"

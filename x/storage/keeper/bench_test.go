@@ -3,8 +3,10 @@ package keeper_test
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"testing"
 
+	"cosmossdk.io/collections"
 	"cosmossdk.io/math"
 
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
@@ -70,4 +72,99 @@ func BenchmarkPlaceOrder(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkEndBlockPendingSpam runs EndBlock with n unassignable pending
+// orders of 128 slots each (max price 0), all due, written straight into
+// the store, and 20 active hosters. reads/block is the store gas of one
+// EndBlock: it must not grow with n (the retries are bounded per block).
+func BenchmarkEndBlockPendingSpam(b *testing.B) {
+	for _, n := range []int{100, 10_000} {
+		b.Run(fmt.Sprintf("pending=%d", n), func(b *testing.B) {
+			f := newFixture(b)
+			addHosters(b, f, 20)
+			owner := f.user("spammer").String()
+			cores := make([]types.Core, 8)
+			for j := range cores {
+				cores[j] = newWriter(fmt.Sprint("spam", j)).core(b, 1, 1<<30)
+			}
+			for i := 1; i <= n; i++ {
+				o := types.Order{Id: uint64(i), Owner: owner, Cores: cores, Replicas: 16, MaxPrice: math.ZeroInt(),
+					DurationEpochs: 1000, StartEpoch: 1, EndEpoch: 1001, Escrow: math.ZeroInt(), Paid: math.ZeroInt(),
+					Status: types.ORDER_STATUS_PENDING, CreatedHeight: 1, RetryHeight: 2}
+				if err := f.k.Orders.Set(f.ctx, o.Id, o); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.k.PendingQueue.Set(f.ctx, collections.Join3(uint32(7), o.RetryHeight, o.Id)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := f.k.NextOrderID.Set(f.ctx, uint64(n+1)); err != nil {
+				b.Fatal(err)
+			}
+			f.setParams(func(p *types.Params) { p.PendingTimeoutBlocks = 1 << 40 })
+			benchEndBlocks(b, f)
+		})
+	}
+}
+
+// BenchmarkEndBlockLiveAssignments runs EndBlock with n live assignments
+// (with open commit windows and expiries far in the future) written straight
+// into the store: the cost must be flat in n. Set DATDOT_BENCH_1M=1 to
+// include 1,000,000 (slow to set up, ~1 GB of memory).
+func BenchmarkEndBlockLiveAssignments(b *testing.B) {
+	sizes := []int{1_000, 100_000}
+	if os.Getenv("DATDOT_BENCH_1M") != "" {
+		sizes = append(sizes, 1_000_000)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("assignments=%d", n), func(b *testing.B) {
+			f := newFixture(b)
+			addHosters(b, f, 20)
+			hoster, _ := f.k.ActiveIndex.Get(f.ctx, 0)
+			h, _ := f.k.Hosters.Get(f.ctx, hoster)
+			for i := 0; i < n; i++ {
+				id := uint64(i/16 + 1)
+				slot := types.SlotKey(0, uint32(i%16))
+				a := types.Assignment{OrderId: id, Replica: uint32(i % 16), Hoster: h.Address, PricePerGibEpoch: math.OneInt(),
+					Paid: math.ZeroInt(), Index: uint64(i), CommitDeadline: 1 << 40}
+				key := collections.Join(id, slot)
+				if err := f.k.Assignments.Set(f.ctx, key, a); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.k.AssignmentIndex.Set(f.ctx, uint64(i), key); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.k.CommitQueue.Set(f.ctx, collections.Join(a.CommitDeadline, key)); err != nil {
+					b.Fatal(err)
+				}
+				if i%16 == 0 {
+					if err := f.k.ExpiryQueue.Set(f.ctx, collections.Join(int64(1<<40), id)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := f.k.AssignmentCount.Set(f.ctx, uint64(n)); err != nil {
+				b.Fatal(err)
+			}
+			benchEndBlocks(b, f)
+		})
+	}
+}
+
+// benchEndBlocks runs one EndBlock per iteration and reports its store gas.
+func benchEndBlocks(b *testing.B, f *fixture) {
+	var gas uint64
+	start := f.height()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f.setHeight(start + int64(i) + 1)
+		f.ctx = f.ctx.WithGasMeter(storetypes.NewInfiniteGasMeter())
+		if err := f.k.EndBlocker(f.ctx); err != nil {
+			b.Fatal(err)
+		}
+		gas += f.ctx.GasMeter().GasConsumed()
+	}
+	b.ReportMetric(float64(gas)/float64(b.N), "gas/block")
 }

@@ -18,7 +18,10 @@ import (
 // records; queues are loaded as exported so that an export/import cycle
 // reproduces the state exactly.
 func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
-	if err := gs.Validate(); err != nil {
+	if err := gs.ValidateWith(func(addr string) error {
+		_, err := k.addressCodec.StringToBytes(addr)
+		return err
+	}); err != nil {
 		return fmt.Errorf("%w: %v", types.ErrInvalidGenesis, err)
 	}
 	if err := k.validateParams(gs.Params); err != nil {

@@ -3,6 +3,7 @@ package keeper_test
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,8 +60,42 @@ func checkInvariants(t *testing.T, f *fixture) {
 	require.NoError(t, f.k.Hosters.Walk(f.ctx, nil, func(_ sdk.AccAddress, h types.Hoster) (bool, error) {
 		require.Equal(t, used[h.Address], h.Used, "used bytes of %s", h.Address)
 		require.Equal(t, slots[h.Address], h.Assignments, "slots of %s", h.Address)
+		require.LessOrEqual(t, h.Used, h.Capacity, "%s filled beyond its capacity", h.Address)
 		return false, nil
 	}))
+	// every open commit window is in the commit queue and nothing else is
+	windows := 0
+	require.NoError(t, f.k.Assignments.Walk(f.ctx, nil, func(key collections.Pair[uint64, uint64], a types.Assignment) (bool, error) {
+		if a.CommitDeadline != 0 {
+			windows++
+			has, err := f.k.CommitQueue.Has(f.ctx, collections.Join(a.CommitDeadline, key))
+			require.NoError(t, err)
+			require.True(t, has, "open window of %s not queued", types.SlotString(a.OrderId, a.CoreIndex, a.Replica))
+		}
+		return false, nil
+	}))
+	queued := 0
+	require.NoError(t, f.k.CommitQueue.Walk(f.ctx, nil, func(collections.Pair[int64, collections.Pair[uint64, uint64]]) (bool, error) {
+		queued++
+		return false, nil
+	}))
+	require.Equal(t, windows, queued, "commit queue entries = open windows")
+	// pending orders sit in the queue under their size class; ended ones
+	// in the prune queue
+	require.NoError(t, f.k.PendingQueue.Walk(f.ctx, nil, func(key collections.Triple[uint32, int64, uint64]) (bool, error) {
+		o, ok := orders[key.K3()]
+		require.True(t, ok, "pending entry for missing order %d", key.K3())
+		require.Equal(t, types.ORDER_STATUS_PENDING, o.Status)
+		require.Equal(t, o.RetryHeight, key.K2())
+		return false, nil
+	}))
+	for id, o := range orders {
+		if o.IsEnded() {
+			has, err := f.k.PruneQueue.Has(f.ctx, collections.Join(o.EndedHeight, id))
+			require.NoError(t, err)
+			require.True(t, has, "ended order %d not queued for pruning", id)
+		}
+	}
 	checkAssignmentIndex(t, f)
 	gs, err := f.k.ExportGenesis(f.ctx)
 	require.NoError(t, err)
@@ -84,13 +119,15 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 		if n <= 1 {
 			return types.Order{}, false
 		}
-		return f.order(1 + uint64(rng.Intn(int(n-1)))), true
+		o, err := f.k.Orders.Get(f.ctx, 1+uint64(rng.Intn(int(n-1))))
+		return o, err == nil // pruned orders are gone
 	}
 	counts := map[string]int{}
+	events := map[string]int{}
 	for step := 0; step < 400; step++ {
 		var op string
 		var err error
-		switch r := rng.Intn(12); r {
+		switch r := rng.Intn(18); r {
 		case 0:
 			op = "register"
 			name := fmt.Sprintf("hoster%d", len(hosters))
@@ -176,17 +213,81 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 			// queues yet (they are bounded per block)
 			op = "skip"
 			f.setHeight(f.height() + int64(1+rng.Intn(6)))
+		case 12:
+			op = "update"
+			if len(hosters) > 0 {
+				m := &types.MsgUpdateHoster{Hoster: hosters[rng.Intn(len(hosters))].String()}
+				switch rng.Intn(3) {
+				case 0:
+					m.Capacity = uint64(1+rng.Intn(40)) << 20 // may be below used: refused
+				case 1:
+					m.PricePerGibEpoch = math.NewInt(rng.Int63n(200))
+				case 2:
+					m.Region = fmt.Sprintf("r%d", rng.Intn(3))
+				}
+				_, err = f.msg.UpdateHoster(f.ctx, m)
+			}
+		case 13:
+			op = "release"
+			if o, ok := pickOrder(); ok {
+				if as := f.assignments(o.Id); len(as) > 0 {
+					a := as[rng.Intn(len(as))]
+					_, err = f.msg.ReleaseSlot(f.ctx, &types.MsgReleaseSlot{Hoster: a.Hoster, OrderId: o.Id, CoreIndex: a.CoreIndex})
+				}
+			}
+		case 14:
+			op = "params"
+			p := f.params()
+			p.CommitWindow = uint64(1 + rng.Intn(12))
+			p.RetentionBlocks = uint64(rng.Intn(10))
+			p.PendingTimeoutBlocks = uint64(1 + rng.Intn(30))
+			p.PlacementFeePerSlot = math.NewInt(rng.Int63n(50))
+			p.ReleaseFeeEpochs = uint64(rng.Intn(4))
+			p.PendingReadBudget = uint64(rng.Intn(200))
+			_, err = f.msg.UpdateParams(f.ctx, &types.MsgUpdateParams{Authority: f.k.GetAuthority(), Params: p})
+		case 15:
+			op = "accrual"
+			if o, ok := pickOrder(); ok {
+				if as := f.assignments(o.Id); len(as) > 0 {
+					a := as[rng.Intn(len(as))]
+					err = f.k.SetAccruing(f.ctx, o.Id, a.CoreIndex, a.Replica, rng.Intn(2) == 0)
+				}
+			}
+		case 16:
+			op = "commit earlier"
+			if o, ok := pickOrder(); ok && len(o.KnownLengths) > 0 {
+				kl := o.KnownLengths[rng.Intn(len(o.KnownLengths))]
+				for _, a := range f.assignments(o.Id) {
+					if a.CoreIndex == kl.CoreIndex {
+						_, err = f.msg.Commit(f.ctx, &types.MsgCommit{Hoster: a.Hoster, OrderId: o.Id, CoreIndex: a.CoreIndex, Length: kl.Length})
+						break
+					}
+				}
+			}
+		case 17:
+			op = "long wait"
+			// commit windows expire, pending orders time out, ended
+			// orders are pruned
+			f.endBlocksTo(f.height() + int64(5+rng.Intn(15)))
 		}
 		if err != nil {
 			counts[op+" refused"]++
 		} else {
 			counts[op]++
 		}
+		for _, e := range f.ctx.EventManager().Events() {
+			events[strings.TrimPrefix(e.Type, "datdot.storage.v1.")]++
+		}
+		f.resetEvents()
 		checkInvariants(t, f)
 	}
 	t.Logf("operations: %v", counts)
 	// the mix must actually have exercised the interesting paths
-	for _, op := range []string{"register", "place", "commit", "extend", "cancel", "claim", "slash", "replace", "blocks", "skip"} {
+	for _, op := range []string{"register", "place", "commit", "extend", "cancel", "claim", "slash", "replace", "blocks", "skip",
+		"update", "release", "params", "accrual", "long wait"} {
 		require.Positive(t, counts[op], "no successful %s in the random run", op)
+	}
+	for _, ev := range []string{"EventCommitWindowExpired", "EventOrderPruned", "EventSlotReleased"} {
+		require.Positive(t, events[ev], "the random run never produced %s", ev)
 	}
 }

@@ -22,7 +22,18 @@ func (o Order) Slots() int { return len(o.Cores) * int(o.Replicas) }
 // Validate checks a genesis state for internal consistency: every reference
 // resolves, counters match, derived indexes can be rebuilt and every queue
 // holds exactly the entries the orders and hosters require.
+// Addresses are parsed with the global bech32 prefix; ValidateWith takes
+// the chain's address codec instead.
 func (gs GenesisState) Validate() error {
+	return gs.ValidateWith(func(s string) error {
+		_, err := sdk.AccAddressFromBech32(s)
+		return err
+	})
+}
+
+// ValidateWith is Validate with addresses parsed by parseAddr (for example
+// the address codec's StringToBytes, as the keeper does).
+func (gs GenesisState) ValidateWith(parseAddr func(string) error) error {
 	if err := gs.Params.Validate(); err != nil {
 		return fmt.Errorf("params: %w", err)
 	}
@@ -34,7 +45,7 @@ func (gs GenesisState) Validate() error {
 	activeIdx := make(map[uint64]string)
 	for i := range gs.Hosters {
 		h := &gs.Hosters[i]
-		if _, err := sdk.AccAddressFromBech32(h.Address); err != nil {
+		if err := parseAddr(h.Address); err != nil {
 			return fmt.Errorf("hoster %d: address: %w", i, err)
 		}
 		if hosters[h.Address] != nil {
@@ -80,7 +91,7 @@ func (gs GenesisState) Validate() error {
 			return fmt.Errorf("order %d listed twice", o.Id)
 		}
 		orders[o.Id] = o
-		if _, err := sdk.AccAddressFromBech32(o.Owner); err != nil {
+		if err := parseAddr(o.Owner); err != nil {
 			return fmt.Errorf("order %d: owner: %w", o.Id, err)
 		}
 		if o.Status < ORDER_STATUS_PENDING || o.Status > ORDER_STATUS_EXPIRED {
