@@ -511,6 +511,37 @@ func (s *Store) scanUsed(ctx context.Context) (uint64, error) {
 	return used, nil
 }
 
+// scanUsedLocked is scanUsed with s.mu held: it counts only open cores
+// and reads the heads of the others from disk.
+func (s *Store) scanUsedLocked() (uint64, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "cores"))
+	if err != nil {
+		return 0, err
+	}
+	var used uint64
+	for _, e := range entries {
+		raw, err := hex.DecodeString(e.Name())
+		if err != nil || len(raw) != 32 {
+			continue
+		}
+		var key [32]byte
+		copy(key[:], raw)
+		if h := s.cores[key]; h != nil {
+			used += h.core.Info().ByteLength
+			continue
+		}
+		st, err := hypercore.OpenFileStorage(filepath.Join(s.dir, "cores", e.Name()))
+		if err != nil {
+			continue
+		}
+		if _, head, err := st.Load(context.Background()); err == nil {
+			used += head.ByteLength
+		}
+		st.Close()
+	}
+	return used, nil
+}
+
 // FreeDisk returns the bytes available to the hoster on its data disk.
 func (s *Store) FreeDisk() (uint64, error) {
 	var st syscall.Statfs_t
@@ -585,4 +616,50 @@ func (s *Store) Append(ctx context.Context, key [32]byte, p *wire.Push, lim Limi
 	}
 	s.used.Add(incoming)
 	return n, nil
+}
+
+// Release deletes core key from disk if no assignment names it any more.
+func (s *Store) Release(key [32]byte) error {
+	ok, err := s.Assigned(key)
+	if err != nil || ok {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.cores[key]; h != nil {
+		h.amu.Lock()
+		h.core.Close()
+		h.amu.Unlock()
+		delete(s.cores, key)
+	}
+	dir := s.coreDir(key)
+	if _, err := os.Stat(dir); err != nil {
+		return nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := s.clearDamaged(key); err != nil {
+		return err
+	}
+	used, err := s.scanUsedLocked()
+	if err == nil {
+		s.used.Store(used)
+	}
+	return fsyncDir(filepath.Dir(dir))
+}
+
+// Held returns the length of core key held, 0 if none.
+func (s *Store) Held(ctx context.Context, key [32]byte) uint64 {
+	c, err := s.Core(ctx, key)
+	if err != nil {
+		return 0
+	}
+	return c.Length()
+}
+
+// AppendVerified is Append for blocks the hoster fetched itself (a repair
+// or a sync from another holder): the same checks, any number of blocks.
+func (s *Store) AppendVerified(ctx context.Context, key [32]byte, p *wire.Push, lim Limits) (uint64, error) {
+	return s.Append(ctx, key, p, lim)
 }
