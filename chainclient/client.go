@@ -165,7 +165,10 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 		return nil, err
 	}
 	c := &Client{cfg: cfg, cdc: enc.Codec, reg: enc.Registry, txCfg: enc.TxConfig, log: log}
-	c.conn, err = grpc.NewClient(cfg.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// gogoproto types need the SDK's codec on the wire (protobuf v2 cannot
+	// reflect over custom types such as math.Int).
+	c.conn, err = grpc.NewClient(cfg.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.NewProtoCodec(enc.Registry).GRPCCodec())))
 	if err != nil {
 		return nil, fmt.Errorf("chainclient: grpc %s: %w", cfg.GRPC, err)
 	}

@@ -65,7 +65,8 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				c.log.Warn("block results", "height", next, "err", err)
+				// Results of the newest block can lag its header a moment.
+				c.log.Debug("block results", "height", next, "err", err)
 				break
 			}
 			if err := fn(ctx, b); err != nil {
