@@ -26,7 +26,14 @@ const MaxHeaderBytes = 64 << 10
 // NewHandler returns the S3 handler for cfg over the given stores. A client
 // that sends or reads nothing for cfg.ClientTimeout (DefaultClientTimeout
 // if zero) in the middle of a request is disconnected.
+//
+// Freed blobs are deleted by the request that frees them (no grace
+// period); Run uses cfg.DeleteGrace and a background reaper instead.
 func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, log *slog.Logger) http.Handler {
+	return newHandler(cfg, meta, blobs, store.NewReaper(meta, blobs, 0, log), log)
+}
+
+func newHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, reaper *store.Reaper, log *slog.Logger) http.Handler {
 	creds := sigv4.StaticCredentials{}
 	users := map[string]store.Owner{}
 	for _, k := range cfg.Keys {
@@ -45,6 +52,7 @@ func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, 
 		Region:  cfg.Region,
 		Domains: cfg.Domains,
 		Log:     log,
+		Reaper:  reaper,
 	}), timeout)
 }
 
@@ -56,12 +64,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 		return err
 	}
 	defer meta.Close()
+	reaper := store.NewReaper(meta, blobs, cfg.DeleteGrace, log)
+	rctx, stopReaper := context.WithCancel(ctx)
+	reaped := make(chan struct{})
+	go func() { reaper.Run(rctx); close(reaped) }()
+	defer func() { stopReaper(); <-reaped }()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           NewHandler(cfg, meta, blobs, log),
+		Handler:           newHandler(cfg, meta, blobs, reaper, log),
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

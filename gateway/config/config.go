@@ -40,6 +40,9 @@ type Config struct {
 	// ClientTimeout is how long a client may stall mid-request (send no
 	// body bytes, read no response bytes) before it is disconnected.
 	ClientTimeout time.Duration
+	// DeleteGrace is how long the bytes of deleted or overwritten objects
+	// are kept before the reaper removes them (0: at once).
+	DeleteGrace time.Duration
 	// DevKey is set when no key was configured and the development key
 	// pair is in use.
 	DevKey bool
@@ -127,6 +130,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.Region, "region", "us-east-1", "region the gateway serves (clients sign for it)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", time.Minute, "disconnect a client that sends or reads nothing for this long in the middle of a request")
+	fs.DurationVar(&c.DeleteGrace, "delete-grace", 10*time.Minute, "keep the data of deleted or overwritten objects this long before removing it")
 	var keys, domains multi
 	var keysFile string
 	fs.Var(&keys, "key", "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")
