@@ -132,10 +132,14 @@ func dropRefs(tx *bolt.Tx, parts []store.Part) ([]store.BlobRef, error) {
 		if err := tx.Bucket(bBlobRefs).Delete([]byte(p.Blob.ID)); err != nil {
 			return nil, err
 		}
-		if err := enqueue(tx, rec.Ref, now); err != nil {
+		// The queue keeps no key: once this commits, the blob's
+		// wrapped key is in no live record (crypto-shredding).
+		gone := rec.Ref
+		gone.Crypt = nil
+		if err := enqueue(tx, gone, now); err != nil {
 			return nil, err
 		}
-		freed = append(freed, rec.Ref)
+		freed = append(freed, gone)
 	}
 	return freed, nil
 }
