@@ -70,14 +70,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	fol := follower.New(follower.Config{Chain: chain, Store: st, Limits: lim, Log: log.With("part", "follower"), Metrics: m,
 		ResyncInterval: cfg.ResyncInterval, Self: cfg.Endpoint})
 	duties := duty.New(duty.Config{Chain: chain, Store: st, Log: log.With("part", "duty"), Metrics: m,
-		Damaged: func(key [32]byte) { go fol.RepairDamaged(ctx, key) }})
+		Damaged: func(key [32]byte) { fol.RepairAsync(ctx, key) }})
 	fol.AddHook(duties.Hook())
 	sc := scrub.New(scrub.Config{Store: st, Log: log.With("part", "scrub"), Metrics: m, BytesPerSecond: cfg.ScrubBytesPerSecond,
 		Pause: cfg.ScrubPause, Repair: fol.RepairDamaged})
 
 	srv := server.New(server.Config{Store: st, Limits: lim, Log: log.With("part", "http"), Metrics: m, Gatherer: reg,
 		Refresh: fol.Refresh,
-		Damaged: func([32]byte, uint64) {}})
+		Damaged: func(key [32]byte, _ uint64) { fol.RepairAsync(ctx, key) }})
 	h := http.Handler(srv)
 	h = kickAfterPush(h, fol.Kick)
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -148,6 +148,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	}
 	cancel()
 	wg.Wait()
+	fol.Wait()
 	log.Info("hoster stopped")
 	return runErr
 }

@@ -184,6 +184,18 @@ func (p *erasurePlan) block(ctx context.Context, s uint64) ([]byte, error) {
 // against the hoster's own tree before use, and the whole copy against the
 // writer's signature before it replaces the damaged one).
 func (f *Follower) RepairDamaged(ctx context.Context, key [32]byte) error {
+	f.fetchMu.Lock()
+	if f.repairing[key] {
+		f.fetchMu.Unlock()
+		return nil // a repair of this core is running; it sees the same damage
+	}
+	f.repairing[key] = true
+	f.fetchMu.Unlock()
+	defer func() {
+		f.fetchMu.Lock()
+		delete(f.repairing, key)
+		f.fetchMu.Unlock()
+	}()
 	as, err := f.cfg.Store.AssignmentsOf(key)
 	if err != nil {
 		return err

@@ -59,9 +59,26 @@ type Follower struct {
 	// fetchAfter backs off fetches from peers per slot.
 	fetchMu    sync.Mutex
 	fetchAfter map[store.Slot]time.Time
+	repairing  map[[32]byte]bool
 
 	extra []BlockHook
+
+	bg sync.WaitGroup // repairs started by RepairAsync
 }
+
+// RepairAsync starts RepairDamaged in the background; Wait waits for it.
+func (f *Follower) RepairAsync(ctx context.Context, key [32]byte) {
+	f.bg.Add(1)
+	go func() {
+		defer f.bg.Done()
+		if err := f.RepairDamaged(ctx, key); err != nil && ctx.Err() == nil {
+			f.log.Error("repair of damaged core failed; its damaged blocks stay unserved", "err", err)
+		}
+	}()
+}
+
+// Wait waits for the repairs RepairAsync started.
+func (f *Follower) Wait() { f.bg.Wait() }
 
 // BlockHook is called for every block after the follower's own work
 // (x/attest duties plug in here).
@@ -78,7 +95,7 @@ func New(cfg Config) *Follower {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{cfg: cfg, me: cfg.Chain.Address(), log: cfg.Log, kick: make(chan struct{}, 1), fetchAfter: map[store.Slot]time.Time{}}
+	return &Follower{cfg: cfg, me: cfg.Chain.Address(), log: cfg.Log, kick: make(chan struct{}, 1), fetchAfter: map[store.Slot]time.Time{}, repairing: map[[32]byte]bool{}}
 }
 
 // AddHook adds a per-block hook (before Run).
