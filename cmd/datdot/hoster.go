@@ -22,6 +22,7 @@ import (
 	"github.com/datdot/datdot/chainclient"
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/daemon"
+	attesttypes "github.com/datdot/datdot/x/attest/types"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
@@ -279,6 +280,10 @@ type hosterStatusJSON struct {
 	Accrued     string               `json:"accrued,omitempty"`
 	Daemon      string               `json:"daemon"` // "up" or the error reaching the HTTP API
 	Assignments []slotStatusJSON     `json:"assignments"`
+	// Record is the hoster's x/attest record (passes, faults, slashed, ...).
+	Record *attesttypes.HosterRecord `json:"record,omitempty"`
+	// Challenges are the storage challenges the hoster owes an answer to.
+	Challenges []attesttypes.Challenge `json:"open_challenges"`
 }
 
 type slotStatusJSON struct {
@@ -340,6 +345,14 @@ func hosterStatus(ctx context.Context, args []string) error {
 			break
 		}
 		key = res.Pagination.NextKey
+	}
+	aq := attesttypes.NewQueryClient(c.Conn())
+	if r, err := aq.HosterRecord(ctx, &attesttypes.QueryHosterRecordRequest{Hoster: c.Address()}); err == nil {
+		out.Record = &r.Record
+	}
+	out.Challenges = []attesttypes.Challenge{}
+	if r, err := aq.ChallengesByHoster(ctx, &attesttypes.QueryChallengesByHosterRequest{Hoster: c.Address(), Pagination: &query.PageRequest{Limit: 1000}}); err == nil {
+		out.Challenges = r.Challenges
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

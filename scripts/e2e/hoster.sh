@@ -220,7 +220,7 @@ stop_hoster "h$a1" KILL
 start_hoster "$a1"
 [ "$(curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key" | jq -r .length)" = "$length" ] || fail "data lost across SIGKILL"
 # The follower has caught up with the chain once its status shows the slot.
-status_ok() { "$datdot_bin" hoster status --home "$work/h$a1" | jq -e --arg l "$length" '.daemon == "up" and (.assignments[0].held_length|tostring) == $l' ; }
+status_ok() { "$datdot_bin" hoster status --home "$work/h$a1" | jq -e --arg l "$length" '.daemon == "up" and .registered and (.assignments[0].held_length|tostring) == $l and (.open_challenges|type) == "array" and .record.passes != null' ; }
 until_ok 60 "status of hoster $a1" status_ok
 sleep_until_height() { # wait until the chain passes height H (the hoster had blocks to act on)
 	local h0="$1"
