@@ -164,8 +164,12 @@ func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
 			}
 		case *storagetypes.EventAssignmentReplaced:
 			relevant = relevant || e.NewHoster == f.me || e.OldHoster == f.me
-		case *storagetypes.EventOrderExtended, *storagetypes.EventOrderCancelled, *storagetypes.EventOrderExpired:
-			relevant = true // cheap to check: reconcile reads only this hoster's slots
+		case *storagetypes.EventOrderExtended:
+			relevant = relevant || f.holdsOrder(e.OrderId)
+		case *storagetypes.EventOrderCancelled:
+			relevant = relevant || f.holdsOrder(e.OrderId)
+		case *storagetypes.EventOrderExpired:
+			relevant = relevant || f.holdsOrder(e.OrderId)
 		case *storagetypes.EventCommitted:
 			relevant = relevant || e.Hoster == f.me
 		}
@@ -189,6 +193,13 @@ func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
 		f.cfg.Metrics.ChainHeight.Set(float64(b.Height))
 	}
 	return f.cfg.Store.SetHeight(b.Height)
+}
+
+// holdsOrder reports whether the hoster has a slot of order id (on a
+// store error it says yes: a needless re-read is cheap, a missed one not).
+func (f *Follower) holdsOrder(id uint64) bool {
+	ok, err := f.cfg.Store.HasOrder(id)
+	return ok || err != nil
 }
 
 // reconcile makes the store's assignments those the chain lists for this

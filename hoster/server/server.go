@@ -46,7 +46,14 @@ type Config struct {
 type Server struct {
 	cfg Config
 	mux *http.ServeMux
+	// pushes bounds the pushes read and stored at once (each holds its
+	// body, up to wire.MaxPushBytes, in memory).
+	pushes chan struct{}
 }
+
+// MaxConcurrentPushes is how many pushes a server handles at once; more
+// wait for a turn (or for their request to be cancelled).
+const MaxConcurrentPushes = 4
 
 // New returns the API handler.
 func New(cfg Config) *Server {
@@ -56,7 +63,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), pushes: make(chan struct{}, MaxConcurrentPushes)}
 	s.handle("GET /v1/health", "health", s.health)
 	s.handle("GET /v1/cores/{key}", "info", s.info)
 	s.handle("GET /v1/cores/{key}/blocks/{index}", "block", s.block)
@@ -357,6 +364,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		s.cfg.Metrics.PushRefused.WithLabelValues("not_assigned").Inc()
 		return errorf(http.StatusForbidden, "core %x is not assigned to this hoster", key)
+	}
+	select {
+	case s.pushes <- struct{}{}:
+		defer func() { <-s.pushes }()
+	case <-r.Context().Done():
+		return errorf(http.StatusServiceUnavailable, "push cancelled while waiting for a turn")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxPushBytes))
 	var mbe *http.MaxBytesError

@@ -371,3 +371,61 @@ func TestRebuildRefusesWrongBlocks(t *testing.T) {
 	_, err = h.c.Block(ctx, w.key(), 2)
 	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
 }
+
+// Many writers' pushes of overlapping ranges at once: every answer is a
+// success or a clear conflict, and the core ends up exactly the writer's.
+func TestConcurrentPushes(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 40, 2000)
+	h.assign(t, w, 1)
+	errs := make(chan error, 40)
+	for i := 0; i < 40; i += 4 {
+		for _, end := range []uint64{uint64(i + 4), uint64(min(i+8, 40))} {
+			p := w.push(t, uint64(i), end)
+			go func() {
+				_, err := h.c.Push(ctx, w.key(), p)
+				if err != nil && !client.IsStatus(err, http.StatusConflict) {
+					errs <- err
+					return
+				}
+				errs <- nil
+			}()
+		}
+	}
+	for i := 0; i < 20; i++ {
+		require.NoError(t, <-errs)
+	}
+	// Whatever order they landed in, a final push from the hoster's length completes the core.
+	_, err := h.c.PushCore(ctx, w.core, w.priv, 40, 0)
+	require.NoError(t, err)
+	info, err := h.c.Info(ctx, w.key())
+	require.NoError(t, err)
+	wi := w.core.Info()
+	require.Equal(t, wi.TreeHash[:], []byte(info.TreeHash))
+	require.Equal(t, uint64(40), info.Length)
+}
+
+func TestReleaseDeletesUnassignedCores(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 3, 100)
+	h.assign(t, w, 7)
+	_, err := h.c.Push(ctx, w.key(), w.push(t, 0, 3))
+	require.NoError(t, err)
+	ok, err := h.st.HasOrder(7)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = h.st.HasOrder(8)
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.NoError(t, h.st.Release(w.key()))
+	require.Equal(t, uint64(3), h.st.Held(ctx, w.key()), "an assigned core is kept")
+	require.NoError(t, h.st.DeleteAssignment(store.Slot{OrderID: 7}))
+	require.NoError(t, h.st.Release(w.key()))
+	_, err = h.st.Core(ctx, w.key())
+	require.ErrorIs(t, err, store.ErrUnknownCore)
+	require.Zero(t, h.st.Used())
+	_, err = os.Stat(filepath.Join(h.dir, "cores", keyHex(w.key())))
+	require.True(t, os.IsNotExist(err))
+}

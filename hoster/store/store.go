@@ -683,3 +683,14 @@ func (s *Store) CheckReported(id uint64) (bool, error) {
 	var r CheckReport
 	return s.getJSON(bucketChecks, u64(id), &r)
 }
+
+// HasOrder reports whether the hoster holds a slot of order id.
+func (s *Store) HasOrder(id uint64) (bool, error) {
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketAssignments).Cursor().Seek(u64(id))
+		ok = k != nil && bytes.HasPrefix(k, u64(id))
+		return nil
+	})
+	return ok, err
+}
