@@ -424,8 +424,7 @@ func (k Keeper) fault(ctx context.Context, p types.Params, c types.Challenge, ho
 		if err != nil {
 			ev.Error = err.Error()
 		} else {
-			write()
-			sctx.EventManager().EmitEvents(cache.EventManager().Events())
+			write() // also emits the cached events
 			ev.NewHoster = k.addrString(newHoster)
 			rec.Removals++
 		}
@@ -507,8 +506,7 @@ func (k Keeper) processChallengeDeadlines(ctx context.Context, p types.Params, n
 			}
 			continue
 		}
-		write()
-		sctx.EventManager().EmitEvents(cache.EventManager().Events())
+		write() // also emits the cached events
 	}
 	return nil
 }
@@ -532,4 +530,10 @@ func dueKeys[K2 any](ctx context.Context, q collections.KeySet[collections.Pair[
 		out = append(out, key)
 	}
 	return out, nil
+}
+
+// VerifyAnswer is CheckAnswer with no size limit beyond the hard one, for
+// tools and tests.
+func (k Keeper) VerifyAnswer(c types.Challenge, proofs [][]byte) (bool, string, error) {
+	return CheckAnswer(c, proofs, types.MaxProofBytesLimit)
 }

@@ -254,8 +254,7 @@ func (k Keeper) processCheckDeadlines(ctx context.Context, p types.Params, now i
 			}
 			continue
 		}
-		write()
-		sctx.EventManager().EmitEvents(cache.EventManager().Events())
+		write() // also emits the cached events
 	}
 	return nil
 }
