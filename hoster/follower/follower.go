@@ -351,9 +351,13 @@ func (f *Follower) commit(ctx context.Context, a store.Assignment) error {
 			return err
 		}
 	}
-	// Re-read the slot from the chain right before sending: the commit may
-	// have landed (a restart between inclusion and bookkeeping).
-	if err := f.Refresh(ctx); err != nil {
+	// Re-read the slot from the chain right before sending (not rate
+	// limited): the chain's committed length is the truth.
+	f.refreshMu.Lock()
+	err = f.reconcile(ctx)
+	f.lastRefresh = time.Now()
+	f.refreshMu.Unlock()
+	if err != nil {
 		return err
 	}
 	cur, ok, err := f.cfg.Store.Assignment(a.Slot)
@@ -382,15 +386,21 @@ func (f *Follower) commit(ctx context.Context, a store.Assignment) error {
 	return f.committed(ctx, cur, cur.Length)
 }
 
+// committed records that the chain has the slot's commit at length: first
+// the committed length, then the intent is cleared, so a crash in between
+// leaves a record that says "committed" either way.
 func (f *Follower) committed(ctx context.Context, a store.Assignment, length uint64) error {
-	if err := f.cfg.Store.ClearCommitIntent(a.Slot); err != nil {
+	cur, ok, err := f.cfg.Store.Assignment(a.Slot)
+	if err != nil {
 		return err
 	}
-	if cur, ok, err := f.cfg.Store.Assignment(a.Slot); err == nil && ok && cur.CommittedLength < length {
+	if ok && cur.CommittedLength < length {
 		cur.CommittedLength = length
-		return f.cfg.Store.PutAssignment(cur)
+		if err := f.cfg.Store.PutAssignment(cur); err != nil {
+			return err
+		}
 	}
-	return nil
+	return f.cfg.Store.ClearCommitIntent(a.Slot)
 }
 
 // Peers returns clients of the other hosters assigned to the same core
