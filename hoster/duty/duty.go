@@ -240,6 +240,18 @@ func (d *Duties) challenges(ctx context.Context) error {
 	}
 	d.cfg.Log.Info("proofs sent", "answers", len(answers), "tx", sent.Hash)
 	res, err := d.cfg.Chain.Wait(ctx, sent)
+	var txErr *chainclient.TxError
+	if errors.As(err, &txErr) || errors.Is(err, chainclient.ErrExpired) {
+		// The tx will never answer them (refused as a whole, e.g. one
+		// challenge closed meanwhile, or expired): answer again at once.
+		for _, a := range answers {
+			if rec, ok, _ := d.cfg.Store.Challenge(a.ChallengeId); ok {
+				rec.TxHash = ""
+				_ = d.cfg.Store.PutChallenge(rec)
+			}
+		}
+		kick(d.kickC)
+	}
 	if err != nil {
 		return fmt.Errorf("submit proofs %s: %w", sent.Hash, err)
 	}
