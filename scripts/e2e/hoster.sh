@@ -250,7 +250,9 @@ stop_hoster "h$victim" TERM
 datafile="$work/h$victim/data/cores/$key/data"
 [ -f "$datafile" ] || fail "no data file at $datafile"
 orig="$(dd if="$datafile" bs=1 skip=$((5 * 65536 + 100)) count=1 2>/dev/null | od -An -tu1 | tr -d ' ')"
-printf "$(printf '\\%03o' $(((orig + 1) % 256)))" | dd of="$datafile" bs=1 seek=$((5 * 65536 + 100)) conv=notrunc 2>/dev/null
+printf '%b' "\\0$(printf '%03o' $(((orig + 1) % 256)))" | dd of="$datafile" bs=1 seek=$((5 * 65536 + 100)) conv=notrunc 2>/dev/null
+now="$(dd if="$datafile" bs=1 skip=$((5 * 65536 + 100)) count=1 2>/dev/null | od -An -tu1 | tr -d ' ')"
+[ "$now" != "$orig" ] || fail "the block was not corrupted"
 # From the restart on, every read of block 5 is refused (503) or correct,
 # never wrong, until the scrubber (or a challenge that needs the block)
 # finds the damage and repairs the core from the other holder.
