@@ -429,3 +429,37 @@ func TestReleaseDeletesUnassignedCores(t *testing.T) {
 	_, err = os.Stat(filepath.Join(h.dir, "cores", keyHex(w.key())))
 	require.True(t, os.IsNotExist(err))
 }
+
+// A push for a core the hoster has not seen assigned yet makes the server
+// ask the daemon to re-read its assignments once before refusing.
+func TestPushRefreshesAssignments(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(dir, nil)
+	require.NoError(t, err)
+	defer st.Close()
+	w := newWriter(t, 4, 100)
+	refreshes := 0
+	assignOnRefresh := true
+	srv := httptest.NewServer(server.New(server.Config{Store: st, Refresh: func(context.Context) error {
+		refreshes++
+		if assignOnRefresh {
+			info := w.core.Info()
+			return st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: 3}, Key: info.Key, Manifest: info.Manifest, Length: 4})
+		}
+		return nil
+	}}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, srv.Client())
+	require.NoError(t, err)
+	n, err := c.Push(ctx, w.key(), w.push(t, 0, 4))
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), n)
+	require.Equal(t, 1, refreshes)
+
+	assignOnRefresh = false
+	w2 := newWriter(t, 1, 10)
+	_, err = c.Push(ctx, w2.key(), w2.push(t, 0, 1))
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
+	require.Equal(t, 2, refreshes)
+}
