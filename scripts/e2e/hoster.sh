@@ -270,7 +270,8 @@ while [ "$SECONDS" -lt "$end" ]; do
 	esac
 done
 [ "$repaired" = 1 ] || fail "hoster $victim did not repair block 5"
-curl -sf "http://$(cat "$work/h$victim/port")/metrics" | grep -q '^datdot_hoster_damaged_blocks_total [1-9]' || fail "damage not in the metrics"
+curl -sf "http://$(cat "$work/h$victim/port")/metrics" >"$work/metrics" || fail "no /metrics"
+grep -q '^datdot_hoster_damaged_blocks_total [1-9]' "$work/metrics" || fail "damage not in the metrics"
 grep -q "repaired damaged blocks" "$work/h$victim/log" || fail "repair not logged"
 
 say "hoster $a1 never missed a challenge, across its restart"
