@@ -77,6 +77,7 @@ func runCore(ctx context.Context, args []string) error {
 		"proof":  coreProof,
 		"export": coreExport,
 		"prove":  coreProve,
+		"push":   corePush,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
 		return errors.New(`usage: datdot core <command> --dir DIR [args]
@@ -91,7 +92,9 @@ func runCore(ctx context.Context, args []string) error {
                                  attest submit-proofs") to an x/attest challenge
                                  read as JSON from "q attest challenge ID -o json"
   export  --dir D --out FILE     write {key, treeHash, roots, blocks, proofs} for
-                                 ../shared/hypercore/verify-proofs.js`)
+                                 ../shared/hypercore/verify-proofs.js
+  push    --dir D --order ID     push the core to the hosters assigned to it
+                                 in order ID (see hoster/README.md)`)
 	}
 	return sub[args[0]](ctx, args[1:])
 }

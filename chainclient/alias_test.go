@@ -1,0 +1,5 @@
+package chainclient
+
+import abci "github.com/cometbft/cometbft/abci/types"
+
+type abciEvent = abci.Event
