@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/datdot/datdot/gateway/config"
@@ -18,6 +20,7 @@ import (
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
 )
 
 // MaxHeaderBytes caps the request header section; larger requests get
@@ -78,9 +81,39 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 			}
 		}
 		return meta, blobs, func() { meta.Close() }, nil
+	case "network":
+		return openNetwork(cfg, log)
 	default:
 		return nil, nil, nil, fmt.Errorf("gateway: backend %q is not available", cfg.Backend)
 	}
+}
+
+// openNetwork opens the network backend: bbolt metadata in DataDir and
+// encrypted blobs in erasure-coded volumes under DataDir/network.
+func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.BlobStore, func(), error) {
+	master, err := loadMaster(cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	meta, err := local.OpenMeta(filepath.Join(cfg.DataDir, "meta.db"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vols, err := network.Open(network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log})
+	if err != nil {
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	blobs, err := crypt.New(vols, master)
+	if err != nil {
+		vols.Close()
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	return meta, blobs, func() { vols.Close(); meta.Close() }, nil
 }
 
 func loadMaster(cfg config.Config, log *slog.Logger) ([]byte, error) {
