@@ -20,6 +20,7 @@ package network
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -89,6 +90,12 @@ type Volume struct {
 	ID    []byte
 	Hex   string
 	Cores []*hypercore.Core
+	// Keys are the cores' writer keys (set for volumes this process
+	// writes; nil for volumes opened to read).
+	Keys []ed25519.PrivateKey
+	// Dir is the volume's directory (its cores are core-000, ...).
+	Dir    string
+	Layout volume.Layout
 
 	b *Blobs
 
@@ -165,11 +172,13 @@ func (b *Blobs) coreDir(hexID string, j int) string {
 func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 	id := make([]byte, 16)
 	rand.Read(id)
-	v := &Volume{ID: id, Hex: hex.EncodeToString(id), b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N())}
+	v := &Volume{ID: id, Hex: hex.EncodeToString(id), b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v.Dir = filepath.Dir(b.coreDir(v.Hex, 0))
 	keys, err := volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout)
 	if err != nil {
 		return nil, err
 	}
+	v.Keys = keys
 	for j := range v.Cores {
 		st, err := hypercore.OpenFileStorage(b.coreDir(v.Hex, j))
 		if err != nil {
@@ -206,7 +215,8 @@ func (b *Blobs) volumeFor(ctx context.Context, hexID string) (*Volume, error) {
 	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
 		return nil, fmt.Errorf("network: bad volume id %q", hexID)
 	}
-	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N())}
+	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
 	opened := 0
 	for j := range v.Cores {
 		dir := b.coreDir(hexID, j)
