@@ -58,6 +58,7 @@ func runCore(ctx context.Context, args []string) error {
 		"proof":  coreProof,
 		"export": coreExport,
 	}
+	addWireCommands(sub)
 	if len(args) == 0 || sub[args[0]] == nil {
 		return errors.New(`usage: datdot core <command> --dir DIR [args]
   new     --dir D [--compat]     make a writer key and an empty core
@@ -67,7 +68,9 @@ func runCore(ctx context.Context, args []string) error {
                                  print the hex wire.data proof of block I
                                  (upgrade from 0 to L, default the head)
   export  --dir D --out FILE     write {key, treeHash, blocks, proofs} for
-                                 ../shared/hypercore/verify-proofs.js`)
+                                 ../shared/hypercore/verify-proofs.js
+  serve   DIR... [--listen A]    serve the cores in DIRs to Hypercore peers
+  fetch   KEY --peer A --out D   download core KEY from a peer, verified`)
 	}
 	return sub[args[0]](ctx, args[1:])
 }
