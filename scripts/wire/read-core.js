@@ -33,7 +33,12 @@ setTimeout(() => { console.error('read-core: timed out'); process.exit(3) }, tim
   sock.on('error', (e) => { if (!finished) console.error('read-core: socket error:', e.message) })
   sock.pipe(stream).pipe(sock)
   const started = process.hrtime.bigint()
-  while (core.length === 0) await core.update({ wait: true })
+  // update resolves at once when no peer has the core yet: poll, yielding
+  // to the event loop so the timeout can fire.
+  while (core.length === 0) {
+    await core.update({ wait: true })
+    if (core.length === 0) await new Promise((resolve) => setTimeout(resolve, 50))
+  }
   await core.download({ start: 0, end: core.length }).done()
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const h = crypto.createHash('sha256')
