@@ -55,7 +55,7 @@ func serve(t testing.TB, cores ...*hypercore.Core) *served {
 		byDK[c.DiscoveryKey()] = c
 	}
 	log := slog.New(slog.NewTextHandler(lockedWriter{s}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.srv = NewServer(func(dk [32]byte) (*hypercore.Core, bool) { c, ok := byDK[dk]; return c, ok }, secretstream.Config{}, log)
+	s.srv = NewServer(func(dk [32]byte) (*hypercore.Core, bool) { c, ok := byDK[dk]; return c, ok }, secretstream.Config{MaxMessage: 4 << 20}, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
