@@ -109,7 +109,7 @@ func Fetch(ctx context.Context, raw net.Conn, key [32]byte, st hypercore.Storage
 		return nil, err
 	}
 	f := &fetcher{ctx: ctx, fp: fp, key: key, st: st, core: core, opts: opts, runErr: runErr}
-	res, err := f.run()
+	dl, err := f.run()
 	if err != nil {
 		// The stream's own error (a bad frame, a bad capability) is the
 		// better reason when it ended first.
@@ -124,11 +124,15 @@ func Fetch(ctx context.Context, raw net.Conn, key [32]byte, st hypercore.Storage
 		mux.Close()
 		return nil, err
 	}
+	// Everything is here: hang up before the (possibly long) commit.
 	if fp.ch != nil {
 		fp.ch.Close()
 	}
 	mux.Close()
-	return res, nil
+	if dl == nil {
+		return &FetchResult{Length: fp.local.Length}, nil
+	}
+	return dl.commit(ctx, f.core)
 }
 
 // ErrBadProof is wrapped when the peer sends a proof that does not verify.
@@ -304,7 +308,8 @@ func (f *fetcher) request(r Request) (uint64, error) {
 	return r.ID, f.fp.send(&r)
 }
 
-func (f *fetcher) run() (*FetchResult, error) {
+// run downloads and verifies; a nil download means there is nothing new.
+func (f *fetcher) run() (*download, error) {
 	// The channel opens (or the peer rejects it), then the peer says its length.
 	select {
 	case <-f.fp.opened:
@@ -332,7 +337,7 @@ func (f *fetcher) run() (*FetchResult, error) {
 		if remote.Length == 0 && local.Length == 0 {
 			return nil, fmt.Errorf("%w: the peer's core is empty", ErrNotAvailable)
 		}
-		return &FetchResult{Length: local.Length}, nil
+		return nil, nil
 	}
 
 	// 1. The new tree, signed by the writer.
@@ -387,7 +392,12 @@ func (f *fetcher) run() (*FetchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer sp.close()
+	ok := false
+	defer func() {
+		if !ok {
+			sp.close()
+		}
+	}()
 	start, end := local.Length, tree.Length
 	roots := flattree.FullRoots(nil, 2*end)
 	nodesFor := func(i uint64) uint64 {
@@ -444,16 +454,30 @@ func (f *fetcher) run() (*FetchResult, error) {
 		}
 	}
 
-	// 3. One atomic commit, checked against the signature once more.
-	blocks, err := sp.blocks()
+	ok = true
+	return &download{sp: sp, tree: tree, blocks: end - start, bytes: bytes}, nil
+}
+
+// download is what a fetch got: verified blocks waiting in a spool.
+type download struct {
+	sp            *spool
+	tree          *hypercore.Verified
+	blocks, bytes uint64
+}
+
+// commit appends the spooled blocks in one atomic commit, checked against
+// the writer's signature once more.
+func (d *download) commit(ctx context.Context, core *hypercore.Core) (*FetchResult, error) {
+	defer d.sp.close()
+	blocks, err := d.sp.blocks()
 	if err != nil {
 		return nil, err
 	}
-	n, err := f.core.AppendSigned(f.ctx, tree.Fork, tree.Signature, blocks...)
+	n, err := core.AppendSigned(ctx, d.tree.Fork, d.tree.Signature, blocks...)
 	if err != nil {
 		return nil, fmt.Errorf("replicate: commit: %w", err)
 	}
-	return &FetchResult{Blocks: end - start, Bytes: bytes, Length: n}, nil
+	return &FetchResult{Blocks: d.blocks, Bytes: d.bytes, Length: n}, nil
 }
 
 // spool keeps verified blocks in a temporary file until the commit.

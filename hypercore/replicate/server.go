@@ -42,6 +42,10 @@ const maxInvalidRequests = 64
 // HandshakeTimeout bounds the Noise handshake of a new connection.
 const HandshakeTimeout = 30 * time.Second
 
+// DefaultIdleTimeout is how long a Server waits for a silent peer (JS
+// peers send a keep-alive every 5 s) when its Config sets none.
+const DefaultIdleTimeout = 2 * time.Minute
+
 // Lookup finds the core with discovery key dk, or returns false.
 type Lookup func(dk [32]byte) (*hypercore.Core, bool)
 
@@ -56,10 +60,14 @@ type Server struct {
 }
 
 // NewServer makes a server for the cores lookup finds. cfg sets the
-// static key and the largest message accepted; log may be nil.
+// static key, the largest message accepted and the idle timeout
+// (DefaultIdleTimeout if zero); log may be nil.
 func NewServer(lookup Lookup, cfg secretstream.Config, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	return &Server{lookup: lookup, log: log, cfg: cfg, peers: map[[32]byte]map[*servePeer]struct{}{}}
 }

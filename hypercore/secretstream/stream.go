@@ -52,6 +52,9 @@ type Config struct {
 	// MaxMessage bounds a received message (plaintext bytes); 0 means
 	// MaxFrame-ABytes, the protocol's limit.
 	MaxMessage int
+	// IdleTimeout, if set, ends a stream on which nothing arrived for
+	// that long (JS peers send a keep-alive every 5 s).
+	IdleTimeout time.Duration
 }
 
 // Conn is an established secret stream.
@@ -63,6 +66,7 @@ type Conn struct {
 	localPub  []byte
 	pull      *Pull
 	max       int
+	idle      time.Duration
 
 	wmu  sync.Mutex
 	push *Push
@@ -110,7 +114,7 @@ func Handshake(ctx context.Context, raw net.Conn, initiator bool, cfg Config) (*
 		stop()
 		raw.SetDeadline(time.Time{})
 	}()
-	c := &Conn{raw: raw, br: bufio.NewReaderSize(raw, 64<<10), initiator: initiator, max: cfg.MaxMessage, localPub: hs.PublicKey()}
+	c := &Conn{raw: raw, br: bufio.NewReaderSize(raw, 64<<10), initiator: initiator, max: cfg.MaxMessage, localPub: hs.PublicKey(), idle: cfg.IdleTimeout}
 	if c.max <= 0 || c.max > MaxFrame-ABytes {
 		c.max = MaxFrame - ABytes
 	}
@@ -224,6 +228,9 @@ func (c *Conn) readFrame(max int) ([]byte, error) {
 // over the limit, a forged or corrupt message, or a closed connection is
 // an error after which the Conn is unusable. Call it from one goroutine.
 func (c *Conn) ReadMessage() ([]byte, error) {
+	if c.idle > 0 {
+		c.raw.SetReadDeadline(time.Now().Add(c.idle))
+	}
 	f, err := c.readFrame(c.max + ABytes)
 	if err != nil {
 		return nil, err

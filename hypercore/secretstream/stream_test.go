@@ -163,3 +163,13 @@ func FuzzReadMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestIdleTimeout: a peer that sends nothing is cut off.
+func TestIdleTimeout(t *testing.T) {
+	_, b := pair(t, Config{IdleTimeout: 50 * time.Millisecond})
+	_, err := b.ReadMessage()
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("got %v", err)
+	}
+}
