@@ -229,3 +229,132 @@ func TestFetchRefusesForgedProofs(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// syncWatcher records the lengths a server announces.
+type syncWatcher struct{ lengths chan uint64 }
+
+func (w syncWatcher) Opened(*protomux.Channel, []byte) error { return nil }
+func (w syncWatcher) Message(_ *protomux.Channel, typ uint64, p []byte) error {
+	if typ == TypeSync {
+		s, err := DecodeSync(p)
+		if err != nil {
+			return err
+		}
+		w.lengths <- s.Length
+	}
+	return nil
+}
+func (syncWatcher) Closed(*protomux.Channel, bool) {}
+
+// TestAnnounce: a connected peer learns the new length after an append
+// and Announce, without asking.
+func TestAnnounce(t *testing.T) {
+	src, _ := testCore(t, false, 5, func(int) int { return 10 })
+	s := serve(t, src)
+	_, ss := dialRaw(t, s.addr)
+	mux := protomux.New(ss, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go mux.Run(ctx)
+	w := syncWatcher{make(chan uint64, 8)}
+	dk := src.DiscoveryKey()
+	hs := Handshake{Capability: Capability(true, src.Key(), ss.HandshakeHash())}
+	if _, err := mux.Open(Protocol, dk[:], hs.Encode(), w); err != nil {
+		t.Fatal(err)
+	}
+	next := func() uint64 {
+		select {
+		case l := <-w.lengths:
+			return l
+		case <-time.After(time.Minute):
+			t.Fatal("no sync")
+			return 0
+		}
+	}
+	if l := next(); l != 5 {
+		t.Fatalf("first sync says %d", l)
+	}
+	if _, err := src.Append(ctx, []byte("six"), []byte("seven")); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.Announce(dk)
+	if l := next(); l != 7 {
+		t.Fatalf("announced %d", l)
+	}
+}
+
+// TestTooManyInvalidRequests: a peer whose requests cannot be answered is
+// dropped after maxInvalidRequests of them.
+func TestTooManyInvalidRequests(t *testing.T) {
+	src, _ := testCore(t, false, 5, func(int) int { return 10 })
+	s := serve(t, src)
+	raw, ss := dialRaw(t, s.addr)
+	mux := protomux.New(ss, nil)
+	go mux.Run(context.Background())
+	opened := make(chan *protomux.Channel, 1)
+	dk := src.DiscoveryKey()
+	hs := Handshake{Capability: Capability(true, src.Key(), ss.HandshakeHash())}
+	ch, err := mux.Open(Protocol, dk[:], hs.Encode(), openedSignal(opened))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-opened
+	for i := 1; i <= maxInvalidRequests; i++ {
+		r := Request{ID: uint64(i), Upgrade: &hypercore.UpgradeRequest{Start: 3, Length: 1000}}
+		if err := ch.Send(TypeRequest, r.Encode()); err != nil {
+			break // the server may hang up before the last one
+		}
+	}
+	waitClosed(t, raw)
+	s.waitLog(t, "too many invalid requests")
+}
+
+type openedSignal chan *protomux.Channel
+
+func (o openedSignal) Opened(ch *protomux.Channel, _ []byte) error   { o <- ch; return nil }
+func (openedSignal) Message(*protomux.Channel, uint64, []byte) error { return nil }
+func (openedSignal) Closed(*protomux.Channel, bool)                  {}
+
+// forkedPeer claims its core is at another fork.
+type forkedPeer struct{ *servePeer }
+
+func (f forkedPeer) Opened(ch *protomux.Channel, _ []byte) error {
+	s := Sync{Fork: 1, Length: 5, CanUpgrade: true, Uploading: true, HasManifest: true}
+	return ch.Send(TypeSync, s.Encode())
+}
+
+// TestFetchRefusesFork: a core at another fork than ours is refused with
+// ErrUnsupported, not half copied.
+func TestFetchRefusesFork(t *testing.T) {
+	src, _ := testCore(t, false, 5, func(int) int { return 10 })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := NewServer(nil, secretstream.Config{}, nil)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer raw.Close()
+		ss, err := secretstream.Handshake(context.Background(), raw, false, secretstream.Config{})
+		if err != nil {
+			return
+		}
+		protomux.New(ss, func(string, []byte) (protomux.Handler, []byte, bool) {
+			hs := Handshake{Capability: Capability(false, src.Key(), ss.HandshakeHash())}
+			return forkedPeer{newServePeer(context.Background(), srv, src, ss, slog.New(slog.DiscardHandler))}, hs.Encode(), true
+		}).Run(context.Background())
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := hypercore.NewMemStorage()
+	if _, err := Dial(ctx, ln.Addr().String(), src.Key(), st, FetchOptions{}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("got %v", err)
+	}
+	if _, _, err := st.Load(ctx); !errors.Is(err, hypercore.ErrNoCore) {
+		t.Fatalf("storage after a refused fetch: %v", err)
+	}
+}
