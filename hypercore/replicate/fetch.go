@@ -68,6 +68,40 @@ func Dial(ctx context.Context, addr string, key [32]byte, st hypercore.Storage, 
 // st only ever holds signed, verified data. Blocks wait in a temporary
 // file meanwhile.
 func Fetch(ctx context.Context, raw net.Conn, key [32]byte, st hypercore.Storage, opts FetchOptions) (*FetchResult, error) {
+	var core *hypercore.Core
+	switch c, err := hypercore.Open(ctx, st, nil); {
+	case err == nil:
+		core = c
+	case errors.Is(err, hypercore.ErrNoCore):
+	default:
+		raw.Close()
+		return nil, fmt.Errorf("replicate: open local core: %w", err)
+	}
+	if core != nil && core.Key() != key {
+		raw.Close()
+		return nil, fmt.Errorf("replicate: storage holds core %x, not %x", core.Key(), key)
+	}
+	return fetch(ctx, raw, key, st, core, opts)
+}
+
+// FetchInto is Fetch into a core the caller already holds open (a replica
+// from hypercore.CreateReplica or Open), for owners of a core store that
+// keep their cores open.
+func FetchInto(ctx context.Context, raw net.Conn, core *hypercore.Core, opts FetchOptions) (*FetchResult, error) {
+	return fetch(ctx, raw, core.Key(), nil, core, opts)
+}
+
+// DialInto connects to addr and runs FetchInto.
+func DialInto(ctx context.Context, addr string, core *hypercore.Core, opts FetchOptions) (*FetchResult, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("replicate: dial %s: %w", addr, err)
+	}
+	return FetchInto(ctx, c, core, opts)
+}
+
+func fetch(ctx context.Context, raw net.Conn, key [32]byte, st hypercore.Storage, core *hypercore.Core, opts FetchOptions) (*FetchResult, error) {
 	defer raw.Close()
 	if opts.Window <= 0 {
 		opts.Window = 64
@@ -76,18 +110,6 @@ func Fetch(ctx context.Context, raw net.Conn, key [32]byte, st hypercore.Storage
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var core *hypercore.Core
-	switch c, err := hypercore.Open(ctx, st, nil); {
-	case err == nil:
-		core = c
-	case errors.Is(err, hypercore.ErrNoCore):
-	default:
-		return nil, fmt.Errorf("replicate: open local core: %w", err)
-	}
-	if core != nil && core.Key() != key {
-		return nil, fmt.Errorf("replicate: storage holds core %x, not %x", core.Key(), key)
-	}
-
 	hctx, cancel := context.WithTimeout(ctx, HandshakeTimeout)
 	ss, err := secretstream.Handshake(hctx, raw, true, opts.Config)
 	cancel()

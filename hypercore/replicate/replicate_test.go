@@ -183,3 +183,23 @@ func TestFetchUnknownCore(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// TestFetchInto: a caller that keeps its replica open (a hoster's store)
+// fetches into it directly, and can fetch again after the source grew.
+func TestFetchInto(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	src, blocks := testCore(t, false, 30, func(i int) int { return 1000 + i })
+	s := serve(t, src)
+	info := src.Info()
+	st := hypercore.NewMemStorage()
+	replica, err := hypercore.CreateReplica(ctx, st, info.Key, info.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := DialInto(ctx, s.addr, replica, FetchOptions{})
+	if err != nil || res.Blocks != 30 || replica.Length() != 30 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	checkCopy(t, st, src, blocks)
+}
