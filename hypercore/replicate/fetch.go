@@ -29,7 +29,9 @@ var (
 
 // FetchOptions tune Fetch.
 type FetchOptions struct {
-	// Config is the secret stream's configuration (static key, limits).
+	// Config is the secret stream's configuration (static key, limits;
+	// IdleTimeout defaults to DefaultIdleTimeout: a peer silent that long
+	// fails the fetch).
 	Config secretstream.Config
 	// Window is how many block requests are in flight (default 64).
 	Window int
@@ -105,6 +107,9 @@ func fetch(ctx context.Context, raw net.Conn, key [32]byte, st hypercore.Storage
 	defer raw.Close()
 	if opts.Window <= 0 {
 		opts.Window = 64
+	}
+	if opts.Config.IdleTimeout == 0 {
+		opts.Config.IdleTimeout = DefaultIdleTimeout
 	}
 	log := opts.Log
 	if log == nil {
