@@ -31,6 +31,8 @@ DATDOT=$ROOT/build/datdot
 export NODE_PATH=$ROOT/build/hypercore-js/node_modules
 
 TMP=$(mktemp -d)
+# The JS writers and readers keep their cores under os.tmpdir(): in TMP.
+export TMPDIR=$TMP
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -21,6 +21,7 @@ setTimeout(() => { console.error('read-core: timed out'); process.exit(3) }, tim
 
 ;(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hc-read-'))
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }))
   const core = new Hypercore(dir, b4a.from(keyHex, 'hex'))
   await core.ready()
   let downloaded = 0
