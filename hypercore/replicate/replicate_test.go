@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -176,9 +177,13 @@ func TestFetchUnknownCore(t *testing.T) {
 	key[0] = 1
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := Dial(ctx, s.addr, key, hypercore.NewMemStorage(), FetchOptions{})
-	if err == nil {
-		t.Fatal("fetched a core the server does not have")
+	st := hypercore.NewMemStorage()
+	_, err := Dial(ctx, s.addr, key, st, FetchOptions{})
+	if !errors.Is(err, ErrRejected) {
+		t.Fatalf("fetching a core the server does not have: %v", err)
+	}
+	if _, _, err := st.Load(ctx); !errors.Is(err, hypercore.ErrNoCore) {
+		t.Fatalf("storage after a rejected fetch: %v", err)
 	}
 }
 
