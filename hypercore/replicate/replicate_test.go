@@ -208,3 +208,35 @@ func TestFetchInto(t *testing.T) {
 	}
 	checkCopy(t, st, src, blocks)
 }
+
+// TestDirectory: only added keys are served; a removed one is refused.
+func TestDirectory(t *testing.T) {
+	src, _ := testCore(t, false, 4, func(int) int { return 10 })
+	other, _ := testCore(t, true, 2, func(int) int { return 10 })
+	byKey := map[[32]byte]*hypercore.Core{src.Key(): src, other.Key(): other}
+	d := NewDirectory(func(key [32]byte) (*hypercore.Core, bool) { c, ok := byKey[key]; return c, ok })
+	d.Add(src.Key())
+	if c, ok := d.Lookup(src.DiscoveryKey()); !ok || c != src {
+		t.Fatal("added core not found")
+	}
+	if _, ok := d.Lookup(other.DiscoveryKey()); ok {
+		t.Fatal("core found without Add")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := NewServer(d.Lookup, secretstream.Config{}, nil)
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	if res, err := Dial(ctx, ln.Addr().String(), src.Key(), hypercore.NewMemStorage(), FetchOptions{}); err != nil || res.Blocks != 4 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	d.Remove(src.Key())
+	if _, err := Dial(ctx, ln.Addr().String(), src.Key(), hypercore.NewMemStorage(), FetchOptions{}); !errors.Is(err, ErrRejected) {
+		t.Fatalf("removed core: %v", err)
+	}
+}
