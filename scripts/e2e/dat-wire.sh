@@ -3,7 +3,8 @@
 # hypercore 11.37.1, both ways, over loopback TCP:
 #  1. a JS writer (../shared/hypercore/serve.js) serves a core; `datdot core
 #     fetch`, knowing only the key, downloads and verifies every block; the
-#     tree hash matches what a JS reader gets from the same writer;
+#     tree hash matches what a JS reader gets from the same writer; the
+#     same for a JS compat core (scripts/wire/serve-file.js --compat);
 #  2. with the JS writer stopped, `datdot core serve` serves that copy and a
 #     JS reader that knows only the key (scripts/wire/read-core.js) gets
 #     every block back;
@@ -73,6 +74,23 @@ node scripts/wire/read-core.js "$KEY" "127.0.0.1:$JSPORT" >"$TMP/js-js.json"
 # A second fetch into the same directory has nothing left to download.
 "$DATDOT" core fetch "$KEY" --peer "127.0.0.1:$JSPORT" --out "$TMP/fetched" | grep -q "^downloaded and verified 0 blocks"
 kill "$JSPID"; wait "$JSPID" 2>/dev/null || true
+
+# 1b. A JS compat core (key = public key) → Go fetch.
+head -c 700000 /dev/urandom >"$TMP/compat-data"
+node scripts/wire/serve-file.js "$TMP/compat-data" 0 --compat >"$TMP/js-compat.log" 2>&1 &
+CPID=$!
+PIDS+=("$CPID")
+wait_line "$TMP/js-compat.log" '^serving '
+CKEY=$(awk '/^serving/{print $2}' "$TMP/js-compat.log")
+CPORT=$(awk '/^serving/{print $4}' "$TMP/js-compat.log")
+echo "== Go fetches a JS compat core $CKEY"
+"$DATDOT" core fetch "$CKEY" --peer "127.0.0.1:$CPORT" --out "$TMP/fetched-compat" | grep "^downloaded and verified 11 blocks"
+"$DATDOT" core info --dir "$TMP/fetched-compat" >"$TMP/fetched-compat.json"
+[ "$(json compat <"$TMP/fetched-compat.json")" = true ]
+[ "$(json byte_length <"$TMP/fetched-compat.json")" = 700000 ]
+node scripts/wire/read-core.js "$CKEY" "127.0.0.1:$CPORT" >"$TMP/js-compat.json"
+[ "$(json tree_hash <"$TMP/js-compat.json")" = "$(json tree_hash <"$TMP/fetched-compat.json")" ]
+kill "$CPID"; wait "$CPID" 2>/dev/null || true
 
 # 2. The writer is gone; the Go copy serves a JS reader.
 "$DATDOT" core serve "$TMP/fetched" >"$TMP/go-serve1.log" 2>"$TMP/go-serve1.err" &

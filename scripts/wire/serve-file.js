@@ -1,6 +1,7 @@
 // A JS Hypercore writer that appends a file in 64 KiB blocks and serves the
-// core over loopback TCP: node serve-file.js FILE [PORT]. Prints
-// "serving KEY on PORT" once ready.
+// core over loopback TCP: node serve-file.js FILE [PORT] [--compat] (a
+// compat core: key = the writer's public key). Prints "serving KEY on
+// PORT" once ready.
 const Hypercore = require('hypercore')
 const net = require('net')
 const b4a = require('b4a')
@@ -8,12 +9,14 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 
-const [file, portArg] = process.argv.slice(2)
+const args = process.argv.slice(2)
+const compat = args.includes('--compat')
+const [file, portArg] = args.filter((a) => a !== '--compat')
 if (!file) { console.error('usage: node serve-file.js FILE [PORT]'); process.exit(2) }
 
 ;(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hc-serve-file-'))
-  const core = new Hypercore(dir)
+  const core = new Hypercore(dir, compat ? { compat: true } : {})
   await core.ready()
   const fd = fs.openSync(file, 'r')
   const B = 65536
