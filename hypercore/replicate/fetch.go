@@ -340,8 +340,7 @@ func (f *fetcher) run() (*download, error) {
 	// The channel opens (or the peer rejects it), then the peer says its length.
 	select {
 	case <-f.fp.opened:
-	case ev := <-f.fp.events:
-		_ = ev
+	case <-f.fp.events: // only Closed can send before the open
 		return nil, ErrRejected
 	case err := <-f.runErr:
 		f.runErr <- err
