@@ -15,7 +15,7 @@ if [ -z "${HYPERCORE_SHARED:-}" ] && [ ! -d "$ROOT/../shared/hypercore" ]; then
 	[ -n "$common" ] && export HYPERCORE_SHARED=$(dirname "$common")/../shared/hypercore
 fi
 bash scripts/setup/hypercore.sh >/dev/null
-mkdir -p build && go build -o build/datdot ./cmd/datdot
+[ -x build/datdot ] || { mkdir -p build && go build -o build/datdot ./cmd/datdot; }
 DATDOT=$ROOT/build/datdot
 export NODE_PATH=$ROOT/build/hypercore-js/node_modules
 TMP=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/bench-wire.XXXXXX")
