@@ -118,8 +118,9 @@ for kind in v11 compat; do
 done
 "$DATDOT" core serve "${dirs[@]}" >"$TMP/go-serve2.log" 2>"$TMP/go-serve2.err" &
 PIDS+=("$!")
-wait_line "$TMP/go-serve2.log" '^serving .*compat\|^serving '
+wait_line "$TMP/go-serve2.log" '^serving '
 for _ in $(seq 600); do [ "$(grep -c '^serving' "$TMP/go-serve2.log")" = 2 ] && break; sleep 0.1; done
+[ "$(grep -c '^serving' "$TMP/go-serve2.log")" = 2 ]
 ADDR=$(awk '/^serving/{print $4; exit}' "$TMP/go-serve2.log")
 for kind in v11 compat; do
 	key=$(json key <"$TMP/info-$kind.json")
