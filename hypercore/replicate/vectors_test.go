@@ -20,6 +20,12 @@ type wireVectors struct {
 	}
 	RemoteOpen string
 	Frames     []string
+	Capability struct {
+		Key           string
+		HandshakeHash string `json:"handshake_hash"`
+		Initiator     string
+		Responder     string
+	}
 }
 
 func loadWire(t *testing.T) wireVectors {
@@ -138,6 +144,18 @@ func TestMessageVectors(t *testing.T) {
 	r, _ := DecodeRequest(unhex(t, v.Messages[5].Encoded))
 	if r.ID != 300 || r.Fork != 2 || r.Block == nil || r.Block.Index != 5 || r.Block.Nodes != 3 || r.Priority != 1 || r.Upgrade != nil {
 		t.Fatalf("request %+v", r)
+	}
+}
+
+// TestCapabilityVector: the capability hypercore's caps.replicate computes.
+func TestCapabilityVector(t *testing.T) {
+	v := loadWire(t).Capability
+	key, hash := [32]byte(unhex(t, v.Key)), unhex(t, v.HandshakeHash)
+	if c := Capability(true, key, hash); hex.EncodeToString(c[:]) != v.Initiator {
+		t.Fatalf("initiator capability %x", c)
+	}
+	if c := Capability(false, key, hash); hex.EncodeToString(c[:]) != v.Responder {
+		t.Fatalf("responder capability %x", c)
 	}
 }
 

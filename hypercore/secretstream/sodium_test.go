@@ -10,6 +10,11 @@ import (
 )
 
 type sodiumVectors struct {
+	StreamID struct {
+		HandshakeHash string `json:"handshake_hash"`
+		Initiator     string
+		Responder     string
+	} `json:"stream_id"`
 	Key, Header string
 	Messages    []struct {
 		Tag     byte
@@ -114,5 +119,27 @@ func TestCounterWrap(t *testing.T) {
 	}
 	if push.st.k == k0 || push.st.k != pull.st.k {
 		t.Fatal("no rekey on counter wrap")
+	}
+}
+
+// TestStreamIDVector: the ids @hyperswarm/secret-stream puts in its header.
+func TestStreamIDVector(t *testing.T) {
+	raw, err := os.ReadFile("testdata/sodium.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v sodiumVectors
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	h := mustHex(t, v.StreamID.HandshakeHash)
+	if len(h) != 64 {
+		t.Fatal("no stream id vector")
+	}
+	if id := StreamID(h, true); hex.EncodeToString(id[:]) != v.StreamID.Initiator {
+		t.Fatalf("initiator id %x", id)
+	}
+	if id := StreamID(h, false); hex.EncodeToString(id[:]) != v.StreamID.Responder {
+		t.Fatalf("responder id %x", id)
 	}
 }

@@ -7,6 +7,7 @@
 // NODE_PATH=build/hypercore-js/node_modules node make-vectors.js > wire.json
 const c = require('compact-encoding')
 const m = require('hypercore/lib/messages')
+const caps = require('hypercore/lib/caps')
 const Protomux = require('protomux')
 const { EventEmitter } = require('events')
 const b4a = require('b4a')
@@ -65,7 +66,15 @@ const ch = mux.createChannel({
     ch.messages[1].send(samples.request[1])
     ch.messages[3].send(samples.data[0])
     ch.close()
-    console.log(JSON.stringify({ messages, remoteOpen: hex(remoteOpen), frames: s.writes }, null, 1))
+    const capKey = b4a.alloc(32, 0x42)
+    const capHash = b4a.alloc(64, 0x17)
+    const capability = {
+      key: hex(capKey),
+      handshake_hash: hex(capHash),
+      initiator: hex(caps.replicate(true, capKey, capHash)),
+      responder: hex(caps.replicate(false, capKey, capHash))
+    }
+    console.log(JSON.stringify({ messages, remoteOpen: hex(remoteOpen), frames: s.writes, capability }, null, 1))
   }
 })
 ch.open(hs)

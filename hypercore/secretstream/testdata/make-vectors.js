@@ -1,7 +1,8 @@
 // Makes libsodium crypto_secretstream_xchacha20poly1305 vectors with the real
 // JS stack (sodium-universal → sodium-native, as sodium-secretstream uses it):
 // a key, the random header init_push chose, and a run of messages of many
-// lengths and tags (a REKEY tag in the middle) with their ciphertexts.
+// lengths and tags (a REKEY tag in the middle) with their ciphertexts; and
+// the stream ids of @hyperswarm/secret-stream for a fixed handshake hash.
 // NODE_PATH=build/hypercore-js/node_modules node make-vectors.js > sodium.json
 const sodium = require('sodium-universal')
 const b4a = require('b4a')
@@ -31,4 +32,9 @@ lengths.forEach((n, i) => {
   sodium.crypto_secretstream_xchacha20poly1305_push(state, c, m, null, tags[i])
   messages.push({ tag: tagByte(tags[i]), message: hex(m), cipher: hex(c) })
 })
-console.log(JSON.stringify({ key: hex(key), header: hex(header), messages }, null, 1))
+// The stream ids secret-stream announces in its header, for a fixed hash.
+const SS = require('@hyperswarm/secret-stream')
+const hash = b4a.alloc(64)
+for (let i = 0; i < 64; i++) hash[i] = 255 - i
+const streamId = { handshake_hash: hex(hash), initiator: hex(SS.id(hash, true)), responder: hex(SS.id(hash, false)) }
+console.log(JSON.stringify({ key: hex(key), header: hex(header), messages, stream_id: streamId }, null, 1))
