@@ -358,3 +358,42 @@ func TestFetchRefusesFork(t *testing.T) {
 		t.Fatalf("storage after a refused fetch: %v", err)
 	}
 }
+
+// TestMaxConns: connections over the limit are refused; a slot frees up
+// when a connection ends.
+func TestMaxConns(t *testing.T) {
+	src, _ := testCore(t, false, 3, func(int) int { return 10 })
+	s := &served{}
+	log := slog.New(slog.NewTextHandler(lockedWriter{s}, nil))
+	s.srv = NewServer(func(dk [32]byte) (*hypercore.Core, bool) { return src, dk == src.DiscoveryKey() }, secretstream.Config{}, log)
+	s.srv.MaxConns = 1
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.srv.Serve(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	first, _ := dialRaw(t, s.addr) // holds the only slot
+	fctx, fcancel := context.WithTimeout(ctx, time.Minute)
+	defer fcancel()
+	if _, err := Dial(fctx, s.addr, src.Key(), hypercore.NewMemStorage(), FetchOptions{}); err == nil {
+		t.Fatal("a second connection was served")
+	}
+	s.waitLog(t, "too many replication connections")
+	first.Close()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := Dial(fctx, s.addr, src.Key(), hypercore.NewMemStorage(), FetchOptions{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot never freed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

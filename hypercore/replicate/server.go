@@ -49,8 +49,16 @@ const DefaultIdleTimeout = 2 * time.Minute
 // Lookup finds the core with discovery key dk, or returns false.
 type Lookup func(dk [32]byte) (*hypercore.Core, bool)
 
+// DefaultMaxConns bounds a Server's simultaneous connections unless
+// MaxConns says otherwise.
+const DefaultMaxConns = 1024
+
 // Server serves cores to replication peers.
 type Server struct {
+	// MaxConns bounds simultaneous connections (DefaultMaxConns if 0);
+	// connections over it are closed at once. Set it before Serve.
+	MaxConns int
+
 	lookup Lookup
 	log    *slog.Logger
 	cfg    secretstream.Config
@@ -80,6 +88,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	max := s.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	slots := make(chan struct{}, max)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -92,9 +105,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("replicate: accept: %w", err)
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.log.Warn("too many replication connections, refusing one", "peer", c.RemoteAddr().String(), "max", max)
+			c.Close()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { <-slots }()
 			s.ServeConn(ctx, c)
 		}()
 	}
