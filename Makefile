@@ -118,3 +118,9 @@ s3-conformance: build
 # (bench/s3/run.sh says how versitygw is installed outside go.mod).
 bench-s3: build
 	bash bench/s3/run.sh
+
+# bench-wire measures Hypercore replication throughput over loopback TCP:
+# Go→Go, Go→JS, JS→JS and JS→Go for one core of BENCH_WIRE_MIB (1024) MiB.
+.PHONY: bench-wire
+bench-wire: build
+	bash scripts/bench-wire.sh $(or $(BENCH_WIRE_MIB),1024)

@@ -79,6 +79,7 @@ func runCore(ctx context.Context, args []string) error {
 		"prove":  coreProve,
 		"push":   corePush,
 	}
+	addWireCommands(sub)
 	if len(args) == 0 || sub[args[0]] == nil {
 		return errors.New(`usage: datdot core <command> --dir DIR [args]
   new     --dir D [--compat]     make a writer key and an empty core
@@ -94,7 +95,9 @@ func runCore(ctx context.Context, args []string) error {
   export  --dir D --out FILE     write {key, treeHash, roots, blocks, proofs} for
                                  ../shared/hypercore/verify-proofs.js
   push    --dir D --order ID     push the core to the hosters assigned to it
-                                 in order ID (see hoster/README.md)`)
+                                 in order ID (see hoster/README.md)
+  serve   DIR... [--listen A]    serve the cores in DIRs to Hypercore peers
+  fetch   KEY --peer A --out D   download core KEY from a peer, verified`)
 	}
 	return sub[args[0]](ctx, args[1:])
 }
