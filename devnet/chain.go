@@ -1,0 +1,166 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+)
+
+// Chain-wide defaults of the devnet. Every account gets AccountCoins; the
+// validator bonds SelfStake of it.
+const (
+	ChainID      = "datdot-devnet"
+	Denom        = "udot"
+	AccountCoins = "1000000000000udot"
+	SelfStake    = "100000000000udot"
+	// GenesisHosterAccounts is how many hoster accounts genesis funds, so
+	// that a devnet restarted with more hosters still has keys for them.
+	GenesisHosterAccounts = 12
+)
+
+// chainAccounts are the keys genesis creates in the chain home's test
+// keyring: the validator, two users, the gateway's account and the hosters.
+func chainAccounts() []string {
+	names := []string{"validator", "alice", "bob", "gateway"}
+	for i := 1; i <= GenesisHosterAccounts; i++ {
+		names = append(names, hosterName(i))
+	}
+	return names
+}
+
+func hosterName(i int) string { return "hoster" + strconv.Itoa(i) }
+
+// chaind runs the node binary with --home and returns its stdout; a failure
+// carries the command's stderr.
+func chaind(ctx context.Context, bin, home string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, append(args, "--home", home)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("devnet: %s %v: %w: %s", filepath.Base(bin), args, err, bytes.TrimSpace(errb.Bytes()))
+	}
+	return out.Bytes(), nil
+}
+
+// initChain makes a new one-validator chain home at home: genesis with the
+// funded accounts of chainAccounts, short storage epochs and governance
+// periods, and the validator's gentx. It builds everything in a temporary
+// directory and renames it into place, so an interrupted init leaves no
+// half-made home that a later start would take for a chain.
+func initChain(ctx context.Context, bin, home string, p Params) error {
+	tmp := home + ".init"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	if _, err := chaind(ctx, bin, tmp, "init", "devnet", "--chain-id", ChainID); err != nil {
+		return err
+	}
+	for _, name := range chainAccounts() {
+		if _, err := chaind(ctx, bin, tmp, "keys", "add", name, "--keyring-backend", "test", "--output", "json"); err != nil {
+			return err
+		}
+		if _, err := chaind(ctx, bin, tmp, "genesis", "add-genesis-account", name, AccountCoins, "--keyring-backend", "test"); err != nil {
+			return err
+		}
+	}
+	genesis := filepath.Join(tmp, "config", "genesis.json")
+	if err := editGenesis(genesis, p); err != nil {
+		return err
+	}
+	if _, err := chaind(ctx, bin, tmp, "genesis", "gentx", "validator", SelfStake, "--chain-id", ChainID, "--keyring-backend", "test"); err != nil {
+		return err
+	}
+	if _, err := chaind(ctx, bin, tmp, "genesis", "collect-gentxs"); err != nil {
+		return err
+	}
+	if _, err := chaind(ctx, bin, tmp, "genesis", "validate"); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, home); err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	return nil
+}
+
+// editGenesis sets the devnet's module parameters: storage epochs of a few
+// blocks so that escrow visibly moves, a short hoster unbonding, short
+// governance periods, and (when the chain has x/attest) frequent challenges.
+func editGenesis(path string, p Params) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(data, &g); err != nil {
+		return fmt.Errorf("devnet: %s: %w", path, err)
+	}
+	state, _ := g["app_state"].(map[string]any)
+	if state == nil {
+		return fmt.Errorf("devnet: %s has no app_state", path)
+	}
+	set := func(module string, kv map[string]any) {
+		m, _ := state[module].(map[string]any)
+		if m == nil {
+			return
+		}
+		params, _ := m["params"].(map[string]any)
+		if params == nil {
+			return
+		}
+		for k, v := range kv {
+			if _, ok := params[k]; ok {
+				params[k] = v
+			}
+		}
+	}
+	set("storage", map[string]any{
+		"epoch_blocks":     strconv.Itoa(p.EpochBlocks),
+		"unbonding_blocks": strconv.Itoa(p.UnbondingBlocks),
+	})
+	set("gov", map[string]any{"voting_period": "20s", "expedited_voting_period": "10s"})
+	out, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	return writeFileAtomic(path, out, 0o644)
+}
+
+// configureChain writes the listen addresses and the devnet's settings into
+// the node's config files. It runs at every start, so --*-port flags apply
+// to an existing home too.
+func configureChain(home string, c Config) error {
+	cfg := filepath.Join(home, "config", "config.toml")
+	if err := setTOML(cfg, []tomlSetting{
+		{"rpc", "laddr", strconv.Quote("tcp://" + c.addr(c.RPCPort))},
+		{"rpc", "cors_allowed_origins", `["*"]`},
+		{"rpc", "pprof_laddr", `""`},
+		{"p2p", "laddr", strconv.Quote("tcp://" + c.addr(c.P2PPort))},
+		{"p2p", "addr_book_strict", "false"},
+		{"consensus", "timeout_commit", strconv.Quote(c.BlockTime.String())},
+	}); err != nil {
+		return err
+	}
+	app := filepath.Join(home, "config", "app.toml")
+	if err := setTOML(app, []tomlSetting{
+		{"", "minimum-gas-prices", `"0.001udot"`},
+		{"api", "enable", "true"},
+		{"api", "enabled-unsafe-cors", "true"},
+		{"api", "address", strconv.Quote("tcp://" + c.addr(c.APIPort))},
+		{"grpc", "enable", "true"},
+		{"grpc", "address", strconv.Quote(c.addr(c.GRPCPort))},
+	}); err != nil {
+		return err
+	}
+	client := filepath.Join(home, "config", "client.toml")
+	return setTOML(client, []tomlSetting{
+		{"", "chain-id", strconv.Quote(ChainID)},
+		{"", "keyring-backend", `"test"`},
+		{"", "node", strconv.Quote("tcp://" + c.addr(c.RPCPort))},
+		{"", "output", `"json"`},
+	})
+}
