@@ -60,8 +60,18 @@ func initChain(ctx context.Context, bin, home string, p Params) error {
 	if _, err := chaind(ctx, bin, tmp, "init", "devnet", "--chain-id", ChainID); err != nil {
 		return err
 	}
+	keyDir := filepath.Join(tmp, "keys")
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
 	for _, name := range chainAccounts() {
-		if _, err := chaind(ctx, bin, tmp, "keys", "add", name, "--keyring-backend", "test", "--output", "json"); err != nil {
+		// The test keyring stores the keys; the mnemonics are kept beside
+		// it (mode 0600) for wallets such as Keplr or CosmJS scripts.
+		out, err := chaind(ctx, bin, tmp, "keys", "add", name, "--keyring-backend", "test", "--output", "json")
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(keyDir, name+".json"), out, 0o600); err != nil {
 			return err
 		}
 		if _, err := chaind(ctx, bin, tmp, "genesis", "add-genesis-account", name, AccountCoins, "--keyring-backend", "test"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/datdot/datdot/chain"
 	"github.com/datdot/datdot/dashboard"
 	"github.com/datdot/datdot/gateway/config"
 )
@@ -44,9 +45,23 @@ func (d *dashServer) Close() error {
 // dashboardHandler serves the dashboard's files, /devnet.json and
 // /gateway/buckets (the local gateway's buckets, listed with the devnet's key
 // so that the page never holds a secret).
-func dashboardHandler(ep Endpoints, c Config, k config.Key, log *slog.Logger) http.Handler {
+func dashboardHandler(ep Endpoints, self string, c Config, k config.Key, log *slog.Logger) (http.Handler, error) {
+	reg, assets, err := chain.Devnet(ep.RPC, ep.REST, ep.GRPC, self)
+	if err != nil {
+		return nil, err
+	}
+	reg.ChainID = ep.ChainID
+	keplr, err := chain.Keplr(reg, assets)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", dashboard.Handler())
+	// Wallets and explorers: chain-registry entries and Keplr's chain info
+	// with this devnet's endpoints.
+	mux.HandleFunc("GET /chain.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, reg) })
+	mux.HandleFunc("GET /assetlist.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, assets) })
+	mux.HandleFunc("GET /keplr.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, keplr) })
 	mux.HandleFunc("GET /devnet.json", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, ep)
 	})
@@ -64,7 +79,7 @@ func dashboardHandler(ep Endpoints, c Config, k config.Key, log *slog.Logger) ht
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"buckets": b})
 	})
-	return mux
+	return mux, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -79,9 +94,14 @@ func startDashboard(_ context.Context, c Config, ep Endpoints, k config.Key, log
 	if err != nil {
 		return nil, fmt.Errorf("devnet: dashboard: %w", err)
 	}
+	h, err := dashboardHandler(ep, "http://"+ln.Addr().String(), c, k, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	d := &dashServer{
 		srv: &http.Server{
-			Handler:           dashboardHandler(ep, c, k, log),
+			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 		ln:   ln,

@@ -209,6 +209,12 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 			fmt.Fprintln(out, "\ndevnet: stopping (state kept in "+c.Home+"; run again to resume, --fresh to start over)")
 			return nil
 		case dead := <-sup.exits:
+			if ctx.Err() != nil {
+				// Ctrl-C reaches the whole process group: the child
+				// stopped because of it, not on its own.
+				fmt.Fprintln(out, "\ndevnet: stopping (state kept in "+c.Home+"; run again to resume, --fresh to start over)")
+				return nil
+			}
 			fmt.Fprintf(out, "\ndevnet: %s stopped on its own (%s); last lines of %s:\n%s\n", dead.name, exitReason(dead), dead.logPath, tail(dead.logPath, 15))
 			if dead.critical {
 				return fmt.Errorf("devnet: %s died; stopping the devnet (it is not restarted: look at %s)", dead.name, dead.logPath)

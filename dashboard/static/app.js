@@ -6,6 +6,7 @@
 const POLL_MS = 2000;
 const MAX_ORDERS_SHOWN = 20;
 const MAX_EVENTS = 200;
+const EVENT_WINDOW = 400; // blocks read back at the first load
 const SERIES_KEY = 'datdot-dashboard-series';
 
 const state = {
@@ -108,26 +109,29 @@ async function readOrders() {
 // Events of new blocks (transactions and begin/end block), from CometBFT's
 // block_results: typed events of the datdot modules only.
 async function readEvents() {
-  if (!state.lastEventHeight) state.lastEventHeight = Math.max(0, state.height - 100);
-  const from = Math.max(state.lastEventHeight + 1, state.height - 100);
+  const from = Math.max(state.lastEventHeight + 1, state.height - EVENT_WINDOW + 1, 1);
   const found = [];
-  for (let h = from; h <= state.height; h++) {
-    const r = await getJSON(state.ep.rpc + '/block_results?height=' + h);
-    const res = r.result || {};
-    const evs = [...(res.finalize_block_events || [])];
-    for (const tx of res.txs_results || []) evs.push(...(tx.events || []));
-    for (const e of evs) {
-      if (!e.type.startsWith('datdot.')) continue;
-      const attrs = {};
-      for (const a of e.attributes || []) {
-        if (a.key === 'mode' || a.key === 'msg_index') continue;
-        let v = a.value;
-        try { v = JSON.parse(v); } catch { }
-        attrs[a.key] = v;
+  for (let start = from; start <= state.height; start += 20) {
+    const hs = [];
+    for (let h = start; h < start + 20 && h <= state.height; h++) hs.push(h);
+    const results = await Promise.all(hs.map((h) => getJSON(state.ep.rpc + '/block_results?height=' + h)));
+    results.forEach((r, i) => {
+      const res = r.result || {};
+      const evs = [...(res.finalize_block_events || [])];
+      for (const tx of res.txs_results || []) evs.push(...(tx.events || []));
+      for (const e of evs) {
+        if (!e.type.startsWith('datdot.')) continue;
+        const attrs = {};
+        for (const a of e.attributes || []) {
+          if (a.key === 'mode' || a.key === 'msg_index') continue;
+          let v = a.value;
+          try { v = JSON.parse(v); } catch { }
+          attrs[a.key] = v;
+        }
+        found.push({ height: hs[i], type: e.type, attrs });
       }
-      found.push({ height: h, type: e.type, attrs });
-    }
-    state.lastEventHeight = h;
+    });
+    state.lastEventHeight = hs[hs.length - 1];
   }
   return found;
 }
