@@ -226,17 +226,17 @@ function renderChart() {
   const s = state.series;
   const svg = $('#chart');
   if (s.length < 2) { svg.innerHTML = '<text x="10" y="20" fill="#6b7385" font-size="12">collecting…</text>'; return; }
-  const W = 800, H = 160, pad = 6;
+  const W = 800, H = 160, pad = 6, top = 22;
   const t0 = s[0].t, t1 = s[s.length - 1].t || t0 + 1;
   const x = (t) => pad + (W - 2 * pad) * (t - t0) / Math.max(1, t1 - t0);
   const line = (key, max, color) => {
-    const y = (v) => H - pad - (H - 2 * pad) * (max ? v / max : 0);
+    const y = (v) => H - pad - (H - pad - top) * (max ? v / max : 0);
     return `<polyline fill="none" stroke="${color}" stroke-width="2" vector-effect="non-scaling-stroke" points="${s.map((p) => x(p.t).toFixed(1) + ',' + y(p[key]).toFixed(1)).join(' ')}"/>`;
   };
   const maxB = Math.max(...s.map((p) => p.bytes), 1);
   const maxC = Math.max(...s.map((p) => p.passes + p.faults), 1);
   svg.innerHTML = line('bytes', maxB, '#3b5bdb') + line('passes', maxC, '#2f9e44') + line('faults', maxC, '#e03131') +
-    `<text x="${W - 8}" y="14" text-anchor="end" fill="#6b7385" font-size="11">${esc(bytes(maxB))} · ${maxC} challenges</text>`;
+    `<text x="${W - 8}" y="14" text-anchor="end" fill="#6b7385" font-size="11">top: ${esc(bytes(maxB))} stored · ${maxC} challenges · since ${esc(new Date(t0).toLocaleTimeString())}</text>`;
 }
 
 async function tick() {

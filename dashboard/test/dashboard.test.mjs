@@ -27,16 +27,17 @@ async function check(name, fn) {
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 
 const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'datdot-chromium-'));
-const browser = await chromium.launch({
+// A fresh profile directory each run (playwright passes it as --user-data-dir).
+const browser = await chromium.launchPersistentContext(userDir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
+  viewport: { width: 1400, height: 1000 },
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${userDir}`],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 const pageErrors = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(url, { waitUntil: 'load' });
   const text = async (sel) => (await page.locator(sel).first().textContent()).trim();
