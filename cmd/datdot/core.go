@@ -57,6 +57,7 @@ func runCore(ctx context.Context, args []string) error {
 		"info":   coreInfo,
 		"proof":  coreProof,
 		"export": coreExport,
+		"push":   corePush,
 	}
 	if len(args) == 0 || sub[args[0]] == nil {
 		return errors.New(`usage: datdot core <command> --dir DIR [args]
@@ -67,7 +68,9 @@ func runCore(ctx context.Context, args []string) error {
                                  print the hex wire.data proof of block I
                                  (upgrade from 0 to L, default the head)
   export  --dir D --out FILE     write {key, treeHash, blocks, proofs} for
-                                 ../shared/hypercore/verify-proofs.js`)
+                                 ../shared/hypercore/verify-proofs.js
+  push    --dir D --order ID     push the core to the hosters assigned to it
+                                 in order ID (see hoster/README.md)`)
 	}
 	return sub[args[0]](ctx, args[1:])
 }

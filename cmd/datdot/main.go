@@ -24,6 +24,7 @@ func commands() map[string]command {
 		"core":    {summary: "make, append to and inspect Hypercore cores", run: runCore},
 		"gateway": {summary: "serve the S3 gateway", run: runGateway},
 		"devnet":  {summary: "run a whole DatDot network on this machine (chain, hosters, gateway, dashboard)", run: runDevnet},
+		"hoster":  {summary: "run a hoster: init, register, start, status", run: runHoster},
 	}
 }
 

@@ -1,0 +1,157 @@
+package chainclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cosmos/gogoproto/proto"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+)
+
+// Block is what happened at one height: the events of its transactions
+// (successful ones; failed txs emit none that matter) and of its
+// begin/end block.
+type Block struct {
+	Height int64
+	Events []abci.Event
+	// Missing is set when the node no longer has the block's results
+	// (pruned): the follower must re-read its state by queries.
+	Missing bool
+}
+
+// Typed decodes the block's typed events (proto messages such as
+// *storagetypes.EventOrderAssigned); events of unknown types are skipped.
+func (b *Block) Typed() []proto.Message {
+	var out []proto.Message
+	for _, e := range b.Events {
+		if proto.MessageType(e.Type) == nil {
+			continue
+		}
+		m, err := sdk.ParseTypedEvent(e)
+		if err != nil {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Follow calls fn for every block from height from (at least 1) on, in
+// order, as the chain makes them, until ctx ends or fn fails. It learns of
+// new blocks from the node's websocket (NewBlockHeader events) and, if the
+// websocket is down, by polling the node's status every PollInterval; the
+// blocks themselves are always read with block_results, so nothing is
+// skipped when the websocket drops. A caller that records the last height
+// fn finished resumes from the next one after a restart.
+func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context, *Block) error) error {
+	if from < 1 {
+		from = 1
+	}
+	wake := c.subscribe(ctx)
+	next := from
+	tick := time.NewTicker(c.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		latest, err := c.Height(ctx)
+		if err != nil {
+			c.log.Warn("chain status", "err", err)
+		}
+		for ; err == nil && next <= latest; next++ {
+			b, err := c.blockAt(ctx, next)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// Results of the newest block can lag its header a moment.
+				c.log.Debug("block results", "height", next, "err", err)
+				break
+			}
+			if err := fn(ctx, b); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// blockAt reads the events of height h.
+func (c *Client) blockAt(ctx context.Context, h int64) (*Block, error) {
+	res, err := c.rpc.BlockResults(ctx, &h)
+	if err != nil {
+		// A pruned node answers with an error for old heights; report the
+		// gap rather than stalling forever.
+		if base, berr := c.baseHeight(ctx); berr == nil && h < base {
+			return &Block{Height: h, Missing: true}, nil
+		}
+		return nil, fmt.Errorf("chainclient: block results %d: %w", h, err)
+	}
+	b := &Block{Height: h}
+	for _, tx := range res.TxsResults {
+		if tx.Code == 0 {
+			b.Events = append(b.Events, tx.Events...)
+		}
+	}
+	b.Events = append(b.Events, res.FinalizeBlockEvents...)
+	return b, nil
+}
+
+func (c *Client) baseHeight(ctx context.Context) (int64, error) {
+	st, err := c.rpc.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.EarliestBlockHeight, nil
+}
+
+// subscribe returns a channel that receives a value on every new block
+// while the websocket works; it (re)connects in the background.
+func (c *Client) subscribe(ctx context.Context) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if !c.rpc.IsRunning() {
+				if err := c.rpc.Start(); err != nil {
+					c.log.Debug("websocket start", "err", err)
+					if sleep(ctx, 5*c.cfg.PollInterval) != nil {
+						return
+					}
+					continue
+				}
+			}
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			ch, err := c.rpc.Subscribe(sctx, "datdot-chainclient", "tm.event='NewBlockHeader'")
+			cancel()
+			if err != nil {
+				c.log.Debug("websocket subscribe; polling", "err", err)
+				if sleep(ctx, 10*c.cfg.PollInterval) != nil {
+					return
+				}
+				continue
+			}
+			for open := true; open; {
+				select {
+				case <-ctx.Done():
+					uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					_ = c.rpc.UnsubscribeAll(uctx, "datdot-chainclient")
+					cancel()
+					return
+				case _, open = <-ch:
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+			c.log.Debug("websocket closed; polling until it is back")
+		}
+	}()
+	return wake
+}

@@ -1,0 +1,302 @@
+// Package client is the Go client of the hoster HTTP API v1 (documented in
+// hoster/README.md). It is the contract between the hoster and its users:
+// the gateway pushes cores and reads blocks with it, attestors and repairs
+// read blocks and proofs with it.
+//
+// Every method takes a context; every response body is bounded; errors
+// from the hoster are *Error values carrying the HTTP status and the
+// hoster's message.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/datdot/datdot/hoster/wire"
+	"github.com/datdot/datdot/hypercore"
+)
+
+// Client talks to one hoster.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// New returns a client of the hoster at baseURL (its on-chain endpoint,
+// e.g. http://127.0.0.1:9001). hc nil means http.DefaultClient; give one
+// with a timeout for production use.
+func New(baseURL string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("hoster client: endpoint %q is not an http(s) URL", baseURL)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}, nil
+}
+
+// Endpoint returns the base URL.
+func (c *Client) Endpoint() string { return c.base }
+
+// Error is an error answer of the hoster.
+type Error struct {
+	Status  int    // HTTP status
+	Message string // the hoster's "error"
+	// Length is the hoster's length of the core, when the answer carries
+	// it (a push that does not continue what the hoster holds: 409).
+	Length *uint64
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("hoster: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+}
+
+// IsStatus reports whether err is an *Error with HTTP status code.
+func IsStatus(err error, code int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == code
+}
+
+// Info is what a hoster holds of a core, durably.
+type Info struct {
+	Key        HexBytes `json:"key"`
+	Length     uint64   `json:"length"`
+	ByteLength uint64   `json:"byte_length"`
+	Fork       uint64   `json:"fork"`
+	TreeHash   HexBytes `json:"tree_hash"`
+	Signature  HexBytes `json:"signature"`
+	Manifest   HexBytes `json:"manifest"` // empty for a compat core
+}
+
+// HexBytes is a byte string encoded in JSON as lowercase hex.
+type HexBytes []byte
+
+// MarshalJSON implements json.Marshaler.
+func (h HexBytes) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(h)) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (h *HexBytes) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	raw, err := hex.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	*h = raw
+	return nil
+}
+
+// PushResult is the answer to a push.
+type PushResult struct {
+	Length uint64 `json:"length"` // the core's length at the hoster, durable
+}
+
+// Health checks that the hoster answers.
+func (c *Client) Health(ctx context.Context) error {
+	_, err := c.get(ctx, "/v1/health", 1<<16)
+	return err
+}
+
+// Info returns what the hoster holds of core key (404 if nothing).
+func (c *Client) Info(ctx context.Context, key [32]byte) (*Info, error) {
+	body, err := c.get(ctx, "/v1/cores/"+hex.EncodeToString(key[:]), 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	var i Info
+	if err := json.Unmarshal(body, &i); err != nil {
+		return nil, fmt.Errorf("hoster: core info: %w", err)
+	}
+	return &i, nil
+}
+
+// Block returns block index of core key. The bytes are as the hoster
+// sent them: verify them (Proof, or a tree you trust) before use.
+func (c *Client) Block(ctx context.Context, key [32]byte, index uint64) ([]byte, error) {
+	return c.get(ctx, fmt.Sprintf("/v1/cores/%x/blocks/%d", key, index), wire.MaxBlockSize)
+}
+
+// Blocks returns blocks start, start+1, ... of core key, up to end
+// (exclusive). The hoster bounds one answer (wire.MaxListBlocks blocks,
+// wire.MaxListBytes bytes), so it may return fewer than end-start blocks,
+// never zero unless start >= end: call again from start+len(result).
+func (c *Client) Blocks(ctx context.Context, key [32]byte, start, end uint64) ([][]byte, error) {
+	if start >= end {
+		return nil, nil
+	}
+	body, err := c.get(ctx, fmt.Sprintf("/v1/cores/%x/blocks?start=%d&end=%d", key, start, end), wire.MaxListBytes+(wire.MaxListBlocks+4)*10)
+	if err != nil {
+		return nil, err
+	}
+	l, err := wire.DecodeBlockList(body)
+	if err != nil {
+		return nil, fmt.Errorf("hoster: blocks: %w", err)
+	}
+	if l.Start != start || len(l.Blocks) == 0 || uint64(len(l.Blocks)) > end-start {
+		return nil, fmt.Errorf("hoster: blocks: asked [%d,%d), got %d blocks from %d", start, end, len(l.Blocks), l.Start)
+	}
+	return l.Blocks, nil
+}
+
+// Proof returns the wire.data proof of block index of core key, decoded
+// and as raw bytes. With length > 0 it proves the block against the tree
+// at length with the upgrade from 0 to length and no signature (what a
+// challenge answer carries; check it with hypercore.VerifyBlockAt against
+// the tree hash the chain committed). With length 0 it is the hoster's
+// head proof with signature and manifest (hypercore.VerifyProof with the
+// key alone).
+func (c *Client) Proof(ctx context.Context, key [32]byte, index, length uint64) (*hypercore.Proof, []byte, error) {
+	path := fmt.Sprintf("/v1/cores/%x/proof/%d", key, index)
+	if length > 0 {
+		path += "?length=" + strconv.FormatUint(length, 10)
+	}
+	raw, err := c.get(ctx, path, wire.MaxBlockSize+1<<20)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := hypercore.DecodeProof(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hoster: proof: %w", err)
+	}
+	return p, raw, nil
+}
+
+// Push sends blocks p.Start.. of core key with the writer's signature
+// over the tree at p.Start+len(p.Blocks). The hoster answers only after
+// the blocks are durable; a push of blocks it already holds succeeds
+// without storing them again.
+func (c *Client) Push(ctx context.Context, key [32]byte, p *wire.Push) (uint64, error) {
+	body, err := wire.EncodePush(p)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/v1/cores/%x/blocks", c.base, key), bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", wire.PushContentType)
+	out, err := c.do(req, 1<<16)
+	if err != nil {
+		return 0, err
+	}
+	var r PushResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return 0, fmt.Errorf("hoster: push: %w", err)
+	}
+	return r.Length, nil
+}
+
+// PushCore sends the blocks of core (a writer's core) that the hoster
+// does not hold yet, up to length (at most core's head), in pushes of at
+// most batchBytes bytes (0: 8 MiB). Each push is signed with priv, the
+// writer's key, over the tree at its end. It asks the hoster for its length
+// first and returns the hoster's final length.
+func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, length uint64, batchBytes int) (uint64, error) {
+	info := core.Info()
+	if length > info.Length {
+		return 0, fmt.Errorf("hoster: push: length %d beyond the core's %d", length, info.Length)
+	}
+	if batchBytes <= 0 {
+		batchBytes = 8 << 20
+	}
+	batchBytes = min(batchBytes, wire.MaxPushBytes/2)
+	var manifest []byte
+	if !info.Compat {
+		manifest = info.Manifest
+	}
+	start := uint64(0)
+	hi, err := c.Info(ctx, info.Key)
+	switch {
+	case err == nil:
+		start = min(hi.Length, length)
+	case IsStatus(err, http.StatusNotFound):
+	default:
+		return 0, err
+	}
+	for start < length {
+		var blocks [][]byte
+		size := 0
+		for i := start; i < length && len(blocks) < wire.MaxPushBlocks; i++ {
+			b, err := core.Get(ctx, i)
+			if err != nil {
+				return start, err
+			}
+			if len(blocks) > 0 && size+len(b) > batchBytes {
+				break
+			}
+			blocks = append(blocks, b)
+			size += len(b)
+		}
+		end := start + uint64(len(blocks))
+		th, _, err := core.TreeHashAt(ctx, end)
+		if err != nil {
+			return start, err
+		}
+		sig, err := hypercore.SignTree(priv, manifest, th[:], end, info.Fork)
+		if err != nil {
+			return start, err
+		}
+		n, err := c.Push(ctx, info.Key, &wire.Push{Start: start, Fork: info.Fork, Signature: sig, Manifest: manifest, Blocks: blocks})
+		var e *Error
+		if errors.As(err, &e) && e.Status == http.StatusConflict && e.Length != nil && *e.Length < start {
+			start = *e.Length // the hoster holds less than it said (it lost data): resend from there
+			continue
+		}
+		if err != nil {
+			return start, err
+		}
+		start = max(n, end)
+	}
+	return start, nil
+}
+
+func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req, limit)
+}
+
+// do runs req and returns the body of a 200 answer (at most limit bytes).
+func (c *Client) do(req *http.Request, limit int64) ([]byte, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := &Error{Status: resp.StatusCode}
+		var msg struct {
+			Error  string  `json:"error"`
+			Length *uint64 `json:"length"`
+		}
+		if json.Unmarshal(body, &msg) == nil && msg.Error != "" {
+			e.Message, e.Length = msg.Error, msg.Length
+		} else {
+			e.Message = strings.TrimSpace(string(body[:min(len(body), 256)]))
+		}
+		return nil, e
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("hoster: %s %s: answer larger than %d bytes", req.Method, req.URL.Path, limit)
+	}
+	return body, nil
+}

@@ -1,0 +1,158 @@
+// Package daemon runs a hoster: the store, the HTTP API, the chain
+// follower and the scrubber, until its context ends (SIGTERM), then shuts
+// them down in order: the HTTP server stops taking requests and finishes
+// those in flight, the follower and scrubber stop, the store closes.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/datdot/datdot/chainclient"
+	"github.com/datdot/datdot/hoster/follower"
+	"github.com/datdot/datdot/hoster/scrub"
+	"github.com/datdot/datdot/hoster/server"
+	"github.com/datdot/datdot/hoster/store"
+)
+
+// Config is a hoster's configuration (see cmd/datdot hoster init).
+type Config struct {
+	DataDir  string
+	Listen   string // host:port of the HTTP API
+	Endpoint string // public URL registered on chain
+	Capacity uint64 // bytes offered (0: unlimited)
+	Reserve  uint64 // bytes kept free on the disk
+	// ScrubBytesPerSecond bounds the scrubber; ScrubPause is the pause
+	// between passes.
+	ScrubBytesPerSecond int64
+	ScrubPause          time.Duration
+	ResyncInterval      time.Duration
+	Chain               chainclient.Config
+	Plugins             Plugins
+}
+
+// Run runs the hoster until ctx ends. ready, if not nil, is called with the
+// HTTP listener's address once it accepts connections.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
+	st, err := store.Open(cfg.DataDir, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := server.NewMetrics(reg)
+	m.CapacityBytes.Set(float64(cfg.Capacity))
+	lim := store.Limits{Capacity: cfg.Capacity, Reserve: cfg.Reserve}
+
+	cfg.Chain.Log = log.With("part", "chain")
+	chain, err := chainclient.New(ctx, cfg.Chain, cfg.Plugins.Interfaces...)
+	if err != nil {
+		return err
+	}
+	defer chain.Close()
+	if chain.Address() == "" {
+		return errors.New("hoster: no chain key configured (chain.key)")
+	}
+	fol := follower.New(follower.Config{Chain: chain, Store: st, Limits: lim, Log: log.With("part", "follower"), Metrics: m,
+		ResyncInterval: cfg.ResyncInterval, Self: cfg.Endpoint})
+	for _, h := range cfg.Plugins.Hooks {
+		fol.AddHook(h(chain, st, log, m))
+	}
+	sc := scrub.New(scrub.Config{Store: st, Log: log.With("part", "scrub"), Metrics: m, BytesPerSecond: cfg.ScrubBytesPerSecond,
+		Pause: cfg.ScrubPause, Repair: fol.RepairDamaged})
+
+	srv := server.New(server.Config{Store: st, Limits: lim, Log: log.With("part", "http"), Metrics: m, Gatherer: reg,
+		Refresh: fol.Refresh,
+		Damaged: func([32]byte, uint64) {}})
+	h := http.Handler(srv)
+	h = kickAfterPush(h, fol.Kick)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("hoster: listen %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("hoster started", "address", chain.Address(), "listen", ln.Addr().String(), "endpoint", cfg.Endpoint, "data", cfg.DataDir)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := fol.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("follower: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := sc.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("scrubber: %w", err)
+		}
+	}()
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			m.UsedBytes.Set(float64(st.Used()))
+			if free, err := st.FreeDisk(); err == nil {
+				m.FreeDiskBytes.Set(float64(free))
+			}
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("hoster stopping")
+	case runErr = <-errc:
+		log.Error("hoster failed", "err", runErr)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	wg.Wait()
+	log.Info("hoster stopped")
+	return runErr
+}
+
+// kickAfterPush tells the follower to look at its slots after every
+// successful push (so the commit follows the data at once).
+func kickAfterPush(next http.Handler, kick func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if r.Method == http.MethodPost {
+			kick()
+		}
+	})
+}

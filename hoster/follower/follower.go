@@ -1,0 +1,427 @@
+// Package follower is the hoster's chain side: it follows the chain's
+// blocks, keeps the hoster's assignments (new orders, extensions,
+// replacements, ends) in its store, fetches data it was assigned but does
+// not hold from the core's other holders, commits (MsgCommit) once the data
+// is durable, and never sends a second commit of a slot while one is in
+// flight, across restarts included (the tx hash and timeout height are
+// recorded before it is broadcast).
+//
+// The chain is the source of truth: events only tell the follower when to
+// re-read its assignments by query, and it re-reads them on start and
+// every ResyncInterval anyway, so a missed event costs a delay, not a slot.
+package follower
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cosmos/cosmos-sdk/types/query"
+
+	"github.com/datdot/datdot/chainclient"
+	"github.com/datdot/datdot/hoster/client"
+	"github.com/datdot/datdot/hoster/server"
+	"github.com/datdot/datdot/hoster/store"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
+)
+
+// Config configures a Follower.
+type Config struct {
+	Chain   *chainclient.Client
+	Store   *store.Store
+	Limits  store.Limits
+	Log     *slog.Logger
+	Metrics *server.Metrics
+	// ResyncInterval: full re-read of the assignments at least this often
+	// (default 30s).
+	ResyncInterval time.Duration
+	// HTTP is the client used to reach other hosters (default: 30s timeout).
+	HTTP *http.Client
+	// Self is this hoster's endpoint, skipped when looking for peers.
+	Self string
+}
+
+// Follower follows the chain for one hoster.
+type Follower struct {
+	cfg  Config
+	me   string
+	log  *slog.Logger
+	kick chan struct{}
+
+	refreshMu   sync.Mutex
+	lastRefresh time.Time
+
+	// fetchAfter backs off fetches from peers per slot.
+	fetchMu    sync.Mutex
+	fetchAfter map[store.Slot]time.Time
+
+	extra []BlockHook
+}
+
+// BlockHook is called for every block after the follower's own work
+// (x/attest duties plug in here).
+type BlockHook func(ctx context.Context, b *chainclient.Block) error
+
+// New returns a follower; the chain client's key is the hoster's.
+func New(cfg Config) *Follower {
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = 30 * time.Second
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: 60 * time.Second}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{cfg: cfg, me: cfg.Chain.Address(), log: cfg.Log, kick: make(chan struct{}, 1), fetchAfter: map[store.Slot]time.Time{}}
+}
+
+// AddHook adds a per-block hook (before Run).
+func (f *Follower) AddHook(h BlockHook) { f.extra = append(f.extra, h) }
+
+// Kick asks the commit worker to look at the slots now (after a push).
+func (f *Follower) Kick() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Refresh re-reads the assignments from the chain, at most once a second
+// (the HTTP server calls it for a push of a core it does not know yet).
+func (f *Follower) Refresh(ctx context.Context) error {
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+	if time.Since(f.lastRefresh) < time.Second {
+		return nil
+	}
+	f.lastRefresh = time.Now()
+	return f.reconcile(ctx)
+}
+
+// Run follows the chain until ctx ends.
+func (f *Follower) Run(ctx context.Context) error {
+	for {
+		err := f.Refresh(ctx)
+		if err == nil {
+			break
+		}
+		f.log.Warn("initial read of assignments", "err", err)
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+	from, err := f.cfg.Store.Height()
+	if err != nil {
+		return err
+	}
+	if from == 0 {
+		// A new hoster has nothing to replay: its state came from queries.
+		if from, err = f.cfg.Chain.Height(ctx); err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f.worker(ctx)
+	}()
+	err = f.cfg.Chain.Follow(ctx, from+1, f.onBlock)
+	wg.Wait()
+	return err
+}
+
+func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
+	relevant := b.Missing
+	for _, m := range b.Typed() {
+		switch e := m.(type) {
+		case *storagetypes.EventOrderAssigned:
+			for _, h := range e.Hosters {
+				relevant = relevant || h == f.me
+			}
+		case *storagetypes.EventAssignmentReplaced:
+			relevant = relevant || e.NewHoster == f.me || e.OldHoster == f.me
+		case *storagetypes.EventOrderExtended, *storagetypes.EventOrderCancelled, *storagetypes.EventOrderExpired:
+			relevant = true // cheap to check: reconcile reads only this hoster's slots
+		case *storagetypes.EventCommitted:
+			relevant = relevant || e.Hoster == f.me
+		}
+	}
+	if relevant {
+		f.refreshMu.Lock()
+		err := f.reconcile(ctx)
+		f.lastRefresh = time.Now()
+		f.refreshMu.Unlock()
+		if err != nil {
+			f.log.Warn("read assignments", "height", b.Height, "err", err)
+		}
+		f.Kick()
+	}
+	for _, h := range f.extra {
+		if err := h(ctx, b); err != nil {
+			return err
+		}
+	}
+	if f.cfg.Metrics != nil {
+		f.cfg.Metrics.ChainHeight.Set(float64(b.Height))
+	}
+	return f.cfg.Store.SetHeight(b.Height)
+}
+
+// reconcile makes the store's assignments those the chain lists for this
+// hoster, with each order's core as the chain has it.
+func (f *Follower) reconcile(ctx context.Context) error {
+	q := f.cfg.Chain.Storage()
+	seen := map[store.Slot]bool{}
+	orders := map[uint64]*storagetypes.Order{}
+	var key []byte
+	for {
+		res, err := q.AssignmentsByHoster(ctx, &storagetypes.QueryAssignmentsByHosterRequest{Hoster: f.me, Pagination: &query.PageRequest{Key: key, Limit: 200}})
+		if err != nil {
+			return fmt.Errorf("assignments of %s: %w", f.me, err)
+		}
+		for _, v := range res.Assignments {
+			a := v.Assignment
+			o := orders[a.OrderId]
+			if o == nil {
+				or, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: a.OrderId})
+				if err != nil {
+					return fmt.Errorf("order %d: %w", a.OrderId, err)
+				}
+				o = &or.Order
+				orders[a.OrderId] = o
+			}
+			if int(a.CoreIndex) >= len(o.Cores) {
+				continue
+			}
+			c := o.Cores[a.CoreIndex]
+			var k [32]byte
+			copy(k[:], c.Key)
+			rec := store.Assignment{
+				Slot: store.Slot{OrderID: a.OrderId, CoreIndex: a.CoreIndex, Replica: a.Replica},
+				Key:  k, Manifest: c.Manifest, Length: c.Length, Fork: c.Fork, TreeHash: c.TreeHash, Signature: c.Signature,
+				ErasureK: o.ErasureK, ErasureN: o.ErasureN, CommittedLength: a.CommittedLength,
+			}
+			old, had, err := f.cfg.Store.Assignment(rec.Slot)
+			if err != nil {
+				return err
+			}
+			if !had {
+				f.log.Info("new assignment", "slot", rec.Slot.String(), "core", hex.EncodeToString(k[:]), "length", rec.Length)
+			}
+			if !had || old.Length != rec.Length || old.CommittedLength != rec.CommittedLength || old.Key != rec.Key {
+				if err := f.cfg.Store.PutAssignment(rec); err != nil {
+					return err
+				}
+			}
+			seen[rec.Slot] = true
+		}
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			break
+		}
+		key = res.Pagination.NextKey
+	}
+	all, err := f.cfg.Store.Assignments()
+	if err != nil {
+		return err
+	}
+	for _, a := range all {
+		if seen[a.Slot] {
+			continue
+		}
+		f.log.Info("assignment ended", "slot", a.Slot.String())
+		if err := f.cfg.Store.DeleteAssignment(a.Slot); err != nil {
+			return err
+		}
+		if err := f.cfg.Store.Release(a.Key); err != nil {
+			f.log.Warn("release core", "err", err)
+		}
+	}
+	return nil
+}
+
+// worker commits slots whose data is durable and fetches data the hoster
+// lacks, on every kick and every few seconds.
+func (f *Follower) worker(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	resync := time.NewTicker(f.cfg.ResyncInterval)
+	defer resync.Stop()
+	for {
+		f.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.kick:
+		case <-tick.C:
+		case <-resync.C:
+			if err := f.Refresh(ctx); err != nil {
+				f.log.Warn("resync assignments", "err", err)
+			}
+		}
+	}
+}
+
+func (f *Follower) pass(ctx context.Context) {
+	all, err := f.cfg.Store.Assignments()
+	if err != nil {
+		f.log.Error("list assignments", "err", err)
+		return
+	}
+	for _, a := range all {
+		if ctx.Err() != nil {
+			return
+		}
+		held := f.cfg.Store.Held(ctx, a.Key)
+		if held < a.Length {
+			f.maybeFetch(ctx, a, held)
+			held = f.cfg.Store.Held(ctx, a.Key)
+		}
+		if held >= a.Length && a.CommittedLength < a.Length {
+			if err := f.commit(ctx, a); err != nil && ctx.Err() == nil {
+				f.log.Warn("commit", "slot", a.Slot.String(), "err", err)
+			}
+		}
+	}
+}
+
+// commit sends MsgCommit for a at a.Length, unless one is in flight.
+func (f *Follower) commit(ctx context.Context, a store.Assignment) error {
+	intent, ok, err := f.cfg.Store.CommitIntent(a.Slot)
+	if err != nil {
+		return err
+	}
+	if ok {
+		// A commit was sent (maybe before a restart): wait for it to land
+		// or expire before deciding anything.
+		res, err := f.cfg.Chain.Wait(ctx, chainclient.Sent{Hash: intent.TxHash, TimeoutHeight: intent.TimeoutHeight})
+		var txErr *chainclient.TxError
+		switch {
+		case err == nil:
+			f.log.Info("commit included", "slot", a.Slot.String(), "length", intent.Length, "tx", res.Hash, "height", res.Height)
+			if f.cfg.Metrics != nil {
+				f.cfg.Metrics.Commits.Inc()
+			}
+			return f.committed(ctx, a, intent.Length)
+		case errors.As(err, &txErr):
+			f.log.Warn("commit tx failed", "slot", a.Slot.String(), "err", err)
+			if err := f.cfg.Store.ClearCommitIntent(a.Slot); err != nil {
+				return err
+			}
+			return f.Refresh(ctx)
+		case errors.Is(err, chainclient.ErrExpired):
+			if err := f.cfg.Store.ClearCommitIntent(a.Slot); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	// Re-read the slot from the chain right before sending: the commit may
+	// have landed (a restart between inclusion and bookkeeping).
+	if err := f.Refresh(ctx); err != nil {
+		return err
+	}
+	cur, ok, err := f.cfg.Store.Assignment(a.Slot)
+	if err != nil || !ok || cur.CommittedLength >= cur.Length {
+		return err
+	}
+	msg := &storagetypes.MsgCommit{Hoster: f.me, OrderId: a.OrderID, CoreIndex: a.CoreIndex, Length: cur.Length}
+	sent, err := f.cfg.Chain.Send(ctx, func(s chainclient.Sent) error {
+		return f.cfg.Store.PutCommitIntent(a.Slot, store.CommitIntent{Length: cur.Length, TxHash: s.Hash, TimeoutHeight: s.TimeoutHeight})
+	}, msg)
+	if err != nil {
+		if errors.Is(err, chainclient.ErrRefused) {
+			_ = f.cfg.Store.ClearCommitIntent(a.Slot)
+		}
+		return err
+	}
+	f.log.Info("commit sent", "slot", a.Slot.String(), "length", cur.Length, "tx", sent.Hash)
+	res, err := f.cfg.Chain.Wait(ctx, sent)
+	if err != nil {
+		return err // the intent stays: the next pass waits for it again
+	}
+	f.log.Info("commit included", "slot", a.Slot.String(), "length", cur.Length, "height", res.Height)
+	if f.cfg.Metrics != nil {
+		f.cfg.Metrics.Commits.Inc()
+	}
+	return f.committed(ctx, cur, cur.Length)
+}
+
+func (f *Follower) committed(ctx context.Context, a store.Assignment, length uint64) error {
+	if err := f.cfg.Store.ClearCommitIntent(a.Slot); err != nil {
+		return err
+	}
+	if cur, ok, err := f.cfg.Store.Assignment(a.Slot); err == nil && ok && cur.CommittedLength < length {
+		cur.CommittedLength = length
+		return f.cfg.Store.PutAssignment(cur)
+	}
+	return nil
+}
+
+// Peers returns clients of the other hosters assigned to the same core
+// (core index) of a's order that committed at least length.
+func (f *Follower) Peers(ctx context.Context, orderID uint64, coreIndex uint32, length uint64) ([]*client.Client, error) {
+	q := f.cfg.Chain.Storage()
+	or, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: orderID})
+	if err != nil {
+		return nil, err
+	}
+	var out []*client.Client
+	for _, v := range or.Assignments {
+		a := v.Assignment
+		if a.CoreIndex != coreIndex || a.Hoster == f.me || a.CommittedLength < length {
+			continue
+		}
+		h, err := q.Hoster(ctx, &storagetypes.QueryHosterRequest{Address: a.Hoster})
+		if err != nil || h.Hoster.Endpoint == "" || h.Hoster.Endpoint == f.cfg.Self {
+			continue
+		}
+		c, err := client.New(h.Hoster.Endpoint, f.cfg.HTTP)
+		if err != nil {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// maybeFetch fills a's core from its other holders, with a back-off per
+// slot (a new order's data comes from its writer's pushes; a replacement
+// or a hoster that lost data has to fetch).
+func (f *Follower) maybeFetch(ctx context.Context, a store.Assignment, held uint64) {
+	f.fetchMu.Lock()
+	if t, ok := f.fetchAfter[a.Slot]; ok && time.Now().Before(t) {
+		f.fetchMu.Unlock()
+		return
+	}
+	f.fetchAfter[a.Slot] = time.Now().Add(5 * time.Second)
+	f.fetchMu.Unlock()
+	n, err := f.Fetch(ctx, a, held)
+	if err != nil {
+		f.log.Debug("fetch from other holders", "slot", a.Slot.String(), "err", err)
+		return
+	}
+	f.log.Info("fetched core from other holders", "slot", a.Slot.String(), "length", n)
+	if f.cfg.Metrics != nil {
+		f.cfg.Metrics.RepairedCores.Inc()
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,265 @@
+// Package wire holds the binary bodies of the hoster HTTP API v1 (see
+// hoster/README.md): the push request a writer POSTs to append blocks, and
+// the framed block list of a range read. Both are small, bounded,
+// deterministic encodings; the decoders never allocate more than the input
+// they are given and refuse anything malformed, truncated or over a limit.
+//
+// Push request (POST /v1/cores/{key}/blocks, Content-Type
+// application/x-datdot-push):
+//
+//	magic   "DDPUSH01"
+//	start   uvarint   index of the first block
+//	fork    uvarint   fork id of the signed tree
+//	sig     uvarint n ‖ n bytes   writer's signature over the tree at start+count
+//	mfst    uvarint n ‖ n bytes   encoded manifest (may be empty)
+//	count   uvarint   number of blocks
+//	blocks  count × (uvarint n ‖ n bytes)
+//
+// Block list (GET /v1/cores/{key}/blocks?start=A&end=B, Content-Type
+// application/x-datdot-blocks):
+//
+//	magic   "DDBLKS01"
+//	start   uvarint   index of the first block
+//	count   uvarint
+//	blocks  count × (uvarint n ‖ n bytes)
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Limits of the encodings. A push or a block list larger than these is
+// refused by the decoders (and by the server before it reads the body).
+const (
+	MaxBlockSize    = 4 << 20  // bytes in one block
+	MaxPushBlocks   = 4096     // blocks in one push
+	MaxPushBytes    = 32 << 20 // encoded push body
+	MaxSignature    = 1 << 12  // signature bytes (a multisig manifest's signature is larger than 64)
+	MaxManifest     = 1 << 16  // manifest bytes
+	MaxListBlocks   = 1024     // blocks in one range response
+	MaxListBytes    = 16 << 20 // block bytes in one range response
+	PushContentType = "application/x-datdot-push"
+	ListContentType = "application/x-datdot-blocks"
+)
+
+const (
+	pushMagic = "DDPUSH01"
+	listMagic = "DDBLKS01"
+)
+
+// ErrMalformed wraps every decoding error.
+var ErrMalformed = errors.New("wire: malformed body")
+
+// Push is one append request: Blocks are blocks Start..Start+len(Blocks)-1
+// of the core, Signature the writer's signature over the tree at
+// Start+len(Blocks) at Fork, Manifest the core's encoded manifest (needed
+// only when the hoster does not know the core yet; empty otherwise).
+type Push struct {
+	Start     uint64
+	Fork      uint64
+	Signature []byte
+	Manifest  []byte
+	Blocks    [][]byte
+}
+
+// EncodePush encodes p; it refuses a push over the limits.
+func EncodePush(p *Push) ([]byte, error) {
+	if len(p.Blocks) > MaxPushBlocks {
+		return nil, fmt.Errorf("wire: %d blocks in one push, at most %d", len(p.Blocks), MaxPushBlocks)
+	}
+	if len(p.Signature) > MaxSignature || len(p.Manifest) > MaxManifest {
+		return nil, fmt.Errorf("wire: signature or manifest too large")
+	}
+	size := len(pushMagic) + 5*binary.MaxVarintLen64 + len(p.Signature) + len(p.Manifest)
+	for _, b := range p.Blocks {
+		if len(b) > MaxBlockSize {
+			return nil, fmt.Errorf("wire: block of %d bytes, at most %d", len(b), MaxBlockSize)
+		}
+		size += binary.MaxVarintLen64 + len(b)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, pushMagic...)
+	out = binary.AppendUvarint(out, p.Start)
+	out = binary.AppendUvarint(out, p.Fork)
+	out = appendBytes(out, p.Signature)
+	out = appendBytes(out, p.Manifest)
+	out = binary.AppendUvarint(out, uint64(len(p.Blocks)))
+	for _, b := range p.Blocks {
+		out = appendBytes(out, b)
+	}
+	if len(out) > MaxPushBytes {
+		return nil, fmt.Errorf("wire: push of %d bytes, at most %d", len(out), MaxPushBytes)
+	}
+	return out, nil
+}
+
+// DecodePush decodes a push body. The returned slices alias b.
+func DecodePush(b []byte) (*Push, error) {
+	if len(b) > MaxPushBytes {
+		return nil, fmt.Errorf("%w: push of %d bytes, at most %d", ErrMalformed, len(b), MaxPushBytes)
+	}
+	d := decoder{b: b}
+	d.magic(pushMagic)
+	p := &Push{}
+	p.Start = d.uvarint()
+	p.Fork = d.uvarint()
+	p.Signature = d.bytes(MaxSignature)
+	p.Manifest = d.bytes(MaxManifest)
+	n := d.count(MaxPushBlocks)
+	if d.err == nil && n > 0 {
+		p.Blocks = make([][]byte, 0, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		p.Blocks = append(p.Blocks, d.bytes(MaxBlockSize))
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	if len(p.Signature) == 0 {
+		return nil, fmt.Errorf("%w: no signature", ErrMalformed)
+	}
+	if p.Start+uint64(len(p.Blocks)) < p.Start {
+		return nil, fmt.Errorf("%w: start %d overflows", ErrMalformed, p.Start)
+	}
+	return p, nil
+}
+
+// BlockList is a run of consecutive blocks starting at Start.
+type BlockList struct {
+	Start  uint64
+	Blocks [][]byte
+}
+
+// EncodeBlockList encodes l; it refuses a list over the limits.
+func EncodeBlockList(l *BlockList) ([]byte, error) {
+	if len(l.Blocks) > MaxListBlocks {
+		return nil, fmt.Errorf("wire: %d blocks in one list, at most %d", len(l.Blocks), MaxListBlocks)
+	}
+	size, total := len(listMagic)+2*binary.MaxVarintLen64, 0
+	for _, b := range l.Blocks {
+		if len(b) > MaxBlockSize {
+			return nil, fmt.Errorf("wire: block of %d bytes, at most %d", len(b), MaxBlockSize)
+		}
+		total += len(b)
+		size += binary.MaxVarintLen64 + len(b)
+	}
+	if total > MaxListBytes {
+		return nil, fmt.Errorf("wire: %d block bytes in one list, at most %d", total, MaxListBytes)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, listMagic...)
+	out = binary.AppendUvarint(out, l.Start)
+	out = binary.AppendUvarint(out, uint64(len(l.Blocks)))
+	for _, b := range l.Blocks {
+		out = appendBytes(out, b)
+	}
+	return out, nil
+}
+
+// DecodeBlockList decodes a block list. The returned slices alias b.
+func DecodeBlockList(b []byte) (*BlockList, error) {
+	if len(b) > MaxListBytes+len(listMagic)+(MaxListBlocks+2)*binary.MaxVarintLen64 {
+		return nil, fmt.Errorf("%w: block list of %d bytes is too large", ErrMalformed, len(b))
+	}
+	d := decoder{b: b}
+	d.magic(listMagic)
+	l := &BlockList{Start: d.uvarint()}
+	n := d.count(MaxListBlocks)
+	total := 0
+	for i := 0; i < n && d.err == nil; i++ {
+		blk := d.bytes(MaxBlockSize)
+		total += len(blk)
+		l.Blocks = append(l.Blocks, blk)
+	}
+	if d.err == nil && total > MaxListBytes {
+		return nil, fmt.Errorf("%w: %d block bytes, at most %d", ErrMalformed, total, MaxListBytes)
+	}
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	if l.Start+uint64(len(l.Blocks)) < l.Start {
+		return nil, fmt.Errorf("%w: start %d overflows", ErrMalformed, l.Start)
+	}
+	return l, nil
+}
+
+func appendBytes(out, b []byte) []byte {
+	out = binary.AppendUvarint(out, uint64(len(b)))
+	return append(out, b...)
+}
+
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	}
+}
+
+func (d *decoder) magic(m string) {
+	if len(d.b) < len(m) || string(d.b[:len(m)]) != m {
+		d.fail("bad magic, want %q", m)
+		return
+	}
+	d.off = len(m)
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad varint at byte %d", d.off)
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+// count reads a count of items of at least one byte each, at most limit.
+func (d *decoder) count(limit int) int {
+	v := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if v > uint64(limit) || v > uint64(len(d.b)-d.off) {
+		d.fail("count %d at byte %d exceeds limit %d or remaining bytes", v, d.off, limit)
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes(limit int) []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(limit) {
+		d.fail("field of %d bytes at byte %d, at most %d", n, d.off, limit)
+		return nil
+	}
+	if n > uint64(len(d.b)-d.off) {
+		d.fail("truncated: field of %d bytes at byte %d, %d left", n, d.off, len(d.b)-d.off)
+		return nil
+	}
+	out := d.b[d.off : d.off+int(n) : d.off+int(n)]
+	d.off += int(n)
+	return out
+}
+
+func (d *decoder) end() error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.off != len(d.b) {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b)-d.off)
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# hoster.sh: real hoster daemons on a real local chain.
+#
+#   a one-validator chain (scripts/localnet.sh, free ports) and three
+#   `datdot hoster` processes, each configured with `datdot hoster init`
+#   and registered with `datdot hoster register`; a core made with
+#   `datdot core new/append`; an order for it with 2 replicas; the writer
+#   pushes it with `datdot core push`; the two assigned hosters store it
+#   and commit, and the order turns active. Then:
+#   - a push that does not verify is refused over HTTP and changes nothing;
+#   - an assigned hoster is SIGKILLed and restarted: it serves the same
+#     data and sends no second commit;
+#   - the order is extended to a longer core: the writer pushes the new
+#     blocks and both hosters re-commit at the new length;
+#   - a block on one hoster's disk is corrupted: the scrubber finds it, the
+#     hoster never serves it, and repairs it from the other holder.
+#
+# Every wait polls for a condition with a generous timeout; nothing depends
+# on timing or block counts. All processes are stopped on exit.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+chaind_bin="$repo/build/datdotchaind"
+datdot_bin="$repo/build/datdot"
+for b in "$chaind_bin" "$datdot_bin"; do
+	[ -x "$b" ] || { echo "hoster-e2e: $b missing; run make build" >&2; exit 1; }
+done
+command -v jq >/dev/null || { echo "hoster-e2e: jq missing" >&2; exit 1; }
+command -v curl >/dev/null || { echo "hoster-e2e: curl missing" >&2; exit 1; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-hoster-e2e.XXXXXX")"
+home="$work/chain"
+step=""
+declare -A hpid
+
+stop_hoster() { # NAME SIGNAL
+	local p="${hpid[$1]:-}"
+	[ -n "$p" ] || return 0
+	kill "-$2" "$p" 2>/dev/null || true
+	for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	hpid[$1]=""
+}
+
+cleanup() {
+	local rc=$?
+	for n in "${!hpid[@]}"; do stop_hoster "$n" TERM; done
+	if [ -f "$home/localnet.pid" ]; then
+		kill "$(cat "$home/localnet.pid")" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$(cat "$home/localnet.pid")" 2>/dev/null || break; sleep 0.1; done
+	fi
+	if [ "$rc" -ne 0 ]; then
+		echo "hoster-e2e: FAILED at step: $step" >&2
+		for f in "$work"/h*/log; do
+			[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
+		done
+		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 10 "$home/node.log" >&2; }
+	fi
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "hoster-e2e: $*" >&2; exit 1; }
+say() { step="$*"; echo "== [${SECONDS}s] $*"; }
+
+taken=" "
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		case "$taken" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken="$taken$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# until_ok TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds.
+until_ok() {
+	local t="$1" what="$2"; shift 2
+	local end=$((SECONDS + t))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for: $what"
+		sleep 0.2
+	done
+}
+
+export LOCALNET_HOME="$home"
+export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
+export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
+export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
+
+say "start a local chain"
+bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
+grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
+grpc="127.0.0.1:$LOCALNET_GRPC_PORT"
+rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
+
+chaind() { "$chaind_bin" --home "$home" "$@"; }
+addr() { chaind keys show "$1" -a --keyring-backend test; }
+order_json() { chaind q storage order "$1" -o json; }
+chain_flags=(--chain.grpc "$grpc" --chain.rpc "$rpc")
+
+say "three hosters: datdot hoster init, register, start"
+for i in 1 2 3; do
+	port="$(free_port)"
+	"$datdot_bin" hoster init --home "$work/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
+		--capacity 1073741824 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
+		"${chain_flags[@]}" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
+	grep -q "key = \"hoster$i\"" "$work/h$i/hoster.toml" || fail "init did not write the key into the config"
+	"$datdot_bin" hoster register --home "$work/h$i" >/dev/null
+	echo "127.0.0.1:$port" >"$work/h$i/port"
+done
+# Registering twice is harmless.
+"$datdot_bin" hoster register --home "$work/h1" | grep -q "already registered" || fail "second register did not say so"
+
+start_hoster() { # I [extra env...]
+	local i="$1"; shift
+	env "$@" DATDOT_HOSTER_SCRUB_PAUSE="${SCRUB_PAUSE:-1h}" "$datdot_bin" hoster start --home "$work/h$i" --log_level debug >>"$work/h$i/log" 2>&1 &
+	hpid[h$i]=$!
+	disown "$!" 2>/dev/null || true
+	until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
+}
+for i in 1 2 3; do start_hoster "$i"; done
+[ "$(chaind q storage hosters -o json | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = 3 ] || fail "want 3 active hosters"
+
+say "a core written with datdot core, and an order for it with 2 replicas"
+head -c 1000000 /dev/urandom >"$work/data.bin"
+"$datdot_bin" core new --dir "$work/core" >/dev/null
+"$datdot_bin" core append --dir "$work/core" "$work/data.bin" >/dev/null
+"$datdot_bin" core info --dir "$work/core" >"$work/core.json"
+length="$(jq -r '.length' "$work/core.json")"
+key="$(jq -r '.key' "$work/core.json")"
+txflags=(--gas 800000 --fees 2000udot --keyring-backend test -y -o json)
+tx_ok() {
+	local from="$1"; shift
+	local out hash
+	out="$(chaind tx "$@" --from "$from" "${txflags[@]}")" || fail "tx $*: $out"
+	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* refused: $out"
+	hash="$(jq -r '.txhash' <<<"$out")"
+	until_ok 60 "tx $hash included" chaind q tx "$hash" -o json
+	out="$(chaind q tx "$hash" -o json)"
+	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* failed: $(jq -r '.raw_log' <<<"$out")"
+}
+tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot
+order_id="$(chaind q storage orders-by-owner "$(addr alice)" -o json | jq -r '.orders[-1].id')"
+mapfile -t assigned < <(order_json "$order_id" | jq -r '.assignments[].assignment.hoster')
+[ "${#assigned[@]}" = 2 ] || fail "want 2 assignments"
+idx_of() { for i in 1 2 3; do [ "$(addr "hoster$i")" = "$1" ] && { echo "$i"; return; }; done; fail "unknown hoster $1"; }
+a1="$(idx_of "${assigned[0]}")"; a2="$(idx_of "${assigned[1]}")"
+free=$((6 - a1 - a2))
+echo "   order $order_id: hosters $a1 and $a2 assigned, hoster $free not"
+
+say "a push for a core the hoster is not assigned is refused (403)"
+code="$(curl -s -o "$work/resp" -w '%{http_code}' -X POST --data-binary 'DDPUSH01' "http://$(cat "$work/h$free/port")/v1/cores/$key/blocks")"
+[ "$code" = 403 ] || fail "unassigned push answered $code: $(cat "$work/resp")"
+jq -e '.error | test("not assigned")' "$work/resp" >/dev/null || fail "unclear error: $(cat "$work/resp")"
+
+say "the writer pushes the core with datdot core push; both hosters commit"
+"$datdot_bin" core push --dir "$work/core" --order "$order_id" "${chain_flags[@]}" >/dev/null
+order_active() { [ "$(order_json "$order_id" | jq -r '.order.status')" = ORDER_STATUS_ACTIVE ]; }
+until_ok 120 "order $order_id active (both hosters committed)" order_active
+order_json "$order_id" | jq -e --arg l "$length" '[.assignments[] | select(.assignment.committed_length == $l)] | length == 2' >/dev/null ||
+	fail "commitments not at length $length"
+for i in "$a1" "$a2"; do
+	info="$(curl -sf "http://$(cat "$work/h$i/port")/v1/cores/$key")"
+	[ "$(jq -r '.length' <<<"$info")" = "$length" ] || fail "hoster $i holds $(jq -r '.length' <<<"$info") blocks"
+	[ "$(jq -r '.tree_hash' <<<"$info")" = "$(jq -r '.tree_hash' "$work/core.json")" ] || fail "hoster $i has another tree"
+	curl -sf "http://$(cat "$work/h$i/port")/v1/cores/$key/blocks/3" | cmp - <(tail -c +$((3 * 65536 + 1)) "$work/data.bin" | head -c 65536) ||
+		fail "hoster $i serves a wrong block 3"
+done
+# The hoster's head proof of a block is the writer's (datdot core proof --manifest makes the same bytes).
+curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key/proof/2" | od -An -tx1 | tr -d ' \n' >"$work/proof.hex"
+[ "$(cat "$work/proof.hex")" = "$("$datdot_bin" core proof --dir "$work/core" --index 2 --manifest | tr -d '\n')" ] ||
+	fail "the hoster's proof differs from the writer's"
+
+commits_of() { # HOSTER_ADDR: number of MsgCommit txs it sent
+	chaind q txs --query "message.sender='$1' AND message.action='/datdot.storage.v1.MsgCommit'" -o json | jq -r '.total_count // (.txs | length)'
+}
+c_before="$(commits_of "${assigned[0]}")"
+[ "$c_before" = 1 ] || fail "hoster $a1 sent $c_before commits, want 1"
+
+say "a malformed push is refused (400) and changes nothing"
+code="$(curl -s -o "$work/resp" -w '%{http_code}' -X POST --data-binary 'garbage' "http://$(cat "$work/h$a1/port")/v1/cores/$key/blocks")"
+[ "$code" = 400 ] || fail "malformed push answered $code"
+[ "$(curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key" | jq -r .length)" = "$length" ] || fail "a refused push changed the core"
+
+say "hoster $a1 is SIGKILLed and restarted: same data, no second commit"
+stop_hoster "h$a1" KILL
+start_hoster "$a1"
+[ "$(curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key" | jq -r .length)" = "$length" ] || fail "data lost across SIGKILL"
+# The follower has caught up with the chain once its status shows the slot.
+status_ok() { "$datdot_bin" hoster status --home "$work/h$a1" | jq -e --arg l "$length" '.daemon == "up" and (.assignments[0].held_length|tostring) == $l' ; }
+until_ok 60 "status of hoster $a1" status_ok
+sleep_until_height() { # wait until the chain passes height H (the hoster had blocks to act on)
+	local h0="$1"
+	[ "$(chaind status | jq -r '.sync_info.latest_block_height')" -gt "$h0" ]
+}
+h0="$(chaind status | jq -r '.sync_info.latest_block_height')"
+until_ok 60 "chain moves on" sleep_until_height $((h0 + 5))
+[ "$(commits_of "${assigned[0]}")" = 1 ] || fail "hoster $a1 committed again after its restart"
+
+say "the order is extended to a longer core: new blocks pushed, both re-commit"
+head -c 300000 /dev/urandom >"$work/more.bin"
+"$datdot_bin" core append --dir "$work/core" "$work/more.bin" >/dev/null
+"$datdot_bin" core info --dir "$work/core" >"$work/core2.json"
+length2="$(jq -r '.length' "$work/core2.json")"
+jq -s '.' "$work/core2.json" >/dev/null
+tx_ok alice storage extend-order "$order_id" "$work/core2.json" --extra-epochs 1 --top-up 10000000udot ||
+	fail "extend-order failed"
+"$datdot_bin" core push --dir "$work/core" --order "$order_id" "${chain_flags[@]}" >/dev/null
+recommitted() { order_json "$order_id" | jq -e --arg l "$length2" '[.assignments[] | select(.assignment.committed_length == $l)] | length == 2'; }
+until_ok 120 "both hosters re-commit at $length2" recommitted
+
+say "a corrupted block is found by the scrubber, never served, and repaired"
+victim="$a2"
+stop_hoster "h$victim" TERM
+datafile="$work/h$victim/data/cores/$key/data"
+[ -f "$datafile" ] || fail "no data file at $datafile"
+orig="$(dd if="$datafile" bs=1 skip=$((5 * 65536 + 100)) count=1 2>/dev/null | od -An -tu1 | tr -d ' ')"
+printf "$(printf '\\%03o' $(((orig + 1) % 256)))" | dd of="$datafile" bs=1 seek=$((5 * 65536 + 100)) conv=notrunc 2>/dev/null
+# Before the scrubber runs, a read of the damaged block is refused, not served.
+start_hoster "$victim" DATDOT_HOSTER_SCRUB_PAUSE=1h
+code="$(curl -s -o /dev/null -w '%{http_code}' "http://$(cat "$work/h$victim/port")/v1/cores/$key/blocks/5")"
+[ "$code" = 503 ] || fail "damaged block answered $code, want 503"
+stop_hoster "h$victim" TERM
+SCRUB_PAUSE=1s start_hoster "$victim"
+block_ok() { curl -sf "http://$(cat "$work/h$victim/port")/v1/cores/$key/blocks/5" | cmp - <(tail -c +$((5 * 65536 + 1)) "$work/data.bin" | head -c 65536); }
+until_ok 120 "hoster $victim repairs block 5" block_ok
+curl -sf "http://$(cat "$work/h$victim/port")/metrics" | grep -q '^datdot_hoster_damaged_blocks_total [1-9]' || fail "damage not in the metrics"
+grep -q "repaired damaged blocks" "$work/h$victim/log" || fail "repair not logged"
+
+say "SIGTERM stops every hoster cleanly"
+for i in 1 2 3; do
+	stop_hoster "h$i" TERM
+	grep -q "hoster stopped" "$work/h$i/log" || fail "hoster $i did not stop cleanly"
+done
+echo "hoster-e2e: all steps passed"
