@@ -20,17 +20,14 @@ const (
 	SelfStake    = "100000000000udot"
 	// GenesisHosterAccounts is how many hoster accounts genesis funds, so
 	// that a devnet restarted with more hosters still has keys for them.
-	GenesisHosterAccounts = 12
+	GenesisHosterAccounts = 8
 )
 
 // chainAccounts are the keys genesis creates in the chain home's test
-// keyring: the validator, two users, the gateway's account and the hosters.
+// keyring: the validator, two users and the gateway's account. Each hoster's
+// key is made in its own home (see initChain).
 func chainAccounts() []string {
-	names := []string{"validator", "alice", "bob", "gateway"}
-	for i := 1; i <= GenesisHosterAccounts; i++ {
-		names = append(names, hosterName(i))
-	}
-	return names
+	return []string{"validator", "alice", "bob", "gateway"}
 }
 
 func hosterName(i int) string { return "hoster" + strconv.Itoa(i) }
@@ -38,7 +35,13 @@ func hosterName(i int) string { return "hoster" + strconv.Itoa(i) }
 // chaind runs the node binary with --home and returns its stdout; a failure
 // carries the command's stderr.
 func chaind(ctx context.Context, bin, home string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, bin, append(args, "--home", home)...)
+	return chaindRaw(ctx, bin, append(args, "--home", home)...)
+}
+
+// chaindRaw runs bin with args to its end and returns its stdout; a failure
+// carries the command's stderr.
+func chaindRaw(ctx context.Context, bin string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -52,9 +55,15 @@ func chaind(ctx context.Context, bin, home string, args ...string) ([]byte, erro
 // periods, and the validator's gentx. It builds everything in a temporary
 // directory and renames it into place, so an interrupted init leaves no
 // half-made home that a later start would take for a chain.
-func initChain(ctx context.Context, bin, home string, p Params) error {
+//
+// The hosters' keys are made in their own homes (hosterHome(i), keyring
+// backend test), funded in genesis like the other accounts.
+func initChain(ctx context.Context, bin, home string, hosterHome func(int) string, p Params) error {
 	tmp := home + ".init"
 	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("devnet: %w", err)
+	}
+	if err := os.RemoveAll(filepath.Dir(hosterHome(1))); err != nil {
 		return fmt.Errorf("devnet: %w", err)
 	}
 	if _, err := chaind(ctx, bin, tmp, "init", "devnet", "--chain-id", ChainID); err != nil {
@@ -75,6 +84,28 @@ func initChain(ctx context.Context, bin, home string, p Params) error {
 			return err
 		}
 		if _, err := chaind(ctx, bin, tmp, "genesis", "add-genesis-account", name, AccountCoins, "--keyring-backend", "test"); err != nil {
+			return err
+		}
+	}
+	for i := 1; i <= GenesisHosterAccounts; i++ {
+		h := hosterHome(i)
+		if err := os.MkdirAll(h, 0o700); err != nil {
+			return fmt.Errorf("devnet: %w", err)
+		}
+		out, err := chaind(ctx, bin, tmp, "keys", "add", hosterName(i), "--keyring-backend", "test", "--keyring-dir", h, "--output", "json")
+		if err != nil {
+			return err
+		}
+		var key struct {
+			Address string `json:"address"`
+		}
+		if err := json.Unmarshal(out, &key); err != nil || key.Address == "" {
+			return fmt.Errorf("devnet: keys add %s: no address in %q", hosterName(i), out)
+		}
+		if err := writeFileAtomic(filepath.Join(h, "key.json"), out, 0o600); err != nil {
+			return err
+		}
+		if _, err := chaind(ctx, bin, tmp, "genesis", "add-genesis-account", key.Address, AccountCoins); err != nil {
 			return err
 		}
 	}

@@ -53,7 +53,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Home:            ".devnet",
-		Hosters:         5,
+		Hosters:         6,
 		Host:            "127.0.0.1",
 		RPCPort:         26657,
 		P2PPort:         26656,
@@ -135,7 +135,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 	if _, err := os.Stat(filepath.Join(c.chainHome(), "config", "genesis.json")); errors.Is(err, os.ErrNotExist) {
 		resumed = false
 		log.Info("making a new chain", "home", c.chainHome())
-		if err := initChain(ctx, c.ChainBin, c.chainHome(), c.Params); err != nil {
+		if err := initChain(ctx, c.ChainBin, c.chainHome(), c.hosterHome, c.Params); err != nil {
 			return err
 		}
 	}
@@ -185,12 +185,17 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 		return err
 	}
 
-	hosters := 0
+	var hosterURLs []string
 	if c.Hosters > 0 && !c.HosterCommand {
-		log.Warn("this datdot has no hoster daemon yet (`datdot hoster`): the devnet runs without hosters and the gateway stores on its own disk", "hosters_requested", c.Hosters)
+		log.Warn("this datdot has no hoster daemon (`datdot hoster`): the devnet runs without hosters", "hosters_requested", c.Hosters)
+	} else if c.Hosters > 0 {
+		if hosterURLs, err = startHosters(ctx, c, sup, log); err != nil {
+			return err
+		}
 	}
+	hosters := len(hosterURLs)
 
-	ep := Endpoints{ChainID: ChainID, Denom: Denom, RPC: rpc, REST: api, GRPC: c.addr(c.GRPCPort), Gateway: gatewayURL, Bucket: c.Bucket, Hosters: []string{}}
+	ep := Endpoints{ChainID: ChainID, Denom: Denom, RPC: rpc, REST: api, GRPC: c.addr(c.GRPCPort), Gateway: gatewayURL, Bucket: c.Bucket, Hosters: append([]string{}, hosterURLs...)}
 	dash, err := startDashboard(ctx, c, ep, keys, log)
 	if err != nil {
 		return err

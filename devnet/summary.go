@@ -82,11 +82,11 @@ func (s summary) text() string {
 	fmt.Fprintf(&b, "  dashboard   %s\n", s.dashboard)
 	fmt.Fprintf(&b, "  S3          %s   access key %s   secret %s   region us-east-1   bucket %s\n", s.gateway, k.AccessKey, k.SecretKey, s.c.Bucket)
 	fmt.Fprintf(&b, "  chain       %s  RPC %s  REST %s  gRPC %s  (CORS open for wallets and explorers)\n", ChainID, s.rpc, s.api, s.c.addr(s.c.GRPCPort))
-	fmt.Fprintf(&b, "  keys        %s --home %s keys list   (test keyring: validator, alice, bob, gateway, hoster1..%d)\n", "datdotchaind", s.c.chainHome(), GenesisHosterAccounts)
+	fmt.Fprintf(&b, "  keys        datdotchaind --home %s keys list   (test keyring: validator, alice, bob, gateway)\n", s.c.chainHome())
 	if s.hosters == 0 {
-		fmt.Fprintf(&b, "  hosters     none running: the gateway stores objects on its own disk\n")
+		fmt.Fprintf(&b, "  hosters     none running\n")
 	} else {
-		fmt.Fprintf(&b, "  hosters     %d running\n", s.hosters)
+		fmt.Fprintf(&b, "  hosters     %d running: %s/hosters/hoster1..%d (datdot hoster status --home DIR)\n", s.hosters, s.c.Home, s.hosters)
 	}
 	fmt.Fprintf(&b, "  logs        %s\n", s.c.logDir())
 	fmt.Fprintf(&b, "\nAll of this as shell variables: set -a; . %s; set +a\n", s.c.EnvFile())

@@ -129,8 +129,10 @@ env -u AWS_CA_BUNDLE rclone ls "datdot:$S3_BUCKET" >"$work/rclone.ls" || fail "r
 grep -q ' photo.bin$' "$work/rclone.ls" || fail "rclone does not list photo.bin"
 
 say "1. REST and RPC answer browsers (CORS)"
-curl -sfi -H 'Origin: http://example.org' "$CHAIN_REST/cosmos/base/tendermint/v1beta1/node_info" | grep -qi '^access-control-allow-origin: \*' || fail "REST has no CORS"
-curl -sfi -H 'Origin: http://example.org' "$CHAIN_RPC/status" | grep -qi '^access-control-allow-origin: ' || fail "RPC has no CORS"
+hdrs="$(curl -sfi -H 'Origin: http://example.org' "$CHAIN_REST/cosmos/base/tendermint/v1beta1/node_info")"
+grep -qi '^access-control-allow-origin: \*' <<<"$hdrs" || fail "REST has no CORS"
+hdrs="$(curl -sfi -H 'Origin: http://example.org' "$CHAIN_RPC/status")"
+grep -qi '^access-control-allow-origin: ' <<<"$hdrs" || fail "RPC has no CORS"
 
 chaind() { "$chaind_bin" --home "$CHAIN_HOME" "$@"; }
 TX=(--gas 800000 --fees 2000udot -y)
@@ -143,36 +145,24 @@ txok() { # txok ARGS...: broadcast, wait for inclusion, require code 0
 	[ "$(chaind q tx "$hash" | jq -r .code)" = 0 ] || fail "tx $* failed: $(chaind q tx "$hash" | jq -r .raw_log)"
 }
 
-if [ "${HOSTERS:-0}" = 0 ]; then
-	say "2. three hosters register and an order of 3 replicas turns active (CLI; no hoster daemon in this build)"
-	regions=(eu-west us-east ap-south)
-	for i in 1 2 3; do
-		txok tx storage register-hoster 5000000udot 10737418240 "http://127.0.0.1:$(free_port)" "${regions[$((i - 1))]}" 500000000 --from "hoster$i"
-	done
-	"$datdot" core new --dir "$work/core" >/dev/null
-	"$datdot" core append --dir "$work/core" "$work/photo.bin" >/dev/null
-	"$datdot" core info --dir "$work/core" >"$work/core.json"
-	len="$(jq -r .length "$work/core.json")"
-	bytes="$(jq -r .byte_length "$work/core.json")"
-	per_slot=$(( (1000000000 * bytes + (1 << 30) - 1) / (1 << 30) ))
-	txok tx storage place-order "$work/core.json" --replicas 3 --max-price 1000000000 --duration 200 --deposit "$((3 * per_slot * 200))udot" --from alice
-	alice="$(chaind keys show alice -a --keyring-backend test)"
-	order="$(chaind q storage orders-by-owner "$alice" | jq -r '.orders[-1].id')"
-	[ "$order" != null ] || fail "no order of alice"
-	for i in 1 2 3; do
-		txok tx storage commit "$order" 0 "$len" --from "hoster$i"
-	done
-	order_active() { [ "$(chaind q storage order "$order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
-	wait_for 60 "order $order active" order_active
-	expect_hosters=3
-else
-	say "2. the devnet's $HOSTERS hosters register; an upload through the gateway becomes an active order"
-	expect_hosters="$HOSTERS"
-	alice="$(chaind keys show gateway -a --keyring-backend test)"
-	order_exists() { curl -sf "$CHAIN_REST/datdot/storage/v1/orders/1" | jq -e '.order.status == "ORDER_STATUS_ACTIVE"'; }
-	wait_for 180 "an active order from the gateway" order_exists
-	order=1
-fi
+[ "${HOSTERS:-0}" -ge 3 ] || fail "the devnet runs ${HOSTERS:-0} hosters, want at least 3"
+say "2. the devnet's $HOSTERS hoster daemons registered; an order of 3 replicas is placed, pushed and turns active"
+hosters_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters" | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = "$HOSTERS" ]; }
+wait_for 60 "$HOSTERS active hosters on chain" hosters_active
+"$datdot" core new --dir "$work/core" >/dev/null
+"$datdot" core append --dir "$work/core" "$work/photo.bin" >/dev/null
+"$datdot" core info --dir "$work/core" >"$work/core.json"
+bytes="$(jq -r .byte_length "$work/core.json")"
+max_price=1000
+per_slot=$(( (max_price * bytes + (1 << 30) - 1) / (1 << 30) ))
+txok tx storage place-order "$work/core.json" --replicas 3 --max-price "$max_price" --duration 200 --deposit "$((3 * per_slot * 200))udot" --from alice
+alice="$(chaind keys show alice -a --keyring-backend test)"
+order="$(chaind q storage orders-by-owner "$alice" | jq -r '.orders[-1].id')"
+[ "$order" != null ] || fail "no order of alice"
+"$datdot" core push --dir "$work/core" --order "$order" --chain.grpc "$CHAIN_GRPC" --chain.rpc "$CHAIN_RPC" >/dev/null
+order_active() { [ "$(chaind q storage order "$order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
+wait_for 120 "order $order active (the hosters commit by themselves)" order_active
+expect_hosters="$HOSTERS"
 
 say "2. the dashboard shows it live in headless Chromium"
 cp "$repo"/dashboard/test/*.mjs "$js/"
