@@ -77,9 +77,8 @@ async function readHosters() {
   // Reputation lives in x/attest when the chain has it.
   await Promise.all(all.map(async (h) => {
     try {
-      const r = await getJSON(state.ep.rest + '/datdot/attest/v1/hosters/' + h.address);
-      const rec = r.record || r.hoster || r;
-      h.reputation = rec.reputation ?? rec.score;
+      const r = await getJSON(state.ep.rest + '/datdot/attest/v1/hosters/' + h.address + '/record');
+      h.reputation = (r.record || {}).reputation;
     } catch { /* chain without x/attest, or no record yet */ }
   }));
   return all;

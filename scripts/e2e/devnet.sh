@@ -3,16 +3,18 @@
 #
 #   1. a fresh devnet comes up and writes devnet.env; the AWS CLI and rclone,
 #      configured from it alone, put and get an object;
-#   2. with hosters and an order on the chain (registered and placed with the
-#      CLI until the devnet runs hoster daemons), the dashboard in headless
-#      Chromium shows live hosters, orders, slots, events, payments and the
-#      gateway's buckets (screenshot: DASHBOARD_SCREENSHOT=docs/dashboard.png);
+#   2. the devnet's hoster daemons are registered; an order of 3 replicas is
+#      placed with the CLI and pushed (datdot core push), the hosters commit
+#      by themselves; the dashboard in headless Chromium shows live hosters,
+#      orders, slots, events, payments and the gateway's buckets
+#      (screenshot: DASHBOARD_SCREENSHOT=docs/dashboard.png);
 #   3. a stock CosmJS client configured from the devnet's chain.json reads
 #      balances, sends tokens and decodes the storage module's events;
 #   4. SIGKILL of the whole process group, then a restart of the same home:
-#      the chain continues from where it was and the object is still there;
-#   5. a child that dies (the gateway, SIGKILLed) is reported and the devnet
-#      stops instead of restarting it;
+#      the chain continues from where it was, the object is still there and
+#      the hosters still serve the whole core;
+#   5. a hoster that dies is reported and the network goes on; a gateway
+#      that dies is reported and the devnet stops instead of restarting it;
 #   6. SIGINT (Ctrl-C) stops every process.
 #
 # Every wait is on a condition, with a generous timeout. Processes are
@@ -187,8 +189,25 @@ wait_for 60 "blocks after the restart" height_above "$h1"
 aws --endpoint-url "$S3_ENDPOINT" s3 cp "s3://$S3_BUCKET/photo.bin" "$work/back2.bin" --only-show-errors
 cmp "$work/photo.bin" "$work/back2.bin" || fail "acknowledged object lost across SIGKILL"
 [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ] || fail "order $order not active after the restart"
+key="$(jq -r .key "$work/core.json")"
+len="$(jq -r .length "$work/core.json")"
+holds_core() { [ "$(curl -sf "$1/v1/cores/$key" | jq -r .length)" = "$len" ]; }
+for h in $(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$order" | jq -r '.assignments[].assignment.hoster'); do
+	ep="$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters/$h" | jq -r .hoster.endpoint)"
+	wait_for 60 "hoster $ep serves the whole core after the restart" holds_core "$ep"
+done
 
-say "5. a child that dies is reported, not restarted"
+say "5. a hoster that dies is reported and the rest goes on"
+h_pid="$(sed -n "s/.*msg=started process=hoster$HOSTERS pid=\\([0-9]*\\).*/\\1/p" "$work/devnet2.out" | tail -n 1)"
+[ -n "$h_pid" ] || fail "the devnet did not log hoster$HOSTERS's pid"
+kill -KILL "$h_pid"
+hoster_reported() { grep -q "hoster$HOSTERS stopped on its own" "$work/devnet2.out" && grep -q "hoster$HOSTERS is not restarted" "$work/devnet2.out"; }
+wait_for 60 "the hoster's death is reported" hoster_reported
+alive "$pid" || fail "the devnet stopped when a hoster died"
+h2="$(height)"
+wait_for 60 "blocks go on without the hoster" height_above "$h2"
+
+say "5. a dead gateway is reported and stops the devnet (not restarted)"
 gw_pid="$(sed -n 's/.*msg=started process=gateway pid=\([0-9]*\).*/\1/p' "$work/devnet2.out" | tail -n 1)"
 [ -n "$gw_pid" ] || fail "the devnet did not log the gateway's pid"
 kill -KILL "$gw_pid"
