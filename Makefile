@@ -49,7 +49,7 @@ bench:
 clean:
 	rm -rf $(BUILD_DIR)
 
-# --- protobuf and mocks (x/storage) -----------------------------------------
+# --- protobuf and mocks (x/storage, x/attest) -------------------------------
 # The generators are pinned in tools/go.mod and built into build/tools, so
 # proto-gen needs no network once the module cache is warm; the third-party
 # protos it imports are vendored in third_party/proto.
@@ -65,11 +65,14 @@ proto-tools:
 		github.com/grpc-ecosystem/grpc-gateway/protoc-gen-grpc-gateway \
 		github.com/golang/mock/mockgen
 
-# proto-gen regenerates x/storage/types/*.pb.go and *.pb.gw.go.
+# PROTO_MODULES are the modules whose types/*.pb.go come from proto/datdot/<m>.
+PROTO_MODULES ?= storage attest
+
+# proto-gen regenerates x/<module>/types/*.pb.go and *.pb.gw.go.
 proto-gen: proto-tools
 	rm -rf $(PROTO_OUT)
 	$(TOOLS_DIR)/buf generate
-	cp $(PROTO_OUT)/github.com/datdot/datdot/x/storage/types/*.go x/storage/types/
+	@for m in $(PROTO_MODULES); do cp $(PROTO_OUT)/github.com/datdot/datdot/x/$$m/types/*.go x/$$m/types/ || exit 1; done
 
 # proto-check fails when the protos do not lint or the committed generated
 # code differs from what the committed protos produce.
@@ -77,14 +80,22 @@ proto-check: proto-tools
 	$(TOOLS_DIR)/buf lint
 	rm -rf $(PROTO_OUT)
 	$(TOOLS_DIR)/buf generate
-	@for f in $(PROTO_OUT)/github.com/datdot/datdot/x/storage/types/*.go; do \
-		cmp -s "$$f" "x/storage/types/$$(basename $$f)" || { echo "stale generated file: x/storage/types/$$(basename $$f) (run make proto-gen)"; exit 1; }; \
+	@for m in $(PROTO_MODULES); do \
+		for f in $(PROTO_OUT)/github.com/datdot/datdot/x/$$m/types/*.go; do \
+			cmp -s "$$f" "x/$$m/types/$$(basename $$f)" || { echo "stale generated file: x/$$m/types/$$(basename $$f) (run make proto-gen)"; exit 1; }; \
+		done; \
+		for f in x/$$m/types/*.pb.go x/$$m/types/*.pb.gw.go; do \
+			[ -e "$$f" ] || continue; \
+			[ -e "$(PROTO_OUT)/github.com/datdot/datdot/x/$$m/types/$$(basename $$f)" ] || { echo "generated file without a proto: $$f"; exit 1; }; \
+		done; \
 	done; echo "generated protobuf code is up to date"
 
-# mocks regenerates the gomock mocks of x/storage's expected keepers.
+# mocks regenerates the gomock mocks of the modules' expected keepers.
 mocks: proto-tools
-	$(TOOLS_DIR)/mockgen -source=x/storage/types/expected_keepers.go -package testutil \
-		-destination=x/storage/testutil/expected_keepers_mocks.go
+	@for m in $(PROTO_MODULES); do \
+		$(TOOLS_DIR)/mockgen -source=x/$$m/types/expected_keepers.go -package testutil \
+			-destination=x/$$m/testutil/expected_keepers_mocks.go || exit 1; \
+	done
 
 # localnet starts a one-validator chain on 127.0.0.1 in ./.localnet (see
 # scripts/localnet.sh for the environment overrides); LOCALNET_ARGS=--background

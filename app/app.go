@@ -64,6 +64,9 @@ import (
 	stakingkeeper "github.com/cosmos/cosmos-sdk/x/staking/keeper"
 	stakingtypes "github.com/cosmos/cosmos-sdk/x/staking/types"
 
+	"github.com/datdot/datdot/x/attest"
+	attestkeeper "github.com/datdot/datdot/x/attest/keeper"
+	attesttypes "github.com/datdot/datdot/x/attest/types"
 	"github.com/datdot/datdot/x/storage"
 	storagekeeper "github.com/datdot/datdot/x/storage/keeper"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
@@ -90,6 +93,9 @@ func moduleAccountPermissions() map[string][]string {
 		govtypes.ModuleName:            {authtypes.Burner},
 		// x/storage holds hoster stake and order escrow; slashed stake is burnt.
 		storagetypes.ModuleName: {authtypes.Burner},
+		// x/attest receives slashed stake, pays the owner's share on and
+		// keeps the rest as the attestation pool (attestor fees).
+		attesttypes.ModuleName: nil,
 	}
 }
 
@@ -113,6 +119,7 @@ type App struct {
 	GovKeeper       *govkeeper.Keeper
 	ConsensusKeeper consensuskeeper.Keeper
 	StorageKeeper   storagekeeper.Keeper
+	AttestKeeper    attestkeeper.Keeper
 
 	ModuleManager      *module.Manager
 	BasicModuleManager module.BasicManager
@@ -147,7 +154,7 @@ func New(
 	keys := storetypes.NewKVStoreKeys(
 		authtypes.StoreKey, banktypes.StoreKey, stakingtypes.StoreKey,
 		distrtypes.StoreKey, slashingtypes.StoreKey, govtypes.StoreKey,
-		consensustypes.StoreKey, storagetypes.StoreKey,
+		consensustypes.StoreKey, storagetypes.StoreKey, attesttypes.StoreKey,
 	)
 	if err := bApp.RegisterStreamingServices(appOpts, keys); err != nil {
 		return nil, fmt.Errorf("streaming services: %w", err)
@@ -209,6 +216,10 @@ func New(
 		enc.Codec, runtime.NewKVStoreService(keys[storagetypes.StoreKey]), logger, authority,
 		app.AccountKeeper, app.BankKeeper,
 	)
+	app.AttestKeeper = attestkeeper.NewKeeper(
+		enc.Codec, runtime.NewKVStoreService(keys[attesttypes.StoreKey]), logger, authority,
+		app.AccountKeeper, app.BankKeeper, app.StorageKeeper, proposerAccounts{app.StakingKeeper},
+	)
 
 	app.ModuleManager = module.NewManager(
 		genutil.NewAppModule(app.AccountKeeper, app.StakingKeeper, app, enc.TxConfig),
@@ -220,6 +231,7 @@ func New(
 		gov.NewAppModule(enc.Codec, app.GovKeeper, app.AccountKeeper, app.BankKeeper, nil),
 		consensus.NewAppModule(enc.Codec, app.ConsensusKeeper),
 		storage.NewAppModule(enc.Codec, app.StorageKeeper, app.AccountKeeper, app.BankKeeper),
+		attest.NewAppModule(enc.Codec, app.AttestKeeper),
 	)
 
 	// The basic manager drives genesis defaults, validation and the CLI.
@@ -243,14 +255,14 @@ func New(
 	// Bank must come first (its EndBlock finalises object-store writes).
 	app.ModuleManager.SetOrderEndBlockers(
 		banktypes.ModuleName, govtypes.ModuleName, stakingtypes.ModuleName,
-		storagetypes.ModuleName,
+		storagetypes.ModuleName, attesttypes.ModuleName,
 	)
 	// genutil runs after staking and bank so that gentxs see funded accounts
 	// and the staking pools.
 	genesisOrder := []string{
 		consensustypes.ModuleName, authtypes.ModuleName, banktypes.ModuleName,
 		distrtypes.ModuleName, stakingtypes.ModuleName, slashingtypes.ModuleName,
-		govtypes.ModuleName, storagetypes.ModuleName, genutiltypes.ModuleName,
+		govtypes.ModuleName, storagetypes.ModuleName, attesttypes.ModuleName, genutiltypes.ModuleName,
 	}
 	app.ModuleManager.SetOrderInitGenesis(genesisOrder...)
 	app.ModuleManager.SetOrderExportGenesis(genesisOrder...)

@@ -303,9 +303,9 @@ func (s *Server) proof(w http.ResponseWriter, r *http.Request) error {
 	}
 	var p *hypercore.Proof
 	if l := r.URL.Query().Get("length"); l != "" {
-		length, err := parseUint("length", l)
-		if err != nil {
-			return err
+		length, perr := parseUint("length", l)
+		if perr != nil {
+			return perr
 		}
 		if index >= length {
 			return errorf(http.StatusBadRequest, "block %d is not below length %d", index, length)

@@ -219,6 +219,10 @@ func (d *decoder) uvarint() uint64 {
 		d.fail("bad varint at byte %d", d.off)
 		return 0
 	}
+	if n > 1 && d.b[d.off+n-1] == 0 {
+		d.fail("non-minimal varint at byte %d", d.off) // one encoding per value
+		return 0
+	}
 	d.off += n
 	return v
 }

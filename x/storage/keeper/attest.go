@@ -46,11 +46,24 @@ func (k Keeper) AssignmentAt(ctx context.Context, i uint64) (types.Assignment, e
 }
 
 // ReportPass records that the holder of a slot passed a challenge: the
-// slot's and the hoster's pass counters go up.
+// slot's and the hoster's pass counters go up. A slot whose pay was withheld
+// after a fault earns again from the current epoch on; the epochs it was
+// withheld are forfeited (they stay in the order's escrow).
 func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica uint32) error {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	cur := currentEpoch(ctx, p)
 	a, err := k.updateOutcome(ctx, orderID, core, replica, func(a *types.Assignment, h *types.Hoster) {
 		a.Passes++
 		h.Passes++
+		if a.Withheld {
+			a.Withheld = false
+			if a.PaidFromEpoch < cur {
+				a.PaidFromEpoch = cur
+			}
+		}
 	})
 	if err != nil {
 		return err
@@ -59,13 +72,16 @@ func (k Keeper) ReportPass(ctx context.Context, orderID uint64, core, replica ui
 }
 
 // ReportFault records that the holder of a slot failed a challenge (missed
-// or wrong answer): the slot's and the hoster's fault counters go up. What a
-// fault costs (slash, replacement) is x/attest's decision, applied with
-// SlashHoster and ReplaceAssignment.
+// or wrong answer): the slot's and the hoster's fault counters go up and the
+// slot's pay is withheld: what it has not been paid yet, and what it would
+// earn until it passes a challenge again (ReportPass), is never paid. What
+// else a fault costs (slash, replacement) is x/attest's decision, applied
+// with SlashHosterToModule and ReplaceAssignment.
 func (k Keeper) ReportFault(ctx context.Context, orderID uint64, core, replica uint32, reason string) error {
 	a, err := k.updateOutcome(ctx, orderID, core, replica, func(a *types.Assignment, h *types.Hoster) {
 		a.Faults++
 		h.Faults++
+		a.Withheld = true
 	})
 	if err != nil {
 		return err
@@ -101,6 +117,21 @@ func (k Keeper) updateOutcome(ctx context.Context, orderID uint64, core, replica
 // params.min_stake is jailed: it keeps its current slots but gets no new ones
 // until it adds stake. It returns the slashed amount.
 func (k Keeper) SlashHoster(ctx context.Context, hoster sdk.AccAddress, fraction math.LegacyDec) (math.Int, error) {
+	return k.slashHoster(ctx, hoster, fraction, "")
+}
+
+// SlashHosterToModule is SlashHoster with the slashed coins sent to module
+// account toModule (x/attest, which pays part to the order's owner and
+// keeps the rest for attestor fees) instead of params.slash_recipient; the
+// event names that module account as recipient.
+func (k Keeper) SlashHosterToModule(ctx context.Context, hoster sdk.AccAddress, fraction math.LegacyDec, toModule string) (math.Int, error) {
+	if toModule == "" || k.accountKeeper.GetModuleAddress(toModule) == nil {
+		return math.ZeroInt(), errorsmod.Wrapf(types.ErrInvalidAddress, "no module account %q", toModule)
+	}
+	return k.slashHoster(ctx, hoster, fraction, toModule)
+}
+
+func (k Keeper) slashHoster(ctx context.Context, hoster sdk.AccAddress, fraction math.LegacyDec, toModule string) (math.Int, error) {
 	if fraction.IsNil() || !fraction.IsPositive() || fraction.GT(math.LegacyOneDec()) {
 		return math.ZeroInt(), errorsmod.Wrapf(types.ErrInvalidFraction, "fraction must be in (0, 1], got %s", fraction)
 	}
@@ -112,10 +143,18 @@ func (k Keeper) SlashHoster(ctx context.Context, hoster sdk.AccAddress, fraction
 	if err != nil {
 		return math.ZeroInt(), err
 	}
+	recipient := p.SlashRecipient
 	amount := fraction.MulInt(h.Stake).TruncateInt()
+	if toModule != "" {
+		recipient = k.addrString(k.accountKeeper.GetModuleAddress(toModule))
+	}
 	if amount.IsPositive() {
 		coins := sdk.NewCoins(sdk.NewCoin(p.Denom, amount))
-		if p.SlashRecipient == "" {
+		if toModule != "" {
+			if err := k.bankKeeper.SendCoinsFromModuleToModule(ctx, types.ModuleName, toModule, coins); err != nil {
+				return math.ZeroInt(), errorsmod.Wrap(err, "sending slashed stake")
+			}
+		} else if p.SlashRecipient == "" {
 			if err := k.bankKeeper.BurnCoins(ctx, types.ModuleName, coins); err != nil {
 				return math.ZeroInt(), errorsmod.Wrap(err, "burning slashed stake")
 			}
@@ -132,7 +171,7 @@ func (k Keeper) SlashHoster(ctx context.Context, hoster sdk.AccAddress, fraction
 	h.Stake = h.Stake.Sub(amount)
 	if err := k.emit(ctx, &types.EventHosterSlashed{
 		Hoster: h.Address, Fraction: fraction.String(), Amount: amount.String(),
-		Remaining: h.Stake.String(), Recipient: p.SlashRecipient,
+		Remaining: h.Stake.String(), Recipient: recipient,
 	}); err != nil {
 		return math.ZeroInt(), err
 	}
@@ -140,6 +179,27 @@ func (k Keeper) SlashHoster(ctx context.Context, hoster sdk.AccAddress, fraction
 		return amount, k.setStatus(ctx, hoster, &h, types.HOSTER_STATUS_JAILED, "stake below the minimum after a slash")
 	}
 	return amount, k.Hosters.Set(ctx, hoster, h)
+}
+
+// NumActiveHosters returns the number of active hosters; with
+// ActiveHosterAt it lets x/attest sample attestors uniformly with bounded
+// work.
+func (k Keeper) NumActiveHosters(ctx context.Context) (uint64, error) {
+	n, err := k.ActiveCount.Get(ctx)
+	if errors.Is(err, collections.ErrNotFound) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// ActiveHosterAt returns the address of the active hoster at position i
+// (0 <= i < NumActiveHosters) of the dense active index.
+func (k Keeper) ActiveHosterAt(ctx context.Context, i uint64) (sdk.AccAddress, error) {
+	bz, err := k.ActiveIndex.Get(ctx, i)
+	if errors.Is(err, collections.ErrNotFound) {
+		return nil, errorsmod.Wrapf(types.ErrHosterNotFound, "no active hoster at index %d", i)
+	}
+	return bz, err
 }
 
 // ReplaceAssignment moves slot (core, replica) of an order to another hoster

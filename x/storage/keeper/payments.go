@@ -32,7 +32,7 @@ import (
 // accrued returns the unpaid amount of a slot at epoch cur and the epoch it
 // would be paid through.
 func accrued(o types.Order, a types.Assignment, cur uint64) (math.Int, uint64, uint64) {
-	if a.CommittedLength == 0 {
+	if a.CommittedLength == 0 || a.Withheld {
 		return math.ZeroInt(), a.PaidFromEpoch, 0
 	}
 	to := cur

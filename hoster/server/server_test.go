@@ -1,0 +1,373 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/datdot/datdot/hoster/client"
+	"github.com/datdot/datdot/hoster/scrub"
+	"github.com/datdot/datdot/hoster/server"
+	"github.com/datdot/datdot/hoster/store"
+	"github.com/datdot/datdot/hoster/wire"
+	"github.com/datdot/datdot/hypercore"
+)
+
+// writer is a core being written, in memory, with its key.
+type writer struct {
+	priv ed25519.PrivateKey
+	core *hypercore.Core
+	data [][]byte
+}
+
+func newWriter(t *testing.T, blocks, size int) *writer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	c, err := hypercore.Create(context.Background(), hypercore.NewMemStorage(), priv, false)
+	require.NoError(t, err)
+	w := &writer{priv: priv, core: c}
+	w.append(t, blocks, size)
+	return w
+}
+
+func (w *writer) append(t *testing.T, blocks, size int) {
+	t.Helper()
+	var bs [][]byte
+	for i := 0; i < blocks; i++ {
+		b := make([]byte, size)
+		rand.Read(b)
+		bs = append(bs, b)
+	}
+	_, err := w.core.Append(context.Background(), bs...)
+	require.NoError(t, err)
+	w.data = append(w.data, bs...)
+}
+
+func (w *writer) key() [32]byte { return w.core.Key() }
+
+// push builds the push of blocks [start, end) signed over the tree at end.
+func (w *writer) push(t *testing.T, start, end uint64) *wire.Push {
+	t.Helper()
+	th, _, err := w.core.TreeHashAt(context.Background(), end)
+	require.NoError(t, err)
+	info := w.core.Info()
+	sig, err := hypercore.SignTree(w.priv, info.Manifest, th[:], end, 0)
+	require.NoError(t, err)
+	return &wire.Push{Start: start, Signature: sig, Manifest: info.Manifest, Blocks: w.data[start:end]}
+}
+
+type hoster struct {
+	st  *store.Store
+	srv *httptest.Server
+	c   *client.Client
+	dir string
+}
+
+func newHoster(t *testing.T, lim store.Limits) *hoster {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(dir, nil)
+	require.NoError(t, err)
+	s := server.New(server.Config{Store: st, Limits: lim, Gatherer: prometheus.NewRegistry()})
+	srv := httptest.NewServer(s)
+	t.Cleanup(func() { srv.Close(); st.Close() })
+	c, err := client.New(srv.URL, srv.Client())
+	require.NoError(t, err)
+	return &hoster{st: st, srv: srv, c: c, dir: dir}
+}
+
+func (h *hoster) assign(t *testing.T, w *writer, order uint64) {
+	t.Helper()
+	info := w.core.Info()
+	require.NoError(t, h.st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: order}, Key: info.Key, Manifest: info.Manifest,
+		Length: info.Length, TreeHash: info.TreeHash[:], Signature: info.Signature}))
+}
+
+func TestPushAndRead(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 10, 1000)
+	h.assign(t, w, 1)
+
+	n, err := h.c.Push(ctx, w.key(), w.push(t, 0, 6))
+	require.NoError(t, err)
+	require.Equal(t, uint64(6), n)
+	// A repeated push is a no-op; an overlapping one stores only the new blocks.
+	n, err = h.c.Push(ctx, w.key(), w.push(t, 0, 6))
+	require.NoError(t, err)
+	require.Equal(t, uint64(6), n)
+	n, err = h.c.Push(ctx, w.key(), w.push(t, 4, 10))
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), n)
+
+	info, err := h.c.Info(ctx, w.key())
+	require.NoError(t, err)
+	wi := w.core.Info()
+	require.Equal(t, uint64(10), info.Length)
+	require.Equal(t, uint64(10000), info.ByteLength)
+	require.Equal(t, wi.TreeHash[:], []byte(info.TreeHash))
+	require.Equal(t, wi.Signature, []byte(info.Signature))
+	require.Equal(t, wi.Manifest, []byte(info.Manifest))
+
+	b, err := h.c.Block(ctx, w.key(), 7)
+	require.NoError(t, err)
+	require.Equal(t, w.data[7], b)
+	bs, err := h.c.Blocks(ctx, w.key(), 2, 9)
+	require.NoError(t, err)
+	require.Equal(t, w.data[2:9], bs)
+
+	// The challenge proof verifies against the tree hash at a length.
+	th, _, err := w.core.TreeHashAt(ctx, 6)
+	require.NoError(t, err)
+	p, _, err := h.c.Proof(ctx, w.key(), 3, 6)
+	require.NoError(t, err)
+	v, err := hypercore.VerifyBlockAt(p, 3, 6, th)
+	require.NoError(t, err)
+	require.Equal(t, w.data[3], v)
+	// The head proof verifies with the key alone.
+	p, _, err = h.c.Proof(ctx, w.key(), 9, 0)
+	require.NoError(t, err)
+	k := w.key()
+	vf, err := hypercore.VerifyProof(k[:], nil, p)
+	require.NoError(t, err)
+	require.Equal(t, w.data[9], vf.Block.Value)
+
+	// What the hoster stored survives a reopen of the store.
+	h.st.Close()
+	st, err := store.Open(h.dir, nil)
+	require.NoError(t, err)
+	defer st.Close()
+	c, err := st.Core(ctx, w.key())
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), c.Length())
+	require.Equal(t, uint64(10000), st.Used())
+}
+
+// status returns the HTTP status of a raw request and its body.
+func status(t *testing.T, h *hoster, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := h.srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.String()
+}
+
+func TestPushRefusals(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 8, 500)
+	h.assign(t, w, 1)
+	key := w.key()
+	held := func() uint64 { return h.st.Held(ctx, key) }
+
+	// Blocks that do not match the signed tree.
+	p := w.push(t, 0, 4)
+	p.Blocks = append([][]byte(nil), p.Blocks...)
+	p.Blocks[2] = bytes.Clone(p.Blocks[2])
+	p.Blocks[2][0] ^= 1
+	_, err := h.c.Push(ctx, key, p)
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
+	require.Contains(t, err.Error(), "do not verify")
+	require.Zero(t, held())
+
+	// Signed by someone else than the writer.
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	p = w.push(t, 0, 4)
+	th, _, _ := w.core.TreeHashAt(ctx, 4)
+	// A well-formed signature over the same tree, by a key that is not the writer's.
+	p.Signature, err = hypercore.SignTree(other, hypercore.DefaultManifest(other.Public().(ed25519.PublicKey)), th[:], 4, 0)
+	require.NoError(t, err)
+	_, err = h.c.Push(ctx, key, p)
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
+	require.Zero(t, held())
+
+	// A signature over another length.
+	p = w.push(t, 0, 4)
+	p.Blocks = p.Blocks[:3]
+	_, err = h.c.Push(ctx, key, p)
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
+	require.Zero(t, held())
+
+	// A core the hoster is not assigned.
+	w2 := newWriter(t, 2, 10)
+	_, err = h.c.Push(ctx, w2.key(), w2.push(t, 0, 2))
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
+	require.Contains(t, err.Error(), "not assigned")
+	_, err = h.st.Core(ctx, w2.key())
+	require.ErrorIs(t, err, store.ErrUnknownCore)
+
+	// A gap: starts past what the hoster holds; the answer says its length.
+	_, err = h.c.Push(ctx, key, w.push(t, 2, 4))
+	var e *client.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, http.StatusConflict, e.Status)
+	require.NotNil(t, e.Length)
+	require.Zero(t, *e.Length)
+
+	// Malformed bodies and keys.
+	for _, body := range []string{"", "DDPUSH01", "garbage", "DDPUSH01\x00\x00\x05abc"} {
+		code, msg := status(t, h, http.MethodPost, "/v1/cores/"+hex.EncodeToString(key[:])+"/blocks", body)
+		require.Equal(t, http.StatusBadRequest, code, "%q: %s", body, msg)
+		require.Contains(t, msg, `"error"`)
+	}
+	code, _ := status(t, h, http.MethodPost, "/v1/cores/XYZ/blocks", "")
+	require.Equal(t, http.StatusBadRequest, code)
+	code, _ = status(t, h, http.MethodPost, "/v1/cores/"+strings.ToUpper(hex.EncodeToString(key[:]))+"/blocks", "")
+	require.Equal(t, http.StatusBadRequest, code)
+
+	// Oversized: announced, and streamed without a length.
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/cores/"+hex.EncodeToString(key[:])+"/blocks", bytes.NewReader(make([]byte, wire.MaxPushBytes+1)))
+	resp, err := h.srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	pr, pw := ioPipe()
+	go func() { pw.Write(make([]byte, wire.MaxPushBytes+10)); pw.Close() }()
+	req, _ = http.NewRequest(http.MethodPost, h.srv.URL+"/v1/cores/"+hex.EncodeToString(key[:])+"/blocks", pr)
+	resp, err = h.srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	require.Zero(t, held())
+
+	// After all that, a good push works, and a conflicting one is refused.
+	_, err = h.c.Push(ctx, key, w.push(t, 0, 8))
+	require.NoError(t, err)
+	p = w.push(t, 0, 8)
+	p.Blocks = append([][]byte(nil), p.Blocks...)
+	p.Blocks[1] = []byte("other")
+	_, err = h.c.Push(ctx, key, p)
+	require.True(t, client.IsStatus(err, http.StatusConflict), "%v", err)
+	require.Equal(t, uint64(8), held())
+
+	// Reads of what is not there.
+	_, err = h.c.Block(ctx, key, 8)
+	require.True(t, client.IsStatus(err, http.StatusNotFound), "%v", err)
+	_, err = h.c.Info(ctx, w2.key())
+	require.True(t, client.IsStatus(err, http.StatusNotFound), "%v", err)
+	_, _, err = h.c.Proof(ctx, key, 2, 9)
+	require.True(t, client.IsStatus(err, http.StatusNotFound), "%v", err)
+	code, _ = status(t, h, http.MethodGet, "/v1/cores/"+hex.EncodeToString(key[:])+"/blocks?start=x", "")
+	require.Equal(t, http.StatusBadRequest, code)
+	code, _ = status(t, h, http.MethodGet, "/v1/cores/"+hex.EncodeToString(key[:])+"/blocks?start=3&end=99", "")
+	require.Equal(t, http.StatusNotFound, code)
+	code, _ = status(t, h, http.MethodGet, "/v1/cores/"+hex.EncodeToString(key[:])+"/blocks/-1", "")
+	require.Equal(t, http.StatusBadRequest, code)
+}
+
+func TestCapacityFull(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{Capacity: 5000})
+	w := newWriter(t, 8, 1000)
+	h.assign(t, w, 1)
+	_, err := h.c.Push(ctx, w.key(), w.push(t, 0, 4))
+	require.NoError(t, err)
+	_, err = h.c.Push(ctx, w.key(), w.push(t, 4, 8))
+	require.True(t, client.IsStatus(err, http.StatusInsufficientStorage), "%v", err)
+	require.Contains(t, err.Error(), "capacity")
+	require.Equal(t, uint64(4), h.st.Held(ctx, w.key()))
+	b, err := h.c.Block(ctx, w.key(), 3)
+	require.NoError(t, err)
+	require.Equal(t, w.data[3], b)
+
+	// A disk with less free space than the reserve refuses too.
+	h2 := newHoster(t, store.Limits{Reserve: 1 << 62})
+	h2.assign(t, w, 1)
+	_, err = h2.c.Push(ctx, w.key(), w.push(t, 0, 4))
+	require.True(t, client.IsStatus(err, http.StatusInsufficientStorage), "%v", err)
+	require.Contains(t, err.Error(), "free on disk")
+}
+
+// corrupt flips a byte of block index's bytes in the core's data file.
+func corrupt(t *testing.T, dir string, key [32]byte, offset int64) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, "cores", hex.EncodeToString(key[:]), "data"), os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, offset)
+	require.NoError(t, err)
+	b[0] ^= 0xff
+	_, err = f.WriteAt(b, offset)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+}
+
+func TestDamagedBlockNeverServedScrubbedAndRepaired(t *testing.T) {
+	ctx := context.Background()
+	good := newHoster(t, store.Limits{})
+	bad := newHoster(t, store.Limits{})
+	w := newWriter(t, 12, 700)
+	for _, h := range []*hoster{good, bad} {
+		h.assign(t, w, 1)
+		_, err := h.c.Push(ctx, w.key(), w.push(t, 0, 12))
+		require.NoError(t, err)
+	}
+	corrupt(t, bad.dir, w.key(), 5*700+10)
+
+	_, err := bad.c.Block(ctx, w.key(), 5)
+	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
+	_, err = bad.c.Blocks(ctx, w.key(), 0, 12)
+	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
+	_, _, err = bad.c.Proof(ctx, w.key(), 5, 12)
+	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
+	b, err := bad.c.Block(ctx, w.key(), 4)
+	require.NoError(t, err, "undamaged blocks are still served")
+	require.Equal(t, w.data[4], b)
+
+	var repaired []uint64
+	sc := scrub.New(scrub.Config{Store: bad.st, BytesPerSecond: 1 << 30, Repair: func(ctx context.Context, key [32]byte) error {
+		var err error
+		repaired, err = bad.st.Rebuild(ctx, key, func(ctx context.Context, i uint64) ([]byte, error) { return good.c.Block(ctx, key, i) })
+		return err
+	}})
+	n, err := sc.Pass(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, []uint64{5}, repaired)
+	for i := uint64(0); i < 12; i++ {
+		b, err := bad.c.Block(ctx, w.key(), i)
+		require.NoError(t, err)
+		require.Equal(t, w.data[i], b, "block %d", i)
+	}
+	d, err := bad.st.Damaged(w.key())
+	require.NoError(t, err)
+	require.Empty(t, d)
+	n, err = sc.Pass(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+func TestRebuildRefusesWrongBlocks(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 6, 300)
+	h.assign(t, w, 1)
+	_, err := h.c.Push(ctx, w.key(), w.push(t, 0, 6))
+	require.NoError(t, err)
+	corrupt(t, h.dir, w.key(), 2*300+1)
+	_, err = h.st.Rebuild(ctx, w.key(), func(context.Context, uint64) ([]byte, error) { return make([]byte, 300), nil })
+	require.ErrorContains(t, err, "does not match")
+	_, err = h.st.Rebuild(ctx, w.key(), func(context.Context, uint64) ([]byte, error) { return nil, fmt.Errorf("no peer") })
+	require.ErrorContains(t, err, "no peer")
+	// Still refused, not served wrong.
+	_, err = h.c.Block(ctx, w.key(), 2)
+	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
+}
