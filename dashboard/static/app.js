@@ -43,6 +43,7 @@ function bytes(n) {
 }
 function dot(udot) {
   const n = BigInt(udot || 0);
+  if (n > 0n && n < 1000n) return n.toString() + ' udot';
   const whole = n / 1000000n, frac = (n % 1000000n).toString().padStart(6, '0').replace(/0+$/, '');
   return whole.toLocaleString('en') + (frac ? '.' + frac.slice(0, 3) : '') + ' DOT';
 }
@@ -232,10 +233,10 @@ function renderChart() {
     const y = (v) => H - pad - (H - pad - top) * (max ? v / max : 0);
     return `<polyline fill="none" stroke="${color}" stroke-width="2" vector-effect="non-scaling-stroke" points="${s.map((p) => x(p.t).toFixed(1) + ',' + y(p[key]).toFixed(1)).join(' ')}"/>`;
   };
-  const maxB = Math.max(...s.map((p) => p.bytes), 1);
-  const maxC = Math.max(...s.map((p) => p.passes + p.faults), 1);
+  const topB = Math.max(...s.map((p) => p.bytes)), topC = Math.max(...s.map((p) => p.passes + p.faults));
+  const maxB = Math.max(topB, 1), maxC = Math.max(topC, 1);
   svg.innerHTML = line('bytes', maxB, '#3b5bdb') + line('passes', maxC, '#2f9e44') + line('faults', maxC, '#e03131') +
-    `<text x="${W - 8}" y="14" text-anchor="end" fill="#6b7385" font-size="11">top: ${esc(bytes(maxB))} stored · ${maxC} challenges · since ${esc(new Date(t0).toLocaleTimeString())}</text>`;
+    `<text x="${W - 8}" y="14" text-anchor="end" fill="#6b7385" font-size="11">top: ${esc(bytes(topB))} stored · ${topC} challenges · since ${esc(new Date(t0).toLocaleTimeString())}</text>`;
 }
 
 async function tick() {

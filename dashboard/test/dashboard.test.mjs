@@ -78,7 +78,7 @@ try {
     });
     await check('payments show up: the order accrues to its hosters', async () => {
       const sel = `#orders tbody tr[data-order="${expectOrder}"] td:nth-child(8)`;
-      await page.waitForFunction((s) => { const t = document.querySelector(s)?.textContent || ''; return /DOT$/.test(t) && t !== '0 DOT'; }, sel, { timeout: TIMEOUT });
+      await page.waitForFunction((s) => { const t = document.querySelector(s)?.textContent || ''; return /(DOT|udot)$/.test(t) && t !== '0 DOT'; }, sel, { timeout: TIMEOUT });
     });
     await check('the event feed shows the order being placed, assigned and committed', async () => {
       for (const t of ['EventOrderPlaced', 'EventOrderAssigned', 'EventCommitted']) {
