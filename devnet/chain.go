@@ -164,6 +164,8 @@ func editGenesis(path string, p Params) error {
 		"unbonding_blocks": strconv.Itoa(p.UnbondingBlocks),
 	})
 	set("gov", map[string]any{"voting_period": "20s", "expedited_voting_period": "10s"})
+	// Performance checks every few seconds rather than every minute.
+	set("attest", map[string]any{"check_interval_blocks": "20"})
 	out, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return fmt.Errorf("devnet: %w", err)
