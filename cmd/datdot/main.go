@@ -25,6 +25,7 @@ func commands() map[string]command {
 		"gateway": {summary: "serve the S3 gateway", run: runGateway},
 		"devnet":  {summary: "run a whole DatDot network on this machine (chain, hosters, gateway, dashboard)", run: runDevnet},
 		"hoster":  {summary: "run a hoster: init, register, start, status", run: runHoster},
+		"status":  {summary: "the network at a glance: chain, hosters, orders, challenges", run: runStatus},
 	}
 }
 

@@ -239,11 +239,20 @@ function renderChart() {
     `<text x="${W - 8}" y="14" text-anchor="end" fill="#6b7385" font-size="11">top: ${esc(bytes(topB))} stored · ${topC} challenges · since ${esc(new Date(t0).toLocaleTimeString())}</text>`;
 }
 
+// Open challenges, when the chain has x/attest.
+async function readOpenChallenges() {
+  try {
+    const r = await getJSON(state.ep.rest + '/datdot/attest/v1/challenges?pagination.count_total=true&pagination.limit=1');
+    return Number((r.pagination || {}).total || 0);
+  } catch { return null; }
+}
+
 async function tick() {
   try {
     await readStatus();
-    const [hosters, orders, events] = await Promise.all([readHosters(), readOrders(), readEvents()]);
+    const [hosters, orders, events, open] = await Promise.all([readHosters(), readOrders(), readEvents(), readOpenChallenges()]);
     const totals = renderHosters(hosters);
+    if (open !== null) $('#challenges-sub').textContent += ' · ' + open + ' open';
     renderOrders(orders);
     renderEvents(events);
     state.series.push({ t: Date.now(), h: state.height, bytes: totals.used, passes: totals.passes, faults: totals.faults });

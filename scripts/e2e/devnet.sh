@@ -165,6 +165,9 @@ order="$(chaind q storage orders-by-owner "$alice" | jq -r '.orders[-1].id')"
 order_active() { [ "$(chaind q storage order "$order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
 wait_for 120 "order $order active (the hosters commit by themselves)" order_active
 expect_hosters="$HOSTERS"
+"$datdot" status --home "$home" >"$work/status.out"
+grep -q "^hosters     $HOSTERS ($HOSTERS active)" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
+grep -q "^orders      1 (1 active)" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
 
 say "2. the dashboard shows it live in headless Chromium"
 cp "$repo"/dashboard/test/*.mjs "$js/"
