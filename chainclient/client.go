@@ -37,6 +37,7 @@ import (
 	authtypes "github.com/cosmos/cosmos-sdk/x/auth/types"
 	banktypes "github.com/cosmos/cosmos-sdk/x/bank/types"
 
+	attesttypes "github.com/datdot/datdot/x/attest/types"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
@@ -98,8 +99,8 @@ type Client struct {
 	seq      uint64
 }
 
-// Encoding is the codec set the client uses (x/storage and the SDK's
-// standard types registered). RegisterInterfaces adds more modules.
+// Encoding is the codec set the client uses (x/storage, x/attest and the
+// SDK's standard types registered). RegisterInterfaces adds more modules.
 type Encoding struct {
 	Registry codectypes.InterfaceRegistry
 	Codec    codec.Codec
@@ -122,6 +123,7 @@ func NewEncoding(extra ...func(codectypes.InterfaceRegistry)) (Encoding, error) 
 	authtypes.RegisterInterfaces(reg)
 	banktypes.RegisterInterfaces(reg)
 	storagetypes.RegisterInterfaces(reg)
+	attesttypes.RegisterInterfaces(reg)
 	for _, f := range extra {
 		f(reg)
 	}

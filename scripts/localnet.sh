@@ -22,6 +22,8 @@
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
 #   LOCALNET_SELF_STAKE (100000000000udot, the validator's bond)
+#   LOCALNET_GENESIS_JQ (none)           a jq filter applied to the genesis
+#                                        last (e2e scripts tune module params)
 #
 # Last lines printed (machine-readable, KEY=VALUE):
 #   LOCALNET_HOME, CHAIN_ID, RPC, GRPC, API, PID (background only).
@@ -122,6 +124,9 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	# Short governance periods make parameter proposals testable by hand.
 	jq '.app_state.gov.params.voting_period = "20s" | .app_state.gov.params.expedited_voting_period = "10s"' \
 		"$genesis" >"$genesis.tmp" && mv "$genesis.tmp" "$genesis"
+	if [ -n "${LOCALNET_GENESIS_JQ:-}" ]; then
+		jq "$LOCALNET_GENESIS_JQ" "$genesis" >"$genesis.tmp" && mv "$genesis.tmp" "$genesis"
+	fi
 
 	chaind genesis gentx validator "$self_stake" --chain-id "$chain_id" --keyring-backend test >/dev/null 2>&1
 	chaind genesis collect-gentxs >/dev/null 2>&1

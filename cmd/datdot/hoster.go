@@ -233,7 +233,7 @@ func hosterStart(ctx context.Context, args []string) error {
 		DataDir: v.GetString("data_dir"), Listen: v.GetString("listen"), Endpoint: v.GetString("endpoint"),
 		Capacity: v.GetUint64("capacity"), Reserve: v.GetUint64("reserve"),
 		ScrubBytesPerSecond: v.GetInt64("scrub.bytes_per_second"), ScrubPause: v.GetDuration("scrub.pause"),
-		Chain: chainConfig(v), Plugins: hosterPlugins(),
+		Chain: chainConfig(v),
 	}
 	return daemon.Run(ctx, cfg, log, func(addr string) { log.Info("listening", "addr", addr) })
 }

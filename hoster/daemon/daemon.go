@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/datdot/datdot/chainclient"
+	"github.com/datdot/datdot/hoster/duty"
 	"github.com/datdot/datdot/hoster/follower"
 	"github.com/datdot/datdot/hoster/scrub"
 	"github.com/datdot/datdot/hoster/server"
@@ -37,7 +38,6 @@ type Config struct {
 	ScrubPause          time.Duration
 	ResyncInterval      time.Duration
 	Chain               chainclient.Config
-	Plugins             Plugins
 }
 
 // Run runs the hoster until ctx ends. ready, if not nil, is called with the
@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	lim := store.Limits{Capacity: cfg.Capacity, Reserve: cfg.Reserve}
 
 	cfg.Chain.Log = log.With("part", "chain")
-	chain, err := chainclient.New(ctx, cfg.Chain, cfg.Plugins.Interfaces...)
+	chain, err := chainclient.New(ctx, cfg.Chain, )
 	if err != nil {
 		return err
 	}
@@ -69,9 +69,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	}
 	fol := follower.New(follower.Config{Chain: chain, Store: st, Limits: lim, Log: log.With("part", "follower"), Metrics: m,
 		ResyncInterval: cfg.ResyncInterval, Self: cfg.Endpoint})
-	for _, h := range cfg.Plugins.Hooks {
-		fol.AddHook(h(chain, st, log, m))
-	}
+	duties := duty.New(duty.Config{Chain: chain, Store: st, Log: log.With("part", "duty"), Metrics: m,
+		Damaged: func(key [32]byte) { go fol.RepairDamaged(ctx, key) }})
+	fol.AddHook(duties.Hook())
 	sc := scrub.New(scrub.Config{Store: st, Log: log.With("part", "scrub"), Metrics: m, BytesPerSecond: cfg.ScrubBytesPerSecond,
 		Pause: cfg.ScrubPause, Repair: fol.RepairDamaged})
 
@@ -90,8 +90,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(3)
+	errc := make(chan error, 4)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		if err := duties.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("duties: %w", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -124,7 +124,7 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketAssignments, bucketCoreSlots, bucketCommits, bucketChallenges, bucketDamaged} {
+		for _, b := range [][]byte{bucketMeta, bucketAssignments, bucketCoreSlots, bucketCommits, bucketChallenges, bucketDamaged, bucketChecks} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -662,4 +662,24 @@ func (s *Store) Held(ctx context.Context, key [32]byte) uint64 {
 // or a sync from another holder): the same checks, any number of blocks.
 func (s *Store) AppendVerified(ctx context.Context, key [32]byte, p *wire.Push, lim Limits) (uint64, error) {
 	return s.Append(ctx, key, p, lim)
+}
+
+var bucketChecks = []byte("checks")
+
+// CheckReport is the record of an attestation the hoster sent.
+type CheckReport struct {
+	TxHash        string `json:"tx_hash"`
+	TimeoutHeight int64  `json:"timeout_height"`
+}
+
+// PutCheckReport records an attestation before it is broadcast.
+func (s *Store) PutCheckReport(id uint64, hash string, timeout int64) error {
+	return s.putJSON(bucketChecks, u64(id), CheckReport{TxHash: hash, TimeoutHeight: timeout})
+}
+
+// CheckReported reports whether an attestation for check id was sent (one
+// report per check: the chain keeps the first).
+func (s *Store) CheckReported(id uint64) (bool, error) {
+	var r CheckReport
+	return s.getJSON(bucketChecks, u64(id), &r)
 }

@@ -13,7 +13,13 @@
 #   - the order is extended to a longer core: the writer pushes the new
 #     blocks and both hosters re-commit at the new length;
 #   - a block on one hoster's disk is corrupted: the scrubber finds it, the
-#     hoster never serves it, and repairs it from the other holder.
+#     hoster never serves it, and repairs it from the other holder;
+#   - x/attest: the hosters answer their storage challenges and pass (pay
+#     accrues); the unassigned hoster performs performance checks as an
+#     attestor; the restarted hoster misses no challenge; a hoster
+#     SIGKILLed with its data deleted is faulted, removed and replaced, and
+#     the replacement rebuilds the core from the other holder, commits and
+#     passes its challenges.
 #
 # Every wait polls for a condition with a generous timeout; nothing depends
 # on timing or block counts. All processes are stopped on exit.
@@ -91,6 +97,12 @@ export LOCALNET_HOME="$home"
 export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
 export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
+# Challenges answered within 50 blocks (a restart fits easily), a slot moved
+# after 2 faults, a performance check every 20 blocks by the one hoster that
+# holds no slot of the order.
+export LOCALNET_GENESIS_JQ='.app_state.attest.params.response_blocks = "50" | .app_state.attest.params.max_faults = 2
+  | .app_state.attest.params.check_interval_blocks = "20" | .app_state.attest.params.attestors_per_check = 1
+  | .app_state.attest.params.quorum = 1 | .app_state.attest.params.check_response_blocks = "50"'
 
 say "start a local chain"
 bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
@@ -179,6 +191,22 @@ curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key/proof/2" | od -An -tx1 |
 commits_of() { # HOSTER_ADDR: number of MsgCommit txs it sent
 	chaind q txs --query "message.sender='$1' AND message.action='/datdot.storage.v1.MsgCommit'" -o json | jq -r '.total_count // (.txs | length)'
 }
+record() { chaind q attest record "$1" -o json; }
+passes_of() { record "$1" | jq -r '.record.passes // 0'; }
+faults_of() { record "$1" | jq -r '.record.faults // 0'; }
+at_least() { [ "$("$1" "$2")" -ge "$3" ]; }
+
+say "x/attest: both hosters answer their challenges and pass; pay accrues"
+until_ok 120 "hoster $a1 passes a challenge" at_least passes_of "${assigned[0]}" 1
+until_ok 120 "hoster $a2 passes a challenge" at_least passes_of "${assigned[1]}" 1
+accrued_ok() { [ "$(chaind q storage hoster "$1" -o json | jq -r '.accrued')" -gt 0 ]; }
+until_ok 120 "pay accrues to hoster $a1" accrued_ok "${assigned[0]}"
+grep -q "proofs included" "$work/h$a1/log" || fail "hoster $a1 did not log its answers"
+
+say "x/attest: the unassigned hoster $free attests the others' performance"
+attestations_of() { record "$1" | jq -r '.record.attestations // 0'; }
+until_ok 120 "hoster $free reports an attestation" at_least attestations_of "$(addr "hoster$free")" 1
+
 c_before="$(commits_of "${assigned[0]}")"
 [ "$c_before" = 1 ] || fail "hoster $a1 sent $c_before commits, want 1"
 
@@ -201,6 +229,8 @@ sleep_until_height() { # wait until the chain passes height H (the hoster had bl
 h0="$(chaind status | jq -r '.sync_info.latest_block_height')"
 until_ok 60 "chain moves on" sleep_until_height $((h0 + 5))
 [ "$(commits_of "${assigned[0]}")" = 1 ] || fail "hoster $a1 committed again after its restart"
+p0="$(passes_of "${assigned[0]}")"
+until_ok 120 "restarted hoster $a1 passes another challenge" at_least passes_of "${assigned[0]}" $((p0 + 1))
 
 say "the order is extended to a longer core: new blocks pushed, both re-commit"
 head -c 300000 /dev/urandom >"$work/more.bin"
@@ -221,19 +251,46 @@ datafile="$work/h$victim/data/cores/$key/data"
 [ -f "$datafile" ] || fail "no data file at $datafile"
 orig="$(dd if="$datafile" bs=1 skip=$((5 * 65536 + 100)) count=1 2>/dev/null | od -An -tu1 | tr -d ' ')"
 printf "$(printf '\\%03o' $(((orig + 1) % 256)))" | dd of="$datafile" bs=1 seek=$((5 * 65536 + 100)) conv=notrunc 2>/dev/null
-# Before the scrubber runs, a read of the damaged block is refused, not served.
-start_hoster "$victim" DATDOT_HOSTER_SCRUB_PAUSE=1h
-code="$(curl -s -o /dev/null -w '%{http_code}' "http://$(cat "$work/h$victim/port")/v1/cores/$key/blocks/5")"
-[ "$code" = 503 ] || fail "damaged block answered $code, want 503"
-stop_hoster "h$victim" TERM
+# From the restart on, every read of block 5 is refused (503) or correct,
+# never wrong, until the scrubber (or a challenge that needs the block)
+# finds the damage and repairs the core from the other holder.
 SCRUB_PAUSE=1s start_hoster "$victim"
-block_ok() { curl -sf "http://$(cat "$work/h$victim/port")/v1/cores/$key/blocks/5" | cmp - <(tail -c +$((5 * 65536 + 1)) "$work/data.bin" | head -c 65536); }
-until_ok 120 "hoster $victim repairs block 5" block_ok
+block5() { tail -c +$((5 * 65536 + 1)) "$work/data.bin" | head -c 65536; }
+block5 >"$work/block5"
+repaired=0
+end=$((SECONDS + 120))
+while [ "$SECONDS" -lt "$end" ]; do
+	code="$(curl -s -o "$work/got" -w '%{http_code}' "http://$(cat "$work/h$victim/port")/v1/cores/$key/blocks/5")"
+	case "$code" in
+	200) cmp -s "$work/got" "$work/block5" || fail "hoster $victim served a wrong block 5"; repaired=1; break ;;
+	503) sleep 0.2 ;;
+	*) fail "block 5 answered $code" ;;
+	esac
+done
+[ "$repaired" = 1 ] || fail "hoster $victim did not repair block 5"
 curl -sf "http://$(cat "$work/h$victim/port")/metrics" | grep -q '^datdot_hoster_damaged_blocks_total [1-9]' || fail "damage not in the metrics"
 grep -q "repaired damaged blocks" "$work/h$victim/log" || fail "repair not logged"
 
+say "hoster $a1 never missed a challenge, across its restart"
+[ "$(faults_of "${assigned[0]}")" = 0 ] || fail "hoster $a1 has faults: $(record "${assigned[0]}")"
+
+say "hoster $a2 is SIGKILLed and its data deleted: faulted, replaced; hoster $free rebuilds and passes"
+stop_hoster "h$a2" KILL
+rm -rf "$work/h$a2/data"
+replaced() { order_json "$order_id" | jq -e --arg h "$(addr "hoster$free")" '[.assignments[].assignment.hoster] | index($h) != null'; }
+until_ok 300 "the slot of hoster $a2 moves to hoster $free" replaced
+at_least faults_of "${assigned[1]}" 2 || fail "hoster $a2 was replaced without 2 faults"
+free_committed() { order_json "$order_id" | jq -e --arg h "$(addr "hoster$free")" --arg l "$length2" \
+	'[.assignments[].assignment | select(.hoster == $h and .committed_length == $l)] | length == 1'; }
+until_ok 300 "hoster $free rebuilds the core and commits at $length2" free_committed
+grep -q "fetched core from other holders" "$work/h$free/log" || fail "hoster $free did not log its rebuild"
+info="$(curl -sf "http://$(cat "$work/h$free/port")/v1/cores/$key")"
+[ "$(jq -r '.tree_hash' <<<"$info")" = "$(jq -r '.tree_hash' "$work/core2.json")" ] || fail "rebuilt core has another tree"
+pf="$(passes_of "$(addr "hoster$free")")"
+until_ok 120 "hoster $free passes a challenge on its new slot" at_least passes_of "$(addr "hoster$free")" $((pf + 1))
+
 say "SIGTERM stops every hoster cleanly"
-for i in 1 2 3; do
+for i in "$a1" "$free"; do
 	stop_hoster "h$i" TERM
 	grep -q "hoster stopped" "$work/h$i/log" || fail "hoster $i did not stop cleanly"
 done
