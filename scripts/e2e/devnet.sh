@@ -130,6 +130,13 @@ curl -sf "$S3_ENDPOINT/$S3_BUCKET/public.bin" -o "$work/anon.bin" && cmp "$work/
 env -u AWS_CA_BUNDLE rclone ls "datdot:$S3_BUCKET" >"$work/rclone.ls" || fail "rclone with the RCLONE_CONFIG_DATDOT_* settings"
 grep -q ' photo.bin$' "$work/rclone.ls" || fail "rclone does not list photo.bin"
 
+say "1. datdot put and get (multipart) with the devnet's settings"
+head -c 11000000 /dev/urandom >"$work/big.bin"
+"$datdot" put --home "$home" --part-size 5 "$work/big.bin" "s3://$S3_BUCKET/big.bin" 2>"$work/put.err" || fail "datdot put: $(tail -c 300 "$work/put.err")"
+"$datdot" get --home "$home" "s3://$S3_BUCKET/big.bin" "$work/big.back" 2>"$work/get.err" || fail "datdot get: $(tail -c 300 "$work/get.err")"
+cmp "$work/big.bin" "$work/big.back" || fail "datdot get returned other bytes"
+aws --endpoint-url "$S3_ENDPOINT" s3 rm "s3://$S3_BUCKET/big.bin" --only-show-errors
+
 say "1. REST and RPC answer browsers (CORS)"
 hdrs="$(curl -sfi -H 'Origin: http://example.org' "$CHAIN_REST/cosmos/base/tendermint/v1beta1/node_info")"
 grep -qi '^access-control-allow-origin: \*' <<<"$hdrs" || fail "REST has no CORS"
