@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -89,11 +88,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func startDashboard(_ context.Context, c Config, ep Endpoints, k config.Key, log *slog.Logger) (*dashServer, error) {
-	ln, err := net.Listen("tcp", c.DashboardListen)
-	if err != nil {
-		return nil, fmt.Errorf("devnet: dashboard: %w", err)
-	}
+// startDashboard serves the dashboard on ln (opened before the hosters
+// pick their ports, so that none of them can take it).
+func startDashboard(ln net.Listener, c Config, ep Endpoints, k config.Key, log *slog.Logger) (*dashServer, error) {
 	h, err := dashboardHandler(ep, "http://"+ln.Addr().String(), c, k, log)
 	if err != nil {
 		ln.Close()

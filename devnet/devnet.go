@@ -131,6 +131,14 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 		return err
 	}
 
+	// The dashboard's port is taken now, before any process picks a free
+	// port of its own.
+	dashLn, err := net.Listen("tcp", c.DashboardListen)
+	if err != nil {
+		return fmt.Errorf("devnet: dashboard: %w", err)
+	}
+	defer dashLn.Close()
+
 	resumed := true
 	if _, err := os.Stat(filepath.Join(c.chainHome(), "config", "genesis.json")); errors.Is(err, os.ErrNotExist) {
 		resumed = false
@@ -196,7 +204,7 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 	hosters := len(hosterURLs)
 
 	ep := Endpoints{ChainID: ChainID, Denom: Denom, RPC: rpc, REST: api, GRPC: c.addr(c.GRPCPort), Gateway: gatewayURL, Bucket: c.Bucket, Hosters: append([]string{}, hosterURLs...)}
-	dash, err := startDashboard(ctx, c, ep, keys, log)
+	dash, err := startDashboard(dashLn, c, ep, keys, log)
 	if err != nil {
 		return err
 	}
