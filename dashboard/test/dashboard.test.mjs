@@ -92,8 +92,11 @@ try {
   }
 
   if (expectChallenges > 0) {
-    await check(`at least ${expectChallenges} challenges are counted`, async () => {
+    await check(`at least ${expectChallenges} challenges are counted, issued and passed in the feed, reputation shown`, async () => {
       await page.waitForFunction((n) => Number(document.querySelector('#challenges').textContent.replace(/,/g, '')) >= n, expectChallenges, { timeout: TIMEOUT });
+      await page.waitForSelector('#events li[data-type$="EventChallengeIssued"]', { timeout: TIMEOUT });
+      await page.waitForSelector('#events li.pass[data-type$="EventChallengePassed"]', { timeout: TIMEOUT });
+      await page.waitForFunction(() => [...document.querySelectorAll('#hosters tbody tr[data-address] td:last-child')].some((td) => /^\d+$/.test(td.textContent.trim())), null, { timeout: TIMEOUT });
     });
   }
 
