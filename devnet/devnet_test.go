@@ -2,9 +2,12 @@ package devnet
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,3 +168,53 @@ func freePort(t *testing.T) int {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// The devnet's HTTP server gives the page its endpoints, the registry
+// files with the devnet's endpoints, and a clear JSON error when the
+// gateway cannot be reached.
+func TestDashboardHandler(t *testing.T) {
+	c := Defaults()
+	c.GatewayListen = "127.0.0.1:" + itoa(freePort(t)) // nothing listens there
+	ep := Endpoints{ChainID: ChainID, Denom: Denom, RPC: "http://127.0.0.1:1", REST: "http://127.0.0.1:2", GRPC: "127.0.0.1:3", Gateway: "http://" + c.GatewayListen, Bucket: "media", Hosters: []string{}}
+	h, err := dashboardHandler(ep, "http://127.0.0.1:4", c, config.Key{AccessKey: "AKDASH", SecretKey: "topsecret-dashboard-value"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string, v any) int {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp.StatusCode
+	}
+	var got Endpoints
+	if get("/devnet.json", &got) != 200 || got.REST != ep.REST || got.ChainID != ChainID {
+		t.Fatalf("devnet.json %+v", got)
+	}
+	var reg struct {
+		ChainID string `json:"chain_id"`
+		APIs    struct {
+			RPC []struct{ Address string } `json:"rpc"`
+		} `json:"apis"`
+	}
+	if get("/chain.json", &reg) != 200 || reg.ChainID != ChainID || reg.APIs.RPC[0].Address != ep.RPC {
+		t.Fatalf("chain.json %+v", reg)
+	}
+	var keplr map[string]any
+	if get("/keplr.json", &keplr) != 200 || keplr["rest"] != ep.REST {
+		t.Fatalf("keplr.json %v", keplr)
+	}
+	var e map[string]string
+	if code := get("/gateway/buckets", &e); code != http.StatusBadGateway || !strings.HasPrefix(e["error"], "gateway: ") {
+		t.Fatalf("buckets with the gateway down: %d %v", code, e)
+	}
+	if strings.Contains(e["error"], "topsecret-dashboard-value") {
+		t.Fatalf("error shows the secret: %v", e)
+	}
+}
