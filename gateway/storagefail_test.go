@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -23,25 +22,29 @@ type fullDisk struct {
 	limit int64
 }
 
-type enospcReader struct {
-	r    io.Reader
+// enospcWriter fails with ENOSPC once left bytes were written.
+type enospcWriter struct {
+	store.BlobWriter
 	left int64
 }
 
-func (e *enospcReader) Read(p []byte) (int, error) {
-	if e.left <= 0 {
-		return 0, &os.PathError{Op: "write", Path: "tmp/put-1", Err: syscall.ENOSPC}
-	}
+func (e *enospcWriter) Write(p []byte) (int, error) {
 	if int64(len(p)) > e.left {
-		p = p[:e.left]
+		n, _ := e.BlobWriter.Write(p[:e.left])
+		e.left = 0
+		return n, &os.PathError{Op: "write", Path: "tmp/put-1", Err: syscall.ENOSPC}
 	}
-	n, err := e.r.Read(p)
+	n, err := e.BlobWriter.Write(p)
 	e.left -= int64(n)
 	return n, err
 }
 
-func (f fullDisk) Create(ctx context.Context, r io.Reader, size int64) (store.BlobRef, error) {
-	return f.BlobStore.Create(ctx, &enospcReader{r: r, left: f.limit}, size)
+func (f fullDisk) Create(ctx context.Context) (store.BlobWriter, error) {
+	w, err := f.BlobStore.Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &enospcWriter{BlobWriter: w, left: f.limit}, nil
 }
 
 // TestDiskFull: a PUT or UploadPart that runs out of space halfway gets a

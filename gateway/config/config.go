@@ -40,6 +40,18 @@ type Config struct {
 	// ClientTimeout is how long a client may stall mid-request (send no
 	// body bytes, read no response bytes) before it is disconnected.
 	ClientTimeout time.Duration
+	// DeleteGrace is how long the bytes of deleted or overwritten objects
+	// are kept before the reaper removes them (0: at once).
+	DeleteGrace time.Duration
+	// Backend is "local" (files in DataDir) or "network" (volumes on
+	// hosters, see gateway/store/network).
+	Backend string
+	// MasterKeyFile holds the operator's master secret (hex, at least 32
+	// bytes); default DataDir/master.key, created on first start.
+	MasterKeyFile string
+	// Encrypt encrypts object data of the local backend too (the network
+	// backend always encrypts).
+	Encrypt bool
 	// DevKey is set when no key was configured and the development key
 	// pair is in use.
 	DevKey bool
@@ -127,6 +139,10 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.Region, "region", "us-east-1", "region the gateway serves (clients sign for it)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", time.Minute, "disconnect a client that sends or reads nothing for this long in the middle of a request")
+	fs.DurationVar(&c.DeleteGrace, "delete-grace", 10*time.Minute, "keep the data of deleted or overwritten objects this long before removing it")
+	fs.StringVar(&c.Backend, "backend", "local", "where object data goes: local (files under --data) or network (encrypted, erasure-coded volumes on hosters)")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with the master secret that wraps object keys and derives volume keys (hex; default DATA/master.key, created if missing: back it up)")
+	fs.BoolVar(&c.Encrypt, "encrypt", false, "encrypt object data of the local backend (the network backend always does)")
 	var keys, domains multi
 	var keysFile string
 	fs.Var(&keys, "key", "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")
@@ -142,6 +158,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	switch c.Backend {
+	case "local", "network":
+	default:
+		return c, fmt.Errorf("config: --backend %q, want local or network", c.Backend)
+	}
+	if c.MasterKeyFile == "" {
+		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
 	for _, d := range domains {
 		for _, p := range strings.Split(d, ",") {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,6 +47,32 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 			t.Errorf("%v accepted", args)
 		} else if strings.Contains(err.Error(), "s\"") && strings.Contains(err.Error(), ":s") {
 			t.Errorf("%v: error shows the secret: %v", args, err)
+		}
+	}
+}
+
+func TestMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sub", "master.key")
+	if _, _, err := LoadMasterKey(p, false); err == nil {
+		t.Fatal("missing key file accepted without create")
+	}
+	k, created, err := LoadMasterKey(p, true)
+	if err != nil || !created || len(k) != MinMasterKeySize {
+		t.Fatalf("create: %x %v %v", k, created, err)
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", st.Mode(), err)
+	}
+	again, created, err := LoadMasterKey(p, true)
+	if err != nil || created || !bytes.Equal(again, k) {
+		t.Fatalf("reload: %x %v %v", again, created, err)
+	}
+	for name, content := range map[string]string{"short": strings.Repeat("ab", 31), "nothex": strings.Repeat("zz", 32)} {
+		bad := filepath.Join(dir, name)
+		os.WriteFile(bad, []byte(content), 0o600)
+		if _, _, err := LoadMasterKey(bad, true); err == nil {
+			t.Errorf("%s key accepted", name)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"io"
 	"net/url"
@@ -141,16 +142,49 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	return cs, obj, nil
 }
 
-// copyData copies n bytes of src from off into a new blob, computing its
-// MD5 and the checksums named by algs.
-func (q *request) copyData(src *store.Object, off, n int64, algs []string) (store.Part, error) {
+// copyData prepares a copy of n bytes of src from off without copying
+// them: pieces are the ranges of src's blobs that hold them (the copy
+// shares those blobs), and part carries the copy's size, MD5 ETag and the
+// checksums named by algs, computed by reading the data through. Reading
+// also proves the source data intact: lost or short data fails the copy
+// here instead of making a copy that cannot be read.
+func (q *request) copyData(src *store.Object, off, n int64, algs []string) (store.Part, []store.Part, error) {
+	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, src, off, n)
+	if err != nil {
+		return store.Part{}, nil, err
+	}
+	defer rc.Close()
+	hr := newHashingReader(rc, algs)
+	got, err := io.CopyBuffer(io.Discard, hr, make([]byte, 256<<10))
+	if err != nil {
+		return store.Part{}, nil, err
+	}
+	if got != n {
+		return store.Part{}, nil, fmt.Errorf("copy source: read %d of %d bytes: %w", got, n, store.ErrDataShort)
+	}
+	now := time.Now().UTC()
+	part := store.Part{Size: n, ETag: hr.etag(), Checksums: hr.checksums(), Modified: now}
+	var pieces []store.Part
+	start := int64(0)
+	for _, p := range src.Parts {
+		lo, hi := max(off, start), min(off+n, start+p.Size)
+		if lo < hi {
+			pieces = append(pieces, store.Part{Size: hi - lo, Blob: p.Blob, Offset: p.Offset + lo - start, ETag: part.ETag, Modified: now})
+		}
+		start += p.Size
+	}
+	return part, pieces, nil
+}
+
+// copyBytes copies n bytes of src from off into a new blob.
+func (q *request) copyBytes(src *store.Object, off, n int64, algs []string) (store.Part, error) {
 	rc, err := store.OpenObject(q.ctx, q.s.cfg.Blobs, src, off, n)
 	if err != nil {
 		return store.Part{}, err
 	}
 	defer rc.Close()
 	hr := newHashingReader(rc, algs)
-	ref, err := q.s.cfg.Blobs.Create(q.ctx, hr, n)
+	ref, err := store.WriteBlob(q.ctx, q.s.cfg.Blobs, hr, n, nil)
 	if err != nil {
 		return store.Part{}, err
 	}
@@ -197,11 +231,14 @@ func (q *request) copyObject() error {
 	} else if src.ChecksumType == "FULL_OBJECT" || !src.Multipart {
 		algs = sortedAlgs(src.Checksums)
 	}
-	part, err := q.copyData(&src, 0, src.Size, algs)
+	part, pieces, err := q.copyData(&src, 0, src.Size, algs)
 	if err != nil {
 		return err
 	}
-	obj, err := q.putSinglePart(part, owner, acl, hdr, meta, nil)
+	if pieces == nil {
+		pieces = []store.Part{} // an empty object: no blob
+	}
+	obj, err := q.putSinglePart(part, pieces, owner, acl, hdr, meta, nil)
 	if err != nil {
 		return err
 	}

@@ -121,7 +121,7 @@ func (q *request) uploadPart() error {
 	part.Number = n
 	freed, err := q.s.cfg.Meta.PutPart(q.ctx, q.bucket, q.key, q.q.Get("uploadId"), part)
 	if err != nil {
-		q.free([]store.BlobRef{part.Blob})
+		q.s.reap.Discard(q.ctx, []store.BlobRef{part.Blob})
 		return err
 	}
 	q.free(freed)
@@ -166,14 +166,29 @@ func (q *request) uploadPartCopy() error {
 	if up.ChecksumAlgorithm != "" {
 		algs = []string{up.ChecksumAlgorithm}
 	}
-	part, err := q.copyData(&src, off, length, algs)
+	part, pieces, err := q.copyData(&src, off, length, algs)
 	if err != nil {
 		return err
+	}
+	own := false
+	switch len(pieces) {
+	case 0: // empty: no blob
+	case 1: // a range of one source blob: shared
+		part.Blob, part.Offset = pieces[0].Blob, pieces[0].Offset
+	default:
+		// A part is one blob: a range across several source parts is
+		// copied into a new one.
+		if part, err = q.copyBytes(&src, off, length, algs); err != nil {
+			return err
+		}
+		own = true
 	}
 	part.Number = n
 	freed, err := q.s.cfg.Meta.PutPart(q.ctx, q.bucket, q.key, up.UploadID, part)
 	if err != nil {
-		q.free([]store.BlobRef{part.Blob})
+		if own {
+			q.s.reap.Discard(q.ctx, []store.BlobRef{part.Blob})
+		}
 		return err
 	}
 	q.free(freed)

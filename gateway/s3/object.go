@@ -115,7 +115,7 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
-	obj, err := q.putSinglePart(part, owner, acl, hdr, meta, q.putCheck())
+	obj, err := q.putSinglePart(part, nil, owner, acl, hdr, meta, q.putCheck())
 	if err != nil {
 		return err
 	}
@@ -147,20 +147,29 @@ func (q *request) checkBodySize() error {
 }
 
 // putSinglePart commits an object of one part (PUT, copy) as the new
-// version of the request's key and frees the blobs it replaced; if the
-// commit fails, the part's own blob is freed.
-func (q *request) putSinglePart(part store.Part, owner store.Owner, acl store.ACL, hdr, meta map[string]string, check store.PutCheck) (store.Object, error) {
+// version of the request's key and frees the blobs it replaced. A copy's
+// data may be pieces of its source's blobs: pieces, when not nil, are the
+// object's parts and part only gives its size, ETag and checksums.
+func (q *request) putSinglePart(part store.Part, pieces []store.Part, owner store.Owner, acl store.ACL, hdr, meta map[string]string, check store.PutCheck) (store.Object, error) {
+	// A new blob written for this object goes if the commit fails; pieces
+	// of a copy's source are the source's.
+	ownBlob := pieces == nil
+	if ownBlob {
+		pieces = []store.Part{part}
+	}
 	obj := store.Object{
 		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
-		Checksums: part.Checksums, Parts: []store.Part{part},
+		Checksums: part.Checksums, Parts: pieces,
 	}
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = "FULL_OBJECT"
 	}
 	obj, freed, err := q.s.cfg.Meta.PutObject(q.ctx, q.bucket, obj, check)
 	if err != nil {
-		q.free([]store.BlobRef{part.Blob})
+		if ownBlob {
+			q.s.reap.Discard(q.ctx, []store.BlobRef{part.Blob})
+		}
 		return obj, err
 	}
 	q.free(freed)
@@ -188,7 +197,12 @@ func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 		hr = newHashingReader(src, want)
 		src = hr
 	}
-	ref, err := q.s.cfg.Blobs.Create(q.ctx, src, size)
+	ref, err := store.WriteBlob(q.ctx, q.s.cfg.Blobs, src, size, func() error {
+		if q.auth.MD5Hex() == "" {
+			return s3err.IncompleteBody
+		}
+		return nil
+	})
 	if err != nil {
 		if capped != nil && capped.over {
 			return store.Part{}, s3err.EntityTooLarge
@@ -216,10 +230,6 @@ func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 				p.Checksums[alg] = v
 			}
 		}
-	}
-	if p.ETag == "" {
-		q.free([]store.BlobRef{ref})
-		return store.Part{}, s3err.IncompleteBody
 	}
 	return p, nil
 }

@@ -44,6 +44,10 @@ type Config struct {
 	// a request to bucket.<domain> addresses bucket.
 	Domains []string
 	Log     *slog.Logger
+	// Reaper deletes freed blobs and pins blobs being read; nil means one
+	// with no grace period (freed blobs are deleted by the request that
+	// freed them, or by their last reader).
+	Reaper *store.Reaper
 }
 
 // Server serves the S3 API.
@@ -51,7 +55,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	users map[string]bool // known canonical user ids
-	pins  *pins
+	reap  *store.Reaper
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }
@@ -69,7 +73,11 @@ func New(cfg Config) *Server {
 	for _, u := range cfg.Users {
 		users[u.ID] = true
 	}
-	return &Server{cfg: cfg, log: log, users: users, pins: newPins()}
+	reap := cfg.Reaper
+	if reap == nil {
+		reap = store.NewReaper(cfg.Meta, cfg.Blobs, 0, log)
+	}
+	return &Server{cfg: cfg, log: log, users: users, reap: reap}
 }
 
 // request is one S3 request being served.

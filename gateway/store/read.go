@@ -85,7 +85,7 @@ func (r *partsReader) next() error {
 	}
 	part := r.parts[0]
 	n := min(part.Size-r.offset, r.remain)
-	rc, err := r.blobs.Open(r.ctx, part.Blob, r.offset, n)
+	rc, err := r.blobs.Open(r.ctx, part.Blob, part.Offset+r.offset, n)
 	if err != nil {
 		return fmt.Errorf("store: open part %d: %w", part.Number, err)
 	}

@@ -6,16 +6,20 @@
 // multipart upload completes without copying, and a network backend can map
 // each blob to extents of erasure-coded cores.
 //
-// Writes follow one order everywhere: the blob is written and made durable
-// first, then the metadata transaction that references it commits. A crash in
-// between leaves an unreferenced blob, which Sweep removes at startup. When
-// metadata drops a reference, the freed blobs are returned to the caller, who
-// deletes them after the commit.
+// Writes follow one order everywhere: the blob is written through a
+// BlobWriter, registered as pending on the metadata's delete queue and made
+// durable; then the metadata transaction that references it commits (and
+// takes it off the queue). A crash in between leaves a queue entry, never an
+// orphan that only a walk over all blobs would find. Metadata counts
+// references to blobs, so copies share bytes; a commit that drops the last
+// reference queues the blob for deletion in the same transaction, and a
+// Reaper deletes it after a grace period.
 package store
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -103,14 +107,47 @@ type PublicAccessBlock struct {
 	RestrictPublicBuckets bool `json:"restrict,omitempty"`
 }
 
-// BlobRef names a stored blob and its size. The ID is chosen by the
-// BlobStore and opaque to everything else: the local store names a file; a
-// network store may name an entry of its own extent index (core, offset,
-// length of each piece) or encode the extents in the ID itself.
+// BlobRef names a stored blob: its id, its size, where its bytes are and
+// how they are encrypted. The ID is chosen by the BlobStore and unique; it
+// is what metadata counts references by, so two parts (of a copy and its
+// source) that share one blob share its bytes. The other fields are the
+// BlobStore's: the local store names a file by ID; the network store lists
+// the extents of volumes that hold the blob; an encrypting store adds the
+// wrapped key.
 type BlobRef struct {
-	ID   string `json:"id"`
-	Size int64  `json:"size"`
+	ID string `json:"id"`
+	// Size is the number of bytes a reader gets (plaintext).
+	Size int64 `json:"size"`
+	// Extents lists where the stored bytes are, in order (network store).
+	Extents []Extent `json:"ext,omitempty"`
+	// Stored is the number of stored bytes when it differs from Size
+	// (ciphertext is longer than plaintext).
+	Stored int64 `json:"stored,omitempty"`
+	// Crypt is the blob's encryption; nil for plaintext.
+	Crypt *BlobCrypt `json:"crypt,omitempty"`
 }
+
+// Extent is a run of a blob's stored bytes in the data stream of a volume.
+type Extent struct {
+	Volume string `json:"vol"` // volume id, hex
+	Offset int64  `json:"off"` // byte offset in the volume's stream
+	Length int64  `json:"len"`
+}
+
+// BlobCrypt is the per-blob encryption metadata: the blob's own random key,
+// wrapped (encrypted) by a key derived from the operator's master secret.
+// Dropping it makes the stored bytes unreadable (crypto-shredding).
+type BlobCrypt struct {
+	Alg string `json:"alg"`
+	// Segment is the plaintext size of one AEAD segment.
+	Segment int `json:"seg"`
+	// Wrapped is the blob key sealed under the master key.
+	Wrapped []byte `json:"key"`
+}
+
+// ErrNoSuchBlob reports a reference to a blob the metadata does not know:
+// never committed, or already deleted.
+var ErrNoSuchBlob = errors.New("store: no such blob")
 
 // Part is one piece of an object's data: a whole single-PUT object, or one
 // part of a multipart upload.
@@ -120,7 +157,10 @@ type Part struct {
 	ETag      string            `json:"etag"` // hex MD5, unquoted
 	Checksums map[string]string `json:"sums,omitempty"`
 	Modified  time.Time         `json:"mtime"`
-	Blob      BlobRef           `json:"blob"`
+	// Blob holds the part's bytes at [Offset, Offset+Size): a copy may
+	// share a range of its source's blob instead of copying it.
+	Blob   BlobRef `json:"blob"`
+	Offset int64   `json:"boff,omitempty"`
 }
 
 // Object is one version of an object (or a delete marker).
@@ -155,7 +195,8 @@ type Object struct {
 	IsLatest bool `json:"-"`
 }
 
-// Blobs returns the blobs that hold the object's data.
+// Blobs returns the blobs that hold the object's data, one per part (a blob
+// shared by two parts appears twice).
 func (o *Object) Blobs() []BlobRef {
 	refs := make([]BlobRef, 0, len(o.Parts))
 	for _, p := range o.Parts {
@@ -207,6 +248,14 @@ type DeleteResult struct {
 
 // MetaStore records buckets, object versions and multipart uploads. Every
 // method is one atomic, durable transaction.
+//
+// It also counts the references of parts to blobs. A part that references
+// a blob adds one (a blob that is neither referenced nor pending fails the
+// write with ErrNoSuchBlob); a part dropped removes one. A blob whose last
+// reference a transaction drops is put on the delete queue in that same
+// transaction and returned to the caller as "freed"; the Reaper deletes
+// its bytes once the grace period has passed and no reader holds it. So a
+// crash never loses a delete, and nothing ever walks all blobs.
 type MetaStore interface {
 	CreateBucket(ctx context.Context, b Bucket) error // ErrBucketExists
 	GetBucket(ctx context.Context, name string) (Bucket, error)
@@ -248,45 +297,93 @@ type MetaStore interface {
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) ([]BlobRef, error)
 	ListUploads(ctx context.Context, bucket string, q ListQuery) ([]Upload, error)
 
-	// Referenced calls fn for every blob id the metadata references.
-	Referenced(ctx context.Context, fn func(id string)) error
+	// AddPending puts durable blobs that no metadata references yet on the
+	// delete queue, due at due: a BlobWriter calls it before its bytes
+	// become visible, and the commit that references a blob takes it off
+	// the queue. A crash in between leaves only a queue entry, which the
+	// Reaper deletes when due.
+	AddPending(ctx context.Context, refs []BlobRef, due time.Time) error
+	// ClaimDeletes moves queue entries due at or before before to the
+	// deleting set and returns them: up to limit entries in due order, or,
+	// with only set, just those ids. Entries for which keep returns true
+	// (blobs being read) stay queued. Blobs of the deleting set that an
+	// earlier claim left (a crash while deleting) are returned first when
+	// only is nil.
+	ClaimDeletes(ctx context.Context, before time.Time, only []string, limit int, keep func(id string) bool) ([]BlobRef, error)
+	// FinishDeletes forgets claimed blobs whose bytes are gone.
+	FinishDeletes(ctx context.Context, ids []string) error
 	Close() error
 }
 
 // BlobStore holds the bytes.
 type BlobStore interface {
-	// Create stores the bytes of r as a new durable blob. size is the
-	// expected length, or -1 when unknown; a body of another length fails
-	// with ErrSizeMismatch. On any error nothing is left behind.
-	Create(ctx context.Context, r io.Reader, size int64) (BlobRef, error)
+	// Create starts a new blob. The caller writes its bytes and then
+	// commits or aborts the writer.
+	Create(ctx context.Context) (BlobWriter, error)
 	// Open reads length bytes of a blob starting at offset.
 	Open(ctx context.Context, ref BlobRef, offset, length int64) (io.ReadCloser, error)
 	// Delete removes blobs; missing blobs are not an error.
 	Delete(ctx context.Context, refs ...BlobRef) error
-	// Walk calls fn with the id of every stored blob.
-	Walk(ctx context.Context, fn func(id string) error) error
 }
 
-// Sweep deletes blobs that no metadata references: leftovers of a crash
-// between writing a blob and committing its metadata, or between committing a
-// delete and removing the bytes. Run it before serving requests.
-func Sweep(ctx context.Context, meta MetaStore, blobs BlobStore) (int, error) {
-	live := make(map[string]struct{})
-	if err := meta.Referenced(ctx, func(id string) { live[id] = struct{}{} }); err != nil {
-		return 0, err
-	}
-	var orphans []BlobRef
-	err := blobs.Walk(ctx, func(id string) error {
-		if _, ok := live[id]; !ok {
-			orphans = append(orphans, BlobRef{ID: id})
-		}
-		return nil
-	})
+// BlobWriter streams one new blob into a BlobStore.
+type BlobWriter interface {
+	io.Writer
+	// Commit makes the written bytes durable and returns the blob. The
+	// blob is pending (see MetaStore.AddPending) until a metadata commit
+	// references it.
+	Commit(ctx context.Context) (BlobRef, error)
+	// Abort discards the blob. It is a no-op after Commit or Abort.
+	Abort()
+}
+
+// WriteBlob streams r into a new blob of blobs and commits it. size is the
+// expected length, or -1 when unknown; a body of another length fails
+// with ErrSizeMismatch. verify, if not nil, is called once all of r is
+// written and before the commit; its error aborts the blob. On any error
+// nothing is left behind.
+func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, verify func() error) (BlobRef, error) {
+	w, err := blobs.Create(ctx)
 	if err != nil {
+		return BlobRef{}, err
+	}
+	src := io.Reader(ctxReader{ctx, r})
+	if size >= 0 {
+		src = io.LimitReader(src, size+1)
+	}
+	buf := make([]byte, 256<<10)
+	n, err := io.CopyBuffer(w, src, buf)
+	if err != nil {
+		w.Abort()
+		return BlobRef{}, fmt.Errorf("store: write blob: %w", err)
+	}
+	if size >= 0 && n != size {
+		w.Abort()
+		return BlobRef{}, ErrSizeMismatch
+	}
+	if verify != nil {
+		if err := verify(); err != nil {
+			w.Abort()
+			return BlobRef{}, err
+		}
+	}
+	ref, err := w.Commit(ctx)
+	if err != nil {
+		w.Abort()
+		return BlobRef{}, err
+	}
+	return ref, nil
+}
+
+// ctxReader stops a copy when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := blobs.Delete(ctx, orphans...); err != nil {
-		return 0, err
-	}
-	return len(orphans), nil
+	return c.r.Read(p)
 }

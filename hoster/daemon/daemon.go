@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	lim := store.Limits{Capacity: cfg.Capacity, Reserve: cfg.Reserve}
 
 	cfg.Chain.Log = log.With("part", "chain")
-	chain, err := chainclient.New(ctx, cfg.Chain, )
+	chain, err := chainclient.New(ctx, cfg.Chain)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,9 @@ import (
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/store"
 	"github.com/datdot/datdot/hoster/wire"
+	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/volume"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
 // Fetch fills a's core from held to a.Length from another replica of the
@@ -61,10 +64,119 @@ func (f *Follower) fetchFrom(ctx context.Context, a store.Assignment, held uint6
 	return f.cfg.Store.AppendVerified(ctx, a.Key, &wire.Push{Start: held, Fork: a.Fork, Signature: a.Signature, Manifest: a.Manifest, Blocks: blocks}, f.cfg.Limits)
 }
 
-// FetchErasure rebuilds a's core of an erasure-coded volume from any k
-// other cores of the volume.
+// FetchErasure rebuilds a's core (core j of an erasure-coded volume) from
+// held to a.Length: block s is shard j of stripe s, Reed-Solomon
+// reconstructed (package volume) from block s of any k other cores of the
+// volume, each fetched with its proof and verified against that core's
+// committed tree hash first. The rebuilt blocks are spooled and appended
+// in one commit checked against the writer's signature of core j.
 func (f *Follower) FetchErasure(ctx context.Context, a store.Assignment, held uint64) (uint64, error) {
-	return 0, errors.New("erasure-coded repair is not available yet")
+	plan, err := f.erasurePlan(ctx, a)
+	if err != nil {
+		return 0, err
+	}
+	sp, err := f.cfg.Store.NewSpool()
+	if err != nil {
+		return 0, err
+	}
+	defer sp.Close()
+	for s := held; s < a.Length; s++ {
+		b, err := plan.block(ctx, s)
+		if err != nil {
+			return 0, err
+		}
+		if err := sp.Add(b); err != nil {
+			return 0, err
+		}
+	}
+	blocks, err := sp.Blocks()
+	if err != nil {
+		return 0, err
+	}
+	return f.cfg.Store.AppendVerified(ctx, a.Key, &wire.Push{Start: held, Fork: a.Fork, Signature: a.Signature, Manifest: a.Manifest, Blocks: blocks}, f.cfg.Limits)
+}
+
+// volumeCore is one other core of a volume and where to read it.
+type volumeCore struct {
+	index    int
+	key      [32]byte
+	length   uint64
+	treeHash [32]byte
+	peers    []*client.Client
+}
+
+// erasurePlan knows the other cores of a's volume and their holders.
+type erasurePlan struct {
+	coder  *volume.Coder
+	j      int
+	others []volumeCore
+	log    func(msg string, args ...any)
+}
+
+func (f *Follower) erasurePlan(ctx context.Context, a store.Assignment) (*erasurePlan, error) {
+	if a.ErasureN <= a.ErasureK || a.ErasureK == 0 {
+		return nil, fmt.Errorf("order %d is not erasure coded (k=%d, n=%d)", a.OrderID, a.ErasureK, a.ErasureN)
+	}
+	coder, err := volume.NewCoder(volume.Layout{K: int(a.ErasureK), M: int(a.ErasureN - a.ErasureK)})
+	if err != nil {
+		return nil, err
+	}
+	or, err := f.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: a.OrderID})
+	if err != nil {
+		return nil, err
+	}
+	plan := &erasurePlan{coder: coder, j: int(a.CoreIndex), log: f.log.Debug}
+	for i, c := range or.Order.Cores {
+		if i == int(a.CoreIndex) || len(c.Key) != 32 || len(c.TreeHash) != 32 {
+			continue
+		}
+		vc := volumeCore{index: i, length: c.Length}
+		copy(vc.key[:], c.Key)
+		copy(vc.treeHash[:], c.TreeHash)
+		if vc.peers, err = f.Peers(ctx, a.OrderID, uint32(i), c.Length); err != nil {
+			return nil, err
+		}
+		if len(vc.peers) > 0 {
+			plan.others = append(plan.others, vc)
+		}
+	}
+	if len(plan.others) < int(a.ErasureK) {
+		return nil, fmt.Errorf("only %d other cores of the volume are held and committed, %d needed", len(plan.others), a.ErasureK)
+	}
+	return plan, nil
+}
+
+// block rebuilds block s of core j from verified blocks s of k other cores.
+func (p *erasurePlan) block(ctx context.Context, s uint64) ([]byte, error) {
+	shards := make([][]byte, p.coder.Layout().N())
+	have := 0
+	for _, vc := range p.others {
+		if have == p.coder.Layout().K {
+			break
+		}
+		if s >= vc.length {
+			continue
+		}
+		for _, peer := range vc.peers {
+			proof, _, err := peer.Proof(ctx, vc.key, s, vc.length)
+			if err != nil {
+				p.log("erasure repair: fetch", "core", vc.index, "block", s, "peer", peer.Endpoint(), "err", err)
+				continue
+			}
+			b, err := hypercore.VerifyBlockAt(proof, s, vc.length, vc.treeHash)
+			if err != nil {
+				p.log("erasure repair: block does not verify", "core", vc.index, "block", s, "peer", peer.Endpoint(), "err", err)
+				continue
+			}
+			shards[vc.index] = b
+			have++
+			break
+		}
+	}
+	if have < p.coder.Layout().K {
+		return nil, fmt.Errorf("stripe %d: %d verified shards, %d needed", s, have, p.coder.Layout().K)
+	}
+	return p.coder.ReconstructShard(shards, p.j)
 }
 
 // RepairDamaged rebuilds core key, whose blocks failed their checks, with
@@ -80,14 +192,25 @@ func (f *Follower) RepairDamaged(ctx context.Context, key [32]byte) error {
 		return store.ErrNotAssigned
 	}
 	a := as[0]
+	fetch := func(context.Context, uint64) ([]byte, error) { return nil, errors.New("no source") }
 	if a.ErasureK > 0 {
-		return errors.New("erasure-coded block repair is not available yet")
+		plan, err := f.erasurePlan(ctx, a)
+		if err != nil {
+			return err
+		}
+		fetch = plan.block
 	}
 	peers, err := f.Peers(ctx, a.OrderID, a.CoreIndex, 1)
 	if err != nil {
 		return err
 	}
+	if a.ErasureK > 0 {
+		peers = nil // one hoster per core: the block comes from the stripe
+	}
 	fetched, err := f.cfg.Store.Rebuild(ctx, key, func(ctx context.Context, index uint64) ([]byte, error) {
+		if len(peers) == 0 {
+			return fetch(ctx, index)
+		}
 		var errs []error
 		for _, p := range peers {
 			b, err := p.Block(ctx, key, index)

@@ -255,7 +255,7 @@ printf "$(printf '\\%03o' $(((orig + 1) % 256)))" | dd of="$datafile" bs=1 seek=
 # never wrong, until the scrubber (or a challenge that needs the block)
 # finds the damage and repairs the core from the other holder.
 SCRUB_PAUSE=1s start_hoster "$victim"
-block5() { tail -c +$((5 * 65536 + 1)) "$work/data.bin" | head -c 65536; }
+block5() { dd if="$work/data.bin" bs=65536 skip=5 count=1 2>/dev/null; }
 block5 >"$work/block5"
 repaired=0
 end=$((SECONDS + 120))

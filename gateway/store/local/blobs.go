@@ -13,26 +13,45 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/datdot/datdot/gateway/store"
 )
 
 // Blobs stores each blob as a file under dir/blobs/xx/ (xx = first two hex
-// digits of its id). A blob is written to dir/tmp, fsynced, renamed into
-// place and its directory fsynced before Create returns.
+// digits of its id). A blob is written to dir/tmp, fsynced, recorded as
+// pending in the journal (the metadata's delete queue), renamed into place
+// and its directory fsynced before Commit returns. So a crash leaves either
+// a temp file (tmp is emptied at open) or a queued blob, which the reaper
+// deletes once due unless a metadata commit referenced it.
 type Blobs struct {
-	dir string
+	dir     string
+	journal Journal
+	// PendingWindow is how long a committed blob may stay unreferenced
+	// before the reaper may delete it (default DefaultPendingWindow).
+	PendingWindow time.Duration
 }
 
+// Journal records committed blobs as pending (store.MetaStore.AddPending).
+type Journal interface {
+	AddPending(ctx context.Context, refs []store.BlobRef, due time.Time) error
+}
+
+// DefaultPendingWindow is how long a written blob may wait for the
+// metadata commit that references it.
+const DefaultPendingWindow = time.Hour
+
 // OpenBlobs opens (creating if needed) a blob directory and empties its tmp
-// directory, which only holds writes that a crash interrupted.
+// directory, which only holds writes that a crash interrupted. journal
+// records new blobs as pending; with nil, a crash between a blob's commit
+// and its metadata's leaves an orphan file.
 //
 // All 256 fan-out directories are created here and their parents fsynced,
-// so that Create never makes a directory: a directory made by Create would
+// so that Commit never makes a directory: a directory made by Commit would
 // need its parent fsynced too, or a crash could drop the directory entry,
 // and with it a blob whose metadata had already committed.
-func OpenBlobs(dir string) (*Blobs, error) {
-	b := &Blobs{dir: dir}
+func OpenBlobs(dir string, journal Journal) (*Blobs, error) {
+	b := &Blobs{dir: dir, journal: journal, PendingWindow: DefaultPendingWindow}
 	if err := os.RemoveAll(b.tmpDir()); err != nil {
 		return nil, fmt.Errorf("local: clear tmp: %w", err)
 	}
@@ -76,60 +95,77 @@ func newID() string {
 	return hex.EncodeToString(buf[:])
 }
 
-// ctxReader stops a copy when the context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // Create implements store.BlobStore.
-func (b *Blobs) Create(ctx context.Context, r io.Reader, size int64) (ref store.BlobRef, err error) {
+func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp(b.tmpDir(), "put-*")
 	if err != nil {
-		return ref, fmt.Errorf("local: %w", err)
+		return nil, fmt.Errorf("local: %w", err)
 	}
-	tmp := f.Name()
+	return &blobWriter{b: b, f: f}, nil
+}
+
+type blobWriter struct {
+	b    *Blobs
+	f    *os.File
+	n    int64
+	done bool
+}
+
+func (w *blobWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("local: write to a finished blob")
+	}
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("local: write blob: %w", err)
+	}
+	return n, nil
+}
+
+func (w *blobWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.f.Close()
+	os.Remove(w.f.Name())
+}
+
+func (w *blobWriter) Commit(ctx context.Context) (ref store.BlobRef, err error) {
+	if w.done {
+		return ref, errors.New("local: commit of a finished blob")
+	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			w.Abort()
 		}
 	}()
-	src := io.Reader(ctxReader{ctx, r})
-	if size >= 0 {
-		src = io.LimitReader(src, size+1)
-	}
-	buf := make([]byte, 256<<10)
-	n, err := io.CopyBuffer(f, src, buf)
-	if err != nil {
-		return ref, fmt.Errorf("local: write blob: %w", err)
-	}
-	if size >= 0 && n != size {
-		return ref, store.ErrSizeMismatch
-	}
-	if err = f.Sync(); err != nil {
+	if err = w.f.Sync(); err != nil {
 		return ref, fmt.Errorf("local: sync blob: %w", err)
 	}
-	if err = f.Close(); err != nil {
+	if err = w.f.Close(); err != nil {
 		return ref, fmt.Errorf("local: close blob: %w", err)
 	}
-	id := newID()
-	dst, _ := b.path(id)
-	if err = os.Rename(tmp, dst); err != nil {
+	ref = store.BlobRef{ID: newID(), Size: w.n}
+	if w.b.journal != nil {
+		if err = w.b.journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(w.b.PendingWindow)); err != nil {
+			return ref, fmt.Errorf("local: record pending blob: %w", err)
+		}
+	}
+	dst, _ := w.b.path(ref.ID)
+	if err = os.Rename(w.f.Name(), dst); err != nil {
 		return ref, fmt.Errorf("local: %w", err)
 	}
+	w.done = true
 	if err = syncDir(filepath.Dir(dst)); err != nil {
 		os.Remove(dst)
 		return ref, err
 	}
-	return store.BlobRef{ID: id, Size: n}, nil
+	return ref, nil
 }
 
 func syncDir(dir string) error {
@@ -178,24 +214,4 @@ func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Walk implements store.BlobStore.
-func (b *Blobs) Walk(ctx context.Context, fn func(id string) error) error {
-	root := filepath.Join(b.dir, "blobs")
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		if _, perr := b.path(d.Name()); perr != nil {
-			return nil // not ours
-		}
-		return fn(d.Name())
-	})
 }

@@ -30,10 +30,21 @@ func countFiles(t *testing.T, dir string) int {
 	return n
 }
 
+func writeBlob(t *testing.T, blobs store.BlobStore, data string) store.BlobRef {
+	t.Helper()
+	ref, err := store.WriteBlob(ctx, blobs, strings.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
 // TestCrashRecovery simulates the crashes the write order allows: a blob
 // written but its metadata never committed, and a write interrupted while
-// still in the temp directory. Reopening keeps what metadata references and
-// removes the rest.
+// still in the temp directory. Reopening keeps what metadata references;
+// the temp file is gone at once and the orphan blob, which is on the delete
+// queue, is deleted by the reaper once its pending window is over. Nothing
+// walks the blob directory.
 func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
 	meta, blobs, err := Open(ctx, dir, nil)
@@ -44,10 +55,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A committed object.
-	ref, err := blobs.Create(ctx, strings.NewReader("kept"), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := writeBlob(t, blobs, "kept")
 	obj := store.Object{Key: "k", Size: 4, ETag: "e", Parts: []store.Part{{Size: 4, Blob: ref}}}
 	if _, _, err := meta.PutObject(ctx, "b", obj, nil); err != nil {
 		t.Fatal(err)
@@ -57,14 +65,17 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	ups, _ := meta.ListUploads(ctx, "b", store.ListQuery{Limit: 10})
-	pref, _ := blobs.Create(ctx, strings.NewReader("part"), -1)
+	pref, err := store.WriteBlob(ctx, blobs, strings.NewReader("part"), -1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := meta.PutPart(ctx, "b", "m", ups[0].UploadID, store.Part{Number: 1, Size: 4, Blob: pref}); err != nil {
 		t.Fatal(err)
 	}
-	// Crash 1: blob durable, metadata transaction never ran.
-	if _, err := blobs.Create(ctx, strings.NewReader("orphan"), 6); err != nil {
-		t.Fatal(err)
-	}
+	// Crash 1: blob durable, metadata transaction never ran; its pending
+	// window is already over.
+	blobs.PendingWindow = -time.Minute
+	writeBlob(t, blobs, "orphan")
 	// Crash 2: a write still in tmp.
 	if err := os.WriteFile(filepath.Join(dir, "tmp", "put-123"), []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
@@ -79,11 +90,15 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer meta.Close()
-	if n := countFiles(t, filepath.Join(dir, "blobs")); n != 2 {
-		t.Fatalf("%d blob files after restart, want 2 (object + part)", n)
-	}
 	if n := countFiles(t, filepath.Join(dir, "tmp")); n != 0 {
 		t.Fatalf("%d temp files after restart", n)
+	}
+	r := store.NewReaper(meta, blobs, 0, nil)
+	if n, err := r.ReapDue(ctx); err != nil || n != 1 {
+		t.Fatalf("reaped %d blobs (%v), want 1 (the orphan)", n, err)
+	}
+	if n := countFiles(t, filepath.Join(dir, "blobs")); n != 2 {
+		t.Fatalf("%d blob files after restart, want 2 (object + part)", n)
 	}
 	got, err := meta.GetObject(ctx, "b", "k", "")
 	if err != nil {
@@ -104,18 +119,22 @@ func TestCrashRecovery(t *testing.T) {
 // leaves no file.
 func TestCreateSizeMismatch(t *testing.T) {
 	dir := t.TempDir()
-	blobs, err := OpenBlobs(dir)
+	blobs, err := OpenBlobs(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []int64{3, 10} {
-		if _, err := blobs.Create(ctx, strings.NewReader("12345"), size); !errors.Is(err, store.ErrSizeMismatch) {
+		if _, err := store.WriteBlob(ctx, blobs, strings.NewReader("12345"), size, nil); !errors.Is(err, store.ErrSizeMismatch) {
 			t.Fatalf("size %d: %v", size, err)
 		}
 	}
 	failing := io.MultiReader(strings.NewReader("abc"), errReader{})
-	if _, err := blobs.Create(ctx, failing, -1); err == nil {
+	if _, err := store.WriteBlob(ctx, blobs, failing, -1, nil); err == nil {
 		t.Fatal("read error not reported")
+	}
+	refused := errors.New("refused")
+	if _, err := store.WriteBlob(ctx, blobs, strings.NewReader("abc"), 3, func() error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("verify error: %v", err)
 	}
 	if n := countFiles(t, dir); n != 0 {
 		t.Fatalf("%d files left", n)
@@ -128,20 +147,22 @@ func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 
 // TestReadAcrossParts reads every range of a three-part object.
 func TestReadAcrossParts(t *testing.T) {
-	blobs, err := OpenBlobs(t.TempDir())
+	blobs, err := OpenBlobs(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pieces := []string{"abc", "", "defgh", "ij"}
 	var obj store.Object
 	for _, p := range pieces {
-		ref, err := blobs.Create(ctx, strings.NewReader(p), int64(len(p)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		ref := writeBlob(t, blobs, p)
 		obj.Parts = append(obj.Parts, store.Part{Size: ref.Size, Blob: ref})
 		obj.Size += ref.Size
 	}
+	// A part that is a range of a blob (as a copy shares its source's).
+	big := writeBlob(t, blobs, "0123456789")
+	obj.Parts = append(obj.Parts, store.Part{Size: 4, Blob: big, Offset: 3})
+	obj.Size += 4
+	pieces = append(pieces, "3456")
 	whole := strings.Join(pieces, "")
 	for off := 0; off <= len(whole); off++ {
 		for n := 0; off+n <= len(whole); n++ {
@@ -231,7 +252,7 @@ func TestVersionSemantics(t *testing.T) {
 // the disk.
 func TestCreateMakesNoDirectory(t *testing.T) {
 	dir := t.TempDir()
-	blobs, err := OpenBlobs(dir)
+	blobs, err := OpenBlobs(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,9 +267,7 @@ func TestCreateMakesNoDirectory(t *testing.T) {
 		t.Fatalf("%d fan-out directories after open, want 256", n)
 	}
 	for range 20 {
-		if _, err := blobs.Create(ctx, strings.NewReader("x"), 1); err != nil {
-			t.Fatal(err)
-		}
+		writeBlob(t, blobs, "x")
 	}
 	if n := countDirs(); n != 256 {
 		t.Fatalf("%d fan-out directories after writes, want 256", n)
@@ -267,10 +286,7 @@ func TestNULKeyRefused(t *testing.T) {
 	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b", Versioning: store.VersioningEnabled}); err != nil {
 		t.Fatal(err)
 	}
-	ref, err := blobs.Create(ctx, strings.NewReader("data"), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := writeBlob(t, blobs, "data")
 	if _, _, err := meta.PutObject(ctx, "b", store.Object{Key: "x", Size: 4, Parts: []store.Part{{Size: 4, Blob: ref}}}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@ import (
 
 // Meta is a store.MetaStore in a bbolt database. bbolt fsyncs every commit.
 //
-// Layout (top-level buckets, each with one sub-bucket per S3 bucket):
+// Layout (top-level buckets, each with one sub-bucket per S3 bucket; the
+// reference counts and the delete queue are described in refs.go):
 //
 //	buckets:  name -> JSON store.Bucket
 //	objects/<bucket>: key 0x00 ^seq(8 bytes) -> JSON store.Object
@@ -52,6 +53,15 @@ func OpenMeta(path string) (*Meta, error) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		migrate := tx.Bucket(bBlobRefs) == nil
+		for _, name := range refBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if migrate {
+			return countRefs(tx)
 		}
 		return nil
 	})
@@ -305,8 +315,8 @@ func objectsOf(tx *bolt.Tx, bucket string) (*bolt.Bucket, store.Bucket, error) {
 }
 
 // putVersion stores obj as the newest version, following the versioning
-// state, and returns freed blobs.
-func putVersion(objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
+// state, counts the references of its parts and returns freed blobs.
+func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
 	sel := selector(latestAndNulls)
 	if b.Versioning == store.VersioningEnabled {
 		sel = latestOnly
@@ -324,19 +334,26 @@ func putVersion(objs *bolt.Bucket, b store.Bucket, obj *store.Object, check stor
 			return nil, err
 		}
 	}
-	var freed []store.BlobRef
+	if err := addRefs(tx, obj.Parts); err != nil {
+		return nil, err
+	}
+	var dropped []store.Part
 	if b.Versioning == store.VersioningEnabled {
 		obj.VersionID = newVersionID()
 	} else {
 		obj.VersionID = store.NullVersion
 		for _, e := range vers {
 			if e.obj.VersionID == store.NullVersion {
-				freed = append(freed, e.obj.Blobs()...)
+				dropped = append(dropped, e.obj.Parts...)
 				if err := objs.Delete(e.k); err != nil {
 					return nil, err
 				}
 			}
 		}
+	}
+	freed, err := dropRefs(tx, dropped)
+	if err != nil {
+		return nil, err
 	}
 	seq, err := objs.NextSequence()
 	if err != nil {
@@ -360,7 +377,7 @@ func (m *Meta) PutObject(ctx context.Context, bucket string, obj store.Object, c
 			return err
 		}
 		o := obj
-		freed, err = putVersion(objs, b, &o, check)
+		freed, err = putVersion(tx, objs, b, &o, check)
 		out = o
 		return err
 	})
@@ -456,7 +473,9 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 			for _, e := range vers {
 				if e.obj.VersionID == versionID {
 					res = store.DeleteResult{VersionID: versionID, DeleteMarker: e.obj.DeleteMarker}
-					freed = e.obj.Blobs()
+					if freed, err = dropRefs(tx, e.obj.Parts); err != nil {
+						return err
+					}
 					return objs.Delete(e.k)
 				}
 			}
@@ -464,21 +483,23 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 			return nil
 		}
 		if b.Versioning == store.VersioningOff {
+			var dropped []store.Part
 			for _, e := range vers {
 				if e.obj.VersionID == store.NullVersion {
-					freed = append(freed, e.obj.Blobs()...)
+					dropped = append(dropped, e.obj.Parts...)
 					if err := objs.Delete(e.k); err != nil {
 						return err
 					}
 				}
 			}
-			return nil
+			freed, err = dropRefs(tx, dropped)
+			return err
 		}
 		marker := store.Object{Key: key, DeleteMarker: true, Modified: time.Now().UTC()}
 		if len(vers) > 0 {
 			marker.Owner = vers[0].obj.Owner
 		}
-		freed, err = putVersion(objs, b, &marker, nil)
+		freed, err = putVersion(tx, objs, b, &marker, nil)
 		res = store.DeleteResult{VersionID: marker.VersionID, DeleteMarker: true}
 		return err
 	})
@@ -625,12 +646,17 @@ func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p stor
 			return err
 		}
 		parts := tx.Bucket(bParts).Bucket([]byte(uploadID))
+		if err := addRefs(tx, []store.Part{p}); err != nil {
+			return err
+		}
 		if old := parts.Get(partKey(p.Number)); old != nil {
 			var op store.Part
 			if err := decode(old, &op, "part of upload "+uploadID, partKey(p.Number)); err != nil {
 				return err
 			}
-			freed = append(freed, op.Blob)
+			if freed, err = dropRefs(tx, []store.Part{op}); err != nil {
+				return err
+			}
 		}
 		return putJSON(parts, partKey(p.Number), p)
 	})
@@ -666,7 +692,7 @@ func (m *Meta) ListParts(ctx context.Context, bucket, key, uploadID string) (out
 	return out, err
 }
 
-// dropParts removes an upload's parts, returning their blobs.
+// dropParts removes an upload's parts, returning the blobs freed.
 func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
 	parts, err := readParts(tx, uploadID)
 	if err != nil {
@@ -675,9 +701,9 @@ func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
 		}
 		return nil, err
 	}
-	var freed []store.BlobRef
-	for _, p := range parts {
-		freed = append(freed, p.Blob)
+	freed, err := dropRefs(tx, parts)
+	if err != nil {
+		return nil, err
 	}
 	return freed, tx.Bucket(bParts).DeleteBucket([]byte(uploadID))
 }
@@ -702,19 +728,16 @@ func (m *Meta) CompleteUpload(ctx context.Context, bucket, key, uploadID string,
 		if err != nil {
 			return err
 		}
-		freed, err = putVersion(objs, b, &obj, check)
+		freed, err = putVersion(tx, objs, b, &obj, check)
 		if err != nil {
 			return err
 		}
-		used := make(map[string]bool)
-		for _, p := range obj.Parts {
-			used[p.Blob.ID] = true
+		// The object's parts counted their references; the upload's go.
+		f, err := dropRefs(tx, parts)
+		if err != nil {
+			return err
 		}
-		for _, p := range parts {
-			if !used[p.Blob.ID] {
-				freed = append(freed, p.Blob)
-			}
-		}
+		freed = append(freed, f...)
 		if err := tx.Bucket(bParts).DeleteBucket([]byte(uploadID)); err != nil {
 			return err
 		}
@@ -770,35 +793,4 @@ func (m *Meta) ListUploads(ctx context.Context, bucket string, q store.ListQuery
 		return nil
 	})
 	return out, err
-}
-
-// Referenced implements store.MetaStore.
-func (m *Meta) Referenced(ctx context.Context, fn func(id string)) error {
-	return m.view(ctx, func(tx *bolt.Tx) error {
-		err := tx.Bucket(bObjects).ForEachBucket(func(name []byte) error {
-			return tx.Bucket(bObjects).Bucket(name).ForEach(func(k, v []byte) error {
-				var o store.Object
-				if err := decode(v, &o, "object", k); err != nil {
-					return err
-				}
-				for _, b := range o.Blobs() {
-					fn(b.ID)
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			return err
-		}
-		return tx.Bucket(bParts).ForEachBucket(func(name []byte) error {
-			parts, err := readParts(tx, string(name))
-			if err != nil {
-				return err
-			}
-			for _, p := range parts {
-				fn(p.Blob.ID)
-			}
-			return nil
-		})
-	})
 }

@@ -1,0 +1,306 @@
+// Package crypt is a store.BlobStore that encrypts every blob before it
+// reaches another BlobStore (local files or the network).
+//
+// Each blob gets its own random 256-bit key. Its plaintext is cut into
+// segments of Segment bytes, each sealed with XChaCha20-Poly1305 under the
+// blob key, nonce = the segment index, additional data = the segment index
+// and whether it is the last segment (so segments cannot be reordered,
+// dropped or the blob cut short without the tag failing). A stored segment
+// is Segment+16 = 65,536 bytes. The blob key is wrapped (sealed with a
+// random nonce) under a key-encryption key derived with HKDF-SHA256 from the
+// operator's master secret, and the wrapped key is kept in the blob's
+// metadata (store.BlobCrypt). Dropping that metadata makes the stored bytes
+// unreadable: deletion is crypto-shredding.
+package crypt
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// Alg names the scheme in store.BlobCrypt.Alg.
+const Alg = "xchacha20poly1305-seg-v1"
+
+// Segment is the plaintext size of a segment; sealed, it is 64 KiB.
+const Segment = 65536 - chacha20poly1305.Overhead
+
+const sealedSegment = Segment + chacha20poly1305.Overhead
+
+// MinSecretSize is the shortest master secret accepted.
+const MinSecretSize = 32
+
+// ErrCorrupt reports stored bytes or a wrapped key that fail
+// authentication: damaged or forged data, or another master secret.
+var ErrCorrupt = errors.New("crypt: stored data fails authentication")
+
+const kekSalt = "datdot/gateway/blob-kek/v1"
+
+var wrapAD = []byte("datdot blob key v1")
+
+// Blobs encrypts blobs on their way into Inner and decrypts them on the
+// way out.
+type Blobs struct {
+	Inner store.BlobStore
+	kek   cipher.AEAD
+}
+
+// New returns an encrypting store over inner whose blob keys are wrapped
+// by a key derived from master.
+func New(inner store.BlobStore, master []byte) (*Blobs, error) {
+	if len(master) < MinSecretSize {
+		return nil, fmt.Errorf("crypt: master secret of %d bytes, want at least %d", len(master), MinSecretSize)
+	}
+	k, err := hkdf.Key(sha256.New, master, []byte(kekSalt), "", chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: derive key: %w", err)
+	}
+	aead, err := chacha20poly1305.NewX(k)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: %w", err)
+	}
+	return &Blobs{Inner: inner, kek: aead}, nil
+}
+
+func (b *Blobs) wrap(key []byte) []byte {
+	nonce := make([]byte, b.kek.NonceSize(), b.kek.NonceSize()+len(key)+b.kek.Overhead())
+	rand.Read(nonce)
+	return b.kek.Seal(nonce, nonce, key, wrapAD)
+}
+
+func (b *Blobs) unwrap(c *store.BlobCrypt) (cipher.AEAD, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: blob has no key", ErrCorrupt)
+	}
+	if c.Alg != Alg || c.Segment != Segment {
+		return nil, fmt.Errorf("crypt: unknown scheme %q with %d-byte segments", c.Alg, c.Segment)
+	}
+	ns := b.kek.NonceSize()
+	if len(c.Wrapped) < ns {
+		return nil, fmt.Errorf("%w: wrapped key too short", ErrCorrupt)
+	}
+	key, err := b.kek.Open(nil, c.Wrapped[:ns], c.Wrapped[ns:], wrapAD)
+	if err != nil {
+		return nil, fmt.Errorf("%w: blob key does not unwrap", ErrCorrupt)
+	}
+	return chacha20poly1305.NewX(key)
+}
+
+// StoredSize is the number of stored bytes of a plaintext of size bytes.
+func StoredSize(size int64) int64 {
+	segs := (size + Segment - 1) / Segment
+	return size + segs*chacha20poly1305.Overhead
+}
+
+func segNonce(i int64) []byte {
+	n := make([]byte, chacha20poly1305.NonceSizeX)
+	binary.BigEndian.PutUint64(n[len(n)-8:], uint64(i))
+	return n
+}
+
+func segAD(i int64, last bool) []byte {
+	ad := binary.BigEndian.AppendUint64(make([]byte, 0, 9), uint64(i))
+	if last {
+		return append(ad, 1)
+	}
+	return append(ad, 0)
+}
+
+// Create implements store.BlobStore.
+func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
+	key := make([]byte, chacha20poly1305.KeySize)
+	rand.Read(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: %w", err)
+	}
+	inner, err := b.Inner.Create(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &writer{b: b, inner: inner, aead: aead, wrapped: b.wrap(key),
+		buf: make([]byte, 0, Segment), out: make([]byte, 0, sealedSegment)}, nil
+}
+
+type writer struct {
+	b       *Blobs
+	inner   store.BlobWriter
+	aead    cipher.AEAD
+	wrapped []byte
+	buf     []byte // plaintext of the segment being filled
+	seg     int64  // index of the segment in buf
+	size    int64
+	out     []byte
+}
+
+// Write buffers a segment and seals it once the next byte shows it is not
+// the last one.
+func (w *writer) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if len(w.buf) == Segment {
+			if err := w.seal(false); err != nil {
+				return n, err
+			}
+		}
+		k := min(Segment-len(w.buf), len(p))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		n += k
+		w.size += int64(k)
+	}
+	return n, nil
+}
+
+func (w *writer) seal(last bool) error {
+	w.out = w.aead.Seal(w.out[:0], segNonce(w.seg), w.buf, segAD(w.seg, last))
+	if _, err := w.inner.Write(w.out); err != nil {
+		return err
+	}
+	w.seg++
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
+	if len(w.buf) > 0 {
+		if err := w.seal(true); err != nil {
+			return store.BlobRef{}, err
+		}
+	}
+	ref, err := w.inner.Commit(ctx)
+	if err != nil {
+		return ref, err
+	}
+	if ref.Size != StoredSize(w.size) {
+		return ref, fmt.Errorf("crypt: inner store kept %d bytes of %d", ref.Size, StoredSize(w.size))
+	}
+	ref.Stored = ref.Size
+	ref.Size = w.size
+	ref.Crypt = &store.BlobCrypt{Alg: Alg, Segment: Segment, Wrapped: w.wrapped}
+	return ref, nil
+}
+
+func (w *writer) Abort() { w.inner.Abort() }
+
+// innerRef is what the inner store knows of a blob.
+func innerRef(ref store.BlobRef) store.BlobRef {
+	ref.Size = StoredSize(ref.Size)
+	ref.Stored = 0
+	ref.Crypt = nil
+	return ref
+}
+
+// Open implements store.BlobStore: it reads and authenticates only the
+// segments that hold the range. The first segment is read before Open
+// returns, so that missing or damaged data fails here.
+func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || length < 0 || offset+length > ref.Size {
+		return nil, fmt.Errorf("crypt: range %d+%d outside blob of %d bytes", offset, length, ref.Size)
+	}
+	if ref.Crypt == nil {
+		// Written before encryption was turned on.
+		return b.Inner.Open(ctx, ref, offset, length)
+	}
+	aead, err := b.unwrap(ref.Crypt)
+	if err != nil {
+		return nil, err
+	}
+	if length == 0 {
+		return io.NopCloser(eofReader{}), nil
+	}
+	first := offset / Segment
+	last := (offset + length - 1) / Segment
+	rc, err := b.Inner.Open(ctx, innerRef(ref), first*sealedSegment, StoredSize(min((last+1)*Segment, ref.Size))-first*sealedSegment)
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{rc: rc, aead: aead, seg: first, lastSeg: (ref.Size - 1) / Segment, total: ref.Size,
+		skip: offset - first*Segment, remain: length, sealed: make([]byte, sealedSegment)}
+	if err := r.fill(); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+type reader struct {
+	rc      io.ReadCloser
+	aead    cipher.AEAD
+	seg     int64 // next segment to read
+	lastSeg int64
+	total   int64
+	skip    int64 // bytes of the next segment before the range
+	remain  int64 // range bytes not yet returned
+	sealed  []byte
+	plain   []byte // decrypted bytes ready to return
+}
+
+// fill reads and opens the next segment.
+func (r *reader) fill() error {
+	size := int64(Segment)
+	if r.seg == r.lastSeg {
+		size = r.total - r.seg*Segment
+	}
+	buf := r.sealed[:size+chacha20poly1305.Overhead]
+	if _, err := io.ReadFull(r.rc, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("crypt: segment %d: %w", r.seg, store.ErrDataShort)
+		}
+		return err
+	}
+	plain, err := r.aead.Open(buf[:0], segNonce(r.seg), buf, segAD(r.seg, r.seg == r.lastSeg))
+	if err != nil {
+		return fmt.Errorf("crypt: segment %d: %w", r.seg, ErrCorrupt)
+	}
+	plain = plain[r.skip:]
+	r.skip = 0
+	if int64(len(plain)) > r.remain {
+		plain = plain[:r.remain]
+	}
+	r.plain = plain
+	r.seg++
+	return nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.remain == 0 {
+		return 0, io.EOF
+	}
+	if len(r.plain) == 0 {
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.plain)
+	r.plain = r.plain[n:]
+	r.remain -= int64(n)
+	return n, nil
+}
+
+func (r *reader) Close() error { return r.rc.Close() }
+
+// Delete implements store.BlobStore; the inner store needs only the ids
+// and extents.
+func (b *Blobs) Delete(ctx context.Context, refs ...store.BlobRef) error {
+	in := make([]store.BlobRef, len(refs))
+	for i, r := range refs {
+		r.Crypt = nil
+		in[i] = r
+	}
+	return b.Inner.Delete(ctx, in...)
+}

@@ -1,0 +1,286 @@
+package local
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/datdot/datdot/gateway/store"
+)
+
+// Reference counts and the delete queue (see store.MetaStore):
+//
+//	blobrefs:  blob id -> JSON blobRec (blobs that metadata references)
+//	deleteq:   due (8 bytes, unix ns, big endian) id -> JSON store.BlobRef
+//	deleteqid: blob id -> its deleteq key
+//	deleting:  blob id -> JSON store.BlobRef (claimed, bytes being deleted)
+var (
+	bBlobRefs  = []byte("blobrefs")
+	bQueue     = []byte("deleteq")
+	bQueueIdx  = []byte("deleteqid")
+	bDeleting  = []byte("deleting")
+	refBuckets = [][]byte{bBlobRefs, bQueue, bQueueIdx, bDeleting}
+)
+
+type blobRec struct {
+	N   int           `json:"n"`
+	Ref store.BlobRef `json:"ref"`
+}
+
+func queueKey(due time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(due.UnixNano()))
+	return append(k, id...)
+}
+
+func queueDue(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+}
+
+func getRec(tx *bolt.Tx, id string) (*blobRec, error) {
+	v := tx.Bucket(bBlobRefs).Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	var r blobRec
+	if err := decode(v, &r, "blob reference count", []byte(id)); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// unqueue removes id from the delete queue; it reports whether it was
+// there.
+func unqueue(tx *bolt.Tx, id string) (bool, error) {
+	idx := tx.Bucket(bQueueIdx)
+	qk := idx.Get([]byte(id))
+	if qk == nil {
+		return false, nil
+	}
+	if err := tx.Bucket(bQueue).Delete(qk); err != nil {
+		return false, err
+	}
+	return true, idx.Delete([]byte(id))
+}
+
+func enqueue(tx *bolt.Tx, ref store.BlobRef, due time.Time) error {
+	if _, err := unqueue(tx, ref.ID); err != nil {
+		return err
+	}
+	qk := queueKey(due, ref.ID)
+	if err := putJSON(tx.Bucket(bQueue), qk, ref); err != nil {
+		return err
+	}
+	return tx.Bucket(bQueueIdx).Put([]byte(ref.ID), qk)
+}
+
+// addRefs counts one reference for each part's blob. A blob seen for the
+// first time must be pending on the delete queue, which it leaves.
+func addRefs(tx *bolt.Tx, parts []store.Part) error {
+	for _, p := range parts {
+		if p.Blob.ID == "" {
+			continue
+		}
+		rec, err := getRec(tx, p.Blob.ID)
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			ok, err := unqueue(tx, p.Blob.ID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("local: blob %s: %w", p.Blob.ID, store.ErrNoSuchBlob)
+			}
+			rec = &blobRec{Ref: p.Blob}
+		}
+		rec.N++
+		if err := putJSON(tx.Bucket(bBlobRefs), []byte(p.Blob.ID), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropRefs removes one reference for each part's blob and queues the
+// blobs that lose their last one, returning them.
+func dropRefs(tx *bolt.Tx, parts []store.Part) ([]store.BlobRef, error) {
+	var freed []store.BlobRef
+	now := time.Now()
+	for _, p := range parts {
+		if p.Blob.ID == "" {
+			continue
+		}
+		rec, err := getRec(tx, p.Blob.ID)
+		if err != nil {
+			return nil, err
+		}
+		if rec == nil {
+			return nil, fmt.Errorf("local: dropping a reference to blob %s, which has none", p.Blob.ID)
+		}
+		rec.N--
+		if rec.N > 0 {
+			if err := putJSON(tx.Bucket(bBlobRefs), []byte(p.Blob.ID), rec); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := tx.Bucket(bBlobRefs).Delete([]byte(p.Blob.ID)); err != nil {
+			return nil, err
+		}
+		// The queue keeps no key: once this commits, the blob's
+		// wrapped key is in no live record (crypto-shredding).
+		gone := rec.Ref
+		gone.Crypt = nil
+		if err := enqueue(tx, gone, now); err != nil {
+			return nil, err
+		}
+		freed = append(freed, gone)
+	}
+	return freed, nil
+}
+
+// AddPending implements store.MetaStore. bbolt's Batch groups the pending
+// records of concurrent writes into one commit.
+func (m *Meta) AddPending(ctx context.Context, refs []store.BlobRef, due time.Time) error {
+	return m.batch(ctx, func(tx *bolt.Tx) error {
+		for _, r := range refs {
+			if rec, err := getRec(tx, r.ID); err != nil || rec != nil {
+				if err == nil {
+					err = fmt.Errorf("local: pending blob %s is already referenced", r.ID)
+				}
+				return err
+			}
+			if err := enqueue(tx, r, due); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ClaimDeletes implements store.MetaStore.
+func (m *Meta) ClaimDeletes(ctx context.Context, before time.Time, only []string, limit int, keep func(string) bool) (out []store.BlobRef, err error) {
+	err = m.update(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		q, idx, del := tx.Bucket(bQueue), tx.Bucket(bQueueIdx), tx.Bucket(bDeleting)
+		claim := func(qk []byte, v []byte) error {
+			var ref store.BlobRef
+			if err := decode(v, &ref, "delete queue entry", qk); err != nil {
+				return err
+			}
+			if err := q.Delete(qk); err != nil {
+				return err
+			}
+			if err := idx.Delete([]byte(ref.ID)); err != nil {
+				return err
+			}
+			out = append(out, ref)
+			return del.Put([]byte(ref.ID), v)
+		}
+		if only != nil {
+			for _, id := range only {
+				qk := idx.Get([]byte(id))
+				if qk == nil || queueDue(qk).After(before) || (keep != nil && keep(id)) {
+					continue
+				}
+				qk = append([]byte(nil), qk...)
+				if err := claim(qk, q.Get(qk)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		err := del.ForEach(func(k, v []byte) error {
+			if len(out) >= limit {
+				return nil
+			}
+			var ref store.BlobRef
+			if err := decode(v, &ref, "deleting entry", k); err != nil {
+				return err
+			}
+			out = append(out, ref)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var claims [][2][]byte
+		c := q.Cursor()
+		for k, v := c.First(); k != nil && len(out)+len(claims) < limit; k, v = c.Next() {
+			if queueDue(k).After(before) {
+				break
+			}
+			if keep != nil && keep(string(k[8:])) {
+				continue
+			}
+			claims = append(claims, [2][]byte{append([]byte(nil), k...), append([]byte(nil), v...)})
+		}
+		for _, cl := range claims {
+			if err := claim(cl[0], cl[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FinishDeletes implements store.MetaStore.
+func (m *Meta) FinishDeletes(ctx context.Context, ids []string) error {
+	return m.batch(ctx, func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if err := tx.Bucket(bDeleting).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// countRefs builds the reference counts of a database written before they
+// existed; it runs once, when the blobrefs bucket is created.
+func countRefs(tx *bolt.Tx) error {
+	var parts []store.Part
+	err := tx.Bucket(bObjects).ForEachBucket(func(name []byte) error {
+		return tx.Bucket(bObjects).Bucket(name).ForEach(func(k, v []byte) error {
+			var o store.Object
+			if err := decode(v, &o, "object", k); err != nil {
+				return err
+			}
+			parts = append(parts, o.Parts...)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	err = tx.Bucket(bParts).ForEachBucket(func(name []byte) error {
+		ps, err := readParts(tx, string(name))
+		parts = append(parts, ps...)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	counts := map[string]*blobRec{}
+	for _, p := range parts {
+		if p.Blob.ID == "" {
+			continue
+		}
+		if counts[p.Blob.ID] == nil {
+			counts[p.Blob.ID] = &blobRec{Ref: p.Blob}
+		}
+		counts[p.Blob.ID].N++
+	}
+	for id, rec := range counts {
+		if err := putJSON(tx.Bucket(bBlobRefs), []byte(id), rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+// Package volume is the on-network layout of a DatDot volume: a data stream
+// cut into stripes of k·B bytes, Reed-Solomon coded into n = k+m shards of B
+// bytes, shard j of stripe s stored as block s of core j. The format is
+// specified in docs/volume-format.md; the gateway writes volumes with it and
+// a hoster repairs a lost core with it.
+//
+// The package is pure: no I/O, no goroutines. Layout maps byte ranges of the
+// stream to blocks, Coder encodes and reconstructs stripes, StreamEncoder
+// cuts a stream into coded stripes, and CoreKey derives the cores' writer
+// keys from a master secret and the volume id.
+package volume
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/reedsolomon"
+)
+
+// BlockSize is B, the size of every block of every core of a volume.
+const BlockSize = 65536
+
+// MaxShards bounds n = k+m (the Reed-Solomon code works over GF(2^8), so
+// at most 256 shards with the default options).
+const MaxShards = 256
+
+// ErrLayout reports an invalid (k, m) pair.
+var ErrLayout = errors.New("volume: invalid layout")
+
+// ErrTooFewShards reports a stripe with fewer than k shards present.
+var ErrTooFewShards = errors.New("volume: fewer than k shards present")
+
+// Layout is a volume's erasure code: K data shards and M parity shards per
+// stripe.
+type Layout struct {
+	K int `json:"k"`
+	M int `json:"m"`
+}
+
+// Validate checks 1 <= K, 0 <= M and K+M <= MaxShards.
+func (l Layout) Validate() error {
+	if l.K < 1 || l.M < 0 || l.K+l.M > MaxShards {
+		return fmt.Errorf("%w: k=%d m=%d (want k >= 1, m >= 0, k+m <= %d)", ErrLayout, l.K, l.M, MaxShards)
+	}
+	return nil
+}
+
+// N is the number of cores, k+m.
+func (l Layout) N() int { return l.K + l.M }
+
+// StripeSize is the number of stream bytes one stripe holds, k·B.
+func (l Layout) StripeSize() int64 { return int64(l.K) * BlockSize }
+
+// Stripes is the number of stripes (= the length of every core) that a
+// stream of streamLen bytes occupies: ceil(streamLen / (k·B)).
+func (l Layout) Stripes(streamLen int64) uint64 {
+	if streamLen <= 0 {
+		return 0
+	}
+	ss := l.StripeSize()
+	return uint64((streamLen + ss - 1) / ss)
+}
+
+// Pos is where one byte of the stream lives: block Stripe of core Shard, at
+// byte Offset within that block. Shard is always a data shard (< k).
+type Pos struct {
+	Stripe uint64
+	Shard  int
+	Offset int
+}
+
+// Locate maps byte off (>= 0) of the stream to its block.
+func (l Layout) Locate(off int64) Pos {
+	ss := l.StripeSize()
+	in := off % ss
+	return Pos{Stripe: uint64(off / ss), Shard: int(in / BlockSize), Offset: int(in % BlockSize)}
+}
+
+// Piece is a contiguous run of stream bytes inside one block.
+type Piece struct {
+	Pos
+	Len int
+	// StreamOffset is the stream offset of the piece's first byte.
+	StreamOffset int64
+}
+
+// Pieces splits the byte range [off, off+n) of the stream into the runs
+// that lie in one block each, in stream order.
+func (l Layout) Pieces(off, n int64) []Piece {
+	var out []Piece
+	for n > 0 {
+		p := l.Locate(off)
+		take := min(int64(BlockSize-p.Offset), n)
+		out = append(out, Piece{Pos: p, Len: int(take), StreamOffset: off})
+		off += take
+		n -= take
+	}
+	return out
+}
+
+// StripeRange returns the first and one-past-last stripe that the byte
+// range [off, off+n) touches (first == end when n == 0).
+func (l Layout) StripeRange(off, n int64) (first, end uint64) {
+	if n <= 0 {
+		s := uint64(off / l.StripeSize())
+		return s, s
+	}
+	ss := l.StripeSize()
+	return uint64(off / ss), uint64((off+n-1)/ss) + 1
+}
+
+// Coder encodes and reconstructs the stripes of one layout. It is safe for
+// concurrent use.
+type Coder struct {
+	l   Layout
+	enc reedsolomon.Encoder
+}
+
+// NewCoder returns the coder of l: reedsolomon.New(k, m) with default
+// options. With m = 0 there is no parity and nothing to reconstruct.
+func NewCoder(l Layout) (*Coder, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Coder{l: l}
+	if l.M > 0 {
+		enc, err := reedsolomon.New(l.K, l.M)
+		if err != nil {
+			return nil, fmt.Errorf("volume: %w", err)
+		}
+		c.enc = enc
+	}
+	return c, nil
+}
+
+// Layout returns the coder's layout.
+func (c *Coder) Layout() Layout { return c.l }
+
+// EncodeStripe codes one stripe: data holds at most k·B stream bytes (fewer
+// only at the end of the stream; the rest is zero). It returns n shards of
+// exactly B bytes; shards[j] is the block of core j. The shards are new
+// memory, data is not kept.
+func (c *Coder) EncodeStripe(data []byte) ([][]byte, error) {
+	if int64(len(data)) > c.l.StripeSize() {
+		return nil, fmt.Errorf("volume: stripe of %d bytes, at most %d", len(data), c.l.StripeSize())
+	}
+	buf := make([]byte, c.l.N()*BlockSize)
+	copy(buf, data)
+	shards := make([][]byte, c.l.N())
+	for j := range shards {
+		shards[j] = buf[j*BlockSize : (j+1)*BlockSize : (j+1)*BlockSize]
+	}
+	if c.enc != nil {
+		if err := c.enc.Encode(shards); err != nil {
+			return nil, fmt.Errorf("volume: encode: %w", err)
+		}
+	}
+	return shards, nil
+}
+
+// checkShards validates a stripe's shard slice: n entries, each nil/empty
+// (missing) or exactly B bytes; it returns how many are present.
+func (c *Coder) checkShards(shards [][]byte) (int, error) {
+	if len(shards) != c.l.N() {
+		return 0, fmt.Errorf("volume: %d shards, want %d", len(shards), c.l.N())
+	}
+	present := 0
+	for j, s := range shards {
+		switch len(s) {
+		case 0:
+		case BlockSize:
+			present++
+		default:
+			return 0, fmt.Errorf("volume: shard %d is %d bytes, want %d", j, len(s), BlockSize)
+		}
+	}
+	if present < c.l.K {
+		return present, fmt.Errorf("%w: %d of %d", ErrTooFewShards, present, c.l.K)
+	}
+	return present, nil
+}
+
+// Reconstruct fills every missing (nil or empty) shard of a stripe from
+// any k present ones. The result is not verified: a caller that has the
+// cores' tree hashes checks the rebuilt blocks against them.
+func (c *Coder) Reconstruct(shards [][]byte) error {
+	present, err := c.checkShards(shards)
+	if err != nil || present == c.l.N() {
+		return err
+	}
+	if err := c.enc.Reconstruct(shards); err != nil {
+		return fmt.Errorf("volume: reconstruct: %w", err)
+	}
+	return nil
+}
+
+// ReconstructData fills only the missing data shards (j < k), which is all
+// a reader needs; missing parity shards stay missing.
+func (c *Coder) ReconstructData(shards [][]byte) error {
+	if _, err := c.checkShards(shards); err != nil {
+		return err
+	}
+	missing := false
+	for _, s := range shards[:c.l.K] {
+		missing = missing || len(s) == 0
+	}
+	if !missing {
+		return nil
+	}
+	if err := c.enc.ReconstructData(shards); err != nil {
+		return fmt.Errorf("volume: reconstruct: %w", err)
+	}
+	return nil
+}
+
+// ReconstructShard rebuilds shard j of a stripe (the block of core j a
+// repair needs) from any k present shards and returns it; shards is left
+// with shard j filled in.
+func (c *Coder) ReconstructShard(shards [][]byte, j int) ([]byte, error) {
+	if j < 0 || j >= c.l.N() {
+		return nil, fmt.Errorf("volume: shard %d outside 0..%d", j, c.l.N()-1)
+	}
+	if _, err := c.checkShards(shards); err != nil {
+		return nil, err
+	}
+	if len(shards[j]) == BlockSize {
+		return shards[j], nil
+	}
+	req := make([]bool, c.l.N())
+	req[j] = true
+	if err := c.enc.ReconstructSome(shards, req); err != nil {
+		return nil, fmt.Errorf("volume: reconstruct shard %d: %w", j, err)
+	}
+	return shards[j], nil
+}
+
+// Verify reports whether a complete stripe's parity matches its data.
+func (c *Coder) Verify(shards [][]byte) (bool, error) {
+	present, err := c.checkShards(shards)
+	if err != nil {
+		return false, err
+	}
+	if present != c.l.N() {
+		return false, fmt.Errorf("volume: verify needs all %d shards, have %d", c.l.N(), present)
+	}
+	if c.enc == nil {
+		return true, nil
+	}
+	return c.enc.Verify(shards)
+}
+
+// StreamEncoder cuts a stream written to it into stripes and hands each
+// coded stripe to emit, in order, starting at stripe Next(). Flush pads a
+// partial stripe with zeros and emits it: the zeros then belong to the
+// stream, and the next byte written starts a new stripe.
+type StreamEncoder struct {
+	c    *Coder
+	buf  []byte
+	next uint64
+	emit func(stripe uint64, shards [][]byte) error
+}
+
+// NewStreamEncoder returns an encoder whose first stripe has index first
+// (the current length of the volume's cores).
+func (c *Coder) NewStreamEncoder(first uint64, emit func(stripe uint64, shards [][]byte) error) *StreamEncoder {
+	return &StreamEncoder{c: c, next: first, emit: emit, buf: make([]byte, 0, c.l.StripeSize())}
+}
+
+// Next is the index of the stripe the next byte goes to.
+func (e *StreamEncoder) Next() uint64 { return e.next }
+
+// Buffered is the number of bytes waiting for their stripe to fill.
+func (e *StreamEncoder) Buffered() int { return len(e.buf) }
+
+// Write buffers p and emits every stripe it fills.
+func (e *StreamEncoder) Write(p []byte) (int, error) {
+	n := 0
+	ss := int(e.c.l.StripeSize())
+	for len(p) > 0 {
+		take := min(ss-len(e.buf), len(p))
+		e.buf = append(e.buf, p[:take]...)
+		p = p[take:]
+		n += take
+		if len(e.buf) == ss {
+			if err := e.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Flush emits the buffered partial stripe, zero padded (nothing if empty).
+func (e *StreamEncoder) Flush() error {
+	if len(e.buf) == 0 {
+		return nil
+	}
+	return e.flush()
+}
+
+func (e *StreamEncoder) flush() error {
+	shards, err := e.c.EncodeStripe(e.buf)
+	if err != nil {
+		return err
+	}
+	if err := e.emit(e.next, shards); err != nil {
+		return err
+	}
+	e.next++
+	e.buf = e.buf[:0]
+	return nil
+}
