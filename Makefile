@@ -36,10 +36,12 @@ fuzz:
 test-e2e: build
 	@for s in scripts/e2e/*.sh; do [ -e "$$s" ] || continue; echo "== e2e: $$s"; bash "$$s" || exit 1; done
 
-# run starts the whole system on this machine with embedded defaults: a local
-# chain and the S3 gateway on 127.0.0.1 (scripts/run.sh); Ctrl-C stops it.
+# run starts the whole system on this machine with embedded defaults
+# (`datdot devnet`: a local chain, hosters, the S3 gateway and the dashboard
+# on 127.0.0.1, state in ./.devnet); Ctrl-C stops it, running it again
+# resumes. DEVNET_ARGS passes flags, e.g. DEVNET_ARGS=--fresh.
 run: build
-	bash scripts/run.sh
+	$(BUILD_DIR)/datdot devnet $(DEVNET_ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -23,7 +23,11 @@ func commands() map[string]command {
 		"version": {summary: "print the version", run: runVersion},
 		"core":    {summary: "make, append to and inspect Hypercore cores", run: runCore},
 		"gateway": {summary: "serve the S3 gateway", run: runGateway},
+		"devnet":  {summary: "run a whole DatDot network on this machine (chain, hosters, gateway, dashboard)", run: runDevnet},
 		"hoster":  {summary: "run a hoster: init, register, start, status", run: runHoster},
+		"put":     {summary: "upload a file: datdot put FILE s3://BUCKET/KEY (multipart, resumable, progress bar)", run: runPut},
+		"get":     {summary: "download an object: datdot get s3://BUCKET/KEY FILE (resumable, progress bar)", run: runGet},
+		"status":  {summary: "the network at a glance: chain, hosters, orders, challenges", run: runStatus},
 	}
 }
 

@@ -68,12 +68,17 @@ export LOCALNET_HOME="$home"
 export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
 export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 # Long commit window and retention: hosters commit whenever their tx gets
-# through, and ended orders stay queryable, however slow the machine is.
-export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
+# through, and ended orders stay queryable, however slow the machine is. A
+# hoster that leaves stays unbonding for the whole walk-through, so the
+# imported chain cannot complete the unbonding before it is compared with
+# the export (that raced on a busy machine).
+export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=100000
 export LOCALNET_COMMIT_WINDOW=100000000 LOCALNET_RETENTION_BLOCKS=100000000
-# No hoster daemon answers x/attest challenges here: turn them off so that
-# payments and stakes stay exact (scripts/e2e/attest-cli.sh covers them).
+# No hoster daemon answers x/attest challenges or performance checks here:
+# turn them off so that payments and stakes stay exact
+# (scripts/e2e/attest-cli.sh and scripts/e2e/hoster.sh cover them).
 export LOCALNET_CHALLENGES_PER_BLOCK=0
+export LOCALNET_GENESIS_JQ='.app_state.attest.params.check_interval_blocks = "0"'
 
 say "start a local chain"
 bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"

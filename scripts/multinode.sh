@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# multinode.sh starts a 4-validator DatDot chain on loopback: each validator
+# its own datdotchaind process and home, equal stake, all peered with each
+# other, on free ports.
+#
+#   scripts/multinode.sh [--home DIR] [--nodes N]      start (background)
+#   scripts/multinode.sh [--home DIR] --stop           stop every node
+#   scripts/multinode.sh [--home DIR] --stop-node I    stop node I (0-based)
+#   scripts/multinode.sh [--home DIR] --start-node I   start node I again
+#
+# A new network is made when DIR has none (DIR/node0..nodeN-1, default
+# ./.multinode); otherwise the existing nodes are started again. The script
+# waits until every node has made a block, then prints, machine-readable:
+#   MULTINODE_HOME, CHAIN_ID, NODES, and per node NODEi_RPC, NODEi_API,
+#   NODEi_GRPC, NODEi_P2P, NODEi_HOME, NODEi_PID.
+# The accounts validator0..N-1, alice, bob and hoster1..3 are funded; their
+# keys are in node0's test keyring. Environment: MULTINODE_BIN
+# (build/datdotchaind), MULTINODE_BLOCK_TIME (300ms), MULTINODE_CHAIN_ID
+# (datdot-multinode).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+home="${MULTINODE_HOME:-$repo_root/.multinode}"
+nodes=4
+action=start
+target=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--home) home="$2"; shift 2 ;;
+	--nodes) nodes="$2"; shift 2 ;;
+	--stop) action=stop; shift ;;
+	--stop-node) action=stop-node; target="$2"; shift 2 ;;
+	--start-node) action=start-node; target="$2"; shift 2 ;;
+	-h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	*) echo "multinode: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+case "$home" in /*) ;; *) home="$PWD/$home" ;; esac
+
+bin="${MULTINODE_BIN:-$repo_root/build/datdotchaind}"
+chain_id="${MULTINODE_CHAIN_ID:-datdot-multinode}"
+block_time="${MULTINODE_BLOCK_TIME:-300ms}"
+coins=1000000000000udot
+stake=100000000000udot
+[ -x "$bin" ] || { echo "multinode: $bin not found; run make build" >&2; exit 1; }
+command -v jq >/dev/null || { echo "multinode: jq is required" >&2; exit 1; }
+
+node_home() { echo "$home/node$1"; }
+chaind() { local i="$1"; shift; "$bin" --home "$(node_home "$i")" "$@"; }
+
+taken=" "
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 12000))
+		case "$taken" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken="$taken$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+set_toml() {
+	local file="$1" section="$2" key="$3" value="$4"
+	awk -v section="$section" -v key="$key" -v value="$value" '
+		BEGIN { cur = "" }
+		/^\[.*\]$/ { cur = substr($0, 2, length($0) - 2) }
+		cur == section && $0 ~ "^" key " *=" { print key " = " value; done = 1; next }
+		{ print }
+		END { if (!done) exit 3 }
+	' "$file" >"$file.tmp" || { echo "multinode: $key not found in [$section] of $file" >&2; rm -f "$file.tmp"; exit 1; }
+	mv "$file.tmp" "$file"
+}
+
+# ports.env of node I: RPC, P2P, GRPC, API (chosen once, kept across restarts).
+ports() { . "$(node_home "$1")/ports.env"; }
+
+height_of() { curl -sf "http://127.0.0.1:$1/status" | jq -r '.result.sync_info.latest_block_height' 2>/dev/null; }
+
+start_node() {
+	local i="$1" h
+	h="$(node_home "$i")"
+	if [ -f "$h/node.pid" ] && kill -0 "$(cat "$h/node.pid")" 2>/dev/null; then
+		echo "multinode: node $i already runs (pid $(cat "$h/node.pid"))" >&2
+		return 0
+	fi
+	"$bin" start --home "$h" >>"$h/node.log" 2>&1 &
+	echo $! >"$h/node.pid"
+}
+
+stop_node() {
+	local i="$1" h pid
+	h="$(node_home "$i")"
+	[ -f "$h/node.pid" ] || return 0
+	pid="$(cat "$h/node.pid")"
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 300); do
+		kill -0 "$pid" 2>/dev/null || { rm -f "$h/node.pid"; return 0; }
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$h/node.pid"
+}
+
+wait_block() { # wait_block I: until node I reports a height >= 1
+	local i="$1" deadline=$((SECONDS + 120)) h
+	ports "$i"
+	until h="$(height_of "$RPC")" && [ "${h:-0}" -ge 1 ]; do
+		if ! kill -0 "$(cat "$(node_home "$i")/node.pid")" 2>/dev/null; then
+			echo "multinode: node $i exited; last log lines:" >&2
+			tail -n 30 "$(node_home "$i")/node.log" >&2
+			return 1
+		fi
+		[ "$SECONDS" -lt "$deadline" ] || { echo "multinode: node $i made no block in 120s" >&2; tail -n 30 "$(node_home "$i")/node.log" >&2; return 1; }
+		sleep 0.2
+	done
+}
+
+print_endpoints() {
+	echo "MULTINODE_HOME=$home"
+	echo "CHAIN_ID=$chain_id"
+	echo "NODES=$nodes"
+	for i in $(seq 0 $((nodes - 1))); do
+		ports "$i"
+		echo "NODE${i}_HOME=$(node_home "$i")"
+		echo "NODE${i}_RPC=http://127.0.0.1:$RPC"
+		echo "NODE${i}_API=http://127.0.0.1:$API"
+		echo "NODE${i}_GRPC=127.0.0.1:$GRPC"
+		echo "NODE${i}_P2P=127.0.0.1:$P2P"
+		echo "NODE${i}_PID=$(cat "$(node_home "$i")/node.pid" 2>/dev/null)"
+	done
+}
+
+case "$action" in
+stop)
+	for d in "$home"/node*; do [ -d "$d" ] && stop_node "${d##*/node}"; done
+	echo "multinode: stopped"
+	exit 0 ;;
+stop-node) stop_node "$target"; echo "multinode: node $target stopped"; exit 0 ;;
+start-node)
+	nodes="$(ls -d "$home"/node* | wc -l)"
+	start_node "$target"; wait_block "$target"; print_endpoints; exit 0 ;;
+esac
+
+if [ ! -f "$(node_home 0)/config/genesis.json" ]; then
+	rm -rf "$home"
+	mkdir -p "$home"
+	for i in $(seq 0 $((nodes - 1))); do
+		h="$(node_home "$i")"
+		chaind "$i" init "node$i" --chain-id "$chain_id" >/dev/null 2>&1
+		chaind "$i" keys add "validator$i" --keyring-backend test --output json >"$h/key-validator$i.json" 2>&1
+		printf 'RPC=%s\nP2P=%s\nGRPC=%s\nAPI=%s\n' "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" >"$h/ports.env"
+	done
+	for name in alice bob hoster1 hoster2 hoster3; do
+		chaind 0 keys add "$name" --keyring-backend test --output json >"$(node_home 0)/key-$name.json" 2>&1
+		chaind 0 genesis add-genesis-account "$name" "$coins" --keyring-backend test >/dev/null
+	done
+	for i in $(seq 0 $((nodes - 1))); do
+		addr="$(chaind "$i" keys show "validator$i" -a --keyring-backend test)"
+		chaind 0 genesis add-genesis-account "$addr" "$coins" >/dev/null
+	done
+	genesis="$(node_home 0)/config/genesis.json"
+	jq '.app_state.storage.params.epoch_blocks = "5" | .app_state.storage.params.unbonding_blocks = "20"' "$genesis" >"$genesis.tmp" && mv "$genesis.tmp" "$genesis"
+	mkdir -p "$(node_home 0)/config/gentx"
+	for i in $(seq 0 $((nodes - 1))); do
+		h="$(node_home "$i")"
+		[ "$i" = 0 ] || cp "$genesis" "$h/config/genesis.json"
+		ports "$i"
+		chaind "$i" genesis gentx "validator$i" "$stake" --chain-id "$chain_id" --keyring-backend test \
+			--ip 127.0.0.1 --p2p-port "$P2P" --output-document "$(node_home 0)/config/gentx/gentx-$i.json" >/dev/null 2>&1
+	done
+	chaind 0 genesis collect-gentxs >/dev/null 2>&1
+	chaind 0 genesis validate >/dev/null
+	peers=""
+	for i in $(seq 0 $((nodes - 1))); do
+		ports "$i"
+		id="$(chaind "$i" comet show-node-id)"
+		peers="${peers:+$peers,}$id@127.0.0.1:$P2P"
+	done
+	for i in $(seq 0 $((nodes - 1))); do
+		h="$(node_home "$i")"
+		[ "$i" = 0 ] || cp "$genesis" "$h/config/genesis.json"
+		ports "$i"
+		cfg="$h/config/config.toml"
+		set_toml "$cfg" rpc laddr "\"tcp://127.0.0.1:$RPC\""
+		set_toml "$cfg" rpc cors_allowed_origins '["*"]'
+		set_toml "$cfg" rpc pprof_laddr '""'
+		set_toml "$cfg" p2p laddr "\"tcp://127.0.0.1:$P2P\""
+		set_toml "$cfg" p2p persistent_peers "\"$peers\""
+		set_toml "$cfg" p2p addr_book_strict false
+		set_toml "$cfg" p2p allow_duplicate_ip true
+		set_toml "$cfg" consensus timeout_commit "\"$block_time\""
+		app="$h/config/app.toml"
+		set_toml "$app" "" minimum-gas-prices '"0.001udot"'
+		set_toml "$app" api enable true
+		set_toml "$app" api enabled-unsafe-cors true
+		set_toml "$app" api address "\"tcp://127.0.0.1:$API\""
+		set_toml "$app" grpc enable true
+		set_toml "$app" grpc address "\"127.0.0.1:$GRPC\""
+		client="$h/config/client.toml"
+		set_toml "$client" "" chain-id "\"$chain_id\""
+		set_toml "$client" "" keyring-backend '"test"'
+		set_toml "$client" "" node "\"tcp://127.0.0.1:$RPC\""
+		set_toml "$client" "" output '"json"'
+	done
+else
+	nodes="$(ls -d "$home"/node* | wc -l)"
+fi
+
+for i in $(seq 0 $((nodes - 1))); do start_node "$i"; done
+for i in $(seq 0 $((nodes - 1))); do wait_block "$i" || { for j in $(seq 0 $((nodes - 1))); do stop_node "$j"; done; exit 1; }; done
+print_endpoints
