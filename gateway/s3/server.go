@@ -194,6 +194,11 @@ func (q *request) dispatch() error {
 	if strings.IndexByte(q.key, 0) >= 0 {
 		return s3err.InvalidArgument.With("Object key contains a NUL character.")
 	}
+	// Keys are UTF-8 (listing relies on it). A DELETE may still name a key
+	// stored before keys were checked, so that it can be removed.
+	if !validKey(q.key) && m != http.MethodDelete {
+		return s3err.InvalidURI
+	}
 	// Customer-provided keys and KMS are not supported: refuse rather than
 	// store data the client believes is encrypted under its key.
 	h := q.r.Header
