@@ -211,7 +211,31 @@ func (q *request) dispatch() error {
 	return q.dispatchObject(m)
 }
 
+// Subresources the gateway does not implement: a request naming one
+// answers 501 NotImplemented whatever its method, never a listing or an
+// object. (Those it answers with an empty or missing configuration, such as
+// ?tagging or ?policy, are handled by the dispatchers.)
+var (
+	unimplementedBucket = []string{"analytics", "inventory", "metrics", "intelligent-tiering",
+		"metadataTable", "metadataConfiguration", "session", "torrent", "restore", "select"}
+	unimplementedObject = []string{"legal-hold", "retention", "torrent", "restore", "select",
+		"select-type", "renameObject", "analytics", "inventory", "metrics"}
+)
+
+// unimplemented returns the first subresource of names the request has.
+func (q *request) unimplemented(names []string) string {
+	for _, n := range names {
+		if q.has(n) {
+			return n
+		}
+	}
+	return ""
+}
+
 func (q *request) dispatchBucket(m string) error {
+	if n := q.unimplemented(unimplementedBucket); n != "" {
+		return s3err.NotImplemented.With("The ?" + n + " subresource is not implemented.")
+	}
 	switch m {
 	case http.MethodPut:
 		switch {
@@ -281,6 +305,9 @@ func (q *request) dispatchBucket(m string) error {
 }
 
 func (q *request) dispatchObject(m string) error {
+	if n := q.unimplemented(unimplementedObject); n != "" {
+		return s3err.NotImplemented.With("The ?" + n + " subresource is not implemented.")
+	}
 	switch m {
 	case http.MethodPut:
 		switch {
