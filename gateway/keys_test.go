@@ -84,7 +84,7 @@ func TestListingWithFFKeys(t *testing.T) {
 		must[*s3.AbortMultipartUploadOutput](t)(c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String(k), UploadId: aws.String(fmt.Sprintf("legacy%d", i))}))
 	}
 	for _, tc := range []struct {
-		prefix, delim string
+		prefix, delim  string
 		objs, prefixes []string
 	}{
 		{"", "/", []string{"f"}, []string{"dir/", "e/"}},
