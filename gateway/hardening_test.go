@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7/pkg/signer"
 )
 
@@ -71,5 +72,61 @@ func TestSigV2RawPathOnly(t *testing.T) {
 	tampered.RawPath, tampered.Path = "/sigtwo/a+b", "/sigtwo/a+b"
 	if code, _ := get(tampered.String()); code != 403 {
 		t.Fatalf("presigned GET with a+b: %d", code)
+	}
+}
+
+// TestAnonymousWritesAndRangeWithPart: DELETE ?tagging is checked like any
+// write (anonymous on a private bucket: 403; on a missing key: 404); a
+// public-read-write bucket takes anonymous PUT and DELETE as the README
+// says; Range together with partNumber is 400 as in S3.
+func TestAnonymousWritesAndRangeWithPart(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("private")}))
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("open"), ACL: "public-read-write"}))
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("private"), Key: aws.String("k"), Body: strings.NewReader("x")}))
+	anon := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, g.url+path, strings.NewReader(body))
+		resp := must[*http.Response](t)(http.DefaultClient.Do(req))
+		defer resp.Body.Close()
+		return resp.StatusCode, string(readAll(t, resp.Body))
+	}
+	for _, path := range []string{"/private/k?tagging", "/private/missing?tagging", "/nosuchbucket/k?tagging"} {
+		if code, body := anon("DELETE", path, ""); code != 403 && !(path == "/nosuchbucket/k?tagging" && code == 404) {
+			t.Fatalf("anonymous DELETE %s: %d %s", path, code, body)
+		}
+	}
+	if code, body := g.rawDo(t, "DELETE", "/private/missing?tagging", nil, nil); code != 404 || !strings.Contains(body, "NoSuchKey") {
+		t.Fatalf("owner DELETE ?tagging of a missing key: %d %s", code, body)
+	}
+	if code, body := g.rawDo(t, "DELETE", "/private/k?tagging", nil, nil); code != 204 {
+		t.Fatalf("owner DELETE ?tagging: %d %s", code, body)
+	}
+	// public-read-write: anonymous writes are accepted, as in S3.
+	if code, body := anon("PUT", "/open/anon", "anonymous data"); code != 200 {
+		t.Fatalf("anonymous PUT on public-read-write: %d %s", code, body)
+	}
+	if code, body := anon("DELETE", "/open/anon?tagging", ""); code != 204 {
+		t.Fatalf("anonymous DELETE ?tagging on public-read-write: %d %s", code, body)
+	}
+	if code, body := anon("DELETE", "/open/anon", ""); code != 204 {
+		t.Fatalf("anonymous DELETE on public-read-write: %d %s", code, body)
+	}
+	if code, _ := anon("PUT", "/private/anon", "x"); code != 403 {
+		t.Fatalf("anonymous PUT on a private bucket: %d", code)
+	}
+
+	// Range with partNumber.
+	cu := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("private"), Key: aws.String("mp")}))
+	p1 := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("private"), Key: aws.String("mp"), UploadId: cu.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("only part")}))
+	must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("private"), Key: aws.String("mp"), UploadId: cu.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p1.ETag}}}}))
+	for _, key := range []string{"mp", "k"} {
+		_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("private"), Key: aws.String(key), PartNumber: aws.Int32(1), Range: aws.String("bytes=0-1")})
+		wantCode(t, err, "InvalidRequest")
+	}
+	got := readAll(t, must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("private"), Key: aws.String("mp"), PartNumber: aws.Int32(1)})).Body)
+	if string(got) != "only part" {
+		t.Fatalf("part 1: %q", got)
 	}
 }

@@ -343,8 +343,7 @@ func (q *request) dispatchObject(m string) error {
 			return q.abortUpload()
 		}
 		if q.has("tagging") {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
+			return q.deleteObjectTagging()
 		}
 		return q.deleteObject()
 	case http.MethodPost:
