@@ -1,8 +1,10 @@
 package gateway_test
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -129,4 +131,66 @@ func TestAnonymousWritesAndRangeWithPart(t *testing.T) {
 	if string(got) != "only part" {
 		t.Fatalf("part 1: %q", got)
 	}
+}
+
+// TestConcurrentCompleteSameUpload: 50 simultaneous CompleteMultipartUpload
+// calls of one upload with the same part list (clients retrying) all get
+// the same object; a later complete with another part list is NoSuchUpload.
+func TestConcurrentCompleteSameUpload(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b, k := aws.String("completes"), aws.String("obj")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	must[*s3.PutBucketVersioningOutput](t)(c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}))
+	up := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k}))
+	data := randBytes(5<<20 + 10)
+	var parts []types.CompletedPart
+	for i, piece := range [][]byte{data[:5<<20], data[5<<20:]} {
+		p := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: k, UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(piece)}))
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: p.ETag})
+	}
+	const n = 50
+	type result struct {
+		etag, version string
+		err           error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			results[i] = result{etag: aws.ToString(out.ETag), version: aws.ToString(out.VersionId)}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("complete %d: %v", i, r.err)
+		}
+		if r != results[0] || r.version == "" {
+			t.Fatalf("complete %d answered %+v, complete 0 %+v", i, r, results[0])
+		}
+	}
+	vs := must[*s3.ListObjectVersionsOutput](t)(c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: b}))
+	if len(vs.Versions) != 1 || aws.ToString(vs.Versions[0].VersionId) != results[0].version {
+		t.Fatalf("%d versions after %d completes, want 1", len(vs.Versions), n)
+	}
+	got := readAll(t, must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: k})).Body)
+	mustEqual(t, "completed object", got, data)
+	// Another part list for the completed upload is refused.
+	_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts[:1]}})
+	wantCode(t, err, "NoSuchUpload")
 }
