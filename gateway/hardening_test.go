@@ -2,6 +2,10 @@ package gateway_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"net/http"
 	"strings"
 	"sync"
@@ -193,4 +197,44 @@ func TestConcurrentCompleteSameUpload(t *testing.T) {
 	_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts[:1]}})
 	wantCode(t, err, "NoSuchUpload")
+}
+
+// TestCompositeChecksumWithoutPartCount: CompleteMultipartUpload accepts
+// the composite checksum with its "-N" suffix and without it (as minio-go
+// sends it), and refuses a wrong one with BadDigest.
+func TestCompositeChecksumWithoutPartCount(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b := aws.String("composite")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	data := randBytes(5<<20 + 100)
+	for i, form := range []string{"bare", "suffix", "wrong"} {
+		k := aws.String(fmt.Sprintf("obj%d", i))
+		up := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: k,
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32, ChecksumType: types.ChecksumTypeComposite}))
+		var parts []types.CompletedPart
+		var sums []byte
+		for j, piece := range [][]byte{data[:5<<20], data[5<<20:]} {
+			sum := crc32.ChecksumIEEE(piece)
+			enc := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, sum))
+			p := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: k, UploadId: up.UploadId,
+				PartNumber: aws.Int32(int32(j + 1)), Body: bytes.NewReader(piece), ChecksumCRC32: aws.String(enc)}))
+			parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(j + 1)), ETag: p.ETag, ChecksumCRC32: aws.String(enc)})
+			sums = binary.BigEndian.AppendUint32(sums, sum)
+		}
+		composite := base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(sums)))
+		sent := map[string]string{"bare": composite, "suffix": composite + "-2", "wrong": "AAAAAA=="}[form]
+		out, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: k, UploadId: up.UploadId,
+			ChecksumCRC32: aws.String(sent), MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		if form == "wrong" {
+			wantCode(t, err, "BadDigest")
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		if got := aws.ToString(out.ChecksumCRC32); got != composite+"-2" {
+			t.Fatalf("%s: object checksum %q, want %q", form, got, composite+"-2")
+		}
+	}
 }
