@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -237,4 +238,85 @@ func TestCompositeChecksumWithoutPartCount(t *testing.T) {
 			t.Fatalf("%s: object checksum %q, want %q", form, got, composite+"-2")
 		}
 	}
+}
+
+// TestSmallConformance covers the small differences from S3 found by client
+// test suites: expected-bucket-owner headers, metadata size on a REPLACE
+// copy, CompleteMultipartUpload's Location, malformed presigned URLs,
+// storage classes, and re-creating one's own bucket outside us-east-1.
+func TestSmallConformance(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b := aws.String("small")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("src"), Body: strings.NewReader("source")}))
+
+	// x-amz-expected-bucket-owner and x-amz-source-expected-bucket-owner.
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("x"), ExpectedBucketOwner: aws.String("alt-user")})
+	wantCode(t, err, "AccessDenied")
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("x"), ExpectedBucketOwner: aws.String("main-user")}))
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String("small/src"), ExpectedSourceBucketOwner: aws.String("alt-user")})
+	wantCode(t, err, "AccessDenied")
+	must[*s3.CopyObjectOutput](t)(c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String("small/src"), ExpectedSourceBucketOwner: aws.String("main-user")}))
+	cu := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("mp")}))
+	_, err = c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("mp"), UploadId: cu.UploadId, PartNumber: aws.Int32(1), CopySource: aws.String("small/src"), ExpectedSourceBucketOwner: aws.String("alt-user")})
+	wantCode(t, err, "AccessDenied")
+
+	// The metadata size limit holds for CopyObject with REPLACE.
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("copy"), CopySource: aws.String("small/src"),
+		MetadataDirective: "REPLACE", Metadata: map[string]string{"big": strings.Repeat("m", 3000)}})
+	wantCode(t, err, "MetadataTooLarge")
+
+	// CompleteMultipartUpload's Location is the object's URL.
+	p := must[*s3.UploadPartOutput](t)(c.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("mp"), UploadId: cu.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")}))
+	done := must[*s3.CompleteMultipartUploadOutput](t)(c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("mp"), UploadId: cu.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}}))
+	if loc := aws.ToString(done.Location); loc != g.url+"/small/mp" {
+		t.Fatalf("Location %q, want %q", loc, g.url+"/small/mp")
+	}
+	vc := g.client(0, false)
+	cu = must[*s3.CreateMultipartUploadOutput](t)(vc.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("dir/a b")}))
+	p = must[*s3.UploadPartOutput](t)(vc.UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: aws.String("dir/a b"), UploadId: cu.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")}))
+	done = must[*s3.CompleteMultipartUploadOutput](t)(vc.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: aws.String("dir/a b"), UploadId: cu.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: p.ETag}}}}))
+	if loc, err := url.Parse(aws.ToString(done.Location)); err != nil || loc.Scheme != "http" || loc.Host != "small."+testDomain+":"+g.srv.URL[strings.LastIndexByte(g.srv.URL, ':')+1:] || loc.Path != "/dir/a b" {
+		t.Fatalf("virtual-host Location %q", aws.ToString(done.Location))
+	}
+
+	// Malformed presigned V4 parameters are 400, as AWS answers.
+	for _, q := range []string{
+		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00",
+		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAMAIN%2Fbad&X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
+		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAMAIN%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=yesterday&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Signature=00",
+	} {
+		resp := must[*http.Response](t)(http.Get(g.url + "/small/src?" + q))
+		body := string(readAll(t, resp.Body))
+		if resp.StatusCode != 400 || !strings.Contains(body, "AuthorizationQueryParametersError") {
+			t.Fatalf("malformed presigned %s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+
+	// Storage classes: S3's are accepted, others refused.
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("sc"), Body: strings.NewReader("x"), StorageClass: "FANCY"})
+	wantCode(t, err, "InvalidStorageClass")
+	_, err = c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("sc"), StorageClass: "FANCY"})
+	wantCode(t, err, "InvalidStorageClass")
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: b, Key: aws.String("sc"), CopySource: aws.String("small/src"), StorageClass: "FANCY"})
+	wantCode(t, err, "InvalidStorageClass")
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: aws.String("sc")}); apiCode(err) != "NotFound" {
+		t.Fatalf("an object was stored under an invalid storage class: %v", err)
+	}
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("sc"), Body: strings.NewReader("x"), StorageClass: types.StorageClassStandardIa}))
+
+	// Re-creating one's own bucket: success in us-east-1, 409
+	// BucketAlreadyOwnedByYou in any other region.
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	eu := &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("small-eu"), CreateBucketConfiguration: eu}))
+	_, err = c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("small-eu"), CreateBucketConfiguration: eu})
+	wantCode(t, err, "BucketAlreadyOwnedByYou")
+	_, err = c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b, CreateBucketConfiguration: eu})
+	wantCode(t, err, "BucketAlreadyOwnedByYou")
+	_, err = g.client(2, true).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("small-eu"), CreateBucketConfiguration: eu})
+	wantCode(t, err, "BucketAlreadyExists")
 }

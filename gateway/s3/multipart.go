@@ -320,7 +320,7 @@ func (q *request) writeCompleted(obj store.Object) {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
 	}
 	res := s3xml.CompleteMultipartUploadResult{
-		Xmlns: s3xml.NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key,
+		Xmlns: s3xml.NS, Location: q.objectURL(), Bucket: q.bucket, Key: q.key,
 		ETag: `"` + obj.ETag + `"`, Checksums: s3xml.ChecksumsFrom(obj.Checksums), ChecksumType: obj.ChecksumType,
 	}
 	q.writeXML(res)
@@ -416,4 +416,14 @@ func sameChecksum(sent, have, typ string) bool {
 	}
 	base, _, ok := strings.Cut(have, "-")
 	return ok && sent == base
+}
+
+// objectURL is the absolute URL of the object the request addresses, as
+// the client addressed it (path-style or virtual-host-style).
+func (q *request) objectURL() string {
+	scheme := "http"
+	if q.r.TLS != nil || strings.EqualFold(q.r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + q.r.Host + q.r.URL.EscapedPath()
 }

@@ -208,7 +208,20 @@ func (q *request) dispatch() error {
 	if sse := h.Get("X-Amz-Server-Side-Encryption"); sse != "" && sse != "AES256" {
 		return s3err.NotImplemented.With("Server-side encryption " + sse + " is not supported.")
 	}
+	// Every object is stored the same way, but a storage class S3 does not
+	// know is refused as S3 refuses it.
+	if sc := h.Get("X-Amz-Storage-Class"); sc != "" && (m == http.MethodPut || m == http.MethodPost) && !storageClasses[sc] {
+		return s3err.InvalidStorageClass
+	}
 	return q.dispatchObject(m)
+}
+
+// storageClasses are the storage classes S3 accepts on PutObject,
+// CopyObject and CreateMultipartUpload.
+var storageClasses = map[string]bool{
+	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true, "ONEZONE_IA": true,
+	"INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "OUTPOSTS": true,
+	"GLACIER_IR": true, "SNOW": true, "EXPRESS_ONEZONE": true, "FSX_OPENZFS": true,
 }
 
 // Subresources the gateway does not implement: a request naming one
