@@ -55,6 +55,7 @@ func newCore(t testing.TB, seed string, blocks ...[]byte) storagetypes.Core {
 		ByteLength: info.ByteLength,
 		TreeHash:   info.TreeHash[:],
 		Signature:  info.Signature,
+		Roots:      storagetypes.RootsFromNodes(core.Roots()),
 	}
 }
 
@@ -159,7 +160,7 @@ func TestStorageFlow(t *testing.T) {
 	unsigned := core
 	unsigned.Signature = nil
 	zero := core
-	zero.ByteLength = 0
+	zero.ByteLength = core.ByteLength - 1 // declared below what the roots prove
 	huge := core
 	huge.ByteLength = 1 << 50
 	lowDeposit := place(core)
@@ -170,9 +171,9 @@ func TestStorageFlow(t *testing.T) {
 		code uint32
 	}{
 		{"badly signed core", place(badSig), storagetypes.ErrBadSignature.ABCICode()},
-		{"signature over another tree hash", place(otherHash), storagetypes.ErrBadSignature.ABCICode()},
+		{"tree hash its roots do not give", place(otherHash), storagetypes.ErrInvalidCore.ABCICode()},
 		{"unsigned core", place(unsigned), storagetypes.ErrBadSignature.ABCICode()},
-		{"zero size", place(zero), storagetypes.ErrInvalidCore.ABCICode()},
+		{"under-declared size", place(zero), storagetypes.ErrInvalidCore.ABCICode()},
 		{"huge size", place(huge), storagetypes.ErrInvalidCore.ABCICode()},
 		{"deposit below price", lowDeposit, storagetypes.ErrDepositTooLow.ABCICode()},
 	} {

@@ -10,14 +10,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
+	"cosmossdk.io/math"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/datdot/datdot/chainclient"
 	"github.com/datdot/datdot/gateway/config"
 	"github.com/datdot/datdot/gateway/s3"
 	"github.com/datdot/datdot/gateway/sigv4"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
+	"github.com/datdot/datdot/gateway/store/network/onchain"
+	"github.com/datdot/datdot/volume"
 )
 
 // MaxHeaderBytes caps the request header section; larger requests get
@@ -78,9 +87,81 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 			}
 		}
 		return meta, blobs, func() { meta.Close() }, nil
+	case "network":
+		return openNetwork(cfg, log)
 	default:
 		return nil, nil, nil, fmt.Errorf("gateway: backend %q is not available", cfg.Backend)
 	}
+}
+
+// openNetwork opens the network backend: bbolt metadata in DataDir and
+// encrypted blobs in erasure-coded volumes under DataDir/network.
+func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.BlobStore, func(), error) {
+	master, err := loadMaster(cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, nil, nil, fmt.Errorf("gateway: %w", err)
+	}
+	meta, err := local.OpenMeta(filepath.Join(cfg.DataDir, "meta.db"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
+		Layout: volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
+	var chain *chainclient.Client
+	if cfg.Network.KeyName != "" {
+		shipper, c, err := newShipper(cfg.Network, log)
+		if err != nil {
+			meta.Close()
+			return nil, nil, nil, err
+		}
+		ncfg.Shipper, chain = shipper, c
+	} else {
+		log.Warn("network backend without --chain.key: volumes stay on this machine")
+	}
+	vols, err := network.Open(ncfg)
+	if err != nil {
+		if chain != nil {
+			chain.Close()
+		}
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	blobs, err := crypt.New(vols, master)
+	if err != nil {
+		vols.Close()
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	return meta, blobs, func() {
+		vols.Close()
+		if chain != nil {
+			chain.Close()
+		}
+		meta.Close()
+	}, nil
+}
+
+// newShipper connects to the chain and returns the shipper of volumes.
+func newShipper(n config.Network, log *slog.Logger) (*onchain.Shipper, *chainclient.Client, error) {
+	price, ok := math.NewIntFromString(n.MaxPrice)
+	if !ok {
+		return nil, nil, fmt.Errorf("gateway: --order.max-price %q is not an integer", n.MaxPrice)
+	}
+	deposit, err := sdk.ParseCoinNormalized(n.Deposit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: --order.deposit: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	chain, err := chainclient.New(ctx, chainclient.Config{GRPC: n.ChainGRPC, RPC: n.ChainRPC,
+		KeyringDir: n.KeyringDir, KeyringBackend: n.KeyringBackend, KeyName: n.KeyName, Log: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: chain: %w", err)
+	}
+	return onchain.New(onchain.Config{Chain: chain, MaxPrice: price, DurationEpochs: n.Epochs, Deposit: deposit, Log: log}), chain, nil
 }
 
 func loadMaster(cfg config.Config, log *slog.Logger) ([]byte, error) {

@@ -126,6 +126,7 @@ func placeOrder(from *signer, _ int) (sdk.Msg, uint64, error) {
 		Cores: []storagetypes.Core{{
 			Key: info.Key[:], Manifest: info.Manifest, Length: info.Length, Fork: info.Fork,
 			ByteLength: info.ByteLength, TreeHash: info.TreeHash[:], Signature: info.Signature,
+			Roots: storagetypes.RootsFromNodes(core.Roots()),
 		}},
 		Replicas:       orderReplicas,
 		MaxPrice:       sdkmath.NewInt(orderMaxPrice),

@@ -38,16 +38,35 @@ const coreKeyFile = "writer.key"
 //	signature      writer's signature over the tree hash at length
 //	               (68 bytes for a v11 core, 64 for compat; "" if empty)
 //	compat         true for a compat core
+//	roots          merkle roots at length, left to right: [{index, size,
+//	               hash}]; they hash to tree_hash, and the chain derives
+//	               byte_length as the sum of their sizes
 type coreInfoJSON struct {
-	Key          string `json:"key"`
-	Manifest     string `json:"manifest"`
-	DiscoveryKey string `json:"discovery_key"`
-	Length       uint64 `json:"length"`
-	Fork         uint64 `json:"fork"`
-	ByteLength   uint64 `json:"byte_length"`
-	TreeHash     string `json:"tree_hash"`
-	Signature    string `json:"signature"`
-	Compat       bool   `json:"compat"`
+	Key          string     `json:"key"`
+	Manifest     string     `json:"manifest"`
+	DiscoveryKey string     `json:"discovery_key"`
+	Length       uint64     `json:"length"`
+	Fork         uint64     `json:"fork"`
+	ByteLength   uint64     `json:"byte_length"`
+	TreeHash     string     `json:"tree_hash"`
+	Signature    string     `json:"signature"`
+	Compat       bool       `json:"compat"`
+	Roots        []rootJSON `json:"roots"`
+}
+
+// rootJSON is one merkle root: flat-tree index, bytes below it, hash (hex).
+type rootJSON struct {
+	Index uint64 `json:"index"`
+	Size  uint64 `json:"size"`
+	Hash  string `json:"hash"`
+}
+
+func rootsJSON(nodes []hypercore.Node) []rootJSON {
+	out := make([]rootJSON, len(nodes))
+	for i, n := range nodes {
+		out[i] = rootJSON{Index: n.Index, Size: n.Size, Hash: hex.EncodeToString(n.Hash[:])}
+	}
+	return out
 }
 
 func runCore(ctx context.Context, args []string) error {
@@ -67,7 +86,7 @@ func runCore(ctx context.Context, args []string) error {
   proof   --dir D --index I [--length L] [--manifest]
                                  print the hex wire.data proof of block I
                                  (upgrade from 0 to L, default the head)
-  export  --dir D --out FILE     write {key, treeHash, blocks, proofs} for
+  export  --dir D --out FILE     write {key, treeHash, roots, blocks, proofs} for
                                  ../shared/hypercore/verify-proofs.js
   push    --dir D --order ID     push the core to the hosters assigned to it
                                  in order ID (see hoster/README.md)`)
@@ -121,6 +140,7 @@ func printInfo(c *hypercore.Core) error {
 		TreeHash:     hex.EncodeToString(i.TreeHash[:]),
 		Signature:    hex.EncodeToString(i.Signature),
 		Compat:       i.Compat,
+		Roots:        rootsJSON(c.Roots()),
 	}
 	if !i.Compat {
 		out.Manifest = hex.EncodeToString(i.Manifest)
@@ -297,11 +317,12 @@ func coreExport(ctx context.Context, args []string) error {
 	defer c.Close()
 	info := c.Info()
 	doc := struct {
-		Key      string   `json:"key"`
-		TreeHash string   `json:"treeHash"`
-		Blocks   []string `json:"blocks"`
-		Proofs   []string `json:"proofs"`
-	}{Key: hex.EncodeToString(info.Key[:]), TreeHash: hex.EncodeToString(info.TreeHash[:])}
+		Key      string     `json:"key"`
+		TreeHash string     `json:"treeHash"`
+		Roots    []rootJSON `json:"roots"`
+		Blocks   []string   `json:"blocks"`
+		Proofs   []string   `json:"proofs"`
+	}{Key: hex.EncodeToString(info.Key[:]), TreeHash: hex.EncodeToString(info.TreeHash[:]), Roots: rootsJSON(c.Roots())}
 	for i := uint64(0); i < info.Length; i++ {
 		b, err := c.Get(ctx, i)
 		if err != nil {

@@ -54,9 +54,27 @@ type Config struct {
 	// Encrypt encrypts object data of the local backend too (the network
 	// backend always encrypts).
 	Encrypt bool
+	// Network configures the network backend.
+	Network Network
 	// DevKey is set when no key was configured and the development key
 	// pair is in use.
 	DevKey bool
+}
+
+// Network is the configuration of the network backend.
+type Network struct {
+	// K data and M parity cores per volume.
+	K, M int
+	// FlushDelay: how long a PUT waits for others to share its stripe.
+	FlushDelay time.Duration
+	// Chain node and signing key; with no key the volumes stay on this
+	// machine (no orders, no hosters).
+	ChainGRPC, ChainRPC                 string
+	KeyringDir, KeyringBackend, KeyName string
+	// Each volume's order: max price per GiB-epoch, duration, deposit.
+	MaxPrice string
+	Epochs   uint64
+	Deposit  string
 }
 
 // Usage is the help text of the key formats.
@@ -145,6 +163,17 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.Backend, "backend", "local", "where object data goes: local (files under --data) or network (encrypted, erasure-coded volumes on hosters)")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with the master secret that wraps object keys and derives volume keys (hex; default DATA/master.key, created if missing: back it up)")
 	fs.BoolVar(&c.Encrypt, "encrypt", false, "encrypt object data of the local backend (the network backend always does)")
+	fs.IntVar(&c.Network.K, "erasure-k", 4, "network backend: data cores per volume")
+	fs.IntVar(&c.Network.M, "erasure-m", 2, "network backend: parity cores per volume (any m hosters may be lost)")
+	fs.DurationVar(&c.Network.FlushDelay, "flush-delay", 5*time.Millisecond, "network backend: how long a PUT waits for others to share its stripe")
+	fs.StringVar(&c.Network.ChainGRPC, "chain.grpc", "127.0.0.1:9090", "network backend: chain node gRPC address")
+	fs.StringVar(&c.Network.ChainRPC, "chain.rpc", "http://127.0.0.1:26657", "network backend: chain node RPC URL")
+	fs.StringVar(&c.Network.KeyringDir, "chain.keyring-dir", "", "network backend: keyring directory of the key that pays for orders")
+	fs.StringVar(&c.Network.KeyringBackend, "chain.keyring-backend", "test", "network backend: keyring backend (test, file, os)")
+	fs.StringVar(&c.Network.KeyName, "chain.key", "", "network backend: key that places and extends orders (empty: volumes stay local)")
+	fs.StringVar(&c.Network.MaxPrice, "order.max-price", "1000", "network backend: highest price per GiB and epoch of a volume's order")
+	fs.Uint64Var(&c.Network.Epochs, "order.epochs", 200, "network backend: duration of a volume's order in epochs")
+	fs.StringVar(&c.Network.Deposit, "order.deposit", "100000000udot", "network backend: escrow deposited with each volume's order")
 	var keys, domains multi
 	var keysFile string
 	fs.Var(&keys, "key", "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")

@@ -26,6 +26,7 @@ import (
 	govtypes "github.com/cosmos/cosmos-sdk/x/gov/types"
 
 	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/hypercore/flattree"
 	"github.com/datdot/datdot/x/storage"
 	"github.com/datdot/datdot/x/storage/keeper"
 	storagetestutil "github.com/datdot/datdot/x/storage/testutil"
@@ -225,13 +226,57 @@ func newWriter(seed string) writer {
 	return writer{priv: priv, manifest: m, key: k[:]}
 }
 
-// core returns a signed core at length with byteLength bytes; the tree hash
-// is derived from the length (the chain checks only the signature).
+// core returns a signed core at length with byteLength bytes (byteLength >=
+// length): merkle roots at the flat-tree positions of length blocks whose
+// sizes sum to byteLength, with hashes derived from the key and length (the
+// chain checks only that they hash to the signed tree hash).
 func (w writer) core(t testing.TB, length, byteLength uint64) types.Core {
-	th := sha256.Sum256(binary.BigEndian.AppendUint64(append([]byte("tree"), w.key...), length))
+	return w.coreRoots(t, length, testRoots(w.key, length, byteLength))
+}
+
+// coreRoots returns a core at length with the given roots, signed by w.
+func (w writer) coreRoots(t testing.TB, length uint64, roots []hypercore.Node) types.Core {
+	th := hypercore.TreeHash(roots)
 	sig, err := hypercore.SignTree(w.priv, w.manifest, th[:], length, 0)
 	require.NoError(t, err)
-	return types.Core{Key: w.key, Manifest: w.manifest, Length: length, ByteLength: byteLength, TreeHash: th[:], Signature: sig}
+	return types.Core{Key: w.key, Manifest: w.manifest, Length: length, ByteLength: sumSizes(roots), TreeHash: th[:],
+		Signature: sig, Roots: types.RootsFromNodes(roots)}
+}
+
+// testRoots are roots of a tree of length blocks holding byteLength bytes:
+// each root covers at least one byte per block, the first takes the rest.
+func testRoots(key []byte, length, byteLength uint64) []hypercore.Node {
+	idx := flattree.FullRoots(nil, 2*length)
+	roots := make([]hypercore.Node, len(idx))
+	var used uint64
+	for i, x := range idx {
+		roots[i] = hypercore.Node{Index: x, Size: flattree.CountLeaves(x)}
+		used += roots[i].Size
+		roots[i].Hash = sha256.Sum256(binary.BigEndian.AppendUint64(append([]byte("root"), key...), x))
+	}
+	if len(roots) > 0 && byteLength > used {
+		roots[0].Size += byteLength - used
+	}
+	return roots
+}
+
+// treeHashOf is the tree hash of a core's roots.
+func treeHashOf(roots []types.MerkleRoot) []byte {
+	nodes := make([]hypercore.Node, len(roots))
+	for i, r := range roots {
+		nodes[i] = hypercore.Node{Index: r.Index, Size: r.SizeBytes}
+		copy(nodes[i].Hash[:], r.Hash)
+	}
+	th := hypercore.TreeHash(nodes)
+	return th[:]
+}
+
+func sumSizes(roots []hypercore.Node) uint64 {
+	var n uint64
+	for _, r := range roots {
+		n += r.Size
+	}
+	return n
 }
 
 // placeMsg is a replicated order for one core; the deposit is exactly the

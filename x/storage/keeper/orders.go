@@ -41,18 +41,25 @@ func endHeight(p types.Params, o types.Order) int64 { return int64(o.EndEpoch * 
 // signature checks (590 gas per ed25519 verification).
 const CoreVerifyGas = 2000
 
-// verifyCore checks a core's fields and its writer's signature over the tree
+// verifyCore checks a core's fields, derives its byte length from its merkle
+// roots (which must hash to the signed tree hash; a declared byte length
+// that differs is refused) and checks its writer's signature over the tree
 // hash (Hypercore v11 rules), charging CoreVerifyGas first so that a
-// message failing on its last core still pays for the ones before.
-func verifyCore(ctx context.Context, p types.Params, c types.Core, i int) error {
-	if err := c.ValidateBasic(p.MaxCoreBytes); err != nil {
-		return errorsmod.Wrapf(err, "core %d", i)
-	}
+// message failing on its last core still pays for the ones before. It
+// returns the core with byte_length filled in.
+func verifyCore(ctx context.Context, p types.Params, c types.Core, i int) (types.Core, error) {
 	sdk.UnwrapSDKContext(ctx).GasMeter().ConsumeGas(CoreVerifyGas, "x/storage core signature")
-	if err := hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature); err != nil {
-		return errorsmod.Wrapf(types.ErrBadSignature, "core %d (key %X, length %d): %v", i, c.Key, c.Length, err)
+	c, err := c.WithDerivedByteLength()
+	if err != nil {
+		return c, errorsmod.Wrapf(err, "core %d", i)
 	}
-	return nil
+	if err := c.ValidateBasic(p.MaxCoreBytes); err != nil {
+		return c, errorsmod.Wrapf(err, "core %d", i)
+	}
+	if err := hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature); err != nil {
+		return c, errorsmod.Wrapf(types.ErrBadSignature, "core %d (key %X, length %d): %v", i, c.Key, c.Length, err)
+	}
+	return c, nil
 }
 
 // requiredEscrow is what must be in escrow for the epochs from `from` to the
@@ -100,15 +107,16 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 	if err := checkCoin(msg.Deposit, p, "deposit", types.ErrDepositTooLow); err != nil {
 		return types.Order{}, err
 	}
+	cores := make([]types.Core, len(msg.Cores))
 	for i, c := range msg.Cores {
-		if err := verifyCore(ctx, p, c, i); err != nil {
+		if cores[i], err = verifyCore(ctx, p, c, i); err != nil {
 			return types.Order{}, err
 		}
 	}
 	cur := currentEpoch(ctx, p)
 	o := types.Order{
 		Owner:          msg.Owner,
-		Cores:          msg.Cores,
+		Cores:          cores,
 		Replicas:       replicas,
 		ErasureK:       msg.ErasureK,
 		ErasureN:       msg.ErasureN,
@@ -236,11 +244,12 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		if c.Length <= old.Length {
 			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: new length %d must exceed the current %d", i, c.Length, old.Length)
 		}
+		c, err := verifyCore(ctx, p, c, i)
+		if err != nil {
+			return err
+		}
 		if c.ByteLength < old.ByteLength {
 			return errorsmod.Wrapf(types.ErrInvalidCore, "core %d: byte_length cannot shrink (%d < %d)", i, c.ByteLength, old.ByteLength)
-		}
-		if err := verifyCore(ctx, p, c, i); err != nil {
-			return err
 		}
 		updated.Cores[idx] = c
 		changed[idx] = c.ByteLength - old.ByteLength

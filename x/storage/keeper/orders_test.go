@@ -1,7 +1,10 @@
 package keeper_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 	"testing"
 
@@ -12,6 +15,7 @@ import (
 	storetypes "github.com/cosmos/cosmos-sdk/store/v2/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 
+	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/x/storage/keeper"
 	"github.com/datdot/datdot/x/storage/types"
 )
@@ -86,13 +90,27 @@ func TestPlaceOrderRefusesBadInput(t *testing.T) {
 			c := other.core(t, 10, 1000)
 			m.Cores[0].Signature = c.Signature
 		}, types.ErrBadSignature},
-		{"tree hash changed after signing", func(m *types.MsgPlaceOrder) { m.Cores[0].TreeHash[0] ^= 1 }, types.ErrBadSignature},
-		{"length changed after signing", func(m *types.MsgPlaceOrder) { m.Cores[0].Length = 11 }, types.ErrBadSignature},
+		{"roots and tree hash changed after signing", func(m *types.MsgPlaceOrder) {
+			m.Cores[0].Roots[0].Hash[0] ^= 1
+			m.Cores[0].TreeHash = treeHashOf(m.Cores[0].Roots)
+		}, types.ErrBadSignature},
+		{"length changed after signing", func(m *types.MsgPlaceOrder) {
+			m.Cores[0].Length = 11
+			m.Cores[0].Roots = types.RootsFromNodes(testRoots(w.key, 11, 1000))
+			m.Cores[0].TreeHash = treeHashOf(m.Cores[0].Roots)
+		}, types.ErrBadSignature},
+		{"tree hash changed, roots kept", func(m *types.MsgPlaceOrder) { m.Cores[0].TreeHash[0] ^= 1 }, types.ErrInvalidCore},
+		{"length changed, roots kept", func(m *types.MsgPlaceOrder) { m.Cores[0].Length = 11 }, types.ErrInvalidCore},
+		{"roots missing", func(m *types.MsgPlaceOrder) { m.Cores[0].Roots = nil }, types.ErrInvalidCore},
+		{"root size changed", func(m *types.MsgPlaceOrder) { m.Cores[0].Roots[0].SizeBytes++ }, types.ErrInvalidCore},
+		{"root index changed", func(m *types.MsgPlaceOrder) { m.Cores[0].Roots[1].Index++ }, types.ErrInvalidCore},
+		{"short root hash", func(m *types.MsgPlaceOrder) { m.Cores[0].Roots[1].Hash = m.Cores[0].Roots[1].Hash[:31] }, types.ErrInvalidCore},
+		{"extra root", func(m *types.MsgPlaceOrder) { m.Cores[0].Roots = append(m.Cores[0].Roots, m.Cores[0].Roots[0]) }, types.ErrInvalidCore},
 		{"signature bit flipped", func(m *types.MsgPlaceOrder) { m.Cores[0].Signature[10] ^= 0x80 }, types.ErrBadSignature},
 		{"key of another core", func(m *types.MsgPlaceOrder) { m.Cores[0].Key = other.key }, types.ErrBadSignature},
 		{"short key", func(m *types.MsgPlaceOrder) { m.Cores[0].Key = m.Cores[0].Key[:31] }, types.ErrInvalidCore},
 		{"zero length", func(m *types.MsgPlaceOrder) { m.Cores[0].Length = 0 }, types.ErrInvalidCore},
-		{"zero bytes", func(m *types.MsgPlaceOrder) { m.Cores[0].ByteLength = 0 }, types.ErrInvalidCore},
+		{"byte length under-declared", func(m *types.MsgPlaceOrder) { m.Cores[0].ByteLength = 999 }, types.ErrInvalidCore},
 		{"huge bytes", func(m *types.MsgPlaceOrder) { m.Cores[0].ByteLength = p.MaxCoreBytes + 1 }, types.ErrInvalidCore},
 		{"more blocks than bytes", func(m *types.MsgPlaceOrder) { m.Cores[0].ByteLength = 5 }, types.ErrInvalidCore},
 		{"deposit below price", func(m *types.MsgPlaceOrder) { m.Deposit.Amount = m.Deposit.Amount.SubRaw(1) }, types.ErrDepositTooLow},
@@ -349,4 +367,57 @@ func TestCoreSignaturesCostGas(t *testing.T) {
 	_, err := f.msg.PlaceOrder(ctx, m)
 	require.ErrorIs(t, err, types.ErrBadSignature)
 	require.GreaterOrEqual(t, ctx.GasMeter().GasConsumed(), uint64(n*keeper.CoreVerifyGas))
+}
+
+// TestCoreSizeIsProvenByRoots: the byte length of a core is what its signed
+// roots prove, not what the order declares. Before, the same signed core was
+// accepted at 10 bytes (escrow for 10 bytes) and at 8 GiB.
+func TestCoreSizeIsProvenByRoots(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	w := newWriter("big writer")
+	c := w.core(t, 10, 8<<30) // signed roots hold 8 GiB
+	require.Equal(t, uint64(8<<30), c.ByteLength)
+
+	small := c
+	small.ByteLength = 10
+	m := f.placeMsg("alice", small, 1, 100, 10) // deposit for 10 bytes
+	f.refused(types.ErrInvalidCore, func() error { _, err := f.msg.PlaceOrder(f.ctx, m); return err })
+
+	// Leaving byte_length out lets the chain derive it: then the deposit for
+	// 10 bytes is too low for the 8 GiB the roots prove.
+	undeclared := c
+	undeclared.ByteLength = 0
+	m = f.placeMsg("alice", small, 1, 100, 10)
+	m.Cores = []types.Core{undeclared}
+	f.refused(types.ErrDepositTooLow, func() error { _, err := f.msg.PlaceOrder(f.ctx, m); return err })
+
+	m = f.placeMsg("alice", c, 1, 100, 10)
+	m.Cores[0].ByteLength = 0
+	res, err := f.msg.PlaceOrder(f.ctx, m)
+	require.NoError(t, err)
+	require.Equal(t, uint64(8<<30), f.order(res.OrderId).Cores[0].ByteLength)
+}
+
+// TestCoreRootsFromARealCore: roots taken from a real Hypercore core verify
+// and give its byte length.
+func TestCoreRootsFromARealCore(t *testing.T) {
+	ctx := context.Background()
+	s := sha256.Sum256([]byte("real core"))
+	core, err := hypercore.Create(ctx, hypercore.NewMemStorage(), ed25519.NewKeyFromSeed(s[:]), false)
+	require.NoError(t, err)
+	defer core.Close()
+	for i := 0; i < 7; i++ {
+		_, err = core.Append(ctx, bytes.Repeat([]byte{byte(i)}, 100+i))
+		require.NoError(t, err)
+	}
+	info := core.Info()
+	c := types.Core{Key: info.Key[:], Manifest: info.Manifest, Length: info.Length, TreeHash: info.TreeHash[:],
+		Signature: info.Signature, Roots: types.RootsFromNodes(core.Roots())}
+	n, err := c.DeriveByteLength()
+	require.NoError(t, err)
+	require.Equal(t, info.ByteLength, n)
+	c.ByteLength = n
+	require.NoError(t, c.ValidateBasic(1<<40))
+	require.NoError(t, hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature))
 }

@@ -224,6 +224,8 @@ func TestExtendOrder(t *testing.T) {
 		_, err := f.msg.ExtendOrder(f.ctx, ext(3300, func(m *types.MsgExtendOrder) {
 			c := grown
 			c.Length = 21
+			c.Roots = types.RootsFromNodes(testRoots(w.key, 21, c.ByteLength))
+			c.TreeHash = treeHashOf(c.Roots)
 			m.Cores = []types.Core{c}
 		}))
 		return err

@@ -674,7 +674,8 @@ func (m *MsgPlaceOrderResponse) GetStatus() OrderStatus {
 }
 
 // MsgExtendOrder updates cores (matched by key) to new signed lengths, adds
-// epochs and tops up the escrow.
+// epochs and tops up the escrow. Each core carries its roots at the new
+// length, like in MsgPlaceOrder.
 type MsgExtendOrder struct {
 	Owner       string     `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
 	OrderId     uint64     `protobuf:"varint,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`

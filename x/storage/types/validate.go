@@ -66,7 +66,8 @@ func ValidatePrice(p math.Int) error {
 	return nil
 }
 
-// ValidateBasic checks a core's fields without verifying its signature.
+// ValidateBasic checks a core's fields without verifying its signature,
+// including that its roots hash to its tree hash and sum to its byte length.
 // maxBytes is params.max_core_bytes.
 func (c Core) ValidateBasic(maxBytes uint64) error {
 	if len(c.Key) != KeySize {
@@ -95,6 +96,13 @@ func (c Core) ValidateBasic(maxBytes uint64) error {
 	}
 	if c.Length > c.ByteLength {
 		return errorsmod.Wrapf(ErrInvalidCore, "length %d exceeds byte_length %d (a block holds at least one byte)", c.Length, c.ByteLength)
+	}
+	derived, err := c.DeriveByteLength()
+	if err != nil {
+		return err
+	}
+	if derived != c.ByteLength {
+		return errorsmod.Wrapf(ErrInvalidCore, "byte_length %d differs from %d proven by the roots", c.ByteLength, derived)
 	}
 	return nil
 }

@@ -59,6 +59,15 @@ type CoreJSON struct {
 	TreeHash   string      `json:"tree_hash"`
 	Signature  string      `json:"signature"`
 	ByteLength json.Number `json:"byte_length"`
+	Roots      []RootJSON  `json:"roots"`
+}
+
+// RootJSON is one merkle root of a core at its length, as `datdot core info`
+// prints it: flat-tree index, bytes below it and hash (hex).
+type RootJSON struct {
+	Index json.Number `json:"index"`
+	Size  json.Number `json:"size"`
+	Hash  string      `json:"hash"`
 }
 
 // ParseCores reads one core object, an array of them, or a stream of
@@ -124,8 +133,26 @@ func (c CoreJSON) toCore() (types.Core, error) {
 	if out.Fork, err = numField("fork", c.Fork, false); err != nil {
 		return out, err
 	}
-	if out.ByteLength, err = numField("byte_length", c.ByteLength, true); err != nil {
+	// byte_length is optional: the chain derives it from the roots (and
+	// refuses a declared one that differs).
+	if out.ByteLength, err = numField("byte_length", c.ByteLength, false); err != nil {
 		return out, err
+	}
+	if len(c.Roots) == 0 {
+		return out, fmt.Errorf("roots are missing (print the core with a current `datdot core info`)")
+	}
+	for i, r := range c.Roots {
+		var root types.MerkleRoot
+		if root.Index, err = numField(fmt.Sprintf("roots[%d].index", i), r.Index, true); err != nil {
+			return out, err
+		}
+		if root.SizeBytes, err = numField(fmt.Sprintf("roots[%d].size", i), r.Size, true); err != nil {
+			return out, err
+		}
+		if root.Hash, err = hexField(fmt.Sprintf("roots[%d].hash", i), r.Hash, true); err != nil {
+			return out, err
+		}
+		out.Roots = append(out.Roots, root)
 	}
 	return out, nil
 }

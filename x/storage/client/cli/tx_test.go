@@ -23,7 +23,8 @@ import (
 )
 
 const coreJSON = `{"key":"` + hex32a + `","manifest":"0100","length":3,"fork":0,
- "tree_hash":"` + hex32b + `","signature":"abcd","byte_length":"1234","discovery_key":"ignored"}`
+ "tree_hash":"` + hex32b + `","signature":"abcd","byte_length":"1234","discovery_key":"ignored",
+ "roots":[{"index":1,"size":1000,"hash":"` + hex32a + `"},{"index":4,"size":"234","hash":"` + hex32b + `"}]}`
 
 const (
 	hex32a = "0101010101010101010101010101010101010101010101010101010101010101"
@@ -40,6 +41,11 @@ func TestParseCores(t *testing.T) {
 	require.Equal(t, uint64(3), c.Length)
 	require.Equal(t, uint64(1234), c.ByteLength)
 	require.Equal(t, []byte{0xab, 0xcd}, c.Signature)
+	require.Equal(t, []types.MerkleRoot{{Index: 1, SizeBytes: 1000, Hash: bytes.Repeat([]byte{1}, 32)},
+		{Index: 4, SizeBytes: 234, Hash: bytes.Repeat([]byte{2}, 32)}}, c.Roots)
+	noLen, err := cli.ParseCores(strings.NewReader(strings.Replace(coreJSON, `"byte_length":"1234",`, "", 1)))
+	require.NoError(t, err, "byte_length is optional: the chain derives it from the roots")
+	require.Zero(t, noLen[0].ByteLength)
 
 	arr, err := cli.ParseCores(strings.NewReader("[" + coreJSON + "," + coreJSON + "]"))
 	require.NoError(t, err)
@@ -55,6 +61,9 @@ func TestParseCores(t *testing.T) {
 		"missing length":  strings.Replace(coreJSON, `"length":3,`, "", 1),
 		"negative length": strings.Replace(coreJSON, `"length":3`, `"length":-3`, 1),
 		"not json":        "key=abc",
+		"missing roots":   strings.Replace(coreJSON, `"roots":[`, `"other":[`, 1),
+		"bad root hash":   strings.Replace(coreJSON, `"hash":"`+hex32b, `"hash":"zz`, 1),
+		"bad root size":   strings.Replace(coreJSON, `"size":"234"`, `"size":"x"`, 1),
 	} {
 		_, err := cli.ParseCores(strings.NewReader(in))
 		require.Error(t, err, name)

@@ -1,0 +1,639 @@
+// Package network is the gateway's volume store: blobs are extents of the
+// data stream of volumes in the layout of docs/volume-format.md (package
+// volume): n = k+m Hypercore cores per volume, 64 KiB blocks, stripe s
+// Reed-Solomon coded into block s of every core, each core signed by a key
+// derived from the master secret and the volume id.
+//
+// Small blobs share stripes: a committed blob is appended to the open
+// volume's stream and made durable by a group commit (the partial stripe
+// is zero padded and appended to all n cores, one signature per core per
+// flush) that runs when a stripe fills or FlushDelay after the first
+// waiting blob. Reads fetch only the data blocks of the range and decode
+// only when a data block is missing or damaged: any k of the n cores give
+// the data back.
+//
+// This store keeps the writer's copy of every core under Dir (it is also
+// the read cache). Shipping the cores to hosters (orders on chain, pushes
+// with hoster/client) goes through the Shipper; with none configured the
+// cores stay local. Use it under crypt.Blobs: it stores what it is given.
+package network
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/volume"
+)
+
+// Shipper makes appended stripes durable beyond this machine: it is called
+// after every flush with the volume and its new length (stripes), and a
+// blob is acknowledged only once it returns nil.
+type Shipper interface {
+	Ship(ctx context.Context, v *Volume, length uint64) error
+}
+
+// Config configures a Blobs.
+type Config struct {
+	Dir    string
+	Master []byte
+	Layout volume.Layout
+	// FlushDelay is how long a committed blob may wait for others to
+	// share its stripe (default 5 ms).
+	FlushDelay time.Duration
+	// MaxStripes per volume before a new one is started (default 16384).
+	MaxStripes uint64
+	Shipper    Shipper
+	// Journal records committed blobs as pending until metadata
+	// references them (store.MetaStore.AddPending); required.
+	Journal Journal
+	Log     *slog.Logger
+}
+
+// Journal is the part of store.MetaStore a BlobWriter uses.
+type Journal interface {
+	AddPending(ctx context.Context, refs []store.BlobRef, due time.Time) error
+}
+
+// PendingWindow is how long a committed blob may wait for the metadata
+// commit that references it.
+const PendingWindow = time.Hour
+
+// DefaultLayout is k = 4 data and m = 2 parity cores: any 2 of 6 hosters
+// may be lost, for 1.5x the stored bytes.
+var DefaultLayout = volume.Layout{K: 4, M: 2}
+
+// Blobs is a store.BlobStore over volumes.
+type Blobs struct {
+	cfg   Config
+	coder *volume.Coder
+
+	mu   sync.Mutex
+	vols map[string]*Volume
+	open *Volume // the volume new blobs go to
+}
+
+// Volume is one volume: its n cores (nil where a core is lost) and, for
+// the open volume, the stream encoder and group-commit state.
+type Volume struct {
+	ID    []byte
+	Hex   string
+	Cores []*hypercore.Core
+	// Keys are the cores' writer keys (set for volumes this process
+	// writes; nil for volumes opened to read).
+	Keys []ed25519.PrivateKey
+	// Dir is the volume's directory (its cores are core-000, ...).
+	Dir    string
+	Layout volume.Layout
+
+	b *Blobs
+
+	wmu      sync.Mutex // held while a blob is appended to the stream
+	enc      *volume.StreamEncoder
+	pending  [][][]byte // coded stripes not yet appended to the cores
+	stream   int64      // bytes handed to the encoder (incl. flush padding)
+	fmu      sync.Mutex // guards the fields below
+	durable  int64      // stream bytes durable on all cores (and shipped)
+	failed   error
+	waiting  []waiter
+	flushing bool
+	timer    *time.Timer
+}
+
+type waiter struct {
+	end  int64
+	done chan error
+}
+
+// Open opens the volume store in cfg.Dir. Volumes found there are opened
+// for reading; new blobs go to a new volume.
+func Open(cfg Config) (*Blobs, error) {
+	if cfg.Layout == (volume.Layout{}) {
+		cfg.Layout = DefaultLayout
+	}
+	if cfg.FlushDelay <= 0 {
+		cfg.FlushDelay = 5 * time.Millisecond
+	}
+	if cfg.MaxStripes == 0 {
+		cfg.MaxStripes = 16384
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	coder, err := volume.NewCoder(cfg.Layout)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Journal == nil {
+		return nil, errors.New("network: no journal")
+	}
+	if len(cfg.Master) < volume.MinSecretSize {
+		return nil, fmt.Errorf("network: master secret of %d bytes, want at least %d", len(cfg.Master), volume.MinSecretSize)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "volumes"), 0o755); err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	return &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}}, nil
+}
+
+// Close closes every core.
+func (b *Blobs) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, v := range b.vols {
+		for _, c := range v.Cores {
+			if c != nil {
+				errs = append(errs, c.Close())
+			}
+		}
+	}
+	b.vols = map[string]*Volume{}
+	b.open = nil
+	return errors.Join(errs...)
+}
+
+func (b *Blobs) coreDir(hexID string, j int) string {
+	return filepath.Join(b.cfg.Dir, "volumes", hexID, fmt.Sprintf("core-%03d", j))
+}
+
+// newVolume creates the n cores of a fresh volume.
+func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
+	id := make([]byte, 16)
+	rand.Read(id)
+	v := &Volume{ID: id, Hex: hex.EncodeToString(id), b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v.Dir = filepath.Dir(b.coreDir(v.Hex, 0))
+	keys, err := volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout)
+	if err != nil {
+		return nil, err
+	}
+	v.Keys = keys
+	for j := range v.Cores {
+		st, err := hypercore.OpenFileStorage(b.coreDir(v.Hex, j))
+		if err != nil {
+			v.close()
+			return nil, fmt.Errorf("network: volume %s core %d: %w", v.Hex, j, err)
+		}
+		if v.Cores[j], err = hypercore.Create(ctx, st, keys[j], false); err != nil {
+			st.Close()
+			v.close()
+			return nil, fmt.Errorf("network: volume %s core %d: %w", v.Hex, j, err)
+		}
+	}
+	v.enc = b.coder.NewStreamEncoder(0, v.emit)
+	return v, nil
+}
+
+func (v *Volume) close() {
+	for _, c := range v.Cores {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// volumeFor returns an opened volume for reading; cores that are missing
+// or do not open are nil.
+func (b *Blobs) volumeFor(ctx context.Context, hexID string) (*Volume, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v := b.vols[hexID]; v != nil {
+		return v, nil
+	}
+	id, err := hex.DecodeString(hexID)
+	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
+		return nil, fmt.Errorf("network: bad volume id %q", hexID)
+	}
+	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
+	opened := 0
+	for j := range v.Cores {
+		dir := b.coreDir(hexID, j)
+		if _, err := os.Stat(filepath.Join(dir, "header")); err != nil {
+			continue
+		}
+		st, err := hypercore.OpenFileStorage(dir)
+		if err != nil {
+			b.cfg.Log.Warn("volume core does not open", "volume", hexID, "core", j, "err", err)
+			continue
+		}
+		c, err := hypercore.Open(ctx, st, nil)
+		if err != nil {
+			st.Close()
+			b.cfg.Log.Warn("volume core does not open", "volume", hexID, "core", j, "err", err)
+			continue
+		}
+		v.Cores[j] = c
+		opened++
+	}
+	if opened == 0 {
+		return nil, fmt.Errorf("network: volume %s: no core found", hexID)
+	}
+	b.vols[hexID] = v
+	return v, nil
+}
+
+// Create implements store.BlobStore. The writer keeps the blob in memory
+// up to 1 MiB and in a temp file beyond, so that each blob is one
+// contiguous extent of a volume however many writers run at once.
+func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return &writer{b: b}, nil
+}
+
+const memLimit = 1 << 20
+
+type writer struct {
+	b    *Blobs
+	buf  []byte
+	f    *os.File
+	n    int64
+	done bool
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("network: write to a finished blob")
+	}
+	if w.f == nil && len(w.buf)+len(p) > memLimit {
+		f, err := os.CreateTemp(w.b.cfg.Dir, "spool-*")
+		if err != nil {
+			return 0, fmt.Errorf("network: spool: %w", err)
+		}
+		os.Remove(f.Name()) // unnamed: a crash leaves nothing
+		if _, err := f.Write(w.buf); err != nil {
+			f.Close()
+			return 0, fmt.Errorf("network: spool: %w", err)
+		}
+		w.f, w.buf = f, nil
+	}
+	w.n += int64(len(p))
+	if w.f != nil {
+		n, err := w.f.Write(p)
+		if err != nil {
+			return n, fmt.Errorf("network: spool: %w", err)
+		}
+		return n, nil
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.f != nil {
+		w.f.Close()
+	}
+	w.buf = nil
+}
+
+// Commit appends the blob to the open volume's stream and waits for the
+// group commit that makes it durable.
+func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
+	if w.done {
+		return store.BlobRef{}, errors.New("network: commit of a finished blob")
+	}
+	defer w.Abort()
+	var src io.Reader
+	if w.f != nil {
+		if _, err := w.f.Seek(0, io.SeekStart); err != nil {
+			return store.BlobRef{}, fmt.Errorf("network: spool: %w", err)
+		}
+		src = w.f
+	} else {
+		src = bytesReader(w.buf)
+	}
+	v, off, err := w.b.appendBlob(ctx, src, w.n)
+	if err != nil {
+		return store.BlobRef{}, err
+	}
+	if err := v.waitDurable(ctx, off+w.n); err != nil {
+		return store.BlobRef{}, err
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
+	if w.n > 0 {
+		ref.Extents = []store.Extent{{Volume: v.Hex, Offset: off, Length: w.n}}
+	}
+	if err := w.b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); err != nil {
+		return store.BlobRef{}, fmt.Errorf("network: record pending blob: %w", err)
+	}
+	return ref, nil
+}
+
+type bytesReaderT struct{ b []byte }
+
+func bytesReader(b []byte) io.Reader { return &bytesReaderT{b} }
+
+func (r *bytesReaderT) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// appendBlob writes n bytes of src to the open volume's stream as one
+// extent and returns the volume and the extent's offset.
+func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume, int64, error) {
+	for {
+		b.mu.Lock()
+		v := b.open
+		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || v.err() != nil {
+			nv, err := b.newVolume(ctx)
+			if err != nil {
+				b.mu.Unlock()
+				return nil, 0, err
+			}
+			b.vols[nv.Hex] = nv
+			b.open = nv
+			v = nv
+		}
+		b.mu.Unlock()
+		v.wmu.Lock()
+		if v.err() != nil {
+			v.wmu.Unlock()
+			continue
+		}
+		off := v.stream
+		copied, err := io.CopyBuffer(v.enc, src, make([]byte, 256<<10))
+		v.stream += copied
+		if err == nil && copied != n {
+			err = fmt.Errorf("network: blob gave %d bytes, expected %d", copied, n)
+		}
+		if err != nil {
+			// The stream now holds a torn extent: seal this volume.
+			v.fail(fmt.Errorf("network: append to volume %s: %w", v.Hex, err))
+			v.wmu.Unlock()
+			return nil, 0, err
+		}
+		v.wmu.Unlock()
+		return v, off, nil
+	}
+}
+
+func (v *Volume) streamLen() int64 {
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	return v.stream
+}
+
+func (v *Volume) err() error {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.failed
+}
+
+func (v *Volume) fail(err error) {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	if v.failed == nil {
+		v.failed = err
+	}
+	for _, w := range v.waiting {
+		w.done <- err
+	}
+	v.waiting = nil
+}
+
+// emit is the stream encoder's output: coded stripes wait in pending for
+// the next flush; more than 8 MiB per core is appended at once.
+func (v *Volume) emit(_ uint64, shards [][]byte) error {
+	v.pending = append(v.pending, shards)
+	if len(v.pending)*volume.BlockSize >= 8<<20 {
+		return v.appendPending(context.Background())
+	}
+	return nil
+}
+
+// appendPending appends the pending stripes to every core (one signed
+// commit per core). Called with wmu held.
+func (v *Volume) appendPending(ctx context.Context) error {
+	if len(v.pending) == 0 {
+		return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(v.Cores))
+	for j, c := range v.Cores {
+		blocks := make([][]byte, len(v.pending))
+		for s, shards := range v.pending {
+			blocks[s] = shards[j]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[j] = c.Append(ctx, blocks...)
+		}()
+	}
+	wg.Wait()
+	v.pending = v.pending[:0]
+	return errors.Join(errs...)
+}
+
+// waitDurable waits until the stream is durable up to end, starting a
+// group commit FlushDelay from now if none is due.
+func (v *Volume) waitDurable(ctx context.Context, end int64) error {
+	done := make(chan error, 1)
+	v.fmu.Lock()
+	if v.failed != nil {
+		v.fmu.Unlock()
+		return v.failed
+	}
+	if v.durable >= end {
+		v.fmu.Unlock()
+		return nil
+	}
+	v.waiting = append(v.waiting, waiter{end: end, done: done})
+	if v.timer == nil && !v.flushing {
+		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
+	}
+	v.fmu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flush pads the partial stripe, appends every pending stripe to the
+// cores, ships them, and releases the blobs that are now durable.
+func (v *Volume) flush() {
+	v.fmu.Lock()
+	v.timer = nil
+	v.flushing = true
+	v.fmu.Unlock()
+
+	ctx := context.Background()
+	v.wmu.Lock()
+	err := v.enc.Flush()
+	if err == nil {
+		err = v.appendPending(ctx)
+	}
+	v.stream = int64(v.enc.Next()) * v.b.cfg.Layout.StripeSize()
+	end, length := v.stream, v.enc.Next()
+	v.wmu.Unlock()
+	if err == nil && v.b.cfg.Shipper != nil {
+		err = v.b.cfg.Shipper.Ship(ctx, v, length)
+	}
+	if err != nil {
+		v.fmu.Lock()
+		v.flushing = false
+		v.fmu.Unlock()
+		v.fail(err)
+		v.b.cfg.Log.Error("volume flush failed; the volume is sealed", "volume", v.Hex, "err", err)
+		return
+	}
+	v.fmu.Lock()
+	v.durable = max(v.durable, end)
+	rest := v.waiting[:0]
+	for _, w := range v.waiting {
+		if w.end <= v.durable {
+			w.done <- nil
+		} else {
+			rest = append(rest, w)
+		}
+	}
+	v.waiting = rest
+	v.flushing = false
+	if len(v.waiting) > 0 && v.timer == nil {
+		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
+	}
+	v.fmu.Unlock()
+}
+
+// Open implements store.BlobStore: it reads the data blocks that hold the
+// range, block by block, reconstructing a stripe from any k cores when a
+// data block is missing or damaged.
+func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 || length < 0 || offset+length > ref.Size {
+		return nil, fmt.Errorf("network: range %d+%d outside blob of %d bytes", offset, length, ref.Size)
+	}
+	r := &reader{ctx: ctx, b: b}
+	at := int64(0)
+	for _, e := range ref.Extents {
+		lo, hi := max(offset, at), min(offset+length, at+e.Length)
+		if lo < hi {
+			r.pieces = append(r.pieces, piece{vol: e.Volume, off: e.Offset + lo - at, n: hi - lo})
+		}
+		at += e.Length
+	}
+	if at != ref.Size {
+		return nil, fmt.Errorf("network: blob %s: extents hold %d bytes, size is %d", ref.ID, at, ref.Size)
+	}
+	if length > 0 {
+		if err := r.fill(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+type piece struct {
+	vol string
+	off int64
+	n   int64
+}
+
+type reader struct {
+	ctx    context.Context
+	b      *Blobs
+	pieces []piece
+	buf    []byte
+}
+
+// fill reads the next run of the current piece, up to the end of a block.
+func (r *reader) fill() error {
+	for len(r.pieces) > 0 && r.pieces[0].n == 0 {
+		r.pieces = r.pieces[1:]
+	}
+	if len(r.pieces) == 0 {
+		return io.EOF
+	}
+	p := &r.pieces[0]
+	v, err := r.b.volumeFor(r.ctx, p.vol)
+	if err != nil {
+		return err
+	}
+	pos := r.b.cfg.Layout.Locate(p.off)
+	block, err := v.dataBlock(r.ctx, pos.Stripe, pos.Shard)
+	if err != nil {
+		return err
+	}
+	take := min(int64(volume.BlockSize-pos.Offset), p.n)
+	r.buf = block[pos.Offset : int64(pos.Offset)+take]
+	p.off += take
+	p.n -= take
+	return nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *reader) Close() error { return nil }
+
+// dataBlock returns block stripe of data core shard, from that core if it
+// has it intact, else rebuilt from any k cores.
+func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byte, error) {
+	if c := v.Cores[shard]; c != nil {
+		blk, err := c.Get(ctx, stripe)
+		if err == nil && len(blk) == volume.BlockSize {
+			return blk, nil
+		}
+		if err != nil && ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	l := v.b.cfg.Layout
+	shards := make([][]byte, l.N())
+	have := 0
+	for j, c := range v.Cores {
+		if c == nil || j == shard || have == l.K {
+			continue
+		}
+		blk, err := c.Get(ctx, stripe)
+		if err == nil && len(blk) == volume.BlockSize {
+			shards[j] = blk
+			have++
+		}
+	}
+	if have < l.K {
+		return nil, fmt.Errorf("network: volume %s stripe %d: %d of %d cores readable: %w", v.Hex, stripe, have, l.K, store.ErrDataShort)
+	}
+	if err := v.b.coder.ReconstructData(shards); err != nil {
+		return nil, fmt.Errorf("network: volume %s stripe %d: %w", v.Hex, stripe, err)
+	}
+	return shards[shard], nil
+}
+
+// Delete implements store.BlobStore. The bytes of a deleted blob are
+// unreadable once its key is gone (the store is used under crypt.Blobs);
+// the space they take in their volume is reclaimed by compaction, which is
+// not implemented yet.
+func (b *Blobs) Delete(context.Context, ...store.BlobRef) error { return nil }

@@ -1,0 +1,334 @@
+// Package onchain ships a gateway's volumes to hosters: one storage order
+// per volume on the DatDot chain (n cores, erasure k-of-n, placed at the
+// volume's first flush), the cores pushed to their assigned hosters with
+// hoster/client after every flush, and the order extended to the cores'
+// new lengths in batches (at most one MsgExtendOrder per volume per
+// ExtendEvery, never one per object).
+package onchain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cosmossdk.io/math"
+	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
+	sdk "github.com/cosmos/cosmos-sdk/types"
+
+	"github.com/datdot/datdot/chainclient"
+	"github.com/datdot/datdot/gateway/store/network"
+	"github.com/datdot/datdot/hoster/client"
+	"github.com/datdot/datdot/hypercore"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
+)
+
+// Config configures a Shipper.
+type Config struct {
+	Chain *chainclient.Client
+	// MaxPrice per GiB and epoch, DurationEpochs and Deposit of each
+	// volume's order.
+	MaxPrice       math.Int
+	DurationEpochs uint64
+	Deposit        sdk.Coin
+	// AssignTimeout bounds the wait for hosters to be assigned to a new
+	// order (default 2 minutes).
+	AssignTimeout time.Duration
+	// PushTimeout bounds one push to one hoster (default 1 minute).
+	PushTimeout time.Duration
+	// ExtendEvery is the shortest time between two extensions of one
+	// volume's order (default 30 s).
+	ExtendEvery time.Duration
+	Log         *slog.Logger
+}
+
+// Shipper implements network.Shipper.
+type Shipper struct {
+	cfg  Config
+	http *http.Client
+
+	mu     sync.Mutex
+	orders map[string]*order // by volume id
+}
+
+type order struct {
+	id         uint64
+	endpoints  [][]string // per core, the assigned hosters' endpoints
+	extended   time.Time
+	chainLen   uint64
+	extending  bool
+	lastLength uint64
+}
+
+// New returns a shipper.
+func New(cfg Config) *Shipper {
+	if cfg.AssignTimeout <= 0 {
+		cfg.AssignTimeout = 2 * time.Minute
+	}
+	if cfg.PushTimeout <= 0 {
+		cfg.PushTimeout = time.Minute
+	}
+	if cfg.ExtendEvery <= 0 {
+		cfg.ExtendEvery = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout}, orders: map[string]*order{}}
+}
+
+// coreAt describes core j of v at length for the chain.
+func coreAt(ctx context.Context, v *network.Volume, j int, length uint64) (storagetypes.Core, error) {
+	c := v.Cores[j]
+	info := c.Info()
+	th, roots, err := c.TreeHashAt(ctx, length)
+	if err != nil {
+		return storagetypes.Core{}, err
+	}
+	sig, err := hypercore.SignTree(v.Keys[j], info.Manifest, th[:], length, info.Fork)
+	if err != nil {
+		return storagetypes.Core{}, err
+	}
+	core := storagetypes.Core{Key: info.Key[:], Manifest: info.Manifest, Length: length, Fork: info.Fork,
+		TreeHash: th[:], Signature: sig, Roots: storagetypes.RootsFromNodes(roots)}
+	core.ByteLength, err = core.DeriveByteLength()
+	return core, err
+}
+
+func (s *Shipper) cores(ctx context.Context, v *network.Volume, length uint64) ([]storagetypes.Core, error) {
+	out := make([]storagetypes.Core, len(v.Cores))
+	for j := range v.Cores {
+		c, err := coreAt(ctx, v, j, length)
+		if err != nil {
+			return nil, fmt.Errorf("onchain: volume %s core %d: %w", v.Hex, j, err)
+		}
+		out[j] = c
+	}
+	return out, nil
+}
+
+// orderFile keeps a volume's order id, so a restarted gateway knows it.
+func orderFile(v *network.Volume) string { return filepath.Join(v.Dir, "order") }
+
+// Ship implements network.Shipper: the blocks up to length are durable on
+// one hoster per core once it returns. Calls for one volume do not overlap
+// (the volume flushes one at a time).
+func (s *Shipper) Ship(ctx context.Context, v *network.Volume, length uint64) error {
+	if v.Keys == nil {
+		return fmt.Errorf("onchain: volume %s is not writable here", v.Hex)
+	}
+	o, err := s.order(ctx, v, length)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(v.Cores))
+	for j := range v.Cores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[j] = s.push(ctx, v, j, o.endpoints[j], length)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.maybeExtend(v, o, length)
+	return nil
+}
+
+func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints []string, length uint64) error {
+	if len(endpoints) == 0 {
+		return fmt.Errorf("onchain: volume %s core %d has no hoster", v.Hex, j)
+	}
+	for _, ep := range endpoints {
+		c, err := client.New(ep, s.http)
+		if err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PushTimeout)
+		_, err = c.PushCore(pctx, v.Cores[j], v.Keys[j], length, 0)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("onchain: push volume %s core %d to %s: %w", v.Hex, j, ep, err)
+		}
+	}
+	return nil
+}
+
+// order returns the volume's order, placing it at length if there is
+// none, and waits for every core to have a hoster.
+func (s *Shipper) order(ctx context.Context, v *network.Volume, length uint64) (*order, error) {
+	s.mu.Lock()
+	o := s.orders[v.Hex]
+	s.mu.Unlock()
+	if o != nil && o.endpoints != nil {
+		return o, nil
+	}
+	if o == nil {
+		o = &order{}
+		if raw, err := os.ReadFile(orderFile(v)); err == nil {
+			o.id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		}
+		if o.id == 0 {
+			id, err := s.place(ctx, v, length)
+			if err != nil {
+				return nil, err
+			}
+			o.id, o.chainLen, o.extended = id, length, time.Now()
+		}
+		s.mu.Lock()
+		s.orders[v.Hex] = o
+		s.mu.Unlock()
+	}
+	eps, err := s.waitAssigned(ctx, o.id, len(v.Cores))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	o.endpoints = eps
+	s.mu.Unlock()
+	return o, nil
+}
+
+func (s *Shipper) place(ctx context.Context, v *network.Volume, length uint64) (uint64, error) {
+	cores, err := s.cores(ctx, v, length)
+	if err != nil {
+		return 0, err
+	}
+	msg := &storagetypes.MsgPlaceOrder{Owner: s.cfg.Chain.Address(), Cores: cores,
+		ErasureK: uint32(v.Layout.K), ErasureN: uint32(v.Layout.N()),
+		MaxPrice: s.cfg.MaxPrice, DurationEpochs: s.cfg.DurationEpochs, Deposit: s.cfg.Deposit}
+	res, err := s.cfg.Chain.SendAndWait(ctx, msg)
+	if err != nil {
+		return 0, fmt.Errorf("onchain: place order for volume %s: %w", v.Hex, err)
+	}
+	if len(res.Responses) == 0 {
+		return 0, fmt.Errorf("onchain: place order for volume %s: no response", v.Hex)
+	}
+	var a codectypes.Any
+	var r storagetypes.MsgPlaceOrderResponse
+	if err := a.Unmarshal(res.Responses[0]); err != nil {
+		return 0, fmt.Errorf("onchain: place order response: %w", err)
+	}
+	if err := r.Unmarshal(a.Value); err != nil {
+		return 0, fmt.Errorf("onchain: place order response: %w", err)
+	}
+	if err := writeFileSync(orderFile(v), []byte(strconv.FormatUint(r.OrderId, 10)+"\n")); err != nil {
+		return 0, err
+	}
+	s.cfg.Log.Info("placed the order of a volume", "volume", v.Hex, "order", r.OrderId, "tx", res.Hash, "cores", len(cores))
+	return r.OrderId, nil
+}
+
+// waitAssigned polls the order until every core has a hoster and returns
+// their endpoints per core.
+func (s *Shipper) waitAssigned(ctx context.Context, id uint64, n int) ([][]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AssignTimeout)
+	defer cancel()
+	q := s.cfg.Chain.Storage()
+	for {
+		res, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+		if err == nil {
+			eps := make([][]string, n)
+			missing := false
+			for _, av := range res.Assignments {
+				a := av.Assignment
+				if int(a.CoreIndex) >= n {
+					continue
+				}
+				h, err := q.Hoster(ctx, &storagetypes.QueryHosterRequest{Address: a.Hoster})
+				if err != nil {
+					missing = true
+					break
+				}
+				eps[a.CoreIndex] = append(eps[a.CoreIndex], h.Hoster.Endpoint)
+			}
+			for _, e := range eps {
+				missing = missing || len(e) == 0
+			}
+			if !missing {
+				return eps, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("onchain: order %d: not every core has a hoster: %w", id, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// maybeExtend extends the order to length in the background when the
+// last extension is older than ExtendEvery.
+func (s *Shipper) maybeExtend(v *network.Volume, o *order, length uint64) {
+	s.mu.Lock()
+	o.lastLength = max(o.lastLength, length)
+	if o.extending || length <= o.chainLen || time.Since(o.extended) < s.cfg.ExtendEvery {
+		s.mu.Unlock()
+		return
+	}
+	o.extending = true
+	s.mu.Unlock()
+	go func() {
+		err := s.Extend(context.Background(), v, o.id, length)
+		s.mu.Lock()
+		o.extending = false
+		if err == nil {
+			o.chainLen, o.extended = length, time.Now()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.cfg.Log.Warn("extend order", "volume", v.Hex, "order", o.id, "err", err)
+		}
+	}()
+}
+
+// Extend sends one MsgExtendOrder with every core of v at length.
+func (s *Shipper) Extend(ctx context.Context, v *network.Volume, id, length uint64) error {
+	cores, err := s.cores(ctx, v, length)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Chain.SendAndWait(ctx, &storagetypes.MsgExtendOrder{Owner: s.cfg.Chain.Address(), OrderId: id, Cores: cores,
+		TopUp: sdk.NewInt64Coin(s.cfg.Deposit.Denom, 0)})
+	if err != nil {
+		return fmt.Errorf("onchain: extend order %d: %w", id, err)
+	}
+	return nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("onchain: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("onchain: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("onchain: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("onchain: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("onchain: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
