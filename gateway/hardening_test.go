@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"net/http"
@@ -319,4 +320,44 @@ func TestSmallConformance(t *testing.T) {
 	wantCode(t, err, "BucketAlreadyOwnedByYou")
 	_, err = g.client(2, true).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("small-eu"), CreateBucketConfiguration: eu})
 	wantCode(t, err, "BucketAlreadyExists")
+}
+
+// TestNewerChecksumAlgorithms: x-amz-checksum-xxhash64, -xxhash3 and
+// -xxhash128 (sent by current SDKs) are verified like the others: the right
+// value stores the object and is returned, a wrong one is BadDigest and
+// stores nothing. The digests are checked against the reference values of
+// the empty input.
+func TestNewerChecksumAlgorithms(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("xxsums")}))
+	empty := map[string]string{ // xxHash reference digests of "", big-endian
+		"xxhash64":  "ef46db3751d8e999",
+		"xxhash3":   "2d06800538d394c2",
+		"xxhash128": "99aa06d3014798d86001c324468d497f",
+	}
+	for name, hexSum := range empty {
+		raw, _ := hex.DecodeString(hexSum)
+		good := base64.StdEncoding.EncodeToString(raw)
+		if code, body := g.rawDo(t, "PUT", "/xxsums/"+name, nil, map[string]string{"x-amz-checksum-" + name: good}); code != 200 {
+			t.Fatalf("%s with the right checksum: %d %s", name, code, body)
+		}
+		resp := must[*http.Response](t)(http.DefaultClient.Do(func() *http.Request {
+			req, _ := http.NewRequest("HEAD", g.url+"/xxsums/"+name, nil)
+			req.Header.Set("x-amz-checksum-mode", "ENABLED")
+			signRequest(t, req, 0)
+			return req
+		}()))
+		resp.Body.Close()
+		if got := resp.Header.Get("x-amz-checksum-" + name); got != good {
+			t.Fatalf("%s: HEAD returns checksum %q, want %q", name, got, good)
+		}
+		bad := base64.StdEncoding.EncodeToString(make([]byte, len(raw)))
+		if code, body := g.rawDo(t, "PUT", "/xxsums/"+name+"-bad", []byte("data"), map[string]string{"x-amz-checksum-" + name: bad}); code != 400 || !strings.Contains(body, "BadDigest") {
+			t.Fatalf("%s with a wrong checksum: %d %s", name, code, body)
+		}
+		if code, _ := g.rawDo(t, "HEAD", "/xxsums/"+name+"-bad", nil, nil); code != 404 {
+			t.Fatalf("%s: object stored despite a wrong checksum (%d)", name, code)
+		}
+	}
 }
