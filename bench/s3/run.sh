@@ -11,6 +11,8 @@
 #                   Install it outside this module, never into our go.mod:
 #                   (cd /tmp && GOBIN=$HOME/go/bin go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
 #        ONLY       "datdot" or "versitygw" to run just one side
+#        DATDOT_ARGS extra gateway flags, e.g. "--backend network" (volumes on
+#                   this machine, encrypted and erasure coded, no chain)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,10 +52,10 @@ go build -o "$tmp/s3bench" "$root/bench/s3"
 if [[ " $only " == *" datdot "* ]]; then
 	port=$(free_port)
 	mkdir -p "$tmp/datdot"
-	"$datdot" gateway --listen "127.0.0.1:$port" --data "$tmp/datdot" --key "$AK:$SK" >"$tmp/datdot.log" 2>&1 &
+	"$datdot" gateway --listen "127.0.0.1:$port" --data "$tmp/datdot" --key "$AK:$SK" ${DATDOT_ARGS:-} >"$tmp/datdot.log" 2>&1 &
 	pids+=($!)
 	wait_up "$port" "$!" "$tmp/datdot.log"
-	"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "datdot gateway" "$@" ||
+	"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "datdot gateway ${DATDOT_ARGS:-}" "$@" ||
 		{ echo "bench: datdot run failed; gateway log tail:" >&2; tail -20 "$tmp/datdot.log" >&2; exit 1; }
 	kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
 	rm -rf "$tmp/datdot"

@@ -169,7 +169,7 @@ nvols="$(ls "$work/gw/network/volumes" | wc -l)"
 for id in $(jq -r '.orders[].id' <<<"$orders"); do
 	o="$(chaind q storage order "$id" -o json)"
 	[ "$(jq -r '.order.erasure_k' <<<"$o")" = 2 ] && [ "$(jq -r '.order.erasure_n' <<<"$o")" = 3 ] || fail "order $id is not 2-of-3: $o"
-	for a in $(jq -r '.assignments[] | "\(.assignment.core_index):\(.assignment.hoster)"' <<<"$o"); do
+	for a in $(jq -r '.assignments[] | "\(.assignment.core_index // 0):\(.assignment.hoster)"' <<<"$o"); do
 		ci="${a%%:*}" h="${a#*:}"
 		key="$(jq -r --argjson c "$ci" '.order.cores[$c].key' <<<"$o" | base64 -d | od -An -tx1 | tr -d ' \n')"
 		for i in 1 2 3; do

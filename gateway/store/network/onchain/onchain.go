@@ -7,6 +7,7 @@
 package onchain
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"cosmossdk.io/math"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
 
 	"github.com/datdot/datdot/chainclient"
 	"github.com/datdot/datdot/gateway/store/network"
@@ -211,22 +213,67 @@ func (s *Shipper) place(ctx context.Context, v *network.Volume, length uint64) (
 	if err != nil {
 		return 0, fmt.Errorf("onchain: place order for volume %s: %w", v.Hex, err)
 	}
-	if len(res.Responses) == 0 {
-		return 0, fmt.Errorf("onchain: place order for volume %s: no response", v.Hex)
+	id, err := placedOrderID(res)
+	if err != nil {
+		id, err = s.findOrder(ctx, cores[0].Key)
 	}
-	var a codectypes.Any
-	var r storagetypes.MsgPlaceOrderResponse
-	if err := a.Unmarshal(res.Responses[0]); err != nil {
-		return 0, fmt.Errorf("onchain: place order response: %w", err)
+	if err != nil {
+		return 0, fmt.Errorf("onchain: order of volume %s placed in tx %s: %w", v.Hex, res.Hash, err)
 	}
-	if err := r.Unmarshal(a.Value); err != nil {
-		return 0, fmt.Errorf("onchain: place order response: %w", err)
-	}
+	r := storagetypes.MsgPlaceOrderResponse{OrderId: id}
 	if err := writeFileSync(orderFile(v), []byte(strconv.FormatUint(r.OrderId, 10)+"\n")); err != nil {
 		return 0, err
 	}
 	s.cfg.Log.Info("placed the order of a volume", "volume", v.Hex, "order", r.OrderId, "tx", res.Hash, "cores", len(cores))
 	return r.OrderId, nil
+}
+
+// placedOrderID reads the order id from the tx's message response, or
+// from its EventOrderPlaced.
+func placedOrderID(res *chainclient.TxResult) (uint64, error) {
+	if len(res.Responses) > 0 {
+		var a codectypes.Any
+		var r storagetypes.MsgPlaceOrderResponse
+		if a.Unmarshal(res.Responses[0]) == nil && r.Unmarshal(a.Value) == nil && r.OrderId != 0 {
+			return r.OrderId, nil
+		}
+	}
+	for _, e := range res.Events {
+		if !strings.HasSuffix(e.Type, "EventOrderPlaced") {
+			continue
+		}
+		for _, at := range e.Attributes {
+			if at.Key == "order_id" {
+				id, err := strconv.ParseUint(strings.Trim(at.Value, `"`), 10, 64)
+				if err == nil && id != 0 {
+					return id, nil
+				}
+			}
+		}
+	}
+	return 0, errors.New("no order id in the tx result")
+}
+
+// findOrder looks for the owner's order holding core key, newest first.
+func (s *Shipper) findOrder(ctx context.Context, key []byte) (uint64, error) {
+	q := s.cfg.Chain.Storage()
+	var next []byte
+	for {
+		res, err := q.OrdersByOwner(ctx, &storagetypes.QueryOrdersByOwnerRequest{Owner: s.cfg.Chain.Address(),
+			Pagination: &query.PageRequest{Key: next, Limit: 100, Reverse: true}})
+		if err != nil {
+			return 0, err
+		}
+		for _, o := range res.Orders {
+			if len(o.Cores) > 0 && bytes.Equal(o.Cores[0].Key, key) {
+				return o.Id, nil
+			}
+		}
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return 0, errors.New("no order of this owner holds the volume's first core")
+		}
+		next = res.Pagination.NextKey
+	}
 }
 
 // waitAssigned polls the order until every core has a hoster and returns

@@ -1,0 +1,121 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/volume"
+)
+
+var ctx = context.Background()
+
+// failingShipper refuses to ship while fail is set, as an unreachable
+// hoster or a refused order does.
+type failingShipper struct{ fail bool }
+
+func (f *failingShipper) Ship(context.Context, *Volume, uint64) error {
+	if f.fail {
+		return errors.New("hoster unreachable")
+	}
+	return nil
+}
+
+func open(t *testing.T, sh Shipper) (*Blobs, *local.Meta) {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	b, err := Open(Config{Dir: dir, Master: bytes.Repeat([]byte{1}, 32), Layout: volume.Layout{K: 2, M: 1}, Shipper: sh, Journal: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b, meta
+}
+
+func read(t *testing.T, b *Blobs, ref store.BlobRef) []byte {
+	t.Helper()
+	rc, err := b.Open(ctx, ref, 0, ref.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestShipFailureSealsVolume: a blob whose flush cannot be shipped is not
+// acknowledged, the volume is sealed, and the next blob goes to a new
+// volume and reads back.
+func TestShipFailureSealsVolume(t *testing.T) {
+	sh := &failingShipper{fail: true}
+	b, _ := open(t, sh)
+	if _, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("lost")), 4, nil); err == nil {
+		t.Fatal("a blob was acknowledged though its stripe was not shipped")
+	}
+	sealed := b.open
+	sh.fail = false
+	ref, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("kept")), 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Extents[0].Volume == sealed.Hex {
+		t.Fatal("a blob went to the sealed volume")
+	}
+	if got := read(t, b, ref); string(got) != "kept" {
+		t.Fatalf("read %q", got)
+	}
+}
+
+// TestExtentsAndLostCores: each blob is one extent of the volume's
+// stream, a blob larger than a stripe spans stripes, and each reads back
+// exactly, also with a data core lost; with fewer than k cores a read
+// fails with ErrDataShort instead of returning wrong bytes.
+func TestExtentsAndLostCores(t *testing.T) {
+	b, _ := open(t, nil)
+	var refs []store.BlobRef
+	var datas [][]byte
+	for i, n := range []int{10, 70000, 300000, 1} {
+		data := bytes.Repeat([]byte{byte('a' + i)}, n)
+		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(data), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ref.Extents) != 1 || ref.Extents[0].Length != int64(n) {
+			t.Fatalf("blob %d: extents %+v", i, ref.Extents)
+		}
+		refs, datas = append(refs, ref), append(datas, data)
+	}
+	for i, ref := range refs {
+		if got := read(t, b, ref); !bytes.Equal(got, datas[i]) {
+			t.Fatalf("blob %d differs", i)
+		}
+	}
+	// Lose data core 0 of the volume (close it and forget it): reads
+	// reconstruct from core 1 and the parity core.
+	v := b.vols[refs[0].Extents[0].Volume]
+	v.Cores[0].Close()
+	v.Cores[0] = nil
+	for i, ref := range refs {
+		if got := read(t, b, ref); !bytes.Equal(got, datas[i]) {
+			t.Fatalf("blob %d differs after losing core 0", i)
+		}
+	}
+	v.Cores[1].Close()
+	v.Cores[1] = nil
+	if _, err := b.Open(ctx, refs[2], 0, refs[2].Size); !errors.Is(err, store.ErrDataShort) {
+		t.Fatalf("read with 1 of 3 cores: %v", err)
+	}
+}
