@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"testing"
@@ -197,4 +198,189 @@ func listAll(t *testing.T, c *s3.Client, kind, bucket, prefix, delim string, max
 	}
 	t.Fatalf("%s listing of %q %q max %d: more than 100 pages", kind, prefix, delim, max)
 	return nil, nil, nil
+}
+
+// TestListingModel lists a real gateway against an in-memory model: random
+// UTF-8 keys with delimiters (and refused non-UTF-8 attempts), random
+// prefixes, delimiters and page sizes, and deletes between pages, for V1,
+// V2, versions and uploads. Keys present for the whole listing are listed
+// exactly once, deleted ones at most once, nothing else appears, and no
+// common prefix repeats.
+func TestListingModel(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	rng := rand.New(rand.NewPCG(7, 11))
+	alphabet := []string{"a", "b", "/", "é", "-", "ÿ", "\U0001F642"}
+	randKey := func() string {
+		var sb strings.Builder
+		for i := 1 + rng.IntN(5); i > 0; i-- {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		return sb.String()
+	}
+	for round := 0; round < 4; round++ {
+		bucket := fmt.Sprintf("model%d", round)
+		must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}))
+		keys := map[string]bool{}
+		uploads := map[string]string{}
+		for i := 0; i < 30; i++ {
+			k := randKey()
+			if rng.IntN(8) == 0 {
+				// An attempt with a byte that is not UTF-8 is refused.
+				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(k + "\xff"), Body: strings.NewReader("x")})
+				wantCode(t, err, "InvalidURI")
+				continue
+			}
+			must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("x")}))
+			keys[k] = true
+			if _, ok := uploads[k]; !ok {
+				up := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String(k)}))
+				uploads[k] = aws.ToString(up.UploadId)
+			}
+		}
+		for _, kind := range []string{"V1", "V2", "versions", "uploads"} {
+			prefix := ""
+			if rng.IntN(2) == 0 {
+				prefix = alphabet[rng.IntN(len(alphabet))]
+			}
+			delim := []string{"", "/", "é", "b/"}[rng.IntN(4)]
+			max := int32(1 + rng.IntN(4))
+			// Page by page, deleting a random key between pages.
+			present := map[string]bool{}
+			for k := range keys {
+				present[k] = true
+			}
+			deleted := map[string]bool{}
+			seen := map[string]int{}
+			var marker, idMarker *string
+			for page := 0; ; page++ {
+				if page > 200 {
+					t.Fatalf("%s: listing does not end", kind)
+				}
+				objs, prefixes, next, nextID, truncated := listPage(t, c, kind, bucket, prefix, delim, max, marker, idMarker)
+				for _, o := range objs {
+					seen[o]++
+				}
+				for _, p := range prefixes {
+					seen["prefix:"+p]++
+				}
+				if !truncated {
+					break
+				}
+				marker, idMarker = next, nextID
+				for k := range present {
+					if rng.IntN(4) == 0 {
+						if kind == "uploads" {
+							must[*s3.AbortMultipartUploadOutput](t)(c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: aws.String(k), UploadId: aws.String(uploads[k])}))
+							delete(uploads, k)
+						} else {
+							must[*s3.DeleteObjectOutput](t)(c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(k)}))
+						}
+						delete(present, k)
+						deleted[k] = true
+						break
+					}
+				}
+			}
+			// The model: each key under prefix is an entry or, with a
+			// delimiter after the prefix, a common prefix.
+			want := map[string]bool{}
+			maybe := map[string]bool{}
+			for k := range keys {
+				if !strings.HasPrefix(k, prefix) {
+					continue
+				}
+				e := k
+				if delim != "" {
+					if i := strings.Index(k[len(prefix):], delim); i >= 0 {
+						e = "prefix:" + k[:len(prefix)+i+len(delim)]
+					}
+				}
+				if present[k] {
+					want[e] = true
+				} else {
+					maybe[e] = true
+				}
+			}
+			for e, n := range seen {
+				if n > 1 {
+					t.Fatalf("%s %q %q max %d: %q listed %d times", kind, prefix, delim, max, e, n)
+				}
+				if !want[e] && !maybe[e] {
+					t.Fatalf("%s %q %q max %d: %q listed but not in the model", kind, prefix, delim, max, e)
+				}
+			}
+			for e := range want {
+				if seen[e] != 1 {
+					t.Fatalf("%s %q %q max %d: %q not listed", kind, prefix, delim, max, e)
+				}
+			}
+			// Restore the model for the next kind.
+			for k := range deleted {
+				if kind == "uploads" {
+					up := must[*s3.CreateMultipartUploadOutput](t)(c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: aws.String(k)}))
+					uploads[k] = aws.ToString(up.UploadId)
+				} else {
+					must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("x")}))
+				}
+			}
+		}
+	}
+}
+
+// listPage fetches one page of a listing (url-encoded, decoded here) and
+// returns its entries, common prefixes and the markers of the next page.
+func listPage(t *testing.T, c *s3.Client, kind, bucket, prefix, delim string, max int32, marker, idMarker *string) (objs, prefixes []string, next, nextID *string, truncated bool) {
+	t.Helper()
+	dec := func(s *string) string {
+		u, err := url.QueryUnescape(aws.ToString(s))
+		if err != nil {
+			t.Fatalf("undecodable listing value %q", aws.ToString(s))
+		}
+		return u
+	}
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	switch kind {
+	case "V1":
+		l := must[*s3.ListObjectsOutput](t)(c.ListObjects(rctx, &s3.ListObjectsInput{Bucket: &bucket, Prefix: &prefix, Delimiter: &delim, MaxKeys: &max, Marker: marker, EncodingType: types.EncodingTypeUrl}))
+		for _, o := range l.Contents {
+			objs = append(objs, dec(o.Key))
+			next = aws.String(dec(o.Key))
+		}
+		for _, p := range l.CommonPrefixes {
+			prefixes = append(prefixes, dec(p.Prefix))
+		}
+		if l.NextMarker != nil {
+			next = aws.String(dec(l.NextMarker))
+		}
+		return objs, prefixes, next, nil, aws.ToBool(l.IsTruncated)
+	case "V2":
+		l := must[*s3.ListObjectsV2Output](t)(c.ListObjectsV2(rctx, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix, Delimiter: &delim, MaxKeys: &max, ContinuationToken: marker, EncodingType: types.EncodingTypeUrl}))
+		for _, o := range l.Contents {
+			objs = append(objs, dec(o.Key))
+		}
+		for _, p := range l.CommonPrefixes {
+			prefixes = append(prefixes, dec(p.Prefix))
+		}
+		return objs, prefixes, l.NextContinuationToken, nil, aws.ToBool(l.IsTruncated)
+	case "versions":
+		l := must[*s3.ListObjectVersionsOutput](t)(c.ListObjectVersions(rctx, &s3.ListObjectVersionsInput{Bucket: &bucket, Prefix: &prefix, Delimiter: &delim, MaxKeys: &max, KeyMarker: marker, VersionIdMarker: idMarker, EncodingType: types.EncodingTypeUrl}))
+		for _, o := range l.Versions {
+			objs = append(objs, dec(o.Key))
+		}
+		for _, p := range l.CommonPrefixes {
+			prefixes = append(prefixes, dec(p.Prefix))
+		}
+		return objs, prefixes, aws.String(dec(l.NextKeyMarker)), l.NextVersionIdMarker, aws.ToBool(l.IsTruncated)
+	default:
+		l := must[*s3.ListMultipartUploadsOutput](t)(c.ListMultipartUploads(rctx, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: &prefix, Delimiter: &delim, MaxUploads: &max, KeyMarker: marker, UploadIdMarker: idMarker, EncodingType: types.EncodingTypeUrl}))
+		for _, o := range l.Uploads {
+			objs = append(objs, dec(o.Key))
+		}
+		for _, p := range l.CommonPrefixes {
+			prefixes = append(prefixes, dec(p.Prefix))
+		}
+		return objs, prefixes, aws.String(dec(l.NextKeyMarker)), l.NextUploadIdMarker, aws.ToBool(l.IsTruncated)
+	}
 }
