@@ -180,6 +180,31 @@ for id in $(jq -r '.orders[].id' <<<"$orders"); do
 	done
 done
 
+say "the orders are extended to the volumes' lengths (in batches)"
+hport_of() { for i in 1 2 3; do [ "$(addr "hoster$i")" = "$1" ] && { cat "$work/h$i/port"; return; }; done; }
+extended() { # every core's length on chain is what its hoster holds
+	for id in $(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[].id'); do
+		o="$(chaind q storage order "$id" -o json)"
+		for a in $(jq -r '.assignments[] | "\(.assignment.core_index // 0):\(.assignment.hoster)"' <<<"$o"); do
+			ci="${a%%:*}" h="${a#*:}"
+			key="$(jq -r --argjson c "$ci" '.order.cores[$c].key' <<<"$o" | base64 -d | od -An -tx1 | tr -d ' \n')"
+			held="$(curl -sf "http://$(hport_of "$h")/v1/cores/$key" | jq -r .length)"
+			[ "$(jq -r --argjson c "$ci" '.order.cores[$c].length' <<<"$o")" = "$held" ] || return 1
+		done
+	done
+}
+until_ok 180 "orders extended to the gateway's core lengths" extended
+# Measured, not asserted: bytes on hosters per byte stored, and the
+# gateway's transactions.
+stored="$(cat "$work"/up/* | wc -c)"
+on_hosters=0
+for id in $(jq -r '.orders[].id' <<<"$orders"); do
+	n="$(chaind q storage order "$id" -o json | jq -r '[.order.cores[].byte_length | tonumber] | add')"
+	on_hosters=$((on_hosters + n))
+done
+ntx="$(chaind q txs --query "message.sender='$owner'" -o json | jq -r '.total_count // (.txs | length)')"
+echo "   measured: $stored bytes stored, $on_hosters bytes in the orders' cores on hosters (x$(awk -v a="$on_hosters" -v b="$stored" 'BEGIN{printf "%.2f", a/b}')), $ntx txs by the gateway's key"
+
 say "no hoster file contains plaintext"
 if grep -rqa "$marker" "$work"/h1 "$work"/h2 "$work"/h3; then fail "plaintext found on a hoster"; fi
 

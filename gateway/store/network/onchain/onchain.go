@@ -314,29 +314,43 @@ func (s *Shipper) waitAssigned(ctx context.Context, id uint64, n int) ([][]strin
 	}
 }
 
-// maybeExtend extends the order to length in the background when the
-// last extension is older than ExtendEvery.
+// maybeExtend extends the order to the volume's latest length in the
+// background: at once when the last extension is older than ExtendEvery,
+// else once that time has passed (so the chain learns the final length of
+// a volume that stops growing).
 func (s *Shipper) maybeExtend(v *network.Volume, o *order, length uint64) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	o.lastLength = max(o.lastLength, length)
-	if o.extending || length <= o.chainLen || time.Since(o.extended) < s.cfg.ExtendEvery {
-		s.mu.Unlock()
+	if o.extending || o.lastLength <= o.chainLen {
 		return
 	}
 	o.extending = true
+	wait := max(0, s.cfg.ExtendEvery-time.Since(o.extended))
+	time.AfterFunc(wait, func() { s.extendLatest(v, o) })
+}
+
+func (s *Shipper) extendLatest(v *network.Volume, o *order) {
+	s.mu.Lock()
+	length := o.lastLength
 	s.mu.Unlock()
-	go func() {
-		err := s.Extend(context.Background(), v, o.id, length)
-		s.mu.Lock()
-		o.extending = false
-		if err == nil {
-			o.chainLen, o.extended = length, time.Now()
-		}
-		s.mu.Unlock()
-		if err != nil {
-			s.cfg.Log.Warn("extend order", "volume", v.Hex, "order", o.id, "err", err)
-		}
-	}()
+	err := s.Extend(context.Background(), v, o.id, length)
+	s.mu.Lock()
+	o.extending = false
+	o.extended = time.Now()
+	if err == nil {
+		o.chainLen = max(o.chainLen, length)
+	}
+	again := o.lastLength > o.chainLen
+	s.mu.Unlock()
+	if err != nil {
+		s.cfg.Log.Warn("extend order", "volume", v.Hex, "order", o.id, "err", err)
+	} else {
+		s.cfg.Log.Info("extended the order of a volume", "volume", v.Hex, "order", o.id, "length", length)
+	}
+	if again {
+		s.maybeExtend(v, o, 0)
+	}
 }
 
 // Extend sends one MsgExtendOrder with every core of v at length.
