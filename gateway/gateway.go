@@ -178,6 +178,9 @@ func loadMaster(cfg config.Config, log *slog.Logger) ([]byte, error) {
 // Run serves the gateway until ctx ends, then shuts down gracefully.
 // ready, if not nil, receives the listening address.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	if err := cfg.CheckDevKey(); err != nil {
+		return err
+	}
 	meta, blobs, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err

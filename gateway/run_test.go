@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +56,21 @@ func TestRunAndShutdown(t *testing.T) {
 	}
 	if _, err := http.Get(url + "/"); err == nil {
 		t.Fatal("gateway still answers after shutdown")
+	}
+}
+
+// TestRunRefusesDevKeyOnPublicAddress: Run refuses to start (and listens on
+// nothing) with the development key pair on a non-loopback address, even
+// for a Config not made by Parse.
+func TestRunRefusesDevKeyOnPublicAddress(t *testing.T) {
+	cfg := config.Config{Listen: "0.0.0.0:0", DataDir: t.TempDir(), Region: "us-east-1", Backend: "local",
+		Keys: []config.Key{{AccessKey: config.DevAccessKey, SecretKey: config.DevSecretKey}}, DevKey: true}
+	started := false
+	err := gateway.Run(context.Background(), cfg, slog.New(slog.DiscardHandler), func(string) { started = true })
+	if !errors.Is(err, config.ErrDevKeyExposed) || started {
+		t.Fatalf("want ErrDevKeyExposed before listening, got %v (started %v)", err, started)
+	}
+	if !strings.Contains(err.Error(), "--key") {
+		t.Fatalf("error does not say what to do: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,5 +244,42 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		c.Keys = []Key{{AccessKey: DevAccessKey, SecretKey: DevSecretKey, UserID: DevAccessKey, DisplayName: "datdot-dev"}}
 		c.DevKey = true
 	}
+	if err := c.CheckDevKey(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// ErrDevKeyExposed: the development key pair, whose secret is published,
+// is configured on a listen address other machines can reach.
+var ErrDevKeyExposed = errors.New("config: the development key pair " + DevAccessKey + " (its secret is public) is only allowed on a loopback listen address; give a key with --key, --keys-file or DATDOT_GATEWAY_KEYS, or listen on 127.0.0.1")
+
+// CheckDevKey refuses the development key pair (whether defaulted or given
+// explicitly) unless Listen is a loopback address: 127.0.0.0/8, ::1 or
+// localhost. An empty host (":9000") listens on every interface.
+func (c Config) CheckDevKey() error {
+	dev := c.DevKey
+	for _, k := range c.Keys {
+		if k.AccessKey == DevAccessKey || k.SecretKey == DevSecretKey {
+			dev = true
+		}
+	}
+	if !dev || LoopbackListen(c.Listen) {
+		return nil
+	}
+	return fmt.Errorf("%w (--listen %q)", ErrDevKeyExposed, c.Listen)
+}
+
+// LoopbackListen reports whether the listen address addr only accepts
+// connections from this machine.
+func LoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -73,6 +74,41 @@ func TestMasterKey(t *testing.T) {
 		os.WriteFile(bad, []byte(content), 0o600)
 		if _, _, err := LoadMasterKey(bad, true); err == nil {
 			t.Errorf("%s key accepted", name)
+		}
+	}
+}
+
+// TestDevKeyOnlyOnLoopback: the development key pair (default or given
+// explicitly) is refused on a listen address other machines can reach.
+func TestDevKeyOnlyOnLoopback(t *testing.T) {
+	none := func(string) string { return "" }
+	dev := DevAccessKey + ":" + DevSecretKey
+	for _, args := range [][]string{
+		{"--listen", "0.0.0.0:9000"}, {"--listen", ":9000"}, {"--listen", "[::]:9000"},
+		{"--listen", "192.0.2.7:9000"}, {"--listen", "gateway.example.org:9000"},
+		{"--listen", "0.0.0.0:9000", "--key", dev},
+		{"--listen", "0.0.0.0:9000", "--key", "AKIAOTHER:" + DevSecretKey},
+	} {
+		_, err := Parse(args, none, io.Discard)
+		if !errors.Is(err, ErrDevKeyExposed) {
+			t.Errorf("%v: want ErrDevKeyExposed, got %v", args, err)
+		}
+	}
+	_, err := Parse([]string{"--listen", "0.0.0.0:9000"}, func(k string) string {
+		if k == "DATDOT_GATEWAY_KEYS" {
+			return dev
+		}
+		return ""
+	}, io.Discard)
+	if !errors.Is(err, ErrDevKeyExposed) {
+		t.Errorf("dev key from the environment: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--listen", "127.0.0.1:9000"}, {"--listen", "127.0.0.2:0"}, {"--listen", "[::1]:9000"},
+		{"--listen", "localhost:9000"}, {"--listen", "0.0.0.0:9000", "--key", "AKIAREAL:a-real-secret"},
+	} {
+		if _, err := Parse(args, none, io.Discard); err != nil {
+			t.Errorf("%v: %v", args, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -94,5 +95,21 @@ func (q *request) getObjectTagging() error {
 	}
 	q.w.Header().Set("Content-Type", "application/xml")
 	q.w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Tagging xmlns="` + s3xml.NS + `"><TagSet></TagSet></Tagging>`))
+	return nil
+}
+
+// deleteObjectTagging implements DeleteObjectTagging. Tags are not stored,
+// so there is nothing to delete, but the request is checked like any write:
+// the requester needs WRITE on the bucket (as for deleting the object)
+// and the object must exist.
+func (q *request) deleteObjectTagging() error {
+	b, err := q.loadBucket(permWrite)
+	if err != nil {
+		return err
+	}
+	if _, err := q.s.cfg.Meta.GetObject(q.ctx, b.Name, q.key, q.versionID()); err != nil {
+		return q.objectErr(err)
+	}
+	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

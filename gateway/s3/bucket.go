@@ -121,14 +121,17 @@ func (q *request) createBucket() error {
 	if errors.Is(err, store.ErrBucketExists) {
 		old, gerr := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)
 		if gerr == nil && old.Owner.ID == q.user.ID {
-			if q.s.cfg.Region == "us-east-1" && reflect.DeepEqual(old.ACL, acl) {
+			// The region asked for: the LocationConstraint, else the
+			// gateway's. Only a repeat in us-east-1 succeeds.
+			east := region == "" && q.s.cfg.Region == "us-east-1" || region == "us-east-1"
+			if east && reflect.DeepEqual(old.ACL, acl) {
 				// us-east-1 answers a repeated create by the owner with
 				// success (and changes nothing), as AWS does there.
 				q.w.Header().Set("Location", "/"+q.bucket)
 				q.w.WriteHeader(http.StatusOK)
 				return nil
 			}
-			if q.s.cfg.Region == "us-east-1" {
+			if east {
 				// A repeat that asks for another ACL is refused (RGW's rule).
 				return s3err.BucketAlreadyExists
 			}

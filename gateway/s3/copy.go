@@ -120,6 +120,9 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	if err != nil {
 		return cs, store.Object{}, err
 	}
+	if exp := q.r.Header.Get("x-amz-source-expected-bucket-owner"); exp != "" && exp != sb.Owner.ID {
+		return cs, store.Object{}, s3err.AccessDenied
+	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, cs.bucket, cs.key, cs.versionID)
 	if err != nil {
 		if derr := q.denyMissing(sb, err); derr != nil {

@@ -133,6 +133,9 @@ func (q *request) getObject(head bool) error {
 	if err != nil {
 		return err
 	}
+	if q.has("partNumber") && q.r.Header.Get("Range") != "" {
+		return s3err.InvalidRequest.With("Cannot specify both Range header and partNumber query parameter.")
+	}
 	var obj store.Object
 	var unpin func()
 	for attempt := 0; ; attempt++ {

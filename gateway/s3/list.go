@@ -2,9 +2,12 @@ package s3
 
 import (
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/datdot/datdot/gateway/s3err"
 	"github.com/datdot/datdot/gateway/s3xml"
@@ -27,9 +30,18 @@ func nextBatch(cur int, restarted bool) int {
 	return min(cur*2, listBatch)
 }
 
-// skipPrefix returns a key marker past every key that starts with p (keys
-// are UTF-8, which never contains the byte 0xff).
+// skipPrefix returns a key marker past every valid-UTF-8 key that starts
+// with p (UTF-8 never contains the byte 0xff). Keys stored before keys were
+// checked may contain 0xff; walkKeys stays correct and finite for them.
 func skipPrefix(p string) string { return p + "\xff" }
+
+// errKeyOutOfOrder: the store listed a key before the position it was
+// asked to list after.
+var errKeyOutOfOrder = errors.New("listing: store returned a key out of order (a stored key is not valid UTF-8?)")
+
+// validKey reports whether key may name an object: valid UTF-8, as S3
+// requires.
+func validKey(key string) bool { return utf8.ValidString(key) }
 
 // urlEncode encodes a listing value for encoding-type=url.
 func urlEncode(s string) string {
@@ -98,6 +110,12 @@ type listing[T any] struct {
 // (marker, markerID), in key order. fetch returns the next batch of entries
 // after (after, afterID); keyID returns an entry's key and id ("" for
 // objects). One walk serves objects, versions and uploads.
+//
+// The walk makes progress by construction: each entry a batch returns moves
+// the position (after, afterID) strictly past that entry, either to the
+// entry itself or to a point past its common prefix, whichever is greater,
+// so a batch never returns the same entry twice and the walk ends after at
+// most one fetch per stored entry, whatever bytes the keys contain.
 func walkKeys[T any](prefix, delim, marker, markerID string, max int,
 	fetch func(after, afterID string, limit int) ([]T, error), keyID func(T) (string, string)) (listing[T], error) {
 	var out listing[T]
@@ -107,6 +125,7 @@ func walkKeys[T any](prefix, delim, marker, markerID string, max int,
 	after, afterID := marker, markerID
 	count := 0
 	limit := listBatch
+	lastPrefix := ""
 	for {
 		batch, err := fetch(after, afterID, limit)
 		if err != nil {
@@ -115,12 +134,28 @@ func walkKeys[T any](prefix, delim, marker, markerID string, max int,
 		restart := false
 		for _, e := range batch {
 			key, id := keyID(e)
-			if delim != "" {
+			if key < after || key == after && (afterID == "" || id == afterID) {
+				// The store answered an entry at or before the position
+				// asked for: a key stored before keys were checked to be
+				// UTF-8, whose record no longer spells its key. Fetching
+				// again would return it again: end the walk with an error.
+				return out, fmt.Errorf("%w: %q after %q", errKeyOutOfOrder, key, after)
+			}
+			if delim != "" && strings.HasPrefix(key, prefix) {
 				if i := strings.Index(key[len(prefix):], delim); i >= 0 {
 					cp := key[:len(prefix)+i+len(delim)]
-					after, afterID, restart = skipPrefix(cp), "", true
-					if cp <= marker {
-						break
+					// Move past the prefix, or at least past this entry
+					// (a key with 0xff after cp sorts after skipPrefix(cp)).
+					if skip := skipPrefix(cp); skip > key {
+						after, afterID, restart = skip, "", true
+					} else {
+						after, afterID = key, id
+					}
+					if cp <= marker || cp == lastPrefix {
+						if restart {
+							break
+						}
+						continue
 					}
 					if count == max {
 						out.truncated = true
@@ -128,8 +163,12 @@ func walkKeys[T any](prefix, delim, marker, markerID string, max int,
 					}
 					out.prefixes = append(out.prefixes, cp)
 					out.nextKey, out.nextID = cp, ""
+					lastPrefix = cp
 					count++
-					break
+					if restart {
+						break
+					}
+					continue
 				}
 			}
 			if count == max {

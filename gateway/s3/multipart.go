@@ -202,10 +202,8 @@ func (q *request) uploadPartCopy() error {
 func (q *request) completeUpload() error {
 	uploadID := q.q.Get("uploadId")
 	b, _, err := q.loadUpload()
-	if errors.Is(err, store.ErrNoSuchUpload) {
-		return q.completedAlready(b, uploadID)
-	}
-	if err != nil {
+	gone := errors.Is(err, store.ErrNoSuchUpload)
+	if err != nil && !gone {
 		return err
 	}
 	var body s3xml.CompleteMultipartUpload
@@ -228,6 +226,9 @@ func (q *request) completeUpload() error {
 		dedup = append(dedup, p)
 	}
 	body.Parts = dedup
+	if gone {
+		return q.completedAlready(b, uploadID, multipartETag(body.Parts))
+	}
 	build := func(up store.Upload, stored []store.Part) (store.Object, error) {
 		byNum := make(map[int]store.Part, len(stored))
 		for _, p := range stored {
@@ -278,13 +279,19 @@ func (q *request) completeUpload() error {
 			}
 		}
 		for alg, v := range obj.Checksums {
-			if want := q.r.Header.Get("x-amz-checksum-" + strings.ToLower(alg)); want != "" && want != v {
+			if want := q.r.Header.Get("x-amz-checksum-" + strings.ToLower(alg)); want != "" && !sameChecksum(want, v, obj.ChecksumType) {
 				return obj, s3err.BadDigest
 			}
 		}
 		return obj, nil
 	}
 	obj, freed, err := q.s.cfg.Meta.CompleteUpload(q.ctx, q.bucket, q.key, uploadID, build, q.putCheck())
+	if errors.Is(err, store.ErrNoSuchUpload) {
+		// A concurrent complete of the same upload (a client retrying on
+		// a timeout) won the race: answer with the object it made when the
+		// part list is the same.
+		return q.completedAlready(b, uploadID, multipartETag(body.Parts))
+	}
 	if err != nil {
 		return err
 	}
@@ -294,13 +301,14 @@ func (q *request) completeUpload() error {
 }
 
 // completedAlready answers a CompleteMultipartUpload of an upload that is
-// gone: success if it created the current object, NoSuchUpload otherwise.
-func (q *request) completedAlready(b store.Bucket, uploadID string) error {
+// gone: success if it created the current object (with ETag etag, when
+// etag is not ""), NoSuchUpload otherwise.
+func (q *request) completedAlready(b store.Bucket, uploadID, etag string) error {
 	if b.Name == "" {
 		return s3err.NoSuchUpload
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, "")
-	if err != nil || obj.UploadID != uploadID {
+	if err != nil || obj.UploadID != uploadID || etag != "" && obj.ETag != etag {
 		return s3err.NoSuchUpload
 	}
 	q.writeCompleted(obj)
@@ -312,7 +320,7 @@ func (q *request) writeCompleted(obj store.Object) {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
 	}
 	res := s3xml.CompleteMultipartUploadResult{
-		Xmlns: s3xml.NS, Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key,
+		Xmlns: s3xml.NS, Location: q.objectURL(), Bucket: q.bucket, Key: q.key,
 		ETag: `"` + obj.ETag + `"`, Checksums: s3xml.ChecksumsFrom(obj.Checksums), ChecksumType: obj.ChecksumType,
 	}
 	q.writeXML(res)
@@ -377,4 +385,45 @@ func (q *request) listParts() error {
 	}
 	q.writeXML(res)
 	return nil
+}
+
+// multipartETag is the ETag of the object a part list makes: the MD5 of the
+// parts' binary MD5s, "-" and the number of parts ("" if an ETag in the
+// list is not an MD5).
+func multipartETag(parts []s3xml.CompletePart) string {
+	h := md5.New()
+	for _, p := range parts {
+		raw, err := hex.DecodeString(strings.Trim(p.ETag, `" `))
+		if err != nil || len(raw) != md5.Size {
+			return ""
+		}
+		h.Write(raw)
+	}
+	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
+}
+
+// sameChecksum reports whether the checksum a client sent for a completed
+// upload matches the object's. A composite checksum may be sent with its
+// "-N" part count, as S3 returns it, or without it, as minio-go and AWS
+// SDKs that compute the checksum of checksums themselves send it; S3
+// accepts both.
+func sameChecksum(sent, have, typ string) bool {
+	if sent == have {
+		return true
+	}
+	if typ != "COMPOSITE" {
+		return false
+	}
+	base, _, ok := strings.Cut(have, "-")
+	return ok && sent == base
+}
+
+// objectURL is the absolute URL of the object the request addresses, as
+// the client addressed it (path-style or virtual-host-style).
+func (q *request) objectURL() string {
+	scheme := "http"
+	if q.r.TLS != nil || strings.EqualFold(q.r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + q.r.Host + q.r.URL.EscapedPath()
 }

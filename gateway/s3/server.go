@@ -194,6 +194,11 @@ func (q *request) dispatch() error {
 	if strings.IndexByte(q.key, 0) >= 0 {
 		return s3err.InvalidArgument.With("Object key contains a NUL character.")
 	}
+	// Keys are UTF-8 (listing relies on it). A DELETE may still name a key
+	// stored before keys were checked, so that it can be removed.
+	if !validKey(q.key) && m != http.MethodDelete {
+		return s3err.InvalidURI
+	}
 	// Customer-provided keys and KMS are not supported: refuse rather than
 	// store data the client believes is encrypted under its key.
 	h := q.r.Header
@@ -203,10 +208,47 @@ func (q *request) dispatch() error {
 	if sse := h.Get("X-Amz-Server-Side-Encryption"); sse != "" && sse != "AES256" {
 		return s3err.NotImplemented.With("Server-side encryption " + sse + " is not supported.")
 	}
+	// Every object is stored the same way, but a storage class S3 does not
+	// know is refused as S3 refuses it.
+	if sc := h.Get("X-Amz-Storage-Class"); sc != "" && (m == http.MethodPut || m == http.MethodPost) && !storageClasses[sc] {
+		return s3err.InvalidStorageClass
+	}
 	return q.dispatchObject(m)
 }
 
+// storageClasses are the storage classes S3 accepts on PutObject,
+// CopyObject and CreateMultipartUpload.
+var storageClasses = map[string]bool{
+	"STANDARD": true, "REDUCED_REDUNDANCY": true, "STANDARD_IA": true, "ONEZONE_IA": true,
+	"INTELLIGENT_TIERING": true, "GLACIER": true, "DEEP_ARCHIVE": true, "OUTPOSTS": true,
+	"GLACIER_IR": true, "SNOW": true, "EXPRESS_ONEZONE": true, "FSX_OPENZFS": true,
+}
+
+// Subresources the gateway does not implement: a request naming one
+// answers 501 NotImplemented whatever its method, never a listing or an
+// object. (Those it answers with an empty or missing configuration, such as
+// ?tagging or ?policy, are handled by the dispatchers.)
+var (
+	unimplementedBucket = []string{"analytics", "inventory", "metrics", "intelligent-tiering",
+		"metadataTable", "metadataConfiguration", "session", "torrent", "restore", "select"}
+	unimplementedObject = []string{"legal-hold", "retention", "torrent", "restore", "select",
+		"select-type", "renameObject", "analytics", "inventory", "metrics"}
+)
+
+// unimplemented returns the first subresource of names the request has.
+func (q *request) unimplemented(names []string) string {
+	for _, n := range names {
+		if q.has(n) {
+			return n
+		}
+	}
+	return ""
+}
+
 func (q *request) dispatchBucket(m string) error {
+	if n := q.unimplemented(unimplementedBucket); n != "" {
+		return s3err.NotImplemented.With("The ?" + n + " subresource is not implemented.")
+	}
 	switch m {
 	case http.MethodPut:
 		switch {
@@ -276,6 +318,9 @@ func (q *request) dispatchBucket(m string) error {
 }
 
 func (q *request) dispatchObject(m string) error {
+	if n := q.unimplemented(unimplementedObject); n != "" {
+		return s3err.NotImplemented.With("The ?" + n + " subresource is not implemented.")
+	}
 	switch m {
 	case http.MethodPut:
 		switch {
@@ -311,8 +356,7 @@ func (q *request) dispatchObject(m string) error {
 			return q.abortUpload()
 		}
 		if q.has("tagging") {
-			q.w.WriteHeader(http.StatusNoContent)
-			return nil
+			return q.deleteObjectTagging()
 		}
 		return q.deleteObject()
 	case http.MethodPost:

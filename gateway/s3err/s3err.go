@@ -56,6 +56,8 @@ var (
 	InvalidPartOrder             = def("InvalidPartOrder", 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.")
 	InvalidRange                 = def("InvalidRange", 416, "The requested range is not satisfiable")
 	InvalidRequest               = def("InvalidRequest", 400, "Invalid Request")
+	InvalidStorageClass          = def("InvalidStorageClass", 400, "The storage class you specified is not valid.")
+	InvalidURI                   = def("InvalidURI", 400, "Couldn't parse the specified URI.")
 	KeyTooLong                   = def("KeyTooLongError", 400, "Your key is too long")
 	MalformedACL                 = def("MalformedACLError", 400, "The XML you provided was not well-formed or did not validate against our published schema.")
 	MalformedXML                 = def("MalformedXML", 400, "The XML you provided was not well-formed or did not validate against our published schema.")

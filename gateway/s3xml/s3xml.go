@@ -233,12 +233,17 @@ type Checksums struct {
 	ChecksumCRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
 	ChecksumSHA1      string `xml:"ChecksumSHA1,omitempty"`
 	ChecksumSHA256    string `xml:"ChecksumSHA256,omitempty"`
+	ChecksumSHA512    string `xml:"ChecksumSHA512,omitempty"`
+	ChecksumXXHASH64  string `xml:"ChecksumXXHASH64,omitempty"`
+	ChecksumXXHASH3   string `xml:"ChecksumXXHASH3,omitempty"`
+	ChecksumXXHASH128 string `xml:"ChecksumXXHASH128,omitempty"`
 }
 
 // Map returns the checksums by algorithm name.
 func (c Checksums) Map() map[string]string {
 	m := map[string]string{}
-	for k, v := range map[string]string{"CRC32": c.ChecksumCRC32, "CRC32C": c.ChecksumCRC32C, "CRC64NVME": c.ChecksumCRC64NVME, "SHA1": c.ChecksumSHA1, "SHA256": c.ChecksumSHA256} {
+	for k, v := range map[string]string{"CRC32": c.ChecksumCRC32, "CRC32C": c.ChecksumCRC32C, "CRC64NVME": c.ChecksumCRC64NVME, "SHA1": c.ChecksumSHA1, "SHA256": c.ChecksumSHA256,
+		"SHA512": c.ChecksumSHA512, "XXHASH64": c.ChecksumXXHASH64, "XXHASH3": c.ChecksumXXHASH3, "XXHASH128": c.ChecksumXXHASH128} {
 		if v != "" {
 			m[k] = v
 		}
@@ -248,7 +253,8 @@ func (c Checksums) Map() map[string]string {
 
 // ChecksumsFrom builds Checksums from a map by algorithm name.
 func ChecksumsFrom(m map[string]string) Checksums {
-	return Checksums{ChecksumCRC32: m["CRC32"], ChecksumCRC32C: m["CRC32C"], ChecksumCRC64NVME: m["CRC64NVME"], ChecksumSHA1: m["SHA1"], ChecksumSHA256: m["SHA256"]}
+	return Checksums{ChecksumCRC32: m["CRC32"], ChecksumCRC32C: m["CRC32C"], ChecksumCRC64NVME: m["CRC64NVME"], ChecksumSHA1: m["SHA1"], ChecksumSHA256: m["SHA256"],
+		ChecksumSHA512: m["SHA512"], ChecksumXXHASH64: m["XXHASH64"], ChecksumXXHASH3: m["XXHASH3"], ChecksumXXHASH128: m["XXHASH128"]}
 }
 
 // CompletePart is a Part of CompleteMultipartUpload.

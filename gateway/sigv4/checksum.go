@@ -9,6 +9,9 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 )
 
 // Checksum algorithms as S3 names them (x-amz-checksum-algorithm,
@@ -20,6 +23,9 @@ const (
 	ChecksumSHA256    = "SHA256"
 	ChecksumCRC64NVME = "CRC64NVME"
 	ChecksumSHA512    = "SHA512"
+	ChecksumXXHASH64  = "XXHASH64"
+	ChecksumXXHASH3   = "XXHASH3"
+	ChecksumXXHASH128 = "XXHASH128"
 	// ChecksumMD5 is the key of the Content-MD5 value (hex) in
 	// Result.Checksums.
 	ChecksumMD5 = "MD5"
@@ -27,7 +33,8 @@ const (
 
 // ChecksumAlgorithms lists the x-amz-checksum-* algorithms supported, in
 // the order their headers are looked for.
-var checksumAlgorithms = []string{ChecksumCRC32, ChecksumCRC32C, ChecksumSHA1, ChecksumSHA256, ChecksumCRC64NVME, ChecksumSHA512}
+var checksumAlgorithms = []string{ChecksumCRC32, ChecksumCRC32C, ChecksumSHA1, ChecksumSHA256, ChecksumCRC64NVME, ChecksumSHA512,
+	ChecksumXXHASH64, ChecksumXXHASH3, ChecksumXXHASH128}
 
 var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -60,6 +67,13 @@ func NewChecksumHash(alg string) (hash.Hash, bool) {
 		return crc64.New(crc64nvme), true
 	case ChecksumSHA512:
 		return sha512.New(), true
+	case ChecksumXXHASH64:
+		// Seed 0; Sum is the canonical (big-endian) digest.
+		return xxhash.New(), true
+	case ChecksumXXHASH3:
+		return xxh3.New(), true
+	case ChecksumXXHASH128:
+		return xxh3.New128(), true
 	}
 	return nil, false
 }
@@ -86,7 +100,8 @@ func checksumAlgFromHeader(name string) (string, bool) {
 
 // unsupportedChecksumHeader reports whether name is an x-amz-checksum-*
 // value header of an algorithm S3 knows but this package does not verify
-// (MD5, XXHASH*): such a request is refused rather than stored unchecked.
+// (MD5, whose name the Content-MD5 value already uses in Result.Checksums):
+// such a request is refused rather than stored unchecked.
 func unsupportedChecksumHeader(name string) bool {
 	rest, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-checksum-")
 	if !ok {

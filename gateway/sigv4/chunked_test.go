@@ -251,8 +251,19 @@ func TestChecksumKnownValues(t *testing.T) {
 			t.Errorf("%s = %s, want %s", alg, got, want)
 		}
 	}
-	if _, ok := NewChecksumHash("XXHASH64"); ok {
-		t.Error("XXHASH64 claimed")
+	// xxHash reference digests of the empty input, canonical (big-endian).
+	for alg, want := range map[string]string{
+		ChecksumXXHASH64:  "ef46db3751d8e999",
+		ChecksumXXHASH3:   "2d06800538d394c2",
+		ChecksumXXHASH128: "99aa06d3014798d86001c324468d497f",
+	} {
+		h, _ := NewChecksumHash(alg)
+		if got := hex.EncodeToString(h.Sum(nil)); got != want {
+			t.Errorf("%s(\"\") = %s, want %s", alg, got, want)
+		}
+	}
+	if _, ok := NewChecksumHash("MD5"); ok {
+		t.Error("MD5 claimed as an x-amz-checksum algorithm")
 	}
 	if got := base64.StdEncoding.EncodeToString([]byte{0, 0, 0, 0}); !validChecksumValue(ChecksumCRC32, got) || validChecksumValue(ChecksumSHA1, got) {
 		t.Error("checksum value size check")

@@ -79,11 +79,18 @@ func errHeaderMalformed(msg string) *Error {
 	return newErr(ErrCodeAuthorizationHeaderMalformed, http.StatusBadRequest, msg)
 }
 
-// errQueryParams is AWS's answer to malformed presigned-URL parameters. S3
-// sends it with 403 Forbidden (the ceph s3-tests, which run against AWS,
-// expect 403 for an X-Amz-Expires beyond a week or below zero).
+// errQueryParams is AWS's answer to an X-Amz-Expires out of range: 403
+// Forbidden (the ceph s3-tests, which run against AWS, expect 403 for an
+// X-Amz-Expires beyond a week or below zero).
 func errQueryParams(msg string) *Error {
 	return newErr(ErrCodeAuthorizationQueryParametersError, http.StatusForbidden, msg)
+}
+
+// errQueryMalformed is AWS's answer to presigned-URL parameters that are
+// missing or cannot be parsed: AuthorizationQueryParametersError with 400
+// Bad Request (only an X-Amz-Expires out of range is 403, errQueryParams).
+func errQueryMalformed(msg string) *Error {
+	return newErr(ErrCodeAuthorizationQueryParametersError, http.StatusBadRequest, msg)
 }
 
 func errInvalidArgument(msg string) *Error {

@@ -33,10 +33,9 @@ var subResources = map[string]bool{
 	"uploads": true, "versionId": true, "versioning": true, "versions": true, "website": true,
 }
 
-// v2Resources returns the candidate CanonicalizedResource strings of r: the
-// path as sent (what signers normally sign), and the AWS-normalised and
-// decoded forms, each prefixed with the bucket for a virtual-hosted
-// request, followed by the sorted sub-resources.
+// v2Resources returns the CanonicalizedResource of r: the path as sent,
+// prefixed with the bucket for a virtual-hosted request, followed by the
+// sorted sub-resources (a one-element list, for checkV2).
 func (v *Verifier) v2Resources(r *http.Request, query []queryParam) []string {
 	var sub []queryParam
 	for _, p := range query {
@@ -60,26 +59,19 @@ func (v *Verifier) v2Resources(r *http.Request, query []queryParam) []string {
 	}
 	suffix := sb.String()
 
+	// The resource is the path exactly as sent. Decoded or re-encoded
+	// forms are not accepted: a decoded path is the raw path of another
+	// key ("/b/a%2520b" decodes to "/b/a%20b", the raw path of key "a b"),
+	// so a signature for one key would open another.
 	raw := requestPath(r)
 	if raw == "" {
 		raw = "/"
-	}
-	paths := []string{raw}
-	if c := canonicalURI(raw); c != raw {
-		paths = append(paths, c)
-	}
-	if r.URL != nil && r.URL.Path != "" && r.URL.Path != raw {
-		paths = append(paths, r.URL.Path)
 	}
 	prefix := ""
 	if b, ok := v.virtualHostBucket(r.Host); ok {
 		prefix = "/" + b
 	}
-	out := make([]string, 0, len(paths))
-	for _, p := range paths {
-		out = append(out, prefix+p+suffix)
-	}
-	return out
+	return []string{prefix + raw + suffix}
 }
 
 // virtualHostBucket extracts the bucket of a virtual-hosted request from

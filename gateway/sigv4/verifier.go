@@ -517,14 +517,14 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 		if alg == "AWS4-ECDSA-P256-SHA256" {
 			return nil, newErr(ErrCodeNotImplemented, http.StatusNotImplemented, "SigV4a presigned URLs are not supported.")
 		}
-		return nil, errQueryParams("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+		return nil, errQueryMalformed("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
 	}
 	if !okCred || !okSig || !okDate || !okSH || !okExp || sig == "" {
-		return nil, errQueryParams("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+		return nil, errQueryMalformed("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
 	}
 	var p authParams
 	if msg := v.parseCredential(cred, &p); msg != "" {
-		e := errQueryParams("Error parsing the X-Amz-Credential parameter; " + msg)
+		e := errQueryMalformed("Error parsing the X-Amz-Credential parameter; " + msg)
 		if v.region != "" && p.region != "" && p.region != v.region {
 			e.Extra = append(e.Extra, Field{"Region", v.region})
 		}
@@ -532,11 +532,11 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	}
 	t, err := time.Parse(iso8601Format, date)
 	if err != nil {
-		return nil, errQueryParams("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+		return nil, errQueryMalformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
 	secs, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil {
-		return nil, errQueryParams("X-Amz-Expires should be a number")
+		return nil, errQueryMalformed("X-Amz-Expires should be a number")
 	}
 	if secs < 0 {
 		return nil, errQueryParams("X-Amz-Expires must be non-negative")
@@ -546,7 +546,7 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	}
 	hs, ok := parseSignedHeaders(shs)
 	if !ok {
-		return nil, errQueryParams("X-Amz-SignedHeaders must be a non-empty, semicolon-separated list of lower-case header names.")
+		return nil, errQueryMalformed("X-Amz-SignedHeaders must be a non-empty, semicolon-separated list of lower-case header names.")
 	}
 	if !containsString(hs, "host") {
 		return nil, errAccessDenied("The host header must be signed.")
@@ -566,7 +566,7 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	}
 	p.signedHeaders, p.signature = hs, sig
 	if t.Format(yyyymmdd) != p.date {
-		return nil, errQueryParams("Error parsing the X-Amz-Credential parameter; Invalid credential date \"" + p.date + "\". This date is not the same as X-Amz-Date: \"" + t.Format(yyyymmdd) + "\".")
+		return nil, errQueryMalformed("Error parsing the X-Amz-Credential parameter; Invalid credential date \"" + p.date + "\". This date is not the same as X-Amz-Date: \"" + t.Format(yyyymmdd) + "\".")
 	}
 	secret, ok := v.creds.SecretKey(p.accessKey)
 	if !ok {
