@@ -220,18 +220,7 @@ func (s *Store) Assignment(slot Slot) (Assignment, bool, error) {
 
 // Assignments lists every recorded assignment.
 func (s *Store) Assignments() ([]Assignment, error) {
-	var out []Assignment
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAssignments).ForEach(func(_, v []byte) error {
-			var a Assignment
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
-			}
-			out = append(out, a)
-			return nil
-		})
-	})
-	return out, err
+	return listJSON[Assignment](s, bucketAssignments)
 }
 
 // AssignmentsOf lists the assignments of core key.
@@ -312,18 +301,7 @@ func (s *Store) Challenge(id uint64) (Challenge, bool, error) {
 
 // Challenges lists recorded challenges (done ones included).
 func (s *Store) Challenges() ([]Challenge, error) {
-	var out []Challenge
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketChallenges).ForEach(func(_, v []byte) error {
-			var c Challenge
-			if err := json.Unmarshal(v, &c); err != nil {
-				return err
-			}
-			out = append(out, c)
-			return nil
-		})
-	})
-	return out, err
+	return listJSON[Challenge](s, bucketChallenges)
 }
 
 // DeleteChallenge forgets challenge id.
@@ -354,6 +332,22 @@ func (s *Store) putJSON(bucket, key []byte, v any) error {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(key, raw) })
+}
+
+// listJSON decodes every value of bucket, in key order.
+func listJSON[T any](s *Store, bucket []byte) ([]T, error) {
+	var out []T
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var x T
+			if err := json.Unmarshal(v, &x); err != nil {
+				return fmt.Errorf("decoding %s record %x: %w", bucket, k, err)
+			}
+			out = append(out, x)
+			return nil
+		})
+	})
+	return out, err
 }
 
 func (s *Store) getJSON(bucket, key []byte, v any) (bool, error) {
