@@ -39,13 +39,16 @@ type proofResult struct {
 	passed, failed int // challenges
 	proofs         int // proofs in passed challenges
 	blocks         int64
+	rounds         int
+	params         attesttypes.Params
 	elapsed        time.Duration
 	firstFailure   string
 }
 
 func (r proofResult) String() string {
-	s := fmt.Sprintf("proofs: %d proofs in %d passed challenges (%d failed) committed in %s over %d blocks by %d txs (%d refused) on %d slots: %.0f proofs/s committed end to end",
-		r.proofs, r.passed, r.failed, r.elapsed.Round(time.Millisecond), r.blocks, r.txs, r.failedTxs, r.slots, float64(r.proofs)/r.elapsed.Seconds())
+	s := fmt.Sprintf("proofs: %d proofs in %d passed challenges (%d failed) committed in %s over %d blocks by %d txs (%d refused) in %d answer rounds on %d slots (challenges_per_block %d, indices %d): %.0f proofs/s committed end to end",
+		r.proofs, r.passed, r.failed, r.elapsed.Round(time.Millisecond), r.blocks, r.txs, r.failedTxs, r.rounds, r.slots,
+		r.params.ChallengesPerBlock, r.params.IndicesPerChallenge, float64(r.proofs)/r.elapsed.Seconds())
 	if r.firstFailure != "" {
 		s += "; first failure: " + r.firstFailure
 	}
@@ -212,6 +215,9 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 				res.txs++
 			}
 		}
+		if len(round) > 0 {
+			res.rounds++
+		}
 		if len(round) == 0 {
 			select {
 			case <-ctx.Done():
@@ -257,5 +263,10 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 		return proofResult{}, err
 	}
 	res.blocks = h1 - h0
+	pr, err := aq.Params(ctx, &attesttypes.QueryParamsRequest{})
+	if err != nil {
+		return proofResult{}, err
+	}
+	res.params = pr.Params
 	return res, nil
 }
