@@ -59,6 +59,7 @@ type chain struct {
 	valAddr  []byte // consensus address of the one validator
 	height   int64
 	time     time.Time
+	gas      uint64 // gas limit of signed txs; 0: gasLimit
 }
 
 // accountCoins is what every test account holds at genesis.
@@ -203,7 +204,11 @@ func (c *chain) signTx(signer *account, msgs ...sdk.Msg) []byte {
 	b := txCfg.NewTxBuilder()
 	require.NoError(c.t, b.SetMsgs(msgs...))
 	b.SetFeeAmount(fee)
-	b.SetGasLimit(gasLimit)
+	if c.gas != 0 {
+		b.SetGasLimit(c.gas)
+	} else {
+		b.SetGasLimit(gasLimit)
+	}
 	sig := signing.SignatureV2{
 		PubKey:   signer.priv.PubKey(),
 		Data:     &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT},

@@ -330,7 +330,7 @@ func hosterNameOf(c *chain, addr string) string {
 }
 
 // requireMsgResponse decodes the first Msg response of a tx result.
-func requireMsgResponse(t *testing.T, c *chain, res *abci.ExecTxResult, out interface {
+func requireMsgResponse(t testing.TB, c *chain, res *abci.ExecTxResult, out interface {
 	Unmarshal([]byte) error
 }) {
 	t.Helper()

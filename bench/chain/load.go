@@ -20,6 +20,7 @@ import (
 
 	"github.com/cosmos/cosmos-sdk/client"
 	"github.com/cosmos/cosmos-sdk/client/grpc/cmtservice"
+	"github.com/cosmos/cosmos-sdk/codec"
 	sdkcrypto "github.com/cosmos/cosmos-sdk/crypto"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	"github.com/cosmos/cosmos-sdk/crypto/keys/secp256k1"
@@ -73,6 +74,7 @@ type bench struct {
 	txs     txtypes.ServiceClient
 	auth    authtypes.QueryClient
 	cmt     cmtservice.ServiceClient
+	conn    *grpc.ClientConn
 	price   float64
 }
 
@@ -80,32 +82,11 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 	if cfg.accounts < 1 || cfg.txsPerAcc < 1 {
 		return result{}, errors.New("-accounts and -txs must be at least 1")
 	}
-	// The app itself supplies the codecs, so every module's messages encode.
-	a, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), false, mapOptions{})
+	b, enc, closeConn, err := connect(ctx, logger, cfg)
 	if err != nil {
 		return result{}, err
 	}
-	enc := a.EncodingConfig()
-
-	conn, err := grpc.NewClient(cfg.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return result{}, fmt.Errorf("dial %s: %w", cfg.grpcAddr, err)
-	}
-	defer conn.Close()
-
-	b := &bench{
-		log:   logger,
-		txCfg: enc.TxConfig,
-		txs:   txtypes.NewServiceClient(conn),
-		auth:  authtypes.NewQueryClient(conn),
-		cmt:   cmtservice.NewServiceClient(conn),
-		price: cfg.gasPrice,
-	}
-	info, err := b.cmt.GetNodeInfo(ctx, &cmtservice.GetNodeInfoRequest{})
-	if err != nil {
-		return result{}, fmt.Errorf("node info: %w", err)
-	}
-	b.chainID = info.DefaultNodeInfo.Network
+	defer closeConn()
 
 	work, err := workloadFor(cfg.msgKind)
 	if err != nil {
@@ -234,6 +215,42 @@ func run(ctx context.Context, logger *slog.Logger, cfg config) (result, error) {
 }
 
 // loadKey reads a private key from the node home's test keyring.
+// connect dials the node and returns the bench, the app's encoding config
+// and a function that closes the connection.
+func connect(ctx context.Context, logger *slog.Logger, cfg config) (*bench, app.EncodingConfig, func(), error) {
+	// The app itself supplies the codecs, so every module's messages encode.
+	a, err := app.New(log.NewNopLogger(), dbm.NewMemDB(), false, mapOptions{})
+	if err != nil {
+		return nil, app.EncodingConfig{}, nil, err
+	}
+	enc := a.EncodingConfig()
+
+	conn, err := grpc.NewClient(cfg.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// gogoproto messages (sdkmath.Int fields) need the SDK's codec.
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(codec.NewProtoCodec(enc.InterfaceRegistry).GRPCCodec())))
+	if err != nil {
+		return nil, app.EncodingConfig{}, nil, fmt.Errorf("dial %s: %w", cfg.grpcAddr, err)
+	}
+
+	b := &bench{
+		log:   logger,
+		txCfg: enc.TxConfig,
+		txs:   txtypes.NewServiceClient(conn),
+		auth:  authtypes.NewQueryClient(conn),
+		cmt:   cmtservice.NewServiceClient(conn),
+		conn:  conn,
+		price: cfg.gasPrice,
+	}
+	info, err := b.cmt.GetNodeInfo(ctx, &cmtservice.GetNodeInfoRequest{})
+	if err != nil {
+		conn.Close()
+		return nil, app.EncodingConfig{}, nil, fmt.Errorf("node info: %w", err)
+	}
+	b.chainID = info.DefaultNodeInfo.Network
+
+	return b, enc, func() { conn.Close() }, nil
+}
+
 func loadKey(home, name string, enc app.EncodingConfig) (*signer, error) {
 	kr, err := keyring.New("datdotchaind", keyring.BackendTest, home, nil, enc.Codec)
 	if err != nil {
@@ -351,17 +368,27 @@ func (b *bench) broadcast(ctx context.Context, tx []byte) (string, error) {
 
 // waitTx waits until the tx with hash is in a block and returns its code.
 func (b *bench) waitTx(ctx context.Context, hash string) (uint32, string, error) {
+	r, err := waitTxResponse(ctx, b, hash)
+	if err != nil {
+		return 0, "", err
+	}
+	return r.Code, r.RawLog, nil
+}
+
+// waitTxResponse waits until the tx with hash is in a block and returns
+// its result with events.
+func waitTxResponse(ctx context.Context, b *bench, hash string) (*sdk.TxResponse, error) {
 	if _, err := hex.DecodeString(hash); err != nil {
-		return 0, "", fmt.Errorf("bad tx hash %q", hash)
+		return nil, fmt.Errorf("bad tx hash %q", hash)
 	}
 	for {
 		res, err := b.txs.GetTx(ctx, &txtypes.GetTxRequest{Hash: hash})
 		if err == nil {
-			return res.TxResponse.Code, res.TxResponse.RawLog, nil
+			return res.TxResponse, nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, "", fmt.Errorf("tx %s: %w (last error: %v)", hash, ctx.Err(), err)
+			return nil, fmt.Errorf("tx %s: %w (last error: %v)", hash, ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -7,6 +7,7 @@
 //
 //	go run ./bench/chain -home .localnet -msg bank -accounts 20 -txs 100
 //	go run ./bench/chain -home .localnet -msg place-order -accounts 20 -txs 50
+//	go run ./bench/chain -home .localnet -msg proofs -accounts 40 -duration 30s (scripts/bench-proofs.sh)
 package main
 
 import (
@@ -29,6 +30,7 @@ type config struct {
 	txsPerAcc int
 	gasPrice  float64
 	timeout   time.Duration
+	duration  time.Duration
 }
 
 func main() {
@@ -36,11 +38,12 @@ func main() {
 	flag.StringVar(&cfg.grpcAddr, "grpc", "127.0.0.1:9090", "gRPC address of the node")
 	flag.StringVar(&cfg.home, "home", ".localnet", "node home holding the test keyring")
 	flag.StringVar(&cfg.funder, "from", "alice", "keyring account that funds the load accounts")
-	flag.StringVar(&cfg.msgKind, "msg", "bank", "transaction kind: bank | place-order")
+	flag.StringVar(&cfg.msgKind, "msg", "bank", "transaction kind: bank | place-order | proofs (-accounts orders, answered for -duration)")
 	flag.IntVar(&cfg.accounts, "accounts", 20, "number of concurrent sending accounts")
 	flag.IntVar(&cfg.txsPerAcc, "txs", 100, "transactions per account")
 	flag.Float64Var(&cfg.gasPrice, "gas-price", 0.001, "gas price in udot (must meet the node's minimum)")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "proofs: how long to answer challenges")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -49,7 +52,13 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 
-	res, err := run(ctx, logger, cfg)
+	var res fmt.Stringer
+	var err error
+	if cfg.msgKind == "proofs" {
+		res, err = runProofs(ctx, logger, cfg)
+	} else {
+		res, err = run(ctx, logger, cfg)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chainbench:", err)
 		os.Exit(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 
 	sdkmath "cosmossdk.io/math"
@@ -39,8 +40,10 @@ func workloadFor(kind string) (workload, error) {
 		}, nil
 	case "place-order":
 		return workload{setup: registerHosters, build: placeOrder, spend: orderDeposit}, nil
+	case "proofs":
+		return workload{}, errors.New("-msg proofs has its own run (runProofs)")
 	default:
-		return workload{}, fmt.Errorf("unknown -msg %q (want bank or place-order)", kind)
+		return workload{}, fmt.Errorf("unknown -msg %q (want bank, place-order or proofs)", kind)
 	}
 }
 
@@ -63,6 +66,13 @@ const benchHosters = 6
 // registerHosters registers fresh hosters in three regions so that every
 // order finds three distinct ones.
 func registerHosters(ctx context.Context, b *bench, funder *signer) error {
+	_, err := newHosters(ctx, b, funder)
+	return err
+}
+
+// newHosters funds and registers benchHosters fresh hosters and returns
+// them.
+func newHosters(ctx context.Context, b *bench, funder *signer) ([]*signer, error) {
 	hosters := make([]*signer, benchHosters)
 	outputs := make([]banktypes.Output, benchHosters)
 	each := sdk.NewCoins(sdk.NewCoin(app.BondDenom, sdkmath.NewInt(100_000_000)))
@@ -74,15 +84,15 @@ func registerHosters(ctx context.Context, b *bench, funder *signer) error {
 		total = total.Add(each...)
 	}
 	if err := b.refresh(ctx, funder); err != nil {
-		return err
+		return nil, err
 	}
 	if err := b.deliver(ctx, funder, banktypes.NewMsgMultiSend(banktypes.NewInput(funder.addr, total), outputs), 400_000); err != nil {
-		return fmt.Errorf("fund hosters: %w", err)
+		return nil, fmt.Errorf("fund hosters: %w", err)
 	}
 	regions := []string{"eu-west", "us-east", "ap-south"}
 	for i, h := range hosters {
 		if err := b.refresh(ctx, h); err != nil {
-			return err
+			return nil, err
 		}
 		msg := &storagetypes.MsgRegisterHoster{
 			Hoster:           h.addr.String(),
@@ -93,11 +103,11 @@ func registerHosters(ctx context.Context, b *bench, funder *signer) error {
 			PricePerGibEpoch: sdkmath.NewInt(int64(500 + 50*i)),
 		}
 		if err := b.deliver(ctx, h, msg, 300_000); err != nil {
-			return fmt.Errorf("register hoster %d: %w", i, err)
+			return nil, fmt.Errorf("register hoster %d: %w", i, err)
 		}
 	}
 	b.log.Info("registered hosters", "count", len(hosters))
-	return nil
+	return hosters, nil
 }
 
 // placeOrder makes a new core (fresh writer key, one 4 KiB block, signed

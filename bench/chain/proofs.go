@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	sdkmath "cosmossdk.io/math"
+
+	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
+
+	"github.com/datdot/datdot/app"
+	"github.com/datdot/datdot/hypercore"
+	attesttypes "github.com/datdot/datdot/x/attest/types"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
+)
+
+// The proofs run: proofCoreBlocks blocks of proofBlockSize bytes in one
+// core, placed as -accounts orders of orderReplicas replicas each.
+const (
+	proofBlockSize  = 64 << 10
+	proofCoreBlocks = 16
+	// answersPerTx keeps a MsgSubmitProofs under CometBFT's default
+	// max_tx_bytes (1 MiB) with two 64 KiB proofs per answer.
+	answersPerTx = 6
+)
+
+// proofResult is what a proofs run measured.
+type proofResult struct {
+	orders, slots  int
+	txs, failedTxs int
+	passed, failed int // challenges
+	proofs         int // proofs in passed challenges
+	blocks         int64
+	rounds         int
+	params         attesttypes.Params
+	elapsed        time.Duration
+	firstFailure   string
+}
+
+func (r proofResult) String() string {
+	s := fmt.Sprintf("proofs: %d proofs in %d passed challenges (%d failed) committed in %s over %d blocks by %d txs (%d refused) in %d answer rounds on %d slots (challenges_per_block %d, indices %d): %.0f proofs/s committed end to end",
+		r.proofs, r.passed, r.failed, r.elapsed.Round(time.Millisecond), r.blocks, r.txs, r.failedTxs, r.rounds, r.slots,
+		r.params.ChallengesPerBlock, r.params.IndicesPerChallenge, float64(r.proofs)/r.elapsed.Seconds())
+	if r.firstFailure != "" {
+		s += "; first failure: " + r.firstFailure
+	}
+	return s
+}
+
+// runProofs registers hosters, places -accounts orders of one real core
+// with 64 KiB blocks, has every hoster commit, then for -duration answers
+// every open challenge of its hosters with batched MsgSubmitProofs (proofs
+// made from the core with BlockProofAt) and counts the proofs of the
+// challenges that passed, from the first answer to the last commit. The
+// chain must issue challenges (localnet LOCALNET_CHALLENGES_PER_BLOCK).
+func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResult, error) {
+	b, enc, closeConn, err := connect(ctx, logger, cfg)
+	if err != nil {
+		return proofResult{}, err
+	}
+	defer closeConn()
+	funder, err := loadKey(cfg.home, cfg.funder, enc)
+	if err != nil {
+		return proofResult{}, err
+	}
+	hosters, err := newHosters(ctx, b, funder)
+	if err != nil {
+		return proofResult{}, err
+	}
+	byAddr := map[string]*signer{}
+	for _, h := range hosters {
+		byAddr[h.addr.String()] = h
+	}
+
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return proofResult{}, err
+	}
+	hc, err := hypercore.Create(ctx, hypercore.NewMemStorage(), priv, false)
+	if err != nil {
+		return proofResult{}, err
+	}
+	defer hc.Close()
+	blocks := make([][]byte, proofCoreBlocks)
+	for i := range blocks {
+		blocks[i] = bytes.Repeat([]byte{byte(i)}, proofBlockSize)
+	}
+	if _, err := hc.Append(ctx, blocks...); err != nil {
+		return proofResult{}, err
+	}
+	info := hc.Info()
+	core := storagetypes.Core{Key: info.Key[:], Manifest: info.Manifest, Length: info.Length, Fork: info.Fork,
+		ByteLength: info.ByteLength, TreeHash: info.TreeHash[:], Signature: info.Signature,
+		Roots: storagetypes.RootsFromNodes(hc.Roots())}
+	proofs := make([][]byte, info.Length)
+	for i := range proofs {
+		p, err := hc.BlockProofAt(ctx, uint64(i), info.Length)
+		if err != nil {
+			return proofResult{}, err
+		}
+		proofs[i] = p.Encode()
+	}
+
+	// Orders, then every slot committed by its hoster.
+	sq := storagetypes.NewQueryClient(b.conn)
+	aq := attesttypes.NewQueryClient(b.conn)
+	if err := b.refresh(ctx, funder); err != nil {
+		return proofResult{}, err
+	}
+	res := proofResult{orders: cfg.accounts}
+	commits := map[string][]sdk.Msg{}
+	for range cfg.accounts {
+		deposit := sdk.NewCoin(app.BondDenom, sdkmath.NewInt(100_000_000))
+		if err := b.deliver(ctx, funder, &storagetypes.MsgPlaceOrder{
+			Owner: funder.addr.String(), Cores: []storagetypes.Core{core}, Replicas: orderReplicas,
+			MaxPrice: sdkmath.NewInt(orderMaxPrice), DurationEpochs: 1000, Deposit: deposit,
+		}, 600_000); err != nil {
+			return proofResult{}, fmt.Errorf("place order: %w", err)
+		}
+	}
+	orders, err := sq.OrdersByOwner(ctx, &storagetypes.QueryOrdersByOwnerRequest{Owner: funder.addr.String(), Pagination: &query.PageRequest{Limit: 10_000}})
+	if err != nil {
+		return proofResult{}, fmt.Errorf("orders: %w", err)
+	}
+	for _, o := range orders.Orders {
+		or, err := sq.Order(ctx, &storagetypes.QueryOrderRequest{Id: o.Id})
+		if err != nil {
+			return proofResult{}, err
+		}
+		for _, a := range or.Assignments {
+			if _, ours := byAddr[a.Assignment.Hoster]; ours && a.Assignment.CommittedLength < core.Length {
+				commits[a.Assignment.Hoster] = append(commits[a.Assignment.Hoster], &storagetypes.MsgCommit{
+					Hoster: a.Assignment.Hoster, OrderId: o.Id, CoreIndex: a.Assignment.CoreIndex, Length: core.Length})
+			}
+		}
+	}
+	var hashes []string
+	for addr, msgs := range commits {
+		h := byAddr[addr]
+		for _, m := range msgs {
+			tx, err := b.sign(h, m, 300_000)
+			if err != nil {
+				return proofResult{}, err
+			}
+			hash, err := b.broadcast(ctx, tx)
+			if err != nil {
+				return proofResult{}, fmt.Errorf("commit: %w", err)
+			}
+			h.seq++
+			hashes = append(hashes, hash)
+			res.slots++
+		}
+	}
+	for _, hash := range hashes {
+		code, log, err := b.waitTx(ctx, hash)
+		if err != nil {
+			return proofResult{}, err
+		}
+		if code != 0 {
+			return proofResult{}, fmt.Errorf("commit %s: code %d: %s", hash, code, log)
+		}
+	}
+	logger.Info("orders placed and committed", "orders", cfg.accounts, "slots", res.slots)
+
+	// Answer rounds until -duration has passed.
+	answered := map[uint64]int{} // challenge id -> proofs sent
+	start := time.Now()
+	h0, err := b.height(ctx)
+	if err != nil {
+		return proofResult{}, err
+	}
+	for time.Since(start) < cfg.duration {
+		open, err := aq.Challenges(ctx, &attesttypes.QueryChallengesRequest{Pagination: &query.PageRequest{Limit: 10_000}})
+		if err != nil {
+			return proofResult{}, fmt.Errorf("challenges: %w", err)
+		}
+		perHoster := map[string][]attesttypes.ChallengeAnswer{}
+		for _, ch := range open.Challenges {
+			if answered[ch.Id] != 0 || byAddr[ch.Hoster] == nil {
+				continue
+			}
+			answered[ch.Id] = len(ch.Indices)
+			ans := attesttypes.ChallengeAnswer{ChallengeId: ch.Id}
+			for _, idx := range ch.Indices {
+				ans.Proofs = append(ans.Proofs, proofs[idx])
+			}
+			perHoster[ch.Hoster] = append(perHoster[ch.Hoster], ans)
+		}
+		var round []string
+		for addr, as := range perHoster {
+			h := byAddr[addr]
+			for len(as) > 0 {
+				n := min(len(as), answersPerTx)
+				msg := &attesttypes.MsgSubmitProofs{Hoster: addr, Answers: as[:n]}
+				as = as[n:]
+				gas := uint64(300_000) + 12*uint64(msg.Size())
+				tx, err := b.sign(h, msg, gas)
+				if err != nil {
+					return proofResult{}, err
+				}
+				hash, err := b.broadcast(ctx, tx)
+				if err != nil {
+					return proofResult{}, fmt.Errorf("submit proofs: %w", err)
+				}
+				h.seq++
+				round = append(round, hash)
+				res.txs++
+			}
+		}
+		if len(round) > 0 {
+			res.rounds++
+		}
+		if len(round) == 0 {
+			select {
+			case <-ctx.Done():
+				return proofResult{}, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		for _, hash := range round {
+			r, err := waitTxResponse(ctx, b, hash)
+			if err != nil {
+				return proofResult{}, err
+			}
+			if r.Code != 0 {
+				res.failedTxs++
+				if res.firstFailure == "" {
+					res.firstFailure = r.RawLog
+				}
+				continue
+			}
+			for _, ev := range r.Events {
+				switch ev.Type {
+				case "datdot.attest.v1.EventChallengePassed":
+					res.passed++
+					for _, a := range ev.Attributes {
+						if a.Key == "challenge_id" {
+							id, err := strconv.ParseUint(strings.Trim(a.Value, `"`), 10, 64)
+							if err != nil {
+								return proofResult{}, fmt.Errorf("challenge_id %q: %w", a.Value, err)
+							}
+							res.proofs += answered[id]
+						}
+					}
+				case "datdot.attest.v1.EventChallengeFailed":
+					res.failed++
+				}
+			}
+		}
+		res.elapsed = time.Since(start)
+	}
+	h1, err := b.height(ctx)
+	if err != nil {
+		return proofResult{}, err
+	}
+	res.blocks = h1 - h0
+	pr, err := aq.Params(ctx, &attesttypes.QueryParamsRequest{})
+	if err != nil {
+		return proofResult{}, err
+	}
+	res.params = pr.Params
+	return res, nil
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# bench-proofs.sh measures proofs committed per second end to end on a fresh
+# local chain: bench/chain -msg proofs registers hosters, places orders of a
+# real core with 64 KiB blocks, commits every slot, then answers every
+# challenge with batched MsgSubmitProofs for BENCH_DURATION and counts the
+# proofs of the challenges that passed. Not part of `make test`.
+#   BENCH_ORDERS (40) orders of 3 replicas, BENCH_DURATION (30s),
+#   BENCH_CHALLENGES_PER_BLOCK (64) challenges of 2 indices per block.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-bench-proofs.XXXXXX")"
+cleanup() {
+	[ -f "$work/chain/localnet.pid" ] && kill "$(cat "$work/chain/localnet.pid")" 2>/dev/null || true
+	sleep 0.5
+	rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+port() { # a free loopback port
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+export LOCALNET_HOME="$work/chain" LOCALNET_RPC_PORT="$(port)" LOCALNET_P2P_PORT="$(port)"
+export LOCALNET_GRPC_PORT="$(port)" LOCALNET_API_PORT="$(port)"
+export LOCALNET_CHALLENGES_PER_BLOCK="${BENCH_CHALLENGES_PER_BLOCK:-64}"
+export LOCALNET_RESPONSE_BLOCKS=50 LOCALNET_INDICES_PER_CHALLENGE=2
+bash "$repo/scripts/localnet.sh" --background >/dev/null
+go build -o "$work/chainbench" "$repo/bench/chain"
+"$work/chainbench" -grpc "127.0.0.1:$LOCALNET_GRPC_PORT" -home "$LOCALNET_HOME" -msg proofs \
+	-accounts "${BENCH_ORDERS:-40}" -duration "${BENCH_DURATION:-30s}"
