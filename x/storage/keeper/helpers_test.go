@@ -77,6 +77,7 @@ type fixture struct {
 	t     testing.TB
 	ctx   sdk.Context
 	key   *storetypes.KVStoreKey
+	cms   storetypes.CommitMultiStore // the committed store under ctx
 	k     keeper.Keeper
 	msg   types.MsgServer
 	q     types.QueryServer
@@ -158,6 +159,7 @@ func newBareFixture(t testing.TB) *fixture {
 		bank: bk, acct: ak, led: led, gov: gov, users: map[string]sdk.AccAddress{},
 	}
 	f.ctx = tctx.Ctx
+	f.cms = tctx.CMS
 	f.rep = rep
 	f.setHeight(1)
 	return f
