@@ -240,7 +240,7 @@ func New(
 		genutiltypes.ModuleName: genutil.NewAppModuleBasic(genutiltypes.DefaultMessageValidator),
 		stakingtypes.ModuleName: stakingBasic{},
 		govtypes.ModuleName:     govBasic{AppModuleBasic: gov.NewAppModuleBasic(nil)},
-		storagetypes.ModuleName: storageBasic{AppModule: storage.AppModule{}},
+		storagetypes.ModuleName: storageBasic{AppModule: storage.NewAppModule(enc.Codec, app.StorageKeeper, app.AccountKeeper, app.BankKeeper)},
 	})
 	app.BasicModuleManager.RegisterLegacyAminoCodec(enc.Amino)
 	app.BasicModuleManager.RegisterInterfaces(enc.InterfaceRegistry)
