@@ -1,14 +1,17 @@
 package follower
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/store"
 	"github.com/datdot/datdot/hoster/wire"
 	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/hypercore/replicate"
 	"github.com/datdot/datdot/volume"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
@@ -25,9 +28,6 @@ func (f *Follower) Fetch(ctx context.Context, a store.Assignment, held uint64) (
 	if err != nil {
 		return 0, err
 	}
-	if len(peers) == 0 {
-		return 0, errors.New("no other holder has committed the core")
-	}
 	var errs []error
 	for _, p := range peers {
 		n, err := f.fetchFrom(ctx, a, held, p)
@@ -36,7 +36,97 @@ func (f *Follower) Fetch(ctx context.Context, a store.Assignment, held uint64) (
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.Endpoint(), err))
 	}
+	// Then over the Hypercore replication protocol: from the peers the
+	// order names (a replicated-core order) and from the other hosters'
+	// replication addresses.
+	addrs, err := f.WirePeers(ctx, a)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, addr := range addrs {
+		n, err := f.FetchWire(ctx, a, addr)
+		if err == nil && n >= a.Length {
+			return n, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("peer has only %d of %d blocks", n, a.Length)
+		}
+		errs = append(errs, fmt.Errorf("dat://%s: %w", addr, err))
+	}
+	if len(errs) == 0 {
+		return 0, errors.New("no other holder has committed the core and no replication peer is known")
+	}
 	return 0, errors.Join(errs...)
+}
+
+// WirePeers returns the replication addresses to fetch a's core from: the
+// order's peers first, then those of the other hosters assigned the core.
+func (f *Follower) WirePeers(ctx context.Context, a store.Assignment) ([]string, error) {
+	out := slices.Clone(a.Peers)
+	seen := map[string]bool{f.cfg.SelfReplication: true}
+	for _, p := range out {
+		seen[p] = true
+	}
+	q := f.cfg.Chain.Storage()
+	or, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: a.OrderID})
+	if err != nil {
+		return out, err
+	}
+	for _, v := range or.Assignments {
+		if v.Assignment.CoreIndex != a.CoreIndex || v.Assignment.Hoster == f.me {
+			continue
+		}
+		h, err := q.Hoster(ctx, &storagetypes.QueryHosterRequest{Address: v.Assignment.Hoster})
+		if err != nil || h.Hoster.ReplicationAddress == "" || seen[h.Hoster.ReplicationAddress] {
+			continue
+		}
+		seen[h.Hoster.ReplicationAddress] = true
+		out = append(out, h.Hoster.ReplicationAddress)
+	}
+	return out, nil
+}
+
+// FetchWire downloads a's core from a Hypercore replication peer at addr
+// into the store (every block verified against the writer's signature
+// over the peer's head; nothing beyond the capacity is downloaded) and
+// checks that what it holds at the chain's length has the chain's tree
+// hash. It returns the length held afterwards.
+func (f *Follower) FetchWire(ctx context.Context, a store.Assignment, addr string) (uint64, error) {
+	tmp, err := f.cfg.Store.TmpDir()
+	if err != nil {
+		return 0, err
+	}
+	wlog := f.cfg.WireLog
+	if wlog == nil {
+		wlog = f.log
+	}
+	var res *replicate.FetchResult
+	var core *hypercore.Core
+	n, err := f.cfg.Store.Replicate(ctx, a.Key, a.Manifest, f.cfg.Limits, func(c *hypercore.Core, accept func(uint64) error) error {
+		core = c
+		r, err := replicate.DialInto(ctx, addr, c, replicate.FetchOptions{SpoolDir: tmp, Log: wlog,
+			Accept: func(_, byteLength uint64) error { return accept(byteLength) }})
+		res = r
+		return err
+	})
+	if err != nil {
+		return n, err
+	}
+	if res.Blocks > 0 {
+		f.log.Info("fetched over the replication protocol", "slot", a.Slot.String(), "peer", addr, "blocks", res.Blocks, "bytes", res.Bytes, "length", res.Length)
+	}
+	if n >= a.Length && a.Length > 0 && core != nil {
+		th, _, err := core.TreeHashAt(ctx, a.Length)
+		if err != nil {
+			return n, err
+		}
+		if !bytes.Equal(th[:], a.TreeHash) {
+			// The writer signed two histories (the peer's and the chain's):
+			// never commit what the chain did not sign.
+			return n, fmt.Errorf("the core at length %d has tree hash %x, the chain holds %x: not committing", a.Length, th, a.TreeHash)
+		}
+	}
+	return n, nil
 }
 
 func (f *Follower) fetchFrom(ctx context.Context, a store.Assignment, held uint64, p *client.Client) (uint64, error) {

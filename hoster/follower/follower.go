@@ -12,12 +12,14 @@
 package follower
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +46,24 @@ type Config struct {
 	HTTP *http.Client
 	// Self is this hoster's endpoint, skipped when looking for peers.
 	Self string
+	// SelfReplication is this hoster's replication address (skipped).
+	SelfReplication string
+	// Watch, if set, hears which cores the hoster holds and at what
+	// length (after every pass) and which it dropped: the replication
+	// server's directory plugs in here.
+	Watch Watcher
+	// WireLog receives the reasons replication peers were dropped
+	// (default: Log).
+	WireLog *slog.Logger
+}
+
+// Watcher hears about the cores a hoster holds (see Config.Watch).
+type Watcher interface {
+	// Held: the hoster holds core key (an assignment names it), length
+	// blocks of it durably.
+	Held(key [32]byte, length uint64)
+	// Dropped: no assignment names core key any more.
+	Dropped(key [32]byte)
 }
 
 // Follower follows the chain for one hoster.
@@ -234,7 +254,7 @@ func (f *Follower) reconcile(ctx context.Context) error {
 			rec := store.Assignment{
 				Slot: store.Slot{OrderID: a.OrderId, CoreIndex: a.CoreIndex, Replica: a.Replica},
 				Key:  k, Manifest: c.Manifest, Length: c.Length, Fork: c.Fork, TreeHash: c.TreeHash, Signature: c.Signature,
-				ErasureK: o.ErasureK, ErasureN: o.ErasureN, CommittedLength: a.CommittedLength,
+				ErasureK: o.ErasureK, ErasureN: o.ErasureN, CommittedLength: a.CommittedLength, Peers: o.Peers,
 			}
 			old, had, err := f.cfg.Store.Assignment(rec.Slot)
 			if err != nil {
@@ -243,7 +263,7 @@ func (f *Follower) reconcile(ctx context.Context) error {
 			if !had {
 				f.log.Info("new assignment", "slot", rec.Slot.String(), "core", hex.EncodeToString(k[:]), "length", rec.Length)
 			}
-			if !had || old.Length != rec.Length || old.CommittedLength != rec.CommittedLength || old.Key != rec.Key {
+			if !had || old.Length != rec.Length || old.CommittedLength != rec.CommittedLength || old.Key != rec.Key || !slices.Equal(old.Peers, rec.Peers) {
 				if err := f.cfg.Store.PutAssignment(rec); err != nil {
 					return err
 				}
@@ -269,6 +289,11 @@ func (f *Follower) reconcile(ctx context.Context) error {
 		}
 		if err := f.cfg.Store.Release(a.Key); err != nil {
 			f.log.Warn("release core", "err", err)
+		}
+		if f.cfg.Watch != nil {
+			if still, err := f.cfg.Store.Assigned(a.Key); err == nil && !still {
+				f.cfg.Watch.Dropped(a.Key)
+			}
 		}
 	}
 	return nil
@@ -310,6 +335,9 @@ func (f *Follower) pass(ctx context.Context) {
 		if held < a.Length {
 			f.maybeFetch(ctx, a, held)
 			held = f.cfg.Store.Held(ctx, a.Key)
+		}
+		if f.cfg.Watch != nil && held > 0 {
+			f.cfg.Watch.Held(a.Key, held)
 		}
 		if held >= a.Length && a.CommittedLength < a.Length {
 			if err := f.commit(ctx, a); err != nil && ctx.Err() == nil {
@@ -362,6 +390,9 @@ func (f *Follower) commit(ctx context.Context, a store.Assignment) error {
 	}
 	cur, ok, err := f.cfg.Store.Assignment(a.Slot)
 	if err != nil || !ok || cur.CommittedLength >= cur.Length {
+		return err
+	}
+	if err := f.checkTreeHash(ctx, cur); err != nil {
 		return err
 	}
 	msg := &storagetypes.MsgCommit{Hoster: f.me, OrderId: a.OrderID, CoreIndex: a.CoreIndex, Length: cur.Length}
@@ -462,4 +493,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// checkTreeHash checks that the core the hoster holds has, at the chain's
+// length, the tree hash the chain holds: a writer that signed two
+// histories could otherwise have the hoster commit to blocks whose proofs
+// fail every challenge.
+func (f *Follower) checkTreeHash(ctx context.Context, a store.Assignment) error {
+	c, err := f.cfg.Store.Core(ctx, a.Key)
+	if err != nil {
+		return err
+	}
+	th, _, err := c.TreeHashAt(ctx, a.Length)
+	if err != nil {
+		return fmt.Errorf("tree hash at %d: %w", a.Length, err)
+	}
+	if !bytes.Equal(th[:], a.TreeHash) {
+		return fmt.Errorf("held core has tree hash %x at length %d, the chain holds %x: not committing", th, a.Length, a.TreeHash)
+	}
+	return nil
 }

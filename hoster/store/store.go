@@ -29,6 +29,7 @@ import (
 
 	"github.com/datdot/datdot/hoster/wire"
 	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/hypercore/replicate"
 )
 
 // Errors of the store; the HTTP server maps them to statuses.
@@ -86,6 +87,15 @@ type Assignment struct {
 	// CommittedLength is the length the chain records this hoster
 	// committed to (0: not yet).
 	CommittedLength uint64 `json:"committed_length"`
+	// Peers are the replication addresses the order names (a
+	// replicated-core order: the core is fetched from there).
+	Peers []string `json:"peers,omitempty"`
+}
+
+// TmpDir is where the store's temporary files (spools) go.
+func (s *Store) TmpDir() (string, error) {
+	dir := filepath.Join(s.dir, "tmp")
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // CommitIntent records a MsgCommit the hoster broadcast: until the chain
@@ -687,4 +697,58 @@ func (s *Store) HasOrder(id uint64) (bool, error) {
 		return nil
 	})
 	return ok, err
+}
+
+// Replicate fills core key through fetch, a Hypercore replication fetch
+// into the open core (hypercore/replicate.FetchInto), with the core's
+// append lock held so pushes and repairs wait. manifest is the chain's
+// (nil for a compat core) and makes the replica if the hoster holds none.
+// fetch must call accept with the peer's signed byte length before it
+// downloads anything (replicate.FetchOptions.Accept): accept refuses what
+// would exceed the capacity or eat into the disk reserve. After a commit
+// failure the core is reopened (its storage recovers on open). It returns
+// the core's length afterwards.
+func (s *Store) Replicate(ctx context.Context, key [32]byte, manifest []byte, lim Limits,
+	fetch func(c *hypercore.Core, accept func(byteLength uint64) error) error) (uint64, error) {
+	ok, err := s.Assigned(key)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("core %x: %w", key, ErrNotAssigned)
+	}
+	h, err := s.heldCore(ctx, key, manifest, true)
+	if err != nil {
+		return 0, err
+	}
+	h.amu.Lock()
+	defer h.amu.Unlock()
+	c := h.core
+	before := c.Info().ByteLength
+	accept := func(byteLength uint64) error {
+		if byteLength <= before {
+			return nil
+		}
+		incoming := byteLength - before
+		if lim.Capacity > 0 && s.used.Load()+incoming > lim.Capacity {
+			return fmt.Errorf("%w: %d bytes more would exceed the capacity of %d bytes", ErrFull, incoming, lim.Capacity)
+		}
+		if free, err := s.FreeDisk(); err == nil && free < 2*incoming+lim.Reserve {
+			// The blocks wait in a spool before the commit: twice the size.
+			return fmt.Errorf("%w: %d bytes free on disk, %d needed plus a reserve of %d", ErrFull, free, 2*incoming, lim.Reserve)
+		}
+		return nil
+	}
+	ferr := fetch(c, accept)
+	after := c.Info().ByteLength
+	if after > before {
+		s.used.Add(after - before)
+	}
+	if ferr != nil {
+		if errors.Is(ferr, replicate.ErrCommit) {
+			s.reopen(ctx, key)
+		}
+		return c.Length(), ferr
+	}
+	return c.Length(), nil
 }

@@ -25,6 +25,11 @@ var (
 	ErrRejected = errors.New("replicate: peer does not serve the core")
 	// ErrUnsupported: the peer's core is at a fork we cannot follow.
 	ErrUnsupported = errors.New("replicate: unsupported")
+	// ErrRefused: FetchOptions.Accept refused the peer's signed tree.
+	ErrRefused = errors.New("replicate: refused by the caller")
+	// ErrCommit: the verified blocks could not be stored (a local failure,
+	// not the peer's: the storage may need to be reopened).
+	ErrCommit = errors.New("replicate: commit failed")
 )
 
 // FetchOptions tune Fetch.
@@ -40,6 +45,12 @@ type FetchOptions struct {
 	SpoolDir string
 	// Log receives the reason a peer was dropped; nil discards.
 	Log *slog.Logger
+	// Accept, if set, is called with the peer's signed tree (its length and
+	// byte length, already checked against the writer's signature) before
+	// any block is downloaded; an error ends the fetch (wrapped in
+	// ErrRefused) with nothing stored: how a caller bounds what a peer
+	// may make it download.
+	Accept func(length, byteLength uint64) error
 }
 
 // FetchResult says what a fetch did.
@@ -405,6 +416,11 @@ func (f *fetcher) run() (*download, error) {
 	if tree.Fork != local.Fork {
 		return nil, fmt.Errorf("%w: peer's tree is at fork %d", ErrUnsupported, tree.Fork)
 	}
+	if f.opts.Accept != nil {
+		if err := f.opts.Accept(tree.Length, tree.ByteLength); err != nil {
+			return nil, fmt.Errorf("%w: length %d (%d bytes): %w", ErrRefused, tree.Length, tree.ByteLength, err)
+		}
+	}
 	if f.core == nil {
 		c, err := hypercore.CreateReplica(f.ctx, f.st, f.key, tree.Manifest)
 		if err != nil {
@@ -501,7 +517,7 @@ func (d *download) commit(ctx context.Context, core *hypercore.Core) (*FetchResu
 	}
 	n, err := core.AppendSigned(ctx, d.tree.Fork, d.tree.Signature, blocks...)
 	if err != nil {
-		return nil, fmt.Errorf("replicate: commit: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrCommit, err)
 	}
 	return &FetchResult{Blocks: d.blocks, Bytes: d.bytes, Length: n}, nil
 }

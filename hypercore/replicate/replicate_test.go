@@ -240,3 +240,37 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("removed core: %v", err)
 	}
 }
+
+// Accept sees the peer's signed tree before any block is fetched; a refusal
+// stores nothing, an acceptance fetches everything.
+func TestFetchAccept(t *testing.T) {
+	ctx := context.Background()
+	src, blocks := testCore(t, false, 30, func(i int) int { return 100 + i })
+	var want uint64
+	for _, b := range blocks {
+		want += uint64(len(b))
+	}
+	s := serve(t, src)
+	st := hypercore.NewMemStorage()
+	var sawLen, sawBytes uint64
+	_, err := Dial(ctx, s.addr, src.Key(), st, FetchOptions{Accept: func(l, b uint64) error {
+		sawLen, sawBytes = l, b
+		return errors.New("too big for us")
+	}})
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("refused fetch: %v", err)
+	}
+	if sawLen != 30 || sawBytes != want {
+		t.Fatalf("Accept saw length %d bytes %d, want 30 and %d", sawLen, sawBytes, want)
+	}
+	if c, err := hypercore.Open(ctx, st, nil); err == nil && c.Length() != 0 {
+		t.Fatalf("a refused fetch stored %d blocks", c.Length())
+	}
+	res, err := Dial(ctx, s.addr, src.Key(), st, FetchOptions{Accept: func(l, b uint64) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Length != 30 || res.Bytes != want {
+		t.Fatalf("fetched %+v", res)
+	}
+}

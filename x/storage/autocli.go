@@ -34,6 +34,10 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 					RpcMethod: "AssignmentsByOrder", Use: "assignments-by-order [order-id]", Short: "List the slots of an order",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "order_id"}},
 				},
+				{
+					RpcMethod: "CoreHolders", Use: "core-holders [key-hex]", Short: "List the hosters of a core (by key) with their replication addresses, and the peers its orders name",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "key"}},
+				},
 			},
 		},
 		Tx: &autocliv1.ServiceCommandDescriptor{

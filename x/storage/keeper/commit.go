@@ -292,6 +292,11 @@ func (k Keeper) processPrunes(ctx context.Context, p types.Params, now int64) er
 		if err := k.OrdersByOwner.Remove(ctx, collections.Join(owner, o.Id)); err != nil {
 			return err
 		}
+		for _, c := range o.Cores {
+			if err := k.OrdersByCore.Remove(ctx, collections.Join(c.Key, o.Id)); err != nil {
+				return err
+			}
+		}
 		if err := k.Orders.Remove(ctx, o.Id); err != nil {
 			return err
 		}

@@ -63,6 +63,9 @@ func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
 		if err := k.OrdersByOwner.Set(ctx, collections.Join(owner, o.Id)); err != nil {
 			return err
 		}
+		if err := k.indexCores(ctx, o); err != nil {
+			return err
+		}
 	}
 	for _, a := range gs.Assignments {
 		addr, err := k.parseAddr(a.Hoster, "hoster")

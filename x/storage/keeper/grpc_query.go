@@ -1,7 +1,9 @@
 package keeper
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -193,4 +195,71 @@ func (q queryServer) AssignmentsByOrder(ctx context.Context, req *types.QueryAss
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return &types.QueryAssignmentsByOrderResponse{Assignments: vs, Pagination: page}, nil
+}
+
+// CoreHolders lists, for each live order naming the core (a page of
+// them), the hosters assigned to the core with their addresses, and the
+// peers the orders name.
+func (q queryServer) CoreHolders(ctx context.Context, req *types.QueryCoreHoldersRequest) (*types.QueryCoreHoldersResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	key, err := hex.DecodeString(req.Key)
+	if err != nil || len(key) != types.KeySize {
+		return nil, status.Error(codes.InvalidArgument, "key must be 64 hex characters")
+	}
+	type found struct {
+		holders []types.CoreHolder
+		peers   []string
+	}
+	hosters := map[string]types.Hoster{}
+	pages, page, err := query.CollectionPaginate(ctx, q.k.OrdersByCore, req.Pagination,
+		func(k collections.Pair[[]byte, uint64], _ collections.NoValue) (found, error) {
+			var f found
+			o, err := q.k.Orders.Get(ctx, k.K2())
+			if err != nil || o.IsEnded() {
+				return f, err
+			}
+			f.peers = o.Peers
+			as, err := q.k.orderAssignments(ctx, o.Id)
+			if err != nil {
+				return f, err
+			}
+			for _, a := range as {
+				if int(a.CoreIndex) >= len(o.Cores) || !bytes.Equal(o.Cores[a.CoreIndex].Key, key) {
+					continue
+				}
+				h, ok := hosters[a.Hoster]
+				if !ok {
+					addr, err := q.k.parseAddr(a.Hoster, "hoster")
+					if err != nil {
+						return f, err
+					}
+					if h, err = q.k.Hosters.Get(ctx, addr); err != nil {
+						return f, err
+					}
+					hosters[a.Hoster] = h
+				}
+				f.holders = append(f.holders, types.CoreHolder{
+					OrderId: o.Id, CoreIndex: a.CoreIndex, Hoster: a.Hoster, CommittedLength: a.CommittedLength,
+					Length: o.Cores[a.CoreIndex].Length, ReplicationAddress: h.ReplicationAddress, Endpoint: h.Endpoint,
+				})
+			}
+			return f, nil
+		}, query.WithCollectionPaginationPairPrefix[[]byte, uint64](key))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	res := &types.QueryCoreHoldersResponse{Holders: []types.CoreHolder{}, Pagination: page}
+	seen := map[string]bool{}
+	for _, f := range pages {
+		res.Holders = append(res.Holders, f.holders...)
+		for _, p := range f.peers {
+			if !seen[p] {
+				seen[p] = true
+				res.Peers = append(res.Peers, p)
+			}
+		}
+	}
+	return res, nil
 }

@@ -161,18 +161,24 @@ func (k Keeper) registerHoster(ctx context.Context, msg *types.MsgRegisterHoster
 	if err := types.ValidatePrice(msg.PricePerGibEpoch); err != nil {
 		return err
 	}
+	if msg.ReplicationAddress != "" {
+		if err := types.ValidatePeerAddress(msg.ReplicationAddress); err != nil {
+			return err
+		}
+	}
 	if err := k.bankKeeper.SendCoinsFromAccountToModule(ctx, addr, types.ModuleName, sdk.NewCoins(msg.Stake)); err != nil {
 		return errorsmod.Wrap(err, "escrowing stake")
 	}
 	h := types.Hoster{
-		Address:          msg.Hoster,
-		Stake:            msg.Stake.Amount,
-		Capacity:         msg.Capacity,
-		Endpoint:         msg.Endpoint,
-		Region:           msg.Region,
-		PricePerGibEpoch: msg.PricePerGibEpoch,
-		Status:           types.HOSTER_STATUS_ACTIVE,
-		RegisteredHeight: blockHeight(ctx),
+		Address:            msg.Hoster,
+		Stake:              msg.Stake.Amount,
+		Capacity:           msg.Capacity,
+		Endpoint:           msg.Endpoint,
+		Region:             msg.Region,
+		PricePerGibEpoch:   msg.PricePerGibEpoch,
+		Status:             types.HOSTER_STATUS_ACTIVE,
+		RegisteredHeight:   blockHeight(ctx),
+		ReplicationAddress: msg.ReplicationAddress,
 	}
 	if err := k.addActive(ctx, addr, &h); err != nil {
 		return err
@@ -183,6 +189,7 @@ func (k Keeper) registerHoster(ctx context.Context, msg *types.MsgRegisterHoster
 	return k.emit(ctx, &types.EventHosterRegistered{
 		Hoster: msg.Hoster, Stake: msg.Stake.Amount.String(), Capacity: msg.Capacity,
 		Endpoint: msg.Endpoint, Region: msg.Region, PricePerGibEpoch: msg.PricePerGibEpoch.String(),
+		ReplicationAddress: msg.ReplicationAddress,
 	})
 }
 
@@ -196,8 +203,8 @@ func (k Keeper) updateHoster(ctx context.Context, msg *types.MsgUpdateHoster) er
 	if err != nil {
 		return err
 	}
-	if msg.Capacity == 0 && msg.Endpoint == "" && msg.Region == "" && msg.PricePerGibEpoch.IsNil() {
-		return errorsmod.Wrap(types.ErrNothingToUpdate, "set capacity, endpoint, region or price")
+	if msg.Capacity == 0 && msg.Endpoint == "" && msg.Region == "" && msg.PricePerGibEpoch.IsNil() && msg.ReplicationAddress == "" {
+		return errorsmod.Wrap(types.ErrNothingToUpdate, "set capacity, endpoint, region, price or replication address")
 	}
 	if msg.Capacity != 0 {
 		if msg.Capacity < h.Used {
@@ -217,6 +224,12 @@ func (k Keeper) updateHoster(ctx context.Context, msg *types.MsgUpdateHoster) er
 		}
 		h.Region = msg.Region
 	}
+	if msg.ReplicationAddress != "" {
+		if err := types.ValidatePeerAddress(msg.ReplicationAddress); err != nil {
+			return err
+		}
+		h.ReplicationAddress = msg.ReplicationAddress
+	}
 	if !msg.PricePerGibEpoch.IsNil() {
 		if err := types.ValidatePrice(msg.PricePerGibEpoch); err != nil {
 			return err
@@ -228,7 +241,7 @@ func (k Keeper) updateHoster(ctx context.Context, msg *types.MsgUpdateHoster) er
 	}
 	return k.emit(ctx, &types.EventHosterUpdated{
 		Hoster: h.Address, Capacity: h.Capacity, Endpoint: h.Endpoint, Region: h.Region,
-		PricePerGibEpoch: h.PricePerGibEpoch.String(),
+		PricePerGibEpoch: h.PricePerGibEpoch.String(), ReplicationAddress: h.ReplicationAddress,
 	})
 }
 

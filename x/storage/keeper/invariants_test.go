@@ -96,6 +96,18 @@ func checkInvariants(t *testing.T, f *fixture) {
 			require.True(t, has, "ended order %d not queued for pruning", id)
 		}
 	}
+	// OrdersByCore names exactly the stored orders, under each core key.
+	wantByCore, gotByCore := map[string]bool{}, map[string]bool{}
+	for id, o := range orders {
+		for _, c := range o.Cores {
+			wantByCore[fmt.Sprintf("%x/%d", c.Key, id)] = true
+		}
+	}
+	require.NoError(t, f.k.OrdersByCore.Walk(f.ctx, nil, func(key collections.Pair[[]byte, uint64]) (bool, error) {
+		gotByCore[fmt.Sprintf("%x/%d", key.K1(), key.K2())] = true
+		return false, nil
+	}))
+	require.Equal(t, wantByCore, gotByCore, "orders by core index")
 	checkAssignmentIndex(t, f)
 	gs, err := f.k.ExportGenesis(f.ctx)
 	require.NoError(t, err)

@@ -43,6 +43,9 @@ type Keeper struct {
 	Orders      collections.Map[uint64, types.Order]
 	// OrdersByOwner indexes orders by owner.
 	OrdersByOwner collections.KeySet[collections.Pair[sdk.AccAddress, uint64]]
+	// OrdersByCore indexes orders by the keys of their cores, until the
+	// order is pruned.
+	OrdersByCore collections.KeySet[collections.Pair[[]byte, uint64]]
 	// Assignments by (order id, SlotKey(core, replica)).
 	Assignments collections.Map[collections.Pair[uint64, uint64], types.Assignment]
 	// AssignmentsByHoster indexes assignments by hoster.
@@ -104,6 +107,8 @@ func NewKeeper(
 		Orders:      collections.NewMap(sb, types.OrdersKey, "orders", collections.Uint64Key, codec.CollValue[types.Order](cdc)),
 		OrdersByOwner: collections.NewKeySet(sb, types.OrdersByOwnerKey, "orders_by_owner",
 			collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key)),
+		OrdersByCore: collections.NewKeySet(sb, types.OrdersByCoreKey, "orders_by_core",
+			collections.PairKeyCodec(collections.BytesKey, collections.Uint64Key)),
 		Assignments: collections.NewMap(sb, types.AssignmentsKey, "assignments",
 			collections.PairKeyCodec(collections.Uint64Key, collections.Uint64Key), codec.CollValue[types.Assignment](cdc)),
 		AssignmentsByHoster: collections.NewKeySet(sb, types.AssignmentsByHosterKey, "assignments_by_hoster",

@@ -111,6 +111,9 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 	if err := checkCoin(msg.Deposit, p, "deposit", types.ErrDepositTooLow); err != nil {
 		return types.Order{}, err
 	}
+	if err := types.ValidateOrderPeers(msg.Peers); err != nil {
+		return types.Order{}, err
+	}
 	cores := make([]types.Core, len(msg.Cores))
 	for i, c := range msg.Cores {
 		if cores[i], err = verifyCore(ctx, p, c, i); err != nil {
@@ -132,6 +135,7 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 		Paid:           math.ZeroInt(),
 		Status:         types.ORDER_STATUS_PENDING,
 		CreatedHeight:  blockHeight(ctx),
+		Peers:          msg.Peers,
 	}
 	if need := requiredEscrow(o, cur); msg.Deposit.Amount.LT(need) {
 		return types.Order{}, errorsmod.Wrapf(types.ErrDepositTooLow,
@@ -163,6 +167,9 @@ func (k Keeper) placeOrder(ctx context.Context, msg *types.MsgPlaceOrder) (types
 		return types.Order{}, err
 	}
 	if err := k.OrdersByOwner.Set(ctx, collections.Join(owner, id)); err != nil {
+		return types.Order{}, err
+	}
+	if err := k.indexCores(ctx, o); err != nil {
 		return types.Order{}, err
 	}
 	if err := k.ExpiryQueue.Set(ctx, collections.Join(endHeight(p, o), id)); err != nil {
@@ -617,4 +624,14 @@ func (k Keeper) commit(ctx context.Context, msg *types.MsgCommit) (bool, error) 
 		}
 	}
 	return o.Status == types.ORDER_STATUS_ACTIVE, k.Orders.Set(ctx, o.Id, o)
+}
+
+// indexCores adds o to OrdersByCore under each of its core keys.
+func (k Keeper) indexCores(ctx context.Context, o types.Order) error {
+	for _, c := range o.Cores {
+		if err := k.OrdersByCore.Set(ctx, collections.Join(c.Key, o.Id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -37,4 +37,7 @@ var (
 	ErrNothingToUpdate      = errorsmod.Register(ModuleName, 32, "nothing to update")
 	ErrNothingToExtend      = errorsmod.Register(ModuleName, 33, "nothing to extend")
 	ErrOrderPruned          = errorsmod.Register(ModuleName, 34, "order ended and was pruned")
+	// ErrInvalidPeerAddress: a replication address (a hoster's, or an
+	// order's peer) that is not host:port.
+	ErrInvalidPeerAddress = errorsmod.Register(ModuleName, 40, "invalid replication address")
 )

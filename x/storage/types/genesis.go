@@ -64,6 +64,11 @@ func (gs GenesisState) ValidateWith(parseAddr func(string) error) error {
 		if err := ValidateRegion(h.Region); err != nil {
 			return fmt.Errorf("hoster %s: %w", h.Address, err)
 		}
+		if h.ReplicationAddress != "" {
+			if err := ValidatePeerAddress(h.ReplicationAddress); err != nil {
+				return fmt.Errorf("hoster %s: %w", h.Address, err)
+			}
+		}
 		switch h.Status {
 		case HOSTER_STATUS_ACTIVE:
 			if other, dup := activeIdx[h.ActiveIndex]; dup {
@@ -104,6 +109,9 @@ func (gs GenesisState) ValidateWith(parseAddr func(string) error) error {
 		}
 		if o.Replicas == 0 {
 			return fmt.Errorf("order %d: replicas must be >= 1", o.Id)
+		}
+		if err := ValidateOrderPeers(o.Peers); err != nil {
+			return fmt.Errorf("order %d: %w", o.Id, err)
 		}
 		if o.Escrow.IsNil() || o.Escrow.IsNegative() || o.Paid.IsNil() || o.Paid.IsNegative() ||
 			o.MaxPrice.IsNil() || o.MaxPrice.IsNegative() {

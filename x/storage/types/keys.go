@@ -31,6 +31,8 @@ var (
 	CommitQueueKey         = collections.NewPrefix(14)
 	PruneQueueKey          = collections.NewPrefix(15)
 	SeedHashKey            = collections.NewPrefix(16)
+	// OrdersByCoreKey indexes orders by core key (for CoreHolders).
+	OrdersByCoreKey = collections.NewPrefix(40)
 	// PendingQueueKey (9) now keys (size class, retry height, order id).
 )
 

@@ -3,7 +3,9 @@ package types
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 
 	errorsmod "cosmossdk.io/errors"
 	"cosmossdk.io/math"
@@ -33,6 +35,56 @@ func ValidateEndpoint(s string) error {
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errorsmod.Wrapf(ErrInvalidEndpoint, "%q: must be an absolute http:// or https:// URL", s)
+	}
+	return nil
+}
+
+// MaxPeerAddressLen bounds a replication address (host:port); MaxOrderPeers
+// bounds the peers an order names.
+const (
+	MaxPeerAddressLen = 256
+	MaxOrderPeers     = 8
+)
+
+// ValidatePeerAddress checks that s is host:port with a non-empty host and
+// a port in 1..65535, of bounded length (a Hypercore replication address).
+func ValidatePeerAddress(s string) error {
+	if s == "" || len(s) > MaxPeerAddressLen {
+		return errorsmod.Wrapf(ErrInvalidPeerAddress, "address must be 1..%d characters", MaxPeerAddressLen)
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errorsmod.Wrapf(ErrInvalidPeerAddress, "%q: %v", s, err)
+	}
+	if host == "" {
+		return errorsmod.Wrapf(ErrInvalidPeerAddress, "%q: no host", s)
+	}
+	for _, c := range host {
+		if c <= ' ' || c == '/' || c == '@' || c > '~' {
+			return errorsmod.Wrapf(ErrInvalidPeerAddress, "%q: bad character in host", s)
+		}
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 || strconv.FormatUint(n, 10) != port {
+		return errorsmod.Wrapf(ErrInvalidPeerAddress, "%q: port must be 1..65535", s)
+	}
+	return nil
+}
+
+// ValidateOrderPeers checks an order's peer list: at most MaxOrderPeers
+// distinct valid addresses.
+func ValidateOrderPeers(peers []string) error {
+	if len(peers) > MaxOrderPeers {
+		return errorsmod.Wrapf(ErrInvalidPeerAddress, "%d peers, at most %d", len(peers), MaxOrderPeers)
+	}
+	seen := map[string]bool{}
+	for _, p := range peers {
+		if err := ValidatePeerAddress(p); err != nil {
+			return err
+		}
+		if seen[p] {
+			return errorsmod.Wrapf(ErrInvalidPeerAddress, "%q listed twice", p)
+		}
+		seen[p] = true
 	}
 	return nil
 }

@@ -26,11 +26,14 @@ import (
 
 // Flag names of place-order and extend-order.
 const (
-	FlagReplicas    = "replicas"
-	FlagErasure     = "erasure"
-	FlagMaxPrice    = "max-price"
-	FlagDuration    = "duration"
-	FlagDeposit     = "deposit"
+	FlagReplicas = "replicas"
+	FlagErasure  = "erasure"
+	FlagMaxPrice = "max-price"
+	FlagDuration = "duration"
+	FlagDeposit  = "deposit"
+	// FlagPeers lists replication addresses (host:port) the hosters fetch
+	// the cores from (a replicated-core order).
+	FlagPeers       = "peers"
 	FlagExtraEpochs = "extra-epochs"
 	FlagTopUp       = "top-up"
 )
@@ -257,6 +260,9 @@ epoch for every slot for the whole duration.`,
 			if msg.Deposit, err = sdk.ParseCoinNormalized(dep); err != nil {
 				return fmt.Errorf("--%s: %w", FlagDeposit, err)
 			}
+			if msg.Peers, err = cmd.Flags().GetStringSlice(FlagPeers); err != nil {
+				return err
+			}
 			return tx.GenerateOrBroadcastTxCLI(clientCtx, cmd.Flags(), msg)
 		},
 	}
@@ -265,6 +271,7 @@ epoch for every slot for the whole duration.`,
 	cmd.Flags().String(FlagMaxPrice, "", "highest price per GiB per epoch accepted (integer, in the module denom)")
 	cmd.Flags().Uint64(FlagDuration, 0, "duration in epochs")
 	cmd.Flags().String(FlagDeposit, "", "escrow deposit, e.g. 15000stake")
+	cmd.Flags().StringSlice(FlagPeers, nil, "host:port addresses serving the cores over the Hypercore replication protocol; the hosters fetch from them (a replicated-core order)")
 	flags.AddTxFlagsToCmd(cmd)
 	return cmd
 }
