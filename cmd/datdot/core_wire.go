@@ -9,11 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sort"
 	"strings"
 
+	"github.com/cosmos/cosmos-sdk/types/query"
+
+	"github.com/datdot/datdot/chainclient"
 	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/hypercore/replicate"
 	"github.com/datdot/datdot/hypercore/secretstream"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
 // addWireCommands adds the replication commands to `datdot core`.
@@ -90,32 +95,94 @@ func coreServe(ctx context.Context, args []string) error {
 
 // coreFetch downloads a core from one peer into a directory, verifying the
 // writer's signature and every block, and says how many blocks it got.
+// Without --peer it asks the chain who holds the core (x/storage
+// CoreHolders) and tries the hosters' replication addresses, those that
+// committed the longest first, then the peers the orders name.
 func coreFetch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("datdot core fetch", flag.ContinueOnError)
-	peer := fs.String("peer", "", "peer address HOST:PORT")
+	peer := fs.String("peer", "", "peer address HOST:PORT (empty: ask the chain who holds the core)")
 	out := fs.String("out", "", "directory to keep the core in (created; an earlier copy is resumed)")
 	window := fs.Int("window", 64, "block requests in flight")
+	grpcAddr := fs.String("chain.grpc", envOr("DATDOT_CHAIN_GRPC", "127.0.0.1:9090"), "chain gRPC address (peer discovery without --peer)")
+	rpcURL := fs.String("chain.rpc", envOr("DATDOT_CHAIN_RPC", "http://127.0.0.1:26657"), "chain RPC URL")
 	pos, err := interspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || *peer == "" || *out == "" {
-		return errors.New("usage: datdot core fetch KEY --peer ADDR --out DIR")
+	if len(pos) != 1 || *out == "" {
+		return errors.New("usage: datdot core fetch KEY --out DIR [--peer ADDR | --chain.grpc HOST:PORT]")
 	}
 	raw, err := hex.DecodeString(strings.TrimSpace(pos[0]))
 	if err != nil || len(raw) != 32 {
 		return fmt.Errorf("KEY must be 64 hex characters")
+	}
+	peers := []string{*peer}
+	if *peer == "" {
+		if peers, err = chainPeers(ctx, *grpcAddr, *rpcURL, pos[0]); err != nil {
+			return err
+		}
+		if len(peers) == 0 {
+			return fmt.Errorf("the chain knows no replication address for core %s", pos[0])
+		}
+		fmt.Fprintf(os.Stderr, "peers from the chain: %s\n", strings.Join(peers, " "))
 	}
 	st, err := hypercore.OpenFileStorage(*out)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	res, err := replicate.Dial(ctx, *peer, [32]byte(raw), st, replicate.FetchOptions{Window: *window, SpoolDir: *out, Log: wireLogger(false)})
-	if err != nil {
-		return err
+	var errs []error
+	for _, p := range peers {
+		res, err := replicate.Dial(ctx, p, [32]byte(raw), st, replicate.FetchOptions{Window: *window, SpoolDir: *out, Log: wireLogger(false)})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		fmt.Printf("downloaded and verified %d blocks (%d bytes) from %s; core %s has length %d\n",
+			res.Blocks, res.Bytes, p, hex.EncodeToString(raw), res.Length)
+		return nil
 	}
-	fmt.Printf("downloaded and verified %d blocks (%d bytes) from %s; core %s has length %d\n",
-		res.Blocks, res.Bytes, *peer, hex.EncodeToString(raw), res.Length)
-	return nil
+	return errors.Join(errs...)
+}
+
+// chainPeers asks the chain for the replication addresses of core key's
+// holders: hosters that committed the most first, then hosters that have
+// not committed, then the peers the orders name.
+func chainPeers(ctx context.Context, grpcAddr, rpcURL, key string) ([]string, error) {
+	c, err := chainclient.New(ctx, chainclient.Config{GRPC: grpcAddr, RPC: rpcURL, KeyringBackend: "memory"})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var holders []storagetypes.CoreHolder
+	var orderPeers []string
+	var next []byte
+	for {
+		res, err := c.Storage().CoreHolders(ctx, &storagetypes.QueryCoreHoldersRequest{Key: strings.ToLower(strings.TrimSpace(key)), Pagination: &query.PageRequest{Key: next, Limit: 100}})
+		if err != nil {
+			return nil, fmt.Errorf("ask the chain who holds %s: %w", key, err)
+		}
+		holders = append(holders, res.Holders...)
+		orderPeers = append(orderPeers, res.Peers...)
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			break
+		}
+		next = res.Pagination.NextKey
+	}
+	sort.SliceStable(holders, func(i, j int) bool { return holders[i].CommittedLength > holders[j].CommittedLength })
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range holders {
+		if h.ReplicationAddress != "" && !seen[h.ReplicationAddress] {
+			seen[h.ReplicationAddress] = true
+			out = append(out, h.ReplicationAddress)
+		}
+	}
+	for _, p := range orderPeers {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,6 +73,15 @@ gas_price = 0.002
 # Rate of the background re-read of stored blocks, and the pause between passes.
 bytes_per_second = 8388608
 pause = "1m"
+
+[replication]
+# TCP address where the hoster speaks the Hypercore replication protocol
+# (dat): every core it holds is served there to any Hypercore peer.
+# Empty: not served (replicated-core orders are still fetched).
+listen = %q
+# host:port announced in the hoster's on-chain record (empty: the listen
+# address, unless it is 0.0.0.0 or ::).
+address = %q
 `
 
 // hosterViper reads the configuration: defaults < file < environment < flags.
@@ -95,6 +105,8 @@ func hosterViper(fs *pflag.FlagSet, args []string) (*viper.Viper, error) {
 	fs.Float64("chain.gas_price", 0, "udot per gas unit")
 	fs.Int64("scrub.bytes_per_second", 0, "scrubber rate")
 	fs.Duration("scrub.pause", 0, "pause between scrub passes")
+	fs.String("replication.listen", "", "TCP address of the Hypercore replication listener (empty: off)")
+	fs.String("replication.address", "", "replication host:port announced on chain (default: the listen address)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -197,7 +209,8 @@ func hosterInit(_ context.Context, args []string) error {
 	}
 	body := fmt.Sprintf(hosterConfigTemplate, v.GetString("data_dir"), v.GetString("listen"), v.GetString("endpoint"),
 		v.GetUint64("capacity"), v.GetUint64("reserve"), v.GetString("region"), v.GetString("price"), v.GetString("stake"),
-		v.GetString("chain.grpc"), v.GetString("chain.rpc"), v.GetString("chain.keyring_dir"), v.GetString("chain.keyring_backend"), v.GetString("chain.key"))
+		v.GetString("chain.grpc"), v.GetString("chain.rpc"), v.GetString("chain.keyring_dir"), v.GetString("chain.keyring_backend"), v.GetString("chain.key"),
+		v.GetString("replication.listen"), v.GetString("replication.address"))
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		return err
 	}
@@ -234,7 +247,8 @@ func hosterStart(ctx context.Context, args []string) error {
 		DataDir: v.GetString("data_dir"), Listen: v.GetString("listen"), Endpoint: v.GetString("endpoint"),
 		Capacity: v.GetUint64("capacity"), Reserve: v.GetUint64("reserve"),
 		ScrubBytesPerSecond: v.GetInt64("scrub.bytes_per_second"), ScrubPause: v.GetDuration("scrub.pause"),
-		Chain: chainConfig(v),
+		Chain:             chainConfig(v),
+		ReplicationListen: v.GetString("replication.listen"), ReplicationAddress: v.GetString("replication.address"),
 	}
 	return daemon.Run(ctx, cfg, log, func(addr string) { log.Info("listening", "addr", addr) })
 }
@@ -263,7 +277,7 @@ func hosterRegister(ctx context.Context, args []string) error {
 	}
 	res, err := c.SendAndWait(ctx, &storagetypes.MsgRegisterHoster{
 		Hoster: c.Address(), Stake: stake, Capacity: v.GetUint64("capacity"), Endpoint: v.GetString("endpoint"),
-		Region: v.GetString("region"), PricePerGibEpoch: price,
+		Region: v.GetString("region"), PricePerGibEpoch: price, ReplicationAddress: announcedReplication(v),
 	})
 	if err != nil {
 		return err
@@ -357,4 +371,21 @@ func hosterStatus(ctx context.Context, args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// announcedReplication is the replication address `hoster register`
+// puts on chain: replication.address, else replication.listen when it
+// names a host and a port (not 0.0.0.0, ::, or port 0).
+func announcedReplication(v *viper.Viper) string {
+	if a := v.GetString("replication.address"); a != "" {
+		return a
+	}
+	host, port, err := net.SplitHostPort(v.GetString("replication.listen"))
+	if err != nil || port == "0" || host == "" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -38,6 +38,14 @@ type Config struct {
 	ScrubPause          time.Duration
 	ResyncInterval      time.Duration
 	Chain               chainclient.Config
+	// ReplicationListen is the TCP address of the Hypercore replication
+	// listener (hypercore/replicate): every held core is served there.
+	// Empty: the hoster does not speak the protocol as a server (it still
+	// fetches replicated-core orders from their peers).
+	ReplicationListen string
+	// ReplicationAddress is the host:port announced on chain (default:
+	// the listener's address unless it is 0.0.0.0 or ::).
+	ReplicationAddress string
 }
 
 // Run runs the hoster until ctx ends. ready, if not nil, is called with the
@@ -67,8 +75,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if chain.Address() == "" {
 		return errors.New("hoster: no chain key configured (chain.key)")
 	}
-	fol := follower.New(follower.Config{Chain: chain, Store: st, Limits: lim, Log: log.With("part", "follower"), Metrics: m,
-		ResyncInterval: cfg.ResyncInterval, Self: cfg.Endpoint})
+	var (
+		wire   *wireServer
+		wireLn net.Listener
+	)
+	if cfg.ReplicationListen != "" {
+		if wireLn, err = net.Listen("tcp", cfg.ReplicationListen); err != nil {
+			return fmt.Errorf("hoster: replication listen %s: %w", cfg.ReplicationListen, err)
+		}
+		defer wireLn.Close()
+		wire = newWireServer(ctx, st, log.With("part", "wire"))
+	}
+	announced := replicationAddress(cfg.ReplicationAddress, wireLn)
+	fcfg := follower.Config{Chain: chain, Store: st, Limits: lim, Log: log.With("part", "follower"), Metrics: m,
+		ResyncInterval: cfg.ResyncInterval, Self: cfg.Endpoint, SelfReplication: announced, WireLog: log.With("part", "wire")}
+	if wire != nil {
+		fcfg.Watch = wire
+	}
+	fol := follower.New(fcfg)
 	duties := duty.New(duty.Config{Chain: chain, Store: st, Log: log.With("part", "duty"), Metrics: m,
 		Damaged: func(key [32]byte) { fol.RepairAsync(ctx, key) }})
 	fol.AddHook(duties.Hook())
@@ -90,7 +114,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
+	if wire != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := wire.srv.Serve(runCtx, wireLn); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("replication: %w", err)
+			}
+		}()
+		log.Info("replication listening", "listen", wireLn.Addr().String(), "announced", announced)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			announceReplication(runCtx, chain, announced, log.With("part", "wire"))
+		}()
+	}
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
