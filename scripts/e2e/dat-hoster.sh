@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# dat-hoster.sh: hosters that speak dat (the Hypercore replication protocol)
+# on a real local chain, against the real JS hypercore 11.37.1.
+#
+#   one chain (scripts/localnet.sh, free ports) and three `datdot hoster`
+#   processes started with --replication.listen, which `hoster register`
+#   announces in their on-chain records; then:
+#   1. a JS writer (../shared/hypercore/serve.js) serves a core; the
+#      requester learns its signed head with `datdot core fetch` and `core
+#      info` (then deletes its copy) and places a replicated-core order for
+#      it with `--peers` = the JS writer's address and 2 replicas; nobody
+#      pushes: both assigned hosters download the core from the JS writer
+#      over the wire, verify it, commit, and the order turns active;
+#   2. the JS writer is stopped; both hosters still pass new storage
+#      challenges (answered from what they fetched);
+#   3. a JS reader that knows only the key asks the chain who holds the
+#      core (`q storage core-holders`), connects to a Go hoster's
+#      replication address and downloads and verifies every block (same
+#      sha256 and tree hash as from the writer); `datdot core fetch KEY`
+#      without --peer does the same through the chain;
+#   4. a bad peer (garbage instead of a handshake) is disconnected by a
+#      hoster with a logged reason, and the hoster goes on serving.
+#
+# Every wait polls for a condition with a generous timeout; nothing depends
+# on timing or block counts. All processes are stopped on exit.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+chaind_bin="$repo/build/datdotchaind"
+datdot_bin="$repo/build/datdot"
+for b in "$chaind_bin" "$datdot_bin"; do
+	[ -x "$b" ] || { echo "dat-hoster-e2e: $b missing; run make build" >&2; exit 1; }
+done
+command -v jq >/dev/null || { echo "dat-hoster-e2e: jq missing" >&2; exit 1; }
+if [ -z "${HYPERCORE_SHARED:-}" ]; then
+	HYPERCORE_SHARED=$repo/../shared/hypercore
+	if [ ! -d "$HYPERCORE_SHARED" ]; then
+		# In a git worktree, shared/ sits beside the main checkout.
+		common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+		[ -n "$common" ] && HYPERCORE_SHARED=$(dirname "$common")/../shared/hypercore
+	fi
+fi
+export HYPERCORE_SHARED
+bash scripts/setup/hypercore.sh >/dev/null
+export NODE_PATH=$repo/build/hypercore-js/node_modules
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-dat-hoster-e2e.XXXXXX")"
+home="$work/chain"
+# The JS writer and reader keep their cores under os.tmpdir(): in work.
+export TMPDIR=$work
+step=""
+declare -A hpid
+jspid=""
+
+stop_pid() { # PID SIGNAL
+	[ -n "$1" ] || return 0
+	kill "-$2" "$1" 2>/dev/null || true
+	for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+}
+
+cleanup() {
+	local rc=$?
+	for n in "${!hpid[@]}"; do stop_pid "${hpid[$n]}" TERM; done
+	stop_pid "$jspid" TERM
+	if [ -f "$home/localnet.pid" ]; then
+		stop_pid "$(cat "$home/localnet.pid")" TERM
+	fi
+	if [ "$rc" -ne 0 ]; then
+		echo "dat-hoster-e2e: FAILED at step: $step" >&2
+		for f in "$work"/h*/log "$work/js-serve.log"; do
+			[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
+		done
+		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 10 "$home/node.log" >&2; }
+	fi
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "dat-hoster-e2e: $*" >&2; exit 1; }
+say() { step="$*"; echo "== [${SECONDS}s] $*"; }
+
+taken=" "
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		case "$taken" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken="$taken$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# until_ok TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds.
+until_ok() {
+	local t="$1" what="$2"; shift 2
+	local end=$((SECONDS + t))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for: $what"
+		sleep 0.2
+	done
+}
+
+export LOCALNET_HOME="$home"
+export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
+export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
+export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
+export LOCALNET_GENESIS_JQ='.app_state.attest.params.response_blocks = "50"'
+
+say "start a local chain"
+bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
+grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
+grpc="127.0.0.1:$LOCALNET_GRPC_PORT"
+rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
+chain_flags=(--chain.grpc "$grpc" --chain.rpc "$rpc")
+
+chaind() { "$chaind_bin" --home "$home" "$@"; }
+addr() { chaind keys show "$1" -a --keyring-backend test; }
+order_json() { chaind q storage order "$1" -o json; }
+
+say "three hosters with a replication listener, registered with its address"
+for i in 1 2 3; do
+	port="$(free_port)"
+	wport="$(free_port)"
+	"$datdot_bin" hoster init --home "$work/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
+		--replication.listen "127.0.0.1:$wport" \
+		--capacity 1073741824 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
+		"${chain_flags[@]}" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
+	"$datdot_bin" hoster register --home "$work/h$i" >/dev/null
+	echo "127.0.0.1:$port" >"$work/h$i/port"
+	echo "127.0.0.1:$wport" >"$work/h$i/wport"
+	[ "$(chaind q storage hoster "$(addr "hoster$i")" -o json | jq -r '.hoster.replication_address')" = "127.0.0.1:$wport" ] ||
+		fail "hoster $i's record does not carry its replication address"
+done
+for i in 1 2 3; do
+	"$datdot_bin" hoster start --home "$work/h$i" --log_level debug >>"$work/h$i/log" 2>&1 &
+	hpid[h$i]=$!
+done
+for i in 1 2 3; do
+	until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
+	until_ok 60 "hoster $i's replication listener" grep -q "replication listening" "$work/h$i/log"
+done
+
+say "a JS writer serves a core; the requester reads its signed head and drops its copy"
+node "$HYPERCORE_SHARED/serve.js" 0 --seed 23 --blocks 1500 >"$work/js-serve.log" 2>&1 &
+jspid=$!
+until_ok 60 "the JS writer serves" grep -q '^serving ' "$work/js-serve.log"
+key=$(awk '/^serving/{print $2}' "$work/js-serve.log")
+jsaddr="127.0.0.1:$(awk '/^serving/{print $4}' "$work/js-serve.log")"
+"$datdot_bin" core fetch "$key" --peer "$jsaddr" --out "$work/head" >/dev/null
+"$datdot_bin" core info --dir "$work/head" >"$work/core.json"
+rm -rf "$work/head"
+length="$(jq -r '.length' "$work/core.json")"
+[ "$length" = 1500 ] || fail "the JS core has length $length"
+node scripts/wire/read-core.js "$key" "$jsaddr" >"$work/js-js.json"
+[ "$(jq -r '.tree_hash' "$work/js-js.json")" = "$(jq -r '.tree_hash' "$work/core.json")" ] || fail "JS and Go disagree on the tree hash"
+
+say "a replicated-core order (--peers = the JS writer): the hosters fetch over the wire and commit"
+txflags=(--gas 800000 --fees 2000udot --keyring-backend test -y -o json)
+tx_ok() {
+	local from="$1"; shift
+	local out hash
+	out="$(chaind tx "$@" --from "$from" "${txflags[@]}")" || fail "tx $*: $out"
+	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* refused: $out"
+	hash="$(jq -r '.txhash' <<<"$out")"
+	until_ok 60 "tx $hash included" chaind q tx "$hash" -o json
+	out="$(chaind q tx "$hash" -o json)"
+	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* failed: $(jq -r '.raw_log' <<<"$out")"
+}
+# A bad peer address is refused by the chain.
+out="$(chaind tx storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot \
+	--peers "not-an-address" --from alice "${txflags[@]}" 2>&1 || true)"
+bad_hash="$(jq -r '.txhash // empty' <<<"$out" 2>/dev/null || true)"
+if [ -n "$bad_hash" ] && [ "$(jq -r '.code' <<<"$out")" = 0 ]; then
+	until_ok 60 "tx $bad_hash included" chaind q tx "$bad_hash" -o json
+	[ "$(chaind q tx "$bad_hash" -o json | jq -r '.code')" != 0 ] || fail "an order with a bad peer address was accepted"
+fi
+tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot --peers "$jsaddr"
+order_id="$(chaind q storage orders-by-owner "$(addr alice)" -o json | jq -r '.orders[-1].id')"
+[ "$(order_json "$order_id" | jq -r '.order.peers[0]')" = "$jsaddr" ] || fail "the order does not name its peer"
+mapfile -t assigned < <(order_json "$order_id" | jq -r '.assignments[].assignment.hoster')
+[ "${#assigned[@]}" = 2 ] || fail "want 2 assignments"
+idx_of() { for i in 1 2 3; do [ "$(addr "hoster$i")" = "$1" ] && { echo "$i"; return; }; done; fail "unknown hoster $1"; }
+a1="$(idx_of "${assigned[0]}")"; a2="$(idx_of "${assigned[1]}")"
+echo "   order $order_id: hosters $a1 and $a2 assigned"
+order_active() { [ "$(order_json "$order_id" | jq -r '.order.status')" = ORDER_STATUS_ACTIVE ]; }
+until_ok 180 "order $order_id active (both hosters fetched and committed)" order_active
+# Nobody pushed: at least the first hoster got it from the JS writer over
+# the wire (the second may have read it from the first).
+grep -q "fetched over the replication protocol.*peer=$jsaddr" "$work/h$a1/log" "$work/h$a2/log" ||
+	fail "no hoster fetched from the JS writer over the wire"
+for i in "$a1" "$a2"; do
+	info="$(curl -sf "http://$(cat "$work/h$i/port")/v1/cores/$key")"
+	[ "$(jq -r '.length' <<<"$info")" = "$length" ] || fail "hoster $i holds $(jq -r '.length' <<<"$info") blocks"
+	[ "$(jq -r '.tree_hash' <<<"$info")" = "$(jq -r '.tree_hash' "$work/core.json")" ] || fail "hoster $i has another tree"
+done
+
+say "the JS writer stops; both hosters pass new storage challenges"
+stop_pid "$jspid" TERM
+jspid=""
+record() { chaind q attest record "$1" -o json; }
+passes_of() { record "$1" | jq -r '.record.passes // 0'; }
+faults_of() { record "$1" | jq -r '.record.faults // 0'; }
+more_passes() { [ "$(passes_of "$1")" -gt "$2" ]; }
+for h in "${assigned[@]}"; do
+	p0="$(passes_of "$h")"
+	until_ok 240 "hoster $h passes a challenge after the writer stopped" more_passes "$h" "$p0"
+	[ "$(faults_of "$h")" = 0 ] || fail "hoster $h has faults"
+done
+
+say "a JS reader that knows only the key finds a hoster through the chain and reads every block"
+chaind q storage core-holders "$key" -o json >"$work/holders.json"
+[ "$(jq '[.holders[] | select(.committed_length == "'"$length"'" and .replication_address != "")] | length' "$work/holders.json")" = 2 ] ||
+	fail "core-holders: $(cat "$work/holders.json")"
+[ "$(jq -r '.peers[0]' "$work/holders.json")" = "$jsaddr" ] || fail "core-holders does not list the order's peer"
+for waddr in $(jq -r '.holders[].replication_address' "$work/holders.json"); do
+	node scripts/wire/read-core.js "$key" "$waddr" >"$work/js-go.json"
+	cat "$work/js-go.json"
+	[ "$(jq -r '.length' "$work/js-go.json")" = "$length" ] || fail "JS reader got length $(jq -r '.length' "$work/js-go.json") from $waddr"
+	[ "$(jq -r '.downloaded' "$work/js-go.json")" = "$length" ] || fail "JS reader downloaded $(jq -r '.downloaded' "$work/js-go.json") blocks from $waddr"
+	[ "$(jq -r '.sha256' "$work/js-go.json")" = "$(jq -r '.sha256' "$work/js-js.json")" ] || fail "data from $waddr differs from the writer's"
+	[ "$(jq -r '.tree_hash' "$work/js-go.json")" = "$(jq -r '.tree_hash' "$work/core.json")" ] || fail "tree from $waddr differs"
+done
+"$datdot_bin" core fetch "$key" --out "$work/via-chain" "${chain_flags[@]}" >"$work/fetch-chain.out" 2>"$work/fetch-chain.err" ||
+	fail "core fetch through the chain: $(cat "$work/fetch-chain.err")"
+grep -q "^downloaded and verified $length blocks" "$work/fetch-chain.out" || fail "core fetch through the chain: $(cat "$work/fetch-chain.out")"
+
+say "a bad peer is disconnected with a logged reason; the hoster goes on serving"
+wa="$(cat "$work/h$a1/wport")"
+exec 3<>"/dev/tcp/127.0.0.1/${wa#*:}"
+head -c 300 /dev/urandom | tr '\0' x >&3 || true
+exec 3>&-
+until_ok 60 "hoster $a1 logs why it dropped the bad peer" grep -q "replication handshake failed, disconnecting.*reason=" "$work/h$a1/log"
+kill -0 "${hpid[h$a1]}" || fail "hoster $a1 died"
+node scripts/wire/read-core.js "$key" "$wa" | jq -e --arg s "$(jq -r '.sha256' "$work/js-js.json")" '.sha256 == $s' >/dev/null ||
+	fail "hoster $a1 stopped serving after the bad peer"
+
+echo "dat-hoster-e2e: ok"
