@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -111,4 +113,67 @@ func TestFetchWire(t *testing.T) {
 	n, err = f.FetchWire(ctx, a, other)
 	require.ErrorIs(t, err, replicate.ErrRejected)
 	require.Equal(t, uint64(30), n)
+}
+
+// A peer whose copy is damaged (its disk flipped a byte of block 6: the
+// peer's own check refuses to serve it) makes the fetch fail after 6
+// good blocks: nothing is stored, nothing counted (a fetch commits all or
+// nothing), and the hoster fetches from an honest peer afterwards.
+// Forged proofs from a lying peer are refused in hypercore/replicate
+// (badpeer_test.go: ErrBadProof, nothing committed).
+func TestFetchWireRefusesBadBlocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := hypercore.OpenFileStorage(dir)
+	require.NoError(t, err)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c, err := hypercore.Create(ctx, st, priv, false)
+	require.NoError(t, err)
+	for i := 0; i < 10; i++ {
+		b := make([]byte, 4096)
+		rand.Read(b)
+		_, err := c.Append(ctx, b)
+		require.NoError(t, err)
+	}
+	info := c.Info()
+	require.NoError(t, c.Close())
+	// A second copy whose block 6 is damaged on disk.
+	bad := t.TempDir()
+	for _, name := range []string{"data", "offsets", "tree", "header", "head"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			require.NoError(t, os.WriteFile(filepath.Join(bad, name), b, 0o644))
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(bad, "data"))
+	require.NoError(t, err)
+	data[6*4096+17] ^= 0xff
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "data"), data, 0o644))
+	bst, err := hypercore.OpenFileStorage(bad)
+	require.NoError(t, err)
+	bc, err := hypercore.Open(ctx, bst, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { bc.Close() })
+	liar := wireSource(t, bc)
+	// The honest copy is served from its own reopened storage.
+	hst, err := hypercore.OpenFileStorage(dir)
+	require.NoError(t, err)
+	hc, err := hypercore.Open(ctx, hst, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { hc.Close() })
+	honest := wireSource(t, hc)
+
+	hs, err := store.Open(t.TempDir(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer hs.Close()
+	f := &Follower{cfg: Config{Store: hs}, log: slog.New(slog.DiscardHandler)}
+	a := store.Assignment{Slot: store.Slot{OrderID: 3}, Key: info.Key, Manifest: info.Manifest, Length: 10, TreeHash: info.TreeHash[:]}
+	require.NoError(t, hs.PutAssignment(a))
+	_, err = f.FetchWire(ctx, a, liar)
+	require.ErrorIs(t, err, replicate.ErrNotAvailable)
+	require.Zero(t, hs.Held(ctx, info.Key))
+	require.Zero(t, hs.Used())
+	n, err := f.FetchWire(ctx, a, honest)
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), n)
+	require.NoError(t, f.checkTreeHash(ctx, a))
 }
