@@ -125,4 +125,4 @@ bench-s3: build
 # Go→Go, Go→JS, JS→JS and JS→Go for one core of BENCH_WIRE_MIB (1024) MiB.
 .PHONY: bench-wire
 bench-wire: build
-	bash scripts/bench-wire.sh $(or $(BENCH_WIRE_MIB),1024)
+	bash bench/wire/run.sh $(or $(BENCH_WIRE_MIB),1024)

@@ -5,9 +5,9 @@
 # fetch`, which also writes and fsyncs the copy), Go→JS (`datdot core
 # serve` → scripts/wire/read-core.js), JS→JS (scripts/wire/serve-file.js →
 # read-core.js) and JS→Go. Prints MiB/s per pair; the JS reader keeps
-# blocks in its own storage too. Usage: scripts/bench-wire.sh [SIZE_MIB]
+# blocks in its own storage too. Usage: bench/wire/run.sh [SIZE_MIB]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 SIZE=${1:-1024}
 if [ -z "${HYPERCORE_SHARED:-}" ] && [ ! -d "$ROOT/../shared/hypercore" ]; then
