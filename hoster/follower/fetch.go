@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"time"
 
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/store"
@@ -59,6 +61,9 @@ func (f *Follower) Fetch(ctx context.Context, a store.Assignment, held uint64) (
 	return 0, errors.Join(errs...)
 }
 
+// wireDialTimeout bounds the TCP dial to a replication peer.
+const wireDialTimeout = 10 * time.Second
+
 // WirePeers returns the replication addresses to fetch a's core from: the
 // order's peers first, then those of the other hosters assigned the core.
 func (f *Follower) WirePeers(ctx context.Context, a store.Assignment) ([]string, error) {
@@ -104,7 +109,14 @@ func (f *Follower) FetchWire(ctx context.Context, a store.Assignment, addr strin
 	var core *hypercore.Core
 	n, err := f.cfg.Store.Replicate(ctx, a.Key, a.Manifest, f.cfg.Limits, func(c *hypercore.Core, accept func(uint64) error) error {
 		core = c
-		r, err := replicate.DialInto(ctx, addr, c, replicate.FetchOptions{SpoolDir: tmp, Log: wlog,
+		// A peer that does not answer the dial must not hold up the
+		// follower's pass for long.
+		d := net.Dialer{Timeout: wireDialTimeout}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("dial: %w", err)
+		}
+		r, err := replicate.FetchInto(ctx, conn, c, replicate.FetchOptions{SpoolDir: tmp, Log: wlog,
 			Accept: func(_, byteLength uint64) error { return accept(byteLength) }})
 		res = r
 		return err

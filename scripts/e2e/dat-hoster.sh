@@ -19,7 +19,9 @@
 #      sha256 and tree hash as from the writer); `datdot core fetch KEY`
 #      without --peer does the same through the chain;
 #   4. a bad peer (garbage instead of a handshake) is disconnected by a
-#      hoster with a logged reason, and the hoster goes on serving.
+#      hoster with a logged reason, and the hoster goes on serving;
+#   5. a hoster restarted with another --replication.listen updates its
+#      on-chain record (MsgUpdateHoster) by itself.
 #
 # Every wait polls for a condition with a generous timeout; nothing depends
 # on timing or block counts. All processes are stopped on exit.
@@ -238,5 +240,14 @@ until_ok 60 "hoster $a1 logs why it dropped the bad peer" grep -q "replication h
 kill -0 "${hpid[h$a1]}" || fail "hoster $a1 died"
 node scripts/wire/read-core.js "$key" "$wa" | jq -e --arg s "$(jq -r '.sha256' "$work/js-js.json")" '.sha256 == $s' >/dev/null ||
 	fail "hoster $a1 stopped serving after the bad peer"
+
+say "a hoster restarted on another replication address updates its on-chain record"
+free=$((6 - a1 - a2))
+stop_pid "${hpid[h$free]}" TERM
+newport="$(free_port)"
+"$datdot_bin" hoster start --home "$work/h$free" --log_level debug --replication.listen "127.0.0.1:$newport" >>"$work/h$free/log" 2>&1 &
+hpid[h$free]=$!
+record_addr_is() { [ "$(chaind q storage hoster "$(addr "hoster$free")" -o json | jq -r '.hoster.replication_address')" = "$1" ]; }
+until_ok 120 "hoster $free's record carries 127.0.0.1:$newport" record_addr_is "127.0.0.1:$newport"
 
 echo "dat-hoster-e2e: ok"
