@@ -139,4 +139,6 @@ func TestOrderPeersAndCoreHolders(t *testing.T) {
 	require.ErrorContains(t, bad.Validate(), "invalid replication address")
 }
 
-func collectionsJoin(k []byte, id uint64) collections.Pair[[]byte, uint64] { return collections.Join(k, id) }
+func collectionsJoin(k []byte, id uint64) collections.Pair[[]byte, uint64] {
+	return collections.Join(k, id)
+}
