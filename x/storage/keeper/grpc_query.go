@@ -221,14 +221,29 @@ func (q queryServer) CoreHolders(ctx context.Context, req *types.QueryCoreHolder
 				return f, err
 			}
 			f.peers = o.Peers
-			as, err := q.k.orderAssignments(ctx, o.Id)
+			ci := -1 // an order names a key once (CheckDistinctKeys)
+			for i, c := range o.Cores {
+				if bytes.Equal(c.Key, key) {
+					ci = i
+					break
+				}
+			}
+			if ci < 0 {
+				return f, nil
+			}
+			// Only the core's slots: keys (order id, core<<32 | replica).
+			rng := new(collections.Range[collections.Pair[uint64, uint64]]).
+				StartInclusive(collections.Join(o.Id, types.SlotKey(uint32(ci), 0))).
+				EndInclusive(collections.Join(o.Id, types.SlotKey(uint32(ci), ^uint32(0))))
+			iter, err := q.k.Assignments.Iterate(ctx, rng)
+			if err != nil {
+				return f, err
+			}
+			as, err := iter.Values()
 			if err != nil {
 				return f, err
 			}
 			for _, a := range as {
-				if int(a.CoreIndex) >= len(o.Cores) || !bytes.Equal(o.Cores[a.CoreIndex].Key, key) {
-					continue
-				}
 				h, ok := hosters[a.Hoster]
 				if !ok {
 					addr, err := q.k.parseAddr(a.Hoster, "hoster")

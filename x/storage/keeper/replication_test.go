@@ -106,6 +106,19 @@ func TestOrderPeersAndCoreHolders(t *testing.T) {
 	}
 	require.Len(t, seen, 3)
 
+	// In a two-core order, only the slots of the asked core are listed.
+	two := f.placeMsg("alice", newWriter("first").core(t, 1, 1000), 1, 100, 10)
+	second := newWriter("second").core(t, 1, 1000)
+	two.Cores = append(two.Cores, second)
+	two.Deposit = two.Deposit.Add(two.Deposit)
+	tres, err := f.msg.PlaceOrder(f.ctx, two)
+	require.NoError(t, err)
+	got2, err := f.q.CoreHolders(f.ctx, &types.QueryCoreHoldersRequest{Key: hex.EncodeToString(second.Key)})
+	require.NoError(t, err)
+	require.Len(t, got2.Holders, 1)
+	require.Equal(t, tres.OrderId, got2.Holders[0].OrderId)
+	require.Equal(t, uint32(1), got2.Holders[0].CoreIndex)
+
 	for _, bad := range []string{"", "zz", key[:62]} {
 		_, err := f.q.CoreHolders(f.ctx, &types.QueryCoreHoldersRequest{Key: bad})
 		require.ErrorContains(t, err, "64 hex")
