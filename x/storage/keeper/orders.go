@@ -289,7 +289,10 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	}
 	owed := math.ZeroInt()
 	for _, a := range as {
-		amt, _, _ := accrued(o, a, cur)
+		amt, _, _, err := k.accrued(ctx, o, a, cur)
+		if err != nil {
+			return err
+		}
 		owed = owed.Add(amt)
 	}
 	avail := o.Escrow.Sub(owed).Add(topUp)

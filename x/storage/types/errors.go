@@ -37,4 +37,5 @@ var (
 	ErrNothingToUpdate      = errorsmod.Register(ModuleName, 32, "nothing to update")
 	ErrNothingToExtend      = errorsmod.Register(ModuleName, 33, "nothing to extend")
 	ErrOrderPruned          = errorsmod.Register(ModuleName, 34, "order ended and was pruned")
+	ErrInvalidPayFactor     = errorsmod.Register(ModuleName, 35, "invalid pay factor")
 )

@@ -31,6 +31,7 @@ var (
 	CommitQueueKey         = collections.NewPrefix(14)
 	PruneQueueKey          = collections.NewPrefix(15)
 	SeedHashKey            = collections.NewPrefix(16)
+	PayFactorsKey          = collections.NewPrefix(17)
 	// PendingQueueKey (9) now keys (size class, retry height, order id).
 )
 
