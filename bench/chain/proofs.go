@@ -44,7 +44,7 @@ type proofResult struct {
 
 func (r proofResult) String() string {
 	secs := r.elapsed.Seconds()
-	s := fmt.Sprintf("proofs: %d proofs in %d passed challenges (%d failed) committed in %s over %d blocks (%.2f blocks/s) by %d txs of %.1f MB (%d refused) in %d answer rounds on %d slots (challenges_per_block %d, indices %d): %.0f proofs/s committed end to end, %.1f MB/s of proof txs through consensus",
+	s := fmt.Sprintf("proofs: %d proofs in %d passed challenges (%d failed) committed in %s over %d blocks (%.2f blocks/s) by %d txs of %.1f MB (%d refused or failed) in %d answer rounds on %d slots (challenges_per_block %d, indices %d): %.0f proofs/s committed end to end, %.1f MB/s of proof txs through consensus",
 		r.proofs, r.passed, r.failed, r.elapsed.Round(time.Millisecond), r.blocks, float64(r.blocks)/secs, r.txs, float64(r.txBytes)/1e6, r.failedTxs, r.rounds, r.slots,
 		r.params.ChallengesPerBlock, r.params.IndicesPerChallenge, float64(r.proofs)/secs, float64(r.txBytes)/1e6/secs)
 	if r.firstFailure != "" {
@@ -208,6 +208,7 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 	}
 	answered := map[uint64]int{} // challenge id -> proofs sent
 	var start time.Time
+	hashes = hashes[:0]
 	h0, err := b.height(ctx)
 	if err != nil {
 		return proofResult{}, err
@@ -247,7 +248,9 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 				n := min(len(as), cfg.answersPerTx)
 				msg := &attesttypes.MsgSubmitProofs{Hoster: addr, Answers: as[:n]}
 				as = as[n:]
-				gas := uint64(300_000) + 12*uint64(msg.Size())
+				// 10 gas per tx byte (ante) + gas_per_proof_byte, and the
+				// state writes of each answer
+				gas := uint64(300_000) + 12*uint64(msg.Size()) + 150_000*uint64(n)
 				tx, err := b.sign(h, msg, gas)
 				if err != nil {
 					return proofResult{}, err
@@ -255,7 +258,8 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 				if start.IsZero() {
 					start = time.Now()
 				}
-				if _, err := b.broadcast(ctx, tx); err != nil {
+				hash, err := b.broadcast(ctx, tx)
+				if err != nil {
 					res.failedTxs++
 					if res.firstFailure == "" {
 						res.firstFailure = err.Error()
@@ -269,6 +273,7 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 				h.seq++
 				res.txs++
 				res.txBytes += len(tx)
+				hashes = append(hashes, hash)
 				sent = true
 			}
 		}
@@ -311,6 +316,19 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 	res.passed, res.failed = int(p1-p0), int(f1-f0)
 	for _, n := range answered {
 		res.answeredProofs += n
+	}
+	// Every proof tx's result, read after the measurement.
+	for _, hash := range hashes {
+		r, err := waitTxResponse(ctx, b, hash)
+		if err != nil {
+			return proofResult{}, err
+		}
+		if r.Code != 0 {
+			res.failedTxs++
+			if res.firstFailure == "" {
+				res.firstFailure = r.RawLog
+			}
+		}
 	}
 	if len(answered) > 0 {
 		res.proofs = res.passed * (res.answeredProofs / len(answered))

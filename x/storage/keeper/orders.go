@@ -414,7 +414,7 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	}
 	for idx := range changed {
 		old := o.Cores[idx]
-		o.KnownLengths = rememberLength(o.KnownLengths, types.KnownLength{CoreIndex: uint32(idx), Length: old.Length, ByteLength: old.ByteLength})
+		o.KnownLengths = rememberLength(o.KnownLengths, types.KnownLength{CoreIndex: uint32(idx), Length: old.Length, ByteLength: old.ByteLength, TreeHash: old.TreeHash})
 	}
 	o.Cores = updated.Cores
 	o.DurationEpochs = updated.DurationEpochs
