@@ -8,13 +8,16 @@
 #   BENCH_ORDERS (100) orders of 3 replicas, BENCH_DURATION (30s),
 #   BENCH_CHALLENGES_PER_BLOCK (64) challenges of BENCH_INDICES (4) indices
 #   per block, BENCH_ANSWERS_PER_TX (12: ~3.2 MB txs under the localnet's
-#   4 MiB mempool max_tx_bytes), BENCH_BLOCK_TIME (200ms).
+#   4 MiB mempool max_tx_bytes), BENCH_BLOCK_TIME (200ms), BENCH_NODE_LOG
+#   (a file to keep the node's log in).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-bench-proofs.XXXXXX")"
 cleanup() {
 	[ -f "$work/chain/localnet.pid" ] && kill "$(cat "$work/chain/localnet.pid")" 2>/dev/null || true
 	sleep 0.5
+	# BENCH_NODE_LOG=file keeps the node's log (block sizes and timings)
+	if [ -n "${BENCH_NODE_LOG:-}" ] && [ -f "$work/chain/node.log" ]; then cp "$work/chain/node.log" "$BENCH_NODE_LOG"; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

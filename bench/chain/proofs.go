@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	sdkmath "cosmossdk.io/math"
@@ -224,16 +225,42 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 		}
 		return out, nil
 	}
+	pr, err := aq.Params(ctx, &attesttypes.QueryParamsRequest{})
+	if err != nil {
+		return proofResult{}, err
+	}
+	// At most two blocks' worth of challenges answered and not yet closed:
+	// a hoster does not flood the mempool beyond what blocks take.
+	maxInFlight := 2 * int(pr.Params.ChallengesPerBlock)
 	for start.IsZero() || time.Since(start) < cfg.duration {
 		open, err := openIDs()
 		if err != nil {
 			return proofResult{}, err
 		}
-		perHoster := map[string][]attesttypes.ChallengeAnswer{}
+		// The newest challenges first; those due within 3 blocks of the
+		// newest issue height (the backlog issued while the slots were
+		// being committed) are left to be missed: an answer that lands
+		// after its deadline would refuse its whole batch.
+		var newest int64
+		inFlight := 0
 		for _, ch := range open {
-			if answered[ch.Id] != 0 || byAddr[ch.Hoster] == nil {
-				continue
+			newest = max(newest, ch.IssuedHeight)
+			if answered[ch.Id] != 0 {
+				inFlight++
 			}
+		}
+		fresh := make([]attesttypes.Challenge, 0, len(open))
+		for _, ch := range open {
+			if answered[ch.Id] == 0 && byAddr[ch.Hoster] != nil && ch.DeadlineHeight > newest+3 {
+				fresh = append(fresh, ch)
+			}
+		}
+		sort.Slice(fresh, func(i, j int) bool { return fresh[i].Id > fresh[j].Id })
+		if room := maxInFlight - inFlight; len(fresh) > room {
+			fresh = fresh[:max(room, 0)]
+		}
+		perHoster := map[string][]attesttypes.ChallengeAnswer{}
+		for _, ch := range fresh {
 			answered[ch.Id] = len(ch.Indices)
 			ans := attesttypes.ChallengeAnswer{ChallengeId: ch.Id}
 			for _, idx := range ch.Indices {
@@ -242,6 +269,7 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 			perHoster[ch.Hoster] = append(perHoster[ch.Hoster], ans)
 		}
 		sent := false
+		roundStart, roundTxs, roundBytes := time.Now(), 0, 0
 		for addr, as := range perHoster {
 			h := byAddr[addr]
 			for len(as) > 0 {
@@ -275,10 +303,14 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 				res.txBytes += len(tx)
 				hashes = append(hashes, hash)
 				sent = true
+				roundTxs++
+				roundBytes += len(tx)
 			}
 		}
 		if sent {
 			res.rounds++
+			logger.Info("answer round broadcast", "txs", roundTxs, "MB", float64(roundBytes)/1e6,
+				"broadcast", time.Since(roundStart).Round(time.Millisecond), "in_flight_before", inFlight, "since_start", time.Since(start).Round(time.Millisecond))
 			continue
 		}
 		select {
@@ -309,6 +341,11 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 		}
 	}
 	res.elapsed = time.Since(start)
+	h1, err := b.height(ctx)
+	if err != nil {
+		return proofResult{}, err
+	}
+	res.blocks = h1 - h0
 	p1, f1, err := records()
 	if err != nil {
 		return proofResult{}, err
@@ -332,15 +369,6 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 	}
 	if len(answered) > 0 {
 		res.proofs = res.passed * (res.answeredProofs / len(answered))
-	}
-	h1, err := b.height(ctx)
-	if err != nil {
-		return proofResult{}, err
-	}
-	res.blocks = h1 - h0
-	pr, err := aq.Params(ctx, &attesttypes.QueryParamsRequest{})
-	if err != nil {
-		return proofResult{}, err
 	}
 	res.params = pr.Params
 	return res, nil
