@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	sdkmath "cosmossdk.io/math"
@@ -270,42 +271,60 @@ func runProofs(ctx context.Context, logger *slog.Logger, cfg config) (proofResul
 		}
 		sent := false
 		roundStart, roundTxs, roundBytes := time.Now(), 0, 0
+		if start.IsZero() && len(perHoster) > 0 {
+			start = time.Now()
+		}
+		// Each hoster signs and broadcasts its batches on its own (as
+		// separate hoster daemons would): CheckTx waits overlap.
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		var firstErr error
 		for addr, as := range perHoster {
-			h := byAddr[addr]
-			for len(as) > 0 {
-				n := min(len(as), cfg.answersPerTx)
-				msg := &attesttypes.MsgSubmitProofs{Hoster: addr, Answers: as[:n]}
-				as = as[n:]
-				// 10 gas per tx byte (ante) + gas_per_proof_byte, and the
-				// state writes of each answer
-				gas := uint64(300_000) + 12*uint64(msg.Size()) + 150_000*uint64(n)
-				tx, err := b.sign(h, msg, gas)
-				if err != nil {
-					return proofResult{}, err
-				}
-				if start.IsZero() {
-					start = time.Now()
-				}
-				hash, err := b.broadcast(ctx, tx)
-				if err != nil {
-					res.failedTxs++
-					if res.firstFailure == "" {
-						res.firstFailure = err.Error()
+			wg.Add(1)
+			go func(h *signer, addr string, as []attesttypes.ChallengeAnswer) {
+				defer wg.Done()
+				for len(as) > 0 {
+					n := min(len(as), cfg.answersPerTx)
+					msg := &attesttypes.MsgSubmitProofs{Hoster: addr, Answers: as[:n]}
+					as = as[n:]
+					// 10 gas per tx byte (ante) + gas_per_proof_byte, and
+					// the state writes of each answer
+					gas := uint64(300_000) + 12*uint64(msg.Size()) + 150_000*uint64(n)
+					tx, err := b.sign(h, msg, gas)
+					if err != nil {
+						mu.Lock()
+						firstErr = err
+						mu.Unlock()
+						return
 					}
-					// the sequence did not move; the challenges stay open
-					for _, a := range msg.Answers {
-						delete(answered, a.ChallengeId)
+					hash, err := b.broadcast(ctx, tx)
+					mu.Lock()
+					if err != nil {
+						res.failedTxs++
+						if res.firstFailure == "" {
+							res.firstFailure = err.Error()
+						}
+						// the sequence did not move; the challenges stay open
+						for _, a := range msg.Answers {
+							delete(answered, a.ChallengeId)
+						}
+						mu.Unlock()
+						continue
 					}
-					continue
+					h.seq++
+					res.txs++
+					res.txBytes += len(tx)
+					hashes = append(hashes, hash)
+					sent = true
+					roundTxs++
+					roundBytes += len(tx)
+					mu.Unlock()
 				}
-				h.seq++
-				res.txs++
-				res.txBytes += len(tx)
-				hashes = append(hashes, hash)
-				sent = true
-				roundTxs++
-				roundBytes += len(tx)
-			}
+			}(byAddr[addr], addr, as)
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return proofResult{}, firstErr
 		}
 		if sent {
 			res.rounds++
