@@ -34,6 +34,13 @@ func patchAttestRandom(cdc codec.Codec, gs app.GenesisState) {
 	cdc.MustUnmarshalJSON(gs[attesttypes.ModuleName], &ag)
 	ag.Params.ResponseBlocks = 3
 	ag.Params.MaxFaults = 2
+	// performance checks often, decided fast, so that reputations (and with
+	// them pay factors) move in a short run
+	ag.Params.CheckIntervalBlocks = 3
+	ag.Params.ChecksPerInterval = 2
+	ag.Params.AttestorsPerCheck = 3
+	ag.Params.Quorum = 2
+	ag.Params.CheckResponseBlocks = 2
 	gs[attesttypes.ModuleName] = cdc.MustMarshalJSON(&ag)
 }
 
@@ -47,6 +54,11 @@ type attestLedger struct {
 	toPool    sdkmath.Int
 	toOwner   sdkmath.Int
 	slashed   map[string]sdkmath.Int // hoster -> penalties taken
+	fees      sdkmath.Int            // attestor fees paid from the pool
+	// pay bounds every settlement: slotPrice is the full price of one
+	// epoch of a slot of each order, minFactor the lowest pay factor.
+	slotPrice map[uint64]sdkmath.Int
+	minFactor sdkmath.LegacyDec
 }
 
 func (l *attestLedger) record(t *testing.T, evs []abci.Event) {
@@ -108,6 +120,28 @@ func (l *attestLedger) record(t *testing.T, evs []abci.Event) {
 			l.kinds["penalized"]++
 		case "EventSlotRemoved":
 			l.kinds["removed"]++
+		case "EventAttestorPaid":
+			l.fees = l.fees.Add(amount(a["amount"]))
+			l.kinds["attestor paid"]++
+		case "EventCheckDecided":
+			l.kinds["check "+a["outcome"]]++
+		}
+		if ev.Type == "datdot.storage.v1.EventPaymentSettled" && l.slotPrice != nil {
+			// pay is scaled by the hoster's factor, never above the full
+			// price nor below min_pay_factor of it
+			oid, err := strconv.ParseUint(a["order_id"], 10, 64)
+			require.NoError(t, err)
+			epochs, err := strconv.ParseInt(a["epochs"], 10, 64)
+			require.NoError(t, err)
+			full := l.slotPrice[oid].MulRaw(epochs)
+			got := amount(a["amount"])
+			require.Truef(t, got.LTE(full), "settled %s for %d epochs of full price %s", got, epochs, full)
+			require.Truef(t, got.GTE(l.minFactor.MulInt(full).TruncateInt()), "settled %s below min_pay_factor of %s", got, full)
+			if got.LT(full) {
+				l.kinds["scaled pay"]++
+			} else {
+				l.kinds["full pay"]++
+			}
 		}
 	}
 }
@@ -117,10 +151,14 @@ func (l *attestLedger) record(t *testing.T, evs []abci.Event) {
 // answered right, answered wrong (a proof of another block) or left to be
 // missed at random; slots that move are committed by their new hoster;
 // hosters claim pay; now and then a hoster answers another's challenge
-// (refused). After every block it checks: x/storage's module account holds
-// exactly the stakes plus the live orders' escrow; x/attest's module
-// account holds exactly its pool, which is exactly the pool share of the
-// penalties; the owner got exactly the owner share; stakes fell by exactly
+// (refused); attestors report on performance checks at random, so
+// reputations and pay factors move both ways. After every block it checks:
+// x/storage's module account holds exactly the stakes plus the live orders'
+// escrow; x/attest's module account holds exactly its pool, which is exactly
+// the pool share of the penalties minus the attestor fees paid; every
+// hoster's pay factor in x/storage is the one its reputation gives; every
+// settlement pays between min_pay_factor and 1 times the full price of its
+// epochs; the owner got exactly the owner share; stakes fell by exactly
 // the penalties; every challenge has at most one outcome and one penalty,
 // only failed ones are penalized; and no challenge is lost: every issued
 // challenge is either open with a deadline after this block or closed with
@@ -153,6 +191,7 @@ func TestAttestRandomInvariants(t *testing.T) {
 	// right is drawn per challenge).
 	ctx := context.Background()
 	cores := map[uint64]*hypercore.Core{}
+	slotPrices := map[uint64]sdkmath.Int{}
 	for o := range 2 {
 		seed := sha256.Sum256([]byte(fmt.Sprintf("attest random core %d", o)))
 		hc, err := hypercore.Create(ctx, hypercore.NewMemStorage(), ed25519.NewKeyFromSeed(seed[:]), false)
@@ -175,6 +214,7 @@ func TestAttestRandomInvariants(t *testing.T) {
 		var placed storagetypes.MsgPlaceOrderResponse
 		requireMsgResponse(t, c, res, &placed)
 		cores[placed.OrderId] = hc
+		slotPrices[placed.OrderId] = storagetypes.SlotPrice(sdkmath.NewInt(500_000_000), core.ByteLength)
 	}
 	prove := func(ch attesttypes.Challenge, shift uint64) [][]byte {
 		var out [][]byte
@@ -188,7 +228,10 @@ func TestAttestRandomInvariants(t *testing.T) {
 
 	led := &attestLedger{issued: map[uint64]int64{}, outcomes: map[uint64]int{}, failed: map[uint64]bool{},
 		penalized: map[uint64]int{}, kinds: map[string]int{}, toPool: sdkmath.ZeroInt(), toOwner: sdkmath.ZeroInt(),
-		slashed: map[string]sdkmath.Int{}}
+		slashed: map[string]sdkmath.Int{}, fees: sdkmath.ZeroInt(), slotPrice: slotPrices}
+	ap, err := c.app.AttestKeeper.Params.Get(c.ctx())
+	require.NoError(t, err)
+	led.minFactor = ap.MinPayFactor
 	aliceStart := c.balance(alice.addr)
 	attestAddr := authtypes.NewModuleAddress(attesttypes.ModuleName)
 
@@ -219,10 +262,22 @@ func TestAttestRandomInvariants(t *testing.T) {
 		}))
 		require.Truef(t, held.Equal(c.moduleBalance()), "storage module holds %s, stakes + escrow %s", c.moduleBalance(), held)
 		// x/attest: module account = pool = the pool shares of penalties
+		// minus the attestor fees paid
 		pool, err := c.app.AttestKeeper.Pool.Get(sctx)
 		require.NoError(t, err)
 		require.Truef(t, pool.Equal(c.balance(attestAddr)), "pool %s, module account %s", pool, c.balance(attestAddr))
-		require.Truef(t, pool.Equal(led.toPool), "pool %s, pool shares of penalties %s", pool, led.toPool)
+		require.Truef(t, pool.Equal(led.toPool.Sub(led.fees)), "pool %s, pool shares of penalties %s - fees %s", pool, led.toPool, led.fees)
+		// every hoster's pay factor in x/storage is the one its reputation
+		// gives (1 for a hoster never checked)
+		for _, h := range hosters {
+			rep := uint32(attesttypes.MaxReputation / 2)
+			if rec, err := c.app.AttestKeeper.Records.Get(sctx, h.addr); err == nil {
+				rep = rec.Reputation
+			}
+			got, err := c.app.StorageKeeper.PayFactor(sctx, h.addr)
+			require.NoError(t, err)
+			require.Truef(t, ap.PayFactor(rep).Equal(got), "%s: reputation %d, pay factor %s", h.name, rep, got)
+		}
 		// each penalty paid once: the owner got exactly the owner shares,
 		// stakes fell by exactly the penalties
 		require.Truef(t, c.balance(alice.addr).Equal(aliceStart.Add(led.toOwner)), "owner has %s, expected %s + %s",
@@ -275,6 +330,42 @@ func TestAttestRandomInvariants(t *testing.T) {
 				}
 			}
 		}
+	}
+	// attest reports on every open performance check, in one block: each
+	// attestor that has not reported says ok or not at random (or stays
+	// silent), so reputations and pay factors move both ways.
+	reported := map[string]bool{}
+	attest := func() {
+		msgs := map[string][]sdk.Msg{}
+		require.NoError(t, c.app.AttestKeeper.Checks.Walk(c.ctx(), nil, func(id uint64, ch attesttypes.Check) (bool, error) {
+			for _, a := range ch.Attestors {
+				key := fmt.Sprintf("%d/%s", id, a)
+				if reported[key] || rng.Intn(6) == 0 {
+					continue
+				}
+				reported[key] = true
+				ok := rng.Intn(2) == 0
+				msgs[a] = append(msgs[a], &attesttypes.MsgSubmitAttestation{Attestor: a, CheckId: id, Ok: ok, LatencyMs: 40, ThroughputBps: 4 << 20})
+			}
+			return false, nil
+		}))
+		if len(msgs) == 0 {
+			return
+		}
+		var txs [][]byte
+		var signers []*account
+		for _, h := range hosters {
+			if m, ok := msgs[h.String()]; ok {
+				txs = append(txs, c.signTx(h, m...))
+				signers = append(signers, h)
+			}
+		}
+		res := c.finalize(txs...)
+		for i, r := range res.TxResults {
+			require.Equal(t, uint32(0), r.Code, "attestation of %s: %s", signers[i].name, r.Log)
+			signers[i].seq = c.app.AccountKeeper.GetAccount(c.ctx(), signers[i].addr).GetSequence()
+		}
+		led.record(t, blockEvents(res))
 	}
 	commitAll()
 	check()
@@ -351,9 +442,12 @@ func TestAttestRandomInvariants(t *testing.T) {
 		check()
 		commitAll() // slots that moved are committed by their new hoster
 		check()
+		attest()
+		check()
 	}
 	t.Logf("height %d, refused %d, challenges: %v", c.height, refused, led.kinds)
-	for _, k := range []string{"issued", "passed", "wrong", "missed", "penalized", "removed"} {
+	for _, k := range []string{"issued", "passed", "wrong", "missed", "penalized", "removed",
+		"check passed", "check failed", "attestor paid", "scaled pay", "full pay"} {
 		require.Positive(t, led.kinds[k], "the random run never produced %q", k)
 	}
 	require.Positive(t, refused)

@@ -27,6 +27,8 @@
 #   LOCALNET_EXTRA_ACCOUNTS (0)          LOCALNET_BIN (build/datdotchaind)
 #   LOCALNET_ACCOUNT_COINS (1000000000000udot per account)
 #   LOCALNET_SELF_STAKE (100000000000udot, the validator's bond)
+#   LOCALNET_MAX_TX_BYTES (4194304)      mempool max_tx_bytes: a batched MsgSubmitProofs
+#                                        carries ~66 KB per proof of a 64 KiB block
 #   LOCALNET_GENESIS_JQ (none)           a jq filter applied to the genesis
 #                                        last (e2e scripts tune module params)
 #
@@ -59,6 +61,7 @@ p2p_port="${LOCALNET_P2P_PORT:-26656}"
 grpc_port="${LOCALNET_GRPC_PORT:-9090}"
 api_port="${LOCALNET_API_PORT:-1317}"
 block_time="${LOCALNET_BLOCK_TIME:-200ms}"
+max_tx_bytes="${LOCALNET_MAX_TX_BYTES:-4194304}"
 min_gas="${LOCALNET_MIN_GAS_PRICES:-0.001udot}"
 epoch_blocks="${LOCALNET_EPOCH_BLOCKS:-5}"
 unbonding_blocks="${LOCALNET_UNBONDING_BLOCKS:-20}"
@@ -156,6 +159,10 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	set_toml "$cfg" p2p addr_book_strict false
 	set_toml "$cfg" rpc pprof_laddr "\"\""
 	set_toml "$cfg" consensus timeout_commit "\"$block_time\""
+	# Proof traffic: one proof of a 64 KiB block is ~66 KB, so CometBFT's
+	# default 1 MiB max_tx_bytes holds 15 proofs; 4 MiB holds ~60 (the
+	# genesis block max_bytes, 21 MiB, holds five such txs).
+	set_toml "$cfg" mempool max_tx_bytes "$max_tx_bytes"
 
 	appcfg="$home/config/app.toml"
 	set_toml "$appcfg" "" minimum-gas-prices "\"$min_gas\""

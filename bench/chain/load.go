@@ -279,7 +279,8 @@ func (b *bench) refresh(ctx context.Context, s *signer) error {
 }
 
 func (b *bench) height(ctx context.Context) (int64, error) {
-	res, err := b.cmt.GetLatestBlock(ctx, &cmtservice.GetLatestBlockRequest{})
+	// The answer carries the whole block (tens of MB of proofs).
+	res, err := b.cmt.GetLatestBlock(ctx, &cmtservice.GetLatestBlockRequest{}, grpc.MaxCallRecvMsgSize(256<<20))
 	if err != nil {
 		return 0, fmt.Errorf("latest block: %w", err)
 	}

@@ -31,6 +31,9 @@ type config struct {
 	gasPrice  float64
 	timeout   time.Duration
 	duration  time.Duration
+	// answersPerTx bounds the answers of one MsgSubmitProofs (the tx must
+	// stay under the node's mempool max_tx_bytes).
+	answersPerTx int
 }
 
 func main() {
@@ -44,6 +47,7 @@ func main() {
 	flag.Float64Var(&cfg.gasPrice, "gas-price", 0.001, "gas price in udot (must meet the node's minimum)")
 	flag.DurationVar(&cfg.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.DurationVar(&cfg.duration, "duration", 30*time.Second, "proofs: how long to answer challenges")
+	flag.IntVar(&cfg.answersPerTx, "answers-per-tx", 6, "proofs: answers per MsgSubmitProofs (6 answers of 2 64 KiB proofs fit CometBFT's default 1 MiB max_tx_bytes)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))

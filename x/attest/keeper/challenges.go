@@ -89,16 +89,31 @@ func (k Keeper) proposer(ctx context.Context) sdk.AccAddress {
 	return acc
 }
 
-// committedTree returns the tree a slot is challenged against: the core's
-// current length and tree hash when the hoster committed to it; ok is false
-// when the slot has not committed to the core's current tree (it is not
-// challenged then; x/storage's commit rules deal with it).
+// committedTree returns the tree a slot is challenged against: the tree the
+// hoster committed to. That is the core's current length and tree hash, or,
+// for a slot committed at an earlier length (the core was extended since
+// and the hoster has not re-committed yet), that length and the tree hash
+// the writer signed for it, which x/storage keeps with the order's known
+// lengths (the last 8 signed lengths of each core). ok is false when the
+// slot has not committed or its length's tree hash is not known (state
+// written before x/storage recorded it, or more than 8 extensions ago).
+// The returned core is the order's core with Length, ByteLength and
+// TreeHash of the committed tree.
 func committedTree(o storagetypes.Order, a storagetypes.Assignment) (core storagetypes.Core, ok bool) {
 	if int(a.CoreIndex) >= len(o.Cores) || a.CommittedLength == 0 {
 		return core, false
 	}
 	core = o.Cores[a.CoreIndex]
-	return core, core.Length == a.CommittedLength && len(core.TreeHash) == 32
+	if core.Length == a.CommittedLength {
+		return core, len(core.TreeHash) == 32
+	}
+	for _, kl := range o.KnownLengths {
+		if kl.CoreIndex == a.CoreIndex && kl.Length == a.CommittedLength && len(kl.TreeHash) == 32 {
+			core.Length, core.ByteLength, core.TreeHash = kl.Length, kl.ByteLength, kl.TreeHash
+			return core, true
+		}
+	}
+	return core, false
 }
 
 // issueChallenges samples and issues this block's challenges.

@@ -2,6 +2,7 @@ package keeper_test
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,7 @@ import (
 	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/x/attest/keeper"
 	"github.com/datdot/datdot/x/attest/types"
+	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
 // oneChallenge sets up one order held by hoster and runs EndBlock until a
@@ -87,7 +89,7 @@ func TestNoChallengeWhenProposingOrUncommitted(t *testing.T) {
 	f.endBlocksTo(10)
 	require.Empty(t, f.openChallenges(), "an uncommitted slot is not challenged")
 
-	f.st.slots[0].CommittedLength = c.Length - 1 // committed to an older length
+	f.st.slots[0].CommittedLength = c.Length - 1 // an older length whose tree hash is not known
 	f.endBlocksTo(15)
 	require.Empty(t, f.openChallenges())
 
@@ -410,4 +412,65 @@ func TestBatchedAnswers(t *testing.T) {
 	require.Equal(t, len(open)-1, passed)
 	require.False(t, res.Results[0].Passed)
 	require.Empty(t, f.openChallenges())
+}
+
+// TestSlotAtEarlierLengthChallengedOnIt: after the core was extended, a
+// hoster that has not re-committed yet is challenged on the tree it
+// committed to (the length and the signed tree hash x/storage remembers in
+// the order's known lengths): a proof at that length passes, a proof of
+// the same blocks at the core's current length does not.
+func TestSlotAtEarlierLengthChallengedOnIt(t *testing.T) {
+	f := newFixture(t)
+	h := addr("hoster")
+	hc, c12 := f.newCore("core", 12, 256)
+	more := make([][]byte, 8)
+	for i := range more {
+		more[i] = bytes.Repeat([]byte{0xee, byte(i)}, 128)
+	}
+	_, err := hc.Append(context.Background(), more...)
+	require.NoError(t, err)
+	info := hc.Info()
+	c20 := storagetypes.Core{Key: info.Key[:], Manifest: info.Manifest, Length: info.Length, ByteLength: info.ByteLength,
+		TreeHash: info.TreeHash[:], Signature: info.Signature}
+	require.EqualValues(t, 20, c20.Length)
+	f.addOrder(1, addr("owner"), c20, h)
+	o := f.st.orders[1]
+	o.KnownLengths = []storagetypes.KnownLength{{CoreIndex: 0, Length: 12, ByteLength: c12.ByteLength, TreeHash: c12.TreeHash}}
+	f.st.orders[1] = o
+	f.st.slots[0].CommittedLength = 12
+	f.setParams(func(p *types.Params) { p.ChallengesPerBlock = 1; p.IndicesPerChallenge = 4; p.ResponseBlocks = 10 })
+
+	f.endBlocksTo(f.ctx.BlockHeight())
+	open := f.openChallenges()
+	require.Len(t, open, 1)
+	ch := open[0]
+	require.EqualValues(t, 12, ch.Length, "challenged at the committed length")
+	require.Equal(t, c12.TreeHash, ch.TreeHash, "against the tree hash signed for it")
+	for _, idx := range ch.Indices {
+		require.Less(t, idx, uint64(12))
+	}
+	issued := f.events("datdot.attest.v1.EventChallengeIssued")
+	require.Len(t, issued, 1)
+	require.Equal(t, `"12"`, eventAttr(issued[0], "length"))
+
+	// proofs of the same blocks at the current length: a wrong answer
+	atCurrent := types.Challenge{Indices: ch.Indices, Length: 20}
+	f.setHeight(f.ctx.BlockHeight() + 1)
+	res, err := f.msg.SubmitProofs(f.ctx, &types.MsgSubmitProofs{Hoster: h.String(),
+		Answers: []types.ChallengeAnswer{{ChallengeId: ch.Id, Proofs: prove(t, hc, atCurrent)}}})
+	require.NoError(t, err)
+	require.False(t, res.Results[0].Passed, "a proof against another tree is not the committed data")
+	require.Equal(t, 1, f.st.faults[slotID(1, 0, 0)])
+
+	// the next challenge, answered at the committed length, passes
+	f.endBlocksTo(f.ctx.BlockHeight() + 1)
+	open = f.openChallenges()
+	require.Len(t, open, 1)
+	require.EqualValues(t, 12, open[0].Length)
+	f.setHeight(f.ctx.BlockHeight() + 1)
+	res, err = f.msg.SubmitProofs(f.ctx, &types.MsgSubmitProofs{Hoster: h.String(),
+		Answers: []types.ChallengeAnswer{{ChallengeId: open[0].Id, Proofs: prove(t, hc, open[0])}}})
+	require.NoError(t, err)
+	require.True(t, res.Results[0].Passed, res.Results[0].Reason)
+	require.Equal(t, 1, f.st.passes[slotID(1, 0, 0)])
 }

@@ -283,9 +283,19 @@ func (k Keeper) decideCheck(ctx context.Context, p types.Params, c types.Check) 
 	if err := k.Records.Set(ctx, checked, rec); err != nil {
 		return err
 	}
+	// The new reputation scales the hoster's pay from this epoch on.
+	var payFactor string
+	if outcome != "inconclusive" {
+		f := p.PayFactor(rec.Reputation)
+		if err := k.storage.SetPayFactor(ctx, checked, f); err != nil {
+			return err
+		}
+		payFactor = f.String()
+	}
 	if err := k.emit(ctx, &types.EventCheckDecided{
 		CheckId: c.Id, Hoster: c.Hoster, Outcome: outcome, Reports: uint32(len(c.Reports)),
 		MedianLatencyMs: latency, MedianThroughputBps: throughput, Reputation: rec.Reputation,
+		PayFactor: payFactor,
 	}); err != nil {
 		return err
 	}

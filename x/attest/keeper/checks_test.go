@@ -103,6 +103,9 @@ func TestPerformanceCheckRound(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rec.Record.ChecksPassed, "the lying attestor did not change the outcome")
 	require.EqualValues(t, 550, rec.Record.Reputation)
+	require.Equal(t, []math.LegacyDec{math.LegacyOneDec()}, f.st.payFactors[checked.String()],
+		"reputation above full_pay_reputation: full pay")
+	require.Equal(t, `"1.000000000000000000"`, eventAttr(decided[0], "pay_factor"), "EventCheckDecided.pay_factor")
 	for _, s := range append(honest, liar) {
 		require.Equal(t, math.NewInt(100), f.get(byName[s]), "reporting attestor paid")
 		r, err := f.q.HosterRecord(f.ctx, &types.QueryHosterRecordRequest{Hoster: s})
@@ -122,4 +125,97 @@ func TestPerformanceCheckRound(t *testing.T) {
 	// a report after the decision is refused
 	_, err = f.msg.SubmitAttestation(f.ctx, &types.MsgSubmitAttestation{Attestor: silent, CheckId: check.Id, Ok: true, LatencyMs: 1, ThroughputBps: 1})
 	require.ErrorIs(t, err, types.ErrCheckNotFound)
+}
+
+func eventAttr(e sdk.Event, key string) string {
+	for _, a := range e.Attributes {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return ""
+}
+
+func TestPayFactorFromReputation(t *testing.T) {
+	p := types.DefaultParams() // min 0.5, full pay from 500
+	dec := math.LegacyMustNewDecFromStr
+	for _, c := range []struct {
+		rep  uint32
+		want string
+	}{
+		{0, "0.5"}, {100, "0.6"}, {250, "0.75"}, {405, "0.905"}, {499, "0.999"},
+		{500, "1"}, {501, "1"}, {1000, "1"},
+	} {
+		require.Equal(t, dec(c.want), p.PayFactor(c.rep), "reputation %d", c.rep)
+	}
+	p.MinPayFactor = math.LegacyZeroDec()
+	p.FullPayReputation = 1000
+	require.Equal(t, math.LegacyZeroDec(), p.PayFactor(0))
+	require.Equal(t, dec("0.9"), p.PayFactor(900))
+	require.Equal(t, math.LegacyOneDec(), p.PayFactor(1000))
+	// the bounds are validated
+	p.MinPayFactor = dec("1.01")
+	require.Error(t, p.Validate())
+	p.MinPayFactor = dec("-0.1")
+	require.Error(t, p.Validate())
+	p = types.DefaultParams()
+	p.FullPayReputation = 0
+	require.Error(t, p.Validate())
+	p.FullPayReputation = types.MaxReputation + 1
+	require.Error(t, p.Validate())
+}
+
+// TestCheckOutcomesScalePay: every decided check hands x/storage the pay
+// factor of the hoster's new reputation; an inconclusive one changes
+// nothing.
+func TestCheckOutcomesScalePay(t *testing.T) {
+	f := newFixture(t)
+	checked := addr("checked")
+	_, c := f.newCore("core", 20, 128)
+	f.addOrder(1, addr("owner"), c, checked)
+	f.st.active = []sdk.AccAddress{checked, addr("a1"), addr("a2"), addr("a3"), addr("a4"), addr("a5")}
+	f.setParams(func(p *types.Params) {
+		p.ChallengesPerBlock = 0
+		p.CheckIntervalBlocks = 5
+		p.ChecksPerInterval = 1
+		p.AttestorsPerCheck = 3
+		p.Quorum = 2
+		p.CheckResponseBlocks = 2
+		p.AttestorFee = math.ZeroInt()
+	})
+	// round runs one check: n attestors report ok (or not); it returns the
+	// decided event.
+	round := func(at int64, n int, ok bool) sdk.Event {
+		t.Helper()
+		f.endBlocksTo(at)
+		var check types.Check
+		require.NoError(t, f.k.Checks.Walk(f.ctx, nil, func(_ uint64, c types.Check) (bool, error) {
+			check = c
+			return true, nil
+		}))
+		require.NotZero(t, check.Id, "a check was issued at %d", at)
+		require.GreaterOrEqual(t, len(check.Attestors), n)
+		f.setHeight(at + 1)
+		for _, s := range check.Attestors[:n] {
+			_, err := f.msg.SubmitAttestation(f.ctx, &types.MsgSubmitAttestation{Attestor: s, CheckId: check.Id, Ok: ok, LatencyMs: 50, ThroughputBps: 8 << 20})
+			require.NoError(t, err)
+		}
+		f.endBlocksTo(check.DeadlineHeight)
+		ev := f.events("datdot.attest.v1.EventCheckDecided")
+		require.Len(t, ev, 1)
+		return ev[0]
+	}
+	dec := math.LegacyMustNewDecFromStr
+	ev := round(5, 3, false) // 500 -> 450
+	require.Equal(t, `"failed"`, eventAttr(ev, "outcome"))
+	require.Equal(t, `"0.950000000000000000"`, eventAttr(ev, "pay_factor"))
+	round(10, 3, false)     // 450 -> 405
+	ev = round(15, 1, true) // below quorum: nothing changes
+	require.Equal(t, `"inconclusive"`, eventAttr(ev, "outcome"))
+	require.Equal(t, `""`, eventAttr(ev, "pay_factor"))
+	round(20, 3, true) // 405 -> 464
+	rec, err := f.q.HosterRecord(f.ctx, &types.QueryHosterRecordRequest{Hoster: checked.String()})
+	require.NoError(t, err)
+	require.EqualValues(t, 464, rec.Record.Reputation)
+	require.Equal(t, []math.LegacyDec{dec("0.95"), dec("0.905"), dec("0.964")}, f.st.payFactors[checked.String()])
 }

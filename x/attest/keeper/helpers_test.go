@@ -51,6 +51,8 @@ type fakeStorage struct {
 	noHoster bool // ReplaceAssignment finds nobody
 	next     sdk.AccAddress
 	index    map[[3]uint64]int // optional slot index (benchmarks)
+	// payFactors holds the factors x/attest set, by hoster, in call order.
+	payFactors map[string][]math.LegacyDec
 }
 
 func slotID(o uint64, c, r uint32) string { return fmt.Sprintf("%d/%d/%d", o, c, r) }
@@ -119,6 +121,7 @@ func newFixture(t testing.TB) *fixture {
 		st: &fakeStorage{
 			orders: map[uint64]storagetypes.Order{}, stake: map[string]math.Int{},
 			passes: map[string]int{}, faults: map[string]int{}, next: addr("replacement"),
+			payFactors: map[string][]math.LegacyDec{},
 		},
 	}
 	codec := addresscodec.NewBech32Codec("cosmos")
@@ -224,6 +227,12 @@ func newFixture(t testing.TB) *fixture {
 			st.replaced = append(st.replaced, slotID(o, c, r))
 			st.slots[i] = storagetypes.Assignment{OrderId: o, CoreIndex: c, Replica: r, Hoster: st.next.String(), Index: uint64(i)}
 			return st.next, nil
+		}).AnyTimes()
+
+	sk.EXPECT().SetPayFactor(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(
+		func(_ context.Context, h sdk.AccAddress, factor math.LegacyDec) error {
+			st.payFactors[h.String()] = append(st.payFactors[h.String()], factor)
+			return nil
 		}).AnyTimes()
 
 	f.gov = authtypes.NewModuleAddress(govtypes.ModuleName).String()

@@ -331,6 +331,20 @@ func (mr *MockStorageKeeperMockRecorder) SetAccruing(ctx, orderID, core, replica
 	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "SetAccruing", reflect.TypeOf((*MockStorageKeeper)(nil).SetAccruing), ctx, orderID, core, replica, accruing)
 }
 
+// SetPayFactor mocks base method.
+func (m *MockStorageKeeper) SetPayFactor(ctx context.Context, hoster types.AccAddress, factor math.LegacyDec) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "SetPayFactor", ctx, hoster, factor)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// SetPayFactor indicates an expected call of SetPayFactor.
+func (mr *MockStorageKeeperMockRecorder) SetPayFactor(ctx, hoster, factor interface{}) *gomock.Call {
+	mr.mock.ctrl.T.Helper()
+	return mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "SetPayFactor", reflect.TypeOf((*MockStorageKeeper)(nil).SetPayFactor), ctx, hoster, factor)
+}
+
 // SlashHosterToModule mocks base method.
 func (m *MockStorageKeeper) SlashHosterToModule(ctx context.Context, hoster types.AccAddress, fraction math.LegacyDec, toModule string) (math.Int, error) {
 	m.ctrl.T.Helper()

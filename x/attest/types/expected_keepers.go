@@ -43,6 +43,8 @@ type StorageKeeper interface {
 	SetAccruing(ctx context.Context, orderID uint64, core, replica uint32, accruing bool) error
 	SlashHosterToModule(ctx context.Context, hoster sdk.AccAddress, fraction math.LegacyDec, toModule string) (math.Int, error)
 	ReplaceAssignment(ctx context.Context, orderID uint64, core, replica uint32) (sdk.AccAddress, error)
+	// SetPayFactor scales the hoster's pay from the current epoch on.
+	SetPayFactor(ctx context.Context, hoster sdk.AccAddress, factor math.LegacyDec) error
 }
 
 // StakingKeeper tells which account proposed the block, so that a hoster is

@@ -36,7 +36,26 @@ func DefaultParams() Params {
 		AttestorFee:         math.NewInt(1000),
 		MaxLatencyMs:        2000,
 		MinThroughputBps:    256 << 10,
+		MinPayFactor:        math.LegacyNewDecWithPrec(5, 1), // 50 %
+		FullPayReputation:   MaxReputation / 2,               // where new hosters start
 	}
+}
+
+// PayFactor is the factor x/storage applies to the pay of a hoster with
+// this reputation: min_pay_factor + (1 - min_pay_factor) x min(r,
+// full_pay_reputation) / full_pay_reputation, so a hoster at or above
+// full_pay_reputation earns its full price and one at 0 earns
+// min_pay_factor of it. Always in [min_pay_factor, 1].
+func (p Params) PayFactor(reputation uint32) math.LegacyDec {
+	if p.FullPayReputation == 0 || reputation >= p.FullPayReputation {
+		return math.LegacyOneDec()
+	}
+	one := math.LegacyOneDec()
+	f := p.MinPayFactor.Add(one.Sub(p.MinPayFactor).MulInt64(int64(reputation)).QuoInt64(int64(p.FullPayReputation)))
+	if f.GT(one) {
+		return one
+	}
+	return f
 }
 
 // Validate checks every parameter.
@@ -72,6 +91,10 @@ func (p Params) Validate() error {
 		return fmt.Errorf("attestor_fee must not be negative")
 	case p.AttestorFee.BigIntMut().BitLen() > 128:
 		return fmt.Errorf("attestor_fee must be below 2^128")
+	case p.MinPayFactor.IsNil() || p.MinPayFactor.IsNegative() || p.MinPayFactor.GT(math.LegacyOneDec()):
+		return fmt.Errorf("min_pay_factor must be in [0, 1]")
+	case p.FullPayReputation == 0 || p.FullPayReputation > MaxReputation:
+		return fmt.Errorf("full_pay_reputation must be in [1, %d]", MaxReputation)
 	}
 	return nil
 }

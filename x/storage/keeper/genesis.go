@@ -126,6 +126,15 @@ func (k Keeper) InitGenesis(ctx context.Context, gs *types.GenesisState) error {
 			return err
 		}
 	}
+	for _, f := range gs.PayFactors {
+		addr, err := k.parseAddr(f.Hoster, "pay factor hoster")
+		if err != nil {
+			return err
+		}
+		if err := k.PayFactors.Set(ctx, collections.Join(addr, f.Epoch), f); err != nil {
+			return err
+		}
+	}
 	return k.checkModuleBalance(ctx, gs)
 }
 
@@ -197,6 +206,12 @@ func (k Keeper) ExportGenesis(ctx context.Context) (*types.GenesisState, error) 
 	}
 	if err := k.UnbondingQueue.Walk(ctx, nil, func(key collections.Pair[int64, sdk.AccAddress]) (bool, error) {
 		gs.UnbondingQueue = append(gs.UnbondingQueue, types.UnbondingEntry{Height: key.K1(), Hoster: k.addrString(key.K2())})
+		return false, nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := k.PayFactors.Walk(ctx, nil, func(_ collections.Pair[sdk.AccAddress, uint64], f types.PayFactor) (bool, error) {
+		gs.PayFactors = append(gs.PayFactors, f)
 		return false, nil
 	}); err != nil {
 		return nil, err

@@ -43,7 +43,10 @@ func (q queryServer) view(ctx context.Context, p types.Params, orders map[uint64
 		}
 		orders[a.OrderId] = o
 	}
-	amt, _, _ := accrued(o, a, currentEpoch(ctx, p))
+	amt, _, _, err := q.k.accrued(ctx, o, a, currentEpoch(ctx, p))
+	if err != nil {
+		return types.AssignmentView{}, err
+	}
 	return types.AssignmentView{Assignment: a, Accrued: amt}, nil
 }
 

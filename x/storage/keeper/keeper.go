@@ -72,6 +72,9 @@ type Keeper struct {
 	// SeedHash is the hash of the last block this module ended (written in
 	// EndBlock), the randomness of the next block's assignments.
 	SeedHash collections.Item[[]byte]
+	// PayFactors holds every hoster's pay-factor history, (hoster, epoch
+	// from which it applies) -> PayFactor (see payIndex).
+	PayFactors collections.Map[collections.Pair[sdk.AccAddress, uint64], types.PayFactor]
 }
 
 // NewKeeper creates the x/storage keeper. authority is the address allowed to
@@ -120,6 +123,8 @@ func NewKeeper(
 		PruneQueue: collections.NewKeySet(sb, types.PruneQueueKey, "prune_queue",
 			collections.PairKeyCodec(collections.Int64Key, collections.Uint64Key)),
 		SeedHash: collections.NewItem(sb, types.SeedHashKey, "seed_hash", collections.BytesValue),
+		PayFactors: collections.NewMap(sb, types.PayFactorsKey, "pay_factors",
+			collections.PairKeyCodec(sdk.AccAddressKey, collections.Uint64Key), codec.CollValue[types.PayFactor](cdc)),
 		ExpiryQueue: collections.NewKeySet(sb, types.ExpiryQueueKey, "expiry_queue",
 			collections.PairKeyCodec(collections.Int64Key, collections.Uint64Key)),
 		UnbondingQueue: collections.NewKeySet(sb, types.UnbondingQueueKey, "unbonding_queue",

@@ -296,7 +296,10 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	}
 	owed := math.ZeroInt()
 	for _, a := range as {
-		amt, _, _ := accrued(o, a, cur)
+		amt, _, _, err := k.accrued(ctx, o, a, cur)
+		if err != nil {
+			return err
+		}
 		owed = owed.Add(amt)
 	}
 	avail := o.Escrow.Sub(owed).Add(topUp)
@@ -418,7 +421,7 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	}
 	for idx := range changed {
 		old := o.Cores[idx]
-		o.KnownLengths = rememberLength(o.KnownLengths, types.KnownLength{CoreIndex: uint32(idx), Length: old.Length, ByteLength: old.ByteLength})
+		o.KnownLengths = rememberLength(o.KnownLengths, types.KnownLength{CoreIndex: uint32(idx), Length: old.Length, ByteLength: old.ByteLength, TreeHash: old.TreeHash})
 	}
 	o.Cores = updated.Cores
 	o.DurationEpochs = updated.DurationEpochs

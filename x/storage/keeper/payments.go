@@ -16,7 +16,9 @@ import (
 // Payments
 //
 // Escrow accrues to hosters lazily. A slot earns its price per epoch
-// (SlotPrice(hoster's price per GiB when assigned, committed bytes)) for every
+// (SlotPrice(hoster's price per GiB when assigned, committed bytes)) times
+// the hoster's pay factor in that epoch (1 unless x/attest lowered it for a
+// poor reputation, see SetPayFactor) for every
 // complete epoch after the one in which its hoster first committed, up to the
 // order's end epoch. Each assignment stores paid_from_epoch, the first epoch
 // not yet paid; settling moves (min(current, end) - paid_from) x price from
@@ -30,22 +32,118 @@ import (
 // duration, hosters' prices are at most the max price, and an extension must
 // top up to the same bound for the remaining epochs at the new sizes.
 
-// accrued returns the unpaid amount of a slot at epoch cur and the epoch it
-// would be paid through.
-func accrued(o types.Order, a types.Assignment, cur uint64) (math.Int, uint64, uint64) {
+// accrued returns the unpaid amount of a slot at epoch cur, the epoch it
+// would be paid through and the number of epochs it covers. Each epoch pays
+// the slot's price times the hoster's pay factor in that epoch (1 unless
+// x/attest lowered it, see SetPayFactor): price x (payIndex(to) -
+// payIndex(from)), truncated.
+func (k Keeper) accrued(ctx context.Context, o types.Order, a types.Assignment, cur uint64) (math.Int, uint64, uint64, error) {
 	if a.CommittedLength == 0 || a.Suspended {
-		return math.ZeroInt(), a.PaidFromEpoch, 0
+		return math.ZeroInt(), a.PaidFromEpoch, 0, nil
 	}
 	to := cur
 	if to > o.EndEpoch {
 		to = o.EndEpoch
 	}
 	if a.PaidFromEpoch >= to {
-		return math.ZeroInt(), a.PaidFromEpoch, 0
+		return math.ZeroInt(), a.PaidFromEpoch, 0, nil
 	}
 	epochs := to - a.PaidFromEpoch
 	price := types.SlotPrice(a.PricePerGibEpoch, paidBytes(o, a))
-	return price.Mul(math.NewIntFromUint64(epochs)), to, epochs
+	hoster, err := k.parseAddr(a.Hoster, "hoster")
+	if err != nil {
+		return math.ZeroInt(), 0, 0, err
+	}
+	last, found, err := k.payStep(ctx, hoster, to)
+	if err != nil {
+		return math.ZeroInt(), 0, 0, err
+	}
+	if !found {
+		// No factor ever set up to `to`: full price for every epoch.
+		return price.Mul(math.NewIntFromUint64(epochs)), to, epochs, nil
+	}
+	first := last
+	if last.Epoch > a.PaidFromEpoch {
+		if first, found, err = k.payStep(ctx, hoster, a.PaidFromEpoch); err != nil {
+			return math.ZeroInt(), 0, 0, err
+		}
+	}
+	units := payIndex(last, true, to).Sub(payIndex(first, found, a.PaidFromEpoch))
+	return units.MulInt(price).TruncateInt(), to, epochs, nil
+}
+
+// payStep returns the hoster's pay-factor step in force at epoch e: the
+// entry with the greatest epoch <= e (found false when there is none). One
+// store seek, whatever the length of the history.
+func (k Keeper) payStep(ctx context.Context, hoster sdk.AccAddress, e uint64) (types.PayFactor, bool, error) {
+	iter, err := k.PayFactors.Iterate(ctx,
+		collections.NewPrefixedPairRange[sdk.AccAddress, uint64](hoster).EndInclusive(e).Descending())
+	if err != nil {
+		return types.PayFactor{}, false, err
+	}
+	defer iter.Close()
+	if !iter.Valid() {
+		return types.PayFactor{}, false, nil
+	}
+	v, err := iter.Value()
+	return v, err == nil, err
+}
+
+// payIndex is the pay index at the start of epoch e given the step in force
+// at e: the sum of the factors of all epochs before e (e itself without a
+// step, every epoch counting 1).
+func payIndex(step types.PayFactor, found bool, e uint64) math.LegacyDec {
+	if !found {
+		return math.LegacyNewDecFromInt(math.NewIntFromUint64(e))
+	}
+	return step.Cumulative.Add(step.Factor.MulInt(math.NewIntFromUint64(e - step.Epoch)))
+}
+
+// SetPayFactor sets the factor (in [0, 1]) by which the hoster's pay is
+// multiplied from the current epoch on; x/attest calls it when a
+// performance check changes the hoster's reputation. Epochs before the
+// current one keep the factor they had, however late their slots are
+// settled: the history keeps one entry per epoch in which the factor
+// changed, and settling reads at most two of them (no work proportional to
+// the hoster's slots). What a lower factor does not pay stays in the
+// order's escrow and goes back to the owner when the order ends.
+func (k Keeper) SetPayFactor(ctx context.Context, hoster sdk.AccAddress, factor math.LegacyDec) error {
+	if factor.IsNil() || factor.IsNegative() || factor.GT(math.LegacyOneDec()) {
+		return errorsmod.Wrapf(types.ErrInvalidPayFactor, "%v is not in [0, 1]", factor)
+	}
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return err
+	}
+	cur := currentEpoch(ctx, p)
+	step, found, err := k.payStep(ctx, hoster, cur)
+	if err != nil {
+		return err
+	}
+	switch {
+	case found && step.Factor.Equal(factor), !found && factor.Equal(math.LegacyOneDec()):
+		return nil // unchanged
+	case found && step.Epoch == cur:
+		// Changed again within the epoch: the latest factor applies to it.
+		step.Factor = factor
+	default:
+		step = types.PayFactor{Hoster: k.addrString(hoster), Epoch: cur, Factor: factor, Cumulative: payIndex(step, found, cur)}
+	}
+	return k.PayFactors.Set(ctx, collections.Join(hoster, cur), step)
+}
+
+// PayFactor returns the hoster's pay factor at the current epoch (1 when
+// none was set).
+func (k Keeper) PayFactor(ctx context.Context, hoster sdk.AccAddress) (math.LegacyDec, error) {
+	p, err := k.Params.Get(ctx)
+	if err != nil {
+		return math.LegacyDec{}, err
+	}
+	step, found, err := k.payStep(ctx, hoster, currentEpoch(ctx, p))
+	if err != nil || !found {
+		return math.LegacyOneDec(), err
+	}
+	return step.Factor, nil
 }
 
 // paidBytes is the size a committed slot is paid for: the bytes its hoster
@@ -62,7 +160,10 @@ func paidBytes(o types.Order, a types.Assignment) uint64 {
 // settle pays a slot what accrued up to epoch cur, from the order's escrow to
 // the hoster. It updates o and a in memory and saves a; the caller saves o.
 func (k Keeper) settle(ctx context.Context, p types.Params, o *types.Order, a *types.Assignment, cur uint64) (math.Int, error) {
-	amount, to, epochs := accrued(*o, *a, cur)
+	amount, to, epochs, err := k.accrued(ctx, *o, *a, cur)
+	if err != nil {
+		return math.ZeroInt(), err
+	}
 	if epochs == 0 {
 		return math.ZeroInt(), nil
 	}

@@ -247,6 +247,9 @@ func TestExtendOrder(t *testing.T) {
 	eqInt(t, math.NewInt(6000), o.Escrow)
 	eqInt(t, math.NewInt(300), o.Paid)
 	require.Equal(t, types.ORDER_STATUS_ASSIGNED, o.Status, "hosters must re-commit the new length")
+	// the old length is remembered with its signed tree hash: x/attest
+	// challenges the slots still committed to it on that tree
+	require.Equal(t, []types.KnownLength{{CoreIndex: 0, Length: 10, ByteLength: 1 << 30, TreeHash: w.core(t, 10, 1<<30).TreeHash}}, o.KnownLengths)
 	for _, h := range hs {
 		require.Equal(t, uint64(2<<30), f.hoster(h).Used)
 	}

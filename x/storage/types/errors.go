@@ -40,4 +40,5 @@ var (
 	// ErrInvalidPeerAddress: a replication address (a hoster's, or an
 	// order's peer) that is not host:port.
 	ErrInvalidPeerAddress = errorsmod.Register(ModuleName, 40, "invalid replication address")
+	ErrInvalidPayFactor   = errorsmod.Register(ModuleName, 35, "invalid pay factor")
 )

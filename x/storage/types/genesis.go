@@ -3,6 +3,8 @@ package types
 import (
 	"fmt"
 
+	"cosmossdk.io/math"
+
 	sdk "github.com/cosmos/cosmos-sdk/types"
 )
 
@@ -230,6 +232,37 @@ func (gs GenesisState) ValidateWith(parseAddr func(string) error) error {
 		if h.Status == HOSTER_STATUS_LEAVING && !unbonding[addr] {
 			return fmt.Errorf("leaving hoster %s missing from the unbonding queue", addr)
 		}
+	}
+	return validatePayFactors(gs.PayFactors, parseAddr)
+}
+
+// validatePayFactors checks every hoster's pay-factor history: factors in
+// [0, 1], epochs increasing, and each step's cumulative index equal to what
+// the steps before it give (the first step's is its epoch: every epoch
+// before it counted 1), so that no history pays more than full price.
+func validatePayFactors(fs []PayFactor, parseAddr func(string) error) error {
+	last := make(map[string]PayFactor, len(fs))
+	for i, f := range fs {
+		if err := parseAddr(f.Hoster); err != nil {
+			return fmt.Errorf("pay factor %d: hoster: %w", i, err)
+		}
+		if f.Factor.IsNil() || f.Factor.IsNegative() || f.Factor.GT(math.LegacyOneDec()) {
+			return fmt.Errorf("pay factor %d (%s, epoch %d): factor must be in [0, 1]", i, f.Hoster, f.Epoch)
+		}
+		if f.Cumulative.IsNil() {
+			return fmt.Errorf("pay factor %d (%s, epoch %d): cumulative missing", i, f.Hoster, f.Epoch)
+		}
+		want := math.LegacyNewDecFromInt(math.NewIntFromUint64(f.Epoch))
+		if prev, ok := last[f.Hoster]; ok {
+			if f.Epoch <= prev.Epoch {
+				return fmt.Errorf("pay factor %d (%s): epoch %d does not follow %d", i, f.Hoster, f.Epoch, prev.Epoch)
+			}
+			want = prev.Cumulative.Add(prev.Factor.MulInt(math.NewIntFromUint64(f.Epoch - prev.Epoch)))
+		}
+		if !f.Cumulative.Equal(want) {
+			return fmt.Errorf("pay factor %d (%s, epoch %d): cumulative %s, the history gives %s", i, f.Hoster, f.Epoch, f.Cumulative, want)
+		}
+		last[f.Hoster] = f
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ var (
 	SeedHashKey            = collections.NewPrefix(16)
 	// OrdersByCoreKey indexes orders by core key (for CoreHolders).
 	OrdersByCoreKey = collections.NewPrefix(40)
+	PayFactorsKey   = collections.NewPrefix(17)
 	// PendingQueueKey (9) now keys (size class, retry height, order id).
 )
 
