@@ -279,6 +279,24 @@ func versionIs(id string) selector {
 // says so: reading the latest version of a key with many versions costs
 // one record, not all of them.
 func versions(objs *bolt.Bucket, key string, sel selector) ([]entry, error) {
+	return versionsOf(objs, key, "", sel)
+}
+
+// versionsOf is versions with the version id sel looks for, if any: a
+// positional id (position.go) is read directly.
+func versionsOf(objs *bolt.Bucket, key, id string, sel selector) ([]entry, error) {
+	if id != "" {
+		e, found, ok, err := versionAt(objs, key, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if !found {
+				return nil, nil
+			}
+			return []entry{e}, nil
+		}
+	}
 	var out []entry
 	pfx := keyPrefix(key)
 	c := objs.Cursor()
@@ -338,8 +356,12 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		return nil, err
 	}
 	var dropped []store.Part
+	seq, err := objs.NextSequence()
+	if err != nil {
+		return nil, err
+	}
 	if b.Versioning == store.VersioningEnabled {
-		obj.VersionID = newVersionID()
+		obj.VersionID = seqVersionID(seq)
 	} else {
 		obj.VersionID = store.NullVersion
 		for _, e := range vers {
@@ -352,10 +374,6 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		}
 	}
 	freed, err := dropRefs(tx, dropped)
-	if err != nil {
-		return nil, err
-	}
-	seq, err := objs.NextSequence()
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +409,7 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key, versionIs(versionID))
+		vers, err := versionsOf(objs, key, versionID, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -423,7 +441,7 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key, versionIs(versionID))
+		vers, err := versionsOf(objs, key, versionID, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -465,7 +483,7 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 		default:
 			sel = latestOnly // for the delete marker's owner
 		}
-		vers, err := versions(objs, key, sel)
+		vers, err := versionsOf(objs, key, versionID, sel)
 		if err != nil {
 			return err
 		}
@@ -558,10 +576,10 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 		var k, v []byte
 		prev := ""
 		first := true
-		skipping := false
 		if q.After != "" && q.AfterID != "" && strings.HasPrefix(q.After, q.Prefix) {
-			k, v = c.Seek(keyPrefix(q.After))
-			skipping = true
+			// Resume from the marker's position (position.go), not by
+			// finding its id: that version may be gone by now.
+			k, v = resumeVersions(c, q.After, q.AfterID)
 		} else {
 			k, v = c.Seek(seekStart(q.Prefix, q.After))
 		}
@@ -570,20 +588,14 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 			if !strings.HasPrefix(key, q.Prefix) {
 				break
 			}
-			latest := first || key != prev
+			latest := key != prev
+			if first {
+				latest = isFirstVersion(objs, key, k)
+			}
 			first, prev = false, key
 			var o store.Object
 			if err := json.Unmarshal(v, &o); err != nil {
 				return fmt.Errorf("local: object %q: %w", key, err)
-			}
-			if skipping {
-				if key == q.After {
-					if o.VersionID == q.AfterID {
-						skipping = false
-					}
-					continue
-				}
-				skipping = false
 			}
 			o.IsLatest = latest
 			out = append(out, o)
