@@ -210,6 +210,9 @@ func (q *request) getObject(head bool) error {
 			return err
 		}
 		defer data.Close()
+		if start == 0 && length == obj.Size {
+			data = verifyWhole(&obj, data)
+		}
 	}
 	q.objectHeaders(b, &obj)
 	if partial {
