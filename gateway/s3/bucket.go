@@ -117,6 +117,9 @@ func (q *request) createBucket() error {
 		return err
 	}
 	b := store.Bucket{Name: q.bucket, Created: time.Now().UTC(), Region: region, Owner: *q.user, ACL: acl}
+	if err := q.checkBucketLimit(); err != nil {
+		return err
+	}
 	err = q.s.cfg.Meta.CreateBucket(q.ctx, b)
 	if errors.Is(err, store.ErrBucketExists) {
 		old, gerr := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)

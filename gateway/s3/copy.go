@@ -215,6 +215,9 @@ func (q *request) copyObject() error {
 	if src.Size > maxObjectSize {
 		return s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
+	if err := q.checkBytesLimit(b, src.Size); err != nil {
+		return err
+	}
 	hdr, meta := src.Headers, src.Meta
 	if directive == "REPLACE" {
 		if hdr, meta, err = q.requestMeta(); err != nil {

@@ -34,6 +34,9 @@ func (q *request) createUpload() error {
 	if err != nil {
 		return err
 	}
+	if err := q.checkUploadLimit(b); err != nil {
+		return err
+	}
 	alg := strings.ToUpper(q.r.Header.Get("x-amz-checksum-algorithm"))
 	if alg != "" {
 		if _, ok := sigv4.NewChecksumHash(alg); !ok {
@@ -103,11 +106,14 @@ func (q *request) uploadPart() error {
 	if err != nil {
 		return err
 	}
-	_, up, err := q.loadUpload()
+	ub, up, err := q.loadUpload()
 	if err != nil {
 		return err
 	}
 	if err := q.checkBodySize(); err != nil {
+		return err
+	}
+	if err := q.checkBytesLimit(ub, q.auth.ContentLength); err != nil {
 		return err
 	}
 	var want []string
@@ -139,7 +145,7 @@ func (q *request) uploadPartCopy() error {
 	if err != nil {
 		return err
 	}
-	_, up, err := q.loadUpload()
+	ub, up, err := q.loadUpload()
 	if err != nil {
 		return err
 	}
@@ -161,6 +167,13 @@ func (q *request) uploadPartCopy() error {
 			return s3err.InvalidRange.With("The requested range is not satisfiable")
 		}
 		off, length = first, last-first+1
+	}
+	// A part is at most 5 GiB, copied or not (issue 9 #7).
+	if length > maxObjectSize {
+		return s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	if err := q.checkBytesLimit(ub, length); err != nil {
+		return err
 	}
 	var algs []string
 	if up.ChecksumAlgorithm != "" {

@@ -103,6 +103,9 @@ func (q *request) putObject() error {
 	if err := q.checkBodySize(); err != nil {
 		return err
 	}
+	if err := q.checkBytesLimit(b, q.auth.ContentLength); err != nil {
+		return err
+	}
 	hdr, meta, err := q.requestMeta()
 	if err != nil {
 		return err

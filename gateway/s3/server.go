@@ -16,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/datdot/datdot/gateway/s3err"
 	"github.com/datdot/datdot/gateway/s3xml"
@@ -48,6 +50,13 @@ type Config struct {
 	// with no grace period (freed blobs are deleted by the request that
 	// freed them, or by their last reader).
 	Reaper *store.Reaper
+	// Limits caps what each account may hold (zero: no limit).
+	Limits Limits
+	// UploadExpiry is how long an incomplete multipart upload is kept
+	// before ExpireUploads aborts it (0: DefaultUploadExpiry).
+	UploadExpiry time.Duration
+	// AccessLog, if not nil, gets one line per request.
+	AccessLog *slog.Logger
 }
 
 // Server serves the S3 API.
@@ -56,6 +65,9 @@ type Server struct {
 	log   *slog.Logger
 	users map[string]bool // known canonical user ids
 	reap  *store.Reaper
+
+	maint  sync.Mutex // one maintenance pass at a time
+	expiry expiryCursor
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }

@@ -315,6 +315,13 @@ type MetaStore interface {
 	Close() error
 }
 
+// UsageReader is implemented by a MetaStore that keeps each bucket's
+// stored bytes (every version and every part of its open uploads) up to
+// date, for per-account limits.
+type UsageReader interface {
+	BucketUsage(ctx context.Context, bucket string) (int64, error)
+}
+
 // BlobStore holds the bytes.
 type BlobStore interface {
 	// Create starts a new blob. The caller writes its bytes and then

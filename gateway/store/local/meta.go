@@ -61,7 +61,15 @@ func OpenMeta(path string) (*Meta, error) {
 			}
 		}
 		if migrate {
-			return countRefs(tx)
+			if err := countRefs(tx); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bUsage) == nil {
+			if _, err := tx.CreateBucket(bUsage); err != nil {
+				return err
+			}
+			return countUsage(tx)
 		}
 		return nil
 	})
@@ -183,7 +191,7 @@ func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.Blo
 			if err := decode(v, &up, "upload", k); err != nil {
 				return err
 			}
-			f, err := dropParts(tx, up.UploadID)
+			f, err := dropParts(tx, name, up.UploadID)
 			freed = append(freed, f...)
 			return err
 		})
@@ -194,6 +202,9 @@ func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.Blo
 			return err
 		}
 		if err := tx.Bucket(bObjects).DeleteBucket([]byte(name)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUsage).Delete([]byte(name)); err != nil {
 			return err
 		}
 		return tx.Bucket(bBuckets).Delete([]byte(name))
@@ -356,6 +367,7 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		return nil, err
 	}
 	var dropped []store.Part
+	var droppedSize int64
 	seq, err := objs.NextSequence()
 	if err != nil {
 		return nil, err
@@ -367,6 +379,7 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		for _, e := range vers {
 			if e.obj.VersionID == store.NullVersion {
 				dropped = append(dropped, e.obj.Parts...)
+				droppedSize += e.obj.Size
 				if err := objs.Delete(e.k); err != nil {
 					return nil, err
 				}
@@ -375,6 +388,9 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 	}
 	freed, err := dropRefs(tx, dropped)
 	if err != nil {
+		return nil, err
+	}
+	if err := addUsage(tx, b.Name, obj.Size-droppedSize); err != nil {
 		return nil, err
 	}
 	if err := putJSON(objs, entryKey(obj.Key, seq), obj); err != nil {
@@ -494,6 +510,9 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 					if freed, err = dropRefs(tx, e.obj.Parts); err != nil {
 						return err
 					}
+					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
+						return err
+					}
 					return objs.Delete(e.k)
 				}
 			}
@@ -506,6 +525,9 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 				if e.obj.VersionID == store.NullVersion {
 					dropped = append(dropped, e.obj.Parts...)
 					if err := objs.Delete(e.k); err != nil {
+						return err
+					}
+					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
 						return err
 					}
 				}
@@ -661,6 +683,7 @@ func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p stor
 		if err := addRefs(tx, []store.Part{p}); err != nil {
 			return err
 		}
+		delta := p.Size
 		if old := parts.Get(partKey(p.Number)); old != nil {
 			var op store.Part
 			if err := decode(old, &op, "part of upload "+uploadID, partKey(p.Number)); err != nil {
@@ -669,6 +692,10 @@ func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p stor
 			if freed, err = dropRefs(tx, []store.Part{op}); err != nil {
 				return err
 			}
+			delta -= op.Size
+		}
+		if err := addUsage(tx, bucket, delta); err != nil {
+			return err
 		}
 		return putJSON(parts, partKey(p.Number), p)
 	})
@@ -705,7 +732,7 @@ func (m *Meta) ListParts(ctx context.Context, bucket, key, uploadID string) (out
 }
 
 // dropParts removes an upload's parts, returning the blobs freed.
-func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
+func dropParts(tx *bolt.Tx, bucket, uploadID string) ([]store.BlobRef, error) {
 	parts, err := readParts(tx, uploadID)
 	if err != nil {
 		if errors.Is(err, store.ErrNoSuchUpload) {
@@ -715,6 +742,9 @@ func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
 	}
 	freed, err := dropRefs(tx, parts)
 	if err != nil {
+		return nil, err
+	}
+	if err := addUsage(tx, bucket, -partsSize(parts)); err != nil {
 		return nil, err
 	}
 	return freed, tx.Bucket(bParts).DeleteBucket([]byte(uploadID))
@@ -749,6 +779,9 @@ func (m *Meta) CompleteUpload(ctx context.Context, bucket, key, uploadID string,
 		if err != nil {
 			return err
 		}
+		if err := addUsage(tx, bucket, -partsSize(parts)); err != nil {
+			return err
+		}
 		freed = append(freed, f...)
 		if err := tx.Bucket(bParts).DeleteBucket([]byte(uploadID)); err != nil {
 			return err
@@ -765,7 +798,7 @@ func (m *Meta) AbortUpload(ctx context.Context, bucket, key, uploadID string) (f
 		if _, err := getUpload(tx, bucket, key, uploadID); err != nil {
 			return err
 		}
-		freed, err = dropParts(tx, uploadID)
+		freed, err = dropParts(tx, bucket, uploadID)
 		if err != nil {
 			return err
 		}
