@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/sigv4"
 	"github.com/datdot/datdot/gateway/store"
 )
 
@@ -216,7 +217,7 @@ func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 	p.ETag = q.auth.MD5Hex()
 	sums := q.auth.Checksums()
 	for alg, v := range sums {
-		if alg == "MD5" {
+		if alg == sigv4.ContentMD5 {
 			continue
 		}
 		if p.Checksums == nil {
