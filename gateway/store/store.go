@@ -235,6 +235,18 @@ type ListQuery struct {
 	Limit int
 }
 
+// ScanLimited is returned by ListObjects, together with the entries found
+// so far, when it read as many records as one transaction may (delete
+// markers, which it skips, can make a short page cost any number of
+// reads). The caller continues with After = the error's After.
+type ScanLimited struct {
+	After string
+}
+
+func (e *ScanLimited) Error() string {
+	return fmt.Sprintf("store: listing stopped after its read bound at %q", e.After)
+}
+
 // PutCheck is called inside the write transaction with the current latest
 // version of the key (nil when there is none, or a delete marker) and may
 // refuse the write by returning an error, which is returned unchanged.

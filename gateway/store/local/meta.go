@@ -33,7 +33,13 @@ import (
 // key's versions and hide them.
 type Meta struct {
 	db *bolt.DB
+	// ScanBound is the most records one ListObjects transaction reads
+	// (0: DefaultScanBound); see store.ScanLimited.
+	ScanBound int
 }
+
+// DefaultScanBound is the default of Meta.ScanBound.
+const DefaultScanBound = 10000
 
 var (
 	bBuckets = []byte("buckets")
@@ -565,12 +571,23 @@ func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery
 		if err != nil {
 			return err
 		}
+		prevKey := ""
+		bound := m.ScanBound
+		if bound <= 0 {
+			bound = DefaultScanBound
+		}
+		scanned := 0
 		c := objs.Cursor()
 		for k, v := c.Seek(seekStart(q.Prefix, q.After)); k != nil && len(out) < q.Limit; {
 			key := splitEntry(k)
 			if !strings.HasPrefix(key, q.Prefix) {
 				break
 			}
+			if scanned == bound {
+				return &store.ScanLimited{After: prevKey}
+			}
+			scanned++
+			prevKey = key
 			var o store.Object
 			if err := json.Unmarshal(v, &o); err != nil {
 				return fmt.Errorf("local: object %q: %w", key, err)
