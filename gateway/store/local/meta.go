@@ -32,7 +32,8 @@ import (
 // store.ErrInvalidKey, since such a key's entries would sort among another
 // key's versions and hide them.
 type Meta struct {
-	db *bolt.DB
+	db    *bolt.DB
+	group *groupCommit
 	// ScanBound is the most records one ListObjects transaction reads
 	// (0: DefaultScanBound); see store.ScanLimited.
 	ScanBound int
@@ -83,7 +84,7 @@ func OpenMeta(path string) (*Meta, error) {
 		db.Close()
 		return nil, fmt.Errorf("local: init %s: %w", path, err)
 	}
-	return &Meta{db: db}, nil
+	return &Meta{db: db, group: &groupCommit{db: db}}, nil
 }
 
 // Close implements store.MetaStore.
@@ -96,14 +97,14 @@ func (m *Meta) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return m.db.Update(fn)
 }
 
-// batch is update through bbolt's Batch, which groups concurrent calls into
-// one commit (one fsync). fn may run more than once, so it must reset its
-// outputs.
+// batch is update through a group commit (group.go), which puts concurrent
+// calls into one commit (one fsync) without delaying a lone one. fn may run
+// more than once, so it must reset its outputs.
 func (m *Meta) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return m.db.Batch(fn)
+	return m.group.run(fn)
 }
 
 func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
@@ -323,6 +324,7 @@ func versionsOf(objs *bolt.Bucket, key, id string, sel selector) ([]entry, error
 		if err := json.Unmarshal(v, &o); err != nil {
 			return nil, fmt.Errorf("local: object %q: %w", key, err)
 		}
+		o.Key = key // JSON cannot carry invalid UTF-8; the entry key can
 		keep, stop := sel(i, &o)
 		if keep {
 			out = append(out, entry{k: append([]byte(nil), k...), obj: o, i: i})
@@ -592,6 +594,7 @@ func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery
 			if err := json.Unmarshal(v, &o); err != nil {
 				return fmt.Errorf("local: object %q: %w", key, err)
 			}
+			o.Key = key
 			if !o.DeleteMarker {
 				o.IsLatest = true
 				out = append(out, o)
@@ -636,6 +639,7 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 			if err := json.Unmarshal(v, &o); err != nil {
 				return fmt.Errorf("local: object %q: %w", key, err)
 			}
+			o.Key = key
 			o.IsLatest = latest
 			out = append(out, o)
 		}
@@ -846,6 +850,9 @@ func (m *Meta) ListUploads(ctx context.Context, bucket string, q store.ListQuery
 			var up store.Upload
 			if err := decode(v, &up, "upload", k); err != nil {
 				return err
+			}
+			if i := bytes.IndexByte(k, 0); i >= 0 {
+				up.Key = string(k[:i]) // the record's JSON cannot carry invalid UTF-8
 			}
 			if !strings.HasPrefix(up.Key, q.Prefix) {
 				break

@@ -71,6 +71,7 @@ func versionAt(objs *bolt.Bucket, key, id string) (e entry, found, ok bool, err 
 	if err := json.Unmarshal(v, &e.obj); err != nil {
 		return e, false, true, fmt.Errorf("local: object %q: %w", key, err)
 	}
+	e.obj.Key = key
 	if e.obj.VersionID != id {
 		return e, false, true, nil
 	}
