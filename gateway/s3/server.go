@@ -104,6 +104,8 @@ type request struct {
 	q      url.Values
 	auth   *sigv4.Result
 	user   *store.Owner // nil for anonymous requests
+	// errCode is the S3 error code sent, for the access log.
+	errCode string
 }
 
 func newRequestID() string {
@@ -115,7 +117,21 @@ func newRequestID() string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{s: s, w: w, r: r, ctx: r.Context(), id: newRequestID()}
-	h := w.Header()
+	if s.cfg.AccessLog != nil {
+		start := time.Now()
+		aw := &accessWriter{ResponseWriter: w}
+		var body *countingBody
+		if r.Body != nil {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		} else {
+			body = &countingBody{}
+		}
+		req.w = aw
+		// Deferred first, so it runs last: after a panic's recovery too.
+		defer req.logAccess(s.cfg.AccessLog, aw, body, start)
+	}
+	h := req.w.Header()
 	h.Set("x-amz-request-id", req.id)
 	h.Set("x-amz-id-2", req.id)
 	h.Set("Server", "DatDot")
@@ -440,6 +456,7 @@ func (q *request) toS3(err error) *s3err.Error {
 // fail writes err as an S3 error response.
 func (q *request) fail(err error) {
 	e := q.toS3(err)
+	q.errCode = e.Code
 	body := s3err.Body{RequestID: q.id, HostID: q.id, Resource: q.r.URL.Path}
 	switch e.Code {
 	case "NoSuchKey":
