@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -198,6 +199,13 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	if err := cfg.CheckDevKey(); err != nil {
 		return err
 	}
+	var tlsCfg *tls.Config
+	if opts.TLSCert != "" || opts.TLSKey != "" {
+		var err error
+		if tlsCfg, err = tlsConfig(opts.TLSCert, opts.TLSKey); err != nil {
+			return err
+		}
+	}
 	meta, blobs, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -211,6 +219,10 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	handler, s3srv := newHandler(cfg, opts, meta, blobs, reaper, log)
 	interval := opts.MaintenanceInterval
@@ -230,7 +242,7 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	if cfg.DevKey {
 		log.Warn("no access key configured: using the development key pair", "access_key", config.DevAccessKey)
 	}
-	log.Info("S3 gateway listening", "addr", ln.Addr().String(), "data", cfg.DataDir, "region", cfg.Region, "keys", len(cfg.Keys), "domains", cfg.Domains)
+	log.Info("S3 gateway listening", "addr", ln.Addr().String(), "scheme", scheme, "data", cfg.DataDir, "region", cfg.Region, "keys", len(cfg.Keys), "domains", cfg.Domains)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
