@@ -224,6 +224,16 @@ func (q *request) copyObject() error {
 			return err
 		}
 	}
+	switch td := strings.ToUpper(q.r.Header.Get("x-amz-tagging-directive")); td {
+	case "", "COPY":
+		q.newTags = src.Tags
+	case "REPLACE":
+		if q.newTags, err = q.headerTags(); err != nil {
+			return err
+		}
+	default:
+		return s3err.InvalidArgument.With("Unknown tagging directive.")
+	}
 	owner, acl, err := q.newObjectACL(b)
 	if err != nil {
 		return err

@@ -215,6 +215,7 @@ func (q *request) getObject(head bool) error {
 		}
 	}
 	q.objectHeaders(b, &obj)
+	setTagCount(h, &obj)
 	if partial {
 		// Checksums describe the whole object (or one part), never a
 		// byte range.

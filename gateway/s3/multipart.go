@@ -59,9 +59,14 @@ func (q *request) createUpload() error {
 	default:
 		return s3err.InvalidRequest.With("Value for x-amz-checksum-type header is invalid.")
 	}
+	tags, err := q.headerTags()
+	if err != nil {
+		return err
+	}
 	up := store.Upload{
 		Bucket: q.bucket, Key: q.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta, ChecksumAlgorithm: alg, ChecksumType: ctype,
+		Tags: tags,
 	}
 	if err := q.s.cfg.Meta.CreateUpload(q.ctx, up); err != nil {
 		return err
@@ -249,7 +254,7 @@ func (q *request) completeUpload() error {
 		}
 		obj := store.Object{
 			Key: q.key, Modified: time.Now().UTC(), Owner: up.Owner, ACL: up.ACL,
-			Headers: up.Headers, Meta: up.Meta, Multipart: true, UploadID: up.UploadID,
+			Headers: up.Headers, Meta: up.Meta, Multipart: true, UploadID: up.UploadID, Tags: up.Tags,
 		}
 		var sums []string
 		var sizes []int64

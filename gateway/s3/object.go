@@ -115,6 +115,9 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
+	if q.newTags, err = q.headerTags(); err != nil {
+		return err
+	}
 	part, err := q.storeBody(q.auth.ContentLength, nil)
 	if err != nil {
 		return err
@@ -164,7 +167,7 @@ func (q *request) putSinglePart(part store.Part, pieces []store.Part, owner stor
 	obj := store.Object{
 		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
-		Checksums: part.Checksums, Parts: pieces,
+		Checksums: part.Checksums, Parts: pieces, Tags: q.newTags,
 	}
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = "FULL_OBJECT"

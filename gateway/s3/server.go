@@ -106,6 +106,8 @@ type request struct {
 	user   *store.Owner // nil for anonymous requests
 	// errCode is the S3 error code sent, for the access log.
 	errCode string
+	// newTags are the tags of the object being written.
+	newTags map[string]string
 }
 
 func newRequestID() string {
@@ -288,7 +290,9 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putBucketACL()
 		case q.has("publicAccessBlock"):
 			return q.putPublicAccessBlock()
-		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+		case q.has("tagging"):
+			return q.putBucketTagging()
+		case q.has("policy"), q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
 			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
 			return s3err.NotImplemented
@@ -310,7 +314,9 @@ func (q *request) dispatchBucket(m string) error {
 			return q.listUploads()
 		case q.has("versions"):
 			return q.listVersions()
-		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+		case q.has("tagging"):
+			return q.getBucketTagging()
+		case q.has("policy"), q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
 			q.has("policyStatus"):
 			return q.bucketConfigMissing()
@@ -328,7 +334,9 @@ func (q *request) dispatchBucket(m string) error {
 			return q.deleteCORS()
 		case q.has("publicAccessBlock"):
 			return q.deletePublicAccessBlock()
-		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+		case q.has("tagging"):
+			return q.deleteBucketTagging()
+		case q.has("policy"), q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
 			if _, err := q.ownBucket(); err != nil {
 				return err
@@ -359,7 +367,9 @@ func (q *request) dispatchObject(m string) error {
 			return q.uploadPart()
 		case q.has("acl"):
 			return q.putObjectACL()
-		case q.has("tagging"), q.has("retention"), q.has("legal-hold"):
+		case q.has("tagging"):
+			return q.putObjectTagging()
+		case q.has("retention"), q.has("legal-hold"):
 			return s3err.NotImplemented
 		case q.r.Header.Get("x-amz-copy-source") != "":
 			return q.copyObject()

@@ -427,3 +427,18 @@ type PublicAccessBlockConfiguration struct {
 	BlockPublicPolicy     bool     `xml:"BlockPublicPolicy"`
 	RestrictPublicBuckets bool     `xml:"RestrictPublicBuckets"`
 }
+
+// Tagging is the document of Put/GetObjectTagging and Put/GetBucketTagging.
+type Tagging struct {
+	XMLName xml.Name `xml:"Tagging"`
+	Xmlns   string   `xml:"xmlns,attr,omitempty"`
+	TagSet  struct {
+		Tags []Tag `xml:"Tag"`
+	} `xml:"TagSet"`
+}
+
+// Tag is one key and value.
+type Tag struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}

@@ -94,6 +94,12 @@ type Bucket struct {
 	CORS       []CORSRule `json:"cors,omitempty"`
 	// PublicAccessBlock, when set, limits what public ACLs can do.
 	PublicAccessBlock *PublicAccessBlock `json:"pab,omitempty"`
+	// Tags are the bucket's tags (nil: no tag set).
+	Tags map[string]string `json:"tags,omitempty"`
+	// Ownership is the bucket's object ownership setting
+	// (BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter; "" when
+	// none was set).
+	Ownership string `json:"ownership,omitempty"`
 }
 
 // PublicAccessBlock is S3's "block public access" setting of a bucket.
@@ -190,6 +196,8 @@ type Object struct {
 	// UploadID is the multipart upload that created the object, so that a
 	// repeated CompleteMultipartUpload succeeds as in S3.
 	UploadID string `json:"upload,omitempty"`
+	// Tags are the object's tags (S3 object tagging).
+	Tags map[string]string `json:"tags,omitempty"`
 
 	// IsLatest is set by reads, not stored.
 	IsLatest bool `json:"-"`
@@ -221,6 +229,8 @@ type Upload struct {
 	// creation (may be empty).
 	ChecksumAlgorithm string `json:"sumalg,omitempty"`
 	ChecksumType      string `json:"sumtype,omitempty"`
+	// Tags are given to the object the upload completes.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // ListQuery selects objects, versions or uploads in key order.
