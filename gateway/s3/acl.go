@@ -192,7 +192,7 @@ func (q *request) loadBucket(perm string) (store.Bucket, error) {
 	if exp := q.r.Header.Get("x-amz-expected-bucket-owner"); exp != "" && exp != b.Owner.ID {
 		return b, s3err.AccessDenied
 	}
-	if perm != "" && !allowed(q.user, effectiveACL(b, b.ACL), perm) {
+	if perm != "" && !q.authorize(b, allowed(q.user, effectiveACL(b, b.ACL), perm)) {
 		return b, s3err.AccessDenied
 	}
 	return b, nil
@@ -207,7 +207,7 @@ func (q *request) ownBucket() (store.Bucket, error) {
 	if err != nil {
 		return b, err
 	}
-	if q.user == nil || q.user.ID != b.Owner.ID {
+	if !q.authorize(b, false) {
 		return b, s3err.AccessDenied
 	}
 	return b, nil
@@ -218,7 +218,7 @@ func (q *request) ownBucket() (store.Bucket, error) {
 // can list a bucket learn which keys it lacks, so keys cannot be probed.
 func (q *request) denyMissing(b store.Bucket, err error) error {
 	if (errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion)) &&
-		!allowed(q.user, effectiveACL(b, b.ACL), permRead) {
+		!q.authorizeAs(b, allowed(q.user, effectiveACL(b, b.ACL), permRead), "s3:ListBucket", "arn:aws:s3:::"+b.Name) {
 		return s3err.AccessDenied
 	}
 	return nil
@@ -229,10 +229,7 @@ func (q *request) denyMissing(b store.Bucket, err error) error {
 // ACL grants READ. As in S3, a public-read bucket lets anyone list it, not
 // read its private objects.
 func (q *request) canReadObject(b store.Bucket, obj *store.Object) bool {
-	if q.user != nil && q.user.ID == b.Owner.ID {
-		return true
-	}
-	return allowed(q.user, effectiveACL(b, obj.ACL), permRead)
+	return q.authorize(b, allowed(q.user, effectiveACL(b, obj.ACL), permRead))
 }
 
 // checkGrantees refuses grants to accounts this gateway does not know, and
@@ -372,7 +369,7 @@ func (q *request) objectForACL(perm string) (store.Bucket, store.Object, error) 
 		}
 		return b, obj, q.objectErr(err)
 	}
-	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), perm) {
+	if !q.authorize(b, allowed(q.user, effectiveACL(b, obj.ACL), perm)) {
 		return b, obj, s3err.AccessDenied
 	}
 	return b, obj, nil

@@ -136,7 +136,11 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	if obj.DeleteMarker {
 		return cs, obj, s3err.InvalidRequest.With("The source of a copy request may not specifically refer to a delete marker by version id.")
 	}
-	if !q.canReadObject(sb, &obj) {
+	action := "s3:GetObject"
+	if cs.versionID != "" {
+		action = "s3:GetObjectVersion"
+	}
+	if !q.authorizeAs(sb, allowed(q.user, effectiveACL(sb, obj.ACL), permRead), action, "arn:aws:s3:::"+cs.bucket+"/"+cs.key) {
 		return cs, obj, s3err.AccessDenied
 	}
 	if err := checkConditions(q.r.Header, obj.ETag, obj.Modified, "X-Amz-Copy-Source-"); err != nil {

@@ -66,8 +66,9 @@ type Server struct {
 	users map[string]bool // known canonical user ids
 	reap  *store.Reaper
 
-	maint  sync.Mutex // one maintenance pass at a time
-	expiry expiryCursor
+	maint    sync.Mutex // one maintenance pass at a time
+	expiry   expiryCursor
+	policies policyCache
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }
@@ -292,7 +293,9 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putPublicAccessBlock()
 		case q.has("tagging"):
 			return q.putBucketTagging()
-		case q.has("policy"), q.has("lifecycle"), q.has("website"), q.has("encryption"),
+		case q.has("policy"):
+			return q.putBucketPolicy()
+		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
 			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
 			return s3err.NotImplemented
@@ -316,7 +319,11 @@ func (q *request) dispatchBucket(m string) error {
 			return q.listVersions()
 		case q.has("tagging"):
 			return q.getBucketTagging()
-		case q.has("policy"), q.has("lifecycle"), q.has("website"), q.has("encryption"),
+		case q.has("policyStatus"):
+			return q.getBucketPolicyStatus()
+		case q.has("policy"):
+			return q.getBucketPolicy()
+		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
 			q.has("policyStatus"):
 			return q.bucketConfigMissing()
@@ -336,7 +343,9 @@ func (q *request) dispatchBucket(m string) error {
 			return q.deletePublicAccessBlock()
 		case q.has("tagging"):
 			return q.deleteBucketTagging()
-		case q.has("policy"), q.has("lifecycle"), q.has("website"), q.has("encryption"),
+		case q.has("policy"):
+			return q.deleteBucketPolicy()
+		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
 			if _, err := q.ownBucket(); err != nil {
 				return err

@@ -442,3 +442,10 @@ type Tag struct {
 	Key   string `xml:"Key"`
 	Value string `xml:"Value"`
 }
+
+// PolicyStatus is the answer of GetBucketPolicyStatus.
+type PolicyStatus struct {
+	XMLName  xml.Name `xml:"PolicyStatus"`
+	Xmlns    string   `xml:"xmlns,attr,omitempty"`
+	IsPublic bool     `xml:"IsPublic"`
+}
