@@ -57,7 +57,9 @@ func TestAccessLog(t *testing.T) {
 	want := map[string]func(l line) bool{
 		"CreateBucket": func(l line) bool { return l.Status == 200 && l.Bucket == "logs" },
 		"PutObject":    func(l line) bool { return l.Status == 200 && l.Key == "dir/k" && l.In >= int64(len(body)) },
-		"GetObject":    func(l line) bool { return l.Status == 200 && l.Out == int64(len(body)) || l.Status == 404 && l.Error == "NoSuchKey" && l.Key == "missing" },
+		"GetObject": func(l line) bool {
+			return l.Status == 200 && l.Out == int64(len(body)) || l.Status == 404 && l.Error == "NoSuchKey" && l.Key == "missing"
+		},
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -82,4 +82,3 @@ func tlsConfig(certFile, keyFile string) (*tls.Config, error) {
 		NextProtos: []string{"http/1.1"},
 	}, nil
 }
-

@@ -161,4 +161,3 @@ func (q *request) operation() string {
 	}
 	return verb + "Object"
 }
-

@@ -82,4 +82,3 @@ func (q *request) getObjectAttributes() error {
 	q.writeXML(res)
 	return nil
 }
-

@@ -122,13 +122,13 @@ var actionNames = map[string]string{
 	"HeadBucket": "s3:ListBucket", "ListObjectVersions": "s3:ListBucketVersions",
 	"ListMultipartUploads": "s3:ListBucketMultipartUploads", "ListBuckets": "s3:ListAllMyBuckets",
 	"GetBucketCors": "s3:GetBucketCORS", "PutBucketCors": "s3:PutBucketCORS", "DeleteBucketCors": "s3:PutBucketCORS",
-	"DeleteBucketTagging": "s3:PutBucketTagging",
+	"DeleteBucketTagging":             "s3:PutBucketTagging",
 	"GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration", "PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
 	"DeleteBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
-	"GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock", "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
-	"DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+	"GetPublicAccessBlock":               "s3:GetBucketPublicAccessBlock", "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+	"DeletePublicAccessBlock":       "s3:PutBucketPublicAccessBlock",
 	"DeleteBucketOwnershipControls": "s3:PutBucketOwnershipControls",
-	"GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration", "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
+	"GetObjectLockConfiguration":    "s3:GetBucketObjectLockConfiguration", "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
 	"GetObjectAttributes": "s3:GetObjectAttributes", "HeadObjectVersion": "s3:GetObjectVersion",
 }
 
