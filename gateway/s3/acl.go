@@ -121,6 +121,10 @@ func (q *request) newObjectACL(b store.Bucket) (store.Owner, store.ACL, error) {
 	if q.user != nil {
 		owner = *q.user
 	}
+	if b.Ownership == ownershipEnforced && q.requestSetsACL() {
+		return owner, store.ACL{}, errACLNotSupported
+	}
+	owner = q.objectOwnerFor(b, owner)
 	acl, err := q.requestACL(owner, b.Owner)
 	if err != nil {
 		return owner, acl, err
@@ -336,6 +340,9 @@ func (q *request) putBucketACL() error {
 	if err != nil {
 		return err
 	}
+	if b.Ownership == ownershipEnforced && (q.requestSetsACL() || q.r.Header.Get("x-amz-acl") == "" && !q.hasGrantHeaders()) {
+		return errACLNotSupported
+	}
 	acl, err := q.newACLFromRequest(b.Owner, b.Owner)
 	if err != nil {
 		return err
@@ -376,9 +383,13 @@ func (q *request) objectForACL(perm string) (store.Bucket, store.Object, error) 
 }
 
 func (q *request) getObjectACL() error {
-	_, obj, err := q.objectForACL(permReadACP)
+	b, obj, err := q.objectForACL(permReadACP)
 	if err != nil {
 		return err
+	}
+	if b.Ownership == ownershipEnforced {
+		// ACLs are off: the bucket owner owns and fully controls it.
+		obj.ACL = store.ACL{Owner: b.Owner, Grants: []store.Grant{ownerGrant(b.Owner)}}
 	}
 	if obj.VersionID != store.NullVersion || q.versionID() != "" {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
@@ -391,6 +402,9 @@ func (q *request) putObjectACL() error {
 	b, obj, err := q.objectForACL(permWriteACP)
 	if err != nil {
 		return err
+	}
+	if b.Ownership == ownershipEnforced && (q.requestSetsACL() || q.r.Header.Get("x-amz-acl") == "" && !q.hasGrantHeaders()) {
+		return errACLNotSupported
 	}
 	acl, err := q.newACLFromRequest(obj.Owner, b.Owner)
 	if err != nil {
@@ -462,4 +476,14 @@ func (q *request) deletePublicAccessBlock() error {
 	}
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// hasGrantHeaders reports whether the request has x-amz-grant-* headers.
+func (q *request) hasGrantHeaders() bool {
+	for h := range grantHeaders {
+		if q.r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	return false
 }

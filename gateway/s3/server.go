@@ -295,6 +295,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putBucketTagging()
 		case q.has("policy"):
 			return q.putBucketPolicy()
+		case q.has("ownershipControls"):
+			return q.putOwnershipControls()
 		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
 			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
@@ -323,6 +325,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.getBucketPolicyStatus()
 		case q.has("policy"):
 			return q.getBucketPolicy()
+		case q.has("ownershipControls"):
+			return q.getOwnershipControls()
 		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
 			q.has("policyStatus"):
@@ -345,6 +349,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.deleteBucketTagging()
 		case q.has("policy"):
 			return q.deleteBucketPolicy()
+		case q.has("ownershipControls"):
+			return q.deleteOwnershipControls()
 		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
 			if _, err := q.ownBucket(); err != nil {

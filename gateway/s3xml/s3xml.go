@@ -449,3 +449,15 @@ type PolicyStatus struct {
 	Xmlns    string   `xml:"xmlns,attr,omitempty"`
 	IsPublic bool     `xml:"IsPublic"`
 }
+
+// OwnershipControls is the document of Put/GetBucketOwnershipControls.
+type OwnershipControls struct {
+	XMLName xml.Name        `xml:"OwnershipControls"`
+	Xmlns   string          `xml:"xmlns,attr,omitempty"`
+	Rules   []OwnershipRule `xml:"Rule"`
+}
+
+// OwnershipRule is one rule of OwnershipControls.
+type OwnershipRule struct {
+	ObjectOwnership string `xml:"ObjectOwnership"`
+}
