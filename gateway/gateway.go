@@ -75,6 +75,7 @@ func newHandler(cfg config.Config, opts Options, meta store.MetaStore, blobs sto
 		Limits:       opts.Limits,
 		UploadExpiry: opts.UploadExpiry,
 		AccessLog:    opts.AccessLog,
+		LifecycleDay: opts.LifecycleDay,
 	})
 	return clientTimeouts(srv, timeout), srv
 }

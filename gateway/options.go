@@ -17,6 +17,7 @@ import (
 //	--upload-expiry DURATION          UploadExpiry (default 168h)
 //	--maintenance-interval DURATION   MaintenanceInterval (default 1h)
 //	--access-log                      AccessLog = a logger of one line per request
+//	--lifecycle-day DURATION          LifecycleDay (default 24h; for tests)
 type Options struct {
 	// TLSCert and TLSKey are PEM files; when both are set the gateway
 	// speaks HTTPS only, and re-reads them when they change.
@@ -30,6 +31,9 @@ type Options struct {
 	MaintenanceInterval time.Duration
 	// AccessLog, if not nil, gets one line per request.
 	AccessLog *slog.Logger
+	// LifecycleDay is the length of a "day" in lifecycle rules (default
+	// 24h); tests and the e2e shorten it (--lifecycle-day).
+	LifecycleDay time.Duration
 }
 
 // DefaultMaintenanceInterval is how often the gateway's upkeep runs.

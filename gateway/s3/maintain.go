@@ -20,8 +20,8 @@ type expiryCursor struct {
 }
 
 // uploadExpiry returns how long incomplete uploads of bucket b are kept.
-func (s *Server) uploadExpiry(b *store.Bucket) time.Duration {
-	if d := s.lifecycleUploadExpiry(b); d > 0 {
+func (s *Server) uploadExpiry(b *store.Bucket, key string) time.Duration {
+	if d := s.lifecycleUploadExpiry(b, key); d > 0 {
 		return d
 	}
 	if s.cfg.UploadExpiry > 0 {
@@ -51,7 +51,6 @@ func (s *Server) ExpireUploads(ctx context.Context, now time.Time, budget int) (
 		if b.Name == cur.bucket {
 			after, afterID = cur.key, cur.id
 		}
-		expiry := s.uploadExpiry(&b)
 		for {
 			limit := min(budget-seen, 1000)
 			if limit <= 0 {
@@ -68,7 +67,7 @@ func (s *Server) ExpireUploads(ctx context.Context, now time.Time, budget int) (
 			for _, up := range ups {
 				seen++
 				after, afterID = up.Key, up.UploadID
-				if now.Sub(up.Initiated) < expiry {
+				if now.Sub(up.Initiated) < s.uploadExpiry(&b, up.Key) {
 					continue
 				}
 				freed, err := s.cfg.Meta.AbortUpload(ctx, b.Name, up.Key, up.UploadID)
@@ -111,8 +110,7 @@ func (s *Server) maintainOnce(ctx context.Context, now time.Time) {
 	if _, _, err := s.ExpireUploads(ctx, now, MaintenanceBudget); err != nil && ctx.Err() == nil {
 		s.log.Warn("expire multipart uploads", "err", err)
 	}
+	if _, _, err := s.ApplyLifecycle(ctx, now, MaintenanceBudget); err != nil && ctx.Err() == nil {
+		s.log.Warn("lifecycle", "err", err)
+	}
 }
-
-// lifecycleUploadExpiry is the bucket's lifecycle rule for incomplete
-// uploads (0: none).
-func (s *Server) lifecycleUploadExpiry(*store.Bucket) time.Duration { return 0 }

@@ -57,6 +57,9 @@ type Config struct {
 	UploadExpiry time.Duration
 	// AccessLog, if not nil, gets one line per request.
 	AccessLog *slog.Logger
+	// LifecycleDay is the length of a "day" in lifecycle rules (default
+	// 24h; tests shorten it).
+	LifecycleDay time.Duration
 }
 
 // Server serves the S3 API.
@@ -69,6 +72,7 @@ type Server struct {
 	maint    sync.Mutex // one maintenance pass at a time
 	expiry   expiryCursor
 	policies policyCache
+	lc       lcCursor
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }
@@ -297,6 +301,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putBucketPolicy()
 		case q.has("ownershipControls"):
 			return q.putOwnershipControls()
+		case q.has("lifecycle"):
+			return q.putLifecycle()
 		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
 			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
@@ -327,6 +333,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.getBucketPolicy()
 		case q.has("ownershipControls"):
 			return q.getOwnershipControls()
+		case q.has("lifecycle"):
+			return q.getLifecycle()
 		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
 			q.has("policyStatus"):
@@ -351,6 +359,8 @@ func (q *request) dispatchBucket(m string) error {
 			return q.deleteBucketPolicy()
 		case q.has("ownershipControls"):
 			return q.deleteOwnershipControls()
+		case q.has("lifecycle"):
+			return q.deleteLifecycle()
 		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
 			if _, err := q.ownBucket(); err != nil {

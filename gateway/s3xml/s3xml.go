@@ -461,3 +461,61 @@ type OwnershipControls struct {
 type OwnershipRule struct {
 	ObjectOwnership string `xml:"ObjectOwnership"`
 }
+
+// LifecycleConfiguration is the document of Put/GetBucketLifecycleConfiguration.
+type LifecycleConfiguration struct {
+	XMLName xml.Name        `xml:"LifecycleConfiguration"`
+	Xmlns   string          `xml:"xmlns,attr,omitempty"`
+	Rules   []LifecycleRule `xml:"Rule"`
+}
+
+// LifecycleRule is one rule of a lifecycle configuration.
+type LifecycleRule struct {
+	ID     string           `xml:"ID,omitempty"`
+	Prefix *string          `xml:"Prefix"`
+	Filter *LifecycleFilter `xml:"Filter"`
+	Status string           `xml:"Status"`
+
+	Expiration                     *LifecycleExpiration      `xml:"Expiration"`
+	NoncurrentVersionExpiration    *NoncurrentExpiration     `xml:"NoncurrentVersionExpiration"`
+	AbortIncompleteMultipartUpload *AbortIncompleteMultipart `xml:"AbortIncompleteMultipartUpload"`
+	Transitions                    []struct {
+		Days         int    `xml:"Days"`
+		StorageClass string `xml:"StorageClass"`
+	} `xml:"Transition"`
+}
+
+// LifecycleFilter selects the objects a rule applies to.
+type LifecycleFilter struct {
+	Prefix                *string       `xml:"Prefix"`
+	Tag                   *Tag          `xml:"Tag"`
+	ObjectSizeGreaterThan *int64        `xml:"ObjectSizeGreaterThan"`
+	ObjectSizeLessThan    *int64        `xml:"ObjectSizeLessThan"`
+	And                   *LifecycleAnd `xml:"And"`
+}
+
+// LifecycleAnd combines filter conditions.
+type LifecycleAnd struct {
+	Prefix                *string `xml:"Prefix"`
+	Tags                  []Tag   `xml:"Tag"`
+	ObjectSizeGreaterThan *int64  `xml:"ObjectSizeGreaterThan"`
+	ObjectSizeLessThan    *int64  `xml:"ObjectSizeLessThan"`
+}
+
+// LifecycleExpiration expires current versions.
+type LifecycleExpiration struct {
+	Days                      *int    `xml:"Days"`
+	Date                      *string `xml:"Date"`
+	ExpiredObjectDeleteMarker *bool   `xml:"ExpiredObjectDeleteMarker"`
+}
+
+// NoncurrentExpiration expires noncurrent versions.
+type NoncurrentExpiration struct {
+	NoncurrentDays          *int `xml:"NoncurrentDays"`
+	NewerNoncurrentVersions *int `xml:"NewerNoncurrentVersions"`
+}
+
+// AbortIncompleteMultipart aborts old incomplete uploads.
+type AbortIncompleteMultipart struct {
+	DaysAfterInitiation *int `xml:"DaysAfterInitiation"`
+}

@@ -96,6 +96,8 @@ type Bucket struct {
 	PublicAccessBlock *PublicAccessBlock `json:"pab,omitempty"`
 	// Tags are the bucket's tags (nil: no tag set).
 	Tags map[string]string `json:"tags,omitempty"`
+	// Lifecycle is the lifecycle configuration (XML, as put); "" for none.
+	Lifecycle string `json:"lifecycle,omitempty"`
 	// Policy is the bucket policy document (JSON, as put); "" for none.
 	Policy string `json:"policy,omitempty"`
 	// Ownership is the bucket's object ownership setting
