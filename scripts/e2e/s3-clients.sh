@@ -608,16 +608,17 @@ fi
 # tags, and the access log line of a request ------------------------------------
 if [[ " $only " == *" policy "* ]]; then
 	b=e2e-policy
+	printf 'policy e2e object\n' >"$work/policy.txt"
 	step policy "bucket with ACLs off (BucketOwnerEnforced), objects private by ACL"
 	aws s3api create-bucket --bucket "$b" --object-ownership BucketOwnerEnforced >/dev/null || fail "create-bucket $b with BucketOwnerEnforced"
 	own=$(aws s3api get-bucket-ownership-controls --bucket "$b" | jq -r '.OwnershipControls.Rules[0].ObjectOwnership') || fail "get-bucket-ownership-controls"
 	[ "$own" = BucketOwnerEnforced ] || fail "ownership controls: $own"
-	if out=$(aws s3api put-object --bucket "$b" --key acl.txt --body "$work/small.txt" --acl public-read 2>&1); then
+	if out=$(aws s3api put-object --bucket "$b" --key acl.txt --body "$work/policy.txt" --acl public-read 2>&1); then
 		fail "public-read ACL accepted on a BucketOwnerEnforced bucket"
 	fi
 	[[ "$out" == *AccessControlListNotSupported* ]] || fail "public-read ACL under BucketOwnerEnforced: want AccessControlListNotSupported, got: $out"
 	aws s3api put-object --bucket "$b" --key media/pic.bin --body "$work/tree/a.bin" --tagging "kind=avatar" >/dev/null || fail "put-object media/pic.bin"
-	aws s3api put-object --bucket "$b" --key private/secret.txt --body "$work/small.txt" >/dev/null || fail "put-object private/secret.txt"
+	aws s3api put-object --bucket "$b" --key private/secret.txt --body "$work/policy.txt" >/dev/null || fail "put-object private/secret.txt"
 	code=$(http_code "$work/dl/pol0" "$endpoint/$b/media/pic.bin")
 	[ "$code" = 403 ] || fail "anonymous GET before the policy: HTTP $code, want 403"
 
@@ -640,7 +641,7 @@ JSON
 	fi
 	code=$(http_code "$work/dl/pol4" "$endpoint/$b?list-type=2")
 	[ "$code" = 403 ] || fail "anonymous listing under a GetObject-only policy: HTTP $code, want 403"
-	code=$(http_code "$work/dl/pol5" -X PUT --data-binary @"$work/small.txt" "$endpoint/$b/media/anon.txt")
+	code=$(http_code "$work/dl/pol5" -X PUT --data-binary @"$work/policy.txt" "$endpoint/$b/media/anon.txt")
 	[ "$code" = 403 ] || fail "anonymous PUT under a read-only policy: HTTP $code, want 403"
 	tags=$(aws s3api get-object-tagging --bucket "$b" --key media/pic.bin | jq -r '.TagSet[0].Key + "=" + .TagSet[0].Value') || fail "get-object-tagging"
 	[ "$tags" = kind=avatar ] || fail "object tags: $tags"
