@@ -42,6 +42,14 @@ func TestBucketPolicy(t *testing.T) {
 	}
 	_, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: b})
 	wantCode(t, err, "NoSuchBucketPolicy")
+	// Policy status without a policy: public only through a public ACL.
+	if st := must[*s3.GetBucketPolicyStatusOutput](t)(c.GetBucketPolicyStatus(ctx, &s3.GetBucketPolicyStatusInput{Bucket: b})); *st.PolicyStatus.IsPublic {
+		t.Fatal("private bucket without a policy reported public")
+	}
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("public-acl"), ACL: types.BucketCannedACLPublicRead}))
+	if st := must[*s3.GetBucketPolicyStatusOutput](t)(c.GetBucketPolicyStatus(ctx, &s3.GetBucketPolicyStatusInput{Bucket: aws.String("public-acl")})); !*st.PolicyStatus.IsPublic {
+		t.Fatal("public-read bucket reported not public")
+	}
 
 	doc := `{"Version":"2012-10-17","Statement":[
 	  {"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::media/*"]},

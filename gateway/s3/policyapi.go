@@ -77,10 +77,14 @@ func (q *request) getBucketPolicyStatus() error {
 	if err != nil {
 		return err
 	}
-	if b.Policy == "" {
-		return errNoSuchBucketPolicy
+	// Public when the policy is public or, as RGW reports it, when the
+	// bucket's effective ACL grants to everyone or every signed-in user.
+	public := b.Policy != "" && policyIsPublic(q.s.policies.get(b.Policy, b.Name))
+	for _, g := range effectiveACL(b, b.ACL).Grants {
+		if isPublic(g) && b.Ownership != ownershipEnforced {
+			public = true
+		}
 	}
-	public := policyIsPublic(q.s.policies.get(b.Policy, b.Name))
 	q.writeXML(s3xml.PolicyStatus{Xmlns: s3xml.NS, IsPublic: public})
 	return nil
 }
