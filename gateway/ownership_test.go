@@ -26,6 +26,8 @@ func TestOwnershipControls(t *testing.T) {
 	}
 	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: bytes.NewReader([]byte("x")), ACL: types.ObjectCannedACLPublicRead})
 	wantCode(t, err, "AccessControlListNotSupported")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: bytes.NewReader([]byte("x")), ACL: types.ObjectCannedACLPrivate})
+	wantCode(t, err, "AccessControlListNotSupported")
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: bytes.NewReader([]byte("x")), ACL: types.ObjectCannedACLBucketOwnerFullControl}))
 	_, err = c.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: b, Key: aws.String("k"), ACL: types.ObjectCannedACLPublicRead})
 	wantCode(t, err, "AccessControlListNotSupported")

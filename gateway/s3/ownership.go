@@ -29,9 +29,9 @@ func validOwnership(v string) bool {
 }
 
 // requestSetsACL reports whether the request carries an ACL other than
-// bucket-owner-full-control (or private): what BucketOwnerEnforced refuses.
+// bucket-owner-full-control: what BucketOwnerEnforced refuses (private too, as AWS).
 func (q *request) requestSetsACL() bool {
-	if v := q.r.Header.Get("x-amz-acl"); v != "" && v != "bucket-owner-full-control" && v != "private" {
+	if v := q.r.Header.Get("x-amz-acl"); v != "" && v != "bucket-owner-full-control" {
 		return true
 	}
 	for h := range grantHeaders {
