@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,10 +41,18 @@ const MaxHeaderBytes = 64 << 10
 // Freed blobs are deleted by the request that frees them (no grace
 // period); Run uses cfg.DeleteGrace and a background reaper instead.
 func NewHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, log *slog.Logger) http.Handler {
-	return newHandler(cfg, meta, blobs, store.NewReaper(meta, blobs, 0, log), log)
+	h, _ := newHandler(cfg, Options{}, meta, blobs, store.NewReaper(meta, blobs, 0, log), log)
+	return h
 }
 
-func newHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, reaper *store.Reaper, log *slog.Logger) http.Handler {
+// NewHandlerWith is NewHandler with the options of Options. It returns the
+// S3 server too, whose upkeep (ExpireUploads, RunMaintenance) the caller
+// runs.
+func NewHandlerWith(cfg config.Config, opts Options, meta store.MetaStore, blobs store.BlobStore, log *slog.Logger) (http.Handler, *s3.Server) {
+	return newHandler(cfg, opts, meta, blobs, store.NewReaper(meta, blobs, 0, log), log)
+}
+
+func newHandler(cfg config.Config, opts Options, meta store.MetaStore, blobs store.BlobStore, reaper *store.Reaper, log *slog.Logger) (http.Handler, *s3.Server) {
 	creds := sigv4.StaticCredentials{}
 	users := map[string]store.Owner{}
 	for _, k := range cfg.Keys {
@@ -54,16 +63,21 @@ func newHandler(cfg config.Config, meta store.MetaStore, blobs store.BlobStore, 
 	if timeout <= 0 {
 		timeout = DefaultClientTimeout
 	}
-	return clientTimeouts(s3.New(s3.Config{
-		Meta:    meta,
-		Blobs:   blobs,
-		Auth:    sigv4.NewVerifier(sigv4.Config{Credentials: creds, Region: cfg.Region, VirtualHostDomains: cfg.Domains}),
-		Users:   users,
-		Region:  cfg.Region,
-		Domains: cfg.Domains,
-		Log:     log,
-		Reaper:  reaper,
-	}), timeout)
+	srv := s3.New(s3.Config{
+		Meta:         meta,
+		Blobs:        blobs,
+		Auth:         sigv4.NewVerifier(sigv4.Config{Credentials: creds, Region: cfg.Region, VirtualHostDomains: cfg.Domains}),
+		Users:        users,
+		Region:       cfg.Region,
+		Domains:      cfg.Domains,
+		Log:          log,
+		Reaper:       reaper,
+		Limits:       opts.Limits,
+		UploadExpiry: opts.UploadExpiry,
+		AccessLog:    opts.AccessLog,
+		LifecycleDay: opts.LifecycleDay,
+	})
+	return clientTimeouts(srv, timeout), srv
 }
 
 // openStore opens the metadata and the blob store that cfg.Backend names.
@@ -178,8 +192,20 @@ func loadMaster(cfg config.Config, log *slog.Logger) ([]byte, error) {
 // Run serves the gateway until ctx ends, then shuts down gracefully.
 // ready, if not nil, receives the listening address.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(addr string)) error {
+	return RunWith(ctx, cfg, Options{}, log, ready)
+}
+
+// RunWith is Run with Options.
+func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Logger, ready func(addr string)) error {
 	if err := cfg.CheckDevKey(); err != nil {
 		return err
+	}
+	var tlsCfg *tls.Config
+	if opts.TLSCert != "" || opts.TLSKey != "" {
+		var err error
+		if tlsCfg, err = tlsConfig(opts.TLSCert, opts.TLSKey); err != nil {
+			return err
+		}
 	}
 	meta, blobs, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -195,8 +221,20 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	handler, s3srv := newHandler(cfg, opts, meta, blobs, reaper, log)
+	interval := opts.MaintenanceInterval
+	if interval <= 0 {
+		interval = DefaultMaintenanceInterval
+	}
+	maintained := make(chan struct{})
+	go func() { s3srv.RunMaintenance(rctx, interval); close(maintained) }()
+	defer func() { stopReaper(); <-maintained }()
 	srv := &http.Server{
-		Handler:           newHandler(cfg, meta, blobs, reaper, log),
+		Handler:           handler,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -205,7 +243,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 	if cfg.DevKey {
 		log.Warn("no access key configured: using the development key pair", "access_key", config.DevAccessKey)
 	}
-	log.Info("S3 gateway listening", "addr", ln.Addr().String(), "data", cfg.DataDir, "region", cfg.Region, "keys", len(cfg.Keys), "domains", cfg.Domains)
+	log.Info("S3 gateway listening", "addr", ln.Addr().String(), "scheme", scheme, "data", cfg.DataDir, "region", cfg.Region, "keys", len(cfg.Keys), "domains", cfg.Domains)
 	if ready != nil {
 		ready(ln.Addr().String())
 	}

@@ -121,6 +121,10 @@ func (q *request) newObjectACL(b store.Bucket) (store.Owner, store.ACL, error) {
 	if q.user != nil {
 		owner = *q.user
 	}
+	if b.Ownership == ownershipEnforced && q.requestSetsACL() {
+		return owner, store.ACL{}, errACLNotSupported
+	}
+	owner = q.objectOwnerFor(b, owner)
 	acl, err := q.requestACL(owner, b.Owner)
 	if err != nil {
 		return owner, acl, err
@@ -192,7 +196,7 @@ func (q *request) loadBucket(perm string) (store.Bucket, error) {
 	if exp := q.r.Header.Get("x-amz-expected-bucket-owner"); exp != "" && exp != b.Owner.ID {
 		return b, s3err.AccessDenied
 	}
-	if perm != "" && !allowed(q.user, effectiveACL(b, b.ACL), perm) {
+	if perm != "" && !q.authorize(b, allowed(q.user, effectiveACL(b, b.ACL), perm)) {
 		return b, s3err.AccessDenied
 	}
 	return b, nil
@@ -207,7 +211,7 @@ func (q *request) ownBucket() (store.Bucket, error) {
 	if err != nil {
 		return b, err
 	}
-	if q.user == nil || q.user.ID != b.Owner.ID {
+	if !q.authorize(b, false) {
 		return b, s3err.AccessDenied
 	}
 	return b, nil
@@ -218,7 +222,7 @@ func (q *request) ownBucket() (store.Bucket, error) {
 // can list a bucket learn which keys it lacks, so keys cannot be probed.
 func (q *request) denyMissing(b store.Bucket, err error) error {
 	if (errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion)) &&
-		!allowed(q.user, effectiveACL(b, b.ACL), permRead) {
+		!q.authorizeAs(b, allowed(q.user, effectiveACL(b, b.ACL), permRead), "s3:ListBucket", "arn:aws:s3:::"+b.Name) {
 		return s3err.AccessDenied
 	}
 	return nil
@@ -229,10 +233,7 @@ func (q *request) denyMissing(b store.Bucket, err error) error {
 // ACL grants READ. As in S3, a public-read bucket lets anyone list it, not
 // read its private objects.
 func (q *request) canReadObject(b store.Bucket, obj *store.Object) bool {
-	if q.user != nil && q.user.ID == b.Owner.ID {
-		return true
-	}
-	return allowed(q.user, effectiveACL(b, obj.ACL), permRead)
+	return q.authorize(b, allowed(q.user, effectiveACL(b, obj.ACL), permRead))
 }
 
 // checkGrantees refuses grants to accounts this gateway does not know, and
@@ -339,6 +340,9 @@ func (q *request) putBucketACL() error {
 	if err != nil {
 		return err
 	}
+	if b.Ownership == ownershipEnforced && (q.requestSetsACL() || q.r.Header.Get("x-amz-acl") == "" && !q.hasGrantHeaders()) {
+		return errACLNotSupported
+	}
 	acl, err := q.newACLFromRequest(b.Owner, b.Owner)
 	if err != nil {
 		return err
@@ -372,16 +376,20 @@ func (q *request) objectForACL(perm string) (store.Bucket, store.Object, error) 
 		}
 		return b, obj, q.objectErr(err)
 	}
-	if !(q.user != nil && q.user.ID == b.Owner.ID) && !allowed(q.user, effectiveACL(b, obj.ACL), perm) {
+	if !q.authorize(b, allowed(q.user, effectiveACL(b, obj.ACL), perm)) {
 		return b, obj, s3err.AccessDenied
 	}
 	return b, obj, nil
 }
 
 func (q *request) getObjectACL() error {
-	_, obj, err := q.objectForACL(permReadACP)
+	b, obj, err := q.objectForACL(permReadACP)
 	if err != nil {
 		return err
+	}
+	if b.Ownership == ownershipEnforced {
+		// ACLs are off: the bucket owner owns and fully controls it.
+		obj.ACL = store.ACL{Owner: b.Owner, Grants: []store.Grant{ownerGrant(b.Owner)}}
 	}
 	if obj.VersionID != store.NullVersion || q.versionID() != "" {
 		q.w.Header().Set("x-amz-version-id", obj.VersionID)
@@ -394,6 +402,9 @@ func (q *request) putObjectACL() error {
 	b, obj, err := q.objectForACL(permWriteACP)
 	if err != nil {
 		return err
+	}
+	if b.Ownership == ownershipEnforced && (q.requestSetsACL() || q.r.Header.Get("x-amz-acl") == "" && !q.hasGrantHeaders()) {
+		return errACLNotSupported
 	}
 	acl, err := q.newACLFromRequest(obj.Owner, b.Owner)
 	if err != nil {
@@ -465,4 +476,14 @@ func (q *request) deletePublicAccessBlock() error {
 	}
 	q.w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// hasGrantHeaders reports whether the request has x-amz-grant-* headers.
+func (q *request) hasGrantHeaders() bool {
+	for h := range grantHeaders {
+		if q.r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -81,35 +80,5 @@ func (q *request) getObjectAttributes() error {
 		res.ObjectParts = parts
 	}
 	q.writeXML(res)
-	return nil
-}
-
-// getObjectTagging answers with an empty tag set: tags are not kept.
-func (q *request) getObjectTagging() error {
-	b, err := q.loadBucket("")
-	if err != nil {
-		return err
-	}
-	if _, err := q.lookupObject(b, q.key, q.versionID()); err != nil {
-		return err
-	}
-	q.w.Header().Set("Content-Type", "application/xml")
-	q.w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Tagging xmlns="` + s3xml.NS + `"><TagSet></TagSet></Tagging>`))
-	return nil
-}
-
-// deleteObjectTagging implements DeleteObjectTagging. Tags are not stored,
-// so there is nothing to delete, but the request is checked like any write:
-// the requester needs WRITE on the bucket (as for deleting the object)
-// and the object must exist.
-func (q *request) deleteObjectTagging() error {
-	b, err := q.loadBucket(permWrite)
-	if err != nil {
-		return err
-	}
-	if _, err := q.s.cfg.Meta.GetObject(q.ctx, b.Name, q.key, q.versionID()); err != nil {
-		return q.objectErr(err)
-	}
-	q.w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -112,11 +112,22 @@ func (q *request) createBucket() error {
 			return s3err.InvalidLocationConstraint
 		}
 	}
+	own := q.r.Header.Get("x-amz-object-ownership")
+	if own != "" && !validOwnership(own) {
+		return s3err.InvalidArgument.With("Invalid x-amz-object-ownership header: " + own)
+	}
+	if own == ownershipEnforced && q.requestSetsACL() {
+		return &s3err.Error{Code: "InvalidBucketAclWithObjectOwnership", Status: http.StatusBadRequest,
+			Message: "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"}
+	}
 	acl, err := q.requestACL(*q.user, *q.user)
 	if err != nil {
 		return err
 	}
-	b := store.Bucket{Name: q.bucket, Created: time.Now().UTC(), Region: region, Owner: *q.user, ACL: acl}
+	b := store.Bucket{Name: q.bucket, Created: time.Now().UTC(), Region: region, Owner: *q.user, ACL: acl, Ownership: own}
+	if err := q.checkBucketLimit(); err != nil {
+		return err
+	}
 	err = q.s.cfg.Meta.CreateBucket(q.ctx, b)
 	if errors.Is(err, store.ErrBucketExists) {
 		old, gerr := q.s.cfg.Meta.GetBucket(q.ctx, q.bucket)

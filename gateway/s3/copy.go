@@ -136,7 +136,11 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	if obj.DeleteMarker {
 		return cs, obj, s3err.InvalidRequest.With("The source of a copy request may not specifically refer to a delete marker by version id.")
 	}
-	if !q.canReadObject(sb, &obj) {
+	action := "s3:GetObject"
+	if cs.versionID != "" {
+		action = "s3:GetObjectVersion"
+	}
+	if !q.authorizeAs(sb, allowed(q.user, effectiveACL(sb, obj.ACL), permRead), action, "arn:aws:s3:::"+cs.bucket+"/"+cs.key) {
 		return cs, obj, s3err.AccessDenied
 	}
 	if err := checkConditions(q.r.Header, obj.ETag, obj.Modified, "X-Amz-Copy-Source-"); err != nil {
@@ -215,11 +219,24 @@ func (q *request) copyObject() error {
 	if src.Size > maxObjectSize {
 		return s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
+	if err := q.checkBytesLimit(b, src.Size); err != nil {
+		return err
+	}
 	hdr, meta := src.Headers, src.Meta
 	if directive == "REPLACE" {
 		if hdr, meta, err = q.requestMeta(); err != nil {
 			return err
 		}
+	}
+	switch td := strings.ToUpper(q.r.Header.Get("x-amz-tagging-directive")); td {
+	case "", "COPY":
+		q.newTags = src.Tags
+	case "REPLACE":
+		if q.newTags, err = q.headerTags(); err != nil {
+			return err
+		}
+	default:
+		return s3err.InvalidArgument.With("Unknown tagging directive.")
 	}
 	owner, acl, err := q.newObjectACL(b)
 	if err != nil {

@@ -210,8 +210,12 @@ func (q *request) getObject(head bool) error {
 			return err
 		}
 		defer data.Close()
+		if start == 0 && length == obj.Size {
+			data = verifyWhole(&obj, data)
+		}
 	}
 	q.objectHeaders(b, &obj)
+	setTagCount(h, &obj)
 	if partial {
 		// Checksums describe the whole object (or one part), never a
 		// byte range.

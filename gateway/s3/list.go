@@ -210,7 +210,25 @@ func (q *request) listObjects(version int) error {
 		}
 	}
 	l, err := walkKeys(prefix, delim, marker, "", max, func(after, _ string, limit int) ([]store.Object, error) {
-		return q.s.cfg.Meta.ListObjects(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, Limit: limit})
+		// A store may stop a transaction after a bounded number of reads
+		// (store.ScanLimited): go on from where it stopped, in a new
+		// transaction, until the batch is full or the keys end.
+		var out []store.Object
+		for {
+			objs, err := q.s.cfg.Meta.ListObjects(q.ctx, q.bucket, store.ListQuery{Prefix: prefix, After: after, Limit: limit - len(out)})
+			out = append(out, objs...)
+			var sl *store.ScanLimited
+			if !errors.As(err, &sl) {
+				return out, err
+			}
+			if sl.After <= after {
+				return out, fmt.Errorf("%w: scan stopped at %q after %q", errKeyOutOfOrder, sl.After, after)
+			}
+			if len(out) == limit {
+				return out, nil
+			}
+			after = sl.After
+		}
 	}, func(o store.Object) (string, string) { return o.Key, "" })
 	if err != nil {
 		return err

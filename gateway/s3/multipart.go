@@ -34,6 +34,9 @@ func (q *request) createUpload() error {
 	if err != nil {
 		return err
 	}
+	if err := q.checkUploadLimit(b); err != nil {
+		return err
+	}
 	alg := strings.ToUpper(q.r.Header.Get("x-amz-checksum-algorithm"))
 	if alg != "" {
 		if _, ok := sigv4.NewChecksumHash(alg); !ok {
@@ -56,9 +59,14 @@ func (q *request) createUpload() error {
 	default:
 		return s3err.InvalidRequest.With("Value for x-amz-checksum-type header is invalid.")
 	}
+	tags, err := q.headerTags()
+	if err != nil {
+		return err
+	}
 	up := store.Upload{
 		Bucket: q.bucket, Key: q.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta, ChecksumAlgorithm: alg, ChecksumType: ctype,
+		Tags: tags,
 	}
 	if err := q.s.cfg.Meta.CreateUpload(q.ctx, up); err != nil {
 		return err
@@ -103,11 +111,14 @@ func (q *request) uploadPart() error {
 	if err != nil {
 		return err
 	}
-	_, up, err := q.loadUpload()
+	ub, up, err := q.loadUpload()
 	if err != nil {
 		return err
 	}
 	if err := q.checkBodySize(); err != nil {
+		return err
+	}
+	if err := q.checkBytesLimit(ub, q.auth.ContentLength); err != nil {
 		return err
 	}
 	var want []string
@@ -139,7 +150,7 @@ func (q *request) uploadPartCopy() error {
 	if err != nil {
 		return err
 	}
-	_, up, err := q.loadUpload()
+	ub, up, err := q.loadUpload()
 	if err != nil {
 		return err
 	}
@@ -161,6 +172,13 @@ func (q *request) uploadPartCopy() error {
 			return s3err.InvalidRange.With("The requested range is not satisfiable")
 		}
 		off, length = first, last-first+1
+	}
+	// A part is at most 5 GiB, copied or not (issue 9 #7).
+	if length > maxObjectSize {
+		return s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	if err := q.checkBytesLimit(ub, length); err != nil {
+		return err
 	}
 	var algs []string
 	if up.ChecksumAlgorithm != "" {
@@ -236,7 +254,7 @@ func (q *request) completeUpload() error {
 		}
 		obj := store.Object{
 			Key: q.key, Modified: time.Now().UTC(), Owner: up.Owner, ACL: up.ACL,
-			Headers: up.Headers, Meta: up.Meta, Multipart: true, UploadID: up.UploadID,
+			Headers: up.Headers, Meta: up.Meta, Multipart: true, UploadID: up.UploadID, Tags: up.Tags,
 		}
 		var sums []string
 		var sizes []int64

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/datdot/datdot/gateway/s3err"
+	"github.com/datdot/datdot/gateway/sigv4"
 	"github.com/datdot/datdot/gateway/store"
 )
 
@@ -103,12 +104,18 @@ func (q *request) putObject() error {
 	if err := q.checkBodySize(); err != nil {
 		return err
 	}
+	if err := q.checkBytesLimit(b, q.auth.ContentLength); err != nil {
+		return err
+	}
 	hdr, meta, err := q.requestMeta()
 	if err != nil {
 		return err
 	}
 	owner, acl, err := q.newObjectACL(b)
 	if err != nil {
+		return err
+	}
+	if q.newTags, err = q.headerTags(); err != nil {
 		return err
 	}
 	part, err := q.storeBody(q.auth.ContentLength, nil)
@@ -160,7 +167,7 @@ func (q *request) putSinglePart(part store.Part, pieces []store.Part, owner stor
 	obj := store.Object{
 		Key: q.key, Size: part.Size, ETag: part.ETag, Modified: part.Modified,
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
-		Checksums: part.Checksums, Parts: pieces,
+		Checksums: part.Checksums, Parts: pieces, Tags: q.newTags,
 	}
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = "FULL_OBJECT"
@@ -213,7 +220,7 @@ func (q *request) storeBody(size int64, want []string) (store.Part, error) {
 	p.ETag = q.auth.MD5Hex()
 	sums := q.auth.Checksums()
 	for alg, v := range sums {
-		if alg == "MD5" {
+		if alg == sigv4.ContentMD5 {
 			continue
 		}
 		if p.Checksums == nil {

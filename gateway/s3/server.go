@@ -16,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/datdot/datdot/gateway/s3err"
 	"github.com/datdot/datdot/gateway/s3xml"
@@ -48,6 +50,16 @@ type Config struct {
 	// with no grace period (freed blobs are deleted by the request that
 	// freed them, or by their last reader).
 	Reaper *store.Reaper
+	// Limits caps what each account may hold (zero: no limit).
+	Limits Limits
+	// UploadExpiry is how long an incomplete multipart upload is kept
+	// before ExpireUploads aborts it (0: DefaultUploadExpiry).
+	UploadExpiry time.Duration
+	// AccessLog, if not nil, gets one line per request.
+	AccessLog *slog.Logger
+	// LifecycleDay is the length of a "day" in lifecycle rules (default
+	// 24h; tests shorten it).
+	LifecycleDay time.Duration
 }
 
 // Server serves the S3 API.
@@ -56,6 +68,11 @@ type Server struct {
 	log   *slog.Logger
 	users map[string]bool // known canonical user ids
 	reap  *store.Reaper
+
+	maint    sync.Mutex // one maintenance pass at a time
+	expiry   expiryCursor
+	policies policyCache
+	lc       lcCursor
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }
@@ -92,6 +109,10 @@ type request struct {
 	q      url.Values
 	auth   *sigv4.Result
 	user   *store.Owner // nil for anonymous requests
+	// errCode is the S3 error code sent, for the access log.
+	errCode string
+	// newTags are the tags of the object being written.
+	newTags map[string]string
 }
 
 func newRequestID() string {
@@ -103,7 +124,21 @@ func newRequestID() string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{s: s, w: w, r: r, ctx: r.Context(), id: newRequestID()}
-	h := w.Header()
+	if s.cfg.AccessLog != nil {
+		start := time.Now()
+		aw := &accessWriter{ResponseWriter: w}
+		var body *countingBody
+		if r.Body != nil {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		} else {
+			body = &countingBody{}
+		}
+		req.w = aw
+		// Deferred first, so it runs last: after a panic's recovery too.
+		defer req.logAccess(s.cfg.AccessLog, aw, body, start)
+	}
+	h := req.w.Header()
 	h.Set("x-amz-request-id", req.id)
 	h.Set("x-amz-id-2", req.id)
 	h.Set("Server", "DatDot")
@@ -260,7 +295,15 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putBucketACL()
 		case q.has("publicAccessBlock"):
 			return q.putPublicAccessBlock()
-		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+		case q.has("tagging"):
+			return q.putBucketTagging()
+		case q.has("policy"):
+			return q.putBucketPolicy()
+		case q.has("ownershipControls"):
+			return q.putOwnershipControls()
+		case q.has("lifecycle"):
+			return q.putLifecycle()
+		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
 			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
 			return s3err.NotImplemented
@@ -282,7 +325,17 @@ func (q *request) dispatchBucket(m string) error {
 			return q.listUploads()
 		case q.has("versions"):
 			return q.listVersions()
-		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+		case q.has("tagging"):
+			return q.getBucketTagging()
+		case q.has("policyStatus"):
+			return q.getBucketPolicyStatus()
+		case q.has("policy"):
+			return q.getBucketPolicy()
+		case q.has("ownershipControls"):
+			return q.getOwnershipControls()
+		case q.has("lifecycle"):
+			return q.getLifecycle()
+		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
 			q.has("policyStatus"):
 			return q.bucketConfigMissing()
@@ -300,7 +353,15 @@ func (q *request) dispatchBucket(m string) error {
 			return q.deleteCORS()
 		case q.has("publicAccessBlock"):
 			return q.deletePublicAccessBlock()
-		case q.has("policy"), q.has("lifecycle"), q.has("tagging"), q.has("website"), q.has("encryption"),
+		case q.has("tagging"):
+			return q.deleteBucketTagging()
+		case q.has("policy"):
+			return q.deleteBucketPolicy()
+		case q.has("ownershipControls"):
+			return q.deleteOwnershipControls()
+		case q.has("lifecycle"):
+			return q.deleteLifecycle()
+		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
 			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"):
 			if _, err := q.ownBucket(); err != nil {
 				return err
@@ -331,7 +392,9 @@ func (q *request) dispatchObject(m string) error {
 			return q.uploadPart()
 		case q.has("acl"):
 			return q.putObjectACL()
-		case q.has("tagging"), q.has("retention"), q.has("legal-hold"):
+		case q.has("tagging"):
+			return q.putObjectTagging()
+		case q.has("retention"), q.has("legal-hold"):
 			return s3err.NotImplemented
 		case q.r.Header.Get("x-amz-copy-source") != "":
 			return q.copyObject()
@@ -428,6 +491,7 @@ func (q *request) toS3(err error) *s3err.Error {
 // fail writes err as an S3 error response.
 func (q *request) fail(err error) {
 	e := q.toS3(err)
+	q.errCode = e.Code
 	body := s3err.Body{RequestID: q.id, HostID: q.id, Resource: q.r.URL.Path}
 	switch e.Code {
 	case "NoSuchKey":

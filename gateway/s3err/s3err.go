@@ -80,6 +80,8 @@ var (
 	TooManyBuckets               = def("TooManyBuckets", 400, "You have attempted to create more buckets than allowed")
 	CORSForbidden                = def("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed.")
 	InvalidTag                   = def("InvalidTag", 400, "The tag provided was not a valid tag.")
+	QuotaExceeded                = def("QuotaExceeded", 403, "The account's storage quota would be exceeded.")
+	TooManyUploads               = def("QuotaExceeded", 403, "The account has too many multipart uploads in progress.")
 	InvalidEncodingType          = def("InvalidArgument", 400, "Invalid Encoding Method specified in Request")
 )
 

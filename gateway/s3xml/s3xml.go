@@ -427,3 +427,95 @@ type PublicAccessBlockConfiguration struct {
 	BlockPublicPolicy     bool     `xml:"BlockPublicPolicy"`
 	RestrictPublicBuckets bool     `xml:"RestrictPublicBuckets"`
 }
+
+// Tagging is the document of Put/GetObjectTagging and Put/GetBucketTagging.
+type Tagging struct {
+	XMLName xml.Name `xml:"Tagging"`
+	Xmlns   string   `xml:"xmlns,attr,omitempty"`
+	TagSet  struct {
+		Tags []Tag `xml:"Tag"`
+	} `xml:"TagSet"`
+}
+
+// Tag is one key and value.
+type Tag struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}
+
+// PolicyStatus is the answer of GetBucketPolicyStatus.
+type PolicyStatus struct {
+	XMLName  xml.Name `xml:"PolicyStatus"`
+	Xmlns    string   `xml:"xmlns,attr,omitempty"`
+	IsPublic bool     `xml:"IsPublic"`
+}
+
+// OwnershipControls is the document of Put/GetBucketOwnershipControls.
+type OwnershipControls struct {
+	XMLName xml.Name        `xml:"OwnershipControls"`
+	Xmlns   string          `xml:"xmlns,attr,omitempty"`
+	Rules   []OwnershipRule `xml:"Rule"`
+}
+
+// OwnershipRule is one rule of OwnershipControls.
+type OwnershipRule struct {
+	ObjectOwnership string `xml:"ObjectOwnership"`
+}
+
+// LifecycleConfiguration is the document of Put/GetBucketLifecycleConfiguration.
+type LifecycleConfiguration struct {
+	XMLName xml.Name        `xml:"LifecycleConfiguration"`
+	Xmlns   string          `xml:"xmlns,attr,omitempty"`
+	Rules   []LifecycleRule `xml:"Rule"`
+}
+
+// LifecycleRule is one rule of a lifecycle configuration.
+type LifecycleRule struct {
+	ID     string           `xml:"ID,omitempty"`
+	Prefix *string          `xml:"Prefix"`
+	Filter *LifecycleFilter `xml:"Filter"`
+	Status string           `xml:"Status"`
+
+	Expiration                     *LifecycleExpiration      `xml:"Expiration"`
+	NoncurrentVersionExpiration    *NoncurrentExpiration     `xml:"NoncurrentVersionExpiration"`
+	AbortIncompleteMultipartUpload *AbortIncompleteMultipart `xml:"AbortIncompleteMultipartUpload"`
+	Transitions                    []struct {
+		Days         int    `xml:"Days"`
+		StorageClass string `xml:"StorageClass"`
+	} `xml:"Transition"`
+}
+
+// LifecycleFilter selects the objects a rule applies to.
+type LifecycleFilter struct {
+	Prefix                *string       `xml:"Prefix"`
+	Tag                   *Tag          `xml:"Tag"`
+	ObjectSizeGreaterThan *int64        `xml:"ObjectSizeGreaterThan"`
+	ObjectSizeLessThan    *int64        `xml:"ObjectSizeLessThan"`
+	And                   *LifecycleAnd `xml:"And"`
+}
+
+// LifecycleAnd combines filter conditions.
+type LifecycleAnd struct {
+	Prefix                *string `xml:"Prefix"`
+	Tags                  []Tag   `xml:"Tag"`
+	ObjectSizeGreaterThan *int64  `xml:"ObjectSizeGreaterThan"`
+	ObjectSizeLessThan    *int64  `xml:"ObjectSizeLessThan"`
+}
+
+// LifecycleExpiration expires current versions.
+type LifecycleExpiration struct {
+	Days                      *int    `xml:"Days"`
+	Date                      *string `xml:"Date"`
+	ExpiredObjectDeleteMarker *bool   `xml:"ExpiredObjectDeleteMarker"`
+}
+
+// NoncurrentExpiration expires noncurrent versions.
+type NoncurrentExpiration struct {
+	NoncurrentDays          *int `xml:"NoncurrentDays"`
+	NewerNoncurrentVersions *int `xml:"NewerNoncurrentVersions"`
+}
+
+// AbortIncompleteMultipart aborts old incomplete uploads.
+type AbortIncompleteMultipart struct {
+	DaysAfterInitiation *int `xml:"DaysAfterInitiation"`
+}

@@ -292,7 +292,7 @@ func (p *payloadReader) finish() *Error {
 			}
 			return e
 		}
-		out[ChecksumMD5] = hex.EncodeToString(sum)
+		out[ContentMD5] = hex.EncodeToString(sum)
 	}
 	if p.dec != nil {
 		// A checksum trailer that x-amz-trailer did not announce was not

@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -26,15 +27,16 @@ const (
 	ChecksumXXHASH64  = "XXHASH64"
 	ChecksumXXHASH3   = "XXHASH3"
 	ChecksumXXHASH128 = "XXHASH128"
-	// ChecksumMD5 is the key of the Content-MD5 value (hex) in
+	ChecksumMD5       = "MD5"
+	// ContentMD5 is the key of the Content-MD5 value (hex) in
 	// Result.Checksums.
-	ChecksumMD5 = "MD5"
+	ContentMD5 = "Content-MD5"
 )
 
 // ChecksumAlgorithms lists the x-amz-checksum-* algorithms supported, in
 // the order their headers are looked for.
 var checksumAlgorithms = []string{ChecksumCRC32, ChecksumCRC32C, ChecksumSHA1, ChecksumSHA256, ChecksumCRC64NVME, ChecksumSHA512,
-	ChecksumXXHASH64, ChecksumXXHASH3, ChecksumXXHASH128}
+	ChecksumXXHASH64, ChecksumXXHASH3, ChecksumXXHASH128, ChecksumMD5}
 
 var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -74,6 +76,8 @@ func NewChecksumHash(alg string) (hash.Hash, bool) {
 		return xxh3.New(), true
 	case ChecksumXXHASH128:
 		return xxh3.New128(), true
+	case ChecksumMD5:
+		return md5.New(), true
 	}
 	return nil, false
 }
@@ -99,9 +103,8 @@ func checksumAlgFromHeader(name string) (string, bool) {
 }
 
 // unsupportedChecksumHeader reports whether name is an x-amz-checksum-*
-// value header of an algorithm S3 knows but this package does not verify
-// (MD5, whose name the Content-MD5 value already uses in Result.Checksums):
-// such a request is refused rather than stored unchecked.
+// value header of an algorithm this package does not verify: such a request
+// is refused rather than stored unchecked.
 func unsupportedChecksumHeader(name string) bool {
 	rest, ok := strings.CutPrefix(strings.ToLower(name), "x-amz-checksum-")
 	if !ok {

@@ -262,8 +262,8 @@ func TestChecksumKnownValues(t *testing.T) {
 			t.Errorf("%s(\"\") = %s, want %s", alg, got, want)
 		}
 	}
-	if _, ok := NewChecksumHash("MD5"); ok {
-		t.Error("MD5 claimed as an x-amz-checksum algorithm")
+	if h, ok := NewChecksumHash("MD5"); !ok || hex.EncodeToString(h.Sum(nil)) != "d41d8cd98f00b204e9800998ecf8427e" {
+		t.Error("x-amz-checksum-md5 is not MD5")
 	}
 	if got := base64.StdEncoding.EncodeToString([]byte{0, 0, 0, 0}); !validChecksumValue(ChecksumCRC32, got) || validChecksumValue(ChecksumSHA1, got) {
 		t.Error("checksum value size check")

@@ -100,7 +100,7 @@ func (s *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.objects[r.URL.Path] = data
 		s.mu.Unlock()
 		for alg, val := range res.Checksums() {
-			if alg != ChecksumMD5 {
+			if alg != ContentMD5 {
 				w.Header().Set(ChecksumHeader(alg), val)
 			}
 		}

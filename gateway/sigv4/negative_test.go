@@ -311,7 +311,8 @@ func TestBodyErrors(t *testing.T) {
 	wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{
 		"X-Amz-Checksum-Crc32": checksumOf(ChecksumCRC32, body), "X-Amz-Checksum-Sha1": checksumOf(ChecksumSHA1, body),
 	}), ErrCodeInvalidRequest)
-	wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{"X-Amz-Checksum-Md5": "AAAAAAAAAAAAAAAAAAAAAA=="}), ErrCodeInvalidRequest)
+	wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{"X-Amz-Checksum-Md5": "AAAAAAAAAAAAAAAAAAAAAA=="}), ErrCodeBadDigest)
+	wantCode(t, bodyErr(t, UnsignedPayload, body, map[string]string{"X-Amz-Checksum-Blake3": "AAAAAAAAAAAAAAAAAAAAAA=="}), ErrCodeInvalidRequest)
 	// Checksum algorithm headers that carry no value are not checksums.
 	if err := bodyErr(t, UnsignedPayload, body, map[string]string{"X-Amz-Checksum-Algorithm": "CRC32", "X-Amz-Checksum-Type": "FULL_OBJECT"}); err != nil {
 		t.Errorf("algorithm header: %v", err)

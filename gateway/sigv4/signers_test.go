@@ -122,7 +122,7 @@ func TestAWSSDKSignerHeader(t *testing.T) {
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("%s %s: body %q, %v", host, key, got, err)
 			}
-			if res.MD5Hex() != hex.EncodeToString(m[:]) || res.Checksums()[ChecksumMD5] != hex.EncodeToString(m[:]) {
+			if res.MD5Hex() != hex.EncodeToString(m[:]) || res.Checksums()[ContentMD5] != hex.EncodeToString(m[:]) {
 				t.Fatalf("md5 %s, checksums %v", res.MD5Hex(), res.Checksums())
 			}
 		}

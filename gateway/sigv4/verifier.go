@@ -154,8 +154,8 @@ type Result struct {
 	ContentEncoding string
 	// Checksums returns, once Body has been read to a clean io.EOF, the
 	// verified checksums: algorithm (CRC32, CRC32C, SHA1, SHA256,
-	// CRC64NVME, SHA512) -> base64 value as sent, and "MD5" -> hex digest if
-	// Content-MD5 was sent. Before that it returns an empty map.
+	// CRC64NVME, SHA512, XXHASH*, MD5) -> base64 value as sent, and
+	// ContentMD5 -> hex digest if Content-MD5 was sent. Before that it returns an empty map.
 	Checksums func() map[string]string
 
 	payload *payloadReader

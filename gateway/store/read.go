@@ -11,8 +11,38 @@ import (
 // records: lost or truncated storage, never a client's fault.
 var ErrDataShort = errors.New("store: object data shorter than its metadata says")
 
+// BlobChecker is implemented by a BlobStore that can cheaply tell whether
+// all of a blob's stored bytes are there (the local store compares the
+// file's size). OpenObject asks it about every part a read spans before a
+// response status is sent.
+type BlobChecker interface {
+	// CheckBlob returns an error wrapping ErrDataShort when the blob is
+	// missing or shorter than ref says.
+	CheckBlob(ctx context.Context, ref BlobRef) error
+}
+
+// checkParts checks, when blobs is a BlobChecker, that every part holding
+// bytes of [offset, offset+length) is all there.
+func checkParts(ctx context.Context, blobs BlobStore, parts []Part, offset, length int64) error {
+	bc, ok := blobs.(BlobChecker)
+	if !ok || length == 0 {
+		return nil
+	}
+	pos := int64(0)
+	for _, p := range parts {
+		if pos+p.Size > offset && pos < offset+length {
+			if err := bc.CheckBlob(ctx, p.Blob); err != nil {
+				return fmt.Errorf("store: part %d: %w", p.Number, err)
+			}
+		}
+		pos += p.Size
+	}
+	return nil
+}
+
 // OpenObject returns a reader of length bytes of obj's data starting at
-// offset, spanning its parts. The first part's blob is opened before
+// offset, spanning its parts. Every part's blob is checked first when the
+// store is a BlobChecker, and the first part's blob is opened before
 // OpenObject returns, so that a missing or unreachable blob fails here,
 // before a response status is sent; each later part is opened when the read
 // reaches it, so nothing is buffered beyond one read call.
@@ -21,6 +51,9 @@ func OpenObject(ctx context.Context, blobs BlobStore, obj *Object, offset, lengt
 		return nil, fmt.Errorf("store: range %d+%d outside object of %d bytes", offset, length, obj.Size)
 	}
 	r := &partsReader{ctx: ctx, blobs: blobs, parts: obj.Parts, offset: offset, remain: length}
+	if err := checkParts(ctx, blobs, obj.Parts, offset, length); err != nil {
+		return nil, err
+	}
 	if length > 0 {
 		if err := r.next(); err != nil {
 			return nil, err

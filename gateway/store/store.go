@@ -94,6 +94,16 @@ type Bucket struct {
 	CORS       []CORSRule `json:"cors,omitempty"`
 	// PublicAccessBlock, when set, limits what public ACLs can do.
 	PublicAccessBlock *PublicAccessBlock `json:"pab,omitempty"`
+	// Tags are the bucket's tags (nil: no tag set).
+	Tags map[string]string `json:"tags,omitempty"`
+	// Lifecycle is the lifecycle configuration (XML, as put); "" for none.
+	Lifecycle string `json:"lifecycle,omitempty"`
+	// Policy is the bucket policy document (JSON, as put); "" for none.
+	Policy string `json:"policy,omitempty"`
+	// Ownership is the bucket's object ownership setting
+	// (BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter; "" when
+	// none was set).
+	Ownership string `json:"ownership,omitempty"`
 }
 
 // PublicAccessBlock is S3's "block public access" setting of a bucket.
@@ -190,6 +200,8 @@ type Object struct {
 	// UploadID is the multipart upload that created the object, so that a
 	// repeated CompleteMultipartUpload succeeds as in S3.
 	UploadID string `json:"upload,omitempty"`
+	// Tags are the object's tags (S3 object tagging).
+	Tags map[string]string `json:"tags,omitempty"`
 
 	// IsLatest is set by reads, not stored.
 	IsLatest bool `json:"-"`
@@ -221,6 +233,8 @@ type Upload struct {
 	// creation (may be empty).
 	ChecksumAlgorithm string `json:"sumalg,omitempty"`
 	ChecksumType      string `json:"sumtype,omitempty"`
+	// Tags are given to the object the upload completes.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // ListQuery selects objects, versions or uploads in key order.
@@ -233,6 +247,18 @@ type ListQuery struct {
 	AfterID string
 	// Limit is the largest number of entries returned (> 0).
 	Limit int
+}
+
+// ScanLimited is returned by ListObjects, together with the entries found
+// so far, when it read as many records as one transaction may (delete
+// markers, which it skips, can make a short page cost any number of
+// reads). The caller continues with After = the error's After.
+type ScanLimited struct {
+	After string
+}
+
+func (e *ScanLimited) Error() string {
+	return fmt.Sprintf("store: listing stopped after its read bound at %q", e.After)
 }
 
 // PutCheck is called inside the write transaction with the current latest
@@ -313,6 +339,13 @@ type MetaStore interface {
 	// FinishDeletes forgets claimed blobs whose bytes are gone.
 	FinishDeletes(ctx context.Context, ids []string) error
 	Close() error
+}
+
+// UsageReader is implemented by a MetaStore that keeps each bucket's
+// stored bytes (every version and every part of its open uploads) up to
+// date, for per-account limits.
+type UsageReader interface {
+	BucketUsage(ctx context.Context, bucket string) (int64, error)
 }
 
 // BlobStore holds the bytes.

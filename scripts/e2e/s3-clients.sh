@@ -7,7 +7,7 @@
 # the script stops at the first failure with a message saying which step.
 #
 # usage: scripts/e2e/s3-clients.sh        (after `make build`; tools from scripts/setup/s3.sh)
-# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic js mastodon more crash"
+# env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  S3_E2E_ONLY="aws rclone s3cmd restic js mastodon more policy crash"
 #        S3_E2E_ENDPOINT=http://127.0.0.1:PORT S3_E2E_KEY=AK:SK: drive an already running
 #        server instead of starting the gateway (used to check this script on versitygw)
 #        S3_E2E_KEEP_GOING=1: triage mode, go on after a failed step and list them all
@@ -15,7 +15,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 datdot=${DATDOT:-$root/build/datdot}
-only=${S3_E2E_ONLY:-aws rclone s3cmd restic js mastodon more crash}
+only=${S3_E2E_ONLY:-aws rclone s3cmd restic js mastodon more policy crash}
 
 # Debian's awscli (a newer one may come first on PATH, e.g. from pyenv).
 # S3_E2E_AWS=path runs the awscli steps with another awscli (e.g. a v1 with a
@@ -601,6 +601,56 @@ EOF
 		fail "list-object-versions for cleanup"
 	aws s3api delete-objects --bucket "$b" --delete "file://$work/delall.json" >/dev/null || fail "delete all versions"
 	aws s3api delete-bucket --bucket "$b" || fail "delete-bucket $b (not empty?)"
+fi
+
+# --- policy: a public-read bucket policy (as PeerTube/Pixelfed/Mastodon guides
+# set it when ACLs are off), read anonymously with curl, a Deny on a prefix,
+# tags, and the access log line of a request ------------------------------------
+if [[ " $only " == *" policy "* ]]; then
+	b=e2e-policy
+	printf 'policy e2e object\n' >"$work/policy.txt"
+	step policy "bucket with ACLs off (BucketOwnerEnforced), objects private by ACL"
+	aws s3api create-bucket --bucket "$b" --object-ownership BucketOwnerEnforced >/dev/null || fail "create-bucket $b with BucketOwnerEnforced"
+	own=$(aws s3api get-bucket-ownership-controls --bucket "$b" | jq -r '.OwnershipControls.Rules[0].ObjectOwnership') || fail "get-bucket-ownership-controls"
+	[ "$own" = BucketOwnerEnforced ] || fail "ownership controls: $own"
+	if out=$(aws s3api put-object --bucket "$b" --key acl.txt --body "$work/policy.txt" --acl public-read 2>&1); then
+		fail "public-read ACL accepted on a BucketOwnerEnforced bucket"
+	fi
+	[[ "$out" == *AccessControlListNotSupported* ]] || fail "public-read ACL under BucketOwnerEnforced: want AccessControlListNotSupported, got: $out"
+	aws s3api put-object --bucket "$b" --key media/pic.bin --body "$work/tree/a.bin" --tagging "kind=avatar" >/dev/null || fail "put-object media/pic.bin"
+	aws s3api put-object --bucket "$b" --key private/secret.txt --body "$work/policy.txt" >/dev/null || fail "put-object private/secret.txt"
+	code=$(http_code "$work/dl/pol0" "$endpoint/$b/media/pic.bin")
+	[ "$code" = 403 ] || fail "anonymous GET before the policy: HTTP $code, want 403"
+
+	step policy "put-bucket-policy: public read, Deny on private/"
+	cat >"$work/policy.json" <<JSON
+{"Version":"2012-10-17","Statement":[
+ {"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::$b/*"},
+ {"Sid":"NoPrivate","Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::$b/private/*"}]}
+JSON
+	aws s3api put-bucket-policy --bucket "$b" --policy "file://$work/policy.json" || fail "put-bucket-policy"
+	pub=$(aws s3api get-bucket-policy-status --bucket "$b" | jq -r .PolicyStatus.IsPublic) || fail "get-bucket-policy-status"
+	[ "$pub" = true ] || fail "policy status IsPublic=$pub, want true"
+	code=$(http_code "$work/dl/pol1" "$endpoint/$b/media/pic.bin")
+	[ "$code" = 200 ] || fail "anonymous GET under a public-read policy: HTTP $code, want 200"
+	same "$work/tree/a.bin" "$work/dl/pol1" "anonymous GET under a public-read policy"
+	code=$(http_code "$work/dl/pol2" "$endpoint/$b/private/secret.txt")
+	[ "$code" = 403 ] || fail "anonymous GET of a denied prefix: HTTP $code, want 403"
+	if aws s3api get-object --bucket "$b" --key private/secret.txt "$work/dl/pol3" >/dev/null 2>&1; then
+		fail "the owner read private/secret.txt despite the policy's explicit Deny"
+	fi
+	code=$(http_code "$work/dl/pol4" "$endpoint/$b?list-type=2")
+	[ "$code" = 403 ] || fail "anonymous listing under a GetObject-only policy: HTTP $code, want 403"
+	code=$(http_code "$work/dl/pol5" -X PUT --data-binary @"$work/policy.txt" "$endpoint/$b/media/anon.txt")
+	[ "$code" = 403 ] || fail "anonymous PUT under a read-only policy: HTTP $code, want 403"
+	tags=$(aws s3api get-object-tagging --bucket "$b" --key media/pic.bin | jq -r '.TagSet[0].Key + "=" + .TagSet[0].Value') || fail "get-object-tagging"
+	[ "$tags" = kind=avatar ] || fail "object tags: $tags"
+
+	step policy "delete-bucket-policy: anonymous GET is 403 again"
+	aws s3api delete-bucket-policy --bucket "$b" || fail "delete-bucket-policy"
+	code=$(http_code "$work/dl/pol6" "$endpoint/$b/media/pic.bin")
+	[ "$code" = 403 ] || fail "anonymous GET after the policy was deleted: HTTP $code, want 403"
+	aws s3 rb --force "s3://$b" >/dev/null || fail "remove $b"
 fi
 
 # --- crash: SIGKILL the gateway mid-upload, restart on the same data dir ------

@@ -215,3 +215,27 @@ func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
 	}
 	return errors.Join(errs...)
 }
+
+// CheckBlob implements store.BlobChecker: the blob's file must exist and
+// hold at least the bytes ref records.
+func (b *Blobs) CheckBlob(_ context.Context, ref store.BlobRef) error {
+	p, err := b.path(ref.ID)
+	if err != nil {
+		return err
+	}
+	want := ref.Size
+	if ref.Stored > 0 {
+		want = ref.Stored
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("local: blob %s is missing: %w", ref.ID, store.ErrDataShort)
+		}
+		return fmt.Errorf("local: %w", err)
+	}
+	if fi.Size() < want {
+		return fmt.Errorf("local: blob %s has %d of %d bytes: %w", ref.ID, fi.Size(), want, store.ErrDataShort)
+	}
+	return nil
+}

@@ -32,8 +32,15 @@ import (
 // store.ErrInvalidKey, since such a key's entries would sort among another
 // key's versions and hide them.
 type Meta struct {
-	db *bolt.DB
+	db    *bolt.DB
+	group *groupCommit
+	// ScanBound is the most records one ListObjects transaction reads
+	// (0: DefaultScanBound); see store.ScanLimited.
+	ScanBound int
 }
+
+// DefaultScanBound is the default of Meta.ScanBound.
+const DefaultScanBound = 10000
 
 var (
 	bBuckets = []byte("buckets")
@@ -61,7 +68,15 @@ func OpenMeta(path string) (*Meta, error) {
 			}
 		}
 		if migrate {
-			return countRefs(tx)
+			if err := countRefs(tx); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bUsage) == nil {
+			if _, err := tx.CreateBucket(bUsage); err != nil {
+				return err
+			}
+			return countUsage(tx)
 		}
 		return nil
 	})
@@ -69,7 +84,7 @@ func OpenMeta(path string) (*Meta, error) {
 		db.Close()
 		return nil, fmt.Errorf("local: init %s: %w", path, err)
 	}
-	return &Meta{db: db}, nil
+	return &Meta{db: db, group: &groupCommit{db: db}}, nil
 }
 
 // Close implements store.MetaStore.
@@ -82,14 +97,14 @@ func (m *Meta) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return m.db.Update(fn)
 }
 
-// batch is update through bbolt's Batch, which groups concurrent calls into
-// one commit (one fsync). fn may run more than once, so it must reset its
-// outputs.
+// batch is update through a group commit (group.go), which puts concurrent
+// calls into one commit (one fsync) without delaying a lone one. fn may run
+// more than once, so it must reset its outputs.
 func (m *Meta) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return m.db.Batch(fn)
+	return m.group.run(fn)
 }
 
 func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
@@ -183,7 +198,7 @@ func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.Blo
 			if err := decode(v, &up, "upload", k); err != nil {
 				return err
 			}
-			f, err := dropParts(tx, up.UploadID)
+			f, err := dropParts(tx, name, up.UploadID)
 			freed = append(freed, f...)
 			return err
 		})
@@ -194,6 +209,9 @@ func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.Blo
 			return err
 		}
 		if err := tx.Bucket(bObjects).DeleteBucket([]byte(name)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bUsage).Delete([]byte(name)); err != nil {
 			return err
 		}
 		return tx.Bucket(bBuckets).Delete([]byte(name))
@@ -279,6 +297,24 @@ func versionIs(id string) selector {
 // says so: reading the latest version of a key with many versions costs
 // one record, not all of them.
 func versions(objs *bolt.Bucket, key string, sel selector) ([]entry, error) {
+	return versionsOf(objs, key, "", sel)
+}
+
+// versionsOf is versions with the version id sel looks for, if any: a
+// positional id (position.go) is read directly.
+func versionsOf(objs *bolt.Bucket, key, id string, sel selector) ([]entry, error) {
+	if id != "" {
+		e, found, ok, err := versionAt(objs, key, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if !found {
+				return nil, nil
+			}
+			return []entry{e}, nil
+		}
+	}
 	var out []entry
 	pfx := keyPrefix(key)
 	c := objs.Cursor()
@@ -288,6 +324,7 @@ func versions(objs *bolt.Bucket, key string, sel selector) ([]entry, error) {
 		if err := json.Unmarshal(v, &o); err != nil {
 			return nil, fmt.Errorf("local: object %q: %w", key, err)
 		}
+		o.Key = key // JSON cannot carry invalid UTF-8; the entry key can
 		keep, stop := sel(i, &o)
 		if keep {
 			out = append(out, entry{k: append([]byte(nil), k...), obj: o, i: i})
@@ -338,13 +375,19 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		return nil, err
 	}
 	var dropped []store.Part
+	var droppedSize int64
+	seq, err := objs.NextSequence()
+	if err != nil {
+		return nil, err
+	}
 	if b.Versioning == store.VersioningEnabled {
-		obj.VersionID = newVersionID()
+		obj.VersionID = seqVersionID(seq)
 	} else {
 		obj.VersionID = store.NullVersion
 		for _, e := range vers {
 			if e.obj.VersionID == store.NullVersion {
 				dropped = append(dropped, e.obj.Parts...)
+				droppedSize += e.obj.Size
 				if err := objs.Delete(e.k); err != nil {
 					return nil, err
 				}
@@ -355,8 +398,7 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 	if err != nil {
 		return nil, err
 	}
-	seq, err := objs.NextSequence()
-	if err != nil {
+	if err := addUsage(tx, b.Name, obj.Size-droppedSize); err != nil {
 		return nil, err
 	}
 	if err := putJSON(objs, entryKey(obj.Key, seq), obj); err != nil {
@@ -391,7 +433,7 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key, versionIs(versionID))
+		vers, err := versionsOf(objs, key, versionID, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -423,7 +465,7 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 		if err != nil {
 			return err
 		}
-		vers, err := versions(objs, key, versionIs(versionID))
+		vers, err := versionsOf(objs, key, versionID, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -465,7 +507,7 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 		default:
 			sel = latestOnly // for the delete marker's owner
 		}
-		vers, err := versions(objs, key, sel)
+		vers, err := versionsOf(objs, key, versionID, sel)
 		if err != nil {
 			return err
 		}
@@ -474,6 +516,9 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 				if e.obj.VersionID == versionID {
 					res = store.DeleteResult{VersionID: versionID, DeleteMarker: e.obj.DeleteMarker}
 					if freed, err = dropRefs(tx, e.obj.Parts); err != nil {
+						return err
+					}
+					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
 						return err
 					}
 					return objs.Delete(e.k)
@@ -488,6 +533,9 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 				if e.obj.VersionID == store.NullVersion {
 					dropped = append(dropped, e.obj.Parts...)
 					if err := objs.Delete(e.k); err != nil {
+						return err
+					}
+					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
 						return err
 					}
 				}
@@ -525,16 +573,28 @@ func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery
 		if err != nil {
 			return err
 		}
+		prevKey := ""
+		bound := m.ScanBound
+		if bound <= 0 {
+			bound = DefaultScanBound
+		}
+		scanned := 0
 		c := objs.Cursor()
 		for k, v := c.Seek(seekStart(q.Prefix, q.After)); k != nil && len(out) < q.Limit; {
 			key := splitEntry(k)
 			if !strings.HasPrefix(key, q.Prefix) {
 				break
 			}
+			if scanned == bound {
+				return &store.ScanLimited{After: prevKey}
+			}
+			scanned++
+			prevKey = key
 			var o store.Object
 			if err := json.Unmarshal(v, &o); err != nil {
 				return fmt.Errorf("local: object %q: %w", key, err)
 			}
+			o.Key = key
 			if !o.DeleteMarker {
 				o.IsLatest = true
 				out = append(out, o)
@@ -558,10 +618,10 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 		var k, v []byte
 		prev := ""
 		first := true
-		skipping := false
 		if q.After != "" && q.AfterID != "" && strings.HasPrefix(q.After, q.Prefix) {
-			k, v = c.Seek(keyPrefix(q.After))
-			skipping = true
+			// Resume from the marker's position (position.go), not by
+			// finding its id: that version may be gone by now.
+			k, v = resumeVersions(c, q.After, q.AfterID)
 		} else {
 			k, v = c.Seek(seekStart(q.Prefix, q.After))
 		}
@@ -570,21 +630,16 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 			if !strings.HasPrefix(key, q.Prefix) {
 				break
 			}
-			latest := first || key != prev
+			latest := key != prev
+			if first {
+				latest = isFirstVersion(objs, key, k)
+			}
 			first, prev = false, key
 			var o store.Object
 			if err := json.Unmarshal(v, &o); err != nil {
 				return fmt.Errorf("local: object %q: %w", key, err)
 			}
-			if skipping {
-				if key == q.After {
-					if o.VersionID == q.AfterID {
-						skipping = false
-					}
-					continue
-				}
-				skipping = false
-			}
+			o.Key = key
 			o.IsLatest = latest
 			out = append(out, o)
 		}
@@ -649,6 +704,7 @@ func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p stor
 		if err := addRefs(tx, []store.Part{p}); err != nil {
 			return err
 		}
+		delta := p.Size
 		if old := parts.Get(partKey(p.Number)); old != nil {
 			var op store.Part
 			if err := decode(old, &op, "part of upload "+uploadID, partKey(p.Number)); err != nil {
@@ -657,6 +713,10 @@ func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p stor
 			if freed, err = dropRefs(tx, []store.Part{op}); err != nil {
 				return err
 			}
+			delta -= op.Size
+		}
+		if err := addUsage(tx, bucket, delta); err != nil {
+			return err
 		}
 		return putJSON(parts, partKey(p.Number), p)
 	})
@@ -693,7 +753,7 @@ func (m *Meta) ListParts(ctx context.Context, bucket, key, uploadID string) (out
 }
 
 // dropParts removes an upload's parts, returning the blobs freed.
-func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
+func dropParts(tx *bolt.Tx, bucket, uploadID string) ([]store.BlobRef, error) {
 	parts, err := readParts(tx, uploadID)
 	if err != nil {
 		if errors.Is(err, store.ErrNoSuchUpload) {
@@ -703,6 +763,9 @@ func dropParts(tx *bolt.Tx, uploadID string) ([]store.BlobRef, error) {
 	}
 	freed, err := dropRefs(tx, parts)
 	if err != nil {
+		return nil, err
+	}
+	if err := addUsage(tx, bucket, -partsSize(parts)); err != nil {
 		return nil, err
 	}
 	return freed, tx.Bucket(bParts).DeleteBucket([]byte(uploadID))
@@ -737,6 +800,9 @@ func (m *Meta) CompleteUpload(ctx context.Context, bucket, key, uploadID string,
 		if err != nil {
 			return err
 		}
+		if err := addUsage(tx, bucket, -partsSize(parts)); err != nil {
+			return err
+		}
 		freed = append(freed, f...)
 		if err := tx.Bucket(bParts).DeleteBucket([]byte(uploadID)); err != nil {
 			return err
@@ -753,7 +819,7 @@ func (m *Meta) AbortUpload(ctx context.Context, bucket, key, uploadID string) (f
 		if _, err := getUpload(tx, bucket, key, uploadID); err != nil {
 			return err
 		}
-		freed, err = dropParts(tx, uploadID)
+		freed, err = dropParts(tx, bucket, uploadID)
 		if err != nil {
 			return err
 		}
@@ -784,6 +850,9 @@ func (m *Meta) ListUploads(ctx context.Context, bucket string, q store.ListQuery
 			var up store.Upload
 			if err := decode(v, &up, "upload", k); err != nil {
 				return err
+			}
+			if i := bytes.IndexByte(k, 0); i >= 0 {
+				up.Key = string(k[:i]) // the record's JSON cannot carry invalid UTF-8
 			}
 			if !strings.HasPrefix(up.Key, q.Prefix) {
 				break
