@@ -58,7 +58,17 @@ type Config struct {
 	// Journal records committed blobs as pending until metadata
 	// references them (store.MetaStore.AddPending); required.
 	Journal Journal
-	Log     *slog.Logger
+	// Remote, when set, is where reads come from: the volumes' hosters
+	// (the local cores are then only the writer's working copy and are
+	// never read). Without it reads use the local cores.
+	Remote *Remote
+	// CacheBytes bounds the in-memory cache of data blocks that serves
+	// hot objects (recently written or read); 0 turns it off.
+	CacheBytes int64
+	// ReadWindow is how many stream bytes one read fetches from the
+	// hosters at once (rounded to whole stripes; default 4 MiB).
+	ReadWindow int64
+	Log        *slog.Logger
 }
 
 // Journal is the part of store.MetaStore a BlobWriter uses.
@@ -79,8 +89,11 @@ type Blobs struct {
 	cfg   Config
 	coder *volume.Coder
 
+	cache *blockCache
+
 	mu   sync.Mutex
 	vols map[string]*Volume
+	refs map[string]VolumeRef
 	open *Volume // the volume new blobs go to
 }
 
@@ -144,7 +157,11 @@ func Open(cfg Config) (*Blobs, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "volumes"), 0o755); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	return &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}}, nil
+	if cfg.ReadWindow <= 0 {
+		cfg.ReadWindow = 4 << 20
+	}
+	return &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
+		cache: newBlockCache(cfg.CacheBytes)}, nil
 }
 
 // Close closes every core.
@@ -416,8 +433,12 @@ func (v *Volume) fail(err error) {
 
 // emit is the stream encoder's output: coded stripes wait in pending for
 // the next flush; more than 8 MiB per core is appended at once.
-func (v *Volume) emit(_ uint64, shards [][]byte) error {
+func (v *Volume) emit(stripe uint64, shards [][]byte) error {
 	v.pending = append(v.pending, shards)
+	for j := range v.Layout.K {
+		// Recently written media is what gets read next.
+		v.b.cache.put(blockKey{v.Hex, stripe, j}, shards[j])
+	}
 	if len(v.pending)*volume.BlockSize >= 8<<20 {
 		return v.appendPending(context.Background())
 	}
@@ -558,6 +579,7 @@ type reader struct {
 	b      *Blobs
 	pieces []piece
 	buf    []byte
+	win    map[blockKey][]byte // blocks of the last window read from hosters
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -569,14 +591,22 @@ func (r *reader) fill() error {
 		return io.EOF
 	}
 	p := &r.pieces[0]
-	v, err := r.b.volumeFor(r.ctx, p.vol)
-	if err != nil {
-		return err
-	}
 	pos := r.b.cfg.Layout.Locate(p.off)
-	block, err := v.dataBlock(r.ctx, pos.Stripe, pos.Shard)
-	if err != nil {
-		return err
+	var block []byte
+	if r.b.cfg.Remote != nil {
+		b, err := r.remoteBlock(p, pos)
+		if err != nil {
+			return err
+		}
+		block = b
+	} else {
+		v, err := r.b.volumeFor(r.ctx, p.vol)
+		if err != nil {
+			return err
+		}
+		if block, err = v.dataBlock(r.ctx, pos.Stripe, pos.Shard); err != nil {
+			return err
+		}
 	}
 	take := min(int64(volume.BlockSize-pos.Offset), p.n)
 	r.buf = block[pos.Offset : int64(pos.Offset)+take]
@@ -584,6 +614,86 @@ func (r *reader) fill() error {
 	p.n -= take
 	return nil
 }
+
+// remoteBlock returns the data block at pos of piece p: from the last
+// window, the cache, or a new window read from the hosters (the blocks of
+// the next ReadWindow bytes of the piece, fetched at once).
+func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
+	k := blockKey{p.vol, pos.Stripe, pos.Shard}
+	if b := r.win[k]; b != nil {
+		return b, nil
+	}
+	verify := store.Verifying(r.ctx)
+	if !verify {
+		if b := r.b.cache.get(k); b != nil {
+			return b, nil
+		}
+	}
+	ref, err := r.b.ref(p.vol)
+	if err != nil {
+		return nil, err
+	}
+	l := ref.Layout
+	win := max(l.StripeSize(), r.b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
+	// From the block's stripe to a stripe boundary at most win bytes on.
+	n := max(1, min(p.n, win-p.off%l.StripeSize()))
+	first, end := l.StripeRange(p.off, n)
+	need := make([]bool, l.K)
+	if end-first == 1 {
+		last := l.Locate(p.off + n - 1)
+		for j := pos.Shard; j <= last.Shard; j++ {
+			need[j] = true
+		}
+	} else {
+		for j := range need {
+			need[j] = true
+		}
+	}
+	rows, err := r.b.cfg.Remote.ReadStripes(r.ctx, ref, first, end, need, verify)
+	if err != nil {
+		return nil, err
+	}
+	r.win = make(map[blockKey][]byte, len(rows)*l.K)
+	for i, row := range rows {
+		for j, b := range row {
+			if b != nil && need[j] {
+				bk := blockKey{p.vol, first + uint64(i), j}
+				r.win[bk] = b
+				r.b.cache.put(bk, b)
+			}
+		}
+	}
+	if b := r.win[k]; b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("network: volume %s: block %d of core %d not read: %w", p.vol, pos.Stripe, pos.Shard, store.ErrDataShort)
+}
+
+// ref returns the VolumeRef of volume hexID (keys derived once).
+func (b *Blobs) ref(hexID string) (VolumeRef, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.refs[hexID]; ok {
+		return r, nil
+	}
+	id, err := hex.DecodeString(hexID)
+	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
+		return VolumeRef{}, fmt.Errorf("network: bad volume id %q", hexID)
+	}
+	r, err := NewVolumeRef(b.cfg.Master, id, b.cfg.Layout)
+	if err != nil {
+		return VolumeRef{}, err
+	}
+	r.Dir = filepath.Dir(b.coreDir(hexID, 0))
+	b.refs[hexID] = r
+	return r, nil
+}
+
+// Ref returns the VolumeRef of the volume an extent names.
+func (b *Blobs) Ref(hexID string) (VolumeRef, error) { return b.ref(hexID) }
+
+// CacheSize is the number of bytes the block cache holds.
+func (b *Blobs) CacheSize() int64 { return b.cache.size() }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if len(r.buf) == 0 {
