@@ -20,8 +20,8 @@ import (
 	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/gateway/store/local"
 	"github.com/datdot/datdot/hoster/client"
-	hstore "github.com/datdot/datdot/hoster/store"
 	"github.com/datdot/datdot/hoster/server"
+	hstore "github.com/datdot/datdot/hoster/store"
 	"github.com/datdot/datdot/hoster/wire"
 	"github.com/datdot/datdot/volume"
 )
@@ -36,9 +36,9 @@ const (
 // testHoster is a real hoster API server (hoster/server over a real
 // hoster/store) behind a switch that makes it slow or lie.
 type testHoster struct {
-	st   *hstore.Store
-	srv  *httptest.Server
-	mode atomic.Int32
+	st     *hstore.Store
+	srv    *httptest.Server
+	mode   atomic.Int32
 	hits   atomic.Int64 // block and proof requests served
 	proofs atomic.Int64 // proof requests
 }

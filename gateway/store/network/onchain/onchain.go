@@ -160,7 +160,7 @@ func (s *Shipper) endpoints(ctx context.Context, id uint64, v network.VolumeRef)
 
 type order struct {
 	id         uint64
-	located    time.Time // when endpoints were last read from the chain
+	located    time.Time  // when endpoints were last read from the chain
 	endpoints  [][]string // per core, the assigned hosters' endpoints
 	extended   time.Time
 	chainLen   uint64
