@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,8 +161,123 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.ReadWindow <= 0 {
 		cfg.ReadWindow = 4 << 20
 	}
-	return &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
-		cache: newBlockCache(cfg.CacheBytes)}, nil
+	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
+		cache: newBlockCache(cfg.CacheBytes)}
+	if err := b.reopen(context.Background()); err != nil {
+		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
+	}
+	return b, nil
+}
+
+// currentFile names the volume new blobs were last written to.
+func (b *Blobs) currentFile() string { return filepath.Join(b.cfg.Dir, "current") }
+
+// sealedFile marks a volume that takes no more blobs.
+func sealedFile(v *Volume) string { return filepath.Join(v.Dir, "sealed") }
+
+// reopen makes the volume named by the current file the open volume
+// again, if it is not sealed, has room, and its n cores open with the
+// same length (a crash between the cores' appends leaves them uneven:
+// that volume is sealed instead). Stripes appended locally but never
+// shipped hold only blobs that were never acknowledged; the next flush
+// ships them with the new ones.
+func (b *Blobs) reopen(ctx context.Context) error {
+	raw, err := os.ReadFile(b.currentFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	hexID := strings.TrimSpace(string(raw))
+	id, err := hex.DecodeString(hexID)
+	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
+		return fmt.Errorf("network: current volume %q is not a volume id", hexID)
+	}
+	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
+	if _, err := os.Stat(sealedFile(v)); err == nil {
+		return nil
+	}
+	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout); err != nil {
+		return err
+	}
+	length := uint64(0)
+	for j := range v.Cores {
+		dir := b.coreDir(hexID, j)
+		if _, err := os.Stat(filepath.Join(dir, "header")); err != nil {
+			v.close()
+			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
+		}
+		st, err := hypercore.OpenFileStorage(dir)
+		if err != nil {
+			v.close()
+			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
+		}
+		c, err := hypercore.Open(ctx, st, v.Keys[j])
+		if err != nil {
+			st.Close()
+			v.close()
+			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
+		}
+		v.Cores[j] = c
+		if j == 0 {
+			length = c.Length()
+		} else if c.Length() != length {
+			v.close()
+			b.seal(v)
+			return fmt.Errorf("network: volume %s: core %d has %d blocks, core 0 %d (sealed)", hexID, j, c.Length(), length)
+		}
+	}
+	if length >= b.cfg.MaxStripes {
+		v.close()
+		return nil
+	}
+	v.enc = b.coder.NewStreamEncoder(length, v.emit)
+	v.stream = int64(length) * b.cfg.Layout.StripeSize()
+	b.vols[hexID] = v
+	b.open = v
+	b.cfg.Log.Info("reopened the last volume for writing", "volume", hexID, "stripes", length)
+	return nil
+}
+
+// seal marks v as taking no more blobs, durably (best effort: a volume
+// that fails to reopen is not written either).
+func (b *Blobs) seal(v *Volume) {
+	if err := writeFileSync(sealedFile(v), []byte("sealed\n")); err != nil {
+		b.cfg.Log.Warn("mark volume sealed", "volume", v.Hex, "err", err)
+	}
+}
+
+// setCurrent records v as the volume new blobs go to.
+func (b *Blobs) setCurrent(v *Volume) error {
+	return writeFileSync(b.currentFile(), []byte(v.Hex+"\n"))
+}
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // Close closes every core.
@@ -376,7 +492,13 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume
 		v := b.open
 		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || v.err() != nil {
 			nv, err := b.newVolume(ctx)
+			if err == nil {
+				err = b.setCurrent(nv)
+			}
 			if err != nil {
+				if nv != nil {
+					nv.close()
+				}
 				b.mu.Unlock()
 				return nil, 0, err
 			}
@@ -424,6 +546,7 @@ func (v *Volume) fail(err error) {
 	defer v.fmu.Unlock()
 	if v.failed == nil {
 		v.failed = err
+		v.b.seal(v)
 	}
 	for _, w := range v.waiting {
 		w.done <- err

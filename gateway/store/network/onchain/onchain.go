@@ -300,6 +300,17 @@ func (s *Shipper) order(ctx context.Context, v *network.Volume, length uint64) (
 		if raw, err := os.ReadFile(orderFile(v)); err == nil {
 			o.id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 		}
+		if o.id != 0 {
+			// A reopened volume: start from the length the chain has, so
+			// the next extension is sent only if the volume grew.
+			res, err := s.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: o.id})
+			if err != nil {
+				return nil, fmt.Errorf("onchain: order %d of volume %s: %w", o.id, v.Hex, err)
+			}
+			if len(res.Order.Cores) > 0 {
+				o.chainLen = res.Order.Cores[0].Length
+			}
+		}
 		if o.id == 0 {
 			id, err := s.place(ctx, v, length)
 			if err != nil {
