@@ -67,6 +67,10 @@ type Config struct {
 	// CacheBytes bounds the in-memory cache of data blocks that serves
 	// hot objects (recently written or read); 0 turns it off.
 	CacheBytes int64
+	// UsagePath, when set, is a bbolt file that records per volume its
+	// stream length and live bytes (Blobs.Usage; what compaction needs).
+	// Keep it beside the metadata, not under Dir.
+	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
 	ReadWindow int64
@@ -92,6 +96,7 @@ type Blobs struct {
 	coder *volume.Coder
 
 	cache *blockCache
+	usage *usageDB
 
 	mu   sync.Mutex
 	vols map[string]*Volume
@@ -164,6 +169,11 @@ func Open(cfg Config) (*Blobs, error) {
 	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes)}
+	if cfg.UsagePath != "" {
+		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.reopen(context.Background()); err != nil {
 		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
 	}
@@ -295,6 +305,8 @@ func (b *Blobs) Close() error {
 	}
 	b.vols = map[string]*Volume{}
 	b.open = nil
+	errs = append(errs, b.usage.close())
+	b.usage = nil
 	return errors.Join(errs...)
 }
 
@@ -460,6 +472,9 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err := v.waitDurable(ctx, off+w.n); err != nil {
 		return store.BlobRef{}, err
 	}
+	if err := w.b.usage.committed(v.Hex, w.n, v.durableLen()); err != nil {
+		return store.BlobRef{}, err
+	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
@@ -534,6 +549,12 @@ func (v *Volume) streamLen() int64 {
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	return v.stream
+}
+
+func (v *Volume) durableLen() int64 {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.durable
 }
 
 func (v *Volume) err() error {
@@ -922,6 +943,18 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byt
 
 // Delete implements store.BlobStore. The bytes of a deleted blob are
 // unreadable once its key is gone (the store is used under crypt.Blobs);
-// the space they take in their volume is reclaimed by compaction, which is
-// not implemented yet.
-func (b *Blobs) Delete(context.Context, ...store.BlobRef) error { return nil }
+// the space they take in their volume is counted as dead (Usage) and
+// reclaimed by compaction, which is not implemented yet.
+func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
+	var gone []extentGone
+	for _, r := range refs {
+		for _, e := range r.Extents {
+			gone = append(gone, extentGone{id: r.ID, vol: e.Volume, n: e.Length})
+		}
+	}
+	return b.usage.deleted(gone)
+}
+
+// Usage returns, per volume, its durable stream length and the bytes of
+// live blobs in it (requires Config.UsagePath).
+func (b *Blobs) Usage() ([]VolumeUsage, error) { return b.usage.all() }
