@@ -66,12 +66,12 @@ type Shipper struct {
 // chain assigns to each core of v's order, committed ones first. The
 // order is the one this shipper placed, or else found on chain by the
 // volume's first core key (a gateway that lost its local files). With
-// fresh the chain is asked again (at most once a second per volume).
+// fresh the chain is asked again (callers limit how often).
 func (s *Shipper) Locate(ctx context.Context, v network.VolumeRef, fresh bool) ([][]string, error) {
 	hexID := v.Hex()
 	s.mu.Lock()
 	o := s.orders[hexID]
-	if o != nil && o.endpoints != nil && (!fresh || time.Since(o.located) < time.Second) {
+	if o != nil && o.endpoints != nil && !fresh {
 		eps := o.endpoints
 		s.mu.Unlock()
 		return eps, nil
