@@ -146,8 +146,9 @@ say "1. the AWS CLI puts and gets objects with the printed settings (aws s3 cp u
 head -c 1500000 /dev/urandom >"$work/photo.bin"
 put photo.bin "$work/photo.bin" || fail "aws s3 cp up"
 same photo.bin || fail "aws s3 cp down: photo.bin came back different"
-for i in 1 2 3 4 5; do head -c $((1000 + i * 37000)) /dev/urandom >"$work/small-$i.bin"; put "small-$i.bin" "$work/small-$i.bin" & done
-wait
+puts=()
+for i in 1 2 3 4 5; do head -c $((1000 + i * 37000)) /dev/urandom >"$work/small-$i.bin"; put "small-$i.bin" "$work/small-$i.bin" & puts+=($!); done
+for p in "${puts[@]}"; do wait "$p" || true; done
 [ "$(wc -l <"$work/acked")" = 6 ] || fail "parallel PUTs: $(wc -l <"$work/acked") of 6 acknowledged"
 all_acked_read_back
 s3 s3 cp "$work/photo.bin" "s3://$S3_BUCKET/public.bin" --acl public-read --only-show-errors
