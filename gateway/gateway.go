@@ -118,6 +118,16 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 			return nil, nil, nil, err
 		}
 		ncfg.Shipper, chain = shipper, c
+		// Reads come from the hosters the chain assigns; the local cores
+		// are the writer's working copy only.
+		remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
+			FetchTimeout: cfg.Network.FetchTimeout, Log: log})
+		if err != nil {
+			chain.Close()
+			meta.Close()
+			return nil, nil, nil, err
+		}
+		ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
 	} else {
 		log.Warn("network backend without --chain.key: volumes stay on this machine")
 	}
