@@ -85,7 +85,10 @@ try {
       const sel = `#orders tbody tr[data-order="${expectOrder}"] td:nth-child(8)`;
       await page.waitForFunction((s) => { const t = document.querySelector(s)?.textContent || ''; return /(DOT|udot)$/.test(t) && t !== '0 DOT'; }, sel, { timeout: TIMEOUT });
     });
-    await check('the event feed shows the order being placed, assigned and committed', async () => {
+    // The page reads back the last EVENT_WINDOW blocks at load: an order
+    // placed earlier than that is checked without its placement events
+    // (EXPECT_ORDER_EVENTS=0).
+    if (process.env.EXPECT_ORDER_EVENTS !== '0') await check('the event feed shows the order being placed, assigned and committed', async () => {
       for (const t of ['EventOrderPlaced', 'EventOrderAssigned', 'EventCommitted']) {
         await page.waitForSelector(`#events li[data-type$="${t}"]`, { timeout: TIMEOUT });
       }
