@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,10 @@ type Config struct {
 	// CacheBytes bounds the in-memory cache of data blocks that serves
 	// hot objects (recently written or read); 0 turns it off.
 	CacheBytes int64
+	// UsagePath, when set, is a bbolt file that records per volume its
+	// stream length and live bytes (Blobs.Usage; what compaction needs).
+	// Keep it beside the metadata, not under Dir.
+	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
 	ReadWindow int64
@@ -91,6 +96,7 @@ type Blobs struct {
 	coder *volume.Coder
 
 	cache *blockCache
+	usage *usageDB
 
 	mu   sync.Mutex
 	vols map[string]*Volume
@@ -163,6 +169,11 @@ func Open(cfg Config) (*Blobs, error) {
 	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes)}
+	if cfg.UsagePath != "" {
+		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.reopen(context.Background()); err != nil {
 		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
 	}
@@ -294,6 +305,8 @@ func (b *Blobs) Close() error {
 	}
 	b.vols = map[string]*Volume{}
 	b.open = nil
+	errs = append(errs, b.usage.close())
+	b.usage = nil
 	return errors.Join(errs...)
 }
 
@@ -459,6 +472,9 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err := v.waitDurable(ctx, off+w.n); err != nil {
 		return store.BlobRef{}, err
 	}
+	if err := w.b.usage.committed(v.Hex, w.n, v.durableLen()); err != nil {
+		return store.BlobRef{}, err
+	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
@@ -533,6 +549,12 @@ func (v *Volume) streamLen() int64 {
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	return v.stream
+}
+
+func (v *Volume) durableLen() int64 {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.durable
 }
 
 func (v *Volume) err() error {
@@ -703,6 +725,7 @@ type reader struct {
 	pieces []piece
 	buf    []byte
 	win    map[blockKey][]byte // blocks of the last window read from hosters
+	next   *window             // the next window, being fetched
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -756,40 +779,90 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := ref.Layout
-	win := max(l.StripeSize(), r.b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
-	// From the block's stripe to a stripe boundary at most win bytes on.
-	n := max(1, min(p.n, win-p.off%l.StripeSize()))
-	first, end := l.StripeRange(p.off, n)
-	need := make([]bool, l.K)
-	if end-first == 1 {
-		last := l.Locate(p.off + n - 1)
-		for j := pos.Shard; j <= last.Shard; j++ {
-			need[j] = true
-		}
+	w := r.b.window(ref, p.vol, p.off, p.n)
+	var rows [][][]byte
+	if nw := r.next; nw != nil && nw.same(w) {
+		<-nw.done
+		rows, err = nw.rows, nw.err
 	} else {
-		for j := range need {
-			need[j] = true
-		}
+		rows, err = r.b.cfg.Remote.ReadStripes(r.ctx, ref, w.first, w.end, w.need, verify)
 	}
-	rows, err := r.b.cfg.Remote.ReadStripes(r.ctx, ref, first, end, need, verify)
+	r.stopNext()
 	if err != nil {
 		return nil, err
 	}
-	r.win = make(map[blockKey][]byte, len(rows)*l.K)
+	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
 	for i, row := range rows {
 		for j, b := range row {
-			if b != nil && need[j] {
-				bk := blockKey{p.vol, first + uint64(i), j}
+			if b != nil && w.need[j] {
+				bk := blockKey{p.vol, w.first + uint64(i), j}
 				r.win[bk] = b
 				r.b.cache.put(bk, b)
 			}
 		}
 	}
+	// Fetch the piece's next window while this one is consumed.
+	if next := int64(w.end) * ref.Layout.StripeSize(); !verify && next < p.off+p.n {
+		nw := r.b.window(ref, p.vol, next, p.off+p.n-next)
+		nw.done = make(chan struct{})
+		ctx, cancel := context.WithCancel(r.ctx)
+		nw.cancel = cancel
+		r.next = nw
+		go func() {
+			defer close(nw.done)
+			nw.rows, nw.err = r.b.cfg.Remote.ReadStripes(ctx, ref, nw.first, nw.end, nw.need, false)
+		}()
+	}
 	if b := r.win[k]; b != nil {
 		return b, nil
 	}
 	return nil, fmt.Errorf("network: volume %s: block %d of core %d not read: %w", p.vol, pos.Stripe, pos.Shard, store.ErrDataShort)
+}
+
+// window is one read from the hosters: data shards need of stripes
+// [first, end) of a volume.
+type window struct {
+	vol        string
+	first, end uint64
+	need       []bool
+	done       chan struct{}
+	cancel     context.CancelFunc
+	rows       [][][]byte
+	err        error
+}
+
+func (w *window) same(o *window) bool {
+	return w.vol == o.vol && w.first == o.first && w.end == o.end && slices.Equal(w.need, o.need)
+}
+
+// window returns the read that serves stream offset off of a piece with n
+// bytes left: from off's stripe to a stripe boundary at most ReadWindow
+// bytes on; the data shards of the range when it is within one stripe,
+// else all of them.
+func (b *Blobs) window(ref VolumeRef, vol string, off, n int64) *window {
+	l := ref.Layout
+	win := max(l.StripeSize(), b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
+	n = max(1, min(n, win-off%l.StripeSize()))
+	first, end := l.StripeRange(off, n)
+	w := &window{vol: vol, first: first, end: end, need: make([]bool, l.K)}
+	if end-first == 1 {
+		for j := l.Locate(off).Shard; j <= l.Locate(off+n-1).Shard; j++ {
+			w.need[j] = true
+		}
+	} else {
+		for j := range w.need {
+			w.need[j] = true
+		}
+	}
+	return w
+}
+
+// stopNext drops the prefetched window.
+func (r *reader) stopNext() {
+	if r.next != nil {
+		r.next.cancel()
+		r.next = nil
+	}
 }
 
 // ref returns the VolumeRef of volume hexID (keys derived once).
@@ -829,7 +902,10 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *reader) Close() error { return nil }
+func (r *reader) Close() error {
+	r.stopNext()
+	return nil
+}
 
 // dataBlock returns block stripe of data core shard, from that core if it
 // has it intact, else rebuilt from any k cores.
@@ -867,6 +943,18 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byt
 
 // Delete implements store.BlobStore. The bytes of a deleted blob are
 // unreadable once its key is gone (the store is used under crypt.Blobs);
-// the space they take in their volume is reclaimed by compaction, which is
-// not implemented yet.
-func (b *Blobs) Delete(context.Context, ...store.BlobRef) error { return nil }
+// the space they take in their volume is counted as dead (Usage) and
+// reclaimed by compaction, which is not implemented yet.
+func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
+	var gone []extentGone
+	for _, r := range refs {
+		for _, e := range r.Extents {
+			gone = append(gone, extentGone{id: r.ID, vol: e.Volume, n: e.Length})
+		}
+	}
+	return b.usage.deleted(gone)
+}
+
+// Usage returns, per volume, its durable stream length and the bytes of
+// live blobs in it (requires Config.UsagePath).
+func (b *Blobs) Usage() ([]VolumeUsage, error) { return b.usage.all() }

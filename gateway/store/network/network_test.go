@@ -224,3 +224,52 @@ func TestUnevenCoresSealed(t *testing.T) {
 		t.Fatal("a volume with uneven cores was reopened")
 	}
 }
+
+// TestUsageCountsDeadBytes: per volume, live bytes grow with committed
+// blobs and shrink with deleted ones (a blob deleted twice counts once),
+// the stream covers them, and the numbers survive a restart.
+func TestUsageCountsDeadBytes(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := Config{Dir: filepath.Join(dir, "net"), Master: bytes.Repeat([]byte{1}, 32), Layout: volume.Layout{K: 2, M: 1},
+		Journal: meta, UsagePath: filepath.Join(dir, "usage.db")}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []store.BlobRef
+	for _, n := range []int{1000, 200000, 5000} {
+		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(make([]byte, n)), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	for range 2 {
+		if err := b.Delete(ctx, refs[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		us, err := b.Usage()
+		if err != nil || len(us) != 1 {
+			t.Fatalf("%s: usage %+v %v", what, us, err)
+		}
+		u := us[0]
+		if u.Volume != refs[0].Extents[0].Volume || u.Live != 6000 || u.Stream < 206000 || u.Dead() != u.Stream-6000 {
+			t.Fatalf("%s: usage %+v (dead %d), want 6000 live of at least 206000", what, u, u.Dead())
+		}
+	}
+	check("after the deletes")
+	b.Close()
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	check("after a restart")
+}
