@@ -163,21 +163,25 @@ until_ok() { # until_ok SECONDS WHAT LOG CMD...
 	done
 }
 
-start_hoster() { # start_hoster I (1-based): init once, register (idempotent), start
+init_hoster() { # init_hoster I (1-based): the hoster's home, once (its port is kept)
 	local i="$1" h port n
 	h="$(hoster_home "$i")"
+	[ -f "$h/hoster.toml" ] && return 0
+	mkdir -p "$h"
+	n="$(client_node $((i - 1)))"
+	ports "$n"
+	port="$(free_port)"
+	"$datdot" hoster init --home "$h" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
+		--capacity 10737418240 --reserve 67108864 --region "region$i" --price $((90 + 10 * i)) --stake 5000000udot \
+		--chain.grpc "127.0.0.1:$GRPC" --chain.rpc "http://127.0.0.1:$RPC" \
+		--chain.keyring_dir "$(node_home 0)" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
+	echo "http://127.0.0.1:$port" >"$h/url"
+}
+
+start_hoster() { # start_hoster I: register (idempotent), start, wait for /v1/health
+	local i="$1" h
+	h="$(hoster_home "$i")"
 	running "$h/hoster.pid" && return 0
-	if [ ! -f "$h/hoster.toml" ]; then
-		mkdir -p "$h"
-		n="$(client_node $((i - 1)))"
-		ports "$n"
-		port="$(free_port)"
-		"$datdot" hoster init --home "$h" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
-			--capacity 10737418240 --reserve 67108864 --region "region$i" --price $((90 + 10 * i)) --stake 5000000udot \
-			--chain.grpc "127.0.0.1:$GRPC" --chain.rpc "http://127.0.0.1:$RPC" \
-			--chain.keyring_dir "$(node_home 0)" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
-		echo "http://127.0.0.1:$port" >"$h/url"
-	fi
 	"$datdot" hoster register --home "$h" >>"$h/hoster.log" 2>&1 || { echo "multinode: hoster $i: register failed" >&2; tail -n 20 "$h/hoster.log" >&2; return 1; }
 	"$datdot" hoster start --home "$h" >>"$h/hoster.log" 2>&1 &
 	echo $! >"$h/hoster.pid"
@@ -212,7 +216,13 @@ start_gateway() {
 start_storage() {
 	[ "$hosters" -gt 0 ] || return 0
 	[ -x "$datdot" ] || { echo "multinode: $datdot not found; run make build (or --hosters 0)" >&2; return 1; }
-	for i in $(seq 1 "$hosters"); do start_hoster "$i" || return 1; done
+	local i p ok=0
+	local -a starting=()
+	for i in $(seq 1 "$hosters"); do init_hoster "$i" || return 1; done
+	# Registration and start of every hoster at once (distinct accounts).
+	for i in $(seq 1 "$hosters"); do start_hoster "$i" & starting+=($!); done
+	for p in "${starting[@]}"; do wait "$p" || ok=1; done
+	[ "$ok" = 0 ] || return 1
 	if [ "$hosters" -lt $((erasure_k + erasure_m)) ]; then
 		echo "multinode: $hosters hosters cannot hold volumes of $erasure_k+$erasure_m cores: no gateway" >&2
 		return 0

@@ -23,12 +23,18 @@ home="$work/net"
 step=""
 cleanup() {
 	local rc=$?
+	if [ "$rc" -ne 0 ]; then
+		for i in 0 1 2 3; do
+			local v="NODE${i}_RPC"
+			[ -n "${!v:-}" ] && echo "node$i: height $(curl -sf "${!v}/status" | jq -r .result.sync_info.latest_block_height 2>/dev/null), mempool $(curl -sf "${!v}/num_unconfirmed_txs" | jq -c '.result | {n_txs, total}' 2>/dev/null)" >&2
+		done
+	fi
 	bash "$repo/scripts/multinode.sh" --home "$home" --stop >/dev/null 2>&1 || true
 	if [ "$rc" -ne 0 ]; then
 		echo "multinode e2e: FAILED at step: $step" >&2
 		for f in "$home"/node*/node.log "$home"/gateway/gateway.log "$home"/hosters/*/hoster.log; do [ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$f" >&2; }; done
 	fi
-	rm -rf "$work"
+	[ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"
 	exit "$rc"
 }
 trap cleanup EXIT INT TERM
@@ -105,7 +111,7 @@ before="$(chaind q bank balance "$bob" udot | jq -r .balance.amount)"
 out="$(chaind tx bank send alice "$bob" 777udot --fees 1000udot -y)"
 hash="$(jq -r .txhash <<<"$out")"
 [ "$(jq -r .code <<<"$out")" = 0 ] || fail "send refused: $out"
-wait_for 60 "the transfer is in a block" chaind q tx "$hash"
+wait_for 120 "the transfer $hash is in a block" chaind q tx "$hash"
 h_tx="$(chaind q tx "$hash" | jq -r .height)"
 
 say "restart validator 3; it catches up past the transfer and sees the gateway's orders"
