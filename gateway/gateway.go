@@ -110,7 +110,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	}
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
-		Layout: volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
+		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
 	var chain *chainclient.Client
 	if cfg.Network.KeyName != "" {
 		shipper, c, err := newShipper(cfg.Network, log)

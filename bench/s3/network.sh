@@ -114,7 +114,7 @@ if [[ " $only " == *" versitygw "* ]]; then
 		"$vgw" --port "127.0.0.1:$port" --access "$AK" --secret "$SK" --quiet posix "$tmp/versitygw" >"$tmp/versitygw.log" 2>&1 &
 		pids+=($!)
 		wait_up "http://127.0.0.1:$port/" "$!" "$tmp/versitygw.log"
-		"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "versitygw $("$vgw" --version 2>/dev/null | head -1) (posix)" "${args[@]}"
+		"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "versitygw (posix; bench/s3/run.sh says how to install v1.8.0)" "${args[@]}"
 	else
 		echo "bench: versitygw not found at $vgw: skipped (see bench/s3/run.sh for how to install it)"
 	fi

@@ -83,10 +83,12 @@ type RemoteConfig struct {
 type Remote struct {
 	cfg RemoteConfig
 
-	mu      sync.Mutex
-	coders  map[volume.Layout]*volume.Coder
-	stale   map[string]bool      // volumes whose placement must be re-read
-	penalty map[string]time.Time // endpoint -> asked last until
+	mu     sync.Mutex
+	coders map[volume.Layout]*volume.Coder
+	stale  map[string]bool // volumes whose placement must be re-read
+	// refreshed is when each volume's placement was last read afresh.
+	refreshed map[string]time.Time
+	penalty   map[string]time.Time // endpoint -> asked last until
 }
 
 // NewRemote returns a reader of volumes from hosters.
@@ -109,7 +111,8 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Remote{cfg: cfg, coders: map[volume.Layout]*volume.Coder{}, stale: map[string]bool{}, penalty: map[string]time.Time{}}, nil
+	return &Remote{cfg: cfg, coders: map[volume.Layout]*volume.Coder{}, stale: map[string]bool{},
+		refreshed: map[string]time.Time{}, penalty: map[string]time.Time{}}, nil
 }
 
 func (r *Remote) coder(l volume.Layout) (*volume.Coder, error) {
@@ -157,11 +160,16 @@ func (r *Remote) ordered(eps []string) ([]string, bool) {
 	return append(good, bad...), len(good) == 0
 }
 
+// locate returns the placement of v. fresh asks the chain; a volume
+// marked stale by a failed read is asked again too, at most once a second.
 func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]string, error) {
 	r.mu.Lock()
-	if r.stale[v.Hex()] {
+	if r.stale[v.Hex()] && time.Since(r.refreshed[v.Hex()]) >= time.Second {
 		fresh = true
 		delete(r.stale, v.Hex())
+	}
+	if fresh {
+		r.refreshed[v.Hex()] = time.Now()
 	}
 	r.mu.Unlock()
 	eps, err := r.cfg.Locator.Locate(ctx, v, fresh)

@@ -66,12 +66,12 @@ type Shipper struct {
 // chain assigns to each core of v's order, committed ones first. The
 // order is the one this shipper placed, or else found on chain by the
 // volume's first core key (a gateway that lost its local files). With
-// fresh the chain is asked again (at most once a second per volume).
+// fresh the chain is asked again (callers limit how often).
 func (s *Shipper) Locate(ctx context.Context, v network.VolumeRef, fresh bool) ([][]string, error) {
 	hexID := v.Hex()
 	s.mu.Lock()
 	o := s.orders[hexID]
-	if o != nil && o.endpoints != nil && (!fresh || time.Since(o.located) < time.Second) {
+	if o != nil && o.endpoints != nil && !fresh {
 		eps := o.endpoints
 		s.mu.Unlock()
 		return eps, nil
@@ -276,14 +276,34 @@ func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints 
 		if err != nil {
 			return err
 		}
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.PushTimeout)
-		_, err = c.PushCore(pctx, v.Cores[j], v.Keys[j], length, 0)
-		cancel()
+		// A hoster learns of a new assignment from the chain a little
+		// after it is made: retry "not assigned" for AssignTimeout.
+		deadline := time.Now().Add(s.cfg.AssignTimeout)
+		for {
+			pctx, cancel := context.WithTimeout(ctx, s.cfg.PushTimeout)
+			_, err = c.PushCore(pctx, v.Cores[j], v.Keys[j], length, 0)
+			cancel()
+			if err == nil || !notAssigned(err) || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("onchain: push volume %s core %d to %s: %w", v.Hex, j, ep, err)
 		}
 	}
 	return nil
+}
+
+// notAssigned reports a hoster's refusal of a core it has no assignment
+// for (yet).
+func notAssigned(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == http.StatusForbidden && strings.Contains(e.Message, "not assigned")
 }
 
 // order returns the volume's order, placing it at length if there is
