@@ -180,3 +180,47 @@ func listBuckets(ctx context.Context, c Config, k config.Key) ([]bucketInfo, err
 	}
 	return res, nil
 }
+
+// activeHosters counts the hosters the chain lists as active, read from its
+// REST API like any client would.
+func activeHosters(ctx context.Context, rest string) (int, error) {
+	resp, err := get(ctx, rest+"/datdot/storage/v1/hosters?pagination.limit=1000")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("devnet: hosters: HTTP %d", resp.StatusCode)
+	}
+	var r struct {
+		Hosters []struct {
+			Status string `json:"status"`
+		} `json:"hosters"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&r); err != nil {
+		return 0, fmt.Errorf("devnet: hosters: %w", err)
+	}
+	n := 0
+	for _, h := range r.Hosters {
+		if h.Status == "HOSTER_STATUS_ACTIVE" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// accountAddress is the address of a genesis account, from the key file
+// initChain kept beside the chain's keyring.
+func accountAddress(chainHome, name string) (string, error) {
+	raw, err := os.ReadFile(filepath.Join(chainHome, "keys", name+".json"))
+	if err != nil {
+		return "", fmt.Errorf("devnet: account %s: %w", name, err)
+	}
+	var k struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal(raw, &k); err != nil || k.Address == "" {
+		return "", fmt.Errorf("devnet: account %s: no address in %s", name, filepath.Join(chainHome, "keys", name+".json"))
+	}
+	return k.Address, nil
+}

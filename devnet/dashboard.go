@@ -25,6 +25,10 @@ type Endpoints struct {
 	Gateway string   `json:"gateway"`
 	Bucket  string   `json:"bucket"`
 	Hosters []string `json:"hosters"` // hoster API base URLs run by this devnet
+	// Backend is the gateway's backend (network or local); GatewayAccount
+	// is the account that owns (and pays for) its volumes' orders.
+	Backend        string `json:"backend"`
+	GatewayAccount string `json:"gateway_account"`
 }
 
 type dashServer struct {

@@ -42,6 +42,21 @@ type Config struct {
 	Bucket          string // made at the first start, for the printed settings
 	Params          Params
 
+	// Backend is the gateway's backend: "network" (volumes ordered on
+	// chain, erasure-coded over the devnet's hosters, challenged by
+	// x/attest) or "local" (files in the gateway's data directory).
+	Backend string
+	// ErasureK data and ErasureM parity cores per volume (network backend);
+	// the devnet needs at least K+M hosters and waits for them to be
+	// active on chain before it starts the gateway.
+	ErasureK, ErasureM int
+	// Order terms of each volume (network backend), paid by the genesis
+	// account "gateway": highest price in udot per GiB and epoch, duration
+	// in epochs, and the escrow deposited with it.
+	OrderMaxPrice string
+	OrderEpochs   uint64
+	OrderDeposit  string
+
 	ChainBin  string // datdotchaind
 	DatdotBin string // datdot (gateway, hoster)
 	// HosterCommand says whether DatdotBin has `datdot hoster`.
@@ -64,6 +79,19 @@ func Defaults() Config {
 		BlockTime:       500 * time.Millisecond,
 		Bucket:          "media",
 		Params:          Params{EpochBlocks: 10, UnbondingBlocks: 20},
+		Backend:         "network",
+		// 2 data + 2 parity cores: any two hosters may be lost and every
+		// object still reads; with 6 hosters two are spares that take
+		// over the slots of a hoster that is faulted out.
+		ErasureK:      2,
+		ErasureM:      2,
+		OrderMaxPrice: "200", // the hosters ask 100..170 udot per GiB and epoch
+		// At 10 blocks of 0.5 s an epoch is 5 s: 1,000,000 epochs ≈ 58
+		// days, the chain's max_duration_epochs. The deposit covers it
+		// for full 1 GiB cores (4 × 200 × 1e6 = 8e8); genesis gives the
+		// gateway account 1e12 udot, enough for a thousand volumes.
+		OrderEpochs:  1_000_000,
+		OrderDeposit: "1000000000udot",
 	}
 }
 
@@ -91,6 +119,20 @@ func (c Config) validate() error {
 		return errors.New("devnet: --block-time must be positive")
 	case c.ChainBin == "" || c.DatdotBin == "":
 		return errors.New("devnet: the datdotchaind and datdot binaries are not set")
+	}
+	switch c.Backend {
+	case "local":
+	case "network":
+		switch {
+		case c.ErasureK < 1 || c.ErasureM < 0:
+			return fmt.Errorf("devnet: --erasure-k %d --erasure-m %d: want k >= 1 and m >= 0", c.ErasureK, c.ErasureM)
+		case c.Hosters < c.ErasureK+c.ErasureM:
+			return fmt.Errorf("devnet: the network backend needs a hoster per core: --hosters %d < --erasure-k %d + --erasure-m %d (or --backend local)", c.Hosters, c.ErasureK, c.ErasureM)
+		case !c.HosterCommand:
+			return errors.New("devnet: this datdot has no hoster daemon (`datdot hoster`): use --backend local")
+		}
+	default:
+		return fmt.Errorf("devnet: --backend %q, want network or local", c.Backend)
 	}
 	for _, p := range []int{c.RPCPort, c.P2PPort, c.GRPCPort, c.APIPort} {
 		if p <= 0 || p > 65535 {
@@ -179,6 +221,32 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 	}
 	log.Info("chain is making blocks", "height", height, "rpc", rpc, "resumed", resumed)
 
+	// The hosters come first: the network backend's first write places an
+	// order that needs k+m active hosters on chain.
+	var hosterURLs []string
+	if c.Hosters > 0 && !c.HosterCommand {
+		log.Warn("this datdot has no hoster daemon (`datdot hoster`): the devnet runs without hosters", "hosters_requested", c.Hosters)
+	} else if c.Hosters > 0 {
+		if hosterURLs, err = startHosters(ctx, c, sup, log); err != nil {
+			return err
+		}
+	}
+	hosters := len(hosterURLs)
+	owner, err := accountAddress(c.chainHome(), "gateway")
+	if err != nil {
+		return err
+	}
+	if c.Backend == "network" {
+		need := c.ErasureK + c.ErasureM
+		if err := waitUntil(ctx, 2*time.Minute, chain, fmt.Sprintf("%d active hosters on chain", need), func(ctx context.Context) bool {
+			n, err := activeHosters(ctx, api)
+			return err == nil && n >= need
+		}); err != nil {
+			return err
+		}
+		log.Info("enough hosters are active for the gateway's volumes", "need", need, "erasure_k", c.ErasureK, "erasure_m", c.ErasureM)
+	}
+
 	gw, err := sup.start("gateway", true, c.DatdotBin, c.gatewayArgs()...)
 	if err != nil {
 		return err
@@ -193,17 +261,8 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 		return err
 	}
 
-	var hosterURLs []string
-	if c.Hosters > 0 && !c.HosterCommand {
-		log.Warn("this datdot has no hoster daemon (`datdot hoster`): the devnet runs without hosters", "hosters_requested", c.Hosters)
-	} else if c.Hosters > 0 {
-		if hosterURLs, err = startHosters(ctx, c, sup, log); err != nil {
-			return err
-		}
-	}
-	hosters := len(hosterURLs)
-
-	ep := Endpoints{ChainID: ChainID, Denom: Denom, RPC: rpc, REST: api, GRPC: c.addr(c.GRPCPort), Gateway: gatewayURL, Bucket: c.Bucket, Hosters: append([]string{}, hosterURLs...)}
+	ep := Endpoints{ChainID: ChainID, Denom: Denom, RPC: rpc, REST: api, GRPC: c.addr(c.GRPCPort), Gateway: gatewayURL, Bucket: c.Bucket, Hosters: append([]string{}, hosterURLs...),
+		Backend: c.Backend, GatewayAccount: owner}
 	dash, err := startDashboard(dashLn, c, ep, keys, log)
 	if err != nil {
 		return err
@@ -239,8 +298,20 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 	}
 }
 
+// gatewayArgs are the flags of `datdot gateway`, every one given
+// explicitly (the gateway's own defaults may change).
 func (c Config) gatewayArgs() []string {
-	return []string{"gateway", "--listen", c.GatewayListen, "--data", c.gatewayData(), "--keys-file", c.keysFile()}
+	args := []string{"gateway", "--listen", c.GatewayListen, "--data", c.gatewayData(), "--keys-file", c.keysFile(),
+		"--backend", c.Backend}
+	if c.Backend != "network" {
+		return args
+	}
+	return append(args,
+		"--erasure-k", strconv.Itoa(c.ErasureK), "--erasure-m", strconv.Itoa(c.ErasureM),
+		"--chain.grpc", c.addr(c.GRPCPort), "--chain.rpc", "http://"+c.addr(c.RPCPort),
+		"--chain.keyring-dir", c.chainHome(), "--chain.keyring-backend", "test", "--chain.key", "gateway",
+		"--order.max-price", c.OrderMaxPrice, "--order.epochs", strconv.FormatUint(c.OrderEpochs, 10),
+		"--order.deposit", c.OrderDeposit)
 }
 
 // checkPorts refuses to start when a port the devnet needs is taken, with

@@ -112,6 +112,7 @@ func TestBusyPortRefused(t *testing.T) {
 	c := Defaults()
 	c.Home = t.TempDir()
 	c.ChainBin, c.DatdotBin = "/bin/false", "/bin/false"
+	c.HosterCommand = true
 	c.GatewayListen = ln.Addr().String()
 	for _, p := range []*int{&c.RPCPort, &c.P2PPort, &c.GRPCPort, &c.APIPort} {
 		*p = freePort(t)
@@ -216,5 +217,95 @@ func TestDashboardHandler(t *testing.T) {
 	}
 	if strings.Contains(e["error"], "topsecret-dashboard-value") {
 		t.Fatalf("error shows the secret: %v", e)
+	}
+}
+
+// The network backend needs a hoster per core and the hoster daemon; the
+// refusals name the flags that fix them.
+func TestValidateBackend(t *testing.T) {
+	base := Defaults()
+	base.ChainBin, base.DatdotBin, base.HosterCommand = "/bin/false", "/bin/false", true
+	if err := base.validate(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+	if base.Backend != "network" || base.Hosters < base.ErasureK+base.ErasureM+2 {
+		t.Fatalf("defaults: backend %s, %d hosters for %d+%d cores: want network with two spares", base.Backend, base.Hosters, base.ErasureK, base.ErasureM)
+	}
+	for _, tc := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Hosters = 3 }, "--hosters 3 < --erasure-k 2 + --erasure-m 2"},
+		{func(c *Config) { c.ErasureK = 0 }, "want k >= 1"},
+		{func(c *Config) { c.ErasureM = -1 }, "want k >= 1 and m >= 0"},
+		{func(c *Config) { c.HosterCommand = false }, "use --backend local"},
+		{func(c *Config) { c.Backend = "s3" }, `--backend "s3"`},
+	} {
+		c := base
+		tc.edit(&c)
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want an error with %q, got %v", tc.want, err)
+		}
+	}
+	local := base
+	local.Backend, local.Hosters, local.HosterCommand = "local", 0, false
+	if err := local.validate(); err != nil {
+		t.Fatalf("local backend without hosters refused: %v", err)
+	}
+}
+
+// The gateway gets every flag of its backend explicitly: the chain the
+// devnet runs, the genesis account "gateway", the erasure code and the
+// order terms.
+func TestGatewayArgs(t *testing.T) {
+	c := Defaults()
+	c.Home = "/h"
+	flags := func(args []string) map[string]string {
+		m := map[string]string{}
+		for i := 1; i+1 < len(args); i += 2 {
+			if !strings.HasPrefix(args[i], "--") {
+				t.Fatalf("args %q: %q is not a flag", args, args[i])
+			}
+			m[args[i]] = args[i+1]
+		}
+		return m
+	}
+	args := c.gatewayArgs()
+	if args[0] != "gateway" {
+		t.Fatalf("args %q", args)
+	}
+	got := flags(args)
+	want := map[string]string{
+		"--listen": "127.0.0.1:9000", "--data": "/h/gateway", "--keys-file": "/h/gateway.keys", "--backend": "network",
+		"--erasure-k": "2", "--erasure-m": "2", "--chain.grpc": "127.0.0.1:9090", "--chain.rpc": "http://127.0.0.1:26657",
+		"--chain.keyring-dir": "/h/chain", "--chain.keyring-backend": "test", "--chain.key": "gateway",
+		"--order.max-price": "200", "--order.epochs": "1000000", "--order.deposit": "1000000000udot",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("args %q: %d flags, want %d", args, len(got), len(want))
+	}
+	c.Backend = "local"
+	got = flags(c.gatewayArgs())
+	if got["--backend"] != "local" || got["--chain.key"] != "" || len(got) != 4 {
+		t.Fatalf("local args %q", c.gatewayArgs())
+	}
+}
+
+// The hosters' asking prices stay under the order's max price, or the
+// gateway's orders would find no hoster.
+func TestHosterPricesUnderMaxPrice(t *testing.T) {
+	max, err := strconv.Atoi(Defaults().OrderMaxPrice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= GenesisHosterAccounts; i++ {
+		if p, _ := strconv.Atoi(hosterPrice(i)); p > max {
+			t.Errorf("hoster %d asks %d > max price %d", i, p, max)
+		}
 	}
 }

@@ -81,6 +81,11 @@ func (s summary) text() string {
 	fmt.Fprintf(&b, "\nDatDot devnet is running (%s; home %s). Ctrl-C stops it; running it again resumes.\n\n", state, s.c.Home)
 	fmt.Fprintf(&b, "  dashboard   %s\n", s.dashboard)
 	fmt.Fprintf(&b, "  S3          %s   access key %s   secret %s   region us-east-1   bucket %s\n", s.gateway, k.AccessKey, k.SecretKey, s.c.Bucket)
+	if s.c.Backend == "network" {
+		fmt.Fprintf(&b, "  storage     network backend: each volume is an order of %d data + %d parity cores on the hosters, paid by account \"gateway\", challenged by x/attest\n", s.c.ErasureK, s.c.ErasureM)
+	} else {
+		fmt.Fprintf(&b, "  storage     local backend: objects stay in %s (no orders, no hosters)\n", s.c.gatewayData())
+	}
 	fmt.Fprintf(&b, "  chain       %s  RPC %s  REST %s  gRPC %s  (CORS open for wallets and explorers)\n", ChainID, s.rpc, s.api, s.c.addr(s.c.GRPCPort))
 	fmt.Fprintf(&b, "  keys        datdotchaind --home %s keys list   (test keyring: validator, alice, bob, gateway)\n", s.c.chainHome())
 	if s.hosters == 0 {

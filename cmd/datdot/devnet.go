@@ -45,6 +45,12 @@ func devnetConfig(args []string) (devnet.Config, error) {
 	fs.Duration("block-time", d.BlockTime, "target time between blocks (CometBFT timeout_commit)")
 	fs.String("bucket", d.Bucket, "bucket made at the first start and named in the printed settings")
 	fs.Int("epoch-blocks", d.Params.EpochBlocks, "storage payment epoch in blocks (new chains only)")
+	fs.String("backend", d.Backend, "the gateway's backend: network (volumes ordered on chain, erasure-coded over the hosters, challenged) or local (files under <home>/gateway)")
+	fs.Int("erasure-k", d.ErasureK, "network backend: data cores per volume")
+	fs.Int("erasure-m", d.ErasureM, "network backend: parity cores per volume (needs --hosters >= k+m; the rest are spares)")
+	fs.String("order-max-price", d.OrderMaxPrice, "network backend: highest price of a volume's order, udot per GiB and epoch")
+	fs.Uint64("order-epochs", d.OrderEpochs, "network backend: duration of a volume's order in epochs")
+	fs.String("order-deposit", d.OrderDeposit, "network backend: escrow deposited with each volume's order")
 	fs.String("chain-bin", "", "datdotchaind binary (default: beside datdot, then $PATH)")
 	fs.Usage = func() {
 		fmt.Fprint(os.Stderr, "usage: datdot devnet [flags]\n\nRuns a whole DatDot network on 127.0.0.1: a one-validator chain, hosters, the S3\ngateway and the dashboard. Ctrl-C stops it; running it again resumes.\nEvery flag can also be set as DATDOT_DEVNET_<FLAG> (dashes as underscores)\nor in <home>/devnet.toml.\n\nFlags:\n")
@@ -83,6 +89,12 @@ func devnetConfig(args []string) (devnet.Config, error) {
 	c.BlockTime = v.GetDuration("block-time")
 	c.Bucket = v.GetString("bucket")
 	c.Params.EpochBlocks = v.GetInt("epoch-blocks")
+	c.Backend = v.GetString("backend")
+	c.ErasureK = v.GetInt("erasure-k")
+	c.ErasureM = v.GetInt("erasure-m")
+	c.OrderMaxPrice = v.GetString("order-max-price")
+	c.OrderEpochs = v.GetUint64("order-epochs")
+	c.OrderDeposit = v.GetString("order-deposit")
 
 	self, err := os.Executable()
 	if err != nil {

@@ -14,12 +14,17 @@ func TestDevnetConfigSources(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "devnet.toml"), []byte("block-time = \"2s\"\nhosters = 7\nbucket = \"fromfile\"\n"), 0o644)
 	t.Setenv("DATDOT_DEVNET_HOSTERS", "2")
 	t.Setenv("DATDOT_DEVNET_GATEWAY_LISTEN", "127.0.0.1:19000")
-	c, err := devnetConfig([]string{"--home", home, "--bucket", "fromflag", "--chain-bin", "/bin/true"})
+	t.Setenv("DATDOT_DEVNET_BACKEND", "local")
+	t.Setenv("DATDOT_DEVNET_ERASURE_M", "1")
+	c, err := devnetConfig([]string{"--home", home, "--bucket", "fromflag", "--chain-bin", "/bin/true", "--erasure-k", "3", "--order-deposit", "5udot"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BlockTime != 2*time.Second || c.Hosters != 2 || c.Bucket != "fromflag" || c.GatewayListen != "127.0.0.1:19000" || c.RPCPort != 26657 || c.ChainBin != "/bin/true" {
 		t.Fatalf("config %+v", c)
+	}
+	if c.Backend != "local" || c.ErasureK != 3 || c.ErasureM != 1 || c.OrderDeposit != "5udot" || c.OrderEpochs != 1_000_000 {
+		t.Fatalf("backend config %+v", c)
 	}
 	if !c.HosterCommand {
 		t.Fatal("datdot has a hoster command but the devnet does not know it")

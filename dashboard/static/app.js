@@ -174,8 +174,9 @@ function renderOrders(orders) {
     const shape = Number(o.erasure_n) > 0 ? `erasure ${o.erasure_k}-of-${o.erasure_n}` : `${(o.cores || []).length} core × ${o.replicas} replicas`;
     const slots = (assignments || []).map(({ assignment: a }) =>
       `<span class="slot" title="core ${esc(a.core_index)} replica ${esc(a.replica)} · ${esc(a.hoster)}">#${esc(a.core_index)}.${esc(a.replica)} <span class="mono">${esc(short(a.hoster))}</span> · ${esc(a.committed_length || 0)} · ${esc(a.passes || 0)}/${esc(a.faults || 0)}</span>`).join('');
-    return `<tr data-order="${esc(o.id)}"><td>#${esc(o.id)}</td><td><span class="st ${esc(status(o.status))}">${esc(status(o.status))}</span></td>
-      <td class="mono" title="${esc(o.owner)}">${esc(short(o.owner))}</td><td>${esc(shape)}</td><td class="num">${esc(bytes(size))}</td>
+    const gw = state.ep.gateway_account && o.owner === state.ep.gateway_account;
+    return `<tr data-order="${esc(o.id)}"${gw ? ' data-gateway="1" class="gw"' : ''}><td>#${esc(o.id)}</td><td><span class="st ${esc(status(o.status))}">${esc(status(o.status))}</span></td>
+      <td class="mono" title="${esc(o.owner)}">${gw ? '<span class="tag">gateway</span> ' : ''}${esc(short(o.owner))}</td><td>${esc(shape)}</td><td class="num">${esc(bytes(size))}</td>
       <td class="num">${esc(dot(o.escrow))}</td><td class="num">${esc(dot(o.paid))}</td><td class="num">${esc(dot(accrued))}</td><td>${slots}</td></tr>`;
   }).join('');
 }
@@ -205,6 +206,7 @@ function renderEvents(events) {
     const li = document.createElement('li');
     li.className = d.cls;
     li.dataset.type = e.type;
+    if (e.attrs.order_id !== undefined) li.dataset.order = String(e.attrs.order_id);
     li.innerHTML = `<span class="h">${e.height}</span><span class="t">${esc(d.name)}</span>${esc(d.text)}`;
     ul.prepend(li);
   }
@@ -239,12 +241,28 @@ function renderChart() {
     `<text x="${W - 8}" y="14" text-anchor="end" fill="#6b7385" font-size="11">top: ${esc(bytes(topB))} stored · ${topC} challenges · since ${esc(new Date(t0).toLocaleTimeString())}</text>`;
 }
 
-// Open challenges, when the chain has x/attest.
+// Open challenges, when the chain has x/attest: the total and the first
+// MAX_LIVE of them.
+const MAX_LIVE = 50;
 async function readOpenChallenges() {
   try {
-    const r = await getJSON(state.ep.rest + '/datdot/attest/v1/challenges?pagination.count_total=true&pagination.limit=1');
-    return Number((r.pagination || {}).total || 0);
+    const r = await getJSON(state.ep.rest + '/datdot/attest/v1/challenges?pagination.count_total=true&pagination.limit=' + MAX_LIVE);
+    return { total: Number((r.pagination || {}).total || 0), list: r.challenges || [] };
   } catch { return null; }
+}
+
+function renderLiveChallenges(open) {
+  const tb = $('#live tbody');
+  if (open === null) { tb.innerHTML = '<tr class="empty"><td colspan="6">this chain has no x/attest</td></tr>'; return; }
+  if (!open.list.length) { tb.innerHTML = '<tr class="empty"><td colspan="6">no open challenge right now</td></tr>'; return; }
+  tb.innerHTML = open.list.map((c) => {
+    const o = state.orders.get(Number(c.order_id));
+    const gw = o && state.ep.gateway_account && o.order.owner === state.ep.gateway_account;
+    return `<tr data-challenge="${esc(c.id)}" data-order="${esc(c.order_id)}"${gw ? ' data-gateway="1" class="gw"' : ''}>
+      <td>#${esc(c.id)}</td><td>#${esc(c.order_id)}${gw ? ' <span class="tag">gateway</span>' : ''}</td><td>core ${esc(c.core_index)}.${esc(c.replica || 0)}</td>
+      <td class="mono" title="${esc(c.hoster)}">${esc(short(c.hoster))}</td><td class="num">${esc((c.indices || []).join(', '))} of ${esc(c.length)}</td>
+      <td class="num">${esc(c.issued_height)} → ${esc(c.deadline_height)}</td></tr>`;
+  }).join('') + (open.total > open.list.length ? `<tr class="empty"><td colspan="6">and ${open.total - open.list.length} more</td></tr>` : '');
 }
 
 async function tick() {
@@ -252,8 +270,9 @@ async function tick() {
     await readStatus();
     const [hosters, orders, events, open] = await Promise.all([readHosters(), readOrders(), readEvents(), readOpenChallenges()]);
     const totals = renderHosters(hosters);
-    if (open !== null) $('#challenges-sub').textContent += ' · ' + open + ' open';
+    if (open !== null) $('#challenges-sub').textContent += ' · ' + open.total + ' open';
     renderOrders(orders);
+    renderLiveChallenges(open);
     renderEvents(events);
     state.series.push({ t: Date.now(), h: state.height, bytes: totals.used, passes: totals.passes, faults: totals.faults });
     if (state.series.length > 600) state.series.shift();
@@ -271,6 +290,8 @@ async function tick() {
 async function main() {
   state.ep = await getJSON('devnet.json');
   $('#chain-id').textContent = state.ep.chain_id;
+  $('#backend').textContent = state.ep.backend === 'network'
+    ? 'network backend: its volumes are the orders marked "gateway"' : (state.ep.backend ? state.ep.backend + ' backend: objects stay on the gateway' : '');
   $('#endpoints').innerHTML = `REST ${esc(state.ep.rest)} · RPC ${esc(state.ep.rpc)} · gRPC ${esc(state.ep.grpc)} · S3 ${esc(state.ep.gateway)}`;
   tick();
 }

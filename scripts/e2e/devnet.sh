@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# devnet.sh: `datdot devnet` end to end, on free loopback ports:
+# devnet.sh: `datdot devnet` end to end, on free loopback ports, with its
+# defaults: 6 hoster daemons and the gateway on the network backend
+# (erasure 2 data + 2 parity cores per volume). One devnet is shared by
+# every step:
 #
-#   1. a fresh devnet comes up and writes devnet.env; the AWS CLI and rclone,
-#      configured from it alone, put and get an object;
-#   2. the devnet's hoster daemons are registered; an order of 3 replicas is
-#      placed with the CLI and pushed (datdot core push), the hosters commit
-#      by themselves; the dashboard in headless Chromium shows live hosters,
-#      orders, slots, events, payments and the gateway's buckets
-#      (screenshot: DASHBOARD_SCREENSHOT=docs/dashboard.png);
-#   3. a stock CosmJS client configured from the devnet's chain.json reads
+#   1. a fresh devnet comes up and writes devnet.env; the AWS CLI, rclone
+#      and `datdot put/get`, configured from it alone, put objects up and
+#      get them back byte-identical;
+#   2. the gateway's volumes are orders on chain (owner: the genesis
+#      account "gateway", erasure 2-of-4), assigned to the devnet's own
+#      hosters, which hold the cores the gateway pushed and commit them;
+#      x/attest challenges them and the hosters pass;
+#   3. the dashboard in headless Chromium shows live hosters, the gateway's
+#      orders and slots, live challenges of them and their outcomes,
+#      payments and the gateway's buckets (screenshot:
+#      DASHBOARD_SCREENSHOT=docs/dashboard.png);
+#   4. a stock CosmJS client configured from the devnet's chain.json reads
 #      balances, sends tokens and decodes the storage module's events;
-#   4. SIGKILL of the whole process group, then a restart of the same home:
-#      the chain continues from where it was, the object is still there and
-#      the hosters still serve the whole core;
-#   5. a hoster that dies is reported and the network goes on; a gateway
-#      that dies is reported and the devnet stops instead of restarting it;
-#   6. SIGINT (Ctrl-C) stops every process.
+#   5. SIGKILL of the whole process group in the middle of PUTs, then a
+#      restart of the same home: every acknowledged object reads back
+#      byte-identical, no listed object is partial, the chain continues
+#      from its pre-kill height, and S3 takes new objects;
+#   6. a hoster that dies is reported, the network goes on and every object
+#      still reads; a gateway that dies is reported and the devnet stops
+#      instead of restarting it;
+#   7. SIGINT (Ctrl-C) stops every process.
 #
 # Every wait is on a condition, with a generous timeout. Processes are
 # always cleaned up.
@@ -119,13 +128,46 @@ done
 [ "$S3_ENDPOINT" = "http://127.0.0.1:$gw_port" ] || fail "S3_ENDPOINT=$S3_ENDPOINT"
 grep -q "$AWS_SECRET_ACCESS_KEY" "$work/devnet1.out" || fail "the secret is not printed for pasting"
 
-say "1. the AWS CLI puts and gets an object with the printed settings"
+grep -q "storage     network backend" "$work/devnet1.out" || fail "the summary does not say the gateway runs on the network backend"
+grep -q -- "--backend network" "$home/logs/gateway.log" || fail "the gateway was not started with --backend network"
+
+# put NAME FILE: PUT with the AWS CLI and remember it as acknowledged.
+mkdir -p "$work/up" "$work/dl"
+: >"$work/acked"
+s3() { aws --endpoint-url "$S3_ENDPOINT" "$@"; }
+put() { s3 s3 cp "$2" "s3://$S3_BUCKET/$1" --only-show-errors && cp "$2" "$work/up/$1" && echo "$1" >>"$work/acked"; }
+# same NAME: the object reads back byte-identical to what was put.
+same() { s3 s3 cp "s3://$S3_BUCKET/$1" "$work/dl/$1" --only-show-errors && cmp -s "$work/up/$1" "$work/dl/$1"; }
+# all_acked_read_back WHEN: the whole bucket comes down in one AWS CLI
+# command; every acknowledged object is byte-identical, and every other
+# object listed is complete (the crash step's objects).
+all_acked_read_back() {
+	local d="$work/dl.$1"
+	rm -rf "$d"; mkdir -p "$d"
+	s3 s3 cp --recursive "s3://$S3_BUCKET/" "$d/" --only-show-errors || fail "download of the bucket ($1)"
+	while read -r n; do cmp -s "$work/up/$n" "$d/$n" || fail "acknowledged object $n does not read back identical ($1)"; done <"$work/acked"
+	for f in "$d"/crash-*; do
+		[ -e "$f" ] || continue
+		cmp -s "$work/${f##*/}" "$f" || fail "listed object ${f##*/} is partial or different ($1)"
+	done
+}
+
+say "1. the AWS CLI puts and gets objects with the printed settings (aws s3 cp up and down)"
 head -c 1500000 /dev/urandom >"$work/photo.bin"
-aws --endpoint-url "$S3_ENDPOINT" s3 cp "$work/photo.bin" "s3://$S3_BUCKET/photo.bin" --only-show-errors
-aws --endpoint-url "$S3_ENDPOINT" s3 cp "s3://$S3_BUCKET/photo.bin" "$work/back.bin" --only-show-errors
-cmp "$work/photo.bin" "$work/back.bin" || fail "object came back different"
-aws --endpoint-url "$S3_ENDPOINT" s3 cp "$work/photo.bin" "s3://$S3_BUCKET/public.bin" --acl public-read --only-show-errors
+put photo.bin "$work/photo.bin" || fail "aws s3 cp up"
+same photo.bin || fail "aws s3 cp down: photo.bin came back different"
+# Several objects at once (the AWS CLI sends them in parallel), and down
+# again in one command.
+mkdir -p "$work/small"
+for i in 1 2 3 4 5; do head -c $((1000 + i * 37000)) /dev/urandom >"$work/small/small-$i.bin"; done
+s3 s3 cp --recursive "$work/small/" "s3://$S3_BUCKET/" --only-show-errors || fail "aws s3 cp --recursive up"
+for i in 1 2 3 4 5; do cp "$work/small/small-$i.bin" "$work/up/"; echo "small-$i.bin" >>"$work/acked"; done
+mkdir -p "$work/small.back"
+s3 s3 cp --recursive "s3://$S3_BUCKET/" "$work/small.back/" --exclude '*' --include 'small-*' --only-show-errors || fail "aws s3 cp --recursive down"
+for i in 1 2 3 4 5; do cmp -s "$work/small/small-$i.bin" "$work/small.back/small-$i.bin" || fail "small-$i.bin came back different"; done
+s3 s3 cp "$work/photo.bin" "s3://$S3_BUCKET/public.bin" --acl public-read --only-show-errors
 curl -sf "$S3_ENDPOINT/$S3_BUCKET/public.bin" -o "$work/anon.bin" && cmp "$work/photo.bin" "$work/anon.bin" || fail "anonymous GET of a public-read object"
+cp "$work/photo.bin" "$work/up/public.bin"; echo public.bin >>"$work/acked"
 # AWS_CA_BUNDLE (set on some machines) makes rclone's AWS SDK refuse its own http transport.
 env -u AWS_CA_BUNDLE rclone ls "datdot:$S3_BUCKET" >"$work/rclone.ls" || fail "rclone with the RCLONE_CONFIG_DATDOT_* settings"
 grep -q ' photo.bin$' "$work/rclone.ls" || fail "rclone does not list photo.bin"
@@ -133,9 +175,9 @@ grep -q ' photo.bin$' "$work/rclone.ls" || fail "rclone does not list photo.bin"
 say "1. datdot put and get (multipart) with the devnet's settings"
 head -c 11000000 /dev/urandom >"$work/big.bin"
 "$datdot" put --home "$home" --part-size 5 "$work/big.bin" "s3://$S3_BUCKET/big.bin" 2>"$work/put.err" || fail "datdot put: $(tail -c 300 "$work/put.err")"
+cp "$work/big.bin" "$work/up/big.bin"; echo big.bin >>"$work/acked"
 "$datdot" get --home "$home" "s3://$S3_BUCKET/big.bin" "$work/big.back" 2>"$work/get.err" || fail "datdot get: $(tail -c 300 "$work/get.err")"
 cmp "$work/big.bin" "$work/big.back" || fail "datdot get returned other bytes"
-aws --endpoint-url "$S3_ENDPOINT" s3 rm "s3://$S3_BUCKET/big.bin" --only-show-errors
 
 say "1. REST and RPC answer browsers (CORS)"
 hdrs="$(curl -sfi -H 'Origin: http://example.org' "$CHAIN_REST/cosmos/base/tendermint/v1beta1/node_info")"
@@ -144,75 +186,82 @@ hdrs="$(curl -sfi -H 'Origin: http://example.org' "$CHAIN_RPC/status")"
 grep -qi '^access-control-allow-origin: ' <<<"$hdrs" || fail "RPC has no CORS"
 
 chaind() { "$chaind_bin" --home "$CHAIN_HOME" "$@"; }
-TX=(--gas 800000 --fees 2000udot -y)
-txok() { # txok ARGS...: broadcast, wait for inclusion, require code 0
-	local out hash
-	out="$(chaind "$@" "${TX[@]}" -o json)"
-	hash="$(jq -r .txhash <<<"$out")"
-	[ "$(jq -r .code <<<"$out")" = 0 ] || fail "tx $* refused: $(jq -r .raw_log <<<"$out")"
-	wait_for 60 "tx $hash included" chaind q tx "$hash"
-	[ "$(chaind q tx "$hash" | jq -r .code)" = 0 ] || fail "tx $* failed: $(chaind q tx "$hash" | jq -r .raw_log)"
-}
+gw_account="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r .gateway_account)"
+[ "$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r .backend)" = network ] || fail "devnet.json: backend is not network"
+[ "$gw_account" = "$(chaind keys show gateway -a --keyring-backend test)" ] || fail "devnet.json names $gw_account as the gateway's account"
+[ "${HOSTERS:-0}" -ge 4 ] || fail "the devnet runs ${HOSTERS:-0} hosters, want at least 4 (erasure 2+2)"
 
-[ "${HOSTERS:-0}" -ge 3 ] || fail "the devnet runs ${HOSTERS:-0} hosters, want at least 3"
-say "2. the devnet's $HOSTERS hoster daemons registered; an order of 3 replicas is placed, pushed and turns active"
+say "2. the gateway's volumes are orders of erasure 2-of-4 on the devnet's hosters; the hosters hold and commit the cores"
 hosters_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters" | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = "$HOSTERS" ]; }
 wait_for 60 "$HOSTERS active hosters on chain" hosters_active
-"$datdot" core new --dir "$work/core" >/dev/null
-"$datdot" core append --dir "$work/core" "$work/photo.bin" >/dev/null
-"$datdot" core info --dir "$work/core" >"$work/core.json"
-bytes="$(jq -r .byte_length "$work/core.json")"
-max_price=1000
-per_slot=$(( (max_price * bytes + (1 << 30) - 1) / (1 << 30) ))
-txok tx storage place-order "$work/core.json" --replicas 3 --max-price "$max_price" --duration 200 --deposit "$((3 * per_slot * 200))udot" --from alice
-alice="$(chaind keys show alice -a --keyring-backend test)"
-order="$(chaind q storage orders-by-owner "$alice" | jq -r '.orders[-1].id')"
-[ "$order" != null ] || fail "no order of alice"
-"$datdot" core push --dir "$work/core" --order "$order" --chain.grpc "$CHAIN_GRPC" --chain.rpc "$CHAIN_RPC" >/dev/null
-order_active() { [ "$(chaind q storage order "$order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
-wait_for 120 "order $order active (the hosters commit by themselves)" order_active
-expect_hosters="$HOSTERS"
+gw_orders() { curl -sf "$CHAIN_REST/datdot/storage/v1/owners/$gw_account/orders" | jq -r '.orders[].id'; }
+orders="$(gw_orders)"
+[ -n "$orders" ] || fail "the gateway placed no order"
+nvols="$(ls "$home/gateway/network/volumes" | wc -l)"
+[ "$(wc -w <<<"$orders")" = "$nvols" ] || fail "$(wc -w <<<"$orders") orders for $nvols volumes"
+devnet_endpoints="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r '.hosters[]')"
+for id in $orders; do
+	o="$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$id")"
+	[ "$(jq -r '.order.erasure_k' <<<"$o")" = 2 ] && [ "$(jq -r '.order.erasure_n' <<<"$o")" = 4 ] || fail "order $id is not 2-of-4: $(jq -c .order <<<"$o")"
+	[ "$(jq '.assignments | length' <<<"$o")" = 4 ] || fail "order $id has $(jq '.assignments | length' <<<"$o") slots"
+	for a in $(jq -r '.assignments[].assignment | "\(.core_index // 0):\(.hoster)"' <<<"$o"); do
+		ci="${a%%:*}" h="${a#*:}"
+		ep="$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters/$h" | jq -r .hoster.endpoint)"
+		grep -qxF "$ep" <<<"$devnet_endpoints" || fail "order $id core $ci is on $ep, not a devnet hoster"
+		key="$(jq -r --argjson c "$ci" '.order.cores[$c].key' <<<"$o" | base64 -d | od -An -tx1 | tr -d ' \n')"
+		holds() { [ "$(curl -sf "$ep/v1/cores/$key" | jq -r .length)" -ge 1 ]; }
+		wait_for 60 "hoster $ep holds core $ci of order $id" holds
+	done
+done
+first_order="$(head -n 1 <<<"$orders")"
+order_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$first_order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
+wait_for 120 "order $first_order active (the hosters commit by themselves)" order_active
+slot_passed() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$first_order" | jq '[.assignments[].assignment.passes // "0" | tonumber] | add')" -ge 1 ]; }
+wait_for 120 "a challenge of order $first_order passed (x/attest)" slot_passed
 "$datdot" status --home "$home" >"$work/status.out"
 grep -q "^hosters     $HOSTERS ($HOSTERS active)" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
-grep -q "^orders      1 (1 active)" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
+grep -q "^orders      [1-9]" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
 
-# With x/attest on the chain, the hosters answer challenges: the dashboard
-# must show passed ones.
-expect_challenges=0
-curl -sf "$CHAIN_REST/datdot/attest/v1/params" >/dev/null && expect_challenges=1
-
-say "2. the dashboard shows it live in headless Chromium"
+say "3. the dashboard shows the gateway's orders, slots and live challenges in headless Chromium"
 cp "$repo"/dashboard/test/*.mjs "$js/"
-DASHBOARD_URL="$DASHBOARD_URL" EXPECT_HOSTERS="$expect_hosters" EXPECT_ORDER="$order" EXPECT_BUCKET="$S3_BUCKET" EXPECT_OBJECTS=2 \
-	EXPECT_CHALLENGES="$expect_challenges" SCREENSHOT="${DASHBOARD_SCREENSHOT:-}" node "$js/dashboard.test.mjs"
+DASHBOARD_URL="$DASHBOARD_URL" EXPECT_HOSTERS="$HOSTERS" EXPECT_ORDER="$first_order" EXPECT_BUCKET="$S3_BUCKET" EXPECT_OBJECTS="$(wc -l <"$work/acked")" \
+	EXPECT_CHALLENGES=1 EXPECT_GATEWAY_SLOTS=4 EXPECT_ORDER_EVENTS=0 SCREENSHOT="${DASHBOARD_SCREENSHOT:-}" node "$js/dashboard.test.mjs"
 
-say "3. a stock CosmJS client reads balances, sends tokens and decodes storage events"
-DASHBOARD_URL="$DASHBOARD_URL" KEYS_DIR="$CHAIN_HOME/keys" EXPECT_ORDER_OWNER="$alice" node "$js/wallet.test.mjs"
+say "4. a stock CosmJS client reads balances, sends tokens and decodes storage events"
+DASHBOARD_URL="$DASHBOARD_URL" KEYS_DIR="$CHAIN_HOME/keys" EXPECT_ORDER_OWNER="$gw_account" node "$js/wallet.test.mjs"
 
-say "4. SIGKILL of the whole process group, then a restart resumes"
+say "5. SIGKILL of the whole process group in the middle of PUTs, then a restart resumes"
+for i in $(seq 1 40); do head -c $((20000 + i * 7000)) /dev/urandom >"$work/crash-$i.bin"; done
+# The writer stops at the first PUT that fails (the gateway is gone).
+( for i in $(seq 1 40); do
+	[ -e "$work/stop" ] && break
+	AWS_MAX_ATTEMPTS=1 put "crash-$i.bin" "$work/crash-$i.bin" 2>/dev/null || break
+done ) &
+writer=$!
+crash_acked() { [ "$(grep -c '^crash-' "$work/acked")" -ge 3 ]; }
+wait_for 120 "some PUTs acknowledged while writing" crash_acked
 h1="$(height)"
 kill -KILL -- "-$pid"
+touch "$work/stop"
 wait "$pid" 2>/dev/null || true
 expect_exit=1
 wait_for 30 "every devnet process gone after SIGKILL" no_process_left "$pid"
+wait "$writer" 2>/dev/null || true
 pid=""
 expect_exit=0
+echo "   $(wc -l <"$work/acked") objects acknowledged before the kill; chain height $h1"
 start_devnet 2
 grep -q "DatDot devnet is running (resumed" "$work/devnet2.out" || fail "the restart did not resume"
 [ "$(height)" -ge "$h1" ] || fail "height $(height) < $h1 before the kill: the chain did not continue"
 wait_for 60 "blocks after the restart" height_above "$h1"
-aws --endpoint-url "$S3_ENDPOINT" s3 cp "s3://$S3_BUCKET/photo.bin" "$work/back2.bin" --only-show-errors
-cmp "$work/photo.bin" "$work/back2.bin" || fail "acknowledged object lost across SIGKILL"
-[ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ] || fail "order $order not active after the restart"
-key="$(jq -r .key "$work/core.json")"
-len="$(jq -r .length "$work/core.json")"
-holds_core() { [ "$(curl -sf "$1/v1/cores/$key" | jq -r .length)" = "$len" ]; }
-for h in $(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$order" | jq -r '.assignments[].assignment.hoster'); do
-	ep="$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters/$h" | jq -r .hoster.endpoint)"
-	wait_for 60 "hoster $ep serves the whole core after the restart" holds_core "$ep"
-done
+all_acked_read_back "after SIGKILL and restart"
+head -c 300000 /dev/urandom >"$work/after.bin"
+put after.bin "$work/after.bin" || fail "PUT after the restart"
+same after.bin || fail "GET after the restart"
+order_active_again() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$first_order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
+wait_for 120 "order $first_order active after the restart" order_active_again
 
-say "5. a hoster that dies is reported and the rest goes on"
+say "6. a hoster that dies is reported, the rest goes on and every object still reads"
 h_pid="$(sed -n "s/.*msg=started process=hoster$HOSTERS pid=\\([0-9]*\\).*/\\1/p" "$work/devnet2.out" | tail -n 1)"
 [ -n "$h_pid" ] || fail "the devnet did not log hoster$HOSTERS's pid"
 kill -KILL "$h_pid"
@@ -221,8 +270,9 @@ wait_for 60 "the hoster's death is reported" hoster_reported
 alive "$pid" || fail "the devnet stopped when a hoster died"
 h2="$(height)"
 wait_for 60 "blocks go on without the hoster" height_above "$h2"
+all_acked_read_back "with a hoster dead"
 
-say "5. a dead gateway is reported and stops the devnet (not restarted)"
+say "6. a dead gateway is reported and stops the devnet (not restarted)"
 gw_pid="$(sed -n 's/.*msg=started process=gateway pid=\([0-9]*\).*/\1/p' "$work/devnet2.out" | tail -n 1)"
 [ -n "$gw_pid" ] || fail "the devnet did not log the gateway's pid"
 kill -KILL "$gw_pid"
@@ -234,7 +284,7 @@ grep -q "gateway stopped on its own (killed by killed)\|gateway stopped on its o
 wait_for 30 "no process left after the devnet stopped" no_process_left "$pid"
 pid=""
 
-say "6. Ctrl-C (SIGINT) stops everything"
+say "7. Ctrl-C (SIGINT) stops everything"
 expect_exit=0
 start_devnet 3
 kill -INT -- "-$pid"

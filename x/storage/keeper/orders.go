@@ -419,7 +419,13 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 			return err
 		}
 	}
-	for idx := range changed {
+	// In core order, never in map order: every node must write the same
+	// known_lengths (a map's iteration order differs from node to node and
+	// forked a 4-validator chain at the first multi-core extension).
+	for idx := range o.Cores {
+		if _, ok := changed[idx]; !ok {
+			continue
+		}
 		old := o.Cores[idx]
 		o.KnownLengths = rememberLength(o.KnownLengths, types.KnownLength{CoreIndex: uint32(idx), Length: old.Length, ByteLength: old.ByteLength, TreeHash: old.TreeHash})
 	}

@@ -423,3 +423,40 @@ func TestCoreRootsFromARealCore(t *testing.T) {
 	require.NoError(t, c.ValidateBasic(1<<40))
 	require.NoError(t, hypercore.VerifyTreeSignature(c.Key, c.Manifest, c.TreeHash, c.Length, c.Fork, c.Signature))
 }
+
+// An extension of several cores records their earlier lengths in core
+// order, whatever the order of the cores in the message: state written from
+// a map's iteration order differs between nodes and forks the chain (it did
+// on a 4-validator network at the gateway's first erasure-order extension).
+func TestExtendRemembersLengthsInCoreOrder(t *testing.T) {
+	for run := 0; run < 20; run++ {
+		f := newFixture(t)
+		for i, r := range []string{"r1", "r2", "r3", "r4", "r5", "r6"} {
+			f.register("h"+string(rune('a'+i)), r, 1<<30, 10)
+		}
+		var ws []writer
+		var cores []types.Core
+		for i := 0; i < 6; i++ {
+			ws = append(ws, newWriter("shard"+string(rune('0'+i))))
+			cores = append(cores, ws[i].core(t, 4, 4096))
+		}
+		res, err := f.msg.PlaceOrder(f.ctx, &types.MsgPlaceOrder{
+			Owner: f.user("gw").String(), Cores: cores, ErasureK: 4, ErasureN: 6,
+			MaxPrice: math.NewInt(10), DurationEpochs: 5, Deposit: sdk.NewInt64Coin(denom, 1000),
+		})
+		require.NoError(t, err)
+		// the message lists the cores in reverse
+		var grown []types.Core
+		for i := 5; i >= 0; i-- {
+			grown = append(grown, ws[i].core(t, 8, 8192))
+		}
+		_, err = f.msg.ExtendOrder(f.ctx, &types.MsgExtendOrder{Owner: f.user("gw").String(), OrderId: res.OrderId, Cores: grown})
+		require.NoError(t, err)
+		kl := f.order(res.OrderId).KnownLengths
+		require.Len(t, kl, 6)
+		for i, k := range kl {
+			require.Equal(t, uint32(i), k.CoreIndex, "run %d: known_lengths %v", run, kl)
+			require.Equal(t, uint64(4), k.Length)
+		}
+	}
+}
