@@ -159,7 +159,7 @@ func (f *fixture) put(bucket, key, data string) {
 		f.t.Fatal(err)
 	}
 	o := store.Object{Key: key, Size: ref.Size, ETag: data, Modified: time.Now().UTC(), Parts: []store.Part{{Size: ref.Size, Blob: ref}},
-		ACL: store.ACL{Owner: store.Owner{ID: "o"}, Grants: []store.Grant{{Type: "Group", URI: "http://acs.amazonaws.com/groups/global/AllUsers", Permission: "READ"}}},
+		ACL:     store.ACL{Owner: store.Owner{ID: "o"}, Grants: []store.Grant{{Type: "Group", URI: "http://acs.amazonaws.com/groups/global/AllUsers", Permission: "READ"}}},
 		Headers: map[string]string{"Content-Type": "image/png"}}
 	if _, _, err := f.meta.PutObject(ctx, bucket, o, nil); err != nil {
 		f.t.Fatal(err)

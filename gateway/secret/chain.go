@@ -61,4 +61,3 @@ func ImportChainKey(dir, backend, name string, master []byte) (string, error) {
 	}
 	return addr, nil
 }
-
