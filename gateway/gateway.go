@@ -171,6 +171,7 @@ func loadMaster(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	}
 	if created {
 		log.Warn("created a new master key: back it up, without it the stored data cannot be read", "file", cfg.MasterKeyFile)
+		announceMaster(os.Stderr, key)
 	}
 	return key, nil
 }
@@ -187,6 +188,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 	}
 	defer closeStore()
 	reaper := store.NewReaper(meta, blobs, cfg.DeleteGrace, log)
+	meta, stopBackup, err := startBackup(ctx, cfg, meta, blobs, reaper, log)
+	if err != nil {
+		return err
+	}
+	defer stopBackup()
 	rctx, stopReaper := context.WithCancel(ctx)
 	reaped := make(chan struct{})
 	go func() { reaper.Run(rctx); close(reaped) }()
