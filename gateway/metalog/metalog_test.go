@@ -31,7 +31,7 @@ var ctx = context.Background()
 // hoster j mod len. It ships volumes as the chain shipper does (pushes
 // with hoster/client), without a chain.
 type hosters struct {
-	t      *testing.T
+	t      testing.TB
 	stores []*hstore.Store
 	srvs   []*httptest.Server
 	mu     sync.Mutex
@@ -39,7 +39,7 @@ type hosters struct {
 	nextID uint64
 }
 
-func newHosters(t *testing.T, n int) *hosters {
+func newHosters(t testing.TB, n int) *hosters {
 	h := &hosters{t: t, orders: map[[32]byte]storagetypes.Order{}}
 	for range n {
 		st, err := hstore.Open(t.TempDir(), nil)
