@@ -2,6 +2,8 @@ package metalog
 
 import (
 	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
@@ -14,15 +16,29 @@ import (
 )
 
 // benchObjects writes n Mastodon-shaped objects into m as the network
-// backend records them: one part, one extent in a volume, a wrapped key,
-// a public-read ACL and a content type.
+// backend records them (one part, one extent in a volume, a wrapped key, a
+// public-read ACL, a content type) and marks them in the journal, in a
+// few large transactions (one commit per object would measure fsyncs).
 func benchObjects(b *testing.B, m *Journaled, n int) {
 	b.Helper()
-	if err := m.CreateBucket(ctx, store.Bucket{Name: "mastodon", ACL: store.ACL{Owner: store.Owner{ID: "owner"}}}); err != nil {
+	bk := store.Bucket{Name: "mastodon", ACL: store.ACL{Owner: store.Owner{ID: "owner"}}}
+	rec, _ := json.Marshal(bk)
+	if err := m.ApplyChanges(ctx, []local.Change{{Kind: local.MarkBucket, Bucket: "mastodon", Record: rec}}); err != nil {
 		b.Fatal(err)
 	}
 	vol := make([]byte, 16)
 	rand.Read(vol)
+	var changes []local.Change
+	var marks []local.Mark
+	flush := func() {
+		if err := m.ApplyChanges(ctx, changes); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Mark(ctx, marks); err != nil {
+			b.Fatal(err)
+		}
+		changes, marks = nil, nil
+	}
 	for i := range n {
 		id := make([]byte, 16)
 		rand.Read(id)
@@ -32,17 +48,23 @@ func benchObjects(b *testing.B, m *Journaled, n int) {
 		ref := store.BlobRef{ID: hex.EncodeToString(id), Size: size, Stored: size + 16,
 			Extents: []store.Extent{{Volume: hex.EncodeToString(vol), Offset: int64(i) * 70000, Length: size + 16}},
 			Crypt:   &store.BlobCrypt{Alg: "xchacha20poly1305-seg-v1", Segment: 65520, Wrapped: wrapped}}
-		if err := m.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(time.Hour)); err != nil {
-			b.Fatal(err)
-		}
 		o := store.Object{Key: fmt.Sprintf("media_attachments/files/109/%03d/%03d/%03d/original/%016x.jpg", i/1000000, i/1000%1000, i%1000, i),
-			Size: size, ETag: hex.EncodeToString(id), Modified: time.Now().UTC(), Owner: store.Owner{ID: "owner"},
+			VersionID: "null", Size: size, ETag: hex.EncodeToString(id), Modified: time.Now().UTC(), Owner: store.Owner{ID: "owner"},
 			ACL:     store.ACL{Owner: store.Owner{ID: "owner"}, Grants: []store.Grant{{Type: "Group", URI: "http://acs.amazonaws.com/groups/global/AllUsers", Permission: "READ"}}},
 			Headers: map[string]string{"Content-Type": "image/jpeg"},
 			Parts:   []store.Part{{Number: 1, Size: size, ETag: hex.EncodeToString(id), Modified: time.Now().UTC(), Blob: ref}}}
-		if _, _, err := m.PutObject(ctx, "mastodon", o, nil); err != nil {
-			b.Fatal(err)
+		v, _ := json.Marshal(o)
+		k := append([]byte(o.Key), 0)
+		k = binary.BigEndian.AppendUint64(k, ^uint64(i+1))
+		changes = append(changes, local.Change{Kind: local.MarkKey, Bucket: "mastodon", Key: o.Key, Entries: []local.KV{{K: k, V: v}}})
+		marks = append(marks, local.Mark{Kind: local.MarkKey, Bucket: "mastodon", Key: o.Key})
+		if len(changes) == 5000 {
+			flush()
 		}
+	}
+	flush()
+	if err := m.FinishRebuild(ctx); err != nil {
+		b.Fatal(err)
 	}
 }
 
