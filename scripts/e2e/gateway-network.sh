@@ -165,6 +165,8 @@ owner="$(addr alice)"
 orders="$(chaind q storage orders-by-owner "$owner" -o json)"
 norders="$(jq '.orders | length' <<<"$orders")"
 nvols="$(ls "$work/gw/network/volumes" | wc -l)"
+# The metadata log (gateway/metalog) has one volume, and order, per generation.
+nvols=$((nvols + $(ls "$work/gw/metalog" | grep -c '^gen-')))
 [ "$norders" = "$nvols" ] || fail "$norders orders for $nvols volumes"
 for id in $(jq -r '.orders[].id' <<<"$orders"); do
 	o="$(chaind q storage order "$id" -o json)"
