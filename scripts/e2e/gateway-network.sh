@@ -161,12 +161,12 @@ check_all() {
 check_all
 
 say "one order per volume on chain (erasure 2-of-3); every assigned hoster holds its core"
+until_ok 120 "the metadata log is shipped" jq -e '.shipped == .length and .length > 0' "$work/gw/metalog/status.json"
 owner="$(addr alice)"
 orders="$(chaind q storage orders-by-owner "$owner" -o json)"
 norders="$(jq '.orders | length' <<<"$orders")"
 nvols="$(ls "$work/gw/network/volumes" | wc -l)"
 # The metadata log (gateway/metalog) has one volume, and order, per generation.
-until_ok 120 "the metadata log is shipped" jq -e '.shipped == .length and .length > 0' "$work/gw/metalog/status.json"
 nvols=$((nvols + $(ls "$work/gw/metalog" | grep -c '^gen-')))
 [ "$norders" = "$nvols" ] || fail "$norders orders for $nvols volumes"
 for id in $(jq -r '.orders[].id' <<<"$orders"); do
