@@ -177,7 +177,7 @@ aws s3 cp --only-show-errors --recursive --acl public-read "$tree" s3://mastodon
 add "accounts/avatars/000/000/001/original/avatar.png" 23456
 aws s3 cp --only-show-errors --acl public-read "$tree/accounts/avatars/000/000/001/original/avatar.png" s3://mastodon/accounts/avatars/000/000/001/original/avatar.png
 aws s3 rm --only-show-errors s3://mastodon/cache/preview_cards/images/000/000/003/original/card.png
-rm "$tree/cache/preview_cards/images/000/000/003/original/card.png"
+rm -r "$tree/cache/preview_cards/images/000/000/003"
 stored="$(find "$tree" -type f -exec cat {} + | wc -c)"
 acl_keys=(accounts/avatars/000/000/001/original/avatar.png media_attachments/files/109/000/099/original/video.mp4 cache/preview_cards/images/000/000/002/original/card.png)
 
