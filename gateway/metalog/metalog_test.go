@@ -442,3 +442,63 @@ func TestFramesRefuseTampering(t *testing.T) {
 		t.Fatalf("truncated: %v", err)
 	}
 }
+
+// flaky fails every ship while down is set.
+type flaky struct {
+	inner network.Shipper
+	down  bool
+}
+
+func (f *flaky) Ship(ctx context.Context, v *network.Volume, length uint64) error {
+	if f.down {
+		return errors.New("hosters unreachable")
+	}
+	return f.inner.Ship(ctx, v, length)
+}
+
+// TestShipFailureKeepsMarks: while the hosters cannot be reached a sync
+// fails and keeps every mark; once they can, the same generation is
+// shipped and recovery sees the changes.
+func TestShipFailureKeepsMarks(t *testing.T) {
+	h := newHosters(t, 3)
+	fl := &flaky{inner: h}
+	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir()}
+	m, blobs, err := local.Open(ctx, f.dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.meta, f.blobs = NewJournaled(m), blobs
+	if f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: fl}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.close)
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fl.down = true
+	populate(f, 3)
+	if err := f.w.Sync(ctx); err == nil {
+		t.Fatal("sync succeeded with the hosters down")
+	}
+	st := f.w.Status()
+	if st.Pending == 0 || st.Shipped >= st.Length || st.Error == "" {
+		t.Fatalf("status while down %+v", st)
+	}
+	fl.down = false
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.w.Status(); st.Pending != 0 || st.Shipped != st.Length || st.Gen != 0 {
+		t.Fatalf("status after the hosters are back %+v", st)
+	}
+	want := state(t, f.meta.Meta)
+	dir := t.TempDir()
+	if _, err := Recover(ctx, h.recoverConfig(f.master, dir)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	defer got.Close()
+	if s := state(t, got); s != want {
+		t.Fatalf("recovered:\n%s\nwant:\n%s", s, want)
+	}
+}
