@@ -3,8 +3,8 @@ package metalog
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
