@@ -67,7 +67,6 @@ type RecoverStats struct {
 	Versions    int           `json:"versions"` // versions and hidden versions
 	Volumes     int           `json:"volumes"`
 	DataBytes   int64         `json:"data_bytes"` // bytes of data cores fetched
-	ObjectBytes int64         `json:"object_bytes"`
 	Took        time.Duration `json:"took_ns"`
 }
 
@@ -234,16 +233,16 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 	}
 	defer meta.Close()
 	vols := map[string]bool{}
+	buckets := map[string]bool{}
+	versions := map[[2]string]int{}
 	for _, batch := range changes {
 		st.Changes += len(batch)
 		for _, c := range batch {
 			switch c.Kind {
 			case local.MarkBucket:
-				if c.Record != nil {
-					st.Buckets++
-				}
+				buckets[c.Bucket] = c.Record != nil
 			case local.MarkKey:
-				st.Versions += len(c.Entries) + len(c.Hidden)
+				versions[[2]string{c.Bucket, c.Key}] = len(c.Entries) + len(c.Hidden)
 			}
 			for _, o := range changeObjects(c) {
 				for _, p := range o.Parts {
@@ -259,6 +258,14 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 	}
 	if err := meta.FinishRebuild(ctx); err != nil {
 		return st, err
+	}
+	for _, ok := range buckets {
+		if ok {
+			st.Buckets++
+		}
+	}
+	for _, n := range versions {
+		st.Versions += n
 	}
 	// The recovered gateway's log continues with a new generation.
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "metalog"), 0o755); err != nil {
