@@ -109,6 +109,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 		return nil, nil, nil, err
 	}
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
+		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
 		Layout: volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
 	var chain *chainclient.Client
 	if cfg.Network.KeyName != "" {
@@ -118,6 +119,16 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 			return nil, nil, nil, err
 		}
 		ncfg.Shipper, chain = shipper, c
+		// Reads come from the hosters the chain assigns; the local cores
+		// are the writer's working copy only.
+		remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
+			FetchTimeout: cfg.Network.FetchTimeout, Log: log})
+		if err != nil {
+			chain.Close()
+			meta.Close()
+			return nil, nil, nil, err
+		}
+		ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
 	} else {
 		log.Warn("network backend without --chain.key: volumes stay on this machine")
 	}

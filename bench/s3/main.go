@@ -340,6 +340,17 @@ func getPhase(ctx context.Context, client *s3.Client, cfg config, size int64, ke
 
 func printTable(out io.Writer, cfg config, results []result) {
 	fmt.Fprintf(out, "\n%s  (%s, concurrency %d, checksum %s)\n", cfg.label, cfg.endpoint, cfg.concurrency, cfg.checksum)
+	defer func() {
+		var put int64
+		for _, r := range results {
+			if r.op == "PUT" {
+				put += int64(r.ops) * r.size
+			}
+		}
+		// One line for scripts (bench/s3/network.sh computes overhead
+		// and transactions per GiB from it).
+		fmt.Fprintf(out, "bytes written by PUTs: %d\n", put)
+	}()
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "size\top\tops\terrors\tsecs\tops/s\tMB/s\tp50 ms\tp99 ms\t")
 	for _, r := range results {

@@ -1,4 +1,5 @@
-// Package config reads the configuration of `datdot gateway` from flags,
+// Package config reads the configuration of `datdot gateway`: flags, the
+// DATDOT_GATEWAY_* environment, a TOML config file (github.com/spf13/viper),
 // an optional keys file and the DATDOT_GATEWAY_KEYS environment variable.
 package config
 
@@ -14,6 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
 )
 
 // Development key pair used when no key is configured. It is public: never
@@ -75,6 +79,13 @@ type Network struct {
 	MaxPrice string
 	Epochs   uint64
 	Deposit  string
+	// CacheBytes bounds the memory cache of data blocks for hot objects
+	// (0: off; reads then always go to the hosters).
+	CacheBytes int64
+	// SlowAfter: a hoster that has not answered a read within this is
+	// skipped (the read decodes from the others); FetchTimeout bounds one
+	// request to one hoster.
+	SlowAfter, FetchTimeout time.Duration
 }
 
 // Usage is the help text of the key formats.
@@ -87,11 +98,6 @@ With no key configured the gateway uses the development pair
   access key ` + DevAccessKey + `, secret ` + DevSecretKey + `
 which is for local testing only.
 `
-
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 // ParseKey parses ACCESS:SECRET[:USERID[:DISPLAYNAME]].
 func ParseKey(s string) (Key, error) {
@@ -145,15 +151,39 @@ func ReadKeys(r io.Reader) ([]Key, error) {
 	return out, sc.Err()
 }
 
-// Parse reads the flags in args; getenv reads the environment.
+// EnvPrefix starts the environment variable of every setting:
+// DATDOT_GATEWAY_ and the flag name in upper case with dots and dashes as
+// underscores (--chain.keyring-dir is DATDOT_GATEWAY_CHAIN_KEYRING_DIR).
+const EnvPrefix = "DATDOT_GATEWAY_"
+
+// EnvName is the environment variable of the setting named by flag.
+func EnvName(flag string) string {
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(flag))
+}
+
+// ConfigFileName is the config file looked for in the data directory when
+// --config is not given.
+const ConfigFileName = "gateway.toml"
+
+// Parse reads the configuration: flags in args beat the environment
+// (getenv; EnvName of each flag), which beats a TOML config file (--config,
+// DATDOT_GATEWAY_CONFIG, or DATA/gateway.toml if it exists; keys are the
+// flag names, dotted ones as tables: [chain] keyring-dir = "..."), which
+// beats the defaults. Access keys are merged from every source (see Usage).
+// The file is read with github.com/spf13/viper; every value, whatever its
+// source, goes through the flag's own parser, so a malformed one is an
+// error naming its source.
 func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	var c Config
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("gateway", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.SortFlags = false
 	defData := "datdot-gateway"
 	if home, err := os.UserHomeDir(); err == nil {
 		defData = filepath.Join(home, ".datdot", "gateway")
 	}
+	var configFile string
+	fs.StringVar(&configFile, "config", "", "TOML config file (default DATA/"+ConfigFileName+" if it exists)")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9000", "address to serve S3 on")
 	fs.StringVar(&c.DataDir, "data", defData, "directory for metadata and object data")
 	fs.StringVar(&c.Region, "region", "us-east-1", "region the gateway serves (clients sign for it)")
@@ -174,21 +204,30 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.Network.MaxPrice, "order.max-price", "1000", "network backend: highest price per GiB and epoch of a volume's order")
 	fs.Uint64Var(&c.Network.Epochs, "order.epochs", 200, "network backend: duration of a volume's order in epochs")
 	fs.StringVar(&c.Network.Deposit, "order.deposit", "100000000udot", "network backend: escrow deposited with each volume's order")
-	var keys, domains multi
+	fs.Int64Var(&c.Network.CacheBytes, "cache-bytes", 256<<20, "network backend: memory cache of recently written or read data blocks, in bytes (0: off, every read goes to the hosters)")
+	fs.DurationVar(&c.Network.SlowAfter, "read.slow-after", 2*time.Second, "network backend: a hoster slower than this to answer a read is skipped and the block decoded from others")
+	fs.DurationVar(&c.Network.FetchTimeout, "read.timeout", 30*time.Second, "network backend: longest wait for one hoster request")
+	var keys, domains []string
 	var keysFile string
-	fs.Var(&keys, "key", "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")
+	fs.StringArrayVar(&keys, "key", nil, "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")
 	fs.StringVar(&keysFile, "keys-file", "", "file with one access key per line")
-	fs.Var(&domains, "domain", "base domain for virtual-host-style requests, e.g. s3.localhost (repeatable, comma-separated)")
+	fs.StringArrayVar(&domains, "domain", nil, "base domain for virtual-host-style requests, e.g. s3.localhost (repeatable, comma-separated)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: datdot gateway [flags]\n\nServes the S3 API from a local store.\n\nFlags:")
+		fmt.Fprintln(stderr, "usage: datdot gateway [flags]\n\nServes the S3 API from a local store or from hosters on the network.\nEvery flag can also be set as "+EnvPrefix+"<FLAG> (dots and dashes as\nunderscores) or in a TOML config file (--config); flags beat the\nenvironment, which beats the file.\n\nFlags:")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, "\n"+Usage)
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return c, flag.ErrHelp
+		}
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("config: unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyEnvAndFile(fs, getenv, configFile); err != nil {
+		return c, err
 	}
 	switch c.Backend {
 	case "local", "network":
@@ -248,6 +287,73 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, err
 	}
 	return c, nil
+}
+
+// applyEnvAndFile sets every flag not given on the command line from its
+// environment variable or, failing that, from the config file. Access keys
+// (--key) from the file are added to those of the flags.
+func applyEnvAndFile(fs *pflag.FlagSet, getenv func(string) string, configFile string) error {
+	if configFile == "" {
+		configFile = getenv(EnvName("config"))
+	}
+	if configFile == "" {
+		data := fs.Lookup("data")
+		dir := data.Value.String()
+		if e := getenv(EnvName("data")); e != "" && !data.Changed {
+			dir = e
+		}
+		if p := filepath.Join(dir, ConfigFileName); fileExists(p) {
+			configFile = p
+		}
+	}
+	v := viper.New()
+	if configFile != "" {
+		v.SetConfigFile(configFile)
+		v.SetConfigType("toml")
+		if err := v.ReadInConfig(); err != nil {
+			return fmt.Errorf("config %s: %w", configFile, err)
+		}
+		for _, k := range v.AllKeys() {
+			if fs.Lookup(k) == nil || k == "config" {
+				return fmt.Errorf("config %s: unknown setting %q", configFile, k)
+			}
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "config" {
+			return
+		}
+		if f.Name != "key" {
+			if f.Changed {
+				return
+			}
+			if e := getenv(EnvName(f.Name)); e != "" {
+				if err := fs.Set(f.Name, e); err != nil {
+					errs = append(errs, fmt.Errorf("config: %s=%q: %w", EnvName(f.Name), e, err))
+				}
+				return
+			}
+		}
+		if !v.IsSet(f.Name) {
+			return
+		}
+		vals := []string{v.GetString(f.Name)}
+		if f.Value.Type() == "stringArray" {
+			vals = v.GetStringSlice(f.Name)
+		}
+		for _, val := range vals {
+			if err := fs.Set(f.Name, val); err != nil {
+				errs = append(errs, fmt.Errorf("config %s: %s = %q: %w", configFile, f.Name, val, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // ErrDevKeyExposed: the development key pair, whose secret is published,

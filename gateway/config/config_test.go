@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -109,6 +110,100 @@ func TestDevKeyOnlyOnLoopback(t *testing.T) {
 	} {
 		if _, err := Parse(args, none, io.Discard); err != nil {
 			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// TestSources: a setting comes from the flag if given, else from its
+// DATDOT_GATEWAY_* variable, else from the config file, else the default;
+// access keys are merged from all of them.
+func TestSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gw.toml")
+	os.WriteFile(file, []byte(`listen = "127.0.0.1:9100"
+region = "file-region"
+backend = "network"
+erasure-k = 3
+flush-delay = "7ms"
+cache-bytes = 1048576
+key = ["AKFILE:sfile"]
+domain = ["s3.file"]
+
+[chain]
+keyring-dir = "/file/keyring"
+grpc = "file:9090"
+
+[read]
+slow-after = "3s"
+`), 0o600)
+	env := map[string]string{
+		"DATDOT_GATEWAY_CONFIG":     file,
+		"DATDOT_GATEWAY_REGION":     "env-region",
+		"DATDOT_GATEWAY_CHAIN_GRPC": "env:9090",
+		"DATDOT_GATEWAY_ERASURE_M":  "3",
+	}
+	c, err := Parse([]string{"--chain.grpc", "flag:9090", "--key", "AKFLAG:sflag"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"listen (file)", c.Listen, "127.0.0.1:9100"},
+		{"region (env beats file)", c.Region, "env-region"},
+		{"chain.grpc (flag beats env and file)", c.Network.ChainGRPC, "flag:9090"},
+		{"chain.keyring-dir (file table)", c.Network.KeyringDir, "/file/keyring"},
+		{"backend (file)", c.Backend, "network"},
+		{"erasure-k (file)", c.Network.K, 3},
+		{"erasure-m (env)", c.Network.M, 3},
+		{"flush-delay (file)", c.Network.FlushDelay, 7 * time.Millisecond},
+		{"cache-bytes (file)", c.Network.CacheBytes, int64(1 << 20)},
+		{"read.slow-after (file)", c.Network.SlowAfter, 3 * time.Second},
+		{"read.timeout (default)", c.Network.FetchTimeout, 30 * time.Second},
+		{"domains (file)", strings.Join(c.Domains, ","), "s3.file"},
+		{"keys (flag and file merged)", len(c.Keys), 2},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: %v, want %v", ch.what, ch.got, ch.want)
+		}
+	}
+	// DATA/gateway.toml is read when no file is named.
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	os.WriteFile(filepath.Join(data, ConfigFileName), []byte("region = \"from-data-dir\"\n"), 0o600)
+	c, err = Parse([]string{"--data", data}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.Region != "from-data-dir" {
+		t.Fatalf("DATA/%s: region %q, %v", ConfigFileName, c.Region, err)
+	}
+}
+
+// TestBadSources: a malformed value or an unknown setting is an error
+// naming where it came from, never silently a default.
+func TestBadSources(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o600)
+		return p
+	}
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"env not a number":  {map[string]string{"DATDOT_GATEWAY_ERASURE_K": "four"}, "DATDOT_GATEWAY_ERASURE_K"},
+		"env bad duration":  {map[string]string{"DATDOT_GATEWAY_READ_SLOW_AFTER": "soon"}, "DATDOT_GATEWAY_READ_SLOW_AFTER"},
+		"file bad duration": {map[string]string{"DATDOT_GATEWAY_CONFIG": write("a.toml", "flush-delay = \"later\"\n")}, "flush-delay"},
+		"file unknown key":  {map[string]string{"DATDOT_GATEWAY_CONFIG": write("b.toml", "lisen = \"x\"\n")}, "unknown setting \"lisen\""},
+		"file not toml":     {map[string]string{"DATDOT_GATEWAY_CONFIG": write("c.toml", "listen = = 1\n")}, "c.toml"},
+		"file missing":      {map[string]string{"DATDOT_GATEWAY_CONFIG": filepath.Join(dir, "none.toml")}, "none.toml"},
+		"bad backend (env)": {map[string]string{"DATDOT_GATEWAY_BACKEND": "cloud"}, "backend"},
+	}
+	for name, tc := range cases {
+		_, err := Parse(nil, func(k string) string { return tc.env[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", name, err, tc.want)
 		}
 	}
 }

@@ -387,3 +387,20 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+type verifyKey struct{}
+
+// WithVerify returns a context that asks a BlobStore to check every block
+// it reads against its writer's signature instead of trusting what its
+// source served, and to bypass caches. A reader whose bytes failed
+// authentication reopens the range with it: slower, and it tells which
+// stored block is bad so that the read can go around it.
+func WithVerify(ctx context.Context) context.Context {
+	return context.WithValue(ctx, verifyKey{}, true)
+}
+
+// Verifying reports whether ctx came from WithVerify.
+func Verifying(ctx context.Context) bool {
+	v, _ := ctx.Value(verifyKey{}).(bool)
+	return v
+}

@@ -225,7 +225,7 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{rc: rc, aead: aead, seg: first, lastSeg: (ref.Size - 1) / Segment, total: ref.Size,
+	r := &reader{ctx: ctx, b: b, ref: innerRef(ref), rc: rc, aead: aead, seg: first, lastSeg: (ref.Size - 1) / Segment, total: ref.Size,
 		skip: offset - first*Segment, remain: length, sealed: make([]byte, sealedSegment)}
 	if err := r.fill(); err != nil {
 		rc.Close()
@@ -239,6 +239,9 @@ type eofReader struct{}
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 type reader struct {
+	ctx     context.Context
+	b       *Blobs
+	ref     store.BlobRef // the inner store's blob
 	rc      io.ReadCloser
 	aead    cipher.AEAD
 	seg     int64 // next segment to read
@@ -265,7 +268,12 @@ func (r *reader) fill() error {
 	}
 	plain, err := r.aead.Open(buf[:0], segNonce(r.seg), buf, segAD(r.seg, r.seg == r.lastSeg))
 	if err != nil {
-		return fmt.Errorf("crypt: segment %d: %w", r.seg, ErrCorrupt)
+		// The tag failed: some stored block is bad. Read the segment
+		// again with every block checked against its writer's signature
+		// (store.WithVerify), which finds the bad one and reads around it.
+		if plain, err = r.reread(buf); err != nil {
+			return fmt.Errorf("crypt: segment %d: %w", r.seg, err)
+		}
 	}
 	plain = plain[r.skip:]
 	r.skip = 0
@@ -275,6 +283,27 @@ func (r *reader) fill() error {
 	r.plain = plain
 	r.seg++
 	return nil
+}
+
+// reread reads the current segment again into buf with verification and
+// opens it.
+func (r *reader) reread(buf []byte) ([]byte, error) {
+	if store.Verifying(r.ctx) {
+		return nil, ErrCorrupt
+	}
+	rc, err := r.b.Inner.Open(store.WithVerify(r.ctx), r.ref, r.seg*sealedSegment, int64(len(buf)))
+	if err != nil {
+		return nil, errors.Join(ErrCorrupt, err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, errors.Join(ErrCorrupt, err)
+	}
+	plain, err := r.aead.Open(buf[:0], segNonce(r.seg), buf, segAD(r.seg, r.seg == r.lastSeg))
+	if err != nil {
+		return nil, ErrCorrupt
+	}
+	return plain, nil
 }
 
 func (r *reader) Read(p []byte) (int, error) {

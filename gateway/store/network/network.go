@@ -29,6 +29,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +60,21 @@ type Config struct {
 	// Journal records committed blobs as pending until metadata
 	// references them (store.MetaStore.AddPending); required.
 	Journal Journal
-	Log     *slog.Logger
+	// Remote, when set, is where reads come from: the volumes' hosters
+	// (the local cores are then only the writer's working copy and are
+	// never read). Without it reads use the local cores.
+	Remote *Remote
+	// CacheBytes bounds the in-memory cache of data blocks that serves
+	// hot objects (recently written or read); 0 turns it off.
+	CacheBytes int64
+	// UsagePath, when set, is a bbolt file that records per volume its
+	// stream length and live bytes (Blobs.Usage; what compaction needs).
+	// Keep it beside the metadata, not under Dir.
+	UsagePath string
+	// ReadWindow is how many stream bytes one read fetches from the
+	// hosters at once (rounded to whole stripes; default 4 MiB).
+	ReadWindow int64
+	Log        *slog.Logger
 }
 
 // Journal is the part of store.MetaStore a BlobWriter uses.
@@ -79,8 +95,12 @@ type Blobs struct {
 	cfg   Config
 	coder *volume.Coder
 
+	cache *blockCache
+	usage *usageDB
+
 	mu   sync.Mutex
 	vols map[string]*Volume
+	refs map[string]VolumeRef
 	open *Volume // the volume new blobs go to
 }
 
@@ -144,7 +164,131 @@ func Open(cfg Config) (*Blobs, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "volumes"), 0o755); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
 	}
-	return &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}}, nil
+	if cfg.ReadWindow <= 0 {
+		cfg.ReadWindow = 4 << 20
+	}
+	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
+		cache: newBlockCache(cfg.CacheBytes)}
+	if cfg.UsagePath != "" {
+		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.reopen(context.Background()); err != nil {
+		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
+	}
+	return b, nil
+}
+
+// currentFile names the volume new blobs were last written to.
+func (b *Blobs) currentFile() string { return filepath.Join(b.cfg.Dir, "current") }
+
+// sealedFile marks a volume that takes no more blobs.
+func sealedFile(v *Volume) string { return filepath.Join(v.Dir, "sealed") }
+
+// reopen makes the volume named by the current file the open volume
+// again, if it is not sealed, has room, and its n cores open with the
+// same length (a crash between the cores' appends leaves them uneven:
+// that volume is sealed instead). Stripes appended locally but never
+// shipped hold only blobs that were never acknowledged; the next flush
+// ships them with the new ones.
+func (b *Blobs) reopen(ctx context.Context) error {
+	raw, err := os.ReadFile(b.currentFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	hexID := strings.TrimSpace(string(raw))
+	id, err := hex.DecodeString(hexID)
+	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
+		return fmt.Errorf("network: current volume %q is not a volume id", hexID)
+	}
+	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
+	if _, err := os.Stat(sealedFile(v)); err == nil {
+		return nil
+	}
+	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout); err != nil {
+		return err
+	}
+	length := uint64(0)
+	for j := range v.Cores {
+		dir := b.coreDir(hexID, j)
+		if _, err := os.Stat(filepath.Join(dir, "header")); err != nil {
+			v.close()
+			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
+		}
+		st, err := hypercore.OpenFileStorage(dir)
+		if err != nil {
+			v.close()
+			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
+		}
+		c, err := hypercore.Open(ctx, st, v.Keys[j])
+		if err != nil {
+			st.Close()
+			v.close()
+			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
+		}
+		v.Cores[j] = c
+		if j == 0 {
+			length = c.Length()
+		} else if c.Length() != length {
+			v.close()
+			b.seal(v)
+			return fmt.Errorf("network: volume %s: core %d has %d blocks, core 0 %d (sealed)", hexID, j, c.Length(), length)
+		}
+	}
+	if length >= b.cfg.MaxStripes {
+		v.close()
+		return nil
+	}
+	v.enc = b.coder.NewStreamEncoder(length, v.emit)
+	v.stream = int64(length) * b.cfg.Layout.StripeSize()
+	b.vols[hexID] = v
+	b.open = v
+	b.cfg.Log.Info("reopened the last volume for writing", "volume", hexID, "stripes", length)
+	return nil
+}
+
+// seal marks v as taking no more blobs, durably (best effort: a volume
+// that fails to reopen is not written either).
+func (b *Blobs) seal(v *Volume) {
+	if err := writeFileSync(sealedFile(v), []byte("sealed\n")); err != nil {
+		b.cfg.Log.Warn("mark volume sealed", "volume", v.Hex, "err", err)
+	}
+}
+
+// setCurrent records v as the volume new blobs go to.
+func (b *Blobs) setCurrent(v *Volume) error {
+	return writeFileSync(b.currentFile(), []byte(v.Hex+"\n"))
+}
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // Close closes every core.
@@ -161,6 +305,8 @@ func (b *Blobs) Close() error {
 	}
 	b.vols = map[string]*Volume{}
 	b.open = nil
+	errs = append(errs, b.usage.close())
+	b.usage = nil
 	return errors.Join(errs...)
 }
 
@@ -326,6 +472,9 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err := v.waitDurable(ctx, off+w.n); err != nil {
 		return store.BlobRef{}, err
 	}
+	if err := w.b.usage.committed(v.Hex, w.n, v.durableLen()); err != nil {
+		return store.BlobRef{}, err
+	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
@@ -359,7 +508,13 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume
 		v := b.open
 		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || v.err() != nil {
 			nv, err := b.newVolume(ctx)
+			if err == nil {
+				err = b.setCurrent(nv)
+			}
 			if err != nil {
+				if nv != nil {
+					nv.close()
+				}
 				b.mu.Unlock()
 				return nil, 0, err
 			}
@@ -396,6 +551,12 @@ func (v *Volume) streamLen() int64 {
 	return v.stream
 }
 
+func (v *Volume) durableLen() int64 {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.durable
+}
+
 func (v *Volume) err() error {
 	v.fmu.Lock()
 	defer v.fmu.Unlock()
@@ -407,6 +568,7 @@ func (v *Volume) fail(err error) {
 	defer v.fmu.Unlock()
 	if v.failed == nil {
 		v.failed = err
+		v.b.seal(v)
 	}
 	for _, w := range v.waiting {
 		w.done <- err
@@ -416,8 +578,12 @@ func (v *Volume) fail(err error) {
 
 // emit is the stream encoder's output: coded stripes wait in pending for
 // the next flush; more than 8 MiB per core is appended at once.
-func (v *Volume) emit(_ uint64, shards [][]byte) error {
+func (v *Volume) emit(stripe uint64, shards [][]byte) error {
 	v.pending = append(v.pending, shards)
+	for j := range v.Layout.K {
+		// Recently written media is what gets read next.
+		v.b.cache.put(blockKey{v.Hex, stripe, j}, shards[j])
+	}
 	if len(v.pending)*volume.BlockSize >= 8<<20 {
 		return v.appendPending(context.Background())
 	}
@@ -558,6 +724,8 @@ type reader struct {
 	b      *Blobs
 	pieces []piece
 	buf    []byte
+	win    map[blockKey][]byte // blocks of the last window read from hosters
+	next   *window             // the next window, being fetched
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -569,14 +737,22 @@ func (r *reader) fill() error {
 		return io.EOF
 	}
 	p := &r.pieces[0]
-	v, err := r.b.volumeFor(r.ctx, p.vol)
-	if err != nil {
-		return err
-	}
 	pos := r.b.cfg.Layout.Locate(p.off)
-	block, err := v.dataBlock(r.ctx, pos.Stripe, pos.Shard)
-	if err != nil {
-		return err
+	var block []byte
+	if r.b.cfg.Remote != nil {
+		b, err := r.remoteBlock(p, pos)
+		if err != nil {
+			return err
+		}
+		block = b
+	} else {
+		v, err := r.b.volumeFor(r.ctx, p.vol)
+		if err != nil {
+			return err
+		}
+		if block, err = v.dataBlock(r.ctx, pos.Stripe, pos.Shard); err != nil {
+			return err
+		}
 	}
 	take := min(int64(volume.BlockSize-pos.Offset), p.n)
 	r.buf = block[pos.Offset : int64(pos.Offset)+take]
@@ -584,6 +760,136 @@ func (r *reader) fill() error {
 	p.n -= take
 	return nil
 }
+
+// remoteBlock returns the data block at pos of piece p: from the last
+// window, the cache, or a new window read from the hosters (the blocks of
+// the next ReadWindow bytes of the piece, fetched at once).
+func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
+	k := blockKey{p.vol, pos.Stripe, pos.Shard}
+	if b := r.win[k]; b != nil {
+		return b, nil
+	}
+	verify := store.Verifying(r.ctx)
+	if !verify {
+		if b := r.b.cache.get(k); b != nil {
+			return b, nil
+		}
+	}
+	ref, err := r.b.ref(p.vol)
+	if err != nil {
+		return nil, err
+	}
+	w := r.b.window(ref, p.vol, p.off, p.n)
+	var rows [][][]byte
+	if nw := r.next; nw != nil && nw.same(w) {
+		<-nw.done
+		rows, err = nw.rows, nw.err
+	} else {
+		rows, err = r.b.cfg.Remote.ReadStripes(r.ctx, ref, w.first, w.end, w.need, verify)
+	}
+	r.stopNext()
+	if err != nil {
+		return nil, err
+	}
+	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
+	for i, row := range rows {
+		for j, b := range row {
+			if b != nil && w.need[j] {
+				bk := blockKey{p.vol, w.first + uint64(i), j}
+				r.win[bk] = b
+				r.b.cache.put(bk, b)
+			}
+		}
+	}
+	// Fetch the piece's next window while this one is consumed.
+	if next := int64(w.end) * ref.Layout.StripeSize(); !verify && next < p.off+p.n {
+		nw := r.b.window(ref, p.vol, next, p.off+p.n-next)
+		nw.done = make(chan struct{})
+		ctx, cancel := context.WithCancel(r.ctx)
+		nw.cancel = cancel
+		r.next = nw
+		go func() {
+			defer close(nw.done)
+			nw.rows, nw.err = r.b.cfg.Remote.ReadStripes(ctx, ref, nw.first, nw.end, nw.need, false)
+		}()
+	}
+	if b := r.win[k]; b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("network: volume %s: block %d of core %d not read: %w", p.vol, pos.Stripe, pos.Shard, store.ErrDataShort)
+}
+
+// window is one read from the hosters: data shards need of stripes
+// [first, end) of a volume.
+type window struct {
+	vol        string
+	first, end uint64
+	need       []bool
+	done       chan struct{}
+	cancel     context.CancelFunc
+	rows       [][][]byte
+	err        error
+}
+
+func (w *window) same(o *window) bool {
+	return w.vol == o.vol && w.first == o.first && w.end == o.end && slices.Equal(w.need, o.need)
+}
+
+// window returns the read that serves stream offset off of a piece with n
+// bytes left: from off's stripe to a stripe boundary at most ReadWindow
+// bytes on; the data shards of the range when it is within one stripe,
+// else all of them.
+func (b *Blobs) window(ref VolumeRef, vol string, off, n int64) *window {
+	l := ref.Layout
+	win := max(l.StripeSize(), b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
+	n = max(1, min(n, win-off%l.StripeSize()))
+	first, end := l.StripeRange(off, n)
+	w := &window{vol: vol, first: first, end: end, need: make([]bool, l.K)}
+	if end-first == 1 {
+		for j := l.Locate(off).Shard; j <= l.Locate(off+n-1).Shard; j++ {
+			w.need[j] = true
+		}
+	} else {
+		for j := range w.need {
+			w.need[j] = true
+		}
+	}
+	return w
+}
+
+// stopNext drops the prefetched window.
+func (r *reader) stopNext() {
+	if r.next != nil {
+		r.next.cancel()
+		r.next = nil
+	}
+}
+
+// ref returns the VolumeRef of volume hexID (keys derived once).
+func (b *Blobs) ref(hexID string) (VolumeRef, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.refs[hexID]; ok {
+		return r, nil
+	}
+	id, err := hex.DecodeString(hexID)
+	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
+		return VolumeRef{}, fmt.Errorf("network: bad volume id %q", hexID)
+	}
+	r, err := NewVolumeRef(b.cfg.Master, id, b.cfg.Layout)
+	if err != nil {
+		return VolumeRef{}, err
+	}
+	r.Dir = filepath.Dir(b.coreDir(hexID, 0))
+	b.refs[hexID] = r
+	return r, nil
+}
+
+// Ref returns the VolumeRef of the volume an extent names.
+func (b *Blobs) Ref(hexID string) (VolumeRef, error) { return b.ref(hexID) }
+
+// CacheSize is the number of bytes the block cache holds.
+func (b *Blobs) CacheSize() int64 { return b.cache.size() }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if len(r.buf) == 0 {
@@ -596,7 +902,10 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (r *reader) Close() error { return nil }
+func (r *reader) Close() error {
+	r.stopNext()
+	return nil
+}
 
 // dataBlock returns block stripe of data core shard, from that core if it
 // has it intact, else rebuilt from any k cores.
@@ -634,6 +943,18 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byt
 
 // Delete implements store.BlobStore. The bytes of a deleted blob are
 // unreadable once its key is gone (the store is used under crypt.Blobs);
-// the space they take in their volume is reclaimed by compaction, which is
-// not implemented yet.
-func (b *Blobs) Delete(context.Context, ...store.BlobRef) error { return nil }
+// the space they take in their volume is counted as dead (Usage) and
+// reclaimed by compaction, which is not implemented yet.
+func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
+	var gone []extentGone
+	for _, r := range refs {
+		for _, e := range r.Extents {
+			gone = append(gone, extentGone{id: r.ID, vol: e.Volume, n: e.Length})
+		}
+	}
+	return b.usage.deleted(gone)
+}
+
+// Usage returns, per volume, its durable stream length and the bytes of
+// live blobs in it (requires Config.UsagePath).
+func (b *Blobs) Usage() ([]VolumeUsage, error) { return b.usage.all() }

@@ -119,3 +119,157 @@ func TestExtentsAndLostCores(t *testing.T) {
 		t.Fatalf("read with 1 of 3 cores: %v", err)
 	}
 }
+
+// TestRestartReopensVolume: after a restart new blobs go on in the volume
+// that was open (after its last stripe), unless it was sealed; every blob
+// reads back.
+func TestRestartReopensVolume(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	sh := &failingShipper{}
+	cfg := Config{Dir: dir, Master: bytes.Repeat([]byte{1}, 32), Layout: volume.Layout{K: 2, M: 1}, Shipper: sh, Journal: meta}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("before the restart")), 18, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	b, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("after")), 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Extents[0].Volume != first.Extents[0].Volume {
+		t.Fatal("a restart opened a new volume though the last one has room")
+	}
+	if second.Extents[0].Offset < first.Extents[0].Offset+first.Extents[0].Length {
+		t.Fatalf("the reopened volume overwrote earlier data: %+v after %+v", second.Extents[0], first.Extents[0])
+	}
+	for _, c := range []struct {
+		ref  store.BlobRef
+		want string
+	}{{first, "before the restart"}, {second, "after"}} {
+		if got := read(t, b, c.ref); string(got) != c.want {
+			t.Fatalf("read %q, want %q", got, c.want)
+		}
+	}
+	// A failed ship seals the volume: the next start does not reopen it.
+	sh.fail = true
+	if _, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("lost")), 4, nil); err == nil {
+		t.Fatal("a blob was acknowledged though its stripe was not shipped")
+	}
+	sh.fail = false
+	b.Close()
+	b, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	third, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("third")), 5, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Extents[0].Volume == first.Extents[0].Volume {
+		t.Fatal("a sealed volume was reopened")
+	}
+	if got := read(t, b, first); string(got) != "before the restart" {
+		t.Fatalf("read %q", got)
+	}
+}
+
+// TestUnevenCoresSealed: a crash between the cores' appends leaves cores
+// of different lengths; that volume is not reopened for writing.
+func TestUnevenCoresSealed(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := Config{Dir: dir, Master: bytes.Repeat([]byte{1}, 32), Layout: volume.Layout{K: 2, M: 1}, Journal: meta}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("x")), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := b.open
+	if _, err := v.Cores[2].Append(ctx, make([]byte, volume.BlockSize)); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	next, err := store.WriteBlob(ctx, b, bytes.NewReader([]byte("y")), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Extents[0].Volume == first.Extents[0].Volume {
+		t.Fatal("a volume with uneven cores was reopened")
+	}
+}
+
+// TestUsageCountsDeadBytes: per volume, live bytes grow with committed
+// blobs and shrink with deleted ones (a blob deleted twice counts once),
+// the stream covers them, and the numbers survive a restart.
+func TestUsageCountsDeadBytes(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := Config{Dir: filepath.Join(dir, "net"), Master: bytes.Repeat([]byte{1}, 32), Layout: volume.Layout{K: 2, M: 1},
+		Journal: meta, UsagePath: filepath.Join(dir, "usage.db")}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []store.BlobRef
+	for _, n := range []int{1000, 200000, 5000} {
+		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(make([]byte, n)), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	for range 2 {
+		if err := b.Delete(ctx, refs[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		us, err := b.Usage()
+		if err != nil || len(us) != 1 {
+			t.Fatalf("%s: usage %+v %v", what, us, err)
+		}
+		u := us[0]
+		if u.Volume != refs[0].Extents[0].Volume || u.Live != 6000 || u.Stream < 206000 || u.Dead() != u.Stream-6000 {
+			t.Fatalf("%s: usage %+v (dead %d), want 6000 live of at least 206000", what, u, u.Dead())
+		}
+	}
+	check("after the deletes")
+	b.Close()
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	check("after a restart")
+}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"github.com/datdot/datdot/gateway/store/network"
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/volume"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
@@ -60,8 +62,105 @@ type Shipper struct {
 	orders map[string]*order // by volume id
 }
 
+// Locate implements network.Locator: the endpoints of the hosters the
+// chain assigns to each core of v's order, committed ones first. The
+// order is the one this shipper placed, or else found on chain by the
+// volume's first core key (a gateway that lost its local files). With
+// fresh the chain is asked again (at most once a second per volume).
+func (s *Shipper) Locate(ctx context.Context, v network.VolumeRef, fresh bool) ([][]string, error) {
+	hexID := v.Hex()
+	s.mu.Lock()
+	o := s.orders[hexID]
+	if o != nil && o.endpoints != nil && (!fresh || time.Since(o.located) < time.Second) {
+		eps := o.endpoints
+		s.mu.Unlock()
+		return eps, nil
+	}
+	s.mu.Unlock()
+	var id uint64
+	if o != nil {
+		id = o.id
+	}
+	if id == 0 && v.Dir != "" {
+		if raw, err := os.ReadFile(filepath.Join(v.Dir, "order")); err == nil {
+			id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		}
+	}
+	if id == 0 {
+		if len(v.Keys) == 0 {
+			return nil, fmt.Errorf("onchain: volume %s has no core keys", hexID)
+		}
+		found, err := s.findOrder(ctx, v.Keys[0][:])
+		if err != nil {
+			return nil, fmt.Errorf("onchain: order of volume %s: %w", hexID, err)
+		}
+		id = found
+	}
+	eps, _, err := s.endpoints(ctx, id, v)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o = s.orders[hexID]; o == nil {
+		o = &order{id: id}
+		s.orders[hexID] = o
+	}
+	if o.id == id {
+		o.endpoints, o.located = eps, time.Now()
+	}
+	return eps, nil
+}
+
+// endpoints reads order id and returns, per core, the endpoints of its
+// assigned hosters (committed ones first); complete is false when a core
+// has none. With v.Keys set, the order must be v's: same layout and keys.
+func (s *Shipper) endpoints(ctx context.Context, id uint64, v network.VolumeRef) ([][]string, bool, error) {
+	q := s.cfg.Chain.Storage()
+	res, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+	if err != nil {
+		return nil, false, fmt.Errorf("onchain: order %d: %w", id, err)
+	}
+	n := v.Layout.N()
+	if len(v.Keys) > 0 {
+		ord := res.Order
+		if int(ord.ErasureK) != v.Layout.K || int(ord.ErasureN) != n || len(ord.Cores) != n {
+			return nil, false, fmt.Errorf("onchain: order %d is %d-of-%d with %d cores, volume %s is %d-of-%d", id, ord.ErasureK, ord.ErasureN, len(ord.Cores), v.Hex(), v.Layout.K, n)
+		}
+		for j, c := range ord.Cores {
+			if !bytes.Equal(c.Key, v.Keys[j][:]) {
+				return nil, false, fmt.Errorf("onchain: order %d core %d is not volume %s's", id, j, v.Hex())
+			}
+		}
+	}
+	eps := make([][]string, n)
+	late := make([][]string, n)
+	for _, av := range res.Assignments {
+		a := av.Assignment
+		if int(a.CoreIndex) >= n {
+			continue
+		}
+		h, err := q.Hoster(ctx, &storagetypes.QueryHosterRequest{Address: a.Hoster})
+		if err != nil {
+			return nil, false, fmt.Errorf("onchain: hoster %s: %w", a.Hoster, err)
+		}
+		if a.CommittedLength > 0 {
+			eps[a.CoreIndex] = append(eps[a.CoreIndex], h.Hoster.Endpoint)
+		} else {
+			late[a.CoreIndex] = append(late[a.CoreIndex], h.Hoster.Endpoint)
+		}
+	}
+	complete := true
+	for j := range eps {
+		eps[j] = append(eps[j], late[j]...)
+		complete = complete && len(eps[j]) > 0
+	}
+	return eps, complete, nil
+}
+
 type order struct {
 	id         uint64
+	located    time.Time  // when endpoints were last read from the chain
 	endpoints  [][]string // per core, the assigned hosters' endpoints
 	extended   time.Time
 	chainLen   uint64
@@ -130,18 +229,39 @@ func (s *Shipper) Ship(ctx context.Context, v *network.Volume, length uint64) er
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	endpoints := o.endpoints
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make([]error, len(v.Cores))
 	for j := range v.Cores {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[j] = s.push(ctx, v, j, o.endpoints[j], length)
+			errs[j] = s.push(ctx, v, j, endpoints[j], length)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		// The chain may have replaced a hoster: push to the current
+		// assignments once more before giving up.
+		ref := network.VolumeRef{ID: v.ID, Layout: v.Layout, Keys: make([][32]byte, len(v.Cores)), Dir: v.Dir}
+		for j, c := range v.Cores {
+			ref.Keys[j] = c.Info().Key
+		}
+		fresh, lerr := s.Locate(ctx, ref, true)
+		if lerr != nil || slices.EqualFunc(fresh, endpoints, slices.Equal) {
+			return err
+		}
+		s.cfg.Log.Info("volume placement changed; pushing to the current hosters", "volume", v.Hex, "order", o.id)
+		for j := range v.Cores {
+			if errs[j] == nil {
+				continue
+			}
+			if errs[j] = s.push(ctx, v, j, fresh[j], length); errs[j] != nil {
+				return errors.Join(errs...)
+			}
+		}
 	}
 	s.maybeExtend(v, o, length)
 	return nil
@@ -179,6 +299,17 @@ func (s *Shipper) order(ctx context.Context, v *network.Volume, length uint64) (
 		o = &order{}
 		if raw, err := os.ReadFile(orderFile(v)); err == nil {
 			o.id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		}
+		if o.id != 0 {
+			// A reopened volume: start from the length the chain has, so
+			// the next extension is sent only if the volume grew.
+			res, err := s.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: o.id})
+			if err != nil {
+				return nil, fmt.Errorf("onchain: order %d of volume %s: %w", o.id, v.Hex, err)
+			}
+			if len(res.Order.Cores) > 0 {
+				o.chainLen = res.Order.Cores[0].Length
+			}
 		}
 		if o.id == 0 {
 			id, err := s.place(ctx, v, length)
@@ -281,30 +412,10 @@ func (s *Shipper) findOrder(ctx context.Context, key []byte) (uint64, error) {
 func (s *Shipper) waitAssigned(ctx context.Context, id uint64, n int) ([][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AssignTimeout)
 	defer cancel()
-	q := s.cfg.Chain.Storage()
 	for {
-		res, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
-		if err == nil {
-			eps := make([][]string, n)
-			missing := false
-			for _, av := range res.Assignments {
-				a := av.Assignment
-				if int(a.CoreIndex) >= n {
-					continue
-				}
-				h, err := q.Hoster(ctx, &storagetypes.QueryHosterRequest{Address: a.Hoster})
-				if err != nil {
-					missing = true
-					break
-				}
-				eps[a.CoreIndex] = append(eps[a.CoreIndex], h.Hoster.Endpoint)
-			}
-			for _, e := range eps {
-				missing = missing || len(e) == 0
-			}
-			if !missing {
-				return eps, nil
-			}
+		eps, complete, err := s.endpoints(ctx, id, network.VolumeRef{Layout: volumeLayoutN(n)})
+		if err == nil && complete {
+			return eps, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -313,6 +424,9 @@ func (s *Shipper) waitAssigned(ctx context.Context, id uint64, n int) ([][]strin
 		}
 	}
 }
+
+// volumeLayoutN is a layout of n cores for endpoints without key checks.
+func volumeLayoutN(n int) volume.Layout { return volume.Layout{K: n} }
 
 // maybeExtend extends the order to the volume's latest length in the
 // background: at once when the last extension is older than ExtendEvery,

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The S3 benchmark of the network backend with real hosters on this machine,
+# side by side in one run with the local backend and versitygw:
+#
+#   a one-validator chain (scripts/localnet.sh, free ports) and six
+#   `datdot hoster` processes; then, one after the other, each on its own
+#   free port and temporary data directory, the harness in this directory
+#   (aws-sdk-go-v2, concurrency 8, 64 KiB / 1 MiB / 16 MiB, PUT then GET):
+#   1. datdot gateway --backend local
+#   2. datdot gateway --backend network --cache-bytes $CACHE (GETs of the
+#      just-written objects come from the block cache), paying with alice
+#   3. datdot gateway --backend network --cache-bytes 0 (every GET reads
+#      from the hosters: fastest k of n, decoded if needed, decrypted),
+#      paying with bob
+#   4. versitygw (posix backend, plain local disk), if installed
+#   Both network gateways use volumes of k=4 data and m=2 parity cores.
+#   At the end it prints the storage overhead (bytes the hosters hold / bytes
+#   PUT through the network gateways) and the on-chain transactions per GiB
+#   written (the gateways' keys' txs: order placements and extensions).
+#
+# usage: bench/s3/network.sh [harness flags...]   (after make build)
+# env:   VERSITYGW  versitygw binary (default: on PATH or $(go env GOPATH)/bin)
+#        CACHE      cache of run 2 in bytes (default 1 GiB)
+#        ONLY       subset of "local cache nocache versitygw"
+#        KEEP=1     keep the temporary directory
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+datdot=$root/build/datdot
+chaind_bin=$root/build/datdotchaind
+vgw=${VERSITYGW:-$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")}
+only=${ONLY:-local cache nocache versitygw}
+cache=${CACHE:-1073741824}
+AK=BENCHACCESSKEY00001
+SK=bench-secret-key-000000000000000000000001
+args=("$@")
+[ ${#args[@]} -gt 0 ] || args=(-max-bytes 256MiB -duration 20s)
+for b in "$datdot" "$chaind_bin"; do [ -x "$b" ] || { echo "bench: $b missing (make build)" >&2; exit 2; }; done
+
+tmp=$(mktemp -d /tmp/s3-netbench.XXXXXX)
+home="$tmp/chain"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	[ -f "$home/localnet.pid" ] && kill "$(cat "$home/localnet.pid")" 2>/dev/null || true
+	[ "${KEEP:-0}" = 1 ] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { # wait_up URL PID LOG
+	for _ in $(seq 1 600); do
+		curl -s -o /dev/null "$1" && return 0
+		kill -0 "$2" 2>/dev/null || { echo "bench: server exited at start:" >&2; tail -20 "$3" >&2; return 1; }
+		sleep 0.2
+	done
+	echo "bench: $1 did not come up" >&2
+	return 1
+}
+
+go build -o "$tmp/s3bench" "$root/bench/s3"
+
+export LOCALNET_HOME="$home" LOCALNET_EXTRA_ACCOUNTS=3
+export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
+export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
+echo "== chain and six hosters"
+bash "$root/scripts/localnet.sh" --background >"$tmp/localnet.out"
+grpc="127.0.0.1:$LOCALNET_GRPC_PORT" rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
+chaind() { "$chaind_bin" --home "$home" "$@"; }
+hports=()
+for i in 1 2 3 4 5 6; do
+	key=hoster$i
+	[ "$i" -le 3 ] || key=user$((i - 3))
+	port=$(free_port)
+	"$datdot" hoster init --home "$tmp/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
+		--capacity 34359738368 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
+		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "$key" >/dev/null
+	"$datdot" hoster register --home "$tmp/h$i" >/dev/null
+	DATDOT_HOSTER_SCRUB_PAUSE=1h "$datdot" hoster start --home "$tmp/h$i" >"$tmp/h$i.log" 2>&1 &
+	pids+=($!)
+	wait_up "http://127.0.0.1:$port/v1/health" "$!" "$tmp/h$i.log"
+	hports+=("$port")
+done
+
+bench() { # LABEL GATEWAY-FLAGS...
+	local label=$1 port
+	shift
+	port=$(free_port)
+	mkdir -p "$tmp/gw-$label"
+	"$datdot" gateway --listen "127.0.0.1:$port" --data "$tmp/gw-$label" --key "$AK:$SK" --log-level warn "$@" >"$tmp/gw-$label.log" 2>&1 &
+	pids+=($!)
+	wait_up "http://127.0.0.1:$port/" "$!" "$tmp/gw-$label.log"
+	# Warm up: the first PUT of a network gateway waits for its volume's
+	# order to be placed and assigned.
+	"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -sizes 64KiB -count 8 -label warmup >/dev/null
+	"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "datdot $label: $*" "${args[@]}" | tee "$tmp/out-$label" ||
+		{ echo "bench: $label failed; gateway log tail:" >&2; tail -20 "$tmp/gw-$label.log" >&2; exit 1; }
+	kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
+}
+
+net=(--backend network --erasure-k 4 --erasure-m 2 --chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$home"
+	--chain.keyring-backend test --order.max-price 1000 --order.epochs 1000 --order.deposit 1000000000udot)
+[[ " $only " != *" local "* ]] || bench local --backend local
+[[ " $only " != *" cache "* ]] || bench network-cache "${net[@]}" --chain.key alice --cache-bytes "$cache"
+[[ " $only " != *" nocache "* ]] || bench network-nocache "${net[@]}" --chain.key bob --cache-bytes 0
+
+if [[ " $only " == *" versitygw "* ]]; then
+	if [ -x "$vgw" ]; then
+		port=$(free_port)
+		mkdir -p "$tmp/versitygw"
+		"$vgw" --port "127.0.0.1:$port" --access "$AK" --secret "$SK" --quiet posix "$tmp/versitygw" >"$tmp/versitygw.log" 2>&1 &
+		pids+=($!)
+		wait_up "http://127.0.0.1:$port/" "$!" "$tmp/versitygw.log"
+		"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "versitygw $("$vgw" --version 2>/dev/null | head -1) (posix)" "${args[@]}"
+	else
+		echo "bench: versitygw not found at $vgw: skipped (see bench/s3/run.sh for how to install it)"
+	fi
+fi
+
+# Storage overhead and transactions, over the network runs.
+written=0
+for l in network-cache network-nocache; do
+	[ -f "$tmp/out-$l" ] || continue
+	written=$((written + $(awk '/^bytes written by PUTs:/ {print $5}' "$tmp/out-$l")))
+done
+if [ "$written" -gt 0 ]; then
+	held=0
+	for p in "${hports[@]}"; do held=$((held + $(curl -sf "http://127.0.0.1:$p/v1/health" | jq -r .used_bytes))); done
+	ntx=0
+	for k in alice bob; do
+		a=$(chaind keys show "$k" -a --keyring-backend test)
+		ntx=$((ntx + $(chaind q txs --query "message.sender='$a'" -o json | jq -r '.total_count // (.txs | length)')))
+	done
+	echo
+	echo "network runs: $written bytes PUT (plus warm-ups), $held bytes held by the hosters:" \
+		"overhead x$(awk -v a="$held" -v b="$written" 'BEGIN{printf "%.3f", a/b}')," \
+		"$ntx on-chain txs = $(awk -v t="$ntx" -v b="$written" 'BEGIN{printf "%.2f", t/(b/1073741824)}') txs per GiB written"
+fi

@@ -1,0 +1,465 @@
+package network
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/hoster/client"
+	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/volume"
+)
+
+// VolumeRef names a volume for reading it from hosters: its id, layout
+// and the public keys of its n cores (derived from the master secret, see
+// NewVolumeRef). Dir, when not empty, is the volume's local directory
+// (where a writer keeps its order id); it need not exist.
+type VolumeRef struct {
+	ID     []byte
+	Layout volume.Layout
+	Keys   [][32]byte
+	Dir    string
+}
+
+// Hex is the volume id in hex, as extents name it.
+func (v VolumeRef) Hex() string { return hex.EncodeToString(v.ID) }
+
+// NewVolumeRef derives the core keys of volume id under master.
+func NewVolumeRef(master, id []byte, l volume.Layout) (VolumeRef, error) {
+	privs, err := volume.CoreKeys(master, id, l)
+	if err != nil {
+		return VolumeRef{}, err
+	}
+	return refFromKeys(id, l, privs), nil
+}
+
+func refFromKeys(id []byte, l volume.Layout, privs []ed25519.PrivateKey) VolumeRef {
+	ref := VolumeRef{ID: id, Layout: l, Keys: make([][32]byte, len(privs))}
+	for j, p := range privs {
+		ref.Keys[j] = volume.PublicCoreKey(p)
+	}
+	return ref
+}
+
+// Locator finds the hosters of a volume's cores: the chain's current
+// assignments of the volume's order.
+type Locator interface {
+	// Locate returns, for each core j of v (n entries), the base URLs of
+	// the hosters assigned to it. fresh asks for the chain's current
+	// answer instead of a remembered one: a hoster failed, or the chain
+	// may have replaced it.
+	Locate(ctx context.Context, v VolumeRef, fresh bool) ([][]string, error)
+}
+
+// RemoteConfig configures a Remote.
+type RemoteConfig struct {
+	Locator Locator
+	// HTTP is the client for hoster requests (nil: a default one).
+	HTTP *http.Client
+	// SlowAfter is how long a hoster may take to answer before the reader
+	// asks other cores' hosters and decodes around it (default 2 s).
+	SlowAfter time.Duration
+	// FetchTimeout bounds one request to one hoster (default 30 s).
+	FetchTimeout time.Duration
+	// Penalty is how long a hoster that failed or was slow is asked last
+	// (default 30 s).
+	Penalty time.Duration
+	Log     *slog.Logger
+}
+
+// Remote reads the blocks of volumes from the hosters that hold them:
+// the data blocks a read needs from the fastest hosters, Reed-Solomon
+// decoding only when a data block is missing, slow or dead hosters
+// skipped within SlowAfter. It is safe for concurrent use and usable
+// without a Blobs (a restore reads volumes with it).
+type Remote struct {
+	cfg RemoteConfig
+
+	mu      sync.Mutex
+	coders  map[volume.Layout]*volume.Coder
+	stale   map[string]bool      // volumes whose placement must be re-read
+	penalty map[string]time.Time // endpoint -> asked last until
+}
+
+// NewRemote returns a reader of volumes from hosters.
+func NewRemote(cfg RemoteConfig) (*Remote, error) {
+	if cfg.Locator == nil {
+		return nil, errors.New("network: remote reader without a locator")
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{}
+	}
+	if cfg.SlowAfter <= 0 {
+		cfg.SlowAfter = 2 * time.Second
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = 30 * time.Second
+	}
+	if cfg.Penalty <= 0 {
+		cfg.Penalty = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Remote{cfg: cfg, coders: map[volume.Layout]*volume.Coder{}, stale: map[string]bool{}, penalty: map[string]time.Time{}}, nil
+}
+
+func (r *Remote) coder(l volume.Layout) (*volume.Coder, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.coders[l]; c != nil {
+		return c, nil
+	}
+	c, err := volume.NewCoder(l)
+	if err != nil {
+		return nil, err
+	}
+	r.coders[l] = c
+	return c, nil
+}
+
+func (r *Remote) penalize(ep string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.penalty[ep] = time.Now().Add(d)
+}
+
+func (r *Remote) penalized(ep string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	until, ok := r.penalty[ep]
+	if ok && time.Now().After(until) {
+		delete(r.penalty, ep)
+		return false
+	}
+	return ok
+}
+
+// ordered returns eps with penalized endpoints last, and whether all are
+// penalized.
+func (r *Remote) ordered(eps []string) ([]string, bool) {
+	good, bad := make([]string, 0, len(eps)), []string(nil)
+	for _, ep := range eps {
+		if r.penalized(ep) {
+			bad = append(bad, ep)
+		} else {
+			good = append(good, ep)
+		}
+	}
+	return append(good, bad...), len(good) == 0
+}
+
+func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]string, error) {
+	r.mu.Lock()
+	if r.stale[v.Hex()] {
+		fresh = true
+		delete(r.stale, v.Hex())
+	}
+	r.mu.Unlock()
+	eps, err := r.cfg.Locator.Locate(ctx, v, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("network: locate volume %s: %w", v.Hex(), err)
+	}
+	if len(eps) != v.Layout.N() {
+		return nil, fmt.Errorf("network: volume %s: %d cores located, layout has %d", v.Hex(), len(eps), v.Layout.N())
+	}
+	return eps, nil
+}
+
+// ReadStripes returns the data blocks of stripes [first, end) of v:
+// out[s-first][j] is block s of data core j for every j with need[j]
+// (len(need) = k); other entries may be nil. With verify, every block is
+// fetched with a proof and checked against its writer's signature (use it
+// when bytes failed authentication: a hoster served wrong ones); without,
+// blocks are trusted as served (the AEAD of every segment authenticates
+// them later). A read that cannot find k good cores re-reads the placement
+// from the chain once and retries, then fails with store.ErrDataShort.
+func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, need []bool, verify bool) ([][][]byte, error) {
+	l := v.Layout
+	if len(need) != l.K || end <= first || len(v.Keys) != l.N() {
+		return nil, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), %d shards wanted, %d keys)", v.Hex(), first, end, len(need), len(v.Keys))
+	}
+	coder, err := r.coder(l)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := r.locate(ctx, v, false)
+	if err != nil {
+		return nil, err
+	}
+	out, failed, err := r.readOnce(ctx, v, coder, eps, first, end, need, verify)
+	if err == nil {
+		if failed {
+			r.mu.Lock()
+			r.stale[v.Hex()] = true // look again before the next read
+			r.mu.Unlock()
+		}
+		return out, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	// Not enough hosters answered: the chain may have replaced some.
+	fresh, lerr := r.locate(ctx, v, true)
+	if lerr != nil {
+		return nil, errors.Join(err, lerr)
+	}
+	if slices.EqualFunc(fresh, eps, slices.Equal) {
+		return nil, err
+	}
+	r.cfg.Log.Info("volume placement changed; reading again", "volume", v.Hex())
+	out, _, err = r.readOnce(ctx, v, coder, fresh, first, end, need, verify)
+	return out, err
+}
+
+type coreResult struct {
+	j      int
+	blocks [][]byte
+	err    error
+}
+
+// readOnce reads the window from the hosters in eps. failed reports that
+// some core's hosters failed or were slow (the placement may be stale).
+func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, need []bool, verify bool) ([][][]byte, bool, error) {
+	l := v.Layout
+	n := l.N()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const (
+		idle = iota
+		inflight
+		ok
+		bad
+	)
+	state := make([]int, n)
+	got := make([][][]byte, n)
+	eporder := make([][]string, n)
+	allBad := make([]bool, n)
+	for j := range n {
+		eporder[j], allBad[j] = r.ordered(eps[j])
+		if len(eps[j]) == 0 {
+			state[j] = bad
+		}
+	}
+	// Candidate order: needed data cores, other data cores, parity; cores
+	// whose hosters are all penalized last.
+	var cand []int
+	for pass := range 2 {
+		for j := range n {
+			needed := j < l.K && need[j]
+			if allBad[j] == (pass == 1) && needed {
+				cand = append(cand, j)
+			}
+		}
+		for j := range n {
+			needed := j < l.K && need[j]
+			if allBad[j] == (pass == 1) && !needed {
+				cand = append(cand, j)
+			}
+		}
+	}
+	res := make(chan coreResult, n)
+	running, okCount := 0, 0
+	started := make([]time.Time, n)
+	launch := func(j int) {
+		state[j] = inflight
+		running++
+		started[j] = time.Now()
+		go func() {
+			b, err := r.fetchCore(ctx, v, j, eporder[j], first, end, verify)
+			res <- coreResult{j, b, err}
+		}()
+	}
+	decode := false
+	escalate := func() {
+		decode = true
+		for _, j := range cand {
+			if running+okCount >= l.K+1 {
+				return
+			}
+			if state[j] == idle {
+				launch(j)
+			}
+		}
+	}
+	wanted := 0
+	for j := range l.K {
+		if need[j] {
+			wanted++
+			if allBad[j] || state[j] == bad {
+				decode = true
+			}
+		}
+	}
+	if decode {
+		escalate()
+	} else {
+		for j := range l.K {
+			if need[j] {
+				launch(j)
+			}
+		}
+		if wanted == l.K && l.M > 0 {
+			// Ask one more than needed: the first k answers decide.
+			for _, j := range cand {
+				if state[j] == idle {
+					launch(j)
+					break
+				}
+			}
+		}
+	}
+	failed := decode
+	slow := time.NewTimer(r.cfg.SlowAfter)
+	defer slow.Stop()
+	for {
+		haveNeeded := true
+		for j := range l.K {
+			if need[j] && state[j] != ok {
+				haveNeeded = false
+			}
+		}
+		if haveNeeded {
+			return assemble(got, l, first, end, need, nil), failed, nil
+		}
+		if okCount >= l.K {
+			out := assemble(got, l, first, end, need, coder)
+			if out == nil {
+				return nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
+			}
+			return out, failed, nil
+		}
+		if running == 0 {
+			escalate()
+			if running == 0 {
+				return nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): %d of %d cores readable from hosters: %w", v.Hex(), first, end, okCount, l.K, store.ErrDataShort)
+			}
+		}
+		select {
+		case cr := <-res:
+			running--
+			if cr.err != nil {
+				state[cr.j] = bad
+				failed = true
+				r.cfg.Log.Debug("core read failed", "volume", v.Hex(), "core", cr.j, "err", cr.err)
+				if ctx.Err() != nil {
+					return nil, true, ctx.Err()
+				}
+				escalate()
+				continue
+			}
+			state[cr.j] = ok
+			got[cr.j] = cr.blocks
+			okCount++
+		case <-slow.C:
+			// Hosters still busy are slow: ask others, remember them.
+			for j := range n {
+				if state[j] == inflight && time.Since(started[j]) >= r.cfg.SlowAfter && len(eporder[j]) > 0 {
+					r.penalize(eporder[j][0], r.cfg.Penalty/3)
+				}
+			}
+			failed = true
+			escalate()
+			slow.Reset(r.cfg.SlowAfter)
+		case <-ctx.Done():
+			return nil, true, ctx.Err()
+		}
+	}
+}
+
+// assemble builds out[s][j] for the needed data shards; with a coder it
+// first reconstructs missing data shards of every stripe (nil on error).
+func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, coder *volume.Coder) [][][]byte {
+	out := make([][][]byte, end-first)
+	for s := range out {
+		shards := make([][]byte, l.N())
+		for j := range shards {
+			if got[j] != nil {
+				shards[j] = got[j][s]
+			}
+		}
+		if coder != nil {
+			missing := false
+			for j := range l.K {
+				missing = missing || (need[j] && shards[j] == nil)
+			}
+			if missing {
+				if err := coder.ReconstructData(shards); err != nil {
+					return nil
+				}
+			}
+		}
+		out[s] = shards[:l.K]
+	}
+	return out
+}
+
+// fetchCore reads blocks [first, end) of core j from the first of its
+// hosters that has them all.
+func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, verify bool) ([][]byte, error) {
+	var errs []error
+	for _, ep := range eps {
+		blocks, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, verify)
+		if err == nil {
+			return blocks, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		r.penalize(ep, r.cfg.Penalty)
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("core %d has no hoster", j)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, verify bool) ([][]byte, error) {
+	c, err := client.New(ep, r.cfg.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
+	defer cancel()
+	out := make([][]byte, 0, end-first)
+	if verify {
+		for s := first; s < end; s++ {
+			p, _, err := c.Proof(ctx, key, s, 0)
+			if err != nil {
+				return nil, err
+			}
+			vf, err := hypercore.VerifyProof(key[:], nil, p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: block %d: %w", ep, s, err)
+			}
+			if vf.Block == nil || vf.Block.Index != s || len(vf.Block.Value) != volume.BlockSize {
+				return nil, fmt.Errorf("%s: proof of block %d does not hold it", ep, s)
+			}
+			out = append(out, vf.Block.Value)
+		}
+		return out, nil
+	}
+	for s := first; s < end; {
+		bl, err := c.Blocks(ctx, key, s, end)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bl {
+			if len(b) != volume.BlockSize {
+				return nil, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(b), volume.BlockSize)
+			}
+			out = append(out, b)
+			s++
+		}
+	}
+	return out, nil
+}

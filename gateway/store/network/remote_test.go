@@ -1,0 +1,413 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/hoster/client"
+	"github.com/datdot/datdot/hoster/server"
+	hstore "github.com/datdot/datdot/hoster/store"
+	"github.com/datdot/datdot/hoster/wire"
+	"github.com/datdot/datdot/volume"
+)
+
+// Hoster behaviours a test can switch on.
+const (
+	honest int32 = iota
+	slow         // answers block requests only when the client gives up
+	liar         // flips a byte of every block and proof it serves
+)
+
+// testHoster is a real hoster API server (hoster/server over a real
+// hoster/store) behind a switch that makes it slow or lie.
+type testHoster struct {
+	st     *hstore.Store
+	srv    *httptest.Server
+	mode   atomic.Int32
+	hits   atomic.Int64 // block and proof requests served
+	proofs atomic.Int64 // proof requests
+}
+
+func newTestHoster(t *testing.T) *testHoster {
+	t.Helper()
+	st, err := hstore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &testHoster{st: st}
+	api := server.New(server.Config{Store: st})
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read := r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/blocks") || strings.Contains(r.URL.Path, "/proof/"))
+		if read {
+			h.hits.Add(1)
+		}
+		if strings.Contains(r.URL.Path, "/proof/") {
+			h.proofs.Add(1)
+		}
+		switch {
+		case read && h.mode.Load() == slow:
+			<-r.Context().Done()
+			return
+		case read && h.mode.Load() == liar:
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, r)
+			body := rec.Body.Bytes()
+			if rec.Code == http.StatusOK {
+				if l, err := wire.DecodeBlockList(body); err == nil {
+					for _, b := range l.Blocks {
+						b[1000] ^= 0xff
+					}
+					body, _ = wire.EncodeBlockList(l)
+				} else if len(body) > 2000 {
+					body[len(body)/2] ^= 0xff // a proof: damage the block value
+				}
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { h.srv.Close(); st.Close() })
+	return h
+}
+
+// testNet ships every volume's core j to hoster j (a real push over HTTP
+// after the hoster is told of its assignment, as the chain would) and
+// locates core j at hoster j unless a test moved it.
+type testNet struct {
+	t       *testing.T
+	hosters []*testHoster
+
+	mu       sync.Mutex
+	assigned map[[32]byte]bool
+	moved    map[int]string // core index -> endpoint after a "replacement"
+	fresh    int            // Locate calls with fresh set
+}
+
+func (n *testNet) assign(h *testHoster, j int, key [32]byte, manifest []byte, length uint64) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.assigned == nil {
+		n.assigned = map[[32]byte]bool{}
+	}
+	if n.assigned[key] && h == n.hosters[j] {
+		return nil
+	}
+	n.assigned[key] = true
+	return h.st.PutAssignment(hstore.Assignment{Slot: hstore.Slot{OrderID: 1, CoreIndex: uint32(j)}, Key: key, Manifest: manifest, Length: length})
+}
+
+func (n *testNet) Ship(ctx context.Context, v *Volume, length uint64) error {
+	for j, c := range v.Cores {
+		h := n.hosters[j]
+		info := c.Info()
+		if err := n.assign(h, j, info.Key, info.Manifest, length); err != nil {
+			return err
+		}
+		cl, err := client.New(h.srv.URL, h.srv.Client())
+		if err != nil {
+			return err
+		}
+		if _, err := cl.PushCore(ctx, c, v.Keys[j], length, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *testNet) Locate(_ context.Context, v VolumeRef, fresh bool) ([][]string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if fresh {
+		n.fresh++
+	}
+	eps := make([][]string, v.Layout.N())
+	for j := range eps {
+		eps[j] = []string{n.hosters[j].srv.URL}
+		if ep, ok := n.moved[j]; ok && fresh {
+			eps[j] = []string{ep}
+		}
+	}
+	return eps, nil
+}
+
+var testMaster = bytes.Repeat([]byte{7}, 32)
+
+// openRemote opens an encrypting network store in a fresh directory that
+// reads from net's hosters.
+func openRemote(t *testing.T, net *testNet, cacheBytes int64, rc RemoteConfig) (*crypt.Blobs, *Blobs) {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	rc.Locator = net
+	remote, err := NewRemote(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 1}, Shipper: net, Journal: meta,
+		Remote: remote, CacheBytes: cacheBytes, ReadWindow: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vols.Close() })
+	c, err := crypt.New(vols, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, vols
+}
+
+func readAll(ctx context.Context, b store.BlobStore, ref store.BlobRef, off, n int64) ([]byte, error) {
+	rc, err := b.Open(ctx, ref, off, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+type written struct {
+	ref  store.BlobRef
+	data []byte
+}
+
+func writeSome(t *testing.T, b store.BlobStore) []written {
+	t.Helper()
+	var out []written
+	for _, n := range []int{1, 5000, 65536, 300001, 1 << 20} {
+		data := make([]byte, n)
+		rand.Read(data)
+		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(data), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, written{ref, data})
+	}
+	return out
+}
+
+func checkAll(t *testing.T, ctx context.Context, b store.BlobStore, ws []written, what string) {
+	t.Helper()
+	for i, w := range ws {
+		got, err := readAll(ctx, b, w.ref, 0, w.ref.Size)
+		if err != nil {
+			t.Fatalf("%s: blob %d (%d bytes): %v", what, i, w.ref.Size, err)
+		}
+		if !bytes.Equal(got, w.data) {
+			t.Fatalf("%s: blob %d (%d bytes) reads back different", what, i, w.ref.Size)
+		}
+		// A range in the middle.
+		if w.ref.Size > 70000 {
+			got, err := readAll(ctx, b, w.ref, 69000, 2000)
+			if err != nil || !bytes.Equal(got, w.data[69000:71000]) {
+				t.Fatalf("%s: blob %d: range read: %v", what, i, err)
+			}
+		}
+	}
+}
+
+func testHosters(t *testing.T, n int) *testNet {
+	net := &testNet{t: t, moved: map[int]string{}}
+	for range n {
+		net.hosters = append(net.hosters, newTestHoster(t))
+	}
+	return net
+}
+
+// TestReadsComeFromHosters: a gateway with an empty directory (a fresh
+// machine: no local cores, cache off) reads every blob back from the
+// hosters; with any one of the three hosters dead it decodes around it;
+// with two dead the read fails with ErrDataShort, never wrong bytes.
+func TestReadsComeFromHosters(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+
+	fresh, vols := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+	checkAll(t, ctx, fresh, ws, "fresh gateway")
+	if vols.CacheSize() != 0 {
+		t.Fatal("the cache is off but holds bytes")
+	}
+	var served int64
+	for _, h := range net.hosters {
+		served += h.hits.Load()
+	}
+	if served == 0 {
+		t.Fatal("no hoster served a block")
+	}
+	kill := func(h *testHoster) {
+		h.srv.Listener.Close() // new connections are refused
+		h.srv.CloseClientConnections()
+	}
+	for dead := range 3 {
+		net := testHosters(t, 3)
+		writer, _ := openRemote(t, net, 0, RemoteConfig{})
+		ws := writeSome(t, writer)
+		kill(net.hosters[dead])
+		fresh, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+		checkAll(t, ctx, fresh, ws, fmt.Sprintf("hoster of core %d dead", dead))
+		// And one more: fewer than k cores left.
+		kill(net.hosters[(dead+1)%3])
+		if _, err := readAll(ctx, fresh, ws[3].ref, 0, ws[3].ref.Size); !errors.Is(err, store.ErrDataShort) {
+			t.Fatalf("read with 1 of 3 hosters: %v, want ErrDataShort", err)
+		}
+	}
+}
+
+// TestSlowHosterSkipped: a hoster that never answers block requests is
+// skipped after SlowAfter: reads complete (decoded from the others) long
+// before its requests would time out, and the next read asks it last.
+func TestSlowHosterSkipped(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+	net.hosters[0].mode.Store(slow)
+	reader, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond, FetchTimeout: time.Hour})
+	// The fetch timeout is an hour: only skipping the slow hoster lets
+	// this finish within the test's deadline.
+	tctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	checkAll(t, tctx, reader, ws, "slow hoster of core 0")
+	if tctx.Err() != nil {
+		t.Fatal("reads waited for the slow hoster")
+	}
+}
+
+// TestLyingHosterFoundByProofs: a hoster that serves wrong bytes (and
+// wrong proofs) for core 0 makes AEAD tags fail; the reader reads those
+// segments again with every block checked against its writer's
+// signature, finds core 0's blocks bad and decodes around them.
+func TestLyingHosterFoundByProofs(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+	net.hosters[0].mode.Store(liar)
+	reader, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: time.Minute})
+	checkAll(t, ctx, reader, ws, "core 0 lies")
+	if net.hosters[0].proofs.Load() == 0 || net.hosters[1].proofs.Load()+net.hosters[2].proofs.Load() == 0 {
+		t.Fatal("failed tags did not lead to verified reads")
+	}
+	// With a second liar fewer than k cores are good: an error, never
+	// wrong bytes.
+	net.hosters[1].mode.Store(liar)
+	reader, _ = openRemote(t, net, 0, RemoteConfig{SlowAfter: time.Minute})
+	got, err := readAll(ctx, reader, ws[3].ref, 0, ws[3].ref.Size)
+	if err == nil || bytes.Equal(got, ws[3].data) {
+		t.Fatalf("two lying hosters: read succeeded (%v)", err)
+	}
+	if !errors.Is(err, crypt.ErrCorrupt) {
+		t.Fatalf("two lying hosters: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestReplacedHosterLocatedAgain: when reads fail for lack of cores the
+// reader asks the locator for the chain's current placement and reads
+// from the replacement hoster.
+func TestReplacedHosterLocatedAgain(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, wvols := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+	// The replacement of core 0's hoster holds the core (as after its
+	// rebuild); the old one and core 1's hoster die.
+	repl := newTestHoster(t)
+	for _, v := range wvols.vols {
+		c := v.Cores[0]
+		info := c.Info()
+		if err := repl.st.PutAssignment(hstore.Assignment{Slot: hstore.Slot{OrderID: 2}, Key: info.Key, Manifest: info.Manifest, Length: info.Length}); err != nil {
+			t.Fatal(err)
+		}
+		cl, _ := client.New(repl.srv.URL, repl.srv.Client())
+		if _, err := cl.PushCore(ctx, c, v.Keys[0], info.Length, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net.mu.Lock()
+	net.moved[0] = repl.srv.URL
+	net.mu.Unlock()
+	for _, j := range []int{0, 1} {
+		net.hosters[j].srv.Listener.Close()
+		net.hosters[j].srv.CloseClientConnections()
+	}
+	reader, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+	checkAll(t, ctx, reader, ws, "core 0 replaced, core 1 dead")
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	if net.fresh == 0 {
+		t.Fatal("the reader never asked for the current placement")
+	}
+	if repl.hits.Load() == 0 {
+		t.Fatal("the replacement served nothing")
+	}
+}
+
+// TestCacheServesHotBlocks: with the cache on, just-written blobs read
+// back with every hoster gone, and the cache stays within its bound.
+func TestCacheServesHotBlocks(t *testing.T) {
+	net := testHosters(t, 3)
+	const max = 4 << 20
+	b, vols := openRemote(t, net, max, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+	var ws []written
+	for _, n := range []int{100, 70000, 200000} {
+		data := make([]byte, n)
+		rand.Read(data)
+		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(data), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, written{ref, data})
+	}
+	for _, h := range net.hosters {
+		h.srv.Listener.Close()
+		h.srv.CloseClientConnections()
+	}
+	checkAll(t, ctx, b, ws, "all hosters gone, cache on")
+	if s := vols.CacheSize(); s <= 0 || s > max {
+		t.Fatalf("cache holds %d bytes, bound %d", s, max)
+	}
+}
+
+// TestBlockCacheBound: the cache drops the least recently used blocks to
+// stay within its bound, and a bound below one block turns it off.
+func TestBlockCacheBound(t *testing.T) {
+	c := newBlockCache(3 * volume.BlockSize)
+	blk := func(b byte) []byte { return bytes.Repeat([]byte{b}, volume.BlockSize) }
+	for i := range 3 {
+		c.put(blockKey{"v", uint64(i), 0}, blk(byte(i)))
+	}
+	c.get(blockKey{"v", 0, 0}) // 0 is now the most recently used
+	c.put(blockKey{"v", 3, 0}, blk(3))
+	if c.size() != 3*volume.BlockSize {
+		t.Fatalf("cache holds %d bytes", c.size())
+	}
+	if c.get(blockKey{"v", 1, 0}) != nil {
+		t.Fatal("the least recently used block was kept")
+	}
+	for _, i := range []uint64{0, 2, 3} {
+		if b := c.get(blockKey{"v", i, 0}); b == nil || b[0] != byte(i) {
+			t.Fatalf("block %d lost", i)
+		}
+	}
+	if newBlockCache(volume.BlockSize-1) != nil {
+		t.Fatal("a cache smaller than a block is not off")
+	}
+}
