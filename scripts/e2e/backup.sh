@@ -12,8 +12,9 @@
 #   - the gateway machine's whole home is deleted;
 #   - `datdot gateway recover` on a new, empty home, with only the phrase
 #     and the chain endpoint, rebuilds the bucket: every object reads back
-#     byte-identical, ACLs and CORS are the same, anonymous GETs of public
-#     media work;
+#     byte-identical (read from the hosters: the new gateway has no copy of
+#     the data), ACLs and CORS are the same, anonymous GETs of public media
+#     work; `recover --fetch-data` also copies the data cores (measured);
 #   - an operator's mass delete (`aws s3 rm --recursive`) and a later write
 #     are undone with `datdot gateway restore --at`: the deleted media are
 #     back byte-identical, the later object is gone from the listing but
@@ -134,7 +135,7 @@ export AWS_ACCESS_KEY_ID=AKIABACKUP AWS_SECRET_ACCESS_KEY=backup-secret AWS_DEFA
 aws() { "$AWS" --endpoint-url "$gw" "$@"; }
 start_gateway() { # DATA
 	"$datdot_bin" gateway --listen "127.0.0.1:$gwport" --data "$1" --key "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-		--backend network --erasure-k 2 --erasure-m 1 \
+		--backend network --erasure-k 2 --erasure-m 1 --cache-bytes 0 \
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$1/keyring" --chain.keyring-backend test --chain.key gateway \
 		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot >>"$work/gw.log" 2>&1 &
 	gwpid=$!
@@ -225,7 +226,15 @@ start_gateway "$work/gw2"
 check_all
 aws s3api list-object-versions --bucket mastodon | jq -S '[.Versions[]? | {Key, VersionId, IsLatest, ETag, Size}]' >"$work/versions.after"
 cmp -s "$work/versions.before" "$work/versions.after" || fail "versions differ after recovery"
-echo "   measured: recovered $stored bytes in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s; $(jq -r '.log_bytes + .data_bytes' "$work/recover.json") bytes read from hosters ($(jq -r .log_bytes "$work/recover.json") of the metadata log, generation $gens, $metalog_bytes stream bytes), $(awk -v r="$(jq -r '.log_bytes + .data_bytes' "$work/recover.json")" -v s="$stored" 'BEGIN{printf "%.3f", r/s}') bytes read per byte stored"
+echo "   measured: metadata of $stored stored bytes recovered in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s (the command; $(jq -r '.took_ns / 1e9' "$work/recover.json") s inside), $(jq -r .log_bytes "$work/recover.json") bytes of the metadata log read (generation $gens, $metalog_bytes stream bytes); object data is read from the hosters on demand (--cache-bytes 0)"
+
+say "recover --fetch-data: a full local copy of the data cores (measured)"
+"$datdot_bin" gateway recover --master-secret-file "$work/phrase.txt" --home "$work/gw3" --fetch-data \
+	--chain.grpc "$grpc" --chain.rpc "$rpc" >"$work/recover3.json" 2>>"$work/recover.log" || fail "recover --fetch-data"
+jq -e --argjson s "$stored" '.volumes >= 1 and .data_bytes >= $s' "$work/recover3.json" >/dev/null || fail "fetch-data stats: $(cat "$work/recover3.json")"
+[ "$(find "$work/gw3/network/volumes" -name header | wc -l)" -ge 2 ] || fail "no data core copied"
+echo "   measured: full copy read $(jq -r '.log_bytes + .data_bytes' "$work/recover3.json") bytes from hosters in $(jq -r '.took_ns / 1e9' "$work/recover3.json") s, $(awk -v r="$(jq -r '.log_bytes + .data_bytes' "$work/recover3.json")" -v s="$stored" 'BEGIN{printf "%.3f", r/s}') bytes read per byte stored"
+rm -rf "$work/gw3"
 
 say "an operator's mass delete and a later write, undone with restore --at"
 before_delete="$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)"
