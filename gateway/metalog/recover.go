@@ -244,6 +244,9 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 			case local.MarkKey:
 				versions[[2]string{c.Bucket, c.Key}] = len(c.Entries) + len(c.Hidden)
 			}
+			if !cfg.FetchData {
+				continue
+			}
 			for _, o := range changeObjects(c) {
 				for _, p := range o.Parts {
 					for _, e := range p.Blob.Extents {
