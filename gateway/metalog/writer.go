@@ -276,6 +276,14 @@ func (w *Writer) appendPending(ctx context.Context, gv *genVol) error {
 
 // flush pads the stream to a stripe, appends to the cores and ships.
 func (w *Writer) flush(ctx context.Context, gv *genVol) error {
+	if err := w.flushLocal(ctx, gv); err != nil {
+		return err
+	}
+	return w.ship(ctx, gv)
+}
+
+// flushLocal pads the stream to a stripe and appends to the cores.
+func (w *Writer) flushLocal(ctx context.Context, gv *genVol) error {
 	if err := gv.enc.Flush(); err != nil {
 		gv.broken = true
 		return err
@@ -285,7 +293,7 @@ func (w *Writer) flush(ctx context.Context, gv *genVol) error {
 		return err
 	}
 	gv.stream = int64(gv.enc.Next()) * w.cfg.Layout.StripeSize()
-	return w.ship(ctx, gv)
+	return nil
 }
 
 func (w *Writer) ship(ctx context.Context, gv *genVol) error {
@@ -343,12 +351,16 @@ func (w *Writer) startGen(ctx context.Context) error {
 		err = w.writeFrame(gv, &body{Kind: kindSnapEnd})
 	}
 	if err == nil {
-		err = w.flush(ctx, gv)
+		err = w.flushLocal(ctx, gv)
 	}
 	if err != nil {
 		closeCores(gv.vol)
 		return fmt.Errorf("metalog: snapshot into generation %d: %w", g, err)
 	}
+	// The snapshot is complete here: the generation becomes current and
+	// is shipped now or, if the hosters cannot be reached, by the next
+	// syncs. Until its end frame is on the hosters, recovery reads the
+	// previous generation, which they still hold.
 	if err := writeUint(filepath.Join(w.cfg.Dir, "current"), g); err != nil {
 		closeCores(gv.vol)
 		return err
@@ -362,7 +374,7 @@ func (w *Writer) startGen(ctx context.Context) error {
 		// The hosters keep the old generation until its order ends.
 		os.RemoveAll(w.genDir(old.gen))
 	}
-	return nil
+	return w.ship(ctx, gv)
 }
 
 // journalBatch is the most marks taken at once.
@@ -392,6 +404,16 @@ func (w *Writer) Sync(ctx context.Context) error {
 }
 
 func (w *Writer) sync(ctx context.Context) error {
+	if w.cur == nil {
+		// A gateway that has stored nothing places no order yet.
+		n, err := w.cfg.Meta.JournalLen(ctx)
+		if err != nil {
+			return err
+		}
+		if empty, err := w.cfg.Meta.Empty(ctx); err != nil || (empty && n == 0) {
+			return err
+		}
+	}
 	if w.cur == nil || w.cur.broken {
 		if err := w.startGen(ctx); err != nil {
 			return err

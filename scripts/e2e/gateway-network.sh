@@ -261,7 +261,11 @@ check_all
 # Hosters of the orders' slots, and the gateway's orders.
 orders_json() { for id in $(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[].id'); do chaind q storage order "$id" -o json; done; }
 hoster_index() { for i in 1 2 3 4; do [ "$(addr "$(hkey "$i")")" = "$1" ] && { echo "$i"; return; }; done; }
-first_id="$(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[0].id')"
+# The first order of a data volume (the metadata log's orders are named in gw/metalog/gen-*/order).
+meta_orders=" $(cat "$work"/gw/metalog/gen-*/order 2>/dev/null | tr '\n' ' ') "
+first_id="$(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[].id' | while read -r id; do
+	case "$meta_orders" in *" $id "*) ;; *) echo "$id"; break ;; esac
+done)"
 orig=($(chaind q storage order "$first_id" -o json | jq -r '.assignments[].assignment.hoster'))
 x="$(hoster_index "${orig[0]}")" y="$(hoster_index "${orig[1]}")"
 say "hoster $x (holds cores) is SIGKILLed and its data deleted: every object still reads back"
