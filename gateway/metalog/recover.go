@@ -59,15 +59,15 @@ type RecoverConfig struct {
 
 // RecoverStats tells what Recover did.
 type RecoverStats struct {
-	Gen         uint64        `json:"gen"`
-	Frames      int           `json:"frames"`
-	Changes     int           `json:"changes"`
-	LogBytes    int64         `json:"log_bytes"` // bytes of the log's cores fetched
-	Buckets     int           `json:"buckets"`
-	Versions    int           `json:"versions"` // versions and hidden versions
-	Volumes     int           `json:"volumes"`
-	DataBytes   int64         `json:"data_bytes"` // bytes of data cores fetched
-	Took        time.Duration `json:"took_ns"`
+	Gen       uint64        `json:"gen"`
+	Frames    int           `json:"frames"`
+	Changes   int           `json:"changes"`
+	LogBytes  int64         `json:"log_bytes"` // bytes of the log's cores fetched
+	Buckets   int           `json:"buckets"`
+	Versions  int           `json:"versions"` // versions and hidden versions
+	Volumes   int           `json:"volumes"`
+	DataBytes int64         `json:"data_bytes"` // bytes of data cores fetched
+	Took      time.Duration `json:"took_ns"`
 }
 
 // ErrNoLog: no generation of the metadata log was found on chain for
