@@ -199,11 +199,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 	}
 	defer closeStore()
 	reaper := store.NewReaper(meta, blobs, cfg.DeleteGrace, log)
-	meta, stopBackup, err := startBackup(ctx, cfg, meta, blobs, reaper, log)
-	if err != nil {
-		return err
-	}
-	defer stopBackup()
 	rctx, stopReaper := context.WithCancel(ctx)
 	reaped := make(chan struct{})
 	go func() { reaper.Run(rctx); close(reaped) }()
@@ -212,6 +207,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	defer ln.Close()
+	meta, stopBackup, err := startBackup(ctx, cfg, meta, blobs, reaper, log)
+	if err != nil {
+		return err
+	}
+	defer stopBackup()
 	srv := &http.Server{
 		Handler:           newHandler(cfg, meta, blobs, reaper, log),
 		MaxHeaderBytes:    MaxHeaderBytes,
