@@ -146,7 +146,7 @@ start_gateway() {
 	"$datdot_bin" gateway --listen "127.0.0.1:$gwport" --data "$work/gw" --key "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		--backend network --erasure-k 2 --erasure-m 1 --delete-grace 0s --cache-bytes 0 --read.slow-after 1s --domain s3.e2e.test \
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$home" --chain.keyring-backend test --chain.key alice \
-		--order.max-price 1000 --order.epochs 200 --order.deposit 100000000udot >>"$work/gw.log" 2>&1 &
+		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot >>"$work/gw.log" 2>&1 &
 	gwpid=$!
 	until_ok 60 "gateway answers" curl -s -o /dev/null "$gw/"
 }
