@@ -196,6 +196,7 @@ func loadMaster(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	}
 	if created {
 		log.Warn("created a new master key: back it up, without it the stored data cannot be read", "file", cfg.MasterKeyFile)
+		announceMaster(os.Stderr, key)
 	}
 	return key, nil
 }
@@ -232,6 +233,12 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	defer ln.Close()
+	meta, stopBackup, err := startBackup(ctx, cfg, meta, blobs, reaper, log)
+	if err != nil {
+		return err
+	}
+	defer stopBackup()
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"

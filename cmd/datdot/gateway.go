@@ -15,6 +15,11 @@ import (
 // 127.0.0.1:9000 with the development key pair DATDOTDEVACCESSKEY /
 // datdot-dev-secret-key-change-me (see `datdot gateway -h`).
 func runGateway(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		if sub := gatewayBackupCommands()[args[0]]; sub != nil {
+			return sub(ctx, args[1:])
+		}
+	}
 	cfg, err := config.Parse(args, os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

@@ -148,7 +148,7 @@ start_gateway() {
 	"$datdot_bin" gateway --listen "127.0.0.1:$gwport" --data "$work/gw" --key "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" --key "$clients_key" \
 		--backend network --erasure-k 2 --erasure-m 1 --delete-grace 0s --cache-bytes 0 --read.slow-after 1s --domain s3.e2e.test \
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$home" --chain.keyring-backend test --chain.key alice \
-		--order.max-price 1000 --order.epochs 20000 --order.deposit 100000000udot >>"$work/gw.log" 2>&1 &
+		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot >>"$work/gw.log" 2>&1 &
 	gwpid=$!
 	until_ok 60 "gateway answers" curl -s -o /dev/null "$gw/"
 }
@@ -178,10 +178,13 @@ check_all() {
 check_all
 
 say "one order per volume on chain (erasure 2-of-3); every assigned hoster holds its core"
+until_ok 120 "the metadata log is shipped" jq -e '.shipped == .length and .length > 0' "$work/gw/metalog/status.json"
 owner="$(addr alice)"
 orders="$(chaind q storage orders-by-owner "$owner" -o json)"
 norders="$(jq '.orders | length' <<<"$orders")"
 nvols="$(ls "$work/gw/network/volumes" | wc -l)"
+# The metadata log (gateway/metalog) has one volume, and order, per generation.
+nvols=$((nvols + $(ls "$work/gw/metalog" | grep -c '^gen-')))
 [ "$norders" = "$nvols" ] || fail "$norders orders for $nvols volumes"
 for id in $(jq -r '.orders[].id' <<<"$orders"); do
 	o="$(chaind q storage order "$id" -o json)"
@@ -260,7 +263,11 @@ check_all
 # Hosters of the orders' slots, and the gateway's orders.
 orders_json() { for id in $(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[].id'); do chaind q storage order "$id" -o json; done; }
 hoster_index() { for i in 1 2 3 4; do [ "$(addr "$(hkey "$i")")" = "$1" ] && { echo "$i"; return; }; done; }
-first_id="$(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[0].id')"
+# The first order of a data volume (the metadata log's orders are named in gw/metalog/gen-*/order).
+meta_orders=" $(cat "$work"/gw/metalog/gen-*/order 2>/dev/null | tr '\n' ' ') "
+first_id="$(chaind q storage orders-by-owner "$owner" -o json | jq -r '.orders[].id' | while read -r id; do
+	case "$meta_orders" in *" $id "*) ;; *) echo "$id"; break ;; esac
+done)"
 orig=($(chaind q storage order "$first_id" -o json | jq -r '.assignments[].assignment.hoster'))
 x="$(hoster_index "${orig[0]}")" y="$(hoster_index "${orig[1]}")"
 say "hoster $x (holds cores) is SIGKILLed and its data deleted: every object still reads back"

@@ -386,7 +386,11 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		obj.VersionID = store.NullVersion
 		for _, e := range vers {
 			if e.obj.VersionID == store.NullVersion {
-				dropped = append(dropped, e.obj.Parts...)
+				if kept, err := retire(tx, b.Name, e); err != nil {
+					return nil, err
+				} else if !kept {
+					dropped = append(dropped, e.obj.Parts...)
+				}
 				droppedSize += e.obj.Size
 				if err := objs.Delete(e.k); err != nil {
 					return nil, err
@@ -515,8 +519,12 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 			for _, e := range vers {
 				if e.obj.VersionID == versionID {
 					res = store.DeleteResult{VersionID: versionID, DeleteMarker: e.obj.DeleteMarker}
-					if freed, err = dropRefs(tx, e.obj.Parts); err != nil {
+					if kept, err := retire(tx, b.Name, e); err != nil {
 						return err
+					} else if !kept {
+						if freed, err = dropRefs(tx, e.obj.Parts); err != nil {
+							return err
+						}
 					}
 					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
 						return err
@@ -531,7 +539,11 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 			var dropped []store.Part
 			for _, e := range vers {
 				if e.obj.VersionID == store.NullVersion {
-					dropped = append(dropped, e.obj.Parts...)
+					if kept, err := retire(tx, b.Name, e); err != nil {
+						return err
+					} else if !kept {
+						dropped = append(dropped, e.obj.Parts...)
+					}
 					if err := objs.Delete(e.k); err != nil {
 						return err
 					}

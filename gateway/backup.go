@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/metalog"
+	"github.com/datdot/datdot/gateway/secret"
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
+)
+
+// ExpireEvery is how often the hidden history is expired; each pass
+// drops at most expireBatch versions per call and expirePasses calls.
+const (
+	ExpireEvery  = time.Minute
+	expireBatch  = 1000
+	expirePasses = 10
+)
+
+// startBackup starts what keeps the gateway's data recoverable: the
+// expiry of the hidden history (see local.Meta.SetHistoryRetention) and,
+// on the network backend, the metadata log (gateway/metalog), for which
+// it returns the journaled store the S3 handler must use. stop ends both
+// after a last sync of the log.
+func startBackup(ctx context.Context, cfg config.Config, meta store.MetaStore, blobs store.BlobStore, reaper *store.Reaper, log *slog.Logger) (store.MetaStore, func(), error) {
+	m, ok := meta.(*local.Meta)
+	if !ok {
+		return meta, func() {}, nil
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	served := store.MetaStore(m)
+	expire := func(now time.Time, limit int) (int, []store.BlobRef, error) { return m.ExpireHistory(bctx, now, limit) }
+	var w *metalog.Writer
+	if cb, ok := blobs.(*crypt.Blobs); ok {
+		if nb, ok := cb.Inner.(*network.Blobs); ok {
+			j := metalog.NewJournaled(m)
+			var err error
+			w, err = metalog.Open(metalog.Config{Dir: filepath.Join(cfg.DataDir, "metalog"), Master: nb.Master(),
+				Layout: nb.Layout(), Meta: j, Shipper: nb.Shipper(), Log: log})
+			if err != nil {
+				cancel()
+				return nil, nil, err
+			}
+			served = j
+			expire = func(now time.Time, limit int) (int, []store.BlobRef, error) { return j.ExpireHistory(bctx, now, limit) }
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Run(bctx) }()
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(ExpireEvery)
+		defer t.Stop()
+		for {
+			for range expirePasses {
+				n, freed, err := expire(time.Now(), expireBatch)
+				if err != nil {
+					if bctx.Err() == nil {
+						log.Warn("expire hidden versions", "err", err)
+					}
+					break
+				}
+				reaper.Release(bctx, freed)
+				if n < expireBatch {
+					break
+				}
+			}
+			select {
+			case <-bctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return served, func() {
+		cancel()
+		wg.Wait()
+		if w != nil {
+			w.Close()
+		}
+	}, nil
+}
+
+// announceMaster shows a master secret created at the first start, once,
+// as a phrase with the warning of what it protects.
+func announceMaster(w io.Writer, key []byte) {
+	phrase, err := secret.Phrase(key)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(w, "\nNew master secret (%s):\n\n    %s\n\n%s\n\n", "24-word phrase", phrase, secret.Warning)
+}

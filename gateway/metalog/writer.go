@@ -1,0 +1,544 @@
+package metalog
+
+import (
+	"context"
+	"crypto/cipher"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/datdot/datdot/gateway/secret"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
+	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/volume"
+)
+
+// Config configures a Writer.
+type Config struct {
+	// Dir holds the log's state and the writer's copy of the current
+	// generation's cores (DATA/metalog).
+	Dir    string
+	Master []byte
+	// Layout of the log's volumes (default k=2, m=1... the data layout is
+	// a good choice: the same hosters can hold it).
+	Layout volume.Layout
+	Meta   *Journaled
+	// Shipper sends each flushed length to hosters (an order on chain per
+	// generation); nil keeps the log on this machine.
+	Shipper network.Shipper
+	// Interval between two syncs (default 1 s). A write is in the log
+	// on the network at most about Interval after it is acknowledged
+	// (plus the time to push to hosters): that is the recovery point.
+	Interval time.Duration
+	// RotateBytes: a generation whose stream grew past this starts the
+	// next generation with a new snapshot (default 256 MiB).
+	RotateBytes int64
+	// BatchBytes bounds the state taken from the journal at once
+	// (default 8 MiB).
+	BatchBytes int
+	Log        *slog.Logger
+}
+
+// Status is what the writer last did; it is also written to
+// Dir/status.json after every sync, for operators and scripts.
+type Status struct {
+	Gen      uint64    `json:"gen"`
+	Length   uint64    `json:"length"`  // stripes in the current generation
+	Shipped  uint64    `json:"shipped"` // stripes acknowledged by hosters
+	Pending  int       `json:"pending"` // journal marks not yet in the log
+	Frames   uint64    `json:"frames"`  // frames written by this process
+	Bytes    int64     `json:"bytes"`   // stream bytes of the generation
+	Snapshot int64     `json:"snapshot_bytes"`
+	Synced   time.Time `json:"synced"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// Writer appends the journal's changes to the log and ships them.
+type Writer struct {
+	cfg   Config
+	aead  cipher.AEAD
+	coder *volume.Coder
+
+	mu  sync.Mutex
+	cur *genVol
+	st  Status
+}
+
+type genVol struct {
+	gen     uint64
+	vol     *network.Volume
+	enc     *volume.StreamEncoder
+	pending [][][]byte
+	stream  int64
+	shipped uint64
+	// broken: a local write failed part way; the next sync starts a new
+	// generation (a failed ship is only retried).
+	broken bool
+}
+
+// DefaultLayout of the log's volumes when none is given.
+var DefaultLayout = volume.Layout{K: 2, M: 1}
+
+// Open opens the writer's state in cfg.Dir (creating it). The first
+// generation is started, with a snapshot, by the first Sync.
+func Open(cfg Config) (*Writer, error) {
+	if cfg.Layout == (volume.Layout{}) {
+		cfg.Layout = DefaultLayout
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.RotateBytes <= 0 {
+		cfg.RotateBytes = 256 << 20
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 8 << 20
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Meta == nil {
+		return nil, errors.New("metalog: no metadata store")
+	}
+	if len(cfg.Master) < secret.MinSize {
+		return nil, fmt.Errorf("metalog: master secret of %d bytes", len(cfg.Master))
+	}
+	coder, err := volume.NewCoder(cfg.Layout)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := newAEAD(secret.MetalogKey(cfg.Master))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metalog: %w", err)
+	}
+	w := &Writer{cfg: cfg, aead: aead, coder: coder}
+	if g, ok, err := readUint(filepath.Join(cfg.Dir, "current")); err != nil {
+		return nil, err
+	} else if ok {
+		cur, err := w.openGen(context.Background(), g)
+		if err != nil {
+			cfg.Log.Warn("metadata log: the current generation does not reopen; a new one starts with a snapshot", "gen", g, "err", err)
+		} else {
+			w.cur = cur
+			w.st.Gen, w.st.Length, w.st.Bytes = g, cur.enc.Next(), cur.stream
+		}
+	}
+	return w, nil
+}
+
+// Close closes the current generation's cores.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur != nil {
+		closeCores(w.cur.vol)
+		w.cur = nil
+	}
+	return nil
+}
+
+func closeCores(v *network.Volume) {
+	for _, c := range v.Cores {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+func (w *Writer) genDir(g uint64) string { return filepath.Join(w.cfg.Dir, fmt.Sprintf("gen-%d", g)) }
+
+func (w *Writer) newVolumeStruct(g uint64) (*network.Volume, error) {
+	id := secret.MetalogVolumeID(w.cfg.Master, g)
+	keys, err := volume.CoreKeys(w.cfg.Master, id, w.cfg.Layout)
+	if err != nil {
+		return nil, err
+	}
+	return &network.Volume{ID: id, Hex: hex.EncodeToString(id), Keys: keys, Dir: w.genDir(g),
+		Layout: w.cfg.Layout, Cores: make([]*hypercore.Core, w.cfg.Layout.N())}, nil
+}
+
+// openGen reopens generation g's cores; they must all have one length.
+func (w *Writer) openGen(ctx context.Context, g uint64) (*genVol, error) {
+	v, err := w.newVolumeStruct(g)
+	if err != nil {
+		return nil, err
+	}
+	for j := range v.Cores {
+		st, err := hypercore.OpenFileStorage(filepath.Join(v.Dir, fmt.Sprintf("core-%03d", j)))
+		if err != nil {
+			closeCores(v)
+			return nil, err
+		}
+		if v.Cores[j], err = hypercore.Open(ctx, st, v.Keys[j]); err != nil {
+			st.Close()
+			closeCores(v)
+			return nil, err
+		}
+		if v.Cores[j].Length() != v.Cores[0].Length() {
+			closeCores(v)
+			return nil, fmt.Errorf("metalog: generation %d: cores of different lengths (a crash during a flush)", g)
+		}
+	}
+	gv := &genVol{gen: g, vol: v}
+	length := v.Cores[0].Length()
+	gv.enc = w.coder.NewStreamEncoder(length, gv.emit)
+	gv.stream = int64(length) * w.cfg.Layout.StripeSize()
+	return gv, nil
+}
+
+func (gv *genVol) emit(_ uint64, shards [][]byte) error {
+	gv.pending = append(gv.pending, shards)
+	return nil
+}
+
+// createGen makes the cores of a new generation g.
+func (w *Writer) createGen(ctx context.Context, g uint64) (*genVol, error) {
+	v, err := w.newVolumeStruct(g)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(v.Dir); err != nil {
+		return nil, fmt.Errorf("metalog: %w", err)
+	}
+	for j := range v.Cores {
+		st, err := hypercore.OpenFileStorage(filepath.Join(v.Dir, fmt.Sprintf("core-%03d", j)))
+		if err != nil {
+			closeCores(v)
+			return nil, err
+		}
+		if v.Cores[j], err = hypercore.Create(ctx, st, v.Keys[j], false); err != nil {
+			st.Close()
+			closeCores(v)
+			return nil, err
+		}
+	}
+	gv := &genVol{gen: g, vol: v}
+	gv.enc = w.coder.NewStreamEncoder(0, gv.emit)
+	return gv, nil
+}
+
+// writeFrame appends one frame to gv's stream.
+func (w *Writer) writeFrame(gv *genVol, b *body) error {
+	b.Gen, b.Time = gv.gen, time.Now().UTC()
+	f, err := sealFrame(w.aead, gv.vol.ID, gv.stream, b)
+	if err != nil {
+		return err
+	}
+	if _, err := gv.enc.Write(f); err != nil {
+		gv.broken = true
+		return err
+	}
+	gv.stream += int64(len(f))
+	w.st.Frames++
+	// Bound memory: coded stripes go to the cores every 8 MiB.
+	if len(gv.pending)*volume.BlockSize >= 8<<20 {
+		if err := w.appendPending(context.Background(), gv); err != nil {
+			gv.broken = true
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer) appendPending(ctx context.Context, gv *genVol) error {
+	if len(gv.pending) == 0 {
+		return nil
+	}
+	errs := make([]error, len(gv.vol.Cores))
+	var wg sync.WaitGroup
+	for j, c := range gv.vol.Cores {
+		blocks := make([][]byte, len(gv.pending))
+		for s, shards := range gv.pending {
+			blocks[s] = shards[j]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[j] = c.Append(ctx, blocks...)
+		}()
+	}
+	wg.Wait()
+	gv.pending = gv.pending[:0]
+	return errors.Join(errs...)
+}
+
+// flush pads the stream to a stripe, appends to the cores and ships.
+func (w *Writer) flush(ctx context.Context, gv *genVol) error {
+	if err := w.flushLocal(ctx, gv); err != nil {
+		return err
+	}
+	return w.ship(ctx, gv)
+}
+
+// flushLocal pads the stream to a stripe and appends to the cores.
+func (w *Writer) flushLocal(ctx context.Context, gv *genVol) error {
+	if err := gv.enc.Flush(); err != nil {
+		gv.broken = true
+		return err
+	}
+	if err := w.appendPending(ctx, gv); err != nil {
+		gv.broken = true
+		return err
+	}
+	gv.stream = int64(gv.enc.Next()) * w.cfg.Layout.StripeSize()
+	return nil
+}
+
+func (w *Writer) ship(ctx context.Context, gv *genVol) error {
+	length := gv.enc.Next()
+	if w.cfg.Shipper == nil || length == 0 || gv.shipped >= length {
+		gv.shipped = max(gv.shipped, length)
+		return nil
+	}
+	if err := w.cfg.Shipper.Ship(ctx, gv.vol, length); err != nil {
+		return fmt.Errorf("metalog: ship generation %d: %w", gv.gen, err)
+	}
+	gv.shipped = length
+	return nil
+}
+
+// startGen starts the next generation with a snapshot of the whole
+// metadata, ships it, and makes it current.
+func (w *Writer) startGen(ctx context.Context) error {
+	g := uint64(0)
+	if h, ok, err := readUint(filepath.Join(w.cfg.Dir, "highest")); err != nil {
+		return err
+	} else if ok {
+		g = h + 1
+	}
+	// Never reuse a generation number: its keys may already sign data
+	// on hosters.
+	if err := writeUint(filepath.Join(w.cfg.Dir, "highest"), g); err != nil {
+		return err
+	}
+	gv, err := w.createGen(ctx, g)
+	if err != nil {
+		return err
+	}
+	var batch []local.Change
+	size := 0
+	put := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := w.writeFrame(gv, &body{Kind: kindSnapshot, Changes: batch})
+		batch, size = nil, 0
+		return err
+	}
+	err = w.cfg.Meta.Meta.Snapshot(ctx, func(c local.Change) error {
+		batch = append(batch, c)
+		if size += c.Size(); size >= frameTarget {
+			return put()
+		}
+		return nil
+	})
+	if err == nil {
+		err = put()
+	}
+	if err == nil {
+		err = w.writeFrame(gv, &body{Kind: kindSnapEnd})
+	}
+	if err == nil {
+		err = w.flushLocal(ctx, gv)
+	}
+	if err != nil {
+		closeCores(gv.vol)
+		return fmt.Errorf("metalog: snapshot into generation %d: %w", g, err)
+	}
+	// The snapshot is complete here: the generation becomes current and
+	// is shipped now or, if the hosters cannot be reached, by the next
+	// syncs. Until its end frame is on the hosters, recovery reads the
+	// previous generation, which they still hold.
+	if err := writeUint(filepath.Join(w.cfg.Dir, "current"), g); err != nil {
+		closeCores(gv.vol)
+		return err
+	}
+	old := w.cur
+	w.cur = gv
+	w.st.Snapshot = gv.stream
+	w.cfg.Log.Info("metadata log: new generation with a snapshot", "gen", g, "bytes", gv.stream)
+	if old != nil {
+		closeCores(old.vol)
+		// The hosters keep the old generation until its order ends.
+		os.RemoveAll(w.genDir(old.gen))
+	}
+	return w.ship(ctx, gv)
+}
+
+// journalBatch is the most marks taken at once.
+const journalBatch = 20000
+
+// Sync ships every change marked so far: it returns once they are in the
+// log and, with a shipper, on the hosters.
+func (w *Writer) Sync(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.sync(ctx)
+	w.st.Synced = time.Now().UTC()
+	w.st.Error = ""
+	if err != nil {
+		w.st.Error = err.Error()
+	}
+	if w.cur != nil {
+		w.st.Gen, w.st.Length, w.st.Shipped, w.st.Bytes = w.cur.gen, w.cur.enc.Next(), w.cur.shipped, w.cur.stream
+	}
+	if n, lerr := w.cfg.Meta.JournalLen(ctx); lerr == nil {
+		w.st.Pending = n
+	}
+	if werr := w.writeStatus(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (w *Writer) sync(ctx context.Context) error {
+	if w.cur == nil {
+		// A gateway that has stored nothing places no order yet.
+		n, err := w.cfg.Meta.JournalLen(ctx)
+		if err != nil {
+			return err
+		}
+		if empty, err := w.cfg.Meta.Empty(ctx); err != nil || (empty && n == 0) {
+			return err
+		}
+	}
+	if w.cur == nil || w.cur.broken {
+		if err := w.startGen(ctx); err != nil {
+			return err
+		}
+	}
+	gv := w.cur
+	if err := w.ship(ctx, gv); err != nil {
+		return err
+	}
+	for {
+		jb, err := w.cfg.Meta.take(ctx, journalBatch, w.cfg.BatchBytes)
+		if err != nil {
+			return err
+		}
+		if len(jb.Changes) == 0 {
+			break
+		}
+		var frame []local.Change
+		size, total := 0, 0
+		for _, c := range jb.Changes {
+			frame = append(frame, c)
+			size += c.Size()
+			total += c.Size()
+			if size >= frameTarget {
+				if err := w.writeFrame(gv, &body{Kind: kindChanges, Changes: frame}); err != nil {
+					return err
+				}
+				frame, size = nil, 0
+			}
+		}
+		if len(frame) > 0 {
+			if err := w.writeFrame(gv, &body{Kind: kindChanges, Changes: frame}); err != nil {
+				return err
+			}
+		}
+		if err := w.flush(ctx, gv); err != nil {
+			return err
+		}
+		if err := w.cfg.Meta.ClearJournal(ctx, jb); err != nil {
+			return err
+		}
+		if len(jb.Changes) < journalBatch && total < w.cfg.BatchBytes {
+			break
+		}
+	}
+	if gv.stream > w.cfg.RotateBytes {
+		return w.startGen(ctx)
+	}
+	return nil
+}
+
+// Status returns what the writer last did.
+func (w *Writer) Status() Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.st
+}
+
+func (w *Writer) writeStatus() error {
+	data, _ := json.MarshalIndent(w.st, "", "  ")
+	tmp := filepath.Join(w.cfg.Dir, "status.json.tmp")
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("metalog: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(w.cfg.Dir, "status.json"))
+}
+
+// Run syncs every Interval until ctx ends, then once more.
+func (w *Writer) Run(ctx context.Context) {
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := w.Sync(ctx); err != nil && ctx.Err() == nil {
+			w.cfg.Log.Warn("metadata log: sync failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if err := w.Sync(fctx); err != nil {
+				w.cfg.Log.Warn("metadata log: last sync failed; the journal keeps the changes for the next start", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func readUint(path string) (uint64, bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("metalog: %w", err)
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("metalog: %s: %w", path, err)
+	}
+	return v, true, nil
+}
+
+func writeUint(path string, v uint64) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("metalog: %w", err)
+	}
+	_, err = f.WriteString(strconv.FormatUint(v, 10) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("metalog: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
