@@ -285,6 +285,11 @@ func TestJournalSnapshotRebuild(t *testing.T) {
 			t.Fatalf("version %d: %+v, want %+v", i, got[i], src[i])
 		}
 	}
+	// The per-bucket usage (per-account limits) is counted again.
+	wantUse, _ := f.meta.BucketUsage(ctx, "b")
+	if gotUse, err := dst.BucketUsage(ctx, "b"); err != nil || gotUse != wantUse || wantUse == 0 {
+		t.Fatalf("rebuilt usage %d (%v), want %d", gotUse, err, wantUse)
+	}
 	if d, _ := dst.HistoryRetention(ctx); d != time.Hour {
 		t.Fatalf("retention %v", d)
 	}

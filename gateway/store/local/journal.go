@@ -429,6 +429,17 @@ func (m *Meta) FinishRebuild(ctx context.Context) error {
 				return err
 			}
 		}
+		// The per-bucket usage counts (per-account limits) are derived
+		// state: count them again from the rebuilt versions and uploads.
+		if err := tx.DeleteBucket(bUsage); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+			return err
+		}
+		if _, err := tx.CreateBucket(bUsage); err != nil {
+			return err
+		}
+		if err := countUsage(tx); err != nil {
+			return err
+		}
 		for name, seq := range maxSeq {
 			objs := tx.Bucket(bObjects).Bucket([]byte(name))
 			if objs != nil && objs.Sequence() < seq {
