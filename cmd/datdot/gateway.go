@@ -9,6 +9,7 @@ import (
 
 	"github.com/datdot/datdot/gateway"
 	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/s3"
 )
 
 // runGateway serves the S3 gateway. With no flags it listens on
@@ -32,5 +33,22 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	return gateway.Run(ctx, cfg, log, nil)
+	return gateway.RunWith(ctx, cfg, gatewayOptions(cfg), log, nil)
+}
+
+// gatewayOptions maps the serving settings of the configuration onto
+// gateway.Options.
+func gatewayOptions(cfg config.Config) gateway.Options {
+	opts := gateway.Options{
+		TLSCert:             cfg.TLSCert,
+		TLSKey:              cfg.TLSKey,
+		Limits:              s3.Limits{Buckets: cfg.MaxBuckets, Bytes: cfg.MaxBytes, Uploads: cfg.MaxUploads},
+		UploadExpiry:        cfg.UploadExpiry,
+		MaintenanceInterval: cfg.MaintenanceInterval,
+		LifecycleDay:        cfg.LifecycleDay,
+	}
+	if cfg.AccessLog {
+		opts.AccessLog = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	}
+	return opts
 }

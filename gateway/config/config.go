@@ -63,6 +63,15 @@ type Config struct {
 	// DevKey is set when no key was configured and the development key
 	// pair is in use.
 	DevKey bool
+	// Serving settings that become gateway.Options.
+	TLSCert, TLSKey     string
+	MaxBuckets          int
+	MaxBytes            int64
+	MaxUploads          int
+	UploadExpiry        time.Duration
+	MaintenanceInterval time.Duration
+	LifecycleDay        time.Duration
+	AccessLog           bool
 }
 
 // Network is the configuration of the network backend.
@@ -207,6 +216,15 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Int64Var(&c.Network.CacheBytes, "cache-bytes", 256<<20, "network backend: memory cache of recently written or read data blocks, in bytes (0: off, every read goes to the hosters)")
 	fs.DurationVar(&c.Network.SlowAfter, "read.slow-after", 2*time.Second, "network backend: a hoster slower than this to answer a read is skipped and the block decoded from others")
 	fs.DurationVar(&c.Network.FetchTimeout, "read.timeout", 30*time.Second, "network backend: longest wait for one hoster request")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; re-read when it changes (with --tls-key)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.IntVar(&c.MaxBuckets, "max-buckets", 0, "buckets per account (0: no limit; more is TooManyBuckets)")
+	fs.Int64Var(&c.MaxBytes, "max-bytes", 0, "stored bytes per account, every version and uploaded part (0: no limit; more is QuotaExceeded)")
+	fs.IntVar(&c.MaxUploads, "max-uploads", 0, "multipart uploads in progress per account (0: no limit; more is QuotaExceeded)")
+	fs.DurationVar(&c.UploadExpiry, "upload-expiry", 7*24*time.Hour, "incomplete multipart uploads are aborted after this long when no lifecycle rule says otherwise")
+	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Hour, "how often upkeep runs (expired uploads, lifecycle rules)")
+	fs.DurationVar(&c.LifecycleDay, "lifecycle-day", 24*time.Hour, "length of a day in lifecycle rules (shorten only for tests)")
+	fs.BoolVar(&c.AccessLog, "access-log", false, "log one line per request (id, account, operation, bucket, key, status, bytes, latency) on stdout as JSON")
 	var keys, domains []string
 	var keysFile string
 	fs.StringArrayVar(&keys, "key", nil, "access key ACCESS:SECRET[:USERID[:DISPLAYNAME]] (repeatable)")
@@ -233,6 +251,15 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	case "local", "network":
 	default:
 		return c, fmt.Errorf("config: --backend %q, want local or network", c.Backend)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, errors.New("config: --tls-cert and --tls-key go together")
+	}
+	if c.MaxBuckets < 0 || c.MaxBytes < 0 || c.MaxUploads < 0 {
+		return c, errors.New("config: --max-buckets, --max-bytes and --max-uploads must not be negative")
+	}
+	if c.MaintenanceInterval <= 0 || c.LifecycleDay <= 0 || c.UploadExpiry <= 0 {
+		return c, errors.New("config: --maintenance-interval, --lifecycle-day and --upload-expiry must be positive")
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, "master.key")

@@ -207,3 +207,29 @@ func TestBadSources(t *testing.T) {
 		}
 	}
 }
+
+// TestServingSettings: TLS, limits, upkeep and access-log settings come
+// from flags and the environment, and bad combinations are refused.
+func TestServingSettings(t *testing.T) {
+	env := map[string]string{"DATDOT_GATEWAY_MAX_BYTES": "1000", "DATDOT_GATEWAY_ACCESS_LOG": "true"}
+	c, err := Parse([]string{"--data", t.TempDir(), "--tls-cert", "c.pem", "--tls-key", "k.pem", "--max-buckets", "3",
+		"--max-uploads", "7", "--upload-expiry", "2h", "--maintenance-interval", "1m", "--lifecycle-day", "1s"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSCert != "c.pem" || c.TLSKey != "k.pem" || c.MaxBuckets != 3 || c.MaxBytes != 1000 || c.MaxUploads != 7 ||
+		c.UploadExpiry != 2*time.Hour || c.MaintenanceInterval != time.Minute || c.LifecycleDay != time.Second || !c.AccessLog {
+		t.Fatalf("config %+v", c)
+	}
+	for _, args := range [][]string{
+		{"--tls-cert", "c.pem"},
+		{"--tls-key", "k.pem"},
+		{"--max-bytes", "-1"},
+		{"--maintenance-interval", "0s"},
+	} {
+		if _, err := Parse(append([]string{"--data", t.TempDir()}, args...), func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
