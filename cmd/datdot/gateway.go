@@ -10,6 +10,7 @@ import (
 	"github.com/datdot/datdot/gateway"
 	"github.com/datdot/datdot/gateway/config"
 	"github.com/datdot/datdot/gateway/s3"
+	"github.com/spf13/pflag"
 )
 
 // runGateway serves the S3 gateway. With no flags it listens on
@@ -18,7 +19,10 @@ import (
 func runGateway(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		if sub := gatewayBackupCommands()[args[0]]; sub != nil {
-			return sub(ctx, args[1:])
+			if err := sub(ctx, args[1:]); !errors.Is(err, pflag.ErrHelp) {
+				return err
+			}
+			return nil
 		}
 	}
 	cfg, err := config.Parse(args, os.Getenv, os.Stderr)
