@@ -195,10 +195,15 @@ say "2. the gateway's volumes are orders of erasure 2-of-4 on the devnet's hoste
 hosters_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters" | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = "$HOSTERS" ]; }
 wait_for 60 "$HOSTERS active hosters on chain" hosters_active
 gw_orders() { curl -sf "$CHAIN_REST/datdot/storage/v1/owners/$gw_account/orders" | jq -r '.orders[].id'; }
+# The gateway's metadata log (gateway/metalog, for `datdot gateway recover`)
+# is a volume of its own, with one order per generation.
+metalog_shipped() { jq -e '.shipped == .length and .length > 0' "$home/gateway/metalog/status.json"; }
+wait_for 120 "the gateway's metadata log is shipped to the hosters" metalog_shipped
+count_vols() { echo $(($(ls "$home/gateway/network/volumes" | wc -l) + $(ls "$home/gateway/metalog" | grep -c '^gen-'))); }
+one_order_per_volume() { [ "$(gw_orders | wc -w)" = "$(count_vols)" ]; }
+wait_for 60 "one order per volume (data volumes and metadata log generations)" one_order_per_volume
 orders="$(gw_orders)"
 [ -n "$orders" ] || fail "the gateway placed no order"
-nvols="$(ls "$home/gateway/network/volumes" | wc -l)"
-[ "$(wc -w <<<"$orders")" = "$nvols" ] || fail "$(wc -w <<<"$orders") orders for $nvols volumes"
 devnet_endpoints="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r '.hosters[]')"
 for id in $orders; do
 	o="$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$id")"
