@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/durable"
 	"io"
 	"log/slog"
 	"net/http"
@@ -274,7 +275,7 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "metalog"), 0o755); err != nil {
 		return st, fmt.Errorf("metalog: %w", err)
 	}
-	if err := writeUint(filepath.Join(cfg.DataDir, "metalog", "highest"), gens[len(gens)-1]); err != nil {
+	if err := durable.WriteFile(filepath.Join(cfg.DataDir, "metalog", "highest"), uintLine(gens[len(gens)-1])); err != nil {
 		return st, err
 	}
 	if cfg.FetchData {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/durable"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -320,7 +321,7 @@ func (w *Writer) startGen(ctx context.Context) error {
 	}
 	// Never reuse a generation number: its keys may already sign data
 	// on hosters.
-	if err := writeUint(filepath.Join(w.cfg.Dir, "highest"), g); err != nil {
+	if err := durable.WriteFile(filepath.Join(w.cfg.Dir, "highest"), uintLine(g)); err != nil {
 		return err
 	}
 	gv, err := w.createGen(ctx, g)
@@ -361,7 +362,7 @@ func (w *Writer) startGen(ctx context.Context) error {
 	// is shipped now or, if the hosters cannot be reached, by the next
 	// syncs. Until its end frame is on the hosters, recovery reads the
 	// previous generation, which they still hold.
-	if err := writeUint(filepath.Join(w.cfg.Dir, "current"), g); err != nil {
+	if err := durable.WriteFile(filepath.Join(w.cfg.Dir, "current"), uintLine(g)); err != nil {
 		closeCores(gv.vol)
 		return err
 	}
@@ -517,28 +518,5 @@ func readUint(path string) (uint64, bool, error) {
 	return v, true, nil
 }
 
-func writeUint(path string, v uint64) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("metalog: %w", err)
-	}
-	_, err = f.WriteString(strconv.FormatUint(v, 10) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("metalog: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
+// uintLine is v in decimal and a newline, the format of the generation files.
+func uintLine(v uint64) []byte { return []byte(strconv.FormatUint(v, 10) + "\n") }

@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/durable"
 	"io"
 	"log/slog"
 	"os"
@@ -255,40 +256,14 @@ func (b *Blobs) reopen(ctx context.Context) error {
 // seal marks v as taking no more blobs, durably (best effort: a volume
 // that fails to reopen is not written either).
 func (b *Blobs) seal(v *Volume) {
-	if err := writeFileSync(sealedFile(v), []byte("sealed\n")); err != nil {
+	if err := durable.WriteFile(sealedFile(v), []byte("sealed\n")); err != nil {
 		b.cfg.Log.Warn("mark volume sealed", "volume", v.Hex, "err", err)
 	}
 }
 
 // setCurrent records v as the volume new blobs go to.
 func (b *Blobs) setCurrent(v *Volume) error {
-	return writeFileSync(b.currentFile(), []byte(v.Hex+"\n"))
-}
-
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("network: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		return fmt.Errorf("network: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return durable.WriteFile(b.currentFile(), []byte(v.Hex+"\n"))
 }
 
 // Close closes every core.

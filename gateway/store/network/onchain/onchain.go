@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/durable"
 	"log/slog"
 	"net/http"
 	"os"
@@ -372,7 +373,7 @@ func (s *Shipper) place(ctx context.Context, v *network.Volume, length uint64) (
 		return 0, fmt.Errorf("onchain: order of volume %s placed in tx %s: %w", v.Hex, res.Hash, err)
 	}
 	r := storagetypes.MsgPlaceOrderResponse{OrderId: id}
-	if err := writeFileSync(orderFile(v), []byte(strconv.FormatUint(r.OrderId, 10)+"\n")); err != nil {
+	if err := durable.WriteFile(orderFile(v), []byte(strconv.FormatUint(r.OrderId, 10)+"\n")); err != nil {
 		return 0, err
 	}
 	s.cfg.Log.Info("placed the order of a volume", "volume", v.Hex, "order", r.OrderId, "tx", res.Hash, "cores", len(cores))
@@ -497,33 +498,6 @@ func (s *Shipper) Extend(ctx context.Context, v *network.Volume, id, length uint
 		TopUp: sdk.NewInt64Coin(s.cfg.Deposit.Denom, 0)})
 	if err != nil {
 		return fmt.Errorf("onchain: extend order %d: %w", id, err)
-	}
-	return nil
-}
-
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("onchain: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("onchain: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("onchain: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("onchain: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("onchain: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
