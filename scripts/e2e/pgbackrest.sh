@@ -51,7 +51,7 @@ else
 	as_pg() { "$@"; }
 fi
 
-work=$(mktemp -d /tmp/pgbr-e2e.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/pgbr-e2e.XXXXXX")
 chmod 755 "$work"
 gwpid=""
 clusters=() # data directories of clusters started here
