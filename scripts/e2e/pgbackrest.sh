@@ -119,7 +119,7 @@ port=$(free_port)
 endpoint="https://localhost:$port"
 step "gateway on $endpoint (local backend, TLS)"
 "$datdot" gateway --backend local --listen "$listen:$port" --data "$work/gw" --key "$AK:$SK" \
-	--tls-cert "$work/tls/gw.crt" --tls-key "$work/tls/gw.key" ${PGBR_GATEWAY_FLAGS:-} >"$work/gateway.log" 2>&1 &
+	--tls-cert "$work/tls/gw.crt" --tls-key "$work/tls/gw.key" --access-log ${PGBR_GATEWAY_FLAGS:-} >"$work/gateway.log" 2>&1 &
 gwpid=$!
 up=0
 for _ in $(seq 1 300); do
@@ -206,6 +206,11 @@ step "pgbench database (scale $scale)"
 psqlc "$pgport" postgres "create database bench" >/dev/null
 as_pg "$pgbin/pgbench" -h "$pw/sock" -p "$pgport" -i -s "$scale" -q bench >"$pw/pgbench-init.log" 2>&1 || fail "pgbench -i: $(tail -5 "$pw/pgbench-init.log")"
 
+# Random bytes compress to nothing less: this table's file (about 16 MB, over
+# 8 MB of it random) goes up in several parts (pgBackRest's 5 MiB chunks).
+psqlc "$pgport" bench "create table blobs (id int primary key, r bytea);
+	insert into blobs select g, decode(md5(random()::text) || md5(random()::text), 'hex') from generate_series(1, 250000) g" >/dev/null
+
 step "stanza-create and check (archive-push over TLS)"
 pgbr stanza-create || fail "pgbackrest stanza-create"
 pgbr check || fail "pgbackrest check"
@@ -223,11 +228,12 @@ fi
 
 step "pgbench transactions, a new table, incremental backup"
 as_pg "$pgbin/pgbench" -h "$pw/sock" -p "$pgport" -n -c 2 -t 250 bench >"$pw/pgbench-run.log" 2>&1 || fail "pgbench run: $(tail -5 "$pw/pgbench-run.log")"
-psqlc "$pgport" bench "create table notes (id int primary key, body text); insert into notes select g, md5(g::text) from generate_series(1, 5000) g" >/dev/null
+psqlc "$pgport" bench "create table notes (id int primary key, body text); insert into notes select g, md5(g::text) from generate_series(1, 5000) g;
+	update blobs set r = decode(md5(random()::text), 'hex') where id % 100 = 0" >/dev/null
 pgbr backup --type=incr || fail "pgbackrest backup --type=incr"
 
 # A snapshot of every table: name, row count and md5 over all rows in order.
-tables="pgbench_accounts pgbench_branches pgbench_tellers pgbench_history notes"
+tables="pgbench_accounts pgbench_branches pgbench_tellers pgbench_history notes blobs"
 snapshot() { # snapshot PORT
 	local t
 	for t in $tables; do
@@ -302,5 +308,27 @@ code=$(curl -s -m 30 -o "$work/backup.info" -w '%{http_code}' --cacert "$work/tl
 	--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: $empty_sha" "$endpoint/$bucket/repo/backup/$stanza/backup.info" || true)
 [ "$code" = 200 ] || fail "GET backup.info: HTTP $code"
 [ "$(head -c 8 "$work/backup.info")" = "Salted__" ] || fail "backup.info in the bucket is not pgBackRest ciphertext: $(head -c 64 "$work/backup.info" | od -c | head -3)"
+
+step "expire the incremental backup (its objects are deleted)"
+incr=$(python3 -c 'import json,sys; print([b["label"] for b in json.load(open(sys.argv[1]))[0]["backup"] if b["type"] == "incr"][0])' "$work/info.json")
+as_pg pgbackrest --config="$conf" --stanza="$stanza" repo-ls "backup/$stanza/$incr" >"$work/incr-before.txt" || fail "repo-ls of the incr backup"
+[ -s "$work/incr-before.txt" ] || fail "repo-ls shows nothing in backup/$stanza/$incr"
+pgbr expire --set="$incr" || fail "pgbackrest expire --set=$incr"
+pgbr info --output=json >"$work/info2.json" || fail "pgbackrest info after expire"
+python3 - "$work/info2.json" <<'PY' || fail "after expire, info does not show the full backup alone: $(cat "$work/info2.json")"
+import json, sys
+st = json.load(open(sys.argv[1]))[0]
+assert [b["type"] for b in st["backup"]] == ["full"], st["backup"]
+PY
+as_pg pgbackrest --config="$conf" --stanza="$stanza" repo-ls "backup/$stanza/$incr" >"$work/incr-after.txt" || fail "repo-ls after expire"
+[ ! -s "$work/incr-after.txt" ] || fail "objects of the expired backup remain: $(head -5 "$work/incr-after.txt")"
+
+# What went over the wire (the access log): multipart uploads completed and
+# nothing answered 5xx.
+grep -q '"op":"CompleteMultipartUpload".*"status":200' "$work/gateway.log" || fail "no multipart upload completed (the test meant to exercise them)"
+if grep '"msg":"access"' "$work/gateway.log" | grep -q '"status":5'; then
+	fail "the gateway answered 5xx: $(grep '"msg":"access"' "$work/gateway.log" | grep '"status":5' | head -3)"
+fi
+step "requests: $(grep -c '"msg":"access"' "$work/gateway.log") ($(grep -c '"op":"UploadPart"' "$work/gateway.log") parts)"
 
 step "PASS (pgbench scale $scale, process-max $procs)"
