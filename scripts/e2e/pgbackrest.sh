@@ -55,6 +55,7 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pgbr-e2e.XXXXXX")
 chmod 755 "$work"
+cd "$work" # the postgres user may not be able to enter the caller's directory
 gwpid=""
 clusters=() # data directories of clusters started here
 cleanup() {
@@ -182,6 +183,7 @@ pg1-path=$pg
 pg1-port=$pgport
 pg1-socket-path=$pw/sock
 EOF
+as_pg test -r "$conf" || fail "user $(as_pg id -un) cannot read $conf: give it a TMPDIR it can enter"
 pgbr() { as_pg pgbackrest --config="$conf" --stanza="$stanza" "$@"; }
 psqlc() { # psqlc PORT DB SQL: one value per line, no headers
 	as_pg "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$pw/sock" -p "$1" -d "$2" -Atc "$3"
