@@ -21,7 +21,7 @@
 # usage: scripts/e2e/pgbackrest.sh   (after `make build`; packages from scripts/setup/pgbackrest.sh)
 # env:   DATDOT=path/to/datdot  KEEP=1 (keep the temp dir)  PGBR_SCALE=pgbench scale (default 1)
 #        PGBR_PROCESS_MAX=pgBackRest processes (default 4)  PGBR_COMPRESS=compress-type (default lz4)
-#        PGBR_GATEWAY_FLAGS=extra gateway flags
+#        PGBR_GATEWAY_FLAGS=extra gateway flags  PGBR_LOG_LEVEL_FILE=pgBackRest log-level-file (default info)
 #        PGBR_FULL_ONLY=1: stop after the full backup (bench/pgbackrest/run.sh times it)
 set -euo pipefail
 
@@ -176,7 +176,7 @@ log-path=$pw/log
 lock-path=$pw/lock
 spool-path=$pw/spool
 log-level-console=warn
-log-level-file=info
+log-level-file=${PGBR_LOG_LEVEL_FILE:-info}
 
 [$stanza]
 pg1-path=$pg
