@@ -4,8 +4,10 @@
 # database of scale 5 (104 MB in 1,275 files with PostgreSQL 15), one process,
 # gz compression (pgBackRest's default), encrypted repository, over TLS to
 # build/datdot gateway --backend local. It runs scripts/e2e/pgbackrest.sh up to
-# the full backup and prints the time pgBackRest logged for it. Nothing is
-# asserted: the number depends on the machine, its load and its disk.
+# the full backup and prints the time pgBackRest logged for it, then the same
+# backup into a posix repository in the same temp dir (pgBackRest's own cost:
+# reading, compressing, encrypting, fsyncing; no gateway). Nothing is
+# asserted: the numbers depend on the machine, its load and its disk.
 #
 # usage: bench/pgbackrest/run.sh        (after make build and scripts/setup/pgbackrest.sh)
 # env:   PGBR_SCALE (5)  PGBR_PROCESS_MAX (1)  PGBR_COMPRESS (gz)  PGBR_GATEWAY_FLAGS

@@ -229,6 +229,13 @@ full=$(grep -h 'full backup size' "$pw"/log/$stanza-backup.log | tail -n 1 | sed
 took=$(grep -h 'backup command end' "$pw"/log/$stanza-backup.log | tail -n 1 | sed 's/.*(\(.*\))/\1/')
 step "  $full, $took (process-max $procs, compress-type $compress, encrypted)"
 if [ "${PGBR_FULL_ONLY:-0}" = 1 ]; then
+	# The same backup into a repository on the local disk, without the
+	# gateway: what pgBackRest itself takes (reading, compressing, encrypting).
+	posix=(--repo1-type=posix --repo1-path="$pw/posix-repo")
+	pgbr "${posix[@]}" stanza-create || fail "stanza-create on a posix repository"
+	pgbr "${posix[@]}" backup --type=full --no-archive-check || fail "full backup to a posix repository"
+	took=$(grep -h 'backup command end' "$pw"/log/$stanza-backup.log | tail -n 1 | sed 's/.*(\(.*\))/\1/')
+	step "  the same to a posix repository on the local disk: $took"
 	step "PASS (full backup only)"
 	exit 0
 fi
