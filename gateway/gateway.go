@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -125,6 +126,9 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
 		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
+	if cfg.Network.AckLosses >= 0 {
+		ncfg.AckCores = cfg.Network.K + cfg.Network.AckLosses
+	}
 	var chain *chainclient.Client
 	if cfg.Network.KeyName != "" {
 		shipper, c, err := newShipper(cfg.Network, log)
@@ -224,6 +228,13 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 		return err
 	}
 	defer closeStore()
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	reaper := store.NewReaper(meta, blobs, cfg.DeleteGrace, log)
 	rctx, stopReaper := context.WithCancel(ctx)
 	reaped := make(chan struct{})
@@ -280,4 +291,23 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	}
 	log.Info("S3 gateway stopped")
 	return err
+}
+
+// servePprof serves the Go profiler on addr (a loopback address, checked
+// by config.Parse) until stop is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: --debug.pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Warn("serving the Go profiler", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

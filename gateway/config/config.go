@@ -72,6 +72,9 @@ type Config struct {
 	MaintenanceInterval time.Duration
 	LifecycleDay        time.Duration
 	AccessLog           bool
+	// PprofListen, when set, is an address that serves the Go profiler
+	// (net/http/pprof) for performance work; never expose it.
+	PprofListen string
 }
 
 // Network is the configuration of the network backend.
@@ -80,6 +83,10 @@ type Network struct {
 	K, M int
 	// FlushDelay: how long a PUT waits for others to share its stripe.
 	FlushDelay time.Duration
+	// AckLosses: a PUT is acknowledged once its data is on the hosters of
+	// K+AckLosses cores, so it survives the loss of any AckLosses of
+	// them; -1 (the default) means M: every core.
+	AckLosses int
 	// Chain node and signing key; with no key the volumes stay on this
 	// machine (no orders, no hosters).
 	ChainGRPC, ChainRPC                 string
@@ -204,6 +211,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.BoolVar(&c.Encrypt, "encrypt", false, "encrypt object data of the local backend (the network backend always does)")
 	fs.IntVar(&c.Network.K, "erasure-k", 4, "network backend: data cores per volume")
 	fs.IntVar(&c.Network.M, "erasure-m", 2, "network backend: parity cores per volume (any m hosters may be lost)")
+	fs.IntVar(&c.Network.AckLosses, "ack-losses", -1, "network backend: a PUT is acknowledged once its data is on enough hosters to survive the loss of any this many of them (0..erasure-m; -1: erasure-m, every core)")
 	fs.DurationVar(&c.Network.FlushDelay, "flush-delay", 5*time.Millisecond, "network backend: how long a PUT waits for others to share its stripe")
 	fs.StringVar(&c.Network.ChainGRPC, "chain.grpc", "127.0.0.1:9090", "network backend: chain node gRPC address")
 	fs.StringVar(&c.Network.ChainRPC, "chain.rpc", "http://127.0.0.1:26657", "network backend: chain node RPC URL")
@@ -224,6 +232,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", 7*24*time.Hour, "incomplete multipart uploads are aborted after this long when no lifecycle rule says otherwise")
 	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Hour, "how often upkeep runs (expired uploads, lifecycle rules)")
 	fs.DurationVar(&c.LifecycleDay, "lifecycle-day", 24*time.Hour, "length of a day in lifecycle rules (shorten only for tests)")
+	fs.StringVar(&c.PprofListen, "debug.pprof", "", "serve the Go profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off when empty; loopback only)")
 	fs.BoolVar(&c.AccessLog, "access-log", false, "log one line per request (id, account, operation, bucket, key, status, bytes, latency) on stdout as JSON")
 	var keys, domains []string
 	var keysFile string
@@ -251,6 +260,16 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	case "local", "network":
 	default:
 		return c, fmt.Errorf("config: --backend %q, want local or network", c.Backend)
+	}
+	if c.PprofListen != "" {
+		host, _, err := net.SplitHostPort(c.PprofListen)
+		ip, perr := netip.ParseAddr(host)
+		if err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+			return c, fmt.Errorf("config: --debug.pprof %q: want a loopback host:port (the profiler must not be exposed)", c.PprofListen)
+		}
+	}
+	if c.Network.AckLosses < -1 || c.Network.AckLosses > c.Network.M {
+		return c, fmt.Errorf("config: --ack-losses %d, want 0 to --erasure-m (%d), or -1 for erasure-m", c.Network.AckLosses, c.Network.M)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, errors.New("config: --tls-cert and --tls-key go together")

@@ -226,6 +226,30 @@ func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed2551
 	default:
 		return 0, err
 	}
+	return c.pushFrom(ctx, core, priv, manifest, start, length, batchBytes)
+}
+
+// PushCoreFrom is PushCore for a caller that knows the hoster holds the
+// core up to start (it pushed that far): it skips asking. If the hoster
+// holds less (it lost data), the push goes on from the hoster's length.
+func (c *Client) PushCoreFrom(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, start, length uint64, batchBytes int) (uint64, error) {
+	info := core.Info()
+	if length > info.Length || start > length {
+		return 0, fmt.Errorf("hoster: push: blocks %d..%d beyond the core's %d", start, length, info.Length)
+	}
+	if batchBytes <= 0 {
+		batchBytes = 8 << 20
+	}
+	batchBytes = min(batchBytes, wire.MaxPushBytes/2)
+	var manifest []byte
+	if !info.Compat {
+		manifest = info.Manifest
+	}
+	return c.pushFrom(ctx, core, priv, manifest, start, length, batchBytes)
+}
+
+func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, manifest []byte, start, length uint64, batchBytes int) (uint64, error) {
+	info := core.Info()
 	for start < length {
 		var blocks [][]byte
 		size := 0
