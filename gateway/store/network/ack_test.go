@@ -124,7 +124,6 @@ type nopJournal struct{}
 
 func (nopJournal) AddPending(context.Context, []store.BlobRef, time.Time) error { return nil }
 
-
 // TestCoreShippingRestart: with core by core shipping the local cores are
 // written without fsync, so a volume is continued after a restart only if
 // the store was closed cleanly (cores synced, marked); after a crash the
