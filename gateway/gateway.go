@@ -31,6 +31,10 @@ import (
 	"github.com/datdot/datdot/volume"
 )
 
+// ErrNoChain is the network backend (the default) started without a chain
+// account to pay for its volumes' orders.
+var ErrNoChain = errors.New("gateway: the network backend (the default) needs a chain: give --chain.key (a key in --chain.keyring-dir that pays for orders) with --chain.grpc and --chain.rpc; for a gateway without a network use --backend local, for a whole local network run `datdot devnet`")
+
 // MaxHeaderBytes caps the request header section; larger requests get
 // 431 Request Header Fields Too Large from net/http.
 const MaxHeaderBytes = 64 << 10
@@ -112,6 +116,9 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 // openNetwork opens the network backend: bbolt metadata in DataDir and
 // encrypted blobs in erasure-coded volumes under DataDir/network.
 func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.BlobStore, func(), error) {
+	if cfg.Network.KeyName == "" {
+		return nil, nil, nil, ErrNoChain
+	}
 	master, err := loadMaster(cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -129,27 +136,22 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	if cfg.Network.AckLosses >= 0 {
 		ncfg.AckCores = cfg.Network.K + cfg.Network.AckLosses
 	}
-	var chain *chainclient.Client
-	if cfg.Network.KeyName != "" {
-		shipper, c, err := newShipper(cfg.Network, log)
-		if err != nil {
-			meta.Close()
-			return nil, nil, nil, err
-		}
-		ncfg.Shipper, chain = shipper, c
-		// Reads come from the hosters the chain assigns; the local cores
-		// are the writer's working copy only.
-		remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
-			FetchTimeout: cfg.Network.FetchTimeout, Log: log})
-		if err != nil {
-			chain.Close()
-			meta.Close()
-			return nil, nil, nil, err
-		}
-		ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
-	} else {
-		log.Warn("network backend without --chain.key: volumes stay on this machine")
+	shipper, chain, err := newShipper(cfg.Network, log)
+	if err != nil {
+		meta.Close()
+		return nil, nil, nil, err
 	}
+	ncfg.Shipper = shipper
+	// Reads come from the hosters the chain assigns; the local cores are
+	// the writer's working copy only.
+	remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
+		FetchTimeout: cfg.Network.FetchTimeout, Log: log})
+	if err != nil {
+		chain.Close()
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
 	vols, err := network.Open(ncfg)
 	if err != nil {
 		if chain != nil {

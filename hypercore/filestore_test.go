@@ -221,3 +221,22 @@ func TestFileStorageNoSync(t *testing.T) {
 		}
 	}
 }
+
+// TestGetUnchecked: GetUnchecked returns the stored block as Get does,
+// and ErrNotFound past the end.
+func TestGetUnchecked(t *testing.T) {
+	ctx := context.Background()
+	_, c := newFileCore(t, filepath.Join(t.TempDir(), "core"), testKey(42))
+	defer c.Close()
+	appendTestBlocks(t, c, 0, 4)
+	for i := range uint64(4) {
+		a, err1 := c.Get(ctx, i)
+		b, err2 := c.GetUnchecked(ctx, i)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			t.Fatalf("block %d: %v %v", i, err1, err2)
+		}
+	}
+	if _, err := c.GetUnchecked(ctx, 4); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("past the end: %v", err)
+	}
+}

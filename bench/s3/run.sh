@@ -52,7 +52,7 @@ go build -o "$tmp/s3bench" "$root/bench/s3"
 if [[ " $only " == *" datdot "* ]]; then
 	port=$(free_port)
 	mkdir -p "$tmp/datdot"
-	"$datdot" gateway --listen "127.0.0.1:$port" --data "$tmp/datdot" --key "$AK:$SK" ${DATDOT_ARGS:-} >"$tmp/datdot.log" 2>&1 &
+	"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$tmp/datdot" --key "$AK:$SK" ${DATDOT_ARGS:-} >"$tmp/datdot.log" 2>&1 &
 	pids+=($!)
 	wait_up "$port" "$!" "$tmp/datdot.log"
 	"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "datdot gateway ${DATDOT_ARGS:-}" "$@" ||

@@ -226,12 +226,14 @@ func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed2551
 	default:
 		return 0, err
 	}
-	return c.pushFrom(ctx, core, priv, manifest, start, length, batchBytes)
+	return c.pushFrom(ctx, core, core.Get, priv, manifest, start, length, batchBytes)
 }
 
 // PushCoreFrom is PushCore for a caller that knows the hoster holds the
 // core up to start (it pushed that far): it skips asking. If the hoster
 // holds less (it lost data), the push goes on from the hoster's length.
+// Blocks are read without checking them against the local tree (the
+// hoster checks them against the signature).
 func (c *Client) PushCoreFrom(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, start, length uint64, batchBytes int) (uint64, error) {
 	info := core.Info()
 	if length > info.Length || start > length {
@@ -245,16 +247,17 @@ func (c *Client) PushCoreFrom(ctx context.Context, core *hypercore.Core, priv ed
 	if !info.Compat {
 		manifest = info.Manifest
 	}
-	return c.pushFrom(ctx, core, priv, manifest, start, length, batchBytes)
+	return c.pushFrom(ctx, core, core.GetUnchecked, priv, manifest, start, length, batchBytes)
 }
 
-func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, manifest []byte, start, length uint64, batchBytes int) (uint64, error) {
+func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, get func(context.Context, uint64) ([]byte, error),
+	priv ed25519.PrivateKey, manifest []byte, start, length uint64, batchBytes int) (uint64, error) {
 	info := core.Info()
 	for start < length {
 		var blocks [][]byte
 		size := 0
 		for i := start; i < length && len(blocks) < wire.MaxPushBlocks; i++ {
-			b, err := core.Get(ctx, i)
+			b, err := get(ctx, i)
 			if err != nil {
 				return start, err
 			}

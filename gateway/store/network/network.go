@@ -530,20 +530,33 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err != nil {
 		return store.BlobRef{}, err
 	}
-	if err := v.waitDurable(ctx, off+w.n); err != nil {
-		return store.BlobRef{}, err
-	}
-	if err := w.b.usage.committed(v.Hex, w.n, v.durableLen()); err != nil {
-		return store.BlobRef{}, err
-	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
 	if w.n > 0 {
 		ref.Extents = []store.Extent{{Volume: v.Hex, Offset: off, Length: w.n}}
 	}
-	if err := w.b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); err != nil {
-		return store.BlobRef{}, fmt.Errorf("network: record pending blob: %w", err)
+	// The blob's accounting and its pending record are written while its
+	// stripes are pushed, not after: if the push fails, the pending record
+	// expires and the blob is deleted (counted dead) like any blob that
+	// metadata never referenced.
+	var wg sync.WaitGroup
+	var usageErr, pendingErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		usageErr = w.b.usage.committed(v.Hex, w.n, max(off+w.n, v.durableLen()))
+	}()
+	go func() {
+		defer wg.Done()
+		if pendingErr = w.b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); pendingErr != nil {
+			pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
+		}
+	}()
+	err = v.waitDurable(ctx, off+w.n)
+	wg.Wait()
+	if err := errors.Join(err, usageErr, pendingErr); err != nil {
+		return store.BlobRef{}, err
 	}
 	return ref, nil
 }
