@@ -11,8 +11,9 @@
 #                   Install it outside this module, never into our go.mod:
 #                   (cd /tmp && GOBIN=$HOME/go/bin go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
 #        ONLY       "datdot" or "versitygw" to run just one side
-#        DATDOT_ARGS extra gateway flags, e.g. "--backend network" (volumes on
-#                   this machine, encrypted and erasure coded, no chain)
+#        DATDOT_ARGS extra gateway flags (the gateway runs --backend local;
+#                   bench/s3/network.sh benchmarks the network backend with
+#                   a chain and hosters)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -87,8 +87,8 @@ type Network struct {
 	// K+AckLosses cores, so it survives the loss of any AckLosses of
 	// them; -1 (the default) means M: every core.
 	AckLosses int
-	// Chain node and signing key; with no key the volumes stay on this
-	// machine (no orders, no hosters).
+	// Chain node and signing key; the network backend does not start
+	// without a key (gateway.ErrNoChain).
 	ChainGRPC, ChainRPC                 string
 	KeyringDir, KeyringBackend, KeyName string
 	// Each volume's order: max price per GiB-epoch, duration, deposit.
