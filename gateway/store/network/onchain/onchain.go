@@ -191,8 +191,11 @@ func New(cfg Config) *Shipper {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout, Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second}},
+	// Every core's pusher keeps its connection to its hoster (net/http
+	// keeps 2 idle per host by default).
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout, Transport: t},
 		orders: map[string]*order{}, held: map[heldKey]uint64{}}
 }
 
