@@ -290,6 +290,18 @@ func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, get func(co
 	return start, nil
 }
 
+// readAll is io.ReadAll into a buffer of size bytes when the size is known
+// (a block list or push of megabytes is then read without regrowing and
+// copying the buffer); size < 0 means unknown.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
 func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
@@ -305,7 +317,7 @@ func (c *Client) do(req *http.Request, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readAll(io.LimitReader(resp.Body, limit+1), min(resp.ContentLength, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
