@@ -978,7 +978,7 @@ func (v *Volume) idleLocked() int {
 func (v *Volume) flushCores() {
 	v.fmu.Lock()
 	v.timer = nil
-	if v.failed != nil {
+	if v.failed != nil || v.wctx.Err() != nil { // failed, or the store is closing
 		v.fmu.Unlock()
 		return
 	}
