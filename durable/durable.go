@@ -36,3 +36,20 @@ func WriteFile(path string, data []byte) error {
 	}
 	return nil
 }
+
+// Remove deletes path durably (the directory is fsynced); a missing file
+// is not an error.
+func Remove(path string) error {
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("durable: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	return nil
+}

@@ -23,3 +23,21 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal("write into a missing directory succeeded")
 	}
 }
+
+func TestRemove(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := WriteFile(p, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time the file is already gone: not an error
+		if err := Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("file still there: %v", err)
+		}
+	}
+	if err := Remove(filepath.Join(t.TempDir(), "missing", "f")); err == nil {
+		t.Fatal("remove in a missing directory succeeded")
+	}
+}

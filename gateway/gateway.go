@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,6 +30,10 @@ import (
 	"github.com/datdot/datdot/gateway/store/network/onchain"
 	"github.com/datdot/datdot/volume"
 )
+
+// ErrNoChain is the network backend (the default) started without a chain
+// account to pay for its volumes' orders.
+var ErrNoChain = errors.New("gateway: the network backend (the default) needs a chain: give --chain.key (a key in --chain.keyring-dir that pays for orders) with --chain.grpc and --chain.rpc; for a gateway without a network use --backend local, for a whole local network run `datdot devnet`")
 
 // MaxHeaderBytes caps the request header section; larger requests get
 // 431 Request Header Fields Too Large from net/http.
@@ -111,6 +116,9 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 // openNetwork opens the network backend: bbolt metadata in DataDir and
 // encrypted blobs in erasure-coded volumes under DataDir/network.
 func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.BlobStore, func(), error) {
+	if cfg.Network.KeyName == "" {
+		return nil, nil, nil, ErrNoChain
+	}
 	master, err := loadMaster(cfg, log)
 	if err != nil {
 		return nil, nil, nil, err
@@ -125,27 +133,25 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
 		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
-	var chain *chainclient.Client
-	if cfg.Network.KeyName != "" {
-		shipper, c, err := newShipper(cfg.Network, log)
-		if err != nil {
-			meta.Close()
-			return nil, nil, nil, err
-		}
-		ncfg.Shipper, chain = shipper, c
-		// Reads come from the hosters the chain assigns; the local cores
-		// are the writer's working copy only.
-		remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
-			FetchTimeout: cfg.Network.FetchTimeout, Log: log})
-		if err != nil {
-			chain.Close()
-			meta.Close()
-			return nil, nil, nil, err
-		}
-		ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
-	} else {
-		log.Warn("network backend without --chain.key: volumes stay on this machine")
+	if cfg.Network.AckLosses >= 0 {
+		ncfg.AckCores = cfg.Network.K + cfg.Network.AckLosses
 	}
+	shipper, chain, err := newShipper(cfg.Network, log)
+	if err != nil {
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	ncfg.Shipper = shipper
+	// Reads come from the hosters the chain assigns; the local cores are
+	// the writer's working copy only.
+	remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
+		FetchTimeout: cfg.Network.FetchTimeout, Log: log})
+	if err != nil {
+		chain.Close()
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
 	vols, err := network.Open(ncfg)
 	if err != nil {
 		if chain != nil {
@@ -224,6 +230,13 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 		return err
 	}
 	defer closeStore()
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	reaper := store.NewReaper(meta, blobs, cfg.DeleteGrace, log)
 	rctx, stopReaper := context.WithCancel(ctx)
 	reaped := make(chan struct{})
@@ -280,4 +293,23 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	}
 	log.Info("S3 gateway stopped")
 	return err
+}
+
+// servePprof serves the Go profiler on addr (a loopback address, checked
+// by config.Parse) until stop is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: --debug.pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Warn("serving the Go profiler", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

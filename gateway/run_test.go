@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +19,7 @@ import (
 // TestRunAndShutdown starts the gateway as `datdot gateway` does, checks it
 // answers, and stops it by cancelling the context.
 func TestRunAndShutdown(t *testing.T) {
-	cfg, err := config.Parse([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	cfg, err := config.Parse([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--backend", "local"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,5 +74,32 @@ func TestRunRefusesDevKeyOnPublicAddress(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "--key") {
 		t.Fatalf("error does not say what to do: %v", err)
+	}
+}
+
+// TestNetworkDefaultNeedsChain: the network backend is the default, and
+// without a chain account the gateway refuses to start with an error that
+// names --chain.key, --backend local and datdot devnet, before it writes
+// anything (no master key is created).
+func TestNetworkDefaultNeedsChain(t *testing.T) {
+	data := t.TempDir()
+	cfg, err := config.Parse([]string{"--listen", "127.0.0.1:0", "--data", data}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Backend != "network" {
+		t.Fatalf("default backend %q, want network", cfg.Backend)
+	}
+	err = gateway.Run(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	if !errors.Is(err, gateway.ErrNoChain) {
+		t.Fatalf("start without a chain: %v, want ErrNoChain", err)
+	}
+	for _, want := range []string{"--chain.key", "--backend local", "datdot devnet"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "master.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a gateway that did not start left a master key: %v", err)
 	}
 }

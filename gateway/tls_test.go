@@ -69,7 +69,7 @@ func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	first := writeCert(t, certFile, keyFile, "first")
-	cfg, err := config.Parse([]string{"--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}, func(string) string { return "" }, io.Discard)
+	cfg, err := config.Parse([]string{"--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--backend", "local"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

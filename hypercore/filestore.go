@@ -55,6 +55,10 @@ type FileStorage struct {
 
 	// syncDir fsyncs a directory; tests replace it to inject failures.
 	syncDir func(dir string) error
+	// noSync skips every fsync of commits (SetNoSync); the head is then
+	// rewritten in place through headW.
+	noSync bool
+	headW  *os.File
 
 	data, offsets, tree *os.File
 }
@@ -250,6 +254,67 @@ func (s *FileStorage) writeFileAtomic(name string, data []byte) error {
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
 		return err
+	}
+	return s.syncDir(s.dir)
+}
+
+// writeHeadNoSync rewrites the head file in place, without fsync (a
+// crash may leave it torn: its checksum then fails and the storage does
+// not open).
+func (s *FileStorage) writeHeadNoSync(data []byte) error {
+	if s.headW == nil {
+		f, err := os.OpenFile(filepath.Join(s.dir, "head"), os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		s.headW = f
+	}
+	if _, err := s.headW.WriteAt(data, 0); err != nil {
+		return err
+	}
+	if st, err := s.headW.Stat(); err != nil {
+		return err
+	} else if st.Size() != int64(len(data)) {
+		return s.headW.Truncate(int64(len(data)))
+	}
+	return nil
+}
+
+// SetNoSync turns off (or back on) the fsyncs of every later commit: a
+// commit then reaches the page cache only, and a crash of the machine may
+// lose it or leave the storage torn (OpenFileStorage then recovers what is
+// consistent, or fails). For working copies whose durability lies
+// elsewhere, e.g. a gateway's local cores once they are pushed to hosters;
+// call Sync before relying on what is on disk.
+func (s *FileStorage) SetNoSync(off bool) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	s.noSync = off
+	if !off && s.headW != nil {
+		// Commits with fsync replace the head file: the handle would
+		// point at the old one.
+		s.headW.Sync()
+		s.headW.Close()
+		s.headW = nil
+	}
+}
+
+// Sync makes every commit so far durable (what SetNoSync skipped).
+func (s *FileStorage) Sync() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, f := range []*os.File{s.data, s.offsets, s.tree} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", f.Name(), err)
+		}
+	}
+	if s.headW != nil {
+		if err := s.headW.Sync(); err != nil {
+			return fmt.Errorf("sync head: %w", err)
+		}
 	}
 	return s.syncDir(s.dir)
 }
@@ -454,10 +519,34 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 		}
 		i = j
 	}
-	for _, f := range []*os.File{s.data, s.offsets, s.tree} {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("commit: sync %s: %w", f.Name(), err)
+	if s.noSync {
+		if err := s.writeHeadNoSync(encodeHeadFile(c.Head)); err != nil {
+			return fmt.Errorf("commit: head: %w", err)
 		}
+		h := c.Head
+		h.Signature = bytes.Clone(h.Signature)
+		s.mu.Lock()
+		s.head = h
+		s.mu.Unlock()
+		return nil
+	}
+	// The three files are synced at once (the file system can put them in
+	// one journal commit); the head is written only after all three.
+	var wg sync.WaitGroup
+	files := []*os.File{s.data, s.offsets, s.tree}
+	errs := make([]error, len(files))
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.Sync(); err != nil {
+				errs[i] = fmt.Errorf("commit: sync %s: %w", f.Name(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if err := s.writeFileAtomic("head", encodeHeadFile(c.Head)); err != nil {
 		return fmt.Errorf("commit: head: %w", err)
@@ -535,7 +624,7 @@ func smallBytes(blocks [][]byte, limit int) int {
 }
 
 func (s *FileStorage) closeFiles() {
-	for _, f := range []*os.File{s.data, s.offsets, s.tree, s.lock} {
+	for _, f := range []*os.File{s.data, s.offsets, s.tree, s.lock, s.headW} {
 		if f != nil {
 			f.Close()
 		}

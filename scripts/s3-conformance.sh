@@ -29,6 +29,12 @@
 #                       backend, the other users created through its admin API)
 #                       instead of datdot, for a reference count; binary from
 #                       $VERSITYGW or PATH
+#   S3_CONFORMANCE_BACKEND=network  run datdot's network backend instead of
+#                       --backend local: a one-validator chain
+#                       (scripts/localnet.sh, free ports) and three
+#                       `datdot hoster` processes are started first, the
+#                       gateway writes volumes of 2 data + 1 parity cores to
+#                       them with the cache off (every GET from the hosters)
 #   MIN_PASS            exit non-zero if fewer tests pass (default: 0, report only)
 #   KEEP_DATA=1         keep the temp data dir and gateway log
 set -euo pipefail
@@ -48,6 +54,14 @@ conf=$shared/s3tests.conf
 	exit 2
 }
 server=${S3_CONFORMANCE_SERVER:-datdot}
+backend=${S3_CONFORMANCE_BACKEND:-local}
+case "$backend" in
+local | network) ;;
+*)
+	echo "s3-conformance: S3_CONFORMANCE_BACKEND must be local or network" >&2
+	exit 2
+	;;
+esac
 datdot=${DATDOT:-$root/build/datdot}
 case "$server" in
 datdot)
@@ -108,11 +122,17 @@ fi
 log=${S3_CONFORMANCE_LOG:-/tmp/s3-conformance-last.log}
 gwlog=${log%.log}-gateway.log
 gwpid=""
+hpids=()
 cleanup() {
 	if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
 		kill "$gwpid" 2>/dev/null || true
 		wait "$gwpid" 2>/dev/null || true
 	fi
+	for p in "${hpids[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	[ -f "$tmp/chain/localnet.pid" ] && kill "$(cat "$tmp/chain/localnet.pid")" 2>/dev/null || true
 	if [ "${KEEP_DATA:-0}" = 1 ]; then
 		echo "s3-conformance: kept data dir $tmp"
 	else
@@ -122,7 +142,7 @@ cleanup() {
 trap cleanup EXIT
 
 wait_port() { # wait_port HOST PORT
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 600); do
 		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
 		if ! kill -0 "$gwpid" 2>/dev/null; then
 			echo "s3-conformance: server exited at start:" >&2
@@ -131,12 +151,49 @@ wait_port() { # wait_port HOST PORT
 		fi
 		sleep 0.1
 	done
-	echo "s3-conformance: nothing listens on $1:$2 after 10 s" >&2
+	echo "s3-conformance: nothing listens on $1:$2 after 60 s" >&2
 	exit 1
 }
 mkdir -p "$tmp/data"
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+backendargs=(--backend local)
+if [ "$server" = datdot ] && [ "$backend" = network ]; then
+	chaind_bin=${DATDOTCHAIND:-$root/build/datdotchaind}
+	[ -x "$chaind_bin" ] || {
+		echo "s3-conformance: $chaind_bin not built (run make build)" >&2
+		exit 2
+	}
+	home=$tmp/chain
+	export LOCALNET_HOME="$home" LOCALNET_BIN="$chaind_bin"
+	export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
+	export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
+	echo "s3-conformance: starting a chain and three hosters"
+	bash "$root/scripts/localnet.sh" --background >"$tmp/localnet.out"
+	grpc="127.0.0.1:$LOCALNET_GRPC_PORT" rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
+	for i in 1 2 3; do
+		hport=$(free_port)
+		"$datdot" hoster init --home "$tmp/h$i" --listen "127.0.0.1:$hport" --endpoint "http://127.0.0.1:$hport" \
+			--capacity 17179869184 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
+			--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
+		"$datdot" hoster register --home "$tmp/h$i" >/dev/null
+		"$datdot" hoster start --home "$tmp/h$i" >"$tmp/h$i.log" 2>&1 &
+		hpids+=($!)
+		for _ in $(seq 1 300); do
+			curl -s -o /dev/null "http://127.0.0.1:$hport/v1/health" && break
+			kill -0 "${hpids[-1]}" 2>/dev/null || {
+				echo "s3-conformance: hoster $i exited:" >&2
+				tail -20 "$tmp/h$i.log" >&2
+				exit 1
+			}
+			sleep 0.2
+		done
+	done
+	backendargs=(--backend network --erasure-k 2 --erasure-m 1 --cache-bytes 0 --chain.grpc "$grpc" --chain.rpc "$rpc"
+		--chain.keyring-dir "$home" --chain.keyring-backend test --chain.key alice
+		--order.max-price 1000 --order.epochs 100000 --order.deposit 1000000000udot)
+fi
 if [ "$server" = datdot ]; then
-	"$datdot" gateway --listen "$host:$port" --data "$tmp/data" "${keyargs[@]}" >"$gwlog" 2>&1 &
+	"$datdot" gateway --listen "$host:$port" --data "$tmp/data" "${keyargs[@]}" "${backendargs[@]}" >"$gwlog" 2>&1 &
 	gwpid=$!
 	wait_port "$host" "$port"
 else
@@ -158,7 +215,7 @@ else
 	done
 fi
 
-echo "s3-conformance: $server pid $gwpid on $host:$port, suite $src"
+echo "s3-conformance: $server (backend ${backendargs[1]}) pid $gwpid on $host:$port, suite $src"
 set +e
 bash "$shared/run.sh" "$src" "$@" >"$log" 2>&1
 rc=$?

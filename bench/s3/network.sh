@@ -19,15 +19,16 @@
 #   written (the gateways' keys' txs: order placements and extensions).
 #
 # usage: bench/s3/network.sh [harness flags...]   (after make build)
-# env:   VERSITYGW  versitygw binary (default: on PATH or $(go env GOPATH)/bin)
+# env:   DATDOT, DATDOTCHAIND  binaries (default build/datdot, build/datdotchaind)
+#        VERSITYGW  versitygw binary (default: on PATH or $(go env GOPATH)/bin)
 #        CACHE      cache of run 2 in bytes (default 1 GiB)
 #        ONLY       subset of "local cache nocache versitygw"
 #        KEEP=1     keep the temporary directory
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-datdot=$root/build/datdot
-chaind_bin=$root/build/datdotchaind
+datdot=${DATDOT:-$root/build/datdot}
+chaind_bin=${DATDOTCHAIND:-$root/build/datdotchaind}
 vgw=${VERSITYGW:-$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")}
 only=${ONLY:-local cache nocache versitygw}
 cache=${CACHE:-1073741824}
@@ -63,7 +64,7 @@ wait_up() { # wait_up URL PID LOG
 
 go build -o "$tmp/s3bench" "$root/bench/s3"
 
-export LOCALNET_HOME="$home" LOCALNET_EXTRA_ACCOUNTS=3
+export LOCALNET_HOME="$home" LOCALNET_EXTRA_ACCOUNTS=3 LOCALNET_BIN="$chaind_bin"
 export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
 export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 echo "== chain and six hosters"

@@ -11,8 +11,9 @@
 #                   Install it outside this module, never into our go.mod:
 #                   (cd /tmp && GOBIN=$HOME/go/bin go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)
 #        ONLY       "datdot" or "versitygw" to run just one side
-#        DATDOT_ARGS extra gateway flags, e.g. "--backend network" (volumes on
-#                   this machine, encrypted and erasure coded, no chain)
+#        DATDOT_ARGS extra gateway flags (the gateway runs --backend local;
+#                   bench/s3/network.sh benchmarks the network backend with
+#                   a chain and hosters)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,7 +53,7 @@ go build -o "$tmp/s3bench" "$root/bench/s3"
 if [[ " $only " == *" datdot "* ]]; then
 	port=$(free_port)
 	mkdir -p "$tmp/datdot"
-	"$datdot" gateway --listen "127.0.0.1:$port" --data "$tmp/datdot" --key "$AK:$SK" ${DATDOT_ARGS:-} >"$tmp/datdot.log" 2>&1 &
+	"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$tmp/datdot" --key "$AK:$SK" ${DATDOT_ARGS:-} >"$tmp/datdot.log" 2>&1 &
 	pids+=($!)
 	wait_up "$port" "$!" "$tmp/datdot.log"
 	"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "datdot gateway ${DATDOT_ARGS:-}" "$@" ||

@@ -72,6 +72,9 @@ type Config struct {
 	MaintenanceInterval time.Duration
 	LifecycleDay        time.Duration
 	AccessLog           bool
+	// PprofListen, when set, is an address that serves the Go profiler
+	// (net/http/pprof) for performance work; never expose it.
+	PprofListen string
 }
 
 // Network is the configuration of the network backend.
@@ -80,8 +83,12 @@ type Network struct {
 	K, M int
 	// FlushDelay: how long a PUT waits for others to share its stripe.
 	FlushDelay time.Duration
-	// Chain node and signing key; with no key the volumes stay on this
-	// machine (no orders, no hosters).
+	// AckLosses: a PUT is acknowledged once its data is on the hosters of
+	// K+AckLosses cores, so it survives the loss of any AckLosses of
+	// them; -1 (the default) means M: every core.
+	AckLosses int
+	// Chain node and signing key; the network backend does not start
+	// without a key (gateway.ErrNoChain).
 	ChainGRPC, ChainRPC                 string
 	KeyringDir, KeyringBackend, KeyName string
 	// Each volume's order: max price per GiB-epoch, duration, deposit.
@@ -199,17 +206,18 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", time.Minute, "disconnect a client that sends or reads nothing for this long in the middle of a request")
 	fs.DurationVar(&c.DeleteGrace, "delete-grace", 10*time.Minute, "keep the data of deleted or overwritten objects this long before removing it")
-	fs.StringVar(&c.Backend, "backend", "local", "where object data goes: local (files under --data) or network (encrypted, erasure-coded volumes on hosters)")
+	fs.StringVar(&c.Backend, "backend", "network", "where object data goes: network (encrypted, erasure-coded volumes on hosters; needs --chain.key) or local (files under --data, for tests and a gateway without a network)")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with the master secret that wraps object keys and derives volume keys (hex; default DATA/master.key, created if missing: back it up)")
 	fs.BoolVar(&c.Encrypt, "encrypt", false, "encrypt object data of the local backend (the network backend always does)")
 	fs.IntVar(&c.Network.K, "erasure-k", 4, "network backend: data cores per volume")
 	fs.IntVar(&c.Network.M, "erasure-m", 2, "network backend: parity cores per volume (any m hosters may be lost)")
+	fs.IntVar(&c.Network.AckLosses, "ack-losses", -1, "network backend: a PUT is acknowledged once its data is on enough hosters to survive the loss of any this many of them (0..erasure-m; -1: erasure-m, every core)")
 	fs.DurationVar(&c.Network.FlushDelay, "flush-delay", 5*time.Millisecond, "network backend: how long a PUT waits for others to share its stripe")
 	fs.StringVar(&c.Network.ChainGRPC, "chain.grpc", "127.0.0.1:9090", "network backend: chain node gRPC address")
 	fs.StringVar(&c.Network.ChainRPC, "chain.rpc", "http://127.0.0.1:26657", "network backend: chain node RPC URL")
 	fs.StringVar(&c.Network.KeyringDir, "chain.keyring-dir", "", "network backend: keyring directory of the key that pays for orders")
 	fs.StringVar(&c.Network.KeyringBackend, "chain.keyring-backend", "test", "network backend: keyring backend (test, file, os)")
-	fs.StringVar(&c.Network.KeyName, "chain.key", "", "network backend: key that places and extends orders (empty: volumes stay local)")
+	fs.StringVar(&c.Network.KeyName, "chain.key", "", "network backend: key that places and extends orders (required)")
 	fs.StringVar(&c.Network.MaxPrice, "order.max-price", "1000", "network backend: highest price per GiB and epoch of a volume's order")
 	fs.Uint64Var(&c.Network.Epochs, "order.epochs", 200, "network backend: duration of a volume's order in epochs")
 	fs.StringVar(&c.Network.Deposit, "order.deposit", "100000000udot", "network backend: escrow deposited with each volume's order")
@@ -224,6 +232,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.UploadExpiry, "upload-expiry", 7*24*time.Hour, "incomplete multipart uploads are aborted after this long when no lifecycle rule says otherwise")
 	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Hour, "how often upkeep runs (expired uploads, lifecycle rules)")
 	fs.DurationVar(&c.LifecycleDay, "lifecycle-day", 24*time.Hour, "length of a day in lifecycle rules (shorten only for tests)")
+	fs.StringVar(&c.PprofListen, "debug.pprof", "", "serve the Go profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off when empty; loopback only)")
 	fs.BoolVar(&c.AccessLog, "access-log", false, "log one line per request (id, account, operation, bucket, key, status, bytes, latency) on stdout as JSON")
 	var keys, domains []string
 	var keysFile string
@@ -251,6 +260,16 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	case "local", "network":
 	default:
 		return c, fmt.Errorf("config: --backend %q, want local or network", c.Backend)
+	}
+	if c.PprofListen != "" {
+		host, _, err := net.SplitHostPort(c.PprofListen)
+		ip, perr := netip.ParseAddr(host)
+		if err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+			return c, fmt.Errorf("config: --debug.pprof %q: want a loopback host:port (the profiler must not be exposed)", c.PprofListen)
+		}
+	}
+	if c.Network.AckLosses < -1 || c.Network.AckLosses > c.Network.M {
+		return c, fmt.Errorf("config: --ack-losses %d, want 0 to --erasure-m (%d), or -1 for erasure-m", c.Network.AckLosses, c.Network.M)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, errors.New("config: --tls-cert and --tls-key go together")

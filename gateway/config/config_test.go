@@ -227,9 +227,27 @@ func TestServingSettings(t *testing.T) {
 		{"--tls-key", "k.pem"},
 		{"--max-bytes", "-1"},
 		{"--maintenance-interval", "0s"},
+		{"--ack-losses", "3"}, // more than --erasure-m (2)
+		{"--ack-losses", "-2"},
+		{"--debug.pprof", "0.0.0.0:6060"},
+		{"--debug.pprof", "example.com:6060"},
 	} {
 		if _, err := Parse(append([]string{"--data", t.TempDir()}, args...), func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+// TestAckLossesAndPprof: --ack-losses defaults to -1 (every core) and
+// takes 0..erasure-m; --debug.pprof takes a loopback address.
+func TestAckLossesAndPprof(t *testing.T) {
+	c, err := Parse([]string{"--data", t.TempDir()}, func(string) string { return "" }, io.Discard)
+	if err != nil || c.Network.AckLosses != -1 || c.PprofListen != "" {
+		t.Fatalf("defaults: ack-losses %d, pprof %q, %v", c.Network.AckLosses, c.PprofListen, err)
+	}
+	c, err = Parse([]string{"--data", t.TempDir(), "--erasure-m", "3", "--ack-losses", "3", "--debug.pprof", "127.0.0.1:0"},
+		func(string) string { return "" }, io.Discard)
+	if err != nil || c.Network.AckLosses != 3 || c.PprofListen != "127.0.0.1:0" {
+		t.Fatalf("ack-losses %d, pprof %q, %v", c.Network.AckLosses, c.PprofListen, err)
 	}
 }

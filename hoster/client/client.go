@@ -226,11 +226,38 @@ func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed2551
 	default:
 		return 0, err
 	}
+	return c.pushFrom(ctx, core, core.Get, priv, manifest, start, length, batchBytes)
+}
+
+// PushCoreFrom is PushCore for a caller that knows the hoster holds the
+// core up to start (it pushed that far): it skips asking. If the hoster
+// holds less (it lost data), the push goes on from the hoster's length.
+// Blocks are read without checking them against the local tree (the
+// hoster checks them against the signature).
+func (c *Client) PushCoreFrom(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, start, length uint64, batchBytes int) (uint64, error) {
+	info := core.Info()
+	if length > info.Length || start > length {
+		return 0, fmt.Errorf("hoster: push: blocks %d..%d beyond the core's %d", start, length, info.Length)
+	}
+	if batchBytes <= 0 {
+		batchBytes = 8 << 20
+	}
+	batchBytes = min(batchBytes, wire.MaxPushBytes/2)
+	var manifest []byte
+	if !info.Compat {
+		manifest = info.Manifest
+	}
+	return c.pushFrom(ctx, core, core.GetUnchecked, priv, manifest, start, length, batchBytes)
+}
+
+func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, get func(context.Context, uint64) ([]byte, error),
+	priv ed25519.PrivateKey, manifest []byte, start, length uint64, batchBytes int) (uint64, error) {
+	info := core.Info()
 	for start < length {
 		var blocks [][]byte
 		size := 0
 		for i := start; i < length && len(blocks) < wire.MaxPushBlocks; i++ {
-			b, err := core.Get(ctx, i)
+			b, err := get(ctx, i)
 			if err != nil {
 				return start, err
 			}
@@ -263,6 +290,18 @@ func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed2551
 	return start, nil
 }
 
+// readAll is io.ReadAll into a buffer of size bytes when the size is known
+// (a block list or push of megabytes is then read without regrowing and
+// copying the buffer); size < 0 means unknown.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
 func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
@@ -278,7 +317,7 @@ func (c *Client) do(req *http.Request, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readAll(io.LimitReader(resp.Body, limit+1), min(resp.ContentLength, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -371,7 +372,16 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
 	case <-r.Context().Done():
 		return errorf(http.StatusServiceUnavailable, "push cancelled while waiting for a turn")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxPushBytes))
+	var body []byte
+	if r.ContentLength > 0 {
+		// Read into a buffer of the announced size (at most
+		// MaxPushBytes, checked above) instead of regrowing one.
+		buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+bytes.MinRead))
+		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, wire.MaxPushBytes))
+		body = buf.Bytes()
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxPushBytes))
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		s.cfg.Metrics.PushRefused.WithLabelValues("too_large").Inc()

@@ -77,7 +77,7 @@ else
 	# A free loopback port: bind port 0 and read what the kernel chose.
 	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	endpoint="http://127.0.0.1:$port"
-	"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >"$work/gateway.log" 2>&1 &
+	"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >"$work/gateway.log" 2>&1 &
 	gwpid=$!
 fi
 up=0
@@ -668,7 +668,7 @@ if [[ " $only " == *" crash "* ]] && [ -n "$gwpid" ]; then
 	kill -9 "$gwpid"
 	wait "$gwpid" 2>/dev/null || true
 	wait "$curlpid" 2>/dev/null || true
-	"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >>"$work/gateway.log" 2>&1 &
+	"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >>"$work/gateway.log" 2>&1 &
 	gwpid=$!
 	up=0
 	for _ in $(seq 1 100); do

@@ -19,6 +19,7 @@
 package network
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -47,6 +48,26 @@ type Shipper interface {
 	Ship(ctx context.Context, v *Volume, length uint64) error
 }
 
+// CoreShipper is a Shipper that ships each core on its own. With one, a
+// volume pushes every core to its hosters as soon as stripes are appended
+// (one push per core in flight, each carrying all that is new), keeps its
+// local cores without fsync (their durability is the hosters'), and
+// acknowledges a blob once Config.AckCores cores hold it on their hosters.
+type CoreShipper interface {
+	Shipper
+	// Prepare readies v for pushes up to length: on the volume's first
+	// call it places the volume's order and waits for every core to have
+	// a hoster. Calls for one volume do not overlap.
+	Prepare(ctx context.Context, v *Volume, length uint64) error
+	// PushCore makes blocks [0, length) of core j durable on the core's
+	// hosters. Calls for one core do not overlap; calls for different
+	// cores do.
+	PushCore(ctx context.Context, v *Volume, j int, length uint64) error
+	// Shipped reports that stripes [0, length) are acknowledged (held by
+	// AckCores cores): the order may be extended to it.
+	Shipped(v *Volume, length uint64)
+}
+
 // Config configures a Blobs.
 type Config struct {
 	Dir    string
@@ -58,6 +79,11 @@ type Config struct {
 	// MaxStripes per volume before a new one is started (default 16384).
 	MaxStripes uint64
 	Shipper    Shipper
+	// AckCores is, with a CoreShipper, how many of the n cores must hold
+	// a blob on their hosters before it is acknowledged: k+L survives the
+	// loss of any L hosters. 0 means n (the default: an acknowledged blob
+	// survives the loss of any m hosters); at least k.
+	AckCores int
 	// Journal records committed blobs as pending until metadata
 	// references them (store.MetaStore.AddPending); required.
 	Journal Journal
@@ -98,6 +124,7 @@ type Blobs struct {
 
 	cache *blockCache
 	usage *usageDB
+	cs    CoreShipper // cfg.Shipper when it ships core by core
 
 	mu   sync.Mutex
 	vols map[string]*Volume
@@ -130,6 +157,24 @@ type Volume struct {
 	waiting  []waiter
 	flushing bool
 	timer    *time.Timer
+
+	// Core by core shipping (with a CoreShipper), guarded by fmu: local
+	// is the stripes appended to the local cores, pushed[j] the stripes
+	// core j's hosters hold.
+	stores      []*hypercore.FileStorage
+	local       uint64
+	pushed      []uint64
+	pushing     []bool
+	coreErr     []error
+	kick        []chan struct{}
+	flushWanted bool   // a flush waits for enough idle cores
+	shipped     uint64 // stripes reported to Shipped
+	noWrites    bool   // a core failed: new blobs go to another volume
+	wctx        context.Context
+	stop        context.CancelFunc
+	workers     sync.WaitGroup
+	pmu         sync.Mutex // serialises Prepare
+	prepared    bool
 }
 
 type waiter struct {
@@ -168,8 +213,15 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.ReadWindow <= 0 {
 		cfg.ReadWindow = 4 << 20
 	}
+	if cfg.AckCores == 0 {
+		cfg.AckCores = cfg.Layout.N()
+	}
+	if cfg.AckCores < cfg.Layout.K || cfg.AckCores > cfg.Layout.N() {
+		return nil, fmt.Errorf("network: a blob acknowledged on %d cores, want %d (k) to %d (n)", cfg.AckCores, cfg.Layout.K, cfg.Layout.N())
+	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes)}
+	b.cs, _ = cfg.Shipper.(CoreShipper)
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
 			return nil, err
@@ -186,6 +238,10 @@ func (b *Blobs) currentFile() string { return filepath.Join(b.cfg.Dir, "current"
 
 // sealedFile marks a volume that takes no more blobs.
 func sealedFile(v *Volume) string { return filepath.Join(v.Dir, "sealed") }
+
+// syncedFile marks a volume whose local cores were synced at a clean
+// shutdown (with a CoreShipper they are written without fsync).
+func syncedFile(v *Volume) string { return filepath.Join(v.Dir, "synced") }
 
 // reopen makes the volume named by the current file the open volume
 // again, if it is not sealed, has room, and its n cores open with the
@@ -214,7 +270,16 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout); err != nil {
 		return err
 	}
+	if b.cs != nil {
+		// Local cores are written without fsync: only a volume whose
+		// cores were synced at a clean shutdown is continued.
+		if _, err := os.Stat(syncedFile(v)); err != nil {
+			b.seal(v)
+			return fmt.Errorf("network: volume %s was not closed cleanly (its local cores are not synced): sealed", hexID)
+		}
+	}
 	length := uint64(0)
+	v.stores = make([]*hypercore.FileStorage, len(v.Cores))
 	for j := range v.Cores {
 		dir := b.coreDir(hexID, j)
 		if _, err := os.Stat(filepath.Join(dir, "header")); err != nil {
@@ -226,6 +291,7 @@ func (b *Blobs) reopen(ctx context.Context) error {
 			v.close()
 			return fmt.Errorf("network: volume %s core %d: %w", hexID, j, err)
 		}
+		v.stores[j] = st
 		c, err := hypercore.Open(ctx, st, v.Keys[j])
 		if err != nil {
 			st.Close()
@@ -245,8 +311,18 @@ func (b *Blobs) reopen(ctx context.Context) error {
 		v.close()
 		return nil
 	}
+	if b.cs != nil {
+		// From here on the cores change without fsync: the marker goes
+		// first, durably.
+		if err := durable.Remove(syncedFile(v)); err != nil {
+			v.close()
+			return fmt.Errorf("network: %w", err)
+		}
+	}
 	v.enc = b.coder.NewStreamEncoder(length, v.emit)
 	v.stream = int64(length) * b.cfg.Layout.StripeSize()
+	v.local = length
+	b.startShipping(v)
 	b.vols[hexID] = v
 	b.open = v
 	b.cfg.Log.Info("reopened the last volume for writing", "volume", hexID, "stripes", length)
@@ -272,6 +348,9 @@ func (b *Blobs) Close() error {
 	defer b.mu.Unlock()
 	var errs []error
 	for _, v := range b.vols {
+		if v.stop != nil {
+			errs = append(errs, v.stopShipping())
+		}
 		for _, c := range v.Cores {
 			if c != nil {
 				errs = append(errs, c.Close())
@@ -300,6 +379,7 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 		return nil, err
 	}
 	v.Keys = keys
+	v.stores = make([]*hypercore.FileStorage, len(v.Cores))
 	for j := range v.Cores {
 		st, err := hypercore.OpenFileStorage(b.coreDir(v.Hex, j))
 		if err != nil {
@@ -311,12 +391,18 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 			v.close()
 			return nil, fmt.Errorf("network: volume %s core %d: %w", v.Hex, j, err)
 		}
+		v.stores[j] = st
 	}
 	v.enc = b.coder.NewStreamEncoder(0, v.emit)
+	b.startShipping(v)
 	return v, nil
 }
 
 func (v *Volume) close() {
+	if v.stop != nil {
+		v.stop()
+		v.workers.Wait()
+	}
 	for _, c := range v.Cores {
 		if c != nil {
 			c.Close()
@@ -444,20 +530,33 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err != nil {
 		return store.BlobRef{}, err
 	}
-	if err := v.waitDurable(ctx, off+w.n); err != nil {
-		return store.BlobRef{}, err
-	}
-	if err := w.b.usage.committed(v.Hex, w.n, v.durableLen()); err != nil {
-		return store.BlobRef{}, err
-	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
 	if w.n > 0 {
 		ref.Extents = []store.Extent{{Volume: v.Hex, Offset: off, Length: w.n}}
 	}
-	if err := w.b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); err != nil {
-		return store.BlobRef{}, fmt.Errorf("network: record pending blob: %w", err)
+	// The blob's accounting and its pending record are written while its
+	// stripes are pushed, not after: if the push fails, the pending record
+	// expires and the blob is deleted (counted dead) like any blob that
+	// metadata never referenced.
+	var wg sync.WaitGroup
+	var usageErr, pendingErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		usageErr = w.b.usage.committed(v.Hex, w.n, max(off+w.n, v.durableLen()))
+	}()
+	go func() {
+		defer wg.Done()
+		if pendingErr = w.b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); pendingErr != nil {
+			pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
+		}
+	}()
+	err = v.waitDurable(ctx, off+w.n)
+	wg.Wait()
+	if err := errors.Join(err, usageErr, pendingErr); err != nil {
+		return store.BlobRef{}, err
 	}
 	return ref, nil
 }
@@ -481,7 +580,7 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume
 	for {
 		b.mu.Lock()
 		v := b.open
-		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || v.err() != nil {
+		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || !v.writable() {
 			nv, err := b.newVolume(ctx)
 			if err == nil {
 				err = b.setCurrent(nv)
@@ -499,8 +598,16 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume
 		}
 		b.mu.Unlock()
 		v.wmu.Lock()
-		if v.err() != nil {
+		if !v.writable() {
 			v.wmu.Unlock()
+			if v.err() == nil {
+				// A core failed: the next blob goes to a new volume.
+				b.mu.Lock()
+				if b.open == v {
+					b.open = nil
+				}
+				b.mu.Unlock()
+			}
 			continue
 		}
 		off := v.stream
@@ -538,9 +645,20 @@ func (v *Volume) err() error {
 	return v.failed
 }
 
+// writable reports whether v takes new blobs.
+func (v *Volume) writable() bool {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.failed == nil && !v.noWrites
+}
+
 func (v *Volume) fail(err error) {
 	v.fmu.Lock()
 	defer v.fmu.Unlock()
+	v.failLocked(err)
+}
+
+func (v *Volume) failLocked(err error) {
 	if v.failed == nil {
 		v.failed = err
 		v.b.seal(v)
@@ -559,7 +677,12 @@ func (v *Volume) emit(stripe uint64, shards [][]byte) error {
 		// Recently written media is what gets read next.
 		v.b.cache.put(blockKey{v.Hex, stripe, j}, shards[j])
 	}
-	if len(v.pending)*volume.BlockSize >= 8<<20 {
+	limit := 8 << 20
+	if v.b.cs != nil {
+		// Unsynced appends are cheap: hand stripes to the pushes early.
+		limit = 1 << 20
+	}
+	if len(v.pending)*volume.BlockSize >= limit {
 		return v.appendPending(context.Background())
 	}
 	return nil
@@ -585,8 +708,23 @@ func (v *Volume) appendPending(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	appended := uint64(len(v.pending))
 	v.pending = v.pending[:0]
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if v.stop != nil {
+		v.fmu.Lock()
+		v.local += appended
+		v.fmu.Unlock()
+		for _, k := range v.kick {
+			select {
+			case k <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return nil
 }
 
 // waitDurable waits until the stream is durable up to end, starting a
@@ -603,7 +741,7 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 		return nil
 	}
 	v.waiting = append(v.waiting, waiter{end: end, done: done})
-	if v.timer == nil && !v.flushing {
+	if v.timer == nil && !v.flushing && !v.flushWanted {
 		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
 	}
 	v.fmu.Unlock()
@@ -618,6 +756,10 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 // flush pads the partial stripe, appends every pending stripe to the
 // cores, ships them, and releases the blobs that are now durable.
 func (v *Volume) flush() {
+	if v.stop != nil {
+		v.flushCores()
+		return
+	}
 	v.fmu.Lock()
 	v.timer = nil
 	v.flushing = true
@@ -659,6 +801,216 @@ func (v *Volume) flush() {
 		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
 	}
 	v.fmu.Unlock()
+}
+
+// startShipping starts v's core pushes (with a CoreShipper): one worker
+// per core, local cores without fsync.
+func (b *Blobs) startShipping(v *Volume) {
+	if b.cs == nil {
+		return
+	}
+	n := len(v.Cores)
+	for _, st := range v.stores {
+		st.SetNoSync(true)
+	}
+	v.pushed, v.pushing, v.coreErr = make([]uint64, n), make([]bool, n), make([]error, n)
+	v.kick = make([]chan struct{}, n)
+	v.wctx, v.stop = context.WithCancel(context.Background())
+	for j := range n {
+		// A reopened volume starts by learning what the hosters hold.
+		v.kick[j] = make(chan struct{}, 1)
+		v.kick[j] <- struct{}{}
+		v.workers.Add(1)
+		go v.worker(j)
+	}
+}
+
+// stopShipping stops the pushes, syncs the local cores and marks them
+// synced, so that the next start continues the volume.
+func (v *Volume) stopShipping() error {
+	v.stop()
+	v.workers.Wait()
+	v.fmu.Lock()
+	for _, w := range v.waiting {
+		w.done <- errors.New("network: store closed")
+	}
+	v.waiting = nil
+	v.fmu.Unlock()
+	for _, st := range v.stores {
+		if st == nil {
+			continue
+		}
+		if err := st.Sync(); err != nil {
+			return fmt.Errorf("network: volume %s: %w", v.Hex, err)
+		}
+	}
+	if _, err := os.Stat(sealedFile(v)); err == nil {
+		return nil
+	}
+	return durable.WriteFile(syncedFile(v), []byte("synced\n"))
+}
+
+// worker pushes core j to its hosters whenever the local core is ahead of
+// them: one push at a time, each carrying all that is new.
+func (v *Volume) worker(j int) {
+	defer v.workers.Done()
+	for {
+		select {
+		case <-v.kick[j]:
+		case <-v.wctx.Done():
+			return
+		}
+		for {
+			v.fmu.Lock()
+			target := v.local
+			if v.pushed[j] >= target || v.coreErr[j] != nil || v.failed != nil {
+				v.fmu.Unlock()
+				break
+			}
+			v.pushing[j] = true
+			v.fmu.Unlock()
+			err := v.prepare(target)
+			if err == nil {
+				err = v.b.cs.PushCore(v.wctx, v, j, target)
+			}
+			if v.wctx.Err() != nil {
+				return
+			}
+			v.fmu.Lock()
+			v.pushing[j] = false
+			if err != nil {
+				v.coreFailedLocked(j, err)
+			} else {
+				v.pushed[j] = max(v.pushed[j], target)
+			}
+			acked := v.releaseLocked()
+			flush := v.flushWanted && v.failed == nil && v.idleLocked() >= v.b.cfg.AckCores
+			if flush {
+				v.flushWanted = false
+			}
+			v.fmu.Unlock()
+			if acked > 0 {
+				v.b.cs.Shipped(v, acked)
+			}
+			if flush {
+				go v.flush()
+			}
+		}
+	}
+}
+
+// prepare runs the shipper's Prepare once per volume.
+func (v *Volume) prepare(length uint64) error {
+	v.pmu.Lock()
+	defer v.pmu.Unlock()
+	if v.prepared {
+		return nil
+	}
+	if err := v.b.cs.Prepare(v.wctx, v, length); err != nil {
+		return err
+	}
+	v.prepared = true
+	return nil
+}
+
+// coreFailedLocked records that core j cannot be pushed: new blobs go to
+// another volume, and if fewer than AckCores cores are left, every
+// waiting blob fails.
+func (v *Volume) coreFailedLocked(j int, err error) {
+	err = fmt.Errorf("network: volume %s core %d: %w", v.Hex, j, err)
+	v.coreErr[j] = err
+	v.b.cfg.Log.Error("push of a volume core failed; the volume takes no more blobs", "volume", v.Hex, "core", j, "err", err)
+	if !v.noWrites {
+		v.noWrites = true
+		v.b.seal(v)
+	}
+	var errs []error
+	for _, e := range v.coreErr {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(v.coreErr)-len(errs) < v.b.cfg.AckCores {
+		v.failLocked(fmt.Errorf("network: volume %s: %d of %d cores failed, a blob needs %d: %w", v.Hex, len(errs), len(v.coreErr), v.b.cfg.AckCores, errors.Join(errs...)))
+	}
+}
+
+// releaseLocked acknowledges the waiting blobs that AckCores cores hold
+// on their hosters; it returns the new acknowledged length in stripes, or
+// 0 if it did not grow.
+func (v *Volume) releaseLocked() uint64 {
+	ls := slices.Clone(v.pushed)
+	slices.SortFunc(ls, func(a, b uint64) int { return cmp.Compare(b, a) })
+	acked := ls[v.b.cfg.AckCores-1]
+	if acked <= v.shipped {
+		return 0
+	}
+	v.shipped = acked
+	v.durable = max(v.durable, int64(acked)*v.Layout.StripeSize())
+	rest := v.waiting[:0]
+	for _, w := range v.waiting {
+		if w.end <= v.durable {
+			w.done <- nil
+		} else {
+			rest = append(rest, w)
+		}
+	}
+	v.waiting = rest
+	return acked
+}
+
+// idleLocked counts the cores with nothing to push.
+func (v *Volume) idleLocked() int {
+	n := 0
+	for j := range v.pushed {
+		if v.coreErr[j] == nil && !v.pushing[j] && v.pushed[j] >= v.local {
+			n++
+		}
+	}
+	return n
+}
+
+// flushCores is flush with a CoreShipper: it pads the partial stripe and
+// appends the pending stripes to the local cores, which starts their
+// pushes; the workers acknowledge the blobs. While fewer than AckCores
+// cores are idle it waits for them (their pushes end with a flush), so
+// that blobs arriving meanwhile share the padded stripe.
+func (v *Volume) flushCores() {
+	v.fmu.Lock()
+	v.timer = nil
+	if v.failed != nil || v.wctx.Err() != nil { // failed, or the store is closing
+		v.fmu.Unlock()
+		return
+	}
+	if v.idleLocked() < v.b.cfg.AckCores {
+		v.flushWanted = true
+		v.fmu.Unlock()
+		return
+	}
+	v.flushWanted = false
+	v.flushing = true
+	v.fmu.Unlock()
+	v.wmu.Lock()
+	err := v.enc.Flush()
+	if err == nil {
+		err = v.appendPending(context.Background())
+	}
+	v.stream = int64(v.enc.Next()) * v.b.cfg.Layout.StripeSize()
+	flushed := v.stream
+	v.wmu.Unlock()
+	v.fmu.Lock()
+	v.flushing = false
+	// Blobs that came while this flush ran need the next one.
+	for _, w := range v.waiting {
+		if w.end > flushed && v.timer == nil && !v.flushWanted && err == nil {
+			v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
+		}
+	}
+	v.fmu.Unlock()
+	if err != nil {
+		v.fail(err)
+		v.b.cfg.Log.Error("volume flush failed; the volume is sealed", "volume", v.Hex, "err", err)
+	}
 }
 
 // Open implements store.BlobStore: it reads the data blocks that hold the

@@ -97,7 +97,12 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 		return nil, errors.New("network: remote reader without a locator")
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{}
+		// Keep connections to every hoster open for reuse: reads run
+		// concurrently, and net/http keeps only 2 idle per host by
+		// default (the rest would be new connections each time).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		cfg.HTTP = &http.Client{Transport: t}
 	}
 	if cfg.SlowAfter <= 0 {
 		cfg.SlowAfter = 2 * time.Second

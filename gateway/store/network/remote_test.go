@@ -31,6 +31,7 @@ const (
 	honest int32 = iota
 	slow         // answers block requests only when the client gives up
 	liar         // flips a byte of every block and proof it serves
+	stall        // takes pushes and never answers them
 )
 
 // testHoster is a real hoster API server (hoster/server over a real
@@ -43,7 +44,7 @@ type testHoster struct {
 	proofs atomic.Int64 // proof requests
 }
 
-func newTestHoster(t *testing.T) *testHoster {
+func newTestHoster(t testing.TB) *testHoster {
 	t.Helper()
 	st, err := hstore.Open(t.TempDir(), nil)
 	if err != nil {
@@ -60,6 +61,10 @@ func newTestHoster(t *testing.T) *testHoster {
 			h.proofs.Add(1)
 		}
 		switch {
+		case r.Method == http.MethodPost && h.mode.Load() == stall:
+			io.Copy(io.Discard, r.Body) // then the server notices a client that hangs up
+			<-r.Context().Done()
+			return
 		case read && h.mode.Load() == slow:
 			<-r.Context().Done()
 			return
@@ -91,7 +96,7 @@ func newTestHoster(t *testing.T) *testHoster {
 // after the hoster is told of its assignment, as the chain would) and
 // locates core j at hoster j unless a test moved it.
 type testNet struct {
-	t       *testing.T
+	t       testing.TB
 	hosters []*testHoster
 
 	mu       sync.Mutex
@@ -130,6 +135,31 @@ func (n *testNet) Ship(ctx context.Context, v *Volume, length uint64) error {
 	}
 	return nil
 }
+
+// Prepare implements CoreShipper: every core is assigned to its hoster.
+func (n *testNet) Prepare(ctx context.Context, v *Volume, length uint64) error {
+	for j, c := range v.Cores {
+		info := c.Info()
+		if err := n.assign(n.hosters[j], j, info.Key, info.Manifest, length); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PushCore implements CoreShipper: a real push of core j to hoster j.
+func (n *testNet) PushCore(ctx context.Context, v *Volume, j int, length uint64) error {
+	h := n.hosters[j]
+	cl, err := client.New(h.srv.URL, h.srv.Client())
+	if err != nil {
+		return err
+	}
+	_, err = cl.PushCore(ctx, v.Cores[j], v.Keys[j], length, 0)
+	return err
+}
+
+// Shipped implements CoreShipper.
+func (n *testNet) Shipped(*Volume, uint64) {}
 
 func (n *testNet) Locate(_ context.Context, v VolumeRef, fresh bool) ([][]string, error) {
 	n.mu.Lock()

@@ -13,7 +13,9 @@ import (
 // what compaction needs to pick mostly-dead volumes.
 type VolumeUsage struct {
 	Volume string
-	// Stream is the volume's stream bytes known durable (incl. padding).
+	// Stream is how far the volume's stream is known written: the end
+	// of its last committed blob or of its last durable flush (padding
+	// included), whichever is further.
 	Stream int64
 	// Live is the bytes of blobs committed to it and not deleted.
 	Live int64

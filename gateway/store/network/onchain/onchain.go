@@ -61,6 +61,14 @@ type Shipper struct {
 
 	mu     sync.Mutex
 	orders map[string]*order // by volume id
+	// held is, per core key and endpoint, the length a hoster was last
+	// seen to hold (so a push need not ask first).
+	held map[heldKey]uint64
+}
+
+type heldKey struct {
+	key [32]byte
+	ep  string
 }
 
 // Locate implements network.Locator: the endpoints of the hosters the
@@ -183,7 +191,12 @@ func New(cfg Config) *Shipper {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout}, orders: map[string]*order{}}
+	// Every core's pusher keeps its connection to its hoster (net/http
+	// keeps 2 idle per host by default).
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout, Transport: t},
+		orders: map[string]*order{}, held: map[heldKey]uint64{}}
 }
 
 // coreAt describes core j of v at length for the chain.
@@ -268,6 +281,55 @@ func (s *Shipper) Ship(ctx context.Context, v *network.Volume, length uint64) er
 	return nil
 }
 
+// Prepare implements network.CoreShipper: the volume's order exists
+// (placed at length on the first call) and every core has a hoster.
+func (s *Shipper) Prepare(ctx context.Context, v *network.Volume, length uint64) error {
+	if v.Keys == nil {
+		return fmt.Errorf("onchain: volume %s is not writable here", v.Hex)
+	}
+	_, err := s.order(ctx, v, length)
+	return err
+}
+
+// PushCore implements network.CoreShipper: blocks [0, length) of core j
+// are durable on every hoster assigned to it once it returns nil. A failed
+// push is tried once more at the chain's current assignment of the core
+// (the chain may have replaced its hoster).
+func (s *Shipper) PushCore(ctx context.Context, v *network.Volume, j int, length uint64) error {
+	o, err := s.order(ctx, v, length)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	eps := o.endpoints[j]
+	s.mu.Unlock()
+	err = s.push(ctx, v, j, eps, length)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	ref := network.VolumeRef{ID: v.ID, Layout: v.Layout, Keys: make([][32]byte, len(v.Cores)), Dir: v.Dir}
+	for i, c := range v.Cores {
+		ref.Keys[i] = c.Info().Key
+	}
+	fresh, lerr := s.Locate(ctx, ref, true)
+	if lerr != nil || slices.Equal(fresh[j], eps) {
+		return err
+	}
+	s.cfg.Log.Info("core placement changed; pushing to the current hosters", "volume", v.Hex, "order", o.id, "core", j)
+	return s.push(ctx, v, j, fresh[j], length)
+}
+
+// Shipped implements network.CoreShipper: the order is extended to length
+// in the background, in batches (maybeExtend).
+func (s *Shipper) Shipped(v *network.Volume, length uint64) {
+	s.mu.Lock()
+	o := s.orders[v.Hex]
+	s.mu.Unlock()
+	if o != nil {
+		s.maybeExtend(v, o, length)
+	}
+}
+
 func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints []string, length uint64) error {
 	if len(endpoints) == 0 {
 		return fmt.Errorf("onchain: volume %s core %d has no hoster", v.Hex, j)
@@ -280,10 +342,26 @@ func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints 
 		// A hoster learns of a new assignment from the chain a little
 		// after it is made: retry "not assigned" for AssignTimeout.
 		deadline := time.Now().Add(s.cfg.AssignTimeout)
+		hk := heldKey{v.Cores[j].Info().Key, ep}
 		for {
+			s.mu.Lock()
+			start, known := s.held[hk]
+			s.mu.Unlock()
 			pctx, cancel := context.WithTimeout(ctx, s.cfg.PushTimeout)
-			_, err = c.PushCore(pctx, v.Cores[j], v.Keys[j], length, 0)
+			var got uint64
+			if known && start <= length {
+				got, err = c.PushCoreFrom(pctx, v.Cores[j], v.Keys[j], start, length, 0)
+			} else {
+				got, err = c.PushCore(pctx, v.Cores[j], v.Keys[j], length, 0)
+			}
 			cancel()
+			s.mu.Lock()
+			if err == nil {
+				s.held[hk] = got
+			} else {
+				delete(s.held, hk) // ask next time
+			}
+			s.mu.Unlock()
 			if err == nil || !notAssigned(err) || time.Now().After(deadline) {
 				break
 			}

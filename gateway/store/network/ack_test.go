@@ -1,0 +1,194 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/volume"
+)
+
+// openAck opens an encrypting store of k=2 m=2 volumes over net's four
+// hosters that acknowledges a blob once ackCores cores hold it.
+func openAck(t *testing.T, net *testNet, ackCores int) *crypt.Blobs {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	remote, err := NewRemote(RemoteConfig{Locator: net, SlowAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 2}, Shipper: net, Journal: meta,
+		Remote: remote, AckCores: ackCores})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vols.Close() })
+	c, err := crypt.New(vols, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func putRandom(ctx context.Context, b store.BlobStore, n int) (store.BlobRef, []byte, error) {
+	data := make([]byte, n)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, b, bytes.NewReader(data), int64(n), nil)
+	return ref, data, err
+}
+
+// TestAckNeedsEnoughHosters: a blob is acknowledged only once it is on
+// the hosters of AckCores cores. With every core required (the default),
+// one dead hoster fails the PUT and one that never answers keeps it
+// waiting (it is not acknowledged); with AckCores = k+1 one dead hoster
+// is tolerated and the acknowledged blob survives the loss of one more,
+// while two dead hosters fail the PUT.
+func TestAckNeedsEnoughHosters(t *testing.T) {
+	kill := func(h *testHoster) {
+		h.srv.Listener.Close()
+		h.srv.CloseClientConnections()
+	}
+	if _, err := Open(Config{Dir: t.TempDir(), Master: testMaster, Layout: volume.Layout{K: 2, M: 2}, Journal: nopJournal{}, AckCores: 1}); err == nil {
+		t.Fatal("a store acknowledging on fewer than k cores opened")
+	}
+
+	t.Run("every core, one dead", func(t *testing.T) {
+		net := testHosters(t, 4)
+		b := openAck(t, net, 0)
+		if _, _, err := putRandom(ctx, b, 100000); err != nil {
+			t.Fatal(err)
+		}
+		kill(net.hosters[3])
+		if _, _, err := putRandom(ctx, b, 100000); err == nil {
+			t.Fatal("a blob was acknowledged with the hoster of core 3 dead, every core required")
+		}
+	})
+
+	t.Run("every core, one silent", func(t *testing.T) {
+		net := testHosters(t, 4)
+		b := openAck(t, net, 0)
+		net.hosters[1].mode.Store(stall)
+		// The PUT can never be acknowledged: it must still be waiting
+		// when its context ends, however long that takes.
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, _, err := putRandom(wctx, b, 70000)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("PUT with a silent hoster: %v, want it still waiting at its deadline", err)
+		}
+	})
+
+	t.Run("k+1 cores", func(t *testing.T) {
+		net := testHosters(t, 4)
+		b := openAck(t, net, 3)
+		kill(net.hosters[0])
+		var refs []store.BlobRef
+		var datas [][]byte
+		for i, n := range []int{1, 70000, 600000} {
+			ref, data, err := putRandom(ctx, b, n)
+			if err != nil {
+				t.Fatalf("blob %d with one hoster dead and k+1 cores required: %v", i, err)
+			}
+			refs, datas = append(refs, ref), append(datas, data)
+		}
+		// The acknowledged blobs survive the loss of one more hoster.
+		kill(net.hosters[3])
+		reader := openAck(t, net, 3)
+		for i, ref := range refs {
+			got, err := readAll(ctx, reader, ref, 0, ref.Size)
+			if err != nil || !bytes.Equal(got, datas[i]) {
+				t.Fatalf("blob %d after a second hoster died: %v", i, err)
+			}
+		}
+		// Two of four hosters dead: no blob can reach three.
+		if _, _, err := putRandom(ctx, b, 5000); err == nil {
+			t.Fatal("a blob was acknowledged on two hosters, three required")
+		}
+	})
+}
+
+// nopJournal takes pending blobs and forgets them.
+type nopJournal struct{}
+
+func (nopJournal) AddPending(context.Context, []store.BlobRef, time.Time) error { return nil }
+
+// TestCoreShippingRestart: with core by core shipping the local cores are
+// written without fsync, so a volume is continued after a restart only if
+// the store was closed cleanly (cores synced, marked); after a crash the
+// volume is sealed and new blobs go to a new one, while the acknowledged
+// blobs read back from the hosters.
+func TestCoreShippingRestart(t *testing.T) {
+	net := testHosters(t, 4)
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	remote, err := NewRemote(RemoteConfig{Locator: net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 2}, Shipper: net, Journal: meta, Remote: remote}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, data1, err := putRandom(ctx, b, 90000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	second, data2, err := putRandom(ctx, b, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Extents[0].Volume != first.Extents[0].Volume {
+		t.Fatal("a cleanly closed volume was not continued")
+	}
+	// A crash: the pushes stop, nothing is synced or marked.
+	v := b.open
+	v.stop()
+	v.workers.Wait()
+	for _, c := range v.Cores {
+		c.Close()
+	}
+	b.usage.close()
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	third, _, err := putRandom(ctx, b, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Extents[0].Volume == first.Extents[0].Volume {
+		t.Fatal("a volume whose unsynced local cores survived a crash was continued")
+	}
+	for i, w := range []struct {
+		ref  store.BlobRef
+		data []byte
+	}{{first, data1}, {second, data2}} {
+		got, err := readAll(ctx, b, w.ref, 0, w.ref.Size)
+		if err != nil || !bytes.Equal(got, w.data) {
+			t.Fatalf("blob %d after the crash: %v", i, err)
+		}
+	}
+}

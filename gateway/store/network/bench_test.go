@@ -1,0 +1,87 @@
+package network
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/volume"
+)
+
+// BenchmarkPutGet writes and reads blobs through an encrypting network
+// store with k=4 m=2 over six real hoster API servers (hoster/server over
+// hoster/store with fsync, on loopback, in this process), 8 writers at
+// once: the whole write path (encryption, RS, local cores, pushes) and the
+// cache-off read path. Profile with -cpuprofile.
+func BenchmarkPutGet(b *testing.B) {
+	for _, size := range []int{64 << 10, 1 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			net := benchHosters(b, 6)
+			blobs := benchStore(b, net, 0)
+			data := make([]byte, size)
+			rand.Read(data)
+			var refs []store.BlobRef
+			var mu sync.Mutex
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						ref, err := store.WriteBlob(ctx, blobs, bytes.NewReader(data), int64(size), nil)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						mu.Lock()
+						refs = append(refs, ref)
+						mu.Unlock()
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func benchHosters(b *testing.B, n int) *testNet {
+	net := &testNet{t: b, moved: map[int]string{}}
+	for range n {
+		net.hosters = append(net.hosters, newTestHoster(b))
+	}
+	return net
+}
+
+func benchStore(b *testing.B, net *testNet, cacheBytes int64) *crypt.Blobs {
+	dir := b.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { meta.Close() })
+	remote, err := NewRemote(RemoteConfig{Locator: net})
+	if err != nil {
+		b.Fatal(err)
+	}
+	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 4, M: 2}, Shipper: net, Journal: meta,
+		Remote: remote, CacheBytes: cacheBytes})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { vols.Close() })
+	c, err := crypt.New(vols, testMaster)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
