@@ -1,5 +1,6 @@
 // Package local is the single-machine storage of the gateway: metadata in a
-// bbolt database (fsynced on every commit) and object data in files.
+// bbolt database (fsynced on every commit) and object data in files, except
+// small blobs, whose bytes the database holds (Blobs.InlineMax).
 package local
 
 import (

@@ -240,6 +240,12 @@ func TestNullVersionBound(t *testing.T) {
 	if nulls != 1 || len(vs) != versions-1+1 || !vs[0].IsLatest || vs[0].VersionID != store.NullVersion {
 		t.Fatalf("after suspended PUTs: %d versions, %d null, latest %q", len(vs), nulls, vs[0].VersionID)
 	}
+	// Listing reads a key's newest version only.
+	cold = allocs(func() { meta.ListObjects(ctx, "b", store.ListQuery{Prefix: "cold", Limit: 10}) })
+	hot = allocs(func() { meta.ListObjects(ctx, "b", store.ListQuery{Prefix: "hot", Limit: 10}) })
+	if hot > cold+20 {
+		t.Fatalf("listing a key with %d versions allocates %.0f times, with 2: %.0f", versions, hot, cold)
+	}
 	cold = allocs(func() { meta.GetObject(ctx, "b", "cold", mid.VersionID) })
 	hot = allocs(func() { meta.GetObject(ctx, "b", "hot", oldest.VersionID) })
 	if hot > cold+20 {
@@ -258,6 +264,38 @@ func TestNullVersionBound(t *testing.T) {
 	}
 	if _, err := meta.GetObject(ctx, "b", "hot", store.NullVersion); err != store.ErrNoSuchVersion {
 		t.Fatalf("null version after its delete: %v", err)
+	}
+}
+
+// TestUnversionedPutBound: in a bucket that was never versioned a key
+// has one version however often it is overwritten, and a PUT reads it
+// once.
+func TestUnversionedPutBound(t *testing.T) {
+	meta, _, err := Open(ctx, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string) {
+		if _, _, err := meta.PutObject(ctx, "b", store.Object{Key: key, ETag: "e"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("new")
+	for range 200 {
+		put("hot")
+	}
+	vs, err := meta.ListVersions(ctx, "b", store.ListQuery{Prefix: "hot", Limit: 1000})
+	if err != nil || len(vs) != 1 || vs[0].VersionID != store.NullVersion {
+		t.Fatalf("after 200 PUTs: %d versions, %v", len(vs), err)
+	}
+	once := allocs(func() { put("new") })
+	often := allocs(func() { put("hot") })
+	if often > once+50 {
+		t.Fatalf("a PUT of a key overwritten 200 times allocates %.0f times, of another %.0f", often, once)
 	}
 }
 
