@@ -148,7 +148,9 @@ func (q *request) getObject(head bool) error {
 			if head || length == 0 {
 				break
 			}
-			if unpin, err = q.pinObject(b.Name, &obj); err == nil {
+			var u func()
+			if u, err = q.pinObject(b.Name, &obj); err == nil {
+				unpin = u
 				break
 			}
 		}

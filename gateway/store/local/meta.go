@@ -301,14 +301,6 @@ type selector func(i int, o *store.Object) (keep, stop bool)
 
 func latestOnly(int, *store.Object) (bool, bool) { return true, true }
 
-func nullVersions(_ int, o *store.Object) (bool, bool) {
-	return o.VersionID == store.NullVersion, false
-}
-
-func latestAndNulls(i int, o *store.Object) (bool, bool) {
-	return i == 0 || o.VersionID == store.NullVersion, false
-}
-
 // versionIs selects one version, or the latest when id is "".
 func versionIs(id string) selector {
 	if id == "" {
