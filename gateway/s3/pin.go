@@ -1,8 +1,6 @@
 package s3
 
 import (
-	"slices"
-
 	"github.com/datdot/datdot/gateway/s3err"
 	"github.com/datdot/datdot/gateway/store"
 )
@@ -17,8 +15,7 @@ func (q *request) pinObject(bucket string, obj *store.Object) (func(), error) {
 	q.s.reap.Pins.Pin(refs)
 	unpin := func() { q.s.reap.Unpin(q.ctx, refs) }
 	cur, err := q.s.cfg.Meta.GetObject(q.ctx, bucket, obj.Key, obj.VersionID)
-	if err != nil || cur.Seq != obj.Seq || cur.ETag != obj.ETag || !cur.Modified.Equal(obj.Modified) ||
-		len(cur.Parts) > 0 && !slices.EqualFunc(cur.Blobs(), refs, func(a, b store.BlobRef) bool { return a.ID == b.ID }) {
+	if err != nil || cur.Seq != obj.Seq || cur.ETag != obj.ETag || !cur.Modified.Equal(obj.Modified) || cur.NumParts() != obj.NumParts() {
 		unpin()
 		return nil, errReplaced
 	}
