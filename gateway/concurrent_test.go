@@ -39,7 +39,8 @@ func TestOverwriteWhileReading(t *testing.T) {
 	}
 	// Overwrite (frees the three old part blobs) and delete a copy, while
 	// the GET is still open.
-	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader([]byte("new"))}))
+	// (Larger than an inline blob, so that the new object is a file too.)
+	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: k, Body: bytes.NewReader(randBytes(20 << 10))}))
 	rest, err := io.ReadAll(get.Body)
 	get.Body.Close()
 	if err != nil {

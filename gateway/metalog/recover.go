@@ -255,6 +255,15 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 					}
 				}
 			}
+			for _, kv := range c.Parts {
+				p, err := local.DecodePartRecord(kv)
+				if err != nil {
+					return st, fmt.Errorf("metalog: %w", err)
+				}
+				for _, e := range p.Blob.Extents {
+					vols[e.Volume] = true
+				}
+			}
 		}
 		if err := meta.ApplyChanges(ctx, batch); err != nil {
 			return st, err

@@ -62,21 +62,22 @@ func (q *request) getObjectAttributes() error {
 				return s3err.InvalidArgument.With("Invalid part number marker")
 			}
 		}
-		parts := &s3xml.ObjectAttributeParts{TotalPartsCount: len(obj.Parts), PartNumberMarker: marker, MaxParts: max}
-		for i, p := range obj.Parts {
-			n := i + 1
-			if n <= marker {
-				continue
+		total := obj.NumParts()
+		parts := &s3xml.ObjectAttributeParts{TotalPartsCount: total, PartNumberMarker: marker, MaxParts: max}
+		// Only the parts of this page are read.
+		if marker < total && max > 0 {
+			if err := q.loadParts(&obj, store.PartsQuery{From: marker, To: min(marker+max, total)}); err != nil {
+				return err
 			}
-			if len(parts.Parts) == max {
-				parts.IsTruncated = true
-				break
+			for i, p := range obj.Parts {
+				n := obj.PartsFrom + i + 1
+				parts.Parts = append(parts.Parts, s3xml.AttributesPart{PartNumber: n, Size: p.Size, Checksums: s3xml.ChecksumsFrom(p.Checksums)})
+				parts.NextPartNumberMarker = n
 			}
-			parts.Parts = append(parts.Parts, s3xml.AttributesPart{PartNumber: n, Size: p.Size, Checksums: s3xml.ChecksumsFrom(p.Checksums)})
-			parts.NextPartNumberMarker = n
 		}
+		parts.IsTruncated = marker+max < total
 		// botocore reads TotalPartsCount from the PartsCount element.
-		parts.PartsCount = len(obj.Parts)
+		parts.PartsCount = total
 		res.ObjectParts = parts
 	}
 	q.writeXML(res)

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -90,20 +91,31 @@ func parseCopySource(v string) (copySource, error) {
 }
 
 // loadCopySource resolves x-amz-copy-source, checking read access and the
-// x-amz-copy-source-if-* conditions, and pins the source's data; the caller
-// calls the returned unpin when done reading.
-func (q *request) loadCopySource() (copySource, store.Object, func(), error) {
+// x-amz-copy-source-if-* conditions, loads the parts that hold the bytes
+// span returns (from the source's record; an error it returns is the
+// request's) and pins them; the caller calls the returned unpin when done
+// reading.
+func (q *request) loadCopySource(span func(src *store.Object) (off, n int64, err error)) (copySource, store.Object, func(), error) {
 	for attempt := 0; ; attempt++ {
 		cs, obj, err := q.lookupCopySource()
 		if err != nil {
 			return cs, obj, nil, err
 		}
-		unpin, err := q.pinObject(cs.bucket, &obj)
+		off, n, err := span(&obj)
+		if err != nil {
+			return cs, obj, nil, err
+		}
+		err = q.s.cfg.Meta.LoadParts(q.ctx, cs.bucket, &obj, store.PartsQuery{Offset: off, Length: n})
 		if err == nil {
-			return cs, obj, unpin, nil
+			var unpin func()
+			if unpin, err = q.pinObject(cs.bucket, &obj); err == nil {
+				return cs, obj, unpin, nil
+			}
+		} else if !errors.Is(err, store.ErrNoSuchVersion) {
+			return cs, obj, nil, err
 		}
 		if attempt == 3 {
-			return cs, obj, nil, err
+			return cs, obj, nil, errReplaced
 		}
 	}
 }
@@ -172,7 +184,7 @@ func (q *request) copyData(src *store.Object, off, n int64, algs []string) (stor
 	now := time.Now().UTC()
 	part := store.Part{Size: n, ETag: hr.etag(), Checksums: hr.checksums(), Modified: now}
 	var pieces []store.Part
-	start := int64(0)
+	start := src.PartsAt
 	for _, p := range src.Parts {
 		lo, hi := max(off, start), min(off+n, start+p.Size)
 		if lo < hi {
@@ -203,7 +215,12 @@ func (q *request) copyObject() error {
 	if err != nil {
 		return err
 	}
-	cs, src, unpin, err := q.loadCopySource()
+	cs, src, unpin, err := q.loadCopySource(func(src *store.Object) (int64, int64, error) {
+		if src.Size > maxObjectSize {
+			return 0, 0, nil // refused below
+		}
+		return 0, src.Size, nil
+	})
 	if err != nil {
 		return err
 	}

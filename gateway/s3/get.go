@@ -137,14 +137,27 @@ func (q *request) getObject(head bool) error {
 		return s3err.InvalidRequest.With("Cannot specify both Range header and partNumber query parameter.")
 	}
 	var obj store.Object
-	var unpin func()
+	unpin := func() {}
+	var start, length int64
+	var partial bool
 	for attempt := 0; ; attempt++ {
 		if obj, err = q.lookupObject(b, q.key, q.versionID()); err != nil {
 			return err
 		}
-		if unpin, err = q.pinObject(b.Name, &obj); err == nil {
-			break
-		} else if attempt == 3 {
+		if start, length, partial, err = q.readSpan(&obj, head); err == nil {
+			if head || length == 0 {
+				break
+			}
+			var u func()
+			if u, err = q.pinObject(b.Name, &obj); err == nil {
+				unpin = u
+				break
+			}
+		}
+		if !errors.Is(err, errReplaced) {
+			return err
+		}
+		if attempt == 3 {
 			return err
 		}
 	}
@@ -159,47 +172,8 @@ func (q *request) getObject(head bool) error {
 	if len(overrides) > 0 && q.user == nil {
 		return s3err.InvalidRequest.With("Request specific response headers cannot be used for anonymous GET requests.")
 	}
-
-	// The byte range to send: a part, a Range, or everything.
-	start, length := int64(0), obj.Size
-	partial := false
-	if pn := q.q.Get("partNumber"); pn != "" {
-		n, perr := strconv.Atoi(pn)
-		if perr != nil || n < 1 || n > 10000 {
-			return s3err.InvalidArgument.With("Part number must be an integer between 1 and 10000, inclusive")
-		}
-		if !obj.Multipart {
-			if n != 1 {
-				return s3err.InvalidPart.With("The requested partnumber is not satisfiable")
-			}
-		} else {
-			if n > len(obj.Parts) {
-				return s3err.InvalidPart.With("The requested partnumber is not satisfiable")
-			}
-			for _, p := range obj.Parts[:n-1] {
-				start += p.Size
-			}
-			length = obj.Parts[n-1].Size
-			partial = true
-			h.Set("x-amz-mp-parts-count", strconv.Itoa(len(obj.Parts)))
-		}
-	}
-	if err := checkConditions(q.r.Header, obj.ETag, obj.Modified, ""); err != nil {
-		if err == s3err.NotModified {
-			h.Set("ETag", `"`+obj.ETag+`"`)
-			h.Set("Last-Modified", httpDate(obj.Modified))
-		}
-		return err
-	}
-	if rv := q.r.Header.Get("Range"); rv != "" && !partial {
-		s, n, ok, rerr := parseRange(rv, obj.Size)
-		if rerr != nil {
-			h.Set("Content-Range", "bytes */"+itoa(obj.Size))
-			return rerr
-		}
-		if ok {
-			start, length, partial = s, n, true
-		}
+	if partial && obj.Multipart && q.q.Get("partNumber") != "" {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(obj.NumParts()))
 	}
 
 	// Open the data before any header is set: a blob that cannot be read
@@ -224,10 +198,10 @@ func (q *request) getObject(head bool) error {
 		}
 		h.Del("x-amz-checksum-type")
 		if pn, _ := strconv.Atoi(q.q.Get("partNumber")); pn > 0 && obj.Multipart && strings.EqualFold(q.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
-			for alg, v := range obj.Parts[pn-1].Checksums {
+			for alg, v := range obj.Parts[0].Checksums {
 				h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
 			}
-			if len(obj.Parts[pn-1].Checksums) > 0 && obj.ChecksumType != "" {
+			if len(obj.Parts[0].Checksums) > 0 && obj.ChecksumType != "" {
 				h.Set("x-amz-checksum-type", obj.ChecksumType)
 			}
 		}
@@ -257,6 +231,72 @@ func (q *request) getObject(head bool) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// readSpan works out the bytes a GET or HEAD of obj sends (a part, a
+// Range, or everything) and loads the parts that hold them (none for a
+// HEAD without partNumber): a version with 10,000 parts costs a Range GET
+// the parts it spans, not all of them. The checks and their order are
+// S3's: the part number, then the conditions, then the range. A version
+// that went meanwhile is errReplaced.
+func (q *request) readSpan(obj *store.Object, head bool) (start, length int64, partial bool, err error) {
+	length = obj.Size
+	loaded := false
+	if pn := q.q.Get("partNumber"); pn != "" {
+		n, perr := strconv.Atoi(pn)
+		if perr != nil || n < 1 || n > 10000 {
+			return 0, 0, false, s3err.InvalidArgument.With("Part number must be an integer between 1 and 10000, inclusive")
+		}
+		if !obj.Multipart {
+			if n != 1 {
+				return 0, 0, false, s3err.InvalidPart.With("The requested partnumber is not satisfiable")
+			}
+		} else {
+			if n > obj.NumParts() {
+				return 0, 0, false, s3err.InvalidPart.With("The requested partnumber is not satisfiable")
+			}
+			if err := q.loadParts(obj, store.PartsQuery{From: n - 1, To: n}); err != nil {
+				return 0, 0, false, err
+			}
+			if len(obj.Parts) != 1 {
+				return 0, 0, false, errReplaced
+			}
+			start, length, partial, loaded = obj.PartsAt, obj.Parts[0].Size, true, true
+		}
+	}
+	h := q.w.Header()
+	if err := checkConditions(q.r.Header, obj.ETag, obj.Modified, ""); err != nil {
+		if err == s3err.NotModified {
+			h.Set("ETag", `"`+obj.ETag+`"`)
+			h.Set("Last-Modified", httpDate(obj.Modified))
+		}
+		return 0, 0, false, err
+	}
+	if rv := q.r.Header.Get("Range"); rv != "" && !partial {
+		s, n, ok, rerr := parseRange(rv, obj.Size)
+		if rerr != nil {
+			h.Set("Content-Range", "bytes */"+itoa(obj.Size))
+			return 0, 0, false, rerr
+		}
+		if ok {
+			start, length, partial = s, n, true
+		}
+	}
+	if !head && !loaded && length > 0 {
+		if err := q.loadParts(obj, store.PartsQuery{Offset: start, Length: length}); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	return start, length, partial, nil
+}
+
+// loadParts loads parts of obj; a version that is gone is errReplaced.
+func (q *request) loadParts(obj *store.Object, pq store.PartsQuery) error {
+	err := q.s.cfg.Meta.LoadParts(q.ctx, q.bucket, obj, pq)
+	if errors.Is(err, store.ErrNoSuchVersion) {
+		return errReplaced
+	}
+	return err
 }
 
 // objectHeaders sets the headers that describe an object.

@@ -154,29 +154,32 @@ func (q *request) uploadPartCopy() error {
 	if err != nil {
 		return err
 	}
-	_, src, unpin, err := q.loadCopySource()
+	var off, length int64
+	_, src, unpin, err := q.loadCopySource(func(src *store.Object) (int64, int64, error) {
+		off, length = 0, src.Size
+		if rv := q.r.Header.Get("x-amz-copy-source-range"); rv != "" {
+			spec, ok := strings.CutPrefix(rv, "bytes=")
+			a, bb, ok2 := strings.Cut(spec, "-")
+			first, err1 := strconv.ParseInt(a, 10, 64)
+			last, err2 := strconv.ParseInt(bb, 10, 64)
+			if !ok || !ok2 || err1 != nil || err2 != nil || first < 0 || last < first {
+				return 0, 0, s3err.InvalidArgument.With("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+			}
+			if last >= src.Size {
+				return 0, 0, s3err.InvalidRange.With("The requested range is not satisfiable")
+			}
+			off, length = first, last-first+1
+		}
+		// A part is at most 5 GiB, copied or not (issue 9 #7).
+		if length > maxObjectSize {
+			return 0, 0, s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+		}
+		return off, length, nil
+	})
 	if err != nil {
 		return err
 	}
 	defer unpin()
-	off, length := int64(0), src.Size
-	if rv := q.r.Header.Get("x-amz-copy-source-range"); rv != "" {
-		spec, ok := strings.CutPrefix(rv, "bytes=")
-		a, bb, ok2 := strings.Cut(spec, "-")
-		first, err1 := strconv.ParseInt(a, 10, 64)
-		last, err2 := strconv.ParseInt(bb, 10, 64)
-		if !ok || !ok2 || err1 != nil || err2 != nil || first < 0 || last < first {
-			return s3err.InvalidArgument.With("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
-		}
-		if last >= src.Size {
-			return s3err.InvalidRange.With("The requested range is not satisfiable")
-		}
-		off, length = first, last-first+1
-	}
-	// A part is at most 5 GiB, copied or not (issue 9 #7).
-	if length > maxObjectSize {
-		return s3err.InvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
-	}
 	if err := q.checkBytesLimit(ub, length); err != nil {
 		return err
 	}

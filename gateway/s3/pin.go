@@ -1,22 +1,21 @@
 package s3
 
 import (
-	"slices"
-
 	"github.com/datdot/datdot/gateway/s3err"
 	"github.com/datdot/datdot/gateway/store"
 )
 
-// pinObject pins the blobs of obj for reading (a blob freed while pinned
-// is deleted only after its last reader unpins it) and checks that obj is
-// still stored with those blobs (a commit between the lookup and the pin
-// may have freed them). It returns the unpin function, or errReplaced.
+// pinObject pins the blobs of obj's loaded parts for reading (a blob
+// freed while pinned is deleted only after its last reader unpins it) and
+// checks that obj is still stored (a commit between the lookup and the pin
+// may have freed them): the same version at the same place, whose parts
+// never change. It returns the unpin function, or errReplaced.
 func (q *request) pinObject(bucket string, obj *store.Object) (func(), error) {
 	refs := obj.Blobs()
 	q.s.reap.Pins.Pin(refs)
 	unpin := func() { q.s.reap.Unpin(q.ctx, refs) }
 	cur, err := q.s.cfg.Meta.GetObject(q.ctx, bucket, obj.Key, obj.VersionID)
-	if err != nil || !slices.EqualFunc(cur.Blobs(), refs, func(a, b store.BlobRef) bool { return a.ID == b.ID }) {
+	if err != nil || cur.Seq != obj.Seq || cur.ETag != obj.ETag || !cur.Modified.Equal(obj.Modified) || cur.NumParts() != obj.NumParts() {
 		unpin()
 		return nil, errReplaced
 	}

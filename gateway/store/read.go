@@ -22,13 +22,14 @@ type BlobChecker interface {
 }
 
 // checkParts checks, when blobs is a BlobChecker, that every part holding
-// bytes of [offset, offset+length) is all there.
-func checkParts(ctx context.Context, blobs BlobStore, parts []Part, offset, length int64) error {
+// bytes of [offset, offset+length) is all there; parts start at object
+// offset at.
+func checkParts(ctx context.Context, blobs BlobStore, parts []Part, at, offset, length int64) error {
 	bc, ok := blobs.(BlobChecker)
 	if !ok || length == 0 {
 		return nil
 	}
-	pos := int64(0)
+	pos := at
 	for _, p := range parts {
 		if pos+p.Size > offset && pos < offset+length {
 			if err := bc.CheckBlob(ctx, p.Blob); err != nil {
@@ -41,7 +42,8 @@ func checkParts(ctx context.Context, blobs BlobStore, parts []Part, offset, leng
 }
 
 // OpenObject returns a reader of length bytes of obj's data starting at
-// offset, spanning its parts. Every part's blob is checked first when the
+// offset, spanning its parts, which must be loaded (MetaStore.LoadParts)
+// for that range. Every part's blob is checked first when the
 // store is a BlobChecker, and the first part's blob is opened before
 // OpenObject returns, so that a missing or unreachable blob fails here,
 // before a response status is sent; each later part is opened when the read
@@ -50,8 +52,11 @@ func OpenObject(ctx context.Context, blobs BlobStore, obj *Object, offset, lengt
 	if offset < 0 || length < 0 || offset+length > obj.Size {
 		return nil, fmt.Errorf("store: range %d+%d outside object of %d bytes", offset, length, obj.Size)
 	}
-	r := &partsReader{ctx: ctx, blobs: blobs, parts: obj.Parts, offset: offset, remain: length}
-	if err := checkParts(ctx, blobs, obj.Parts, offset, length); err != nil {
+	if length > 0 && offset < obj.PartsAt {
+		return nil, fmt.Errorf("store: range %d+%d starts before the loaded parts (at %d)", offset, length, obj.PartsAt)
+	}
+	r := &partsReader{ctx: ctx, blobs: blobs, parts: obj.Parts, offset: offset - obj.PartsAt, remain: length}
+	if err := checkParts(ctx, blobs, obj.Parts, obj.PartsAt, offset, length); err != nil {
 		return nil, err
 	}
 	if length > 0 {

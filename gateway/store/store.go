@@ -135,6 +135,13 @@ type BlobRef struct {
 	Stored int64 `json:"stored,omitempty"`
 	// Crypt is the blob's encryption; nil for plaintext.
 	Crypt *BlobCrypt `json:"crypt,omitempty"`
+	// Inline marks a small blob whose bytes the metadata database holds
+	// (local store): they become durable in the same commit as the
+	// metadata that first references the blob, one fsync'ed commit for a
+	// small PUT. Data carries those bytes from the BlobWriter to that
+	// commit; it is never stored in a record.
+	Inline bool   `json:"inl,omitempty"`
+	Data   []byte `json:"-"`
 }
 
 // Extent is a run of a blob's stored bytes in the data stream of a volume.
@@ -195,8 +202,23 @@ type Object struct {
 	ChecksumType string            `json:"sumtype,omitempty"`
 	// Multipart is true when the object came from a multipart upload; Parts
 	// then lists its parts in order.
-	Multipart bool   `json:"mp,omitempty"`
-	Parts     []Part `json:"parts,omitempty"`
+	Multipart bool `json:"mp,omitempty"`
+	// Parts holds parts PartsFrom.. of the object's PartCount parts, those
+	// a read loaded: GetObject and listings load them only when they are
+	// stored with the version's record (one part); MetaStore.LoadParts
+	// loads the ones a read needs. Writers set all of them (PartsFrom 0).
+	Parts []Part `json:"parts,omitempty"`
+	// PartCount is the number of parts (set by reads; stored when the
+	// parts are stored apart from the record).
+	PartCount int `json:"np,omitempty"`
+	// PartsFrom is the index of Parts[0] among all parts, PartsAt the
+	// offset of its first byte in the object (set by reads).
+	PartsFrom int   `json:"-"`
+	PartsAt   int64 `json:"-"`
+	// Seq is the store's position of this version (set by reads): the
+	// version LoadParts reads, and a check that a later read found the
+	// same version.
+	Seq uint64 `json:"-"`
 	// UploadID is the multipart upload that created the object, so that a
 	// repeated CompleteMultipartUpload succeeds as in S3.
 	UploadID string `json:"upload,omitempty"`
@@ -217,6 +239,19 @@ func (o *Object) Blobs() []BlobRef {
 		}
 	}
 	return refs
+}
+
+// NumParts is the object's number of parts, loaded or not.
+func (o *Object) NumParts() int {
+	return max(o.PartCount, len(o.Parts))
+}
+
+// PartsQuery selects the parts of a version that MetaStore.LoadParts
+// loads: the parts at indexes [From, To) when To > 0, else the parts that
+// hold bytes [Offset, Offset+Length) of the object.
+type PartsQuery struct {
+	From, To       int
+	Offset, Length int64
 }
 
 // Upload is an in-progress multipart upload.
@@ -297,8 +332,14 @@ type MetaStore interface {
 	// object and the blobs no longer referenced.
 	PutObject(ctx context.Context, bucket string, obj Object, check PutCheck) (Object, []BlobRef, error)
 	// GetObject returns a version; versionID "" means the latest, which may
-	// be a delete marker (returned with ErrNoSuchKey).
+	// be a delete marker (returned with ErrNoSuchKey). Its parts are loaded
+	// only when the record holds them (see Object.Parts): reading a version
+	// costs the same whatever its number of parts.
 	GetObject(ctx context.Context, bucket, key, versionID string) (Object, error)
+	// LoadParts sets obj.Parts (with PartsFrom and PartsAt) to the parts
+	// of the version obj (from GetObject) that q selects. It returns
+	// ErrNoSuchVersion when that version is gone.
+	LoadParts(ctx context.Context, bucket string, obj *Object, q PartsQuery) error
 	// UpdateObject changes a stored version in place (ACLs).
 	UpdateObject(ctx context.Context, bucket, key, versionID string, fn func(*Object) error) error
 	// DeleteObject deletes the latest version (versionID "") following the
@@ -364,7 +405,9 @@ type BlobWriter interface {
 	io.Writer
 	// Commit makes the written bytes durable and returns the blob. The
 	// blob is pending (see MetaStore.AddPending) until a metadata commit
-	// references it.
+	// references it. An inline blob (BlobRef.Inline, with Data) is not
+	// stored yet: the metadata commit that first references it stores its
+	// bytes; if none does, nothing remains.
 	Commit(ctx context.Context) (BlobRef, error)
 	// Abort discards the blob. It is a no-op after Commit or Abort.
 	Abort()
@@ -384,8 +427,11 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
 	}
-	buf := make([]byte, 256<<10)
-	n, err := io.CopyBuffer(w, src, buf)
+	bufSize := int64(256 << 10)
+	if size >= 0 && size+1 < bufSize {
+		bufSize = size + 1 // small bodies: no 256 KiB buffer to allocate and zero
+	}
+	n, err := io.CopyBuffer(w, src, make([]byte, bufSize))
 	if err != nil {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: write blob: %w", err)

@@ -1,8 +1,10 @@
 // Package local is the single-machine storage of the gateway: metadata in a
-// bbolt database (fsynced on every commit) and object data in files.
+// bbolt database (fsynced on every commit) and object data in files, except
+// small blobs, whose bytes the database holds (Blobs.InlineMax).
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,13 +26,31 @@ import (
 // and its directory fsynced before Commit returns. So a crash leaves either
 // a temp file (tmp is emptied at open) or a queued blob, which the reaper
 // deletes once due unless a metadata commit referenced it.
+//
+// A blob of at most InlineMax bytes is not a file: its bytes go into the
+// metadata database in the commit that first references it (Meta.addRefs),
+// so a small PUT costs one fsync'ed commit instead of a file fsync, a
+// pending record's commit, a directory fsync and the metadata commit.
 type Blobs struct {
 	dir     string
 	journal Journal
+	inline  InlineStore
 	// PendingWindow is how long a committed blob may stay unreferenced
 	// before the reaper may delete it (default DefaultPendingWindow).
 	PendingWindow time.Duration
+	// InlineMax is the largest blob kept in the metadata database
+	// (DefaultInlineMax; 0 or a journal that is not an InlineStore: none).
+	InlineMax int
 }
+
+// InlineStore holds the bytes of inline blobs (Meta implements it).
+type InlineStore interface {
+	InlineData(ctx context.Context, id string) ([]byte, error)
+	DeleteInline(ctx context.Context, ids []string) error
+}
+
+// DefaultInlineMax is the default of Blobs.InlineMax.
+const DefaultInlineMax = 16 << 10
 
 // Journal records committed blobs as pending (store.MetaStore.AddPending).
 type Journal interface {
@@ -52,6 +72,9 @@ const DefaultPendingWindow = time.Hour
 // and with it a blob whose metadata had already committed.
 func OpenBlobs(dir string, journal Journal) (*Blobs, error) {
 	b := &Blobs{dir: dir, journal: journal, PendingWindow: DefaultPendingWindow}
+	if is, ok := journal.(InlineStore); ok {
+		b.inline, b.InlineMax = is, DefaultInlineMax
+	}
 	if err := os.RemoveAll(b.tmpDir()); err != nil {
 		return nil, fmt.Errorf("local: clear tmp: %w", err)
 	}
@@ -95,28 +118,58 @@ func newID() string {
 	return hex.EncodeToString(buf[:])
 }
 
-// Create implements store.BlobStore.
+// Create implements store.BlobStore. The file is made only once the blob
+// outgrows InlineMax.
 func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(b.tmpDir(), "put-*")
-	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
+	w := &blobWriter{b: b}
+	if b.inline == nil || b.InlineMax <= 0 {
+		if err := w.spill(); err != nil {
+			return nil, err
+		}
 	}
-	return &blobWriter{b: b, f: f}, nil
+	return w, nil
 }
 
 type blobWriter struct {
 	b    *Blobs
-	f    *os.File
+	f    *os.File // nil while the bytes fit in buf
+	buf  []byte
 	n    int64
 	done bool
+}
+
+// spill moves the blob from memory to a temp file.
+func (w *blobWriter) spill() error {
+	f, err := os.CreateTemp(w.b.tmpDir(), "put-*")
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	w.f = f
+	if len(w.buf) > 0 {
+		if _, err := f.Write(w.buf); err != nil {
+			return fmt.Errorf("local: write blob: %w", err)
+		}
+	}
+	w.buf = nil
+	return nil
 }
 
 func (w *blobWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("local: write to a finished blob")
+	}
+	if w.f == nil {
+		if len(w.buf)+len(p) <= w.b.InlineMax {
+			w.buf = append(w.buf, p...)
+			w.n += int64(len(p))
+			return len(p), nil
+		}
+		if err := w.spill(); err != nil {
+			return 0, err
+		}
 	}
 	n, err := w.f.Write(p)
 	w.n += int64(n)
@@ -131,8 +184,11 @@ func (w *blobWriter) Abort() {
 		return
 	}
 	w.done = true
-	w.f.Close()
-	os.Remove(w.f.Name())
+	w.buf = nil
+	if w.f != nil {
+		w.f.Close()
+		os.Remove(w.f.Name())
+	}
 }
 
 func (w *blobWriter) Commit(ctx context.Context) (ref store.BlobRef, err error) {
@@ -144,6 +200,15 @@ func (w *blobWriter) Commit(ctx context.Context) (ref store.BlobRef, err error) 
 			w.Abort()
 		}
 	}()
+	if w.f == nil {
+		// Inline: the metadata commit that references it stores it.
+		w.done = true
+		data := w.buf
+		if data == nil {
+			data = []byte{}
+		}
+		return store.BlobRef{ID: newID(), Size: w.n, Inline: true, Data: data}, nil
+	}
 	if err = w.f.Sync(); err != nil {
 		return ref, fmt.Errorf("local: sync blob: %w", err)
 	}
@@ -187,8 +252,29 @@ type sectionFile struct {
 
 func (s sectionFile) Close() error { return s.f.Close() }
 
+// inlineData returns the bytes of an inline blob.
+func (b *Blobs) inlineData(ctx context.Context, ref store.BlobRef) ([]byte, error) {
+	if b.inline == nil {
+		return nil, fmt.Errorf("local: inline blob %s without a metadata store", ref.ID)
+	}
+	if ref.Data != nil {
+		return ref.Data, nil
+	}
+	return b.inline.InlineData(ctx, ref.ID)
+}
+
 // Open implements store.BlobStore.
-func (b *Blobs) Open(_ context.Context, ref store.BlobRef, offset, length int64) (io.ReadCloser, error) {
+func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int64) (io.ReadCloser, error) {
+	if ref.Inline {
+		data, err := b.inlineData(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if offset < 0 || offset > int64(len(data)) {
+			return nil, fmt.Errorf("local: blob %s has %d bytes, read at %d: %w", ref.ID, len(data), offset, store.ErrDataShort)
+		}
+		return io.NopCloser(bytes.NewReader(data[offset:min(int64(len(data)), offset+length)])), nil
+	}
 	p, err := b.path(ref.ID)
 	if err != nil {
 		return nil, err
@@ -201,9 +287,14 @@ func (b *Blobs) Open(_ context.Context, ref store.BlobRef, offset, length int64)
 }
 
 // Delete implements store.BlobStore.
-func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
+func (b *Blobs) Delete(ctx context.Context, refs ...store.BlobRef) error {
 	var errs []error
+	var inline []string
 	for _, ref := range refs {
+		if ref.Inline {
+			inline = append(inline, ref.ID)
+			continue
+		}
 		p, err := b.path(ref.ID)
 		if err != nil {
 			errs = append(errs, err)
@@ -213,19 +304,34 @@ func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
 			errs = append(errs, fmt.Errorf("local: %w", err))
 		}
 	}
+	if len(inline) > 0 && b.inline != nil {
+		if err := b.inline.DeleteInline(ctx, inline); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // CheckBlob implements store.BlobChecker: the blob's file must exist and
 // hold at least the bytes ref records.
-func (b *Blobs) CheckBlob(_ context.Context, ref store.BlobRef) error {
-	p, err := b.path(ref.ID)
-	if err != nil {
-		return err
-	}
+func (b *Blobs) CheckBlob(ctx context.Context, ref store.BlobRef) error {
 	want := ref.Size
 	if ref.Stored > 0 {
 		want = ref.Stored
+	}
+	if ref.Inline {
+		data, err := b.inlineData(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) < want {
+			return fmt.Errorf("local: blob %s has %d of %d bytes: %w", ref.ID, len(data), want, store.ErrDataShort)
+		}
+		return nil
+	}
+	p, err := b.path(ref.ID)
+	if err != nil {
+		return err
 	}
 	fi, err := os.Stat(p)
 	if err != nil {

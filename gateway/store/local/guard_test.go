@@ -20,6 +20,7 @@ func TestMetaLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	blobs.InlineMax = 0 // blob files: this test is about them
 	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

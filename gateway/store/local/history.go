@@ -177,11 +177,18 @@ func (m *Meta) ExpireHistory(ctx context.Context, now time.Time, limit int) (n i
 			if err := decode(v, &r, "hidden version", ek); err != nil {
 				return err
 			}
-			f, err := dropRefs(tx, r.Obj.Parts)
+			parts, err := entryParts(tx, string(bucket), ek, &r.Obj)
+			if err != nil {
+				return err
+			}
+			f, err := dropRefs(tx, parts)
 			if err != nil {
 				return err
 			}
 			freed = append(freed, f...)
+			if err := deleteParts(tx, string(bucket), ek, &r.Obj); err != nil {
+				return err
+			}
 			if err := hist.Delete(ek); err != nil {
 				return err
 			}
@@ -216,8 +223,11 @@ func keyVersions(tx *bolt.Tx, bucket, key string) ([]Version, error) {
 		c := objs.Cursor()
 		first := true
 		for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx) && len(k) == len(pfx)+8; k, v = c.Next() {
-			var o store.Object
-			if err := decode(v, &o, "object", k); err != nil {
+			o, err := decodeObject(v, k)
+			if err != nil {
+				return nil, err
+			}
+			if o.Parts, err = entryParts(tx, bucket, k, &o); err != nil {
 				return nil, err
 			}
 			o.IsLatest = first
@@ -233,6 +243,12 @@ func keyVersions(tx *bolt.Tx, bucket, key string) ([]Version, error) {
 				if err := decode(v, &r, "hidden version", k); err != nil {
 					return nil, err
 				}
+				finishRead(&r.Obj, key, k)
+				parts, err := entryParts(tx, bucket, k, &r.Obj)
+				if err != nil {
+					return nil, err
+				}
+				r.Obj.Parts = parts
 				out = append(out, Version{Object: r.Obj, Hidden: true, Retired: r.Retired, seq: entrySeq(k), k: append([]byte(nil), k...)})
 			}
 		}
@@ -453,24 +469,29 @@ func deleteCurrent(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, key string, n
 		marker := store.Object{Key: key, DeleteMarker: true, Modified: now}
 		return putVersion(tx, objs, b, &marker, nil)
 	}
-	vers, err := versions(objs, key, nullVersions)
+	e, ok, err := nullEntry(tx, objs, b.Name, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	freed, err := dropVersion(tx, objs, b.Name, e)
 	if err != nil {
 		return nil, err
 	}
-	var dropped []store.Part
-	for _, e := range vers {
-		kept, err := retire(tx, b.Name, e)
-		if err != nil {
-			return nil, err
-		}
-		if !kept {
-			dropped = append(dropped, e.obj.Parts...)
-		}
-		if err := objs.Delete(e.k); err != nil {
-			return nil, err
-		}
+	return freed, addUsage(tx, b.Name, -e.obj.Size)
+}
+
+// historySeq returns the highest sequence of bucket's hidden versions.
+func historySeq(tx *bolt.Tx, bucket string) uint64 {
+	var seq uint64
+	if hist := subBucket(tx, bHistory, bucket); hist != nil {
+		hist.ForEach(func(k, _ []byte) error {
+			if len(k) >= 9 {
+				seq = max(seq, entrySeq(k))
+			}
+			return nil
+		})
 	}
-	return dropRefs(tx, dropped)
+	return seq
 }
 
 // recreateBucket creates bucket again from the record the history kept,
@@ -497,16 +518,7 @@ func (m *Meta) recreateBucket(ctx context.Context, bucket string) error {
 			return err
 		}
 		// New versions must sort above the hidden ones.
-		var seq uint64
-		if hist := subBucket(tx, bHistory, bucket); hist != nil {
-			hist.ForEach(func(k, _ []byte) error {
-				if len(k) >= 9 {
-					seq = max(seq, entrySeq(k))
-				}
-				return nil
-			})
-		}
-		if objs.Sequence() < seq {
+		if seq := historySeq(tx, bucket); objs.Sequence() < seq {
 			if err := objs.SetSequence(seq); err != nil {
 				return err
 			}

@@ -100,6 +100,9 @@ type Change struct {
 	// stored (entry key, JSON record); Config the histcfg entries.
 	Entries []KV `json:"e,omitempty"`
 	Hidden  []KV `json:"h,omitempty"`
+	// Parts are the part records of those versions (and hidden versions)
+	// that keep their parts apart (parts.go); see DecodePartRecord.
+	Parts []KV `json:"p,omitempty"`
 }
 
 // Size is roughly the encoded size of c.
@@ -109,6 +112,9 @@ func (c *Change) Size() int {
 		n += len(kv.K) + len(kv.V) + 8
 	}
 	for _, kv := range c.Hidden {
+		n += len(kv.K) + len(kv.V) + 8
+	}
+	for _, kv := range c.Parts {
 		n += len(kv.K) + len(kv.V) + 8
 	}
 	return n
@@ -149,6 +155,7 @@ func changeOf(tx *bolt.Tx, mk Mark) Change {
 	case MarkKey:
 		c.Entries = prefixEntries(subBucket(tx, bObjects, mk.Bucket), mk.Key)
 		c.Hidden = prefixEntries(subBucket(tx, bHistory, mk.Bucket), mk.Key)
+		c.Parts = partEntries(subBucket(tx, bObjParts, mk.Bucket), mk.Key)
 	case MarkConfig:
 		if cfg := tx.Bucket(bHistCfg); cfg != nil {
 			cfg.ForEach(func(k, v []byte) error {
@@ -340,9 +347,13 @@ func applyChange(tx *bolt.Tx, c Change) error {
 			if err := tx.Bucket(bBuckets).Delete([]byte(c.Bucket)); err != nil {
 				return err
 			}
-			for _, top := range [][]byte{bObjects, bUploads} {
-				if tx.Bucket(top).Bucket([]byte(c.Bucket)) != nil {
-					if err := tx.Bucket(top).DeleteBucket([]byte(c.Bucket)); err != nil {
+			tops := [][]byte{bObjects, bUploads, bNulls}
+			if !hasHistory(tx, c.Bucket) {
+				tops = append(tops, bObjParts)
+			}
+			for _, top := range tops {
+				if t := tx.Bucket(top); t != nil && t.Bucket([]byte(c.Bucket)) != nil {
+					if err := t.DeleteBucket([]byte(c.Bucket)); err != nil {
 						return err
 					}
 				}
@@ -359,7 +370,13 @@ func applyChange(tx *bolt.Tx, c Change) error {
 		if err := replaceEntries(tx.Bucket(bObjects), c.Bucket, c.Key, c.Entries); err != nil {
 			return err
 		}
-		return replaceEntries(tx.Bucket(bHistory), c.Bucket, c.Key, c.Hidden)
+		if err := replaceEntries(tx.Bucket(bHistory), c.Bucket, c.Key, c.Hidden); err != nil {
+			return err
+		}
+		if err := replaceParts(tx, c.Bucket, c.Key, c.Parts); err != nil {
+			return err
+		}
+		return indexNulls(tx, c.Bucket, c.Key, c.Entries)
 	default:
 		return fmt.Errorf("unknown change kind %q", c.Kind)
 	}
@@ -386,8 +403,21 @@ func (m *Meta) FinishRebuild(ctx context.Context) error {
 				counts[p.Blob.ID].N++
 			}
 		}
+		err := tx.Bucket(bObjParts).ForEachBucket(func(name []byte) error {
+			return tx.Bucket(bObjParts).Bucket(name).ForEach(func(k, v []byte) error {
+				_, p, err := decodePart(v, k)
+				if err != nil {
+					return err
+				}
+				count([]store.Part{p})
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
 		maxSeq := map[string]uint64{}
-		err := tx.Bucket(bObjects).ForEachBucket(func(name []byte) error {
+		err = tx.Bucket(bObjects).ForEachBucket(func(name []byte) error {
 			return tx.Bucket(bObjects).Bucket(name).ForEach(func(k, v []byte) error {
 				var o store.Object
 				if err := decode(v, &o, "object", k); err != nil {
@@ -448,7 +478,9 @@ func (m *Meta) FinishRebuild(ctx context.Context) error {
 				}
 			}
 		}
-		return nil
+		// Records of frames written before parts were stored apart are
+		// split now; the null index is built again.
+		return upgradeLayout(tx)
 	})
 }
 

@@ -27,6 +27,8 @@ import (
 //	          (versions of a key sorted newest first)
 //	uploads/<bucket>: key 0x00 uploadID -> JSON store.Upload
 //	parts/<uploadID>: part number (4 bytes) -> JSON store.Part
+//	objparts/<bucket>, nulls/<bucket>: the parts of versions with more
+//	          than one part and the null version of each key (parts.go)
 //
 // Object keys never contain 0x00: writes refuse them with
 // store.ErrInvalidKey, since such a key's entries would sort among another
@@ -51,12 +53,14 @@ var (
 
 // OpenMeta opens or creates the metadata database at path.
 func OpenMeta(path string) (*Meta, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// The free page list is not written with every commit (fewer pages
+	// per fsync'ed commit); bbolt rebuilds it at open.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("local: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bBuckets, bObjects, bUploads, bParts} {
+		for _, name := range [][]byte{bBuckets, bObjects, bUploads, bParts, bObjParts, bInline} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -76,7 +80,12 @@ func OpenMeta(path string) (*Meta, error) {
 			if _, err := tx.CreateBucket(bUsage); err != nil {
 				return err
 			}
-			return countUsage(tx)
+			if err := countUsage(tx); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bNulls) == nil {
+			return upgradeLayout(tx)
 		}
 		return nil
 	})
@@ -148,8 +157,16 @@ func (m *Meta) CreateBucket(ctx context.Context, b store.Bucket) error {
 		if tx.Bucket(bBuckets).Get([]byte(b.Name)) != nil {
 			return store.ErrBucketExists
 		}
-		if _, err := tx.Bucket(bObjects).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
+		objs, err := tx.Bucket(bObjects).CreateBucketIfNotExists([]byte(b.Name))
+		if err != nil {
 			return err
+		}
+		// Hidden versions of an earlier bucket of this name keep their
+		// entry keys (and parts): new versions must sort above them.
+		if seq := historySeq(tx, b.Name); objs.Sequence() < seq {
+			if err := objs.SetSequence(seq); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Bucket(bUploads).CreateBucketIfNotExists([]byte(b.Name)); err != nil {
 			return err
@@ -210,6 +227,17 @@ func (m *Meta) DeleteBucket(ctx context.Context, name string) (freed []store.Blo
 		}
 		if err := tx.Bucket(bObjects).DeleteBucket([]byte(name)); err != nil {
 			return err
+		}
+		if nb := tx.Bucket(bNulls); nb != nil && nb.Bucket([]byte(name)) != nil {
+			if err := nb.DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		// The parts of hidden versions stay with them.
+		if !hasHistory(tx, name) && tx.Bucket(bObjParts).Bucket([]byte(name)) != nil {
+			if err := tx.Bucket(bObjParts).DeleteBucket([]byte(name)); err != nil {
+				return err
+			}
 		}
 		if err := tx.Bucket(bUsage).Delete([]byte(name)); err != nil {
 			return err
@@ -273,14 +301,6 @@ type selector func(i int, o *store.Object) (keep, stop bool)
 
 func latestOnly(int, *store.Object) (bool, bool) { return true, true }
 
-func nullVersions(_ int, o *store.Object) (bool, bool) {
-	return o.VersionID == store.NullVersion, false
-}
-
-func latestAndNulls(i int, o *store.Object) (bool, bool) {
-	return i == 0 || o.VersionID == store.NullVersion, false
-}
-
 // versionIs selects one version, or the latest when id is "".
 func versionIs(id string) selector {
 	if id == "" {
@@ -296,13 +316,21 @@ func versionIs(id string) selector {
 // Records are decoded one at a time and the scan stops as soon as sel
 // says so: reading the latest version of a key with many versions costs
 // one record, not all of them.
-func versions(objs *bolt.Bucket, key string, sel selector) ([]entry, error) {
-	return versionsOf(objs, key, "", sel)
+func versions(objs *bolt.Bucket, bucket, key string, sel selector) ([]entry, error) {
+	return versionsOf(objs, bucket, key, "", sel)
 }
 
 // versionsOf is versions with the version id sel looks for, if any: a
-// positional id (position.go) is read directly.
-func versionsOf(objs *bolt.Bucket, key, id string, sel selector) ([]entry, error) {
+// positional id (position.go) and "null" (the null index, parts.go) are
+// read directly.
+func versionsOf(objs *bolt.Bucket, bucket, key, id string, sel selector) ([]entry, error) {
+	if id == store.NullVersion {
+		e, ok, err := nullEntry(objs.Tx(), objs, bucket, key)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return []entry{e}, nil
+	}
 	if id != "" {
 		e, found, ok, err := versionAt(objs, key, id)
 		if err != nil {
@@ -320,11 +348,10 @@ func versionsOf(objs *bolt.Bucket, key, id string, sel selector) ([]entry, error
 	c := objs.Cursor()
 	i := 0
 	for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx) && len(k) == len(pfx)+8; k, v = c.Next() {
-		var o store.Object
-		if err := json.Unmarshal(v, &o); err != nil {
-			return nil, fmt.Errorf("local: object %q: %w", key, err)
+		o, err := decodeObject(v, k)
+		if err != nil {
+			return nil, err
 		}
-		o.Key = key // JSON cannot carry invalid UTF-8; the entry key can
 		keep, stop := sel(i, &o)
 		if keep {
 			out = append(out, entry{k: append([]byte(nil), k...), obj: o, i: i})
@@ -351,21 +378,52 @@ func objectsOf(tx *bolt.Tx, bucket string) (*bolt.Bucket, store.Bucket, error) {
 	return tx.Bucket(bObjects).Bucket([]byte(bucket)), b, nil
 }
 
-// putVersion stores obj as the newest version, following the versioning
-// state, counts the references of its parts and returns freed blobs.
-func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
-	sel := selector(latestAndNulls)
-	if b.Versioning == store.VersioningEnabled {
-		sel = latestOnly
+// latestAndNull returns the latest version of key (nil when none) and,
+// when it is another version, its null version (nil when none): two
+// reads, however many versions the key has.
+func latestAndNull(tx *bolt.Tx, objs *bolt.Bucket, bucket, key string) (latest, null *entry, err error) {
+	vers, err := versions(objs, bucket, key, latestOnly)
+	if err != nil {
+		return nil, nil, err
 	}
-	vers, err := versions(objs, obj.Key, sel)
+	if len(vers) > 0 {
+		latest = &vers[0]
+		if latest.obj.VersionID == store.NullVersion {
+			return latest, latest, nil
+		}
+	}
+	e, ok, err := nullEntry(tx, objs, bucket, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok {
+		null = &e
+	}
+	return latest, null, nil
+}
+
+// putVersion stores obj as the newest version, following the versioning
+// state, counts the references of its parts and returns freed blobs. It
+// reads the key's latest version and, unless versioning is enabled, its
+// null version (which the new one replaces); never the others.
+func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
+	var latest, null *entry
+	var err error
+	if b.Versioning == store.VersioningEnabled {
+		var vers []entry
+		if vers, err = versions(objs, b.Name, obj.Key, latestOnly); err == nil && len(vers) > 0 {
+			latest = &vers[0]
+		}
+	} else {
+		latest, null, err = latestAndNull(tx, objs, b.Name, obj.Key)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if check != nil {
 		var cur *store.Object
-		if len(vers) > 0 && vers[0].i == 0 && !vers[0].obj.DeleteMarker {
-			cur = &vers[0].obj
+		if latest != nil && !latest.obj.DeleteMarker {
+			cur = &latest.obj
 		}
 		if err := check(cur); err != nil {
 			return nil, err
@@ -374,7 +432,7 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 	if err := addRefs(tx, obj.Parts); err != nil {
 		return nil, err
 	}
-	var dropped []store.Part
+	var freed []store.BlobRef
 	var droppedSize int64
 	seq, err := objs.NextSequence()
 	if err != nil {
@@ -384,30 +442,21 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 		obj.VersionID = seqVersionID(seq)
 	} else {
 		obj.VersionID = store.NullVersion
-		for _, e := range vers {
-			if e.obj.VersionID == store.NullVersion {
-				if kept, err := retire(tx, b.Name, e); err != nil {
-					return nil, err
-				} else if !kept {
-					dropped = append(dropped, e.obj.Parts...)
-				}
-				droppedSize += e.obj.Size
-				if err := objs.Delete(e.k); err != nil {
-					return nil, err
-				}
+		if null != nil {
+			if freed, err = dropVersion(tx, objs, b.Name, *null); err != nil {
+				return nil, err
 			}
+			droppedSize += null.obj.Size
 		}
-	}
-	freed, err := dropRefs(tx, dropped)
-	if err != nil {
-		return nil, err
 	}
 	if err := addUsage(tx, b.Name, obj.Size-droppedSize); err != nil {
 		return nil, err
 	}
-	if err := putJSON(objs, entryKey(obj.Key, seq), obj); err != nil {
+	if err := putRecord(tx, objs, b.Name, entryKey(obj.Key, seq), obj); err != nil {
 		return nil, err
 	}
+	obj.PartCount = len(obj.Parts)
+	obj.PartsFrom, obj.PartsAt, obj.Seq = 0, 0, seq
 	obj.IsLatest = true
 	return freed, nil
 }
@@ -437,7 +486,7 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 		if err != nil {
 			return err
 		}
-		vers, err := versionsOf(objs, key, versionID, versionIs(versionID))
+		vers, err := versionsOf(objs, bucket, key, versionID, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -469,7 +518,7 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 		if err != nil {
 			return err
 		}
-		vers, err := versionsOf(objs, key, versionID, versionIs(versionID))
+		vers, err := versionsOf(objs, bucket, key, versionID, versionIs(versionID))
 		if err != nil {
 			return err
 		}
@@ -483,7 +532,9 @@ func (m *Meta) UpdateObject(ctx context.Context, bucket, key, versionID string, 
 		if err := fn(&o); err != nil {
 			return err
 		}
-		return putJSON(objs, vers[0].k, o)
+		// Only the record changes: the parts (and the part count) stay.
+		o.Parts, o.PartCount, o.VersionID = vers[0].obj.Parts, vers[0].obj.PartCount, vers[0].obj.VersionID
+		return putRecord(tx, objs, bucket, vers[0].k, &o)
 	})
 }
 
@@ -502,60 +553,37 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 		if err != nil {
 			return err
 		}
-		var sel selector
-		switch {
-		case versionID != "":
-			sel = versionIs(versionID)
-		case b.Versioning == store.VersioningOff:
-			sel = nullVersions
-		default:
-			sel = latestOnly // for the delete marker's owner
+		if versionID != "" {
+			vers, err := versionsOf(objs, bucket, key, versionID, versionIs(versionID))
+			if err != nil {
+				return err
+			}
+			if len(vers) == 0 || vers[0].obj.VersionID != versionID {
+				missing = true
+				return nil
+			}
+			e := vers[0]
+			res = store.DeleteResult{VersionID: versionID, DeleteMarker: e.obj.DeleteMarker}
+			if freed, err = dropVersion(tx, objs, b.Name, e); err != nil {
+				return err
+			}
+			return addUsage(tx, bucket, -e.obj.Size)
 		}
-		vers, err := versionsOf(objs, key, versionID, sel)
+		if b.Versioning == store.VersioningOff {
+			e, ok, err := nullEntry(tx, objs, bucket, key)
+			if err != nil || !ok {
+				return err
+			}
+			if freed, err = dropVersion(tx, objs, b.Name, e); err != nil {
+				return err
+			}
+			return addUsage(tx, bucket, -e.obj.Size)
+		}
+		marker := store.Object{Key: key, DeleteMarker: true, Modified: time.Now().UTC()}
+		vers, err := versions(objs, bucket, key, latestOnly) // for the delete marker's owner
 		if err != nil {
 			return err
 		}
-		if versionID != "" {
-			for _, e := range vers {
-				if e.obj.VersionID == versionID {
-					res = store.DeleteResult{VersionID: versionID, DeleteMarker: e.obj.DeleteMarker}
-					if kept, err := retire(tx, b.Name, e); err != nil {
-						return err
-					} else if !kept {
-						if freed, err = dropRefs(tx, e.obj.Parts); err != nil {
-							return err
-						}
-					}
-					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
-						return err
-					}
-					return objs.Delete(e.k)
-				}
-			}
-			missing = true
-			return nil
-		}
-		if b.Versioning == store.VersioningOff {
-			var dropped []store.Part
-			for _, e := range vers {
-				if e.obj.VersionID == store.NullVersion {
-					if kept, err := retire(tx, b.Name, e); err != nil {
-						return err
-					} else if !kept {
-						dropped = append(dropped, e.obj.Parts...)
-					}
-					if err := objs.Delete(e.k); err != nil {
-						return err
-					}
-					if err := addUsage(tx, bucket, -e.obj.Size); err != nil {
-						return err
-					}
-				}
-			}
-			freed, err = dropRefs(tx, dropped)
-			return err
-		}
-		marker := store.Object{Key: key, DeleteMarker: true, Modified: time.Now().UTC()}
 		if len(vers) > 0 {
 			marker.Owner = vers[0].obj.Owner
 		}
@@ -602,11 +630,10 @@ func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery
 			}
 			scanned++
 			prevKey = key
-			var o store.Object
-			if err := json.Unmarshal(v, &o); err != nil {
-				return fmt.Errorf("local: object %q: %w", key, err)
+			o, err := decodeObject(v, k)
+			if err != nil {
+				return err
 			}
-			o.Key = key
 			if !o.DeleteMarker {
 				o.IsLatest = true
 				out = append(out, o)
@@ -633,7 +660,7 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 		if q.After != "" && q.AfterID != "" && strings.HasPrefix(q.After, q.Prefix) {
 			// Resume from the marker's position (position.go), not by
 			// finding its id: that version may be gone by now.
-			k, v = resumeVersions(c, q.After, q.AfterID)
+			k, v = resumeVersions(c, subBucket(tx, bNulls, bucket), q.After, q.AfterID)
 		} else {
 			k, v = c.Seek(seekStart(q.Prefix, q.After))
 		}
@@ -647,11 +674,10 @@ func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuer
 				latest = isFirstVersion(objs, key, k)
 			}
 			first, prev = false, key
-			var o store.Object
-			if err := json.Unmarshal(v, &o); err != nil {
-				return fmt.Errorf("local: object %q: %w", key, err)
+			o, err := decodeObject(v, k)
+			if err != nil {
+				return err
 			}
-			o.Key = key
 			o.IsLatest = latest
 			out = append(out, o)
 		}

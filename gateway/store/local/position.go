@@ -68,10 +68,9 @@ func versionAt(objs *bolt.Bucket, key, id string) (e entry, found, ok bool, err 
 	if v == nil {
 		return e, false, true, nil
 	}
-	if err := json.Unmarshal(v, &e.obj); err != nil {
-		return e, false, true, fmt.Errorf("local: object %q: %w", key, err)
+	if e.obj, err = decodeObject(v, k); err != nil {
+		return e, false, true, err
 	}
-	e.obj.Key = key
 	if e.obj.VersionID != id {
 		return e, false, true, nil
 	}
@@ -88,9 +87,14 @@ func versionAt(objs *bolt.Bucket, key, id string) (e entry, found, ok bool, err 
 // id, or "null") is looked up among the key's versions; when it is gone,
 // the listing restarts at the key's newest version, repeating entries
 // rather than skipping any.
-func resumeVersions(c *bolt.Cursor, after, afterID string) (k, v []byte) {
+func resumeVersions(c *bolt.Cursor, nulls *bolt.Bucket, after, afterID string) (k, v []byte) {
+	var pos []byte
 	if seq, ok := versionSeq(afterID); ok {
-		pos := entryKey(after, seq)
+		pos = entryKey(after, seq)
+	} else if afterID == "null" && nulls != nil {
+		pos = nulls.Get([]byte(after))
+	}
+	if pos != nil {
 		k, v = c.Seek(pos)
 		if bytes.Equal(k, pos) {
 			k, v = c.Next()

@@ -78,7 +78,8 @@ func enqueue(tx *bolt.Tx, ref store.BlobRef, due time.Time) error {
 }
 
 // addRefs counts one reference for each part's blob. A blob seen for the
-// first time must be pending on the delete queue, which it leaves.
+// first time must be pending on the delete queue, which it leaves, or an
+// inline blob carrying its bytes, which are stored.
 func addRefs(tx *bolt.Tx, parts []store.Part) error {
 	for _, p := range parts {
 		if p.Blob.ID == "" {
@@ -89,12 +90,20 @@ func addRefs(tx *bolt.Tx, parts []store.Part) error {
 			return err
 		}
 		if rec == nil {
-			ok, err := unqueue(tx, p.Blob.ID)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("local: blob %s: %w", p.Blob.ID, store.ErrNoSuchBlob)
+			if p.Blob.Inline {
+				// A new inline blob: its bytes become durable with
+				// this commit.
+				if err := putInline(tx, p.Blob); err != nil {
+					return err
+				}
+			} else {
+				ok, err := unqueue(tx, p.Blob.ID)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("local: blob %s: %w", p.Blob.ID, store.ErrNoSuchBlob)
+				}
 			}
 			rec = &blobRec{Ref: p.Blob}
 		}
