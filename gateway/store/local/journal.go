@@ -149,6 +149,8 @@ func changeOf(tx *bolt.Tx, mk Mark) Change {
 	case MarkKey:
 		c.Entries = prefixEntries(subBucket(tx, bObjects, mk.Bucket), mk.Key)
 		c.Hidden = prefixEntries(subBucket(tx, bHistory, mk.Bucket), mk.Key)
+	case MarkReloc:
+		return relocChange(tx, mk.Key)
 	case MarkConfig:
 		if cfg := tx.Bucket(bHistCfg); cfg != nil {
 			cfg.ForEach(func(k, v []byte) error {
@@ -241,6 +243,9 @@ func (m *Meta) JournalLen(ctx context.Context) (n int, err error) {
 func (m *Meta) Snapshot(ctx context.Context, fn func(Change) error) error {
 	return m.view(ctx, func(tx *bolt.Tx) error {
 		if err := fn(changeOf(tx, Mark{Kind: MarkConfig})); err != nil {
+			return err
+		}
+		if err := snapshotRelocs(tx, fn); err != nil {
 			return err
 		}
 		names := map[string]bool{}
@@ -360,6 +365,8 @@ func applyChange(tx *bolt.Tx, c Change) error {
 			return err
 		}
 		return replaceEntries(tx.Bucket(bHistory), c.Bucket, c.Key, c.Hidden)
+	case MarkReloc:
+		return applyReloc(tx, c)
 	default:
 		return fmt.Errorf("unknown change kind %q", c.Kind)
 	}
@@ -423,6 +430,9 @@ func (m *Meta) FinishRebuild(ctx context.Context) error {
 		refs := tx.Bucket(bBlobRefs)
 		if err := refs.ForEach(func(k, _ []byte) error { return errors.New("not empty") }); err != nil {
 			return fmt.Errorf("%w: blob references exist", ErrNotEmpty)
+		}
+		if err := relocateCounts(tx, counts); err != nil {
+			return err
 		}
 		for id, rec := range counts {
 			if err := putJSON(refs, []byte(id), rec); err != nil {

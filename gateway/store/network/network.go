@@ -75,7 +75,9 @@ type Config struct {
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
 	ReadWindow int64
-	Log        *slog.Logger
+	// Compact configures compaction (compact.go).
+	Compact CompactConfig
+	Log     *slog.Logger
 }
 
 // Journal is the part of store.MetaStore a BlobWriter uses.
@@ -103,6 +105,10 @@ type Blobs struct {
 	vols map[string]*Volume
 	refs map[string]VolumeRef
 	open *Volume // the volume new blobs go to
+	// reloc resolves relocated blobs (compact.go); states holds the
+	// compaction state of volumes compaction worked on.
+	reloc  Relocator
+	states map[string]string
 }
 
 // Volume is one volume: its n cores (nil where a core is lost) and, for
@@ -168,10 +174,23 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.ReadWindow <= 0 {
 		cfg.ReadWindow = 4 << 20
 	}
+	if cfg.Compact.Threshold <= 0 {
+		cfg.Compact.Threshold = 0.5
+	}
+	if cfg.Compact.MaxBytes <= 0 {
+		cfg.Compact.MaxBytes = 256 << 20
+	}
+	if cfg.Compact.MinAge <= 0 {
+		cfg.Compact.MinAge = PendingWindow
+	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
-		cache: newBlockCache(cfg.CacheBytes)}
+		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
+			return nil, err
+		}
+		if err := b.loadStates(); err != nil {
+			b.usage.close()
 			return nil, err
 		}
 	}
@@ -447,12 +466,12 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if err := v.waitDurable(ctx, off+w.n); err != nil {
 		return store.BlobRef{}, err
 	}
-	if err := w.b.usage.committed(v.Hex, w.n, v.durableLen()); err != nil {
-		return store.BlobRef{}, err
-	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
+	if err := w.b.usage.committed(v.Hex, ref.ID, off, w.n, v.durableLen()); err != nil {
+		return store.BlobRef{}, err
+	}
 	if w.n > 0 {
 		ref.Extents = []store.Extent{{Volume: v.Hex, Offset: off, Length: w.n}}
 	}
@@ -667,6 +686,10 @@ func (v *Volume) flush() {
 func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int64) (io.ReadCloser, error) {
 	if offset < 0 || length < 0 || offset+length > ref.Size {
 		return nil, fmt.Errorf("network: range %d+%d outside blob of %d bytes", offset, length, ref.Size)
+	}
+	ref, err := b.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
 	}
 	r := &reader{ctx: ctx, b: b}
 	at := int64(0)
