@@ -124,8 +124,11 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	}
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
-		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
+		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
+		Compact: network.CompactConfig{Threshold: cfg.Network.CompactThreshold, MaxBytes: cfg.Network.CompactMaxBytes,
+			MinAge: cfg.Network.CompactMinAge}}
 	var chain *chainclient.Client
+	var renewer *onchain.Renewer
 	if cfg.Network.KeyName != "" {
 		shipper, c, err := newShipper(cfg.Network, log)
 		if err != nil {
@@ -133,11 +136,21 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 			return nil, nil, nil, err
 		}
 		ncfg.Shipper, chain = shipper, c
+		ncfg.Compact.Retirer = shipper
+		renewer, err = onchain.NewRenewer(onchain.RenewConfig{Chain: chain, Path: filepath.Join(cfg.DataDir, "orders.db"),
+			Margin: cfg.Network.RenewMargin, Epochs: cfg.Network.Epochs, Batch: cfg.Network.RenewBatch, Log: log})
+		if err != nil {
+			chain.Close()
+			meta.Close()
+			return nil, nil, nil, err
+		}
+		shipper.SetRenewer(renewer)
 		// Reads come from the hosters the chain assigns; the local cores
 		// are the writer's working copy only.
 		remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
 			FetchTimeout: cfg.Network.FetchTimeout, Log: log})
 		if err != nil {
+			renewer.Close()
 			chain.Close()
 			meta.Close()
 			return nil, nil, nil, err
@@ -149,10 +162,15 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	vols, err := network.Open(ncfg)
 	if err != nil {
 		if chain != nil {
+			renewer.Close()
 			chain.Close()
 		}
 		meta.Close()
 		return nil, nil, nil, err
+	}
+	if renewer != nil {
+		// Orders of volumes compaction gave up are not renewed.
+		renewer.SetKeep(vols.Keep)
 	}
 	blobs, err := crypt.New(vols, master)
 	if err != nil {
@@ -163,6 +181,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	return meta, blobs, func() {
 		vols.Close()
 		if chain != nil {
+			renewer.Close()
 			chain.Close()
 		}
 		meta.Close()
@@ -251,6 +270,8 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	maintained := make(chan struct{})
 	go func() { s3srv.RunMaintenance(rctx, interval); close(maintained) }()
 	defer func() { stopReaper(); <-maintained }()
+	stopUpkeep := startVolumeUpkeep(rctx, cfg, blobs, interval, log)
+	defer stopUpkeep()
 	srv := &http.Server{
 		Handler:           handler,
 		MaxHeaderBytes:    MaxHeaderBytes,
