@@ -260,6 +260,12 @@ func (b *Blobs) reopen(ctx context.Context) error {
 			return fmt.Errorf("network: volume %s: core %d has %d blocks, core 0 %d (sealed)", hexID, j, c.Length(), length)
 		}
 	}
+	// Stripes a crash left after the last committed blob are dead space
+	// the usage counters must see (compaction reclaims them).
+	if err := b.usage.grew(hexID, int64(length)*b.cfg.Layout.StripeSize()); err != nil {
+		v.close()
+		return err
+	}
 	if length >= b.cfg.MaxStripes {
 		v.close()
 		return nil

@@ -144,6 +144,9 @@ func (u *usageDB) blobsOf(vol, after string, limit int) ([]volBlob, error) {
 // grew records that vol's stream is durable up to stream (bytes that no
 // blob of the index holds are dead).
 func (u *usageDB) grew(vol string, stream int64) error {
+	if u == nil {
+		return nil
+	}
 	return u.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsage)
 		s, l := getUsage(b, vol)
