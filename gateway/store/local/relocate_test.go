@@ -35,8 +35,8 @@ func TestRelocateJournaledAndRebuilt(t *testing.T) {
 	}
 	applied, err := m.Relocate(ctx, []Move{
 		{ID: "blob1", From: []store.Extent{{Volume: "aa", Offset: 1, Length: 100}}, To: to}, // stale
-		{ID: "pending", From: from, To: to}, // not referenced
-		{ID: "blob1", From: from, To: []store.Extent{{Volume: "bb", Length: 99}}}, // wrong length
+		{ID: "pending", From: from, To: to},                                                 // not referenced
+		{ID: "blob1", From: from, To: []store.Extent{{Volume: "bb", Length: 99}}},           // wrong length
 	})
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("applied %v (%v), want none", applied, err)
