@@ -307,11 +307,15 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 	}
 	if len(copies) > 0 {
 		// One group commit makes every copy durable on the hosters.
+		grown := map[*Volume]bool{}
 		for _, c := range copies {
 			if err := c.v.waitDurable(ctx, c.off+c.n); err != nil {
 				return false, fmt.Errorf("network: compaction of volume %s: %w", vol, err)
 			}
-			if err := b.usage.grew(c.v.Hex, c.v.durableLen()); err != nil {
+			grown[c.v] = true
+		}
+		for v := range grown {
+			if err := b.usage.grew(v.Hex, v.durableLen()); err != nil {
 				return false, err
 			}
 		}
@@ -329,6 +333,7 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 		for _, id := range applied {
 			done[id] = true
 		}
+		var ms []blobMove
 		for i, mv := range moves {
 			if !done[mv.ID] {
 				// Freed or moved meanwhile: this copy is dead space, and
@@ -337,10 +342,11 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 				continue
 			}
 			c := copies[i]
-			if err := b.usage.moved(mv.ID, vol, c.v.Hex, c.off, c.n); err != nil {
-				return false, err
-			}
+			ms = append(ms, blobMove{mv.ID, vol, c.v.Hex, c.off, c.n})
 			st.Moved++
+		}
+		if err := b.usage.movedAll(ms); err != nil {
+			return false, err
 		}
 		b.cfg.Log.Info("compaction: blobs moved", "volume", vol, "blobs", len(applied), "bytes", st.Bytes)
 	}

@@ -161,7 +161,28 @@ func (u *usageDB) grew(vol string, stream int64) error {
 // to (compaction). It is idempotent: a blob no longer indexed in from is
 // not subtracted again, one already indexed in to not added again.
 func (u *usageDB) moved(id, from, to string, off, n int64) error {
+	return u.movedAll([]blobMove{{id, from, to, off, n}})
+}
+
+type blobMove struct {
+	id, from, to string
+	off, n       int64
+}
+
+// movedAll is moved for many blobs in one transaction.
+func (u *usageDB) movedAll(ms []blobMove) error {
 	return u.db.Update(func(tx *bolt.Tx) error {
+		for _, m := range ms {
+			if err := moveTx(tx, m.id, m.from, m.to, m.off, m.n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func moveTx(tx *bolt.Tx, id, from, to string, off, n int64) error {
+	{
 		b, ix := tx.Bucket(bucketUsage), tx.Bucket(bucketBlobs)
 		if ix.Get(blobKey(from, id)) != nil {
 			if err := ix.Delete(blobKey(from, id)); err != nil {
@@ -182,7 +203,7 @@ func (u *usageDB) moved(id, from, to string, off, n int64) error {
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // dropBlob removes blob id of n bytes from vol's index and live bytes: a
