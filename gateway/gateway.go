@@ -125,6 +125,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
 		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
+		MaxStripes: cfg.Network.MaxStripes,
 		Compact: network.CompactConfig{Threshold: cfg.Network.CompactThreshold, MaxBytes: cfg.Network.CompactMaxBytes,
 			MinAge: cfg.Network.CompactMinAge}}
 	var chain *chainclient.Client

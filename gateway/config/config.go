@@ -108,6 +108,8 @@ type Network struct {
 	CompactThreshold float64
 	CompactMaxBytes  int64
 	CompactMinAge    time.Duration
+	// MaxStripes per volume before a new one is started.
+	MaxStripes uint64
 }
 
 // Usage is the help text of the key formats.
@@ -235,6 +237,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Float64Var(&c.Network.CompactThreshold, "compact.threshold", 0.5, "network backend: a volume whose stream is at least this share dead is compacted (its live data moved, its order cancelled) by the maintenance pass")
 	fs.Int64Var(&c.Network.CompactMaxBytes, "compact.max-bytes", 256<<20, "network backend: the most bytes one maintenance pass copies during compaction")
 	fs.DurationVar(&c.Network.CompactMinAge, "compact.min-age", time.Hour, "network backend: a volume is compacted only this long after its last write")
+	fs.Uint64Var(&c.Network.MaxStripes, "volume.max-stripes", 16384, "network backend: stripes (k x 64 KiB each) per volume before a new volume (and order) is started")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; re-read when it changes (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.IntVar(&c.MaxBuckets, "max-buckets", 0, "buckets per account (0: no limit; more is TooManyBuckets)")
@@ -276,6 +279,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	if c.MaxBuckets < 0 || c.MaxBytes < 0 || c.MaxUploads < 0 {
 		return c, errors.New("config: --max-buckets, --max-bytes and --max-uploads must not be negative")
+	}
+	if c.Network.MaxStripes == 0 {
+		return c, errors.New("config: --volume.max-stripes must be positive")
 	}
 	if c.Network.RenewMargin == 0 || c.Network.RenewInterval <= 0 || c.Network.RenewBatch <= 0 {
 		return c, errors.New("config: --renew.margin, --renew.interval and --renew.batch must be positive")
