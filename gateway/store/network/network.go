@@ -948,7 +948,7 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byt
 // Delete implements store.BlobStore. The bytes of a deleted blob are
 // unreadable once its key is gone (the store is used under crypt.Blobs);
 // the space they take in their volume is counted as dead (Usage) and
-// reclaimed by compaction, which is not implemented yet.
+// reclaimed by compaction (compact.go).
 func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
 	var gone []extentGone
 	for _, r := range refs {
