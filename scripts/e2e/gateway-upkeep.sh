@@ -7,7 +7,7 @@
 #   with volumes of k=2 data and m=1 parity cores of 8 stripes (1 MiB of
 #   data each, so that many volumes fill), orders of 40 epochs renewed
 #   within a margin of 30 epochs, compaction every 2 s. Then:
-#   - awscli PUTs 24 objects (several volumes, several orders);
+#   - awscli PUTs 16 objects (several volumes, several orders);
 #   - every order of the gateway is renewed before it ends, in fewer
 #     renewal txs than objects, with txs that renew several orders at
 #     once, counted on chain; none ends;
@@ -145,12 +145,12 @@ renewal_txs() {
 		jq '[.txs[] | select(any(.tx.body.messages[]; (.extra_epochs // "0") != "0"))] | length'
 }
 
-say "the gateway; PUT 24 objects (several volumes of 1 MiB)"
+say "the gateway; PUT 16 objects (several volumes of 1 MiB)"
 start_gateway
 mkdir -p "$work/up" "$work/dl"
 aws s3 mb s3://upk >/dev/null || fail "make bucket"
-for i in $(seq 1 24); do head -c $((150000 + i * 1000)) /dev/urandom >"$work/up/o$i.bin"; done
-for batch in "$(seq 1 8)" "$(seq 9 16)" "$(seq 17 24)"; do # 8 PUTs at a time
+for i in $(seq 1 16); do head -c $((150000 + i * 1000)) /dev/urandom >"$work/up/o$i.bin"; done
+for batch in "$(seq 1 8)" "$(seq 9 16)"; do # 8 PUTs at a time
 	pids=()
 	for i in $batch; do aws s3 cp --only-show-errors "$work/up/o$i.bin" "s3://upk/o$i.bin" & pids+=($!); done
 	for p in "${pids[@]}"; do wait "$p" || fail "a PUT failed"; done
@@ -164,7 +164,7 @@ check_all() {
 }
 check_all
 nvols="$(ls "$work/gw/network/volumes" | wc -l)"
-[ "$nvols" -ge 4 ] || fail "only $nvols volumes for 24 objects of ~160 KB in volumes of 1 MiB"
+[ "$nvols" -ge 3 ] || fail "only $nvols volumes for 16 objects of ~160 KB in volumes of 1 MiB"
 
 say "every order is renewed before it ends, several per tx"
 until_ok 60 "the metadata log is shipped" jq -e '.shipped == .length and .length > 0' "$work/gw/metalog/status.json"
@@ -183,11 +183,11 @@ until renewed_all >/dev/null 2>&1; do
 	sleep 0.5
 done
 ntx="$(renewal_txs)"
-echo "   measured: $norders orders for 24 objects, renewed by $ntx renewal txs"
+echo "   measured: $norders orders for 16 objects, renewed by $ntx renewal txs"
 # Orders placed at different times are renewed in as many waves, each
 # wave one tx for every order due within twice the margin: fewer txs than
 # objects, and txs that renew several orders at once.
-[ "$ntx" -ge 1 ] && [ "$ntx" -lt 24 ] || fail "$ntx renewal txs for 24 objects"
+[ "$ntx" -ge 1 ] && [ "$ntx" -lt 16 ] || fail "$ntx renewal txs for 16 objects"
 multi() {
 	chaind q txs --query "message.action='/datdot.storage.v1.MsgExtendOrder'" --limit 100 -o json |
 		jq -e 'any(.txs[]; ([.tx.body.messages[] | select((.extra_epochs // "0") != "0")] | length) > 1)'
@@ -196,7 +196,7 @@ multi >/dev/null || fail "no renewal tx extended more than one order"
 jq -e '.renewed >= 1 and .txs >= 1' "$work/gw/renew-status.json" >/dev/null || fail "renew-status.json: $(cat "$work/gw/renew-status.json")"
 
 say "delete most objects: mostly-dead volumes are compacted, their orders cancelled"
-for i in $(seq 1 24); do
+for i in $(seq 1 16); do
 	if [ $((i % 4)) -ne 0 ]; then
 		aws s3 rm --only-show-errors "s3://upk/o$i.bin" || fail "DELETE o$i.bin"
 		rm -f "$work/up/o$i.bin"
