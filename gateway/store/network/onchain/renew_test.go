@@ -230,6 +230,7 @@ func TestRenewalOnChain(t *testing.T) {
 	if txs == 0 || uint64(txs) != st.Txs || txs >= 3 {
 		t.Fatalf("%d extension txs on chain, the renewer reports %d, for 3 orders: want fewer txs than orders", txs, st.Txs)
 	}
+	t.Logf("measured: %d renewal tx(s) on chain for 3 orders (status %+v)", txs, st)
 	if st.Renewed != 3 {
 		t.Fatalf("renewer status %+v: want 3 renewals", st)
 	}
