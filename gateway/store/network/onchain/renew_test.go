@@ -169,7 +169,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // TestRenewalOnChain: on a real chain, the renewer extends every kept
 // order before it ends, all of them in one tx (counted on chain: fewer
-// txs than orders, never one per order), with the top-up the escrow needs;
+// txs than orders, never one per order), paying the top-up the escrow
+// lacks (the chain refuses an extension whose escrow falls short);
 // an order of a volume that is given up is not renewed and no longer
 // tracked; a new renewer on the same file (a restarted gateway) knows the
 // orders without being told and renews them again; Retire cancels an
@@ -180,7 +181,10 @@ func TestRenewalOnChain(t *testing.T) {
 	alice := c.client(t, "alice")
 	master := bytes.Repeat([]byte{3}, 32)
 	dir := t.TempDir()
-	s := New(Config{Chain: alice, MaxPrice: math.NewInt(1000), DurationEpochs: 60, Deposit: sdk.NewInt64Coin("udot", 10_000_000)})
+	// A slot of one 64 KiB block costs ceil(100000 x 64 KiB / GiB) = 7
+	// per epoch at this max price: 3 slots x 60 epochs = 1260, so a
+	// deposit of 1300 leaves renewals to pay their own top-ups.
+	s := New(Config{Chain: alice, MaxPrice: math.NewInt(100_000), DurationEpochs: 60, Deposit: sdk.NewInt64Coin("udot", 1300)})
 	path := filepath.Join(dir, "orders.db")
 	// Orders end 60 epochs after placement; with a margin of 50 they come
 	// due about 10 epochs later and have 50 epochs (about 50 s) left.
@@ -231,6 +235,9 @@ func TestRenewalOnChain(t *testing.T) {
 		t.Fatalf("%d extension txs on chain, the renewer reports %d, for 3 orders: want fewer txs than orders", txs, st.Txs)
 	}
 	t.Logf("measured: %d renewal tx(s) on chain for 3 orders (status %+v)", txs, st)
+	if top, ok := math.NewIntFromString(st.TopUp); !ok || !top.IsPositive() {
+		t.Fatalf("renewals paid no top-up (%s) though the deposits covered only the first 60 epochs", st.TopUp)
+	}
 	if st.Renewed != 3 {
 		t.Fatalf("renewer status %+v: want 3 renewals", st)
 	}
