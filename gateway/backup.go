@@ -52,6 +52,10 @@ func startBackup(ctx context.Context, cfg config.Config, meta store.MetaStore, b
 				return nil, nil, err
 			}
 			served = j
+			// Compaction switches blobs to their new extents through the
+			// journaled store, so that the log carries it; reads resolve
+			// relocated blobs through it too.
+			nb.SetRelocator(j)
 			expire = func(now time.Time, limit int) (int, []store.BlobRef, error) { return j.ExpireHistory(bctx, now, limit) }
 			wg.Add(1)
 			go func() { defer wg.Done(); w.Run(bctx) }()

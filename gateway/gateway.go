@@ -132,7 +132,10 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	}
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
-		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay}
+		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
+		MaxStripes: cfg.Network.MaxStripes,
+		Compact: network.CompactConfig{Threshold: cfg.Network.CompactThreshold, MaxBytes: cfg.Network.CompactMaxBytes,
+			MinAge: cfg.Network.CompactMinAge}}
 	if cfg.Network.AckLosses >= 0 {
 		ncfg.AckCores = cfg.Network.K + cfg.Network.AckLosses
 	}
@@ -142,11 +145,21 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 		return nil, nil, nil, err
 	}
 	ncfg.Shipper = shipper
+	ncfg.Compact.Retirer = shipper
+	renewer, err := onchain.NewRenewer(onchain.RenewConfig{Chain: chain, Path: filepath.Join(cfg.DataDir, "orders.db"),
+		Margin: cfg.Network.RenewMargin, Epochs: cfg.Network.Epochs, Batch: cfg.Network.RenewBatch, Log: log})
+	if err != nil {
+		chain.Close()
+		meta.Close()
+		return nil, nil, nil, err
+	}
+	shipper.SetRenewer(renewer)
 	// Reads come from the hosters the chain assigns; the local cores are
 	// the writer's working copy only.
 	remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
 		FetchTimeout: cfg.Network.FetchTimeout, Log: log})
 	if err != nil {
+		renewer.Close()
 		chain.Close()
 		meta.Close()
 		return nil, nil, nil, err
@@ -155,10 +168,15 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	vols, err := network.Open(ncfg)
 	if err != nil {
 		if chain != nil {
+			renewer.Close()
 			chain.Close()
 		}
 		meta.Close()
 		return nil, nil, nil, err
+	}
+	if renewer != nil {
+		// Orders of volumes compaction gave up are not renewed.
+		renewer.SetKeep(vols.Keep)
 	}
 	blobs, err := crypt.New(vols, master)
 	if err != nil {
@@ -169,6 +187,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	return meta, blobs, func() {
 		vols.Close()
 		if chain != nil {
+			renewer.Close()
 			chain.Close()
 		}
 		meta.Close()
@@ -264,6 +283,8 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	maintained := make(chan struct{})
 	go func() { s3srv.RunMaintenance(rctx, interval); close(maintained) }()
 	defer func() { stopReaper(); <-maintained }()
+	stopUpkeep := startVolumeUpkeep(rctx, cfg, blobs, interval, log)
+	defer stopUpkeep()
 	srv := &http.Server{
 		Handler:           handler,
 		MaxHeaderBytes:    MaxHeaderBytes,

@@ -102,6 +102,21 @@ type Network struct {
 	// skipped (the read decodes from the others); FetchTimeout bounds one
 	// request to one hoster.
 	SlowAfter, FetchTimeout time.Duration
+	// RenewMargin: an order ending within this many epochs is extended
+	// (by Epochs beyond the margin); RenewInterval is how often the
+	// renewer looks; RenewBatch the most orders one tx extends.
+	RenewMargin   uint64
+	RenewInterval time.Duration
+	RenewBatch    int
+	// CompactThreshold is the dead share of a volume's stream from which
+	// it is compacted; CompactMaxBytes bounds the bytes one maintenance
+	// pass copies; CompactMinAge is how long after its last write a
+	// volume may be compacted.
+	CompactThreshold float64
+	CompactMaxBytes  int64
+	CompactMinAge    time.Duration
+	// MaxStripes per volume before a new one is started.
+	MaxStripes uint64
 }
 
 // Usage is the help text of the key formats.
@@ -224,6 +239,13 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Int64Var(&c.Network.CacheBytes, "cache-bytes", 256<<20, "network backend: memory cache of recently written or read data blocks, in bytes (0: off, every read goes to the hosters)")
 	fs.DurationVar(&c.Network.SlowAfter, "read.slow-after", 2*time.Second, "network backend: a hoster slower than this to answer a read is skipped and the block decoded from others")
 	fs.DurationVar(&c.Network.FetchTimeout, "read.timeout", 30*time.Second, "network backend: longest wait for one hoster request")
+	fs.Uint64Var(&c.Network.RenewMargin, "renew.margin", 50, "network backend: an order ending within this many epochs is extended to end --order.epochs beyond the margin (orders due within twice the margin go along in the same tx)")
+	fs.DurationVar(&c.Network.RenewInterval, "renew.interval", time.Minute, "network backend: how often the renewer looks for orders to extend")
+	fs.IntVar(&c.Network.RenewBatch, "renew.batch", 50, "network backend: the most orders one renewal tx extends")
+	fs.Float64Var(&c.Network.CompactThreshold, "compact.threshold", 0.5, "network backend: a volume whose stream is at least this share dead is compacted (its live data moved, its order cancelled) by the maintenance pass")
+	fs.Int64Var(&c.Network.CompactMaxBytes, "compact.max-bytes", 256<<20, "network backend: the most bytes one maintenance pass copies during compaction")
+	fs.DurationVar(&c.Network.CompactMinAge, "compact.min-age", time.Hour, "network backend: a volume is compacted only this long after its last write")
+	fs.Uint64Var(&c.Network.MaxStripes, "volume.max-stripes", 16384, "network backend: stripes (k x 64 KiB each) per volume before a new volume (and order) is started")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; re-read when it changes (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.IntVar(&c.MaxBuckets, "max-buckets", 0, "buckets per account (0: no limit; more is TooManyBuckets)")
@@ -276,6 +298,15 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	if c.MaxBuckets < 0 || c.MaxBytes < 0 || c.MaxUploads < 0 {
 		return c, errors.New("config: --max-buckets, --max-bytes and --max-uploads must not be negative")
+	}
+	if c.Network.MaxStripes == 0 {
+		return c, errors.New("config: --volume.max-stripes must be positive")
+	}
+	if c.Network.RenewMargin == 0 || c.Network.RenewInterval <= 0 || c.Network.RenewBatch <= 0 {
+		return c, errors.New("config: --renew.margin, --renew.interval and --renew.batch must be positive")
+	}
+	if !(c.Network.CompactThreshold > 0 && c.Network.CompactThreshold <= 1) || c.Network.CompactMaxBytes <= 0 || c.Network.CompactMinAge <= 0 {
+		return c, errors.New("config: --compact.threshold must be in (0, 1], --compact.max-bytes and --compact.min-age positive")
 	}
 	if c.MaintenanceInterval <= 0 || c.LifecycleDay <= 0 || c.UploadExpiry <= 0 {
 		return c, errors.New("config: --maintenance-interval, --lifecycle-day and --upload-expiry must be positive")

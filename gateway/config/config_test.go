@@ -251,3 +251,42 @@ func TestAckLossesAndPprof(t *testing.T) {
 		t.Fatalf("ack-losses %d, pprof %q, %v", c.Network.AckLosses, c.PprofListen, err)
 	}
 }
+
+// TestUpkeepSettings: the renewal and compaction settings from the TOML
+// example of docs/gateway.md, from the environment and from flags; bad
+// values are refused.
+func TestUpkeepSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gw.toml")
+	toml := `backend = "network"
+[order]
+epochs = 200          # each renewal pays this many epochs beyond the margin
+[renew]
+margin = 50           # extend orders ending within 50 epochs
+interval = "1m"
+[compact]
+threshold = 0.5       # compact volumes at least half dead
+max-bytes = 268435456 # per maintenance pass (--maintenance-interval)
+`
+	if err := os.WriteFile(file, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATDOT_GATEWAY_RENEW_BATCH": "7", "DATDOT_GATEWAY_COMPACT_MIN_AGE": "5m"}
+	c, err := Parse([]string{"--config", file, "--data", dir, "--volume.max-stripes", "64"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Network
+	if n.Epochs != 200 || n.RenewMargin != 50 || n.RenewInterval != time.Minute || n.RenewBatch != 7 ||
+		n.CompactThreshold != 0.5 || n.CompactMaxBytes != 256<<20 || n.CompactMinAge != 5*time.Minute || n.MaxStripes != 64 {
+		t.Fatalf("parsed %+v", n)
+	}
+	for _, args := range [][]string{
+		{"--compact.threshold", "0"}, {"--compact.threshold", "1.5"}, {"--renew.margin", "0"},
+		{"--renew.batch", "0"}, {"--volume.max-stripes", "0"}, {"--compact.max-bytes", "-1"},
+	} {
+		if _, err := Parse(append(args, "--data", dir), func(string) string { return "" }, io.Discard); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
+	}
+}

@@ -127,6 +127,19 @@ func (j *Journaled) RestoreAt(ctx context.Context, bucket, prefix string, at tim
 	return j.Meta.RestoreAt(ctx, bucket, prefix, at)
 }
 
+// Relocate is local.Meta.Relocate (which marks what it changes itself)
+// under the shared lock: compaction's switch of blobs to their new extents
+// reaches the log like any other change.
+func (j *Journaled) Relocate(ctx context.Context, moves []local.Move) ([]string, error) {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	applied, err := j.Meta.Relocate(ctx, moves)
+	if j.kick != nil && len(applied) > 0 {
+		j.kick()
+	}
+	return applied, err
+}
+
 // ExpireHistory is local.Meta.ExpireHistory under the shared lock.
 func (j *Journaled) ExpireHistory(ctx context.Context, now time.Time, limit int) (int, []store.BlobRef, error) {
 	j.mu.RLock()

@@ -248,6 +248,14 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 			if !cfg.FetchData {
 				continue
 			}
+			if c.Kind == local.MarkReloc && c.Record != nil {
+				var es []store.Extent
+				if json.Unmarshal(c.Record, &es) == nil {
+					for _, e := range es {
+						vols[e.Volume] = true
+					}
+				}
+			}
 			for _, o := range changeObjects(c) {
 				for _, p := range o.Parts {
 					for _, e := range p.Blob.Extents {

@@ -156,6 +156,8 @@ func changeOf(tx *bolt.Tx, mk Mark) Change {
 		c.Entries = prefixEntries(subBucket(tx, bObjects, mk.Bucket), mk.Key)
 		c.Hidden = prefixEntries(subBucket(tx, bHistory, mk.Bucket), mk.Key)
 		c.Parts = partEntries(subBucket(tx, bObjParts, mk.Bucket), mk.Key)
+	case MarkReloc:
+		return relocChange(tx, mk.Key)
 	case MarkConfig:
 		if cfg := tx.Bucket(bHistCfg); cfg != nil {
 			cfg.ForEach(func(k, v []byte) error {
@@ -248,6 +250,9 @@ func (m *Meta) JournalLen(ctx context.Context) (n int, err error) {
 func (m *Meta) Snapshot(ctx context.Context, fn func(Change) error) error {
 	return m.view(ctx, func(tx *bolt.Tx) error {
 		if err := fn(changeOf(tx, Mark{Kind: MarkConfig})); err != nil {
+			return err
+		}
+		if err := snapshotRelocs(tx, fn); err != nil {
 			return err
 		}
 		names := map[string]bool{}
@@ -377,6 +382,8 @@ func applyChange(tx *bolt.Tx, c Change) error {
 			return err
 		}
 		return indexNulls(tx, c.Bucket, c.Key, c.Entries)
+	case MarkReloc:
+		return applyReloc(tx, c)
 	default:
 		return fmt.Errorf("unknown change kind %q", c.Kind)
 	}
@@ -453,6 +460,9 @@ func (m *Meta) FinishRebuild(ctx context.Context) error {
 		refs := tx.Bucket(bBlobRefs)
 		if err := refs.ForEach(func(k, _ []byte) error { return errors.New("not empty") }); err != nil {
 			return fmt.Errorf("%w: blob references exist", ErrNotEmpty)
+		}
+		if err := relocateCounts(tx, counts); err != nil {
+			return err
 		}
 		for id, rec := range counts {
 			if err := putJSON(refs, []byte(id), rec); err != nil {

@@ -141,6 +141,9 @@ func dropRefs(tx *bolt.Tx, parts []store.Part) ([]store.BlobRef, error) {
 		if err := tx.Bucket(bBlobRefs).Delete([]byte(p.Blob.ID)); err != nil {
 			return nil, err
 		}
+		if err := dropReloc(tx, p.Blob.ID); err != nil {
+			return nil, err
+		}
 		// The queue keeps no key: once this commits, the blob's
 		// wrapped key is in no live record (crypto-shredding).
 		gone := rec.Ref

@@ -101,7 +101,9 @@ type Config struct {
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
 	ReadWindow int64
-	Log        *slog.Logger
+	// Compact configures compaction (compact.go).
+	Compact CompactConfig
+	Log     *slog.Logger
 }
 
 // Journal is the part of store.MetaStore a BlobWriter uses.
@@ -130,6 +132,10 @@ type Blobs struct {
 	vols map[string]*Volume
 	refs map[string]VolumeRef
 	open *Volume // the volume new blobs go to
+	// reloc resolves relocated blobs (compact.go); states holds the
+	// compaction state of volumes compaction worked on.
+	reloc  Relocator
+	states map[string]string
 }
 
 // Volume is one volume: its n cores (nil where a core is lost) and, for
@@ -219,11 +225,24 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.AckCores < cfg.Layout.K || cfg.AckCores > cfg.Layout.N() {
 		return nil, fmt.Errorf("network: a blob acknowledged on %d cores, want %d (k) to %d (n)", cfg.AckCores, cfg.Layout.K, cfg.Layout.N())
 	}
+	if cfg.Compact.Threshold <= 0 {
+		cfg.Compact.Threshold = 0.5
+	}
+	if cfg.Compact.MaxBytes <= 0 {
+		cfg.Compact.MaxBytes = 256 << 20
+	}
+	if cfg.Compact.MinAge <= 0 {
+		cfg.Compact.MinAge = PendingWindow
+	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
-		cache: newBlockCache(cfg.CacheBytes)}
+		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
+			return nil, err
+		}
+		if err := b.loadStates(); err != nil {
+			b.usage.close()
 			return nil, err
 		}
 	}
@@ -306,6 +325,12 @@ func (b *Blobs) reopen(ctx context.Context) error {
 			b.seal(v)
 			return fmt.Errorf("network: volume %s: core %d has %d blocks, core 0 %d (sealed)", hexID, j, c.Length(), length)
 		}
+	}
+	// Stripes a crash left after the last committed blob are dead space
+	// the usage counters must see (compaction reclaims them).
+	if err := b.usage.grew(hexID, int64(length)*b.cfg.Layout.StripeSize()); err != nil {
+		v.close()
+		return err
 	}
 	if length >= b.cfg.MaxStripes {
 		v.close()
@@ -545,7 +570,7 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		usageErr = w.b.usage.committed(v.Hex, w.n, max(off+w.n, v.durableLen()))
+		usageErr = w.b.usage.committed(v.Hex, ref.ID, off, w.n, max(off+w.n, v.durableLen()))
 	}()
 	go func() {
 		defer wg.Done()
@@ -1020,6 +1045,10 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	if offset < 0 || length < 0 || offset+length > ref.Size {
 		return nil, fmt.Errorf("network: range %d+%d outside blob of %d bytes", offset, length, ref.Size)
 	}
+	ref, err := b.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
 	r := &reader{ctx: ctx, b: b}
 	at := int64(0)
 	for _, e := range ref.Extents {
@@ -1271,7 +1300,7 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byt
 // Delete implements store.BlobStore. The bytes of a deleted blob are
 // unreadable once its key is gone (the store is used under crypt.Blobs);
 // the space they take in their volume is counted as dead (Usage) and
-// reclaimed by compaction, which is not implemented yet.
+// reclaimed by compaction (compact.go).
 func (b *Blobs) Delete(_ context.Context, refs ...store.BlobRef) error {
 	var gone []extentGone
 	for _, r := range refs {

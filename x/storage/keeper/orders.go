@@ -233,7 +233,8 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 	// expired it yet (at most expiries_per_block per block). Extending it
 	// would let its slots accrue for past epochs that requiredEscrow, which
 	// counts from the current epoch, does not fund.
-	if cur := currentEpoch(ctx, p); cur >= o.EndEpoch {
+	cur := currentEpoch(ctx, p)
+	if cur >= o.EndEpoch {
 		return errorsmod.Wrapf(types.ErrOrderEnded, "order %d ended at epoch %d (now %d) and awaits expiry", o.Id, o.EndEpoch, cur)
 	}
 	if len(msg.Cores) > len(o.Cores) {
@@ -276,8 +277,12 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		changed[idx] = c.ByteLength - old.ByteLength
 	}
 	if msg.ExtraEpochs > 0 {
-		if msg.ExtraEpochs > p.MaxDurationEpochs || updated.DurationEpochs+msg.ExtraEpochs > p.MaxDurationEpochs {
-			return errorsmod.Wrapf(types.ErrInvalidDuration, "total duration would exceed %d epochs", p.MaxDurationEpochs)
+		// max_duration_epochs bounds what is paid ahead: the epochs after
+		// the current one up to the new end, as at placement. An order
+		// renewed before it runs out may so live on indefinitely.
+		if msg.ExtraEpochs > p.MaxDurationEpochs || o.EndEpoch+msg.ExtraEpochs-(cur+1) > p.MaxDurationEpochs {
+			return errorsmod.Wrapf(types.ErrInvalidDuration, "the order would end %d epochs after the next, more than %d",
+				o.EndEpoch+msg.ExtraEpochs-(cur+1), p.MaxDurationEpochs)
 		}
 		updated.DurationEpochs += msg.ExtraEpochs
 		updated.EndEpoch += msg.ExtraEpochs
@@ -289,7 +294,6 @@ func (k Keeper) extendOrder(ctx context.Context, msg *types.MsgExtendOrder) erro
 		}
 		topUp = msg.TopUp.Amount
 	}
-	cur := currentEpoch(ctx, p)
 	as, err := k.orderAssignments(ctx, o.Id)
 	if err != nil {
 		return err

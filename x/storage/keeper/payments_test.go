@@ -306,6 +306,38 @@ func TestExpiryThatCannotPayIsRetriedAnEpochLater(t *testing.T) {
 	eqInt(t, math.NewInt(600), o.Paid, "escrow (2 epochs x 300) caps the pay of the extra epoch")
 }
 
+// max_duration_epochs bounds the epochs paid ahead, not an order's whole
+// life: an order extended before it runs out may be renewed again and
+// again (the gateway's renewal), while one extension reaching further
+// ahead than the bound is refused and changes nothing.
+func TestExtendBoundsRemainingDurationNotTotal(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	f.setParams(func(p *types.Params) { p.MaxDurationEpochs = 10 })
+	eb := int64(f.params().EpochBlocks)
+	alice := f.user("alice")
+	res, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter("w").core(t, 10, 1<<30), 3, 100, 10))
+	require.NoError(t, err)
+	id := res.OrderId
+	commitAll(t, f, id)
+	end := f.order(id).EndEpoch // placement epoch + 1 + 10
+	for round := range 3 {
+		f.endBlocksTo(int64(end-5) * eb) // 5 epochs left
+		ext := func(extra uint64) *types.MsgExtendOrder {
+			return &types.MsgExtendOrder{Owner: alice.String(), OrderId: id, ExtraEpochs: extra, TopUp: sdk.NewInt64Coin(denom, 3*100*int64(extra))}
+		}
+		// now end-5: the epochs after this one up to end+extra are 4+extra
+		f.refused(types.ErrInvalidDuration, func() error { _, err := f.msg.ExtendOrder(f.ctx, ext(7)); return err })
+		_, err := f.msg.ExtendOrder(f.ctx, ext(6))
+		require.NoError(t, err, "renewal %d", round)
+		o := f.order(id)
+		require.Equal(t, end+6, o.EndEpoch)
+		require.Greater(t, o.DurationEpochs, uint64(10), "the whole life exceeds the bound")
+		require.False(t, o.IsEnded())
+		end = o.EndEpoch
+	}
+}
+
 // An order past its end epoch whose expiry EndBlock has not processed yet
 // cannot be extended: the extra epochs would start in the past, where the
 // escrow check (which counts from the current epoch) does not look, so the

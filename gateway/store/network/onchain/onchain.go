@@ -51,7 +51,10 @@ type Config struct {
 	// ExtendEvery is the shortest time between two extensions of one
 	// volume's order (default 30 s).
 	ExtendEvery time.Duration
-	Log         *slog.Logger
+	// Renewer, when set, is told of every order placed or reopened, so
+	// that it keeps it funded (renew.go).
+	Renewer *Renewer
+	Log     *slog.Logger
 }
 
 // Shipper implements network.Shipper.
@@ -409,6 +412,7 @@ func (s *Shipper) order(ctx context.Context, v *network.Volume, length uint64) (
 			if len(res.Order.Cores) > 0 {
 				o.chainLen = res.Order.Cores[0].Length
 			}
+			s.track(ctx, o.id, v.Hex)
 		}
 		if o.id == 0 {
 			id, err := s.place(ctx, v, length)
@@ -455,7 +459,69 @@ func (s *Shipper) place(ctx context.Context, v *network.Volume, length uint64) (
 		return 0, err
 	}
 	s.cfg.Log.Info("placed the order of a volume", "volume", v.Hex, "order", r.OrderId, "tx", res.Hash, "cores", len(cores))
+	s.track(ctx, r.OrderId, v.Hex)
 	return r.OrderId, nil
+}
+
+// SetRenewer sets Config.Renewer (before the first Ship).
+func (s *Shipper) SetRenewer(r *Renewer) { s.cfg.Renewer = r }
+
+// Renewer returns Config.Renewer (nil when none).
+func (s *Shipper) Renewer() *Renewer { return s.cfg.Renewer }
+
+// track hands an order to the renewer (a failure is logged: the
+// renewer's first pass adopts the account's orders it does not know).
+func (s *Shipper) track(ctx context.Context, id uint64, vol string) {
+	if s.cfg.Renewer == nil {
+		return
+	}
+	if err := s.cfg.Renewer.Track(ctx, id, vol); err != nil {
+		s.cfg.Log.Warn("renewal: track order", "order", id, "volume", vol, "err", err)
+	}
+}
+
+// Retire implements network.Retirer: it cancels v's order (the unspent
+// escrow is refunded) and stops renewing it. A volume without an order,
+// or whose order already ended, is not an error.
+func (s *Shipper) Retire(ctx context.Context, v network.VolumeRef) error {
+	hexID := v.Hex()
+	s.mu.Lock()
+	var id uint64
+	if o := s.orders[hexID]; o != nil {
+		id = o.id
+	}
+	s.mu.Unlock()
+	if id == 0 && v.Dir != "" {
+		if raw, err := os.ReadFile(filepath.Join(v.Dir, "order")); err == nil {
+			id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		}
+	}
+	if id == 0 && len(v.Keys) > 0 {
+		found, err := s.findOrder(ctx, v.Keys[0][:])
+		if err == nil {
+			id = found
+		}
+	}
+	if id == 0 {
+		s.cfg.Log.Info("retire: the volume has no order", "volume", hexID)
+		return nil
+	}
+	res, err := s.cfg.Chain.SendAndWait(ctx, &storagetypes.MsgCancelOrder{Owner: s.cfg.Chain.Address(), OrderId: id})
+	switch {
+	case err == nil:
+		s.cfg.Log.Info("retire: cancelled the order of a compacted volume", "volume", hexID, "order", id, "tx", res.Hash)
+	case isEnded(err):
+		s.cfg.Log.Info("retire: the order of a compacted volume had ended", "volume", hexID, "order", id)
+	default:
+		return fmt.Errorf("onchain: cancel order %d of volume %s: %w", id, hexID, err)
+	}
+	s.mu.Lock()
+	delete(s.orders, hexID)
+	s.mu.Unlock()
+	if s.cfg.Renewer != nil {
+		return s.cfg.Renewer.Forget(id)
+	}
+	return nil
 }
 
 // placedOrderID reads the order id from the tx's message response, or
