@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/datdot/datdot/gateway/store/local"
 	"github.com/datdot/datdot/gateway/store/network"
 	hstore "github.com/datdot/datdot/hoster/store"
+	"github.com/datdot/datdot/volume"
 )
 
 // cancelling is the test hosters with MsgCancelOrder: a cancelled order's
@@ -27,12 +29,23 @@ import (
 type cancelling struct {
 	*hosters
 	cancelled int
+	refuse    bool // the chain cannot be reached: every Cancel fails
 }
 
 func (c *cancelling) Cancel(_ context.Context, v *network.Volume) error {
-	key0 := v.Cores[0].Key()
+	// A generation reopened after a restart to be retired has no open
+	// cores: its key comes from the writer key, as onchain.Shipper does.
+	var key0 [32]byte
+	if v.Cores[0] != nil {
+		key0 = v.Cores[0].Key()
+	} else {
+		key0 = volume.PublicCoreKey(v.Keys[0])
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.refuse {
+		return errors.New("chain unreachable")
+	}
 	o, ok := c.orders[key0]
 	if !ok {
 		return nil
@@ -258,5 +271,58 @@ func TestDroppedKeyLeavesEveryCopy(t *testing.T) {
 	}
 	if _, err := got.GetObject(ctx, "media", "gone.png", ""); err == nil {
 		t.Fatal("gone.png came back with recovery")
+	}
+}
+
+// TestRetireRetriedAfterRestart: when the older generation's order cannot
+// be cancelled, its directory stays and the writer retries at every sync,
+// across a restart, until the cancel goes through; then the hosters no
+// longer hold it and recovery reads the new generation.
+func TestRetireRetriedAfterRestart(t *testing.T) {
+	h := &cancelling{hosters: newHosters(t, 3), refuse: true}
+	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir(), h: h.hosters, ship: h, shred: time.Nanosecond}
+	f.open(1 << 30)
+	if err := f.meta.CreateBucket(ctx, store.Bucket{Name: "media", ACL: store.ACL{Owner: store.Owner{ID: "o"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.putSecret("media", "a.png", "a")
+	gone := f.putSecret("media", "b.png", "b")
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.meta.DeleteObject(ctx, "media", "b.png", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The rotation happens; the cancel of generation 0 fails.
+	if err := f.w.Sync(ctx); err == nil {
+		t.Fatal("a sync whose retirement failed reported no error")
+	}
+	if g := f.w.Status().Gen; g != 1 {
+		t.Fatalf("generation %d, want 1", g)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "metalog", "gen-0")); err != nil {
+		t.Fatalf("generation 0's directory is gone before its order was cancelled: %v", err)
+	}
+	if len(inLog(logOnHosters(t, h, f.master), gone)) == 0 {
+		t.Fatal("generation 0 is not on the hosters any more: the test does not test the retry")
+	}
+	// Restart; the chain answers again: the next sync retires generation 0.
+	f.close()
+	h.refuse = false
+	f.open(1 << 30)
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.cancelled != 1 {
+		t.Fatalf("%d orders cancelled, want 1", h.cancelled)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "metalog", "gen-0")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("generation 0's directory after its cancel: %v", err)
+	}
+	if gens := inLog(logOnHosters(t, h, f.master), gone); len(gens) > 0 {
+		t.Fatalf("the deleted object's key is still on the hosters in generation(s) %v", gens)
+	}
+	if st, err := Recover(ctx, h.recoverConfig(f.master, t.TempDir())); err != nil || st.Gen != 1 {
+		t.Fatalf("recover after the retirement: generation %d, %v", st.Gen, err)
 	}
 }

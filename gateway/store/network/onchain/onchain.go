@@ -517,10 +517,15 @@ func (s *Shipper) Cancel(ctx context.Context, v *network.Volume) error {
 		id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 	}
 	if id == 0 {
-		if len(v.Cores) == 0 || v.Cores[0] == nil {
-			return fmt.Errorf("onchain: cancel volume %s: no order and no core to find it by", v.Hex)
+		var key [32]byte
+		switch {
+		case len(v.Cores) > 0 && v.Cores[0] != nil:
+			key = v.Cores[0].Key()
+		case len(v.Keys) > 0:
+			key = volume.PublicCoreKey(v.Keys[0])
+		default:
+			return fmt.Errorf("onchain: cancel volume %s: no order and no key to find it by", v.Hex)
 		}
-		key := v.Cores[0].Key()
 		found, err := s.findOrder(ctx, key[:])
 		if err != nil {
 			return nil // never placed
