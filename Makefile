@@ -33,6 +33,8 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 # Every script in scripts/e2e drives the built binaries with real clients.
+# Their shared setup (chain, hosters, clean-up) is scripts/e2e/lib/e2e.sh,
+# sourced by them and, being one directory down, not run by this glob.
 test-e2e: build
 	@for s in scripts/e2e/*.sh; do [ -e "$$s" ] || continue; echo "== e2e: $$s"; bash "$$s" || exit 1; done
 

@@ -46,7 +46,7 @@ func startBackup(ctx context.Context, cfg config.Config, meta store.MetaStore, b
 			j := metalog.NewJournaled(m)
 			var err error
 			w, err = metalog.Open(metalog.Config{Dir: filepath.Join(cfg.DataDir, "metalog"), Master: nb.Master(),
-				Layout: nb.Layout(), Meta: j, Shipper: nb.Shipper(), Log: log})
+				Layout: nb.Layout(), Meta: j, Shipper: nb.Shipper(), ShredAfter: cfg.ShredAfter, Log: log})
 			if err != nil {
 				cancel()
 				return nil, nil, err

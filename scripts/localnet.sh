@@ -31,6 +31,9 @@
 #                                        carries ~66 KB per proof of a 64 KiB block
 #   LOCALNET_GENESIS_JQ (none)           a jq filter applied to the genesis
 #                                        last (e2e scripts tune module params)
+#   LOCALNET_CACHE (build/localnet-cache) keys, accounts and gentx made by an
+#                                        earlier run of the same binary and
+#                                        settings are copied from here; off: never
 #
 # Last lines printed (machine-readable, KEY=VALUE):
 #   LOCALNET_HOME, CHAIN_ID, RPC, GRPC, API, PID (background only).
@@ -116,14 +119,33 @@ fi
 if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	rm -rf "$home"
 	mkdir -p "$home"
-	chaind init localnet --chain-id "$chain_id" >/dev/null 2>&1
-
-	accounts=(validator alice bob hoster1 hoster2 hoster3)
-	for i in $(seq 1 "$extra_accounts"); do accounts+=("user$i"); done
-	for name in "${accounts[@]}"; do
-		chaind keys add "$name" --keyring-backend test --output json >"$home/key-$name.json" 2>&1
-		chaind genesis add-genesis-account "$name" "$coins" --keyring-backend test >/dev/null
-	done
+	# The node's keys, the accounts and the validator's gentx take ~20
+	# runs of the binary (40-50 s on a loaded machine); they depend only on
+	# the binary and the settings below, so the first run keeps them in
+	# LOCALNET_CACHE (default build/localnet-cache, "off" disables it) and
+	# later runs copy them. Every chain still starts from block 0.
+	cache="${LOCALNET_CACHE:-$repo_root/build/localnet-cache}"
+	base_id="$( { stat -L -c '%s %Y %i' "$bin"; printf '%s\n' "$chain_id" "$extra_accounts" "$coins" "$self_stake"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
+	base="$cache/$base_id"
+	if [ "$cache" != off ] && [ -f "$base/config/genesis.json" ]; then
+		cp -a "$base/." "$home/"
+	else
+		chaind init localnet --chain-id "$chain_id" >/dev/null 2>&1
+		accounts=(validator alice bob hoster1 hoster2 hoster3)
+		for i in $(seq 1 "$extra_accounts"); do accounts+=("user$i"); done
+		for name in "${accounts[@]}"; do
+			chaind keys add "$name" --keyring-backend test --output json >"$home/key-$name.json" 2>&1
+			chaind genesis add-genesis-account "$name" "$coins" --keyring-backend test >/dev/null
+		done
+		chaind genesis gentx validator "$self_stake" --chain-id "$chain_id" --keyring-backend test >/dev/null 2>&1
+		chaind genesis collect-gentxs >/dev/null 2>&1
+		if [ "$cache" != off ] && mkdir -p "$cache" 2>/dev/null; then
+			tmp="$(mktemp -d "$cache/.new.XXXXXX")"
+			cp -a "$home/." "$tmp/"
+			# Another run may have made the same base meanwhile: keep one.
+			mv -T "$tmp" "$base" 2>/dev/null || rm -rf "$tmp"
+		fi
+	fi
 
 	# Storage payments every few blocks so that escrow visibly moves, and a
 	# short hoster unbonding period.
@@ -149,8 +171,6 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 		jq "$LOCALNET_GENESIS_JQ" "$genesis" >"$genesis.tmp" && mv "$genesis.tmp" "$genesis"
 	fi
 
-	chaind genesis gentx validator "$self_stake" --chain-id "$chain_id" --keyring-backend test >/dev/null 2>&1
-	chaind genesis collect-gentxs >/dev/null 2>&1
 	chaind genesis validate >/dev/null
 
 	cfg="$home/config/config.toml"

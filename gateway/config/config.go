@@ -49,6 +49,9 @@ type Config struct {
 	// DeleteGrace is how long the bytes of deleted or overwritten objects
 	// are kept before the reaper removes them (0: at once).
 	DeleteGrace time.Duration
+	// ShredAfter bounds how long the metadata log on the network keeps
+	// the wrapped key of a dropped object version (metalog.Config).
+	ShredAfter time.Duration
 	// Backend is "local" (files in DataDir) or "network" (volumes on
 	// hosters, see gateway/store/network).
 	Backend string
@@ -221,6 +224,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ClientTimeout, "client-timeout", time.Minute, "disconnect a client that sends or reads nothing for this long in the middle of a request")
 	fs.DurationVar(&c.DeleteGrace, "delete-grace", 10*time.Minute, "keep the data of deleted or overwritten objects this long before removing it")
+	fs.DurationVar(&c.ShredAfter, "shred-after", time.Hour, "network backend: the metadata log forgets the keys of deleted objects this long after the delete (a new generation, the older ones cancelled)")
 	fs.StringVar(&c.Backend, "backend", "network", "where object data goes: network (encrypted, erasure-coded volumes on hosters; needs --chain.key) or local (files under --data, for tests and a gateway without a network)")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "file with the master secret that wraps object keys and derives volume keys (hex; default DATA/master.key, created if missing: back it up)")
 	fs.BoolVar(&c.Encrypt, "encrypt", false, "encrypt object data of the local backend (the network backend always does)")

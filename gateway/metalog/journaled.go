@@ -42,6 +42,30 @@ type Journaled struct {
 	mu sync.RWMutex
 	// kick, if set, is told that there is something to ship.
 	kick func()
+	// onDrop, if set, is told that object versions left the metadata
+	// (their blobs were freed), so the log must forget their keys.
+	dropMu sync.Mutex
+	onDrop func()
+}
+
+func (j *Journaled) setDropped(fn func()) {
+	j.dropMu.Lock()
+	j.onDrop = fn
+	j.dropMu.Unlock()
+}
+
+// freed tells the writer when a call dropped versions, and passes them on.
+func (j *Journaled) freed(refs []store.BlobRef) []store.BlobRef {
+	if len(refs) == 0 {
+		return refs
+	}
+	j.dropMu.Lock()
+	fn := j.onDrop
+	j.dropMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	return refs
 }
 
 // NewJournaled wraps m.
@@ -84,7 +108,7 @@ func (j *Journaled) DeleteBucket(ctx context.Context, name string) (freed []stor
 		freed, err = j.Meta.DeleteBucket(ctx, name)
 		return err
 	})
-	return freed, err
+	return j.freed(freed), err
 }
 
 // PutObject implements store.MetaStore.
@@ -93,7 +117,7 @@ func (j *Journaled) PutObject(ctx context.Context, bucket string, obj store.Obje
 		out, freed, err = j.Meta.PutObject(ctx, bucket, obj, check)
 		return err
 	})
-	return out, freed, err
+	return out, j.freed(freed), err
 }
 
 // UpdateObject implements store.MetaStore.
@@ -107,7 +131,7 @@ func (j *Journaled) DeleteObject(ctx context.Context, bucket, key, versionID str
 		res, freed, err = j.Meta.DeleteObject(ctx, bucket, key, versionID)
 		return err
 	})
-	return res, freed, err
+	return res, j.freed(freed), err
 }
 
 // CompleteUpload implements store.MetaStore.
@@ -116,7 +140,7 @@ func (j *Journaled) CompleteUpload(ctx context.Context, bucket, key, uploadID st
 		out, freed, err = j.Meta.CompleteUpload(ctx, bucket, key, uploadID, build, check)
 		return err
 	})
-	return out, freed, err
+	return out, j.freed(freed), err
 }
 
 // RestoreAt is local.Meta.RestoreAt (which marks what it changes itself)
@@ -124,7 +148,8 @@ func (j *Journaled) CompleteUpload(ctx context.Context, bucket, key, uploadID st
 func (j *Journaled) RestoreAt(ctx context.Context, bucket, prefix string, at time.Time) (local.RestoreStats, []store.BlobRef, error) {
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	return j.Meta.RestoreAt(ctx, bucket, prefix, at)
+	st, freed, err := j.Meta.RestoreAt(ctx, bucket, prefix, at)
+	return st, j.freed(freed), err
 }
 
 // Relocate is local.Meta.Relocate (which marks what it changes itself)
@@ -144,7 +169,8 @@ func (j *Journaled) Relocate(ctx context.Context, moves []local.Move) ([]string,
 func (j *Journaled) ExpireHistory(ctx context.Context, now time.Time, limit int) (int, []store.BlobRef, error) {
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	return j.Meta.ExpireHistory(ctx, now, limit)
+	n, freed, err := j.Meta.ExpireHistory(ctx, now, limit)
+	return n, j.freed(freed), err
 }
 
 // take reads a batch of marks and their state; the exclusive lock is held

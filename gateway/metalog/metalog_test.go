@@ -119,6 +119,10 @@ type fixture struct {
 	blobs  *local.Blobs
 	w      *Writer
 	h      *hosters
+	// ship replaces h as the shipper when set; shred is the writer's
+	// ShredAfter.
+	ship  network.Shipper
+	shred time.Duration
 }
 
 func newFixture(t *testing.T, h *hosters, rotate int64) *fixture {
@@ -137,7 +141,10 @@ func (f *fixture) open(rotate int64) {
 	if f.h != nil {
 		sh = f.h
 	}
-	f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: sh, RotateBytes: rotate})
+	if f.ship != nil {
+		sh = f.ship
+	}
+	f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: sh, RotateBytes: rotate, ShredAfter: f.shred})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -46,6 +46,15 @@ type Config struct {
 	// BatchBytes bounds the state taken from the journal at once
 	// (default 8 MiB).
 	BatchBytes int
+	// ShredAfter bounds how long the wrapped key of a deleted object
+	// version stays in the log on the network (default 1 h): once a
+	// version has been dropped (a delete, an overwrite, an expired hidden
+	// version), the next sync this long after starts a new generation
+	// with a snapshot of what is left, and every older generation's order
+	// is cancelled once that snapshot is on the hosters (they drop its
+	// cores). Crypto-shredding needs it: the log is encrypted under a
+	// key derived from the master secret, which is kept.
+	ShredAfter time.Duration
 	Log        *slog.Logger
 }
 
@@ -71,7 +80,19 @@ type Writer struct {
 
 	mu  sync.Mutex
 	cur *genVol
-	st  Status
+	// retired are older generations whose orders are still to be
+	// cancelled; their directories stay until they are.
+	retired []*genVol
+	st      Status
+
+	dropMu sync.Mutex
+	dropAt time.Time // first version dropped since the snapshot; zero: none
+}
+
+// Canceller is a Shipper that can also end a volume's order, so that its
+// hosters drop the cores (onchain.Shipper).
+type Canceller interface {
+	Cancel(ctx context.Context, v *network.Volume) error
 }
 
 type genVol struct {
@@ -84,6 +105,10 @@ type genVol struct {
 	// broken: a local write failed part way; the next sync starts a new
 	// generation (a failed ship is only retried).
 	broken bool
+	// snapLen is the length at which the snapshot ends (0 for a
+	// generation reopened after a restart: it became current only with
+	// its snapshot complete, and is on the hosters after the first ship).
+	snapLen uint64
 }
 
 // DefaultLayout of the log's volumes when none is given.
@@ -103,6 +128,9 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = 8 << 20
+	}
+	if cfg.ShredAfter <= 0 {
+		cfg.ShredAfter = time.Hour
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -125,7 +153,9 @@ func Open(cfg Config) (*Writer, error) {
 		return nil, fmt.Errorf("metalog: %w", err)
 	}
 	w := &Writer{cfg: cfg, aead: aead, coder: coder}
-	if g, ok, err := readUint(filepath.Join(cfg.Dir, "current")); err != nil {
+	cfg.Meta.setDropped(w.dropped)
+	g, ok, err := readUint(filepath.Join(cfg.Dir, "current"))
+	if err != nil {
 		return nil, err
 	} else if ok {
 		cur, err := w.openGen(context.Background(), g)
@@ -136,7 +166,65 @@ func Open(cfg Config) (*Writer, error) {
 			w.st.Gen, w.st.Length, w.st.Bytes = g, cur.enc.Next(), cur.stream
 		}
 	}
+	// Any other generation directory is an older generation whose order
+	// was not cancelled yet.
+	dirs, _ := filepath.Glob(filepath.Join(cfg.Dir, "gen-*"))
+	for _, d := range dirs {
+		og, err := strconv.ParseUint(strings.TrimPrefix(filepath.Base(d), "gen-"), 10, 64)
+		if err != nil || (ok && og == g) {
+			continue
+		}
+		v, err := w.newVolumeStruct(og)
+		if err != nil {
+			return nil, err
+		}
+		w.retired = append(w.retired, &genVol{gen: og, vol: v})
+	}
 	return w, nil
+}
+
+// dropped is told by the journaled store that an object version (and its
+// wrapped key) left the metadata: the log has to forget it within
+// ShredAfter. The first drop since the current generation's snapshot is
+// remembered durably (DIR/dropped), so that a restart does not forget it.
+func (w *Writer) dropped() {
+	p := filepath.Join(w.cfg.Dir, "dropped")
+	w.dropMu.Lock()
+	defer w.dropMu.Unlock()
+	if !w.dropAt.IsZero() {
+		return
+	}
+	now := time.Now().UTC()
+	if err := durable.WriteFile(p, []byte(now.Format(time.RFC3339Nano)+"\n")); err != nil {
+		w.cfg.Log.Warn("metadata log: remember a dropped version", "err", err)
+	}
+	w.dropAt = now
+}
+
+// dropDue reports whether a version was dropped at least ShredAfter ago.
+func (w *Writer) dropDue(now time.Time) bool {
+	w.dropMu.Lock()
+	defer w.dropMu.Unlock()
+	if w.dropAt.IsZero() {
+		if data, err := os.ReadFile(filepath.Join(w.cfg.Dir, "dropped")); err == nil {
+			if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(data))); err == nil {
+				w.dropAt = t
+			}
+		}
+	}
+	return !w.dropAt.IsZero() && now.Sub(w.dropAt) >= w.cfg.ShredAfter
+}
+
+// clearDrop forgets the drops seen before a snapshot starts (the snapshot
+// does not hold them); drops after it set the mark again.
+func (w *Writer) clearDrop() error {
+	w.dropMu.Lock()
+	defer w.dropMu.Unlock()
+	w.dropAt = time.Time{}
+	if err := os.Remove(filepath.Join(w.cfg.Dir, "dropped")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("metalog: %w", err)
+	}
+	return nil
 }
 
 // Close closes the current generation's cores.
@@ -328,6 +416,11 @@ func (w *Writer) startGen(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The snapshot holds nothing dropped before this point.
+	if err := w.clearDrop(); err != nil {
+		closeCores(gv.vol)
+		return err
+	}
 	var batch []local.Change
 	size := 0
 	put := func() error {
@@ -358,6 +451,7 @@ func (w *Writer) startGen(ctx context.Context) error {
 		closeCores(gv.vol)
 		return fmt.Errorf("metalog: snapshot into generation %d: %w", g, err)
 	}
+	gv.snapLen = gv.enc.Next()
 	// The snapshot is complete here: the generation becomes current and
 	// is shipped now or, if the hosters cannot be reached, by the next
 	// syncs. Until its end frame is on the hosters, recovery reads the
@@ -371,11 +465,43 @@ func (w *Writer) startGen(ctx context.Context) error {
 	w.st.Snapshot = gv.stream
 	w.cfg.Log.Info("metadata log: new generation with a snapshot", "gen", g, "bytes", gv.stream)
 	if old != nil {
-		closeCores(old.vol)
-		// The hosters keep the old generation until its order ends.
-		os.RemoveAll(w.genDir(old.gen))
+		// The hosters keep the old generation until its order is
+		// cancelled, which retire does once this snapshot is on them.
+		w.retired = append(w.retired, old)
 	}
-	return w.ship(ctx, gv)
+	if err := w.ship(ctx, gv); err != nil {
+		return err
+	}
+	return w.retire(ctx)
+}
+
+// retire cancels the orders of the older generations once the current
+// generation's snapshot is on the hosters (recovery reads it from then
+// on), and removes their local copies. A generation whose cancel fails
+// stays retired and is tried again at the next sync.
+func (w *Writer) retire(ctx context.Context) error {
+	if len(w.retired) == 0 || w.cur == nil || w.cur.shipped == 0 || w.cur.shipped < w.cur.snapLen {
+		return nil
+	}
+	c, canCancel := w.cfg.Shipper.(Canceller)
+	var errs []error
+	kept := w.retired[:0]
+	for _, old := range w.retired {
+		if canCancel {
+			if err := c.Cancel(ctx, old.vol); err != nil {
+				errs = append(errs, fmt.Errorf("metalog: cancel generation %d: %w", old.gen, err))
+				kept = append(kept, old)
+				continue
+			}
+		}
+		closeCores(old.vol)
+		if err := os.RemoveAll(w.genDir(old.gen)); err != nil {
+			errs = append(errs, fmt.Errorf("metalog: %w", err))
+		}
+		w.cfg.Log.Info("metadata log: older generation retired", "gen", old.gen, "cancelled", canCancel)
+	}
+	w.retired = kept
+	return errors.Join(errs...)
 }
 
 // journalBatch is the most marks taken at once.
@@ -424,6 +550,9 @@ func (w *Writer) sync(ctx context.Context) error {
 	if err := w.ship(ctx, gv); err != nil {
 		return err
 	}
+	if err := w.retire(ctx); err != nil {
+		w.cfg.Log.Warn("metadata log: retiring older generations; retrying at the next sync", "err", err)
+	}
 	for {
 		jb, err := w.cfg.Meta.take(ctx, journalBatch, w.cfg.BatchBytes)
 		if err != nil {
@@ -460,7 +589,7 @@ func (w *Writer) sync(ctx context.Context) error {
 			break
 		}
 	}
-	if gv.stream > w.cfg.RotateBytes {
+	if gv.stream > w.cfg.RotateBytes || w.dropDue(time.Now()) {
 		return w.startGen(ctx)
 	}
 	return nil

@@ -13,54 +13,9 @@
 # The script exits non-zero on the first failure and always stops the chain.
 # Only 127.0.0.1 is used, on free ports.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+e2e_init attest-cli
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-chaind_bin="$repo/build/datdotchaind"
-datdot_bin="$repo/build/datdot"
-for b in "$chaind_bin" "$datdot_bin"; do
-	[ -x "$b" ] || { echo "attest-cli: $b missing; run make build" >&2; exit 1; }
-done
-command -v jq >/dev/null || { echo "attest-cli: jq missing; run scripts/setup/chain.sh" >&2; exit 1; }
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-attest-cli.XXXXXX")"
-home="$work/chain"
-step=""
-
-cleanup() {
-	local rc=$?
-	if [ -f "$home/localnet.pid" ]; then
-		kill "$(cat "$home/localnet.pid")" 2>/dev/null || true
-		for _ in $(seq 1 50); do kill -0 "$(cat "$home/localnet.pid")" 2>/dev/null || break; sleep 0.1; done
-	fi
-	if [ "$rc" -ne 0 ]; then
-		echo "attest-cli: FAILED at step: $step" >&2
-		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 20 "$home/node.log" >&2; }
-	fi
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "attest-cli: $*" >&2; exit 1; }
-say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-
-taken=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-export LOCALNET_HOME="$home"
-export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
-export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 # Every slot is challenged again soon after its last outcome; the deadline
 # is far enough that a busy machine answers in time.
 export LOCALNET_CHALLENGES_PER_BLOCK=8 LOCALNET_RESPONSE_BLOCKS=100000
@@ -68,12 +23,8 @@ export LOCALNET_CHALLENGES_PER_BLOCK=8 LOCALNET_RESPONSE_BLOCKS=100000
 # base64, and one command-line argument is limited to 128 KiB.
 export LOCALNET_INDICES_PER_CHALLENGE=1
 
-say "start a local chain"
-bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
-grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
+e2e_chain
 
-chaind() { "$chaind_bin" --home "$home" "$@"; }
-addr() { chaind keys show "$1" -a --keyring-backend test; }
 balance() { chaind q bank balance "$1" udot -o json | jq -r '.balance.amount'; }
 
 fee=4000

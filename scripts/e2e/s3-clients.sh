@@ -33,7 +33,7 @@ fail() {
 	fi
 	exit 1
 }
-step() { echo "s3-e2e: [$1] $2"; }
+step() { echo "s3-e2e: [${SECONDS}s] [$1] $2"; }
 
 for t in "$AWS" rclone s3cmd restic node curl jq sha256sum; do
 	[ -n "$t" ] && command -v "$t" >/dev/null || fail "missing tool '$t' (run scripts/setup/s3.sh)"

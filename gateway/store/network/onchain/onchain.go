@@ -645,3 +645,51 @@ func (s *Shipper) Extend(ctx context.Context, v *network.Volume, id, length uint
 	}
 	return nil
 }
+
+// Cancel cancels v's order on chain (MsgCancelOrder): its hosters drop
+// the cores and the rest of the deposit returns to the owner. The order is
+// the one this shipper placed or reopened, or else found on chain by the
+// volume's first core key. A volume with no order is not an error.
+func (s *Shipper) Cancel(ctx context.Context, v *network.Volume) error {
+	s.mu.Lock()
+	o := s.orders[v.Hex]
+	s.mu.Unlock()
+	var id uint64
+	if o != nil {
+		id = o.id
+	} else if raw, err := os.ReadFile(orderFile(v)); err == nil {
+		id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+	}
+	if id == 0 {
+		var key [32]byte
+		switch {
+		case len(v.Cores) > 0 && v.Cores[0] != nil:
+			key = v.Cores[0].Key()
+		case len(v.Keys) > 0:
+			key = volume.PublicCoreKey(v.Keys[0])
+		default:
+			return fmt.Errorf("onchain: cancel volume %s: no order and no key to find it by", v.Hex)
+		}
+		found, err := s.findOrder(ctx, key[:])
+		if err != nil {
+			return nil // never placed
+		}
+		id = found
+	}
+	// Already ended (cancelled before a crash, or expired): nothing to do.
+	if res, err := s.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id}); err == nil && res.Order.IsEnded() {
+		s.mu.Lock()
+		delete(s.orders, v.Hex)
+		s.mu.Unlock()
+		return nil
+	}
+	_, err := s.cfg.Chain.SendAndWait(ctx, &storagetypes.MsgCancelOrder{Owner: s.cfg.Chain.Address(), OrderId: id})
+	if err != nil {
+		return fmt.Errorf("onchain: cancel order %d of volume %s: %w", id, v.Hex, err)
+	}
+	s.mu.Lock()
+	delete(s.orders, v.Hex)
+	s.mu.Unlock()
+	s.cfg.Log.Info("cancelled the order of a volume", "volume", v.Hex, "order", id)
+	return nil
+}

@@ -1,0 +1,156 @@
+# scripts/e2e/lib/e2e.sh: the setup the end-to-end scripts share — a
+# one-validator chain on free ports, hoster processes, clean-up on exit.
+# It is sourced, never run: the Makefile runs scripts/e2e/*.sh, and this
+# file sits one directory below them so that it is not taken for a test.
+#
+#   . "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+#   e2e_init NAME [TOOL...]   repo, chaind_bin, datdot_bin, work, home, the
+#                             EXIT trap; fails when a build output or a TOOL
+#                             is missing
+#   say TEXT / fail TEXT      a step (with the seconds since the start) / stop
+#   free_port                 a loopback port nobody listens on
+#   until_ok T WHAT CMD...    poll CMD every 0.2 s until it succeeds, fail
+#                             after T seconds (tests wait on conditions)
+#   stop_pid PID SIGNAL       signal PID and wait until it has exited
+#   e2e_chain                 start the chain (set LOCALNET_* first): grpc,
+#                             rpc, chain_flags, and the chaind/addr functions
+#   e2e_hosters N [KEYFN]     init, register and start hosters 1..N in
+#                             $work/hI (port in $work/hI/port, log in
+#                             $work/hI/log, pid in hpid[hI]) and wait until N
+#                             are ACTIVE on chain; KEYFN I names hoster I's
+#                             key (default hosterI)
+#   start_hoster I            (re)start hoster I and wait for its health
+#
+# On exit: the gateway ($gwpid), the hosters, every pid in e2e_pids and the
+# chain are stopped; on failure the step and the last lines of the logs
+# matching e2e_logs (globs) are printed; KEEP=1 keeps $work.
+
+e2e_init() { # NAME [TOOL...]
+	e2e_name="$1"; shift
+	repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+	chaind_bin="$repo/build/datdotchaind"
+	datdot_bin="$repo/build/datdot"
+	local b t
+	for b in "$chaind_bin" "$datdot_bin"; do
+		[ -x "$b" ] || { echo "$e2e_name: $b missing; run make build" >&2; exit 1; }
+	done
+	for t in jq "$@"; do
+		command -v "$t" >/dev/null || { echo "$e2e_name: $t missing (scripts/setup)" >&2; exit 1; }
+	done
+	work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-$e2e_name.XXXXXX")"
+	home="$work/chain"
+	step=""
+	declare -gA hpid=()
+	gwpid=""
+	e2e_pids=()
+	e2e_logs=("$work/gw.log" "$work/h*/log")
+	taken=" "
+	trap e2e_cleanup EXIT INT TERM
+}
+
+stop_pid() { # PID SIGNAL
+	local p="$1"
+	[ -n "$p" ] || return 0
+	kill "-$2" "$p" 2>/dev/null || true
+	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+}
+
+e2e_cleanup() {
+	local rc=$? n p f g
+	trap - EXIT INT TERM
+	stop_pid "$gwpid" TERM
+	for p in "${e2e_pids[@]}"; do stop_pid "$p" TERM; done
+	for n in "${!hpid[@]}"; do stop_pid "${hpid[$n]}" TERM; done
+	if [ -f "$home/localnet.pid" ]; then
+		stop_pid "$(cat "$home/localnet.pid")" TERM
+	fi
+	if [ "$rc" -ne 0 ]; then
+		echo "$e2e_name: FAILED at step: $step" >&2
+		for g in "${e2e_logs[@]}"; do
+			for f in $g; do
+				[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
+			done
+		done
+		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 10 "$home/node.log" >&2; }
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
+	exit "$rc"
+}
+
+fail() { echo "$e2e_name: $*" >&2; exit 1; }
+say() { step="$*"; echo "== [${SECONDS}s] $*"; }
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		case "$taken" in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			taken="$taken$p "
+			echo "$p"
+			return
+		fi
+	done
+}
+
+until_ok() { # TIMEOUT_S DESCRIPTION CMD...
+	local t="$1" what="$2"; shift 2
+	local end=$((SECONDS + t))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for: $what"
+		sleep 0.2
+	done
+}
+
+chaind() { "$chaind_bin" --home "$home" "$@"; }
+addr() { chaind keys show "$1" -a --keyring-backend test; }
+
+e2e_chain() {
+	export LOCALNET_HOME="$home"
+	export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
+	export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
+	say "start a local chain"
+	bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
+	grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
+	grpc="127.0.0.1:$LOCALNET_GRPC_PORT"
+	rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
+	chain_flags=(--chain.grpc "$grpc" --chain.rpc "$rpc")
+}
+
+e2e_hoster_key() { echo "hoster$1"; }
+
+start_hoster() { # I
+	local i="$1"
+	DATDOT_HOSTER_SCRUB_PAUSE=1h "$datdot_bin" hoster start --home "$work/h$i" >>"$work/h$i/log" 2>&1 &
+	hpid[h$i]=$!
+	until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
+}
+
+e2e_active_hosters() { # N
+	[ "$(chaind q storage hosters -o json | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = "$1" ]
+}
+
+e2e_hosters() { # N [KEYFN]
+	local n="$1" keyfn="${2:-e2e_hoster_key}" i port
+	say "$n hosters: datdot hoster init, register, start"
+	local pids=() p
+	for i in $(seq 1 "$n"); do
+		port="$(free_port)"
+		"$datdot_bin" hoster init --home "$work/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
+			--capacity 1073741824 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
+			"${chain_flags[@]}" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "$("$keyfn" "$i")" >/dev/null
+		echo "127.0.0.1:$port" >"$work/h$i/port"
+		# Each hoster registers with its own key: the txs go in together.
+		"$datdot_bin" hoster register --home "$work/h$i" >"$work/h$i/register.out" 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || fail "hoster register failed: $(cat "$work"/h*/register.out)"; done
+	for i in $(seq 1 "$n"); do
+		DATDOT_HOSTER_SCRUB_PAUSE=1h "$datdot_bin" hoster start --home "$work/h$i" >>"$work/h$i/log" 2>&1 &
+		hpid[h$i]=$!
+	done
+	for i in $(seq 1 "$n"); do
+		until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
+	done
+	until_ok 60 "$n active hosters" e2e_active_hosters "$n"
+}
