@@ -242,6 +242,11 @@ func (q *request) copyObject() error {
 	if err != nil {
 		return err
 	}
+	// The copy's object lock is its own (headers or the bucket's default),
+	// never the source's.
+	if q.newLock, err = q.requestLock(b, time.Now().UTC()); err != nil {
+		return err
+	}
 	var algs []string
 	if a := q.r.Header.Get("x-amz-checksum-algorithm"); a != "" {
 		if _, ok := sigv4.NewChecksumHash(a); !ok {

@@ -281,6 +281,7 @@ func (q *request) objectHeaders(b store.Bucket, obj *store.Object) {
 	for k, v := range obj.Meta {
 		h["X-Amz-Meta-"+k] = []string{v}
 	}
+	q.setLockHeaders(b, obj)
 	if strings.EqualFold(q.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
 		for alg, v := range obj.Checksums {
 			h.Set("x-amz-checksum-"+strings.ToLower(alg), v)
