@@ -381,6 +381,11 @@ func (q *request) dispatchBucket(m string) error {
 		if q.has("delete") {
 			return q.deleteObjects()
 		}
+		if boundary, ok := formBoundary(q.r); ok {
+			return q.postObject(boundary)
+		}
+		return &s3err.Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed,
+			Message: "Bucket POST must be of the enclosure-type multipart/form-data"}
 	}
 	return s3err.MethodNotAllowed
 }

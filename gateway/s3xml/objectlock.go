@@ -37,3 +37,12 @@ type LegalHold struct {
 	Xmlns   string   `xml:"xmlns,attr,omitempty"`
 	Status  string   `xml:"Status"`
 }
+
+// PostResponse answers a browser POST upload with success_action_status 201.
+type PostResponse struct {
+	XMLName  xml.Name `xml:"PostResponse"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+}
