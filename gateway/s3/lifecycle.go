@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -223,6 +224,18 @@ func (q *request) putLifecycle() error {
 	}
 	if _, err := parseLifecycle(&doc); err != nil {
 		return err
+	}
+	// A rule without an ID gets one, as S3 gives it (read back by GET).
+	named := false
+	for i := range doc.Rules {
+		if doc.Rules[i].ID == "" {
+			doc.Rules[i].ID, named = newRequestID(), true
+		}
+	}
+	if named {
+		if raw, err = xml.Marshal(doc); err != nil {
+			return err
+		}
 	}
 	if err := q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
 		b.Lifecycle = string(raw)
