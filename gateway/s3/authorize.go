@@ -188,6 +188,9 @@ func (q *request) accessRequest(action, resource string) accessRequest {
 			set("s3:"+p, v[0])
 		}
 	}
+	if q.listPrefix != nil {
+		set("s3:prefix", *q.listPrefix)
+	}
 	if v := q.versionID(); v != "" {
 		set("s3:versionid", v)
 	}

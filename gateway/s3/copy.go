@@ -125,7 +125,7 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, cs.bucket, cs.key, cs.versionID)
 	if err != nil {
-		if derr := q.denyMissing(sb, err); derr != nil {
+		if derr := q.denyMissing(sb, cs.key, err); derr != nil {
 			return cs, obj, derr
 		}
 		if cs.versionID != "" && cs.versionID != store.NullVersion && !validVersionID(cs.versionID) {

@@ -30,7 +30,7 @@ var responseOverrides = map[string]string{
 func (q *request) lookupObject(b store.Bucket, key, versionID string) (store.Object, error) {
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, b.Name, key, versionID)
 	if err != nil {
-		if derr := q.denyMissing(b, err); derr != nil {
+		if derr := q.denyMissing(b, key, err); derr != nil {
 			return obj, derr
 		}
 		if errors.Is(err, store.ErrNoSuchKey) {

@@ -116,6 +116,9 @@ type request struct {
 	newTags map[string]string
 	// newLock is the object lock of the object being written.
 	newLock objectLockRequest
+	// listPrefix, when set, is the s3:prefix a policy sees (the key, when
+	// a missing key's 404 is decided by s3:ListBucket).
+	listPrefix *string
 }
 
 func newRequestID() string {
