@@ -170,7 +170,7 @@ for bypass in "" --bypass-governance-retention; do
 done
 jq '{Objects: [.Versions[] | {Key, VersionId}], Quiet: true}' "$work/vers.json" >"$work/delall.json"
 aws s3api delete-objects --bucket "$b" --delete "file://$work/delall.json" >"$work/delout.json" || fail "delete-objects"
-ne=$(jq '.Errors | length' "$work/delout.json")
+ne=$(jq -s 'map(.Errors // []) | add // [] | length' "$work/delout.json")
 [ "$ne" = "$nv" ] || fail "delete-objects of every version: $ne refused of $nv"
 shorter=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
 if out=$(aws s3api put-object-retention --bucket "$b" --key "$key" --version-id "$vid" \
@@ -189,7 +189,8 @@ n2=$(jq '.Versions | length' "$work/vers2.json")
 # Undo the attack by deleting the delete markers (they carry no lock).
 jq '{Objects: [.DeleteMarkers[] | {Key, VersionId}], Quiet: true}' "$work/vers2.json" >"$work/markers.json"
 aws s3api delete-objects --bucket "$b" --delete "file://$work/markers.json" >"$work/delout2.json" || fail "delete the delete markers"
-[ "$(jq '.Errors | length' "$work/delout2.json")" = 0 ] || fail "deleting delete markers: $(jq -c .Errors "$work/delout2.json")"
+# (Quiet: awscli prints nothing when nothing failed.)
+[ "$(jq -s 'map(.Errors // []) | add // [] | length' "$work/delout2.json")" = 0 ] || fail "deleting delete markers: $(cat "$work/delout2.json")"
 rs check --read-data >/dev/null 2>"$work/restic.log" || fail "restic check --read-data after the undo: $(tail -3 "$work/restic.log")"
 
 step objectlock "lifecycle in the locked bucket removes an expired noncurrent version, never a locked one"
