@@ -186,8 +186,10 @@ left=$(aws s3api list-objects-v2 --bucket "$b" --prefix repo/ | jq -s 'map(.Cont
 aws s3api list-object-versions --bucket "$b" --prefix repo/ >"$work/vers2.json" || fail "list-object-versions after rm"
 n2=$(jq '.Versions | length' "$work/vers2.json")
 [ "$n2" = "$nv" ] || fail "versions after rm: $n2, want $nv"
-# Undo the attack by deleting the delete markers (they carry no lock).
-jq '{Objects: [.DeleteMarkers[] | {Key, VersionId}], Quiet: true}' "$work/vers2.json" >"$work/markers.json"
+# Undo the attack by deleting its delete markers (they carry no lock); the
+# markers restic itself put over its lock files stay, or its old locks
+# would come back.
+jq '{Objects: [.DeleteMarkers[] | select(.IsLatest and (.Key | startswith("repo/locks/") | not)) | {Key, VersionId}], Quiet: true}' "$work/vers2.json" >"$work/markers.json"
 aws s3api delete-objects --bucket "$b" --delete "file://$work/markers.json" >"$work/delout2.json" || fail "delete the delete markers"
 # (Quiet: awscli prints nothing when nothing failed.)
 [ "$(jq -s 'map(.Errors // []) | add // [] | length' "$work/delout2.json")" = 0 ] || fail "deleting delete markers: $(cat "$work/delout2.json")"
