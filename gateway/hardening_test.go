@@ -29,14 +29,27 @@ func TestUnimplementedSubresources(t *testing.T) {
 	const body = "object-bytes-that-must-not-leak"
 	must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("sub"), Key: aws.String("k"), Body: strings.NewReader(body)}))
 	for _, tc := range []struct{ method, path string }{
-		{"GET", "/sub/k?legal-hold"}, {"GET", "/sub/k?retention"}, {"GET", "/sub/k?torrent"},
+		{"GET", "/sub/k?torrent"},
 		{"POST", "/sub/k?restore"}, {"GET", "/sub/k?restore"}, {"POST", "/sub/k?select&select-type=2"},
-		{"DELETE", "/sub/k?retention"}, {"PUT", "/sub/k?legal-hold"},
 		{"GET", "/sub?analytics"}, {"GET", "/sub?inventory"}, {"GET", "/sub?metrics"},
 		{"GET", "/sub?intelligent-tiering"}, {"PUT", "/sub?metrics&id=x"}, {"GET", "/sub?session"},
 	} {
 		code, resp := g.rawDo(t, tc.method, tc.path, nil, nil)
 		if code != 501 || !strings.Contains(resp, "<Code>NotImplemented</Code>") || strings.Contains(resp, body) || strings.Contains(resp, "ListBucketResult") {
+			t.Fatalf("%s %s: %d %s", tc.method, tc.path, code, resp)
+		}
+	}
+	// Object lock subresources on a bucket without object lock are
+	// refused, and a DELETE naming one deletes nothing.
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/sub/k?legal-hold", 400}, {"GET", "/sub/k?retention", 400}, {"PUT", "/sub/k?legal-hold", 400},
+		{"DELETE", "/sub/k?retention", 405}, {"DELETE", "/sub/k?legal-hold", 405},
+	} {
+		code, resp := g.rawDo(t, tc.method, tc.path, nil, nil)
+		if code != tc.code || strings.Contains(resp, body) || strings.Contains(resp, "ListBucketResult") {
 			t.Fatalf("%s %s: %d %s", tc.method, tc.path, code, resp)
 		}
 	}

@@ -124,3 +124,27 @@ func TestLifecycle(t *testing.T) {
 	_, err = c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})
 	wantCode(t, err, "NoSuchLifecycleConfiguration")
 }
+
+// TestLifecycleRuleIDGenerated: a rule put without an ID reads back with
+// one (as S3 answers), the same on every read; given IDs are kept.
+func TestLifecycleRuleIDGenerated(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b := aws.String("lcid")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	must[*s3.PutBucketLifecycleConfigurationOutput](t)(c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{
+			{Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("a/")}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(3)}},
+			{ID: aws.String("mine"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("b/")}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(5)}},
+		}}}))
+	get := func() []types.LifecycleRule {
+		return must[*s3.GetBucketLifecycleConfigurationOutput](t)(c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})).Rules
+	}
+	r1, r2 := get(), get()
+	if len(r1) != 2 || aws.ToString(r1[0].ID) == "" || aws.ToString(r1[0].ID) != aws.ToString(r2[0].ID) || aws.ToString(r1[1].ID) != "mine" {
+		t.Fatalf("rule ids: %q %q, again %q", aws.ToString(r1[0].ID), aws.ToString(r1[1].ID), aws.ToString(r2[0].ID))
+	}
+	if aws.ToInt32(r1[0].Expiration.Days) != 3 {
+		t.Fatalf("generated-id rule lost its expiration: %+v", r1[0].Expiration)
+	}
+}

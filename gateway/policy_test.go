@@ -117,3 +117,21 @@ func TestBucketPolicy(t *testing.T) {
 		t.Fatalf("anonymous GET after the policy was deleted: %d", code)
 	}
 }
+
+// TestPolicyPrefixMissingKey: who may list a bucket under a prefix
+// (s3:ListBucket with an s3:prefix condition) learns that a key under it
+// is missing (404), as a listing with that prefix would tell; for other
+// keys a missing key stays 403.
+func TestPolicyPrefixMissingKey(t *testing.T) {
+	g := startGateway(t)
+	c, alt := g.client(0, true), g.client(2, true)
+	b := aws.String("prefixed")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:ListBucket",
+		"Resource":"arn:aws:s3:::prefixed","Condition":{"StringLike":{"s3:prefix":"public/*"}}}]}`
+	must[*s3.PutBucketPolicyOutput](t)(c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(doc)}))
+	_, err := alt.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("public/missing")})
+	wantCode(t, err, "NoSuchKey")
+	_, err = alt.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String("private/missing")})
+	wantCode(t, err, "AccessDenied")
+}

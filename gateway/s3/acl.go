@@ -220,9 +220,15 @@ func (q *request) ownBucket() (store.Bucket, error) {
 // denyMissing returns AccessDenied when err says a key or version does not
 // exist and the requester may not list bucket b: as in S3, only those who
 // can list a bucket learn which keys it lacks, so keys cannot be probed.
-func (q *request) denyMissing(b store.Bucket, err error) error {
-	if (errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion)) &&
-		!q.authorizeAs(b, allowed(q.user, effectiveACL(b, b.ACL), permRead), "s3:ListBucket", "arn:aws:s3:::"+b.Name) {
+func (q *request) denyMissing(b store.Bucket, key string, err error) error {
+	if !(errors.Is(err, store.ErrNoSuchKey) || errors.Is(err, store.ErrNoSuchVersion)) {
+		return nil
+	}
+	// A listing with the key as its prefix would tell whether the key
+	// exists: a policy's s3:prefix condition sees the key.
+	q.listPrefix = &key
+	defer func() { q.listPrefix = nil }()
+	if !q.authorizeAs(b, allowed(q.user, effectiveACL(b, b.ACL), permRead), "s3:ListBucket", "arn:aws:s3:::"+b.Name) {
 		return s3err.AccessDenied
 	}
 	return nil
@@ -371,7 +377,7 @@ func (q *request) objectForACL(perm string) (store.Bucket, store.Object, error) 
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, q.bucket, q.key, q.versionID())
 	if err != nil {
-		if derr := q.denyMissing(b, err); derr != nil {
+		if derr := q.denyMissing(b, q.key, err); derr != nil {
 			return b, obj, derr
 		}
 		return b, obj, q.objectErr(err)

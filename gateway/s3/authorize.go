@@ -188,6 +188,9 @@ func (q *request) accessRequest(action, resource string) accessRequest {
 			set("s3:"+p, v[0])
 		}
 	}
+	if q.listPrefix != nil {
+		set("s3:prefix", *q.listPrefix)
+	}
 	if v := q.versionID(); v != "" {
 		set("s3:versionid", v)
 	}
@@ -195,6 +198,18 @@ func (q *request) accessRequest(action, resource string) accessRequest {
 		"x-amz-metadata-directive", "x-amz-content-sha256", "x-amz-grant-read", "x-amz-grant-full-control"} {
 		if v := q.r.Header.Get(h); v != "" {
 			set("s3:"+h, v)
+		}
+	}
+	for h, k := range map[string]string{"x-amz-object-lock-mode": "s3:object-lock-mode",
+		"x-amz-object-lock-retain-until-date": "s3:object-lock-retain-until-date",
+		"x-amz-object-lock-legal-hold":        "s3:object-lock-legal-hold"} {
+		if v := q.r.Header.Get(h); v != "" {
+			set(k, v)
+		}
+	}
+	if v := q.r.Header.Get("x-amz-object-lock-retain-until-date"); v != "" {
+		if t, ok := parseLockTime(v); ok {
+			set("s3:object-lock-remaining-retention-days", strconv.Itoa(int(time.Until(t).Hours()/24)))
 		}
 	}
 	if q.auth != nil && !q.auth.Anonymous {

@@ -125,6 +125,15 @@ func (q *request) createBucket() error {
 		return err
 	}
 	b := store.Bucket{Name: q.bucket, Created: time.Now().UTC(), Region: region, Owner: *q.user, ACL: acl, Ownership: own}
+	switch v := strings.ToLower(strings.TrimSpace(q.r.Header.Get("x-amz-bucket-object-lock-enabled"))); v {
+	case "true":
+		// Object lock needs versioning, which then stays on.
+		b.ObjectLock = &store.ObjectLock{}
+		b.Versioning = store.VersioningEnabled
+	case "", "false":
+	default:
+		return s3err.InvalidArgument.With("Invalid x-amz-bucket-object-lock-enabled header: " + v)
+	}
 	if err := q.checkBucketLimit(); err != nil {
 		return err
 	}
@@ -215,6 +224,9 @@ func (q *request) putVersioning() error {
 		return s3err.NotImplemented.With("MFA delete is not supported.")
 	}
 	err := q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
+		if b.ObjectLock != nil && cfg.Status != store.VersioningEnabled {
+			return errLockSuspend
+		}
 		b.Versioning = cfg.Status
 		return nil
 	})

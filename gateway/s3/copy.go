@@ -137,7 +137,7 @@ func (q *request) lookupCopySource() (copySource, store.Object, error) {
 	}
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, cs.bucket, cs.key, cs.versionID)
 	if err != nil {
-		if derr := q.denyMissing(sb, err); derr != nil {
+		if derr := q.denyMissing(sb, cs.key, err); derr != nil {
 			return cs, obj, derr
 		}
 		if cs.versionID != "" && cs.versionID != store.NullVersion && !validVersionID(cs.versionID) {
@@ -257,6 +257,11 @@ func (q *request) copyObject() error {
 	}
 	owner, acl, err := q.newObjectACL(b)
 	if err != nil {
+		return err
+	}
+	// The copy's object lock is its own (headers or the bucket's default),
+	// never the source's.
+	if q.newLock, err = q.requestLock(b, time.Now().UTC()); err != nil {
 		return err
 	}
 	var algs []string

@@ -30,7 +30,7 @@ var responseOverrides = map[string]string{
 func (q *request) lookupObject(b store.Bucket, key, versionID string) (store.Object, error) {
 	obj, err := q.s.cfg.Meta.GetObject(q.ctx, b.Name, key, versionID)
 	if err != nil {
-		if derr := q.denyMissing(b, err); derr != nil {
+		if derr := q.denyMissing(b, key, err); derr != nil {
 			return obj, derr
 		}
 		if errors.Is(err, store.ErrNoSuchKey) {
@@ -321,6 +321,7 @@ func (q *request) objectHeaders(b store.Bucket, obj *store.Object) {
 	for k, v := range obj.Meta {
 		h["X-Amz-Meta-"+k] = []string{v}
 	}
+	q.setLockHeaders(b, obj)
 	if strings.EqualFold(q.r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
 		for alg, v := range obj.Checksums {
 			h.Set("x-amz-checksum-"+strings.ToLower(alg), v)

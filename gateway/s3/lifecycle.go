@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -224,6 +225,18 @@ func (q *request) putLifecycle() error {
 	if _, err := parseLifecycle(&doc); err != nil {
 		return err
 	}
+	// A rule without an ID gets one, as S3 gives it (read back by GET).
+	named := false
+	for i := range doc.Rules {
+		if doc.Rules[i].ID == "" {
+			doc.Rules[i].ID, named = newRequestID(), true
+		}
+	}
+	if named {
+		if raw, err = xml.Marshal(doc); err != nil {
+			return err
+		}
+	}
 	if err := q.s.cfg.Meta.UpdateBucket(q.ctx, q.bucket, func(b *store.Bucket) error {
 		b.Lifecycle = string(raw)
 		return nil
@@ -377,7 +390,7 @@ func (s *Server) lifecycleVersion(ctx context.Context, b *store.Bucket, rules []
 			// An expired delete marker: the only version left of its key.
 			for _, r := range rules {
 				if r.expDM && strings.HasPrefix(v.Key, r.prefix) && s.onlyVersion(ctx, b.Name, v) {
-					return s.lcDelete(ctx, b.Name, v.Key, v.VersionID)
+					return s.lcDelete(ctx, b, v.Key, v.VersionID)
 				}
 			}
 			return 0, nil
@@ -392,11 +405,11 @@ func (s *Server) lifecycleVersion(ctx context.Context, b *store.Bucket, rules []
 				continue
 			}
 			if b.Versioning == store.VersioningOff {
-				return s.lcDelete(ctx, b.Name, v.Key, v.VersionID)
+				return s.lcDelete(ctx, b, v.Key, v.VersionID)
 			}
 			// Versioned: the current version becomes noncurrent under a
 			// delete marker.
-			return s.lcDelete(ctx, b.Name, v.Key, "")
+			return s.lcDelete(ctx, b, v.Key, "")
 		}
 		return 0, nil
 	}
@@ -413,7 +426,7 @@ func (s *Server) lifecycleVersion(ctx context.Context, b *store.Bucket, rules []
 			continue
 		}
 		if now.Sub(cur.succMod) >= time.Duration(r.ncDays)*day {
-			return s.lcDelete(ctx, b.Name, v.Key, v.VersionID)
+			return s.lcDelete(ctx, b, v.Key, v.VersionID)
 		}
 	}
 	return 0, nil
@@ -434,7 +447,18 @@ func (s *Server) onlyVersion(ctx context.Context, bucket string, v *store.Object
 	return n == 1
 }
 
-func (s *Server) lcDelete(ctx context.Context, bucket, key, versionID string) (int, error) {
+// lcDelete deletes a version (or, with versionID "", the current one
+// under a delete marker) for a lifecycle rule. A version that object lock
+// protects is left alone.
+func (s *Server) lcDelete(ctx context.Context, b *store.Bucket, key, versionID string) (int, error) {
+	bucket := b.Name
+	if versionID != "" && b.ObjectLock != nil {
+		defer s.keyLocks.lock(bucket, key)()
+		if o, err := s.cfg.Meta.GetObject(ctx, bucket, key, versionID); err == nil && o.Locked(time.Now(), false) {
+			s.log.Debug("lifecycle: version kept by object lock", "bucket", bucket, "key", key, "version", versionID)
+			return 0, nil
+		}
+	}
 	_, freed, err := s.cfg.Meta.DeleteObject(ctx, bucket, key, versionID)
 	if errors.Is(err, store.ErrNoSuchVersion) || errors.Is(err, store.ErrNoSuchKey) {
 		return 0, nil

@@ -63,10 +63,15 @@ func (q *request) createUpload() error {
 	if err != nil {
 		return err
 	}
+	now := time.Now().UTC()
+	lk, err := q.requestLock(b, now)
+	if err != nil {
+		return err
+	}
 	up := store.Upload{
-		Bucket: q.bucket, Key: q.key, UploadID: newUploadID(), Initiated: time.Now().UTC(),
+		Bucket: q.bucket, Key: q.key, UploadID: newUploadID(), Initiated: now,
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta, ChecksumAlgorithm: alg, ChecksumType: ctype,
-		Tags: tags,
+		Tags: tags, Retention: lk.retention, LegalHold: lk.hold,
 	}
 	if err := q.s.cfg.Meta.CreateUpload(q.ctx, up); err != nil {
 		return err
@@ -120,6 +125,9 @@ func (q *request) uploadPart() error {
 	}
 	if err := q.checkBytesLimit(ub, q.auth.ContentLength); err != nil {
 		return err
+	}
+	if ub.ObjectLock != nil && (up.Retention != nil || up.LegalHold != "" || ub.ObjectLock.Mode != "") && !q.hasBodyDigest() {
+		return errLockChecksum.With("Content-MD5 OR x-amz-checksum- HTTP header is required for Put Part requests with Object Lock parameters")
 	}
 	var want []string
 	if up.ChecksumAlgorithm != "" {
@@ -258,6 +266,10 @@ func (q *request) completeUpload() error {
 		obj := store.Object{
 			Key: q.key, Modified: time.Now().UTC(), Owner: up.Owner, ACL: up.ACL,
 			Headers: up.Headers, Meta: up.Meta, Multipart: true, UploadID: up.UploadID, Tags: up.Tags,
+			Retention: up.Retention, LegalHold: up.LegalHold,
+		}
+		if obj.Retention == nil {
+			obj.Retention = defaultRetention(&b, obj.Modified)
 		}
 		var sums []string
 		var sizes []int64

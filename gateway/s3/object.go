@@ -118,6 +118,12 @@ func (q *request) putObject() error {
 	if q.newTags, err = q.headerTags(); err != nil {
 		return err
 	}
+	if q.newLock, err = q.requestLock(b, time.Now().UTC()); err != nil {
+		return err
+	}
+	if q.newLock.any() && !q.hasBodyDigest() {
+		return errLockChecksum
+	}
 	part, err := q.storeBody(q.auth.ContentLength, nil)
 	if err != nil {
 		return err
@@ -169,6 +175,7 @@ func (q *request) putSinglePart(part store.Part, pieces []store.Part, owner stor
 		Owner: owner, ACL: acl, Headers: hdr, Meta: meta,
 		Checksums: part.Checksums, Parts: pieces, Tags: q.newTags,
 	}
+	applyLock(&obj, q.newLock)
 	if len(obj.Checksums) > 0 {
 		obj.ChecksumType = "FULL_OBJECT"
 	}
@@ -284,6 +291,13 @@ func (q *request) deleteObject() error {
 func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.DeleteResult, error) {
 	if versionID != "" && versionID != store.NullVersion && !validVersionID(versionID) {
 		return store.DeleteResult{}, s3err.InvalidArgument.With("Invalid version id specified")
+	}
+	if versionID != "" && b.ObjectLock != nil {
+		// A version that object lock protects stays.
+		defer q.s.keyLocks.lock(b.Name, key)()
+		if err := q.checkDeleteLock(b, key, versionID); err != nil {
+			return store.DeleteResult{}, err
+		}
 	}
 	res, freed, err := q.s.cfg.Meta.DeleteObject(q.ctx, b.Name, key, versionID)
 	if errors.Is(err, store.ErrNoSuchVersion) || errors.Is(err, store.ErrNoSuchKey) {

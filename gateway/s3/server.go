@@ -73,6 +73,7 @@ type Server struct {
 	expiry   expiryCursor
 	policies policyCache
 	lc       lcCursor
+	keyLocks keyLocks
 }
 
 func (s *Server) knownUser(id string) bool { return s.users[id] }
@@ -113,6 +114,11 @@ type request struct {
 	errCode string
 	// newTags are the tags of the object being written.
 	newTags map[string]string
+	// newLock is the object lock of the object being written.
+	newLock objectLockRequest
+	// listPrefix, when set, is the s3:prefix a policy sees (the key, when
+	// a missing key's 404 is decided by s3:ListBucket).
+	listPrefix *string
 }
 
 func newRequestID() string {
@@ -266,7 +272,7 @@ var storageClasses = map[string]bool{
 var (
 	unimplementedBucket = []string{"analytics", "inventory", "metrics", "intelligent-tiering",
 		"metadataTable", "metadataConfiguration", "session", "torrent", "restore", "select"}
-	unimplementedObject = []string{"legal-hold", "retention", "torrent", "restore", "select",
+	unimplementedObject = []string{"torrent", "restore", "select",
 		"select-type", "renameObject", "analytics", "inventory", "metrics"}
 )
 
@@ -303,8 +309,10 @@ func (q *request) dispatchBucket(m string) error {
 			return q.putOwnershipControls()
 		case q.has("lifecycle"):
 			return q.putLifecycle()
-		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
-			q.has("object-lock"), q.has("replication"), q.has("notification"), q.has("logging"),
+		case q.has("object-lock"):
+			return q.putObjectLockConfig()
+		case q.has("website"), q.has("encryption"),
+			q.has("replication"), q.has("notification"), q.has("logging"),
 			q.has("ownershipControls"), q.has("accelerate"), q.has("requestPayment"):
 			return s3err.NotImplemented
 		}
@@ -335,8 +343,10 @@ func (q *request) dispatchBucket(m string) error {
 			return q.getOwnershipControls()
 		case q.has("lifecycle"):
 			return q.getLifecycle()
-		case q.has("lifecycle"), q.has("website"), q.has("encryption"),
-			q.has("object-lock"), q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
+		case q.has("object-lock"):
+			return q.getObjectLockConfig()
+		case q.has("website"), q.has("encryption"),
+			q.has("replication"), q.has("ownershipControls"), q.has("publicAccessBlock"),
 			q.has("policyStatus"):
 			return q.bucketConfigMissing()
 		case q.has("logging"), q.has("notification"), q.has("accelerate"), q.has("requestPayment"):
@@ -374,6 +384,11 @@ func (q *request) dispatchBucket(m string) error {
 		if q.has("delete") {
 			return q.deleteObjects()
 		}
+		if boundary, ok := formBoundary(q.r); ok {
+			return q.postObject(boundary)
+		}
+		return &s3err.Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed,
+			Message: "Bucket POST must be of the enclosure-type multipart/form-data"}
 	}
 	return s3err.MethodNotAllowed
 }
@@ -394,8 +409,10 @@ func (q *request) dispatchObject(m string) error {
 			return q.putObjectACL()
 		case q.has("tagging"):
 			return q.putObjectTagging()
-		case q.has("retention"), q.has("legal-hold"):
-			return s3err.NotImplemented
+		case q.has("retention"):
+			return q.putObjectRetention()
+		case q.has("legal-hold"):
+			return q.putObjectLegalHold()
 		case q.r.Header.Get("x-amz-copy-source") != "":
 			return q.copyObject()
 		}
@@ -410,6 +427,10 @@ func (q *request) dispatchObject(m string) error {
 			return q.getObjectAttributes()
 		case q.has("tagging"):
 			return q.getObjectTagging()
+		case q.has("retention"):
+			return q.getObjectRetention()
+		case q.has("legal-hold"):
+			return q.getObjectLegalHold()
 		}
 		return q.getObject(false)
 	case http.MethodHead:
@@ -417,6 +438,10 @@ func (q *request) dispatchObject(m string) error {
 	case http.MethodDelete:
 		if q.has("uploadId") {
 			return q.abortUpload()
+		}
+		if q.has("retention") || q.has("legal-hold") {
+			// Never a delete of the object itself.
+			return s3err.MethodNotAllowed
 		}
 		if q.has("tagging") {
 			return q.deleteObjectTagging()

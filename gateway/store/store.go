@@ -104,6 +104,37 @@ type Bucket struct {
 	// (BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter; "" when
 	// none was set).
 	Ownership string `json:"ownership,omitempty"`
+	// ObjectLock is the bucket's object lock configuration (nil: object
+	// lock is not enabled; once enabled it stays).
+	ObjectLock *ObjectLock `json:"lock,omitempty"`
+}
+
+// ObjectLock is a bucket's S3 Object Lock configuration: lock enabled, and
+// the default retention given to new versions that do not name their own
+// (Mode "" means no default; then exactly one of Days and Years is set).
+type ObjectLock struct {
+	Mode  string `json:"mode,omitempty"` // GOVERNANCE or COMPLIANCE
+	Days  int    `json:"days,omitempty"`
+	Years int    `json:"years,omitempty"`
+}
+
+// Object lock retention modes.
+const (
+	LockGovernance = "GOVERNANCE"
+	LockCompliance = "COMPLIANCE"
+)
+
+// Retention is an object version's retention: until Until, the version
+// cannot be deleted (COMPLIANCE: by no one; GOVERNANCE: only with the
+// bypass permission).
+type Retention struct {
+	Mode  string    `json:"mode"`
+	Until time.Time `json:"until"`
+}
+
+// Active reports whether the retention still protects its version at now.
+func (r *Retention) Active(now time.Time) bool {
+	return r != nil && r.Mode != "" && now.Before(r.Until)
 }
 
 // PublicAccessBlock is S3's "block public access" setting of a bucket.
@@ -224,9 +255,26 @@ type Object struct {
 	UploadID string `json:"upload,omitempty"`
 	// Tags are the object's tags (S3 object tagging).
 	Tags map[string]string `json:"tags,omitempty"`
+	// Retention and LegalHold ("ON", "OFF"; "" when never set) are the
+	// version's object lock settings.
+	Retention *Retention `json:"ret,omitempty"`
+	LegalHold string     `json:"hold,omitempty"`
 
 	// IsLatest is set by reads, not stored.
 	IsLatest bool `json:"-"`
+}
+
+// Locked reports whether the version may not be deleted at now: a legal
+// hold is on, or a retention is in force (GOVERNANCE ones only when
+// bypassGovernance is false).
+func (o *Object) Locked(now time.Time, bypassGovernance bool) bool {
+	if o.LegalHold == "ON" {
+		return true
+	}
+	if !o.Retention.Active(now) {
+		return false
+	}
+	return o.Retention.Mode == LockCompliance || !bypassGovernance
 }
 
 // Blobs returns the blobs that hold the object's data, one per part (a blob
@@ -270,6 +318,10 @@ type Upload struct {
 	ChecksumType      string `json:"sumtype,omitempty"`
 	// Tags are given to the object the upload completes.
 	Tags map[string]string `json:"tags,omitempty"`
+	// Retention and LegalHold are the object lock settings asked for at
+	// creation, given to the object the upload completes.
+	Retention *Retention `json:"ret,omitempty"`
+	LegalHold string     `json:"hold,omitempty"`
 }
 
 // ListQuery selects objects, versions or uploads in key order.

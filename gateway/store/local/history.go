@@ -138,7 +138,9 @@ func (m *Meta) HistoryRetention(ctx context.Context) (d time.Duration, err error
 
 // ExpireHistory drops up to limit hidden versions retired longer than the
 // retention before now (all of them when the retention is 0), oldest
-// first, and returns how many it dropped and the blobs that lost their
+// first — except versions that object lock still protects (a legal hold,
+// or a retention until a later date), which stay until a retention after
+// their lock ends — and returns how many it dropped and the blobs that lost their
 // last reference (already on the delete queue). Each dropped key is marked
 // in the metadata journal.
 func (m *Meta) ExpireHistory(ctx context.Context, now time.Time, limit int) (n int, freed []store.BlobRef, err error) {
@@ -176,6 +178,19 @@ func (m *Meta) ExpireHistory(ctx context.Context, now time.Time, limit int) (n i
 			var r histRec
 			if err := decode(v, &r, "hidden version", ek); err != nil {
 				return err
+			}
+			if r.Obj.Locked(now, false) {
+				// Object lock outlives the history's retention: the
+				// version is kept until its retention ends (a retention
+				// later, like a version retired then).
+				until := now
+				if r.Obj.Retention.Active(now) {
+					until = r.Obj.Retention.Until
+				}
+				if err := exp.Put(expKey(until, string(bucket), ek), nil); err != nil {
+					return err
+				}
+				continue
 			}
 			parts, err := entryParts(tx, string(bucket), ek, &r.Obj)
 			if err != nil {
