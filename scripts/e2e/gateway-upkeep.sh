@@ -23,104 +23,14 @@
 # on timing or block counts. All processes are stopped on exit.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-chaind_bin="$repo/build/datdotchaind"
-datdot_bin="$repo/build/datdot"
-for b in "$chaind_bin" "$datdot_bin"; do
-	[ -x "$b" ] || { echo "gateway-upkeep-e2e: $b missing; run make build" >&2; exit 1; }
-done
-for t in jq curl aws cmp; do
-	command -v "$t" >/dev/null || { echo "gateway-upkeep-e2e: $t missing (scripts/setup/s3.sh)" >&2; exit 1; }
-done
+. "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+e2e_init gateway-upkeep-e2e curl aws cmp
 AWS=/usr/bin/aws
 [ -x "$AWS" ] || AWS=$(command -v aws)
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-upkeep-e2e.XXXXXX")"
-home="$work/chain"
-step=""
-declare -A hpid
-gwpid=""
-
-stop_pid() { # PID SIGNAL
-	local p="$1"
-	[ -n "$p" ] || return 0
-	kill "-$2" "$p" 2>/dev/null || true
-	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-}
-
-cleanup() {
-	local rc=$?
-	stop_pid "$gwpid" TERM
-	for n in "${!hpid[@]}"; do stop_pid "${hpid[$n]}" TERM; done
-	if [ -f "$home/localnet.pid" ]; then
-		stop_pid "$(cat "$home/localnet.pid")" TERM
-	fi
-	if [ "$rc" -ne 0 ]; then
-		echo "gateway-upkeep-e2e: FAILED at step: $step" >&2
-		for f in "$work"/gw.log "$work"/h*/log; do
-			[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
-		done
-		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 10 "$home/node.log" >&2; }
-	fi
-	[ "${KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "gateway-upkeep-e2e: $*" >&2; exit 1; }
-say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-
-taken=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-until_ok() { # TIMEOUT_S DESCRIPTION CMD...
-	local t="$1" what="$2"; shift 2
-	local end=$((SECONDS + t))
-	while ! "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for: $what"
-		sleep 0.3
-	done
-}
-
-export LOCALNET_HOME="$home"
-export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
-export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10 LOCALNET_CHALLENGES_PER_BLOCK=0
-
-say "start a local chain"
-bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
-grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
-grpc="127.0.0.1:$LOCALNET_GRPC_PORT"
-rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
-chaind() { "$chaind_bin" --home "$home" "$@"; }
-addr() { chaind keys show "$1" -a --keyring-backend test; }
-chain_flags=(--chain.grpc "$grpc" --chain.rpc "$rpc")
-
-say "three hosters: datdot hoster init, register, start"
-for i in 1 2 3; do
-	port="$(free_port)"
-	"$datdot_bin" hoster init --home "$work/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
-		--capacity 1073741824 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
-		"${chain_flags[@]}" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
-	"$datdot_bin" hoster register --home "$work/h$i" >/dev/null
-	echo "127.0.0.1:$port" >"$work/h$i/port"
-	DATDOT_HOSTER_SCRUB_PAUSE=1h "$datdot_bin" hoster start --home "$work/h$i" >>"$work/h$i/log" 2>&1 &
-	hpid[h$i]=$!
-	until_ok 60 "hoster $i answers /v1/health" curl -sf "http://127.0.0.1:$port/v1/health"
-done
-active_hosters() { [ "$(chaind q storage hosters -o json | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = 3 ]; }
-until_ok 60 "3 active hosters" active_hosters
+e2e_chain
+e2e_hosters 3
 
 gwport="$(free_port)"
 gw="http://127.0.0.1:$gwport"
