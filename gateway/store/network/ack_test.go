@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +193,123 @@ func TestCoreShippingRestart(t *testing.T) {
 		if err != nil || !bytes.Equal(got, w.data) {
 			t.Fatalf("blob %d after the crash: %v", i, err)
 		}
+	}
+}
+
+// settleNet is a testNet that records the volumes it is asked to settle.
+type settleNet struct {
+	*testNet
+	smu     sync.Mutex
+	settled map[string][]uint64 // volume -> lengths Settle was called with
+}
+
+// Settle implements Settler: a real push of every core to its hoster,
+// recorded (the test stands for the chain's order).
+func (n *settleNet) Settle(ctx context.Context, v *Volume, length uint64) error {
+	if err := n.testNet.Ship(ctx, v, length); err != nil {
+		return err
+	}
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	n.settled[v.Hex] = append(n.settled[v.Hex], length)
+	return nil
+}
+
+func (n *settleNet) calls(hexID string) []uint64 {
+	n.smu.Lock()
+	defer n.smu.Unlock()
+	return slices.Clone(n.settled[hexID])
+}
+
+// TestCrashedVolumeSettled: a volume sealed by a crash holds acknowledged
+// blobs in stripes its order may not cover yet (orders are extended in
+// batches); after the restart the store settles it (its order extended to
+// the full length of its cores) on its own, exactly once, and leaves the
+// new open volume alone.
+func TestCrashedVolumeSettled(t *testing.T) {
+	net := &settleNet{testNet: testHosters(t, 4), settled: map[string][]uint64{}}
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	remote, err := NewRemote(RemoteConfig{Locator: net})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 2}, Shipper: net, Journal: meta, Remote: remote}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, data, err := putRandom(ctx, b, 300000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A crash: the pushes stop, nothing is synced, marked or extended.
+	v := b.open
+	v.stop()
+	v.workers.Wait()
+	length := v.Cores[0].Length()
+	for _, c := range v.Cores {
+		length = min(length, c.Length())
+		c.Close()
+	}
+	b.stopBg()
+	b.bg.Wait()
+	b.usage.close()
+	if length == 0 {
+		t.Fatal("the crashed volume holds no stripes")
+	}
+	if got := net.calls(v.Hex); len(got) != 0 {
+		t.Fatalf("the open volume was settled before the crash: %v", got)
+	}
+
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for len(net.calls(v.Hex)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the volume sealed by the crash was never settled: its order stays short of what its hosters hold")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := net.calls(v.Hex); !slices.Equal(got, []uint64{length}) {
+		t.Fatalf("settled at %v, want once at the cores' length %d", got, length)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "volumes", v.Hex, "settled")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the settled volume is not marked")
+		}
+	}
+	got, err := readAll(ctx, b, ref, 0, ref.Size)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("blob after the crash: %v", err)
+	}
+	second, _, err := putRandom(ctx, b, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A settled volume is not settled again, nor is the volume that was
+	// closed cleanly (it is continued).
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := net.calls(v.Hex); len(got) != 1 {
+		t.Fatalf("the settled volume was settled again: %v", got)
+	}
+	if got := net.calls(second.Extents[0].Volume); len(got) != 0 {
+		t.Fatalf("the open volume was settled: %v", got)
 	}
 }

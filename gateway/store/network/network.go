@@ -68,6 +68,15 @@ type CoreShipper interface {
 	Shipped(v *Volume, length uint64)
 }
 
+// Settler is a Shipper that can settle a volume that takes no more
+// blobs: Settle returns once blocks [0, length) of every core are on the
+// core's hosters and the volume's order on the chain covers that length
+// (not later, in a batch). Without it a settling volume is shipped again
+// (Ship).
+type Settler interface {
+	Settle(ctx context.Context, v *Volume, length uint64) error
+}
+
 // Config configures a Blobs.
 type Config struct {
 	Dir    string
@@ -136,6 +145,11 @@ type Blobs struct {
 	// compaction state of volumes compaction worked on.
 	reloc  Relocator
 	states map[string]string
+
+	// stopBg stops the background work Open starts (settle); bg waits
+	// for it.
+	stopBg context.CancelFunc
+	bg     sync.WaitGroup
 }
 
 // Volume is one volume: its n cores (nil where a core is lost) and, for
@@ -248,6 +262,19 @@ func Open(cfg Config) (*Blobs, error) {
 	}
 	if err := b.reopen(context.Background()); err != nil {
 		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
+	}
+	var bgCtx context.Context
+	bgCtx, b.stopBg = context.WithCancel(context.Background())
+	if cfg.Shipper != nil {
+		ids, err := b.pendingSettle()
+		if err != nil {
+			cfg.Log.Warn("list volumes to settle", "err", err)
+		}
+		b.bg.Add(1)
+		go func() {
+			defer b.bg.Done()
+			b.settleAll(bgCtx, ids)
+		}()
 	}
 	return b, nil
 }
@@ -369,6 +396,10 @@ func (b *Blobs) setCurrent(v *Volume) error {
 
 // Close closes every core.
 func (b *Blobs) Close() error {
+	if b.stopBg != nil {
+		b.stopBg()
+		b.bg.Wait()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var errs []error

@@ -246,6 +246,64 @@ func (s *Shipper) Ship(ctx context.Context, v *network.Volume, length uint64) er
 	if err != nil {
 		return err
 	}
+	if err := s.pushAll(ctx, v, o, length); err != nil {
+		return err
+	}
+	s.maybeExtend(v, o, length)
+	return nil
+}
+
+var _ network.Settler = (*Shipper)(nil)
+
+// Settle implements network.Settler: for a volume that takes no more
+// blobs, every core's hosters hold blocks [0, length) and the order is
+// extended to length (one MsgExtendOrder, sent before it returns) unless
+// the chain has it at length already or the order has ended.
+func (s *Shipper) Settle(ctx context.Context, v *network.Volume, length uint64) error {
+	if v.Keys == nil {
+		return fmt.Errorf("onchain: volume %s is not writable here", v.Hex)
+	}
+	var from uint64
+	if raw, err := os.ReadFile(orderFile(v)); err == nil {
+		id, _ := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		if id != 0 {
+			res, err := s.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+			if err != nil {
+				return fmt.Errorf("onchain: order %d of volume %s: %w", id, v.Hex, err)
+			}
+			if res.Order.IsEnded() || len(res.Order.Cores) == 0 || res.Order.Cores[0].Length >= length {
+				return nil
+			}
+			from = res.Order.Cores[0].Length
+		}
+	}
+	// No order yet (a crash before it was placed) places it at length.
+	o, err := s.order(ctx, v, length)
+	if err != nil {
+		return err
+	}
+	if err := s.pushAll(ctx, v, o, length); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	placed := o.chainLen >= length
+	s.mu.Unlock()
+	if placed {
+		return nil
+	}
+	if err := s.Extend(ctx, v, o.id, length); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	o.chainLen = max(o.chainLen, length)
+	o.lastLength = max(o.lastLength, length)
+	s.mu.Unlock()
+	s.cfg.Log.Info("settled the order of a volume", "volume", v.Hex, "order", o.id, "from", from, "length", length)
+	return nil
+}
+
+// pushAll pushes blocks [0, length) of every core of v to its hosters.
+func (s *Shipper) pushAll(ctx context.Context, v *network.Volume, o *order, length uint64) error {
 	s.mu.Lock()
 	endpoints := o.endpoints
 	s.mu.Unlock()
@@ -280,7 +338,6 @@ func (s *Shipper) Ship(ctx context.Context, v *network.Volume, length uint64) er
 			}
 		}
 	}
-	s.maybeExtend(v, o, length)
 	return nil
 }
 
