@@ -57,7 +57,7 @@ AK=E2ERETENTIONKEY00001
 SK=e2e-retention-secret-00000000000000000001
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint="http://127.0.0.1:$port"
-"$datdot" gateway --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" \
+"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" \
 	--maintenance-interval 1s --lifecycle-day 2s >"$work/gateway.log" 2>&1 &
 gwpid=$!
 up=0
