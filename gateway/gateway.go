@@ -8,10 +8,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/debugserve"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -250,7 +250,7 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	}
 	defer closeStore()
 	if cfg.PprofListen != "" {
-		stop, err := servePprof(cfg.PprofListen, log)
+		_, stop, err := debugserve.Pprof(cfg.PprofListen, log)
 		if err != nil {
 			return err
 		}
@@ -314,23 +314,4 @@ func RunWith(ctx context.Context, cfg config.Config, opts Options, log *slog.Log
 	}
 	log.Info("S3 gateway stopped")
 	return err
-}
-
-// servePprof serves the Go profiler on addr (a loopback address, checked
-// by config.Parse) until stop is called.
-func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: --debug.pprof: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	log.Warn("serving the Go profiler", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
 }

@@ -106,6 +106,7 @@ func hosterViper(fs *pflag.FlagSet, args []string) (*viper.Viper, error) {
 	fs.Int64("scrub.bytes_per_second", 0, "scrubber rate")
 	fs.Duration("scrub.pause", 0, "pause between scrub passes")
 	fs.String("replication.listen", "", "TCP address of the Hypercore replication listener (empty: off)")
+	fs.String("debug.pprof", "", "serve the Go profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6061 (off when empty)")
 	fs.String("replication.address", "", "replication host:port announced on chain (default: the listen address)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -249,6 +250,7 @@ func hosterStart(ctx context.Context, args []string) error {
 		ScrubBytesPerSecond: v.GetInt64("scrub.bytes_per_second"), ScrubPause: v.GetDuration("scrub.pause"),
 		Chain:             chainConfig(v),
 		ReplicationListen: v.GetString("replication.listen"), ReplicationAddress: v.GetString("replication.address"),
+		PprofListen: v.GetString("debug.pprof"),
 	}
 	return daemon.Run(ctx, cfg, log, func(addr string) { log.Info("listening", "addr", addr) })
 }

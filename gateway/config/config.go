@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/datdot/datdot/debugserve"
 	"io"
 	"net"
 	"net/netip"
@@ -288,10 +289,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, fmt.Errorf("config: --backend %q, want local or network", c.Backend)
 	}
 	if c.PprofListen != "" {
-		host, _, err := net.SplitHostPort(c.PprofListen)
-		ip, perr := netip.ParseAddr(host)
-		if err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
-			return c, fmt.Errorf("config: --debug.pprof %q: want a loopback host:port (the profiler must not be exposed)", c.PprofListen)
+		if err := debugserve.CheckLoopback(c.PprofListen); err != nil {
+			return c, fmt.Errorf("config: --debug.pprof %w", err)
 		}
 	}
 	if c.Network.AckLosses < -1 || c.Network.AckLosses > c.Network.M {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/debugserve"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,6 +44,9 @@ type Config struct {
 	// Empty: the hoster does not speak the protocol as a server (it still
 	// fetches replicated-core orders from their peers).
 	ReplicationListen string
+	// PprofListen, when set, is a loopback address that serves the Go
+	// profiler (net/http/pprof) for performance work.
+	PprofListen string
 	// ReplicationAddress is the host:port announced on chain (default:
 	// the listener's address unless it is 0.0.0.0 or ::).
 	ReplicationAddress string
@@ -60,6 +64,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 			log.Error("close store", "err", err)
 		}
 	}()
+	if cfg.PprofListen != "" {
+		_, stop, err := debugserve.Pprof(cfg.PprofListen, log)
+		if err != nil {
+			return fmt.Errorf("hoster: %w", err)
+		}
+		defer stop()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := server.NewMetrics(reg)
