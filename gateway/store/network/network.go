@@ -150,7 +150,16 @@ type Blobs struct {
 	// for it.
 	stopBg context.CancelFunc
 	bg     sync.WaitGroup
+	closed bool // Close ran: no new blobs
+	// closeHook, when set (tests), is called by Close for each volume it
+	// stops, once the volume is marked closing and before Close waits for
+	// the appends and flushes in flight.
+	closeHook func(*Volume)
 }
+
+// errClosed fails the blobs that wait for a group commit when the store
+// is closed, and the blobs committed after it.
+var errClosed = errors.New("network: store closed")
 
 // Volume is one volume: its n cores (nil where a core is lost) and, for
 // the open volume, the stream encoder and group-commit state.
@@ -177,6 +186,10 @@ type Volume struct {
 	waiting  []waiter
 	flushing bool
 	timer    *time.Timer
+	// closing: Close is stopping the volume; no flush or blob touches its
+	// cores any more (see shutdown). flushes counts the flushes running.
+	closing bool
+	flushes sync.WaitGroup
 
 	// Core by core shipping (with a CoreShipper), guarded by fmu: local
 	// is the stripes appended to the local cores, pushed[j] the stripes
@@ -402,11 +415,10 @@ func (b *Blobs) Close() error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	var errs []error
 	for _, v := range b.vols {
-		if v.stop != nil {
-			errs = append(errs, v.stopShipping())
-		}
+		errs = append(errs, v.shutdown())
 		for _, c := range v.Cores {
 			if c != nil {
 				errs = append(errs, c.Close())
@@ -415,9 +427,54 @@ func (b *Blobs) Close() error {
 	}
 	b.vols = map[string]*Volume{}
 	b.open = nil
+	// The db stays referenced (a Commit still running gets bbolt's
+	// "database not open", not a nil store).
 	errs = append(errs, b.usage.close())
-	b.usage = nil
 	return errors.Join(errs...)
+}
+
+// shutdown stops a volume this store writes before its cores are closed:
+// no flush or blob append may touch the cores from here on (one that did
+// would fail and seal the volume, or change cores already synced), the
+// blobs still waiting for a group commit fail with errClosed, and with
+// core by core shipping the local cores are synced and marked so that the
+// next start continues the volume.
+func (v *Volume) shutdown() error {
+	if v.enc == nil {
+		return nil // opened for reading
+	}
+	v.fmu.Lock()
+	v.closing = true
+	if v.timer != nil {
+		v.timer.Stop()
+		v.timer = nil
+	}
+	v.fmu.Unlock()
+	if v.b.closeHook != nil {
+		v.b.closeHook(v)
+	}
+	// A blob being appended (or a flush appending) holds wmu: wait for
+	// it; later ones see closing and leave the cores alone.
+	v.wmu.Lock()
+	v.wmu.Unlock()
+	v.flushes.Wait()
+	if v.stop != nil {
+		return v.stopShipping()
+	}
+	v.fmu.Lock()
+	for _, w := range v.waiting {
+		w.done <- errClosed
+	}
+	v.waiting = nil
+	v.fmu.Unlock()
+	return nil
+}
+
+// isClosing reports whether Close is stopping v.
+func (v *Volume) isClosing() bool {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.closing
 }
 
 func (b *Blobs) coreDir(hexID string, j int) string {
@@ -635,6 +692,10 @@ func (r *bytesReaderT) Read(p []byte) (int, error) {
 func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume, int64, error) {
 	for {
 		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return nil, 0, errClosed
+		}
 		v := b.open
 		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || !v.writable() {
 			nv, err := b.newVolume(ctx)
@@ -705,7 +766,7 @@ func (v *Volume) err() error {
 func (v *Volume) writable() bool {
 	v.fmu.Lock()
 	defer v.fmu.Unlock()
-	return v.failed == nil && !v.noWrites
+	return v.failed == nil && !v.noWrites && !v.closing
 }
 
 func (v *Volume) fail(err error) {
@@ -796,6 +857,10 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 		v.fmu.Unlock()
 		return nil
 	}
+	if v.closing {
+		v.fmu.Unlock()
+		return errClosed
+	}
 	v.waiting = append(v.waiting, waiter{end: end, done: done})
 	if v.timer == nil && !v.flushing && !v.flushWanted {
 		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
@@ -812,6 +877,15 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 // flush pads the partial stripe, appends every pending stripe to the
 // cores, ships them, and releases the blobs that are now durable.
 func (v *Volume) flush() {
+	v.fmu.Lock()
+	if v.closing {
+		v.timer = nil
+		v.fmu.Unlock()
+		return
+	}
+	v.flushes.Add(1) // before closing is set: shutdown waits for it
+	v.fmu.Unlock()
+	defer v.flushes.Done()
 	if v.stop != nil {
 		v.flushCores()
 		return
@@ -823,6 +897,13 @@ func (v *Volume) flush() {
 
 	ctx := context.Background()
 	v.wmu.Lock()
+	if v.isClosing() {
+		v.wmu.Unlock()
+		v.fmu.Lock()
+		v.flushing = false
+		v.fmu.Unlock()
+		return
+	}
 	err := v.enc.Flush()
 	if err == nil {
 		err = v.appendPending(ctx)
@@ -853,7 +934,7 @@ func (v *Volume) flush() {
 	}
 	v.waiting = rest
 	v.flushing = false
-	if len(v.waiting) > 0 && v.timer == nil {
+	if len(v.waiting) > 0 && v.timer == nil && !v.closing {
 		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
 	}
 	v.fmu.Unlock()
@@ -888,7 +969,7 @@ func (v *Volume) stopShipping() error {
 	v.workers.Wait()
 	v.fmu.Lock()
 	for _, w := range v.waiting {
-		w.done <- errors.New("network: store closed")
+		w.done <- errClosed
 	}
 	v.waiting = nil
 	v.fmu.Unlock()
@@ -1047,6 +1128,14 @@ func (v *Volume) flushCores() {
 	v.flushing = true
 	v.fmu.Unlock()
 	v.wmu.Lock()
+	if v.isClosing() {
+		// Close came first: the cores stay as it synced them.
+		v.wmu.Unlock()
+		v.fmu.Lock()
+		v.flushing = false
+		v.fmu.Unlock()
+		return
+	}
 	err := v.enc.Flush()
 	if err == nil {
 		err = v.appendPending(context.Background())
@@ -1058,7 +1147,7 @@ func (v *Volume) flushCores() {
 	v.flushing = false
 	// Blobs that came while this flush ran need the next one.
 	for _, w := range v.waiting {
-		if w.end > flushed && v.timer == nil && !v.flushWanted && err == nil {
+		if w.end > flushed && v.timer == nil && !v.flushWanted && err == nil && !v.closing {
 			v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
 		}
 	}
