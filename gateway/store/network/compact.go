@@ -35,8 +35,12 @@ import (
 //
 // When no live blob is left, the volume is marked retiring, its order is
 // cancelled (Retirer, the unspent escrow comes back) and its local copy
-// removed; then it is retired. Each step is durable before the next, so
-// a gateway killed anywhere in a pass leaves every blob readable: before
+// removed; then it is retired. A read that began before the metadata
+// switch may still fetch from the old volume: while one is open the
+// volume stays retiring and a later pass gives it up (Blobs.Open holds
+// the volumes a read names until it is closed). Each step is durable
+// before the next, so a gateway killed anywhere in a pass leaves every
+// blob readable: before
 // the metadata switch the copies are dead space in the open volume (the
 // old extents still serve), after it the old volume is only given up once
 // every blob left it, and a retiring volume's cancellation is retried by
@@ -192,10 +196,13 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 	// Volumes whose cancellation a crash or a chain error interrupted.
 	for vol, s := range states {
 		if s == stateRetiring {
-			if err := b.retire(ctx, vol); err != nil {
+			done, err := b.retire(ctx, vol)
+			if err != nil {
 				return st, err
 			}
-			st.Retired++
+			if done {
+				st.Retired++
+			}
 		}
 	}
 	us, err := b.usage.all()
@@ -363,7 +370,7 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 	if err := hook("retiring"); err != nil {
 		return false, err
 	}
-	return true, b.retire(ctx, vol)
+	return b.retire(ctx, vol)
 }
 
 // writing reports whether a blob is being appended to vol or waits for
@@ -398,15 +405,22 @@ func (b *Blobs) copyExtent(ctx context.Context, ref store.BlobRef) (copied, erro
 }
 
 // retire cancels vol's order and removes its local copy; vol is then
-// retired.
-func (b *Blobs) retire(ctx context.Context, vol string) error {
+// retired. While a read that began before the metadata switch is still
+// open on vol (it may fetch more of it), nothing is done and retire
+// reports false: vol stays retiring and a later pass retires it. Reads
+// that begin after the switch resolve to the blobs' new extents.
+func (b *Blobs) retire(ctx context.Context, vol string) (bool, error) {
+	if b.reading(vol) {
+		b.cfg.Log.Info("compaction: a read in flight still uses the volume; it is given up by a later pass", "volume", vol)
+		return false, nil
+	}
 	if rt := b.cfg.Compact.Retirer; rt != nil {
 		ref, err := b.ref(vol)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if err := rt.Retire(ctx, ref); err != nil {
-			return fmt.Errorf("network: give up the order of volume %s: %w", vol, err)
+			return false, fmt.Errorf("network: give up the order of volume %s: %w", vol, err)
 		}
 	}
 	b.mu.Lock()
@@ -423,8 +437,8 @@ func (b *Blobs) retire(ctx context.Context, vol string) error {
 		}
 	}
 	if err := b.setVolState(vol, stateRetired); err != nil {
-		return err
+		return false, err
 	}
 	b.cfg.Log.Info("compaction: volume retired", "volume", vol)
-	return nil
+	return true, nil
 }

@@ -406,3 +406,67 @@ func BenchmarkCompactionPass(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestRetireWaitsForReads: a read that began before compaction switched
+// its blob away may still fetch from the old volume; while it is open the
+// volume is not given up (its order stays, its cores stay), the read ends
+// byte-identical, reads that begin after the switch use the new extents,
+// and the first pass after the read is closed retires the volume.
+func TestRetireWaitsForReads(t *testing.T) {
+	rt := &fakeRetirer{}
+	e := newCompactEnv(t, rt)
+	// The first volume (8 stripes of 128 KiB): one object over 3
+	// stripes, then 5 that fill it and die.
+	big := e.put("big", 300<<10)
+	old := big.Parts[0].Blob.Extents[0].Volume
+	for i := range 5 {
+		e.put(fmt.Sprintf("o%d", i), 100<<10)
+	}
+	e.put("next", 10)
+	if v := openVol(e.b); v == nil || v.Hex == old {
+		t.Fatal("the first volume is still the open one")
+	}
+	for i := range 5 {
+		e.del(fmt.Sprintf("o%d", i))
+	}
+	// A read begins: only its first bytes are taken before the pass.
+	rc, err := store.OpenObject(ctx, e.blobs, &big, 0, big.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	head := make([]byte, 100)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.b.Compact(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Moved != 1 {
+		t.Fatalf("pass %+v: the live object was not moved", st)
+	}
+	if got := rt.list(); len(got) != 0 || st.Retired != 0 {
+		t.Fatalf("the volume was given up (%v, %+v) while a read of it was open", got, st)
+	}
+	e.readAll("reads that begin after the switch")
+	rest, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("the read open across the pass: %v", err)
+	}
+	if !bytes.Equal(append(head, rest...), e.want["big"]) {
+		t.Fatal("the read open across the pass reads back wrong bytes")
+	}
+	// Once it is closed, the next pass gives the volume up.
+	rc.Close()
+	if st, err = e.b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.list(); len(got) != 1 || got[0] != old || st.Retired != 1 {
+		t.Fatalf("retired %v (%+v), want [%s] once the read was closed", got, st, old)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Dir, "volumes", old)); !os.IsNotExist(err) {
+		t.Fatalf("the retired volume's local copy is still there: %v", err)
+	}
+	e.readAll("after the volume was retired")
+}

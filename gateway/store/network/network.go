@@ -145,6 +145,9 @@ type Blobs struct {
 	// compaction state of volumes compaction worked on.
 	reloc  Relocator
 	states map[string]string
+	// readers counts, per volume, the reads in flight that may still
+	// fetch from it (hold): compaction does not give such a volume up.
+	readers map[string]int
 
 	// stopBg stops the background work Open starts (settle); bg waits
 	// for it.
@@ -262,7 +265,7 @@ func Open(cfg Config) (*Blobs, error) {
 		cfg.Compact.MinAge = PendingWindow
 	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
-		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
+		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}, readers: map[string]int{}}
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
@@ -1165,11 +1168,22 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	if offset < 0 || length < 0 || offset+length > ref.Size {
 		return nil, fmt.Errorf("network: range %d+%d outside blob of %d bytes", offset, length, ref.Size)
 	}
-	ref, err := b.resolve(ctx, ref)
+	// The read holds the volumes it names before it resolves them: a
+	// volume compaction has not started to give up stays until the read
+	// is closed, and one it has started on was switched away from first.
+	release := b.hold(ref)
+	resolved, err := b.resolve(ctx, ref)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	r := &reader{ctx: ctx, b: b}
+	if !slices.Equal(resolved.Extents, ref.Extents) {
+		moved := b.hold(resolved)
+		release()
+		release = moved
+	}
+	ref = resolved
+	r := &reader{ctx: ctx, b: b, release: release}
 	at := int64(0)
 	for _, e := range ref.Extents {
 		lo, hi := max(offset, at), min(offset+length, at+e.Length)
@@ -1179,14 +1193,51 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 		at += e.Length
 	}
 	if at != ref.Size {
+		release()
 		return nil, fmt.Errorf("network: blob %s: extents hold %d bytes, size is %d", ref.ID, at, ref.Size)
 	}
 	if length > 0 {
 		if err := r.fill(); err != nil {
+			r.Close()
 			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// hold counts a read in flight on each volume ref names, until the
+// returned func (idempotent) is called.
+func (b *Blobs) hold(ref store.BlobRef) func() {
+	var vols []string
+	for _, e := range ref.Extents {
+		if !slices.Contains(vols, e.Volume) {
+			vols = append(vols, e.Volume)
+		}
+	}
+	b.mu.Lock()
+	for _, v := range vols {
+		b.readers[v]++
+	}
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			for _, v := range vols {
+				if b.readers[v]--; b.readers[v] <= 0 {
+					delete(b.readers, v)
+				}
+			}
+		})
+	}
+}
+
+// reading reports whether a read in flight holds volume vol.
+func (b *Blobs) reading(vol string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.readers[vol] > 0
 }
 
 type piece struct {
@@ -1202,6 +1253,8 @@ type reader struct {
 	buf    []byte
 	win    map[blockKey][]byte // blocks of the last window read from hosters
 	next   *window             // the next window, being fetched
+	// release ends the read's hold on its volumes (Blobs.hold).
+	release func()
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -1380,6 +1433,9 @@ func (r *reader) Read(p []byte) (int, error) {
 
 func (r *reader) Close() error {
 	r.stopNext()
+	if r.release != nil {
+		r.release()
+	}
 	return nil
 }
 
