@@ -153,12 +153,12 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: 5 * time.Minute}
 	}
+	own, err := secret.ChainAddress(cfg.Master)
+	if err != nil {
+		return st, err
+	}
 	if cfg.Owner == "" {
-		addr, err := secret.ChainAddress(cfg.Master)
-		if err != nil {
-			return st, err
-		}
-		cfg.Owner = addr
+		cfg.Owner = own
 	}
 	aead, err := newAEAD(secret.MetalogKey(cfg.Master))
 	if err != nil {
@@ -294,6 +294,28 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 	}
 	if err := durable.WriteFile(filepath.Join(cfg.DataDir, "metalog", "highest"), uintLine(gens[len(gens)-1])); err != nil {
 		return st, err
+	}
+	// The old machine's generations are older than the one the recovered
+	// writer starts: it cancels their orders once its own snapshot is on
+	// the hosters, as for any older generation (their directories, with
+	// the order id, are how the writer knows them). Orders of another
+	// account than the master secret's are left alone: the recovered
+	// gateway could not cancel them.
+	if cfg.Owner == own {
+		for _, g := range gens {
+			k0, _ := coreKey(cfg.Master, secret.MetalogVolumeID(cfg.Master, g), 0)
+			o := orders[k0]
+			if o.IsEnded() {
+				continue
+			}
+			dir := filepath.Join(cfg.DataDir, "metalog", fmt.Sprintf("gen-%d", g))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return st, fmt.Errorf("metalog: %w", err)
+			}
+			if err := durable.WriteFile(filepath.Join(dir, "order"), []byte(strconv.FormatUint(o.Id, 10)+"\n")); err != nil {
+				return st, err
+			}
+		}
 	}
 	if cfg.FetchData {
 		ids := make([]string, 0, len(vols))

@@ -326,3 +326,92 @@ func TestRetireRetriedAfterRestart(t *testing.T) {
 		t.Fatalf("recover after the retirement: generation %d, %v", st.Gen, err)
 	}
 }
+
+// TestRecoveredWriterRetiresOldGenerations: a gateway rebuilt with
+// Recover on a new machine cancels the old machine's generations, like
+// any older generation, once its own first snapshot is on the hosters:
+// the deleted object's wrapped key that only they still carried leaves
+// every hoster. Recovery under another owner than the master secret's
+// account leaves those orders alone (the new gateway cannot cancel them).
+func TestRecoveredWriterRetiresOldGenerations(t *testing.T) {
+	h := &cancelling{hosters: newHosters(t, 3), refuse: true}
+	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir(), h: h.hosters, ship: h, shred: time.Nanosecond}
+	f.open(1 << 30)
+	if err := f.meta.CreateBucket(ctx, store.Bucket{Name: "media", ACL: store.ACL{Owner: store.Owner{ID: "o"}}}); err != nil {
+		t.Fatal(err)
+	}
+	keep := f.putSecret("media", "keep.png", "kept object")
+	gone := f.putSecret("media", "gone.png", "deleted object")
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.meta.DeleteObject(ctx, "media", "gone.png", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The old machine rotates to generation 1 but cannot cancel
+	// generation 0 before it dies: both are on the hosters.
+	if err := f.w.Sync(ctx); err == nil {
+		t.Fatal("a sync whose retirement failed reported no error")
+	}
+	f.close()
+	h.refuse = false
+	if gens := inLog(logOnHosters(t, h, f.master), gone); len(gens) != 1 || gens[0] != 0 {
+		t.Fatalf("the deleted object's key is in generations %v on the hosters, want [0]: the test tests nothing", gens)
+	}
+
+	// Recovery as another owner writes nothing to retire.
+	other := t.TempDir()
+	cfg := h.recoverConfig(f.master, other)
+	cfg.Owner = "someone-else"
+	if _, err := Recover(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(other, "metalog", "gen-*")); len(dirs) != 0 {
+		t.Fatalf("recovery under another owner left generations to cancel: %v", dirs)
+	}
+
+	dir := t.TempDir()
+	cfg = h.recoverConfig(f.master, dir)
+	cfg.Owner = "" // the master secret's account, as `datdot gateway recover` does
+	st, err := Recover(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Gen != 1 {
+		t.Fatalf("recovered generation %d, want 1", st.Gen)
+	}
+	// The new machine's gateway starts and syncs once.
+	g := &fixture{t: t, master: f.master, dir: dir, h: h.hosters, ship: h, shred: time.Hour}
+	g.open(1 << 30)
+	if err := g.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if gen := g.w.Status().Gen; gen != 2 {
+		t.Fatalf("the recovered writer is at generation %d, want 2", gen)
+	}
+	if h.cancelled != 2 {
+		t.Fatalf("%d orders cancelled, want the old machine's generations 0 and 1", h.cancelled)
+	}
+	log := logOnHosters(t, h, f.master)
+	if gens := inLog(log, gone); len(gens) > 0 {
+		t.Fatalf("the deleted object's wrapped key is still in generation(s) %v on the hosters", gens)
+	}
+	if gens := inLog(log, keep); len(gens) != 1 || gens[0] != 2 {
+		t.Fatalf("the live object's wrapped key is in generations %v, want [2]", gens)
+	}
+	for _, old := range []uint64{0, 1} {
+		k0, _ := coreKey(f.master, secret.MetalogVolumeID(f.master, old), 0)
+		for i, st := range h.stores {
+			if st.Held(ctx, k0) != 0 {
+				t.Fatalf("hoster %d still holds generation %d", i, old)
+			}
+		}
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(dir, "metalog", "gen-*")); len(dirs) != 1 || filepath.Base(dirs[0]) != "gen-2" {
+		t.Fatalf("local generations %v, want only gen-2", dirs)
+	}
+	g.close()
+	if st, err := Recover(ctx, h.recoverConfig(f.master, t.TempDir())); err != nil || st.Gen != 2 {
+		t.Fatalf("recover after the retirement: generation %d, %v", st.Gen, err)
+	}
+}
