@@ -38,6 +38,10 @@ func (AppModule) AutoCLIOptions() *autocliv1.ModuleOptions {
 					RpcMethod: "CoreHolders", Use: "core-holders [key-hex]", Short: "List the hosters of a core (by key) with their replication addresses, and the peers its orders name",
 					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "key"}},
 				},
+				{
+					RpcMethod: "OrdersByCore", Use: "orders-by-core [key-hex]", Short: "List the orders naming a core (by key), live or ended until pruned",
+					PositionalArgs: []*autocliv1.PositionalArgDescriptor{{ProtoField: "key"}},
+				},
 			},
 		},
 		Tx: &autocliv1.ServiceCommandDescriptor{

@@ -200,6 +200,26 @@ func (q queryServer) AssignmentsByOrder(ctx context.Context, req *types.QueryAss
 	return &types.QueryAssignmentsByOrderResponse{Assignments: vs, Pagination: page}, nil
 }
 
+// OrdersByCore lists the orders naming the core (a page of them, by
+// order id, through the OrdersByCore index), live or ended until pruned.
+func (q queryServer) OrdersByCore(ctx context.Context, req *types.QueryOrdersByCoreRequest) (*types.QueryOrdersByCoreResponse, error) {
+	if req == nil {
+		return nil, status.Error(codes.InvalidArgument, "empty request")
+	}
+	key, err := hex.DecodeString(req.Key)
+	if err != nil || len(key) != types.KeySize {
+		return nil, status.Error(codes.InvalidArgument, "key must be 64 hex characters")
+	}
+	os, page, err := query.CollectionPaginate(ctx, q.k.OrdersByCore, req.Pagination,
+		func(k collections.Pair[[]byte, uint64], _ collections.NoValue) (types.Order, error) {
+			return q.k.Orders.Get(ctx, k.K2())
+		}, query.WithCollectionPaginationPairPrefix[[]byte, uint64](key))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &types.QueryOrdersByCoreResponse{Orders: os, Pagination: page}, nil
+}
+
 // CoreHolders lists, for each live order naming the core (a page of
 // them), the hosters assigned to the core with their addresses, and the
 // peers the orders name.

@@ -11,6 +11,7 @@ import (
 	"cosmossdk.io/math"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/query"
 
 	"github.com/datdot/datdot/x/storage/types"
 )
@@ -154,4 +155,77 @@ func TestOrderPeersAndCoreHolders(t *testing.T) {
 
 func collectionsJoin(k []byte, id uint64) collections.Pair[[]byte, uint64] {
 	return collections.Join(k, id)
+}
+
+// OrdersByCore lists the orders naming a core key (any of their cores),
+// live or ended, newest first with reverse pagination, one page at a
+// time, and forgets pruned orders; bad keys are refused.
+func TestOrdersByCore(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	f.setParams(func(p *types.Params) { p.RetentionBlocks = 5 })
+	c := newWriter("w").core(t, 1, 1000)
+	first, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", c, 3, 100, 10))
+	require.NoError(t, err)
+	_, err = f.msg.PlaceOrder(f.ctx, f.placeMsg("alice", newWriter("other").core(t, 1, 1000), 3, 100, 10))
+	require.NoError(t, err)
+	// The same core ordered again (a writer that placed a second order).
+	again, err := f.msg.PlaceOrder(f.ctx, f.placeMsg("bob", c, 3, 100, 10))
+	require.NoError(t, err)
+	// In a two-core order the second core finds it too.
+	two := f.placeMsg("alice", newWriter("first").core(t, 1, 1000), 1, 100, 10)
+	second := newWriter("second").core(t, 1, 1000)
+	two.Cores = append(two.Cores, second)
+	two.Deposit = two.Deposit.Add(two.Deposit)
+	tres, err := f.msg.PlaceOrder(f.ctx, two)
+	require.NoError(t, err)
+
+	ids := func(os []types.Order) []uint64 {
+		var out []uint64
+		for _, o := range os {
+			out = append(out, o.Id)
+		}
+		return out
+	}
+	key := hex.EncodeToString(c.Key)
+	got, err := f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: key})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{first.OrderId, again.OrderId}, ids(got.Orders))
+	// Newest first, one per page.
+	page, err := f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: key, Pagination: &query.PageRequest{Limit: 1, Reverse: true}})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{again.OrderId}, ids(page.Orders))
+	require.NotEmpty(t, page.Pagination.NextKey)
+	page, err = f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: key, Pagination: &query.PageRequest{Limit: 1, Reverse: true, Key: page.Pagination.NextKey}})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{first.OrderId}, ids(page.Orders))
+	require.Empty(t, page.Pagination.NextKey)
+
+	got, err = f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: hex.EncodeToString(second.Key)})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{tres.OrderId}, ids(got.Orders))
+
+	for _, bad := range []string{"", "zz", key[:62], key + "00"} {
+		_, err := f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: bad})
+		require.ErrorContains(t, err, "64 hex")
+	}
+	_, err = f.q.OrdersByCore(f.ctx, nil)
+	require.Error(t, err)
+	none, err := f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: strings.Repeat("ab", 32)})
+	require.NoError(t, err)
+	require.Empty(t, none.Orders)
+
+	// Ended: still listed, as ended; pruned: gone.
+	_, err = f.msg.CancelOrder(f.ctx, &types.MsgCancelOrder{Owner: f.user("alice").String(), OrderId: first.OrderId})
+	require.NoError(t, err)
+	got, err = f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: key})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{first.OrderId, again.OrderId}, ids(got.Orders))
+	require.True(t, got.Orders[0].IsEnded())
+	require.False(t, got.Orders[1].IsEnded())
+	f.endBlocksTo(f.height() + 6)
+	got, err = f.q.OrdersByCore(f.ctx, &types.QueryOrdersByCoreRequest{Key: key})
+	require.NoError(t, err)
+	require.Equal(t, []uint64{again.OrderId}, ids(got.Orders))
+	checkInvariants(t, f)
 }

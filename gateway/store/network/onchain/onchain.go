@@ -9,6 +9,7 @@ package onchain
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/datdot/datdot/durable"
@@ -555,9 +556,10 @@ func (s *Shipper) Retire(ctx context.Context, v network.VolumeRef) error {
 	}
 	if id == 0 && len(v.Keys) > 0 {
 		found, err := s.findOrder(ctx, v.Keys[0][:])
-		if err == nil {
-			id = found
+		if err != nil && !errors.Is(err, errNoOrder) {
+			return fmt.Errorf("onchain: retire volume %s: %w", hexID, err)
 		}
+		id = found
 	}
 	if id == 0 {
 		s.cfg.Log.Info("retire: the volume has no order", "volume", hexID)
@@ -607,23 +609,30 @@ func placedOrderID(res *chainclient.TxResult) (uint64, error) {
 	return 0, errors.New("no order id in the tx result")
 }
 
-// findOrder looks for the owner's order holding core key, newest first.
+// errNoOrder: no order of this account names the volume's first core
+// (never placed, or pruned after it ended).
+var errNoOrder = errors.New("onchain: no order of this account holds the volume's first core")
+
+// findOrder looks for this account's order whose first core is key,
+// newest first, through the chain's index of orders by core key (the
+// orders naming one core are few; the account's orders may be many).
 func (s *Shipper) findOrder(ctx context.Context, key []byte) (uint64, error) {
 	q := s.cfg.Chain.Storage()
+	owner := s.cfg.Chain.Address()
 	var next []byte
 	for {
-		res, err := q.OrdersByOwner(ctx, &storagetypes.QueryOrdersByOwnerRequest{Owner: s.cfg.Chain.Address(),
-			Pagination: &query.PageRequest{Key: next, Limit: 100, Reverse: true}})
+		res, err := q.OrdersByCore(ctx, &storagetypes.QueryOrdersByCoreRequest{Key: hex.EncodeToString(key),
+			Pagination: &query.PageRequest{Key: next, Limit: 20, Reverse: true}})
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("onchain: orders of core %x: %w", key, err)
 		}
 		for _, o := range res.Orders {
-			if len(o.Cores) > 0 && bytes.Equal(o.Cores[0].Key, key) {
+			if o.Owner == owner && len(o.Cores) > 0 && bytes.Equal(o.Cores[0].Key, key) {
 				return o.Id, nil
 			}
 		}
 		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
-			return 0, errors.New("no order of this owner holds the volume's first core")
+			return 0, errNoOrder
 		}
 		next = res.Pagination.NextKey
 	}
@@ -728,8 +737,11 @@ func (s *Shipper) Cancel(ctx context.Context, v *network.Volume) error {
 			return fmt.Errorf("onchain: cancel volume %s: no order and no key to find it by", v.Hex)
 		}
 		found, err := s.findOrder(ctx, key[:])
-		if err != nil {
+		if errors.Is(err, errNoOrder) {
 			return nil // never placed
+		}
+		if err != nil {
+			return fmt.Errorf("onchain: cancel volume %s: %w", v.Hex, err)
 		}
 		id = found
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -308,5 +309,30 @@ func TestRenewalOnChain(t *testing.T) {
 	// Retiring again (a crash after the cancel) is not an error.
 	if err := s.Retire(ctx, ref); err != nil {
 		t.Fatalf("second retire: %v", err)
+	}
+
+	// A gateway that lost its local files (no order file, nothing
+	// remembered) finds a volume's order by its first core key, through
+	// the chain's index of orders by core, and cancels it; a key no
+	// order of the account names is "no order", not an error.
+	lost := New(Config{Chain: alice, MaxPrice: math.NewInt(100_000), DurationEpochs: 60, Deposit: sdk.NewInt64Coin("udot", 1300)})
+	ref3, err := network.NewVolumeRef(master, vols[3].ID, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := lost.findOrder(ctx, ref3.Keys[0][:]); err != nil || id != ids[3] {
+		t.Fatalf("order found by core key: %d (%v), want %d", id, err, ids[3])
+	}
+	if id, err := lost.findOrder(ctx, ref3.Keys[1][:]); !errors.Is(err, errNoOrder) {
+		t.Fatalf("an order found by a core key that is no order's first core: %d (%v)", id, err)
+	}
+	if id, err := lost.findOrder(ctx, bytes.Repeat([]byte{9}, 32)); !errors.Is(err, errNoOrder) {
+		t.Fatalf("an order found for an unknown core key: %d (%v)", id, err)
+	}
+	if err := lost.Retire(ctx, ref3); err != nil {
+		t.Fatal(err)
+	}
+	if o := orderOf(t, alice, ids[3]); o.Status != storagetypes.ORDER_STATUS_CANCELLED {
+		t.Fatalf("the order found by core key is %s after Retire", o.Status)
 	}
 }
