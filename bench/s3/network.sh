@@ -29,8 +29,9 @@
 #        SIZES      object sizes, run one after the other (default
 #                   "64KiB 1MiB 16MiB"); after each, the CPU seconds the
 #                   gateway, the six hosters and the chain used are printed
-#        PROFILE    a directory: write a CPU profile (pprof) of the gateway
-#                   and of hoster 1 for each size (PSEC seconds, default 8)
+#        PROFILE    a directory: write a CPU profile (pprof) of the gateway,
+#                   hoster 1 and the chain node for each size (the first
+#                   PSEC seconds, default 8)
 #        KEEP=1     keep the temporary directory
 set -euo pipefail
 
@@ -76,6 +77,7 @@ wait_up() { # wait_up URL PID LOG
 
 go build -o "$tmp/s3bench" "$root/bench/s3"
 
+[ -z "$profile" ] || export LOCALNET_PPROF="127.0.0.1:$(free_port)"
 export LOCALNET_BLOCK_TIME="${BLOCK_TIME:-1s}" LOCALNET_HOME="$home" LOCALNET_EXTRA_ACCOUNTS=3 LOCALNET_BIN="$chaind_bin"
 export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
 export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
@@ -135,6 +137,8 @@ bench() { # LABEL GATEWAY-FLAGS...
 			curl -s -o "$profile/$label-$sz.gateway.pprof" "http://${pp[1]}/debug/pprof/profile?seconds=${PSEC:-8}" &
 			prof=$!
 			curl -s -o "$profile/$label-$sz.hoster1.pprof" "http://127.0.0.1:${hpprof[1]}/debug/pprof/profile?seconds=${PSEC:-8}" &
+			prof="$prof $!"
+			curl -s -o "$profile/$label-$sz.chain.pprof" "http://$LOCALNET_PPROF/debug/pprof/profile?seconds=${PSEC:-8}" &
 			prof="$prof $!"
 		fi
 		"$tmp/s3bench" -endpoint "http://127.0.0.1:$port" -access-key "$AK" -secret-key "$SK" -label "datdot $label: $*" -sizes "$sz" "${args[@]}" | tee -a "$tmp/out-$label" ||
