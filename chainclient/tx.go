@@ -105,7 +105,7 @@ func (c *Client) Send(ctx context.Context, before func(Sent) error, msgs ...sdk.
 				lastErr = err
 				continue
 			}
-			if status.Code(err) == codes.Unavailable {
+			if status.Code(err) == codes.Unavailable || errors.Is(err, errUnreachable) {
 				lastErr = err
 				continue
 			}
@@ -121,7 +121,7 @@ func (c *Client) Send(ctx context.Context, before func(Sent) error, msgs ...sdk.
 				return Sent{}, err
 			}
 		}
-		res, err := c.txService().BroadcastTx(ctx, &txtypes.BroadcastTxRequest{TxBytes: raw, Mode: txtypes.BroadcastMode_BROADCAST_MODE_SYNC})
+		res, err := c.broadcast(ctx, raw)
 		if err != nil {
 			// The node may or may not have the tx: retrying the same bytes
 			// is safe (the chain includes a tx once).
@@ -130,14 +130,14 @@ func (c *Client) Send(ctx context.Context, before func(Sent) error, msgs ...sdk.
 				if err := sleep(ctx, c.cfg.PollInterval); err != nil {
 					return Sent{}, err
 				}
-				res, err = c.txService().BroadcastTx(ctx, &txtypes.BroadcastTxRequest{TxBytes: raw, Mode: txtypes.BroadcastMode_BROADCAST_MODE_SYNC})
+				res, err = c.broadcast(ctx, raw)
 			}
 			if err != nil {
 				c.seqKnown = false
 				return s, fmt.Errorf("chainclient: broadcast (the tx may still be included; wait for it): %w", err)
 			}
 		}
-		r := res.TxResponse
+		r := res
 		switch {
 		case r.Code == 0 || (r.Codespace == sdkerrors.RootCodespace && r.Code == sdkerrors.ErrTxInMempoolCache.ABCICode()):
 			c.seq++
@@ -219,11 +219,65 @@ func (c *Client) simulate(ctx context.Context, msgs []sdk.Msg, timeout int64) (u
 	if err != nil {
 		return 0, err
 	}
-	res, err := c.txService().Simulate(ctx, &txtypes.SimulateRequest{TxBytes: raw})
+	res, err := c.simulateRaw(ctx, raw)
 	if err != nil {
 		return 0, err
 	}
 	return uint64(float64(res.GasInfo.GasUsed)*c.cfg.GasAdjustment) + 20_000, nil
+}
+
+// Txs go to the node over CometBFT's RPC, not the SDK's gRPC service: the
+// SDK's gRPC interceptor formats every request with %#v before its debug
+// log (whatever the log level), which for a tx of proofs (tens of KB of
+// bytes formatted one by one) cost the node more CPU than running the tx.
+
+// errUnreachable marks a failure to reach the node (worth a retry).
+var errUnreachable = errors.New("chainclient: node unreachable")
+
+// broadcastResult is what CheckTx said of a broadcast tx.
+type broadcastResult struct {
+	Code      uint32
+	Codespace string
+	RawLog    string
+}
+
+// broadcast hands raw to the node's mempool (CheckTx) and returns its
+// verdict.
+func (c *Client) broadcast(ctx context.Context, raw []byte) (broadcastResult, error) {
+	res, err := c.rpc.BroadcastTxSync(ctx, raw)
+	if err != nil && strings.Contains(err.Error(), "tx already exists in cache") {
+		// A retried broadcast of a tx the node already has (the gRPC
+		// service reports it as ErrTxInMempoolCache).
+		return broadcastResult{Code: sdkerrors.ErrTxInMempoolCache.ABCICode(), Codespace: sdkerrors.RootCodespace}, nil
+	}
+	if err != nil {
+		return broadcastResult{}, fmt.Errorf("%w: broadcast_tx_sync: %w", errUnreachable, err)
+	}
+	return broadcastResult{Code: res.Code, Codespace: res.Codespace, RawLog: res.Log}, nil
+}
+
+// simulateRaw runs raw without committing it (the node's ABCI query route
+// of cosmos.tx.v1beta1.Service/Simulate).
+func (c *Client) simulateRaw(ctx context.Context, raw []byte) (*txtypes.SimulateResponse, error) {
+	req, err := (&txtypes.SimulateRequest{TxBytes: raw}).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	q, err := c.rpc.ABCIQuery(ctx, "/cosmos.tx.v1beta1.Service/Simulate", req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: simulate: %w", errUnreachable, err)
+	}
+	if q.Response.Code != 0 {
+		return nil, fmt.Errorf("simulate: code %d (%s): %s", q.Response.Code, q.Response.Codespace, q.Response.Log)
+	}
+	var res txtypes.SimulateResponse
+	if err := res.Unmarshal(q.Response.Value); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	if res.GasInfo == nil {
+		return nil, errors.New("simulate: no gas info in the answer")
+	}
+	return &res, nil
 }
 
 func (c *Client) sign(ctx context.Context, msgs []sdk.Msg, gas uint64, timeout int64) ([]byte, string, error) {

@@ -31,6 +31,7 @@
 #                                        carries ~66 KB per proof of a 64 KiB block
 #   LOCALNET_GENESIS_JQ (none)           a jq filter applied to the genesis
 #                                        last (e2e scripts tune module params)
+#   LOCALNET_PPROF (none)                a loopback host:port for the node's Go profiler (CometBFT rpc.pprof_laddr)
 #   LOCALNET_CACHE (build/localnet-cache) keys, accounts and gentx made by an
 #                                        earlier run of the same binary and
 #                                        settings are copied from here; off: never
@@ -177,7 +178,7 @@ if [ "$keep" = 0 ] || [ ! -f "$home/config/genesis.json" ]; then
 	set_toml "$cfg" rpc laddr "\"tcp://127.0.0.1:$rpc_port\""
 	set_toml "$cfg" p2p laddr "\"tcp://127.0.0.1:$p2p_port\""
 	set_toml "$cfg" p2p addr_book_strict false
-	set_toml "$cfg" rpc pprof_laddr "\"\""
+	set_toml "$cfg" rpc pprof_laddr "\"${LOCALNET_PPROF:-}\""
 	set_toml "$cfg" consensus timeout_commit "\"$block_time\""
 	# Proof traffic: one proof of a 64 KiB block is ~66 KB, so CometBFT's
 	# default 1 MiB max_tx_bytes holds 15 proofs; 4 MiB holds ~60 (the
