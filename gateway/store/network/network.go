@@ -265,7 +265,7 @@ func Open(cfg Config) (*Blobs, error) {
 		cfg.Compact.MinAge = PendingWindow
 	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
-		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}, readers: map[string]int{}}
+		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
@@ -1215,6 +1215,9 @@ func (b *Blobs) hold(ref store.BlobRef) func() {
 		}
 	}
 	b.mu.Lock()
+	if b.readers == nil {
+		b.readers = map[string]int{}
+	}
 	for _, v := range vols {
 		b.readers[v]++
 	}
@@ -1247,14 +1250,15 @@ type piece struct {
 }
 
 type reader struct {
+	// release ends the read's hold on its volumes (Blobs.hold).
+	release func()
+
 	ctx    context.Context
 	b      *Blobs
 	pieces []piece
 	buf    []byte
 	win    map[blockKey][]byte // blocks of the last window read from hosters
 	next   *window             // the next window, being fetched
-	// release ends the read's hold on its volumes (Blobs.hold).
-	release func()
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
