@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/volume"
 	"io"
 	"os"
 	"sync"
@@ -184,4 +185,30 @@ func (r readerTo) WriteTo(dst io.Writer) (int64, error) {
 	buf := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(buf)
 	return io.CopyBuffer(dst, r.r, *buf)
+}
+
+// freeBlocks is how many recycled stripe blocks a Blobs keeps at most
+// (16 MiB); more are left to the garbage collector.
+const freeBlocks = 256
+
+// getBlock returns a block for the stream encoder: a recycled one (old
+// content, which the encoder overwrites) or new memory.
+func (b *Blobs) getBlock() []byte {
+	select {
+	case blk := <-b.freeBlocks:
+		return blk
+	default:
+		return make([]byte, volume.BlockSize)
+	}
+}
+
+// putBlock recycles a block nothing references any more.
+func (b *Blobs) putBlock(blk []byte) {
+	if cap(blk) < volume.BlockSize {
+		return
+	}
+	select {
+	case b.freeBlocks <- blk[:volume.BlockSize]:
+	default:
+	}
 }

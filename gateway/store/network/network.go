@@ -143,8 +143,11 @@ type Blobs struct {
 
 	cache *blockCache
 	usage *usageDB
-	mem   memBudget   // blob bytes writers hold in memory
-	cs    CoreShipper // cfg.Shipper when it ships core by core
+	mem   memBudget // blob bytes writers hold in memory
+	// freeBlocks recycles the blocks of stripes appended to the cores
+	// (volume.StreamEncoder.SetAlloc).
+	freeBlocks chan []byte
+	cs         CoreShipper // cfg.Shipper when it ships core by core
 
 	mu   sync.Mutex
 	vols map[string]*Volume
@@ -266,6 +269,7 @@ func Open(cfg Config) (*Blobs, error) {
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.mem.max = cfg.MemBudgetBytes
+	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
@@ -388,6 +392,7 @@ func (b *Blobs) reopen(ctx context.Context) error {
 		}
 	}
 	v.enc = b.coder.NewStreamEncoder(length, v.emit)
+	v.enc.SetAlloc(b.getBlock)
 	v.stream = int64(length) * b.cfg.Layout.StripeSize()
 	v.local = length
 	b.startShipping(v)
@@ -466,6 +471,7 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 		v.stores[j] = st
 	}
 	v.enc = b.coder.NewStreamEncoder(0, v.emit)
+	v.enc.SetAlloc(b.getBlock)
 	b.startShipping(v)
 	return v, nil
 }
@@ -734,6 +740,18 @@ func (v *Volume) appendPending(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// The cores keep no block they were given (hypercore.Storage.Commit):
+	// every block the cache does not hold is free for the next stripes.
+	keep := 0
+	if v.b.cache != nil {
+		keep = v.Layout.K
+	}
+	for _, shards := range v.pending {
+		for _, blk := range shards[keep:] {
+			v.b.putBlock(blk)
+		}
+	}
+	clear(v.pending)
 	appended := uint64(len(v.pending))
 	v.pending = v.pending[:0]
 	if err := errors.Join(errs...); err != nil {
