@@ -480,17 +480,11 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
 	}
-	var buf []byte
-	if size >= 0 && size+1 < copyBufSize {
-		buf = make([]byte, size+1) // small bodies: no 256 KiB buffer to hold
-	} else {
-		// Writers do not keep what they are given (io.Writer): the buffer
-		// goes back for the next body.
-		pb := copyBufs.Get().(*[]byte)
-		defer copyBufs.Put(pb)
-		buf = *pb
-	}
-	n, err := io.CopyBuffer(w, src, buf)
+	// Writers do not keep what they are given (io.Writer): the buffer goes
+	// back for the next body, so even a small body costs no new buffer.
+	pb := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(pb)
+	n, err := io.CopyBuffer(w, src, *pb)
 	if err != nil {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: write blob: %w", err)
