@@ -2,9 +2,11 @@ package network
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
@@ -161,4 +163,88 @@ func TestSpoolFailure(t *testing.T) {
 	if got := b.MemInUse(); got != 0 {
 		t.Fatalf("memory in use after abort: %d", got)
 	}
+}
+
+// gateShipper holds every Ship until release is closed.
+type gateShipper struct{ release chan struct{} }
+
+func (g *gateShipper) Ship(ctx context.Context, _ *Volume, _ uint64) error {
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestMemoryBackBeforeDurable: a committing blob gives its memory back
+// once it is in the volume's stream, while it still waits for its stripes
+// to be shipped.
+func TestMemoryBackBeforeDurable(t *testing.T) {
+	g := &gateShipper{release: make(chan struct{})}
+	b, _ := open(t, g)
+	data := randBytes(chunkSize + 99)
+	w, _ := b.Create(ctx)
+	writeIn(t, w, data)
+	if b.MemInUse() != 2*chunkSize {
+		t.Fatalf("memory in use %d, want %d", b.MemInUse(), 2*chunkSize)
+	}
+	type result struct {
+		ref store.BlobRef
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ref, err := w.Commit(ctx)
+		done <- result{ref, err}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for b.MemInUse() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("memory still in use while the blob waits: %d", b.MemInUse())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("commit returned before its stripes were shipped: %+v", r)
+	default:
+	}
+	close(g.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := read(t, b, r.ref); !bytes.Equal(got, data) {
+		t.Fatal("blob read back differs")
+	}
+}
+
+// TestRecycledBlocksKeepCache: with the cache on, the data blocks the
+// cache holds are never recycled into later stripes (every read is served
+// from the cache, byte-identical); with it off, every block is recycled
+// and the hosters still hold the right bytes.
+func TestRecycledBlocksKeepCache(t *testing.T) {
+	net := testHosters(t, 3)
+	c, vols := openRemote(t, net, 64<<20, RemoteConfig{})
+	ws := append(writeSome(t, c), writeSome(t, c)...)
+	hits := func() (n int64) {
+		for _, h := range net.hosters {
+			n += h.hits.Load()
+		}
+		return n
+	}
+	before := hits()
+	checkAll(t, ctx, c, ws, "cache on")
+	if got := hits() - before; got != 0 {
+		t.Fatalf("%d block requests to hosters: the reads were not served from the cache", got)
+	}
+	if vols.CacheSize() == 0 {
+		t.Fatal("nothing cached")
+	}
+
+	net2 := testHosters(t, 3)
+	c2, _ := openRemote(t, net2, 0, RemoteConfig{})
+	ws2 := append(writeSome(t, c2), writeSome(t, c2)...)
+	checkAll(t, ctx, c2, ws2, "cache off")
 }
