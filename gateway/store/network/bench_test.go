@@ -143,6 +143,17 @@ func BenchmarkPut(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
+			// Bytes appended to the cores per byte PUT: n/k for full
+			// stripes, more when group commits pad partial ones.
+			var stripes uint64
+			vols.mu.Lock()
+			for _, v := range vols.vols {
+				if c := v.Cores[0]; c != nil {
+					stripes += c.Length()
+				}
+			}
+			vols.mu.Unlock()
+			b.ReportMetric(float64(stripes)*float64(6*volume.BlockSize)/float64(b.N*size), "stored/B")
 		})
 	}
 }
