@@ -195,7 +195,21 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// reserver is an inner writer that lends the next n bytes of its blob to
+// be filled in place (network.Blobs' writer); nil means use Write.
+type reserver interface {
+	Reserve(n int) []byte
+}
+
 func (w *writer) seal(plain []byte, last bool) error {
+	if r, ok := w.inner.(reserver); ok {
+		if dst := r.Reserve(len(plain) + w.aead.Overhead()); dst != nil {
+			w.aead.Seal(dst[:0], segNonce(w.seg), plain, segAD(w.seg, last))
+			w.seg++
+			w.buf = w.buf[:0]
+			return nil
+		}
+	}
 	w.out = w.aead.Seal(w.out[:0], segNonce(w.seg), plain, segAD(w.seg, last))
 	if _, err := w.inner.Write(w.out); err != nil {
 		return err

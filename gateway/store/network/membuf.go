@@ -108,6 +108,30 @@ func (bb *blobBuf) Write(p []byte) (int, error) {
 	return done, nil
 }
 
+// reserve returns the next n bytes of the blob's memory, counted as
+// written, for the caller to fill before its next call; nil when the blob
+// is not in memory or n bytes do not fit one chunk (then use Write).
+func (bb *blobBuf) reserve(n int) []byte {
+	if bb.f != nil || n <= 0 || n > chunkSize {
+		return nil
+	}
+	if len(bb.chunks) == 0 || chunkSize-bb.last < n {
+		if len(bb.chunks) > 0 && bb.last != chunkSize {
+			return nil // the chunk would keep a gap: the stream must stay contiguous
+		}
+		if bb.held+chunkSize > bb.b.cfg.BlobMemBytes || !bb.b.mem.take(chunkSize) {
+			return nil
+		}
+		bb.held += chunkSize
+		bb.chunks = append(bb.chunks, chunkPool.Get().(*[]byte))
+		bb.last = 0
+	}
+	p := (*bb.chunks[len(bb.chunks)-1])[bb.last : bb.last+n : bb.last+n]
+	bb.last += n
+	bb.n += int64(n)
+	return p
+}
+
 // spill moves the blob to an unlinked temporary file.
 func (bb *blobBuf) spill() error {
 	f, err := os.CreateTemp(bb.b.cfg.Dir, "spool-*")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/gateway/store/local"
 	"github.com/datdot/datdot/volume"
 )
@@ -247,4 +248,99 @@ func TestRecycledBlocksKeepCache(t *testing.T) {
 	c2, _ := openRemote(t, net2, 0, RemoteConfig{})
 	ws2 := append(writeSome(t, c2), writeSome(t, c2)...)
 	checkAll(t, ctx, c2, ws2, "cache off")
+}
+
+// TestReserveMixedWithWrite: bytes reserved and filled in place and bytes
+// written form one contiguous blob in order; a reservation that does not
+// fit the chunk is refused (the caller writes instead) and none is given
+// once the blob is spooled or finished.
+func TestReserveMixedWithWrite(t *testing.T) {
+	b := openMem(t, 2*chunkSize, 0)
+	w, _ := b.Create(ctx)
+	nw := w.(*writer)
+	var want []byte
+	put := func(p []byte) {
+		want = append(want, p...)
+		writeIn(t, w, p)
+	}
+	reserve := func(n int) bool {
+		dst := nw.Reserve(n)
+		if dst == nil {
+			return false
+		}
+		if len(dst) != n {
+			t.Fatalf("reserved %d bytes, asked %d", len(dst), n)
+		}
+		p := randBytes(n)
+		copy(dst, p)
+		want = append(want, p...)
+		return true
+	}
+	put(randBytes(100))
+	for i := range 3 {
+		if !reserve(65536) {
+			t.Fatalf("reservation %d refused", i)
+		}
+	}
+	if reserve(65536) {
+		t.Fatal("a reservation beyond the chunk was given (a gap in the blob)")
+	}
+	put(randBytes(65536)) // fills the chunk and starts the next
+	if reserve(chunkSize + 1) {
+		t.Fatal("a reservation larger than a chunk was given")
+	}
+	if !reserve(1000) {
+		t.Fatal("a reservation that fits was refused")
+	}
+	put(randBytes(2 * chunkSize)) // beyond the bound: spooled
+	if !nw.buf.spooled() {
+		t.Fatal("not spooled")
+	}
+	if reserve(10) {
+		t.Fatal("a reservation was given for a spooled blob")
+	}
+	put(randBytes(10))
+	commitAndCheck(t, b, w, want)
+	if w.(*writer).Reserve(10) != nil {
+		t.Fatal("a reservation was given for a finished blob")
+	}
+	if b.MemInUse() != 0 {
+		t.Fatalf("memory in use: %d", b.MemInUse())
+	}
+}
+
+// TestCryptSealsInPlaceThenSpills: through crypt.Blobs, segments sealed
+// into the blob's memory and, past the blob's bound, written to its spool
+// read back as the plaintext; so does a blob under an exhausted budget.
+func TestCryptSealsInPlaceThenSpills(t *testing.T) {
+	b := openMem(t, 2*chunkSize, 3*chunkSize)
+	c, err := crypt.New(b, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, crypt.Segment, 3*crypt.Segment + 1, 1<<20 + 5} {
+		data := randBytes(n)
+		ref, err := store.WriteBlob(ctx, c, bytes.NewReader(data), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readAll(ctx, c, ref, 0, ref.Size); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: read back differs (%v)", n, err)
+		}
+	}
+	// Another writer holds most of the budget.
+	hog, _ := b.Create(ctx)
+	writeIn(t, hog, randBytes(2*chunkSize))
+	data := randBytes(2<<20 + 3)
+	ref, err := store.WriteBlob(ctx, c, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readAll(ctx, c, ref, 0, ref.Size); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("under a used-up budget: read back differs (%v)", err)
+	}
+	hog.Abort()
+	if b.MemInUse() != 0 {
+		t.Fatalf("memory in use: %d", b.MemInUse())
+	}
 }

@@ -553,6 +553,17 @@ func (w *writer) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// Reserve returns the next n bytes of the blob, counted as written, for
+// the caller to fill in place (crypt.Blobs seals segments into it): one
+// copy less than Write. It returns nil when the blob cannot take them in
+// memory; the caller then writes them with Write.
+func (w *writer) Reserve(n int) []byte {
+	if w.done {
+		return nil
+	}
+	return w.buf.reserve(n)
+}
+
 func (w *writer) Abort() {
 	if w.done {
 		return
