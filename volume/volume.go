@@ -253,35 +253,59 @@ func (c *Coder) Verify(shards [][]byte) (bool, error) {
 // coded stripe to emit, in order, starting at stripe Next(). Flush pads a
 // partial stripe with zeros and emits it: the zeros then belong to the
 // stream, and the next byte written starts a new stripe.
+//
+// The stream is copied once, straight into the blocks of the stripe being
+// filled; emit owns the shards it is given. The blocks come from the
+// encoder's Alloc (new memory unless SetAlloc was called).
 type StreamEncoder struct {
-	c    *Coder
-	buf  []byte
-	next uint64
-	emit func(stripe uint64, shards [][]byte) error
+	c      *Coder
+	shards [][]byte // the stripe being filled (nil until its first byte)
+	fill   int      // stream bytes in shards
+	next   uint64
+	emit   func(stripe uint64, shards [][]byte) error
+	alloc  func() []byte
 }
 
 // NewStreamEncoder returns an encoder whose first stripe has index first
 // (the current length of the volume's cores).
 func (c *Coder) NewStreamEncoder(first uint64, emit func(stripe uint64, shards [][]byte) error) *StreamEncoder {
-	return &StreamEncoder{c: c, next: first, emit: emit, buf: make([]byte, 0, c.l.StripeSize())}
+	return &StreamEncoder{c: c, next: first, emit: emit, alloc: func() []byte { return make([]byte, BlockSize) }}
 }
+
+// SetAlloc makes the encoder take the blocks of every later stripe from
+// alloc, which returns a slice of BlockSize bytes of any content (a
+// recycled block): the encoder overwrites all of it. Whoever recycles the
+// shards given to emit must not do so while they are still in use.
+func (e *StreamEncoder) SetAlloc(alloc func() []byte) { e.alloc = alloc }
 
 // Next is the index of the stripe the next byte goes to.
 func (e *StreamEncoder) Next() uint64 { return e.next }
 
 // Buffered is the number of bytes waiting for their stripe to fill.
-func (e *StreamEncoder) Buffered() int { return len(e.buf) }
+func (e *StreamEncoder) Buffered() int { return e.fill }
 
-// Write buffers p and emits every stripe it fills.
+// Write copies p into the stripe being filled and emits every stripe it
+// fills.
 func (e *StreamEncoder) Write(p []byte) (int, error) {
 	n := 0
-	ss := int(e.c.l.StripeSize())
+	ss := e.c.l.K * BlockSize
 	for len(p) > 0 {
-		take := min(ss-len(e.buf), len(p))
-		e.buf = append(e.buf, p[:take]...)
-		p = p[take:]
-		n += take
-		if len(e.buf) == ss {
+		if e.shards == nil {
+			shards := make([][]byte, e.c.l.N())
+			for j := range shards {
+				b := e.alloc()
+				if len(b) != BlockSize {
+					return n, fmt.Errorf("volume: allocated block of %d bytes, want %d", len(b), BlockSize)
+				}
+				shards[j] = b[:BlockSize:BlockSize]
+			}
+			e.shards = shards
+		}
+		k := copy(e.shards[e.fill/BlockSize][e.fill%BlockSize:], p)
+		p = p[k:]
+		n += k
+		e.fill += k
+		if e.fill == ss {
 			if err := e.flush(); err != nil {
 				return n, err
 			}
@@ -292,21 +316,27 @@ func (e *StreamEncoder) Write(p []byte) (int, error) {
 
 // Flush emits the buffered partial stripe, zero padded (nothing if empty).
 func (e *StreamEncoder) Flush() error {
-	if len(e.buf) == 0 {
+	if e.fill == 0 {
 		return nil
 	}
 	return e.flush()
 }
 
 func (e *StreamEncoder) flush() error {
-	shards, err := e.c.EncodeStripe(e.buf)
-	if err != nil {
-		return err
+	shards := e.shards
+	// Zero the padding: recycled blocks hold old bytes.
+	for f := e.fill; f < e.c.l.K*BlockSize; f = (f/BlockSize + 1) * BlockSize {
+		clear(shards[f/BlockSize][f%BlockSize:])
+	}
+	if e.c.enc != nil {
+		if err := e.c.enc.Encode(shards); err != nil {
+			return fmt.Errorf("volume: encode: %w", err)
+		}
 	}
 	if err := e.emit(e.next, shards); err != nil {
 		return err
 	}
 	e.next++
-	e.buf = e.buf[:0]
+	e.shards, e.fill = nil, 0
 	return nil
 }

@@ -270,3 +270,56 @@ func TestCoreKey(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEncoderRecycledBlocks: an encoder given dirty (recycled)
+// blocks emits exactly the stripes of one given new memory (the padding
+// of a flushed partial stripe is zero), the same as EncodeStripe; a block
+// of the wrong size is an error.
+func TestStreamEncoderRecycledBlocks(t *testing.T) {
+	for _, l := range []Layout{{K: 4, M: 2}, {K: 3, M: 0}} {
+		c, err := NewCoder(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, int(l.StripeSize())*2+BlockSize+17)
+		for i := range data {
+			data[i] = byte(i*7 + 1)
+		}
+		want := encodeStream(t, c, data, 5)
+		var got [][][]byte
+		enc := c.NewStreamEncoder(0, func(s uint64, shards [][]byte) error {
+			got = append(got, shards)
+			return nil
+		})
+		enc.SetAlloc(func() []byte { return bytes.Repeat([]byte{0xAA}, BlockSize) })
+		for off := 0; off < len(data); off += 1000 {
+			if _, err := enc.Write(data[off:min(off+1000, len(data))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if enc.Buffered() != BlockSize+17 {
+			t.Fatalf("buffered %d, want %d", enc.Buffered(), BlockSize+17)
+		}
+		if err := enc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) || len(got) != 3 {
+			t.Fatalf("%d stripes, want %d (3)", len(got), len(want))
+		}
+		for s := range want {
+			direct, err := c.EncodeStripe(data[s*int(l.StripeSize()) : min((s+1)*int(l.StripeSize()), len(data))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range want[s] {
+				if !bytes.Equal(got[s][j], want[s][j]) || !bytes.Equal(got[s][j], direct[j]) {
+					t.Fatalf("%+v: stripe %d shard %d differs with recycled blocks", l, s, j)
+				}
+			}
+		}
+		enc.SetAlloc(func() []byte { return make([]byte, BlockSize-1) })
+		if _, err := enc.Write([]byte{1}); err == nil {
+			t.Fatal("a short block was taken")
+		}
+	}
+}

@@ -51,6 +51,7 @@ type config struct {
 	duration    time.Duration
 	checksum    string
 	keep        bool
+	putOnly     bool
 }
 
 func main() {
@@ -83,6 +84,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "at most this long per size and phase")
 	fs.StringVar(&cfg.checksum, "checksum", "when_supported", "request checksums: when_supported (SDK default) or when_required")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the bucket and objects afterwards")
+	fs.BoolVar(&cfg.putOnly, "put-only", false, "skip the GET phases (to measure what PUTs cost the server)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -208,7 +210,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			runErr = err
 			break
 		}
-		results = append(results, getPhase(ctx, client, cfg, size, keys))
+		if !cfg.putOnly {
+			results = append(results, getPhase(ctx, client, cfg, size, keys))
+		}
 		if ctx.Err() != nil {
 			runErr = ctx.Err()
 			break

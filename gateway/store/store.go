@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -479,11 +480,11 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
 	}
-	bufSize := int64(256 << 10)
-	if size >= 0 && size+1 < bufSize {
-		bufSize = size + 1 // small bodies: no 256 KiB buffer to allocate and zero
-	}
-	n, err := io.CopyBuffer(w, src, make([]byte, bufSize))
+	// Writers do not keep what they are given (io.Writer): the buffer goes
+	// back for the next body, so even a small body costs no new buffer.
+	pb := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(pb)
+	n, err := io.CopyBuffer(w, src, *pb)
 	if err != nil {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: write blob: %w", err)
@@ -505,6 +506,14 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 	}
 	return ref, nil
 }
+
+const copyBufSize = 256 << 10
+
+// copyBufs recycles WriteBlob's copy buffers.
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, copyBufSize)
+	return &b
+}}
 
 // ctxReader stops a copy when the context ends.
 type ctxReader struct {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -128,9 +129,17 @@ func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb := segPool.Get().(*segBufs)
 	return &writer{b: b, inner: inner, aead: aead, wrapped: b.wrap(key),
-		buf: make([]byte, 0, Segment), out: make([]byte, 0, sealedSegment)}, nil
+		sb: sb, buf: sb.buf[:0], out: sb.out[:0]}, nil
 }
+
+// segBufs are a writer's segment buffers, recycled once it finishes.
+type segBufs struct{ buf, out []byte }
+
+var segPool = sync.Pool{New: func() any {
+	return &segBufs{buf: make([]byte, 0, Segment), out: make([]byte, 0, sealedSegment)}
+}}
 
 type writer struct {
 	b       *Blobs
@@ -141,17 +150,41 @@ type writer struct {
 	seg     int64  // index of the segment in buf
 	size    int64
 	out     []byte
+	sb      *segBufs // nil once the writer finished
+}
+
+var errFinished = errors.New("crypt: write to a finished blob")
+
+// release gives the segment buffers back.
+func (w *writer) release() {
+	if w.sb != nil {
+		segPool.Put(w.sb)
+		w.sb, w.buf, w.out = nil, nil, nil
+	}
 }
 
 // Write buffers a segment and seals it once the next byte shows it is not
 // the last one.
 func (w *writer) Write(p []byte) (int, error) {
+	if w.sb == nil {
+		return 0, errFinished
+	}
 	n := 0
 	for len(p) > 0 {
 		if len(w.buf) == Segment {
-			if err := w.seal(false); err != nil {
+			if err := w.seal(w.buf, false); err != nil {
 				return n, err
 			}
+		}
+		if len(w.buf) == 0 && len(p) > Segment {
+			// A whole segment with more after it: sealed from p itself.
+			if err := w.seal(p[:Segment], false); err != nil {
+				return n, err
+			}
+			p = p[Segment:]
+			n += Segment
+			w.size += Segment
+			continue
 		}
 		k := min(Segment-len(w.buf), len(p))
 		w.buf = append(w.buf, p[:k]...)
@@ -162,8 +195,22 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (w *writer) seal(last bool) error {
-	w.out = w.aead.Seal(w.out[:0], segNonce(w.seg), w.buf, segAD(w.seg, last))
+// reserver is an inner writer that lends the next n bytes of its blob to
+// be filled in place (network.Blobs' writer); nil means use Write.
+type reserver interface {
+	Reserve(n int) []byte
+}
+
+func (w *writer) seal(plain []byte, last bool) error {
+	if r, ok := w.inner.(reserver); ok {
+		if dst := r.Reserve(len(plain) + w.aead.Overhead()); dst != nil {
+			w.aead.Seal(dst[:0], segNonce(w.seg), plain, segAD(w.seg, last))
+			w.seg++
+			w.buf = w.buf[:0]
+			return nil
+		}
+	}
+	w.out = w.aead.Seal(w.out[:0], segNonce(w.seg), plain, segAD(w.seg, last))
 	if _, err := w.inner.Write(w.out); err != nil {
 		return err
 	}
@@ -173,11 +220,16 @@ func (w *writer) seal(last bool) error {
 }
 
 func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
+	if w.sb == nil {
+		return store.BlobRef{}, errors.New("crypt: commit of a finished blob")
+	}
 	if len(w.buf) > 0 {
-		if err := w.seal(true); err != nil {
+		if err := w.seal(w.buf, true); err != nil {
+			w.release()
 			return store.BlobRef{}, err
 		}
 	}
+	w.release()
 	ref, err := w.inner.Commit(ctx)
 	if err != nil {
 		return ref, err
@@ -191,7 +243,10 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	return ref, nil
 }
 
-func (w *writer) Abort() { w.inner.Abort() }
+func (w *writer) Abort() {
+	w.release()
+	w.inner.Abort()
+}
 
 // innerRef is what the inner store knows of a blob.
 func innerRef(ref store.BlobRef) store.BlobRef {

@@ -198,3 +198,46 @@ func TestAbortLeavesNothing(t *testing.T) {
 		t.Fatalf("%d files left", n)
 	}
 }
+
+// TestWritePieces: however the plaintext is cut into writes (byte by
+// byte, around segment bounds, all at once: segments sealed from the
+// caller's slice or from the writer's buffer), the blob reads back the
+// same and stores the same number of bytes; a finished writer takes no
+// more writes.
+func TestWritePieces(t *testing.T) {
+	b, _, _ := newStore(t)
+	data := text(3*Segment + 5)
+	for _, piece := range []int{1, 1000, Segment - 1, Segment, Segment + 1, 2*Segment + 3, len(data)} {
+		w, err := b.Create(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off < len(data); off += piece {
+			if n, err := w.Write(data[off:min(off+piece, len(data))]); err != nil || n != min(piece, len(data)-off) {
+				t.Fatalf("piece %d: write %d, %v", piece, n, err)
+			}
+		}
+		ref, err := w.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.Size != int64(len(data)) || ref.Stored != StoredSize(int64(len(data))) {
+			t.Fatalf("piece %d: ref %+v", piece, ref)
+		}
+		if got := readRange(t, b, ref, 0, ref.Size); !bytes.Equal(got, data) {
+			t.Fatalf("piece %d: read back differs", piece)
+		}
+		if _, err := w.Write([]byte("x")); err == nil {
+			t.Fatalf("piece %d: write after commit succeeded", piece)
+		}
+		if _, err := w.Commit(ctx); err == nil {
+			t.Fatalf("piece %d: second commit succeeded", piece)
+		}
+	}
+	w, _ := b.Create(ctx)
+	w.Write(text(10))
+	w.Abort()
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("write after abort succeeded")
+	}
+}

@@ -397,7 +397,7 @@ func (b *Blobs) copyExtent(ctx context.Context, ref store.BlobRef) (copied, erro
 		return copied{}, fmt.Errorf("network: compaction: read blob %s: %w", ref.ID, err)
 	}
 	defer rc.Close()
-	v, off, err := b.appendBlob(ctx, io.LimitReader(rc, e.Length), e.Length)
+	v, off, err := b.appendBlob(ctx, readerTo{io.LimitReader(rc, e.Length)}, e.Length)
 	if err != nil {
 		return copied{}, fmt.Errorf("network: compaction: copy blob %s: %w", ref.ID, err)
 	}

@@ -112,7 +112,15 @@ type Config struct {
 	ReadWindow int64
 	// Compact configures compaction (compact.go).
 	Compact CompactConfig
-	Log     *slog.Logger
+	// BlobMemBytes bounds how much of one blob a writer keeps in memory
+	// until Commit (default DefaultBlobMemBytes, 32 MiB); a larger blob
+	// goes to an unlinked temporary file under Dir. MemBudgetBytes bounds
+	// the memory of all writers together (default DefaultMemBudgetBytes,
+	// 256 MiB): a writer that finds it used up spools too. Negative
+	// values keep no blob in memory.
+	BlobMemBytes   int64
+	MemBudgetBytes int64
+	Log            *slog.Logger
 }
 
 // Journal is the part of store.MetaStore a BlobWriter uses.
@@ -135,7 +143,11 @@ type Blobs struct {
 
 	cache *blockCache
 	usage *usageDB
-	cs    CoreShipper // cfg.Shipper when it ships core by core
+	mem   memBudget // blob bytes writers hold in memory
+	// freeBlocks recycles the blocks of stripes appended to the cores
+	// (volume.StreamEncoder.SetAlloc).
+	freeBlocks chan []byte
+	cs         CoreShipper // cfg.Shipper when it ships core by core
 
 	mu   sync.Mutex
 	vols map[string]*Volume
@@ -264,8 +276,16 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.Compact.MinAge <= 0 {
 		cfg.Compact.MinAge = PendingWindow
 	}
+	if cfg.BlobMemBytes == 0 {
+		cfg.BlobMemBytes = DefaultBlobMemBytes
+	}
+	if cfg.MemBudgetBytes == 0 {
+		cfg.MemBudgetBytes = DefaultMemBudgetBytes
+	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
+	b.mem.max = cfg.MemBudgetBytes
+	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
@@ -388,6 +408,7 @@ func (b *Blobs) reopen(ctx context.Context) error {
 		}
 	}
 	v.enc = b.coder.NewStreamEncoder(length, v.emit)
+	v.enc.SetAlloc(b.getBlock)
 	v.stream = int64(length) * b.cfg.Layout.StripeSize()
 	v.local = length
 	b.startShipping(v)
@@ -510,6 +531,7 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 		v.stores[j] = st
 	}
 	v.enc = b.coder.NewStreamEncoder(0, v.emit)
+	v.enc.SetAlloc(b.getBlock)
 	b.startShipping(v)
 	return v, nil
 }
@@ -568,51 +590,38 @@ func (b *Blobs) volumeFor(ctx context.Context, hexID string) (*Volume, error) {
 }
 
 // Create implements store.BlobStore. The writer keeps the blob in memory
-// up to 1 MiB and in a temp file beyond, so that each blob is one
-// contiguous extent of a volume however many writers run at once.
+// (pooled chunks) up to Config.BlobMemBytes while the store's memory
+// budget (Config.MemBudgetBytes) has room, and in an unlinked temp file
+// beyond, so that each blob is one contiguous extent of a volume however
+// many writers run at once.
 func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return &writer{b: b}, nil
+	return &writer{buf: blobBuf{b: b}}, nil
 }
 
-const memLimit = 1 << 20
-
 type writer struct {
-	b    *Blobs
-	buf  []byte
-	f    *os.File
-	n    int64
+	buf  blobBuf
 	done bool
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.done {
-		return 0, errors.New("network: write to a finished blob")
+		return 0, errFinished
 	}
-	if w.f == nil && len(w.buf)+len(p) > memLimit {
-		f, err := os.CreateTemp(w.b.cfg.Dir, "spool-*")
-		if err != nil {
-			return 0, fmt.Errorf("network: spool: %w", err)
-		}
-		os.Remove(f.Name()) // unnamed: a crash leaves nothing
-		if _, err := f.Write(w.buf); err != nil {
-			f.Close()
-			return 0, fmt.Errorf("network: spool: %w", err)
-		}
-		w.f, w.buf = f, nil
+	return w.buf.Write(p)
+}
+
+// Reserve returns the next n bytes of the blob, counted as written, for
+// the caller to fill in place (crypt.Blobs seals segments into it): one
+// copy less than Write. It returns nil when the blob cannot take them in
+// memory; the caller then writes them with Write.
+func (w *writer) Reserve(n int) []byte {
+	if w.done {
+		return nil
 	}
-	w.n += int64(len(p))
-	if w.f != nil {
-		n, err := w.f.Write(p)
-		if err != nil {
-			return n, fmt.Errorf("network: spool: %w", err)
-		}
-		return n, nil
-	}
-	w.buf = append(w.buf, p...)
-	return len(p), nil
+	return w.buf.reserve(n)
 }
 
 func (w *writer) Abort() {
@@ -620,10 +629,7 @@ func (w *writer) Abort() {
 		return
 	}
 	w.done = true
-	if w.f != nil {
-		w.f.Close()
-	}
-	w.buf = nil
+	w.buf.release()
 }
 
 // Commit appends the blob to the open volume's stream and waits for the
@@ -632,25 +638,19 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if w.done {
 		return store.BlobRef{}, errors.New("network: commit of a finished blob")
 	}
-	defer w.Abort()
-	var src io.Reader
-	if w.f != nil {
-		if _, err := w.f.Seek(0, io.SeekStart); err != nil {
-			return store.BlobRef{}, fmt.Errorf("network: spool: %w", err)
-		}
-		src = w.f
-	} else {
-		src = bytesReader(w.buf)
-	}
-	v, off, err := w.b.appendBlob(ctx, src, w.n)
+	// The blob's memory goes back once it is in the stream, before the
+	// (longer) wait for its durability.
+	n, b := w.buf.n, w.buf.b
+	v, off, err := b.appendBlob(ctx, &w.buf, n)
+	w.Abort()
 	if err != nil {
 		return store.BlobRef{}, err
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
-	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: w.n}
-	if w.n > 0 {
-		ref.Extents = []store.Extent{{Volume: v.Hex, Offset: off, Length: w.n}}
+	ref := store.BlobRef{ID: hex.EncodeToString(id), Size: n}
+	if n > 0 {
+		ref.Extents = []store.Extent{{Volume: v.Hex, Offset: off, Length: n}}
 	}
 	// The blob's accounting and its pending record are written while its
 	// stripes are pushed, not after: if the push fails, the pending record
@@ -661,15 +661,15 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		usageErr = w.b.usage.committed(v.Hex, ref.ID, off, w.n, max(off+w.n, v.durableLen()))
+		usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()))
 	}()
 	go func() {
 		defer wg.Done()
-		if pendingErr = w.b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); pendingErr != nil {
+		if pendingErr = b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); pendingErr != nil {
 			pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
 		}
 	}()
-	err = v.waitDurable(ctx, off+w.n)
+	err = v.waitDurable(ctx, off+n)
 	wg.Wait()
 	if err := errors.Join(err, usageErr, pendingErr); err != nil {
 		return store.BlobRef{}, err
@@ -677,22 +677,9 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	return ref, nil
 }
 
-type bytesReaderT struct{ b []byte }
-
-func bytesReader(b []byte) io.Reader { return &bytesReaderT{b} }
-
-func (r *bytesReaderT) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
-}
-
 // appendBlob writes n bytes of src to the open volume's stream as one
 // extent and returns the volume and the extent's offset.
-func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume, int64, error) {
+func (b *Blobs) appendBlob(ctx context.Context, src io.WriterTo, n int64) (*Volume, int64, error) {
 	for {
 		b.mu.Lock()
 		if b.closed {
@@ -731,7 +718,7 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.Reader, n int64) (*Volume
 			continue
 		}
 		off := v.stream
-		copied, err := io.CopyBuffer(v.enc, src, make([]byte, 256<<10))
+		copied, err := src.WriteTo(v.enc)
 		v.stream += copied
 		if err == nil && copied != n {
 			err = fmt.Errorf("network: blob gave %d bytes, expected %d", copied, n)
@@ -828,6 +815,18 @@ func (v *Volume) appendPending(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// The cores keep no block they were given (hypercore.Storage.Commit):
+	// every block the cache does not hold is free for the next stripes.
+	keep := 0
+	if v.b.cache != nil {
+		keep = v.Layout.K
+	}
+	for _, shards := range v.pending {
+		for _, blk := range shards[keep:] {
+			v.b.putBlock(blk)
+		}
+	}
+	clear(v.pending)
 	appended := uint64(len(v.pending))
 	v.pending = v.pending[:0]
 	if err := errors.Join(errs...); err != nil {
