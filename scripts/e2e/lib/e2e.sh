@@ -9,8 +9,7 @@
 #                             is missing
 #   say TEXT / fail TEXT      a step (with the seconds since the start) / stop
 #   free_port                 a loopback port nobody listens on, below the
-#                             kernel's ephemeral range (32768-) so that no
-#                             outgoing connection takes it later
+#                             kernel's ephemeral range (from lib/net.sh)
 #   until_ok T WHAT CMD...    poll CMD every 0.2 s until it succeeds, fail
 #                             after T seconds (tests wait on conditions);
 #                             a function e2e_poll_guard, when the script
@@ -47,11 +46,8 @@
 # every pid in e2e_pids and the chain are stopped; on failure the step and
 # the last lines of the logs matching e2e_logs (globs) are printed; KEEP=1
 # keeps $work.
-#
-# free_port, until_ok and stop_pid need no e2e_init: scripts that are not
-# tests (scripts/multinode.sh) source this file for them alone.
 
-: "${taken:= }"
+. "$(dirname "${BASH_SOURCE[0]}")/net.sh"
 
 e2e_init() { # NAME [TOOL...]
 	e2e_name="$1"; shift
@@ -111,19 +107,6 @@ e2e_cleanup() {
 
 fail() { echo "$e2e_name: $*" >&2; exit 1; }
 say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
 
 until_ok() { # TIMEOUT_S DESCRIPTION CMD...
 	local t="$1" what="$2"; shift 2
