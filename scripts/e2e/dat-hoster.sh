@@ -30,17 +30,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
 e2e_init dat-hoster-e2e curl node
 cd "$repo"
-if [ -z "${HYPERCORE_SHARED:-}" ]; then
-	HYPERCORE_SHARED=$repo/../shared/hypercore
-	if [ ! -d "$HYPERCORE_SHARED" ]; then
-		# In a git worktree, shared/ sits beside the main checkout.
-		common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
-		[ -n "$common" ] && HYPERCORE_SHARED=$(dirname "$common")/../shared/hypercore
-	fi
-fi
-export HYPERCORE_SHARED
-bash scripts/setup/hypercore.sh >/dev/null
-export NODE_PATH=$repo/build/hypercore-js/node_modules
+. "$(dirname "${BASH_SOURCE[0]}")/lib/hypercore.sh"
+hypercore_js "$repo"
 
 # The JS writer and reader keep their cores under os.tmpdir(): in work.
 export TMPDIR=$work
