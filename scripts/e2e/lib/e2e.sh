@@ -25,6 +25,8 @@
 #                             wait until it is in a block, print the result
 #                             (a refused tx prints the refusal)
 #   tx_ok FROM ARGS...        the same, failing unless the tx succeeded
+#                             (txflags: 800000 gas, 2000udot fee, test
+#                             keyring, unless the script sets its own)
 #   e2e_hosters N [KEYFN]     init, register and start hosters 1..N in
 #                             $work/hI (port in $work/hI/port, log in
 #                             $work/hI/log, pid in hpid[hI]) and wait until N
@@ -42,10 +44,10 @@
 #   hoster_flags=(...)            more `hoster start` flags, every start
 #   SCRUB_PAUSE                   the scrubber's pause (default 1h)
 #
-# On exit: the functions in e2e_on_exit (called with the exit status), the gateway ($gwpid), the hosters,
-# every pid in e2e_pids and the chain are stopped; on failure the step and
-# the last lines of the logs matching e2e_logs (globs) are printed; KEEP=1
-# keeps $work.
+# On exit: the functions in e2e_on_exit run (with the exit status), then
+# the gateway ($gwpid), every pid in e2e_pids, the hosters and the chain are
+# stopped; on failure the step and the last lines of the logs matching
+# e2e_logs (globs) are printed; KEEP=1 keeps $work.
 
 . "$(dirname "${BASH_SOURCE[0]}")/net.sh"
 
