@@ -33,8 +33,11 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 # Every script in scripts/e2e drives the built binaries with real clients.
-# Their shared setup (chain, hosters, clean-up) is scripts/e2e/lib/e2e.sh,
-# sourced by them and, being one directory down, not run by this glob.
+# Their shared setup is in scripts/e2e/lib/ (e2e.sh: chain, hosters,
+# clean-up; gateway.sh: a local-backend gateway; hypercore.sh: the JS
+# hypercore; net.sh: free_port and set_toml, also used by localnet.sh and
+# multinode.sh), sourced by them and, being one directory down, not run by
+# this glob.
 test-e2e: build
 	@for s in scripts/e2e/*.sh; do [ -e "$$s" ] || continue; echo "== e2e: $$s"; bash "$$s" || exit 1; done
 

@@ -87,18 +87,8 @@ pidfile="$home/localnet.pid"
 
 chaind() { "$bin" --home "$home" "$@"; }
 
-# set_toml FILE SECTION KEY VALUE: set KEY inside [SECTION] ("" = top level).
-set_toml() {
-	local file="$1" section="$2" key="$3" value="$4"
-	awk -v section="$section" -v key="$key" -v value="$value" '
-		BEGIN { cur = "" }
-		/^\[.*\]$/ { cur = substr($0, 2, length($0) - 2) }
-		cur == section && $0 ~ "^" key " *=" { print key " = " value; done = 1; next }
-		{ print }
-		END { if (!done) exit 3 }
-	' "$file" >"$file.tmp" || { echo "localnet: $key not found in [$section] of $file" >&2; rm -f "$file.tmp"; exit 1; }
-	mv "$file.tmp" "$file"
-}
+# set_toml, shared with multinode.sh and the e2e scripts.
+. "$repo_root/scripts/e2e/lib/net.sh"
 
 if [ "$stop" = 1 ]; then
 	[ -f "$pidfile" ] || { echo "localnet: no $pidfile; nothing to stop" >&2; exit 0; }

@@ -64,31 +64,8 @@ command -v jq >/dev/null || { echo "multinode: jq is required" >&2; exit 1; }
 node_home() { echo "$home/node$1"; }
 chaind() { local i="$1"; shift; "$bin" --home "$(node_home "$i")" "$@"; }
 
-taken=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-set_toml() {
-	local file="$1" section="$2" key="$3" value="$4"
-	awk -v section="$section" -v key="$key" -v value="$value" '
-		BEGIN { cur = "" }
-		/^\[.*\]$/ { cur = substr($0, 2, length($0) - 2) }
-		cur == section && $0 ~ "^" key " *=" { print key " = " value; done = 1; next }
-		{ print }
-		END { if (!done) exit 3 }
-	' "$file" >"$file.tmp" || { echo "multinode: $key not found in [$section] of $file" >&2; rm -f "$file.tmp"; exit 1; }
-	mv "$file.tmp" "$file"
-}
+# free_port and set_toml, shared with localnet.sh and the e2e scripts.
+. "$repo_root/scripts/e2e/lib/net.sh"
 
 # ports.env of node I: RPC, P2P, GRPC, API (chosen once, kept across restarts).
 ports() { . "$(node_home "$1")/ports.env"; }

@@ -29,30 +29,7 @@ balance() { chaind q bank balance "$1" udot -o json | jq -r '.balance.amount'; }
 
 fee=4000
 txflags=(--gas 4000000 --fees "${fee}udot" --keyring-backend test -y -o json)
-tx() {
-	local from="$1"; shift
-	local out hash
-	out="$(chaind tx "$@" --from "$from" "${txflags[@]}")" || fail "tx $* from $from: CLI error: $out"
-	if [ "$(jq -r '.code' <<<"$out")" != 0 ]; then
-		echo "$out"
-		return
-	fi
-	hash="$(jq -r '.txhash' <<<"$out")"
-	for _ in $(seq 1 1200); do
-		if out="$(chaind q tx "$hash" -o json 2>/dev/null)"; then
-			echo "$out"
-			return
-		fi
-		sleep 0.1
-	done
-	fail "tx $hash was not committed in 2 minutes"
-}
-tx_ok() {
-	local res
-	res="$(tx "$@")"
-	[ "$(jq -r '.code' <<<"$res")" = 0 ] || fail "tx $* failed: $(jq -r '.raw_log' <<<"$res")"
-	echo "$res"
-}
+# tx and tx_ok (lib/e2e.sh) broadcast with these txflags.
 has_event() { jq -e --arg t "$2" '[.events[] | select(.type == $t)] | length > 0' <<<"$1" >/dev/null; }
 
 # open_challenge HOSTER: waits (polling) until HOSTER has an open challenge

@@ -52,31 +52,7 @@ wait_height() {
 fee=1000
 txflags=(--gas 800000 --fees "${fee}udot" --keyring-backend test -y -o json)
 
-# tx FROM ARGS...: broadcast, wait for the block, print the committed result.
-tx() {
-	local from="$1"; shift
-	local out hash
-	out="$(chaind tx "$@" --from "$from" "${txflags[@]}")" || fail "tx $* from $from: CLI error: $out"
-	if [ "$(jq -r '.code' <<<"$out")" != 0 ]; then
-		echo "$out"
-		return
-	fi
-	hash="$(jq -r '.txhash' <<<"$out")"
-	for _ in $(seq 1 1200); do
-		if out="$(chaind q tx "$hash" -o json 2>/dev/null)"; then
-			echo "$out"
-			return
-		fi
-		sleep 0.1
-	done
-	fail "tx $hash was not committed in 2 minutes"
-}
-tx_ok() {
-	local res
-	res="$(tx "$@")"
-	[ "$(jq -r '.code' <<<"$res")" = 0 ] || fail "tx $* failed: $(jq -r '.raw_log' <<<"$res")"
-	echo "$res"
-}
+# tx and tx_ok (lib/e2e.sh) broadcast with these txflags.
 # tx_refused PATTERN FROM ARGS...: the tx must fail with PATTERN in its log.
 tx_refused() {
 	local pattern="$1"; shift

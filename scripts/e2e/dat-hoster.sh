@@ -27,123 +27,39 @@
 # on timing or block counts. All processes are stopped on exit.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+e2e_init dat-hoster-e2e curl node
 cd "$repo"
-chaind_bin="$repo/build/datdotchaind"
-datdot_bin="$repo/build/datdot"
-for b in "$chaind_bin" "$datdot_bin"; do
-	[ -x "$b" ] || { echo "dat-hoster-e2e: $b missing; run make build" >&2; exit 1; }
-done
-command -v jq >/dev/null || { echo "dat-hoster-e2e: jq missing" >&2; exit 1; }
-if [ -z "${HYPERCORE_SHARED:-}" ]; then
-	HYPERCORE_SHARED=$repo/../shared/hypercore
-	if [ ! -d "$HYPERCORE_SHARED" ]; then
-		# In a git worktree, shared/ sits beside the main checkout.
-		common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
-		[ -n "$common" ] && HYPERCORE_SHARED=$(dirname "$common")/../shared/hypercore
-	fi
-fi
-export HYPERCORE_SHARED
-bash scripts/setup/hypercore.sh >/dev/null
-export NODE_PATH=$repo/build/hypercore-js/node_modules
+. "$(dirname "${BASH_SOURCE[0]}")/lib/hypercore.sh"
+hypercore_js "$repo"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-dat-hoster-e2e.XXXXXX")"
-home="$work/chain"
 # The JS writer and reader keep their cores under os.tmpdir(): in work.
 export TMPDIR=$work
-step=""
-declare -A hpid
 jspid=""
+stop_js() { stop_pid "$jspid" TERM; }
+e2e_on_exit+=(stop_js)
+e2e_logs+=("$work/js-serve.log")
 
-stop_pid() { # PID SIGNAL
-	[ -n "$1" ] || return 0
-	kill "-$2" "$1" 2>/dev/null || true
-	for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-}
-
-cleanup() {
-	local rc=$?
-	for n in "${!hpid[@]}"; do stop_pid "${hpid[$n]}" TERM; done
-	stop_pid "$jspid" TERM
-	if [ -f "$home/localnet.pid" ]; then
-		stop_pid "$(cat "$home/localnet.pid")" TERM
-	fi
-	if [ "$rc" -ne 0 ]; then
-		echo "dat-hoster-e2e: FAILED at step: $step" >&2
-		for f in "$work"/h*/log "$work/js-serve.log"; do
-			[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
-		done
-		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 10 "$home/node.log" >&2; }
-	fi
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "dat-hoster-e2e: $*" >&2; exit 1; }
-say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-
-taken=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# until_ok TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds.
-until_ok() {
-	local t="$1" what="$2"; shift 2
-	local end=$((SECONDS + t))
-	while ! "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for: $what"
-		sleep 0.2
-	done
-}
-
-export LOCALNET_HOME="$home"
-export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
-export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
 export LOCALNET_GENESIS_JQ='.app_state.attest.params.response_blocks = "50"'
-
-say "start a local chain"
-bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
-grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
-grpc="127.0.0.1:$LOCALNET_GRPC_PORT"
-rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
-chain_flags=(--chain.grpc "$grpc" --chain.rpc "$rpc")
-
-chaind() { "$chaind_bin" --home "$home" "$@"; }
-addr() { chaind keys show "$1" -a --keyring-backend test; }
+e2e_chain
 order_json() { chaind q storage order "$1" -o json; }
 
-say "three hosters with a replication listener, registered with its address"
-for i in 1 2 3; do
-	port="$(free_port)"
+# Three hosters with a replication listener, registered with its address.
+hoster_flags=(--log_level debug)
+e2e_hoster_init_hook() { # I
+	local wport
 	wport="$(free_port)"
-	"$datdot_bin" hoster init --home "$work/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
-		--replication.listen "127.0.0.1:$wport" \
-		--capacity 1073741824 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
-		"${chain_flags[@]}" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
-	"$datdot_bin" hoster register --home "$work/h$i" >/dev/null
-	echo "127.0.0.1:$port" >"$work/h$i/port"
-	echo "127.0.0.1:$wport" >"$work/h$i/wport"
-	[ "$(chaind q storage hoster "$(addr "hoster$i")" -o json | jq -r '.hoster.replication_address')" = "127.0.0.1:$wport" ] ||
-		fail "hoster $i's record does not carry its replication address"
-done
+	echo "127.0.0.1:$wport" >"$work/wport$1"
+	hoster_init_flags=(--replication.listen "127.0.0.1:$wport")
+}
+e2e_hoster_registered_hook() { # I
+	mv "$work/wport$1" "$work/h$1/wport"
+	[ "$(chaind q storage hoster "$(addr "hoster$1")" -o json | jq -r '.hoster.replication_address')" = "$(cat "$work/h$1/wport")" ] ||
+		fail "hoster $1's record does not carry its replication address"
+}
+e2e_hosters 3
 for i in 1 2 3; do
-	"$datdot_bin" hoster start --home "$work/h$i" --log_level debug >>"$work/h$i/log" 2>&1 &
-	hpid[h$i]=$!
-done
-for i in 1 2 3; do
-	until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
 	until_ok 60 "hoster $i's replication listener" grep -q "replication listening" "$work/h$i/log"
 done
 
@@ -162,17 +78,6 @@ node scripts/wire/read-core.js "$key" "$jsaddr" >"$work/js-js.json"
 [ "$(jq -r '.tree_hash' "$work/js-js.json")" = "$(jq -r '.tree_hash' "$work/core.json")" ] || fail "JS and Go disagree on the tree hash"
 
 say "a replicated-core order (--peers = the JS writer): the hosters fetch over the wire and commit"
-txflags=(--gas 800000 --fees 2000udot --keyring-backend test -y -o json)
-tx_ok() {
-	local from="$1"; shift
-	local out hash
-	out="$(chaind tx "$@" --from "$from" "${txflags[@]}")" || fail "tx $*: $out"
-	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* refused: $out"
-	hash="$(jq -r '.txhash' <<<"$out")"
-	until_ok 60 "tx $hash included" chaind q tx "$hash" -o json
-	out="$(chaind q tx "$hash" -o json)"
-	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* failed: $(jq -r '.raw_log' <<<"$out")"
-}
 # A bad peer address is refused by the chain.
 out="$(chaind tx storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot \
 	--peers "not-an-address" --from alice "${txflags[@]}" 2>&1 || true)"
@@ -181,7 +86,7 @@ if [ -n "$bad_hash" ] && [ "$(jq -r '.code' <<<"$out")" = 0 ]; then
 	until_ok 60 "tx $bad_hash included" chaind q tx "$bad_hash" -o json
 	[ "$(chaind q tx "$bad_hash" -o json | jq -r '.code')" != 0 ] || fail "an order with a bad peer address was accepted"
 fi
-tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot --peers "$jsaddr"
+tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot --peers "$jsaddr" >/dev/null
 order_id="$(chaind q storage orders-by-owner "$(addr alice)" -o json | jq -r '.orders[-1].id')"
 [ "$(order_json "$order_id" | jq -r '.order.peers[0]')" = "$jsaddr" ] || fail "the order does not name its peer"
 mapfile -t assigned < <(order_json "$order_id" | jq -r '.assignments[].assignment.hoster')
@@ -243,10 +148,9 @@ node scripts/wire/read-core.js "$key" "$wa" | jq -e --arg s "$(jq -r '.sha256' "
 
 say "a hoster restarted on another replication address updates its on-chain record"
 free=$((6 - a1 - a2))
-stop_pid "${hpid[h$free]}" TERM
+stop_hoster "$free" TERM
 newport="$(free_port)"
-"$datdot_bin" hoster start --home "$work/h$free" --log_level debug --replication.listen "127.0.0.1:$newport" >>"$work/h$free/log" 2>&1 &
-hpid[h$free]=$!
+start_hoster "$free" --replication.listen "127.0.0.1:$newport"
 record_addr_is() { [ "$(chaind q storage hoster "$(addr "hoster$free")" -o json | jq -r '.hoster.replication_address')" = "$1" ]; }
 until_ok 120 "hoster $free's record carries 127.0.0.1:$newport" record_addr_is "127.0.0.1:$newport"
 

@@ -17,19 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 GO=${GO:-go}
-if [ -z "${HYPERCORE_SHARED:-}" ]; then
-	HYPERCORE_SHARED=$ROOT/../shared/hypercore
-	if [ ! -d "$HYPERCORE_SHARED" ]; then
-		# In a git worktree, shared/ sits beside the main checkout.
-		common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
-		[ -n "$common" ] && HYPERCORE_SHARED=$(dirname "$common")/../shared/hypercore
-	fi
-fi
-export HYPERCORE_SHARED
-bash scripts/setup/hypercore.sh >/dev/null
+. scripts/e2e/lib/hypercore.sh
+hypercore_js "$ROOT"
 [ -x build/datdot ] || { mkdir -p build && "$GO" build -o build/datdot ./cmd/datdot; }
 DATDOT=$ROOT/build/datdot
-export NODE_PATH=$ROOT/build/hypercore-js/node_modules
 
 TMP=$(mktemp -d)
 # The JS writers and readers keep their cores under os.tmpdir(): in TMP.

@@ -30,23 +30,15 @@
 # always cleaned up.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-datdot="$repo/build/datdot"
-chaind_bin="$repo/build/datdotchaind"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+e2e_init devnet-e2e aws rclone curl node
+datdot="$datdot_bin"
 js="$repo/build/dashboard-js"
-for b in "$datdot" "$chaind_bin"; do
-	[ -x "$b" ] || { echo "devnet: $b missing; run make build" >&2; exit 1; }
-done
-for t in aws rclone jq curl node; do
-	command -v "$t" >/dev/null || { echo "devnet: $t missing; run make setup" >&2; exit 1; }
-done
-[ -d "$js/node_modules/playwright-core" ] || { echo "devnet: $js missing; run scripts/setup/dashboard.sh" >&2; exit 1; }
+[ -d "$js/node_modules/playwright-core" ] || fail "$js missing; run scripts/setup/dashboard.sh"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-devnet-e2e.XXXXXX")"
 home="$work/home"
-step=""
+e2e_logs=("$work/devnet*.out" "$home/logs/*.log")
 pid=""
-
 stop_devnet() {
 	# The devnet runs in its own process group (setsid): signal all of it.
 	[ -n "$pid" ] || return 0
@@ -55,50 +47,16 @@ stop_devnet() {
 	kill -KILL -- "-$pid" 2>/dev/null || true
 	pid=""
 }
-cleanup() {
-	local rc=$?
-	stop_devnet
-	if [ "$rc" -ne 0 ]; then
-		echo "devnet e2e: FAILED at step: $step" >&2
-		for f in "$work"/devnet*.out "$home"/logs/*.log; do
-			[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
-		done
-	fi
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT INT TERM
+e2e_on_exit+=(stop_devnet)
 
-fail() { echo "devnet e2e: $*" >&2; exit 1; }
-say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-
-taken=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 12000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
 # alive PID: the process runs (a zombie waiting to be reaped does not).
 alive() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null)" && [[ "$st" != Z* ]]; }
 # no_process_left PGID: no live process is left in the process group.
 no_process_left() { ! ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
 devnet_exited() { ! alive "$pid"; }
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local limit="$1" what="$2"; shift 2
-	local deadline=$((SECONDS + limit))
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "$what: not true after ${limit}s"
-		if [ -n "$pid" ] && [ "${expect_exit:-0}" = 0 ] && ! alive "$pid"; then fail "$what: the devnet exited"; fi
-		sleep 0.2
-	done
+# Every wait fails early when the devnet exits (unless a step expects it).
+e2e_poll_guard() { # WHAT
+	if [ -n "$pid" ] && [ "${expect_exit:-0}" = 0 ] && ! alive "$pid"; then fail "$1: the devnet exited"; fi
 }
 
 rpc_port=$(free_port) p2p_port=$(free_port) grpc_port=$(free_port) api_port=$(free_port)
@@ -113,7 +71,7 @@ start_devnet() {
 	rm -f "$home/devnet.env"
 	setsid "$datdot" devnet "${flags[@]}" "$@" >"$work/devnet$n.out" 2>&1 &
 	pid=$!
-	wait_for 240 "devnet start $n writes devnet.env" test -s "$home/devnet.env"
+	until_ok 240 "devnet start $n writes devnet.env" test -s "$home/devnet.env"
 	set -a; . "$home/devnet.env"; set +a
 }
 height() { curl -sf "$CHAIN_RPC/status" | jq -r '.result.sync_info.latest_block_height'; }
@@ -193,15 +151,15 @@ gw_account="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r .gateway_account)"
 
 say "2. the gateway's volumes are orders of erasure 2-of-4 on the devnet's hosters; the hosters hold and commit the cores"
 hosters_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters" | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = "$HOSTERS" ]; }
-wait_for 60 "$HOSTERS active hosters on chain" hosters_active
+until_ok 60 "$HOSTERS active hosters on chain" hosters_active
 gw_orders() { curl -sf "$CHAIN_REST/datdot/storage/v1/owners/$gw_account/orders" | jq -r '.orders[].id'; }
 # The gateway's metadata log (gateway/metalog, for `datdot gateway recover`)
 # is a volume of its own, with one order per generation.
 metalog_shipped() { jq -e '.shipped == .length and .length > 0' "$home/gateway/metalog/status.json"; }
-wait_for 120 "the gateway's metadata log is shipped to the hosters" metalog_shipped
+until_ok 120 "the gateway's metadata log is shipped to the hosters" metalog_shipped
 count_vols() { echo $(($(ls "$home/gateway/network/volumes" | wc -l) + $(ls "$home/gateway/metalog" | grep -c '^gen-'))); }
 one_order_per_volume() { [ "$(gw_orders | wc -w)" = "$(count_vols)" ]; }
-wait_for 60 "one order per volume (data volumes and metadata log generations)" one_order_per_volume
+until_ok 60 "one order per volume (data volumes and metadata log generations)" one_order_per_volume
 orders="$(gw_orders)"
 [ -n "$orders" ] || fail "the gateway placed no order"
 devnet_endpoints="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r '.hosters[]')"
@@ -215,14 +173,14 @@ for id in $orders; do
 		grep -qxF "$ep" <<<"$devnet_endpoints" || fail "order $id core $ci is on $ep, not a devnet hoster"
 		key="$(jq -r --argjson c "$ci" '.order.cores[$c].key' <<<"$o" | base64 -d | od -An -tx1 | tr -d ' \n')"
 		holds() { [ "$(curl -sf "$ep/v1/cores/$key" | jq -r .length)" -ge 1 ]; }
-		wait_for 60 "hoster $ep holds core $ci of order $id" holds
+		until_ok 60 "hoster $ep holds core $ci of order $id" holds
 	done
 done
 first_order="$(head -n 1 <<<"$orders")"
 order_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$first_order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
-wait_for 120 "order $first_order active (the hosters commit by themselves)" order_active
+until_ok 120 "order $first_order active (the hosters commit by themselves)" order_active
 slot_passed() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$first_order" | jq '[.assignments[].assignment.passes // "0" | tonumber] | add')" -ge 1 ]; }
-wait_for 120 "a challenge of order $first_order passed (x/attest)" slot_passed
+until_ok 120 "a challenge of order $first_order passed (x/attest)" slot_passed
 "$datdot" status --home "$home" >"$work/status.out"
 grep -q "^hosters     $HOSTERS ($HOSTERS active)" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
 grep -q "^orders      [1-9]" "$work/status.out" || fail "datdot status: $(cat "$work/status.out")"
@@ -244,13 +202,13 @@ for i in $(seq 1 40); do head -c $((20000 + i * 7000)) /dev/urandom >"$work/cras
 done ) &
 writer=$!
 crash_acked() { [ "$(grep -c '^crash-' "$work/acked")" -ge 3 ]; }
-wait_for 120 "some PUTs acknowledged while writing" crash_acked
+until_ok 120 "some PUTs acknowledged while writing" crash_acked
 h1="$(height)"
 kill -KILL -- "-$pid"
 touch "$work/stop"
 wait "$pid" 2>/dev/null || true
 expect_exit=1
-wait_for 30 "every devnet process gone after SIGKILL" no_process_left "$pid"
+until_ok 30 "every devnet process gone after SIGKILL" no_process_left "$pid"
 wait "$writer" 2>/dev/null || true
 pid=""
 expect_exit=0
@@ -258,23 +216,23 @@ echo "   $(wc -l <"$work/acked") objects acknowledged before the kill; chain hei
 start_devnet 2
 grep -q "DatDot devnet is running (resumed" "$work/devnet2.out" || fail "the restart did not resume"
 [ "$(height)" -ge "$h1" ] || fail "height $(height) < $h1 before the kill: the chain did not continue"
-wait_for 60 "blocks after the restart" height_above "$h1"
+until_ok 60 "blocks after the restart" height_above "$h1"
 all_acked_read_back "after SIGKILL and restart"
 head -c 300000 /dev/urandom >"$work/after.bin"
 put after.bin "$work/after.bin" || fail "PUT after the restart"
 same after.bin || fail "GET after the restart"
 order_active_again() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/orders/$first_order" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
-wait_for 120 "order $first_order active after the restart" order_active_again
+until_ok 120 "order $first_order active after the restart" order_active_again
 
 say "6. a hoster that dies is reported, the rest goes on and every object still reads"
 h_pid="$(sed -n "s/.*msg=started process=hoster$HOSTERS pid=\\([0-9]*\\).*/\\1/p" "$work/devnet2.out" | tail -n 1)"
 [ -n "$h_pid" ] || fail "the devnet did not log hoster$HOSTERS's pid"
 kill -KILL "$h_pid"
 hoster_reported() { grep -q "hoster$HOSTERS stopped on its own" "$work/devnet2.out" && grep -q "hoster$HOSTERS is not restarted" "$work/devnet2.out"; }
-wait_for 60 "the hoster's death is reported" hoster_reported
+until_ok 60 "the hoster's death is reported" hoster_reported
 alive "$pid" || fail "the devnet stopped when a hoster died"
 h2="$(height)"
-wait_for 60 "blocks go on without the hoster" height_above "$h2"
+until_ok 60 "blocks go on without the hoster" height_above "$h2"
 all_acked_read_back "with a hoster dead"
 
 say "6. a dead gateway is reported and stops the devnet (not restarted)"
@@ -282,11 +240,11 @@ gw_pid="$(sed -n 's/.*msg=started process=gateway pid=\([0-9]*\).*/\1/p' "$work/
 [ -n "$gw_pid" ] || fail "the devnet did not log the gateway's pid"
 kill -KILL "$gw_pid"
 expect_exit=1
-wait_for 60 "the devnet stops after its gateway died" devnet_exited
+until_ok 60 "the devnet stops after its gateway died" devnet_exited
 wait "$pid" && fail "the devnet exited 0 after its gateway died" || true
 grep -q "gateway stopped on its own (killed by killed)\|gateway stopped on its own" "$work/devnet2.out" || fail "the gateway's death was not reported"
 [ "$(grep -c 'msg=started process=gateway' "$work/devnet2.out")" = 1 ] || fail "the gateway was restarted"
-wait_for 30 "no process left after the devnet stopped" no_process_left "$pid"
+until_ok 30 "no process left after the devnet stopped" no_process_left "$pid"
 pid=""
 
 say "7. Ctrl-C (SIGINT) stops everything"
@@ -294,9 +252,9 @@ expect_exit=0
 start_devnet 3
 kill -INT -- "-$pid"
 expect_exit=1
-wait_for 60 "the devnet exits after SIGINT" devnet_exited
+until_ok 60 "the devnet exits after SIGINT" devnet_exited
 wait "$pid" || fail "the devnet exited non-zero on SIGINT"
-wait_for 30 "no process left after SIGINT" no_process_left "$pid"
+until_ok 30 "no process left after SIGINT" no_process_left "$pid"
 grep -q "devnet: stopping" "$work/devnet3.out" || fail "no stop message"
 pid=""
 say "devnet e2e passed"

@@ -25,77 +25,9 @@
 # on timing or block counts. All processes are stopped on exit.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-chaind_bin="$repo/build/datdotchaind"
-datdot_bin="$repo/build/datdot"
-for b in "$chaind_bin" "$datdot_bin"; do
-	[ -x "$b" ] || { echo "hoster-e2e: $b missing; run make build" >&2; exit 1; }
-done
-command -v jq >/dev/null || { echo "hoster-e2e: jq missing" >&2; exit 1; }
-command -v curl >/dev/null || { echo "hoster-e2e: curl missing" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+e2e_init hoster-e2e curl
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-hoster-e2e.XXXXXX")"
-home="$work/chain"
-step=""
-declare -A hpid
-
-stop_hoster() { # NAME SIGNAL
-	local p="${hpid[$1]:-}"
-	[ -n "$p" ] || return 0
-	kill "-$2" "$p" 2>/dev/null || true
-	for _ in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	hpid[$1]=""
-}
-
-cleanup() {
-	local rc=$?
-	for n in "${!hpid[@]}"; do stop_hoster "$n" TERM; done
-	if [ -f "$home/localnet.pid" ]; then
-		kill "$(cat "$home/localnet.pid")" 2>/dev/null || true
-		for _ in $(seq 1 50); do kill -0 "$(cat "$home/localnet.pid")" 2>/dev/null || break; sleep 0.1; done
-	fi
-	if [ "$rc" -ne 0 ]; then
-		echo "hoster-e2e: FAILED at step: $step" >&2
-		for f in "$work"/h*/log; do
-			[ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 25 "$f" >&2; }
-		done
-		[ -f "$home/node.log" ] && { echo "--- last node log lines" >&2; tail -n 10 "$home/node.log" >&2; }
-	fi
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-fail() { echo "hoster-e2e: $*" >&2; exit 1; }
-say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-
-taken=" "
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		case "$taken" in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			taken="$taken$p "
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# until_ok TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds.
-until_ok() {
-	local t="$1" what="$2"; shift 2
-	local end=$((SECONDS + t))
-	while ! "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$end" ] || fail "timed out after ${t}s waiting for: $what"
-		sleep 0.2
-	done
-}
-
-export LOCALNET_HOME="$home"
-export LOCALNET_RPC_PORT="$(free_port)" LOCALNET_P2P_PORT="$(free_port)"
-export LOCALNET_GRPC_PORT="$(free_port)" LOCALNET_API_PORT="$(free_port)"
 export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
 # Challenges answered within 50 blocks (a restart fits easily), a slot moved
 # after 2 faults, a performance check every 20 blocks by the one hoster that
@@ -103,39 +35,18 @@ export LOCALNET_EPOCH_BLOCKS=5 LOCALNET_UNBONDING_BLOCKS=10
 export LOCALNET_GENESIS_JQ='.app_state.attest.params.response_blocks = "50" | .app_state.attest.params.max_faults = 2
   | .app_state.attest.params.check_interval_blocks = "20" | .app_state.attest.params.attestors_per_check = 1
   | .app_state.attest.params.quorum = 1 | .app_state.attest.params.check_response_blocks = "50"'
-
-say "start a local chain"
-bash "$repo/scripts/localnet.sh" --background >"$work/localnet.out"
-grep -q '^PID=' "$work/localnet.out" || fail "localnet did not report a pid"
-grpc="127.0.0.1:$LOCALNET_GRPC_PORT"
-rpc="http://127.0.0.1:$LOCALNET_RPC_PORT"
-
-chaind() { "$chaind_bin" --home "$home" "$@"; }
-addr() { chaind keys show "$1" -a --keyring-backend test; }
+e2e_chain
 order_json() { chaind q storage order "$1" -o json; }
-chain_flags=(--chain.grpc "$grpc" --chain.rpc "$rpc")
 
-say "three hosters: datdot hoster init, register, start"
-for i in 1 2 3; do
-	port="$(free_port)"
-	"$datdot_bin" hoster init --home "$work/h$i" --listen "127.0.0.1:$port" --endpoint "http://127.0.0.1:$port" \
-		--capacity 1073741824 --reserve 1048576 --region "r$i" --price 100 --stake 5000000udot \
-		"${chain_flags[@]}" --chain.keyring_dir "$home" --chain.keyring_backend test --chain.key "hoster$i" >/dev/null
-	grep -q "key = \"hoster$i\"" "$work/h$i/hoster.toml" || fail "init did not write the key into the config"
-	"$datdot_bin" hoster register --home "$work/h$i" >/dev/null
-	echo "127.0.0.1:$port" >"$work/h$i/port"
-done
-# Registering twice is harmless.
-"$datdot_bin" hoster register --home "$work/h1" | grep -q "already registered" || fail "second register did not say so"
-
-start_hoster() { # I [extra env...]
-	local i="$1"; shift
-	env "$@" DATDOT_HOSTER_SCRUB_PAUSE="${SCRUB_PAUSE:-1h}" "$datdot_bin" hoster start --home "$work/h$i" --log_level debug >>"$work/h$i/log" 2>&1 &
-	hpid[h$i]=$!
-	disown "$!" 2>/dev/null || true
-	until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
+hoster_flags=(--log_level debug)
+e2e_hoster_registered_hook() { # I
+	grep -q "key = \"hoster$1\"" "$work/h$1/hoster.toml" || fail "init did not write the key into the config"
+	# Registering twice is harmless.
+	if [ "$1" = 1 ]; then
+		"$datdot_bin" hoster register --home "$work/h1" | grep -q "already registered" || fail "second register did not say so"
+	fi
 }
-for i in 1 2 3; do start_hoster "$i"; done
+e2e_hosters 3
 [ "$(chaind q storage hosters -o json | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = 3 ] || fail "want 3 active hosters"
 
 say "a core written with datdot core, and an order for it with 2 replicas"
@@ -145,18 +56,7 @@ head -c 1000000 /dev/urandom >"$work/data.bin"
 "$datdot_bin" core info --dir "$work/core" >"$work/core.json"
 length="$(jq -r '.length' "$work/core.json")"
 key="$(jq -r '.key' "$work/core.json")"
-txflags=(--gas 800000 --fees 2000udot --keyring-backend test -y -o json)
-tx_ok() {
-	local from="$1"; shift
-	local out hash
-	out="$(chaind tx "$@" --from "$from" "${txflags[@]}")" || fail "tx $*: $out"
-	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* refused: $out"
-	hash="$(jq -r '.txhash' <<<"$out")"
-	until_ok 60 "tx $hash included" chaind q tx "$hash" -o json
-	out="$(chaind q tx "$hash" -o json)"
-	[ "$(jq -r '.code' <<<"$out")" = 0 ] || fail "tx $* failed: $(jq -r '.raw_log' <<<"$out")"
-}
-tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot
+tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot >/dev/null
 order_id="$(chaind q storage orders-by-owner "$(addr alice)" -o json | jq -r '.orders[-1].id')"
 mapfile -t assigned < <(order_json "$order_id" | jq -r '.assignments[].assignment.hoster')
 [ "${#assigned[@]}" = 2 ] || fail "want 2 assignments"
@@ -216,7 +116,7 @@ code="$(curl -s -o "$work/resp" -w '%{http_code}' -X POST --data-binary 'garbage
 [ "$(curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key" | jq -r .length)" = "$length" ] || fail "a refused push changed the core"
 
 say "hoster $a1 is SIGKILLed and restarted: same data, no second commit"
-stop_hoster "h$a1" KILL
+stop_hoster "$a1" KILL
 start_hoster "$a1"
 [ "$(curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key" | jq -r .length)" = "$length" ] || fail "data lost across SIGKILL"
 # The follower has caught up with the chain once its status shows the slot.
@@ -238,7 +138,7 @@ head -c 300000 /dev/urandom >"$work/more.bin"
 "$datdot_bin" core info --dir "$work/core" >"$work/core2.json"
 length2="$(jq -r '.length' "$work/core2.json")"
 jq -s '.' "$work/core2.json" >/dev/null
-tx_ok alice storage extend-order "$order_id" "$work/core2.json" --extra-epochs 1 --top-up 10000000udot ||
+tx_ok alice storage extend-order "$order_id" "$work/core2.json" --extra-epochs 1 --top-up 10000000udot >/dev/null ||
 	fail "extend-order failed"
 "$datdot_bin" core push --dir "$work/core" --order "$order_id" "${chain_flags[@]}" >/dev/null
 recommitted() { order_json "$order_id" | jq -e --arg l "$length2" '[.assignments[] | select(.assignment.committed_length == $l)] | length == 2'; }
@@ -246,7 +146,7 @@ until_ok 120 "both hosters re-commit at $length2" recommitted
 
 say "a corrupted block is found by the scrubber, never served, and repaired"
 victim="$a2"
-stop_hoster "h$victim" TERM
+stop_hoster "$victim" TERM
 datafile="$work/h$victim/data/cores/$key/data"
 [ -f "$datafile" ] || fail "no data file at $datafile"
 orig="$(dd if="$datafile" bs=1 skip=$((5 * 65536 + 100)) count=1 2>/dev/null | od -An -tu1 | tr -d ' ')"
@@ -278,7 +178,7 @@ say "hoster $a1 never missed a challenge, across its restart"
 [ "$(faults_of "${assigned[0]}")" = 0 ] || fail "hoster $a1 has faults: $(record "${assigned[0]}")"
 
 say "hoster $a2 is SIGKILLed and its data deleted: faulted, replaced; hoster $free rebuilds and passes"
-stop_hoster "h$a2" KILL
+stop_hoster "$a2" KILL
 rm -rf "$work/h$a2/data"
 replaced() { order_json "$order_id" | jq -e --arg h "$(addr "hoster$free")" '[.assignments[].assignment.hoster] | index($h) != null'; }
 until_ok 300 "the slot of hoster $a2 moves to hoster $free" replaced
@@ -294,7 +194,7 @@ until_ok 120 "hoster $free passes a challenge on its new slot" at_least passes_o
 
 say "SIGTERM stops every hoster cleanly"
 for i in "$a1" "$free"; do
-	stop_hoster "h$i" TERM
+	stop_hoster "$i" TERM
 	grep -q "hoster stopped" "$work/h$i/log" || fail "hoster $i did not stop cleanly"
 done
 echo "hoster-e2e: all steps passed"

@@ -10,44 +10,21 @@
 # every process is stopped at the end.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="$repo/build/datdotchaind"
-[ -x "$bin" ] || { echo "multinode e2e: $bin missing; run make build" >&2; exit 1; }
-for t in jq curl aws cmp; do
-	command -v "$t" >/dev/null || { echo "multinode e2e: $t missing (make setup)" >&2; exit 1; }
-done
-[ -x "$repo/build/datdot" ] || { echo "multinode e2e: build/datdot missing; run make build" >&2; exit 1; }
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/datdot-multinode.XXXXXX")"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/e2e.sh"
+e2e_init multinode-e2e curl aws cmp
+bin="$chaind_bin"
 home="$work/net"
-step=""
-cleanup() {
-	local rc=$?
-	if [ "$rc" -ne 0 ]; then
+e2e_logs=("$home/node*/node.log" "$home/gateway/gateway.log" "$home/hosters/*/hoster.log")
+stop_net() { # RC
+	if [ "$1" -ne 0 ]; then
 		for i in 0 1 2 3; do
 			local v="NODE${i}_RPC"
 			[ -n "${!v:-}" ] && echo "node$i: height $(curl -sf "${!v}/status" | jq -r .result.sync_info.latest_block_height 2>/dev/null), mempool $(curl -sf "${!v}/num_unconfirmed_txs" | jq -c '.result | {n_txs, total}' 2>/dev/null)" >&2
 		done
 	fi
 	bash "$repo/scripts/multinode.sh" --home "$home" --stop >/dev/null 2>&1 || true
-	if [ "$rc" -ne 0 ]; then
-		echo "multinode e2e: FAILED at step: $step" >&2
-		for f in "$home"/node*/node.log "$home"/gateway/gateway.log "$home"/hosters/*/hoster.log; do [ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -n 15 "$f" >&2; }; done
-	fi
-	[ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"
-	exit "$rc"
 }
-trap cleanup EXIT INT TERM
-fail() { echo "multinode e2e: $*" >&2; exit 1; }
-say() { step="$*"; echo "== [${SECONDS}s] $*"; }
-wait_for() {
-	local limit="$1" what="$2"; shift 2
-	local deadline=$((SECONDS + limit))
-	until "$@" >/dev/null 2>&1; do
-		[ "$SECONDS" -lt "$deadline" ] || fail "$what: not true after ${limit}s"
-		sleep 0.2
-	done
-}
+e2e_on_exit+=(stop_net)
 status() { curl -sf "$1/status"; }
 height() { status "$1" | jq -r '.result.sync_info.latest_block_height'; }
 above() { local h; h="$(height "$1")" && [ "$h" -gt "$2" ]; }
@@ -68,12 +45,12 @@ same() { s3 s3 cp "s3://net/$1" "$work/dl/$1" --only-show-errors && cmp -s "$wor
 all_read_back() { for f in "$work"/up/*; do same "$(basename "$f")" || fail "$(basename "$f") does not read back identical ($1)"; done; }
 
 say "all 4 validators are bonded with equal power, each node sees the 3 others"
-wait_for 120 "node0 sees 4 validators" sh -c "curl -sf '$NODE0_RPC/validators' | jq -e '.result.total == \"4\"'"
+until_ok 120 "node0 sees 4 validators" sh -c "curl -sf '$NODE0_RPC/validators' | jq -e '.result.total == \"4\"'"
 powers="$(curl -sf "$NODE0_RPC/validators" | jq -r '[.result.validators[].voting_power] | unique | length')"
 [ "$powers" = 1 ] || fail "validators have unequal power"
 for i in 0 1 2 3; do
 	rpc_var="NODE${i}_RPC"
-	wait_for 120 "node$i has 3 peers" sh -c "curl -sf '${!rpc_var}/net_info' | jq -e '(.result.n_peers | tonumber) >= 3'"
+	until_ok 120 "node$i has 3 peers" sh -c "curl -sf '${!rpc_var}/net_info' | jq -e '(.result.n_peers | tonumber) >= 3'"
 done
 
 say "the AWS CLI puts objects; the gateway's volume is an order of 2-of-4 held by the hosters"
@@ -95,7 +72,7 @@ first="$(data_order)"
 o="$(curl -sf "$NODE0_API/datdot/storage/v1/orders/$first")"
 [ "$(jq -r .order.erasure_n <<<"$o")" = 4 ] && [ "$(jq '.assignments | length' <<<"$o")" = 4 ] || fail "order $first: $(jq -c '.order | {erasure_k, erasure_n}' <<<"$o"), $(jq '.assignments | length' <<<"$o") slots"
 order_active() { [ "$(curl -sf "$NODE0_API/datdot/storage/v1/orders/$first" | jq -r .order.status)" = ORDER_STATUS_ACTIVE ]; }
-wait_for 120 "order $first active (the hosters committed)" order_active
+until_ok 120 "order $first active (the hosters committed)" order_active
 
 say "stop validator 3; blocks go on (3 of 4 is more than 2/3 of the power)"
 bash "$repo/scripts/multinode.sh" --home "$home" --stop-node 3 >/dev/null
@@ -103,15 +80,15 @@ bash "$repo/scripts/multinode.sh" --home "$home" --stop-node 3 >/dev/null
 h_stop="$(height "$NODE0_RPC")"
 core_blocks() { curl -sf "$1/datdot/storage/v1/orders/$first" | jq '[.order.cores[].length | tonumber] | add'; }
 len_at_stop="$(core_blocks "$NODE0_API")"
-wait_for 120 "node0 makes blocks past $h_stop without node3" above "$NODE0_RPC" "$h_stop"
-wait_for 60 "node1 follows" above "$NODE1_RPC" "$h_stop"
+until_ok 120 "node0 makes blocks past $h_stop without node3" above "$NODE0_RPC" "$h_stop"
+until_ok 60 "node1 follows" above "$NODE1_RPC" "$h_stop"
 
 say "S3 keeps serving with validator 3 down: PUTs (the order grows on chain) and GETs"
 put three.bin 400000 || fail "PUT three.bin with validator 3 down"
 put four.bin 5000 || fail "PUT four.bin with validator 3 down"
 all_read_back "with validator 3 down"
 grown() { [ "$(core_blocks "$NODE0_API")" -gt "$len_at_stop" ]; }
-wait_for 180 "the gateway extends order $first on chain while validator 3 is down" grown
+until_ok 180 "the gateway extends order $first on chain while validator 3 is down" grown
 
 say "a transfer while validator 3 is down"
 bob="$(chaind keys show bob -a --keyring-backend test)"
@@ -119,17 +96,17 @@ before="$(chaind q bank balance "$bob" udot | jq -r .balance.amount)"
 out="$(chaind tx bank send alice "$bob" 777udot --fees 1000udot -y)"
 hash="$(jq -r .txhash <<<"$out")"
 [ "$(jq -r .code <<<"$out")" = 0 ] || fail "send refused: $out"
-wait_for 120 "the transfer $hash is in a block" chaind q tx "$hash"
+until_ok 120 "the transfer $hash is in a block" chaind q tx "$hash"
 h_tx="$(chaind q tx "$hash" | jq -r .height)"
 
 say "restart validator 3; it catches up past the transfer and sees the gateway's orders"
 bash "$repo/scripts/multinode.sh" --home "$home" --start-node 3 >/dev/null
 target="$(height "$NODE0_RPC")"
-wait_for 180 "node3 caught up to $target" caught_up "$NODE3_RPC" "$target"
+until_ok 180 "node3 caught up to $target" caught_up "$NODE3_RPC" "$target"
 after="$(curl -sf "$NODE3_API/cosmos/bank/v1beta1/balances/$bob/by_denom?denom=udot" | jq -r .balance.amount)"
 [ "$after" = "$((before + 777))" ] || fail "node3 sees bob's balance $after, want $((before + 777)) (transfer at height $h_tx)"
 h3="$(height "$NODE3_RPC")"
-wait_for 60 "node3 keeps following" above "$NODE3_RPC" "$h3"
+until_ok 60 "node3 keeps following" above "$NODE3_RPC" "$h3"
 gw_orders "$NODE3_API" | grep -qx "$first" || fail "node3 does not list the gateway's order $first"
 [ "$(core_blocks "$NODE3_API")" -gt "$len_at_stop" ] || fail "node3 does not see order $first grown while it was down"
 all_read_back "after validator 3 is back"

@@ -40,26 +40,10 @@ for t in "$AWS" rclone s3cmd restic node curl jq sha256sum; do
 done
 [ -n "${S3_E2E_ENDPOINT:-}" ] || [ -x "$datdot" ] || fail "$datdot not built (run make build)"
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/gateway.sh"
 work=$(mktemp -d /tmp/s3-e2e.XXXXXX)
 gwpid=""
-cleanup() {
-	rc=$?
-	if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
-		kill "$gwpid" 2>/dev/null || true
-		wait "$gwpid" 2>/dev/null || true
-	fi
-	if [ "$rc" -ne 0 ] && [ -f "$work/gateway.log" ]; then
-		echo "s3-e2e: last lines of the gateway log:" >&2
-		tail -n 40 "$work/gateway.log" >&2
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "s3-e2e: kept $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+trap 'e2e_gateway_exit s3-e2e 40' EXIT
 # A command that fails outside an asserted step still says where.
 trap 'echo "s3-e2e: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
@@ -74,22 +58,14 @@ if [ -n "${S3_E2E_ENDPOINT:-}" ]; then
 	AK=${S3_E2E_KEY%%:*}
 	SK=${S3_E2E_KEY#*:}
 else
-	# A free loopback port: bind port 0 and read what the kernel chose.
-	port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	port=$(free_port)
 	endpoint="http://127.0.0.1:$port"
-	"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >"$work/gateway.log" 2>&1 &
-	gwpid=$!
 fi
-up=0
-for _ in $(seq 1 100); do
-	if curl -s -m 2 -o /dev/null "$endpoint/"; then
-		up=1
-		break
-	fi
-	[ -z "$gwpid" ] || kill -0 "$gwpid" 2>/dev/null || fail "gateway exited at start: $(cat "$work/gateway.log")"
-	sleep 0.1
-done
-[ "$up" = 1 ] || fail "gateway did not answer on $endpoint within 10 s"
+if [ -z "${S3_E2E_ENDPOINT:-}" ]; then
+	e2e_local_gateway "$datdot" "$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain"
+else
+	e2e_gateway_up "$endpoint/" "the server"
+fi
 echo "s3-e2e: server ${gwpid:+pid $gwpid }on $endpoint"
 
 http_code() { curl -s -m 60 -o "$1" -w '%{http_code}' "${@:2}" || true; }
@@ -668,15 +644,8 @@ if [[ " $only " == *" crash "* ]] && [ -n "$gwpid" ]; then
 	kill -9 "$gwpid"
 	wait "$gwpid" 2>/dev/null || true
 	wait "$curlpid" 2>/dev/null || true
-	"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain" >>"$work/gateway.log" 2>&1 &
-	gwpid=$!
-	up=0
-	for _ in $(seq 1 100); do
-		if curl -s -m 2 -o /dev/null "$endpoint/"; then up=1; break; fi
-		kill -0 "$gwpid" 2>/dev/null || fail "gateway did not restart on its data dir: $(tail -5 "$work/gateway.log")"
-		sleep 0.1
-	done
-	[ "$up" = 1 ] || fail "gateway did not answer after the restart"
+	# The gateway starts again on its data dir (the same port).
+	e2e_local_gateway "$datdot" "$port" --data "$work/data" --key "$AK:$SK" --domain "$vdomain"
 	step crash "after restart: objects intact, cut PUT absent, upload resumable"
 	if aws s3api head-object --bucket "$b" --key inflight.bin >/dev/null 2>&1; then
 		fail "a PUT killed halfway left an object inflight.bin after the restart"

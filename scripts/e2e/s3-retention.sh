@@ -30,46 +30,18 @@ for t in "$AWS" restic curl jq; do
 done
 [ -x "$datdot" ] || fail "$datdot not built (run make build)"
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib/gateway.sh"
 work=$(mktemp -d /tmp/s3-retention.XXXXXX)
 gwpid=""
-cleanup() {
-	rc=$?
-	if [ -n "$gwpid" ] && kill -0 "$gwpid" 2>/dev/null; then
-		kill "$gwpid" 2>/dev/null || true
-		wait "$gwpid" 2>/dev/null || true
-	fi
-	if [ "$rc" -ne 0 ] && [ -f "$work/gateway.log" ]; then
-		echo "s3-retention: last lines of the gateway log:" >&2
-		tail -n 30 "$work/gateway.log" >&2
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "s3-retention: kept $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
+trap 'e2e_gateway_exit s3-retention 30' EXIT
 trap 'echo "s3-retention: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 trap 'exit 130' INT TERM
 
 AK=E2ERETENTIONKEY00001
 SK=e2e-retention-secret-00000000000000000001
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 endpoint="http://127.0.0.1:$port"
-"$datdot" gateway --backend local --listen "127.0.0.1:$port" --data "$work/data" --key "$AK:$SK" \
-	--maintenance-interval 1s --lifecycle-day 2s >"$work/gateway.log" 2>&1 &
-gwpid=$!
-up=0
-for _ in $(seq 1 100); do
-	if curl -s -m 2 -o /dev/null "$endpoint/"; then
-		up=1
-		break
-	fi
-	kill -0 "$gwpid" 2>/dev/null || fail "gateway exited at start: $(cat "$work/gateway.log")"
-	sleep 0.1
-done
-[ "$up" = 1 ] || fail "gateway did not answer on $endpoint within 10 s"
+e2e_local_gateway "$datdot" "$port" --data "$work/data" --key "$AK:$SK" --maintenance-interval 1s --lifecycle-day 2s
 echo "s3-retention: gateway pid $gwpid on $endpoint"
 
 export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1
