@@ -9,8 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/crypt"
