@@ -29,11 +29,11 @@ import (
 
 // Hoster behaviours a test can switch on.
 const (
-	honest int32 = iota
-	slow         // answers block requests only when the client gives up
-	liar         // flips a byte of every block and proof it serves
-	stall        // takes pushes and never answers them
-	slowTail     // answers block ranges from block 0 only; others when the client gives up
+	honest   int32 = iota
+	slow           // answers block requests only when the client gives up
+	liar           // flips a byte of every block and proof it serves
+	stall          // takes pushes and never answers them
+	slowTail       // answers block ranges from block 0 only; others when the client gives up
 )
 
 // testHoster is a real hoster API server (hoster/server over a real
