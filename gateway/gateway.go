@@ -164,7 +164,10 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 		meta.Close()
 		return nil, nil, nil, err
 	}
-	ncfg.Remote, ncfg.CacheBytes = remote, cfg.Network.CacheBytes
+	// The memory cache is of decrypted segments (crypt.Cache, above the
+	// network store): a hit is a copy, no decryption. The network store's
+	// cache of ciphertext blocks would hold the same objects again: off.
+	ncfg.Remote, ncfg.CacheBytes = remote, 0
 	vols, err := network.Open(ncfg)
 	if err != nil {
 		if chain != nil {
@@ -184,6 +187,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 		meta.Close()
 		return nil, nil, nil, err
 	}
+	blobs.Cache = crypt.NewCache(cfg.Network.CacheBytes)
 	return meta, blobs, func() {
 		vols.Close()
 		if chain != nil {

@@ -99,8 +99,8 @@ type Network struct {
 	MaxPrice string
 	Epochs   uint64
 	Deposit  string
-	// CacheBytes bounds the memory cache of data blocks for hot objects
-	// (0: off; reads then always go to the hosters).
+	// CacheBytes bounds the memory cache of decrypted segments of hot
+	// objects (crypt.Cache; 0: off, reads then always go to the hosters).
 	CacheBytes int64
 	// SlowAfter: a hoster that has not answered a read within this is
 	// skipped (the read decodes from the others); FetchTimeout bounds one
@@ -241,7 +241,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.Network.MaxPrice, "order.max-price", "1000", "network backend: highest price per GiB and epoch of a volume's order")
 	fs.Uint64Var(&c.Network.Epochs, "order.epochs", 200, "network backend: duration of a volume's order in epochs")
 	fs.StringVar(&c.Network.Deposit, "order.deposit", "100000000udot", "network backend: escrow deposited with each volume's order")
-	fs.Int64Var(&c.Network.CacheBytes, "cache-bytes", 256<<20, "network backend: memory cache of recently written or read data blocks, in bytes (0: off, every read goes to the hosters)")
+	fs.Int64Var(&c.Network.CacheBytes, "cache-bytes", 256<<20, "network backend: memory cache of the decrypted segments of recently written or read objects, in bytes (0: off, every read goes to the hosters)")
 	fs.DurationVar(&c.Network.SlowAfter, "read.slow-after", 2*time.Second, "network backend: a hoster slower than this to answer a read is skipped and the block decoded from others")
 	fs.DurationVar(&c.Network.FetchTimeout, "read.timeout", 30*time.Second, "network backend: longest wait for one hoster request")
 	fs.Uint64Var(&c.Network.RenewMargin, "renew.margin", 50, "network backend: an order ending within this many epochs is extended to end --order.epochs beyond the margin (orders due within twice the margin go along in the same tx)")

@@ -134,10 +134,22 @@ func (c *Client) Block(ctx context.Context, key [32]byte, index uint64) ([]byte,
 // wire.MaxListBytes bytes), so it may return fewer than end-start blocks,
 // never zero unless start >= end: call again from start+len(result).
 func (c *Client) Blocks(ctx context.Context, key [32]byte, start, end uint64) ([][]byte, error) {
+	return c.blocks(ctx, key, start, end, "")
+}
+
+// BlocksUnchecked is Blocks with the hoster not checking the blocks
+// against its tree (no hash per block: cheaper for the hoster), for a
+// client that authenticates the bytes itself (and reads with Proof when
+// they fail). A hoster's damaged block is then only found by the client.
+func (c *Client) BlocksUnchecked(ctx context.Context, key [32]byte, start, end uint64) ([][]byte, error) {
+	return c.blocks(ctx, key, start, end, "&unchecked=1")
+}
+
+func (c *Client) blocks(ctx context.Context, key [32]byte, start, end uint64, query string) ([][]byte, error) {
 	if start >= end {
 		return nil, nil
 	}
-	body, err := c.get(ctx, fmt.Sprintf("/v1/cores/%x/blocks?start=%d&end=%d", key, start, end), wire.MaxListBytes+(wire.MaxListBlocks+4)*10)
+	body, err := c.get(ctx, fmt.Sprintf("/v1/cores/%x/blocks?start=%d&end=%d%s", key, start, end, query), wire.MaxListBytes+(wire.MaxListBlocks+4)*10)
 	if err != nil {
 		return nil, err
 	}

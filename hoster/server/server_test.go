@@ -326,6 +326,16 @@ func TestDamagedBlockNeverServedScrubbedAndRepaired(t *testing.T) {
 	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
 	_, err = bad.c.Blocks(ctx, w.key(), 0, 12)
 	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
+	// Unchecked (for a client that authenticates blocks itself), the
+	// range is sent as stored: the damage is the client's to find.
+	bl, err := bad.c.BlocksUnchecked(ctx, w.key(), 0, 12)
+	require.NoError(t, err)
+	require.Len(t, bl, 12)
+	require.Equal(t, w.data[4], bl[4])
+	require.NotEqual(t, w.data[5], bl[5])
+	bl, err = good.c.BlocksUnchecked(ctx, w.key(), 3, 12)
+	require.NoError(t, err)
+	require.Equal(t, w.data[3:12], bl)
 	_, _, err = bad.c.Proof(ctx, w.key(), 5, 12)
 	require.True(t, client.IsStatus(err, http.StatusServiceUnavailable), "%v", err)
 	b, err := bad.c.Block(ctx, w.key(), 4)

@@ -14,6 +14,7 @@
 package crypt
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -53,6 +54,10 @@ var wrapAD = []byte("datdot blob key v1")
 // way out.
 type Blobs struct {
 	Inner store.BlobStore
+	// Cache, when set, keeps the decrypted segments of blobs as they are
+	// written and read (cache.go); a read of a cached segment neither
+	// reads the inner store nor decrypts. Set it before first use.
+	Cache *Cache
 	kek   cipher.AEAD
 }
 
@@ -130,7 +135,7 @@ func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
 		return nil, err
 	}
 	sb := segPool.Get().(*segBufs)
-	return &writer{b: b, inner: inner, aead: aead, wrapped: b.wrap(key),
+	return &writer{b: b, inner: inner, aead: aead, wrapped: b.wrap(key), keep: b.Cache.wants(0),
 		sb: sb, buf: sb.buf[:0], out: sb.out[:0]}, nil
 }
 
@@ -151,6 +156,11 @@ type writer struct {
 	size    int64
 	out     []byte
 	sb      *segBufs // nil once the writer finished
+	// keep: a copy of the sealed segments' plaintext is kept in kept, to
+	// go into the cache once the blob is committed (until the blob
+	// outgrows what the cache takes).
+	keep bool
+	kept [][]byte
 }
 
 var errFinished = errors.New("crypt: write to a finished blob")
@@ -192,6 +202,9 @@ func (w *writer) Write(p []byte) (int, error) {
 		n += k
 		w.size += int64(k)
 	}
+	if w.keep && !w.b.Cache.wants(w.size) {
+		w.keep, w.kept = false, nil
+	}
 	return n, nil
 }
 
@@ -202,6 +215,10 @@ type reserver interface {
 }
 
 func (w *writer) seal(plain []byte, last bool) error {
+	if w.keep {
+		// A copy: plain is the caller's slice or a pooled buffer.
+		w.kept = append(w.kept, bytes.Clone(plain))
+	}
 	if r, ok := w.inner.(reserver); ok {
 		if dst := r.Reserve(len(plain) + w.aead.Overhead()); dst != nil {
 			w.aead.Seal(dst[:0], segNonce(w.seg), plain, segAD(w.seg, last))
@@ -240,11 +257,19 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	ref.Stored = ref.Size
 	ref.Size = w.size
 	ref.Crypt = &store.BlobCrypt{Alg: Alg, Segment: Segment, Wrapped: w.wrapped}
+	if w.keep {
+		wrapped := string(w.wrapped)
+		for i, p := range w.kept {
+			w.b.Cache.put(ref.ID, wrapped, int64(i), p)
+		}
+		w.kept = nil
+	}
 	return ref, nil
 }
 
 func (w *writer) Abort() {
 	w.release()
+	w.kept = nil
 	w.inner.Abort()
 }
 
@@ -276,14 +301,15 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	}
 	first := offset / Segment
 	last := (offset + length - 1) / Segment
-	rc, err := b.Inner.Open(ctx, innerRef(ref), first*sealedSegment, StoredSize(min((last+1)*Segment, ref.Size))-first*sealedSegment)
-	if err != nil {
-		return nil, err
+	r := &reader{ctx: ctx, b: b, ref: innerRef(ref), aead: aead, seg: first, lastSeg: (ref.Size - 1) / Segment, total: ref.Size,
+		end: last + 1, skip: offset - first*Segment, remain: length}
+	if !store.Verifying(ctx) && b.Cache.wants(ref.Size) {
+		r.cache, r.id, r.wrapped = b.Cache, ref.ID, string(ref.Crypt.Wrapped)
+	} else {
+		r.sealed = make([]byte, sealedSegment)
 	}
-	r := &reader{ctx: ctx, b: b, ref: innerRef(ref), rc: rc, aead: aead, seg: first, lastSeg: (ref.Size - 1) / Segment, total: ref.Size,
-		skip: offset - first*Segment, remain: length, sealed: make([]byte, sealedSegment)}
 	if err := r.fill(); err != nil {
-		rc.Close()
+		r.Close()
 		return nil, err
 	}
 	return r, nil
@@ -297,24 +323,51 @@ type reader struct {
 	ctx     context.Context
 	b       *Blobs
 	ref     store.BlobRef // the inner store's blob
-	rc      io.ReadCloser
+	rc      io.ReadCloser // opened at the first segment not in the cache
 	aead    cipher.AEAD
 	seg     int64 // next segment to read
 	lastSeg int64
+	end     int64 // segment after the range
 	total   int64
 	skip    int64 // bytes of the next segment before the range
 	remain  int64 // range bytes not yet returned
 	sealed  []byte
 	plain   []byte // decrypted bytes ready to return
+	err     error  // of a fill after bytes were returned
+
+	// With a cache: segments come from it until the first miss; from
+	// there on they are read from rc and put into it.
+	cache   *Cache
+	id      string
+	wrapped string
 }
 
 // fill reads and opens the next segment.
 func (r *reader) fill() error {
+	if r.rc == nil && r.cache != nil {
+		if p := r.cache.get(r.id, r.wrapped, r.seg); p != nil {
+			r.use(p)
+			return nil
+		}
+	}
+	if r.rc == nil {
+		off := r.seg * sealedSegment
+		rc, err := r.b.Inner.Open(r.ctx, r.ref, off, StoredSize(min(r.end*Segment, r.total))-off)
+		if err != nil {
+			return err
+		}
+		r.rc = rc
+	}
 	size := int64(Segment)
 	if r.seg == r.lastSeg {
 		size = r.total - r.seg*Segment
 	}
-	buf := r.sealed[:size+chacha20poly1305.Overhead]
+	sealed := r.sealed
+	if r.cache != nil {
+		// The plaintext goes into the cache: a buffer of its own.
+		sealed = make([]byte, sealedSegment)
+	}
+	buf := sealed[:size+chacha20poly1305.Overhead]
 	if _, err := io.ReadFull(r.rc, buf); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("crypt: segment %d: %w", r.seg, store.ErrDataShort)
@@ -330,6 +383,14 @@ func (r *reader) fill() error {
 			return fmt.Errorf("crypt: segment %d: %w", r.seg, err)
 		}
 	}
+	r.cache.put(r.id, r.wrapped, r.seg, plain)
+	r.use(plain)
+	return nil
+}
+
+// use makes plain, the plaintext of segment r.seg, the next bytes to
+// return.
+func (r *reader) use(plain []byte) {
 	plain = plain[r.skip:]
 	r.skip = 0
 	if int64(len(plain)) > r.remain {
@@ -337,7 +398,6 @@ func (r *reader) fill() error {
 	}
 	r.plain = plain
 	r.seg++
-	return nil
 }
 
 // reread reads the current segment again into buf with verification and
@@ -361,28 +421,52 @@ func (r *reader) reread(buf []byte) ([]byte, error) {
 	return plain, nil
 }
 
+// Read fills p with as many segments as it holds (a copy loop with a big
+// buffer writes big chunks).
 func (r *reader) Read(p []byte) (int, error) {
-	if r.remain == 0 {
-		return 0, io.EOF
-	}
-	if len(r.plain) == 0 {
-		if err := r.fill(); err != nil {
-			return 0, err
+	n := 0
+	for n < len(p) {
+		if r.remain == 0 {
+			if n == 0 {
+				return 0, io.EOF
+			}
+			break
 		}
+		if r.err != nil {
+			if n == 0 {
+				return 0, r.err
+			}
+			break
+		}
+		if len(r.plain) == 0 {
+			if err := r.fill(); err != nil {
+				r.err = err
+				continue
+			}
+		}
+		m := copy(p[n:], r.plain)
+		r.plain = r.plain[m:]
+		r.remain -= int64(m)
+		n += m
 	}
-	n := copy(p, r.plain)
-	r.plain = r.plain[n:]
-	r.remain -= int64(n)
 	return n, nil
 }
 
-func (r *reader) Close() error { return r.rc.Close() }
+func (r *reader) Close() error {
+	if r.rc == nil {
+		return nil
+	}
+	return r.rc.Close()
+}
 
 // Delete implements store.BlobStore; the inner store needs only the ids
 // and extents.
 func (b *Blobs) Delete(ctx context.Context, refs ...store.BlobRef) error {
 	in := make([]store.BlobRef, len(refs))
 	for i, r := range refs {
+		if r.Crypt != nil {
+			b.Cache.drop(r.ID, (r.Size+Segment-1)/Segment)
+		}
 		r.Crypt = nil
 		in[i] = r
 	}

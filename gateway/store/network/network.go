@@ -110,6 +110,10 @@ type Config struct {
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
 	ReadWindow int64
+	// ReadAhead is how many windows past the one being consumed a reader
+	// of a long range keeps in flight (default 2; at most this many times
+	// ReadWindow bytes are buffered per reader beyond its current window).
+	ReadAhead int
 	// Compact configures compaction (compact.go).
 	Compact CompactConfig
 	// BlobMemBytes bounds how much of one blob a writer keeps in memory
@@ -260,6 +264,9 @@ func Open(cfg Config) (*Blobs, error) {
 	}
 	if cfg.ReadWindow <= 0 {
 		cfg.ReadWindow = 4 << 20
+	}
+	if cfg.ReadAhead <= 0 {
+		cfg.ReadAhead = 2
 	}
 	if cfg.AckCores == 0 {
 		cfg.AckCores = cfg.Layout.N()
@@ -1257,7 +1264,7 @@ type reader struct {
 	pieces []piece
 	buf    []byte
 	win    map[blockKey][]byte // blocks of the last window read from hosters
-	next   *window             // the next window, being fetched
+	ahead  []*window           // the next windows of the piece, being fetched
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -1313,14 +1320,18 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 	}
 	w := r.b.window(ref, p.vol, p.off, p.n)
 	var rows [][][]byte
-	if nw := r.next; nw != nil && nw.same(w) {
+	if len(r.ahead) > 0 && r.ahead[0].same(w) {
+		nw := r.ahead[0]
+		r.ahead = r.ahead[1:]
 		<-nw.done
+		nw.cancel()
 		rows, err = nw.rows, nw.err
 	} else {
+		r.stopNext()
 		rows, err = r.b.cfg.Remote.ReadStripes(r.ctx, ref, w.first, w.end, w.need, verify)
 	}
-	r.stopNext()
 	if err != nil {
+		r.stopNext()
 		return nil, err
 	}
 	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
@@ -1333,17 +1344,24 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 			}
 		}
 	}
-	// Fetch the piece's next window while this one is consumed.
-	if next := int64(w.end) * ref.Layout.StripeSize(); !verify && next < p.off+p.n {
-		nw := r.b.window(ref, p.vol, next, p.off+p.n-next)
-		nw.done = make(chan struct{})
-		ctx, cancel := context.WithCancel(r.ctx)
-		nw.cancel = cancel
-		r.next = nw
-		go func() {
-			defer close(nw.done)
-			nw.rows, nw.err = r.b.cfg.Remote.ReadStripes(ctx, ref, nw.first, nw.end, nw.need, false)
-		}()
+	// Fetch the piece's next windows while this one is consumed.
+	if !verify {
+		end := w.end
+		if len(r.ahead) > 0 {
+			end = r.ahead[len(r.ahead)-1].end
+		}
+		for next := int64(end) * ref.Layout.StripeSize(); len(r.ahead) < r.b.cfg.ReadAhead && next < p.off+p.n; {
+			nw := r.b.window(ref, p.vol, next, p.off+p.n-next)
+			nw.done = make(chan struct{})
+			ctx, cancel := context.WithCancel(r.ctx)
+			nw.cancel = cancel
+			r.ahead = append(r.ahead, nw)
+			go func() {
+				defer close(nw.done)
+				nw.rows, nw.err = r.b.cfg.Remote.ReadStripes(ctx, ref, nw.first, nw.end, nw.need, false)
+			}()
+			next = int64(nw.end) * ref.Layout.StripeSize()
+		}
 	}
 	if b := r.win[k]; b != nil {
 		return b, nil
@@ -1389,12 +1407,12 @@ func (b *Blobs) window(ref VolumeRef, vol string, off, n int64) *window {
 	return w
 }
 
-// stopNext drops the prefetched window.
+// stopNext drops the prefetched windows.
 func (r *reader) stopNext() {
-	if r.next != nil {
-		r.next.cancel()
-		r.next = nil
+	for _, w := range r.ahead {
+		w.cancel()
 	}
+	r.ahead = nil
 }
 
 // ref returns the VolumeRef of volume hexID (keys derived once).

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,10 +29,11 @@ import (
 
 // Hoster behaviours a test can switch on.
 const (
-	honest int32 = iota
-	slow         // answers block requests only when the client gives up
-	liar         // flips a byte of every block and proof it serves
-	stall        // takes pushes and never answers them
+	honest   int32 = iota
+	slow           // answers block requests only when the client gives up
+	liar           // flips a byte of every block and proof it serves
+	stall          // takes pushes and never answers them
+	slowTail       // answers block ranges from block 0 only; others when the client gives up
 )
 
 // testHoster is a real hoster API server (hoster/server over a real
@@ -42,6 +44,9 @@ type testHoster struct {
 	mode   atomic.Int32
 	hits   atomic.Int64 // block and proof requests served
 	proofs atomic.Int64 // proof requests
+	// release ends the waits of slow requests when the test ends (so
+	// that closing the server does not wait for them).
+	release chan struct{}
 }
 
 func newTestHoster(t testing.TB) *testHoster {
@@ -50,7 +55,7 @@ func newTestHoster(t testing.TB) *testHoster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &testHoster{st: st}
+	h := &testHoster{st: st, release: make(chan struct{})}
 	api := server.New(server.Config{Store: st})
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		read := r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/blocks") || strings.Contains(r.URL.Path, "/proof/"))
@@ -65,8 +70,12 @@ func newTestHoster(t testing.TB) *testHoster {
 			io.Copy(io.Discard, r.Body) // then the server notices a client that hangs up
 			<-r.Context().Done()
 			return
-		case read && h.mode.Load() == slow:
-			<-r.Context().Done()
+		case read && h.mode.Load() == slow,
+			read && h.mode.Load() == slowTail && r.URL.Query().Get("start") != "0":
+			select {
+			case <-r.Context().Done():
+			case <-h.release:
+			}
 			return
 		case read && h.mode.Load() == liar:
 			rec := httptest.NewRecorder()
@@ -88,7 +97,7 @@ func newTestHoster(t testing.TB) *testHoster {
 		}
 		api.ServeHTTP(w, r)
 	}))
-	t.Cleanup(func() { h.srv.Close(); st.Close() })
+	t.Cleanup(func() { close(h.release); h.srv.Close(); st.Close() })
 	return h
 }
 
@@ -439,5 +448,57 @@ func TestBlockCacheBound(t *testing.T) {
 	}
 	if newBlockCache(volume.BlockSize-1) != nil {
 		t.Fatal("a cache smaller than a block is not off")
+	}
+}
+
+// TestReadAheadStopsOnClose: a reader closed in the middle of a long blob
+// stops the windows it was fetching ahead (from hosters that would keep
+// them waiting for an hour): none of its goroutines is left.
+func TestReadAheadStopsOnClose(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := make([]byte, 2<<20)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	for _, h := range net.hosters {
+		h.mode.Store(slowTail)
+	}
+	rc, err := fresh.Open(ctx, ref, 0, ref.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 1000)
+	if _, err := io.ReadFull(rc, got); err != nil || !bytes.Equal(got, data[:1000]) {
+		t.Fatalf("first bytes: %v", err)
+	}
+	aheads := func() int {
+		buf := make([]byte, 1<<22)
+		st := string(buf[:runtime.Stack(buf, true)])
+		n := 0
+		for _, g := range strings.Split(st, "\n\n") {
+			if strings.Contains(g, "network.(*reader).remoteBlock.func") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "windows fetched ahead", func() bool { return aheads() > 0 })
+	if err := rc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "no read-ahead goroutine after Close", func() bool { return aheads() == 0 })
+}
+
+// waitFor polls cond until it holds (a generous minute).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
 	}
 }
