@@ -2,12 +2,12 @@ package hypercore
 
 import (
 	"bytes"
-	"encoding/binary"
-	"hash/crc32"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
