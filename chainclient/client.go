@@ -28,6 +28,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/codec"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	"github.com/cosmos/cosmos-sdk/std"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
@@ -82,13 +83,20 @@ type Config struct {
 
 // Client is a connection to one node, with one signing key.
 type Client struct {
-	cfg     Config
-	conn    *grpc.ClientConn
-	rpc     *rpchttp.HTTP
-	cdc     codec.Codec
-	reg     codectypes.InterfaceRegistry
-	txCfg   client.TxConfig
-	kr      keyring.Keyring
+	cfg   Config
+	conn  *grpc.ClientConn
+	rpc   *rpchttp.HTTP
+	cdc   codec.Codec
+	reg   codectypes.InterfaceRegistry
+	txCfg client.TxConfig
+	kr    keyring.Keyring
+	// pub and priv are the signing key, read from the keyring once at
+	// New (a file keyring's read runs a deliberately slow key derivation:
+	// three of them per transaction were a large share of a hoster's
+	// CPU). priv is nil for a key the keyring holds no private part of
+	// (ledger, offline): Sign then asks the keyring every time.
+	pub     cryptotypes.PubKey
+	priv    cryptotypes.PrivKey
 	addr    sdk.AccAddress
 	chainID string
 	log     *slog.Logger
@@ -197,6 +205,13 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 		if c.addr, err = rec.GetAddress(); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("chainclient: key %q: %w", cfg.KeyName, err)
+		}
+		if c.pub, err = rec.GetPubKey(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("chainclient: key %q: %w", cfg.KeyName, err)
+		}
+		if l := rec.GetLocal(); l != nil && l.PrivKey != nil {
+			c.priv, _ = l.PrivKey.GetCachedValue().(cryptotypes.PrivKey)
 		}
 	}
 	c.chainID = cfg.ChainID

@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	cmttypes "github.com/cometbft/cometbft/types"
+	"github.com/cosmos/cosmos-sdk/crypto/hd"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	"github.com/stretchr/testify/require"
 
 	attesttypes "github.com/datdot/datdot/x/attest/types"
@@ -59,4 +62,34 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "required")
 	_, err = New(context.Background(), Config{GRPC: "127.0.0.1:1", RPC: "::"})
 	require.Error(t, err)
+}
+
+// TestSigningKeyReadOnce: the client reads its key from the keyring once
+// (a file keyring's read derives a key slowly, three reads per tx were a
+// large part of a hoster's CPU) and its signatures are the keyring's.
+func TestSigningKeyReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	enc, err := NewEncoding()
+	require.NoError(t, err)
+	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendTest, dir, strings.NewReader(""), enc.Codec)
+	require.NoError(t, err)
+	_, _, err = kr.NewMnemonic("signer", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1)
+	require.NoError(t, err)
+	c, err := New(context.Background(), Config{GRPC: "127.0.0.1:1", RPC: "http://127.0.0.1:1", ChainID: "test-1",
+		KeyringDir: dir, KeyringBackend: keyring.BackendTest, KeyName: "signer"})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NotNil(t, c.priv)
+	rec, err := kr.Key("signer")
+	require.NoError(t, err)
+	pub, err := rec.GetPubKey()
+	require.NoError(t, err)
+	require.True(t, pub.Equals(c.pub))
+	msg := []byte("sign bytes of some transaction")
+	got, err := c.priv.Sign(msg)
+	require.NoError(t, err)
+	want, _, err := kr.Sign("signer", msg, signing.SignMode_SIGN_MODE_DIRECT)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.True(t, pub.VerifySignature(msg, got))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/cosmos/gogoproto/proto"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -41,8 +42,10 @@ func (b *Block) Typed() []proto.Message {
 
 // Follow calls fn for every block from height from (at least 1) on, in
 // order, as the chain makes them, until ctx ends or fn fails. It learns of
-// new blocks from the node's websocket (NewBlockHeader events) and, if the
-// websocket is down, by polling the node's status every PollInterval; the
+// new blocks from the node's websocket (NewBlockHeader events, whose
+// height spares a status query) and, if the websocket is down or has been
+// silent for a few poll intervals, by polling the node's status every
+// PollInterval; the
 // blocks themselves are always read with block_results, so nothing is
 // skipped when the websocket drops. A caller that records the last height
 // fn finished resumes from the next one after a restart.
@@ -54,10 +57,20 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 	next := from
 	tick := time.NewTicker(c.cfg.PollInterval)
 	defer tick.Stop()
+	// The height a websocket event announced (0: none): no status query
+	// is needed for it. While events come, the poll timer asks the node
+	// only if none came for a while.
+	var announced int64
+	lastEvent := time.Time{}
 	for {
-		latest, err := c.Height(ctx)
-		if err != nil {
-			c.log.Warn("chain status", "err", err)
+		var latest int64
+		var err error
+		if announced >= next {
+			latest = announced
+		} else {
+			if latest, err = c.Height(ctx); err != nil {
+				c.log.Warn("chain status", "err", err)
+			}
 		}
 		for ; err == nil && next <= latest; next++ {
 			b, err := c.blockAt(ctx, next)
@@ -73,11 +86,16 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 				return err
 			}
 		}
+	wait:
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-wake:
+		case h := <-wake:
+			announced, lastEvent = max(announced, h), time.Now()
 		case <-tick.C:
+			if time.Since(lastEvent) < 4*c.cfg.PollInterval+2*time.Second && next <= announced+1 {
+				goto wait // events are flowing: wait for the next one
+			}
 		}
 	}
 }
@@ -113,8 +131,8 @@ func (c *Client) baseHeight(ctx context.Context) (int64, error) {
 
 // subscribe returns a channel that receives a value on every new block
 // while the websocket works; it (re)connects in the background.
-func (c *Client) subscribe(ctx context.Context) <-chan struct{} {
-	wake := make(chan struct{}, 1)
+func (c *Client) subscribe(ctx context.Context) <-chan int64 {
+	wake := make(chan int64, 1)
 	go func() {
 		for ctx.Err() == nil {
 			if !c.rpc.IsRunning() {
@@ -143,10 +161,25 @@ func (c *Client) subscribe(ctx context.Context) <-chan struct{} {
 					_ = c.rpc.UnsubscribeAll(uctx, "datdot-chainclient")
 					cancel()
 					return
-				case _, open = <-ch:
+				case ev, ok := <-ch:
+					open = ok
+					var h int64
+					if d, ok := ev.Data.(cmttypes.EventDataNewBlockHeader); ok {
+						h = d.Header.Height
+					}
 					select {
-					case wake <- struct{}{}:
+					case wake <- h:
 					default:
+						// A wake is pending: make it carry the newest height.
+						select {
+						case old := <-wake:
+							h = max(h, old)
+						default:
+						}
+						select {
+						case wake <- h:
+						default:
+						}
 					}
 				}
 			}
