@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -83,13 +84,17 @@ type Config struct {
 
 // Client is a connection to one node, with one signing key.
 type Client struct {
-	cfg   Config
-	conn  *grpc.ClientConn
-	rpc   *rpchttp.HTTP
-	cdc   codec.Codec
-	reg   codectypes.InterfaceRegistry
-	txCfg client.TxConfig
-	kr    keyring.Keyring
+	cfg  Config
+	conn *grpc.ClientConn
+	rpc  *rpchttp.HTTP
+	// rpcURL is the RPC's base URL (no trailing slash), rpcHTTP the client
+	// of plain requests to it (block_results).
+	rpcURL  string
+	rpcHTTP *http.Client
+	cdc     codec.Codec
+	reg     codectypes.InterfaceRegistry
+	txCfg   client.TxConfig
+	kr      keyring.Keyring
 	// pub and priv are the signing key, read from the keyring once at
 	// New (a file keyring's read runs a deliberately slow key derivation:
 	// three of them per transaction were a large share of a hoster's
@@ -187,7 +192,8 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 		c.conn.Close()
 		return nil, fmt.Errorf("chainclient: rpc URL %q is not a URL", cfg.RPC)
 	}
-	if c.rpc, err = rpchttp.New(strings.TrimRight(cfg.RPC, "/"), "/websocket"); err != nil {
+	c.rpcURL, c.rpcHTTP = strings.TrimRight(cfg.RPC, "/"), &http.Client{Timeout: 30 * time.Second}
+	if c.rpc, err = rpchttp.New(c.rpcURL, "/websocket"); err != nil {
 		c.conn.Close()
 		return nil, fmt.Errorf("chainclient: rpc %s: %w", cfg.RPC, err)
 	}

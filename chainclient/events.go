@@ -2,7 +2,12 @@ package chainclient
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -102,7 +107,7 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 
 // blockAt reads the events of height h.
 func (c *Client) blockAt(ctx context.Context, h int64) (*Block, error) {
-	res, err := c.rpc.BlockResults(ctx, &h)
+	b, err := c.blockResults(ctx, h)
 	if err != nil {
 		// A pruned node answers with an error for old heights; report the
 		// gap rather than stalling forever.
@@ -111,13 +116,82 @@ func (c *Client) blockAt(ctx context.Context, h int64) (*Block, error) {
 		}
 		return nil, fmt.Errorf("chainclient: block results %d: %w", h, err)
 	}
+	return b, nil
+}
+
+// blockResults asks the node's RPC for block_results at h and decodes only
+// what a Block holds: the events of the successful txs and of the block.
+// (The CometBFT client decodes the whole result by reflection and every
+// tx result through jsonpb; that was most of what following the chain
+// cost a hoster.)
+func (c *Client) blockResults(ctx context.Context, h int64) (*Block, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.rpcURL+"/block_results?height="+strconv.FormatInt(h, 10), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.rpcHTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return decodeBlockResults(h, io.LimitReader(resp.Body, maxBlockResults))
+}
+
+// maxBlockResults bounds a block_results answer.
+const maxBlockResults = 256 << 20
+
+type jsonEvent struct {
+	Type       string `json:"type"`
+	Attributes []struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+		Index bool   `json:"index"`
+	} `json:"attributes"`
+}
+
+func appendEvents(dst []abci.Event, evs []jsonEvent) []abci.Event {
+	for _, e := range evs {
+		ev := abci.Event{Type: e.Type, Attributes: make([]abci.EventAttribute, len(e.Attributes))}
+		for i, a := range e.Attributes {
+			ev.Attributes[i] = abci.EventAttribute{Key: a.Key, Value: a.Value, Index: a.Index}
+		}
+		dst = append(dst, ev)
+	}
+	return dst
+}
+
+// decodeBlockResults decodes a JSON-RPC block_results answer for height h.
+func decodeBlockResults(h int64, r io.Reader) (*Block, error) {
+	var msg struct {
+		Result *struct {
+			TxsResults []struct {
+				Code   uint32      `json:"code"`
+				Events []jsonEvent `json:"events"`
+			} `json:"txs_results"`
+			FinalizeBlockEvents []jsonEvent `json:"finalize_block_events"`
+		} `json:"result"`
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Data    string `json:"data"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(r).Decode(&msg); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	if msg.Error != nil {
+		return nil, fmt.Errorf("RPC error %d: %s %s", msg.Error.Code, msg.Error.Message, msg.Error.Data)
+	}
+	if msg.Result == nil {
+		return nil, errors.New("no result")
+	}
 	b := &Block{Height: h}
-	for _, tx := range res.TxsResults {
+	for _, tx := range msg.Result.TxsResults {
 		if tx.Code == 0 {
-			b.Events = append(b.Events, tx.Events...)
+			b.Events = appendEvents(b.Events, tx.Events)
 		}
 	}
-	b.Events = append(b.Events, res.FinalizeBlockEvents...)
+	b.Events = appendEvents(b.Events, msg.Result.FinalizeBlockEvents)
 	return b, nil
 }
 
