@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"time"
@@ -440,13 +441,23 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	}
 	n := int(r.ContentLength) // at most MaxPushBytes, checked by the caller
 	var buf []byte
-	select {
-	case buf = <-s.bodies:
-	default:
+	// Take a kept buffer large enough (looking at each at most once).
+	for range cap(s.bodies) {
+		var b []byte
+		select {
+		case b = <-s.bodies:
+		default:
+		}
+		if cap(b) >= n || b == nil {
+			buf = b
+			break
+		}
+		s.releaseBody(b)
 	}
 	if cap(buf) < n {
-		s.releaseBody(buf)
-		buf = make([]byte, n)
+		// A power of two, so that the buffer also fits the pushes a
+		// little larger that usually follow.
+		buf = make([]byte, n, min(max(1<<bits.Len(uint(n-1)), 64<<10), wire.MaxPushBytes))
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(body, buf); err != nil {
