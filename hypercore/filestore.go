@@ -229,8 +229,10 @@ func (s *FileStorage) loadHead() error {
 			err := s.verifyCommit(sl)
 			if err == nil {
 				// What was read may have come from the page cache of a
-				// killed process: make it durable before relying on it.
-				if err := s.syncFiles(s.data, s.offsets, s.tree); err != nil {
+				// killed process (or of a commit whose fsync failed): make
+				// it durable, head included, before relying on it (the
+				// next commit overwrites the other slot).
+				if err := s.syncFiles(s.data, s.offsets, s.tree, s.headF); err != nil {
 					return err
 				}
 			} else {
