@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/codec"
 	codectypes "github.com/cosmos/cosmos-sdk/codec/types"
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
+	cryptotypes "github.com/cosmos/cosmos-sdk/crypto/types"
 	"github.com/cosmos/cosmos-sdk/std"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	txtypes "github.com/cosmos/cosmos-sdk/types/tx"
@@ -82,13 +84,24 @@ type Config struct {
 
 // Client is a connection to one node, with one signing key.
 type Client struct {
-	cfg     Config
-	conn    *grpc.ClientConn
-	rpc     *rpchttp.HTTP
+	cfg  Config
+	conn *grpc.ClientConn
+	rpc  *rpchttp.HTTP
+	// rpcURL is the RPC's base URL (no trailing slash), rpcHTTP the client
+	// of plain requests to it (block_results).
+	rpcURL  string
+	rpcHTTP *http.Client
 	cdc     codec.Codec
 	reg     codectypes.InterfaceRegistry
 	txCfg   client.TxConfig
 	kr      keyring.Keyring
+	// pub and priv are the signing key, read from the keyring once at
+	// New (a file keyring's read runs a deliberately slow key derivation:
+	// three of them per transaction were a large share of a hoster's
+	// CPU). priv is nil for a key the keyring holds no private part of
+	// (ledger, offline): Sign then asks the keyring every time.
+	pub     cryptotypes.PubKey
+	priv    cryptotypes.PrivKey
 	addr    sdk.AccAddress
 	chainID string
 	log     *slog.Logger
@@ -179,7 +192,8 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 		c.conn.Close()
 		return nil, fmt.Errorf("chainclient: rpc URL %q is not a URL", cfg.RPC)
 	}
-	if c.rpc, err = rpchttp.New(strings.TrimRight(cfg.RPC, "/"), "/websocket"); err != nil {
+	c.rpcURL, c.rpcHTTP = strings.TrimRight(cfg.RPC, "/"), &http.Client{Timeout: 30 * time.Second}
+	if c.rpc, err = rpchttp.New(c.rpcURL, "/websocket"); err != nil {
 		c.conn.Close()
 		return nil, fmt.Errorf("chainclient: rpc %s: %w", cfg.RPC, err)
 	}
@@ -197,6 +211,13 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 		if c.addr, err = rec.GetAddress(); err != nil {
 			c.Close()
 			return nil, fmt.Errorf("chainclient: key %q: %w", cfg.KeyName, err)
+		}
+		if c.pub, err = rec.GetPubKey(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("chainclient: key %q: %w", cfg.KeyName, err)
+		}
+		if l := rec.GetLocal(); l != nil && l.PrivKey != nil {
+			c.priv, _ = l.PrivKey.GetCachedValue().(cryptotypes.PrivKey)
 		}
 	}
 	c.chainID = cfg.ChainID

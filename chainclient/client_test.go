@@ -1,13 +1,24 @@
 package chainclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+	coretypes "github.com/cometbft/cometbft/rpc/core/types"
+	rpctypes "github.com/cometbft/cometbft/rpc/jsonrpc/types"
 	cmttypes "github.com/cometbft/cometbft/types"
+	"github.com/cosmos/cosmos-sdk/crypto/hd"
+	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
+	"github.com/cosmos/cosmos-sdk/types/tx/signing"
 	"github.com/stretchr/testify/require"
 
 	attesttypes "github.com/datdot/datdot/x/attest/types"
@@ -59,4 +70,115 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "required")
 	_, err = New(context.Background(), Config{GRPC: "127.0.0.1:1", RPC: "::"})
 	require.Error(t, err)
+}
+
+// TestSigningKeyReadOnce: the client reads its key from the keyring once
+// (a file keyring's read derives a key slowly, three reads per tx were a
+// large part of a hoster's CPU) and its signatures are the keyring's.
+func TestSigningKeyReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	enc, err := NewEncoding()
+	require.NoError(t, err)
+	kr, err := keyring.New(sdk.KeyringServiceName(), keyring.BackendTest, dir, strings.NewReader(""), enc.Codec)
+	require.NoError(t, err)
+	_, _, err = kr.NewMnemonic("signer", keyring.English, sdk.FullFundraiserPath, keyring.DefaultBIP39Passphrase, hd.Secp256k1)
+	require.NoError(t, err)
+	c, err := New(context.Background(), Config{GRPC: "127.0.0.1:1", RPC: "http://127.0.0.1:1", ChainID: "test-1",
+		KeyringDir: dir, KeyringBackend: keyring.BackendTest, KeyName: "signer"})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NotNil(t, c.priv)
+	rec, err := kr.Key("signer")
+	require.NoError(t, err)
+	pub, err := rec.GetPubKey()
+	require.NoError(t, err)
+	require.True(t, pub.Equals(c.pub))
+	msg := []byte("sign bytes of some transaction")
+	got, err := c.priv.Sign(msg)
+	require.NoError(t, err)
+	want, _, err := kr.Sign("signer", msg, signing.SignMode_SIGN_MODE_DIRECT)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.True(t, pub.VerifySignature(msg, got))
+}
+
+// TestDecodeBlockResults: the lean decoder of block_results reads, from
+// the answer the node's RPC encodes, the events of the successful txs and
+// of the block, as the CometBFT client does; an RPC error is an error.
+func TestDecodeBlockResults(t *testing.T) {
+	ev := func(typ string, kv ...string) abci.Event {
+		e := abci.Event{Type: typ}
+		for i := 0; i < len(kv); i += 2 {
+			e.Attributes = append(e.Attributes, abci.EventAttribute{Key: kv[i], Value: kv[i+1], Index: i == 0})
+		}
+		return e
+	}
+	res := &coretypes.ResultBlockResults{
+		Height: 42,
+		TxsResults: []*abci.ExecTxResult{
+			{Code: 0, Data: []byte{1, 2}, Log: "ok", GasWanted: 10, GasUsed: 9, Events: []abci.Event{ev("transfer", "amount", "5udot"), ev("datdot.storage.v1.EventCommitted", "order_id", `"7"`, "hoster", `"datdot1x"`)}},
+			{Code: 5, Log: "failed", Events: []abci.Event{ev("should.not.appear", "k", "v")}},
+			{Code: 0, Events: []abci.Event{ev("message", "action", "/datdot.storage.v1.MsgCommit"), ev("empty")}},
+		},
+		FinalizeBlockEvents: []abci.Event{ev("datdot.attest.v1.EventChallengeIssued", "id", `"3"`, "hoster", `"datdot1y"`)},
+		AppHash:             []byte{9, 9},
+	}
+	raw, err := json.Marshal(rpctypes.NewRPCSuccessResponse(rpctypes.JSONRPCIntID(-1), res))
+	require.NoError(t, err)
+	b, err := decodeBlockResults(42, bytes.NewReader(raw))
+	require.NoError(t, err)
+	want := append(append(append([]abci.Event{}, res.TxsResults[0].Events...), res.TxsResults[2].Events...), res.FinalizeBlockEvents...)
+	require.Equal(t, int64(42), b.Height)
+	require.Len(t, b.Events, len(want))
+	for i := range want {
+		require.Equal(t, want[i].Type, b.Events[i].Type)
+		require.Equal(t, len(want[i].Attributes), len(b.Events[i].Attributes), "event %d", i)
+		for j := range want[i].Attributes {
+			require.Equal(t, want[i].Attributes[j], b.Events[i].Attributes[j])
+		}
+	}
+
+	raw, err = json.Marshal(rpctypes.RPCInternalError(rpctypes.JSONRPCIntID(-1), errors.New("height 99 must be less than or equal to the current blockchain height 42")))
+	require.NoError(t, err)
+	_, err = decodeBlockResults(99, bytes.NewReader(raw))
+	require.ErrorContains(t, err, "current blockchain height")
+	_, err = decodeBlockResults(1, strings.NewReader("not json"))
+	require.Error(t, err)
+}
+
+// BenchmarkDecodeBlockResults compares the lean decoder with the CometBFT
+// client's for a block of 40 txs (the events a busy block carries).
+func BenchmarkDecodeBlockResults(b *testing.B) {
+	res := &coretypes.ResultBlockResults{Height: 7}
+	for i := range 40 {
+		var evs []abci.Event
+		for j := range 10 {
+			evs = append(evs, abci.Event{Type: fmt.Sprintf("event%d", j), Attributes: []abci.EventAttribute{
+				{Key: "sender", Value: "datdot1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq", Index: true}, {Key: "amount", Value: fmt.Sprint(i * j), Index: true}, {Key: "msg_index", Value: "0", Index: true}}})
+		}
+		res.TxsResults = append(res.TxsResults, &abci.ExecTxResult{Code: 0, Data: make([]byte, 64), GasWanted: 200000, GasUsed: 150000, Events: evs})
+	}
+	raw, err := json.Marshal(rpctypes.NewRPCSuccessResponse(rpctypes.JSONRPCIntID(-1), res))
+	require.NoError(b, err)
+	b.Run("lean", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for range b.N {
+			if _, err := decodeBlockResults(7, bytes.NewReader(raw)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cometbft", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for range b.N {
+			var msg rpctypes.RPCResponse
+			if err := json.Unmarshal(raw, &msg); err != nil {
+				b.Fatal(err)
+			}
+			var out coretypes.ResultBlockResults
+			if err := cmtjson.Unmarshal(msg.Result, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -2,10 +2,16 @@ package chainclient
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmttypes "github.com/cometbft/cometbft/types"
 	"github.com/cosmos/gogoproto/proto"
 
 	sdk "github.com/cosmos/cosmos-sdk/types"
@@ -41,8 +47,10 @@ func (b *Block) Typed() []proto.Message {
 
 // Follow calls fn for every block from height from (at least 1) on, in
 // order, as the chain makes them, until ctx ends or fn fails. It learns of
-// new blocks from the node's websocket (NewBlockHeader events) and, if the
-// websocket is down, by polling the node's status every PollInterval; the
+// new blocks from the node's websocket (NewBlockHeader events, whose
+// height spares a status query) and, if the websocket is down or has been
+// silent for a few poll intervals, by polling the node's status every
+// PollInterval; the
 // blocks themselves are always read with block_results, so nothing is
 // skipped when the websocket drops. A caller that records the last height
 // fn finished resumes from the next one after a restart.
@@ -54,10 +62,20 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 	next := from
 	tick := time.NewTicker(c.cfg.PollInterval)
 	defer tick.Stop()
+	// The height a websocket event announced (0: none): no status query
+	// is needed for it. While events come, the poll timer asks the node
+	// only if none came for a while.
+	var announced int64
+	lastEvent := time.Time{}
 	for {
-		latest, err := c.Height(ctx)
-		if err != nil {
-			c.log.Warn("chain status", "err", err)
+		var latest int64
+		var err error
+		if announced >= next {
+			latest = announced
+		} else {
+			if latest, err = c.Height(ctx); err != nil {
+				c.log.Warn("chain status", "err", err)
+			}
 		}
 		for ; err == nil && next <= latest; next++ {
 			b, err := c.blockAt(ctx, next)
@@ -73,18 +91,23 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 				return err
 			}
 		}
+	wait:
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-wake:
+		case h := <-wake:
+			announced, lastEvent = max(announced, h), time.Now()
 		case <-tick.C:
+			if time.Since(lastEvent) < 4*c.cfg.PollInterval+2*time.Second && next <= announced+1 {
+				goto wait // events are flowing: wait for the next one
+			}
 		}
 	}
 }
 
 // blockAt reads the events of height h.
 func (c *Client) blockAt(ctx context.Context, h int64) (*Block, error) {
-	res, err := c.rpc.BlockResults(ctx, &h)
+	b, err := c.blockResults(ctx, h)
 	if err != nil {
 		// A pruned node answers with an error for old heights; report the
 		// gap rather than stalling forever.
@@ -93,13 +116,82 @@ func (c *Client) blockAt(ctx context.Context, h int64) (*Block, error) {
 		}
 		return nil, fmt.Errorf("chainclient: block results %d: %w", h, err)
 	}
+	return b, nil
+}
+
+// blockResults asks the node's RPC for block_results at h and decodes only
+// what a Block holds: the events of the successful txs and of the block.
+// (The CometBFT client decodes the whole result by reflection and every
+// tx result through jsonpb; that was most of what following the chain
+// cost a hoster.)
+func (c *Client) blockResults(ctx context.Context, h int64) (*Block, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.rpcURL+"/block_results?height="+strconv.FormatInt(h, 10), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.rpcHTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return decodeBlockResults(h, io.LimitReader(resp.Body, maxBlockResults))
+}
+
+// maxBlockResults bounds a block_results answer.
+const maxBlockResults = 256 << 20
+
+type jsonEvent struct {
+	Type       string `json:"type"`
+	Attributes []struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+		Index bool   `json:"index"`
+	} `json:"attributes"`
+}
+
+func appendEvents(dst []abci.Event, evs []jsonEvent) []abci.Event {
+	for _, e := range evs {
+		ev := abci.Event{Type: e.Type, Attributes: make([]abci.EventAttribute, len(e.Attributes))}
+		for i, a := range e.Attributes {
+			ev.Attributes[i] = abci.EventAttribute{Key: a.Key, Value: a.Value, Index: a.Index}
+		}
+		dst = append(dst, ev)
+	}
+	return dst
+}
+
+// decodeBlockResults decodes a JSON-RPC block_results answer for height h.
+func decodeBlockResults(h int64, r io.Reader) (*Block, error) {
+	var msg struct {
+		Result *struct {
+			TxsResults []struct {
+				Code   uint32      `json:"code"`
+				Events []jsonEvent `json:"events"`
+			} `json:"txs_results"`
+			FinalizeBlockEvents []jsonEvent `json:"finalize_block_events"`
+		} `json:"result"`
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Data    string `json:"data"`
+		} `json:"error"`
+	}
+	if err := json.NewDecoder(r).Decode(&msg); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	if msg.Error != nil {
+		return nil, fmt.Errorf("RPC error %d: %s %s", msg.Error.Code, msg.Error.Message, msg.Error.Data)
+	}
+	if msg.Result == nil {
+		return nil, errors.New("no result")
+	}
 	b := &Block{Height: h}
-	for _, tx := range res.TxsResults {
+	for _, tx := range msg.Result.TxsResults {
 		if tx.Code == 0 {
-			b.Events = append(b.Events, tx.Events...)
+			b.Events = appendEvents(b.Events, tx.Events)
 		}
 	}
-	b.Events = append(b.Events, res.FinalizeBlockEvents...)
+	b.Events = appendEvents(b.Events, msg.Result.FinalizeBlockEvents)
 	return b, nil
 }
 
@@ -113,8 +205,8 @@ func (c *Client) baseHeight(ctx context.Context) (int64, error) {
 
 // subscribe returns a channel that receives a value on every new block
 // while the websocket works; it (re)connects in the background.
-func (c *Client) subscribe(ctx context.Context) <-chan struct{} {
-	wake := make(chan struct{}, 1)
+func (c *Client) subscribe(ctx context.Context) <-chan int64 {
+	wake := make(chan int64, 1)
 	go func() {
 		for ctx.Err() == nil {
 			if !c.rpc.IsRunning() {
@@ -143,10 +235,25 @@ func (c *Client) subscribe(ctx context.Context) <-chan struct{} {
 					_ = c.rpc.UnsubscribeAll(uctx, "datdot-chainclient")
 					cancel()
 					return
-				case _, open = <-ch:
+				case ev, ok := <-ch:
+					open = ok
+					var h int64
+					if d, ok := ev.Data.(cmttypes.EventDataNewBlockHeader); ok {
+						h = d.Header.Height
+					}
 					select {
-					case wake <- struct{}{}:
+					case wake <- h:
 					default:
+						// A wake is pending: make it carry the newest height.
+						select {
+						case old := <-wake:
+							h = max(h, old)
+						default:
+						}
+						select {
+						case wake <- h:
+						default:
+						}
 					}
 				}
 			}

@@ -204,15 +204,7 @@ func (c *Client) simulate(ctx context.Context, msgs []sdk.Msg, timeout int64) (u
 		return 0, err
 	}
 	b.SetTimeoutHeight(uint64(timeout))
-	rec, err := c.kr.Key(c.cfg.KeyName)
-	if err != nil {
-		return 0, err
-	}
-	pub, err := rec.GetPubKey()
-	if err != nil {
-		return 0, err
-	}
-	if err := b.SetSignatures(signing.SignatureV2{PubKey: pub, Data: &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT}, Sequence: c.seq}); err != nil {
+	if err := b.SetSignatures(signing.SignatureV2{PubKey: c.pub, Data: &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT}, Sequence: c.seq}); err != nil {
 		return 0, err
 	}
 	raw, err := c.txCfg.TxEncoder()(b.GetTx())
@@ -288,14 +280,7 @@ func (c *Client) sign(ctx context.Context, msgs []sdk.Msg, gas uint64, timeout i
 	b.SetGasLimit(gas)
 	b.SetFeeAmount(sdk.NewCoins(sdk.NewInt64Coin(c.cfg.Denom, int64(math.Ceil(float64(gas)*c.cfg.GasPrice)))))
 	b.SetTimeoutHeight(uint64(timeout))
-	rec, err := c.kr.Key(c.cfg.KeyName)
-	if err != nil {
-		return nil, "", err
-	}
-	pub, err := rec.GetPubKey()
-	if err != nil {
-		return nil, "", err
-	}
+	pub := c.pub
 	sig := signing.SignatureV2{PubKey: pub, Data: &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT}, Sequence: c.seq}
 	if err := b.SetSignatures(sig); err != nil {
 		return nil, "", err
@@ -306,7 +291,12 @@ func (c *Client) sign(ctx context.Context, msgs []sdk.Msg, gas uint64, timeout i
 	if err != nil {
 		return nil, "", fmt.Errorf("chainclient: sign bytes: %w", err)
 	}
-	sigBytes, _, err := c.kr.Sign(c.cfg.KeyName, signBytes, signing.SignMode_SIGN_MODE_DIRECT)
+	var sigBytes []byte
+	if c.priv != nil {
+		sigBytes, err = c.priv.Sign(signBytes)
+	} else {
+		sigBytes, _, err = c.kr.Sign(c.cfg.KeyName, signBytes, signing.SignMode_SIGN_MODE_DIRECT)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("chainclient: sign: %w", err)
 	}

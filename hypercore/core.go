@@ -223,17 +223,7 @@ func (c *Core) appendBlocks(ctx context.Context, blocks [][]byte, sign func(th [
 		}
 		leaf := LeafNode(length, b)
 		nodes = append(nodes, leaf)
-		roots = append(roots, leaf)
-		it := flattree.NewIterator(leaf.Index)
-		for len(roots) > 1 {
-			a, l := roots[len(roots)-1], roots[len(roots)-2]
-			if it.Sibling() != l.Index {
-				break
-			}
-			p := ParentNode(it.Parent(), a, l)
-			nodes = append(nodes, p)
-			roots = append(roots[:len(roots)-2], p)
-		}
+		roots = growTree(roots, leaf, func(p Node) { nodes = append(nodes, p) })
 		length++
 		byteLength += leaf.Size
 	}
@@ -250,6 +240,23 @@ func (c *Core) appendBlocks(ctx context.Context, blocks [][]byte, sign func(th [
 	c.head, c.roots = newHead, roots
 	c.mu.Unlock()
 	return length, nil
+}
+
+// growTree adds leaf to the tree whose full roots are roots and returns
+// the new roots; every parent node made on the way is passed to parent.
+func growTree(roots []Node, leaf Node, parent func(Node)) []Node {
+	roots = append(roots, leaf)
+	it := flattree.NewIterator(leaf.Index)
+	for len(roots) > 1 {
+		a, l := roots[len(roots)-1], roots[len(roots)-2]
+		if it.Sibling() != l.Index {
+			break
+		}
+		p := ParentNode(it.Parent(), a, l)
+		parent(p)
+		roots = append(roots[:len(roots)-2], p)
+	}
+	return roots
 }
 
 // AppendFrom reads r to its end and appends it in blocks of blockSize

@@ -372,8 +372,24 @@ func TestFileStorageDamage(t *testing.T) {
 		}
 	})
 	t.Run("head", func(t *testing.T) {
+		// Damage to one head slot is taken for a torn write: the other
+		// slot's head is used (here the same head: a clean close wrote it).
 		dir := setup(t)
 		flip(t, filepath.Join(dir, "head"), 12)
+		c, err := open(t, dir)
+		if err != nil {
+			t.Fatalf("one damaged head slot: %v", err)
+		}
+		defer c.Close()
+		if c.Length() != 10 {
+			t.Fatalf("one damaged head slot: length %d, want 10", c.Length())
+		}
+		checkCore(t, c)
+	})
+	t.Run("both head slots", func(t *testing.T) {
+		dir := setup(t)
+		flip(t, filepath.Join(dir, "head"), 12)
+		flip(t, filepath.Join(dir, "head"), headSlotSize+12)
 		if _, err := open(t, dir); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("damaged head: %v", err)
 		}

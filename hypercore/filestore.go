@@ -2,6 +2,7 @@ package hypercore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,12 +13,15 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/datdot/datdot/hypercore/flattree"
 )
 
 // FileStorage keeps a core in a directory of plain files:
 //
 //	header   identity, written once (atomically) by Init
-//	head     committed head, replaced atomically on every commit
+//	head     two slots (at 0 and at 64 KiB), each a committed head with a
+//	         sequence number and a checksum; commits rewrite them in turn
 //	data     blocks, back to back
 //	offsets  u64le start offset of every block in data
 //	tree     48-byte record per tree node at index*48:
@@ -25,14 +29,26 @@ import (
 //	lock     flock'ed while open, so one process owns the core
 //
 // Commit protocol: blocks, offsets and nodes are written past everything
-// the current head covers (committed bytes are never overwritten), the
-// three files are fsynced, then a new head file is written to head.tmp,
-// fsynced, renamed over head, and the directory is fsynced. The rename is
-// the commit point: a crash before it leaves the old head, whose files
-// are intact; what lies past it is ignored and truncated on open. A
-// commit that fails after it began writing (a failed write, fsync or
-// rename) leaves the files in a state only recovery may judge (after a
-// failed directory fsync the new head may or may not be on disk; after a
+// the current head covers (committed bytes are never overwritten), the new
+// head goes into the slot that does not hold the current head, and the
+// four files are fsynced at once: one round of fsyncs per commit, with no
+// file created, renamed or directory synced. The slot holding the current
+// head is never written, and everything it covers was durable before the
+// commit began, so a crash leaves either the new head with all it covers,
+// or a new head whose bytes are not all on disk, or a torn slot. On open
+// the newest slot with a valid checksum is taken; if it says its commit
+// was not synced before the slot was written, the commit is checked: its
+// blocks against its leaf nodes, its offsets, every new parent node
+// recomputed, and the writer's signature over the resulting tree. A
+// commit that fails the check is dropped (its slot is cleared) and the
+// other slot, the previous head, is taken. What lies past the head taken
+// is from an interrupted commit and is truncated. A commit of more than
+// 64 MiB syncs its data before writing the slot instead, so that the
+// check on open never re-reads more than that; a clean Close marks the
+// head synced so that a normal open checks nothing. Heads written by
+// older versions (a single record replaced by rename) are read as the
+// first slot. A commit that fails after it began writing (a failed write
+// or fsync) leaves the files in a state only recovery may judge (after a
 // failed fsync the kernel may have dropped dirty pages), so the storage
 // refuses further commits with ErrStorageFailed until it is reopened.
 // Init fsyncs the core directory and its parent, so a created core
@@ -40,7 +56,8 @@ import (
 // created are the caller's to sync). Every
 // block read is also checked against its tree node by Core.Get, and every
 // node record carries a checksum, so damage after the fact is reported as
-// ErrCorrupt instead of served.
+// ErrCorrupt instead of served. A damaged newest head slot falls back to
+// the previous head like a torn one; both slots damaged is ErrCorrupt.
 type FileStorage struct {
 	dir  string
 	lock *os.File
@@ -53,14 +70,24 @@ type FileStorage struct {
 	closed  bool
 	failed  error // guarded by cmu: why a commit failed half way
 
-	// syncDir fsyncs a directory; tests replace it to inject failures.
-	syncDir func(dir string) error
-	// noSync skips every fsync of commits (SetNoSync); the head is then
-	// rewritten in place through headW.
+	// syncDir fsyncs a directory, syncFile a file; tests replace them to
+	// inject failures.
+	syncDir  func(dir string) error
+	syncFile func(f *os.File) error
+	// noSync skips every fsync of commits (SetNoSync).
 	noSync bool
-	headW  *os.File
+	// oneRoundMax is the largest commit synced in one round (tests lower
+	// it).
+	oneRoundMax uint64
 
-	data, offsets, tree *os.File
+	// slot is the head slot (0 or 1) holding head, seq its sequence
+	// number, unverified whether it is flagged as not synced before it
+	// was written (guarded by cmu).
+	slot       int
+	seq        uint64
+	unverified bool
+
+	data, offsets, tree, headF *os.File
 }
 
 // ErrStorageFailed is returned by Commit after an earlier commit failed
@@ -70,9 +97,18 @@ var ErrStorageFailed = errors.New("hypercore: storage failed, reopen it")
 const (
 	nodeRecord   = 48
 	headerMagic  = "DDHCHDR1"
-	headMagic    = "DDHCHED1"
+	headMagic    = "DDHCHED1" // the single head record of older versions
+	slotMagic    = "DDHCHED2"
 	nodeMagic    = "node"
 	maxManifestB = 1 << 16
+	// headSlotSize is the size of a head slot: the second one starts
+	// there. A head record must fit in it.
+	headSlotSize = 1 << 16
+	// oneRoundMax is the largest commit (in block bytes) synced in one
+	// round with its head; larger ones sync their data first.
+	oneRoundMax = 64 << 20
+	// slotUnverified flags a head written before its commit was synced.
+	slotUnverified = 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -83,7 +119,7 @@ func OpenFileStorage(dir string) (*FileStorage, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	s := &FileStorage{dir: dir, syncDir: fsyncDir}
+	s := &FileStorage{dir: dir, syncDir: fsyncDir, syncFile: (*os.File).Sync, oneRoundMax: oneRoundMax}
 	var err error
 	if s.lock, err = lockDir(filepath.Join(dir, "lock")); err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", dir, err)
@@ -122,20 +158,18 @@ func (s *FileStorage) recover() error {
 		return err
 	}
 	s.header, s.hasCore = h, true
-	raw, err = os.ReadFile(filepath.Join(s.dir, "head"))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		s.head = Head{}
-	case err != nil:
+	_ = os.Remove(filepath.Join(s.dir, "head.tmp")) // left by older versions
+	if err := s.loadHead(); err != nil {
 		return err
-	default:
-		if s.head, err = decodeHeadFile(raw); err != nil {
-			return err
-		}
 	}
-	_ = os.Remove(filepath.Join(s.dir, "head.tmp"))
 	// Everything past the head is from an interrupted commit: drop it, and
 	// check that what the head covers is there.
+	return s.truncatePastHead()
+}
+
+// truncatePastHead cuts the files to what s.head covers and checks that
+// they hold at least that.
+func (s *FileStorage) truncatePastHead() error {
 	for _, f := range []struct {
 		file *os.File
 		size uint64
@@ -152,6 +186,169 @@ func (s *FileStorage) recover() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// loadHead opens the head file and takes its newest slot whose commit is
+// intact (see FileStorage).
+func (s *FileStorage) loadHead() error {
+	path := filepath.Join(s.dir, "head")
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A core an older version made and never committed to: make the
+		// head file (the empty head in slot 0).
+		if err := s.writeFileAtomic("head", encodeHeadSlot(headSlot{})); err != nil {
+			return err
+		}
+		raw, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return err
+	}
+	if s.headF, err = os.OpenFile(path, os.O_RDWR, 0o644); err != nil {
+		return err
+	}
+	var slots []headSlot
+	for i, off := range []int{0, headSlotSize} {
+		if off >= len(raw) {
+			break
+		}
+		if sl, err := decodeHeadSlot(raw[off:min(len(raw), off+headSlotSize)]); err == nil {
+			sl.index = i
+			slots = append(slots, sl)
+		}
+	}
+	if len(slots) == 0 {
+		return fmt.Errorf("%w: head file: no valid head", ErrCorrupt)
+	}
+	slices.SortFunc(slots, func(a, b headSlot) int { return compareU64(b.seq, a.seq) })
+	var firstErr error
+	for i, sl := range slots {
+		if sl.flags&slotUnverified != 0 {
+			err := s.verifyCommit(sl)
+			if err == nil {
+				// What was read may have come from the page cache of a
+				// killed process (or of a commit whose fsync failed): make
+				// it durable, head included, before relying on it (the
+				// next commit overwrites the other slot).
+				if err := s.syncFiles(s.data, s.offsets, s.tree, s.headF); err != nil {
+					return err
+				}
+			} else {
+				if !errors.Is(err, ErrCorrupt) {
+					return err // not a verdict on the commit (an I/O error)
+				}
+				firstErr = cmp.Or(firstErr, err)
+				if i+1 < len(slots) {
+					// The commit did not reach the disk whole: forget it
+					// for good, so that a later open does not take it.
+					if err := s.clearSlot(sl.index); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		}
+		s.head, s.slot, s.seq, s.unverified = sl.head, sl.index, sl.seq, sl.flags&slotUnverified != 0
+		return nil
+	}
+	return fmt.Errorf("%w: head file: no head whose commit is intact: %w", ErrCorrupt, firstErr)
+}
+
+// slotOffset is where head slot i starts in the head file.
+func (s *FileStorage) slotOffset(i int) int64 { return int64(i) * headSlotSize }
+
+// clearSlot overwrites head slot i's magic and syncs the head file.
+func (s *FileStorage) clearSlot(i int) error {
+	if _, err := s.headF.WriteAt(make([]byte, len(slotMagic)), s.slotOffset(i)); err != nil {
+		return err
+	}
+	return s.syncFile(s.headF)
+}
+
+// verifyCommit checks that the commit sl records (from its base to its
+// head) is on disk whole: every block against its leaf node and offset,
+// every new parent node against its recomputation, and the writer's
+// signature over the resulting tree.
+func (s *FileStorage) verifyCommit(sl headSlot) error {
+	h := sl.head
+	if sl.baseLength > h.Length || sl.baseByteLength > h.ByteLength {
+		return fmt.Errorf("%w: head slot base %d/%d beyond its head %d/%d", ErrCorrupt, sl.baseLength, sl.baseByteLength, h.Length, h.ByteLength)
+	}
+	for _, f := range []struct {
+		file *os.File
+		size uint64
+	}{{s.data, h.ByteLength}, {s.offsets, 8 * h.Length}, {s.tree, treeFileSize(h.Length)}} {
+		st, err := f.file.Stat()
+		if err != nil {
+			return err
+		}
+		if uint64(st.Size()) < f.size {
+			return fmt.Errorf("%w: %s is %d bytes, head needs %d", ErrCorrupt, f.file.Name(), st.Size(), f.size)
+		}
+	}
+	var roots []Node
+	for _, idx := range flattree.FullRoots(nil, 2*sl.baseLength) {
+		n, err := s.readNode(idx)
+		if err != nil {
+			return err
+		}
+		roots = append(roots, n)
+	}
+	offs := make([]byte, 8*(h.Length-sl.baseLength))
+	if _, err := s.offsets.ReadAt(offs, int64(sl.baseLength)*8); err != nil {
+		return fmt.Errorf("%w: offsets: %w", ErrCorrupt, err)
+	}
+	pos := sl.baseByteLength
+	var buf []byte
+	for i := sl.baseLength; i < h.Length; i++ {
+		leaf, err := s.readNode(2 * i)
+		if err != nil {
+			return err
+		}
+		if off := binary.LittleEndian.Uint64(offs[8*(i-sl.baseLength):]); off != pos {
+			return fmt.Errorf("%w: block %d at offset %d, want %d", ErrCorrupt, i, off, pos)
+		}
+		if leaf.Size > h.ByteLength-pos {
+			return fmt.Errorf("%w: block %d of %d bytes beyond the head", ErrCorrupt, i, leaf.Size)
+		}
+		if uint64(cap(buf)) < leaf.Size {
+			buf = make([]byte, leaf.Size)
+		}
+		b := buf[:leaf.Size]
+		if _, err := s.data.ReadAt(b, int64(pos)); err != nil {
+			return fmt.Errorf("%w: block %d: %w", ErrCorrupt, i, err)
+		}
+		if LeafHash(b) != leaf.Hash {
+			return fmt.Errorf("%w: block %d does not match its leaf node", ErrCorrupt, i)
+		}
+		pos += leaf.Size
+		var bad error
+		roots = growTree(roots, leaf, func(p Node) {
+			if bad != nil {
+				return
+			}
+			stored, err := s.readNode(p.Index)
+			if err == nil && stored != p {
+				err = fmt.Errorf("%w: node %d differs from its recomputation", ErrCorrupt, p.Index)
+			}
+			bad = err
+		})
+		if bad != nil {
+			return bad
+		}
+	}
+	if pos != h.ByteLength {
+		return fmt.Errorf("%w: blocks end at byte %d, head says %d", ErrCorrupt, pos, h.ByteLength)
+	}
+	var manifest []byte
+	if !s.header.Compat {
+		manifest = s.header.Manifest
+	}
+	th := TreeHash(roots)
+	if err := VerifyTreeSignature(s.header.Key[:], manifest, th[:], h.Length, h.Fork, h.Signature); err != nil {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return nil
 }
@@ -199,39 +396,79 @@ func decodeHeaderFile(b []byte) (Header, error) {
 	return h, nil
 }
 
-func encodeHeadFile(h Head) []byte {
-	b := []byte(headMagic)
-	b = binary.LittleEndian.AppendUint64(b, h.Length)
-	b = binary.LittleEndian.AppendUint64(b, h.ByteLength)
-	b = binary.LittleEndian.AppendUint64(b, h.Fork)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Signature)))
-	b = append(b, h.Signature...)
+// headSlot is one slot of the head file.
+type headSlot struct {
+	index int // 0 or 1 (where it was read)
+	seq   uint64
+	flags byte
+	head  Head
+	// baseLength and baseByteLength are the head the commit started from
+	// (what a check of an unverified slot starts from).
+	baseLength, baseByteLength uint64
+}
+
+// encodeHeadSlot encodes a head slot:
+//
+//	"DDHCHED2" ‖ u64le seq ‖ flags ‖ u64le length ‖ u64le byteLength ‖
+//	u64le fork ‖ u64le baseLength ‖ u64le baseByteLength ‖
+//	u32le n ‖ n bytes signature ‖ crc32c of all before
+func encodeHeadSlot(sl headSlot) []byte {
+	b := make([]byte, 0, len(slotMagic)+8+1+5*8+4+len(sl.head.Signature)+4)
+	b = append(b, slotMagic...)
+	b = binary.LittleEndian.AppendUint64(b, sl.seq)
+	b = append(b, sl.flags)
+	b = binary.LittleEndian.AppendUint64(b, sl.head.Length)
+	b = binary.LittleEndian.AppendUint64(b, sl.head.ByteLength)
+	b = binary.LittleEndian.AppendUint64(b, sl.head.Fork)
+	b = binary.LittleEndian.AppendUint64(b, sl.baseLength)
+	b = binary.LittleEndian.AppendUint64(b, sl.baseByteLength)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(sl.head.Signature)))
+	b = append(b, sl.head.Signature...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-func decodeHeadFile(b []byte) (Head, error) {
-	const fixed = len(headMagic) + 8*3 + 4
-	if len(b) < fixed+4 || string(b[:len(headMagic)]) != headMagic {
-		return Head{}, fmt.Errorf("%w: head file: bad magic or size", ErrCorrupt)
+// decodeHeadSlot decodes the slot at the start of b (what follows the
+// record is ignored); a record of an older version ("DDHCHED1", the whole
+// head file then) is a synced slot of sequence 0.
+func decodeHeadSlot(b []byte) (headSlot, error) {
+	bad := func(why string) (headSlot, error) {
+		return headSlot{}, fmt.Errorf("%w: head slot: %s", ErrCorrupt, why)
 	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return Head{}, fmt.Errorf("%w: head file: checksum mismatch", ErrCorrupt)
+	var sl headSlot
+	var fixed int
+	switch {
+	case len(b) >= len(slotMagic) && string(b[:len(slotMagic)]) == slotMagic:
+		fixed = len(slotMagic) + 8 + 1 + 5*8 + 4
+	case len(b) >= len(headMagic) && string(b[:len(headMagic)]) == headMagic:
+		fixed = len(headMagic) + 3*8 + 4
+	default:
+		return bad("bad magic")
 	}
-	p := body[len(headMagic):]
-	h := Head{
-		Length:     binary.LittleEndian.Uint64(p[0:]),
-		ByteLength: binary.LittleEndian.Uint64(p[8:]),
-		Fork:       binary.LittleEndian.Uint64(p[16:]),
+	if len(b) < fixed+4 {
+		return bad("short")
 	}
-	if n := binary.LittleEndian.Uint32(p[24:]); uint64(n) != uint64(len(p)-28) {
-		return Head{}, fmt.Errorf("%w: head file: signature length mismatch", ErrCorrupt)
+	n := uint64(binary.LittleEndian.Uint32(b[fixed-4:]))
+	if n > uint64(len(b)-fixed-4) {
+		return bad("signature length beyond the slot")
 	}
-	if h.Length >= MaxLength {
-		return Head{}, fmt.Errorf("%w: head file: length %d", ErrCorrupt, h.Length)
+	body := b[:fixed+int(n)]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(body):]) {
+		return bad("checksum mismatch")
 	}
-	h.Signature = bytes.Clone(p[28:])
-	return h, nil
+	p := body[len(slotMagic):]
+	if string(b[:len(headMagic)]) == headMagic {
+		sl.head = Head{Length: binary.LittleEndian.Uint64(p[0:]), ByteLength: binary.LittleEndian.Uint64(p[8:]), Fork: binary.LittleEndian.Uint64(p[16:])}
+	} else {
+		sl.seq, sl.flags = binary.LittleEndian.Uint64(p[0:]), p[8]
+		p = p[9:]
+		sl.head = Head{Length: binary.LittleEndian.Uint64(p[0:]), ByteLength: binary.LittleEndian.Uint64(p[8:]), Fork: binary.LittleEndian.Uint64(p[16:])}
+		sl.baseLength, sl.baseByteLength = binary.LittleEndian.Uint64(p[24:]), binary.LittleEndian.Uint64(p[32:])
+	}
+	if sl.head.Length >= MaxLength {
+		return bad(fmt.Sprintf("length %d", sl.head.Length))
+	}
+	sl.head.Signature = bytes.Clone(body[fixed:])
+	return sl, nil
 }
 
 // writeFileAtomic replaces name with data: tmp file, fsync, rename, fsync dir.
@@ -258,45 +495,23 @@ func (s *FileStorage) writeFileAtomic(name string, data []byte) error {
 	return s.syncDir(s.dir)
 }
 
-// writeHeadNoSync rewrites the head file in place, without fsync (a
-// crash may leave it torn: its checksum then fails and the storage does
-// not open).
-func (s *FileStorage) writeHeadNoSync(data []byte) error {
-	if s.headW == nil {
-		f, err := os.OpenFile(filepath.Join(s.dir, "head"), os.O_WRONLY|os.O_CREATE, 0o644)
-		if err != nil {
-			return err
-		}
-		s.headW = f
-	}
-	if _, err := s.headW.WriteAt(data, 0); err != nil {
-		return err
-	}
-	if st, err := s.headW.Stat(); err != nil {
-		return err
-	} else if st.Size() != int64(len(data)) {
-		return s.headW.Truncate(int64(len(data)))
-	}
-	return nil
-}
-
 // SetNoSync turns off (or back on) the fsyncs of every later commit: a
 // commit then reaches the page cache only, and a crash of the machine may
 // lose it or leave the storage torn (OpenFileStorage then recovers what is
 // consistent, or fails). For working copies whose durability lies
 // elsewhere, e.g. a gateway's local cores once they are pushed to hosters;
-// call Sync before relying on what is on disk.
+// call Sync before relying on what is on disk. Turning fsyncs back on
+// syncs what was committed without them.
 func (s *FileStorage) SetNoSync(off bool) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	s.noSync = off
-	if !off && s.headW != nil {
-		// Commits with fsync replace the head file: the handle would
-		// point at the old one.
-		s.headW.Sync()
-		s.headW.Close()
-		s.headW = nil
+	if s.noSync && !off && !s.closed && s.failed == nil && s.headF != nil {
+		// A commit relies on the head before it being durable.
+		if err := s.syncFiles(s.data, s.offsets, s.tree, s.headF); err != nil {
+			s.failed = err
+		}
 	}
+	s.noSync = off
 }
 
 // Sync makes every commit so far durable (what SetNoSync skipped).
@@ -306,14 +521,12 @@ func (s *FileStorage) Sync() error {
 	if s.closed {
 		return ErrClosed
 	}
-	for _, f := range []*os.File{s.data, s.offsets, s.tree} {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", f.Name(), err)
+	for _, f := range []*os.File{s.data, s.offsets, s.tree, s.headF} {
+		if f == nil {
+			continue
 		}
-	}
-	if s.headW != nil {
-		if err := s.headW.Sync(); err != nil {
-			return fmt.Errorf("sync head: %w", err)
+		if err := s.syncFile(f); err != nil {
+			return fmt.Errorf("sync %s: %w", f.Name(), err)
 		}
 	}
 	return s.syncDir(s.dir)
@@ -345,6 +558,17 @@ func (s *FileStorage) Init(_ context.Context, h Header) error {
 	}
 	if err := s.writeFileAtomic("header", encodeHeaderFile(h)); err != nil {
 		return fmt.Errorf("init storage: %w", err)
+	}
+	if s.headF == nil {
+		// The empty head in slot 0; commits rewrite the slots in place.
+		if err := s.writeFileAtomic("head", encodeHeadSlot(headSlot{})); err != nil {
+			return fmt.Errorf("init storage: %w", err)
+		}
+		f, err := os.OpenFile(filepath.Join(s.dir, "head"), os.O_RDWR, 0o644)
+		if err != nil {
+			return fmt.Errorf("init storage: %w", err)
+		}
+		s.headF, s.slot, s.seq, s.unverified = f, 0, 0, false
 	}
 	// The core directory may be new: make its entry durable too.
 	if err := s.syncDir(filepath.Dir(s.dir)); err != nil {
@@ -404,14 +628,19 @@ func (s *FileStorage) node(index uint64) (Node, error) {
 	if index >= 2*s.head.Length {
 		return Node{}, fmt.Errorf("%w: node %d", ErrNotFound, index)
 	}
-	rec := make([]byte, nodeRecord)
-	if _, err := s.tree.ReadAt(rec, int64(index)*nodeRecord); err != nil {
+	return s.readNode(index)
+}
+
+// readNode reads and checks the record of node index, wherever the head is.
+func (s *FileStorage) readNode(index uint64) (Node, error) {
+	var rec [nodeRecord]byte
+	if _, err := s.tree.ReadAt(rec[:], int64(index)*nodeRecord); err != nil {
 		return Node{}, fmt.Errorf("%w: node %d: %w", ErrCorrupt, index, err)
 	}
 	if string(rec[44:]) != nodeMagic || binary.LittleEndian.Uint32(rec[40:]) != nodeChecksum(index, rec[:40]) {
 		return Node{}, fmt.Errorf("%w: node %d: bad record", ErrCorrupt, index)
 	}
-	return Node{Index: index, Size: binary.LittleEndian.Uint64(rec), Hash: [32]byte(rec[8:40])}, nil
+	return Node{Index: index, Size: binary.LittleEndian.Uint64(rec[:]), Hash: [32]byte(rec[8:40])}, nil
 }
 
 // Block reads block index; its size comes from its tree node.
@@ -485,6 +714,10 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 			return fmt.Errorf("commit: node %d beyond length %d", n.Index, c.Head.Length)
 		}
 	}
+	sl := headSlot{index: 1 - s.slot, seq: s.seq + 1, head: c.Head, baseLength: old.Length, baseByteLength: old.ByteLength}
+	if n := len(encodeHeadSlot(sl)); n > headSlotSize {
+		return fmt.Errorf("commit: head of %d bytes (signature of %d), at most %d", n, len(c.Head.Signature), headSlotSize)
+	}
 	defer func() {
 		if err != nil {
 			s.failed = err
@@ -519,44 +752,56 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 		}
 		i = j
 	}
-	if s.noSync {
-		if err := s.writeHeadNoSync(encodeHeadFile(c.Head)); err != nil {
-			return fmt.Errorf("commit: head: %w", err)
-		}
-		h := c.Head
-		h.Signature = bytes.Clone(h.Signature)
-		s.mu.Lock()
-		s.head = h
-		s.mu.Unlock()
-		return nil
-	}
-	// The three files are synced at once (the file system can put them in
-	// one journal commit); the head is written only after all three.
-	var wg sync.WaitGroup
-	files := []*os.File{s.data, s.offsets, s.tree}
-	errs := make([]error, len(files))
-	for i, f := range files {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f.Sync(); err != nil {
-				errs[i] = fmt.Errorf("commit: sync %s: %w", f.Name(), err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	// One round of fsyncs for the blocks and the head together (a crash
+	// before it ends is caught by the check on open), unless the commit
+	// is large: then the blocks are synced first and the head after, so
+	// that the check on open never has much to re-read.
+	oneRound := s.noSync || size <= s.oneRoundMax
+	if oneRound {
+		sl.flags = slotUnverified
+	} else if err := s.syncFiles(s.data, s.offsets, s.tree); err != nil {
 		return err
 	}
-	if err := s.writeFileAtomic("head", encodeHeadFile(c.Head)); err != nil {
+	if _, err := s.headF.WriteAt(encodeHeadSlot(sl), s.slotOffset(sl.index)); err != nil {
 		return fmt.Errorf("commit: head: %w", err)
 	}
+	if !s.noSync {
+		files := []*os.File{s.headF}
+		if oneRound {
+			files = append(files, s.data, s.offsets, s.tree)
+		}
+		if err := s.syncFiles(files...); err != nil {
+			return err
+		}
+	}
+	s.slot, s.seq, s.unverified = sl.index, sl.seq, oneRound
 	h := c.Head
 	h.Signature = bytes.Clone(h.Signature)
 	s.mu.Lock()
 	s.head = h
 	s.mu.Unlock()
 	return nil
+}
+
+// syncFiles fsyncs files at once (the file system can write them out
+// together); the first in the calling goroutine.
+func (s *FileStorage) syncFiles(files ...*os.File) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.syncFile(f); err != nil {
+				errs[i+1] = fmt.Errorf("commit: sync %s: %w", f.Name(), err)
+			}
+		}()
+	}
+	if err := s.syncFile(files[0]); err != nil {
+		errs[0] = fmt.Errorf("commit: sync %s: %w", files[0].Name(), err)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func compareU64(a, b uint64) int {
@@ -624,7 +869,7 @@ func smallBytes(blocks [][]byte, limit int) int {
 }
 
 func (s *FileStorage) closeFiles() {
-	for _, f := range []*os.File{s.data, s.offsets, s.tree, s.lock, s.headW} {
+	for _, f := range []*os.File{s.data, s.offsets, s.tree, s.lock, s.headF} {
 		if f != nil {
 			f.Close()
 		}
@@ -641,6 +886,18 @@ func (s *FileStorage) Close() error {
 		return nil
 	}
 	s.closed = true
+	var err error
+	if s.unverified && s.failed == nil && !s.noSync && s.headF != nil {
+		// Every commit was synced whole: say so in the other slot, so
+		// that the next open has nothing to check.
+		sl := headSlot{index: 1 - s.slot, seq: s.seq + 1, head: s.head, baseLength: s.head.Length, baseByteLength: s.head.ByteLength}
+		if _, err = s.headF.WriteAt(encodeHeadSlot(sl), s.slotOffset(sl.index)); err == nil {
+			err = s.syncFile(s.headF)
+		}
+		if err != nil {
+			err = fmt.Errorf("close storage: mark head synced: %w", err)
+		}
+	}
 	s.closeFiles()
-	return nil
+	return err
 }

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -40,8 +45,9 @@ func openFileCore(t testing.TB, dir string, priv ed25519.PrivateKey) *Core {
 }
 
 // TestFileStorageSyncsDirectories checks that Init makes the new core's
-// directory entry durable (the parent is fsynced) and that every commit
-// fsyncs the core directory after renaming the head.
+// directory entry durable (the parent is fsynced), and that a commit is
+// one round of fsyncs: each of the four files once, no directory (the
+// head is rewritten in place, no file is created or renamed).
 func TestFileStorageSyncsDirectories(t *testing.T) {
 	ctx := context.Background()
 	parent := t.TempDir()
@@ -50,8 +56,15 @@ func TestFileStorageSyncsDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var synced []string
+	var synced, files []string
+	var mu sync.Mutex
 	st.syncDir = func(d string) error { synced = append(synced, d); return fsyncDir(d) }
+	st.syncFile = func(f *os.File) error {
+		mu.Lock()
+		files = append(files, filepath.Base(f.Name()))
+		mu.Unlock()
+		return f.Sync()
+	}
 	c, err := Create(ctx, st, testKey(40), false)
 	if err != nil {
 		t.Fatal(err)
@@ -61,16 +74,78 @@ func TestFileStorageSyncsDirectories(t *testing.T) {
 		t.Fatalf("init synced %q, want %q and its parent", synced, dir)
 	}
 	synced = nil
-	appendTestBlocks(t, c, 0, 3)
-	if !slices.Equal(synced, []string{dir}) {
-		t.Fatalf("commit synced %q, want the core directory once", synced)
+	for round := range 3 {
+		files = nil
+		appendTestBlocks(t, c, uint64(round*3), uint64(round*3+3))
+		if len(synced) != 0 {
+			t.Fatalf("commit synced directories %q", synced)
+		}
+		slices.Sort(files)
+		if !slices.Equal(files, []string{"data", "head", "offsets", "tree"}) {
+			t.Fatalf("commit synced %q, want each of data, head, offsets, tree once", files)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Fatalf("commit left %s", e.Name())
+		}
 	}
 }
 
-// TestFileStorageFailedCommit makes the directory fsync after the head's
-// rename fail: the new head may or may not be durable, so the storage must
-// refuse further commits (which would write over blocks that head covers)
-// until it is reopened, and reopening must give a consistent core.
+// TestFileStorageLargeCommitSyncsDataFirst: a commit above the one-round
+// limit syncs its blocks, offsets and nodes before it writes the head, and
+// its head needs no check on open.
+func TestFileStorageLargeCommitSyncsDataFirst(t *testing.T) {
+	dir := t.TempDir()
+	priv := testKey(44)
+	st, c := newFileCore(t, dir, priv)
+	st.oneRoundMax = 1000
+	var order []string
+	var mu sync.Mutex
+	st.syncFile = func(f *os.File) error {
+		mu.Lock()
+		defer mu.Unlock()
+		// The head slot is written before its sync: record its flags as
+		// the sync sees them.
+		name := filepath.Base(f.Name())
+		if name == "head" {
+			raw, _ := os.ReadFile(f.Name())
+			sl, err := decodeHeadSlot(raw[st.slotOffset(1-st.slot):])
+			if err != nil {
+				t.Fatalf("head slot at sync: %v", err)
+			}
+			name = fmt.Sprintf("head(seq %d, flags %d)", sl.seq, sl.flags)
+		}
+		order = append(order, name)
+		return f.Sync()
+	}
+	appendTestBlocks(t, c, 0, 3) // > 1000 bytes
+	if len(order) != 4 || order[3] != "head(seq 1, flags 0)" {
+		t.Fatalf("large commit synced %q, want the three data files, then the head (synced slot)", order)
+	}
+	order = nil
+	if _, err := c.Append(context.Background(), []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 4 || !slices.Contains(order, "head(seq 2, flags 1)") {
+		t.Fatalf("small commit synced %q, want all four at once", order)
+	}
+	c.Close()
+	c = openFileCore(t, dir, priv)
+	defer c.Close()
+	if c.Length() != 4 {
+		t.Fatalf("reopened at %d, want 4", c.Length())
+	}
+}
+
+// TestFileStorageFailedCommit makes the fsync of the head fail: the new
+// head may or may not be durable, so the storage must refuse further
+// commits (which would write over blocks that head covers) until it is
+// reopened, and reopening must give a consistent core.
 func TestFileStorageFailedCommit(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -78,11 +153,16 @@ func TestFileStorageFailedCommit(t *testing.T) {
 	st, c := newFileCore(t, dir, priv)
 	appendTestBlocks(t, c, 0, 5)
 	boom := errors.New("injected fsync failure")
-	st.syncDir = func(string) error { return boom }
-	if _, err := c.Append(ctx, testBlock(5)); !errors.Is(err, boom) {
-		t.Fatalf("append with failing dir fsync: %v", err)
+	st.syncFile = func(f *os.File) error {
+		if filepath.Base(f.Name()) == "head" {
+			return boom
+		}
+		return f.Sync()
 	}
-	st.syncDir = fsyncDir
+	if _, err := c.Append(ctx, testBlock(5)); !errors.Is(err, boom) {
+		t.Fatalf("append with failing head fsync: %v", err)
+	}
+	st.syncFile = (*os.File).Sync
 	if _, err := c.Append(ctx, testBlock(5)); !errors.Is(err, ErrStorageFailed) {
 		t.Fatalf("append after a failed commit: %v", err)
 	}
@@ -94,7 +174,8 @@ func TestFileStorageFailedCommit(t *testing.T) {
 
 	c = openFileCore(t, dir, priv)
 	defer c.Close()
-	// The rename happened, so the head on disk is the new one.
+	// Everything was written (only the fsync failed), so the new head is
+	// the one on disk and its commit checks out.
 	if c.Length() != 6 {
 		t.Fatalf("length after reopen %d, want 6", c.Length())
 	}
@@ -239,4 +320,206 @@ func TestGetUnchecked(t *testing.T) {
 	if _, err := c.GetUnchecked(ctx, 4); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("past the end: %v", err)
 	}
+}
+
+// commitThenBreak makes a core with two commits (blocks 0..7, then
+// 7..12) and closes it the way a killed process leaves it (no clean
+// close, so the newest head is flagged unsynced), then applies damage,
+// the state a crash can leave when not every write of the second commit
+// reached the disk. It returns the directory.
+func commitThenBreak(t *testing.T, priv []byte, damage func(dir string)) string {
+	t.Helper()
+	dir := t.TempDir()
+	st, c := newFileCore(t, dir, priv)
+	appendTestBlocks(t, c, 0, 7)
+	appendTestBlocks(t, c, 7, 12)
+	st.closeFiles() // no clean close: as after SIGKILL
+	damage(dir)
+	return dir
+}
+
+func overwrite(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFileStorageCrashBetweenDataAndHead: a crash can leave the second
+// commit's head slot on disk while some of what it covers is not (a
+// commit syncs blocks and head in one round). Each such state reopens at
+// the first commit's head, with every block of it intact, drops the
+// broken head for good, and takes new commits; a crash that left all of
+// the commit on disk reopens at the second head.
+func TestFileStorageCrashBetweenDataAndHead(t *testing.T) {
+	ctx := context.Background()
+	priv := testKey(45)
+	var dataAt7 int64
+	for i := range uint64(7) {
+		dataAt7 += int64(len(testBlock(i)))
+	}
+	zeros := make([]byte, 300)
+	cases := []struct {
+		name   string
+		damage func(dir string)
+		want   uint64
+	}{
+		{"all written", func(string) {}, 12},
+		{"blocks missing", func(dir string) { os.Truncate(filepath.Join(dir, "data"), dataAt7+10) }, 7},
+		{"block zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "data"), dataAt7+int64(len(testBlock(7)))+5, zeros) }, 7},
+		{"offsets missing", func(dir string) { os.Truncate(filepath.Join(dir, "offsets"), 8*9) }, 7},
+		{"offset zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "offsets"), 8*10, make([]byte, 8)) }, 7},
+		{"tree missing", func(dir string) { os.Truncate(filepath.Join(dir, "tree"), nodeRecord*15) }, 7},
+		{"leaf zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "tree"), nodeRecord*18, make([]byte, nodeRecord)) }, 7},
+		// Node 19 is the parent of leaves 18 and 20, made by the second commit.
+		{"parent zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "tree"), nodeRecord*19, make([]byte, nodeRecord)) }, 7},
+		{"head slot torn", func(dir string) {
+			raw, _ := os.ReadFile(filepath.Join(dir, "head"))
+			sl := newestSlot(t, raw)
+			overwrite(t, filepath.Join(dir, "head"), int64(sl.index)*headSlotSize+40, zeros[:20])
+		}, 7},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := commitThenBreak(t, priv, tc.damage)
+			c := openFileCore(t, dir, priv)
+			if c.Length() != tc.want {
+				t.Fatalf("reopened at %d, want %d", c.Length(), tc.want)
+			}
+			checkCore(t, c)
+			c.Close()
+			// The verdict sticks: a second open gives the same head.
+			c = openFileCore(t, dir, priv)
+			if c.Length() != tc.want {
+				t.Fatalf("second open at %d, want %d", c.Length(), tc.want)
+			}
+			appendTestBlocks(t, c, tc.want, 20)
+			checkCore(t, c)
+			c.Close()
+			c = openFileCore(t, dir, priv)
+			defer c.Close()
+			if c.Length() != 20 {
+				t.Fatalf("after new commits: %d, want 20", c.Length())
+			}
+			if _, err := c.Get(ctx, 19); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// newestSlot returns the head slot with the highest sequence number.
+func newestSlot(t *testing.T, raw []byte) headSlot {
+	t.Helper()
+	var best headSlot
+	found := false
+	for i, off := range []int{0, headSlotSize} {
+		if off >= len(raw) {
+			continue
+		}
+		sl, err := decodeHeadSlot(raw[off:min(len(raw), off+headSlotSize)])
+		if err != nil {
+			continue
+		}
+		sl.index = i
+		if !found || sl.seq > best.seq {
+			best, found = sl, true
+		}
+	}
+	if !found {
+		t.Fatal("no valid head slot")
+	}
+	return best
+}
+
+// TestFileStorageCleanCloseMarksSynced: after a clean Close the newest
+// head is flagged synced, so an open checks nothing (damage to the last
+// commit's blocks is then found by reads, as for any other block); after
+// a kill the newest head is flagged unsynced and checked.
+func TestFileStorageCleanCloseMarksSynced(t *testing.T) {
+	priv := testKey(46)
+	dir := t.TempDir()
+	st, c := newFileCore(t, dir, priv)
+	appendTestBlocks(t, c, 0, 5)
+	raw, _ := os.ReadFile(filepath.Join(dir, "head"))
+	if sl := newestSlot(t, raw); sl.flags&slotUnverified == 0 || sl.head.Length != 5 {
+		t.Fatalf("head after a commit: %+v, want length 5 flagged unsynced", sl)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = st
+	raw, _ = os.ReadFile(filepath.Join(dir, "head"))
+	if sl := newestSlot(t, raw); sl.flags&slotUnverified != 0 || sl.head.Length != 5 {
+		t.Fatalf("head after clean close: %+v, want length 5 flagged synced", sl)
+	}
+	overwrite(t, filepath.Join(dir, "data"), int64(len(testBlock(0)))+3, []byte{0xff, 0xfe})
+	c = openFileCore(t, dir, priv)
+	defer c.Close()
+	if c.Length() != 5 {
+		t.Fatalf("reopened at %d, want 5", c.Length())
+	}
+	if _, err := c.Get(context.Background(), 1); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged block after a clean close: %v", err)
+	}
+}
+
+// encodeOldHeadFile is the head file of earlier versions: one record,
+// replaced by rename on every commit.
+func encodeOldHeadFile(h Head) []byte {
+	b := []byte(headMagic)
+	b = binary.LittleEndian.AppendUint64(b, h.Length)
+	b = binary.LittleEndian.AppendUint64(b, h.ByteLength)
+	b = binary.LittleEndian.AppendUint64(b, h.Fork)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.Signature)))
+	b = append(b, h.Signature...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// TestFileStorageOldHeadFile: a core whose head file an earlier version
+// wrote (a single record) opens at that head and takes commits; one
+// whose head file is missing (made, never committed to) opens empty.
+func TestFileStorageOldHeadFile(t *testing.T) {
+	priv := testKey(47)
+	dir := t.TempDir()
+	st, c := newFileCore(t, dir, priv)
+	appendTestBlocks(t, c, 0, 6)
+	_, head, err := st.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := os.WriteFile(filepath.Join(dir, "head"), encodeOldHeadFile(head), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c = openFileCore(t, dir, priv)
+	if c.Length() != 6 {
+		t.Fatalf("old head file: length %d, want 6", c.Length())
+	}
+	appendTestBlocks(t, c, 6, 9)
+	appendTestBlocks(t, c, 9, 11)
+	c.Close()
+	c = openFileCore(t, dir, priv)
+	if c.Length() != 11 {
+		t.Fatalf("after commits over an old head file: %d, want 11", c.Length())
+	}
+	checkCore(t, c)
+	c.Close()
+
+	dir = t.TempDir()
+	_, c = newFileCore(t, dir, priv)
+	c.Close()
+	os.Remove(filepath.Join(dir, "head"))
+	c = openFileCore(t, dir, priv)
+	defer c.Close()
+	if c.Length() != 0 {
+		t.Fatalf("no head file: length %d", c.Length())
+	}
+	appendTestBlocks(t, c, 0, 3)
+	checkCore(t, c)
 }

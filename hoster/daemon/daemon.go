@@ -111,15 +111,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		Pause: cfg.ScrubPause, Repair: fol.RepairDamaged})
 
 	srv := server.New(server.Config{Store: st, Limits: lim, Log: log.With("part", "http"), Metrics: m, Gatherer: reg,
-		Refresh: fol.Refresh,
+		Refresh: fol.Refresh, Pushed: fol.Pushed,
 		Damaged: func(key [32]byte, _ uint64) { fol.RepairAsync(ctx, key) }})
-	h := http.Handler(srv)
-	h = kickAfterPush(h, fol.Kick)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("hoster: listen %s: %w", cfg.Listen, err)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	log.Info("hoster started", "address", chain.Address(), "listen", ln.Addr().String(), "endpoint", cfg.Endpoint, "data", cfg.DataDir)
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -201,15 +199,4 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	fol.Wait()
 	log.Info("hoster stopped")
 	return runErr
-}
-
-// kickAfterPush tells the follower to look at its slots after every
-// successful push (so the commit follows the data at once).
-func kickAfterPush(next http.Handler, kick func()) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r)
-		if r.Method == http.MethodPost {
-			kick()
-		}
-	})
 }

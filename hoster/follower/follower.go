@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/cosmos/cosmos-sdk/types/query"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/datdot/datdot/chainclient"
 	"github.com/datdot/datdot/hoster/client"
@@ -73,6 +75,16 @@ type Follower struct {
 	log  *slog.Logger
 	kick chan struct{}
 
+	// What the worker's next round looks at: every slot (kickAll), or the
+	// slots of the cores in kicked (pushes stored, orders that changed).
+	kmu     sync.Mutex
+	kickAll bool
+	kicked  map[[32]byte]bool
+	// unsettled are the cores with a slot the hoster does not hold whole,
+	// has not committed, or has a commit in flight for: the worker's
+	// timer looks at these only (used by the worker goroutine alone).
+	unsettled map[[32]byte]bool
+
 	refreshMu   sync.Mutex
 	lastRefresh time.Time
 
@@ -115,18 +127,54 @@ func New(cfg Config) *Follower {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{cfg: cfg, me: cfg.Chain.Address(), log: cfg.Log, kick: make(chan struct{}, 1), fetchAfter: map[store.Slot]time.Time{}, repairing: map[[32]byte]bool{}}
+	return &Follower{cfg: cfg, me: cfg.Chain.Address(), log: cfg.Log, kick: make(chan struct{}, 1), fetchAfter: map[store.Slot]time.Time{}, repairing: map[[32]byte]bool{},
+		kicked: map[[32]byte]bool{}, unsettled: map[[32]byte]bool{}}
 }
 
 // AddHook adds a per-block hook (before Run).
 func (f *Follower) AddHook(h BlockHook) { f.extra = append(f.extra, h) }
 
-// Kick asks the commit worker to look at the slots now (after a push).
+// Kick asks the worker to look at every slot now.
 func (f *Follower) Kick() {
+	f.kmu.Lock()
+	f.kickAll = true
+	f.kmu.Unlock()
+	f.wake()
+}
+
+// Pushed tells the worker that a push of core key was stored: it looks at
+// that core's slots only (a commit may be due), never at all of them, so
+// a push costs the same however many slots the hoster holds.
+func (f *Follower) Pushed(key [32]byte, _ uint64) { f.kickCores(key) }
+
+func (f *Follower) kickCores(keys ...[32]byte) {
+	f.kmu.Lock()
+	for _, k := range keys {
+		f.kicked[k] = true
+	}
+	f.kmu.Unlock()
+	f.wake()
+}
+
+func (f *Follower) wake() {
 	select {
 	case f.kick <- struct{}{}:
 	default:
 	}
+}
+
+// takeKicks returns what was asked for since the last call.
+func (f *Follower) takeKicks() (all bool, keys [][32]byte) {
+	f.kmu.Lock()
+	defer f.kmu.Unlock()
+	all, f.kickAll = f.kickAll, false
+	for k := range f.kicked {
+		if !all {
+			keys = append(keys, k)
+		}
+		delete(f.kicked, k)
+	}
+	return all, keys
 }
 
 // Refresh re-reads the assignments from the chain, at most once a second
@@ -175,26 +223,32 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
-	relevant := b.Missing
+	// The orders whose slots of this hoster may have changed: only those
+	// are re-read (a block costs the same however many orders the hoster
+	// holds). A gap in the blocks seen re-reads everything.
+	var orders []uint64
+	note := func(id uint64, ok bool) {
+		if ok && !slices.Contains(orders, id) {
+			orders = append(orders, id)
+		}
+	}
 	for _, m := range b.Typed() {
 		switch e := m.(type) {
 		case *storagetypes.EventOrderAssigned:
-			for _, h := range e.Hosters {
-				relevant = relevant || h == f.me
-			}
+			note(e.OrderId, slices.Contains(e.Hosters, f.me))
 		case *storagetypes.EventAssignmentReplaced:
-			relevant = relevant || e.NewHoster == f.me || e.OldHoster == f.me
+			note(e.OrderId, e.NewHoster == f.me || e.OldHoster == f.me)
 		case *storagetypes.EventOrderExtended:
-			relevant = relevant || f.holdsOrder(e.OrderId)
+			note(e.OrderId, f.holdsOrder(e.OrderId))
 		case *storagetypes.EventOrderCancelled:
-			relevant = relevant || f.holdsOrder(e.OrderId)
+			note(e.OrderId, f.holdsOrder(e.OrderId))
 		case *storagetypes.EventOrderExpired:
-			relevant = relevant || f.holdsOrder(e.OrderId)
+			note(e.OrderId, f.holdsOrder(e.OrderId))
 		case *storagetypes.EventCommitted:
-			relevant = relevant || e.Hoster == f.me
+			note(e.OrderId, e.Hoster == f.me)
 		}
 	}
-	if relevant {
+	if b.Missing {
 		f.refreshMu.Lock()
 		err := f.reconcile(ctx)
 		f.lastRefresh = time.Now()
@@ -203,6 +257,18 @@ func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
 			f.log.Warn("read assignments", "height", b.Height, "err", err)
 		}
 		f.Kick()
+	} else if len(orders) > 0 {
+		var keys [][32]byte
+		for _, id := range orders {
+			ks, err := f.reconcileOrder(ctx, id)
+			if err != nil {
+				f.log.Warn("read order", "height", b.Height, "order", id, "err", err)
+				f.Kick() // the timer's full pass and resync catch up
+				continue
+			}
+			keys = append(keys, ks...)
+		}
+		f.kickCores(keys...)
 	}
 	for _, h := range f.extra {
 		if err := h(ctx, b); err != nil {
@@ -248,25 +314,9 @@ func (f *Follower) reconcile(ctx context.Context) error {
 			if int(a.CoreIndex) >= len(o.Cores) {
 				continue
 			}
-			c := o.Cores[a.CoreIndex]
-			var k [32]byte
-			copy(k[:], c.Key)
-			rec := store.Assignment{
-				Slot: store.Slot{OrderID: a.OrderId, CoreIndex: a.CoreIndex, Replica: a.Replica},
-				Key:  k, Manifest: c.Manifest, Length: c.Length, Fork: c.Fork, TreeHash: c.TreeHash, Signature: c.Signature,
-				ErasureK: o.ErasureK, ErasureN: o.ErasureN, CommittedLength: a.CommittedLength, Peers: o.Peers,
-			}
-			old, had, err := f.cfg.Store.Assignment(rec.Slot)
+			rec, err := f.record(a, o)
 			if err != nil {
 				return err
-			}
-			if !had {
-				f.log.Info("new assignment", "slot", rec.Slot.String(), "core", hex.EncodeToString(k[:]), "length", rec.Length)
-			}
-			if !had || old.Length != rec.Length || old.CommittedLength != rec.CommittedLength || old.Key != rec.Key || !slices.Equal(old.Peers, rec.Peers) {
-				if err := f.cfg.Store.PutAssignment(rec); err != nil {
-					return err
-				}
 			}
 			seen[rec.Slot] = true
 		}
@@ -283,17 +333,96 @@ func (f *Follower) reconcile(ctx context.Context) error {
 		if seen[a.Slot] {
 			continue
 		}
-		f.log.Info("assignment ended", "slot", a.Slot.String())
-		if err := f.cfg.Store.DeleteAssignment(a.Slot); err != nil {
+		if err := f.drop(a); err != nil {
 			return err
 		}
-		if err := f.cfg.Store.Release(a.Key); err != nil {
-			f.log.Warn("release core", "err", err)
-		}
-		if f.cfg.Watch != nil {
-			if still, err := f.cfg.Store.Assigned(a.Key); err == nil && !still {
-				f.cfg.Watch.Dropped(a.Key)
+	}
+	return nil
+}
+
+// reconcileOrder makes the store's slots of order id those the chain
+// lists for this hoster (none once the order ended or is gone), and
+// returns the keys of the cores concerned.
+func (f *Follower) reconcileOrder(ctx context.Context, id uint64) ([][32]byte, error) {
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+	q := f.cfg.Chain.Storage()
+	seen := map[store.Slot]bool{}
+	var keys [][32]byte
+	res, err := q.Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+	switch {
+	case status.Code(err) == codes.NotFound:
+	case err != nil:
+		return nil, fmt.Errorf("order %d: %w", id, err)
+	case !res.Order.IsEnded():
+		o := &res.Order
+		for _, v := range res.Assignments {
+			a := v.Assignment
+			if a.Hoster != f.me || int(a.CoreIndex) >= len(o.Cores) {
+				continue
 			}
+			rec, err := f.record(a, o)
+			if err != nil {
+				return nil, err
+			}
+			seen[rec.Slot] = true
+			keys = append(keys, rec.Key)
+		}
+	}
+	held, err := f.cfg.Store.AssignmentsOfOrder(id)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range held {
+		if !seen[a.Slot] {
+			keys = append(keys, a.Key)
+			if err := f.drop(a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return keys, nil
+}
+
+// record stores what the chain says of slot a of order o (if it changed)
+// and returns it.
+func (f *Follower) record(a storagetypes.Assignment, o *storagetypes.Order) (store.Assignment, error) {
+	c := o.Cores[a.CoreIndex]
+	var k [32]byte
+	copy(k[:], c.Key)
+	rec := store.Assignment{
+		Slot: store.Slot{OrderID: a.OrderId, CoreIndex: a.CoreIndex, Replica: a.Replica},
+		Key:  k, Manifest: c.Manifest, Length: c.Length, Fork: c.Fork, TreeHash: c.TreeHash, Signature: c.Signature,
+		ErasureK: o.ErasureK, ErasureN: o.ErasureN, CommittedLength: a.CommittedLength, Peers: o.Peers,
+	}
+	old, had, err := f.cfg.Store.Assignment(rec.Slot)
+	if err != nil {
+		return rec, err
+	}
+	if !had {
+		f.log.Info("new assignment", "slot", rec.Slot.String(), "core", hex.EncodeToString(k[:]), "length", rec.Length)
+	}
+	if !had || old.Length != rec.Length || old.CommittedLength != rec.CommittedLength || old.Key != rec.Key || !slices.Equal(old.Peers, rec.Peers) {
+		if err := f.cfg.Store.PutAssignment(rec); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// drop forgets slot a (the chain no longer assigns it to this hoster) and
+// deletes its core if no other slot names it.
+func (f *Follower) drop(a store.Assignment) error {
+	f.log.Info("assignment ended", "slot", a.Slot.String())
+	if err := f.cfg.Store.DeleteAssignment(a.Slot); err != nil {
+		return err
+	}
+	if err := f.cfg.Store.Release(a.Key); err != nil {
+		f.log.Warn("release core", "err", err)
+	}
+	if f.cfg.Watch != nil {
+		if still, err := f.cfg.Store.Assigned(a.Key); err == nil && !still {
+			f.cfg.Watch.Dropped(a.Key)
 		}
 	}
 	return nil
@@ -306,45 +435,101 @@ func (f *Follower) worker(ctx context.Context) {
 	defer tick.Stop()
 	resync := time.NewTicker(f.cfg.ResyncInterval)
 	defer resync.Stop()
+	all, keys := true, [][32]byte(nil)
 	for {
-		f.pass(ctx)
+		if all {
+			f.pass(ctx)
+		} else {
+			for _, k := range keys {
+				f.passCore(ctx, k)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.kick:
+			all, keys = f.takeKicks()
 		case <-tick.C:
+			all, keys = f.takeKicks()
+			for k := range f.unsettled {
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
 		case <-resync.C:
 			if err := f.Refresh(ctx); err != nil {
 				f.log.Warn("resync assignments", "err", err)
 			}
+			all, keys = true, nil
+			f.takeKicks()
 		}
 	}
 }
 
+// pass looks at every slot.
 func (f *Follower) pass(ctx context.Context) {
 	all, err := f.cfg.Store.Assignments()
 	if err != nil {
 		f.log.Error("list assignments", "err", err)
 		return
 	}
+	clear(f.unsettled)
 	for _, a := range all {
 		if ctx.Err() != nil {
 			return
 		}
-		held := f.cfg.Store.Held(ctx, a.Key)
-		if held < a.Length {
-			f.maybeFetch(ctx, a, held)
-			held = f.cfg.Store.Held(ctx, a.Key)
-		}
-		if f.cfg.Watch != nil && held > 0 {
-			f.cfg.Watch.Held(a.Key, held)
-		}
-		if held >= a.Length && a.CommittedLength < a.Length {
-			if err := f.commit(ctx, a); err != nil && ctx.Err() == nil {
-				f.log.Warn("commit", "slot", a.Slot.String(), "err", err)
-			}
+		if !f.slot(ctx, a) {
+			f.unsettled[a.Key] = true
 		}
 	}
+}
+
+// passCore looks at the slots of core key.
+func (f *Follower) passCore(ctx context.Context, key [32]byte) {
+	as, err := f.cfg.Store.AssignmentsOf(key)
+	if err != nil {
+		f.log.Error("list assignments", "err", err)
+		return
+	}
+	settled := true
+	for _, a := range as {
+		if ctx.Err() != nil {
+			return
+		}
+		settled = f.slot(ctx, a) && settled
+	}
+	if settled {
+		delete(f.unsettled, key)
+	} else {
+		f.unsettled[key] = true
+	}
+}
+
+// slot fetches what the hoster lacks of a and commits it when due; it
+// reports whether the slot is settled (held whole and committed).
+func (f *Follower) slot(ctx context.Context, a store.Assignment) bool {
+	held := f.cfg.Store.Held(ctx, a.Key)
+	if held < a.Length {
+		f.maybeFetch(ctx, a, held)
+		held = f.cfg.Store.Held(ctx, a.Key)
+	}
+	if f.cfg.Watch != nil && held > 0 {
+		f.cfg.Watch.Held(a.Key, held)
+	}
+	if held < a.Length {
+		return false
+	}
+	if a.CommittedLength < a.Length {
+		if err := f.commit(ctx, a); err != nil {
+			if ctx.Err() == nil {
+				f.log.Warn("commit", "slot", a.Slot.String(), "err", err)
+			}
+			return false
+		}
+		cur, ok, err := f.cfg.Store.Assignment(a.Slot)
+		return err == nil && (!ok || cur.CommittedLength >= cur.Length)
+	}
+	return true
 }
 
 // commit sends MsgCommit for a at a.Length, unless one is in flight.
@@ -379,13 +564,9 @@ func (f *Follower) commit(ctx context.Context, a store.Assignment) error {
 			return err
 		}
 	}
-	// Re-read the slot from the chain right before sending (not rate
-	// limited): the chain's committed length is the truth.
-	f.refreshMu.Lock()
-	err = f.reconcile(ctx)
-	f.lastRefresh = time.Now()
-	f.refreshMu.Unlock()
-	if err != nil {
+	// Re-read the slot's order from the chain right before sending (not
+	// rate limited): the chain's committed length is the truth.
+	if _, err := f.reconcileOrder(ctx, a.OrderID); err != nil {
 		return err
 	}
 	cur, ok, err := f.cfg.Store.Assignment(a.Slot)

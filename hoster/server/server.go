@@ -5,7 +5,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/bits"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,6 +41,10 @@ type Config struct {
 	// Damaged, if set, is told about a block that failed its check on read
 	// (the daemon schedules a repair).
 	Damaged func(key [32]byte, index uint64)
+	// Pushed, if set, is told after a push was stored that core key is
+	// now held up to length (the daemon's follower looks at that core's
+	// slots: a commit may be due). It must not block.
+	Pushed func(key [32]byte, length uint64)
 }
 
 // Server serves the API.
@@ -50,7 +54,15 @@ type Server struct {
 	// pushes bounds the pushes read and stored at once (each holds its
 	// body, up to wire.MaxPushBytes, in memory).
 	pushes chan struct{}
+	// bodies keeps push body buffers for reuse (at most one per push
+	// turn, none larger than keepBody): a push's blocks are not kept once
+	// it is stored, and reusing the buffers spares the garbage collector
+	// a fresh megabytes-large buffer per push.
+	bodies chan []byte
 }
+
+// keepBody is the largest push body buffer kept for reuse.
+const keepBody = 16 << 20
 
 // MaxConcurrentPushes is how many pushes a server handles at once; more
 // wait for a turn (or for their request to be cancelled).
@@ -64,7 +76,7 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), pushes: make(chan struct{}, MaxConcurrentPushes)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), pushes: make(chan struct{}, MaxConcurrentPushes), bodies: make(chan []byte, MaxConcurrentPushes)}
 	s.handle("GET /v1/health", "health", s.health)
 	s.handle("GET /v1/cores/{key}", "info", s.info)
 	s.handle("GET /v1/cores/{key}/blocks/{index}", "block", s.block)
@@ -382,16 +394,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
 	case <-r.Context().Done():
 		return errorf(http.StatusServiceUnavailable, "push cancelled while waiting for a turn")
 	}
-	var body []byte
-	if r.ContentLength > 0 {
-		// Read into a buffer of the announced size (at most
-		// MaxPushBytes, checked above) instead of regrowing one.
-		buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+bytes.MinRead))
-		_, err = buf.ReadFrom(http.MaxBytesReader(w, r.Body, wire.MaxPushBytes))
-		body = buf.Bytes()
-	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, wire.MaxPushBytes))
-	}
+	body, err := s.readBody(w, r)
+	defer s.releaseBody(body)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		s.cfg.Metrics.PushRefused.WithLabelValues("too_large").Inc()
@@ -431,5 +435,57 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.cfg.Metrics.BlocksStored.Add(float64(len(p.Blocks)))
 	s.cfg.Log.Debug("push stored", "core", hex.EncodeToString(key[:]), "start", p.Start, "blocks", len(p.Blocks), "length", length, "took", time.Since(t0))
+	if s.cfg.Pushed != nil {
+		s.cfg.Pushed(key, length)
+	}
 	return writeJSON(w, client.PushResult{Length: length})
+}
+
+// readBody reads a push body (at most wire.MaxPushBytes) into a buffer
+// from s.bodies when the size is announced; give it back with
+// releaseBody once nothing refers to it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, wire.MaxPushBytes)
+	if r.ContentLength <= 0 {
+		return io.ReadAll(body)
+	}
+	n := int(r.ContentLength) // at most MaxPushBytes, checked by the caller
+	var buf []byte
+	// Take a kept buffer large enough (looking at each at most once).
+	for range cap(s.bodies) {
+		var b []byte
+		select {
+		case b = <-s.bodies:
+		default:
+		}
+		if cap(b) >= n || b == nil {
+			buf = b
+			break
+		}
+		s.releaseBody(b)
+	}
+	if cap(buf) < n {
+		// A power of two, so that the buffer also fits the pushes a
+		// little larger that usually follow.
+		buf = make([]byte, n, min(max(1<<bits.Len(uint(n-1)), 64<<10), wire.MaxPushBytes))
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(body, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return buf, err
+	}
+	return buf, nil
+}
+
+// releaseBody keeps buf for a later push if there is room.
+func (s *Server) releaseBody(buf []byte) {
+	if cap(buf) == 0 || cap(buf) > keepBody {
+		return
+	}
+	select {
+	case s.bodies <- buf[:0]:
+	default:
+	}
 }

@@ -7,11 +7,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -472,4 +475,96 @@ func TestPushRefreshesAssignments(t *testing.T) {
 	_, err = c.Push(ctx, w2.key(), w2.push(t, 0, 1))
 	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
 	require.Equal(t, 2, refreshes)
+}
+
+// TestPushedHookAndBodyReuse: the Pushed hook hears of every stored push
+// (key and length) and of no refused one; a push whose body ends before
+// its Content-Length is refused and stores nothing; pushes of different
+// sizes one after the other (their bodies read into reused buffers) store
+// exactly what was sent.
+func TestPushedHookAndBodyReuse(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	defer st.Close()
+	type heard struct {
+		key    [32]byte
+		length uint64
+	}
+	var mu sync.Mutex
+	var got []heard
+	srv := httptest.NewServer(server.New(server.Config{Store: st, Pushed: func(key [32]byte, length uint64) {
+		mu.Lock()
+		got = append(got, heard{key, length})
+		mu.Unlock()
+	}}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, srv.Client())
+	require.NoError(t, err)
+	hooks := func() []heard {
+		mu.Lock()
+		defer mu.Unlock()
+		out := got
+		got = nil
+		return out
+	}
+
+	w := newWriter(t, 30, 3000)
+	require.NoError(t, st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: 1}, Key: w.key(), Manifest: w.core.Info().Manifest, Length: 30}))
+	// Large, small, larger: the buffers of earlier pushes are reused.
+	for _, r := range [][2]uint64{{0, 20}, {20, 21}, {21, 30}} {
+		n, err := c.Push(ctx, w.key(), w.push(t, r[0], r[1]))
+		require.NoError(t, err)
+		require.Equal(t, r[1], n)
+		require.Equal(t, []heard{{w.key(), r[1]}}, hooks())
+	}
+	core, err := st.Core(ctx, w.key())
+	require.NoError(t, err)
+	for i := range uint64(30) {
+		b, err := core.Get(ctx, i)
+		require.NoError(t, err)
+		require.Equal(t, w.data[i], b, "block %d", i)
+	}
+
+	// Refused pushes are not heard of: another core, a conflict.
+	other := newWriter(t, 2, 10)
+	_, err = c.Push(ctx, other.key(), other.push(t, 0, 2))
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "%v", err)
+	p := w.push(t, 0, 30)
+	p.Blocks = append([][]byte(nil), p.Blocks...)
+	p.Blocks[3] = []byte("not block 3")
+	_, err = c.Push(ctx, w.key(), p)
+	require.True(t, client.IsStatus(err, http.StatusConflict), "%v", err)
+	require.Empty(t, hooks())
+
+	// A body cut short of its Content-Length.
+	w2 := newWriter(t, 4, 5000)
+	require.NoError(t, st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: 2}, Key: w2.key(), Manifest: w2.core.Info().Manifest, Length: 4}))
+	body, err := wire.EncodePush(w2.push(t, 0, 4))
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	fmt.Fprintf(conn, "POST /v1/cores/%x/blocks HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", w2.key(), wire.PushContentType, len(body))
+	conn.Write(body[:len(body)/2])
+	conn.(*net.TCPConn).CloseWrite()
+	answer, _ := io.ReadAll(conn)
+	conn.Close()
+	// The server may answer 400 or just drop the connection; either way
+	// nothing is stored and nobody hears of it.
+	if len(answer) > 0 {
+		require.Contains(t, string(answer), "400", "%s", answer)
+	}
+	require.Zero(t, st.Held(ctx, w2.key()))
+	require.Empty(t, hooks())
+	// The next push (maybe into the same buffer) is whole.
+	n, err := c.Push(ctx, w2.key(), w2.push(t, 0, 4))
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), n)
+	core2, err := st.Core(ctx, w2.key())
+	require.NoError(t, err)
+	for i := range uint64(4) {
+		b, err := core2.Get(ctx, i)
+		require.NoError(t, err)
+		require.Equal(t, w2.data[i], b)
+	}
 }

@@ -255,6 +255,23 @@ func (s *Store) AssignmentsOf(key [32]byte) ([]Assignment, error) {
 	return out, err
 }
 
+// AssignmentsOfOrder lists the assignments of order id.
+func (s *Store) AssignmentsOfOrder(id uint64) ([]Assignment, error) {
+	var out []Assignment
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAssignments).Cursor()
+		for k, v := c.Seek(u64(id)); k != nil && bytes.HasPrefix(k, u64(id)); k, v = c.Next() {
+			var a Assignment
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Assigned reports whether some assignment names core key.
 func (s *Store) Assigned(key [32]byte) (bool, error) {
 	var ok bool
@@ -561,18 +578,7 @@ func (s *Store) FreeDisk() (uint64, error) {
 // Append returns. Blocks the hoster already holds are checked to be the
 // same and not stored again (a repeated push is a no-op).
 func (s *Store) Append(ctx context.Context, key [32]byte, p *wire.Push, lim Limits) (uint64, error) {
-	as, err := s.AssignmentsOf(key)
-	if err != nil {
-		return 0, err
-	}
-	if len(as) == 0 {
-		return 0, fmt.Errorf("core %x: %w", key, ErrNotAssigned)
-	}
-	manifest := as[0].Manifest
-	if len(manifest) == 0 && len(p.Manifest) > 0 && hypercore.ManifestKey(p.Manifest) == key {
-		manifest = p.Manifest
-	}
-	h, err := s.heldCore(ctx, key, manifest, true)
+	h, err := s.assignedCore(ctx, key, p.Manifest)
 	if err != nil {
 		return 0, err
 	}
@@ -620,6 +626,39 @@ func (s *Store) Append(ctx context.Context, key [32]byte, p *wire.Push, lim Limi
 	}
 	s.used.Add(incoming)
 	return n, nil
+}
+
+// assignedCore returns core key for an append, making the replica if
+// the hoster holds none (with the manifest the chain has for it, or
+// pushed, a manifest whose hash is the key); ErrNotAssigned if no
+// assignment names it. An open core costs a look-up of the core's index
+// entry, not a decoding of its assignments.
+func (s *Store) assignedCore(ctx context.Context, key [32]byte, pushed []byte) (*held, error) {
+	s.mu.Lock()
+	h := s.cores[key]
+	s.mu.Unlock()
+	if h != nil {
+		ok, err := s.Assigned(key)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("core %x: %w", key, ErrNotAssigned)
+		}
+		return h, nil
+	}
+	as, err := s.AssignmentsOf(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, fmt.Errorf("core %x: %w", key, ErrNotAssigned)
+	}
+	manifest := as[0].Manifest
+	if len(manifest) == 0 && len(pushed) > 0 && hypercore.ManifestKey(pushed) == key {
+		manifest = pushed
+	}
+	return s.heldCore(ctx, key, manifest, true)
 }
 
 // Release deletes core key from disk if no assignment names it any more.
