@@ -1,9 +1,6 @@
 package crypt
 
-import (
-	"container/list"
-	"sync"
-)
+import "github.com/datdot/datdot/gateway/store/lru"
 
 // Cache keeps decrypted segments of recently written or read blobs in
 // memory, least recently used dropped first, so that a GET of a hot
@@ -21,11 +18,8 @@ import (
 // or download would push out everything else). A nil *Cache caches
 // nothing.
 type Cache struct {
-	mu    sync.Mutex
-	max   int64
-	used  int64
-	ll    *list.List
-	items map[segKey]*list.Element
+	max int64
+	c   *lru.Cache[segKey, segEntry]
 }
 
 type segKey struct {
@@ -34,7 +28,6 @@ type segKey struct {
 }
 
 type segEntry struct {
-	key     segKey
 	wrapped string // the blob's wrapped key: which encryption this is the plaintext of
 	plain   []byte
 }
@@ -45,7 +38,7 @@ func NewCache(max int64) *Cache {
 	if max < Segment {
 		return nil
 	}
-	return &Cache{max: max, ll: list.New(), items: map[segKey]*list.Element{}}
+	return &Cache{max: max, c: lru.New[segKey](max, func(e segEntry) int64 { return int64(len(e.plain)) })}
 }
 
 // wants reports whether segments of a blob of size plaintext bytes are
@@ -60,48 +53,19 @@ func (c *Cache) get(id, wrapped string, seg int64) []byte {
 	if c == nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.items[segKey{id, seg}]
-	if e == nil {
+	e, ok := c.c.Get(segKey{id, seg})
+	if !ok || e.wrapped != wrapped {
 		return nil
 	}
-	se := e.Value.(*segEntry)
-	if se.wrapped != wrapped {
-		return nil
-	}
-	c.ll.MoveToFront(e)
-	return se.plain
+	return e.plain
 }
 
 // put stores segment seg of blob id; plain must not be modified
 // afterwards.
 func (c *Cache) put(id, wrapped string, seg int64, plain []byte) {
-	if c == nil {
-		return
+	if c != nil {
+		c.c.Put(segKey{id, seg}, segEntry{wrapped: wrapped, plain: plain})
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := segKey{id, seg}
-	if e := c.items[k]; e != nil {
-		se := e.Value.(*segEntry)
-		c.used += int64(len(plain)) - int64(len(se.plain))
-		se.wrapped, se.plain = wrapped, plain
-		c.ll.MoveToFront(e)
-	} else {
-		c.items[k] = c.ll.PushFront(&segEntry{key: k, wrapped: wrapped, plain: plain})
-		c.used += int64(len(plain))
-	}
-	for c.used > c.max {
-		c.removeLocked(c.ll.Back())
-	}
-}
-
-func (c *Cache) removeLocked(e *list.Element) {
-	se := e.Value.(*segEntry)
-	c.ll.Remove(e)
-	delete(c.items, se.key)
-	c.used -= int64(len(se.plain))
 }
 
 // drop removes the segments [0, segs) of blob id.
@@ -109,21 +73,13 @@ func (c *Cache) drop(id string, segs int64) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if int64(len(c.items)) < segs {
+	if int64(c.c.Len()) < segs {
 		// Fewer entries than segments: walk the entries instead.
-		for k, e := range c.items {
-			if k.id == id {
-				c.removeLocked(e)
-			}
-		}
+		c.c.RemoveIf(func(k segKey) bool { return k.id == id })
 		return
 	}
 	for s := range segs {
-		if e := c.items[segKey{id, s}]; e != nil {
-			c.removeLocked(e)
-		}
+		c.c.Remove(segKey{id, s})
 	}
 }
 
@@ -132,7 +88,5 @@ func (c *Cache) Size() int64 {
 	if c == nil {
 		return 0
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.used
+	return c.c.Size()
 }

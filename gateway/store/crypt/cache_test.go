@@ -107,9 +107,7 @@ func TestCacheFillsOnRead(t *testing.T) {
 	// Segments 3.. gone from the cache: 0-2 come from it, 3.. from the
 	// store.
 	for s := int64(3); s < 6; s++ {
-		cached.Cache.mu.Lock()
-		cached.Cache.removeLocked(cached.Cache.items[segKey{ref.ID, s}])
-		cached.Cache.mu.Unlock()
+		cached.Cache.c.Remove(segKey{ref.ID, s})
 	}
 	if got := readRange(t, cached, ref, 100, ref.Size-100); !bytes.Equal(got, data[100:]) {
 		t.Fatal("read half from the cache differs")
