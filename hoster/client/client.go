@@ -191,13 +191,23 @@ func (c *Client) Proof(ctx context.Context, key [32]byte, index, length uint64) 
 // the blocks are durable; a push of blocks it already holds succeeds
 // without storing them again.
 func (c *Client) Push(ctx context.Context, key [32]byte, p *wire.Push) (uint64, error) {
-	body, err := wire.EncodePush(p)
+	// The body is streamed from the blocks where they are (no copy of
+	// them into one buffer); a retry of the request re-reads them.
+	body, err := wire.NewPushBody(p)
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/v1/cores/%x/blocks", c.base, key), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/v1/cores/%x/blocks", c.base, key), body)
 	if err != nil {
 		return 0, err
+	}
+	req.ContentLength = body.Len()
+	req.GetBody = func() (io.ReadCloser, error) {
+		b, err := wire.NewPushBody(p)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(b), nil
 	}
 	req.Header.Set("Content-Type", wire.PushContentType)
 	out, err := c.do(req, 1<<16)
@@ -211,12 +221,29 @@ func (c *Client) Push(ctx context.Context, key [32]byte, p *wire.Push) (uint64, 
 	return r.Length, nil
 }
 
+// BlockFunc returns block index of a core being pushed. The push reads
+// the returned bytes until it returns and keeps none of them after: a
+// caller may hand out memory it reuses once the push is over.
+type BlockFunc func(ctx context.Context, index uint64) ([]byte, error)
+
 // PushCore sends the blocks of core (a writer's core) that the hoster
 // does not hold yet, up to length (at most core's head), in pushes of at
 // most batchBytes bytes (0: 8 MiB). Each push is signed with priv, the
 // writer's key, over the tree at its end. It asks the hoster for its length
 // first and returns the hoster's final length.
 func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, length uint64, batchBytes int) (uint64, error) {
+	return c.PushCoreWith(ctx, core, priv, length, batchBytes, nil)
+}
+
+// PushCoreWith is PushCore with the blocks taken from get (the writer's
+// own copy of blocks it appended, e.g. still in memory) instead of the
+// core's storage; get nil reads the storage, checking every block against
+// the tree. Blocks from get are not checked here (the hoster checks every
+// block against the signature over the tree).
+func (c *Client) PushCoreWith(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, length uint64, batchBytes int, get BlockFunc) (uint64, error) {
+	if get == nil {
+		get = core.Get
+	}
 	info := core.Info()
 	if length > info.Length {
 		return 0, fmt.Errorf("hoster: push: length %d beyond the core's %d", length, info.Length)
@@ -238,7 +265,7 @@ func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed2551
 	default:
 		return 0, err
 	}
-	return c.pushFrom(ctx, core, core.Get, priv, manifest, start, length, batchBytes)
+	return c.pushFrom(ctx, core, get, priv, manifest, start, length, batchBytes)
 }
 
 // PushCoreFrom is PushCore for a caller that knows the hoster holds the
@@ -247,6 +274,15 @@ func (c *Client) PushCore(ctx context.Context, core *hypercore.Core, priv ed2551
 // Blocks are read without checking them against the local tree (the
 // hoster checks them against the signature).
 func (c *Client) PushCoreFrom(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, start, length uint64, batchBytes int) (uint64, error) {
+	return c.PushCoreFromWith(ctx, core, priv, start, length, batchBytes, nil)
+}
+
+// PushCoreFromWith is PushCoreFrom with the blocks taken from get (see
+// PushCoreWith); get nil reads the core's storage unchecked.
+func (c *Client) PushCoreFromWith(ctx context.Context, core *hypercore.Core, priv ed25519.PrivateKey, start, length uint64, batchBytes int, get BlockFunc) (uint64, error) {
+	if get == nil {
+		get = core.GetUnchecked
+	}
 	info := core.Info()
 	if length > info.Length || start > length {
 		return 0, fmt.Errorf("hoster: push: blocks %d..%d beyond the core's %d", start, length, info.Length)
@@ -259,10 +295,10 @@ func (c *Client) PushCoreFrom(ctx context.Context, core *hypercore.Core, priv ed
 	if !info.Compat {
 		manifest = info.Manifest
 	}
-	return c.pushFrom(ctx, core, core.GetUnchecked, priv, manifest, start, length, batchBytes)
+	return c.pushFrom(ctx, core, get, priv, manifest, start, length, batchBytes)
 }
 
-func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, get func(context.Context, uint64) ([]byte, error),
+func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, get BlockFunc,
 	priv ed25519.PrivateKey, manifest []byte, start, length uint64, batchBytes int) (uint64, error) {
 	info := core.Info()
 	for start < length {

@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Limits of the encodings. A push or a block list larger than these is
@@ -66,33 +67,99 @@ type Push struct {
 
 // EncodePush encodes p; it refuses a push over the limits.
 func EncodePush(p *Push) ([]byte, error) {
+	body, err := NewPushBody(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, body.Len())
+	if _, err := io.ReadFull(body, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PushBody is the encoding of a push as a reader that sends the blocks
+// from where they are: the blocks are not copied into one body first. The
+// push's blocks must not change until the body is read (or dropped).
+type PushBody struct {
+	parts [][]byte // encoded pieces in order: header, then per block its length and its bytes
+	size  int64
+}
+
+// NewPushBody encodes p (refusing a push over the limits, as EncodePush).
+func NewPushBody(p *Push) (*PushBody, error) {
 	if len(p.Blocks) > MaxPushBlocks {
 		return nil, fmt.Errorf("wire: %d blocks in one push, at most %d", len(p.Blocks), MaxPushBlocks)
 	}
 	if len(p.Signature) > MaxSignature || len(p.Manifest) > MaxManifest {
 		return nil, fmt.Errorf("wire: signature or manifest too large")
 	}
-	size := len(pushMagic) + 5*binary.MaxVarintLen64 + len(p.Signature) + len(p.Manifest)
-	for _, b := range p.Blocks {
-		if len(b) > MaxBlockSize {
-			return nil, fmt.Errorf("wire: block of %d bytes, at most %d", len(b), MaxBlockSize)
+	head := make([]byte, 0, len(pushMagic)+5*binary.MaxVarintLen64+len(p.Signature)+len(p.Manifest))
+	head = append(head, pushMagic...)
+	head = binary.AppendUvarint(head, p.Start)
+	head = binary.AppendUvarint(head, p.Fork)
+	head = appendBytes(head, p.Signature)
+	head = appendBytes(head, p.Manifest)
+	head = binary.AppendUvarint(head, uint64(len(p.Blocks)))
+	// Every block's length prefix lives in one buffer, each sent right
+	// before its block.
+	prefixes := make([]byte, 0, len(p.Blocks)*binary.MaxVarintLen64)
+	b := &PushBody{parts: make([][]byte, 0, 1+2*len(p.Blocks)), size: int64(len(head))}
+	b.parts = append(b.parts, head)
+	for _, blk := range p.Blocks {
+		if len(blk) > MaxBlockSize {
+			return nil, fmt.Errorf("wire: block of %d bytes, at most %d", len(blk), MaxBlockSize)
 		}
-		size += binary.MaxVarintLen64 + len(b)
+		at := len(prefixes)
+		prefixes = binary.AppendUvarint(prefixes, uint64(len(blk)))
+		b.parts = append(b.parts, prefixes[at:len(prefixes):len(prefixes)], blk)
+		b.size += int64(len(prefixes)-at) + int64(len(blk))
 	}
-	out := make([]byte, 0, size)
-	out = append(out, pushMagic...)
-	out = binary.AppendUvarint(out, p.Start)
-	out = binary.AppendUvarint(out, p.Fork)
-	out = appendBytes(out, p.Signature)
-	out = appendBytes(out, p.Manifest)
-	out = binary.AppendUvarint(out, uint64(len(p.Blocks)))
-	for _, b := range p.Blocks {
-		out = appendBytes(out, b)
+	if b.size > MaxPushBytes {
+		return nil, fmt.Errorf("wire: push of %d bytes, at most %d", b.size, MaxPushBytes)
 	}
-	if len(out) > MaxPushBytes {
-		return nil, fmt.Errorf("wire: push of %d bytes, at most %d", len(out), MaxPushBytes)
+	return b, nil
+}
+
+// Len is the size of the whole encoded push.
+func (b *PushBody) Len() int64 { return b.size }
+
+// Read implements io.Reader.
+func (b *PushBody) Read(out []byte) (int, error) {
+	n := 0
+	for n < len(out) && len(b.parts) > 0 {
+		c := copy(out[n:], b.parts[0])
+		n += c
+		if b.parts[0] = b.parts[0][c:]; len(b.parts[0]) == 0 {
+			b.parts = b.parts[1:]
+		}
 	}
-	return out, nil
+	if n == 0 && len(b.parts) == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// WriteTo implements io.WriterTo: each piece goes to w as it is.
+func (b *PushBody) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for len(b.parts) > 0 {
+		part := b.parts[0]
+		c, err := w.Write(part)
+		n += int64(c)
+		if c < len(part) {
+			b.parts[0] = part[c:]
+			if err == nil {
+				err = io.ErrShortWrite
+			}
+			return n, err
+		}
+		b.parts = b.parts[1:]
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // DecodePush decodes a push body. The returned slices alias b.

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -115,4 +116,84 @@ func FuzzDecodeBlockList(f *testing.F) {
 			t.Fatalf("re-encoding differs")
 		}
 	})
+}
+
+// TestPushBody: the streamed body is the push's encoding however it is
+// read (small reads, WriteTo), its Len is exact, and the blocks are sent
+// from where they are (a block changed before reading shows up).
+func TestPushBody(t *testing.T) {
+	p := &Push{Start: 300, Fork: 2, Signature: bytes.Repeat([]byte{9}, 64), Manifest: []byte("manifest"),
+		Blocks: [][]byte{[]byte("a"), {}, bytes.Repeat([]byte{1}, 70000), bytes.Repeat([]byte{2}, 200)}}
+	whole := func() []byte {
+		b, err := NewPushBody(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		n, err := b.WriteTo(&out)
+		if err != nil || n != b.Len() || int64(out.Len()) != b.Len() {
+			t.Fatalf("WriteTo: %d of %d bytes: %v", n, b.Len(), err)
+		}
+		return out.Bytes()
+	}
+	enc := whole()
+	q, err := DecodePush(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Start != p.Start || q.Fork != p.Fork || !bytes.Equal(q.Signature, p.Signature) || !bytes.Equal(q.Manifest, p.Manifest) || len(q.Blocks) != len(p.Blocks) {
+		t.Fatalf("decoded %+v", q)
+	}
+	for i := range p.Blocks {
+		if !bytes.Equal(q.Blocks[i], p.Blocks[i]) {
+			t.Fatalf("block %d differs", i)
+		}
+	}
+	for _, chunk := range []int{1, 3, 7, 4096, 1 << 20} {
+		b, err := NewPushBody(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		buf := make([]byte, chunk)
+		for {
+			n, err := b.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil || n == 0 {
+				t.Fatalf("read of %d: %d, %v", chunk, n, err)
+			}
+		}
+		if !bytes.Equal(got, enc) {
+			t.Fatalf("reads of %d bytes gave another body", chunk)
+		}
+	}
+	// A writer that stops short gets an error, not a silent truncation.
+	b, _ := NewPushBody(p)
+	if n, err := b.WriteTo(&shortWriter{left: 1000}); err == nil || n != 1000 {
+		t.Fatalf("short writer: %d, %v", n, err)
+	}
+	// Not copied: a change to a block before the body is read is sent.
+	p.Blocks[2][0] = 0xee
+	if bytes.Equal(whole(), enc) {
+		t.Fatal("the body did not read the block where it is")
+	}
+	// The limits of EncodePush hold.
+	if _, err := NewPushBody(&Push{Signature: []byte{1}, Blocks: make([][]byte, MaxPushBlocks+1)}); err == nil {
+		t.Fatal("too many blocks")
+	}
+	big := make([]byte, MaxBlockSize)
+	if _, err := NewPushBody(&Push{Signature: []byte{1}, Blocks: [][]byte{big, big, big, big, big, big, big, big}}); err == nil {
+		t.Fatal("oversized push")
+	}
+}
+
+type shortWriter struct{ left int }
+
+func (w *shortWriter) Write(p []byte) (int, error) {
+	n := min(len(p), w.left)
+	w.left -= n
+	return n, nil
 }

@@ -124,8 +124,19 @@ type Config struct {
 	// values keep no blob in memory.
 	BlobMemBytes   int64
 	MemBudgetBytes int64
-	Log            *slog.Logger
+	// PushMemBytes bounds, per volume, the blocks kept in memory from
+	// their append until every core's hosters hold them (with a
+	// CoreShipper): pushes send them from there instead of reading the
+	// local cores. Past the bound the oldest are dropped and their pushes
+	// read the local cores. Default DefaultPushMemBytes; negative keeps
+	// none.
+	PushMemBytes int64
+	Log          *slog.Logger
 }
+
+// DefaultPushMemBytes is the default Config.PushMemBytes: about 1.5 s of
+// pushes at 100 MB/s.
+const DefaultPushMemBytes = 128 << 20
 
 // Journal is the part of store.MetaStore a BlobWriter uses.
 type Journal interface {
@@ -227,6 +238,13 @@ type Volume struct {
 	workers     sync.WaitGroup
 	pmu         sync.Mutex // serialises Prepare
 	prepared    bool
+	// mem[j] holds blocks memBase[j]... of core j, appended to the local
+	// core and not yet held by its hosters (pushMem); memBytes is their
+	// total. Only core j's worker reads mem[j] outside fmu, and only while
+	// pushing[j]: a block is recycled only when its core is not pushing.
+	mem      [][][]byte
+	memBase  []uint64
+	memBytes int64
 }
 
 type waiter struct {
@@ -288,6 +306,9 @@ func Open(cfg Config) (*Blobs, error) {
 	}
 	if cfg.MemBudgetBytes == 0 {
 		cfg.MemBudgetBytes = DefaultMemBudgetBytes
+	}
+	if cfg.PushMemBytes == 0 {
+		cfg.PushMemBytes = DefaultPushMemBytes
 	}
 	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
@@ -781,6 +802,10 @@ func (v *Volume) failLocked(err error) {
 		w.done <- err
 	}
 	v.waiting = nil
+	// No more pushes: the blocks kept for them go.
+	for j := range v.mem {
+		v.dropMemLocked(j, v.memBase[j]+uint64(len(v.mem[j])))
+	}
 }
 
 // emit is the stream encoder's output: coded stripes wait in pending for
@@ -822,27 +847,29 @@ func (v *Volume) appendPending(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	// The cores keep no block they were given (hypercore.Storage.Commit):
-	// every block the cache does not hold is free for the next stripes.
-	keep := 0
-	if v.b.cache != nil {
-		keep = v.Layout.K
-	}
-	for _, shards := range v.pending {
-		for _, blk := range shards[keep:] {
-			v.b.putBlock(blk)
+	err := errors.Join(errs...)
+	appended := uint64(len(v.pending))
+	if v.stop != nil && err == nil {
+		v.fmu.Lock()
+		// The blocks stay in memory for the pushes (the cores keep none
+		// of the blocks they were given: hypercore.Storage.Commit).
+		v.keepMemLocked(v.local, v.pending)
+		v.local += appended
+		v.fmu.Unlock()
+	} else {
+		// Every block the cache does not hold is free for the next stripes.
+		for _, shards := range v.pending {
+			for _, blk := range shards[v.cachedShards():] {
+				v.b.putBlock(blk)
+			}
 		}
 	}
 	clear(v.pending)
-	appended := uint64(len(v.pending))
 	v.pending = v.pending[:0]
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return err
 	}
 	if v.stop != nil {
-		v.fmu.Lock()
-		v.local += appended
-		v.fmu.Unlock()
 		for _, k := range v.kick {
 			select {
 			case k <- struct{}{}:
@@ -960,6 +987,7 @@ func (b *Blobs) startShipping(v *Volume) {
 		st.SetNoSync(true)
 	}
 	v.pushed, v.pushing, v.coreErr = make([]uint64, n), make([]bool, n), make([]error, n)
+	v.mem, v.memBase = make([][][]byte, n), make([]uint64, n)
 	v.kick = make([]chan struct{}, n)
 	v.wctx, v.stop = context.WithCancel(context.Background())
 	for j := range n {
@@ -981,6 +1009,9 @@ func (v *Volume) stopShipping() error {
 		w.done <- errClosed
 	}
 	v.waiting = nil
+	for j := range v.mem {
+		v.dropMemLocked(j, v.memBase[j]+uint64(len(v.mem[j])))
+	}
 	v.fmu.Unlock()
 	for _, st := range v.stores {
 		if st == nil {
@@ -1028,6 +1059,7 @@ func (v *Volume) worker(j int) {
 				v.coreFailedLocked(j, err)
 			} else {
 				v.pushed[j] = max(v.pushed[j], target)
+				v.dropMemLocked(j, v.pushed[j])
 			}
 			acked := v.releaseLocked()
 			flush := v.flushWanted && v.failed == nil && v.idleLocked() >= v.b.cfg.AckCores
@@ -1065,6 +1097,7 @@ func (v *Volume) prepare(length uint64) error {
 func (v *Volume) coreFailedLocked(j int, err error) {
 	err = fmt.Errorf("network: volume %s core %d: %w", v.Hex, j, err)
 	v.coreErr[j] = err
+	v.dropMemLocked(j, v.memBase[j]+uint64(len(v.mem[j])))
 	v.b.cfg.Log.Error("push of a volume core failed; the volume takes no more blobs", "volume", v.Hex, "core", j, "err", err)
 	if !v.noWrites {
 		v.noWrites = true

@@ -163,7 +163,7 @@ func (n *testNet) PushCore(ctx context.Context, v *Volume, j int, length uint64)
 	if err != nil {
 		return err
 	}
-	_, err = cl.PushCore(ctx, v.Cores[j], v.Keys[j], length, 0)
+	_, err = cl.PushCoreWith(ctx, v.Cores[j], v.Keys[j], length, 0, v.PushSource(j))
 	return err
 }
 

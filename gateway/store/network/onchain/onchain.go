@@ -314,7 +314,7 @@ func (s *Shipper) pushAll(ctx context.Context, v *network.Volume, o *order, leng
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[j] = s.push(ctx, v, j, endpoints[j], length)
+			errs[j] = s.push(ctx, v, j, endpoints[j], length, nil)
 		}()
 	}
 	wg.Wait()
@@ -334,7 +334,7 @@ func (s *Shipper) pushAll(ctx context.Context, v *network.Volume, o *order, leng
 			if errs[j] == nil {
 				continue
 			}
-			if errs[j] = s.push(ctx, v, j, fresh[j], length); errs[j] != nil {
+			if errs[j] = s.push(ctx, v, j, fresh[j], length, nil); errs[j] != nil {
 				return errors.Join(errs...)
 			}
 		}
@@ -364,7 +364,10 @@ func (s *Shipper) PushCore(ctx context.Context, v *network.Volume, j int, length
 	s.mu.Lock()
 	eps := o.endpoints[j]
 	s.mu.Unlock()
-	err = s.push(ctx, v, j, eps, length)
+	// The volume keeps the blocks not yet pushed in memory: the pushes
+	// send them from there.
+	src := v.PushSource(j)
+	err = s.push(ctx, v, j, eps, length, src)
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
@@ -377,7 +380,7 @@ func (s *Shipper) PushCore(ctx context.Context, v *network.Volume, j int, length
 		return err
 	}
 	s.cfg.Log.Info("core placement changed; pushing to the current hosters", "volume", v.Hex, "order", o.id, "core", j)
-	return s.push(ctx, v, j, fresh[j], length)
+	return s.push(ctx, v, j, fresh[j], length, src)
 }
 
 // Shipped implements network.CoreShipper: the order is extended to length
@@ -391,7 +394,9 @@ func (s *Shipper) Shipped(v *network.Volume, length uint64) {
 	}
 }
 
-func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints []string, length uint64) error {
+// push pushes blocks [0, length) of core j to every endpoint, taking the
+// blocks from src (nil: the local core).
+func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints []string, length uint64, src client.BlockFunc) error {
 	if len(endpoints) == 0 {
 		return fmt.Errorf("onchain: volume %s core %d has no hoster", v.Hex, j)
 	}
@@ -411,9 +416,9 @@ func (s *Shipper) push(ctx context.Context, v *network.Volume, j int, endpoints 
 			pctx, cancel := context.WithTimeout(ctx, s.cfg.PushTimeout)
 			var got uint64
 			if known && start <= length {
-				got, err = c.PushCoreFrom(pctx, v.Cores[j], v.Keys[j], start, length, 0)
+				got, err = c.PushCoreFromWith(pctx, v.Cores[j], v.Keys[j], start, length, 0, src)
 			} else {
-				got, err = c.PushCore(pctx, v.Cores[j], v.Keys[j], length, 0)
+				got, err = c.PushCoreWith(pctx, v.Cores[j], v.Keys[j], length, 0, src)
 			}
 			cancel()
 			s.mu.Lock()
