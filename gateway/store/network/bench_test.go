@@ -19,43 +19,59 @@ import (
 	"github.com/datdot/datdot/volume"
 )
 
-// BenchmarkPutGet writes and reads blobs through an encrypting network
+// BenchmarkPutGet writes blobs through an encrypting network
 // store with k=4 m=2 over six real hoster API servers (hoster/server over
 // hoster/store with fsync, on loopback, in this process), 8 writers at
-// once: the whole write path (encryption, RS, local cores, pushes) and the
-// cache-off read path. Profile with -cpuprofile.
+// once: the whole write path (encryption, RS, local cores, pushes, the
+// hosters' storing). Profile with -cpuprofile.
+//
+// pushmem=off keeps no block in memory for the pushes (they read the
+// local cores, Config.PushMemBytes < 0).
 func BenchmarkPutGet(b *testing.B) {
-	for _, size := range []int{64 << 10, 1 << 20, 16 << 20} {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			net := benchHosters(b, 6)
-			blobs := benchStore(b, net, 0)
-			data := make([]byte, size)
-			rand.Read(data)
-			var refs []store.BlobRef
-			var mu sync.Mutex
-			b.SetBytes(int64(size))
-			b.ResetTimer()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						ref, err := store.WriteBlob(ctx, blobs, bytes.NewReader(data), int64(size), nil)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						mu.Lock()
-						refs = append(refs, ref)
-						mu.Unlock()
-					}
-				}()
+	for _, mem := range []int64{0, -1} {
+		for _, size := range []int{64 << 10, 1 << 20, 16 << 20} {
+			name := fmt.Sprintf("%dKiB", size>>10)
+			if mem < 0 {
+				name = "pushmem=off/" + name
 			}
-			wg.Wait()
-		})
+			b.Run(name, func(b *testing.B) { benchPut(b, size, mem) })
+		}
 	}
+}
+
+func benchPut(b *testing.B, size int, pushMem int64) {
+	net := benchHosters(b, 6)
+	blobs := benchStore(b, net, 0, pushMem)
+	data := make([]byte, size)
+	rand.Read(data)
+	var refs []store.BlobRef
+	var mu sync.Mutex
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	// CPU of the whole process: the gateway's work and the six
+	// hosters' (their servers run in this process too).
+	cpu0 := cpuTime(b)
+	defer func() { b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op") }()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				ref, err := store.WriteBlob(ctx, blobs, bytes.NewReader(data), int64(size), nil)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				refs = append(refs, ref)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func benchHosters(b *testing.B, n int) *testNet {
@@ -66,7 +82,7 @@ func benchHosters(b *testing.B, n int) *testNet {
 	return net
 }
 
-func benchStore(b *testing.B, net *testNet, cacheBytes int64) *crypt.Blobs {
+func benchStore(b *testing.B, net *testNet, cacheBytes, pushMem int64) *crypt.Blobs {
 	dir := b.TempDir()
 	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
 	if err != nil {
@@ -78,7 +94,7 @@ func benchStore(b *testing.B, net *testNet, cacheBytes int64) *crypt.Blobs {
 		b.Fatal(err)
 	}
 	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 4, M: 2}, Shipper: net, Journal: meta,
-		Remote: remote, CacheBytes: cacheBytes})
+		Remote: remote, CacheBytes: cacheBytes, PushMemBytes: pushMem})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -100,7 +116,7 @@ func BenchmarkGet(b *testing.B) {
 		for _, size := range []int{64 << 10, 1 << 20, 16 << 20} {
 			b.Run(fmt.Sprintf("%s/%dKiB", mode, size>>10), func(b *testing.B) {
 				net := benchHosters(b, 6)
-				blobs := benchStore(b, net, 0)
+				blobs := benchStore(b, net, 0, 0)
 				if mode == "cache" {
 					blobs.Cache = crypt.NewCache(1 << 30)
 				}
