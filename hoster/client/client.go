@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/datdot/datdot/hoster/wire"
 	"github.com/datdot/datdot/hypercore"
@@ -192,22 +193,33 @@ func (c *Client) Proof(ctx context.Context, key [32]byte, index, length uint64) 
 // without storing them again.
 func (c *Client) Push(ctx context.Context, key [32]byte, p *wire.Push) (uint64, error) {
 	// The body is streamed from the blocks where they are (no copy of
-	// them into one buffer); a retry of the request re-reads them.
-	body, err := wire.NewPushBody(p)
+	// them into one buffer); a retry of the request re-reads them. The
+	// transport may still be reading a body when Do returns (an early
+	// answer): Push returns only once every body it made is closed, so
+	// that the caller may reuse the blocks.
+	var bodies sync.WaitGroup
+	defer bodies.Wait()
+	newBody := func() (io.ReadCloser, int64, error) {
+		b, err := wire.NewPushBody(p)
+		if err != nil {
+			return nil, 0, err
+		}
+		bodies.Add(1)
+		return &doneBody{PushBody: b, done: bodies.Done}, b.Len(), nil
+	}
+	body, size, err := newBody()
 	if err != nil {
 		return 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s/v1/cores/%x/blocks", c.base, key), body)
 	if err != nil {
+		body.Close()
 		return 0, err
 	}
-	req.ContentLength = body.Len()
+	req.ContentLength = size
 	req.GetBody = func() (io.ReadCloser, error) {
-		b, err := wire.NewPushBody(p)
-		if err != nil {
-			return nil, err
-		}
-		return io.NopCloser(b), nil
+		b, _, err := newBody()
+		return b, err
 	}
 	req.Header.Set("Content-Type", wire.PushContentType)
 	out, err := c.do(req, 1<<16)
@@ -219,6 +231,18 @@ func (c *Client) Push(ctx context.Context, key [32]byte, p *wire.Push) (uint64, 
 		return 0, fmt.Errorf("hoster: push: %w", err)
 	}
 	return r.Length, nil
+}
+
+// doneBody is a push body that reports its Close (once).
+type doneBody struct {
+	*wire.PushBody
+	once sync.Once
+	done func()
+}
+
+func (b *doneBody) Close() error {
+	b.once.Do(b.done)
+	return nil
 }
 
 // BlockFunc returns block index of a core being pushed. The push reads

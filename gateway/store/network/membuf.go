@@ -213,7 +213,7 @@ func (r readerTo) WriteTo(dst io.Writer) (int64, error) {
 
 // freeBlocks is how many recycled stripe blocks a Blobs keeps at most
 // (16 MiB); more are left to the garbage collector.
-const freeBlocks = 256
+const freeBlocks = 1024
 
 // getBlock returns a block for the stream encoder: a recycled one (old
 // content, which the encoder overwrites) or new memory.
