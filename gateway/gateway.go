@@ -122,6 +122,7 @@ func networkConfig(cfg config.Config, master []byte, journal network.Journal, lo
 		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
 		MaxStripes:   cfg.Network.MaxStripes,
 		BlobMemBytes: cfg.Network.PutMemBytes, MemBudgetBytes: cfg.Network.PutMemBudget,
+		PushMemBytes: cfg.Network.PushMemBytes,
 		Compact: network.CompactConfig{Threshold: cfg.Network.CompactThreshold, MaxBytes: cfg.Network.CompactMaxBytes,
 			MinAge: cfg.Network.CompactMinAge}}
 	if cfg.Network.AckLosses >= 0 {
@@ -133,6 +134,9 @@ func networkConfig(cfg config.Config, master []byte, journal network.Journal, lo
 	}
 	if ncfg.MemBudgetBytes == 0 {
 		ncfg.MemBudgetBytes = -1
+	}
+	if ncfg.PushMemBytes == 0 {
+		ncfg.PushMemBytes = -1
 	}
 	return ncfg
 }

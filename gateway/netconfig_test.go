@@ -5,10 +5,11 @@ import (
 	"testing"
 
 	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/store/network"
 )
 
-// TestNetworkConfigPutMemory: --put.mem-bytes and --put.mem-budget reach
-// the network store, and 0 means no memory there (not the store's own
+// TestNetworkConfigPutMemory: --put.mem-bytes, --put.mem-budget and
+// --put.push-mem reach the network store, and 0 means no memory there (not the store's own
 // default).
 func TestNetworkConfigPutMemory(t *testing.T) {
 	parse := func(args ...string) config.Config {
@@ -19,16 +20,16 @@ func TestNetworkConfigPutMemory(t *testing.T) {
 		}
 		return c
 	}
-	n := networkConfig(parse("--put.mem-bytes", "1048576", "--put.mem-budget", "8388608"), nil, nil, nil)
-	if n.BlobMemBytes != 1<<20 || n.MemBudgetBytes != 8<<20 {
-		t.Errorf("flags: BlobMemBytes %d MemBudgetBytes %d, want %d %d", n.BlobMemBytes, n.MemBudgetBytes, 1<<20, 8<<20)
+	n := networkConfig(parse("--put.mem-bytes", "1048576", "--put.mem-budget", "8388608", "--put.push-mem", "4194304"), nil, nil, nil)
+	if n.BlobMemBytes != 1<<20 || n.MemBudgetBytes != 8<<20 || n.PushMemBytes != 4<<20 {
+		t.Errorf("flags: BlobMemBytes %d MemBudgetBytes %d PushMemBytes %d, want %d %d %d", n.BlobMemBytes, n.MemBudgetBytes, n.PushMemBytes, 1<<20, 8<<20, 4<<20)
 	}
-	n = networkConfig(parse("--put.mem-bytes", "0", "--put.mem-budget", "0"), nil, nil, nil)
-	if n.BlobMemBytes >= 0 || n.MemBudgetBytes >= 0 {
-		t.Errorf("0: BlobMemBytes %d MemBudgetBytes %d, want negative (always spool)", n.BlobMemBytes, n.MemBudgetBytes)
+	n = networkConfig(parse("--put.mem-bytes", "0", "--put.mem-budget", "0", "--put.push-mem", "0"), nil, nil, nil)
+	if n.BlobMemBytes >= 0 || n.MemBudgetBytes >= 0 || n.PushMemBytes >= 0 {
+		t.Errorf("0: BlobMemBytes %d MemBudgetBytes %d PushMemBytes %d, want negative (no memory)", n.BlobMemBytes, n.MemBudgetBytes, n.PushMemBytes)
 	}
 	n = networkConfig(parse(), nil, nil, nil)
-	if n.BlobMemBytes != 32<<20 || n.MemBudgetBytes != 256<<20 {
-		t.Errorf("defaults: BlobMemBytes %d MemBudgetBytes %d", n.BlobMemBytes, n.MemBudgetBytes)
+	if n.BlobMemBytes != 32<<20 || n.MemBudgetBytes != 256<<20 || n.PushMemBytes != network.DefaultPushMemBytes {
+		t.Errorf("defaults: BlobMemBytes %d MemBudgetBytes %d PushMemBytes %d", n.BlobMemBytes, n.MemBudgetBytes, n.PushMemBytes)
 	}
 }

@@ -127,6 +127,10 @@ type Network struct {
 	// uploads together (an upload that finds it used up spools too).
 	// 0 or negative: every upload spools.
 	PutMemBytes, PutMemBudget int64
+	// PushMemBytes bounds, per volume, the block bytes kept in memory
+	// until every core's hosters hold them (pushes send them from there;
+	// beyond it, pushes read the local cores). 0 or negative: none.
+	PushMemBytes int64
 }
 
 // Usage is the help text of the key formats.
@@ -259,6 +263,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Uint64Var(&c.Network.MaxStripes, "volume.max-stripes", 16384, "network backend: stripes (k x 64 KiB each) per volume before a new volume (and order) is started")
 	fs.Int64Var(&c.Network.PutMemBytes, "put.mem-bytes", 32<<20, "network backend: the most of one object an upload keeps in memory until it is stored; a larger object is spooled to a temporary file under --data (0 or negative: always spool)")
 	fs.Int64Var(&c.Network.PutMemBudget, "put.mem-budget", 256<<20, "network backend: the memory all uploads together may keep; an upload that finds it used up spools to a temporary file (0 or negative: always spool)")
+	fs.Int64Var(&c.Network.PushMemBytes, "put.push-mem", 128<<20, "network backend: per volume, the most block bytes kept in memory until every core's hosters hold them; pushes send them from there, and read older ones back from the local cores (0 or negative: pushes always read the local cores)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; re-read when it changes (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.IntVar(&c.MaxBuckets, "max-buckets", 0, "buckets per account (0: no limit; more is TooManyBuckets)")
