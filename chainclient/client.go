@@ -78,6 +78,9 @@ type Config struct {
 	// PollInterval of the polling fallback and of waiting for a tx
 	// (default 500ms).
 	PollInterval time.Duration
+	// AlwaysSimulate simulates every tx; by default the gas of a hoster's
+	// proof answers is estimated from an earlier simulation (gas.go).
+	AlwaysSimulate bool
 
 	Log *slog.Logger
 }
@@ -105,6 +108,8 @@ type Client struct {
 	addr    sdk.AccAddress
 	chainID string
 	log     *slog.Logger
+
+	gas gasModel
 
 	txMu     sync.Mutex // serialises signing and broadcasting
 	seqKnown bool
@@ -179,7 +184,7 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, cdc: enc.Codec, reg: enc.Registry, txCfg: enc.TxConfig, log: log}
+	c := &Client{cfg: cfg, cdc: enc.Codec, reg: enc.Registry, txCfg: enc.TxConfig, log: log, gas: gasModel{units: defaultGasUnits()}}
 	// gogoproto types need the SDK's codec on the wire (protobuf v2 cannot
 	// reflect over custom types such as math.Int).
 	c.conn, err = grpc.NewClient(cfg.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
