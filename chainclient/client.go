@@ -110,6 +110,8 @@ type Client struct {
 	log     *slog.Logger
 
 	gas gasModel
+	// recent are the blocks Follow and Wait read last.
+	recent recentBlocks
 
 	txMu     sync.Mutex // serialises signing and broadcasting
 	seqKnown bool

@@ -119,6 +119,13 @@ func TestTxPathOnChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint32(0), res.Code)
 	require.Positive(t, res.Height)
+	// What Wait read from the block's results is what the node's tx
+	// index says of the tx.
+	got, ok := alice.getTx(ctx, Sent{Hash: res.Hash})
+	require.True(t, ok)
+	require.Equal(t, got.Height, res.Height)
+	require.Equal(t, got.Log, res.Log)
+	require.Equal(t, got.Events, res.Events)
 	require.Equal(t, 1, alice.simulations())
 	ref := alice.gasRef(sendKey)
 	require.NotNil(t, ref)
@@ -134,7 +141,7 @@ func TestTxPathOnChain(t *testing.T) {
 	alice.txMu.Lock()
 	h, err := alice.Height(ctx)
 	require.NoError(t, err)
-	raw, hash, err := alice.sign(ctx, []sdk.Msg{send}, 200_000, h+alice.cfg.TimeoutBlocks)
+	raw, hash, _, err := alice.sign(ctx, []sdk.Msg{send}, 200_000, h+alice.cfg.TimeoutBlocks)
 	require.NoError(t, err)
 	for range 2 {
 		r, err := alice.broadcast(ctx, raw)
@@ -160,6 +167,12 @@ func TestTxPathOnChain(t *testing.T) {
 	var txErr *TxError
 	require.ErrorAs(t, err, &txErr)
 	require.True(t, isOutOfGas(txErr.Result.Codespace, txErr.Result.Code), "%+v", txErr.Result)
+	got, ok = alice.getTx(ctx, s)
+	require.True(t, ok)
+	require.Equal(t, got.Height, txErr.Result.Height)
+	require.Equal(t, got.Code, txErr.Result.Code)
+	require.Equal(t, got.Codespace, txErr.Result.Codespace)
+	require.Equal(t, got.Log, txErr.Result.Log)
 	require.Nil(t, alice.gasRef(sendKey), "the reference is dropped")
 	require.Equal(t, before+21, balance())
 	alice.gas.learn(sendKey, ref.size, ref.units, ref.gas-23_000, time.Now())

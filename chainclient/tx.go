@@ -2,6 +2,7 @@ package chainclient
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -32,6 +33,9 @@ type Sent struct {
 	// gasKey is the gas reference the tx's gas was estimated from ("": it
 	// was simulated, or unknown).
 	gasKey string
+	// sig is the tx's signature, base64 ("": unknown): Wait finds the tx
+	// by it in the blocks' results.
+	sig string
 }
 
 // TxResult is an included transaction.
@@ -129,11 +133,11 @@ func (c *Client) Send(ctx context.Context, before func(Sent) error, msgs ...sdk.
 			}
 			return Sent{}, fmt.Errorf("%w: simulate: %w", ErrRefused, err)
 		}
-		raw, hash, err := c.sign(ctx, msgs, gas, timeout)
+		raw, hash, sig, err := c.sign(ctx, msgs, gas, timeout)
 		if err != nil {
 			return Sent{}, err
 		}
-		s := Sent{Hash: hash, TimeoutHeight: timeout, sentAt: height, gasKey: gasKey}
+		s := Sent{Hash: hash, TimeoutHeight: timeout, sentAt: height, gasKey: gasKey, sig: base64.StdEncoding.EncodeToString(sig)}
 		if before != nil {
 			if err := before(s); err != nil {
 				return Sent{}, err
@@ -179,27 +183,42 @@ func (c *Client) Send(ctx context.Context, before func(Sent) error, msgs ...sdk.
 // Wait waits until s is included (a failed tx is a *TxError) or its
 // timeout height passed (ErrExpired).
 //
-// The node is asked for the tx (GetTx, which loads its block and answers
-// with the whole tx) only once the chain is past the height the tx was
-// made at; before that only the chain's height is polled.
+// A tx this client sent is looked for in the results of each new block
+// (by its signature), which the client reads once for Follow and Wait
+// alike; the node is asked for the tx itself (GetTx: it loads the tx's
+// block and answers with the whole tx) only every few blocks, for a tx
+// included with no events (refused by the ante handler in the block),
+// and for a tx known only by its hash (e.g. recorded before a restart).
 func (c *Client) Wait(ctx context.Context, s Sent) (*TxResult, error) {
+	scan := s.sig != "" && s.sentAt > 0
+	next := s.sentAt + 1 // the next block to look in
+	asked := s.sentAt    // the chain's height at the last GetTx
 	for {
 		h, herr := c.Height(ctx)
-		if herr != nil || h > s.sentAt {
-			if out, ok := c.getTx(ctx, s); ok {
-				if out.Code != 0 {
-					if isOutOfGas(out.Codespace, out.Code) {
-						c.gas.forget(s.gasKey)
-					}
-					return out, &TxError{Result: out}
+		if scan {
+			for herr == nil && next <= h {
+				b, err := c.recent.get(ctx, next, c.blockResults)
+				if err != nil {
+					break // results can lag the block a moment
 				}
-				return out, nil
+				if out := b.findTx(s); out != nil {
+					return c.waited(s, out)
+				}
+				next++
+			}
+		}
+		if herr != nil || h > asked && (!scan || h >= asked+waitGetTxBlocks) {
+			if out, ok := c.getTx(ctx, s); ok {
+				return c.waited(s, out)
+			}
+			if herr == nil {
+				asked = h
 			}
 		}
 		if herr == nil && h > s.TimeoutHeight {
 			// One more look: the tx may have landed in the last block.
-			if _, ok := c.getTx(ctx, s); ok {
-				continue
+			if out, ok := c.getTx(ctx, s); ok {
+				return c.waited(s, out)
 			}
 			c.txMu.Lock()
 			c.seqKnown = false
@@ -210,6 +229,21 @@ func (c *Client) Wait(ctx context.Context, s Sent) (*TxResult, error) {
 			return nil, err
 		}
 	}
+}
+
+// waitGetTxBlocks: while it looks for its tx in the blocks, Wait also
+// asks the node for it every this many blocks.
+const waitGetTxBlocks = 8
+
+// waited returns the outcome of the included tx s.
+func (c *Client) waited(s Sent, out *TxResult) (*TxResult, error) {
+	if out.Code != 0 {
+		if isOutOfGas(out.Codespace, out.Code) {
+			c.gas.forget(s.gasKey)
+		}
+		return out, &TxError{Result: out}
+	}
+	return out, nil
 }
 
 // getTx asks the node for the included tx s, ok false if it has none.
@@ -341,24 +375,24 @@ func (c *Client) simulateRaw(ctx context.Context, raw []byte) (*txtypes.Simulate
 	return &res, nil
 }
 
-func (c *Client) sign(ctx context.Context, msgs []sdk.Msg, gas uint64, timeout int64) ([]byte, string, error) {
+func (c *Client) sign(ctx context.Context, msgs []sdk.Msg, gas uint64, timeout int64) (raw []byte, hash string, sig []byte, err error) {
 	b := c.txCfg.NewTxBuilder()
 	if err := b.SetMsgs(msgs...); err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	b.SetGasLimit(gas)
 	b.SetFeeAmount(sdk.NewCoins(sdk.NewInt64Coin(c.cfg.Denom, int64(math.Ceil(float64(gas)*c.cfg.GasPrice)))))
 	b.SetTimeoutHeight(uint64(timeout))
 	pub := c.pub
-	sig := signing.SignatureV2{PubKey: pub, Data: &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT}, Sequence: c.seq}
-	if err := b.SetSignatures(sig); err != nil {
-		return nil, "", err
+	sv := signing.SignatureV2{PubKey: pub, Data: &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT}, Sequence: c.seq}
+	if err := b.SetSignatures(sv); err != nil {
+		return nil, "", nil, err
 	}
 	signBytes, err := authsign.GetSignBytesAdapter(ctx, c.txCfg.SignModeHandler(), signing.SignMode_SIGN_MODE_DIRECT, authsign.SignerData{
 		Address: c.Address(), ChainID: c.chainID, AccountNumber: c.accNum, Sequence: c.seq, PubKey: pub,
 	}, b.GetTx())
 	if err != nil {
-		return nil, "", fmt.Errorf("chainclient: sign bytes: %w", err)
+		return nil, "", nil, fmt.Errorf("chainclient: sign bytes: %w", err)
 	}
 	var sigBytes []byte
 	if c.priv != nil {
@@ -367,17 +401,17 @@ func (c *Client) sign(ctx context.Context, msgs []sdk.Msg, gas uint64, timeout i
 		sigBytes, _, err = c.kr.Sign(c.cfg.KeyName, signBytes, signing.SignMode_SIGN_MODE_DIRECT)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("chainclient: sign: %w", err)
+		return nil, "", nil, fmt.Errorf("chainclient: sign: %w", err)
 	}
-	sig.Data = &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT, Signature: sigBytes}
-	if err := b.SetSignatures(sig); err != nil {
-		return nil, "", err
+	sv.Data = &signing.SingleSignatureData{SignMode: signing.SignMode_SIGN_MODE_DIRECT, Signature: sigBytes}
+	if err := b.SetSignatures(sv); err != nil {
+		return nil, "", nil, err
 	}
-	raw, err := c.txCfg.TxEncoder()(b.GetTx())
+	raw, err = c.txCfg.TxEncoder()(b.GetTx())
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return raw, txHash(raw), nil
+	return raw, txHash(raw), sigBytes, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
