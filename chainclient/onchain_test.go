@@ -90,14 +90,13 @@ func (c *Client) gasRef(key string) *gasRef {
 }
 
 // TestTxPathOnChain: on a real chain, txs go to the node as form posts
-// and come back included; a retried broadcast of the same bytes counts as
-// accepted; a simulation's failure is the tx's refusal, for a small tx
-// (form post) as for one above the form limit (JSON-RPC); txs of a shape
-// whose gas may be estimated are simulated once, then estimated; an
-// estimate that is short in CheckTx falls back to simulation at once,
-// and one that runs out in the block makes the tx fail, drops the
-// reference, and SendAndWait sends it again, simulated, so that the
-// transfer happens exactly once.
+// and Wait finds them in their block's results, with the outcome the
+// node's tx index gives; a retried broadcast of the same bytes counts as
+// accepted; txs of a shape whose gas may be estimated are simulated once,
+// then estimated; an estimate short in CheckTx falls back to simulation
+// at once; one that runs out in the block makes the tx fail, drops the
+// reference, and SendAndWait sends again, simulated; a tx above the form
+// limit goes as JSON-RPC.
 func TestTxPathOnChain(t *testing.T) {
 	c := startChain(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -111,11 +110,23 @@ func TestTxPathOnChain(t *testing.T) {
 	}
 	send := &banktypes.MsgSend{FromAddress: alice.Address(), ToAddress: bob.Address(), Amount: sdk.NewCoins(sdk.NewInt64Coin("udot", 7))}
 	sendKey := sdk.MsgTypeURL(send)
+	// Wait finds a tx in its block's results by its signature.
+	sent, err := alice.Send(ctx, nil, &banktypes.MsgSend{FromAddress: alice.Address(), ToAddress: bob.Address(), Amount: sdk.NewCoins(sdk.NewInt64Coin("udot", 1))})
+	require.NoError(t, err)
+	require.NotEmpty(t, sent.sig)
+	res, err := alice.Wait(ctx, sent)
+	require.NoError(t, err)
+	b, err := alice.recent.get(ctx, res.Height, alice.blockResults)
+	require.NoError(t, err)
+	found := b.findTx(sent)
+	require.NotNil(t, found)
+	require.Equal(t, res.Events, found.Events)
+
 	// Bank sends may be estimated for this client (units: one per msg).
 	alice.gas.units[sendKey] = func(sdk.Msg) uint64 { return 1 }
 
-	before := balance()
-	res, err := alice.SendAndWait(ctx, send)
+	before, sims0 := balance(), alice.simulations()
+	res, err = alice.SendAndWait(ctx, send)
 	require.NoError(t, err)
 	require.Equal(t, uint32(0), res.Code)
 	require.Positive(t, res.Height)
@@ -126,7 +137,7 @@ func TestTxPathOnChain(t *testing.T) {
 	require.Equal(t, got.Height, res.Height)
 	require.Equal(t, got.Log, res.Log)
 	require.Equal(t, got.Events, res.Events)
-	require.Equal(t, 1, alice.simulations())
+	require.Equal(t, sims0+1, alice.simulations())
 	ref := alice.gasRef(sendKey)
 	require.NotNil(t, ref)
 	require.Positive(t, ref.gas)
@@ -134,7 +145,7 @@ func TestTxPathOnChain(t *testing.T) {
 	// The same shape again: estimated, not simulated.
 	_, err = alice.SendAndWait(ctx, send)
 	require.NoError(t, err)
-	require.Equal(t, 1, alice.simulations())
+	require.Equal(t, sims0+1, alice.simulations())
 	require.Equal(t, before+14, balance())
 
 	// A retried broadcast of the same bytes is accepted (the node has it).
@@ -154,17 +165,44 @@ func TestTxPathOnChain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before+21, balance())
 
-	// An estimate that runs out in the block: the first tx fails (fee
-	// paid, nothing transferred), the reference goes, the second tx is
-	// simulated and transfers once.
+	// Proof answers: estimated by default. (The challenge does not exist,
+	// so a simulation refuses them and an included tx fails.)
+	proofs := func(n int) *attesttypes.MsgSubmitProofs {
+		return &attesttypes.MsgSubmitProofs{Hoster: alice.Address(), Answers: []attesttypes.ChallengeAnswer{{ChallengeId: 424242, Proofs: [][]byte{make([]byte, n)}}}}
+	}
 	alice.cfg.GasAdjustment = 1 // the limit is the estimate + 20000
-	alice.gas.learn(sendKey, ref.size, ref.units, ref.gas-23_000, time.Now())
-	sims := alice.simulations()
-	s, err := alice.Send(ctx, nil, send)
-	require.NoError(t, err)
-	require.Equal(t, sendKey, s.gasKey)
-	_, err = alice.Wait(ctx, s)
 	var txErr *TxError
+
+	// An estimate short already in CheckTx (the tx size alone costs
+	// more) falls back to simulation at once.
+	small := proofs(100 << 10)
+	key, size, units, ok := alice.gas.shape([]sdk.Msg{small})
+	require.True(t, ok)
+	alice.gas.learn(key, size, units, 1, time.Now())
+	sims := alice.simulations()
+	_, err = alice.Send(ctx, nil, small)
+	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorContains(t, err, "simulate")
+	require.ErrorContains(t, err, "424242")
+	require.Equal(t, sims+1, alice.simulations())
+	require.Nil(t, alice.gasRef(key))
+
+	// An estimate that passes CheckTx but runs out in the block: the
+	// ante handler charges 10 gas per tx byte plus some 45,000; the
+	// message then 2 per proof byte first. A limit of 10 per byte +
+	// 270,000 leaves 200,000 to spare for the first and is 130,000 short
+	// of the second with 200 KB of proofs.
+	mid := proofs(200 << 10)
+	key, size, units, ok = alice.gas.shape([]sdk.Msg{mid})
+	require.True(t, ok)
+	limit := 10*size + 270_000
+	alice.gas.learn(key, size, units, limit-20_000, time.Now())
+	sims = alice.simulations()
+	s, err := alice.Send(ctx, nil, mid)
+	require.NoError(t, err)
+	require.Equal(t, key, s.gasKey)
+	require.Equal(t, sims, alice.simulations())
+	_, err = alice.Wait(ctx, s)
 	require.ErrorAs(t, err, &txErr)
 	require.True(t, isOutOfGas(txErr.Result.Codespace, txErr.Result.Code), "%+v", txErr.Result)
 	got, ok = alice.getTx(ctx, s)
@@ -173,33 +211,13 @@ func TestTxPathOnChain(t *testing.T) {
 	require.Equal(t, got.Code, txErr.Result.Code)
 	require.Equal(t, got.Codespace, txErr.Result.Codespace)
 	require.Equal(t, got.Log, txErr.Result.Log)
-	require.Nil(t, alice.gasRef(sendKey), "the reference is dropped")
-	require.Equal(t, before+21, balance())
-	alice.gas.learn(sendKey, ref.size, ref.units, ref.gas-23_000, time.Now())
-	res, err = alice.SendAndWait(ctx, send)
-	require.NoError(t, err)
-	require.Equal(t, uint32(0), res.Code)
-	require.Equal(t, sims+1, alice.simulations())
-	require.Equal(t, before+28, balance())
-	require.NotNil(t, alice.gasRef(sendKey), "a fresh reference")
-
-	// Proof answers: estimated by default. An estimate short already in
-	// CheckTx (the tx size alone costs more) falls back to simulation at
-	// once; here the simulation refuses the tx (no such challenge).
-	proofs := func(n int) *attesttypes.MsgSubmitProofs {
-		return &attesttypes.MsgSubmitProofs{Hoster: alice.Address(), Answers: []attesttypes.ChallengeAnswer{{ChallengeId: 424242, Proofs: [][]byte{make([]byte, n)}}}}
-	}
-	small := proofs(100 << 10)
-	key, size, units, ok := alice.gas.shape([]sdk.Msg{small})
-	require.True(t, ok)
-	alice.gas.learn(key, size, units, 1, time.Now())
-	sims = alice.simulations()
-	_, err = alice.Send(ctx, nil, small)
+	require.Nil(t, alice.gasRef(key), "the reference is dropped")
+	// SendAndWait sends once more, simulated (which here refuses it).
+	alice.gas.learn(key, size, units, limit-20_000, time.Now())
+	_, err = alice.SendAndWait(ctx, mid)
 	require.ErrorIs(t, err, ErrRefused)
-	require.ErrorContains(t, err, "simulate")
 	require.ErrorContains(t, err, "424242")
 	require.Equal(t, sims+1, alice.simulations())
-	require.Nil(t, alice.gasRef(key))
 
 	// A tx above the form limit is broadcast as JSON-RPC: accepted, and
 	// included (failed: no such challenge).
