@@ -1,7 +1,8 @@
 // Package chainclient talks to a DatDot chain node as a client: it signs
 // transactions with a key from a Cosmos keyring (the same backends and
-// directory layout as `datdotchaind keys`), broadcasts them over gRPC with
-// account-sequence handling and retries, waits for their inclusion, queries
+// directory layout as `datdotchaind keys`), broadcasts them over CometBFT's
+// RPC with account-sequence handling and retries, waits for their inclusion
+// (found in the block results it follows), queries
 // x/storage, and follows the chain's blocks and events (CometBFT websocket,
 // with a polling fallback, resumable from any height).
 //
