@@ -1,7 +1,8 @@
 // Package chainclient talks to a DatDot chain node as a client: it signs
 // transactions with a key from a Cosmos keyring (the same backends and
-// directory layout as `datdotchaind keys`), broadcasts them over gRPC with
-// account-sequence handling and retries, waits for their inclusion, queries
+// directory layout as `datdotchaind keys`), broadcasts them over CometBFT's
+// RPC with account-sequence handling and retries, waits for their inclusion
+// (found in the block results it follows), queries
 // x/storage, and follows the chain's blocks and events (CometBFT websocket,
 // with a polling fallback, resumable from any height).
 //
@@ -78,6 +79,9 @@ type Config struct {
 	// PollInterval of the polling fallback and of waiting for a tx
 	// (default 500ms).
 	PollInterval time.Duration
+	// AlwaysSimulate simulates every tx; by default the gas of a hoster's
+	// proof answers is estimated from an earlier simulation (gas.go).
+	AlwaysSimulate bool
 
 	Log *slog.Logger
 }
@@ -105,6 +109,10 @@ type Client struct {
 	addr    sdk.AccAddress
 	chainID string
 	log     *slog.Logger
+
+	gas gasModel
+	// recent are the blocks Follow and Wait read last.
+	recent recentBlocks
 
 	txMu     sync.Mutex // serialises signing and broadcasting
 	seqKnown bool
@@ -179,7 +187,7 @@ func New(ctx context.Context, cfg Config, extra ...func(codectypes.InterfaceRegi
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, cdc: enc.Codec, reg: enc.Registry, txCfg: enc.TxConfig, log: log}
+	c := &Client{cfg: cfg, cdc: enc.Codec, reg: enc.Registry, txCfg: enc.TxConfig, log: log, gas: gasModel{units: defaultGasUnits()}}
 	// gogoproto types need the SDK's codec on the wire (protobuf v2 cannot
 	// reflect over custom types such as math.Int).
 	c.conn, err = grpc.NewClient(cfg.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),

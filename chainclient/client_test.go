@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	cmtjson "github.com/cometbft/cometbft/libs/json"
@@ -19,6 +21,7 @@ import (
 	"github.com/cosmos/cosmos-sdk/crypto/keyring"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/cosmos-sdk/types/tx/signing"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	attesttypes "github.com/datdot/datdot/x/attest/types"
@@ -117,7 +120,8 @@ func TestDecodeBlockResults(t *testing.T) {
 		Height: 42,
 		TxsResults: []*abci.ExecTxResult{
 			{Code: 0, Data: []byte{1, 2}, Log: "ok", GasWanted: 10, GasUsed: 9, Events: []abci.Event{ev("transfer", "amount", "5udot"), ev("datdot.storage.v1.EventCommitted", "order_id", `"7"`, "hoster", `"datdot1x"`)}},
-			{Code: 5, Log: "failed", Events: []abci.Event{ev("should.not.appear", "k", "v")}},
+			{Code: 5, Codespace: "sdk", Log: "failed", Events: []abci.Event{ev("should.not.appear", "k", "v"), ev("tx", "signature", "c2lnMg==")}},
+			{Code: 0, Events: []abci.Event{ev("tx", "acc_seq", "datdot1x/3"), ev("tx", "signature", "c2lnMQ==")}},
 			{Code: 0, Events: []abci.Event{ev("message", "action", "/datdot.storage.v1.MsgCommit"), ev("empty")}},
 		},
 		FinalizeBlockEvents: []abci.Event{ev("datdot.attest.v1.EventChallengeIssued", "id", `"3"`, "hoster", `"datdot1y"`)},
@@ -127,7 +131,7 @@ func TestDecodeBlockResults(t *testing.T) {
 	require.NoError(t, err)
 	b, err := decodeBlockResults(42, bytes.NewReader(raw))
 	require.NoError(t, err)
-	want := append(append(append([]abci.Event{}, res.TxsResults[0].Events...), res.TxsResults[2].Events...), res.FinalizeBlockEvents...)
+	want := append(append(append(append([]abci.Event{}, res.TxsResults[0].Events...), res.TxsResults[2].Events...), res.TxsResults[3].Events...), res.FinalizeBlockEvents...)
 	require.Equal(t, int64(42), b.Height)
 	require.Len(t, b.Events, len(want))
 	for i := range want {
@@ -137,6 +141,17 @@ func TestDecodeBlockResults(t *testing.T) {
 			require.Equal(t, want[i].Attributes[j], b.Events[i].Attributes[j])
 		}
 	}
+
+	// A tx is found by its signature, failed or not, with its outcome.
+	tx := b.findTx(Sent{Hash: "H2", sig: "c2lnMg=="})
+	require.NotNil(t, tx)
+	require.Equal(t, TxResult{Hash: "H2", Height: 42, Code: 5, Codespace: "sdk", Log: "failed", Events: res.TxsResults[1].Events}, *tx)
+	tx = b.findTx(Sent{Hash: "H1", sig: "c2lnMQ=="})
+	require.NotNil(t, tx)
+	require.Equal(t, uint32(0), tx.Code)
+	require.Equal(t, res.TxsResults[2].Events, tx.Events)
+	require.Nil(t, b.findTx(Sent{Hash: "H3", sig: "c2lnMw=="}))
+	require.Nil(t, b.findTx(Sent{Hash: "H4"}), "no signature: not looked for")
 
 	raw, err = json.Marshal(rpctypes.RPCInternalError(rpctypes.JSONRPCIntID(-1), errors.New("height 99 must be less than or equal to the current blockchain height 42")))
 	require.NoError(t, err)
@@ -181,4 +196,68 @@ func BenchmarkDecodeBlockResults(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRecentBlocks: a block asked for by several callers at once is read
+// once and then served from memory; a failed read is not kept (the next
+// caller reads again); only the last keepBlocks blocks are kept.
+func TestRecentBlocks(t *testing.T) {
+	var r recentBlocks
+	var mu sync.Mutex
+	reads := map[int64]int{}
+	release := make(chan struct{})
+	fail := true
+	read := func(ctx context.Context, h int64) (*Block, error) {
+		mu.Lock()
+		reads[h]++
+		f := fail && h == 7
+		mu.Unlock()
+		if h == 5 {
+			<-release
+		}
+		if f {
+			return nil, errors.New("results not yet there")
+		}
+		return &Block{Height: h}, nil
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	got := make([]*Block, 4)
+	for i := range got {
+		wg.Go(func() {
+			b, err := r.get(ctx, 5, read)
+			assert.NoError(t, err)
+			got[i] = b
+		})
+	}
+	// Let every caller arrive, then let the one read finish.
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return reads[5] == 1 }, time.Minute, time.Millisecond)
+	close(release)
+	wg.Wait()
+	for _, b := range got {
+		require.Same(t, got[0], b)
+	}
+	require.Equal(t, 1, reads[5])
+
+	_, err := r.get(ctx, 7, read)
+	require.Error(t, err)
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	b, err := r.get(ctx, 7, read)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), b.Height)
+	require.Equal(t, 2, reads[7])
+
+	for h := int64(100); h < 100+2*keepBlocks; h++ {
+		_, err := r.get(ctx, h, read)
+		require.NoError(t, err)
+	}
+	require.Len(t, r.blocks, keepBlocks)
+	_, err = r.get(ctx, 100+2*keepBlocks-1, read)
+	require.NoError(t, err)
+	require.Equal(t, 1, reads[100+2*keepBlocks-1], "a kept block is not read again")
+	_, err = r.get(ctx, 100, read)
+	require.NoError(t, err)
+	require.Equal(t, 2, reads[100], "an old block was dropped")
 }

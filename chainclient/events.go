@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -26,6 +27,39 @@ type Block struct {
 	// Missing is set when the node no longer has the block's results
 	// (pruned): the follower must re-read its state by queries.
 	Missing bool
+
+	// txs are the results of every tx of the block, failed ones too, in
+	// block order (Wait finds its tx here).
+	txs []blockTx
+}
+
+// blockTx is one tx's result in a block.
+type blockTx struct {
+	code      uint32
+	codespace string
+	log       string
+	events    []abci.Event
+}
+
+// findTx returns the result of the tx of s in b (found by the signature
+// the SDK's ante handler emits in a "tx" event), nil if b has none.
+func (b *Block) findTx(s Sent) *TxResult {
+	if s.sig == "" {
+		return nil
+	}
+	for _, tx := range b.txs {
+		for _, e := range tx.events {
+			if e.Type != sdk.EventTypeTx {
+				continue
+			}
+			for _, a := range e.Attributes {
+				if a.Key == sdk.AttributeKeySignature && a.Value == s.sig {
+					return &TxResult{Hash: s.Hash, Height: b.Height, Code: tx.code, Codespace: tx.codespace, Log: tx.log, Events: tx.events}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Typed decodes the block's typed events (proto messages such as
@@ -107,7 +141,7 @@ func (c *Client) Follow(ctx context.Context, from int64, fn func(context.Context
 
 // blockAt reads the events of height h.
 func (c *Client) blockAt(ctx context.Context, h int64) (*Block, error) {
-	b, err := c.blockResults(ctx, h)
+	b, err := c.recent.get(ctx, h, c.blockResults)
 	if err != nil {
 		// A pruned node answers with an error for old heights; report the
 		// gap rather than stalling forever.
@@ -165,8 +199,10 @@ func decodeBlockResults(h int64, r io.Reader) (*Block, error) {
 	var msg struct {
 		Result *struct {
 			TxsResults []struct {
-				Code   uint32      `json:"code"`
-				Events []jsonEvent `json:"events"`
+				Code      uint32      `json:"code"`
+				Codespace string      `json:"codespace"`
+				Log       string      `json:"log"`
+				Events    []jsonEvent `json:"events"`
 			} `json:"txs_results"`
 			FinalizeBlockEvents []jsonEvent `json:"finalize_block_events"`
 		} `json:"result"`
@@ -185,10 +221,11 @@ func decodeBlockResults(h int64, r io.Reader) (*Block, error) {
 	if msg.Result == nil {
 		return nil, errors.New("no result")
 	}
-	b := &Block{Height: h}
-	for _, tx := range msg.Result.TxsResults {
+	b := &Block{Height: h, txs: make([]blockTx, len(msg.Result.TxsResults))}
+	for i, tx := range msg.Result.TxsResults {
+		b.txs[i] = blockTx{code: tx.Code, codespace: tx.Codespace, log: tx.Log, events: appendEvents(nil, tx.Events)}
 		if tx.Code == 0 {
-			b.Events = appendEvents(b.Events, tx.Events)
+			b.Events = append(b.Events, b.txs[i].events...)
 		}
 	}
 	b.Events = appendEvents(b.Events, msg.Result.FinalizeBlockEvents)
@@ -261,4 +298,59 @@ func (c *Client) subscribe(ctx context.Context) <-chan int64 {
 		}
 	}()
 	return wake
+}
+
+// recentBlocks keeps the last blocks read, so that Follow and Wait on
+// one client read each block's results from the node once, and a block
+// asked for twice at once is read once.
+type recentBlocks struct {
+	mu       sync.Mutex
+	blocks   map[int64]*Block
+	inflight map[int64]chan struct{}
+}
+
+// keepBlocks is how many recent blocks are kept.
+const keepBlocks = 64
+
+// get returns block h, read with read unless kept or being read.
+func (r *recentBlocks) get(ctx context.Context, h int64, read func(context.Context, int64) (*Block, error)) (*Block, error) {
+	for {
+		r.mu.Lock()
+		if b, ok := r.blocks[h]; ok {
+			r.mu.Unlock()
+			return b, nil
+		}
+		wait, busy := r.inflight[h]
+		if !busy {
+			if r.inflight == nil {
+				r.inflight, r.blocks = map[int64]chan struct{}{}, map[int64]*Block{}
+			}
+			done := make(chan struct{})
+			r.inflight[h] = done
+			r.mu.Unlock()
+			b, err := read(ctx, h)
+			r.mu.Lock()
+			delete(r.inflight, h)
+			close(done)
+			if err == nil {
+				r.blocks[h] = b
+				if len(r.blocks) > keepBlocks {
+					oldest := h
+					for k := range r.blocks {
+						oldest = min(oldest, k)
+					}
+					delete(r.blocks, oldest)
+				}
+			}
+			r.mu.Unlock()
+			return b, err
+		}
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-wait:
+			// read again: kept now, or the read failed (try ourselves)
+		}
+	}
 }

@@ -162,9 +162,9 @@ func (d *Duties) challenges(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	max := int(params.Params.MaxAnswersPerMsg)
-	if max <= 0 {
-		max = 64
+	maxAnswers := int(params.Params.MaxAnswersPerMsg)
+	if maxAnswers <= 0 {
+		maxAnswers = 64
 	}
 	openIDs := map[uint64]bool{}
 	var answers []attesttypes.ChallengeAnswer
@@ -188,9 +188,6 @@ func (d *Duties) challenges(ctx context.Context) error {
 		if height > c.DeadlineHeight {
 			continue // too late: the chain records a miss
 		}
-		if len(answers) >= max {
-			continue // next batch
-		}
 		a, err := d.answer(ctx, c)
 		if err != nil {
 			d.cfg.Log.Error("cannot answer challenge", "id", c.Id, "slot", rec.Slot.String(), "err", err)
@@ -198,6 +195,7 @@ func (d *Duties) challenges(ctx context.Context) error {
 		}
 		answers = append(answers, a)
 	}
+	batches := splitAnswers(answers, maxAnswers, MaxBatchProofBytes)
 	// Forget what the chain closed.
 	recs, err := d.cfg.Store.Challenges()
 	if err != nil {
@@ -210,9 +208,65 @@ func (d *Duties) challenges(ctx context.Context) error {
 			}
 		}
 	}
-	if len(answers) == 0 {
-		return nil
+	// Send every batch, then wait for them: they land in the same block
+	// when they fit.
+	var errs []error
+	var sent []chainclient.Sent
+	var sentAnswers [][]attesttypes.ChallengeAnswer
+	for _, answers := range batches {
+		s, err := d.submit(ctx, answers)
+		if err != nil {
+			errs = append(errs, err)
+			if !errors.Is(err, chainclient.ErrRefused) {
+				break // the node is unreachable or the sequence unknown: next pass
+			}
+			continue
+		}
+		sent, sentAnswers = append(sent, s), append(sentAnswers, answers)
 	}
+	for i, s := range sent {
+		if err := d.settle(ctx, s, sentAnswers[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MaxBatchProofBytes bounds the proof bytes of one MsgSubmitProofs tx, so
+// that the tx fits CometBFT's default limits on the way to the node
+// (rpc.max_body_bytes, 1 MB) and into the mempool (max_tx_bytes, 1 MB);
+// more answers go in more txs. One answer larger than this still goes,
+// alone.
+const MaxBatchProofBytes = 384 << 10
+
+// splitAnswers cuts answers, in order, into batches of at most
+// maxAnswers answers and maxBytes proof bytes each (an answer larger than
+// maxBytes alone).
+func splitAnswers(answers []attesttypes.ChallengeAnswer, maxAnswers, maxBytes int) [][]attesttypes.ChallengeAnswer {
+	var batches [][]attesttypes.ChallengeAnswer
+	var cur []attesttypes.ChallengeAnswer
+	size := 0
+	for _, a := range answers {
+		n := 0
+		for _, p := range a.Proofs {
+			n += len(p)
+		}
+		if len(cur) > 0 && (len(cur) >= maxAnswers || size+n > maxBytes) {
+			batches = append(batches, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, a)
+		size += n
+	}
+	if len(cur) > 0 {
+		batches = append(batches, cur)
+	}
+	return batches
+}
+
+// submit broadcasts one batch of answers, recording the tx on each
+// challenge before it leaves.
+func (d *Duties) submit(ctx context.Context, answers []attesttypes.ChallengeAnswer) (chainclient.Sent, error) {
 	msg := &attesttypes.MsgSubmitProofs{Hoster: d.me, Answers: answers}
 	sent, err := d.cfg.Chain.Send(ctx, func(s chainclient.Sent) error {
 		for _, a := range answers {
@@ -229,27 +283,23 @@ func (d *Duties) challenges(ctx context.Context) error {
 	}, msg)
 	if err != nil {
 		if errors.Is(err, chainclient.ErrRefused) {
-			for _, a := range answers {
-				if rec, ok, _ := d.cfg.Store.Challenge(a.ChallengeId); ok {
-					rec.TxHash = ""
-					_ = d.cfg.Store.PutChallenge(rec)
-				}
-			}
+			d.clearAnswers(answers)
 		}
-		return fmt.Errorf("submit proofs: %w", err)
+		return sent, fmt.Errorf("submit proofs: %w", err)
 	}
 	d.cfg.Log.Info("proofs sent", "answers", len(answers), "tx", sent.Hash)
+	return sent, nil
+}
+
+// settle waits for the tx of a batch of answers.
+func (d *Duties) settle(ctx context.Context, sent chainclient.Sent, answers []attesttypes.ChallengeAnswer) error {
 	res, err := d.cfg.Chain.Wait(ctx, sent)
 	var txErr *chainclient.TxError
 	if errors.As(err, &txErr) || errors.Is(err, chainclient.ErrExpired) {
 		// The tx will never answer them (refused as a whole, e.g. one
-		// challenge closed meanwhile, or expired): answer again at once.
-		for _, a := range answers {
-			if rec, ok, _ := d.cfg.Store.Challenge(a.ChallengeId); ok {
-				rec.TxHash = ""
-				_ = d.cfg.Store.PutChallenge(rec)
-			}
-		}
+		// challenge closed meanwhile, out of gas, or expired): answer
+		// again at once.
+		d.clearAnswers(answers)
 		kick(d.kickC)
 	}
 	if err != nil {
@@ -260,6 +310,17 @@ func (d *Duties) challenges(ctx context.Context) error {
 		d.cfg.Metrics.Answered.Add(float64(len(answers)))
 	}
 	return nil
+}
+
+// clearAnswers forgets the tx recorded on the answers' challenges, so
+// they are answered again.
+func (d *Duties) clearAnswers(answers []attesttypes.ChallengeAnswer) {
+	for _, a := range answers {
+		if rec, ok, _ := d.cfg.Store.Challenge(a.ChallengeId); ok {
+			rec.TxHash = ""
+			_ = d.cfg.Store.PutChallenge(rec)
+		}
+	}
 }
 
 // answer makes the proofs of challenge c from the held core.
