@@ -8,7 +8,9 @@
 // volume's stream and made durable by a group commit (the partial stripe
 // is zero padded and appended to all n cores, one signature per core per
 // flush) that runs when a stripe fills or FlushDelay after the first
-// waiting blob. Reads fetch only the data blocks of the range and decode
+// waiting blob; with a CoreShipper, by default, at once when none of the
+// volume's pushes is in flight and else as soon as they end (Config.
+// FlushDelay). Reads fetch only the data blocks of the range and decode
 // only when a data block is missing or damaged: any k of the n cores give
 // the data back.
 //
@@ -83,7 +85,12 @@ type Config struct {
 	Master []byte
 	Layout volume.Layout
 	// FlushDelay is how long a committed blob may wait for others to
-	// share its stripe (default 5 ms).
+	// share its stripe. 0 (the default) with a CoreShipper flushes
+	// adaptively: a blob that finds none of the volume's pushes in
+	// flight is flushed at once, and the blobs that come while pushes
+	// run share the next flush, which starts as soon as enough cores
+	// are idle again (the push in flight is the batching window).
+	// Without a CoreShipper 0 means 5 ms.
 	FlushDelay time.Duration
 	// MaxStripes per volume before a new one is started (default 16384).
 	MaxStripes uint64
@@ -152,6 +159,9 @@ type Blobs struct {
 	// (volume.StreamEncoder.SetAlloc).
 	freeBlocks chan []byte
 	cs         CoreShipper // cfg.Shipper when it ships core by core
+	st         *stages     // stage timings (nil unless logging debug)
+	// afterFunc schedules flushes (time.AfterFunc; tests record it).
+	afterFunc func(time.Duration, func()) *time.Timer
 
 	mu   sync.Mutex
 	vols map[string]*Volume
@@ -222,11 +232,21 @@ type Volume struct {
 	flushWanted bool   // a flush waits for enough idle cores
 	shipped     uint64 // stripes reported to Shipped
 	noWrites    bool   // a core failed: new blobs go to another volume
-	wctx        context.Context
-	stop        context.CancelFunc
-	workers     sync.WaitGroup
-	pmu         sync.Mutex // serialises Prepare
-	prepared    bool
+	// firstWait is when the first blob waiting for the next flush came;
+	// appended the local lengths and times of appends not yet
+	// acknowledged (stage timings only).
+	firstWait time.Time
+	appended  []lenAt
+	wctx      context.Context
+	stop      context.CancelFunc
+	workers   sync.WaitGroup
+	pmu       sync.Mutex // serialises Prepare
+	prepared  bool
+}
+
+type lenAt struct {
+	length uint64
+	at     time.Time
 }
 
 type waiter struct {
@@ -240,9 +260,10 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.Layout == (volume.Layout{}) {
 		cfg.Layout = DefaultLayout
 	}
-	if cfg.FlushDelay <= 0 {
+	if _, cores := cfg.Shipper.(CoreShipper); cfg.FlushDelay <= 0 && !cores {
 		cfg.FlushDelay = 5 * time.Millisecond
 	}
+	cfg.FlushDelay = max(cfg.FlushDelay, 0)
 	if cfg.MaxStripes == 0 {
 		cfg.MaxStripes = 16384
 	}
@@ -294,6 +315,8 @@ func Open(cfg Config) (*Blobs, error) {
 	b.mem.max = cfg.MemBudgetBytes
 	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
+	b.st = newStages(cfg.Log)
+	b.afterFunc = time.AfterFunc
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
 			return nil, err
@@ -648,8 +671,10 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	// The blob's memory goes back once it is in the stream, before the
 	// (longer) wait for its durability.
 	n, b := w.buf.n, w.buf.b
+	t0 := time.Now()
 	v, off, err := b.appendBlob(ctx, &w.buf, n)
 	w.Abort()
+	b.st.add(stAppend, time.Since(t0))
 	if err != nil {
 		return store.BlobRef{}, err
 	}
@@ -666,18 +691,24 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	var wg sync.WaitGroup
 	var usageErr, pendingErr error
 	wg.Add(2)
+	t1 := time.Now()
 	go func() {
 		defer wg.Done()
 		usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()))
+		b.st.add(stUsage, time.Since(t1))
 	}()
 	go func() {
 		defer wg.Done()
 		if pendingErr = b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); pendingErr != nil {
 			pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
 		}
+		b.st.add(stPending, time.Since(t1))
 	}()
 	err = v.waitDurable(ctx, off+n)
+	b.st.add(stDurable, time.Since(t1))
 	wg.Wait()
+	b.st.add(stCommit, time.Since(t0))
+	b.st.committed(n)
 	if err := errors.Join(err, usageErr, pendingErr); err != nil {
 		return store.BlobRef{}, err
 	}
@@ -842,7 +873,11 @@ func (v *Volume) appendPending(ctx context.Context) error {
 	if v.stop != nil {
 		v.fmu.Lock()
 		v.local += appended
+		if v.b.st != nil {
+			v.appended = append(v.appended, lenAt{v.local, time.Now()})
+		}
 		v.fmu.Unlock()
+		v.b.st.flushed(appended)
 		for _, k := range v.kick {
 			select {
 			case k <- struct{}{}:
@@ -871,9 +906,10 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 		return errClosed
 	}
 	v.waiting = append(v.waiting, waiter{end: end, done: done})
-	if v.timer == nil && !v.flushing && !v.flushWanted {
-		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
+	if v.b.st != nil && v.firstWait.IsZero() {
+		v.firstWait = time.Now()
 	}
+	v.scheduleLocked()
 	v.fmu.Unlock()
 	select {
 	case err := <-done:
@@ -881,6 +917,25 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// scheduleLocked arranges the flush that waiting blobs need, unless one
+// is due already: FlushDelay from now, or, flushing adaptively, at once
+// when the volume's pushes are idle and else once they are (flushWanted:
+// the worker whose push ends it starts the flush). Called with fmu held.
+func (v *Volume) scheduleLocked() {
+	if v.timer != nil || v.flushing || v.flushWanted || v.closing || v.failed != nil {
+		return
+	}
+	if v.stop != nil && v.b.cfg.FlushDelay == 0 {
+		if v.idleLocked() < v.b.cfg.AckCores {
+			v.flushWanted = true
+			return
+		}
+		v.timer = v.b.afterFunc(0, v.flush)
+		return
+	}
+	v.timer = v.b.afterFunc(v.b.cfg.FlushDelay, v.flush)
 }
 
 // flush pads the partial stripe, appends every pending stripe to the
@@ -944,7 +999,7 @@ func (v *Volume) flush() {
 	v.waiting = rest
 	v.flushing = false
 	if len(v.waiting) > 0 && v.timer == nil && !v.closing {
-		v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
+		v.timer = v.b.afterFunc(v.b.cfg.FlushDelay, v.flush)
 	}
 	v.fmu.Unlock()
 }
@@ -1017,7 +1072,9 @@ func (v *Volume) worker(j int) {
 			v.fmu.Unlock()
 			err := v.prepare(target)
 			if err == nil {
+				tp := time.Now()
 				err = v.b.cs.PushCore(v.wctx, v, j, target)
+				v.b.st.add(stPush, time.Since(tp))
 			}
 			if v.wctx.Err() != nil {
 				return
@@ -1092,6 +1149,10 @@ func (v *Volume) releaseLocked() uint64 {
 		return 0
 	}
 	v.shipped = acked
+	for len(v.appended) > 0 && v.appended[0].length <= acked {
+		v.b.st.add(stAck, time.Since(v.appended[0].at))
+		v.appended = v.appended[1:]
+	}
 	v.durable = max(v.durable, int64(acked)*v.Layout.StripeSize())
 	rest := v.waiting[:0]
 	for _, w := range v.waiting {
@@ -1135,7 +1196,12 @@ func (v *Volume) flushCores() {
 	}
 	v.flushWanted = false
 	v.flushing = true
+	if !v.firstWait.IsZero() {
+		v.b.st.add(stGather, time.Since(v.firstWait))
+		v.firstWait = time.Time{}
+	}
 	v.fmu.Unlock()
+	tf := time.Now()
 	v.wmu.Lock()
 	if v.isClosing() {
 		// Close came first: the cores stay as it synced them.
@@ -1152,13 +1218,12 @@ func (v *Volume) flushCores() {
 	v.stream = int64(v.enc.Next()) * v.b.cfg.Layout.StripeSize()
 	flushed := v.stream
 	v.wmu.Unlock()
+	v.b.st.add(stFlush, time.Since(tf))
 	v.fmu.Lock()
 	v.flushing = false
 	// Blobs that came while this flush ran need the next one.
-	for _, w := range v.waiting {
-		if w.end > flushed && v.timer == nil && !v.flushWanted && err == nil && !v.closing {
-			v.timer = time.AfterFunc(v.b.cfg.FlushDelay, v.flush)
-		}
+	if err == nil && slices.ContainsFunc(v.waiting, func(w waiter) bool { return w.end > flushed }) {
+		v.scheduleLocked()
 	}
 	v.fmu.Unlock()
 	if err != nil {
