@@ -928,7 +928,7 @@ func (v *Volume) scheduleLocked() {
 		return
 	}
 	if v.stop != nil && v.b.cfg.FlushDelay == 0 {
-		if v.idleLocked() < v.b.cfg.AckCores {
+		if !v.flushReadyLocked() {
 			v.flushWanted = true
 			return
 		}
@@ -1087,7 +1087,7 @@ func (v *Volume) worker(j int) {
 				v.pushed[j] = max(v.pushed[j], target)
 			}
 			acked := v.releaseLocked()
-			flush := v.flushWanted && v.failed == nil && v.idleLocked() >= v.b.cfg.AckCores
+			flush := v.flushWanted && v.failed == nil && v.flushReadyLocked()
 			if flush {
 				v.flushWanted = false
 			}
@@ -1166,6 +1166,15 @@ func (v *Volume) releaseLocked() uint64 {
 	return acked
 }
 
+// flushReadyLocked reports whether a flush may start: AckCores cores are
+// idle. (Starting it as soon as one core is idle, so that the flush
+// overlaps the slower cores' pushes, was measured: at 64 KiB it halves
+// the blobs per flush, pads more stripes (storage x3.5 instead of x2.7)
+// and was not faster.)
+func (v *Volume) flushReadyLocked() bool {
+	return v.idleLocked() >= v.b.cfg.AckCores
+}
+
 // idleLocked counts the cores with nothing to push.
 func (v *Volume) idleLocked() int {
 	n := 0
@@ -1189,7 +1198,7 @@ func (v *Volume) flushCores() {
 		v.fmu.Unlock()
 		return
 	}
-	if v.idleLocked() < v.b.cfg.AckCores {
+	if !v.flushReadyLocked() {
 		v.flushWanted = true
 		v.fmu.Unlock()
 		return
