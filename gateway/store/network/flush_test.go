@@ -14,43 +14,49 @@ import (
 	"github.com/datdot/datdot/volume"
 )
 
-// gatedNet is testNet whose pushes wait until the test opens the gate,
-// and which records the lengths pushed.
+// gatedNet is testNet whose pushes of more than allow stripes wait until
+// the test allows them, and which counts the pushes.
 type gatedNet struct {
 	*testNet
-	gmu    sync.Mutex
-	gate   chan struct{}
-	lens   []uint64
-	calls  int
-	closed bool
+	gmu     sync.Mutex
+	allow   uint64
+	changed chan struct{}
+	calls   int
 }
 
 func (g *gatedNet) PushCore(ctx context.Context, v *Volume, j int, length uint64) error {
 	g.gmu.Lock()
-	gate := g.gate
 	g.calls++
-	g.lens = append(g.lens, length)
 	g.gmu.Unlock()
-	select {
-	case <-gate:
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		g.gmu.Lock()
+		ok, ch := length <= g.allow, g.changed
+		g.gmu.Unlock()
+		if ok {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return g.testNet.PushCore(ctx, v, j, length)
 }
 
-// hold makes the next pushes wait; open lets them (and the waiting ones) go.
-func (g *gatedNet) hold() {
+// setAllow lets pushes up to length stripes go.
+func (g *gatedNet) setAllow(length uint64) {
 	g.gmu.Lock()
 	defer g.gmu.Unlock()
-	g.gate = make(chan struct{})
+	g.allow = length
+	if g.changed != nil {
+		close(g.changed)
+	}
+	g.changed = make(chan struct{})
 }
 
-func (g *gatedNet) open() {
-	g.gmu.Lock()
-	defer g.gmu.Unlock()
-	close(g.gate)
-}
+func (g *gatedNet) hold() { g.setAllow(0) }
+func (g *gatedNet) open() { g.setAllow(^uint64(0)) }
 
 func (g *gatedNet) pushCalls() int {
 	g.gmu.Lock()
@@ -184,5 +190,71 @@ func TestFlushDelayKept(t *testing.T) {
 	}
 	if got := rec.get(); !slices.Equal(got, []time.Duration{3 * time.Millisecond}) {
 		t.Fatalf("flushes scheduled with %v, want [3ms]", got)
+	}
+}
+
+// localLen is the stripes appended to v's local cores.
+func localLen(v *Volume) uint64 {
+	v.fmu.Lock()
+	defer v.fmu.Unlock()
+	return v.local
+}
+
+// TestFlushNotStarvedByBigBlobs: a wanted flush starts once the pushes
+// that were in flight when it was wanted are over, even though the cores
+// have newer stripes to push (a big blob appends its full stripes as they
+// come, so the cores are never idle all at once): the big blob's tail is
+// appended while those newer pushes still run.
+func TestFlushNotStarvedByBigBlobs(t *testing.T) {
+	net := &gatedNet{testNet: testHosters(t, 3)}
+	net.hold()
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	layout := volume.Layout{K: 2, M: 1}
+	b, err := Open(Config{Dir: dir, Master: testMaster, Layout: layout, Shipper: net, Journal: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	small := make([]byte, 20000)
+	rand.Read(small)
+	cha := commitAsync(b, small)
+	waitUntil(t, "the small blob's pushes", func() bool { return net.pushCalls() == 3 })
+	v := openVol(b)
+	if got := localLen(v); got != 1 {
+		t.Fatalf("%d stripes after the first flush, want 1", got)
+	}
+	// 16 full stripes (what a core takes before they are appended
+	// without a flush) and a tail.
+	big := make([]byte, 16*layout.StripeSize()+1000)
+	rand.Read(big)
+	chb := commitAsync(b, big)
+	waitUntil(t, "the big blob to wait for a flush", func() bool {
+		v.fmu.Lock()
+		defer v.fmu.Unlock()
+		return len(v.waiting) == 2 && v.flushWanted
+	})
+	if got := localLen(v); got != 17 {
+		t.Fatalf("%d stripes appended before the flush, want 17 (the big blob's full stripes)", got)
+	}
+	// The first pushes end; the pushes of the big blob's stripes start
+	// and are held: the flush must not wait for them.
+	net.setAllow(1)
+	if r := result(t, cha, "small blob"); r.err != nil {
+		t.Fatal(r.err)
+	}
+	waitUntil(t, "the big blob's tail to be flushed while its stripes are pushed", func() bool { return localLen(v) == 18 })
+	net.open()
+	r := result(t, chb, "big blob")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got, err := readAll(ctx, b, r.ref, 0, r.ref.Size)
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("the big blob reads back wrong: %v", err)
 	}
 }

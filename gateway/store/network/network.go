@@ -229,9 +229,15 @@ type Volume struct {
 	pushing     []bool
 	coreErr     []error
 	kick        []chan struct{}
-	flushWanted bool   // a flush waits for enough idle cores
-	shipped     uint64 // stripes reported to Shipped
-	noWrites    bool   // a core failed: new blobs go to another volume
+	flushWanted bool // a flush waits for the pushes in flight (wantFlushLocked)
+	// rounds counts core j's finished pushes; wantRounds is the count at
+	// which the pushes that were in flight (or due) when the flush was
+	// wanted are over.
+	rounds     []uint64
+	wantRounds []uint64
+	flushGo    bool   // a worker found the flush ready and started it
+	shipped    uint64 // stripes reported to Shipped
+	noWrites   bool   // a core failed: new blobs go to another volume
 	// firstWait is when the first blob waiting for the next flush came;
 	// appended the local lengths and times of appends not yet
 	// acknowledged (stage timings only).
@@ -924,12 +930,12 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 // when the volume's pushes are idle and else once they are (flushWanted:
 // the worker whose push ends it starts the flush). Called with fmu held.
 func (v *Volume) scheduleLocked() {
-	if v.timer != nil || v.flushing || v.flushWanted || v.closing || v.failed != nil {
+	if v.timer != nil || v.flushing || v.flushWanted || v.flushGo || v.closing || v.failed != nil {
 		return
 	}
 	if v.stop != nil && v.b.cfg.FlushDelay == 0 {
 		if !v.flushReadyLocked() {
-			v.flushWanted = true
+			v.wantFlushLocked()
 			return
 		}
 		v.timer = v.b.afterFunc(0, v.flush)
@@ -1015,6 +1021,7 @@ func (b *Blobs) startShipping(v *Volume) {
 		st.SetNoSync(true)
 	}
 	v.pushed, v.pushing, v.coreErr = make([]uint64, n), make([]bool, n), make([]error, n)
+	v.rounds, v.wantRounds = make([]uint64, n), make([]uint64, n)
 	v.kick = make([]chan struct{}, n)
 	v.wctx, v.stop = context.WithCancel(context.Background())
 	for j := range n {
@@ -1081,6 +1088,7 @@ func (v *Volume) worker(j int) {
 			}
 			v.fmu.Lock()
 			v.pushing[j] = false
+			v.rounds[j]++
 			if err != nil {
 				v.coreFailedLocked(j, err)
 			} else {
@@ -1089,7 +1097,7 @@ func (v *Volume) worker(j int) {
 			acked := v.releaseLocked()
 			flush := v.flushWanted && v.failed == nil && v.flushReadyLocked()
 			if flush {
-				v.flushWanted = false
+				v.flushWanted, v.flushGo = false, true
 			}
 			v.fmu.Unlock()
 			if acked > 0 {
@@ -1167,12 +1175,38 @@ func (v *Volume) releaseLocked() uint64 {
 }
 
 // flushReadyLocked reports whether a flush may start: AckCores cores are
-// idle. (Starting it as soon as one core is idle, so that the flush
-// overlaps the slower cores' pushes, was measured: at 64 KiB it halves
-// the blobs per flush, pads more stripes (storage x3.5 instead of x2.7)
-// and was not faster.)
+// idle, or, once a flush is wanted, AckCores cores have finished the
+// pushes that were in flight when it was wanted, even if they push newer
+// stripes meanwhile (blobs of a MiB and more append full stripes as they
+// come, which keeps the cores from ever being idle all at once: waiting
+// for that starved the flush). The blobs that come during those pushes
+// share the flush. (Starting it as soon as one core is idle, so that the
+// flush overlaps the slower cores' pushes, was measured: at 64 KiB it
+// halves the blobs per flush, pads more stripes, storage x3.5 instead of
+// x2.7, and was not faster.)
 func (v *Volume) flushReadyLocked() bool {
-	return v.idleLocked() >= v.b.cfg.AckCores
+	if !v.flushWanted {
+		return v.idleLocked() >= v.b.cfg.AckCores
+	}
+	n := 0
+	for j := range v.rounds {
+		if v.coreErr[j] == nil && v.rounds[j] >= v.wantRounds[j] {
+			n++
+		}
+	}
+	return n >= v.b.cfg.AckCores
+}
+
+// wantFlushLocked marks a flush as wanted once the pushes in flight (and
+// those about to start for stripes already appended) are over.
+func (v *Volume) wantFlushLocked() {
+	v.flushWanted = true
+	for j := range v.rounds {
+		v.wantRounds[j] = v.rounds[j]
+		if v.pushing[j] || v.pushed[j] < v.local {
+			v.wantRounds[j]++
+		}
+	}
 }
 
 // idleLocked counts the cores with nothing to push.
@@ -1188,9 +1222,10 @@ func (v *Volume) idleLocked() int {
 
 // flushCores is flush with a CoreShipper: it pads the partial stripe and
 // appends the pending stripes to the local cores, which starts their
-// pushes; the workers acknowledge the blobs. While fewer than AckCores
-// cores are idle it waits for them (their pushes end with a flush), so
-// that blobs arriving meanwhile share the padded stripe.
+// pushes; the workers acknowledge the blobs. Until the flush is ready
+// (flushReadyLocked) it waits for the pushes in flight (the worker whose
+// push makes it ready starts it), so that blobs arriving meanwhile share
+// the padded stripe.
 func (v *Volume) flushCores() {
 	v.fmu.Lock()
 	v.timer = nil
@@ -1198,12 +1233,12 @@ func (v *Volume) flushCores() {
 		v.fmu.Unlock()
 		return
 	}
-	if !v.flushReadyLocked() {
-		v.flushWanted = true
+	if !v.flushGo && !v.flushReadyLocked() {
+		v.wantFlushLocked()
 		v.fmu.Unlock()
 		return
 	}
-	v.flushWanted = false
+	v.flushWanted, v.flushGo = false, false
 	v.flushing = true
 	if !v.firstWait.IsZero() {
 		v.b.st.add(stGather, time.Since(v.firstWait))
