@@ -29,7 +29,8 @@ import (
 
 // Journaled is the metadata store the gateway serves from when the
 // metadata log is on: every mutating call marks what it changes in the
-// journal (durably) before it runs. Read calls and the delete queue pass
+// journal (durably) before it runs, or in the transaction of the change
+// itself (PutObject). Read calls and the delete queue pass
 // through.
 //
 // The mutex makes taking a batch safe: calls hold it shared from their
@@ -111,12 +112,15 @@ func (j *Journaled) DeleteBucket(ctx context.Context, name string) (freed []stor
 	return j.freed(freed), err
 }
 
-// PutObject implements store.MetaStore.
+// PutObject implements store.MetaStore. The key's mark goes in the same
+// transaction as the new version (one commit, not two).
 func (j *Journaled) PutObject(ctx context.Context, bucket string, obj store.Object, check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
-	err = j.run(ctx, keyMark(bucket, obj.Key), func() error {
-		out, freed, err = j.Meta.PutObject(ctx, bucket, obj, check)
-		return err
-	})
+	j.mu.RLock()
+	out, freed, err = j.Meta.PutObjectMarked(ctx, bucket, obj, check, keyMark(bucket, obj.Key))
+	if j.kick != nil {
+		j.kick()
+	}
+	j.mu.RUnlock()
 	return out, j.freed(freed), err
 }
 

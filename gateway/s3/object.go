@@ -124,14 +124,17 @@ func (q *request) putObject() error {
 	if q.newLock.any() && !q.hasBodyDigest() {
 		return errLockChecksum
 	}
+	t0 := time.Now()
 	part, err := q.storeBody(q.auth.ContentLength, nil)
 	if err != nil {
 		return err
 	}
+	t1 := time.Now()
 	obj, err := q.putSinglePart(part, nil, owner, acl, hdr, meta, q.putCheck())
 	if err != nil {
 		return err
 	}
+	q.s.log.Debug("put stages", "body_ms", float64(t1.Sub(t0).Microseconds())/1000, "meta_ms", float64(time.Since(t1).Microseconds())/1000)
 	h := q.w.Header()
 	h.Set("ETag", `"`+obj.ETag+`"`)
 	if obj.VersionID != store.NullVersion {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"io"
 	"path/filepath"
 	"slices"
@@ -358,5 +359,44 @@ func TestRestoreDeletedBucket(t *testing.T) {
 	// same moment changes nothing.
 	if st, _, err := f.meta.RestoreAt(ctx, "b", "", moment); err != nil || st.Unchanged != 2 {
 		t.Fatalf("second restore %+v %v", st, err)
+	}
+}
+
+// TestPutObjectMarked: the marks go in the transaction of the new version:
+// after the call the journal names the key, with the version in its state;
+// a put its check refuses changes nothing and leaves no mark.
+func TestPutObjectMarked(t *testing.T) {
+	f := newHistFixture(t, 0, store.VersioningOff)
+	refused := errors.New("refused")
+	ref := writeBlob(t, f.blobs, "y1")
+	o := store.Object{Key: "y", Size: ref.Size, ETag: "y1", Modified: time.Now().UTC(), Parts: []store.Part{{Size: ref.Size, Blob: ref}}}
+	_, _, err := f.meta.PutObjectMarked(ctx, "b", o, func(*store.Object) error { return refused }, []Mark{{Kind: MarkKey, Bucket: "b", Key: "y"}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("refused put: %v", err)
+	}
+	ref = writeBlob(t, f.blobs, "x1")
+	o = store.Object{Key: "x", Size: ref.Size, ETag: "x1", Modified: time.Now().UTC(), Parts: []store.Part{{Size: ref.Size, Blob: ref}}}
+	if _, _, err := f.meta.PutObjectMarked(ctx, "b", o, nil, []Mark{{Kind: MarkKey, Bucket: "b", Key: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	jb, err := f.meta.TakeJournal(ctx, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, c := range jb.Changes {
+		if c.Kind != MarkKey {
+			continue
+		}
+		keys = append(keys, c.Key)
+		if len(c.Entries) != 1 {
+			t.Fatalf("change of %q has %d versions, want 1", c.Key, len(c.Entries))
+		}
+	}
+	if !slices.Equal(keys, []string{"x"}) {
+		t.Fatalf("journal names keys %v, want [x]", keys)
+	}
+	if f.read("y") != "" || f.read("x") != "x1" {
+		t.Fatalf("y=%q x=%q", f.read("y"), f.read("x"))
 	}
 }

@@ -69,7 +69,7 @@ func markTx(tx *bolt.Tx, kind byte, bucket, key string) error {
 	return j.Put(markKey(kind, bucket, key), binary.BigEndian.AppendUint64(nil, n))
 }
 
-// Mark records durably that marks are about to change (bbolt's Batch
+// Mark records durably that marks are about to change (a group commit
 // groups concurrent calls into one commit).
 func (m *Meta) Mark(ctx context.Context, marks []Mark) error {
 	return m.batch(ctx, func(tx *bolt.Tx) error {

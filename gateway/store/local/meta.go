@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/boltgroup"
 )
 
 // Meta is a store.MetaStore in a bbolt database. bbolt fsyncs every commit.
@@ -35,7 +36,7 @@ import (
 // key's versions and hide them.
 type Meta struct {
 	db    *bolt.DB
-	group *groupCommit
+	group *boltgroup.Group
 	// ScanBound is the most records one ListObjects transaction reads
 	// (0: DefaultScanBound); see store.ScanLimited.
 	ScanBound int
@@ -93,7 +94,7 @@ func OpenMeta(path string) (*Meta, error) {
 		db.Close()
 		return nil, fmt.Errorf("local: init %s: %w", path, err)
 	}
-	return &Meta{db: db, group: &groupCommit{db: db}}, nil
+	return &Meta{db: db, group: boltgroup.New(db)}, nil
 }
 
 // Close implements store.MetaStore.
@@ -106,14 +107,14 @@ func (m *Meta) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	return m.db.Update(fn)
 }
 
-// batch is update through a group commit (group.go), which puts concurrent
+// batch is update through a group commit (package boltgroup), which puts concurrent
 // calls into one commit (one fsync) without delaying a lone one. fn may run
 // more than once, so it must reset its outputs.
 func (m *Meta) batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return m.group.run(fn)
+	return m.group.Run(fn)
 }
 
 func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
@@ -463,10 +464,22 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 
 // PutObject implements store.MetaStore.
 func (m *Meta) PutObject(ctx context.Context, bucket string, obj store.Object, check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
+	return m.PutObjectMarked(ctx, bucket, obj, check, nil)
+}
+
+// PutObjectMarked is PutObject that also writes marks to the journal, in
+// the same transaction as the new version: one commit where Mark and
+// then PutObject would take two.
+func (m *Meta) PutObjectMarked(ctx context.Context, bucket string, obj store.Object, check store.PutCheck, marks []Mark) (out store.Object, freed []store.BlobRef, err error) {
 	if err := checkKey(obj.Key); err != nil {
 		return out, nil, err
 	}
 	err = m.batch(ctx, func(tx *bolt.Tx) error {
+		for _, mk := range marks {
+			if err := markTx(tx, mk.Kind, mk.Bucket, mk.Key); err != nil {
+				return err
+			}
+		}
 		objs, b, err := objectsOf(tx, bucket)
 		if err != nil {
 			return err

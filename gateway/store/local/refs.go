@@ -156,7 +156,7 @@ func dropRefs(tx *bolt.Tx, parts []store.Part) ([]store.BlobRef, error) {
 	return freed, nil
 }
 
-// AddPending implements store.MetaStore. bbolt's Batch groups the pending
+// AddPending implements store.MetaStore. A group commit groups the pending
 // records of concurrent writes into one commit.
 func (m *Meta) AddPending(ctx context.Context, refs []store.BlobRef, due time.Time) error {
 	return m.batch(ctx, func(tx *bolt.Tx) error {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/datdot/datdot/gateway/store/boltgroup"
 )
 
 // VolumeUsage is how much of a volume's stream still holds live data:
@@ -38,10 +40,14 @@ var (
 )
 
 // usageDB records per volume its durable stream length and the live
-// bytes of blobs in it, in a bbolt file (fsynced; concurrent updates are
-// batched into one transaction). A blob deleted twice (the Reaper retries
-// after a crash) is subtracted once.
-type usageDB struct{ db *bolt.DB }
+// bytes of blobs in it, in a bbolt file (fsynced; concurrent updates
+// share commits through package boltgroup, and a lone one does not wait
+// for company as with bbolt's Batch). A blob deleted twice (the Reaper
+// retries after a crash) is subtracted once.
+type usageDB struct {
+	db    *bolt.DB
+	group *boltgroup.Group // concurrent updates share commits, none waits for company
+}
 
 func openUsage(path string) (*usageDB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
@@ -60,7 +66,7 @@ func openUsage(path string) (*usageDB, error) {
 		db.Close()
 		return nil, fmt.Errorf("network: usage db: %w", err)
 	}
-	return &usageDB{db: db}, nil
+	return &usageDB{db: db, group: boltgroup.New(db)}, nil
 }
 
 func (u *usageDB) close() error {
@@ -90,7 +96,7 @@ func (u *usageDB) committed(vol, id string, off, n, stream int64) error {
 	if u == nil {
 		return nil
 	}
-	return u.db.Batch(func(tx *bolt.Tx) error {
+	return u.group.Run(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsage)
 		s, l := getUsage(b, vol)
 		if err := putUsage(b, vol, max(s, stream), l+n); err != nil {
@@ -149,7 +155,7 @@ func (u *usageDB) grew(vol string, stream int64) error {
 	if u == nil {
 		return nil
 	}
-	return u.db.Batch(func(tx *bolt.Tx) error {
+	return u.group.Run(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsage)
 		s, l := getUsage(b, vol)
 		if s >= stream {
@@ -262,7 +268,7 @@ func (u *usageDB) deleted(gone []extentGone) error {
 	if u == nil || len(gone) == 0 {
 		return nil
 	}
-	return u.db.Batch(func(tx *bolt.Tx) error {
+	return u.group.Run(func(tx *bolt.Tx) error {
 		b, g := tx.Bucket(bucketUsage), tx.Bucket(bucketGone)
 		for _, e := range gone {
 			key := []byte(e.id + "/" + e.vol)

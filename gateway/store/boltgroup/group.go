@@ -1,4 +1,6 @@
-package local
+// Package boltgroup commits concurrent bbolt updates together, without
+// bbolt Batch's wait for company.
+package boltgroup
 
 import (
 	"errors"
@@ -8,7 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// groupCommit runs transaction functions in shared commits (one fsync for
+// Group runs transaction functions in shared commits (one fsync for
 // many writes) without ever waiting for company: a call that finds no
 // commit running commits at once, alone; calls that arrive while a commit
 // runs are collected and go together in the next one. One writer therefore
@@ -21,15 +23,15 @@ import (
 // function of its group fails, the group is retried without it), so it
 // must reset its outputs; a function that fails is run again alone, and
 // that run's error is its result.
-type groupCommit struct {
+type Group struct {
 	db *bolt.DB
 
 	mu      sync.Mutex
-	pending []*groupCall
+	pending []*call
 	leading bool
 }
 
-type groupCall struct {
+type call struct {
 	fn   func(*bolt.Tx) error
 	done chan error
 }
@@ -37,8 +39,14 @@ type groupCall struct {
 // maxGroup caps the functions of one commit.
 const maxGroup = 1000
 
-func (g *groupCommit) run(fn func(*bolt.Tx) error) error {
-	c := &groupCall{fn: fn, done: make(chan error, 1)}
+// New returns a Group that commits to db.
+func New(db *bolt.DB) *Group { return &Group{db: db} }
+
+// Run runs fn in a commit shared with the calls that queue up meanwhile
+// and returns once that commit is durable (or failed: fn's error, or the
+// commit's).
+func (g *Group) Run(fn func(*bolt.Tx) error) error {
+	c := &call{fn: fn, done: make(chan error, 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, c)
 	if !g.leading {
@@ -54,7 +62,7 @@ func (g *groupCommit) run(fn func(*bolt.Tx) error) error {
 // lead commits one group of the pending calls; if more arrived meanwhile,
 // a new leader goroutine takes them, so the caller is not held up by
 // others' commits.
-func (g *groupCommit) lead() {
+func (g *Group) lead() {
 	g.mu.Lock()
 	n := min(len(g.pending), maxGroup)
 	calls := g.pending[:n:n]
@@ -83,7 +91,7 @@ func (e *errCallFailed) Error() string { return fmt.Sprintf("call %d: %v", e.i, 
 
 // commit runs calls in one transaction; a call that fails is taken out and
 // run alone, and the rest are retried together.
-func (g *groupCommit) commit(calls []*groupCall) {
+func (g *Group) commit(calls []*call) {
 	for len(calls) > 0 {
 		err := g.db.Update(func(tx *bolt.Tx) error {
 			for i, c := range calls {
@@ -115,7 +123,7 @@ func (g *groupCommit) commit(calls []*groupCall) {
 func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("local: panic in transaction: %v", p)
+			err = fmt.Errorf("boltgroup: panic in transaction: %v", p)
 		}
 	}()
 	return fn(tx)

@@ -1,4 +1,4 @@
-package local
+package boltgroup
 
 import (
 	"errors"
@@ -23,7 +23,7 @@ func TestGroupCommit(t *testing.T) {
 	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
 		t.Fatal(err)
 	}
-	g := &groupCommit{db: db}
+	g := New(db)
 	errBad := errors.New("refused")
 	var wg sync.WaitGroup
 	errs := make([]error, 200)
@@ -31,7 +31,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = g.run(func(tx *bolt.Tx) error {
+			errs[i] = g.Run(func(tx *bolt.Tx) error {
 				b := tx.Bucket([]byte("b"))
 				if err := b.Put([]byte(fmt.Sprintf("k%03d", i)), []byte("v")); err != nil {
 					return err
@@ -76,7 +76,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A lone call after the storm still commits (no leader left stuck).
-	if err := g.run(func(tx *bolt.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("last"), nil) }); err != nil {
+	if err := g.Run(func(tx *bolt.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("last"), nil) }); err != nil {
 		t.Fatal(err)
 	}
 }
