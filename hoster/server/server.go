@@ -15,12 +15,12 @@ import (
 	"math/bits"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/datdot/datdot/bufpool"
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/store"
 	"github.com/datdot/datdot/hoster/wire"
@@ -60,11 +60,9 @@ type Server struct {
 	// it is stored, and reusing the buffers spares the garbage collector
 	// a fresh megabytes-large buffer per push.
 	bodies chan []byte
-	// answers keeps the buffers of range answers for reuse, one pool per
-	// power of two from 64 KiB up (an answer is at most wire.MaxListBytes
-	// and its framing): a range is read straight into one, so serving it
-	// allocates nothing.
-	answers [27]sync.Pool
+	// answers keeps the buffers of range answers for reuse: a range is
+	// read straight into one, so serving it allocates nothing large.
+	answers bufpool.Pool
 }
 
 // keepBody is the largest push body buffer kept for reuse.
@@ -331,12 +329,12 @@ func (s *Server) blocksUnchecked(w http.ResponseWriter, r *http.Request, c *hype
 	var buf *[]byte
 	defer func() {
 		if buf != nil {
-			s.putBuf(buf)
+			s.answers.Put(buf)
 		}
 	}()
 	total := 0
 	n, err := c.GetRangeUnchecked(r.Context(), start, end, wire.MaxListBytes, func(sizes []int) ([][]byte, error) {
-		buf = s.getBuf(wire.BlockListSize(start, sizes))
+		buf = s.answers.Get(wire.BlockListSize(start, sizes))
 		var places [][]byte
 		var err error
 		body, places, err = wire.LayBlockList(*buf, start, sizes)
@@ -354,30 +352,6 @@ func (s *Server) blocksUnchecked(w http.ResponseWriter, r *http.Request, c *hype
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, err = w.Write(body)
 	return ignoreWrite(err)
-}
-
-// getBuf returns a buffer of n bytes from s.answers.
-func (s *Server) getBuf(n int) *[]byte {
-	c := max(16, bits.Len(uint(n-1)))
-	if c >= len(s.answers) {
-		b := make([]byte, n)
-		return &b
-	}
-	if b, ok := s.answers[c].Get().(*[]byte); ok {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 1<<c)
-	return &b
-}
-
-// putBuf keeps b for a later answer.
-func (s *Server) putBuf(b *[]byte) {
-	c := bits.Len(uint(cap(*b) - 1))
-	if cap(*b) != 1<<c || c < 16 || c >= len(s.answers) {
-		return
-	}
-	s.answers[c].Put(b)
 }
 
 func (s *Server) proof(w http.ResponseWriter, r *http.Request) error {
