@@ -684,46 +684,9 @@ func (s *FileStorage) Block(_ context.Context, index uint64) ([]byte, error) {
 func (s *FileStorage) ReadBlocks(_ context.Context, start, end uint64, maxBytes int, into func(sizes []int) ([][]byte, error)) (int, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	head := s.head
-	if start >= end || end > head.Length {
-		return 0, fmt.Errorf("%w: blocks [%d,%d) of %d", ErrNotFound, start, end, head.Length)
-	}
-	n := end - start
-	if n > 1<<20 {
-		n = 1 << 20
-	}
-	// Offsets of the blocks and of the one after (the data's end for
-	// the last block).
-	need := n + 1
-	if start+n == head.Length {
-		need = n
-	}
-	ob := make([]byte, 8*need)
-	if _, err := s.offsets.ReadAt(ob, int64(start)*8); err != nil {
-		return 0, fmt.Errorf("%w: offsets of blocks [%d,%d): %w", ErrCorrupt, start, start+n, err)
-	}
-	off := make([]uint64, n+1)
-	for i := range need {
-		off[i] = binary.LittleEndian.Uint64(ob[8*i:])
-	}
-	if need == n {
-		off[n] = head.ByteLength
-	}
-	sizes := make([]int, 0, n)
-	total := 0
-	for i := range n {
-		if off[i] > off[i+1] || off[i+1] > head.ByteLength {
-			return 0, fmt.Errorf("%w: block %d at offsets %d..%d of %d bytes", ErrCorrupt, start+i, off[i], off[i+1], head.ByteLength)
-		}
-		sz := int(off[i+1] - off[i])
-		if len(sizes) > 0 && total+sz > maxBytes {
-			break
-		}
-		sizes = append(sizes, sz)
-		total += sz
+	off, sizes, err := s.spans(start, end, maxBytes)
+	if err != nil {
+		return 0, err
 	}
 	dst, err := into(sizes)
 	if err != nil {
@@ -736,11 +699,77 @@ func (s *FileStorage) ReadBlocks(_ context.Context, start, end uint64, maxBytes 
 		if len(d) != sizes[i] {
 			return 0, fmt.Errorf("hypercore: read blocks: destination of %d bytes for a block of %d", len(d), sizes[i])
 		}
-		if _, err := s.data.ReadAt(d, int64(off[i])); err != nil {
+		if _, err := s.data.ReadAt(d, int64(off)); err != nil {
 			return 0, fmt.Errorf("%w: block %d: %w", ErrCorrupt, start+uint64(i), err)
 		}
+		off += uint64(len(d))
 	}
 	return len(sizes), nil
+}
+
+// OpenBlocks locates blocks [start, end) (at most maxBytes of them, at
+// least one, as ReadBlocks) in the data file, where they lie back to back
+// from off, and opens that file anew for the caller (who closes it): a
+// server can send them with sendfile, no copy through its memory. The
+// bytes are as stored and unchecked; a truncation of the core after
+// OpenBlocks may change them under the reader (who authenticates them).
+func (s *FileStorage) OpenBlocks(_ context.Context, start, end uint64, maxBytes int) (*os.File, int64, []int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	off, sizes, err := s.spans(start, end, maxBytes)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	f, err := os.Open(filepath.Join(s.dir, "data"))
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("hypercore: open blocks: %w", err)
+	}
+	return f, int64(off), sizes, nil
+}
+
+// spans returns the data offset of block start and the sizes of the
+// blocks from it up to end that fit in maxBytes (at least one), from the
+// offsets file. s.mu is held.
+func (s *FileStorage) spans(start, end uint64, maxBytes int) (uint64, []int, error) {
+	if s.closed {
+		return 0, nil, ErrClosed
+	}
+	head := s.head
+	if start >= end || end > head.Length {
+		return 0, nil, fmt.Errorf("%w: blocks [%d,%d) of %d", ErrNotFound, start, end, head.Length)
+	}
+	n := min(end-start, 1<<20)
+	// Offsets of the blocks and of the one after (the data's end for
+	// the last block).
+	need := n + 1
+	if start+n == head.Length {
+		need = n
+	}
+	ob := make([]byte, 8*need)
+	if _, err := s.offsets.ReadAt(ob, int64(start)*8); err != nil {
+		return 0, nil, fmt.Errorf("%w: offsets of blocks [%d,%d): %w", ErrCorrupt, start, start+n, err)
+	}
+	off := make([]uint64, n+1)
+	for i := range need {
+		off[i] = binary.LittleEndian.Uint64(ob[8*i:])
+	}
+	if need == n {
+		off[n] = head.ByteLength
+	}
+	sizes := make([]int, 0, n)
+	total := 0
+	for i := range n {
+		if off[i] > off[i+1] || off[i+1] > head.ByteLength {
+			return 0, nil, fmt.Errorf("%w: block %d at offsets %d..%d of %d bytes", ErrCorrupt, start+i, off[i], off[i+1], head.ByteLength)
+		}
+		sz := int(off[i+1] - off[i])
+		if len(sizes) > 0 && total+sz > maxBytes {
+			break
+		}
+		sizes = append(sizes, sz)
+		total += sz
+	}
+	return off[0], sizes, nil
 }
 
 // Commit writes c past the committed state, syncs, then swaps the head.

@@ -191,9 +191,7 @@ func LayBlockList(buf []byte, start uint64, sizes []int) ([]byte, [][]byte, erro
 	if len(buf) < size {
 		return nil, nil, fmt.Errorf("wire: block list of %d bytes in a buffer of %d", size, len(buf))
 	}
-	out := append(buf[:0], listMagic...)
-	out = binary.AppendUvarint(out, start)
-	out = binary.AppendUvarint(out, uint64(len(sizes)))
+	out := AppendBlockListHead(buf[:0], start, len(sizes))
 	blocks := make([][]byte, len(sizes))
 	for i, sz := range sizes {
 		out = binary.AppendUvarint(out, uint64(sz))
@@ -201,6 +199,15 @@ func LayBlockList(buf []byte, start uint64, sizes []int) ([]byte, [][]byte, erro
 		out = out[:len(out)+sz]
 	}
 	return out, blocks, nil
+}
+
+// AppendBlockListHead appends the start of a block list of count blocks
+// from start (what comes before the first block's length prefix; each
+// block is then its uvarint length and its bytes).
+func AppendBlockListHead(dst []byte, start uint64, count int) []byte {
+	dst = append(dst, listMagic...)
+	dst = binary.AppendUvarint(dst, start)
+	return binary.AppendUvarint(dst, uint64(count))
 }
 
 func uvarintLen(v uint64) int {
