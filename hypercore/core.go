@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/datdot/datdot/hypercore/flattree"
@@ -396,32 +395,6 @@ func (c *Core) GetRangeUnchecked(ctx context.Context, start, end uint64, maxByte
 		copy(dst[i], b)
 	}
 	return len(blocks), nil
-}
-
-// FileRanger is a Storage that keeps blocks back to back in a file
-// (FileStorage.OpenBlocks says how).
-type FileRanger interface {
-	OpenBlocks(ctx context.Context, start, end uint64, maxBytes int) (*os.File, int64, []int, error)
-}
-
-// OpenRangeUnchecked locates blocks [start, end), unchecked and at most
-// maxBytes of them (at least one), in a file of their storage opened for
-// the caller, who closes it: they lie back to back from off, sizes[i]
-// bytes each. ok is false (and nothing opened) for a storage that does
-// not keep blocks in a file: use GetRangeUnchecked.
-func (c *Core) OpenRangeUnchecked(ctx context.Context, start, end uint64, maxBytes int) (f *os.File, off int64, sizes []int, ok bool, err error) {
-	fr, ok := c.st.(FileRanger)
-	if !ok {
-		return nil, 0, nil, false, nil
-	}
-	if start >= end || end > c.Length() {
-		return nil, 0, nil, true, fmt.Errorf("get blocks [%d,%d): %w", start, end, ErrNotFound)
-	}
-	f, off, sizes, err = fr.OpenBlocks(ctx, start, end, maxBytes)
-	if err != nil {
-		return nil, 0, nil, true, fmt.Errorf("get blocks [%d,%d): %w", start, end, err)
-	}
-	return f, off, sizes, true, nil
 }
 
 // Node returns tree node index, which must exist at the head.

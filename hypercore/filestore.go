@@ -707,26 +707,6 @@ func (s *FileStorage) ReadBlocks(_ context.Context, start, end uint64, maxBytes 
 	return len(sizes), nil
 }
 
-// OpenBlocks locates blocks [start, end) (at most maxBytes of them, at
-// least one, as ReadBlocks) in the data file, where they lie back to back
-// from off, and opens that file anew for the caller (who closes it): a
-// server can send them with sendfile, no copy through its memory. The
-// bytes are as stored and unchecked; a truncation of the core after
-// OpenBlocks may change them under the reader (who authenticates them).
-func (s *FileStorage) OpenBlocks(_ context.Context, start, end uint64, maxBytes int) (*os.File, int64, []int, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	off, sizes, err := s.spans(start, end, maxBytes)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	f, err := os.Open(filepath.Join(s.dir, "data"))
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("hypercore: open blocks: %w", err)
-	}
-	return f, int64(off), sizes, nil
-}
-
 // spans returns the data offset of block start and the sizes of the
 // blocks from it up to end that fit in maxBytes (at least one), from the
 // offsets file. s.mu is held.

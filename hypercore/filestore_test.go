@@ -589,37 +589,8 @@ func TestGetRangeUnchecked(t *testing.T) {
 			t.Fatalf("core %d: destinations of the wrong size accepted", ci)
 		}
 	}
-	// OpenRangeUnchecked: the same blocks, back to back in a file of the
-	// caller's; a storage without files says so.
-	f, off, sizes, ok, err := fc.OpenRangeUnchecked(ctx, 3, 12, 1<<30)
-	if err != nil || !ok || len(sizes) != 9 {
-		t.Fatalf("open range: ok %v, %d sizes, %v", ok, len(sizes), err)
-	}
-	for i, sz := range sizes {
-		b := make([]byte, sz)
-		if _, err := f.ReadAt(b, off); err != nil {
-			t.Fatal(err)
-		}
-		want, _ := fc.Get(ctx, 3+uint64(i))
-		if !bytes.Equal(b, want) {
-			t.Fatalf("open range: block %d differs", 3+i)
-		}
-		off += int64(sz)
-	}
-	f.Close()
-	if f, _, sizes, _, err := fc.OpenRangeUnchecked(ctx, 3, 12, 1); err != nil || len(sizes) != 1 {
-		t.Fatalf("open range within 1 byte: %d blocks, %v", len(sizes), err)
-	} else {
-		f.Close()
-	}
-	if _, _, _, ok, err := fc.OpenRangeUnchecked(ctx, 11, 13, 1<<30); !ok || !errors.Is(err, ErrNotFound) {
-		t.Fatalf("open range past the end: %v %v", ok, err)
-	}
-	if _, _, _, ok, err := mc.OpenRangeUnchecked(ctx, 0, 2, 1<<30); ok || err != nil {
-		t.Fatalf("memory storage: ok %v, %v", ok, err)
-	}
 	// An offset past the data is damage, not a block.
-	f, err = os.OpenFile(filepath.Join(dir, "offsets"), os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(dir, "offsets"), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

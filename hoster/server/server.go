@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"log/slog"
 	"math/bits"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -122,15 +120,6 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
-}
-
-// ReadFrom lets io.Copy reach the response's own ReadFrom (which sends a
-// file with sendfile).
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
 }
 
 func (s *Server) handle(pattern, route string, h func(w http.ResponseWriter, r *http.Request) error) {
@@ -336,14 +325,6 @@ func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) blocksUnchecked(w http.ResponseWriter, r *http.Request, c *hypercore.Core, start, end uint64) error {
-	f, off, sizes, ok, err := c.OpenRangeUnchecked(r.Context(), start, end, wire.MaxListBytes)
-	if err != nil {
-		return err
-	}
-	if ok {
-		defer f.Close()
-		return s.sendBlocks(w, f, off, start, sizes)
-	}
 	var body []byte
 	var buf *[]byte
 	defer func() {
@@ -371,43 +352,6 @@ func (s *Server) blocksUnchecked(w http.ResponseWriter, r *http.Request, c *hype
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, err = w.Write(body)
 	return ignoreWrite(err)
-}
-
-// sendBlocks answers with the block list of the blocks of sizes that lie
-// back to back in f from off: the framing is written, the blocks go from
-// the file to the connection (sendfile when the connection is a plain TCP
-// one: no copy through the hoster's memory).
-func (s *Server) sendBlocks(w http.ResponseWriter, f *os.File, off int64, start uint64, sizes []int) error {
-	total := 0
-	for _, sz := range sizes {
-		total += sz
-	}
-	head := wire.AppendBlockListHead(nil, start, len(sizes))
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("hoster: seek blocks: %w", err)
-	}
-	s.cfg.Metrics.BlocksServed.Add(float64(len(sizes)))
-	s.cfg.Metrics.BytesServed.Add(float64(total))
-	w.Header().Set("Content-Type", wire.ListContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(wire.BlockListSize(start, sizes)))
-	var pre [binary.MaxVarintLen64]byte
-	for i, sz := range sizes {
-		prefix := binary.AppendUvarint(pre[:0], uint64(sz))
-		if i == 0 {
-			prefix = append(head, prefix...)
-		}
-		if _, err := w.Write(prefix); err != nil {
-			return ignoreWrite(err)
-		}
-		// io.Copy hands the limited file to the response's ReadFrom,
-		// which sends it with sendfile.
-		if n, err := io.Copy(w, &io.LimitedReader{R: f, N: int64(sz)}); err != nil || n != int64(sz) {
-			// The answer is cut short of its Content-Length: the
-			// client sees a truncated body, never wrong framing.
-			return ignoreWrite(err)
-		}
-	}
-	return nil
 }
 
 func (s *Server) proof(w http.ResponseWriter, r *http.Request) error {
