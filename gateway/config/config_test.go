@@ -161,6 +161,7 @@ slow-after = "3s"
 		{"cache-bytes (file)", c.Network.CacheBytes, int64(1 << 20)},
 		{"read.slow-after (file)", c.Network.SlowAfter, 3 * time.Second},
 		{"read.timeout (default)", c.Network.FetchTimeout, 30 * time.Second},
+		{"read.hedge-after (default: at once)", c.Network.HedgeAfter, time.Duration(0)},
 		{"domains (file)", strings.Join(c.Domains, ","), "s3.file"},
 		{"keys (flag and file merged)", len(c.Keys), 2},
 	}

@@ -72,6 +72,16 @@ type RemoteConfig struct {
 	SlowAfter time.Duration
 	// FetchTimeout bounds one request to one hoster (default 30 s).
 	FetchTimeout time.Duration
+	// HedgeAfter is when a read of whole stripes asks one core more than
+	// it needs (the first k answers decide, the slowest is cancelled):
+	// 0, the default, asks it with the others; a positive duration asks
+	// it only if the needed cores have not all answered by then (and a
+	// read of part of a stripe then asks enough other cores to decode
+	// around the laggards, as it does after SlowAfter). The extra core
+	// costs the hosters and the gateway a quarter more bytes per read at
+	// k=4 (and a decode when it wins); asked later, it is paid only when
+	// a hoster lags.
+	HedgeAfter time.Duration
 	// Penalty is how long a hoster that failed or was slow is asked last
 	// (default 30 s).
 	Penalty time.Duration
@@ -375,14 +385,25 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				launch(j)
 			}
 		}
-		if wanted == l.K && l.M > 0 {
-			// Ask one more than needed: the first k answers decide.
-			for _, j := range cand {
-				if state[j] == idle {
-					launch(j)
-					break
-				}
+	}
+	// Ask one more than needed: the first k answers decide.
+	hedge := func() {
+		for _, j := range cand {
+			if state[j] == idle && running+okCount < l.K+1 {
+				launch(j)
+				return
 			}
+		}
+	}
+	var hedgeC <-chan time.Time
+	if !decode && l.M > 0 {
+		switch {
+		case r.cfg.HedgeAfter > 0:
+			t := time.NewTimer(r.cfg.HedgeAfter)
+			defer t.Stop()
+			hedgeC = t.C
+		case wanted == l.K:
+			hedge()
 		}
 	}
 	failed = decode
@@ -432,6 +453,15 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			got[cr.j] = cr.blocks
 			gotBufs[cr.j] = cr.bufs
 			okCount++
+		case <-hedgeC:
+			// The cores asked lag: one more (or, for a read of part of
+			// a stripe, enough others to decode around them).
+			hedgeC = nil
+			if wanted == l.K {
+				hedge()
+			} else {
+				escalate()
+			}
 		case <-slow.C:
 			// Hosters still busy are slow: ask others, remember them.
 			for j := range n {

@@ -598,3 +598,43 @@ func readSlowly(ctx context.Context, b store.BlobStore, ref store.BlobRef) ([]by
 		time.Sleep(20 * time.Microsecond)
 	}
 }
+
+// TestHedgeAfter: by default a read of whole stripes asks the parity
+// core too; with HedgeAfter it asks only the data cores while they
+// answer, and asks the parity core once they lag: with a data core's
+// hoster hanging and SlowAfter an hour away, the read still completes
+// (decoded), which only the later hedge can do.
+func TestHedgeAfter(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(rc RemoteConfig) {
+		t.Helper()
+		for _, h := range net.hosters {
+			h.hits.Store(0)
+		}
+		fresh, _ := openRemote(t, net, 0, rc)
+		got, err := readAll(ctx, fresh, ref, 0, ref.Size)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
+		}
+	}
+	read(RemoteConfig{})
+	if net.hosters[2].hits.Load() == 0 {
+		t.Fatal("default: the parity core was not asked")
+	}
+	read(RemoteConfig{HedgeAfter: time.Hour, SlowAfter: time.Hour})
+	if n := net.hosters[2].hits.Load(); n != 0 {
+		t.Fatalf("HedgeAfter an hour, hosters answering: the parity core was asked %d times", n)
+	}
+	net.hosters[0].mode.Store(slow)
+	read(RemoteConfig{HedgeAfter: 10 * time.Millisecond, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	if net.hosters[2].hits.Load() == 0 {
+		t.Fatal("a data core hanging: the parity core was not asked")
+	}
+}
