@@ -113,6 +113,30 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 	}
 }
 
+// networkConfig is the network store's configuration from the gateway's
+// (without the shipper, the remote reader and the cache, which need the
+// chain).
+func networkConfig(cfg config.Config, master []byte, journal network.Journal, log *slog.Logger) network.Config {
+	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: journal, Log: log,
+		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
+		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
+		MaxStripes:   cfg.Network.MaxStripes,
+		BlobMemBytes: cfg.Network.PutMemBytes, MemBudgetBytes: cfg.Network.PutMemBudget,
+		Compact: network.CompactConfig{Threshold: cfg.Network.CompactThreshold, MaxBytes: cfg.Network.CompactMaxBytes,
+			MinAge: cfg.Network.CompactMinAge}}
+	if cfg.Network.AckLosses >= 0 {
+		ncfg.AckCores = cfg.Network.K + cfg.Network.AckLosses
+	}
+	// 0 is the network store's "default"; here it means no memory.
+	if ncfg.BlobMemBytes == 0 {
+		ncfg.BlobMemBytes = -1
+	}
+	if ncfg.MemBudgetBytes == 0 {
+		ncfg.MemBudgetBytes = -1
+	}
+	return ncfg
+}
+
 // openNetwork opens the network backend: bbolt metadata in DataDir and
 // encrypted blobs in erasure-coded volumes under DataDir/network.
 func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.BlobStore, func(), error) {
@@ -130,15 +154,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: meta, Log: log,
-		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
-		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
-		MaxStripes: cfg.Network.MaxStripes,
-		Compact: network.CompactConfig{Threshold: cfg.Network.CompactThreshold, MaxBytes: cfg.Network.CompactMaxBytes,
-			MinAge: cfg.Network.CompactMinAge}}
-	if cfg.Network.AckLosses >= 0 {
-		ncfg.AckCores = cfg.Network.K + cfg.Network.AckLosses
-	}
+	ncfg := networkConfig(cfg, master, meta, log)
 	shipper, chain, err := newShipper(cfg.Network, log)
 	if err != nil {
 		meta.Close()

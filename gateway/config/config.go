@@ -124,6 +124,12 @@ type Network struct {
 	CompactMinAge    time.Duration
 	// MaxStripes per volume before a new one is started.
 	MaxStripes uint64
+	// PutMemBytes bounds how much of one object an upload keeps in memory
+	// until it is committed (a larger object is spooled to an unlinked
+	// temporary file under DataDir); PutMemBudget bounds the memory of all
+	// uploads together (an upload that finds it used up spools too).
+	// 0 or negative: every upload spools.
+	PutMemBytes, PutMemBudget int64
 }
 
 // Usage is the help text of the key formats.
@@ -255,6 +261,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Int64Var(&c.Network.CompactMaxBytes, "compact.max-bytes", 256<<20, "network backend: the most bytes one maintenance pass copies during compaction")
 	fs.DurationVar(&c.Network.CompactMinAge, "compact.min-age", time.Hour, "network backend: a volume is compacted only this long after its last write")
 	fs.Uint64Var(&c.Network.MaxStripes, "volume.max-stripes", 16384, "network backend: stripes (k x 64 KiB each) per volume before a new volume (and order) is started")
+	fs.Int64Var(&c.Network.PutMemBytes, "put.mem-bytes", 32<<20, "network backend: the most of one object an upload keeps in memory until it is stored; a larger object is spooled to a temporary file under --data (0 or negative: always spool)")
+	fs.Int64Var(&c.Network.PutMemBudget, "put.mem-budget", 256<<20, "network backend: the memory all uploads together may keep; an upload that finds it used up spools to a temporary file (0 or negative: always spool)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; re-read when it changes (with --tls-key)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.IntVar(&c.MaxBuckets, "max-buckets", 0, "buckets per account (0: no limit; more is TooManyBuckets)")

@@ -135,12 +135,16 @@ grpc = "file:9090"
 
 [read]
 slow-after = "3s"
+
+[put]
+mem-bytes = 4096
 `), 0o600)
 	env := map[string]string{
-		"DATDOT_GATEWAY_CONFIG":     file,
-		"DATDOT_GATEWAY_REGION":     "env-region",
-		"DATDOT_GATEWAY_CHAIN_GRPC": "env:9090",
-		"DATDOT_GATEWAY_ERASURE_M":  "3",
+		"DATDOT_GATEWAY_CONFIG":         file,
+		"DATDOT_GATEWAY_REGION":         "env-region",
+		"DATDOT_GATEWAY_CHAIN_GRPC":     "env:9090",
+		"DATDOT_GATEWAY_ERASURE_M":      "3",
+		"DATDOT_GATEWAY_PUT_MEM_BUDGET": "-1",
 	}
 	c, err := Parse([]string{"--chain.grpc", "flag:9090", "--key", "AKFLAG:sflag"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -162,6 +166,8 @@ slow-after = "3s"
 		{"read.slow-after (file)", c.Network.SlowAfter, 3 * time.Second},
 		{"read.timeout (default)", c.Network.FetchTimeout, 30 * time.Second},
 		{"read.hedge-after (default: at once)", c.Network.HedgeAfter, time.Duration(0)},
+		{"put.mem-bytes (file table)", c.Network.PutMemBytes, int64(4096)},
+		{"put.mem-budget (env)", c.Network.PutMemBudget, int64(-1)},
 		{"domains (file)", strings.Join(c.Domains, ","), "s3.file"},
 		{"keys (flag and file merged)", len(c.Keys), 2},
 	}
