@@ -177,7 +177,7 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	// Reads come from the hosters the chain assigns; the local cores are
 	// the writer's working copy only.
 	remote, err := network.NewRemote(network.RemoteConfig{Locator: shipper, SlowAfter: cfg.Network.SlowAfter,
-		FetchTimeout: cfg.Network.FetchTimeout, Log: log})
+		FetchTimeout: cfg.Network.FetchTimeout, HedgeAfter: cfg.Network.HedgeAfter, Log: log})
 	if err != nil {
 		renewer.Close()
 		chain.Close()

@@ -343,6 +343,60 @@ func (c *Core) GetUnchecked(ctx context.Context, index uint64) ([]byte, error) {
 	return b, nil
 }
 
+// RangeReader is a Storage that reads a run of blocks at once into
+// buffers of the caller's (FileStorage.ReadBlocks says how).
+type RangeReader interface {
+	ReadBlocks(ctx context.Context, start, end uint64, maxBytes int, into func(sizes []int) ([][]byte, error)) (int, error)
+}
+
+// GetRangeUnchecked reads blocks [start, end) as storage holds them,
+// unchecked (as GetUnchecked), stopping before a block that would take
+// the total over maxBytes (at least one is read). into gets the sizes of
+// the blocks that will be read and returns where to read each
+// (len(dst[i]) == sizes[i]); it must not call the core. It returns how
+// many blocks were read. A storage that is a RangeReader reads them in a
+// few system calls straight into place; others block by block.
+func (c *Core) GetRangeUnchecked(ctx context.Context, start, end uint64, maxBytes int, into func(sizes []int) ([][]byte, error)) (int, error) {
+	if start >= end || end > c.Length() {
+		return 0, fmt.Errorf("get blocks [%d,%d): %w", start, end, ErrNotFound)
+	}
+	if rr, ok := c.st.(RangeReader); ok {
+		n, err := rr.ReadBlocks(ctx, start, end, maxBytes, into)
+		if err != nil {
+			return 0, fmt.Errorf("get blocks [%d,%d): %w", start, end, err)
+		}
+		return n, nil
+	}
+	var blocks [][]byte
+	var sizes []int
+	total := 0
+	for i := start; i < end; i++ {
+		b, err := c.st.Block(ctx, i)
+		if err != nil {
+			return 0, fmt.Errorf("get block %d: %w", i, err)
+		}
+		if len(blocks) > 0 && total+len(b) > maxBytes {
+			break
+		}
+		blocks, sizes = append(blocks, b), append(sizes, len(b))
+		total += len(b)
+	}
+	dst, err := into(sizes)
+	if err != nil {
+		return 0, err
+	}
+	if len(dst) != len(blocks) {
+		return 0, fmt.Errorf("hypercore: get blocks: %d destinations for %d blocks", len(dst), len(blocks))
+	}
+	for i, b := range blocks {
+		if len(dst[i]) != len(b) {
+			return 0, fmt.Errorf("hypercore: get blocks: destination of %d bytes for a block of %d", len(dst[i]), len(b))
+		}
+		copy(dst[i], b)
+	}
+	return len(blocks), nil
+}
+
 // Node returns tree node index, which must exist at the head.
 func (c *Core) Node(ctx context.Context, index uint64) (Node, error) {
 	if index >= 1<<62 || flattree.RightSpan(index) >= 2*c.Length() {

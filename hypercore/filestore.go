@@ -673,6 +673,85 @@ func (s *FileStorage) Block(_ context.Context, index uint64) ([]byte, error) {
 	return b, nil
 }
 
+// ReadBlocks reads blocks [start, end) as stored, without checking them
+// against their tree nodes (their sizes come from the offsets file), for a
+// reader that authenticates the bytes itself. It stops before a block that
+// would take the total over maxBytes, but reads at least one. into gets
+// the sizes of the blocks it will read and returns where to read each
+// (len(dst[i]) == sizes[i]); it runs with the storage's read lock held
+// and must not call the storage. ReadBlocks returns how many blocks it
+// read.
+func (s *FileStorage) ReadBlocks(_ context.Context, start, end uint64, maxBytes int, into func(sizes []int) ([][]byte, error)) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	off, sizes, err := s.spans(start, end, maxBytes)
+	if err != nil {
+		return 0, err
+	}
+	dst, err := into(sizes)
+	if err != nil {
+		return 0, err
+	}
+	if len(dst) != len(sizes) {
+		return 0, fmt.Errorf("hypercore: read blocks: %d destinations for %d blocks", len(dst), len(sizes))
+	}
+	for i, d := range dst {
+		if len(d) != sizes[i] {
+			return 0, fmt.Errorf("hypercore: read blocks: destination of %d bytes for a block of %d", len(d), sizes[i])
+		}
+		if _, err := s.data.ReadAt(d, int64(off)); err != nil {
+			return 0, fmt.Errorf("%w: block %d: %w", ErrCorrupt, start+uint64(i), err)
+		}
+		off += uint64(len(d))
+	}
+	return len(sizes), nil
+}
+
+// spans returns the data offset of block start and the sizes of the
+// blocks from it up to end that fit in maxBytes (at least one), from the
+// offsets file. s.mu is held.
+func (s *FileStorage) spans(start, end uint64, maxBytes int) (uint64, []int, error) {
+	if s.closed {
+		return 0, nil, ErrClosed
+	}
+	head := s.head
+	if start >= end || end > head.Length {
+		return 0, nil, fmt.Errorf("%w: blocks [%d,%d) of %d", ErrNotFound, start, end, head.Length)
+	}
+	n := min(end-start, 1<<20)
+	// Offsets of the blocks and of the one after (the data's end for
+	// the last block).
+	need := n + 1
+	if start+n == head.Length {
+		need = n
+	}
+	ob := make([]byte, 8*need)
+	if _, err := s.offsets.ReadAt(ob, int64(start)*8); err != nil {
+		return 0, nil, fmt.Errorf("%w: offsets of blocks [%d,%d): %w", ErrCorrupt, start, start+n, err)
+	}
+	off := make([]uint64, n+1)
+	for i := range need {
+		off[i] = binary.LittleEndian.Uint64(ob[8*i:])
+	}
+	if need == n {
+		off[n] = head.ByteLength
+	}
+	sizes := make([]int, 0, n)
+	total := 0
+	for i := range n {
+		if off[i] > off[i+1] || off[i+1] > head.ByteLength {
+			return 0, nil, fmt.Errorf("%w: block %d at offsets %d..%d of %d bytes", ErrCorrupt, start+i, off[i], off[i+1], head.ByteLength)
+		}
+		sz := int(off[i+1] - off[i])
+		if len(sizes) > 0 && total+sz > maxBytes {
+			break
+		}
+		sizes = append(sizes, sz)
+		total += sz
+	}
+	return off[0], sizes, nil
+}
+
 // Commit writes c past the committed state, syncs, then swaps the head.
 func (s *FileStorage) Commit(ctx context.Context, c *Commit) error {
 	s.cmu.Lock()

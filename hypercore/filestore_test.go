@@ -523,3 +523,84 @@ func TestFileStorageOldHeadFile(t *testing.T) {
 	appendTestBlocks(t, c, 0, 3)
 	checkCore(t, c)
 }
+
+// TestGetRangeUnchecked: a range read returns the blocks Get returns, in
+// file storage (one read of the offsets, blocks read into place) as in
+// memory (block by block), stops at maxBytes after at least one block,
+// and refuses ranges past the end; damaged offsets are ErrCorrupt.
+func TestGetRangeUnchecked(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "core")
+	_, fc := newFileCore(t, dir, testKey(43))
+	mc, err := Create(ctx, NewMemStorage(), testKey(43), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Core{fc, mc} {
+		appendTestBlocks(t, c, 0, 5)
+		appendTestBlocks(t, c, 5, 12)
+	}
+	read := func(c *Core, start, end uint64, maxBytes int) ([][]byte, error) {
+		var out [][]byte
+		n, err := c.GetRangeUnchecked(ctx, start, end, maxBytes, func(sizes []int) ([][]byte, error) {
+			for _, sz := range sizes {
+				out = append(out, bytes.Repeat([]byte{0xaa}, sz))
+			}
+			return out, nil
+		})
+		if err == nil && n != len(out) {
+			t.Fatalf("read %d blocks, laid out %d", n, len(out))
+		}
+		return out, err
+	}
+	for ci, c := range []*Core{fc, mc} {
+		for _, r := range [][2]uint64{{0, 12}, {0, 1}, {3, 9}, {11, 12}, {4, 5}} {
+			got, err := read(c, r[0], r[1], 1<<30)
+			if err != nil || len(got) != int(r[1]-r[0]) {
+				t.Fatalf("core %d [%d,%d): %d blocks, %v", ci, r[0], r[1], len(got), err)
+			}
+			for i, b := range got {
+				want, err := c.Get(ctx, r[0]+uint64(i))
+				if err != nil || !bytes.Equal(b, want) {
+					t.Fatalf("core %d block %d differs from Get (%v)", ci, r[0]+uint64(i), err)
+				}
+			}
+		}
+		// maxBytes: the blocks that fit, at least one.
+		b0, _ := c.Get(ctx, 2)
+		b1, _ := c.Get(ctx, 3)
+		if got, err := read(c, 2, 12, len(b0)+len(b1)); err != nil || len(got) != 2 {
+			t.Fatalf("core %d: %d blocks within %d bytes, want 2 (%v)", ci, len(got), len(b0)+len(b1), err)
+		}
+		if got, err := read(c, 2, 12, 1); err != nil || len(got) != 1 {
+			t.Fatalf("core %d: %d blocks within 1 byte, want 1 (%v)", ci, len(got), err)
+		}
+		if _, err := read(c, 10, 13, 1<<30); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("core %d: past the end: %v", ci, err)
+		}
+		if _, err := read(c, 5, 5, 1<<30); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("core %d: empty range: %v", ci, err)
+		}
+		wrong := errors.New("refused")
+		if _, err := c.GetRangeUnchecked(ctx, 0, 2, 1<<30, func([]int) ([][]byte, error) { return nil, wrong }); !errors.Is(err, wrong) {
+			t.Fatalf("core %d: into's error: %v", ci, err)
+		}
+		if _, err := c.GetRangeUnchecked(ctx, 0, 2, 1<<30, func(s []int) ([][]byte, error) { return make([][]byte, len(s)), nil }); err == nil {
+			t.Fatalf("core %d: destinations of the wrong size accepted", ci)
+		}
+	}
+	// An offset past the data is damage, not a block.
+	f, err := os.OpenFile(filepath.Join(dir, "offsets"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ob [8]byte
+	binary.LittleEndian.PutUint64(ob[:], 1<<40)
+	if _, err := f.WriteAt(ob[:], 4*8); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := read(fc, 2, 8, 1<<30); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged offsets: %v", err)
+	}
+}

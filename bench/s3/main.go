@@ -52,6 +52,7 @@ type config struct {
 	checksum    string
 	keep        bool
 	putOnly     bool
+	getOnly     bool
 }
 
 func main() {
@@ -85,6 +86,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.checksum, "checksum", "when_supported", "request checksums: when_supported (SDK default) or when_required")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the bucket and objects afterwards")
 	fs.BoolVar(&cfg.putOnly, "put-only", false, "skip the GET phases (to measure what PUTs cost the server)")
+	fs.BoolVar(&cfg.getOnly, "get-only", false, "skip the PUT phases and GET the objects an earlier -put-only -keep run left in -bucket (to measure what GETs cost the server)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -108,6 +110,12 @@ func parseFlags(args []string) (config, error) {
 	cfg.maxBytes = mb
 	if cfg.checksum != "when_supported" && cfg.checksum != "when_required" {
 		return cfg, fmt.Errorf("-checksum %q: want when_supported or when_required", cfg.checksum)
+	}
+	if cfg.putOnly && cfg.getOnly {
+		return cfg, errors.New("-put-only and -get-only exclude each other")
+	}
+	if cfg.getOnly && cfg.bucket == "" {
+		return cfg, errors.New("-get-only needs the -bucket of an earlier -put-only -keep run")
 	}
 	if cfg.bucket == "" {
 		cfg.bucket = "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -195,8 +203,10 @@ func newClient(cfg config) *s3.Client {
 
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	client := newClient(cfg)
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(cfg.bucket)}); err != nil {
-		return fmt.Errorf("create bucket %s: %w", cfg.bucket, err)
+	if !cfg.getOnly {
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(cfg.bucket)}); err != nil {
+			return fmt.Errorf("create bucket %s: %w", cfg.bucket, err)
+		}
 	}
 	slog.Info("benchmark", "server", cfg.label, "endpoint", cfg.endpoint, "bucket", cfg.bucket,
 		"concurrency", cfg.concurrency, "count", cfg.count, "duration", cfg.duration)
@@ -204,11 +214,21 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	var runErr error
 	for _, size := range cfg.sizes {
 		n := min(int64(cfg.count), max(1, cfg.maxBytes/size))
-		put, keys, err := putPhase(ctx, client, cfg, size, int(n))
-		results = append(results, put)
-		if err != nil {
-			runErr = err
-			break
+		var keys []string
+		if cfg.getOnly {
+			var err error
+			if keys, err = listKeys(ctx, client, cfg.bucket, "obj-"+formatSize(size)+"/"); err != nil {
+				runErr = err
+				break
+			}
+		} else {
+			put, written, err := putPhase(ctx, client, cfg, size, int(n))
+			results = append(results, put)
+			if err != nil {
+				runErr = err
+				break
+			}
+			keys = written
 		}
 		if !cfg.putOnly {
 			results = append(results, getPhase(ctx, client, cfg, size, keys))
@@ -366,6 +386,25 @@ func printTable(out io.Writer, cfg config, results []result) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// listKeys returns the keys under prefix, at least one.
+func listKeys(ctx context.Context, client *s3.Client, bucket, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s/%s: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("-get-only: no objects under %s/%s (PUT them with -put-only -keep first)", bucket, prefix)
+	}
+	return keys, nil
+}
 
 func emptyAndDelete(ctx context.Context, client *s3.Client, bucket string) error {
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})

@@ -48,6 +48,12 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 	if _, err := parseFlags([]string{"-access-key", "a", "-secret-key", "s", "-checksum", "always"}); err == nil {
 		t.Error("bad -checksum accepted")
 	}
+	if _, err := parseFlags([]string{"-access-key", "a", "-secret-key", "s", "-get-only"}); err == nil {
+		t.Error("-get-only without -bucket accepted")
+	}
+	if _, err := parseFlags([]string{"-access-key", "a", "-secret-key", "s", "-bucket", "b", "-get-only", "-put-only"}); err == nil {
+		t.Error("-get-only with -put-only accepted")
+	}
 	cfg, err := parseFlags([]string{"-access-key", "a", "-secret-key", "s"})
 	if err != nil {
 		t.Fatal(err)

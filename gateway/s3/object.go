@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/datdot/datdot/gateway/s3err"
@@ -317,10 +318,18 @@ func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.Delete
 // when the error came from writing to the client (it hung up).
 func sendData(w io.Writer, rc io.Reader) (clientGone bool, err error) {
 	cw := &clientWriter{w: w}
-	buf := make([]byte, 256<<10)
-	_, err = io.CopyBuffer(cw, onlyReader{rc}, buf)
+	buf := sendBufs.Get().(*[]byte)
+	defer sendBufs.Put(buf)
+	_, err = io.CopyBuffer(cw, onlyReader{rc}, *buf)
 	return cw.err != nil, err
 }
+
+// sendBufs recycles sendData's copy buffers (a fresh 256 KiB per GET is
+// zeroed and collected for nothing).
+var sendBufs = sync.Pool{New: func() any {
+	b := make([]byte, 256<<10)
+	return &b
+}}
 
 // clientWriter remembers a write error.
 type clientWriter struct {

@@ -146,14 +146,47 @@ func (c *Client) BlocksUnchecked(ctx context.Context, key [32]byte, start, end u
 	return c.blocks(ctx, key, start, end, "&unchecked=1")
 }
 
+// BlocksUncheckedInto is BlocksUnchecked reading the hoster's answer into
+// buf when it fits (else into a new buffer): the blocks alias the buffer,
+// which it returns for the caller to reuse once it is done with them.
+func (c *Client) BlocksUncheckedInto(ctx context.Context, key [32]byte, start, end uint64, buf []byte) ([][]byte, []byte, error) {
+	if start >= end {
+		return nil, buf, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/cores/%x/blocks?start=%d&end=%d&unchecked=1", c.base, key, start, end), nil)
+	if err != nil {
+		return nil, buf, err
+	}
+	body, err := c.doInto(req, maxListAnswer, buf)
+	if err != nil {
+		return nil, buf, err
+	}
+	if cap(body) > cap(buf) {
+		buf = body
+	}
+	l, err := decodeList(body, start, end)
+	if err != nil {
+		return nil, buf, err
+	}
+	return l, buf, nil
+}
+
+// maxListAnswer bounds a block list answer.
+const maxListAnswer = wire.MaxListBytes + (wire.MaxListBlocks+4)*10
+
 func (c *Client) blocks(ctx context.Context, key [32]byte, start, end uint64, query string) ([][]byte, error) {
 	if start >= end {
 		return nil, nil
 	}
-	body, err := c.get(ctx, fmt.Sprintf("/v1/cores/%x/blocks?start=%d&end=%d%s", key, start, end, query), wire.MaxListBytes+(wire.MaxListBlocks+4)*10)
+	body, err := c.get(ctx, fmt.Sprintf("/v1/cores/%x/blocks?start=%d&end=%d%s", key, start, end, query), maxListAnswer)
 	if err != nil {
 		return nil, err
 	}
+	return decodeList(body, start, end)
+}
+
+// decodeList decodes the answer to a range [start, end).
+func decodeList(body []byte, start, end uint64) ([][]byte, error) {
 	l, err := wire.DecodeBlockList(body)
 	if err != nil {
 		return nil, fmt.Errorf("hoster: blocks: %w", err)
@@ -384,12 +417,24 @@ func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, err
 
 // do runs req and returns the body of a 200 answer (at most limit bytes).
 func (c *Client) do(req *http.Request, limit int64) ([]byte, error) {
+	return c.doInto(req, limit, nil)
+}
+
+// doInto is do reading a 200 answer of announced length into buf when
+// it fits.
+func (c *Client) doInto(req *http.Request, limit int64, buf []byte) ([]byte, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	body, err := readAll(io.LimitReader(resp.Body, limit+1), min(resp.ContentLength, limit+1))
+	var body []byte
+	if n := resp.ContentLength; resp.StatusCode == http.StatusOK && n >= 0 && n <= limit && n <= int64(cap(buf)) {
+		body = buf[:n]
+		_, err = io.ReadFull(resp.Body, body)
+	} else {
+		body, err = readAll(io.LimitReader(resp.Body, limit+1), min(resp.ContentLength, limit+1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/datdot/datdot/bufpool"
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/store"
 	"github.com/datdot/datdot/hoster/wire"
@@ -59,6 +60,9 @@ type Server struct {
 	// it is stored, and reusing the buffers spares the garbage collector
 	// a fresh megabytes-large buffer per push.
 	bodies chan []byte
+	// answers keeps the buffers of range answers for reuse: a range is
+	// read straight into one, so serving it allocates nothing large.
+	answers bufpool.Pool
 }
 
 // keepBody is the largest push body buffer kept for reuse.
@@ -290,17 +294,15 @@ func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 	// unchecked=1: the blocks as stored, not checked against their tree
 	// nodes (no hash per block): for a client that authenticates what it
 	// reads itself (the gateway's AEAD tags) and asks for proofs when
-	// that fails.
-	get := s.get
+	// that fails. They are read straight into their place in the answer,
+	// a buffer kept for the next range.
 	if q.Get("unchecked") == "1" {
-		get = func(ctx context.Context, _ [32]byte, c *hypercore.Core, i uint64) ([]byte, error) {
-			return c.GetUnchecked(ctx, i)
-		}
+		return s.blocksUnchecked(w, r, c, start, min(end, start+wire.MaxListBlocks))
 	}
 	l := &wire.BlockList{Start: start}
 	total := 0
 	for i := start; i < end && len(l.Blocks) < wire.MaxListBlocks; i++ {
-		b, err := get(r.Context(), key, c, i)
+		b, err := s.get(r.Context(), key, c, i)
 		if err != nil {
 			return err
 		}
@@ -315,6 +317,36 @@ func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.cfg.Metrics.BlocksServed.Add(float64(len(l.Blocks)))
+	s.cfg.Metrics.BytesServed.Add(float64(total))
+	w.Header().Set("Content-Type", wire.ListContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, err = w.Write(body)
+	return ignoreWrite(err)
+}
+
+func (s *Server) blocksUnchecked(w http.ResponseWriter, r *http.Request, c *hypercore.Core, start, end uint64) error {
+	var body []byte
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			s.answers.Put(buf)
+		}
+	}()
+	total := 0
+	n, err := c.GetRangeUnchecked(r.Context(), start, end, wire.MaxListBytes, func(sizes []int) ([][]byte, error) {
+		buf = s.answers.Get(wire.BlockListSize(start, sizes))
+		var places [][]byte
+		var err error
+		body, places, err = wire.LayBlockList(*buf, start, sizes)
+		for _, sz := range sizes {
+			total += sz
+		}
+		return places, err
+	})
+	if err != nil {
+		return err
+	}
+	s.cfg.Metrics.BlocksServed.Add(float64(n))
 	s.cfg.Metrics.BytesServed.Add(float64(total))
 	w.Header().Set("Content-Type", wire.ListContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -568,3 +568,50 @@ func TestPushedHookAndBodyReuse(t *testing.T) {
 		require.Equal(t, w2.data[i], b)
 	}
 }
+
+// TestUncheckedRangesShareNoBuffers: unchecked ranges are read into
+// answer buffers the server reuses; many ranges of different lengths, at
+// once and one after the other, each come back as stored, and a range
+// past the blocks held is a 404.
+func TestUncheckedRangesShareNoBuffers(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 40, 70000)
+	h.assign(t, w, 1)
+	_, err := h.c.Push(ctx, w.key(), w.push(t, 0, 40))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 8 {
+				start := uint64((g*7 + i*3) % 39)
+				end := min(40, start+1+uint64((g+i)%17))
+				bl, err := h.c.BlocksUnchecked(ctx, w.key(), start, end)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j, b := range bl {
+					if !bytes.Equal(b, w.data[start+uint64(j)]) {
+						errs <- fmt.Errorf("range [%d,%d): block %d differs", start, end, start+uint64(j))
+						return
+					}
+				}
+				if len(bl) != int(end-start) {
+					errs <- fmt.Errorf("range [%d,%d): %d blocks", start, end, len(bl))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	_, err = h.c.BlocksUnchecked(ctx, w.key(), 30, 41)
+	require.True(t, client.IsStatus(err, http.StatusNotFound), "%v", err)
+}

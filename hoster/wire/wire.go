@@ -225,6 +225,66 @@ func EncodeBlockList(l *BlockList) ([]byte, error) {
 	return out, nil
 }
 
+// BlockListSize is the encoded size of a block list of blocks of sizes
+// starting at start.
+func BlockListSize(start uint64, sizes []int) int {
+	n := len(listMagic) + uvarintLen(start) + uvarintLen(uint64(len(sizes)))
+	for _, sz := range sizes {
+		n += uvarintLen(uint64(sz)) + sz
+	}
+	return n
+}
+
+// LayBlockList writes the framing of a block list of blocks of sizes
+// starting at start into buf (at least BlockListSize bytes) and returns the
+// encoded list and, for each block, the part of it that holds the block's
+// bytes, for the caller to fill: a server reads blocks straight into their
+// place in the answer. It applies EncodeBlockList's limits.
+func LayBlockList(buf []byte, start uint64, sizes []int) ([]byte, [][]byte, error) {
+	if len(sizes) > MaxListBlocks {
+		return nil, nil, fmt.Errorf("wire: %d blocks in one list, at most %d", len(sizes), MaxListBlocks)
+	}
+	total := 0
+	for _, sz := range sizes {
+		if sz < 0 || sz > MaxBlockSize {
+			return nil, nil, fmt.Errorf("wire: block of %d bytes, at most %d", sz, MaxBlockSize)
+		}
+		total += sz
+	}
+	if total > MaxListBytes {
+		return nil, nil, fmt.Errorf("wire: %d block bytes in one list, at most %d", total, MaxListBytes)
+	}
+	size := BlockListSize(start, sizes)
+	if len(buf) < size {
+		return nil, nil, fmt.Errorf("wire: block list of %d bytes in a buffer of %d", size, len(buf))
+	}
+	out := AppendBlockListHead(buf[:0], start, len(sizes))
+	blocks := make([][]byte, len(sizes))
+	for i, sz := range sizes {
+		out = binary.AppendUvarint(out, uint64(sz))
+		blocks[i] = out[len(out) : len(out)+sz : len(out)+sz]
+		out = out[:len(out)+sz]
+	}
+	return out, blocks, nil
+}
+
+// AppendBlockListHead appends the start of a block list of count blocks
+// from start (what comes before the first block's length prefix; each
+// block is then its uvarint length and its bytes).
+func AppendBlockListHead(dst []byte, start uint64, count int) []byte {
+	dst = append(dst, listMagic...)
+	dst = binary.AppendUvarint(dst, start)
+	return binary.AppendUvarint(dst, uint64(count))
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for ; v >= 0x80; v >>= 7 {
+		n++
+	}
+	return n
+}
+
 // DecodeBlockList decodes a block list. The returned slices alias b.
 func DecodeBlockList(b []byte) (*BlockList, error) {
 	if len(b) > MaxListBytes+len(listMagic)+(MaxListBlocks+2)*binary.MaxVarintLen64 {

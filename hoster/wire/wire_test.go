@@ -197,3 +197,42 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 	w.left -= n
 	return n, nil
 }
+
+// LayBlockList frames a list byte for byte as EncodeBlockList does, with
+// each block's bytes written into its place afterwards.
+func TestLayBlockListMatchesEncode(t *testing.T) {
+	blocks := [][]byte{bytes.Repeat([]byte{1}, 300), {}, bytes.Repeat([]byte{2}, 70000), []byte("z")}
+	for _, start := range []uint64{0, 127, 128, 1 << 40} {
+		want, err := EncodeBlockList(&BlockList{Start: start, Blocks: blocks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes := make([]int, len(blocks))
+		for i, b := range blocks {
+			sizes[i] = len(b)
+		}
+		if n := BlockListSize(start, sizes); n != len(want) {
+			t.Fatalf("start %d: size %d, encoded %d", start, n, len(want))
+		}
+		buf := bytes.Repeat([]byte{0xee}, len(want)+5)
+		out, places, err := LayBlockList(buf, start, sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range places {
+			copy(p, blocks[i])
+		}
+		if !bytes.Equal(out, want) {
+			t.Fatalf("start %d: laid list differs from the encoded one", start)
+		}
+	}
+	if _, _, err := LayBlockList(make([]byte, 10), 0, []int{100}); err == nil {
+		t.Error("short buffer accepted")
+	}
+	if _, _, err := LayBlockList(make([]byte, MaxBlockSize+100), 0, []int{MaxBlockSize + 1}); err == nil {
+		t.Error("oversized block accepted")
+	}
+	if _, _, err := LayBlockList(nil, 0, make([]int, MaxListBlocks+1)); err == nil {
+		t.Error("too many blocks accepted")
+	}
+}

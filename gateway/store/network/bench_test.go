@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	gonet "net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -83,13 +85,28 @@ func benchHosters(b *testing.B, n int) *testNet {
 }
 
 func benchStore(b *testing.B, net *testNet, cacheBytes, pushMem int64) *crypt.Blobs {
+	c, _ := benchStoreDials(b, net, cacheBytes, pushMem)
+	return c
+}
+
+// benchStoreDials is benchStore that also counts the connections its
+// reads open to hosters.
+func benchStoreDials(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *atomic.Int64) {
 	dir := b.TempDir()
 	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { meta.Close() })
-	remote, err := NewRemote(RemoteConfig{Locator: net})
+	dials := new(atomic.Int64)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	dial := t.DialContext
+	t.DialContext = func(ctx context.Context, network, addr string) (gonet.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	remote, err := NewRemote(RemoteConfig{Locator: net, HTTP: &http.Client{Transport: t}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +120,7 @@ func benchStore(b *testing.B, net *testNet, cacheBytes, pushMem int64) *crypt.Bl
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c
+	return c, dials
 }
 
 // BenchmarkGet reads blobs back through an encrypting network store over
@@ -116,7 +133,7 @@ func BenchmarkGet(b *testing.B) {
 		for _, size := range []int{64 << 10, 1 << 20, 16 << 20} {
 			b.Run(fmt.Sprintf("%s/%dKiB", mode, size>>10), func(b *testing.B) {
 				net := benchHosters(b, 6)
-				blobs := benchStore(b, net, 0, 0)
+				blobs, dials := benchStoreDials(b, net, 0, 0)
 				if mode == "cache" {
 					blobs.Cache = crypt.NewCache(1 << 30)
 				}
@@ -131,9 +148,12 @@ func BenchmarkGet(b *testing.B) {
 					refs = append(refs, ref)
 				}
 				b.SetBytes(int64(size))
-				cpu0 := cpuTime(b)
+				cpu0, dials0 := cpuTime(b), dials.Load()
 				b.ResetTimer()
-				defer func() { b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op") }()
+				defer func() {
+					b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+					b.ReportMetric(float64(dials.Load()-dials0)/float64(b.N), "dials/op")
+				}()
 				var next atomic.Int64
 				var wg sync.WaitGroup
 				for range 8 {

@@ -1406,7 +1406,11 @@ type reader struct {
 	pieces []piece
 	buf    []byte
 	win    map[blockKey][]byte // blocks of the last window read from hosters
-	ahead  []*window           // the next windows of the piece, being fetched
+	// winRelease gives the buffers of win back to the Remote (the
+	// blocks are copied out by Read, and win is replaced or dropped
+	// only when they are all consumed).
+	winRelease func()
+	ahead      []*window // the next windows of the piece, being fetched
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -1461,21 +1465,27 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 		return nil, err
 	}
 	w := r.b.window(ref, p.vol, p.off, p.n)
+	// Without a block cache to keep them, blocks are read into buffers
+	// the Remote reuses once the window is consumed.
+	pooled := r.b.cache == nil
 	var rows [][][]byte
+	release := noRelease
 	if len(r.ahead) > 0 && r.ahead[0].same(w) {
 		nw := r.ahead[0]
 		r.ahead = r.ahead[1:]
 		<-nw.done
 		nw.cancel()
-		rows, err = nw.rows, nw.err
+		rows, release, err = nw.rows, nw.release, nw.err
 	} else {
 		r.stopNext()
-		rows, err = r.b.cfg.Remote.ReadStripes(r.ctx, ref, w.first, w.end, w.need, verify)
+		rows, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.need, verify, pooled && !verify)
 	}
+	r.dropWindow()
 	if err != nil {
 		r.stopNext()
 		return nil, err
 	}
+	r.winRelease = release
 	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
 	for i, row := range rows {
 		for j, b := range row {
@@ -1500,7 +1510,7 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 			r.ahead = append(r.ahead, nw)
 			go func() {
 				defer close(nw.done)
-				nw.rows, nw.err = r.b.cfg.Remote.ReadStripes(ctx, ref, nw.first, nw.end, nw.need, false)
+				nw.rows, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.need, false, pooled)
 			}()
 			next = int64(nw.end) * ref.Layout.StripeSize()
 		}
@@ -1520,6 +1530,7 @@ type window struct {
 	done       chan struct{}
 	cancel     context.CancelFunc
 	rows       [][][]byte
+	release    func() // of the rows' buffers
 	err        error
 }
 
@@ -1547,6 +1558,15 @@ func (b *Blobs) window(ref VolumeRef, vol string, off, n int64) *window {
 		}
 	}
 	return w
+}
+
+// dropWindow gives the buffers of the current window back.
+func (r *reader) dropWindow() {
+	if r.winRelease != nil {
+		r.winRelease()
+		r.winRelease = nil
+	}
+	r.win = nil
 }
 
 // stopNext drops the prefetched windows.
@@ -1596,6 +1616,8 @@ func (r *reader) Read(p []byte) (int, error) {
 
 func (r *reader) Close() error {
 	r.stopNext()
+	r.buf = nil
+	r.dropWindow()
 	if r.release != nil {
 		r.release()
 	}

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/datdot/datdot/bufpool"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/hoster/client"
+	"github.com/datdot/datdot/hoster/wire"
 	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/volume"
 )
@@ -69,6 +72,16 @@ type RemoteConfig struct {
 	SlowAfter time.Duration
 	// FetchTimeout bounds one request to one hoster (default 30 s).
 	FetchTimeout time.Duration
+	// HedgeAfter is when a read of whole stripes asks one core more than
+	// it needs (the first k answers decide, the slowest is cancelled):
+	// 0, the default, asks it with the others; a positive duration asks
+	// it only if the needed cores have not all answered by then (and a
+	// read of part of a stripe then asks enough other cores to decode
+	// around the laggards, as it does after SlowAfter). The extra core
+	// costs the hosters and the gateway a quarter more bytes per read at
+	// k=4 (and a decode when it wins); asked later, it is paid only when
+	// a hoster lags.
+	HedgeAfter time.Duration
 	// Penalty is how long a hoster that failed or was slow is asked last
 	// (default 30 s).
 	Penalty time.Duration
@@ -89,6 +102,10 @@ type Remote struct {
 	// refreshed is when each volume's placement was last read afresh.
 	refreshed map[string]time.Time
 	penalty   map[string]time.Time // endpoint -> asked last until
+
+	// bufs keeps the buffers hoster answers are read into, for readers
+	// that give them back (see read).
+	bufs bufpool.Pool
 }
 
 // NewRemote returns a reader of volumes from hosters.
@@ -196,52 +213,84 @@ func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]strin
 // them later). A read that cannot find k good cores re-reads the placement
 // from the chain once and retries, then fails with store.ErrDataShort.
 func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, need []bool, verify bool) ([][][]byte, error) {
+	out, _, err := r.read(ctx, v, first, end, need, verify, false)
+	return out, err
+}
+
+// read is ReadStripes; with pooled, the blocks it returns are read into
+// buffers of r.bufs, and release (never nil) gives them back: call it
+// once nothing refers to the blocks any more (not calling it only costs
+// the reuse).
+func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, need []bool, verify, pooled bool) (out [][][]byte, release func(), err error) {
 	l := v.Layout
 	if len(need) != l.K || end <= first || len(v.Keys) != l.N() {
-		return nil, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), %d shards wanted, %d keys)", v.Hex(), first, end, len(need), len(v.Keys))
+		return nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), %d shards wanted, %d keys)", v.Hex(), first, end, len(need), len(v.Keys))
 	}
 	coder, err := r.coder(l)
 	if err != nil {
-		return nil, err
+		return nil, noRelease, err
 	}
 	eps, err := r.locate(ctx, v, false)
 	if err != nil {
-		return nil, err
+		return nil, noRelease, err
 	}
-	out, failed, err := r.readOnce(ctx, v, coder, eps, first, end, need, verify)
+	out, bufs, failed, err := r.readOnce(ctx, v, coder, eps, first, end, need, verify, pooled)
 	if err == nil {
 		if failed {
 			r.mu.Lock()
 			r.stale[v.Hex()] = true // look again before the next read
 			r.mu.Unlock()
 		}
-		return out, nil
+		return out, r.releaser(bufs), nil
 	}
 	if ctx.Err() != nil {
-		return nil, err
+		return nil, noRelease, err
 	}
 	// Not enough hosters answered: the chain may have replaced some.
 	fresh, lerr := r.locate(ctx, v, true)
 	if lerr != nil {
-		return nil, errors.Join(err, lerr)
+		return nil, noRelease, errors.Join(err, lerr)
 	}
 	if slices.EqualFunc(fresh, eps, slices.Equal) {
-		return nil, err
+		return nil, noRelease, err
 	}
 	r.cfg.Log.Info("volume placement changed; reading again", "volume", v.Hex())
-	out, _, err = r.readOnce(ctx, v, coder, fresh, first, end, need, verify)
-	return out, err
+	out, bufs, _, err = r.readOnce(ctx, v, coder, fresh, first, end, need, verify, pooled)
+	if err != nil {
+		return nil, noRelease, err
+	}
+	return out, r.releaser(bufs), nil
+}
+
+func noRelease() {}
+
+// releaser returns a func that gives bufs back to r.bufs once.
+func (r *Remote) releaser(bufs []*[]byte) func() {
+	if len(bufs) == 0 {
+		return noRelease
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, b := range bufs {
+				r.bufs.Put(b)
+			}
+		})
+	}
 }
 
 type coreResult struct {
 	j      int
 	blocks [][]byte
+	bufs   []*[]byte // of r.bufs, holding blocks
 	err    error
 }
 
 // readOnce reads the window from the hosters in eps. failed reports that
 // some core's hosters failed or were slow (the placement may be stale).
-func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, need []bool, verify bool) ([][][]byte, bool, error) {
+// With pooled, the blocks are read into buffers of r.bufs; it returns those
+// the result refers to (and gives back the others).
+func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, need []bool, verify, pooled bool) (_ [][][]byte, kept []*[]byte, failed bool, _ error) {
 	l := v.Layout
 	n := l.N()
 	ctx, cancel := context.WithCancel(ctx)
@@ -280,6 +329,22 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 	}
 	res := make(chan coreResult, n)
+	gotBufs := make([][]*[]byte, n)
+	// keep returns the buffers of the data cores (out refers to them)
+	// and gives back the parity ones (a decoded block is a new slice).
+	keep := func() []*[]byte {
+		var k []*[]byte
+		for j, bs := range gotBufs {
+			if j < l.K {
+				k = append(k, bs...)
+				continue
+			}
+			for _, b := range bs {
+				r.bufs.Put(b)
+			}
+		}
+		return k
+	}
 	running, okCount := 0, 0
 	started := make([]time.Time, n)
 	launch := func(j int) {
@@ -287,8 +352,8 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		running++
 		started[j] = time.Now()
 		go func() {
-			b, err := r.fetchCore(ctx, v, j, eporder[j], first, end, verify)
-			res <- coreResult{j, b, err}
+			b, bufs, err := r.fetchCore(ctx, v, j, eporder[j], first, end, verify, pooled)
+			res <- coreResult{j, b, bufs, err}
 		}()
 	}
 	decode := false
@@ -320,17 +385,28 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				launch(j)
 			}
 		}
-		if wanted == l.K && l.M > 0 {
-			// Ask one more than needed: the first k answers decide.
-			for _, j := range cand {
-				if state[j] == idle {
-					launch(j)
-					break
-				}
+	}
+	// Ask one more than needed: the first k answers decide.
+	hedge := func() {
+		for _, j := range cand {
+			if state[j] == idle && running+okCount < l.K+1 {
+				launch(j)
+				return
 			}
 		}
 	}
-	failed := decode
+	var hedgeC <-chan time.Time
+	if !decode && l.M > 0 {
+		switch {
+		case r.cfg.HedgeAfter > 0:
+			t := time.NewTimer(r.cfg.HedgeAfter)
+			defer t.Stop()
+			hedgeC = t.C
+		case wanted == l.K:
+			hedge()
+		}
+	}
+	failed = decode
 	slow := time.NewTimer(r.cfg.SlowAfter)
 	defer slow.Stop()
 	for {
@@ -341,19 +417,22 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			}
 		}
 		if haveNeeded {
-			return assemble(got, l, first, end, need, nil), failed, nil
+			out := assemble(got, l, first, end, need, nil)
+			return out, keep(), failed, nil
 		}
 		if okCount >= l.K {
 			out := assemble(got, l, first, end, need, coder)
 			if out == nil {
-				return nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
+				r.releaser(keep())()
+				return nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
 			}
-			return out, failed, nil
+			return out, keep(), failed, nil
 		}
 		if running == 0 {
 			escalate()
 			if running == 0 {
-				return nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): %d of %d cores readable from hosters: %w", v.Hex(), first, end, okCount, l.K, store.ErrDataShort)
+				r.releaser(keep())()
+				return nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): %d of %d cores readable from hosters: %w", v.Hex(), first, end, okCount, l.K, store.ErrDataShort)
 			}
 		}
 		select {
@@ -364,14 +443,25 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				failed = true
 				r.cfg.Log.Debug("core read failed", "volume", v.Hex(), "core", cr.j, "err", cr.err)
 				if ctx.Err() != nil {
-					return nil, true, ctx.Err()
+					r.releaser(keep())()
+					return nil, nil, true, ctx.Err()
 				}
 				escalate()
 				continue
 			}
 			state[cr.j] = ok
 			got[cr.j] = cr.blocks
+			gotBufs[cr.j] = cr.bufs
 			okCount++
+		case <-hedgeC:
+			// The cores asked lag: one more (or, for a read of part of
+			// a stripe, enough others to decode around them).
+			hedgeC = nil
+			if wanted == l.K {
+				hedge()
+			} else {
+				escalate()
+			}
 		case <-slow.C:
 			// Hosters still busy are slow: ask others, remember them.
 			for j := range n {
@@ -383,7 +473,8 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			escalate()
 			slow.Reset(r.cfg.SlowAfter)
 		case <-ctx.Done():
-			return nil, true, ctx.Err()
+			r.releaser(keep())()
+			return nil, nil, true, ctx.Err()
 		}
 	}
 }
@@ -417,29 +508,32 @@ func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, c
 
 // fetchCore reads blocks [first, end) of core j from the first of its
 // hosters that has them all.
-func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, verify bool) ([][]byte, error) {
+func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, verify, pooled bool) ([][]byte, []*[]byte, error) {
 	var errs []error
 	for _, ep := range eps {
-		blocks, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, verify)
+		blocks, bufs, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, verify, pooled)
 		if err == nil {
-			return blocks, nil
+			return blocks, bufs, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		r.penalize(ep, r.cfg.Penalty)
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("core %d has no hoster", j)
+		return nil, nil, fmt.Errorf("core %d has no hoster", j)
 	}
-	return nil, errors.Join(errs...)
+	return nil, nil, errors.Join(errs...)
 }
 
-func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, verify bool) ([][]byte, error) {
+// fetchFrom reads blocks [first, end) of core key from the hoster at ep;
+// with pooled (and not verify), into buffers of r.bufs, which it returns
+// (given back itself on error).
+func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, verify, pooled bool) (_ [][]byte, bufs []*[]byte, err error) {
 	c, err := client.New(ep, r.cfg.HTTP)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.FetchTimeout)
 	defer cancel()
@@ -448,33 +542,60 @@ func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, 
 		for s := first; s < end; s++ {
 			p, _, err := c.Proof(ctx, key, s, 0)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			vf, err := hypercore.VerifyProof(key[:], nil, p)
 			if err != nil {
-				return nil, fmt.Errorf("%s: block %d: %w", ep, s, err)
+				return nil, nil, fmt.Errorf("%s: block %d: %w", ep, s, err)
 			}
 			if vf.Block == nil || vf.Block.Index != s || len(vf.Block.Value) != volume.BlockSize {
-				return nil, fmt.Errorf("%s: proof of block %d does not hold it", ep, s)
+				return nil, nil, fmt.Errorf("%s: proof of block %d does not hold it", ep, s)
 			}
 			out = append(out, vf.Block.Value)
 		}
-		return out, nil
+		return out, nil, nil
 	}
+	defer func() {
+		if err != nil {
+			for _, b := range bufs {
+				r.bufs.Put(b)
+			}
+			bufs = nil
+		}
+	}()
 	for s := first; s < end; {
 		// The hoster need not hash the blocks: the AEAD tags
 		// authenticate them, and a failed tag reads with proofs.
-		bl, err := c.BlocksUnchecked(ctx, key, s, end)
+		var bl [][]byte
+		if pooled {
+			buf := r.bufs.Get(listAnswerSize(end - s))
+			var used []byte
+			bl, used, err = c.BlocksUncheckedInto(ctx, key, s, end, *buf)
+			if cap(used) != cap(*buf) {
+				r.bufs.Put(buf) // the answer did not fit: it is in a new buffer
+				buf = &used
+			}
+			bufs = append(bufs, buf)
+		} else {
+			bl, err = c.BlocksUnchecked(ctx, key, s, end)
+		}
 		if err != nil {
-			return nil, err
+			return nil, bufs, err
 		}
 		for _, b := range bl {
 			if len(b) != volume.BlockSize {
-				return nil, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(b), volume.BlockSize)
+				return nil, bufs, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(b), volume.BlockSize)
 			}
 			out = append(out, b)
 			s++
 		}
 	}
-	return out, nil
+	return out, bufs, nil
+}
+
+// listAnswerSize is the size of a hoster's answer with n volume blocks
+// (at most what one answer holds).
+func listAnswerSize(n uint64) int {
+	n = min(n, wire.MaxListBlocks, wire.MaxListBytes/volume.BlockSize)
+	return 32 + int(n)*(volume.BlockSize+binary.MaxVarintLen32)
 }

@@ -502,3 +502,139 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestPooledBuffersNeverShared: with the block cache off, hoster answers
+// are read into buffers the Remote reuses once a window is consumed. Many
+// readers at once, whole blobs, ranges and reads abandoned half way
+// (closed early, giving their buffers back), with a hoster dead so that
+// some windows are decoded: every byte read is the byte written, and no
+// tag fails on the way.
+func TestPooledBuffersNeverShared(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+	ws = append(ws, writeSome(t, writer)...)
+	for _, dead := range []int{-1, 1} {
+		if dead >= 0 {
+			net.hosters[dead].srv.Listener.Close()
+			net.hosters[dead].srv.CloseClientConnections()
+		}
+		fresh, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for round := range 6 {
+					w := ws[(g+round)%len(ws)]
+					switch (g + round) % 3 {
+					case 0:
+						// Slowly, so that other reads run while this one holds a window.
+						got, err := readSlowly(ctx, fresh, w.ref)
+						if err != nil || !bytes.Equal(got, w.data) {
+							errs <- fmt.Errorf("dead %d: blob of %d bytes: %v (equal %v)", dead, w.ref.Size, err, bytes.Equal(got, w.data))
+							return
+						}
+					case 1:
+						off := w.ref.Size / 3
+						got, err := readAll(ctx, fresh, w.ref, off, w.ref.Size-off)
+						if err != nil || !bytes.Equal(got, w.data[off:]) {
+							errs <- fmt.Errorf("dead %d: range of blob of %d bytes: %v", dead, w.ref.Size, err)
+							return
+						}
+					case 2:
+						rc, err := fresh.Open(ctx, w.ref, 0, w.ref.Size)
+						if err != nil {
+							errs <- err
+							return
+						}
+						part := make([]byte, min(w.ref.Size, 100000))
+						_, err = io.ReadFull(rc, part)
+						rc.Close()
+						if err != nil || !bytes.Equal(part, w.data[:len(part)]) {
+							errs <- fmt.Errorf("dead %d: start of blob of %d bytes: %v", dead, w.ref.Size, err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		// The hosters are honest: no segment failed its tag, so nothing
+		// was read again with proofs (a buffer reused under a reader
+		// would fail tags, and the bytes would only come right through
+		// those re-reads).
+		for i, h := range net.hosters {
+			if n := h.proofs.Swap(0); n > 0 {
+				t.Errorf("dead %d: hoster %d served %d proofs: some block read was overwritten", dead, i, n)
+			}
+		}
+	}
+}
+
+// readSlowly reads a whole blob 4 KiB at a time, yielding between reads.
+func readSlowly(ctx context.Context, b store.BlobStore, ref store.BlobRef) ([]byte, error) {
+	rc, err := b.Open(ctx, ref, 0, ref.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := rc.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// TestHedgeAfter: by default a read of whole stripes asks the parity
+// core too; with HedgeAfter it asks only the data cores while they
+// answer, and asks the parity core once they lag: with a data core's
+// hoster hanging and SlowAfter an hour away, the read still completes
+// (decoded), which only the later hedge can do.
+func TestHedgeAfter(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(rc RemoteConfig) {
+		t.Helper()
+		for _, h := range net.hosters {
+			h.hits.Store(0)
+		}
+		fresh, _ := openRemote(t, net, 0, rc)
+		got, err := readAll(ctx, fresh, ref, 0, ref.Size)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
+		}
+	}
+	read(RemoteConfig{})
+	if net.hosters[2].hits.Load() == 0 {
+		t.Fatal("default: the parity core was not asked")
+	}
+	read(RemoteConfig{HedgeAfter: time.Hour, SlowAfter: time.Hour})
+	if n := net.hosters[2].hits.Load(); n != 0 {
+		t.Fatalf("HedgeAfter an hour, hosters answering: the parity core was asked %d times", n)
+	}
+	net.hosters[0].mode.Store(slow)
+	read(RemoteConfig{HedgeAfter: 10 * time.Millisecond, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	if net.hosters[2].hits.Load() == 0 {
+		t.Fatal("a data core hanging: the parity core was not asked")
+	}
+}
