@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/datdot/datdot/gateway/s3err"
@@ -318,18 +317,9 @@ func (q *request) deleteOne(b store.Bucket, key, versionID string) (store.Delete
 // when the error came from writing to the client (it hung up).
 func sendData(w io.Writer, rc io.Reader) (clientGone bool, err error) {
 	cw := &clientWriter{w: w}
-	buf := sendBufs.Get().(*[]byte)
-	defer sendBufs.Put(buf)
-	_, err = io.CopyBuffer(cw, onlyReader{rc}, *buf)
+	_, err = store.CopyBuffered(cw, onlyReader{rc})
 	return cw.err != nil, err
 }
-
-// sendBufs recycles sendData's copy buffers (a fresh 256 KiB per GET is
-// zeroed and collected for nothing).
-var sendBufs = sync.Pool{New: func() any {
-	b := make([]byte, 256<<10)
-	return &b
-}}
 
 // clientWriter remembers a write error.
 type clientWriter struct {
@@ -345,7 +335,7 @@ func (c *clientWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// onlyReader hides WriterTo so that io.CopyBuffer goes through
+// onlyReader hides WriterTo so that store.CopyBuffered goes through
 // clientWriter.
 type onlyReader struct{ io.Reader }
 

@@ -482,9 +482,7 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 	}
 	// Writers do not keep what they are given (io.Writer): the buffer goes
 	// back for the next body, so even a small body costs no new buffer.
-	pb := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(pb)
-	n, err := io.CopyBuffer(w, src, *pb)
+	n, err := CopyBuffered(w, src)
 	if err != nil {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: write blob: %w", err)
@@ -509,11 +507,19 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 
 const copyBufSize = 256 << 10
 
-// copyBufs recycles WriteBlob's copy buffers.
+// copyBufs recycles the copy buffers of CopyBuffered.
 var copyBufs = sync.Pool{New: func() any {
 	b := make([]byte, copyBufSize)
 	return &b
 }}
+
+// CopyBuffered is io.CopyBuffer with a recycled 256 KiB buffer: a fresh
+// one per body would be zeroed and collected for nothing.
+func CopyBuffered(dst io.Writer, src io.Reader) (int64, error) {
+	pb := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(pb)
+	return io.CopyBuffer(dst, src, *pb)
+}
 
 // ctxReader stops a copy when the context ends.
 type ctxReader struct {
