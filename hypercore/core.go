@@ -415,6 +415,30 @@ func (c *Core) TreeHashAt(ctx context.Context, length uint64) ([32]byte, []Node,
 	return TreeHash(v.roots), v.roots, nil
 }
 
+// SignAt returns a signature by priv over the tree at length (at most the
+// head) and the fork it is made at, for sending blocks up to length to a
+// replica. When length is the head and priv is the core's own writer key,
+// it is the head's signature that Append made (no new signature, no read
+// of the tree); otherwise the tree hash at length is signed anew.
+func (c *Core) SignAt(ctx context.Context, priv ed25519.PrivateKey, length uint64) ([]byte, uint64, error) {
+	c.mu.RLock()
+	head := c.head
+	c.mu.RUnlock()
+	if length == head.Length && length > 0 && c.priv != nil && bytes.Equal(priv, c.priv) {
+		return bytes.Clone(head.Signature), head.Fork, nil
+	}
+	v, err := c.view(ctx, length, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	th := TreeHash(v.roots)
+	sig, err := SignTree(priv, c.signingManifest(), th[:], length, v.fork)
+	if err != nil {
+		return nil, 0, err
+	}
+	return sig, v.fork, nil
+}
+
 // view returns a proof-generation view of the tree at length.
 // atHead instead of length means the head, whatever it is at the moment.
 func (c *Core) view(ctx context.Context, length uint64, atHead bool) (*treeView, error) {

@@ -654,3 +654,88 @@ func TestSeekAndReaderAt(t *testing.T) {
 		t.Fatalf("short read at the end: %d, %v", n, err)
 	}
 }
+
+// TestSignAt: at the head with the writer's own key SignAt hands out the
+// head's signature (no new one); below the head, or with another key, it
+// signs the tree at that length. Every signature it returns is accepted by
+// a replica for exactly that length, and one for another length or made by
+// a key that is not the core's signer is refused and changes nothing.
+func TestSignAt(t *testing.T) {
+	ctx := context.Background()
+	for _, compat := range []bool{false, true} {
+		w, err := Create(ctx, NewMemStorage(), testKey(7), compat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.SignAt(ctx, testKey(7), 1); err == nil {
+			t.Fatal("signature beyond the head of an empty core")
+		}
+		appendTestBlocks(t, w, 0, 10)
+		appendTestBlocks(t, w, 10, 25)
+		info := w.Info()
+		head, fork, err := w.SignAt(ctx, testKey(7), 25)
+		if err != nil || fork != info.Fork {
+			t.Fatalf("head: fork %d, %v", fork, err)
+		}
+		if !bytes.Equal(head, info.Signature) {
+			t.Fatal("at the head SignAt did not give the head's signature")
+		}
+		head[0] ^= 1 // a copy: the core's head is untouched
+		if !bytes.Equal(w.Info().Signature, info.Signature) {
+			t.Fatal("SignAt handed out the core's own signature buffer")
+		}
+		sig10, _, err := w.SignAt(ctx, testKey(7), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.SignAt(ctx, testKey(7), 26); err == nil {
+			t.Fatal("signature beyond the head")
+		}
+		// Another key at the head signs anew: a replica refuses it.
+		foreign, _, err := w.SignAt(ctx, testKey(8), 25)
+		if err != nil && !errors.Is(err, ErrBadKey) {
+			t.Fatal(err)
+		}
+
+		var manifest []byte
+		if !compat {
+			manifest = info.Manifest
+		}
+		r, err := CreateReplica(ctx, NewMemStorage(), info.Key, manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := func(from, to uint64) [][]byte {
+			var out [][]byte
+			for i := from; i < to; i++ {
+				out = append(out, testBlock(i))
+			}
+			return out
+		}
+		if _, err := r.AppendSigned(ctx, 0, sig10, blocks(0, 11)...); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("signature of length 10 for 11 blocks: %v", err)
+		}
+		if r.Length() != 0 {
+			t.Fatal("refused append changed the replica")
+		}
+		if _, err := r.AppendSigned(ctx, 0, sig10, blocks(0, 10)...); err != nil {
+			t.Fatal(err)
+		}
+		if foreign != nil {
+			if _, err := r.AppendSigned(ctx, 0, foreign, blocks(10, 25)...); !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("signature by a foreign key: %v", err)
+			}
+			if r.Length() != 10 {
+				t.Fatal("refused append changed the replica")
+			}
+		}
+		if _, err := r.AppendSigned(ctx, 0, info.Signature, blocks(10, 25)...); err != nil {
+			t.Fatal(err)
+		}
+		checkCore(t, r)
+		// A replica (no writer key) signs with the key it is given.
+		if _, _, err := r.SignAt(ctx, testKey(7), 25); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

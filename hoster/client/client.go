@@ -373,15 +373,13 @@ func (c *Client) pushFrom(ctx context.Context, core *hypercore.Core, get BlockFu
 			size += len(b)
 		}
 		end := start + uint64(len(blocks))
-		th, _, err := core.TreeHashAt(ctx, end)
+		// A push up to the head carries the signature the writer's
+		// Append made; others are signed here.
+		sig, fork, err := core.SignAt(ctx, priv, end)
 		if err != nil {
 			return start, err
 		}
-		sig, err := hypercore.SignTree(priv, manifest, th[:], end, info.Fork)
-		if err != nil {
-			return start, err
-		}
-		n, err := c.Push(ctx, info.Key, &wire.Push{Start: start, Fork: info.Fork, Signature: sig, Manifest: manifest, Blocks: blocks})
+		n, err := c.Push(ctx, info.Key, &wire.Push{Start: start, Fork: fork, Signature: sig, Manifest: manifest, Blocks: blocks})
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusConflict && e.Length != nil && *e.Length < start {
 			start = *e.Length // the hoster holds less than it said (it lost data): resend from there
