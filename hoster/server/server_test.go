@@ -615,3 +615,70 @@ func TestUncheckedRangesShareNoBuffers(t *testing.T) {
 	_, err = h.c.BlocksUnchecked(ctx, w.key(), 30, 41)
 	require.True(t, client.IsStatus(err, http.StatusNotFound), "%v", err)
 }
+
+// TestPushOverPushTransport: pushes through client.NewTransport (bodies
+// written with writev from the blocks where they lie) store exactly the
+// writer's blocks: pushes of many small blocks (more pieces than one writev
+// takes), of large ones, one after the other on kept connections and
+// concurrently; a push with a bad signature over the same transport is
+// still refused and stores nothing.
+func TestPushOverPushTransport(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	c, err := client.New(h.srv.URL, &http.Client{Transport: client.NewTransport()})
+	require.NoError(t, err)
+
+	small := newWriter(t, 1500, 100) // 3,001 body pieces in one push
+	h.assign(t, small, 1)
+	n, err := c.Push(ctx, small.key(), small.push(t, 0, 1500))
+	require.NoError(t, err)
+	require.Equal(t, uint64(1500), n)
+	bs, err := c.Blocks(ctx, small.key(), 0, 1000)
+	require.NoError(t, err)
+	require.Equal(t, small.data[:1000], bs)
+
+	big := newWriter(t, 40, 200<<10)
+	h.assign(t, big, 2)
+	bad := big.push(t, 0, 10)
+	bad.Signature = bytes.Clone(bad.Signature)
+	bad.Signature[10] ^= 1
+	_, err = c.Push(ctx, big.key(), bad)
+	require.True(t, client.IsStatus(err, http.StatusForbidden), "bad signature: %v", err)
+	_, err = c.Info(ctx, big.key())
+	require.True(t, err == nil || client.IsStatus(err, http.StatusNotFound), "%v", err)
+	if err == nil {
+		info, _ := c.Info(ctx, big.key())
+		require.Equal(t, uint64(0), info.Length)
+	}
+
+	for start := uint64(0); start < 20; start += 5 {
+		n, err := c.Push(ctx, big.key(), big.push(t, start, start+5))
+		require.NoError(t, err)
+		require.Equal(t, start+5, n)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Push(ctx, big.key(), big.push(t, 20, uint64(25+5*i)))
+			if err != nil && !client.IsStatus(err, http.StatusConflict) {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	got, err := c.PushCore(ctx, big.core, big.priv, 40, 0)
+	require.NoError(t, err)
+	require.Equal(t, uint64(40), got)
+	for i := uint64(0); i < 40; i += 10 {
+		bs, err := c.Blocks(ctx, big.key(), i, i+10)
+		require.NoError(t, err)
+		require.Equal(t, big.data[i:i+10], bs)
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 )
 
 // Limits of the encodings. A push or a block list larger than these is
@@ -84,6 +85,7 @@ func EncodePush(p *Push) ([]byte, error) {
 type PushBody struct {
 	parts [][]byte // encoded pieces in order: header, then per block its length and its bytes
 	size  int64
+	left  int64 // bytes not read yet
 }
 
 // NewPushBody encodes p (refusing a push over the limits, as EncodePush).
@@ -118,11 +120,15 @@ func NewPushBody(p *Push) (*PushBody, error) {
 	if b.size > MaxPushBytes {
 		return nil, fmt.Errorf("wire: push of %d bytes, at most %d", b.size, MaxPushBytes)
 	}
+	b.left = b.size
 	return b, nil
 }
 
 // Len is the size of the whole encoded push.
 func (b *PushBody) Len() int64 { return b.size }
+
+// Remaining is how many bytes of the push are not read yet.
+func (b *PushBody) Remaining() int64 { return b.left }
 
 // Read implements io.Reader.
 func (b *PushBody) Read(out []byte) (int, error) {
@@ -134,32 +140,25 @@ func (b *PushBody) Read(out []byte) (int, error) {
 			b.parts = b.parts[1:]
 		}
 	}
+	b.left -= int64(n)
 	if n == 0 && len(b.parts) == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
 }
 
-// WriteTo implements io.WriterTo: each piece goes to w as it is.
+// WriteTo implements io.WriterTo: the pieces go to w as they are, in one
+// writev when w is a network connection that has it (a TCP connection),
+// else one Write each.
 func (b *PushBody) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	for len(b.parts) > 0 {
-		part := b.parts[0]
-		c, err := w.Write(part)
-		n += int64(c)
-		if c < len(part) {
-			b.parts[0] = part[c:]
-			if err == nil {
-				err = io.ErrShortWrite
-			}
-			return n, err
-		}
-		b.parts = b.parts[1:]
-		if err != nil {
-			return n, err
-		}
+	bufs := net.Buffers(b.parts)
+	n, err := bufs.WriteTo(w)
+	b.parts = bufs
+	b.left -= n
+	if err == nil && len(b.parts) > 0 {
+		err = io.ErrShortWrite
 	}
-	return n, nil
+	return n, err
 }
 
 // DecodePush decodes a push body. The returned slices alias b.

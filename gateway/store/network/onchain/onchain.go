@@ -196,8 +196,9 @@ func New(cfg Config) *Shipper {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	// Every core's pusher keeps its connection to its hoster (net/http
-	// keeps 2 idle per host by default).
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	// keeps 2 idle per host by default). The transport sends each push's
+	// blocks from where they lie, in one writev.
+	t := client.NewTransport()
 	t.MaxIdleConnsPerHost = 16
 	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout, Transport: t},
 		orders: map[string]*order{}, held: map[heldKey]uint64{}}
