@@ -112,6 +112,7 @@ type testNet struct {
 	assigned map[[32]byte]bool
 	moved    map[int]string // core index -> endpoint after a "replacement"
 	fresh    int            // Locate calls with fresh set
+	push     *http.Client   // the pushes' client, as the gateway's shipper has (client.NewTransport)
 }
 
 func (n *testNet) assign(h *testHoster, j int, key [32]byte, manifest []byte, length uint64) error {
@@ -159,7 +160,13 @@ func (n *testNet) Prepare(ctx context.Context, v *Volume, length uint64) error {
 // PushCore implements CoreShipper: a real push of core j to hoster j.
 func (n *testNet) PushCore(ctx context.Context, v *Volume, j int, length uint64) error {
 	h := n.hosters[j]
-	cl, err := client.New(h.srv.URL, h.srv.Client())
+	n.mu.Lock()
+	if n.push == nil {
+		n.push = &http.Client{Transport: client.NewTransport()}
+	}
+	hc := n.push
+	n.mu.Unlock()
+	cl, err := client.New(h.srv.URL, hc)
 	if err != nil {
 		return err
 	}
