@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -424,7 +425,7 @@ func (c *Core) SignAt(ctx context.Context, priv ed25519.PrivateKey, length uint6
 	c.mu.RLock()
 	head := c.head
 	c.mu.RUnlock()
-	if length == head.Length && length > 0 && c.priv != nil && bytes.Equal(priv, c.priv) {
+	if length == head.Length && length > 0 && c.priv != nil && subtle.ConstantTimeCompare(priv, c.priv) == 1 {
 		return bytes.Clone(head.Signature), head.Fork, nil
 	}
 	v, err := c.view(ctx, length, false)
