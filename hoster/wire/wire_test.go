@@ -236,3 +236,40 @@ func TestLayBlockListMatchesEncode(t *testing.T) {
 		t.Error("too many blocks accepted")
 	}
 }
+
+// TestPushBodyRemaining: Remaining counts what is not read yet, through
+// reads and WriteTo, and a WriteTo after some reads sends exactly the rest.
+func TestPushBodyRemaining(t *testing.T) {
+	p := &Push{Start: 7, Signature: []byte{1, 2, 3}, Blocks: [][]byte{bytes.Repeat([]byte{4}, 5000), {}, []byte("xyz")}}
+	enc, err := EncodePush(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewPushBody(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Remaining() != int64(len(enc)) {
+		t.Fatalf("remaining %d before reading, want %d", b.Remaining(), len(enc))
+	}
+	head := make([]byte, 100)
+	if _, err := io.ReadFull(b, head); err != nil {
+		t.Fatal(err)
+	}
+	if b.Remaining() != int64(len(enc)-100) {
+		t.Fatalf("remaining %d after 100 bytes, want %d", b.Remaining(), len(enc)-100)
+	}
+	var rest bytes.Buffer
+	if n, err := b.WriteTo(&rest); err != nil || n != int64(len(enc)-100) {
+		t.Fatalf("WriteTo: %d, %v", n, err)
+	}
+	if got := append(head, rest.Bytes()...); !bytes.Equal(got, enc) {
+		t.Fatal("read then WriteTo gave another body")
+	}
+	if b.Remaining() != 0 {
+		t.Fatalf("remaining %d at the end", b.Remaining())
+	}
+	if n, err := b.Read(head); n != 0 || err != io.EOF {
+		t.Fatalf("read at the end: %d, %v", n, err)
+	}
+}
