@@ -47,7 +47,7 @@ func benchObjects(b *testing.B, m *Journaled, n int) {
 		size := int64(20000 + i%50000)
 		ref := store.BlobRef{ID: hex.EncodeToString(id), Size: size, Stored: size + 16,
 			Extents: []store.Extent{{Volume: hex.EncodeToString(vol), Offset: int64(i) * 70000, Length: size + 16}},
-			Crypt:   &store.BlobCrypt{Alg: "xchacha20poly1305-seg-v1", Segment: 65520, Wrapped: wrapped}}
+			Crypt:   &store.BlobCrypt{Alg: "aes256gcm-seg-v1", Segment: 65520, Wrapped: wrapped}}
 		o := store.Object{Key: fmt.Sprintf("media_attachments/files/109/%03d/%03d/%03d/original/%016x.jpg", i/1000000, i/1000%1000, i%1000, i),
 			VersionID: "null", Size: size, ETag: hex.EncodeToString(id), Modified: time.Now().UTC(), Owner: store.Owner{ID: "owner"},
 			ACL:     store.ACL{Owner: store.Owner{ID: "owner"}, Grants: []store.Grant{{Type: "Group", URI: "http://acs.amazonaws.com/groups/global/AllUsers", Permission: "READ"}}},

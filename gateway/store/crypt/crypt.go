@@ -1,21 +1,45 @@
 // Package crypt is a store.BlobStore that encrypts every blob before it
 // reaches another BlobStore (local files or the network).
 //
-// Each blob gets its own random 256-bit key. Its plaintext is cut into
-// segments of Segment bytes, each sealed with XChaCha20-Poly1305 under the
-// blob key, nonce = the segment index, additional data = the segment index
-// and whether it is the last segment (so segments cannot be reordered,
-// dropped or the blob cut short without the tag failing). A stored segment
-// is Segment+16 = 65,536 bytes. The blob key is wrapped (sealed with a
-// random nonce) under a key-encryption key derived with HKDF-SHA256 from the
-// operator's master secret, and the wrapped key is kept in the blob's
-// metadata (store.BlobCrypt). Dropping that metadata makes the stored bytes
+// Each blob gets its own random 256-bit key, drawn when the blob is
+// created and used for no other blob. Its plaintext is cut into segments
+// of Segment bytes, each sealed under the blob key with an AEAD whose
+// nonce and additional data bind the segment's index and whether it is
+// the last segment, so segments cannot be reordered, dropped or the blob
+// cut short without a tag failing. A stored segment is Segment+16 =
+// 65,536 bytes. Two segment schemes exist; the one a blob was written
+// with is recorded in its metadata (store.BlobCrypt.Alg), and reads
+// dispatch on it:
+//
+//   - AlgAESGCM ("aes256gcm-seg-v1"), written for every new blob:
+//     AES-256-GCM, 96-bit nonce = the segment index (8 bytes, big-endian),
+//     3 zero bytes, and a final byte that is 1 for the last segment and 0
+//     otherwise; no additional data. The nonce is a counter, not random:
+//     GCM is broken only if one (key, nonce) pair seals two different
+//     plaintexts, and here every key seals one blob only, written once
+//     from start to end, so each (index, last) pair, hence each nonce, is
+//     used for one segment only. (Random 96-bit nonces would be the risky
+//     choice, with birthday collisions for heavily used keys.) AES-GCM
+//     runs on the CPU's AES and carry-less multiply instructions, several
+//     times faster than ChaCha20-Poly1305 where they exist.
+//   - AlgXChaCha ("xchacha20poly1305-seg-v1"), written before: still
+//     read, no longer written. XChaCha20-Poly1305, 24-byte nonce = 16 zero
+//     bytes and the segment index (8 bytes, big-endian), additional data =
+//     the segment index (8 bytes, big-endian) and a byte that is 1 for the
+//     last segment and 0 otherwise.
+//
+// A blob of any other scheme fails to open with ErrScheme. The blob key is
+// wrapped (sealed with XChaCha20-Poly1305 and a random 24-byte nonce)
+// under a key-encryption key derived with HKDF-SHA256 from the operator's
+// master secret, and the wrapped key is kept in the blob's metadata
+// (store.BlobCrypt). Dropping that metadata makes the stored bytes
 // unreadable: deletion is crypto-shredding.
 package crypt
 
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -31,13 +55,26 @@ import (
 	"github.com/datdot/datdot/gateway/store"
 )
 
-// Alg names the scheme in store.BlobCrypt.Alg.
-const Alg = "xchacha20poly1305-seg-v1"
+// The segment schemes, as named in store.BlobCrypt.Alg (see the package
+// comment).
+const (
+	AlgAESGCM  = "aes256gcm-seg-v1"
+	AlgXChaCha = "xchacha20poly1305-seg-v1"
+)
+
+// Alg is the scheme new blobs are written with.
+const Alg = AlgAESGCM
+
+// Overhead is the tag added to every segment, the same in both schemes.
+const Overhead = 16
 
 // Segment is the plaintext size of a segment; sealed, it is 64 KiB.
-const Segment = 65536 - chacha20poly1305.Overhead
+const Segment = 65536 - Overhead
 
-const sealedSegment = Segment + chacha20poly1305.Overhead
+const sealedSegment = Segment + Overhead
+
+// keySize is the size of a blob key, the same in both schemes.
+const keySize = 32
 
 // MinSecretSize is the shortest master secret accepted.
 const MinSecretSize = 32
@@ -45,6 +82,10 @@ const MinSecretSize = 32
 // ErrCorrupt reports stored bytes or a wrapped key that fail
 // authentication: damaged or forged data, or another master secret.
 var ErrCorrupt = errors.New("crypt: stored data fails authentication")
+
+// ErrScheme reports a blob whose metadata names a segment scheme (or
+// segment size) this code does not know.
+var ErrScheme = errors.New("crypt: unknown encryption scheme")
 
 const kekSalt = "datdot/gateway/blob-kek/v1"
 
@@ -59,6 +100,9 @@ type Blobs struct {
 	// reads the inner store nor decrypts. Set it before first use.
 	Cache *Cache
 	kek   cipher.AEAD
+	// alg is the scheme of new blobs; "" means Alg. Tests set it to write
+	// blobs in the old scheme.
+	alg string
 }
 
 // New returns an encrypting store over inner whose blob keys are wrapped
@@ -84,12 +128,12 @@ func (b *Blobs) wrap(key []byte) []byte {
 	return b.kek.Seal(nonce, nonce, key, wrapAD)
 }
 
-func (b *Blobs) unwrap(c *store.BlobCrypt) (cipher.AEAD, error) {
+func (b *Blobs) unwrap(c *store.BlobCrypt) (*segAEAD, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: blob has no key", ErrCorrupt)
 	}
-	if c.Alg != Alg || c.Segment != Segment {
-		return nil, fmt.Errorf("crypt: unknown scheme %q with %d-byte segments", c.Alg, c.Segment)
+	if (c.Alg != AlgAESGCM && c.Alg != AlgXChaCha) || c.Segment != Segment {
+		return nil, fmt.Errorf("%w: %q with %d-byte segments", ErrScheme, c.Alg, c.Segment)
 	}
 	ns := b.kek.NonceSize()
 	if len(c.Wrapped) < ns {
@@ -99,43 +143,106 @@ func (b *Blobs) unwrap(c *store.BlobCrypt) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: blob key does not unwrap", ErrCorrupt)
 	}
-	return chacha20poly1305.NewX(key)
+	return newSegAEAD(c.Alg, key)
 }
 
 // StoredSize is the number of stored bytes of a plaintext of size bytes.
 func StoredSize(size int64) int64 {
 	segs := (size + Segment - 1) / Segment
-	return size + segs*chacha20poly1305.Overhead
+	return size + segs*Overhead
 }
 
-func segNonce(i int64) []byte {
-	n := make([]byte, chacha20poly1305.NonceSizeX)
-	binary.BigEndian.PutUint64(n[len(n)-8:], uint64(i))
-	return n
+// segAEAD seals and opens the segments of one blob under its key, in the
+// blob's scheme. Its nonce and additional data are built in place, so a
+// segment costs no allocation; one segAEAD serves one writer or reader at
+// a time.
+type segAEAD struct {
+	aead  cipher.AEAD
+	gcm   bool // AlgAESGCM, else AlgXChaCha
+	nonce [chacha20poly1305.NonceSizeX]byte
+	ad    [9]byte
 }
 
-func segAD(i int64, last bool) []byte {
-	ad := binary.BigEndian.AppendUint64(make([]byte, 0, 9), uint64(i))
-	if last {
-		return append(ad, 1)
+func newSegAEAD(alg string, key []byte) (*segAEAD, error) {
+	s := &segAEAD{}
+	switch alg {
+	case AlgAESGCM:
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("crypt: %w", err)
+		}
+		if s.aead, err = cipher.NewGCM(block); err != nil {
+			return nil, fmt.Errorf("crypt: %w", err)
+		}
+		s.gcm = true
+	case AlgXChaCha:
+		var err error
+		if s.aead, err = chacha20poly1305.NewX(key); err != nil {
+			return nil, fmt.Errorf("crypt: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrScheme, alg)
 	}
-	return append(ad, 0)
+	if s.aead.Overhead() != Overhead {
+		return nil, fmt.Errorf("crypt: %s has a %d-byte tag", alg, s.aead.Overhead())
+	}
+	return s, nil
+}
+
+// params returns the nonce and additional data of segment i (see the
+// package comment).
+func (s *segAEAD) params(i int64, last bool) (nonce, ad []byte) {
+	flag := byte(0)
+	if last {
+		flag = 1
+	}
+	if s.gcm {
+		n := s.nonce[:12]
+		binary.BigEndian.PutUint64(n[:8], uint64(i))
+		n[8], n[9], n[10], n[11] = 0, 0, 0, flag
+		return n, nil
+	}
+	binary.BigEndian.PutUint64(s.nonce[len(s.nonce)-8:], uint64(i))
+	binary.BigEndian.PutUint64(s.ad[:8], uint64(i))
+	s.ad[8] = flag
+	return s.nonce[:], s.ad[:]
+}
+
+// seal appends segment i, sealed, to dst.
+func (s *segAEAD) seal(dst, plain []byte, i int64, last bool) []byte {
+	nonce, ad := s.params(i, last)
+	return s.aead.Seal(dst, nonce, plain, ad)
+}
+
+// open appends the plaintext of sealed segment i to dst.
+func (s *segAEAD) open(dst, sealed []byte, i int64, last bool) ([]byte, error) {
+	nonce, ad := s.params(i, last)
+	return s.aead.Open(dst, nonce, sealed, ad)
 }
 
 // Create implements store.BlobStore.
 func (b *Blobs) Create(ctx context.Context) (store.BlobWriter, error) {
-	key := make([]byte, chacha20poly1305.KeySize)
+	key := make([]byte, keySize)
 	rand.Read(key)
-	aead, err := chacha20poly1305.NewX(key)
+	return b.create(ctx, key)
+}
+
+// create starts a blob sealed under key.
+func (b *Blobs) create(ctx context.Context, key []byte) (store.BlobWriter, error) {
+	alg := b.alg
+	if alg == "" {
+		alg = Alg
+	}
+	aead, err := newSegAEAD(alg, key)
 	if err != nil {
-		return nil, fmt.Errorf("crypt: %w", err)
+		return nil, err
 	}
 	inner, err := b.Inner.Create(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sb := segPool.Get().(*segBufs)
-	return &writer{b: b, inner: inner, aead: aead, wrapped: b.wrap(key), keep: b.Cache.wants(0),
+	return &writer{b: b, inner: inner, aead: aead, alg: alg, wrapped: b.wrap(key), keep: b.Cache.wants(0),
 		sb: sb, buf: sb.buf[:0], out: sb.out[:0]}, nil
 }
 
@@ -149,7 +256,8 @@ var segPool = sync.Pool{New: func() any {
 type writer struct {
 	b       *Blobs
 	inner   store.BlobWriter
-	aead    cipher.AEAD
+	aead    *segAEAD
+	alg     string
 	wrapped []byte
 	buf     []byte // plaintext of the segment being filled
 	seg     int64  // index of the segment in buf
@@ -220,14 +328,14 @@ func (w *writer) seal(plain []byte, last bool) error {
 		w.kept = append(w.kept, bytes.Clone(plain))
 	}
 	if r, ok := w.inner.(reserver); ok {
-		if dst := r.Reserve(len(plain) + w.aead.Overhead()); dst != nil {
-			w.aead.Seal(dst[:0], segNonce(w.seg), plain, segAD(w.seg, last))
+		if dst := r.Reserve(len(plain) + Overhead); dst != nil {
+			w.aead.seal(dst[:0], plain, w.seg, last)
 			w.seg++
 			w.buf = w.buf[:0]
 			return nil
 		}
 	}
-	w.out = w.aead.Seal(w.out[:0], segNonce(w.seg), plain, segAD(w.seg, last))
+	w.out = w.aead.seal(w.out[:0], plain, w.seg, last)
 	if _, err := w.inner.Write(w.out); err != nil {
 		return err
 	}
@@ -256,7 +364,7 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	}
 	ref.Stored = ref.Size
 	ref.Size = w.size
-	ref.Crypt = &store.BlobCrypt{Alg: Alg, Segment: Segment, Wrapped: w.wrapped}
+	ref.Crypt = &store.BlobCrypt{Alg: w.alg, Segment: Segment, Wrapped: w.wrapped}
 	if w.keep {
 		wrapped := string(w.wrapped)
 		for i, p := range w.kept {
@@ -306,7 +414,8 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	if !store.Verifying(ctx) && b.Cache.wants(ref.Size) {
 		r.cache, r.id, r.wrapped = b.Cache, ref.ID, string(ref.Crypt.Wrapped)
 	} else {
-		r.sealed = make([]byte, sealedSegment)
+		r.sb = sealedPool.Get().(*[sealedSegment]byte)
+		r.sealed = r.sb[:]
 	}
 	if err := r.fill(); err != nil {
 		r.Close()
@@ -314,6 +423,11 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	}
 	return r, nil
 }
+
+// sealedPool recycles the segment buffers of readers without a cache.
+var sealedPool = sync.Pool{New: func() any { return new([sealedSegment]byte) }}
+
+var errClosed = errors.New("crypt: read of a closed blob")
 
 type eofReader struct{}
 
@@ -324,14 +438,16 @@ type reader struct {
 	b       *Blobs
 	ref     store.BlobRef // the inner store's blob
 	rc      io.ReadCloser // opened at the first segment not in the cache
-	aead    cipher.AEAD
+	aead    *segAEAD
 	seg     int64 // next segment to read
 	lastSeg int64
 	end     int64 // segment after the range
 	total   int64
-	skip    int64 // bytes of the next segment before the range
-	remain  int64 // range bytes not yet returned
-	sealed  []byte
+	skip    int64                // bytes of the next segment before the range
+	remain  int64                // range bytes not yet returned
+	sealed  []byte               // a segment as read, from sb
+	sb      *[sealedSegment]byte // pooled; nil with a cache or once closed
+	closed  bool
 	plain   []byte // decrypted bytes ready to return
 	err     error  // of a fill after bytes were returned
 
@@ -367,14 +483,14 @@ func (r *reader) fill() error {
 		// The plaintext goes into the cache: a buffer of its own.
 		sealed = make([]byte, sealedSegment)
 	}
-	buf := sealed[:size+chacha20poly1305.Overhead]
+	buf := sealed[:size+Overhead]
 	if _, err := io.ReadFull(r.rc, buf); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return fmt.Errorf("crypt: segment %d: %w", r.seg, store.ErrDataShort)
 		}
 		return err
 	}
-	plain, err := r.aead.Open(buf[:0], segNonce(r.seg), buf, segAD(r.seg, r.seg == r.lastSeg))
+	plain, err := r.aead.open(buf[:0], buf, r.seg, r.seg == r.lastSeg)
 	if err != nil {
 		// The tag failed: some stored block is bad. Read the segment
 		// again with every block checked against its writer's signature
@@ -414,7 +530,7 @@ func (r *reader) reread(buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, errors.Join(ErrCorrupt, err)
 	}
-	plain, err := r.aead.Open(buf[:0], segNonce(r.seg), buf, segAD(r.seg, r.seg == r.lastSeg))
+	plain, err := r.aead.open(buf[:0], buf, r.seg, r.seg == r.lastSeg)
 	if err != nil {
 		return nil, ErrCorrupt
 	}
@@ -424,6 +540,9 @@ func (r *reader) reread(buf []byte) ([]byte, error) {
 // Read fills p with as many segments as it holds (a copy loop with a big
 // buffer writes big chunks).
 func (r *reader) Read(p []byte) (int, error) {
+	if r.closed {
+		return 0, errClosed
+	}
 	n := 0
 	for n < len(p) {
 		if r.remain == 0 {
@@ -452,7 +571,18 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Close closes the inner reader and gives the segment buffer back (the
+// bytes Read returned were copied out of it).
 func (r *reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.plain = nil
+	if r.sb != nil {
+		sealedPool.Put(r.sb)
+		r.sb, r.sealed = nil, nil
+	}
 	if r.rc == nil {
 		return nil
 	}

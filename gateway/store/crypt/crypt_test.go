@@ -18,7 +18,17 @@ var ctx = context.Background()
 
 func master(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
+// algs are the segment schemes: every test of stored bytes runs for both.
+var algs = []string{AlgAESGCM, AlgXChaCha}
+
+// newStore returns an encrypting store over a local one in a temporary
+// directory, writing the default scheme.
 func newStore(t *testing.T) (*Blobs, *local.Blobs, string) {
+	return newStoreAlg(t, "")
+}
+
+// newStoreAlg is newStore writing blobs in scheme alg.
+func newStoreAlg(t *testing.T, alg string) (*Blobs, *local.Blobs, string) {
 	t.Helper()
 	dir := t.TempDir()
 	inner, err := local.OpenBlobs(dir, nil)
@@ -29,6 +39,7 @@ func newStore(t *testing.T) (*Blobs, *local.Blobs, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.alg = alg
 	return b, inner, dir
 }
 
@@ -61,11 +72,17 @@ func blobFile(t *testing.T, dir string, ref store.BlobRef) string {
 	return filepath.Join(dir, "blobs", ref.ID[:2], ref.ID)
 }
 
-// TestRoundTrip: blobs of sizes around segment boundaries read back whole
-// and in ranges; the stored file is the documented size and holds no
-// plaintext.
+// TestRoundTrip: blobs of sizes around segment boundaries, in either
+// scheme, read back whole and in ranges; the stored file is the documented
+// size and holds no plaintext.
 func TestRoundTrip(t *testing.T) {
-	b, _, dir := newStore(t)
+	for _, alg := range algs {
+		t.Run(alg, func(t *testing.T) { testRoundTrip(t, alg) })
+	}
+}
+
+func testRoundTrip(t *testing.T, alg string) {
+	b, _, dir := newStoreAlg(t, alg)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, size := range []int{0, 1, Segment - 1, Segment, Segment + 1, 3*Segment + 5} {
 		data := text(size)
@@ -73,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ref.Size != int64(size) || ref.Stored != StoredSize(int64(size)) || ref.Crypt == nil {
+		if ref.Size != int64(size) || ref.Stored != StoredSize(int64(size)) || ref.Crypt == nil || ref.Crypt.Alg != alg {
 			t.Fatalf("size %d: ref %+v", size, ref)
 		}
 		stored, err := os.ReadFile(blobFile(t, dir, ref))
@@ -102,11 +119,18 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestTamper: a flipped bit, a truncated file, swapped segments, another
-// master secret or a missing key all fail with an error, never wrong
-// bytes.
+// TestTamper: in either scheme, a flipped bit, a truncated file, swapped
+// segments, a segment of another blob, metadata naming the other scheme,
+// another master secret or a bad scheme all fail with an error, never
+// wrong bytes.
 func TestTamper(t *testing.T) {
-	b, inner, dir := newStore(t)
+	for _, alg := range algs {
+		t.Run(alg, func(t *testing.T) { testTamper(t, alg) })
+	}
+}
+
+func testTamper(t *testing.T, alg string) {
+	b, inner, dir := newStoreAlg(t, alg)
 	data := text(3 * Segment)
 	write := func() store.BlobRef {
 		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(data), -1, nil)
@@ -158,6 +182,27 @@ func TestTamper(t *testing.T) {
 	if err := readErr(short, b); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("blob cut at a segment boundary: %v", err)
 	}
+	// The same segment of another blob (another key) put in its place.
+	ref = write()
+	ref2 := write()
+	p = blobFile(t, dir, ref)
+	f, _ = os.ReadFile(p)
+	f2, _ := os.ReadFile(blobFile(t, dir, ref2))
+	copy(f[sealedSegment:2*sealedSegment], f2[sealedSegment:2*sealedSegment])
+	os.WriteFile(p, f, 0o644)
+	if err := readErr(ref, b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("segment of another blob: %v", err)
+	}
+	// The metadata names the other scheme: the key unwraps, no tag holds.
+	ref = write()
+	relabelled := ref
+	relabelled.Crypt = &store.BlobCrypt{Alg: AlgXChaCha, Segment: Segment, Wrapped: ref.Crypt.Wrapped}
+	if alg == AlgXChaCha {
+		relabelled.Crypt.Alg = AlgAESGCM
+	}
+	if err := readErr(relabelled, b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("metadata naming the other scheme: %v", err)
+	}
 	// Another master secret.
 	ref = write()
 	other, _ := New(inner, master(8))
@@ -167,8 +212,16 @@ func TestTamper(t *testing.T) {
 	// A bad scheme.
 	bad := ref
 	bad.Crypt = &store.BlobCrypt{Alg: "rot13", Segment: Segment, Wrapped: ref.Crypt.Wrapped}
-	if err := readErr(bad, b); err == nil {
-		t.Fatal("unknown scheme accepted")
+	if err := readErr(bad, b); !errors.Is(err, ErrScheme) {
+		t.Fatalf("unknown scheme: %v", err)
+	}
+	bad.Crypt = &store.BlobCrypt{Alg: alg, Segment: 4096, Wrapped: ref.Crypt.Wrapped}
+	if err := readErr(bad, b); !errors.Is(err, ErrScheme) {
+		t.Fatalf("unknown segment size: %v", err)
+	}
+	bad.Crypt = &store.BlobCrypt{Alg: alg, Segment: Segment}
+	if err := readErr(bad, b); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("no wrapped key: %v", err)
 	}
 	if _, err := New(inner, make([]byte, 31)); err == nil {
 		t.Fatal("31-byte master secret accepted")
