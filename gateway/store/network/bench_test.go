@@ -92,6 +92,17 @@ func benchStore(b *testing.B, net *testNet, cacheBytes, pushMem int64) *crypt.Bl
 // benchStoreDials is benchStore that also counts the connections its
 // reads open to hosters.
 func benchStoreDials(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *atomic.Int64) {
+	c, _, dials := benchStoreAll(b, net, cacheBytes, pushMem)
+	return c, dials
+}
+
+// benchStoreVols is benchStore that also returns the volume store.
+func benchStoreVols(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *Blobs) {
+	c, vols, _ := benchStoreAll(b, net, cacheBytes, pushMem)
+	return c, vols
+}
+
+func benchStoreAll(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *Blobs, *atomic.Int64) {
 	dir := b.TempDir()
 	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
 	if err != nil {
@@ -120,7 +131,7 @@ func benchStoreDials(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*cr
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c, dials
+	return c, vols, dials
 }
 
 // BenchmarkGet reads blobs back through an encrypting network store over

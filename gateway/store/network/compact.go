@@ -315,11 +315,20 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 	if len(copies) > 0 {
 		// One group commit makes every copy durable on the hosters.
 		grown := map[*Volume]bool{}
-		for _, c := range copies {
-			if err := c.v.waitDurable(ctx, c.off+c.n); err != nil {
-				return false, fmt.Errorf("network: compaction of volume %s: %w", vol, err)
+		var werr error
+		for i, c := range copies {
+			if werr == nil {
+				if err := c.v.waitDurable(ctx, c.off+c.n); err != nil {
+					werr = fmt.Errorf("network: compaction of volume %s: %w", vol, err)
+				}
 			}
+			// Durable: the block size of the copy's last stripe (short
+			// if a flush appended it early) is known.
+			moves[i].To[0].Block = c.v.endBlock(c.off + c.n)
 			grown[c.v] = true
+		}
+		if werr != nil {
+			return false, werr
 		}
 		for v := range grown {
 			if err := b.usage.grew(v.Hex, v.durableLen()); err != nil {
