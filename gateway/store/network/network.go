@@ -220,8 +220,8 @@ type Volume struct {
 
 	b *Blobs
 
-	wmu      sync.Mutex // held while a blob is appended to the stream
-	enc      *volume.StreamEncoder
+	wmu sync.Mutex // held while a blob is appended to the stream
+	enc *volume.StreamEncoder
 	// ends counts, per stripe, the blobs that end in it and whose Commit
 	// has not yet learnt its block size (set when the stripe is emitted:
 	// B, or b when a flush appended it short), guarded by smu.
