@@ -212,13 +212,13 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 	var cands []VolumeUsage
 	for _, u := range us {
 		s := states[u.Volume]
-		if u.Volume == open || s == stateRetired || s == stateRetiring || u.Stream <= 0 {
+		if u.Volume == open || s == stateRetired || s == stateRetiring || u.Stored() <= 0 {
 			continue
 		}
 		if b.writing(u.Volume) {
 			continue
 		}
-		if s == stateCompacting || float64(u.Dead()) >= cc.Threshold*float64(u.Stream) {
+		if s == stateCompacting || float64(u.Dead()) >= cc.Threshold*float64(u.Stored()) {
 			cands = append(cands, u)
 		}
 	}
@@ -332,6 +332,9 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 		}
 		for v := range grown {
 			if err := b.usage.grew(v.Hex, v.durableLen()); err != nil {
+				return false, err
+			}
+			if err := b.usage.addHoles(v.Hex, v.takeHoles()); err != nil {
 				return false, err
 			}
 		}

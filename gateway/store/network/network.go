@@ -225,8 +225,11 @@ type Volume struct {
 	// ends counts, per stripe, the blobs that end in it and whose Commit
 	// has not yet learnt its block size (set when the stripe is emitted:
 	// B, or b when a flush appended it short), guarded by smu.
-	smu      sync.Mutex
-	ends     map[uint64]*stripeEnd
+	smu  sync.Mutex
+	ends map[uint64]*stripeEnd
+	// holes is the stream bytes in the holes of short stripes emitted and
+	// not yet recorded in the usage db (guarded by smu).
+	holes    int64
 	pending  [][][]byte // coded stripes not yet appended to the cores
 	stream   int64      // bytes handed to the encoder (incl. flush padding)
 	fmu      sync.Mutex // guards the fields below
@@ -556,8 +559,10 @@ func (v *Volume) shutdown() error {
 	v.wmu.Lock()
 	v.wmu.Unlock()
 	v.flushes.Wait()
+	// The holes of the last short stripes (no later blob records them).
+	herr := v.b.usage.addHoles(v.Hex, v.takeHoles())
 	if v.stop != nil {
-		return v.stopShipping()
+		return errors.Join(herr, v.stopShipping())
 	}
 	v.fmu.Lock()
 	for _, w := range v.waiting {
@@ -565,7 +570,7 @@ func (v *Volume) shutdown() error {
 	}
 	v.waiting = nil
 	v.fmu.Unlock()
-	return nil
+	return herr
 }
 
 // isClosing reports whether Close is stopping v.
@@ -739,7 +744,15 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	t1 := time.Now()
 	go func() {
 		defer wg.Done()
-		usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()))
+		// The holes of the short stripes flushed since the last blob's
+		// record (this blob's own is recorded by the next one, at Close,
+		// or by compaction).
+		holes := v.takeHoles()
+		if usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()), holes); usageErr != nil {
+			v.smu.Lock()
+			v.holes += holes
+			v.smu.Unlock()
+		}
 		b.st.add(stUsage, time.Since(t1))
 	}()
 	go func() {
@@ -870,6 +883,16 @@ func (v *Volume) endBlock(end int64) int {
 	return b
 }
 
+// takeHoles returns the hole bytes not yet recorded and forgets them (the
+// caller records them).
+func (v *Volume) takeHoles() int64 {
+	v.smu.Lock()
+	defer v.smu.Unlock()
+	h := v.holes
+	v.holes = 0
+	return h
+}
+
 func (v *Volume) streamLen() int64 {
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
@@ -922,6 +945,9 @@ func (v *Volume) emit(stripe uint64, shards [][]byte) error {
 	v.smu.Lock()
 	if e := v.ends[stripe]; e != nil {
 		e.block = len(shards[0])
+	}
+	if b := len(shards[0]); b < volume.BlockSize {
+		v.holes += v.Layout.StripeSize() - int64(v.Layout.K*b)
 	}
 	v.smu.Unlock()
 	v.pending = append(v.pending, shards)

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/local"
 	"github.com/datdot/datdot/volume"
 )
 
@@ -227,5 +229,57 @@ func BenchmarkLonePut(b *testing.B) {
 				b.ReportMetric(float64(held)/float64(b.N*size), "overhead-x")
 			})
 		}
+	}
+}
+
+// The usage counters know the holes of short stripes: they take no room
+// on the hosters, so they are neither stored nor dead. After a restart
+// the stored bytes are exactly k times a core's bytes, and the dead ones
+// only the rounding of short blocks (and deleted blobs).
+func TestUsageHoles(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	cfg := Config{Dir: filepath.Join(dir, "net"), Master: bytes.Repeat([]byte{1}, 32), Layout: volume.Layout{K: 2, M: 1},
+		Journal: meta, UsagePath: filepath.Join(dir, "usage.db")}
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []store.BlobRef
+	live := int64(0)
+	for _, n := range []int{1000, 5000, 200000, 7} {
+		ref, err := store.WriteBlob(ctx, b, bytes.NewReader(make([]byte, n)), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+		live += int64(n)
+	}
+	if err := b.Delete(ctx, refs[1]); err != nil {
+		t.Fatal(err)
+	}
+	live -= 5000
+	vol := refs[0].Extents[0].Volume
+	held := coreBytes(t, b, vol) / 3 // one core's bytes
+	b.Close()
+	if b, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	us, err := b.Usage()
+	if err != nil || len(us) != 1 {
+		t.Fatalf("usage %+v %v", us, err)
+	}
+	u := us[0]
+	if u.Stream != 5*cfg.Layout.StripeSize() || u.Stored() != int64(2*held) || u.Live != live {
+		t.Fatalf("usage %+v: want a stream of 5 stripes, %d stored (2 × %d), %d live", u, 2*held, held, live)
+	}
+	// Dead: the deleted blob and the rounding of 4 short stripes' blocks.
+	if u.Dead() < 5000 || u.Dead() > 5000+4*2*volume.ShortAlign {
+		t.Fatalf("usage %+v: %d dead, want 5000 plus at most the rounding of 4 short stripes", u, u.Dead())
 	}
 }
