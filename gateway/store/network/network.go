@@ -768,8 +768,11 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	if n > 0 {
 		// The block size of the blob's last stripe is known once the
 		// blob is durable (a flush may have appended that stripe short).
-		// The pending record does without it (it is only ever deleted).
-		ref.Extents[0].Block = v.endBlock(off + n)
+		// The pending record does without it (it is only ever deleted);
+		// a new slice, as the journal may keep the one it was given.
+		e := ref.Extents[0]
+		e.Block = v.endBlock(off + n)
+		ref.Extents = []store.Extent{e}
 	}
 	b.st.add(stCommit, time.Since(t0))
 	b.st.committed(n)
