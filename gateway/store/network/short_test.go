@@ -283,3 +283,31 @@ func TestUsageHoles(t *testing.T) {
 		t.Fatalf("usage %+v: %d dead, want 5000 plus at most the rounding of 4 short stripes", u, u.Dead())
 	}
 }
+
+// Short blocks kept by the block cache (put there as they are written)
+// serve reads with every hoster gone.
+func TestShortStripesFromCache(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, vols := openRemote(t, net, 64<<20, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+	var ws []written
+	for _, n := range []int{1, 700, 20 << 10, 100000} {
+		data := make([]byte, n)
+		rand.Read(data)
+		ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(n), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.Extents[0].Block == 0 {
+			t.Fatalf("%d-byte blob: no short stripe", n)
+		}
+		ws = append(ws, written{ref, data})
+	}
+	if vols.CacheSize() == 0 {
+		t.Fatal("nothing cached")
+	}
+	for _, h := range net.hosters {
+		h.srv.Listener.Close()
+		h.srv.CloseClientConnections()
+	}
+	checkAll(t, ctx, writer, ws, "every hoster gone, from the cache")
+}
