@@ -249,16 +249,18 @@ func BenchmarkPut(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 			// Bytes appended to the cores per byte PUT: n/k for full
-			// stripes, more when group commits pad partial ones.
-			var stripes uint64
+			// stripes, a little more for the rounding of short ones.
+			var held uint64
 			vols.mu.Lock()
 			for _, v := range vols.vols {
-				if c := v.Cores[0]; c != nil {
-					stripes += c.Length()
+				for _, c := range v.Cores {
+					if c != nil {
+						held += c.Info().ByteLength
+					}
 				}
 			}
 			vols.mu.Unlock()
-			b.ReportMetric(float64(stripes)*float64(6*volume.BlockSize)/float64(b.N*size), "stored/B")
+			b.ReportMetric(float64(held)/float64(b.N*size), "stored/B")
 		})
 	}
 }
