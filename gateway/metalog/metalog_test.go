@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/datdot/datdot/volume"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -259,6 +260,11 @@ func TestRecoverFromHosters(t *testing.T) {
 	}
 	if st.Gen != 0 || st.Buckets != 2 || st.LogBytes == 0 {
 		t.Fatalf("stats %+v", st)
+	}
+	// Each sync appended a short stripe (format v2), not k·B padded
+	// bytes: the k cores fetched hold less than Length full stripes.
+	if ws := f.w.Status(); st.LogBytes >= int64(ws.Length)*2*volume.BlockSize {
+		t.Fatalf("the log's %d stripes took %d bytes of k=2 cores: padded, not short", ws.Length, st.LogBytes)
 	}
 	got, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
 	if err != nil {

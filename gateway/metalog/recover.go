@@ -436,21 +436,31 @@ func (v *fetchedVolume) close() {
 
 func (v *fetchedVolume) streamSize() int64 { return int64(v.length) * v.layout.StripeSize() }
 
-// stripe returns the data of stripe s.
+// stripe returns the data of stripe s: k·B bytes, of which a short stripe
+// (docs/volume-format.md, v2) holds the first k·b and the rest, its hole,
+// reads as zeros (as the padding of a v1 stripe did: the frame reader
+// skips zeros to the next stripe).
 func (v *fetchedVolume) stripe(s uint64) ([]byte, error) {
 	if b, ok := v.cache[s]; ok {
 		return b, nil
 	}
 	ctx := context.Background()
 	shards := make([][]byte, v.layout.N())
+	size := 0
 	for j, c := range v.cores {
 		if c == nil {
 			continue
 		}
 		b, err := c.Get(ctx, s)
-		if err != nil || len(b) != volume.BlockSize {
+		if err != nil || !volume.ValidBlockSize(len(b)) {
 			continue
 		}
+		if size != 0 && len(b) != size {
+			// Every core's block verified against its writer's
+			// signature: the writer broke the format.
+			return nil, fmt.Errorf("metalog: stripe %d: blocks of %d and %d bytes (all blocks of a stripe have one length)", s, size, len(b))
+		}
+		size = len(b)
 		shards[j] = b
 	}
 	missing := false
@@ -462,9 +472,9 @@ func (v *fetchedVolume) stripe(s uint64) ([]byte, error) {
 			return nil, fmt.Errorf("metalog: stripe %d: %w", s, err)
 		}
 	}
-	out := make([]byte, 0, v.layout.StripeSize())
+	out := make([]byte, v.layout.StripeSize())
 	for j := 0; j < v.layout.K; j++ {
-		out = append(out, shards[j]...)
+		copy(out[j*len(shards[j]):], shards[j])
 	}
 	if len(v.cache) > 64 {
 		clear(v.cache)

@@ -363,7 +363,8 @@ func (w *Writer) appendPending(ctx context.Context, gv *genVol) error {
 	return errors.Join(errs...)
 }
 
-// flush pads the stream to a stripe, appends to the cores and ships.
+// flush ends the stream's stripe (short: format v2), appends to the cores
+// and ships.
 func (w *Writer) flush(ctx context.Context, gv *genVol) error {
 	if err := w.flushLocal(ctx, gv); err != nil {
 		return err
@@ -371,9 +372,12 @@ func (w *Writer) flush(ctx context.Context, gv *genVol) error {
 	return w.ship(ctx, gv)
 }
 
-// flushLocal pads the stream to a stripe and appends to the cores.
+// flushLocal ends the stream's stripe and appends to the cores: a partial
+// stripe goes as a short stripe (docs/volume-format.md, v2), its blocks
+// about its bytes / k instead of 64 KiB; readers see the rest of the
+// stripe as zeros (fetchedVolume.stripe), as they saw the padding of v1.
 func (w *Writer) flushLocal(ctx context.Context, gv *genVol) error {
-	if err := gv.enc.Flush(); err != nil {
+	if _, err := gv.enc.FlushShort(); err != nil {
 		gv.broken = true
 		return err
 	}

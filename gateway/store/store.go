@@ -181,6 +181,11 @@ type Extent struct {
 	Volume string `json:"vol"` // volume id, hex
 	Offset int64  `json:"off"` // byte offset in the volume's stream
 	Length int64  `json:"len"`
+	// Block is the block size of the extent's last stripe when that
+	// stripe is short (docs/volume-format.md, v2: a stripe flushed before
+	// it was full); 0 when it is full size, as every other stripe of the
+	// extent is.
+	Block int `json:"blk,omitempty"`
 }
 
 // BlobCrypt is the per-blob encryption metadata: the blob's own random key,

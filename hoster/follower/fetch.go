@@ -170,7 +170,8 @@ func (f *Follower) fetchFrom(ctx context.Context, a store.Assignment, held uint6
 // held to a.Length: block s is shard j of stripe s, Reed-Solomon
 // reconstructed (package volume) from block s of any k other cores of the
 // volume, each fetched with its proof and verified against that core's
-// committed tree hash first. The rebuilt blocks are spooled and appended
+// committed tree hash first (all of one length: B, or b for a short
+// stripe). The rebuilt blocks are spooled and appended
 // in one commit checked against the writer's signature of core j.
 func (f *Follower) FetchErasure(ctx context.Context, a store.Assignment, held uint64) (uint64, error) {
 	plan, err := f.erasurePlan(ctx, a)
@@ -278,7 +279,14 @@ func (p *erasurePlan) block(ctx context.Context, s uint64) ([]byte, error) {
 	if have < p.coder.Layout().K {
 		return nil, fmt.Errorf("stripe %d: %d verified shards, %d needed", s, have, p.coder.Layout().K)
 	}
-	return p.coder.ReconstructShard(shards, p.j)
+	// The blocks of a stripe have one length: B, or the b of a short
+	// stripe (format v2); the rebuilt block has it too. Blocks of unequal
+	// lengths (each verified against its own core) are no stripe.
+	b, err := p.coder.ReconstructShard(shards, p.j)
+	if err != nil {
+		return nil, fmt.Errorf("stripe %d: %w", s, err)
+	}
+	return b, nil
 }
 
 // RepairDamaged rebuilds core key, whose blocks failed their checks, with

@@ -92,6 +92,17 @@ func benchStore(b *testing.B, net *testNet, cacheBytes, pushMem int64) *crypt.Bl
 // benchStoreDials is benchStore that also counts the connections its
 // reads open to hosters.
 func benchStoreDials(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *atomic.Int64) {
+	c, _, dials := benchStoreAll(b, net, cacheBytes, pushMem)
+	return c, dials
+}
+
+// benchStoreVols is benchStore that also returns the volume store.
+func benchStoreVols(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *Blobs) {
+	c, vols, _ := benchStoreAll(b, net, cacheBytes, pushMem)
+	return c, vols
+}
+
+func benchStoreAll(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*crypt.Blobs, *Blobs, *atomic.Int64) {
 	dir := b.TempDir()
 	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
 	if err != nil {
@@ -120,7 +131,7 @@ func benchStoreDials(b *testing.B, net *testNet, cacheBytes, pushMem int64) (*cr
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c, dials
+	return c, vols, dials
 }
 
 // BenchmarkGet reads blobs back through an encrypting network store over
@@ -238,16 +249,18 @@ func BenchmarkPut(b *testing.B) {
 			wg.Wait()
 			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
 			// Bytes appended to the cores per byte PUT: n/k for full
-			// stripes, more when group commits pad partial ones.
-			var stripes uint64
+			// stripes, a little more for the rounding of short ones.
+			var held uint64
 			vols.mu.Lock()
 			for _, v := range vols.vols {
-				if c := v.Cores[0]; c != nil {
-					stripes += c.Length()
+				for _, c := range v.Cores {
+					if c != nil {
+						held += c.Info().ByteLength
+					}
 				}
 			}
 			vols.mu.Unlock()
-			b.ReportMetric(float64(stripes)*float64(6*volume.BlockSize)/float64(b.N*size), "stored/B")
+			b.ReportMetric(float64(held)/float64(b.N*size), "stored/B")
 		})
 	}
 }

@@ -212,13 +212,13 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 	var cands []VolumeUsage
 	for _, u := range us {
 		s := states[u.Volume]
-		if u.Volume == open || s == stateRetired || s == stateRetiring || u.Stream <= 0 {
+		if u.Volume == open || s == stateRetired || s == stateRetiring || u.Stored() <= 0 {
 			continue
 		}
 		if b.writing(u.Volume) {
 			continue
 		}
-		if s == stateCompacting || float64(u.Dead()) >= cc.Threshold*float64(u.Stream) {
+		if s == stateCompacting || float64(u.Dead()) >= cc.Threshold*float64(u.Stored()) {
 			cands = append(cands, u)
 		}
 	}
@@ -315,14 +315,26 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 	if len(copies) > 0 {
 		// One group commit makes every copy durable on the hosters.
 		grown := map[*Volume]bool{}
-		for _, c := range copies {
-			if err := c.v.waitDurable(ctx, c.off+c.n); err != nil {
-				return false, fmt.Errorf("network: compaction of volume %s: %w", vol, err)
+		var werr error
+		for i, c := range copies {
+			if werr == nil {
+				if err := c.v.waitDurable(ctx, c.off+c.n); err != nil {
+					werr = fmt.Errorf("network: compaction of volume %s: %w", vol, err)
+				}
 			}
+			// Durable: the block size of the copy's last stripe (short
+			// if a flush appended it early) is known.
+			moves[i].To[0].Block = c.v.endBlock(c.off + c.n)
 			grown[c.v] = true
+		}
+		if werr != nil {
+			return false, werr
 		}
 		for v := range grown {
 			if err := b.usage.grew(v.Hex, v.durableLen()); err != nil {
+				return false, err
+			}
+			if err := b.usage.addHoles(v.Hex, v.takeHoles()); err != nil {
 				return false, err
 			}
 		}

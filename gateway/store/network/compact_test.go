@@ -183,8 +183,8 @@ func (e *compactEnv) usage(vol string) VolumeUsage {
 func TestCompactionMovesLiveBlobs(t *testing.T) {
 	rt := &fakeRetirer{}
 	e := newCompactEnv(t, rt)
-	// The first volume holds 8 stripes of 128 KiB; each PUT pads its
-	// stripe: 7 objects, then the leftover, fill it.
+	// The first volume holds 8 stripes of 128 KiB; each PUT ends its
+	// stripe (short, format v2): 7 objects, then the leftover, fill it.
 	var objs []store.Object
 	for i := range 7 {
 		objs = append(objs, e.put(fmt.Sprintf("o%d", i), 100<<10+i))

@@ -6,7 +6,8 @@
 //
 // Small blobs share stripes: a committed blob is appended to the open
 // volume's stream and made durable by a group commit (the partial stripe
-// is zero padded and appended to all n cores, one signature per core per
+// is appended to all n cores as a short stripe, format v2: blocks of
+// about its bytes/k, not zero padded to 64 KiB; one signature per core per
 // flush) that runs when a stripe fills or FlushDelay after the first
 // waiting blob; with a CoreShipper, by default, at once when none of the
 // volume's pushes is in flight and else as soon as they end (Config.
@@ -191,6 +192,9 @@ type Blobs struct {
 	stopBg context.CancelFunc
 	bg     sync.WaitGroup
 	closed bool // Close ran: no new blobs
+	// padFlush (tests) makes flushes pad the partial stripe to full size,
+	// as format v1 writers did, instead of appending it short.
+	padFlush bool
 	// closeHook, when set (tests), is called by Close for each volume it
 	// stops, once the volume is marked closing and before Close waits for
 	// the appends and flushes in flight.
@@ -216,8 +220,16 @@ type Volume struct {
 
 	b *Blobs
 
-	wmu      sync.Mutex // held while a blob is appended to the stream
-	enc      *volume.StreamEncoder
+	wmu sync.Mutex // held while a blob is appended to the stream
+	enc *volume.StreamEncoder
+	// ends counts, per stripe, the blobs that end in it and whose Commit
+	// has not yet learnt its block size (set when the stripe is emitted:
+	// B, or b when a flush appended it short), guarded by smu.
+	smu  sync.Mutex
+	ends map[uint64]*stripeEnd
+	// holes is the stream bytes in the holes of short stripes emitted and
+	// not yet recorded in the usage db (guarded by smu).
+	holes    int64
 	pending  [][][]byte // coded stripes not yet appended to the cores
 	stream   int64      // bytes handed to the encoder (incl. flush padding)
 	fmu      sync.Mutex // guards the fields below
@@ -266,6 +278,13 @@ type Volume struct {
 	mem      [][][]byte
 	memBase  []uint64
 	memBytes int64
+}
+
+// stripeEnd is the block size of a stripe in which blobs end, for their
+// extents (store.Extent.Block), until each of them has read it.
+type stripeEnd struct {
+	blobs int // blobs ending in the stripe that have not read it
+	block int // block size once emitted (0 before)
 }
 
 type lenAt struct {
@@ -466,6 +485,7 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	}
 	v.enc = b.coder.NewStreamEncoder(length, v.emit)
 	v.enc.SetAlloc(b.getBlock)
+	v.enc.SetFree(b.putBlock)
 	v.stream = int64(length) * b.cfg.Layout.StripeSize()
 	v.local = length
 	b.startShipping(v)
@@ -539,8 +559,10 @@ func (v *Volume) shutdown() error {
 	v.wmu.Lock()
 	v.wmu.Unlock()
 	v.flushes.Wait()
+	// The holes of the last short stripes (no later blob records them).
+	herr := v.b.usage.addHoles(v.Hex, v.takeHoles())
 	if v.stop != nil {
-		return v.stopShipping()
+		return errors.Join(herr, v.stopShipping())
 	}
 	v.fmu.Lock()
 	for _, w := range v.waiting {
@@ -548,7 +570,7 @@ func (v *Volume) shutdown() error {
 	}
 	v.waiting = nil
 	v.fmu.Unlock()
-	return nil
+	return herr
 }
 
 // isClosing reports whether Close is stopping v.
@@ -589,6 +611,7 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 	}
 	v.enc = b.coder.NewStreamEncoder(0, v.emit)
 	v.enc.SetAlloc(b.getBlock)
+	v.enc.SetFree(b.putBlock)
 	b.startShipping(v)
 	return v, nil
 }
@@ -721,7 +744,15 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	t1 := time.Now()
 	go func() {
 		defer wg.Done()
-		usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()))
+		// The holes of the short stripes flushed since the last blob's
+		// record (this blob's own is recorded by the next one, at Close,
+		// or by compaction).
+		holes := v.takeHoles()
+		if usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()), holes); usageErr != nil {
+			v.smu.Lock()
+			v.holes += holes
+			v.smu.Unlock()
+		}
 		b.st.add(stUsage, time.Since(t1))
 	}()
 	go func() {
@@ -734,6 +765,15 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	err = v.waitDurable(ctx, off+n)
 	b.st.add(stDurable, time.Since(t1))
 	wg.Wait()
+	if n > 0 {
+		// The block size of the blob's last stripe is known once the
+		// blob is durable (a flush may have appended that stripe short).
+		// The pending record does without it (it is only ever deleted);
+		// a new slice, as the journal may keep the one it was given.
+		e := ref.Extents[0]
+		e.Block = v.endBlock(off + n)
+		ref.Extents = []store.Extent{e}
+	}
 	b.st.add(stCommit, time.Since(t0))
 	b.st.committed(n)
 	if err := errors.Join(err, usageErr, pendingErr); err != nil {
@@ -794,9 +834,66 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.WriterTo, n int64) (*Volu
 			v.wmu.Unlock()
 			return nil, 0, err
 		}
+		if n > 0 {
+			v.blobEnds(off + n)
+		}
 		v.wmu.Unlock()
 		return v, off, nil
 	}
+}
+
+// blobEnds notes that a blob ends at stream offset end (> 0), in a stripe
+// not yet emitted unless it just filled it; called with wmu held, before
+// the stripe can be flushed. The blob's writer reads the stripe's block
+// size with endBlock once the blob is durable.
+func (v *Volume) blobEnds(end int64) {
+	s := uint64((end - 1) / v.Layout.StripeSize())
+	v.smu.Lock()
+	defer v.smu.Unlock()
+	if v.ends == nil {
+		v.ends = map[uint64]*stripeEnd{}
+	}
+	e := v.ends[s]
+	if e == nil {
+		e = &stripeEnd{}
+		v.ends[s] = e
+	}
+	e.blobs++
+	if s < v.enc.Next() {
+		e.block = volume.BlockSize // the blob filled the stripe: emitted whole
+	}
+}
+
+// endBlock returns the block size to record in the extent of a blob that
+// ends at end (store.Extent.Block): 0 when the stripe is full size or (the
+// blob failed) not emitted, else its short block size. Called once per
+// blobEnds, after the wait for durability.
+func (v *Volume) endBlock(end int64) int {
+	s := uint64((end - 1) / v.Layout.StripeSize())
+	v.smu.Lock()
+	defer v.smu.Unlock()
+	e := v.ends[s]
+	if e == nil {
+		return 0
+	}
+	b := e.block
+	if e.blobs--; e.blobs <= 0 {
+		delete(v.ends, s)
+	}
+	if b == volume.BlockSize {
+		return 0
+	}
+	return b
+}
+
+// takeHoles returns the hole bytes not yet recorded and forgets them (the
+// caller records them).
+func (v *Volume) takeHoles() int64 {
+	v.smu.Lock()
+	defer v.smu.Unlock()
+	h := v.holes
+	v.holes = 0
+	return h
 }
 
 func (v *Volume) streamLen() int64 {
@@ -848,6 +945,14 @@ func (v *Volume) failLocked(err error) {
 // emit is the stream encoder's output: coded stripes wait in pending for
 // the next flush; more than 8 MiB per core is appended at once.
 func (v *Volume) emit(stripe uint64, shards [][]byte) error {
+	v.smu.Lock()
+	if e := v.ends[stripe]; e != nil {
+		e.block = len(shards[0])
+	}
+	if b := len(shards[0]); b < volume.BlockSize {
+		v.holes += v.Layout.StripeSize() - int64(v.Layout.K*b)
+	}
+	v.smu.Unlock()
 	v.pending = append(v.pending, shards)
 	for j := range v.Layout.K {
 		// Recently written media is what gets read next.
@@ -971,8 +1076,18 @@ func (v *Volume) scheduleLocked() {
 	v.timer = v.b.afterFunc(v.b.cfg.FlushDelay, v.flush)
 }
 
-// flush pads the partial stripe, appends every pending stripe to the
-// cores, ships them, and releases the blobs that are now durable.
+// flushEncoder emits the partial stripe: short (format v2), or padded to
+// full size with padFlush. Called with wmu held.
+func (v *Volume) flushEncoder() error {
+	if v.b.padFlush {
+		return v.enc.Flush()
+	}
+	_, err := v.enc.FlushShort()
+	return err
+}
+
+// flush emits the partial stripe (short), appends every pending stripe to
+// the cores, ships them, and releases the blobs that are now durable.
 func (v *Volume) flush() {
 	v.fmu.Lock()
 	if v.closing {
@@ -1001,7 +1116,7 @@ func (v *Volume) flush() {
 		v.fmu.Unlock()
 		return
 	}
-	err := v.enc.Flush()
+	err := v.flushEncoder()
 	if err == nil {
 		err = v.appendPending(ctx)
 	}
@@ -1253,8 +1368,8 @@ func (v *Volume) idleLocked() int {
 	return n
 }
 
-// flushCores is flush with a CoreShipper: it pads the partial stripe and
-// appends the pending stripes to the local cores, which starts their
+// flushCores is flush with a CoreShipper: it emits the partial stripe
+// (short) and appends the pending stripes to the local cores, which starts their
 // pushes; the workers acknowledge the blobs. Until the flush is ready
 // (flushReadyLocked) it waits for the pushes in flight (the worker whose
 // push makes it ready starts it), so that blobs arriving meanwhile share
@@ -1288,7 +1403,7 @@ func (v *Volume) flushCores() {
 		v.fmu.Unlock()
 		return
 	}
-	err := v.enc.Flush()
+	err := v.flushEncoder()
 	if err == nil {
 		err = v.appendPending(context.Background())
 	}
@@ -1334,9 +1449,17 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 	r := &reader{ctx: ctx, b: b, release: release}
 	at := int64(0)
 	for _, e := range ref.Extents {
+		if e.Block != 0 && (!volume.ValidBlockSize(e.Block) || e.Block == volume.BlockSize || e.Length <= 0) {
+			release()
+			return nil, fmt.Errorf("network: blob %s: extent of %d bytes with a last stripe of %d-byte blocks (want none, or a multiple of %d below %d)", ref.ID, e.Length, e.Block, volume.ShortAlign, volume.BlockSize)
+		}
 		lo, hi := max(offset, at), min(offset+length, at+e.Length)
 		if lo < hi {
-			r.pieces = append(r.pieces, piece{vol: e.Volume, off: e.Offset + lo - at, n: hi - lo})
+			p := piece{vol: e.Volume, off: e.Offset + lo - at, n: hi - lo, shortBlock: e.Block}
+			if e.Block != 0 {
+				p.short = uint64((e.Offset + e.Length - 1) / b.cfg.Layout.StripeSize())
+			}
+			r.pieces = append(r.pieces, p)
 		}
 		at += e.Length
 	}
@@ -1395,6 +1518,29 @@ type piece struct {
 	vol string
 	off int64
 	n   int64
+	// shortBlock, when not 0, is the block size of stripe short, the last
+	// stripe of the piece's extent (every other stripe is full size).
+	short      uint64
+	shortBlock int
+}
+
+// blockLen is the block size of stripe s of the piece's extent.
+func (p *piece) blockLen(s uint64) int {
+	if p.shortBlock != 0 && s == p.short {
+		return p.shortBlock
+	}
+	return volume.BlockSize
+}
+
+// locate is where stream offset off of the piece is, and the block size
+// of its stripe.
+func (p *piece) locate(l volume.Layout, off int64) (volume.Pos, int, error) {
+	bl := p.blockLen(uint64(off / l.StripeSize()))
+	pos, err := l.LocateIn(off, bl)
+	if err != nil {
+		return pos, 0, fmt.Errorf("network: volume %s: %w", p.vol, err)
+	}
+	return pos, bl, nil
 }
 
 type reader struct {
@@ -1422,10 +1568,13 @@ func (r *reader) fill() error {
 		return io.EOF
 	}
 	p := &r.pieces[0]
-	pos := r.b.cfg.Layout.Locate(p.off)
+	pos, bl, err := p.locate(r.b.cfg.Layout, p.off)
+	if err != nil {
+		return err
+	}
 	var block []byte
 	if r.b.cfg.Remote != nil {
-		b, err := r.remoteBlock(p, pos)
+		b, err := r.remoteBlock(p, pos, bl)
 		if err != nil {
 			return err
 		}
@@ -1435,28 +1584,28 @@ func (r *reader) fill() error {
 		if err != nil {
 			return err
 		}
-		if block, err = v.dataBlock(r.ctx, pos.Stripe, pos.Shard); err != nil {
+		if block, err = v.dataBlock(r.ctx, pos.Stripe, pos.Shard, bl); err != nil {
 			return err
 		}
 	}
-	take := min(int64(volume.BlockSize-pos.Offset), p.n)
+	take := min(int64(bl-pos.Offset), p.n)
 	r.buf = block[pos.Offset : int64(pos.Offset)+take]
 	p.off += take
 	p.n -= take
 	return nil
 }
 
-// remoteBlock returns the data block at pos of piece p: from the last
-// window, the cache, or a new window read from the hosters (the blocks of
-// the next ReadWindow bytes of the piece, fetched at once).
-func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
+// remoteBlock returns the data block at pos of piece p, bl bytes long:
+// from the last window, the cache, or a new window read from the hosters
+// (the blocks of the next ReadWindow bytes of the piece, fetched at once).
+func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	k := blockKey{p.vol, pos.Stripe, pos.Shard}
-	if b := r.win[k]; b != nil {
+	if b := r.win[k]; len(b) == bl {
 		return b, nil
 	}
 	verify := store.Verifying(r.ctx)
 	if !verify {
-		if b := r.b.cache.get(k); b != nil {
+		if b := r.b.cache.get(k); len(b) == bl {
 			return b, nil
 		}
 	}
@@ -1464,7 +1613,10 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := r.b.window(ref, p.vol, p.off, p.n)
+	w, err := r.b.window(ref, p, p.off, p.n)
+	if err != nil {
+		return nil, err
+	}
 	// Without a block cache to keep them, blocks are read into buffers
 	// the Remote reuses once the window is consumed.
 	pooled := r.b.cache == nil
@@ -1478,7 +1630,7 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 		rows, release, err = nw.rows, nw.release, nw.err
 	} else {
 		r.stopNext()
-		rows, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.need, verify, pooled && !verify)
+		rows, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
 	}
 	r.dropWindow()
 	if err != nil {
@@ -1503,19 +1655,22 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 			end = r.ahead[len(r.ahead)-1].end
 		}
 		for next := int64(end) * ref.Layout.StripeSize(); len(r.ahead) < r.b.cfg.ReadAhead && next < p.off+p.n; {
-			nw := r.b.window(ref, p.vol, next, p.off+p.n-next)
+			nw, err := r.b.window(ref, p, next, p.off+p.n-next)
+			if err != nil {
+				break // the read gets to it and fails there
+			}
 			nw.done = make(chan struct{})
 			ctx, cancel := context.WithCancel(r.ctx)
 			nw.cancel = cancel
 			r.ahead = append(r.ahead, nw)
 			go func() {
 				defer close(nw.done)
-				nw.rows, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.need, false, pooled)
+				nw.rows, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.lastLen, nw.need, false, pooled)
 			}()
 			next = int64(nw.end) * ref.Layout.StripeSize()
 		}
 	}
-	if b := r.win[k]; b != nil {
+	if b := r.win[k]; len(b) == bl {
 		return b, nil
 	}
 	return nil, fmt.Errorf("network: volume %s: block %d of core %d not read: %w", p.vol, pos.Stripe, pos.Shard, store.ErrDataShort)
@@ -1526,6 +1681,7 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos) ([]byte, error) {
 type window struct {
 	vol        string
 	first, end uint64
+	lastLen    int // block size of stripe end-1 (0: full size, as all others)
 	need       []bool
 	done       chan struct{}
 	cancel     context.CancelFunc
@@ -1535,21 +1691,32 @@ type window struct {
 }
 
 func (w *window) same(o *window) bool {
-	return w.vol == o.vol && w.first == o.first && w.end == o.end && slices.Equal(w.need, o.need)
+	return w.vol == o.vol && w.first == o.first && w.end == o.end && w.lastLen == o.lastLen && slices.Equal(w.need, o.need)
 }
 
-// window returns the read that serves stream offset off of a piece with n
+// window returns the read that serves stream offset off of piece p with n
 // bytes left: from off's stripe to a stripe boundary at most ReadWindow
 // bytes on; the data shards of the range when it is within one stripe,
-// else all of them.
-func (b *Blobs) window(ref VolumeRef, vol string, off, n int64) *window {
+// else all of them. Only the piece's last stripe can be short (lastLen).
+func (b *Blobs) window(ref VolumeRef, p *piece, off, n int64) (*window, error) {
 	l := ref.Layout
 	win := max(l.StripeSize(), b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
 	n = max(1, min(n, win-off%l.StripeSize()))
 	first, end := l.StripeRange(off, n)
-	w := &window{vol: vol, first: first, end: end, need: make([]bool, l.K)}
+	w := &window{vol: p.vol, first: first, end: end, need: make([]bool, l.K)}
+	if bl := p.blockLen(end - 1); bl != volume.BlockSize {
+		w.lastLen = bl
+	}
 	if end-first == 1 {
-		for j := l.Locate(off).Shard; j <= l.Locate(off+n-1).Shard; j++ {
+		lo, _, err := p.locate(l, off)
+		if err != nil {
+			return nil, err
+		}
+		hi, _, err := p.locate(l, off+n-1)
+		if err != nil {
+			return nil, err
+		}
+		for j := lo.Shard; j <= hi.Shard; j++ {
 			w.need[j] = true
 		}
 	} else {
@@ -1557,7 +1724,7 @@ func (b *Blobs) window(ref VolumeRef, vol string, off, n int64) *window {
 			w.need[j] = true
 		}
 	}
-	return w
+	return w, nil
 }
 
 // dropWindow gives the buffers of the current window back.
@@ -1624,12 +1791,13 @@ func (r *reader) Close() error {
 	return nil
 }
 
-// dataBlock returns block stripe of data core shard, from that core if it
-// has it intact, else rebuilt from any k cores.
-func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byte, error) {
+// dataBlock returns block stripe of data core shard, bl bytes long (the
+// stripe's block size), from that core if it has it intact, else rebuilt
+// from any k cores.
+func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard, bl int) ([]byte, error) {
 	if c := v.Cores[shard]; c != nil {
 		blk, err := c.Get(ctx, stripe)
-		if err == nil && len(blk) == volume.BlockSize {
+		if err == nil && len(blk) == bl {
 			return blk, nil
 		}
 		if err != nil && ctx.Err() != nil {
@@ -1644,7 +1812,7 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard int) ([]byt
 			continue
 		}
 		blk, err := c.Get(ctx, stripe)
-		if err == nil && len(blk) == volume.BlockSize {
+		if err == nil && len(blk) == bl {
 			shards[j] = blk
 			have++
 		}

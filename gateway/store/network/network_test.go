@@ -261,7 +261,7 @@ func TestUsageCountsDeadBytes(t *testing.T) {
 			t.Fatalf("%s: usage %+v %v", what, us, err)
 		}
 		u := us[0]
-		if u.Volume != refs[0].Extents[0].Volume || u.Live != 6000 || u.Stream < 206000 || u.Dead() != u.Stream-6000 {
+		if u.Volume != refs[0].Extents[0].Volume || u.Live != 6000 || u.Stream < 206000 || u.Dead() != u.Stored()-6000 {
 			t.Fatalf("%s: usage %+v (dead %d), want 6000 live of at least 206000", what, u, u.Dead())
 		}
 	}

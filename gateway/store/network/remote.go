@@ -212,8 +212,13 @@ func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]strin
 // blocks are trusted as served (the AEAD of every segment authenticates
 // them later). A read that cannot find k good cores re-reads the placement
 // from the chain once and retries, then fails with store.ErrDataShort.
-func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, need []bool, verify bool) ([][][]byte, error) {
-	out, _, err := r.read(ctx, v, first, end, need, verify, false)
+//
+// Every stripe read is full size except, when lastLen is not 0, the last
+// one (end-1): a short stripe whose blocks are lastLen bytes
+// (docs/volume-format.md, v2). A hoster serving a block of another length
+// is treated as failed.
+func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify bool) ([][][]byte, error) {
+	out, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false)
 	return out, err
 }
 
@@ -221,10 +226,13 @@ func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64
 // buffers of r.bufs, and release (never nil) gives them back: call it
 // once nothing refers to the blocks any more (not calling it only costs
 // the reuse).
-func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, need []bool, verify, pooled bool) (out [][][]byte, release func(), err error) {
+func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool) (out [][][]byte, release func(), err error) {
 	l := v.Layout
-	if len(need) != l.K || end <= first || len(v.Keys) != l.N() {
-		return nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), %d shards wanted, %d keys)", v.Hex(), first, end, len(need), len(v.Keys))
+	if len(need) != l.K || end <= first || len(v.Keys) != l.N() || (lastLen != 0 && !volume.ValidBlockSize(lastLen)) {
+		return nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), last of %d-byte blocks, %d shards wanted, %d keys)", v.Hex(), first, end, lastLen, len(need), len(v.Keys))
+	}
+	if lastLen == 0 {
+		lastLen = volume.BlockSize
 	}
 	coder, err := r.coder(l)
 	if err != nil {
@@ -234,7 +242,7 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, need 
 	if err != nil {
 		return nil, noRelease, err
 	}
-	out, bufs, failed, err := r.readOnce(ctx, v, coder, eps, first, end, need, verify, pooled)
+	out, bufs, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled)
 	if err == nil {
 		if failed {
 			r.mu.Lock()
@@ -255,7 +263,7 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, need 
 		return nil, noRelease, err
 	}
 	r.cfg.Log.Info("volume placement changed; reading again", "volume", v.Hex())
-	out, bufs, _, err = r.readOnce(ctx, v, coder, fresh, first, end, need, verify, pooled)
+	out, bufs, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled)
 	if err != nil {
 		return nil, noRelease, err
 	}
@@ -290,7 +298,7 @@ type coreResult struct {
 // some core's hosters failed or were slow (the placement may be stale).
 // With pooled, the blocks are read into buffers of r.bufs; it returns those
 // the result refers to (and gives back the others).
-func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, need []bool, verify, pooled bool) (_ [][][]byte, kept []*[]byte, failed bool, _ error) {
+func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool) (_ [][][]byte, kept []*[]byte, failed bool, _ error) {
 	l := v.Layout
 	n := l.N()
 	ctx, cancel := context.WithCancel(ctx)
@@ -352,7 +360,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		running++
 		started[j] = time.Now()
 		go func() {
-			b, bufs, err := r.fetchCore(ctx, v, j, eporder[j], first, end, verify, pooled)
+			b, bufs, err := r.fetchCore(ctx, v, j, eporder[j], first, end, lastLen, verify, pooled)
 			res <- coreResult{j, b, bufs, err}
 		}()
 	}
@@ -507,11 +515,11 @@ func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, c
 }
 
 // fetchCore reads blocks [first, end) of core j from the first of its
-// hosters that has them all.
-func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, verify, pooled bool) ([][]byte, []*[]byte, error) {
+// hosters that has them all (block end-1 lastLen bytes, the others B).
+func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, lastLen int, verify, pooled bool) ([][]byte, []*[]byte, error) {
 	var errs []error
 	for _, ep := range eps {
-		blocks, bufs, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, verify, pooled)
+		blocks, bufs, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, lastLen, verify, pooled)
 		if err == nil {
 			return blocks, bufs, nil
 		}
@@ -527,10 +535,16 @@ func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string
 	return nil, nil, errors.Join(errs...)
 }
 
-// fetchFrom reads blocks [first, end) of core key from the hoster at ep;
-// with pooled (and not verify), into buffers of r.bufs, which it returns
-// (given back itself on error).
-func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, verify, pooled bool) (_ [][]byte, bufs []*[]byte, err error) {
+// fetchFrom reads blocks [first, end) of core key from the hoster at ep
+// (block end-1 lastLen bytes, the others B); with pooled (and not verify),
+// into buffers of r.bufs, which it returns (given back itself on error).
+func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, lastLen int, verify, pooled bool) (_ [][]byte, bufs []*[]byte, err error) {
+	want := func(s uint64) int {
+		if s == end-1 {
+			return lastLen
+		}
+		return volume.BlockSize
+	}
 	c, err := client.New(ep, r.cfg.HTTP)
 	if err != nil {
 		return nil, nil, err
@@ -548,8 +562,11 @@ func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, 
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: block %d: %w", ep, s, err)
 			}
-			if vf.Block == nil || vf.Block.Index != s || len(vf.Block.Value) != volume.BlockSize {
+			if vf.Block == nil || vf.Block.Index != s {
 				return nil, nil, fmt.Errorf("%s: proof of block %d does not hold it", ep, s)
+			}
+			if len(vf.Block.Value) != want(s) {
+				return nil, nil, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(vf.Block.Value), want(s))
 			}
 			out = append(out, vf.Block.Value)
 		}
@@ -583,8 +600,8 @@ func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, 
 			return nil, bufs, err
 		}
 		for _, b := range bl {
-			if len(b) != volume.BlockSize {
-				return nil, bufs, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(b), volume.BlockSize)
+			if len(b) != want(s) {
+				return nil, bufs, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(b), want(s))
 			}
 			out = append(out, b)
 			s++

@@ -34,6 +34,7 @@ const (
 	liar           // flips a byte of every block and proof it serves
 	stall          // takes pushes and never answers them
 	slowTail       // answers block ranges from block 0 only; others when the client gives up
+	resizer        // serves every block of a list 64 bytes shorter if short, else 64 bytes short of B
 )
 
 // testHoster is a real hoster API server (hoster/server over a real
@@ -77,6 +78,25 @@ func newTestHoster(t testing.TB) *testHoster {
 			case <-h.release:
 			}
 			return
+		case read && h.mode.Load() == resizer:
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, r)
+			body := rec.Body.Bytes()
+			if l, err := wire.DecodeBlockList(body); rec.Code == http.StatusOK && err == nil {
+				for i, b := range l.Blocks {
+					if len(b) == volume.BlockSize {
+						l.Blocks[i] = b[:volume.BlockSize-volume.ShortAlign]
+					} else if len(b) > volume.ShortAlign {
+						l.Blocks[i] = b[:len(b)-volume.ShortAlign]
+					} else {
+						l.Blocks[i] = append(b, make([]byte, volume.ShortAlign)...)
+					}
+				}
+				body, _ = wire.EncodeBlockList(l)
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+			return
 		case read && h.mode.Load() == liar:
 			rec := httptest.NewRecorder()
 			api.ServeHTTP(rec, r)
@@ -84,7 +104,7 @@ func newTestHoster(t testing.TB) *testHoster {
 			if rec.Code == http.StatusOK {
 				if l, err := wire.DecodeBlockList(body); err == nil {
 					for _, b := range l.Blocks {
-						b[1000] ^= 0xff
+						b[min(1000, len(b)-1)] ^= 0xff // short blocks too
 					}
 					body, _ = wire.EncodeBlockList(l)
 				} else if len(body) > 2000 {

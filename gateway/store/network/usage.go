@@ -18,15 +18,24 @@ type VolumeUsage struct {
 	Volume string
 	// Stream is how far the volume's stream is known written: the end
 	// of its last committed blob or of its last durable flush (padding
-	// included), whichever is further.
+	// and the holes of short stripes included), whichever is further.
 	Stream int64
 	// Live is the bytes of blobs committed to it and not deleted.
 	Live int64
+	// Holes is the stream bytes known to lie in the holes of short
+	// stripes (docs/volume-format.md, v2): address space that takes no
+	// room on the hosters. Holes a crash kept from being recorded count
+	// as dead.
+	Holes int64
 }
 
-// Dead is the stream bytes no live blob holds (deleted blobs, padding,
+// Stored is the stream bytes the volume's stripes hold (Stream without
+// the holes).
+func (u VolumeUsage) Stored() int64 { return u.Stream - u.Holes }
+
+// Dead is the stored bytes no live blob holds (deleted blobs, padding,
 // blobs whose metadata never committed).
-func (u VolumeUsage) Dead() int64 { return u.Stream - u.Live }
+func (u VolumeUsage) Dead() int64 { return max(u.Stored()-u.Live, 0) }
 
 var (
 	bucketUsage = []byte("usage") // volume hex -> stream, live (uint64be each)
@@ -37,6 +46,9 @@ var (
 	bucketBlobs = []byte("blobs")
 	// bucketState: volume hex -> compaction state (see compact.go).
 	bucketState = []byte("state")
+	// bucketHoles: volume hex -> stream bytes in the holes of its short
+	// stripes (uint64be).
+	bucketHoles = []byte("holes")
 )
 
 // usageDB records per volume its durable stream length and the live
@@ -55,7 +67,7 @@ func openUsage(path string) (*usageDB, error) {
 		return nil, fmt.Errorf("network: usage db: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketUsage, bucketGone, bucketBlobs, bucketState} {
+		for _, b := range [][]byte{bucketUsage, bucketGone, bucketBlobs, bucketState, bucketHoles} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -91,8 +103,9 @@ func putUsage(b *bolt.Bucket, vol string, stream, live int64) error {
 }
 
 // committed adds a committed blob id of n bytes at off in vol, whose
-// stream is durable up to stream, and indexes it.
-func (u *usageDB) committed(vol, id string, off, n, stream int64) error {
+// stream is durable up to stream, and indexes it; holes more stream bytes
+// are known to be in holes of short stripes.
+func (u *usageDB) committed(vol, id string, off, n, stream, holes int64) error {
 	if u == nil {
 		return nil
 	}
@@ -102,8 +115,36 @@ func (u *usageDB) committed(vol, id string, off, n, stream int64) error {
 		if err := putUsage(b, vol, max(s, stream), l+n); err != nil {
 			return err
 		}
+		if err := addHolesTx(tx, vol, holes); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketBlobs).Put(blobKey(vol, id), blobVal(off, n, time.Now()))
 	})
+}
+
+// addHoles records that holes more bytes of vol's stream are in holes of
+// short stripes.
+func (u *usageDB) addHoles(vol string, holes int64) error {
+	if u == nil || holes <= 0 {
+		return nil
+	}
+	return u.group.Run(func(tx *bolt.Tx) error { return addHolesTx(tx, vol, holes) })
+}
+
+func addHolesTx(tx *bolt.Tx, vol string, holes int64) error {
+	if holes <= 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketHoles)
+	return b.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(getHoles(b, vol)+holes)))
+}
+
+func getHoles(b *bolt.Bucket, vol string) int64 {
+	v := b.Get([]byte(vol))
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
 }
 
 func blobKey(vol, id string) []byte { return []byte(vol + "/" + id) }
@@ -302,7 +343,8 @@ func (u *usageDB) all() ([]VolumeUsage, error) {
 	err := u.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketUsage).ForEach(func(k, _ []byte) error {
 			s, l := getUsage(tx.Bucket(bucketUsage), string(k))
-			out = append(out, VolumeUsage{Volume: string(k), Stream: s, Live: l})
+			h := min(getHoles(tx.Bucket(bucketHoles), string(k)), s)
+			out = append(out, VolumeUsage{Volume: string(k), Stream: s, Live: l, Holes: h})
 			return nil
 		})
 	})
