@@ -417,16 +417,32 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			}
 		}
 		if haveNeeded {
-			out := assemble(got, l, first, end, need, nil)
+			out := assemble(got, l, first, end, need, nil, nil)
 			return out, keep(), failed, nil
 		}
 		if okCount >= l.K {
-			out := assemble(got, l, first, end, need, coder)
+			// Decoded blocks go into one pooled buffer that lives as
+			// long as the data cores' answers (with pooled).
+			var dec *[]byte
+			if pooled {
+				missing := 0
+				for j := range l.K {
+					if need[j] && got[j] == nil {
+						missing++
+					}
+				}
+				dec = r.bufs.Get(missing * int(end-first) * volume.BlockSize)
+			}
+			out := assemble(got, l, first, end, need, coder, dec)
+			kept := keep()
+			if dec != nil {
+				kept = append(kept, dec)
+			}
 			if out == nil {
-				r.releaser(keep())()
+				r.releaser(kept)()
 				return nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
 			}
-			return out, keep(), failed, nil
+			return out, kept, failed, nil
 		}
 		if running == 0 {
 			escalate()
@@ -480,9 +496,15 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 }
 
 // assemble builds out[s][j] for the needed data shards; with a coder it
-// first reconstructs missing data shards of every stripe (nil on error).
-func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, coder *volume.Coder) [][][]byte {
+// first reconstructs missing data shards of every stripe (nil on error),
+// into dec when it is not nil (room for every missing needed shard of
+// every stripe) and into new memory otherwise.
+func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, coder *volume.Coder, dec *[]byte) [][][]byte {
 	out := make([][][]byte, end-first)
+	var room []byte
+	if dec != nil {
+		room = *dec
+	}
 	for s := range out {
 		shards := make([][]byte, l.N())
 		for j := range shards {
@@ -493,7 +515,13 @@ func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, c
 		if coder != nil {
 			missing := false
 			for j := range l.K {
-				missing = missing || (need[j] && shards[j] == nil)
+				if need[j] && shards[j] == nil {
+					missing = true
+					if len(room) >= volume.BlockSize {
+						// Empty, with room: the coder fills it.
+						shards[j], room = room[:0:volume.BlockSize], room[volume.BlockSize:]
+					}
+				}
 			}
 			if missing {
 				if err := coder.ReconstructData(shards); err != nil {
