@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
 )
 
 // rawGet GETs an object with a plain signed request (no SDK checksum
@@ -119,5 +120,65 @@ func TestReadChecksData(t *testing.T) {
 	status, body, rerr = g.rawGet(t, "rot", "flip")
 	if status != 200 || rerr != nil || !bytes.Equal(body, data) {
 		t.Fatalf("intact object: status %d err %v, %d bytes", status, rerr, len(body))
+	}
+}
+
+// TestReadChecksEncryptedData: with an encrypting store the stored CRC is
+// not computed again on GET (the AEAD of every segment authenticates the
+// bytes), yet a changed stored byte is still never served as a complete
+// 200 body, and the checksum headers stay right.
+func TestReadChecksEncryptedData(t *testing.T) {
+	var blobs *crypt.Blobs
+	g := startGatewayWith(t, func(b store.BlobStore) store.BlobStore {
+		c, err := crypt.New(b, bytes.Repeat([]byte{9}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs = c
+		return c
+	}, 0)
+	c := g.client(0, true)
+	b := aws.String("rot")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	data := randBytes(300 << 10)
+	for _, alg := range []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc32} {
+		key := aws.String("flip-" + string(alg))
+		put := must[*s3.PutObjectOutput](t)(c.PutObject(ctx, &s3.PutObjectInput{Bucket: b, Key: key, Body: bytes.NewReader(data),
+			ChecksumAlgorithm: alg}))
+		obj, err := g.meta.GetObject(ctx, "rot", *key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(obj.Checksums) == 0 || !store.ReadsAuthenticated(blobs, obj.Parts) {
+			t.Fatalf("%s: checksums %v, reads authenticated %v", alg, obj.Checksums, store.ReadsAuthenticated(blobs, obj.Parts))
+		}
+		// The SDK checks the returned checksum against the body.
+		out := must[*s3.GetObjectOutput](t)(c.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: key, ChecksumMode: types.ChecksumModeEnabled}))
+		got, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: intact object: %d bytes, err %v", alg, len(got), err)
+		}
+		want, have := aws.ToString(put.ChecksumCRC32C)+aws.ToString(put.ChecksumCRC32), aws.ToString(out.ChecksumCRC32C)+aws.ToString(out.ChecksumCRC32)
+		if want == "" || have != want {
+			t.Fatalf("%s: GET checksum %q, PUT said %q", alg, have, want)
+		}
+		// A flipped bit in the third stored segment.
+		p := g.blobPath(obj.Parts[0].Blob.ID)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[2*65536+1000] ^= 0x40
+		if err := os.WriteFile(p, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		status, body, rerr := g.rawGet(t, "rot", *key)
+		if status == 200 && rerr == nil && len(body) == len(data) {
+			t.Fatalf("%s: changed stored byte served as a complete 200 body", alg)
+		}
+		if !bytes.Equal(body, data[:min(len(body), len(data))]) {
+			t.Fatalf("%s: bytes that were never written reached the client", alg)
+		}
 	}
 }

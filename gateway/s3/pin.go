@@ -14,6 +14,12 @@ func (q *request) pinObject(bucket string, obj *store.Object) (func(), error) {
 	refs := obj.Blobs()
 	q.s.reap.Pins.Pin(refs)
 	unpin := func() { q.s.reap.Unpin(q.ctx, refs) }
+	if vc, ok := q.s.cfg.Meta.(store.VersionChecker); ok {
+		// The same record byte for byte: no need to decode it again.
+		if same, err := vc.Unchanged(q.ctx, bucket, obj); err == nil && same {
+			return unpin, nil
+		}
+	}
 	cur, err := q.s.cfg.Meta.GetObject(q.ctx, bucket, obj.Key, obj.VersionID)
 	if err != nil || cur.Seq != obj.Seq || cur.ETag != obj.ETag || !cur.Modified.Equal(obj.Modified) || cur.NumParts() != obj.NumParts() {
 		unpin()

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -87,6 +88,33 @@ type Verifier struct {
 	maxExpiry time.Duration
 	maxSkew   time.Duration
 	domains   []string
+
+	// keys remembers derived signing keys (four HMACs each) by secret
+	// and scope; a client signs every request of a day with the same.
+	keysMu sync.Mutex
+	keys   map[string][]byte
+}
+
+// maxKeys bounds Verifier.keys; when full it starts over.
+const maxKeys = 256
+
+// signingKey is signingKey, remembered.
+func (v *Verifier) signingKey(secret, date, region, svc string) []byte {
+	id := secret + "\x00" + date + "\x00" + region + "\x00" + svc
+	v.keysMu.Lock()
+	k, ok := v.keys[id]
+	v.keysMu.Unlock()
+	if ok {
+		return k
+	}
+	k = signingKey(secret, date, region, svc)
+	v.keysMu.Lock()
+	if v.keys == nil || len(v.keys) >= maxKeys {
+		v.keys = map[string][]byte{}
+	}
+	v.keys[id] = k
+	v.keysMu.Unlock()
+	return k
 }
 
 // NewVerifier returns a Verifier for cfg, filling in defaults.
@@ -434,7 +462,7 @@ func (v *Verifier) authHeader(r *http.Request, query []queryParam, a string) (*R
 		return nil, errBadPayloadHash()
 	}
 
-	key := signingKey(secret, p.date, p.region, p.service)
+	key := v.signingKey(secret, p.date, p.region, p.service)
 	scope := p.date + "/" + p.region + "/" + p.service + "/" + scopeTerminator
 	creq := canonicalRequest(r, query, "", hs, payloadHash)
 	sts := stringToSign(amzDate, scope, creq)
@@ -598,7 +626,7 @@ func (v *Verifier) authQuery(r *http.Request, query []queryParam) (*Result, erro
 	if !validPayloadHash(payloadHash) {
 		return nil, errBadPayloadHash()
 	}
-	key := signingKey(secret, p.date, p.region, p.service)
+	key := v.signingKey(secret, p.date, p.region, p.service)
 	scope := p.date + "/" + p.region + "/" + p.service + "/" + scopeTerminator
 	creq := canonicalRequest(r, query, "X-Amz-Signature", hs, payloadHash)
 	sts := stringToSign(date, scope, creq)

@@ -141,3 +141,31 @@ func (r *partsReader) Close() error {
 	}
 	return nil
 }
+
+// ReadAuthenticator is implemented by a BlobStore that authenticates what
+// it reads of some blobs: a read of such a blob returns the bytes the
+// blob was written with, or fails; it never returns other bytes (crypt's
+// AEAD tag on every segment, bound to the blob's key, the segment's index
+// and whether it is the last one). A caller may then skip checks that only
+// catch stored bytes changed behind the gateway's back, such as a stored
+// CRC re-computed over every GET.
+type ReadAuthenticator interface {
+	// AuthenticatesReads reports whether reads of ref are authenticated.
+	AuthenticatesReads(ref BlobRef) bool
+}
+
+// ReadsAuthenticated reports whether blobs authenticates the reads of the
+// blob of every part in parts (false when it authenticates none, or when
+// parts is empty).
+func ReadsAuthenticated(blobs BlobStore, parts []Part) bool {
+	ra, ok := blobs.(ReadAuthenticator)
+	if !ok || len(parts) == 0 {
+		return false
+	}
+	for _, p := range parts {
+		if !ra.AuthenticatesReads(p.Blob) {
+			return false
+		}
+	}
+	return true
+}

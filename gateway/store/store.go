@@ -256,6 +256,9 @@ type Object struct {
 	// version LoadParts reads, and a check that a later read found the
 	// same version.
 	Seq uint64 `json:"-"`
+	// Record is the stored record this version was read from, when the
+	// MetaStore keeps one (set by GetObject): VersionChecker compares it.
+	Record []byte `json:"-"`
 	// UploadID is the multipart upload that created the object, so that a
 	// repeated CompleteMultipartUpload succeeds as in S3.
 	UploadID string `json:"upload,omitempty"`
@@ -358,6 +361,15 @@ func (e *ScanLimited) Error() string {
 // version of the key (nil when there is none, or a delete marker) and may
 // refuse the write by returning an error, which is returned unchanged.
 type PutCheck func(current *Object) error
+
+// VersionChecker is implemented by a MetaStore that can tell cheaply that
+// a version read earlier by GetObject is still stored, unchanged.
+type VersionChecker interface {
+	// Unchanged reports whether obj, as GetObject returned it, is still
+	// stored with the same record. false is not proof that it changed
+	// (only that a full GetObject must tell).
+	Unchanged(ctx context.Context, bucket string, obj *Object) (bool, error)
+}
 
 // DeleteResult describes what a delete did.
 type DeleteResult struct {

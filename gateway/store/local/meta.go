@@ -371,6 +371,16 @@ func newVersionID() string {
 	return fmt.Sprintf("%016x%s", uint64(time.Now().UnixNano()), hex.EncodeToString(buf[:]))
 }
 
+// objectsIn is objectsOf for a caller that needs only the objects: the
+// bucket's record is looked up, not decoded (a GET would otherwise decode
+// it once more after the S3 layer's own GetBucket).
+func objectsIn(tx *bolt.Tx, bucket string) (*bolt.Bucket, error) {
+	if tx.Bucket(bBuckets).Get([]byte(bucket)) == nil {
+		return nil, store.ErrNoSuchBucket
+	}
+	return tx.Bucket(bObjects).Bucket([]byte(bucket)), nil
+}
+
 func objectsOf(tx *bolt.Tx, bucket string) (*bolt.Bucket, store.Bucket, error) {
 	b, err := getBucket(tx, bucket)
 	if err != nil {
@@ -495,7 +505,7 @@ func (m *Meta) PutObjectMarked(ctx context.Context, bucket string, obj store.Obj
 // GetObject implements store.MetaStore.
 func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (out store.Object, err error) {
 	err = m.view(ctx, func(tx *bolt.Tx) error {
-		objs, _, err := objectsOf(tx, bucket)
+		objs, err := objectsIn(tx, bucket)
 		if err != nil {
 			return err
 		}
@@ -509,6 +519,7 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 			}
 			out = vers[0].obj
 			out.IsLatest = true
+			out.Record = bytes.Clone(objs.Get(vers[0].k))
 			if out.DeleteMarker {
 				return store.ErrNoSuchKey
 			}
@@ -519,9 +530,29 @@ func (m *Meta) GetObject(ctx context.Context, bucket, key, versionID string) (ou
 		}
 		out = vers[0].obj
 		out.IsLatest = vers[0].i == 0
+		out.Record = bytes.Clone(objs.Get(vers[0].k))
 		return nil
 	})
 	return out, err
+}
+
+// Unchanged implements store.VersionChecker: obj's record (as GetObject
+// read it) is still stored under its key and position, byte for byte. A
+// version's record never comes back once dropped (positions are not
+// reused within a bucket, and a re-created bucket's records hold new blob
+// ids and times), so an equal record is the same version, unchanged.
+func (m *Meta) Unchanged(ctx context.Context, bucket string, obj *store.Object) (bool, error) {
+	if obj.Record == nil {
+		return false, nil
+	}
+	same := false
+	err := m.view(ctx, func(tx *bolt.Tx) error {
+		if objs := tx.Bucket(bObjects).Bucket([]byte(bucket)); objs != nil {
+			same = bytes.Equal(objs.Get(entryKey(obj.Key, obj.Seq)), obj.Record)
+		}
+		return nil
+	})
+	return same, err
 }
 
 // UpdateObject implements store.MetaStore.
@@ -622,7 +653,7 @@ func seekStart(prefix, after string) []byte {
 func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery) (out []store.Object, err error) {
 	err = m.view(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		objs, _, err := objectsOf(tx, bucket)
+		objs, err := objectsIn(tx, bucket)
 		if err != nil {
 			return err
 		}
@@ -662,7 +693,7 @@ func (m *Meta) ListObjects(ctx context.Context, bucket string, q store.ListQuery
 func (m *Meta) ListVersions(ctx context.Context, bucket string, q store.ListQuery) (out []store.Object, err error) {
 	err = m.view(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		objs, _, err := objectsOf(tx, bucket)
+		objs, err := objectsIn(tx, bucket)
 		if err != nil {
 			return err
 		}

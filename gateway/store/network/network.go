@@ -1620,35 +1620,15 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	// Without a block cache to keep them, blocks are read into buffers
 	// the Remote reuses once the window is consumed.
 	pooled := r.b.cache == nil
-	var rows [][][]byte
-	release := noRelease
+	var ahead *window
 	if len(r.ahead) > 0 && r.ahead[0].same(w) {
-		nw := r.ahead[0]
+		ahead = r.ahead[0]
 		r.ahead = r.ahead[1:]
-		<-nw.done
-		nw.cancel()
-		rows, release, err = nw.rows, nw.release, nw.err
 	} else {
 		r.stopNext()
-		rows, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
 	}
-	r.dropWindow()
-	if err != nil {
-		r.stopNext()
-		return nil, err
-	}
-	r.winRelease = release
-	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
-	for i, row := range rows {
-		for j, b := range row {
-			if b != nil && w.need[j] {
-				bk := blockKey{p.vol, w.first + uint64(i), j}
-				r.win[bk] = b
-				r.b.cache.put(bk, b)
-			}
-		}
-	}
-	// Fetch the piece's next windows while this one is consumed.
+	// Fetch the piece's next windows while this one is read and
+	// consumed.
 	if !verify {
 		end := w.end
 		if len(r.ahead) > 0 {
@@ -1668,6 +1648,31 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 				nw.rows, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.lastLen, nw.need, false, pooled)
 			}()
 			next = int64(nw.end) * ref.Layout.StripeSize()
+		}
+	}
+	var rows [][][]byte
+	release := noRelease
+	if ahead != nil {
+		<-ahead.done
+		ahead.cancel()
+		rows, release, err = ahead.rows, ahead.release, ahead.err
+	} else {
+		rows, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
+	}
+	r.dropWindow()
+	if err != nil {
+		r.stopNext()
+		return nil, err
+	}
+	r.winRelease = release
+	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
+	for i, row := range rows {
+		for j, b := range row {
+			if b != nil && w.need[j] {
+				bk := blockKey{p.vol, w.first + uint64(i), j}
+				r.win[bk] = b
+				r.b.cache.put(bk, b)
+			}
 		}
 	}
 	if b := r.win[k]; len(b) == bl {
@@ -1698,10 +1703,18 @@ func (w *window) same(o *window) bool {
 // bytes left: from off's stripe to a stripe boundary at most ReadWindow
 // bytes on; the data shards of the range when it is within one stripe,
 // else all of them. Only the piece's last stripe can be short (lastLen).
+// A range no longer than a stripe that crosses a stripe
+// boundary (a small object, most often) is read as two windows of one
+// stripe each, with only the shards it holds: as one window it would ask
+// every core (and one more) for both stripes, k+1 blocks per stripe for
+// at most k+1 needed in all.
 func (b *Blobs) window(ref VolumeRef, p *piece, off, n int64) (*window, error) {
 	l := ref.Layout
 	win := max(l.StripeSize(), b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
 	n = max(1, min(n, win-off%l.StripeSize()))
+	if rest := l.StripeSize() - off%l.StripeSize(); n <= l.StripeSize() && n > rest {
+		n = rest
+	}
 	first, end := l.StripeRange(off, n)
 	w := &window{vol: p.vol, first: first, end: end, need: make([]bool, l.K)}
 	if bl := p.blockLen(end - 1); bl != volume.BlockSize {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/datdot/datdot/bufpool"
@@ -85,7 +86,14 @@ type RemoteConfig struct {
 	// Penalty is how long a hoster that failed or was slow is asked last
 	// (default 30 s).
 	Penalty time.Duration
-	Log     *slog.Logger
+	// DrainAfter is how long a read that has what it needs lets the
+	// hosters it no longer waits for (the slowest of k+1) finish their
+	// answers before it cancels them: an answer that completes keeps its
+	// connection for the next read, a cancelled one closes it. The read
+	// itself never waits for them. Default 100 ms; negative cancels at
+	// once.
+	DrainAfter time.Duration
+	Log        *slog.Logger
 }
 
 // Remote reads the blocks of volumes from the hosters that hold them:
@@ -106,6 +114,9 @@ type Remote struct {
 	// bufs keeps the buffers hoster answers are read into, for readers
 	// that give them back (see read).
 	bufs bufpool.Pool
+	// draining counts the fetches that reads no longer wait for and
+	// that have not ended yet (drain).
+	draining atomic.Int64
 }
 
 // NewRemote returns a reader of volumes from hosters.
@@ -129,6 +140,9 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	}
 	if cfg.Penalty <= 0 {
 		cfg.Penalty = 30 * time.Second
+	}
+	if cfg.DrainAfter == 0 {
+		cfg.DrainAfter = 100 * time.Millisecond
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -301,8 +315,22 @@ type coreResult struct {
 func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool) (_ [][][]byte, kept []*[]byte, failed bool, _ error) {
 	l := v.Layout
 	n := l.N()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The fetches run under fctx: cancelled with ctx while the read
+	// runs, and afterwards (success, cores still answering) only once
+	// DrainAfter has passed (drain).
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	var res chan coreResult
+	running := 0
+	drain := false
+	defer func() {
+		stop()
+		if !drain || running == 0 || r.cfg.DrainAfter < 0 {
+			cancel()
+			return
+		}
+		r.drain(res, running, cancel)
+	}()
 	const (
 		idle = iota
 		inflight
@@ -336,7 +364,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			}
 		}
 	}
-	res := make(chan coreResult, n)
+	res = make(chan coreResult, n)
 	gotBufs := make([][]*[]byte, n)
 	// keep returns the buffers of the data cores (out refers to them)
 	// and gives back the parity ones (a decoded block is a new slice).
@@ -353,14 +381,14 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 		return k
 	}
-	running, okCount := 0, 0
+	okCount := 0
 	started := make([]time.Time, n)
 	launch := func(j int) {
 		state[j] = inflight
 		running++
 		started[j] = time.Now()
 		go func() {
-			b, bufs, err := r.fetchCore(ctx, v, j, eporder[j], first, end, lastLen, verify, pooled)
+			b, bufs, err := r.fetchCore(fctx, v, j, eporder[j], first, end, lastLen, verify, pooled)
 			res <- coreResult{j, b, bufs, err}
 		}()
 	}
@@ -425,16 +453,34 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			}
 		}
 		if haveNeeded {
-			out := assemble(got, l, first, end, need, nil)
+			out := assemble(got, l, first, end, need, nil, nil)
+			drain = true
 			return out, keep(), failed, nil
 		}
 		if okCount >= l.K {
-			out := assemble(got, l, first, end, need, coder)
+			// Decoded blocks go into one pooled buffer that lives as
+			// long as the data cores' answers (with pooled).
+			var dec *[]byte
+			if pooled {
+				missing := 0
+				for j := range l.K {
+					if need[j] && got[j] == nil {
+						missing++
+					}
+				}
+				dec = r.bufs.Get(missing * int(end-first) * volume.BlockSize)
+			}
+			out := assemble(got, l, first, end, need, coder, dec)
+			kept := keep()
+			if dec != nil {
+				kept = append(kept, dec)
+			}
 			if out == nil {
-				r.releaser(keep())()
+				r.releaser(kept)()
 				return nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
 			}
-			return out, keep(), failed, nil
+			drain = true
+			return out, kept, failed, nil
 		}
 		if running == 0 {
 			escalate()
@@ -487,10 +533,38 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 	}
 }
 
+// drain lets the running fetches of a read that no longer needs them
+// finish, for at most DrainAfter, and gives their buffers back: a fetch
+// cancelled mid-answer closes its connection (the next read dials again,
+// and the hoster's answer is cut), while one that finishes leaves it open
+// for reuse. On one machine the hedged core is most often only a little
+// behind. Then cancel is called.
+func (r *Remote) drain(res <-chan coreResult, running int, cancel context.CancelFunc) {
+	r.draining.Add(int64(running))
+	t := time.AfterFunc(r.cfg.DrainAfter, cancel)
+	go func() {
+		defer cancel()
+		defer t.Stop()
+		for range running {
+			cr := <-res
+			for _, b := range cr.bufs {
+				r.bufs.Put(b)
+			}
+			r.draining.Add(-1)
+		}
+	}()
+}
+
 // assemble builds out[s][j] for the needed data shards; with a coder it
-// first reconstructs missing data shards of every stripe (nil on error).
-func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, coder *volume.Coder) [][][]byte {
+// first reconstructs missing data shards of every stripe (nil on error),
+// into dec when it is not nil (room for every missing needed shard of
+// every stripe) and into new memory otherwise.
+func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, coder *volume.Coder, dec *[]byte) [][][]byte {
 	out := make([][][]byte, end-first)
+	var room []byte
+	if dec != nil {
+		room = *dec
+	}
 	for s := range out {
 		shards := make([][]byte, l.N())
 		for j := range shards {
@@ -501,7 +575,13 @@ func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, c
 		if coder != nil {
 			missing := false
 			for j := range l.K {
-				missing = missing || (need[j] && shards[j] == nil)
+				if need[j] && shards[j] == nil {
+					missing = true
+					if len(room) >= volume.BlockSize {
+						// Empty, with room: the coder fills it.
+						shards[j], room = room[:0:volume.BlockSize], room[volume.BlockSize:]
+					}
+				}
 			}
 			if missing {
 				if err := coder.ReconstructData(shards); err != nil {

@@ -35,15 +35,20 @@ const (
 	stall          // takes pushes and never answers them
 	slowTail       // answers block ranges from block 0 only; others when the client gives up
 	resizer        // serves every block of a list 64 bytes shorter if short, else 64 bytes short of B
+	held           // answers block requests honestly once hold is closed (or the client gives up)
 )
 
 // testHoster is a real hoster API server (hoster/server over a real
 // hoster/store) behind a switch that makes it slow or lie.
 type testHoster struct {
-	st     *hstore.Store
-	srv    *httptest.Server
-	mode   atomic.Int32
-	hits   atomic.Int64 // block and proof requests served
+	st   *hstore.Store
+	srv  *httptest.Server
+	mode atomic.Int32
+	hits atomic.Int64 // block and proof requests served
+	// waiting counts the block requests held or slowed right now.
+	waiting atomic.Int64
+	// hold, in mode held, is closed to let the requests held go on.
+	hold   chan struct{}
 	proofs atomic.Int64 // proof requests
 	// release ends the waits of slow requests when the test ends (so
 	// that closing the server does not wait for them).
@@ -56,7 +61,7 @@ func newTestHoster(t testing.TB) *testHoster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &testHoster{st: st, release: make(chan struct{})}
+	h := &testHoster{st: st, release: make(chan struct{}), hold: make(chan struct{})}
 	api := server.New(server.Config{Store: st})
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		read := r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/blocks") || strings.Contains(r.URL.Path, "/proof/"))
@@ -73,6 +78,8 @@ func newTestHoster(t testing.TB) *testHoster {
 			return
 		case read && h.mode.Load() == slow,
 			read && h.mode.Load() == slowTail && r.URL.Query().Get("start") != "0":
+			h.waiting.Add(1)
+			defer h.waiting.Add(-1)
 			select {
 			case <-r.Context().Done():
 			case <-h.release:
@@ -97,6 +104,16 @@ func newTestHoster(t testing.TB) *testHoster {
 			w.WriteHeader(rec.Code)
 			w.Write(body)
 			return
+		case read && h.mode.Load() == held:
+			h.waiting.Add(1)
+			defer h.waiting.Add(-1)
+			select {
+			case <-r.Context().Done():
+				return
+			case <-h.release:
+				return
+			case <-h.hold:
+			}
 		case read && h.mode.Load() == liar:
 			rec := httptest.NewRecorder()
 			api.ServeHTTP(rec, r)
