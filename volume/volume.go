@@ -435,8 +435,12 @@ func (e *StreamEncoder) FlushShort() (int, error) {
 		c := copy(dst, src[:min(len(src), e.fill-at)])
 		at += c
 	}
+	// The full-size blocks are copied out: give them back, and forget them
+	// before anything can fail, so that none is both free and referenced.
+	old := e.shards
+	e.shards, e.fill = nil, 0
 	if e.free != nil {
-		for _, blk := range e.shards {
+		for _, blk := range old {
 			e.free(blk)
 		}
 	}
@@ -445,7 +449,6 @@ func (e *StreamEncoder) FlushShort() (int, error) {
 			return 0, fmt.Errorf("volume: encode: %w", err)
 		}
 	}
-	e.shards, e.fill = nil, 0
 	if err := e.emit(e.next, shards); err != nil {
 		return 0, err
 	}

@@ -18,8 +18,9 @@ import (
 )
 
 // The log's data stream is a sequence of frames; after the frames of one
-// flush the stream is zero padded to the next stripe boundary (the volume
-// format pads partial stripes). A frame is
+// flush the stream goes on at the next stripe boundary (volume format v2:
+// the flush appends a short stripe, whose hole reads as zeros, and v1
+// volumes padded it with zeros). A frame is
 //
 //	"DML1" | uint32be n | sealed (n bytes)
 //

@@ -231,7 +231,7 @@ type Volume struct {
 	// not yet recorded in the usage db (guarded by smu).
 	holes    int64
 	pending  [][][]byte // coded stripes not yet appended to the cores
-	stream   int64      // bytes handed to the encoder (incl. flush padding)
+	stream   int64      // stream offset of the encoder (incl. the holes of short stripes)
 	fmu      sync.Mutex // guards the fields below
 	durable  int64      // stream bytes durable on all cores (and shipped)
 	failed   error
@@ -1373,7 +1373,7 @@ func (v *Volume) idleLocked() int {
 // pushes; the workers acknowledge the blobs. Until the flush is ready
 // (flushReadyLocked) it waits for the pushes in flight (the worker whose
 // push makes it ready starts it), so that blobs arriving meanwhile share
-// the padded stripe.
+// the flush's stripe.
 func (v *Volume) flushCores() {
 	v.fmu.Lock()
 	v.timer = nil
