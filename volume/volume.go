@@ -186,18 +186,7 @@ func (c *Coder) EncodeStripe(data []byte) ([][]byte, error) {
 	if int64(len(data)) > c.l.StripeSize() {
 		return nil, fmt.Errorf("volume: stripe of %d bytes, at most %d", len(data), c.l.StripeSize())
 	}
-	buf := make([]byte, c.l.N()*BlockSize)
-	copy(buf, data)
-	shards := make([][]byte, c.l.N())
-	for j := range shards {
-		shards[j] = buf[j*BlockSize : (j+1)*BlockSize : (j+1)*BlockSize]
-	}
-	if c.enc != nil {
-		if err := c.enc.Encode(shards); err != nil {
-			return nil, fmt.Errorf("volume: encode: %w", err)
-		}
-	}
-	return shards, nil
+	return c.encode(data, BlockSize)
 }
 
 // EncodeShort codes one stripe as short as its data allows: n shards of
@@ -208,7 +197,12 @@ func (c *Coder) EncodeShort(data []byte) ([][]byte, error) {
 	if len(data) == 0 || int64(len(data)) > c.l.StripeSize() {
 		return nil, fmt.Errorf("volume: short stripe of %d bytes, want 1 to %d", len(data), c.l.StripeSize())
 	}
-	b := c.l.ShortBlockSize(int64(len(data)))
+	return c.encode(data, c.l.ShortBlockSize(int64(len(data))))
+}
+
+// encode codes data (at most k·b bytes) as n new shards of b bytes each,
+// data shard i holding data[i·b, (i+1)·b), zero past the end of data.
+func (c *Coder) encode(data []byte, b int) ([][]byte, error) {
 	buf := make([]byte, c.l.N()*b)
 	copy(buf, data)
 	shards := make([][]byte, c.l.N())

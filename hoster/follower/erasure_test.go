@@ -48,17 +48,7 @@ func TestErasureRebuild(t *testing.T) {
 	}
 	// Hosters of cores 0, 2 and 3.
 	hosted := func(j int) *client.Client {
-		st, err := store.Open(t.TempDir(), nil)
-		require.NoError(t, err)
-		info := cores[j].Info()
-		require.NoError(t, st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: 1, CoreIndex: uint32(j)}, Key: info.Key, Manifest: info.Manifest, Length: info.Length}))
-		srv := httptest.NewServer(server.New(server.Config{Store: st}))
-		t.Cleanup(func() { srv.Close(); st.Close() })
-		c, err := client.New(srv.URL, srv.Client())
-		require.NoError(t, err)
-		_, err = c.PushCore(ctx, cores[j], privs[j], stripes, 0)
-		require.NoError(t, err)
-		return c
+		return hostCore(t, ctx, j, cores[j], privs[j], stripes)
 	}
 	peers := map[int]*client.Client{0: hosted(0), 2: hosted(2), 3: hosted(3)}
 	other := func(j int, peer *client.Client) volumeCore {
@@ -146,17 +136,7 @@ func TestErasureRebuildShortStripes(t *testing.T) {
 	}
 	const stripes = 5
 	hosted := func(j int) *client.Client {
-		st, err := store.Open(t.TempDir(), nil)
-		require.NoError(t, err)
-		info := cores[j].Info()
-		require.NoError(t, st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: 1, CoreIndex: uint32(j)}, Key: info.Key, Manifest: info.Manifest, Length: info.Length}))
-		srv := httptest.NewServer(server.New(server.Config{Store: st}))
-		t.Cleanup(func() { srv.Close(); st.Close() })
-		c, err := client.New(srv.URL, srv.Client())
-		require.NoError(t, err)
-		_, err = c.PushCore(ctx, cores[j], privs[j], stripes, 0)
-		require.NoError(t, err)
-		return c
+		return hostCore(t, ctx, j, cores[j], privs[j], stripes)
 	}
 	other := func(j int) volumeCore {
 		info := cores[j].Info()
@@ -192,4 +172,22 @@ func TestErasureRebuildShortStripes(t *testing.T) {
 	n, err := st.AppendVerified(ctx, info.Key, pushOf(info, rebuilt), store.Limits{})
 	require.NoError(t, err)
 	require.Equal(t, uint64(stripes), n)
+}
+
+// hostCore starts a real hoster API server assigned core c (core j of
+// order 1) and pushes its
+// first length blocks to it.
+func hostCore(t *testing.T, ctx context.Context, j int, c *hypercore.Core, priv ed25519.PrivateKey, length uint64) *client.Client {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	info := c.Info()
+	require.NoError(t, st.PutAssignment(store.Assignment{Slot: store.Slot{OrderID: 1, CoreIndex: uint32(j)}, Key: info.Key, Manifest: info.Manifest, Length: info.Length}))
+	srv := httptest.NewServer(server.New(server.Config{Store: st}))
+	t.Cleanup(func() { srv.Close(); st.Close() })
+	cl, err := client.New(srv.URL, srv.Client())
+	require.NoError(t, err)
+	_, err = cl.PushCore(ctx, c, priv, length, 0)
+	require.NoError(t, err)
+	return cl
 }
