@@ -175,8 +175,7 @@ func TestErasureRebuildShortStripes(t *testing.T) {
 }
 
 // hostCore starts a real hoster API server assigned core c (core j of
-// order 1) and pushes its
-// first length blocks to it.
+// order 1) and pushes its first length blocks to it.
 func hostCore(t *testing.T, ctx context.Context, j int, c *hypercore.Core, priv ed25519.PrivateKey, length uint64) *client.Client {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), nil)
