@@ -311,3 +311,61 @@ func TestShortStripesFromCache(t *testing.T) {
 	}
 	checkAll(t, ctx, writer, ws, "every hoster gone, from the cache")
 }
+
+// Reads from the hosters of ranges that end in a blob's short last stripe
+// and start elsewhere: mid-blob in an earlier stripe (a window of several
+// stripes whose last is short, every data shard needed), a few bytes
+// before the short stripe (a small read across the boundary into it), and
+// inside it; from a fresh gateway, and with data core 0's hoster dead
+// (the short stripe decoded from core 1 and the parity core). The blobs go
+// to the network store itself (no encryption), so that the ranges fall
+// exactly where they are meant to.
+func TestShortStripeRangesFromHosters(t *testing.T) {
+	net := testHosters(t, 3)
+	_, writer := openRemote(t, net, 0, RemoteConfig{})
+	ss := int64(writer.cfg.Layout.StripeSize())
+	var ws []written
+	for _, n := range []int64{300001, 3*ss + 1000, 2*ss + ss/2 + 7} {
+		data := make([]byte, n)
+		rand.Read(data)
+		ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := ref.Extents[len(ref.Extents)-1]; e.Block == 0 {
+			t.Fatalf("%d-byte blob: its last stripe is not short", n)
+		}
+		if off := ref.Extents[0].Offset; off%ss != 0 {
+			t.Fatalf("%d-byte blob starts at %d, not at a stripe", n, off)
+		}
+		ws = append(ws, written{ref, data})
+	}
+	check := func(r *Blobs, what string) {
+		t.Helper()
+		for _, w := range ws {
+			n := int64(len(w.data))
+			last := (n - 1) / ss * ss // blob offset of its short stripe
+			for _, rg := range [][2]int64{
+				{ss / 2, n - ss/2},                   // mid first stripe .. mid short stripe
+				{last - ss - 5, n - (last - ss - 5)}, // two full stripes' worth and the short one
+				{last - 100, 200},                    // across the boundary into the short stripe
+				{last + 3, n - last - 3},             // inside the short stripe
+				{0, n},
+			} {
+				got, err := readAll(ctx, r, w.ref, rg[0], rg[1])
+				if err != nil {
+					t.Fatalf("%s: %d-byte blob, range %v: %v", what, n, rg, err)
+				}
+				if !bytes.Equal(got, w.data[rg[0]:rg[0]+rg[1]]) {
+					t.Fatalf("%s: %d-byte blob, range %v reads back different", what, n, rg)
+				}
+			}
+		}
+	}
+	_, fresh := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+	check(fresh, "fresh gateway")
+	net.hosters[0].srv.Listener.Close()
+	net.hosters[0].srv.CloseClientConnections()
+	_, reader := openRemote(t, net, 0, RemoteConfig{SlowAfter: 50 * time.Millisecond})
+	check(reader, "hoster of core 0 dead")
+}
