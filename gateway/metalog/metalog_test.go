@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/datdot/datdot/volume"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +21,7 @@ import (
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/server"
 	hstore "github.com/datdot/datdot/hoster/store"
+	"github.com/datdot/datdot/volume"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 

@@ -85,7 +85,6 @@ func EncodePush(p *Push) ([]byte, error) {
 type PushBody struct {
 	parts [][]byte // encoded pieces in order: header, then per block its length and its bytes
 	size  int64
-	left  int64 // bytes not read yet
 }
 
 // NewPushBody encodes p (refusing a push over the limits, as EncodePush).
@@ -120,7 +119,6 @@ func NewPushBody(p *Push) (*PushBody, error) {
 	if b.size > MaxPushBytes {
 		return nil, fmt.Errorf("wire: push of %d bytes, at most %d", b.size, MaxPushBytes)
 	}
-	b.left = b.size
 	return b, nil
 }
 
@@ -128,7 +126,13 @@ func NewPushBody(p *Push) (*PushBody, error) {
 func (b *PushBody) Len() int64 { return b.size }
 
 // Remaining is how many bytes of the push are not read yet.
-func (b *PushBody) Remaining() int64 { return b.left }
+func (b *PushBody) Remaining() int64 {
+	var n int64
+	for _, p := range b.parts {
+		n += int64(len(p))
+	}
+	return n
+}
 
 // Read implements io.Reader.
 func (b *PushBody) Read(out []byte) (int, error) {
@@ -140,7 +144,6 @@ func (b *PushBody) Read(out []byte) (int, error) {
 			b.parts = b.parts[1:]
 		}
 	}
-	b.left -= int64(n)
 	if n == 0 && len(b.parts) == 0 {
 		return 0, io.EOF
 	}
@@ -154,7 +157,6 @@ func (b *PushBody) WriteTo(w io.Writer) (int64, error) {
 	bufs := net.Buffers(b.parts)
 	n, err := bufs.WriteTo(w)
 	b.parts = bufs
-	b.left -= n
 	if err == nil && len(b.parts) > 0 {
 		err = io.ErrShortWrite
 	}

@@ -1369,8 +1369,8 @@ func (v *Volume) idleLocked() int {
 }
 
 // flushCores is flush with a CoreShipper: it emits the partial stripe
-// (short) and appends the pending stripes to the local cores, which starts their
-// pushes; the workers acknowledge the blobs. Until the flush is ready
+// (short) and appends the pending stripes to the local cores, which starts
+// their pushes; the workers acknowledge the blobs. Until the flush is ready
 // (flushReadyLocked) it waits for the pushes in flight (the worker whose
 // push makes it ready starts it), so that blobs arriving meanwhile share
 // the flush's stripe.
@@ -1703,11 +1703,11 @@ func (w *window) same(o *window) bool {
 // bytes left: from off's stripe to a stripe boundary at most ReadWindow
 // bytes on; the data shards of the range when it is within one stripe,
 // else all of them. Only the piece's last stripe can be short (lastLen).
-// A range no longer than a stripe that crosses a stripe
-// boundary (a small object, most often) is read as two windows of one
-// stripe each, with only the shards it holds: as one window it would ask
-// every core (and one more) for both stripes, k+1 blocks per stripe for
-// at most k+1 needed in all.
+// A range no longer than a stripe that crosses a stripe boundary (a small
+// object, most often) is read as two windows of one stripe each, with only
+// the shards it holds: as one window it would ask every core (and one
+// more) for both stripes, k+1 blocks per stripe for at most k+1 needed in
+// all.
 func (b *Blobs) window(ref VolumeRef, p *piece, off, n int64) (*window, error) {
 	l := ref.Layout
 	win := max(l.StripeSize(), b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
