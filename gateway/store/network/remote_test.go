@@ -662,11 +662,15 @@ func TestHedgeAfter(t *testing.T) {
 		for _, h := range net.hosters {
 			h.hits.Store(0)
 		}
-		fresh, _ := openRemote(t, net, 0, rc)
+		fresh, vols := openRemote(t, net, 0, rc)
 		got, err := readAll(ctx, fresh, ref, 0, ref.Size)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
 		}
+		// The fetches the read no longer waited for (drained) have
+		// reached their hosters or been cancelled: the next read's
+		// counts are its own.
+		waitFor(t, "the read's drained fetches to end", func() bool { return vols.cfg.Remote.draining.Load() == 0 })
 	}
 	read(RemoteConfig{})
 	if net.hosters[2].hits.Load() == 0 {
