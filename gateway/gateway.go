@@ -117,6 +117,9 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (store.
 // (without the shipper, the remote reader and the cache, which need the
 // chain).
 func networkConfig(cfg config.Config, master []byte, journal network.Journal, log *slog.Logger) network.Config {
+	// The usage records live in the metadata database (journal, a
+	// local.Meta); volumes.db is where earlier versions kept them, migrated
+	// at Open.
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: journal, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
 		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,

@@ -30,6 +30,9 @@ import (
 //	parts/<uploadID>: part number (4 bytes) -> JSON store.Part
 //	objparts/<bucket>, nulls/<bucket>: the parts of versions with more
 //	          than one part and the null version of each key (parts.go)
+//	volumes:  the network store's own records (its volumes' usage,
+//	          gateway/store/network/usage.go), written through Update,
+//	          Batch and AddPendingTx; never read or shipped by Meta
 //
 // Object keys never contain 0x00: writes refuse them with
 // store.ErrInvalidKey, since such a key's entries would sort among another
@@ -122,6 +125,27 @@ func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	return m.db.View(fn)
+}
+
+// Update, Batch and View run fn in a transaction of the metadata
+// database, for a store that keeps records of its own beside the metadata
+// under a top-level bucket that no Meta code uses (the network store's
+// volume usage, "volumes"), so that they can commit together with
+// metadata changes (AddPendingTx). Update is one commit of its own; Batch
+// shares a group commit with concurrent writes (fn may run more than
+// once, so it must reset its outputs); View is a read transaction.
+func (m *Meta) Update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return m.update(ctx, fn)
+}
+
+// Batch: see Update.
+func (m *Meta) Batch(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return m.batch(ctx, fn)
+}
+
+// View: see Update.
+func (m *Meta) View(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	return m.view(ctx, fn)
 }
 
 func getBucket(tx *bolt.Tx, name string) (store.Bucket, error) {

@@ -159,7 +159,22 @@ func dropRefs(tx *bolt.Tx, parts []store.Part) ([]store.BlobRef, error) {
 // AddPending implements store.MetaStore. A group commit groups the pending
 // records of concurrent writes into one commit.
 func (m *Meta) AddPending(ctx context.Context, refs []store.BlobRef, due time.Time) error {
+	return m.AddPendingTx(ctx, refs, due, nil)
+}
+
+// AddPendingTx is AddPending that also runs fn, if not nil, in the
+// transaction that records refs as pending: what fn writes (the network
+// store's usage record of the same blobs, under a top-level bucket of its
+// own) commits with them or not at all, in one fsync'ed commit where
+// AddPending and a commit of its own would take two. As with every group
+// commit, fn may run more than once and must not keep state between runs.
+func (m *Meta) AddPendingTx(ctx context.Context, refs []store.BlobRef, due time.Time, fn func(*bolt.Tx) error) error {
 	return m.batch(ctx, func(tx *bolt.Tx) error {
+		if fn != nil {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
 		for _, r := range refs {
 			if rec, err := getRec(tx, r.ID); err != nil || rec != nil {
 				if err == nil {

@@ -217,3 +217,71 @@ func TestRefCountMigration(t *testing.T) {
 		t.Fatalf("second delete freed %v (%v), want the blob", freed, err)
 	}
 }
+
+// TestAddPendingTx: what AddPendingTx's function writes commits with the
+// pending records, and neither commits when one of them fails: the
+// function's error, or a pending record refused (a blob already
+// referenced).
+func TestAddPendingTx(t *testing.T) {
+	dir := t.TempDir()
+	meta, blobs, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	side := []byte("volumes")
+	write := func(key string) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(side)
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(key), []byte("x"))
+		}
+	}
+	has := func(key string) bool {
+		var ok bool
+		meta.View(ctx, func(tx *bolt.Tx) error {
+			ok = tx.Bucket(side) != nil && tx.Bucket(side).Get([]byte(key)) != nil
+			return nil
+		})
+		return ok
+	}
+	pending := func(id string) bool {
+		var ok bool
+		meta.View(ctx, func(tx *bolt.Tx) error {
+			ok = tx.Bucket(bQueueIdx).Get([]byte(id)) != nil
+			return nil
+		})
+		return ok
+	}
+	due := time.Now().Add(time.Hour)
+	a := store.BlobRef{ID: "aaaa", Size: 1}
+	if err := meta.AddPendingTx(ctx, []store.BlobRef{a}, due, write("a")); err != nil {
+		t.Fatal(err)
+	}
+	if !has("a") || !pending("aaaa") {
+		t.Fatalf("after a commit: side record %v, pending %v; want both", has("a"), pending("aaaa"))
+	}
+	b := store.BlobRef{ID: "bbbb", Size: 1}
+	boom := errors.New("boom")
+	err = meta.AddPendingTx(ctx, []store.BlobRef{b}, due, func(tx *bolt.Tx) error {
+		if err := write("b")(tx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || has("b") || pending("bbbb") {
+		t.Fatalf("a failing function: err %v, side record %v, pending %v; want the error and neither", err, has("b"), pending("bbbb"))
+	}
+	// A blob already referenced cannot be pending: the function's write
+	// goes back with the refused record.
+	meta.CreateBucket(ctx, store.Bucket{Name: "b"})
+	ref := writeBlob(t, blobs, "used")
+	if _, _, err := meta.PutObject(ctx, "b", store.Object{Key: "k", Size: 4, Parts: []store.Part{{Size: 4, Blob: ref}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := meta.AddPendingTx(ctx, []store.BlobRef{ref}, due, write("c")); err == nil || has("c") {
+		t.Fatalf("a refused pending record: err %v, side record %v; want an error and no side record", err, has("c"))
+	}
+}

@@ -111,9 +111,14 @@ type Config struct {
 	// CacheBytes bounds the in-memory cache of data blocks that serves
 	// hot objects (recently written or read); 0 turns it off.
 	CacheBytes int64
-	// UsagePath, when set, is a bbolt file that records per volume its
-	// stream length and live bytes (Blobs.Usage; what compaction needs).
-	// Keep it beside the metadata, not under Dir.
+	// UsagePath, when set, turns on the records of each volume's stream
+	// length and live bytes (Blobs.Usage; what compaction needs). With a
+	// Journal that is a UsageJournal (local.Meta) they are kept in its
+	// database, and a blob's usage record commits with its pending record
+	// (one commit, not two); a file left at UsagePath by an earlier
+	// version is migrated into it at Open and removed. With another
+	// Journal UsagePath is a bbolt file of their own. Keep it beside the
+	// metadata, not under Dir.
 	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
@@ -364,7 +369,7 @@ func Open(cfg Config) (*Blobs, error) {
 	b.st = newStages(cfg.Log)
 	b.afterFunc = time.AfterFunc
 	if cfg.UsagePath != "" {
-		if b.usage, err = openUsage(cfg.UsagePath); err != nil {
+		if b.usage, err = openUsage(cfg.UsagePath, cfg.Journal); err != nil {
 			return nil, err
 		}
 		if err := b.loadStates(); err != nil {
@@ -737,31 +742,32 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	// The blob's accounting and its pending record are written while its
 	// stripes are pushed, not after: if the push fails, the pending record
 	// expires and the blob is deleted (counted dead) like any blob that
-	// metadata never referenced.
+	// metadata never referenced. With the usage records in the metadata
+	// database both are one commit.
 	var wg sync.WaitGroup
 	var usageErr, pendingErr error
-	wg.Add(2)
 	t1 := time.Now()
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		// The holes of the short stripes flushed since the last blob's
 		// record (this blob's own is recorded by the next one, at Close,
 		// or by compaction).
 		holes := v.takeHoles()
-		if usageErr = b.usage.committed(v.Hex, ref.ID, off, n, max(off+n, v.durableLen()), holes); usageErr != nil {
+		usageErr, pendingErr = b.usage.committedPending(ctx, b.cfg.Journal, ref, time.Now().Add(PendingWindow),
+			v.Hex, off, n, max(off+n, v.durableLen()), holes)
+		if usageErr != nil {
 			v.smu.Lock()
 			v.holes += holes
 			v.smu.Unlock()
 		}
-		b.st.add(stUsage, time.Since(t1))
-	}()
-	go func() {
-		defer wg.Done()
-		if pendingErr = b.cfg.Journal.AddPending(ctx, []store.BlobRef{ref}, time.Now().Add(PendingWindow)); pendingErr != nil {
+		if usageErr == pendingErr {
+			usageErr = nil // one commit, one error
+		}
+		if pendingErr != nil {
 			pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
 		}
+		b.st.add(stUsage, time.Since(t1))
 		b.st.add(stPending, time.Since(t1))
-	}()
+	})
 	err = v.waitDurable(ctx, off+n)
 	b.st.add(stDurable, time.Since(t1))
 	wg.Wait()

@@ -2,13 +2,18 @@ package network
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/datdot/datdot/durable"
+	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/boltgroup"
 )
 
@@ -52,22 +57,60 @@ var (
 )
 
 // usageDB records per volume its durable stream length and the live
-// bytes of blobs in it, in a bbolt file (fsynced; concurrent updates
-// share commits through package boltgroup, and a lone one does not wait
-// for company as with bbolt's Batch). A blob deleted twice (the Reaper
-// retries after a crash) is subtracted once.
+// bytes of blobs in it, fsynced, and indexes each volume's blobs. A blob
+// deleted twice (the Reaper retries after a crash) is subtracted once.
+//
+// The records live in the metadata database (meta set: a UsageJournal,
+// local.Meta), under its top-level bucket "volumes": a committed blob's
+// usage record then goes in the same commit as its pending record
+// (UsageJournal.AddPendingTx), and concurrent updates share the
+// metadata's group commits. Without such a journal they live in a bbolt
+// file of their own (file set; top-level buckets), whose concurrent
+// updates share commits through package boltgroup.
 type usageDB struct {
-	db    *bolt.DB
-	group *boltgroup.Group // concurrent updates share commits, none waits for company
+	meta  UsageJournal
+	file  *bolt.DB
+	group *boltgroup.Group // file's: concurrent updates share commits, none waits for company
 }
 
-func openUsage(path string) (*usageDB, error) {
+// UsageJournal is a Journal whose database can hold the usage records
+// beside the metadata (local.Meta): Update, Batch (a group commit; fn
+// may run more than once) and View run fn in a transaction of it, and
+// AddPendingTx runs fn in the transaction that records refs as pending.
+type UsageJournal interface {
+	Journal
+	AddPendingTx(ctx context.Context, refs []store.BlobRef, due time.Time, fn func(*bolt.Tx) error) error
+	Update(ctx context.Context, fn func(*bolt.Tx) error) error
+	Batch(ctx context.Context, fn func(*bolt.Tx) error) error
+	View(ctx context.Context, fn func(*bolt.Tx) error) error
+}
+
+// usageRoot is the usage records' top-level bucket in the metadata
+// database; usageMigrated, a key in it, says that a usage file of an
+// earlier version was copied in.
+var (
+	usageRoot     = []byte("volumes")
+	usageMigrated = []byte("migrated")
+	usageBuckets  = [][]byte{bucketUsage, bucketGone, bucketBlobs, bucketState, bucketHoles}
+)
+
+// openUsage opens the usage records: in journal's database when it is
+// a UsageJournal (a file left at path by an earlier version is copied in
+// first, then removed), else in the file at path.
+func openUsage(path string, journal Journal) (*usageDB, error) {
+	if m, ok := journal.(UsageJournal); ok {
+		u := &usageDB{meta: m}
+		if err := u.init(path); err != nil {
+			return nil, fmt.Errorf("network: usage records: %w", err)
+		}
+		return u, nil
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("network: usage db: %w", err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketUsage, bucketGone, bucketBlobs, bucketState, bucketHoles} {
+		for _, b := range usageBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -78,14 +121,106 @@ func openUsage(path string) (*usageDB, error) {
 		db.Close()
 		return nil, fmt.Errorf("network: usage db: %w", err)
 	}
-	return &usageDB{db: db, group: boltgroup.New(db)}, nil
+	return &usageDB{file: db, group: boltgroup.New(db)}, nil
+}
+
+// init creates the usage buckets in the metadata database and migrates
+// the usage file at path (written by a version that kept the records
+// there) into them: all of it in one transaction that also sets the
+// migrated mark, then the file is removed. A crash before the commit
+// leaves the file to migrate at the next start; after it, the mark says
+// the file is a copy and it is only removed.
+func (u *usageDB) init(path string) error {
+	ctx := context.Background()
+	err := u.meta.Update(ctx, func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists(usageRoot)
+		if err != nil {
+			return err
+		}
+		for _, b := range usageBuckets {
+			if _, err := root.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || path == "" {
+		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	old, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("open %s to migrate it: %w", path, err)
+	}
+	err = old.View(func(otx *bolt.Tx) error {
+		return u.meta.Update(ctx, func(tx *bolt.Tx) error {
+			root := tx.Bucket(usageRoot)
+			if root.Get(usageMigrated) != nil {
+				return nil
+			}
+			for _, name := range usageBuckets {
+				from := otx.Bucket(name)
+				if from == nil {
+					continue
+				}
+				to := root.Bucket(name)
+				if err := from.ForEach(func(k, v []byte) error { return to.Put(k, v) }); err != nil {
+					return err
+				}
+			}
+			return root.Put(usageMigrated, []byte(path))
+		})
+	})
+	if cerr := old.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := durable.Remove(path); err != nil {
+		return fmt.Errorf("remove %s once migrated: %w", path, err)
+	}
+	return nil
 }
 
 func (u *usageDB) close() error {
-	if u == nil {
+	if u == nil || u.file == nil {
 		return nil
 	}
-	return u.db.Close()
+	return u.file.Close()
+}
+
+// bucket returns one of the usage buckets in tx.
+func (u *usageDB) bucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	if u.meta != nil {
+		return tx.Bucket(usageRoot).Bucket(name)
+	}
+	return tx.Bucket(name)
+}
+
+// update runs fn in a commit of its own, batch in a group commit (fn may
+// run more than once), view in a read transaction.
+func (u *usageDB) update(fn func(*bolt.Tx) error) error {
+	if u.meta != nil {
+		return u.meta.Update(context.Background(), fn)
+	}
+	return u.file.Update(fn)
+}
+
+func (u *usageDB) batch(fn func(*bolt.Tx) error) error {
+	if u.meta != nil {
+		return u.meta.Batch(context.Background(), fn)
+	}
+	return u.group.Run(fn)
+}
+
+func (u *usageDB) view(fn func(*bolt.Tx) error) error {
+	if u.meta != nil {
+		return u.meta.View(context.Background(), fn)
+	}
+	return u.file.View(fn)
 }
 
 func getUsage(b *bolt.Bucket, vol string) (stream, live int64) {
@@ -109,17 +244,38 @@ func (u *usageDB) committed(vol, id string, off, n, stream, holes int64) error {
 	if u == nil {
 		return nil
 	}
-	return u.group.Run(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUsage)
-		s, l := getUsage(b, vol)
-		if err := putUsage(b, vol, max(s, stream), l+n); err != nil {
-			return err
-		}
-		if err := addHolesTx(tx, vol, holes); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketBlobs).Put(blobKey(vol, id), blobVal(off, n, time.Now()))
-	})
+	return u.batch(func(tx *bolt.Tx) error { return u.committedTx(tx, vol, id, off, n, stream, holes) })
+}
+
+// committedTx is committed in tx.
+func (u *usageDB) committedTx(tx *bolt.Tx, vol, id string, off, n, stream, holes int64) error {
+	b := u.bucket(tx, bucketUsage)
+	s, l := getUsage(b, vol)
+	if err := putUsage(b, vol, max(s, stream), l+n); err != nil {
+		return err
+	}
+	if err := u.addHolesTx(tx, vol, holes); err != nil {
+		return err
+	}
+	return u.bucket(tx, bucketBlobs).Put(blobKey(vol, id), blobVal(off, n, time.Now()))
+}
+
+// committedPending records a committed blob's usage (committedTx) and
+// its pending record (Journal.AddPending, due at due): in one commit when
+// the records live in the metadata database, else in two, concurrently.
+func (u *usageDB) committedPending(ctx context.Context, j Journal, ref store.BlobRef, due time.Time, vol string, off, n, stream, holes int64) (usageErr, pendingErr error) {
+	refs := []store.BlobRef{ref}
+	if u != nil && u.meta != nil {
+		err := u.meta.AddPendingTx(ctx, refs, due, func(tx *bolt.Tx) error {
+			return u.committedTx(tx, vol, ref.ID, off, n, stream, holes)
+		})
+		return err, err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { usageErr = u.committed(vol, ref.ID, off, n, stream, holes) })
+	pendingErr = j.AddPending(ctx, refs, due)
+	wg.Wait()
+	return usageErr, pendingErr
 }
 
 // addHoles records that holes more bytes of vol's stream are in holes of
@@ -128,14 +284,14 @@ func (u *usageDB) addHoles(vol string, holes int64) error {
 	if u == nil || holes <= 0 {
 		return nil
 	}
-	return u.group.Run(func(tx *bolt.Tx) error { return addHolesTx(tx, vol, holes) })
+	return u.batch(func(tx *bolt.Tx) error { return u.addHolesTx(tx, vol, holes) })
 }
 
-func addHolesTx(tx *bolt.Tx, vol string, holes int64) error {
+func (u *usageDB) addHolesTx(tx *bolt.Tx, vol string, holes int64) error {
 	if holes <= 0 {
 		return nil
 	}
-	b := tx.Bucket(bucketHoles)
+	b := u.bucket(tx, bucketHoles)
 	return b.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(getHoles(b, vol)+holes)))
 }
 
@@ -173,9 +329,9 @@ func parseBlob(vol string, k, v []byte) (volBlob, bool) {
 // blobsOf returns up to limit indexed blobs of vol after id after.
 func (u *usageDB) blobsOf(vol, after string, limit int) ([]volBlob, error) {
 	var out []volBlob
-	err := u.db.View(func(tx *bolt.Tx) error {
+	err := u.view(func(tx *bolt.Tx) error {
 		pfx := []byte(vol + "/")
-		c := tx.Bucket(bucketBlobs).Cursor()
+		c := u.bucket(tx, bucketBlobs).Cursor()
 		k, v := c.Seek(append(pfx, after...))
 		if after != "" && k != nil && string(k) == vol+"/"+after {
 			k, v = c.Next()
@@ -196,8 +352,8 @@ func (u *usageDB) grew(vol string, stream int64) error {
 	if u == nil {
 		return nil
 	}
-	return u.group.Run(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUsage)
+	return u.batch(func(tx *bolt.Tx) error {
+		b := u.bucket(tx, bucketUsage)
 		s, l := getUsage(b, vol)
 		if s >= stream {
 			return nil
@@ -220,9 +376,9 @@ type blobMove struct {
 
 // movedAll is moved for many blobs in one transaction.
 func (u *usageDB) movedAll(ms []blobMove) error {
-	return u.db.Update(func(tx *bolt.Tx) error {
+	return u.update(func(tx *bolt.Tx) error {
 		for _, m := range ms {
-			if err := moveTx(tx, m.id, m.from, m.to, m.off, m.n); err != nil {
+			if err := u.moveTx(tx, m.id, m.from, m.to, m.off, m.n); err != nil {
 				return err
 			}
 		}
@@ -230,9 +386,9 @@ func (u *usageDB) movedAll(ms []blobMove) error {
 	})
 }
 
-func moveTx(tx *bolt.Tx, id, from, to string, off, n int64) error {
+func (u *usageDB) moveTx(tx *bolt.Tx, id, from, to string, off, n int64) error {
 	{
-		b, ix := tx.Bucket(bucketUsage), tx.Bucket(bucketBlobs)
+		b, ix := u.bucket(tx, bucketUsage), u.bucket(tx, bucketBlobs)
 		if ix.Get(blobKey(from, id)) != nil {
 			if err := ix.Delete(blobKey(from, id)); err != nil {
 				return err
@@ -258,8 +414,8 @@ func moveTx(tx *bolt.Tx, id, from, to string, off, n int64) error {
 // dropBlob removes blob id of n bytes from vol's index and live bytes: a
 // leftover of a write whose metadata never committed (dead space).
 func (u *usageDB) dropBlob(vol, id string, n int64) error {
-	return u.db.Update(func(tx *bolt.Tx) error {
-		b, ix := tx.Bucket(bucketUsage), tx.Bucket(bucketBlobs)
+	return u.update(func(tx *bolt.Tx) error {
+		b, ix := u.bucket(tx, bucketUsage), u.bucket(tx, bucketBlobs)
 		if ix.Get(blobKey(vol, id)) == nil {
 			return nil
 		}
@@ -274,8 +430,8 @@ func (u *usageDB) dropBlob(vol, id string, n int64) error {
 // state returns vol's compaction state ("" when none).
 func (u *usageDB) state(vol string) (string, error) {
 	var st string
-	err := u.db.View(func(tx *bolt.Tx) error {
-		st = string(tx.Bucket(bucketState).Get([]byte(vol)))
+	err := u.view(func(tx *bolt.Tx) error {
+		st = string(u.bucket(tx, bucketState).Get([]byte(vol)))
 		return nil
 	})
 	return st, err
@@ -283,14 +439,14 @@ func (u *usageDB) state(vol string) (string, error) {
 
 // setState records vol's compaction state durably.
 func (u *usageDB) setState(vol, st string) error {
-	return u.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketState).Put([]byte(vol), []byte(st)) })
+	return u.update(func(tx *bolt.Tx) error { return u.bucket(tx, bucketState).Put([]byte(vol), []byte(st)) })
 }
 
 // states returns every volume's compaction state.
 func (u *usageDB) states() (map[string]string, error) {
 	out := map[string]string{}
-	err := u.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+	err := u.view(func(tx *bolt.Tx) error {
+		return u.bucket(tx, bucketState).ForEach(func(k, v []byte) error {
 			out[string(k)] = string(v)
 			return nil
 		})
@@ -309,8 +465,8 @@ func (u *usageDB) deleted(gone []extentGone) error {
 	if u == nil || len(gone) == 0 {
 		return nil
 	}
-	return u.group.Run(func(tx *bolt.Tx) error {
-		b, g := tx.Bucket(bucketUsage), tx.Bucket(bucketGone)
+	return u.batch(func(tx *bolt.Tx) error {
+		b, g := u.bucket(tx, bucketUsage), u.bucket(tx, bucketGone)
 		for _, e := range gone {
 			key := []byte(e.id + "/" + e.vol)
 			if g.Get(key) != nil {
@@ -321,7 +477,7 @@ func (u *usageDB) deleted(gone []extentGone) error {
 			}
 			// A blob is counted in the volume it is indexed in (a relocated
 			// blob's freed reference names its new volume).
-			if ix := tx.Bucket(bucketBlobs); ix.Get(blobKey(e.vol, e.id)) != nil {
+			if ix := u.bucket(tx, bucketBlobs); ix.Get(blobKey(e.vol, e.id)) != nil {
 				if err := ix.Delete(blobKey(e.vol, e.id)); err != nil {
 					return err
 				}
@@ -340,10 +496,10 @@ func (u *usageDB) all() ([]VolumeUsage, error) {
 		return nil, errors.New("network: no usage accounting configured")
 	}
 	var out []VolumeUsage
-	err := u.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsage).ForEach(func(k, _ []byte) error {
-			s, l := getUsage(tx.Bucket(bucketUsage), string(k))
-			h := min(getHoles(tx.Bucket(bucketHoles), string(k)), s)
+	err := u.view(func(tx *bolt.Tx) error {
+		return u.bucket(tx, bucketUsage).ForEach(func(k, _ []byte) error {
+			s, l := getUsage(u.bucket(tx, bucketUsage), string(k))
+			h := min(getHoles(u.bucket(tx, bucketHoles), string(k)), s)
 			out = append(out, VolumeUsage{Volume: string(k), Stream: s, Live: l, Holes: h})
 			return nil
 		})
