@@ -26,6 +26,7 @@ import (
 	"github.com/datdot/datdot/gateway/config"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
 )
 
 // Test accounts: "main" has two keys, "alt" one.
@@ -45,6 +46,8 @@ type testGateway struct {
 	url  string
 	dir  string
 	meta *local.Meta
+	// vols is the network store (startNetworkGateway).
+	vols *network.Blobs
 	// payloadModes records the x-amz-content-sha256 values clients sent.
 	payloadModes sync.Map
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/datdot/datdot/gateway"
 	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/gateway/store/local"
 	"github.com/datdot/datdot/gateway/store/network"
@@ -28,14 +29,17 @@ var netMaster = bytes.Repeat([]byte{9}, 32)
 var netLayout = volume.Layout{K: 3, M: 2}
 
 // startNetworkGateway serves dir with the network backend (volumes of
-// k=3, m=2 cores under dir/network, encrypted); stop closes it.
+// k=3, m=2 cores under dir/network, encrypted, their usage recorded in
+// the metadata database as the gateway does: blobs are committed fresh,
+// recorded by the metadata commit that references them); stop closes it.
 func startNetworkGateway(t *testing.T, dir string) (g *testGateway, stop func()) {
 	t.Helper()
 	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vols, err := network.Open(network.Config{Dir: filepath.Join(dir, "network"), Master: netMaster, Journal: meta, Layout: netLayout})
+	vols, err := network.Open(network.Config{Dir: filepath.Join(dir, "network"), Master: netMaster, Journal: meta, Layout: netLayout,
+		UsagePath: filepath.Join(dir, "volumes.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +49,7 @@ func startNetworkGateway(t *testing.T, dir string) (g *testGateway, stop func())
 	}
 	cfg := config.Config{Region: "us-east-1", Keys: testKeys, Domains: []string{testDomain}}
 	srv := httptest.NewServer(gateway.NewHandler(cfg, meta, blobs, slog.New(slog.DiscardHandler)))
-	g = &testGateway{t: t, srv: srv, url: srv.URL, dir: dir, meta: meta}
+	g = &testGateway{t: t, srv: srv, url: srv.URL, dir: dir, meta: meta, vols: vols}
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -132,6 +136,35 @@ func TestNetworkBackend(t *testing.T) {
 		mustEqual(t, "range of big", got, big[200000:1500001])
 	}
 	readAll(c)
+	// Every blob is live once, where it lives: the small objects, big
+	// (which its copy shares) and the two parts of mp.
+	var stored int64
+	for key := range want {
+		if key == "copy" {
+			continue
+		}
+		obj, err := g.meta.GetObject(ctx, "net", key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.meta.LoadParts(ctx, "net", &obj, store.PartsQuery{To: obj.NumParts()}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range obj.Parts {
+			stored += p.Blob.Stored
+		}
+	}
+	us, err := g.vols.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live int64
+	for _, u := range us {
+		live += u.Live
+	}
+	if live != stored {
+		t.Fatalf("%d bytes live in the volumes' usage, the objects' blobs store %d", live, stored)
+	}
 
 	var coreFiles []string
 	filepath.WalkDir(filepath.Join(dir, "network"), func(p string, d os.DirEntry, err error) error {

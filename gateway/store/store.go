@@ -10,7 +10,11 @@
 // BlobWriter, registered as pending on the metadata's delete queue and made
 // durable; then the metadata transaction that references it commits (and
 // takes it off the queue). A crash in between leaves a queue entry, never an
-// orphan that only a walk over all blobs would find. Metadata counts
+// orphan that only a walk over all blobs would find. Two kinds of blob skip
+// the queue: inline blobs (BlobRef.Inline), whose bytes the referencing
+// commit stores, and fresh blobs (BlobRef.Fresh), which that commit records
+// with the store's own accounting; a crash before it leaves bytes no record
+// names, which that store counts as dead space and reclaims. Metadata counts
 // references to blobs, so copies share bytes; a commit that drops the last
 // reference queues the blob for deletion in the same transaction, and a
 // Reaper deletes it after a grace period.
@@ -174,6 +178,15 @@ type BlobRef struct {
 	// commit; it is never stored in a record.
 	Inline bool   `json:"inl,omitempty"`
 	Data   []byte `json:"-"`
+	// Fresh marks a blob that its BlobWriter committed without a pending
+	// record (the network store with its records in the metadata
+	// database): the metadata commit that first references it records it
+	// (local.Meta.SetFreshBlobs), so a PUT costs one metadata commit. A
+	// blob that no commit references is then known to no record: its
+	// bytes are dead space that the store reclaims (network: compaction).
+	// It is never stored: a reference read back from metadata is not
+	// fresh.
+	Fresh bool `json:"-"`
 }
 
 // Extent is a run of a blob's stored bytes in the data stream of a volume.
@@ -475,7 +488,7 @@ type BlobWriter interface {
 	io.Writer
 	// Commit makes the written bytes durable and returns the blob. The
 	// blob is pending (see MetaStore.AddPending) until a metadata commit
-	// references it. An inline blob (BlobRef.Inline, with Data) is not
+	// references it, unless it is fresh (BlobRef.Fresh). An inline blob (BlobRef.Inline, with Data) is not
 	// stored yet: the metadata commit that first references it stores its
 	// bytes; if none does, nothing remains.
 	Commit(ctx context.Context) (BlobRef, error)

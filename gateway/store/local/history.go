@@ -450,7 +450,7 @@ func (m *Meta) RestoreAt(ctx context.Context, bucket, prefix string, at time.Tim
 				default:
 					o := want.Object
 					o.Modified, o.IsLatest, o.UploadID, o.VersionID = now, false, "", ""
-					f, err := putVersion(tx, objs, b, &o, nil)
+					f, err := putVersion(tx, objs, b, &o, nil, nil)
 					if err != nil {
 						return err
 					}
@@ -482,7 +482,7 @@ func (m *Meta) RestoreAt(ctx context.Context, bucket, prefix string, at time.Tim
 func deleteCurrent(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, key string, now time.Time) ([]store.BlobRef, error) {
 	if b.Versioning != store.VersioningOff {
 		marker := store.Object{Key: key, DeleteMarker: true, Modified: now}
-		return putVersion(tx, objs, b, &marker, nil)
+		return putVersion(tx, objs, b, &marker, nil, nil)
 	}
 	e, ok, err := nullEntry(tx, objs, b.Name, key)
 	if err != nil || !ok {

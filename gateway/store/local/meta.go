@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,7 +33,7 @@ import (
 //	          than one part and the null version of each key (parts.go)
 //	volumes:  the network store's own records (its volumes' usage,
 //	          gateway/store/network/usage.go), written through Update,
-//	          Batch and AddPendingTx; never read or shipped by Meta
+//	          Batch and its FreshBlobs; never read or shipped by Meta
 //
 // Object keys never contain 0x00: writes refuse them with
 // store.ErrInvalidKey, since such a key's entries would sort among another
@@ -40,6 +41,8 @@ import (
 type Meta struct {
 	db    *bolt.DB
 	group *boltgroup.Group
+	// fresh records fresh blobs (SetFreshBlobs); nil refuses them.
+	fresh atomic.Pointer[FreshBlobs]
 	// ScanBound is the most records one ListObjects transaction reads
 	// (0: DefaultScanBound); see store.ScanLimited.
 	ScanBound int
@@ -130,8 +133,8 @@ func (m *Meta) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 // Update, Batch and View run fn in a transaction of the metadata
 // database, for a store that keeps records of its own beside the metadata
 // under a top-level bucket that no Meta code uses (the network store's
-// volume usage, "volumes"), so that they can commit together with
-// metadata changes (AddPendingTx). Update is one commit of its own; Batch
+// volume usage, "volumes"), which its FreshBlobs (SetFreshBlobs) then
+// updates in metadata commits. Update is one commit of its own; Batch
 // shares a group commit with concurrent writes (fn may run more than
 // once, so it must reset its outputs); View is a read transaction.
 func (m *Meta) Update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
@@ -441,7 +444,7 @@ func latestAndNull(tx *bolt.Tx, objs *bolt.Bucket, bucket, key string) (latest, 
 // state, counts the references of its parts and returns freed blobs. It
 // reads the key's latest version and, unless versioning is enabled, its
 // null version (which the new one replaces); never the others.
-func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck) ([]store.BlobRef, error) {
+func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Object, check store.PutCheck, fresh FreshBlobs) ([]store.BlobRef, error) {
 	var latest, null *entry
 	var err error
 	if b.Versioning == store.VersioningEnabled {
@@ -464,7 +467,7 @@ func putVersion(tx *bolt.Tx, objs *bolt.Bucket, b store.Bucket, obj *store.Objec
 			return nil, err
 		}
 	}
-	if err := addRefs(tx, obj.Parts); err != nil {
+	if err := addRefs(tx, obj.Parts, fresh); err != nil {
 		return nil, err
 	}
 	var freed []store.BlobRef
@@ -505,6 +508,7 @@ func (m *Meta) PutObject(ctx context.Context, bucket string, obj store.Object, c
 // the same transaction as the new version: one commit where Mark and
 // then PutObject would take two.
 func (m *Meta) PutObjectMarked(ctx context.Context, bucket string, obj store.Object, check store.PutCheck, marks []Mark) (out store.Object, freed []store.BlobRef, err error) {
+	fresh := m.freshBlobs()
 	if err := checkKey(obj.Key); err != nil {
 		return out, nil, err
 	}
@@ -519,7 +523,7 @@ func (m *Meta) PutObjectMarked(ctx context.Context, bucket string, obj store.Obj
 			return err
 		}
 		o := obj
-		freed, err = putVersion(tx, objs, b, &o, check)
+		freed, err = putVersion(tx, objs, b, &o, check, fresh)
 		out = o
 		return err
 	})
@@ -655,7 +659,7 @@ func (m *Meta) DeleteObject(ctx context.Context, bucket, key, versionID string) 
 		if len(vers) > 0 {
 			marker.Owner = vers[0].obj.Owner
 		}
-		freed, err = putVersion(tx, objs, b, &marker, nil)
+		freed, err = putVersion(tx, objs, b, &marker, nil, nil)
 		res = store.DeleteResult{VersionID: marker.VersionID, DeleteMarker: true}
 		return err
 	})
@@ -801,13 +805,14 @@ func partKey(n int) []byte {
 
 // PutPart implements store.MetaStore.
 func (m *Meta) PutPart(ctx context.Context, bucket, key, uploadID string, p store.Part) (freed []store.BlobRef, err error) {
+	fresh := m.freshBlobs()
 	err = m.update(ctx, func(tx *bolt.Tx) error {
 		freed = nil
 		if _, err := getUpload(tx, bucket, key, uploadID); err != nil {
 			return err
 		}
 		parts := tx.Bucket(bParts).Bucket([]byte(uploadID))
-		if err := addRefs(tx, []store.Part{p}); err != nil {
+		if err := addRefs(tx, []store.Part{p}, fresh); err != nil {
 			return err
 		}
 		delta := p.Size
@@ -879,6 +884,7 @@ func dropParts(tx *bolt.Tx, bucket, uploadID string) ([]store.BlobRef, error) {
 
 // CompleteUpload implements store.MetaStore.
 func (m *Meta) CompleteUpload(ctx context.Context, bucket, key, uploadID string, build func(store.Upload, []store.Part) (store.Object, error), check store.PutCheck) (out store.Object, freed []store.BlobRef, err error) {
+	fresh := m.freshBlobs()
 	err = m.update(ctx, func(tx *bolt.Tx) error {
 		freed = nil
 		up, err := getUpload(tx, bucket, key, uploadID)
@@ -897,7 +903,7 @@ func (m *Meta) CompleteUpload(ctx context.Context, bucket, key, uploadID string,
 		if err != nil {
 			return err
 		}
-		freed, err = putVersion(tx, objs, b, &obj, check)
+		freed, err = putVersion(tx, objs, b, &obj, check, fresh)
 		if err != nil {
 			return err
 		}

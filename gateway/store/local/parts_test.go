@@ -203,7 +203,7 @@ func TestNullVersionBound(t *testing.T) {
 			if i == 10 {
 				b.Versioning = store.VersioningSuspended // one null version among them
 			}
-			if _, err := putVersion(tx, objs, b, &o, nil); err != nil {
+			if _, err := putVersion(tx, objs, b, &o, nil, nil); err != nil {
 				return err
 			}
 			b.Versioning = store.VersioningEnabled

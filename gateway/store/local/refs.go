@@ -77,10 +77,35 @@ func enqueue(tx *bolt.Tx, ref store.BlobRef, due time.Time) error {
 	return tx.Bucket(bQueueIdx).Put([]byte(ref.ID), qk)
 }
 
+// FreshBlobs records a fresh blob (store.BlobRef.Fresh: committed by a
+// BlobWriter without a pending record) in the transaction of the
+// metadata commit that first references it, or refuses it with an error,
+// which fails that commit. The network store records the blob's usage
+// there; it refuses a blob of a volume that compaction works on.
+type FreshBlobs func(tx *bolt.Tx, ref store.BlobRef) error
+
+// SetFreshBlobs sets what records fresh blobs; nil (the default) makes
+// a commit that references a fresh blob fail with store.ErrNoSuchBlob.
+func (m *Meta) SetFreshBlobs(fn FreshBlobs) {
+	if fn == nil {
+		m.fresh.Store(nil)
+		return
+	}
+	m.fresh.Store(&fn)
+}
+
+func (m *Meta) freshBlobs() FreshBlobs {
+	if p := m.fresh.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // addRefs counts one reference for each part's blob. A blob seen for the
-// first time must be pending on the delete queue, which it leaves, or an
-// inline blob carrying its bytes, which are stored.
-func addRefs(tx *bolt.Tx, parts []store.Part) error {
+// first time must be pending on the delete queue, which it leaves, an
+// inline blob carrying its bytes, which are stored, or a fresh blob,
+// which fresh records.
+func addRefs(tx *bolt.Tx, parts []store.Part, fresh FreshBlobs) error {
 	for _, p := range parts {
 		if p.Blob.ID == "" {
 			continue
@@ -101,7 +126,13 @@ func addRefs(tx *bolt.Tx, parts []store.Part) error {
 				if err != nil {
 					return err
 				}
-				if !ok {
+				switch {
+				case ok:
+				case p.Blob.Fresh && fresh != nil:
+					if err := fresh(tx, p.Blob); err != nil {
+						return err
+					}
+				default:
 					return fmt.Errorf("local: blob %s: %w", p.Blob.ID, store.ErrNoSuchBlob)
 				}
 			}
@@ -159,22 +190,7 @@ func dropRefs(tx *bolt.Tx, parts []store.Part) ([]store.BlobRef, error) {
 // AddPending implements store.MetaStore. A group commit groups the pending
 // records of concurrent writes into one commit.
 func (m *Meta) AddPending(ctx context.Context, refs []store.BlobRef, due time.Time) error {
-	return m.AddPendingTx(ctx, refs, due, nil)
-}
-
-// AddPendingTx is AddPending that also runs fn, if not nil, in the
-// transaction that records refs as pending: what fn writes (the network
-// store's usage record of the same blobs, under a top-level bucket of its
-// own) commits with them or not at all, in one fsync'ed commit where
-// AddPending and a commit of its own would take two. As with every group
-// commit, fn may run more than once and must not keep state between runs.
-func (m *Meta) AddPendingTx(ctx context.Context, refs []store.BlobRef, due time.Time, fn func(*bolt.Tx) error) error {
 	return m.batch(ctx, func(tx *bolt.Tx) error {
-		if fn != nil {
-			if err := fn(tx); err != nil {
-				return err
-			}
-		}
 		for _, r := range refs {
 			if rec, err := getRec(tx, r.ID); err != nil || rec != nil {
 				if err == nil {

@@ -64,7 +64,7 @@ func BenchmarkScaleVersions(b *testing.B) {
 				if i == 0 {
 					bk.Versioning = store.VersioningOff
 				}
-				if _, err := putVersion(tx, objs, bk, &o, nil); err != nil {
+				if _, err := putVersion(tx, objs, bk, &o, nil, nil); err != nil {
 					return err
 				}
 				bk.Versioning = store.VersioningEnabled

@@ -29,9 +29,19 @@ import (
 //     the metadata log carries it); readers resolve relocated blobs
 //     through that table;
 //   - unknown for MinAge (a blob written but whose metadata never
-//     committed: a crash during a PUT): dead space, dropped from the
-//     index;
+//     committed: a crash during a PUT, when blobs were indexed at their
+//     commit): dead space, dropped from the index;
 //   - pending (on the delete queue): the volume waits for the reaper.
+//
+// Fresh blobs (store.BlobRef.Fresh) enter the index only with the
+// metadata commit that references them; one never referenced is in no
+// record, dead space that goes with the volume. A volume is marked
+// compacting before its blobs are listed, and from that commit on a
+// metadata commit that references a fresh blob of it is refused
+// (Blobs.recordFresh), so the list holds every blob metadata will ever
+// reference there. A volume this process appended a blob to within
+// MinAge is left alone, so that a PUT still between its blob's commit
+// and its metadata's is not refused.
 //
 // When no live blob is left, the volume is marked retiring, its order is
 // cancelled (Retirer, the unspent escrow comes back) and its local copy
@@ -205,6 +215,23 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 			}
 		}
 	}
+	if b.fresh {
+		// The stream and holes of the volumes this process wrote and
+		// that take no more blobs (fresh blobs record neither).
+		b.mu.Lock()
+		var done []*Volume
+		for _, v := range b.vols {
+			if v.enc != nil && v != b.open {
+				done = append(done, v)
+			}
+		}
+		b.mu.Unlock()
+		for _, v := range done {
+			if err := b.recordShape(v); err != nil {
+				return st, err
+			}
+		}
+	}
 	us, err := b.usage.all()
 	if err != nil {
 		return st, err
@@ -261,9 +288,22 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 			return false, nil // written recently: a write may still land here
 		}
 	}
+	if b.appendedWithin(vol, cc.MinAge) {
+		// A fresh blob appended to it may still wait for the metadata
+		// commit that references it (which would be refused from here).
+		return false, nil
+	}
 	if b.volState(vol) != stateCompacting {
 		if err := b.setVolState(vol, stateCompacting); err != nil {
 			return false, err
+		}
+		if b.fresh {
+			// From the state's commit on, no metadata commit references
+			// a fresh blob of vol (recordFresh): the blobs listed now are
+			// all it will ever hold.
+			if blobs, err = b.usage.blobsOf(vol, "", 1<<30); err != nil {
+				return false, err
+			}
 		}
 	}
 	st.Volumes++
@@ -331,6 +371,12 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 			return false, werr
 		}
 		for v := range grown {
+			if b.fresh {
+				if err := b.recordShape(v); err != nil {
+					return false, err
+				}
+				continue
+			}
 			if err := b.usage.grew(v.Hex, v.durableLen()); err != nil {
 				return false, err
 			}
@@ -383,6 +429,20 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 		return false, err
 	}
 	return b.retire(ctx, vol)
+}
+
+// appendedWithin reports whether this process appended a blob to vol
+// less than d ago.
+func (b *Blobs) appendedWithin(vol string, d time.Duration) bool {
+	b.mu.Lock()
+	v := b.vols[vol]
+	b.mu.Unlock()
+	if v == nil || v.enc == nil {
+		return false
+	}
+	v.wmu.Lock()
+	defer v.wmu.Unlock()
+	return !v.lastAppend.IsZero() && time.Since(v.lastAppend) < d
 }
 
 // writing reports whether a blob is being appended to vol or waits for

@@ -39,6 +39,8 @@ import (
 	"sync"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/volume"
@@ -114,11 +116,12 @@ type Config struct {
 	// UsagePath, when set, turns on the records of each volume's stream
 	// length and live bytes (Blobs.Usage; what compaction needs). With a
 	// Journal that is a UsageJournal (local.Meta) they are kept in its
-	// database, and a blob's usage record commits with its pending record
-	// (one commit, not two); a file left at UsagePath by an earlier
-	// version is migrated into it at Open and removed. With another
-	// Journal UsagePath is a bbolt file of their own. Keep it beside the
-	// metadata, not under Dir.
+	// database and blobs are committed fresh (store.BlobRef.Fresh): no
+	// pending record, the metadata commit that references a blob records
+	// its usage, one commit per PUT instead of three; a file left at
+	// UsagePath by an earlier version is migrated into it at Open and
+	// removed. With another Journal UsagePath is a bbolt file of their
+	// own. Keep it beside the metadata, not under Dir.
 	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the
 	// hosters at once (rounded to whole stripes; default 4 MiB).
@@ -171,6 +174,12 @@ type Blobs struct {
 
 	cache *blockCache
 	usage *usageDB
+	// fresh: the usage records live in the metadata database and blobs
+	// are committed fresh (store.BlobRef.Fresh), without a pending record:
+	// the metadata commit that first references a blob records its usage
+	// (recordFresh), and each volume's stream and holes are recorded from
+	// its cores (recordShape).
+	fresh bool
 	mem   memBudget // blob bytes writers hold in memory
 	// freeBlocks recycles the blocks of stripes appended to the cores
 	// (volume.StreamEncoder.SetAlloc).
@@ -227,6 +236,8 @@ type Volume struct {
 
 	wmu sync.Mutex // held while a blob is appended to the stream
 	enc *volume.StreamEncoder
+	// lastAppend is when the last blob was appended (guarded by wmu).
+	lastAppend time.Time
 	// ends counts, per stripe, the blobs that end in it and whose Commit
 	// has not yet learnt its block size (set when the stripe is emitted:
 	// B, or b when a flush appended it short), guarded by smu.
@@ -376,6 +387,10 @@ func Open(cfg Config) (*Blobs, error) {
 			b.usage.close()
 			return nil, err
 		}
+		if b.usage.meta != nil {
+			b.fresh = true
+			b.usage.meta.SetFreshBlobs(b.recordFresh)
+		}
 	}
 	if err := b.reopen(context.Background()); err != nil {
 		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
@@ -472,7 +487,7 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	}
 	// Stripes a crash left after the last committed blob are dead space
 	// the usage counters must see (compaction reclaims them).
-	if err := b.usage.grew(hexID, int64(length)*b.cfg.Layout.StripeSize()); err != nil {
+	if err := b.recordGrown(v, length); err != nil {
 		v.close()
 		return err
 	}
@@ -515,6 +530,11 @@ func (b *Blobs) setCurrent(v *Volume) error {
 
 // Close closes every core.
 func (b *Blobs) Close() error {
+	if b.fresh {
+		// From here a commit that references a fresh blob fails
+		// (store.ErrNoSuchBlob) instead of recording it.
+		b.usage.meta.SetFreshBlobs(nil)
+	}
 	if b.stopBg != nil {
 		b.stopBg()
 		b.bg.Wait()
@@ -565,7 +585,12 @@ func (v *Volume) shutdown() error {
 	v.wmu.Unlock()
 	v.flushes.Wait()
 	// The holes of the last short stripes (no later blob records them).
-	herr := v.b.usage.addHoles(v.Hex, v.takeHoles())
+	var herr error
+	if v.b.fresh {
+		herr = v.b.recordShape(v)
+	} else {
+		herr = v.b.usage.addHoles(v.Hex, v.takeHoles())
+	}
 	if v.stop != nil {
 		return errors.Join(herr, v.stopShipping())
 	}
@@ -742,32 +767,33 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 	// The blob's accounting and its pending record are written while its
 	// stripes are pushed, not after: if the push fails, the pending record
 	// expires and the blob is deleted (counted dead) like any blob that
-	// metadata never referenced. With the usage records in the metadata
-	// database both are one commit.
+	// metadata never referenced. A fresh blob has neither: the metadata
+	// commit that references it records it (recordFresh).
 	var wg sync.WaitGroup
 	var usageErr, pendingErr error
 	t1 := time.Now()
-	wg.Go(func() {
-		// The holes of the short stripes flushed since the last blob's
-		// record (this blob's own is recorded by the next one, at Close,
-		// or by compaction).
-		holes := v.takeHoles()
-		usageErr, pendingErr = b.usage.committedPending(ctx, b.cfg.Journal, ref, time.Now().Add(PendingWindow),
-			v.Hex, off, n, max(off+n, v.durableLen()), holes)
-		if usageErr != nil {
-			v.smu.Lock()
-			v.holes += holes
-			v.smu.Unlock()
-		}
-		if usageErr == pendingErr {
-			usageErr = nil // one commit, one error
-		}
-		if pendingErr != nil {
-			pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
-		}
-		b.st.add(stUsage, time.Since(t1))
-		b.st.add(stPending, time.Since(t1))
-	})
+	if b.fresh {
+		ref.Fresh = true
+	} else {
+		wg.Go(func() {
+			// The holes of the short stripes flushed since the last
+			// blob's record (this blob's own is recorded by the next one,
+			// at Close, or by compaction).
+			holes := v.takeHoles()
+			usageErr, pendingErr = b.usage.committedPending(ctx, b.cfg.Journal, ref, time.Now().Add(PendingWindow),
+				v.Hex, off, n, max(off+n, v.durableLen()), holes)
+			if usageErr != nil {
+				v.smu.Lock()
+				v.holes += holes
+				v.smu.Unlock()
+			}
+			if pendingErr != nil {
+				pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
+			}
+			b.st.add(stUsage, time.Since(t1))
+			b.st.add(stPending, time.Since(t1))
+		})
+	}
 	err = v.waitDurable(ctx, off+n)
 	b.st.add(stDurable, time.Since(t1))
 	wg.Wait()
@@ -786,6 +812,50 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 		return store.BlobRef{}, err
 	}
 	return ref, nil
+}
+
+// recordFresh records a fresh blob (store.BlobRef.Fresh) in the
+// transaction of the metadata commit that first references it
+// (local.Meta.SetFreshBlobs): its bytes are live from that commit on.
+// A blob of a volume that compaction works on (or gave up) is refused
+// with store.ErrNoSuchBlob: compaction marks a volume compacting durably
+// before it lists the volume's blobs, so every blob of it that a commit
+// references is either in that list or refused.
+func (b *Blobs) recordFresh(tx *bolt.Tx, ref store.BlobRef) error {
+	for _, e := range ref.Extents {
+		if st := b.usage.bucket(tx, bucketState).Get([]byte(e.Volume)); st != nil {
+			return fmt.Errorf("network: blob %s: its volume %s is %s: %w", ref.ID, e.Volume, st, store.ErrNoSuchBlob)
+		}
+		if err := b.usage.committedTx(tx, e.Volume, ref.ID, e.Offset, e.Length, e.Offset+e.Length, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordShape records v's stream and holes as its cores show them: in
+// every stripe all n blocks have one size, so the stripes of the first
+// core that is there give the stream and its bytes give the data the
+// stripes hold (k times them); the rest of the stream is holes.
+func (b *Blobs) recordShape(v *Volume) error {
+	for _, c := range v.Cores {
+		if c == nil {
+			continue
+		}
+		info := c.Info()
+		stream := int64(info.Length) * v.Layout.StripeSize()
+		return b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength))
+	}
+	return nil
+}
+
+// recordGrown records that v's cores hold length stripes (the stream
+// and, for fresh blobs, the holes).
+func (b *Blobs) recordGrown(v *Volume, length uint64) error {
+	if b.fresh {
+		return b.recordShape(v)
+	}
+	return b.usage.grew(v.Hex, int64(length)*v.Layout.StripeSize())
 }
 
 // appendBlob writes n bytes of src to the open volume's stream as one
@@ -843,6 +913,7 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.WriterTo, n int64) (*Volu
 		if n > 0 {
 			v.blobEnds(off + n)
 		}
+		v.lastAppend = time.Now()
 		v.wmu.Unlock()
 		return v, off, nil
 	}

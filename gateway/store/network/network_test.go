@@ -42,6 +42,22 @@ func open(t *testing.T, sh Shipper) (*Blobs, *local.Meta) {
 	return b, meta
 }
 
+// reference commits metadata that references refs, as a PUT does after
+// its blob's commit: with the usage records in the metadata database
+// that commit is what makes a fresh blob live.
+func reference(t testing.TB, meta *local.Meta, refs ...store.BlobRef) {
+	t.Helper()
+	if err := meta.CreateBucket(ctx, store.Bucket{Name: "refs"}); err != nil && !errors.Is(err, store.ErrBucketExists) {
+		t.Fatal(err)
+	}
+	for _, r := range refs {
+		obj := store.Object{Key: r.ID, Size: r.Size, Parts: []store.Part{{Number: 1, Size: r.Size, Blob: r}}}
+		if _, _, err := meta.PutObject(ctx, "refs", obj, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func read(t *testing.T, b *Blobs, ref store.BlobRef) []byte {
 	t.Helper()
 	rc, err := b.Open(ctx, ref, 0, ref.Size)
@@ -249,6 +265,7 @@ func TestUsageCountsDeadBytes(t *testing.T) {
 		}
 		refs = append(refs, ref)
 	}
+	reference(t, meta, refs...)
 	for range 2 {
 		if err := b.Delete(ctx, refs[1]); err != nil {
 			t.Fatal(err)

@@ -106,6 +106,14 @@ func (b *Blobs) settle(ctx context.Context, hexID string) (retry bool, err error
 			length = c.Length()
 		}
 	}
+	// Blobs a crash left unreferenced after the last recorded one are
+	// dead space the usage records must see (fresh blobs are recorded
+	// only when referenced).
+	if b.fresh {
+		if err := b.recordShape(v); err != nil {
+			return true, err
+		}
+	}
 	if length > 0 {
 		if s, ok := b.cfg.Shipper.(Settler); ok {
 			err = s.Settle(ctx, v, length)

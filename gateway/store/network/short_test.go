@@ -259,6 +259,7 @@ func TestUsageHoles(t *testing.T) {
 		refs = append(refs, ref)
 		live += int64(n)
 	}
+	reference(t, meta, refs...)
 	if err := b.Delete(ctx, refs[1]); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/datdot/datdot/durable"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/boltgroup"
+	"github.com/datdot/datdot/gateway/store/local"
 )
 
 // VolumeUsage is how much of a volume's stream still holds live data:
@@ -61,12 +62,14 @@ var (
 // deleted twice (the Reaper retries after a crash) is subtracted once.
 //
 // The records live in the metadata database (meta set: a UsageJournal,
-// local.Meta), under its top-level bucket "volumes": a committed blob's
-// usage record then goes in the same commit as its pending record
-// (UsageJournal.AddPendingTx), and concurrent updates share the
-// metadata's group commits. Without such a journal they live in a bbolt
-// file of their own (file set; top-level buckets), whose concurrent
-// updates share commits through package boltgroup.
+// local.Meta), under its top-level bucket "volumes": blobs are then
+// committed fresh (store.BlobRef.Fresh) and the metadata commit that
+// first references a blob records it (Blobs.recordFresh), and concurrent
+// updates share the metadata's group commits. Without such a journal
+// they live in a bbolt file of their own (file set; top-level buckets),
+// whose concurrent updates share commits through package boltgroup, and
+// a blob's usage is recorded when it is committed, beside its pending
+// record.
 type usageDB struct {
 	meta  UsageJournal
 	file  *bolt.DB
@@ -76,10 +79,11 @@ type usageDB struct {
 // UsageJournal is a Journal whose database can hold the usage records
 // beside the metadata (local.Meta): Update, Batch (a group commit; fn
 // may run more than once) and View run fn in a transaction of it, and
-// AddPendingTx runs fn in the transaction that records refs as pending.
+// SetFreshBlobs sets what records a fresh blob in the metadata commit
+// that first references it.
 type UsageJournal interface {
 	Journal
-	AddPendingTx(ctx context.Context, refs []store.BlobRef, due time.Time, fn func(*bolt.Tx) error) error
+	SetFreshBlobs(fn local.FreshBlobs)
 	Update(ctx context.Context, fn func(*bolt.Tx) error) error
 	Batch(ctx context.Context, fn func(*bolt.Tx) error) error
 	View(ctx context.Context, fn func(*bolt.Tx) error) error
@@ -260,22 +264,39 @@ func (u *usageDB) committedTx(tx *bolt.Tx, vol, id string, off, n, stream, holes
 	return u.bucket(tx, bucketBlobs).Put(blobKey(vol, id), blobVal(off, n, time.Now()))
 }
 
-// committedPending records a committed blob's usage (committedTx) and
-// its pending record (Journal.AddPending, due at due): in one commit when
-// the records live in the metadata database, else in two, concurrently.
+// committedPending records a committed blob's usage (committed) and its
+// pending record (Journal.AddPending, due at due), concurrently, in two
+// commits (records in a file of their own).
 func (u *usageDB) committedPending(ctx context.Context, j Journal, ref store.BlobRef, due time.Time, vol string, off, n, stream, holes int64) (usageErr, pendingErr error) {
-	refs := []store.BlobRef{ref}
-	if u != nil && u.meta != nil {
-		err := u.meta.AddPendingTx(ctx, refs, due, func(tx *bolt.Tx) error {
-			return u.committedTx(tx, vol, ref.ID, off, n, stream, holes)
-		})
-		return err, err
-	}
 	var wg sync.WaitGroup
 	wg.Go(func() { usageErr = u.committed(vol, ref.ID, off, n, stream, holes) })
-	pendingErr = j.AddPending(ctx, refs, due)
+	pendingErr = j.AddPending(ctx, []store.BlobRef{ref}, due)
 	wg.Wait()
 	return usageErr, pendingErr
+}
+
+// shape records what a volume's cores are known to hold: its stream
+// covers at least stream bytes, of which at least holes are in the holes
+// of short stripes (computed from the cores, Volume.shape). Both only
+// grow with the stream, so a record made from an older length changes
+// nothing.
+func (u *usageDB) shape(vol string, stream, holes int64) error {
+	if u == nil {
+		return nil
+	}
+	return u.batch(func(tx *bolt.Tx) error {
+		b := u.bucket(tx, bucketUsage)
+		if s, l := getUsage(b, vol); stream > s {
+			if err := putUsage(b, vol, stream, l); err != nil {
+				return err
+			}
+		}
+		hb := u.bucket(tx, bucketHoles)
+		if holes > getHoles(hb, vol) {
+			return hb.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(holes)))
+		}
+		return nil
+	})
 }
 
 // addHoles records that holes more bytes of vol's stream are in holes of

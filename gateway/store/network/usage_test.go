@@ -2,8 +2,8 @@ package network
 
 import (
 	"bytes"
-	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,21 +20,6 @@ import (
 // fileJournal hides local.Meta's UsageJournal methods: the usage records
 // then go to a file of their own, as earlier versions kept them.
 type fileJournal struct{ Journal }
-
-// failJournal fails the commit of a blob's usage and pending records
-// after both were written in its transaction (a full disk at commit).
-type failJournal struct{ *local.Meta }
-
-var errCommit = errors.New("commit failed")
-
-func (f failJournal) AddPendingTx(ctx context.Context, refs []store.BlobRef, due time.Time, fn func(*bolt.Tx) error) error {
-	return f.Meta.AddPendingTx(ctx, refs, due, func(tx *bolt.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return errCommit
-	})
-}
 
 type usageEnv struct {
 	t    *testing.T
@@ -170,24 +155,45 @@ func (e *usageEnv) liveBytes() int64 {
 	return n
 }
 
-// TestUsageCommitsWithPending: with the metadata as journal, a committed
-// blob's usage record is written in the metadata database in the commit
-// of its pending record (no usage file): a commit that fails leaves
-// neither, one that succeeds both. A blob whose PUT then dies (a crash
-// before its metadata commit) stays counted live until the reaper deletes
-// it, which subtracts it once, however often it is retried.
-func TestUsageCommitsWithPending(t *testing.T) {
+// TestFreshBlobs: with the metadata as journal, a committed blob is
+// fresh: no pending record, no usage file, not live; the metadata commit
+// that references it makes it live and indexed, in that commit (a commit
+// refused by its check records nothing, and the blob can still be
+// referenced). A blob whose PUT dies before its metadata commit (the
+// gateway killed, then restarted) is known to no record and counted
+// dead: the volume's stream covers it. A fresh blob is refused once the
+// store is closed, and a reference read back from metadata is never
+// fresh.
+func TestFreshBlobs(t *testing.T) {
 	e := newUsageEnv(t)
 	e.open(nil)
-	kept := e.write(3000)
+	ref := e.write(3000)
 	if _, err := os.Stat(e.cfg.UsagePath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a usage file was created beside the metadata: %v", err)
 	}
-	if !e.live(kept.ID) || e.state(kept.ID) != local.BlobPending || e.liveBytes() != 3000 {
-		t.Fatalf("a committed blob: indexed %v, state %v, live %d; want indexed, pending, 3000", e.live(kept.ID), e.state(kept.ID), e.liveBytes())
+	if !ref.Fresh || e.live(ref.ID) || e.state(ref.ID) != local.BlobUnknown || e.liveBytes() != 0 {
+		t.Fatalf("a committed blob: fresh %v, indexed %v, state %v, live %d; want fresh, not indexed, unknown, 0",
+			ref.Fresh, e.live(ref.ID), e.state(ref.ID), e.liveBytes())
+	}
+	refused := errors.New("precondition failed")
+	obj := store.Object{Key: "k", Size: 3000, Parts: []store.Part{{Number: 1, Size: 3000, Blob: ref}}}
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.meta.PutObject(ctx, "b", obj, func(*store.Object) error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("a refused commit: %v", err)
+	}
+	if e.live(ref.ID) || e.liveBytes() != 0 {
+		t.Fatal("a refused metadata commit recorded the blob")
+	}
+	if _, _, err := e.meta.PutObject(ctx, "b", obj, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !e.live(ref.ID) || e.state(ref.ID) != local.BlobReferenced || e.liveBytes() != 3000 {
+		t.Fatalf("a referenced blob: indexed %v, state %v, live %d; want indexed, live, 3000", e.live(ref.ID), e.state(ref.ID), e.liveBytes())
 	}
 	err := e.meta.View(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(usageRoot).Bucket(bucketBlobs).Get(blobKey(kept.Extents[0].Volume, kept.ID)) == nil {
+		if tx.Bucket(usageRoot).Bucket(bucketBlobs).Get(blobKey(ref.Extents[0].Volume, ref.ID)) == nil {
 			return errors.New("the blob is not indexed in the metadata database")
 		}
 		return nil
@@ -195,56 +201,138 @@ func TestUsageCommitsWithPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// The records' commit fails: the blob is not acknowledged and
-	// neither record exists.
-	e.close()
-	e.open(func(m *local.Meta) Journal { return failJournal{m} })
-	before := e.records()
-	if _, err := store.WriteBlob(ctx, e.b, bytes.NewReader(make([]byte, 5000)), 5000, nil); !errors.Is(err, errCommit) {
-		t.Fatalf("a blob whose records did not commit: %v, want %v", err, errCommit)
-	}
-	after := e.records()
-	for _, u := range after.usage {
-		for _, b := range after.blobs[u.Volume] {
-			if !slices.ContainsFunc(before.blobs[u.Volume], func(o volBlob) bool { return o.id == b.id }) {
-				t.Fatalf("a blob whose commit failed is indexed: %+v", b)
-			}
-		}
-	}
-	if e.liveBytes() != 3000 {
-		t.Fatalf("live %d after a failed commit, want 3000", e.liveBytes())
+	// A second reference (a copy) counts once.
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "copy", Size: 3000, Parts: obj.Parts}, nil); err != nil || e.liveBytes() != 3000 {
+		t.Fatalf("a copy: %v, live %d; want 3000", err, e.liveBytes())
 	}
 
-	// A PUT that dies after the records' commit (the gateway killed
-	// before the metadata commit): after a restart the blob is live and
-	// pending; the reaper deletes it and it is counted dead, once.
-	e.close()
-	e.open(nil)
+	// The gateway killed between a blob's commit and its metadata's.
 	dead := e.write(7000)
 	e.close()
 	e.open(nil)
-	if !e.live(dead.ID) || e.state(dead.ID) != local.BlobPending || e.liveBytes() != 10000 {
-		t.Fatalf("after a crash: indexed %v, state %v, live %d; want indexed, pending, 10000", e.live(dead.ID), e.state(dead.ID), e.liveBytes())
-	}
-	claimed, err := e.meta.ClaimDeletes(ctx, time.Now().Add(2*PendingWindow), []string{dead.ID}, 1, nil)
-	if err != nil || len(claimed) != 1 {
-		t.Fatalf("claim the dead blob: %v %v", claimed, err)
-	}
-	for range 2 { // a reaper killed before FinishDeletes deletes again
-		if err := e.b.Delete(ctx, claimed...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.meta.FinishDeletes(ctx, []string{dead.ID}); err != nil {
-		t.Fatal(err)
-	}
-	if e.live(dead.ID) || e.live(kept.ID) != true || e.liveBytes() != 3000 {
-		t.Fatalf("after the reaper: dead indexed %v, kept indexed %v, live %d; want false, true, 3000", e.live(dead.ID), e.live(kept.ID), e.liveBytes())
+	if e.live(dead.ID) || e.state(dead.ID) != local.BlobUnknown || e.liveBytes() != 3000 {
+		t.Fatalf("after a crash: indexed %v, state %v, live %d; want not indexed, unknown, 3000", e.live(dead.ID), e.state(dead.ID), e.liveBytes())
 	}
 	u := e.records().usage[0]
-	if u.Dead() < 7000 {
-		t.Fatalf("usage %+v: the reaped blob is not counted dead", u)
+	if end := dead.Extents[0].Offset + dead.Extents[0].Length; u.Stream < end || u.Dead() < 7000 {
+		t.Fatalf("usage %+v after a crash: want the stream past %d and the leftover's 7000 bytes dead", u, end)
+	}
+	// Its ref, if a commit still came with it, is refused: no store is
+	// there to record it.
+	e.b.Close()
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "late", Size: 7000, Parts: []store.Part{{Number: 1, Size: 7000, Blob: dead}}}, nil); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh blob referenced with no store open: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	e.b = nil
+	// A reference read back from metadata is not fresh: once its blob
+	// is gone, a commit that names it is refused.
+	got, err := e.meta.GetObject(ctx, "b", "k", "")
+	if err != nil || got.Parts[0].Blob.Fresh {
+		t.Fatalf("read back: %+v %v", got.Parts, err)
+	}
+}
+
+// TestFreshBlobRefusedInCompactedVolume: once compaction marked a
+// volume, a metadata commit that references a fresh blob of it (one
+// whose PUT was still between its blob's commit and its metadata's) is
+// refused, so compaction never gives up a blob that metadata references:
+// every blob a commit references there is in the list compaction moves.
+func TestFreshBlobRefusedInCompactedVolume(t *testing.T) {
+	rt := &fakeRetirer{}
+	e := newCompactEnv(t, rt)
+	for i := range 7 {
+		e.put(fmt.Sprintf("o%d", i), 100<<10+i)
+	}
+	obj, _ := e.meta.GetObject(ctx, "b", "o0", "")
+	old := obj.Parts[0].Blob.Extents[0].Volume
+	late, err := store.WriteBlob(ctx, e.blobs, bytes.NewReader(make([]byte, 5000)), 5000, nil)
+	if err != nil || late.Extents[0].Volume != old {
+		t.Fatalf("late blob %+v: %v; want it in %s", late.Extents, err, old)
+	}
+	for i := 7; i < 12; i++ {
+		e.put(fmt.Sprintf("o%d", i), 100<<10)
+	}
+	for i := 1; i < 7; i++ {
+		e.del(fmt.Sprintf("o%d", i))
+	}
+	// MinAge is 1 ns here: the pass does not wait for the late PUT.
+	if _, err := e.b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.list(); len(got) != 1 || got[0] != old {
+		t.Fatalf("retired %v, want %s", got, old)
+	}
+	lateObj := store.Object{Key: "late", Size: late.Size, Parts: []store.Part{{Number: 1, Size: late.Size, Blob: late}}}
+	if _, _, err := e.meta.PutObject(ctx, "b", lateObj, nil); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh blob of a retired volume was referenced: %v", err)
+	}
+	if _, err := e.meta.GetObject(ctx, "b", "late", ""); !errors.Is(err, store.ErrNoSuchKey) {
+		t.Fatalf("the refused object exists: %v", err)
+	}
+	e.readAll("after compaction")
+
+	// With MinAge, a volume a blob was appended to within it is left
+	// alone (that blob's metadata commit may still come).
+	e.cfg.Compact.MinAge = time.Hour
+	e.close()
+	e.open()
+	// A volume written from its start to its end by this process.
+	openHex := func() string {
+		e.b.mu.Lock()
+		defer e.b.mu.Unlock()
+		if e.b.open == nil {
+			return ""
+		}
+		return e.b.open.Hex
+	}
+	n := 0
+	put := func() string {
+		e.put(fmt.Sprintf("n%d", n), 100<<10)
+		o, _ := e.meta.GetObject(ctx, "b", fmt.Sprintf("n%d", n), "")
+		n++
+		return o.Parts[0].Blob.Extents[0].Volume
+	}
+	first := put()
+	second := first
+	for second == first {
+		second = put()
+	}
+	for openHex() == second {
+		put()
+	}
+	// Its blobs' index entries are made old; its append is recent.
+	err = e.meta.Update(ctx, func(tx *bolt.Tx) error {
+		ix := tx.Bucket(usageRoot).Bucket(bucketBlobs)
+		var keys [][]byte
+		c := ix.Cursor()
+		pfx := []byte(second + "/")
+		for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			vb, _ := parseBlob(second, k, ix.Get(k))
+			if err := ix.Put(k, blobVal(vb.off, vb.n, time.Now().Add(-2*time.Hour))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if o, _ := e.meta.GetObject(ctx, "b", fmt.Sprintf("n%d", i), ""); o.Parts[0].Blob.Extents[0].Volume == second {
+			e.del(fmt.Sprintf("n%d", i))
+		}
+	}
+	if u := e.usage(second); u.Live != 0 || u.Stored() == 0 {
+		t.Fatalf("the second volume %+v is not all dead", u)
+	}
+	if _, err := e.b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.list()) != 1 || e.b.volState(second) != "" {
+		t.Fatalf("a volume appended to within MinAge was compacted: retired %v, state %q", rt.list(), e.b.volState(second))
 	}
 }
 
