@@ -37,6 +37,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -238,6 +239,8 @@ type Volume struct {
 	enc *volume.StreamEncoder
 	// lastAppend is when the last blob was appended (guarded by wmu).
 	lastAppend time.Time
+	// shaped is the length (stripes) recordShape last recorded.
+	shaped atomic.Uint64
 	// ends counts, per stripe, the blobs that end in it and whose Commit
 	// has not yet learnt its block size (set when the stripe is emitted:
 	// B, or b when a flush appended it short), guarded by smu.
@@ -843,8 +846,15 @@ func (b *Blobs) recordShape(v *Volume) error {
 			continue
 		}
 		info := c.Info()
+		if info.Length == v.shaped.Load() {
+			return nil // recorded already
+		}
 		stream := int64(info.Length) * v.Layout.StripeSize()
-		return b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength))
+		if err := b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength)); err != nil {
+			return err
+		}
+		v.shaped.Store(info.Length)
+		return nil
 	}
 	return nil
 }
