@@ -225,7 +225,9 @@ func (n *settleNet) calls(hexID string) []uint64 {
 // blobs in stripes its order may not cover yet (orders are extended in
 // batches); after the restart the store settles it (its order extended to
 // the full length of its cores) on its own, exactly once, and leaves the
-// new open volume alone.
+// new open volume alone. Settling records the volume's stream from its
+// cores: a blob whose PUT the crash cut before its metadata commit is
+// dead space in it, the referenced one live.
 func TestCrashedVolumeSettled(t *testing.T) {
 	net := &settleNet{testNet: testHosters(t, 4), settled: map[string][]uint64{}}
 	dir := t.TempDir()
@@ -238,12 +240,19 @@ func TestCrashedVolumeSettled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 2}, Shipper: net, Journal: meta, Remote: remote}
+	cfg := Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 2}, Shipper: net, Journal: meta, Remote: remote,
+		UsagePath: filepath.Join(dir, "volumes.db")}
 	b, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref, data, err := putRandom(ctx, b, 300000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reference(t, meta, ref)
+	// A blob whose PUT dies with the gateway, before its metadata commit.
+	dead, _, err := putRandom(ctx, b, 70000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +299,20 @@ func TestCrashedVolumeSettled(t *testing.T) {
 	got, err := readAll(ctx, b, ref, 0, ref.Size)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("blob after the crash: %v", err)
+	}
+	// Settling recorded the sealed volume's stream from its cores: the
+	// referenced blob is live, the one whose metadata never came is dead
+	// space within the stream.
+	us, err := b.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(us, func(u VolumeUsage) bool { return u.Volume == v.Hex })
+	if i < 0 {
+		t.Fatalf("no usage of the crashed volume: %+v", us)
+	}
+	if u, end := us[i], dead.Extents[0].Offset+dead.Extents[0].Length; u.Live != ref.Size || u.Stream != int64(length)*cfg.Layout.StripeSize() || u.Stream < end || u.Dead() < dead.Size {
+		t.Fatalf("usage of the crashed volume %+v: want %d live, a stream of %d stripes past %d, the lost PUT's %d bytes dead", u, ref.Size, length, end, dead.Size)
 	}
 	second, _, err := putRandom(ctx, b, 5000)
 	if err != nil {
