@@ -23,41 +23,56 @@ import (
 //	head     two slots (at 0 and at 64 KiB), each a committed head with a
 //	         sequence number and a checksum; commits rewrite them in turn
 //	data     blocks, back to back
-//	offsets  u64le start offset of every block in data
+//	offsets  u64le start offset of every block in data (derived from the
+//	         tree: rebuilt on open where it may not be durable)
 //	tree     48-byte record per tree node at index*48:
 //	         u64le size ‖ hash ‖ crc32c(u64le index ‖ size ‖ hash) ‖ "node"
 //	lock     flock'ed while open, so one process owns the core
 //
 // Commit protocol: blocks, offsets and nodes are written past everything
 // the current head covers (committed bytes are never overwritten), the new
-// head goes into the slot that does not hold the current head, and the
-// four files are fsynced at once: one round of fsyncs per commit, with no
-// file created, renamed or directory synced. The slot holding the current
-// head is never written, and everything it covers was durable before the
-// commit began, so a crash leaves either the new head with all it covers,
-// or a new head whose bytes are not all on disk, or a torn slot. On open
-// the newest slot with a valid checksum is taken; if it says its commit
-// was not synced before the slot was written, the commit is checked: its
-// blocks against its leaf nodes, its offsets, every new parent node
-// recomputed, and the writer's signature over the resulting tree. A
-// commit that fails the check is dropped (its slot is cleared) and the
-// other slot, the previous head, is taken. What lies past the head taken
-// is from an interrupted commit and is truncated. A commit of more than
-// 64 MiB syncs its data before writing the slot instead, so that the
-// check on open never re-reads more than that; a clean Close marks the
-// head synced so that a normal open checks nothing. Heads written by
-// older versions (a single record replaced by rename) are read as the
-// first slot. A commit that fails after it began writing (a failed write
-// or fsync) leaves the files in a state only recovery may judge (after a
-// failed fsync the kernel may have dropped dirty pages), so the storage
-// refuses further commits with ErrStorageFailed until it is reopened.
-// Init fsyncs the core directory and its parent, so a created core
-// survives a crash (directories above the parent that OpenFileStorage
-// created are the caller's to sync). Every
-// block read is also checked against its tree node by Core.Get, and every
-// node record carries a checksum, so damage after the fact is reported as
-// ErrCorrupt instead of served. A damaged newest head slot falls back to
-// the previous head like a torn one; both slots damaged is ErrCorrupt.
+// head goes into the slot that does not hold the current head, and data,
+// tree and head are fsynced at once: one round of fsyncs per commit, with
+// no file created, renamed or directory synced. The slot holding the
+// current head is never written, and everything it covers was durable
+// before the commit began, so a crash leaves either the new head with all
+// it covers, or a new head whose bytes are not all on disk, or a torn
+// slot. On open the newest slot with a valid checksum is taken; if it
+// says its commit was not synced before the slot was written, the commit
+// is checked: its blocks against its leaf nodes (back to back from where
+// the commit began), every new parent node recomputed, and the writer's
+// signature over the resulting tree. A commit that fails the check is
+// dropped (its slot is cleared) and the other slot, the previous head, is
+// taken. What lies past the head taken is from an interrupted commit and
+// is truncated. A commit of more than 64 MiB syncs its data before
+// writing the slot instead, so that the check on open never re-reads more
+// than that; a clean Close marks the head synced so that a normal open
+// checks nothing. Heads written by older versions (a single record
+// replaced by rename; slots without the offsets mark below) are read as
+// they were meant.
+//
+// The offsets file is not synced with every commit: each slot records how
+// far it was synced before the slot was written, and a commit syncs it
+// (in the same round) once 4096 blocks' offsets are unsynced. On open the
+// offsets past that mark are written again from the leaf nodes (block i
+// ends where block i+1 starts, the last at the head's byte length) and
+// synced, so a crash that lost or tore them costs at most 4096 leaf reads
+// plus the last commit's. An offset the leaves cannot give (between two
+// damaged leaf records) points past the data, so a read of that block
+// reports damage instead of serving other bytes. A clean Close syncs the
+// offsets too, so that a normal open rebuilds nothing.
+//
+// A commit that fails after it began writing (a failed write or fsync)
+// leaves the files in a state only recovery may judge (after a failed
+// fsync the kernel may have dropped dirty pages), so the storage refuses
+// further commits with ErrStorageFailed until it is reopened. Init
+// fsyncs the core directory and its parent, so a created core survives a
+// crash (directories above the parent that OpenFileStorage created are
+// the caller's to sync). Every block read is also checked against its
+// tree node by Core.Get, and every node record carries a checksum, so
+// damage after the fact is reported as ErrCorrupt instead of served. A
+// damaged newest head slot falls back to the previous head like a torn
+// one; both slots damaged is ErrCorrupt.
 type FileStorage struct {
 	dir  string
 	lock *os.File
@@ -79,6 +94,12 @@ type FileStorage struct {
 	// oneRoundMax is the largest commit synced in one round (tests lower
 	// it).
 	oneRoundMax uint64
+	// offsetsEvery is the most blocks whose offsets are left unsynced
+	// (tests change it).
+	offsetsEvery uint64
+	// offsetsSynced is the length up to which the offsets file is
+	// durable (guarded by cmu).
+	offsetsSynced uint64
 
 	// slot is the head slot (0 or 1) holding head, seq its sequence
 	// number, unverified whether it is flagged as not synced before it
@@ -98,7 +119,8 @@ const (
 	nodeRecord   = 48
 	headerMagic  = "DDHCHDR1"
 	headMagic    = "DDHCHED1" // the single head record of older versions
-	slotMagic    = "DDHCHED2"
+	slotMagic    = "DDHCHED3"
+	slotMagicV2  = "DDHCHED2" // a head slot of older versions (no offsetsSynced)
 	nodeMagic    = "node"
 	maxManifestB = 1 << 16
 	// headSlotSize is the size of a head slot: the second one starts
@@ -109,6 +131,11 @@ const (
 	oneRoundMax = 64 << 20
 	// slotUnverified flags a head written before its commit was synced.
 	slotUnverified = 1
+	// offsetsEvery is how many blocks' offsets may be left unsynced: a
+	// commit that takes the unsynced ones to that many syncs the offsets
+	// file too, so an open after a crash rebuilds at most that many
+	// (plus the last commit's blocks, which it checks anyway).
+	offsetsEvery = 4096
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -119,7 +146,7 @@ func OpenFileStorage(dir string) (*FileStorage, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open storage: %w", err)
 	}
-	s := &FileStorage{dir: dir, syncDir: fsyncDir, syncFile: (*os.File).Sync, oneRoundMax: oneRoundMax}
+	s := &FileStorage{dir: dir, syncDir: fsyncDir, syncFile: (*os.File).Sync, oneRoundMax: oneRoundMax, offsetsEvery: offsetsEvery}
 	var err error
 	if s.lock, err = lockDir(filepath.Join(dir, "lock")); err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", dir, err)
@@ -162,9 +189,77 @@ func (s *FileStorage) recover() error {
 	if err := s.loadHead(); err != nil {
 		return err
 	}
+	// The offsets past what was synced may not have reached the disk:
+	// they are written again from the tree.
+	if err := s.rebuildOffsets(); err != nil {
+		return err
+	}
 	// Everything past the head is from an interrupted commit: drop it, and
 	// check that what the head covers is there.
 	return s.truncatePastHead()
+}
+
+// rebuildOffsets writes the offsets of blocks s.offsetsSynced..length
+// from their leaf nodes (the tree is durable, the offsets file is synced
+// only now and then) and syncs them. Block i starts where block i+1
+// starts less its size, the last one ends at the head's byte length;
+// going down from there, then up from the start of the first block (the
+// size of the roots before it), a damaged leaf record stops a pass. An
+// offset neither pass finds (between two damaged leaves) is set to the
+// byte length: a read of that block then reports damage, as for the
+// damaged leaves themselves, and the core is repaired like any other.
+func (s *FileStorage) rebuildOffsets() error {
+	w, h := s.offsetsSynced, s.head
+	if w >= h.Length {
+		return nil
+	}
+	n := h.Length - w
+	offs := make([]uint64, n)
+	known := make([]bool, n)
+	end := h.ByteLength
+	for i := h.Length; i > w; i-- {
+		leaf, err := s.readNode(2 * (i - 1))
+		if err != nil || leaf.Size > end {
+			break
+		}
+		end -= leaf.Size
+		offs[i-1-w], known[i-1-w] = end, true
+	}
+	if !known[0] {
+		var pos uint64
+		ok := true
+		for _, idx := range flattree.FullRoots(nil, 2*w) {
+			r, err := s.readNode(idx)
+			if err != nil {
+				ok = false
+				break
+			}
+			pos += r.Size
+		}
+		for i := w; ok && i < h.Length && !known[i-w] && pos <= h.ByteLength; i++ {
+			offs[i-w], known[i-w] = pos, true
+			leaf, err := s.readNode(2 * i)
+			if err != nil {
+				break
+			}
+			pos += leaf.Size
+		}
+	}
+	buf := make([]byte, 8*n)
+	for i, off := range offs {
+		if !known[i] {
+			off = h.ByteLength
+		}
+		binary.LittleEndian.PutUint64(buf[8*i:], off)
+	}
+	if _, err := s.offsets.WriteAt(buf, int64(w)*8); err != nil {
+		return fmt.Errorf("rebuild offsets: %w", err)
+	}
+	if err := s.syncFile(s.offsets); err != nil {
+		return fmt.Errorf("rebuild offsets: %w", err)
+	}
+	s.offsetsSynced = h.Length
+	return nil
 }
 
 // truncatePastHead cuts the files to what s.head covers and checks that
@@ -251,6 +346,7 @@ func (s *FileStorage) loadHead() error {
 			}
 		}
 		s.head, s.slot, s.seq, s.unverified = sl.head, sl.index, sl.seq, sl.flags&slotUnverified != 0
+		s.offsetsSynced = sl.offsetsSynced
 		return nil
 	}
 	return fmt.Errorf("%w: head file: no head whose commit is intact: %w", ErrCorrupt, firstErr)
@@ -268,9 +364,10 @@ func (s *FileStorage) clearSlot(i int) error {
 }
 
 // verifyCommit checks that the commit sl records (from its base to its
-// head) is on disk whole: every block against its leaf node and offset,
-// every new parent node against its recomputation, and the writer's
-// signature over the resulting tree.
+// head) is on disk whole: every block against its leaf node (the blocks
+// lie back to back from the base's byte length), every new parent node
+// against its recomputation, and the writer's signature over the
+// resulting tree. Offsets are not checked: recovery rebuilds them.
 func (s *FileStorage) verifyCommit(sl headSlot) error {
 	h := sl.head
 	if sl.baseLength > h.Length || sl.baseByteLength > h.ByteLength {
@@ -279,7 +376,7 @@ func (s *FileStorage) verifyCommit(sl headSlot) error {
 	for _, f := range []struct {
 		file *os.File
 		size uint64
-	}{{s.data, h.ByteLength}, {s.offsets, 8 * h.Length}, {s.tree, treeFileSize(h.Length)}} {
+	}{{s.data, h.ByteLength}, {s.tree, treeFileSize(h.Length)}} {
 		st, err := f.file.Stat()
 		if err != nil {
 			return err
@@ -296,19 +393,12 @@ func (s *FileStorage) verifyCommit(sl headSlot) error {
 		}
 		roots = append(roots, n)
 	}
-	offs := make([]byte, 8*(h.Length-sl.baseLength))
-	if _, err := s.offsets.ReadAt(offs, int64(sl.baseLength)*8); err != nil {
-		return fmt.Errorf("%w: offsets: %w", ErrCorrupt, err)
-	}
 	pos := sl.baseByteLength
 	var buf []byte
 	for i := sl.baseLength; i < h.Length; i++ {
 		leaf, err := s.readNode(2 * i)
 		if err != nil {
 			return err
-		}
-		if off := binary.LittleEndian.Uint64(offs[8*(i-sl.baseLength):]); off != pos {
-			return fmt.Errorf("%w: block %d at offset %d, want %d", ErrCorrupt, i, off, pos)
 		}
 		if leaf.Size > h.ByteLength-pos {
 			return fmt.Errorf("%w: block %d of %d bytes beyond the head", ErrCorrupt, i, leaf.Size)
@@ -405,15 +495,22 @@ type headSlot struct {
 	// baseLength and baseByteLength are the head the commit started from
 	// (what a check of an unverified slot starts from).
 	baseLength, baseByteLength uint64
+	// offsetsSynced is the length up to which the offsets file was
+	// durable before the slot was written; the offsets of later blocks
+	// are rebuilt from the tree on open.
+	offsetsSynced uint64
 }
 
 // encodeHeadSlot encodes a head slot:
 //
-//	"DDHCHED2" ‖ u64le seq ‖ flags ‖ u64le length ‖ u64le byteLength ‖
+//	"DDHCHED3" ‖ u64le seq ‖ flags ‖ u64le length ‖ u64le byteLength ‖
 //	u64le fork ‖ u64le baseLength ‖ u64le baseByteLength ‖
-//	u32le n ‖ n bytes signature ‖ crc32c of all before
+//	u64le offsetsSynced ‖ u32le n ‖ n bytes signature ‖ crc32c of all
+//	before
+//
+// ("DDHCHED2", of earlier versions, lacks offsetsSynced.)
 func encodeHeadSlot(sl headSlot) []byte {
-	b := make([]byte, 0, len(slotMagic)+8+1+5*8+4+len(sl.head.Signature)+4)
+	b := make([]byte, 0, len(slotMagic)+8+1+6*8+4+len(sl.head.Signature)+4)
 	b = append(b, slotMagic...)
 	b = binary.LittleEndian.AppendUint64(b, sl.seq)
 	b = append(b, sl.flags)
@@ -422,6 +519,7 @@ func encodeHeadSlot(sl headSlot) []byte {
 	b = binary.LittleEndian.AppendUint64(b, sl.head.Fork)
 	b = binary.LittleEndian.AppendUint64(b, sl.baseLength)
 	b = binary.LittleEndian.AppendUint64(b, sl.baseByteLength)
+	b = binary.LittleEndian.AppendUint64(b, sl.offsetsSynced)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(sl.head.Signature)))
 	b = append(b, sl.head.Signature...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -429,7 +527,10 @@ func encodeHeadSlot(sl headSlot) []byte {
 
 // decodeHeadSlot decodes the slot at the start of b (what follows the
 // record is ignored); a record of an older version ("DDHCHED1", the whole
-// head file then) is a synced slot of sequence 0.
+// head file then) is a synced slot of sequence 0. Older versions synced
+// the offsets file with every commit: a slot they wrote ("DDHCHED1",
+// "DDHCHED2") has offsets synced up to its head if it was synced, up to
+// its base if not.
 func decodeHeadSlot(b []byte) (headSlot, error) {
 	bad := func(why string) (headSlot, error) {
 		return headSlot{}, fmt.Errorf("%w: head slot: %s", ErrCorrupt, why)
@@ -438,7 +539,9 @@ func decodeHeadSlot(b []byte) (headSlot, error) {
 	var fixed int
 	switch {
 	case len(b) >= len(slotMagic) && string(b[:len(slotMagic)]) == slotMagic:
-		fixed = len(slotMagic) + 8 + 1 + 5*8 + 4
+		fixed = len(slotMagic) + 8 + 1 + 6*8 + 4
+	case len(b) >= len(slotMagicV2) && string(b[:len(slotMagicV2)]) == slotMagicV2:
+		fixed = len(slotMagicV2) + 8 + 1 + 5*8 + 4
 	case len(b) >= len(headMagic) && string(b[:len(headMagic)]) == headMagic:
 		fixed = len(headMagic) + 3*8 + 4
 	default:
@@ -456,16 +559,29 @@ func decodeHeadSlot(b []byte) (headSlot, error) {
 		return bad("checksum mismatch")
 	}
 	p := body[len(slotMagic):]
-	if string(b[:len(headMagic)]) == headMagic {
+	magic := string(b[:len(slotMagic)])
+	if magic == headMagic {
 		sl.head = Head{Length: binary.LittleEndian.Uint64(p[0:]), ByteLength: binary.LittleEndian.Uint64(p[8:]), Fork: binary.LittleEndian.Uint64(p[16:])}
+		sl.baseLength, sl.baseByteLength = sl.head.Length, sl.head.ByteLength
 	} else {
 		sl.seq, sl.flags = binary.LittleEndian.Uint64(p[0:]), p[8]
 		p = p[9:]
 		sl.head = Head{Length: binary.LittleEndian.Uint64(p[0:]), ByteLength: binary.LittleEndian.Uint64(p[8:]), Fork: binary.LittleEndian.Uint64(p[16:])}
 		sl.baseLength, sl.baseByteLength = binary.LittleEndian.Uint64(p[24:]), binary.LittleEndian.Uint64(p[32:])
 	}
+	switch {
+	case magic == slotMagic:
+		sl.offsetsSynced = binary.LittleEndian.Uint64(p[40:])
+	case sl.flags&slotUnverified != 0:
+		sl.offsetsSynced = sl.baseLength
+	default:
+		sl.offsetsSynced = sl.head.Length
+	}
 	if sl.head.Length >= MaxLength {
 		return bad(fmt.Sprintf("length %d", sl.head.Length))
+	}
+	if sl.offsetsSynced > sl.head.Length {
+		return bad(fmt.Sprintf("offsets synced to %d beyond the length %d", sl.offsetsSynced, sl.head.Length))
 	}
 	sl.head.Signature = bytes.Clone(body[fixed:])
 	return sl, nil
@@ -509,6 +625,8 @@ func (s *FileStorage) SetNoSync(off bool) {
 		// A commit relies on the head before it being durable.
 		if err := s.syncFiles(s.data, s.offsets, s.tree, s.headF); err != nil {
 			s.failed = err
+		} else {
+			s.offsetsSynced = s.committedLength()
 		}
 	}
 	s.noSync = off
@@ -529,7 +647,15 @@ func (s *FileStorage) Sync() error {
 			return fmt.Errorf("sync %s: %w", f.Name(), err)
 		}
 	}
+	s.offsetsSynced = s.committedLength()
 	return s.syncDir(s.dir)
+}
+
+// committedLength is the head's length (cmu is held, mu is not).
+func (s *FileStorage) committedLength() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.head.Length
 }
 
 func fsyncDir(dir string) error {
@@ -570,6 +696,7 @@ func (s *FileStorage) Init(_ context.Context, h Header) error {
 		}
 		s.headF, s.slot, s.seq, s.unverified = f, 0, 0, false
 	}
+	s.offsetsSynced = 0
 	// The core directory may be new: make its entry durable too.
 	if err := s.syncDir(filepath.Dir(s.dir)); err != nil {
 		return fmt.Errorf("init storage: %w", err)
@@ -793,7 +920,7 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 			return fmt.Errorf("commit: node %d beyond length %d", n.Index, c.Head.Length)
 		}
 	}
-	sl := headSlot{index: 1 - s.slot, seq: s.seq + 1, head: c.Head, baseLength: old.Length, baseByteLength: old.ByteLength}
+	sl := headSlot{index: 1 - s.slot, seq: s.seq + 1, head: c.Head, baseLength: old.Length, baseByteLength: old.ByteLength, offsetsSynced: s.offsetsSynced}
 	if n := len(encodeHeadSlot(sl)); n > headSlotSize {
 		return fmt.Errorf("commit: head of %d bytes (signature of %d), at most %d", n, len(c.Head.Signature), headSlotSize)
 	}
@@ -834,12 +961,19 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 	// One round of fsyncs for the blocks and the head together (a crash
 	// before it ends is caught by the check on open), unless the commit
 	// is large: then the blocks are synced first and the head after, so
-	// that the check on open never has much to re-read.
+	// that the check on open never has much to re-read. The offsets file
+	// is synced only once offsetsEvery blocks' offsets are unsynced (on
+	// open they are rebuilt from the tree): the slot records how far it
+	// was synced before the slot was written.
 	oneRound := s.noSync || size <= s.oneRoundMax
+	syncOffsets := !s.noSync && (!oneRound || c.Head.Length-s.offsetsSynced >= s.offsetsEvery)
 	if oneRound {
 		sl.flags = slotUnverified
-	} else if err := s.syncFiles(s.data, s.offsets, s.tree); err != nil {
-		return err
+	} else {
+		if err := s.syncFiles(s.data, s.offsets, s.tree); err != nil {
+			return err
+		}
+		sl.offsetsSynced = c.Head.Length
 	}
 	if _, err := s.headF.WriteAt(encodeHeadSlot(sl), s.slotOffset(sl.index)); err != nil {
 		return fmt.Errorf("commit: head: %w", err)
@@ -847,11 +981,17 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 	if !s.noSync {
 		files := []*os.File{s.headF}
 		if oneRound {
-			files = append(files, s.data, s.offsets, s.tree)
+			files = append(files, s.data, s.tree)
+			if syncOffsets {
+				files = append(files, s.offsets)
+			}
 		}
 		if err := s.syncFiles(files...); err != nil {
 			return err
 		}
+	}
+	if syncOffsets {
+		s.offsetsSynced = c.Head.Length
 	}
 	s.slot, s.seq, s.unverified = sl.index, sl.seq, oneRound
 	h := c.Head
@@ -966,12 +1106,15 @@ func (s *FileStorage) Close() error {
 	}
 	s.closed = true
 	var err error
-	if s.unverified && s.failed == nil && !s.noSync && s.headF != nil {
-		// Every commit was synced whole: say so in the other slot, so
-		// that the next open has nothing to check.
-		sl := headSlot{index: 1 - s.slot, seq: s.seq + 1, head: s.head, baseLength: s.head.Length, baseByteLength: s.head.ByteLength}
-		if _, err = s.headF.WriteAt(encodeHeadSlot(sl), s.slotOffset(sl.index)); err == nil {
-			err = s.syncFile(s.headF)
+	if (s.unverified || s.offsetsSynced < s.head.Length) && s.failed == nil && !s.noSync && s.headF != nil {
+		// Every commit was synced whole: say so in the other slot, with
+		// the offsets synced too, so that the next open has nothing to
+		// check or rebuild.
+		sl := headSlot{index: 1 - s.slot, seq: s.seq + 1, head: s.head, baseLength: s.head.Length, baseByteLength: s.head.ByteLength, offsetsSynced: s.head.Length}
+		if err = s.syncFile(s.offsets); err == nil {
+			if _, err = s.headF.WriteAt(encodeHeadSlot(sl), s.slotOffset(sl.index)); err == nil {
+				err = s.syncFile(s.headF)
+			}
 		}
 		if err != nil {
 			err = fmt.Errorf("close storage: mark head synced: %w", err)

@@ -46,8 +46,10 @@ func openFileCore(t testing.TB, dir string, priv ed25519.PrivateKey) *Core {
 
 // TestFileStorageSyncsDirectories checks that Init makes the new core's
 // directory entry durable (the parent is fsynced), and that a commit is
-// one round of fsyncs: each of the four files once, no directory (the
-// head is rewritten in place, no file is created or renamed).
+// one round of fsyncs: data, tree and head once each, no directory (the
+// head is rewritten in place, no file is created or renamed); the
+// offsets file is synced by the commit that takes the blocks whose
+// offsets are unsynced to offsetsEvery, and the slots record how far.
 func TestFileStorageSyncsDirectories(t *testing.T) {
 	ctx := context.Background()
 	parent := t.TempDir()
@@ -74,15 +76,28 @@ func TestFileStorageSyncsDirectories(t *testing.T) {
 		t.Fatalf("init synced %q, want %q and its parent", synced, dir)
 	}
 	synced = nil
-	for round := range 3 {
+	st.offsetsEvery = 7
+	// Lengths 3, 6: offsets unsynced; 9: synced (9 >= 7); 12: unsynced
+	// again (3 since 9); 15: unsynced (6); 18: synced.
+	for round := range 6 {
 		files = nil
-		appendTestBlocks(t, c, uint64(round*3), uint64(round*3+3))
+		end := uint64(round*3 + 3)
+		appendTestBlocks(t, c, end-3, end)
 		if len(synced) != 0 {
 			t.Fatalf("commit synced directories %q", synced)
 		}
 		slices.Sort(files)
-		if !slices.Equal(files, []string{"data", "head", "offsets", "tree"}) {
-			t.Fatalf("commit synced %q, want each of data, head, offsets, tree once", files)
+		want := []string{"data", "head", "tree"}
+		if end == 9 || end == 18 {
+			want = []string{"data", "head", "offsets", "tree"}
+		}
+		if !slices.Equal(files, want) {
+			t.Fatalf("commit to %d synced %q, want %q", end, files, want)
+		}
+		raw, _ := os.ReadFile(filepath.Join(dir, "head"))
+		wantSynced := map[uint64]uint64{3: 0, 6: 0, 9: 0, 12: 9, 15: 9, 18: 9}[end]
+		if sl := newestSlot(t, raw); sl.offsetsSynced != wantSynced {
+			t.Fatalf("slot of the commit to %d: offsets synced to %d, want %d", end, sl.offsetsSynced, wantSynced)
 		}
 	}
 	entries, err := os.ReadDir(dir)
@@ -131,8 +146,8 @@ func TestFileStorageLargeCommitSyncsDataFirst(t *testing.T) {
 	if _, err := c.Append(context.Background(), []byte("small")); err != nil {
 		t.Fatal(err)
 	}
-	if len(order) != 4 || !slices.Contains(order, "head(seq 2, flags 1)") {
-		t.Fatalf("small commit synced %q, want all four at once", order)
+	if len(order) != 3 || !slices.Contains(order, "head(seq 2, flags 1)") || slices.Contains(order, "offsets") {
+		t.Fatalf("small commit synced %q, want data, tree and head at once", order)
 	}
 	c.Close()
 	c = openFileCore(t, dir, priv)
@@ -355,7 +370,8 @@ func overwrite(t *testing.T, path string, off int64, b []byte) {
 // commit syncs blocks and head in one round). Each such state reopens at
 // the first commit's head, with every block of it intact, drops the
 // broken head for good, and takes new commits; a crash that left all of
-// the commit on disk reopens at the second head.
+// the commit on disk reopens at the second head, whatever became of the
+// offsets (no commit here synced them: they are rebuilt).
 func TestFileStorageCrashBetweenDataAndHead(t *testing.T) {
 	ctx := context.Background()
 	priv := testKey(45)
@@ -372,8 +388,13 @@ func TestFileStorageCrashBetweenDataAndHead(t *testing.T) {
 		{"all written", func(string) {}, 12},
 		{"blocks missing", func(dir string) { os.Truncate(filepath.Join(dir, "data"), dataAt7+10) }, 7},
 		{"block zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "data"), dataAt7+int64(len(testBlock(7)))+5, zeros) }, 7},
-		{"offsets missing", func(dir string) { os.Truncate(filepath.Join(dir, "offsets"), 8*9) }, 7},
-		{"offset zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "offsets"), 8*10, make([]byte, 8)) }, 7},
+		// Offsets are not synced with a commit: recovery rebuilds them.
+		{"offsets missing", func(dir string) { os.Truncate(filepath.Join(dir, "offsets"), 8*9) }, 12},
+		{"offset zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "offsets"), 8*10, make([]byte, 8)) }, 12},
+		{"offsets gone, blocks missing", func(dir string) {
+			os.Truncate(filepath.Join(dir, "offsets"), 0)
+			os.Truncate(filepath.Join(dir, "data"), dataAt7+10)
+		}, 7},
 		{"tree missing", func(dir string) { os.Truncate(filepath.Join(dir, "tree"), nodeRecord*15) }, 7},
 		{"leaf zeroed", func(dir string) { overwrite(t, filepath.Join(dir, "tree"), nodeRecord*18, make([]byte, nodeRecord)) }, 7},
 		// Node 19 is the parent of leaves 18 and 20, made by the second commit.
@@ -602,5 +623,214 @@ func TestGetRangeUnchecked(t *testing.T) {
 	f.Close()
 	if _, err := read(fc, 2, 8, 1<<30); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged offsets: %v", err)
+	}
+}
+
+// killAfterCommits makes a core of 32 blocks in four commits of 8 and
+// leaves it as a killed process does (no clean close); no commit synced
+// the offsets file. It returns the directory.
+func killAfterCommits(t *testing.T, priv []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	st, c := newFileCore(t, dir, priv)
+	st.offsetsEvery = 1 << 20
+	for from := uint64(0); from < 32; from += 8 {
+		appendTestBlocks(t, c, from, from+8)
+	}
+	st.closeFiles()
+	return dir
+}
+
+// readAllUnchecked reads blocks [start, end) with GetRangeUnchecked.
+func readAllUnchecked(t *testing.T, c *Core, start, end uint64) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for start < end {
+		var got [][]byte
+		n, err := c.GetRangeUnchecked(context.Background(), start, end, 1<<30, func(sizes []int) ([][]byte, error) {
+			for _, sz := range sizes {
+				got = append(got, make([]byte, sz))
+			}
+			return got, nil
+		})
+		if err != nil {
+			t.Fatalf("range from %d: %v", start, err)
+		}
+		out = append(out, got...)
+		start += uint64(n)
+	}
+	return out
+}
+
+// TestFileStorageOffsetsRebuilt: commits do not sync the offsets file, so
+// a crash may leave it short, zeroed or holding anything past what was
+// synced; the open after it rebuilds those offsets from the tree, every
+// block reads back (checked and unchecked), and a clean close records
+// them synced, so that the next open rebuilds nothing.
+func TestFileStorageOffsetsRebuilt(t *testing.T) {
+	priv := testKey(48)
+	junk := bytes.Repeat([]byte{0xee}, 8*40)
+	cases := map[string]func(path string){
+		"gone":      func(p string) { os.Truncate(p, 0) },
+		"half":      func(p string) { os.Truncate(p, 8*16+3) },
+		"zeroed":    func(p string) { overwrite(t, p, 0, make([]byte, 8*32)) },
+		"junk":      func(p string) { overwrite(t, p, 0, junk) },
+		"untouched": func(string) {},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := killAfterCommits(t, priv)
+			damage(filepath.Join(dir, "offsets"))
+			c := openFileCore(t, dir, priv)
+			if c.Length() != 32 {
+				t.Fatalf("reopened at %d, want 32", c.Length())
+			}
+			checkCore(t, c)
+			for i, b := range readAllUnchecked(t, c, 0, 32) {
+				if !bytes.Equal(b, testBlock(uint64(i))) {
+					t.Fatalf("unchecked block %d differs", i)
+				}
+			}
+			appendTestBlocks(t, c, 32, 40)
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := os.ReadFile(filepath.Join(dir, "head"))
+			if sl := newestSlot(t, raw); sl.offsetsSynced != 40 || sl.head.Length != 40 {
+				t.Fatalf("after a clean close: slot %+v, want offsets synced to 40", sl)
+			}
+			c = openFileCore(t, dir, priv)
+			defer c.Close()
+			checkCore(t, c)
+		})
+	}
+}
+
+// TestFileStorageOffsetsSyncedAreKept: offsets the slot records as synced
+// are durable and not rebuilt, so damage to them after the fact is
+// reported by reads (as damage to any stored byte is), while offsets past
+// that point are rebuilt; an open rebuilds at most offsetsEvery of them
+// plus the last commit's.
+func TestFileStorageOffsetsSyncedAreKept(t *testing.T) {
+	ctx := context.Background()
+	priv := testKey(49)
+	dir := t.TempDir()
+	st, c := newFileCore(t, dir, priv)
+	st.offsetsEvery = 10
+	for from := uint64(0); from < 24; from += 4 {
+		appendTestBlocks(t, c, from, from+4)
+	}
+	// Synced by the commits to 12 and to 24 (12 since 12): the newest
+	// slot, written by the commit to 24, records 12.
+	raw, _ := os.ReadFile(filepath.Join(dir, "head"))
+	if sl := newestSlot(t, raw); sl.offsetsSynced != 12 {
+		t.Fatalf("newest slot: offsets synced to %d, want 12", sl.offsetsSynced)
+	}
+	st.closeFiles()
+	var ob [8]byte
+	binary.LittleEndian.PutUint64(ob[:], 1)
+	overwrite(t, filepath.Join(dir, "offsets"), 8*5, ob[:])  // synced
+	overwrite(t, filepath.Join(dir, "offsets"), 8*15, ob[:]) // not synced
+	c = openFileCore(t, dir, priv)
+	defer c.Close()
+	if _, err := c.Get(ctx, 5); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("block 5 behind a damaged synced offset: %v", err)
+	}
+	for i := uint64(6); i < 24; i++ {
+		b, err := c.Get(ctx, i)
+		if err != nil || !bytes.Equal(b, testBlock(i)) {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+}
+
+// TestFileStorageOffsetsRebuiltAroundDamage: a leaf record damaged among
+// the blocks whose offsets are rebuilt does not keep the core from
+// opening: offsets are found from both ends, that block's read reports
+// the damage, every other block reads back; between two damaged leaves
+// the offsets cannot be known and those blocks report damage too, never
+// wrong bytes.
+func TestFileStorageOffsetsRebuiltAroundDamage(t *testing.T) {
+	ctx := context.Background()
+	priv := testKey(50)
+	for _, damaged := range [][]uint64{{10}, {10, 13}} {
+		t.Run(fmt.Sprint(damaged), func(t *testing.T) {
+			dir := killAfterCommits(t, priv)
+			os.Truncate(filepath.Join(dir, "offsets"), 0)
+			for _, i := range damaged {
+				overwrite(t, filepath.Join(dir, "tree"), int64(2*i)*nodeRecord+3, []byte{0xff ^ 0x5a})
+			}
+			c := openFileCore(t, dir, priv)
+			defer c.Close()
+			if c.Length() != 32 {
+				t.Fatalf("reopened at %d, want 32", c.Length())
+			}
+			for i := range uint64(32) {
+				b, err := c.Get(ctx, i)
+				bad := slices.Contains(damaged, i) || len(damaged) == 2 && i > damaged[0] && i <= damaged[1]
+				if bad {
+					if !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("block %d: %v, want ErrCorrupt", i, err)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(b, testBlock(i)) {
+					t.Fatalf("block %d: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// encodeHeadSlotV2 is a head slot as earlier versions wrote it
+// ("DDHCHED2": no offsetsSynced; they synced offsets with every commit).
+func encodeHeadSlotV2(sl headSlot) []byte {
+	b := []byte(slotMagicV2)
+	b = binary.LittleEndian.AppendUint64(b, sl.seq)
+	b = append(b, sl.flags)
+	for _, v := range []uint64{sl.head.Length, sl.head.ByteLength, sl.head.Fork, sl.baseLength, sl.baseByteLength} {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(sl.head.Signature)))
+	b = append(b, sl.head.Signature...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// TestFileStorageSlotV2: a head slot of the previous version reads with
+// its offsets synced up to its head when it was synced, up to its base
+// when not (that commit's offsets are then rebuilt).
+func TestFileStorageSlotV2(t *testing.T) {
+	priv := testKey(51)
+	for _, unverified := range []bool{false, true} {
+		dir := killAfterCommits(t, priv)
+		raw, _ := os.ReadFile(filepath.Join(dir, "head"))
+		sl := newestSlot(t, raw)
+		if !unverified {
+			sl.flags, sl.baseLength, sl.baseByteLength = 0, sl.head.Length, sl.head.ByteLength
+		}
+		v2 := encodeHeadSlotV2(sl)
+		got, err := decodeHeadSlot(v2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(32)
+		if unverified {
+			want = 24
+		}
+		if got.offsetsSynced != want || got.head.Length != 32 || got.seq != sl.seq || got.baseLength != sl.baseLength {
+			t.Fatalf("v2 slot (unverified %v) read as %+v, want offsets synced to %d", unverified, got, want)
+		}
+		// Older versions synced the offsets: the last commit's are lost
+		// at most, and only from an unverified slot.
+		overwrite(t, filepath.Join(dir, "head"), int64(sl.index)*headSlotSize, v2)
+		if unverified {
+			os.Truncate(filepath.Join(dir, "offsets"), 8*24)
+		}
+		c := openFileCore(t, dir, priv)
+		if c.Length() != 32 {
+			t.Fatalf("v2 slot: reopened at %d", c.Length())
+		}
+		checkCore(t, c)
+		c.Close()
 	}
 }

@@ -5,7 +5,9 @@
 //     after fsync) in MB/s, process CPU per push and per MB, and its ratio
 //     to raw writes of the same bytes to a file with an fsync per 4 MiB
 //     ("x-fsync"); BenchmarkIngestSmallPushes the same with pushes of 4
-//     blocks (a gateway's push per core for a 1 MiB object).
+//     blocks (a gateway's push per core for a 1 MiB object),
+//     BenchmarkIngestBlockPushes with pushes of one block (64 KiB
+//     objects).
 //   - BenchmarkServeProof / BenchmarkServeBlock: block+proof (and bare
 //     block) reads, 4 concurrent clients, in MB/s and requests/s, with the
 //     ratio to plain file serving of 64 KiB ranges by a minimal net/http
@@ -122,6 +124,11 @@ func BenchmarkIngest(b *testing.B) { benchIngest(b, perPush) }
 // the cost per push (HTTP, assignment check, fsyncs, the follower's
 // look at the core) weighs more than with 4 MiB pushes.
 func BenchmarkIngestSmallPushes(b *testing.B) { benchIngest(b, 4) }
+
+// BenchmarkIngestBlockPushes pushes one block at a time, what a hoster
+// gets per core for a 64 KiB object: the cost per push is all fixed
+// cost (HTTP, assignment check, signature check, one commit's fsyncs).
+func BenchmarkIngestBlockPushes(b *testing.B) { benchIngest(b, 1) }
 
 // benchIngest pushes b.N pushes of per blocks each and reports MB/s, the
 // process CPU time (client and server: the client signs every push) per

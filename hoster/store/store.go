@@ -2,7 +2,9 @@
 // under DIR/cores/<key hex>/ (each commit fsynced, crash safe) and the
 // daemon's own state in a bbolt database DIR/state.db (every update
 // fsynced before it returns): assignments, commit and challenge
-// bookkeeping, the last chain height seen, damaged blocks.
+// bookkeeping, the last chain height seen, damaged blocks. The
+// assignments are also kept in memory (loaded on Open, changed after each
+// durable update), so that the checks a push makes cost no transaction.
 //
 // A core is held only while some assignment references it: Append refuses
 // blocks for a key no assignment names (ErrNotAssigned), and every block
@@ -12,15 +14,19 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -116,6 +122,8 @@ type Store struct {
 	mu    sync.Mutex
 	cores map[[32]byte]*held
 
+	ix index // the assignments, in memory
+
 	used atomic.Uint64 // bytes of core data held
 }
 
@@ -146,6 +154,10 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s := &Store{dir: dir, db: db, log: log, cores: map[[32]byte]*held{}}
+	if err := s.ix.load(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	used, err := s.scanUsed(context.Background())
 	if err != nil {
 		s.Close()
@@ -177,23 +189,53 @@ func (s *Store) coreDir(key [32]byte) string {
 
 // --- assignments ---
 
-// PutAssignment records or updates an assignment (durably).
+// PutAssignment records or updates an assignment (durably). The
+// in-memory index is updated once the record is durable.
 func (s *Store) PutAssignment(a Assignment) error {
 	v, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketAssignments).Put(a.Slot.bytes(), v); err != nil {
+	// The index holds what a read of the record gives (JSON drops empty
+	// slices, for one).
+	var rec Assignment
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return err
+	}
+	s.ix.wmu.Lock()
+	defer s.ix.wmu.Unlock()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAssignments)
+		if old := b.Get(a.Slot.bytes()); old != nil {
+			// The slot named another core: its entry in that core's
+			// index goes.
+			var prev Assignment
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return err
+			}
+			if prev.Key != a.Key {
+				if err := tx.Bucket(bucketCoreSlots).Delete(append(prev.Key[:], a.Slot.bytes()...)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := b.Put(a.Slot.bytes(), v); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketCoreSlots).Put(append(a.Key[:], a.Slot.bytes()...), nil)
 	})
+	if err != nil {
+		return err
+	}
+	s.ix.put(rec)
+	return nil
 }
 
 // DeleteAssignment forgets a slot (the hoster no longer holds it).
 func (s *Store) DeleteAssignment(slot Slot) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	s.ix.wmu.Lock()
+	defer s.ix.wmu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAssignments)
 		v := b.Get(slot.bytes())
 		if v == nil {
@@ -211,76 +253,154 @@ func (s *Store) DeleteAssignment(slot Slot) error {
 		}
 		return b.Delete(slot.bytes())
 	})
+	if err != nil {
+		return err
+	}
+	s.ix.delete(slot)
+	return nil
 }
 
 // Assignment returns the record of slot.
 func (s *Store) Assignment(slot Slot) (Assignment, bool, error) {
-	var a Assignment
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketAssignments).Get(slot.bytes())
-		if v == nil {
-			return nil
-		}
-		ok = true
-		return json.Unmarshal(v, &a)
-	})
-	return a, ok, err
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	a, ok := s.ix.bySlot[slot]
+	return a.clone(), ok, nil
 }
 
-// Assignments lists every recorded assignment.
+// Assignments lists every recorded assignment, in slot order.
 func (s *Store) Assignments() ([]Assignment, error) {
-	return listJSON[Assignment](s, bucketAssignments)
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return s.ix.list(maps.Keys(s.ix.bySlot)), nil
 }
 
-// AssignmentsOf lists the assignments of core key.
+// AssignmentsOf lists the assignments of core key, in slot order.
 func (s *Store) AssignmentsOf(key [32]byte) ([]Assignment, error) {
-	var out []Assignment
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketCoreSlots).Cursor()
-		ab := tx.Bucket(bucketAssignments)
-		for k, _ := c.Seek(key[:]); k != nil && bytes.HasPrefix(k, key[:]); k, _ = c.Next() {
-			v := ab.Get(k[32:])
-			if v == nil {
-				continue
-			}
-			var a Assignment
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return nil
-	})
-	return out, err
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return s.ix.list(maps.Keys(s.ix.byKey[key])), nil
 }
 
-// AssignmentsOfOrder lists the assignments of order id.
+// AssignmentsOfOrder lists the assignments of order id, in slot order.
 func (s *Store) AssignmentsOfOrder(id uint64) ([]Assignment, error) {
-	var out []Assignment
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAssignments).Cursor()
-		for k, v := c.Seek(u64(id)); k != nil && bytes.HasPrefix(k, u64(id)); k, v = c.Next() {
-			var a Assignment
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return nil
-	})
-	return out, err
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return s.ix.list(maps.Keys(s.ix.byOrder[id])), nil
 }
 
 // Assigned reports whether some assignment names core key.
 func (s *Store) Assigned(key [32]byte) (bool, error) {
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketCoreSlots).Cursor().Seek(key[:])
-		ok = k != nil && bytes.HasPrefix(k, key[:])
-		return nil
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return len(s.ix.byKey[key]) > 0, nil
+}
+
+// HasOrder reports whether the hoster holds a slot of order id.
+func (s *Store) HasOrder(id uint64) (bool, error) {
+	s.ix.mu.RLock()
+	defer s.ix.mu.RUnlock()
+	return len(s.ix.byOrder[id]) > 0, nil
+}
+
+// index is the assignments of state.db in memory, so that the reads a
+// push and the follower make per push cost no database transaction. It
+// is loaded on Open and changed by PutAssignment and DeleteAssignment
+// after their update is durable (state.db stays the record: a restart
+// reloads it from there).
+type index struct {
+	wmu     sync.Mutex   // serialises writers: database update, then index
+	mu      sync.RWMutex // guards the maps
+	bySlot  map[Slot]Assignment
+	byKey   map[[32]byte]map[Slot]struct{}
+	byOrder map[uint64]map[Slot]struct{}
+}
+
+// load fills the index from the database.
+func (ix *index) load(db *bolt.DB) error {
+	ix.bySlot = map[Slot]Assignment{}
+	ix.byKey = map[[32]byte]map[Slot]struct{}{}
+	ix.byOrder = map[uint64]map[Slot]struct{}{}
+	return db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAssignments).ForEach(func(k, v []byte) error {
+			var a Assignment
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("decoding %s record %x: %w", bucketAssignments, k, err)
+			}
+			ix.add(a)
+			return nil
+		})
 	})
-	return ok, err
+}
+
+func (ix *index) put(a Assignment) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.remove(a.Slot)
+	ix.add(a)
+}
+
+func (ix *index) delete(slot Slot) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.remove(slot)
+}
+
+// add and remove change the maps; mu is held for writing.
+func (ix *index) add(a Assignment) {
+	ix.bySlot[a.Slot] = a
+	addTo(ix.byKey, a.Key, a.Slot)
+	addTo(ix.byOrder, a.OrderID, a.Slot)
+}
+
+func (ix *index) remove(slot Slot) {
+	a, ok := ix.bySlot[slot]
+	if !ok {
+		return
+	}
+	delete(ix.bySlot, slot)
+	removeFrom(ix.byKey, a.Key, slot)
+	removeFrom(ix.byOrder, a.OrderID, slot)
+}
+
+func addTo[K comparable](m map[K]map[Slot]struct{}, k K, slot Slot) {
+	set := m[k]
+	if set == nil {
+		set = map[Slot]struct{}{}
+		m[k] = set
+	}
+	set[slot] = struct{}{}
+}
+
+func removeFrom[K comparable](m map[K]map[Slot]struct{}, k K, slot Slot) {
+	delete(m[k], slot)
+	if len(m[k]) == 0 {
+		delete(m, k)
+	}
+}
+
+// list returns copies of the records of slots, in slot order (the
+// database's key order); mu is held.
+func (ix *index) list(slots iter.Seq[Slot]) []Assignment {
+	var out []Assignment
+	for sl := range slots {
+		out = append(out, ix.bySlot[sl].clone())
+	}
+	slices.SortFunc(out, func(a, b Assignment) int { return compareSlots(a.Slot, b.Slot) })
+	return out
+}
+
+func compareSlots(a, b Slot) int {
+	return cmp.Or(cmp.Compare(a.OrderID, b.OrderID), cmp.Compare(a.CoreIndex, b.CoreIndex), cmp.Compare(a.Replica, b.Replica))
+}
+
+// clone returns a copy of a that shares no memory with it.
+func (a Assignment) clone() Assignment {
+	a.Manifest = bytes.Clone(a.Manifest)
+	a.TreeHash = bytes.Clone(a.TreeHash)
+	a.Signature = bytes.Clone(a.Signature)
+	a.Peers = slices.Clone(a.Peers)
+	return a
 }
 
 // --- commits, challenges, height ---
@@ -631,8 +751,8 @@ func (s *Store) Append(ctx context.Context, key [32]byte, p *wire.Push, lim Limi
 // assignedCore returns core key for an append, making the replica if
 // the hoster holds none (with the manifest the chain has for it, or
 // pushed, a manifest whose hash is the key); ErrNotAssigned if no
-// assignment names it. An open core costs a look-up of the core's index
-// entry, not a decoding of its assignments.
+// assignment names it. An open core costs a look-up in the in-memory
+// index, not a database transaction.
 func (s *Store) assignedCore(ctx context.Context, key [32]byte, pushed []byte) (*held, error) {
 	s.mu.Lock()
 	h := s.cores[key]
@@ -725,17 +845,6 @@ func (s *Store) PutCheckReport(id uint64, hash string, timeout int64) error {
 func (s *Store) CheckReported(id uint64) (bool, error) {
 	var r CheckReport
 	return s.getJSON(bucketChecks, u64(id), &r)
-}
-
-// HasOrder reports whether the hoster holds a slot of order id.
-func (s *Store) HasOrder(id uint64) (bool, error) {
-	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		k, _ := tx.Bucket(bucketAssignments).Cursor().Seek(u64(id))
-		ok = k != nil && bytes.HasPrefix(k, u64(id))
-		return nil
-	})
-	return ok, err
 }
 
 // Replicate fills core key through fetch, a Hypercore replication fetch
