@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/datdot/datdot/hypercore/flattree"
@@ -396,6 +397,41 @@ func (c *Core) GetRangeUnchecked(ctx context.Context, start, end uint64, maxByte
 		copy(dst[i], b)
 	}
 	return len(blocks), nil
+}
+
+// BlockFiler is a Storage that can hand out the stored bytes of a run of
+// blocks as a file, for sending them without copying them through memory.
+type BlockFiler interface {
+	// OpenBlocks returns a new descriptor of the file that holds blocks
+	// [start, end) back to back, positioned at the first one's bytes,
+	// and the sizes of the blocks from start that fit in maxBytes (at
+	// least one), which the file holds and keeps unchanged while it is
+	// open. The caller closes it.
+	OpenBlocks(ctx context.Context, start, end uint64, maxBytes int) (*os.File, []int, error)
+}
+
+// ErrNoBlockFile is OpenRangeUnchecked's answer for a storage that keeps
+// no block file (read the blocks with GetRangeUnchecked).
+var ErrNoBlockFile = errors.New("hypercore: storage has no block file")
+
+// OpenRangeUnchecked is GetRangeUnchecked leaving the bytes in storage:
+// a new descriptor of the file that holds blocks [start, end) back to
+// back, positioned at block start, and the sizes of the blocks from start
+// that fit in maxBytes (at least one). The blocks are not checked against
+// the tree. ErrNoBlockFile if the storage is not a BlockFiler.
+func (c *Core) OpenRangeUnchecked(ctx context.Context, start, end uint64, maxBytes int) (*os.File, []int, error) {
+	if start >= end || end > c.Length() {
+		return nil, nil, fmt.Errorf("get blocks [%d,%d): %w", start, end, ErrNotFound)
+	}
+	bf, ok := c.st.(BlockFiler)
+	if !ok {
+		return nil, nil, ErrNoBlockFile
+	}
+	f, sizes, err := bf.OpenBlocks(ctx, start, end, maxBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get blocks [%d,%d): %w", start, end, err)
+	}
+	return f, sizes, nil
 }
 
 // Node returns tree node index, which must exist at the head.

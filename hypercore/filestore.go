@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -705,6 +706,28 @@ func (s *FileStorage) ReadBlocks(_ context.Context, start, end uint64, maxBytes 
 		off += uint64(len(d))
 	}
 	return len(sizes), nil
+}
+
+// OpenBlocks implements BlockFiler: a new descriptor of the data file,
+// positioned at block start. Committed bytes are never overwritten (only
+// what lies past the head is, after a failed commit), so the blocks read
+// from it stay what they were when their sizes were taken.
+func (s *FileStorage) OpenBlocks(_ context.Context, start, end uint64, maxBytes int) (*os.File, []int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	off, sizes, err := s.spans(start, end, maxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(filepath.Join(s.dir, "data"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open blocks: %w", err)
+	}
+	if _, err := f.Seek(int64(off), io.SeekStart); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("open blocks: %w", err)
+	}
+	return f, sizes, nil
 }
 
 // spans returns the data offset of block start and the sizes of the

@@ -273,3 +273,70 @@ func TestPushBodyRemaining(t *testing.T) {
 		t.Fatalf("read at the end: %d, %v", n, err)
 	}
 }
+
+// TestBlockRun: a block run round-trips (blocks of different sizes, an
+// empty one), its head is what AppendBlockRunHead writes, and truncated,
+// padded, oversized or over-limit runs are refused.
+func TestBlockRun(t *testing.T) {
+	l := &BlockList{Start: 9, Blocks: [][]byte{[]byte("abc"), {}, bytes.Repeat([]byte{7}, 70000)}}
+	b, err := EncodeBlockRun(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := AppendBlockRunHead(nil, 9, []int{3, 0, 70000})
+	if err != nil || !bytes.Equal(b[:len(head)], head) || len(b) != len(head)+70003 || !bytes.Equal(b[len(head):len(head)+3], []byte("abc")) {
+		t.Fatalf("head %x of a run of %d bytes (%v)", head, len(b), err)
+	}
+	m, err := DecodeBlockRun(b)
+	if err != nil || m.Start != 9 || len(m.Blocks) != 3 || string(m.Blocks[0]) != "abc" || len(m.Blocks[1]) != 0 || !bytes.Equal(m.Blocks[2], l.Blocks[2]) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if cap(m.Blocks[0]) != 3 {
+		t.Fatalf("a block's slice reaches into the next (cap %d)", cap(m.Blocks[0]))
+	}
+	for name, bad := range map[string][]byte{
+		"truncated":  b[:len(b)-1],
+		"padded":     append(bytes.Clone(b), 0),
+		"head only":  head,
+		"list magic": append([]byte(listMagic), b[len(runMagic):]...),
+	} {
+		if _, err := DecodeBlockRun(bad); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s run accepted: %v", name, err)
+		}
+	}
+	if _, err := AppendBlockRunHead(nil, 0, make([]int, MaxListBlocks+1)); err == nil {
+		t.Fatal("too many blocks")
+	}
+	if _, err := AppendBlockRunHead(nil, 0, []int{MaxBlockSize + 1}); err == nil {
+		t.Fatal("block over the limit")
+	}
+	if _, err := AppendBlockRunHead(nil, 0, []int{MaxBlockSize, MaxBlockSize, MaxBlockSize, MaxBlockSize, 1}); err == nil {
+		t.Fatal("run over the byte limit")
+	}
+	big, _ := AppendBlockRunHead(nil, 0, []int{MaxBlockSize + 1})
+	if _, err := DecodeBlockRun(append(big, make([]byte, MaxBlockSize+1)...)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("oversized block decoded: %v", err)
+	}
+}
+
+func FuzzDecodeBlockRun(f *testing.F) {
+	b, _ := EncodeBlockRun(&BlockList{Start: 1, Blocks: [][]byte{[]byte("abc"), {}}})
+	f.Add(b)
+	f.Add([]byte(runMagic))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		l, err := DecodeBlockRun(in)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		out, err := EncodeBlockRun(l)
+		if err != nil {
+			t.Fatalf("decoded run does not encode: %v", err)
+		}
+		if !bytes.Equal(out, in) {
+			t.Fatalf("re-encoding differs")
+		}
+	})
+}
