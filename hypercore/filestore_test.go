@@ -616,6 +616,33 @@ func TestGetRangeUnchecked(t *testing.T) {
 		}
 		bf.Close()
 	}
+	// Descriptors open at once have positions of their own, also when
+	// they are kept ones handed out again.
+	for range 2 {
+		a, sa, err := fc.OpenRangeUnchecked(ctx, 1, 12, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := fc.OpenRangeUnchecked(ctx, 6, 12, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ba := make([]byte, sa[0])
+		b6 := make([]byte, 1)
+		if _, err := io.ReadFull(b, b6); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, ba); err != nil {
+			t.Fatal(err)
+		}
+		g1, _ := fc.Get(ctx, 1)
+		g6, _ := fc.Get(ctx, 6)
+		if !bytes.Equal(ba, g1) || b6[0] != g6[0] {
+			t.Fatal("descriptors open at once share a position")
+		}
+		a.Close()
+		b.Close()
+	}
 	if _, _, err := fc.OpenRangeUnchecked(ctx, 5, 13, 1<<30); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("range past the end: %v", err)
 	}

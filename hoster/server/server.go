@@ -393,7 +393,7 @@ func (s *Server) blockRun(w http.ResponseWriter, r *http.Request, c *hypercore.C
 	if _, err := w.Write(head); err != nil {
 		return ignoreWrite(err)
 	}
-	n, err := io.Copy(w, io.LimitReader(f, total))
+	n, err := io.Copy(w, io.LimitReader(f.File, total))
 	if err == nil && n < total {
 		// The file ended early (it was cut under us): the answer is
 		// short of its Content-Length, so the connection is dropped and
