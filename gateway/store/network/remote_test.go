@@ -89,7 +89,7 @@ func newTestHoster(t testing.TB) *testHoster {
 			rec := httptest.NewRecorder()
 			api.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
-			if l, err := wire.DecodeBlockList(body); rec.Code == http.StatusOK && err == nil {
+			if l, encode := decodeAnswer(rec); rec.Code == http.StatusOK && l != nil {
 				for i, b := range l.Blocks {
 					if len(b) == volume.BlockSize {
 						l.Blocks[i] = b[:volume.BlockSize-volume.ShortAlign]
@@ -99,8 +99,9 @@ func newTestHoster(t testing.TB) *testHoster {
 						l.Blocks[i] = append(b, make([]byte, volume.ShortAlign)...)
 					}
 				}
-				body, _ = wire.EncodeBlockList(l)
+				body, _ = encode(l)
 			}
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
 			w.WriteHeader(rec.Code)
 			w.Write(body)
 			return
@@ -119,15 +120,16 @@ func newTestHoster(t testing.TB) *testHoster {
 			api.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
 			if rec.Code == http.StatusOK {
-				if l, err := wire.DecodeBlockList(body); err == nil {
+				if l, encode := decodeAnswer(rec); l != nil {
 					for _, b := range l.Blocks {
 						b[min(1000, len(b)-1)] ^= 0xff // short blocks too
 					}
-					body, _ = wire.EncodeBlockList(l)
+					body, _ = encode(l)
 				} else if len(body) > 2000 {
 					body[len(body)/2] ^= 0xff // a proof: damage the block value
 				}
 			}
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
 			w.WriteHeader(rec.Code)
 			w.Write(body)
 			return
@@ -136,6 +138,23 @@ func newTestHoster(t testing.TB) *testHoster {
 	}))
 	t.Cleanup(func() { close(h.release); h.srv.Close(); st.Close() })
 	return h
+}
+
+// decodeAnswer decodes a recorded answer of blocks in the form it came in
+// (a block list or a block run, by its Content-Type) and returns the
+// encoder of that form; nil if it holds no blocks.
+func decodeAnswer(rec *httptest.ResponseRecorder) (*wire.BlockList, func(*wire.BlockList) ([]byte, error)) {
+	switch rec.Header().Get("Content-Type") {
+	case wire.ListContentType:
+		if l, err := wire.DecodeBlockList(rec.Body.Bytes()); err == nil {
+			return l, wire.EncodeBlockList
+		}
+	case wire.RunContentType:
+		if l, err := wire.DecodeBlockRun(rec.Body.Bytes()); err == nil {
+			return l, wire.EncodeBlockRun
+		}
+	}
+	return nil, nil
 }
 
 // testNet ships every volume's core j to hoster j (a real push over HTTP
