@@ -93,7 +93,14 @@ type RemoteConfig struct {
 	// itself never waits for them. Default 100 ms; negative cancels at
 	// once.
 	DrainAfter time.Duration
-	Log        *slog.Logger
+	// DataGrace is how long a read that has k answers, parity among
+	// them, waits for a needed data core still answering before it
+	// decodes around it: with the extra core asked at once, parity is
+	// often among the first k by a hair, and the data core's answer is
+	// then free where the decode costs the gateway CPU. Default 5 ms;
+	// negative decodes at once.
+	DataGrace time.Duration
+	Log       *slog.Logger
 }
 
 // Remote reads the blocks of volumes from the hosters that hold them:
@@ -117,6 +124,8 @@ type Remote struct {
 	// draining counts the fetches that reads no longer wait for and
 	// that have not ended yet (drain).
 	draining atomic.Int64
+	// decodes counts the reads that decoded around a data core.
+	decodes atomic.Int64
 }
 
 // NewRemote returns a reader of volumes from hosters.
@@ -143,6 +152,9 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	}
 	if cfg.DrainAfter == 0 {
 		cfg.DrainAfter = 100 * time.Millisecond
+	}
+	if cfg.DataGrace == 0 {
+		cfg.DataGrace = 5 * time.Millisecond
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -443,6 +455,10 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 	}
 	failed = decode
+	// graceC runs while k cores have answered and a needed data core is
+	// still answering (DataGrace); then graceOver.
+	var graceC <-chan time.Time
+	graceOver := false
 	slow := time.NewTimer(r.cfg.SlowAfter)
 	defer slow.Stop()
 	for {
@@ -457,7 +473,20 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			drain = true
 			return out, keep(), failed, nil
 		}
-		if okCount >= l.K {
+		waitData := false
+		if okCount >= l.K && !graceOver && r.cfg.DataGrace > 0 {
+			for j := range l.K {
+				if need[j] && state[j] == inflight {
+					waitData = true
+				}
+			}
+			if waitData && graceC == nil {
+				t := time.NewTimer(r.cfg.DataGrace)
+				defer t.Stop()
+				graceC = t.C
+			}
+		}
+		if okCount >= l.K && !waitData {
 			// Decoded blocks go into one pooled buffer that lives as
 			// long as the data cores' answers (with pooled).
 			var dec *[]byte
@@ -470,6 +499,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				}
 				dec = r.bufs.Get(missing * int(end-first) * volume.BlockSize)
 			}
+			r.decodes.Add(1)
 			out := assemble(got, l, first, end, need, coder, dec)
 			kept := keep()
 			if dec != nil {
@@ -507,6 +537,8 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			got[cr.j] = cr.blocks
 			gotBufs[cr.j] = cr.bufs
 			okCount++
+		case <-graceC:
+			graceC, graceOver = nil, true
 		case <-hedgeC:
 			// The cores asked lag: one more (or, for a read of part of
 			// a stripe, enough others to decode around them).

@@ -705,3 +705,49 @@ func TestHedgeAfter(t *testing.T) {
 		t.Fatal("a data core hanging: the parity core was not asked")
 	}
 }
+
+// TestDataGrace: a read of whole stripes that has k answers, parity among
+// them, waits for the data core still answering instead of decoding
+// (DataGrace an hour: the data core's hoster answers only once the parity
+// core was asked, and no read decodes); with a short grace and the data
+// core's hoster answering never, the read decodes around it and returns
+// the data.
+func TestDataGrace(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parity := net.hosters[len(net.hosters)-1]
+	net.hosters[0].mode.Store(held)
+	parity.hits.Store(0)
+	go func() {
+		for parity.hits.Load() == 0 {
+			runtime.Gosched()
+		}
+		close(net.hosters[0].hold)
+	}()
+	reader, vols := openRemote(t, net, 0, RemoteConfig{DataGrace: time.Hour, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	got, err := readAll(ctx, reader, ref, 0, ref.Size)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	if parity.hits.Load() == 0 {
+		t.Fatal("the parity core was not asked")
+	}
+	if n := vols.cfg.Remote.decodes.Load(); n != 0 {
+		t.Fatalf("%d reads decoded with a data core answering within the grace", n)
+	}
+	net.hosters[0].mode.Store(slow)
+	reader, vols = openRemote(t, net, 0, RemoteConfig{DataGrace: 10 * time.Millisecond, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	got, err = readAll(ctx, reader, ref, 0, ref.Size)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back, data core hanging: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	if vols.cfg.Remote.decodes.Load() == 0 {
+		t.Fatal("a data core hanging: the read did not decode around it")
+	}
+}
