@@ -1794,6 +1794,21 @@ func (r *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Span implements store.SpanReader: the next bytes of the block being
+// read, at most n, where they lie (a window's answer buffer, the cache or
+// a local block).
+func (r *reader) Span(n int) ([]byte, error) {
+	if len(r.buf) == 0 {
+		if err := r.fill(); err != nil {
+			return nil, err
+		}
+	}
+	m := min(n, len(r.buf))
+	out := r.buf[:m:m]
+	r.buf = r.buf[m:]
+	return out, nil
+}
+
 func (r *reader) Close() error {
 	r.stopNext()
 	r.buf = nil

@@ -751,3 +751,64 @@ func TestDataGrace(t *testing.T) {
 		t.Fatal("a data core hanging: the read did not decode around it")
 	}
 }
+
+// TestSpanLendsBlocks: the network reader lends its bytes (Span) a block
+// at a time at most, never more than asked, and Span and Read mixed return
+// the range exactly, from the hosters (cache off) as from the cache.
+func TestSpanLendsBlocks(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, wvols := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+	for _, cache := range []int64{0, 64 << 20} {
+		_, vols := openRemote(t, net, cache, RemoteConfig{})
+		for _, w := range ws {
+			// The inner blob (as crypt stores it): its ref names the
+			// stored bytes.
+			ref := w.ref
+			ref.Size, ref.Crypt = crypt.StoredSize(ref.Size), nil
+			want, err := readAll(ctx, wvols, ref, 0, ref.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rg := range [][2]int64{{0, ref.Size}, {ref.Size / 3, ref.Size - ref.Size/3}} {
+				rc, err := vols.Open(ctx, ref, rg[0], rg[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				sr := rc.(store.SpanReader)
+				var got []byte
+				for i := 0; ; i++ {
+					var b []byte
+					if i%3 == 2 {
+						buf := make([]byte, 70000)
+						n, err := sr.Read(buf)
+						b = buf[:n]
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+					} else {
+						ask := []int{100000, 65536}[i%2]
+						b, err = sr.Span(ask)
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if len(b) == 0 || len(b) > ask || len(b) > volume.BlockSize {
+							t.Fatalf("span of %d bytes for %d asked", len(b), ask)
+						}
+					}
+					got = append(got, b...)
+				}
+				rc.Close()
+				if !bytes.Equal(got, want[rg[0]:rg[0]+rg[1]]) {
+					t.Fatalf("cache %d, blob of %d, range %d+%d: %d bytes differ", cache, ref.Size, rg[0], rg[1], len(got))
+				}
+			}
+		}
+	}
+}
