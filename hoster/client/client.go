@@ -180,6 +180,59 @@ func (c *Client) BlocksUncheckedInto(ctx context.Context, key [32]byte, start, e
 	return l, buf, nil
 }
 
+// BlocksUncheckedTo is BlocksUnchecked reading each block straight from
+// the connection into the place that place returns for it (index is the
+// block's index, size its length; len(dst) must be size). It returns how
+// many blocks were read: at least one, from start, fewer than asked when
+// the hoster's answer limit cuts the range. On an error some places may
+// hold bytes of the answer.
+func (c *Client) BlocksUncheckedTo(ctx context.Context, key [32]byte, start, end uint64, place func(index uint64, size int) ([]byte, error)) (int, error) {
+	if start >= end {
+		return 0, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/cores/%x/blocks?start=%d&end=%d&unchecked=1&form=run", c.base, key, start, end), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, answerError(resp, 1<<16)
+	}
+	first, n, err := wire.ReadBlocks(resp.Body, resp.Header.Get("Content-Type"), func(i, size int) ([]byte, error) {
+		if uint64(i) >= end-start {
+			return nil, fmt.Errorf("hoster: blocks: asked [%d,%d), got more", start, end)
+		}
+		return place(start+uint64(i), size)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hoster: blocks [%d,%d): %w", start, end, err)
+	}
+	if first != start || n == 0 {
+		return 0, fmt.Errorf("hoster: blocks: asked [%d,%d), got %d blocks from %d", start, end, n, first)
+	}
+	return n, nil
+}
+
+// answerError reads the error answer resp (at most limit bytes of it).
+func answerError(resp *http.Response, limit int64) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	e := &Error{Status: resp.StatusCode}
+	var msg struct {
+		Error  string  `json:"error"`
+		Length *uint64 `json:"length"`
+	}
+	if json.Unmarshal(body, &msg) == nil && msg.Error != "" {
+		e.Message, e.Length = msg.Error, msg.Length
+	} else {
+		e.Message = strings.TrimSpace(string(body[:min(len(body), 256)]))
+	}
+	return e
+}
+
 // maxListAnswer bounds a block list answer.
 const maxListAnswer = wire.MaxListBytes + (wire.MaxListBlocks+4)*10
 

@@ -39,6 +39,7 @@
 package wire
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -497,4 +498,95 @@ func (d *decoder) end() error {
 		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b)-d.off)
 	}
 	return nil
+}
+
+// ReadBlocks reads a block list or a block run (by contentType) from r,
+// reading each block's bytes straight into the place that place returns
+// for it (len(dst) == size; place may refuse the block with an error).
+// It applies the decoders' limits and fails on a body that ends early or
+// goes on past its last block. It returns the first block's index and the
+// number of blocks read.
+func ReadBlocks(r io.Reader, contentType string, place func(i int, size int) ([]byte, error)) (start uint64, n int, err error) {
+	br := bufio.NewReaderSize(r, 512)
+	magic := make([]byte, len(listMagic))
+	if _, err := io.ReadFull(br, magic); err != nil {
+		return 0, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	run := contentType == RunContentType
+	if want := map[bool]string{true: runMagic, false: listMagic}[run]; string(magic) != want {
+		return 0, 0, fmt.Errorf("%w: bad magic, want %q", ErrMalformed, want)
+	}
+	uv := func() (uint64, error) {
+		v, err := binary.ReadUvarint(br)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return v, nil
+	}
+	if start, err = uv(); err != nil {
+		return 0, 0, err
+	}
+	count, err := uv()
+	if err != nil {
+		return 0, 0, err
+	}
+	if count > MaxListBlocks {
+		return 0, 0, fmt.Errorf("%w: %d blocks, at most %d", ErrMalformed, count, MaxListBlocks)
+	}
+	size := func() (int, error) {
+		v, err := uv()
+		if err != nil {
+			return 0, err
+		}
+		if v > MaxBlockSize {
+			return 0, fmt.Errorf("%w: block of %d bytes, at most %d", ErrMalformed, v, MaxBlockSize)
+		}
+		return int(v), nil
+	}
+	var sizes []int
+	total := 0
+	if run {
+		sizes = make([]int, count)
+		for i := range sizes {
+			if sizes[i], err = size(); err != nil {
+				return 0, 0, err
+			}
+			if total += sizes[i]; total > MaxListBytes {
+				return 0, 0, fmt.Errorf("%w: over %d block bytes", ErrMalformed, MaxListBytes)
+			}
+		}
+	}
+	for i := range int(count) {
+		var sz int
+		if run {
+			sz = sizes[i]
+		} else {
+			if sz, err = size(); err != nil {
+				return 0, 0, err
+			}
+			if total += sz; total > MaxListBytes {
+				return 0, 0, fmt.Errorf("%w: over %d block bytes", ErrMalformed, MaxListBytes)
+			}
+		}
+		dst, err := place(i, sz)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(dst) != sz {
+			return 0, 0, fmt.Errorf("wire: read blocks: place of %d bytes for a block of %d", len(dst), sz)
+		}
+		if _, err := io.ReadFull(br, dst); err != nil {
+			return 0, 0, fmt.Errorf("%w: block %d: %w", ErrMalformed, i, err)
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			return 0, 0, fmt.Errorf("%w: bytes after the last block", ErrMalformed)
+		}
+		return 0, 0, err
+	}
+	if start+count < start {
+		return 0, 0, fmt.Errorf("%w: start %d overflows", ErrMalformed, start)
+	}
+	return start, int(count), nil
 }

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -107,6 +108,9 @@ func FuzzDecodeBlockList(f *testing.F) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
 			}
 			return
+		}
+		if r, err := readBlocks(in, ListContentType); err != nil || r.Start != l.Start || len(r.Blocks) != len(l.Blocks) {
+			t.Fatalf("ReadBlocks disagrees with DecodeBlockList: %v", err)
 		}
 		out, err := EncodeBlockList(l)
 		if err != nil {
@@ -331,6 +335,9 @@ func FuzzDecodeBlockRun(f *testing.F) {
 			}
 			return
 		}
+		if r, err := readBlocks(in, RunContentType); err != nil || r.Start != l.Start || len(r.Blocks) != len(l.Blocks) {
+			t.Fatalf("ReadBlocks disagrees with DecodeBlockRun: %v", err)
+		}
 		out, err := EncodeBlockRun(l)
 		if err != nil {
 			t.Fatalf("decoded run does not encode: %v", err)
@@ -339,4 +346,65 @@ func FuzzDecodeBlockRun(f *testing.F) {
 			t.Fatalf("re-encoding differs")
 		}
 	})
+}
+
+// readBlocks is ReadBlocks into new buffers.
+func readBlocks(body []byte, ctype string) (*BlockList, error) {
+	l := &BlockList{}
+	start, n, err := ReadBlocks(bytes.NewReader(body), ctype, func(i, size int) ([]byte, error) {
+		b := make([]byte, size)
+		l.Blocks = append(l.Blocks, b)
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n != len(l.Blocks) {
+		return nil, fmt.Errorf("%d blocks read, %d placed", n, len(l.Blocks))
+	}
+	l.Start = start
+	return l, nil
+}
+
+// TestReadBlocks: both forms read into the places given hold what the
+// decoders return; a body cut short or with bytes after its last block,
+// the other form's magic, a block over the limit and a refused or
+// mis-sized place all fail.
+func TestReadBlocks(t *testing.T) {
+	l := &BlockList{Start: 5, Blocks: [][]byte{[]byte("abc"), {}, bytes.Repeat([]byte{7}, 70000), []byte("z")}}
+	list, _ := EncodeBlockList(l)
+	run, _ := EncodeBlockRun(l)
+	for _, f := range []struct {
+		body  []byte
+		ctype string
+	}{{list, ListContentType}, {run, RunContentType}} {
+		got, err := readBlocks(f.body, f.ctype)
+		if err != nil || got.Start != 5 || len(got.Blocks) != 4 {
+			t.Fatalf("%s: %v", f.ctype, err)
+		}
+		for i := range l.Blocks {
+			if !bytes.Equal(got.Blocks[i], l.Blocks[i]) {
+				t.Fatalf("%s: block %d differs", f.ctype, i)
+			}
+		}
+		for name, bad := range map[string][]byte{"cut": f.body[:len(f.body)-1], "padded": append(bytes.Clone(f.body), 1), "empty": nil} {
+			if _, err := readBlocks(bad, f.ctype); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s %s body: %v", f.ctype, name, err)
+			}
+		}
+		refused := errors.New("no")
+		if _, _, err := ReadBlocks(bytes.NewReader(f.body), f.ctype, func(i, size int) ([]byte, error) { return nil, refused }); !errors.Is(err, refused) {
+			t.Fatalf("%s: refused place: %v", f.ctype, err)
+		}
+		if _, _, err := ReadBlocks(bytes.NewReader(f.body), f.ctype, func(i, size int) ([]byte, error) { return make([]byte, size+1), nil }); err == nil {
+			t.Fatalf("%s: place of the wrong size", f.ctype)
+		}
+	}
+	if _, err := readBlocks(list, RunContentType); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a list read as a run: %v", err)
+	}
+	big, _ := AppendBlockRunHead(nil, 0, []int{MaxBlockSize + 1})
+	if _, err := readBlocks(append(big, make([]byte, MaxBlockSize+1)...), RunContentType); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("oversized block read: %v", err)
+	}
 }
