@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
 	"github.com/datdot/datdot/hypercore/flattree"
@@ -396,6 +397,68 @@ func (c *Core) GetRangeUnchecked(ctx context.Context, start, end uint64, maxByte
 		copy(dst[i], b)
 	}
 	return len(blocks), nil
+}
+
+// BlockFiler is a Storage that can hand out the stored bytes of a run of
+// blocks as a file, for sending them without copying them through memory.
+type BlockFiler interface {
+	// OpenBlocks returns a descriptor of the file that holds blocks
+	// [start, end) back to back, positioned at the first one's bytes
+	// (its position is the caller's alone), and the sizes of the blocks
+	// from start that fit in maxBytes (at least one), which the file
+	// holds and keeps unchanged while it is open. The caller closes it.
+	OpenBlocks(ctx context.Context, start, end uint64, maxBytes int) (*BlockFile, []int, error)
+}
+
+// BlockFile is a descriptor of a storage's block file (BlockFiler). Close
+// hands it back to the storage for the next range (or closes it).
+type BlockFile struct {
+	*os.File
+	done func(*os.File)
+}
+
+// NewBlockFile returns f as a BlockFile that Close gives to done (nil:
+// closes it).
+func NewBlockFile(f *os.File, done func(*os.File)) *BlockFile {
+	return &BlockFile{File: f, done: done}
+}
+
+// Close ends the use of the descriptor.
+func (b *BlockFile) Close() error {
+	f := b.File
+	if f == nil {
+		return nil
+	}
+	b.File = nil
+	if b.done == nil {
+		return f.Close()
+	}
+	b.done(f)
+	return nil
+}
+
+// ErrNoBlockFile is OpenRangeUnchecked's answer for a storage that keeps
+// no block file (read the blocks with GetRangeUnchecked).
+var ErrNoBlockFile = errors.New("hypercore: storage has no block file")
+
+// OpenRangeUnchecked is GetRangeUnchecked leaving the bytes in storage:
+// a descriptor of the file that holds blocks [start, end) back to
+// back, positioned at block start, and the sizes of the blocks from start
+// that fit in maxBytes (at least one). The blocks are not checked against
+// the tree. ErrNoBlockFile if the storage is not a BlockFiler.
+func (c *Core) OpenRangeUnchecked(ctx context.Context, start, end uint64, maxBytes int) (*BlockFile, []int, error) {
+	if start >= end || end > c.Length() {
+		return nil, nil, fmt.Errorf("get blocks [%d,%d): %w", start, end, ErrNotFound)
+	}
+	bf, ok := c.st.(BlockFiler)
+	if !ok {
+		return nil, nil, ErrNoBlockFile
+	}
+	f, sizes, err := bf.OpenBlocks(ctx, start, end, maxBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("get blocks [%d,%d): %w", start, end, err)
+	}
+	return f, sizes, nil
 }
 
 // Node returns tree node index, which must exist at the head.

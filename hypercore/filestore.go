@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,6 +110,12 @@ type FileStorage struct {
 	unverified bool
 
 	data, offsets, tree, headF *os.File
+
+	// spare keeps descriptors of the data file for OpenBlocks (closed
+	// and dropped once spareClosed).
+	smu         sync.Mutex
+	spare       []*os.File
+	spareClosed bool
 }
 
 // ErrStorageFailed is returned by Commit after an earlier commit failed
@@ -834,6 +841,53 @@ func (s *FileStorage) ReadBlocks(_ context.Context, start, end uint64, maxBytes 
 	return len(sizes), nil
 }
 
+// OpenBlocks implements BlockFiler: a descriptor of the data file of its
+// own (with its own position), positioned at block start. Committed bytes
+// are never overwritten (only what lies past the head is, after a failed
+// commit), so the blocks read from it stay what they were when their
+// sizes were taken. Descriptors closed by the caller are kept for the next
+// ranges (at most spareFiles), and closed with the storage.
+func (s *FileStorage) OpenBlocks(_ context.Context, start, end uint64, maxBytes int) (*BlockFile, []int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	off, sizes, err := s.spans(start, end, maxBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	var f *os.File
+	s.smu.Lock()
+	if n := len(s.spare); n > 0 {
+		f, s.spare = s.spare[n-1], s.spare[:n-1]
+	}
+	s.smu.Unlock()
+	if f == nil {
+		if f, err = os.Open(filepath.Join(s.dir, "data")); err != nil {
+			return nil, nil, fmt.Errorf("open blocks: %w", err)
+		}
+	}
+	if _, err := f.Seek(int64(off), io.SeekStart); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("open blocks: %w", err)
+	}
+	return NewBlockFile(f, s.putSpare), sizes, nil
+}
+
+// spareFiles is how many data file descriptors a FileStorage keeps for
+// OpenBlocks.
+const spareFiles = 8
+
+// putSpare keeps f for the next OpenBlocks, unless enough are kept or the
+// storage is closed.
+func (s *FileStorage) putSpare(f *os.File) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if s.spareClosed || len(s.spare) >= spareFiles {
+		f.Close()
+		return
+	}
+	s.spare = append(s.spare, f)
+}
+
 // spans returns the data offset of block start and the sizes of the
 // blocks from it up to end that fit in maxBytes (at least one), from the
 // offsets file. s.mu is held.
@@ -1093,6 +1147,13 @@ func (s *FileStorage) closeFiles() {
 			f.Close()
 		}
 	}
+	s.smu.Lock()
+	s.spareClosed = true
+	for _, f := range s.spare {
+		f.Close()
+	}
+	s.spare = nil
+	s.smu.Unlock()
 }
 
 // Close closes the files and releases the directory lock.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -609,6 +610,65 @@ func TestGetRangeUnchecked(t *testing.T) {
 		if _, err := c.GetRangeUnchecked(ctx, 0, 2, 1<<30, func(s []int) ([][]byte, error) { return make([][]byte, len(s)), nil }); err == nil {
 			t.Fatalf("core %d: destinations of the wrong size accepted", ci)
 		}
+	}
+	// OpenRangeUnchecked: the file from block start holds the blocks Get
+	// returns, back to back, within maxBytes; its own offset, not the
+	// storage's. A memory storage has no block file.
+	for _, r := range [][3]uint64{{0, 12, 1 << 30}, {3, 9, 1 << 30}, {11, 12, 1 << 30}, {2, 12, 1}} {
+		bf, sizes, err := fc.OpenRangeUnchecked(ctx, r[0], r[1], int(r[2]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := r[1] - r[0]
+		if r[2] == 1 {
+			want = 1
+		}
+		if uint64(len(sizes)) != want {
+			t.Fatalf("[%d,%d) within %d bytes: %d sizes", r[0], r[1], r[2], len(sizes))
+		}
+		for i, sz := range sizes {
+			b := make([]byte, sz)
+			if _, err := io.ReadFull(bf, b); err != nil {
+				t.Fatal(err)
+			}
+			if g, _ := fc.Get(ctx, r[0]+uint64(i)); !bytes.Equal(b, g) {
+				t.Fatalf("[%d,%d): block %d differs in the file", r[0], r[1], r[0]+uint64(i))
+			}
+		}
+		bf.Close()
+	}
+	// Descriptors open at once have positions of their own, also when
+	// they are kept ones handed out again.
+	for range 2 {
+		a, sa, err := fc.OpenRangeUnchecked(ctx, 1, 12, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := fc.OpenRangeUnchecked(ctx, 6, 12, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ba := make([]byte, sa[0])
+		b6 := make([]byte, 1)
+		if _, err := io.ReadFull(b, b6); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, ba); err != nil {
+			t.Fatal(err)
+		}
+		g1, _ := fc.Get(ctx, 1)
+		g6, _ := fc.Get(ctx, 6)
+		if !bytes.Equal(ba, g1) || b6[0] != g6[0] {
+			t.Fatal("descriptors open at once share a position")
+		}
+		a.Close()
+		b.Close()
+	}
+	if _, _, err := fc.OpenRangeUnchecked(ctx, 5, 13, 1<<30); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("range past the end: %v", err)
+	}
+	if _, _, err := mc.OpenRangeUnchecked(ctx, 0, 2, 1<<30); !errors.Is(err, ErrNoBlockFile) {
+		t.Fatalf("memory storage: %v", err)
 	}
 	// An offset past the data is damage, not a block.
 	f, err := os.OpenFile(filepath.Join(dir, "offsets"), os.O_WRONLY, 0)

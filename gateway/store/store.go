@@ -483,6 +483,20 @@ type BlobStore interface {
 	Delete(ctx context.Context, refs ...BlobRef) error
 }
 
+// SpanReader is implemented by a reader of BlobStore.Open that can lend
+// its next bytes where they already are in memory instead of copying them
+// into a buffer of the caller's (a reader that decrypts them, for one).
+type SpanReader interface {
+	io.Reader
+	// Span returns the next bytes of the stream, at most n, and consumes
+	// them; they stay valid and unchanged until the next call of Read,
+	// Span or Close, and must not be written to. It returns fewer than n
+	// bytes when the next n are not contiguous in memory (the caller
+	// reads the rest), and no bytes only with an error (io.EOF at the
+	// end).
+	Span(n int) ([]byte, error)
+}
+
 // BlobWriter streams one new blob into a BlobStore.
 type BlobWriter interface {
 	io.Writer

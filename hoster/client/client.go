@@ -142,8 +142,12 @@ func (c *Client) Blocks(ctx context.Context, key [32]byte, start, end uint64) ([
 // against its tree (no hash per block: cheaper for the hoster), for a
 // client that authenticates the bytes itself (and reads with Proof when
 // they fail). A hoster's damaged block is then only found by the client.
+// It asks for the answer as a block run (wire), which a hoster sends
+// straight from its data file, and reads a block list as well (from a
+// hoster that does not know the form).
 func (c *Client) BlocksUnchecked(ctx context.Context, key [32]byte, start, end uint64) ([][]byte, error) {
-	return c.blocks(ctx, key, start, end, "&unchecked=1")
+	l, _, err := c.BlocksUncheckedInto(ctx, key, start, end, nil)
+	return l, err
 }
 
 // BlocksUncheckedInto is BlocksUnchecked reading the hoster's answer into
@@ -153,22 +157,80 @@ func (c *Client) BlocksUncheckedInto(ctx context.Context, key [32]byte, start, e
 	if start >= end {
 		return nil, buf, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/cores/%x/blocks?start=%d&end=%d&unchecked=1", c.base, key, start, end), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/cores/%x/blocks?start=%d&end=%d&unchecked=1&form=run", c.base, key, start, end), nil)
 	if err != nil {
 		return nil, buf, err
 	}
-	body, err := c.doInto(req, maxListAnswer, buf)
+	body, ctype, err := c.doInto(req, maxListAnswer, buf)
 	if err != nil {
 		return nil, buf, err
 	}
 	if cap(body) > cap(buf) {
 		buf = body
 	}
-	l, err := decodeList(body, start, end)
+	var l [][]byte
+	if ctype == wire.RunContentType {
+		l, err = decodeRun(body, start, end)
+	} else {
+		l, err = decodeList(body, start, end)
+	}
 	if err != nil {
 		return nil, buf, err
 	}
 	return l, buf, nil
+}
+
+// BlocksUncheckedTo is BlocksUnchecked reading each block straight from
+// the connection into the place that place returns for it (index is the
+// block's index, size its length; len(dst) must be size). It returns how
+// many blocks were read: at least one, from start, fewer than asked when
+// the hoster's answer limit cuts the range. On an error some places may
+// hold bytes of the answer.
+func (c *Client) BlocksUncheckedTo(ctx context.Context, key [32]byte, start, end uint64, place func(index uint64, size int) ([]byte, error)) (int, error) {
+	if start >= end {
+		return 0, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/cores/%x/blocks?start=%d&end=%d&unchecked=1&form=run", c.base, key, start, end), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, answerError(resp, 1<<16)
+	}
+	first, n, err := wire.ReadBlocks(resp.Body, resp.Header.Get("Content-Type"), func(i, size int) ([]byte, error) {
+		if uint64(i) >= end-start {
+			return nil, fmt.Errorf("hoster: blocks: asked [%d,%d), got more", start, end)
+		}
+		return place(start+uint64(i), size)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("hoster: blocks [%d,%d): %w", start, end, err)
+	}
+	if first != start || n == 0 {
+		return 0, fmt.Errorf("hoster: blocks: asked [%d,%d), got %d blocks from %d", start, end, n, first)
+	}
+	return n, nil
+}
+
+// answerError reads the error answer resp (at most limit bytes of it).
+func answerError(resp *http.Response, limit int64) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	e := &Error{Status: resp.StatusCode}
+	var msg struct {
+		Error  string  `json:"error"`
+		Length *uint64 `json:"length"`
+	}
+	if json.Unmarshal(body, &msg) == nil && msg.Error != "" {
+		e.Message, e.Length = msg.Error, msg.Length
+	} else {
+		e.Message = strings.TrimSpace(string(body[:min(len(body), 256)]))
+	}
+	return e
 }
 
 // maxListAnswer bounds a block list answer.
@@ -185,12 +247,28 @@ func (c *Client) blocks(ctx context.Context, key [32]byte, start, end uint64, qu
 	return decodeList(body, start, end)
 }
 
+// decodeRun decodes the answer to a range [start, end) sent as a block
+// run.
+func decodeRun(body []byte, start, end uint64) ([][]byte, error) {
+	l, err := wire.DecodeBlockRun(body)
+	if err != nil {
+		return nil, fmt.Errorf("hoster: blocks: %w", err)
+	}
+	return checkRange(l, start, end)
+}
+
 // decodeList decodes the answer to a range [start, end).
 func decodeList(body []byte, start, end uint64) ([][]byte, error) {
 	l, err := wire.DecodeBlockList(body)
 	if err != nil {
 		return nil, fmt.Errorf("hoster: blocks: %w", err)
 	}
+	return checkRange(l, start, end)
+}
+
+// checkRange checks that l holds blocks from start, at least one, none at
+// or past end.
+func checkRange(l *wire.BlockList, start, end uint64) ([][]byte, error) {
 	if l.Start != start || len(l.Blocks) == 0 || uint64(len(l.Blocks)) > end-start {
 		return nil, fmt.Errorf("hoster: blocks: asked [%d,%d), got %d blocks from %d", start, end, len(l.Blocks), l.Start)
 	}
@@ -415,15 +493,16 @@ func (c *Client) get(ctx context.Context, path string, limit int64) ([]byte, err
 
 // do runs req and returns the body of a 200 answer (at most limit bytes).
 func (c *Client) do(req *http.Request, limit int64) ([]byte, error) {
-	return c.doInto(req, limit, nil)
+	body, _, err := c.doInto(req, limit, nil)
+	return body, err
 }
 
 // doInto is do reading a 200 answer of announced length into buf when
-// it fits.
-func (c *Client) doInto(req *http.Request, limit int64, buf []byte) ([]byte, error) {
+// it fits; it returns the answer's Content-Type too.
+func (c *Client) doInto(req *http.Request, limit int64, buf []byte) ([]byte, string, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, "", fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	var body []byte
@@ -434,7 +513,7 @@ func (c *Client) doInto(req *http.Request, limit int64, buf []byte) ([]byte, err
 		body, err = readAll(io.LimitReader(resp.Body, limit+1), min(resp.ContentLength, limit+1))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, "", fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		e := &Error{Status: resp.StatusCode}
@@ -447,10 +526,10 @@ func (c *Client) doInto(req *http.Request, limit int64, buf []byte) ([]byte, err
 		} else {
 			e.Message = strings.TrimSpace(string(body[:min(len(body), 256)]))
 		}
-		return nil, e
+		return nil, "", e
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("hoster: %s %s: answer larger than %d bytes", req.Method, req.URL.Path, limit)
+		return nil, "", fmt.Errorf("hoster: %s %s: answer larger than %d bytes", req.Method, req.URL.Path, limit)
 	}
-	return body, nil
+	return body, resp.Header.Get("Content-Type"), nil
 }

@@ -122,6 +122,12 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// ReadFrom lets io.Copy reach the ResponseWriter's own ReadFrom (net/http
+// sends a file with sendfile).
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(w.ResponseWriter, r)
+}
+
 func (s *Server) handle(pattern, route string, h func(w http.ResponseWriter, r *http.Request) error) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
@@ -297,7 +303,11 @@ func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 	// that fails. They are read straight into their place in the answer,
 	// a buffer kept for the next range.
 	if q.Get("unchecked") == "1" {
-		return s.blocksUnchecked(w, r, c, start, min(end, start+wire.MaxListBlocks))
+		end = min(end, start+wire.MaxListBlocks)
+		if q.Get("form") == "run" {
+			return s.blockRun(w, r, c, start, end)
+		}
+		return s.blocksUnchecked(w, r, c, start, end)
 	}
 	l := &wire.BlockList{Start: start}
 	total := 0
@@ -351,6 +361,47 @@ func (s *Server) blocksUnchecked(w http.ResponseWriter, r *http.Request, c *hype
 	w.Header().Set("Content-Type", wire.ListContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, err = w.Write(body)
+	return ignoreWrite(err)
+}
+
+// blockRun answers an unchecked range as a block run (wire): the head,
+// then the blocks' bytes sent straight from the core's data file (sendfile
+// on a plain TCP connection: they are never copied into the hoster's
+// memory). A core without a data file answers with a block list, as a
+// hoster that does not know the form does.
+func (s *Server) blockRun(w http.ResponseWriter, r *http.Request, c *hypercore.Core, start, end uint64) error {
+	f, sizes, err := c.OpenRangeUnchecked(r.Context(), start, end, wire.MaxListBytes)
+	if errors.Is(err, hypercore.ErrNoBlockFile) {
+		return s.blocksUnchecked(w, r, c, start, end)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head, err := wire.AppendBlockRunHead(make([]byte, 0, 32+len(sizes)*3), start, sizes)
+	if err != nil {
+		return err
+	}
+	total := int64(0)
+	for _, sz := range sizes {
+		total += int64(sz)
+	}
+	s.cfg.Metrics.BlocksServed.Add(float64(len(sizes)))
+	s.cfg.Metrics.BytesServed.Add(float64(total))
+	w.Header().Set("Content-Type", wire.RunContentType)
+	w.Header().Set("Content-Length", strconv.FormatInt(int64(len(head))+total, 10))
+	if _, err := w.Write(head); err != nil {
+		return ignoreWrite(err)
+	}
+	n, err := io.Copy(w, io.LimitReader(f.File, total))
+	if err == nil && n < total {
+		// The file ended early (it was cut under us): the answer is
+		// short of its Content-Length, so the connection is dropped and
+		// the client sees a truncated body, never a complete one.
+		key := c.Key()
+		s.cfg.Log.Error("block run cut short", "core", hex.EncodeToString(key[:]), "start", start, "sent", n, "want", total)
+		panic(http.ErrAbortHandler)
+	}
 	return ignoreWrite(err)
 }
 

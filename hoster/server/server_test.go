@@ -682,3 +682,67 @@ func TestPushOverPushTransport(t *testing.T) {
 		require.Equal(t, big.data[i:i+10], bs)
 	}
 }
+
+// TestBlockRunAnswers: an unchecked range asked as a block run comes as
+// one (sent from the data file) and holds the stored blocks, also for
+// ranges the answer limits cut; asked without the form it is a block
+// list; a client asking a hoster that ignores the form (an older one)
+// reads the list it gets; and a data file cut short under the hoster
+// ends in an error for the client, never in fewer or wrong blocks.
+func TestBlockRunAnswers(t *testing.T) {
+	ctx := context.Background()
+	h := newHoster(t, store.Limits{})
+	w := newWriter(t, 300, 65536)
+	h.assign(t, w, 1)
+	_, err := h.c.Push(ctx, w.key(), w.push(t, 0, 300))
+	require.NoError(t, err)
+	ctype := func(query string) string {
+		resp, err := http.Get(fmt.Sprintf("%s/v1/cores/%x/blocks?start=3&end=9%s", h.srv.URL, w.key(), query))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		return resp.Header.Get("Content-Type")
+	}
+	require.Equal(t, wire.RunContentType, ctype("&unchecked=1&form=run"))
+	require.Equal(t, wire.ListContentType, ctype("&unchecked=1"))
+	require.Equal(t, wire.ListContentType, ctype(""))
+
+	// 300 blocks of 64 KiB: an answer holds at most 16 MiB (256 blocks).
+	bl, err := h.c.BlocksUnchecked(ctx, w.key(), 10, 300)
+	require.NoError(t, err)
+	require.Len(t, bl, 256)
+	for i, b := range bl {
+		require.Equal(t, w.data[10+i], b, "block %d", 10+i)
+	}
+	buf := make([]byte, 5<<20)
+	bl, used, err := h.c.BlocksUncheckedInto(ctx, w.key(), 290, 300, buf)
+	require.NoError(t, err)
+	require.Equal(t, w.data[290:300], bl)
+	require.Equal(t, cap(buf), cap(used), "the answer was read into the buffer given")
+
+	// A hoster that does not know the form.
+	old := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		q.Del("form")
+		r.URL.RawQuery = q.Encode()
+		h.srv.Config.Handler.ServeHTTP(rw, r)
+	}))
+	defer old.Close()
+	oc, err := client.New(old.URL, old.Client())
+	require.NoError(t, err)
+	bl, err = oc.BlocksUnchecked(ctx, w.key(), 7, 20)
+	require.NoError(t, err)
+	require.Equal(t, w.data[7:20], bl)
+
+	// The data file cut under the hoster: the blocks past the cut cannot
+	// be sent in full.
+	key := w.key()
+	require.NoError(t, os.Truncate(filepath.Join(h.dir, "cores", hex.EncodeToString(key[:]), "data"), 200*65536+100))
+	_, err = h.c.BlocksUnchecked(ctx, w.key(), 150, 260)
+	require.Error(t, err)
+	bl, err = h.c.BlocksUnchecked(ctx, w.key(), 150, 200)
+	require.NoError(t, err, "the blocks before the cut still read")
+	require.Equal(t, w.data[150:200], bl)
+}

@@ -22,14 +22,30 @@
 //	start   uvarint   index of the first block
 //	count   uvarint
 //	blocks  count × (uvarint n ‖ n bytes)
+//
+// Block run (the same answer asked with &form=run, Content-Type
+// application/x-datdot-block-run): the blocks' sizes first, then their
+// bytes back to back, as a hoster's data file holds them, so that it
+// sends them straight from the file:
+//
+//	magic   "DDBRUN01"
+//	start   uvarint   index of the first block
+//	count   uvarint
+//	sizes   count × uvarint
+//	data    the blocks' bytes, back to back (the sum of sizes)
+//
+// A hoster that does not know the form answers with a block list; a
+// client asking for a run reads either by its Content-Type.
 package wire
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 )
 
 // Limits of the encodings. A push or a block list larger than these is
@@ -44,11 +60,13 @@ const (
 	MaxListBytes    = 16 << 20 // block bytes in one range response
 	PushContentType = "application/x-datdot-push"
 	ListContentType = "application/x-datdot-blocks"
+	RunContentType  = "application/x-datdot-block-run"
 )
 
 const (
 	pushMagic = "DDPUSH01"
 	listMagic = "DDBLKS01"
+	runMagic  = "DDBRUN01"
 )
 
 // ErrMalformed wraps every decoding error.
@@ -313,6 +331,92 @@ func DecodeBlockList(b []byte) (*BlockList, error) {
 	return l, nil
 }
 
+// AppendBlockRunHead appends the head of a block run of blocks of sizes
+// starting at start (everything before the blocks' bytes); it applies
+// EncodeBlockList's limits.
+func AppendBlockRunHead(dst []byte, start uint64, sizes []int) ([]byte, error) {
+	if len(sizes) > MaxListBlocks {
+		return nil, fmt.Errorf("wire: %d blocks in one run, at most %d", len(sizes), MaxListBlocks)
+	}
+	total := 0
+	for _, sz := range sizes {
+		if sz < 0 || sz > MaxBlockSize {
+			return nil, fmt.Errorf("wire: block of %d bytes, at most %d", sz, MaxBlockSize)
+		}
+		total += sz
+	}
+	if total > MaxListBytes {
+		return nil, fmt.Errorf("wire: %d block bytes in one run, at most %d", total, MaxListBytes)
+	}
+	dst = append(dst, runMagic...)
+	dst = binary.AppendUvarint(dst, start)
+	dst = binary.AppendUvarint(dst, uint64(len(sizes)))
+	for _, sz := range sizes {
+		dst = binary.AppendUvarint(dst, uint64(sz))
+	}
+	return dst, nil
+}
+
+// EncodeBlockRun encodes l as a block run; it refuses a run over the
+// limits.
+func EncodeBlockRun(l *BlockList) ([]byte, error) {
+	sizes := make([]int, len(l.Blocks))
+	total := 0
+	for i, b := range l.Blocks {
+		sizes[i] = len(b)
+		total += len(b)
+	}
+	out, err := AppendBlockRunHead(nil, l.Start, sizes)
+	if err != nil {
+		return nil, err
+	}
+	out = slices.Grow(out, total)
+	for _, b := range l.Blocks {
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// DecodeBlockRun decodes a block run. The returned slices alias b.
+func DecodeBlockRun(b []byte) (*BlockList, error) {
+	if len(b) > MaxListBytes+len(runMagic)+(MaxListBlocks+2)*binary.MaxVarintLen64 {
+		return nil, fmt.Errorf("%w: block run of %d bytes is too large", ErrMalformed, len(b))
+	}
+	d := decoder{b: b}
+	d.magic(runMagic)
+	l := &BlockList{Start: d.uvarint()}
+	n := d.count(MaxListBlocks)
+	sizes := make([]int, 0, n)
+	total := 0
+	for i := 0; i < n && d.err == nil; i++ {
+		sz := d.uvarint()
+		if sz > MaxBlockSize {
+			d.fail("block of %d bytes, at most %d", sz, MaxBlockSize)
+			break
+		}
+		sizes = append(sizes, int(sz))
+		total += int(sz)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if total > MaxListBytes {
+		return nil, fmt.Errorf("%w: %d block bytes, at most %d", ErrMalformed, total, MaxListBytes)
+	}
+	if rest := len(b) - d.off; rest != total {
+		return nil, fmt.Errorf("%w: block run of %d bytes holds %d", ErrMalformed, total, rest)
+	}
+	l.Blocks = make([][]byte, len(sizes))
+	for i, sz := range sizes {
+		l.Blocks[i] = b[d.off : d.off+sz : d.off+sz]
+		d.off += sz
+	}
+	if l.Start+uint64(len(l.Blocks)) < l.Start {
+		return nil, fmt.Errorf("%w: start %d overflows", ErrMalformed, l.Start)
+	}
+	return l, nil
+}
+
 func appendBytes(out, b []byte) []byte {
 	out = binary.AppendUvarint(out, uint64(len(b)))
 	return append(out, b...)
@@ -394,4 +498,95 @@ func (d *decoder) end() error {
 		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.b)-d.off)
 	}
 	return nil
+}
+
+// ReadBlocks reads a block list or a block run (by contentType) from r,
+// reading each block's bytes straight into the place that place returns
+// for it (len(dst) == size; place may refuse the block with an error).
+// It applies the decoders' limits and fails on a body that ends early or
+// goes on past its last block. It returns the first block's index and the
+// number of blocks read.
+func ReadBlocks(r io.Reader, contentType string, place func(i int, size int) ([]byte, error)) (start uint64, n int, err error) {
+	br := bufio.NewReaderSize(r, 512)
+	magic := make([]byte, len(listMagic))
+	if _, err := io.ReadFull(br, magic); err != nil {
+		return 0, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	run := contentType == RunContentType
+	if want := map[bool]string{true: runMagic, false: listMagic}[run]; string(magic) != want {
+		return 0, 0, fmt.Errorf("%w: bad magic, want %q", ErrMalformed, want)
+	}
+	uv := func() (uint64, error) {
+		v, err := binary.ReadUvarint(br)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return v, nil
+	}
+	if start, err = uv(); err != nil {
+		return 0, 0, err
+	}
+	count, err := uv()
+	if err != nil {
+		return 0, 0, err
+	}
+	if count > MaxListBlocks {
+		return 0, 0, fmt.Errorf("%w: %d blocks, at most %d", ErrMalformed, count, MaxListBlocks)
+	}
+	size := func() (int, error) {
+		v, err := uv()
+		if err != nil {
+			return 0, err
+		}
+		if v > MaxBlockSize {
+			return 0, fmt.Errorf("%w: block of %d bytes, at most %d", ErrMalformed, v, MaxBlockSize)
+		}
+		return int(v), nil
+	}
+	var sizes []int
+	total := 0
+	if run {
+		sizes = make([]int, count)
+		for i := range sizes {
+			if sizes[i], err = size(); err != nil {
+				return 0, 0, err
+			}
+			if total += sizes[i]; total > MaxListBytes {
+				return 0, 0, fmt.Errorf("%w: over %d block bytes", ErrMalformed, MaxListBytes)
+			}
+		}
+	}
+	for i := range int(count) {
+		var sz int
+		if run {
+			sz = sizes[i]
+		} else {
+			if sz, err = size(); err != nil {
+				return 0, 0, err
+			}
+			if total += sz; total > MaxListBytes {
+				return 0, 0, fmt.Errorf("%w: over %d block bytes", ErrMalformed, MaxListBytes)
+			}
+		}
+		dst, err := place(i, sz)
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(dst) != sz {
+			return 0, 0, fmt.Errorf("wire: read blocks: place of %d bytes for a block of %d", len(dst), sz)
+		}
+		if _, err := io.ReadFull(br, dst); err != nil {
+			return 0, 0, fmt.Errorf("%w: block %d: %w", ErrMalformed, i, err)
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			return 0, 0, fmt.Errorf("%w: bytes after the last block", ErrMalformed)
+		}
+		return 0, 0, err
+	}
+	if start+count < start {
+		return 0, 0, fmt.Errorf("%w: start %d overflows", ErrMalformed, start)
+	}
+	return start, int(count), nil
 }

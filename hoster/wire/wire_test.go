@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -107,6 +108,9 @@ func FuzzDecodeBlockList(f *testing.F) {
 				t.Fatalf("error does not wrap ErrMalformed: %v", err)
 			}
 			return
+		}
+		if r, err := readBlocks(in, ListContentType); err != nil || r.Start != l.Start || len(r.Blocks) != len(l.Blocks) {
+			t.Fatalf("ReadBlocks disagrees with DecodeBlockList: %v", err)
 		}
 		out, err := EncodeBlockList(l)
 		if err != nil {
@@ -271,5 +275,136 @@ func TestPushBodyRemaining(t *testing.T) {
 	}
 	if n, err := b.Read(head); n != 0 || err != io.EOF {
 		t.Fatalf("read at the end: %d, %v", n, err)
+	}
+}
+
+// TestBlockRun: a block run round-trips (blocks of different sizes, an
+// empty one), its head is what AppendBlockRunHead writes, and truncated,
+// padded, oversized or over-limit runs are refused.
+func TestBlockRun(t *testing.T) {
+	l := &BlockList{Start: 9, Blocks: [][]byte{[]byte("abc"), {}, bytes.Repeat([]byte{7}, 70000)}}
+	b, err := EncodeBlockRun(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := AppendBlockRunHead(nil, 9, []int{3, 0, 70000})
+	if err != nil || !bytes.Equal(b[:len(head)], head) || len(b) != len(head)+70003 || !bytes.Equal(b[len(head):len(head)+3], []byte("abc")) {
+		t.Fatalf("head %x of a run of %d bytes (%v)", head, len(b), err)
+	}
+	m, err := DecodeBlockRun(b)
+	if err != nil || m.Start != 9 || len(m.Blocks) != 3 || string(m.Blocks[0]) != "abc" || len(m.Blocks[1]) != 0 || !bytes.Equal(m.Blocks[2], l.Blocks[2]) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if cap(m.Blocks[0]) != 3 {
+		t.Fatalf("a block's slice reaches into the next (cap %d)", cap(m.Blocks[0]))
+	}
+	for name, bad := range map[string][]byte{
+		"truncated":  b[:len(b)-1],
+		"padded":     append(bytes.Clone(b), 0),
+		"head only":  head,
+		"list magic": append([]byte(listMagic), b[len(runMagic):]...),
+	} {
+		if _, err := DecodeBlockRun(bad); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s run accepted: %v", name, err)
+		}
+	}
+	if _, err := AppendBlockRunHead(nil, 0, make([]int, MaxListBlocks+1)); err == nil {
+		t.Fatal("too many blocks")
+	}
+	if _, err := AppendBlockRunHead(nil, 0, []int{MaxBlockSize + 1}); err == nil {
+		t.Fatal("block over the limit")
+	}
+	if _, err := AppendBlockRunHead(nil, 0, []int{MaxBlockSize, MaxBlockSize, MaxBlockSize, MaxBlockSize, 1}); err == nil {
+		t.Fatal("run over the byte limit")
+	}
+	big, _ := AppendBlockRunHead(nil, 0, []int{MaxBlockSize + 1})
+	if _, err := DecodeBlockRun(append(big, make([]byte, MaxBlockSize+1)...)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("oversized block decoded: %v", err)
+	}
+}
+
+func FuzzDecodeBlockRun(f *testing.F) {
+	b, _ := EncodeBlockRun(&BlockList{Start: 1, Blocks: [][]byte{[]byte("abc"), {}}})
+	f.Add(b)
+	f.Add([]byte(runMagic))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		l, err := DecodeBlockRun(in)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error does not wrap ErrMalformed: %v", err)
+			}
+			return
+		}
+		if r, err := readBlocks(in, RunContentType); err != nil || r.Start != l.Start || len(r.Blocks) != len(l.Blocks) {
+			t.Fatalf("ReadBlocks disagrees with DecodeBlockRun: %v", err)
+		}
+		out, err := EncodeBlockRun(l)
+		if err != nil {
+			t.Fatalf("decoded run does not encode: %v", err)
+		}
+		if !bytes.Equal(out, in) {
+			t.Fatalf("re-encoding differs")
+		}
+	})
+}
+
+// readBlocks is ReadBlocks into new buffers.
+func readBlocks(body []byte, ctype string) (*BlockList, error) {
+	l := &BlockList{}
+	start, n, err := ReadBlocks(bytes.NewReader(body), ctype, func(i, size int) ([]byte, error) {
+		b := make([]byte, size)
+		l.Blocks = append(l.Blocks, b)
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n != len(l.Blocks) {
+		return nil, fmt.Errorf("%d blocks read, %d placed", n, len(l.Blocks))
+	}
+	l.Start = start
+	return l, nil
+}
+
+// TestReadBlocks: both forms read into the places given hold what the
+// decoders return; a body cut short or with bytes after its last block,
+// the other form's magic, a block over the limit and a refused or
+// mis-sized place all fail.
+func TestReadBlocks(t *testing.T) {
+	l := &BlockList{Start: 5, Blocks: [][]byte{[]byte("abc"), {}, bytes.Repeat([]byte{7}, 70000), []byte("z")}}
+	list, _ := EncodeBlockList(l)
+	run, _ := EncodeBlockRun(l)
+	for _, f := range []struct {
+		body  []byte
+		ctype string
+	}{{list, ListContentType}, {run, RunContentType}} {
+		got, err := readBlocks(f.body, f.ctype)
+		if err != nil || got.Start != 5 || len(got.Blocks) != 4 {
+			t.Fatalf("%s: %v", f.ctype, err)
+		}
+		for i := range l.Blocks {
+			if !bytes.Equal(got.Blocks[i], l.Blocks[i]) {
+				t.Fatalf("%s: block %d differs", f.ctype, i)
+			}
+		}
+		for name, bad := range map[string][]byte{"cut": f.body[:len(f.body)-1], "padded": append(bytes.Clone(f.body), 1), "empty": nil} {
+			if _, err := readBlocks(bad, f.ctype); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s %s body: %v", f.ctype, name, err)
+			}
+		}
+		refused := errors.New("no")
+		if _, _, err := ReadBlocks(bytes.NewReader(f.body), f.ctype, func(i, size int) ([]byte, error) { return nil, refused }); !errors.Is(err, refused) {
+			t.Fatalf("%s: refused place: %v", f.ctype, err)
+		}
+		if _, _, err := ReadBlocks(bytes.NewReader(f.body), f.ctype, func(i, size int) ([]byte, error) { return make([]byte, size+1), nil }); err == nil {
+			t.Fatalf("%s: place of the wrong size", f.ctype)
+		}
+	}
+	if _, err := readBlocks(list, RunContentType); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a list read as a run: %v", err)
+	}
+	big, _ := AppendBlockRunHead(nil, 0, []int{MaxBlockSize + 1})
+	if _, err := readBlocks(append(big, make([]byte, MaxBlockSize+1)...), RunContentType); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("oversized block read: %v", err)
 	}
 }

@@ -417,7 +417,7 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 		r.sb = sealedPool.Get().(*[sealedSegment]byte)
 		r.sealed = r.sb[:]
 	}
-	if err := r.fill(); err != nil {
+	if _, err := r.fill(nil); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -458,50 +458,110 @@ type reader struct {
 	wrapped string
 }
 
-// fill reads and opens the next segment.
-func (r *reader) fill() error {
+// fill reads and opens the next segment. With into (room for the whole
+// segment's plaintext; only when the range wants all of it and there is no
+// cache), the plaintext goes there and fill returns its length; otherwise
+// it becomes r.plain (and fill returns 0).
+func (r *reader) fill(into []byte) (int, error) {
 	if r.rc == nil && r.cache != nil {
 		if p := r.cache.get(r.id, r.wrapped, r.seg); p != nil {
 			r.use(p)
-			return nil
+			return 0, nil
 		}
 	}
 	if r.rc == nil {
 		off := r.seg * sealedSegment
 		rc, err := r.b.Inner.Open(r.ctx, r.ref, off, StoredSize(min(r.end*Segment, r.total))-off)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		r.rc = rc
 	}
-	size := int64(Segment)
-	if r.seg == r.lastSeg {
-		size = r.total - r.seg*Segment
+	size := r.segSize()
+	sealed, err := r.readSealed(int(size + Overhead))
+	if err != nil {
+		return 0, err
 	}
-	sealed := r.sealed
-	if r.cache != nil {
-		// The plaintext goes into the cache: a buffer of its own.
-		sealed = make([]byte, sealedSegment)
+	// The plaintext goes to into, or where the sealed bytes are when
+	// they are in a buffer of the reader's own (opened in place), or
+	// into that buffer (from the inner reader's memory, which is only
+	// lent). With a cache, into a buffer of its own.
+	var dst []byte
+	switch {
+	case into != nil:
+		dst = into[:0]
+	case r.cache != nil:
+		dst = make([]byte, 0, Segment)
+	default:
+		dst = r.sealed[:0]
 	}
-	buf := sealed[:size+Overhead]
-	if _, err := io.ReadFull(r.rc, buf); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("crypt: segment %d: %w", r.seg, store.ErrDataShort)
-		}
-		return err
-	}
-	plain, err := r.aead.open(buf[:0], buf, r.seg, r.seg == r.lastSeg)
+	plain, err := r.aead.open(dst, sealed, r.seg, r.seg == r.lastSeg)
 	if err != nil {
 		// The tag failed: some stored block is bad. Read the segment
 		// again with every block checked against its writer's signature
 		// (store.WithVerify), which finds the bad one and reads around it.
-		if plain, err = r.reread(buf); err != nil {
-			return fmt.Errorf("crypt: segment %d: %w", r.seg, err)
+		if plain, err = r.reread(dst, len(sealed)); err != nil {
+			return 0, fmt.Errorf("crypt: segment %d: %w", r.seg, err)
 		}
+	}
+	if into != nil {
+		r.seg++
+		return len(plain), nil
 	}
 	r.cache.put(r.id, r.wrapped, r.seg, plain)
 	r.use(plain)
-	return nil
+	return 0, nil
+}
+
+// segSize is the plaintext size of segment r.seg.
+func (r *reader) segSize() int64 {
+	if r.seg == r.lastSeg {
+		return r.total - r.seg*Segment
+	}
+	return Segment
+}
+
+// readSealed returns the next n stored bytes: where the inner reader holds
+// them when it lends them in one piece (store.SpanReader), else read into
+// a buffer of the reader's.
+func (r *reader) readSealed(n int) ([]byte, error) {
+	var buf []byte
+	m := 0
+	if sr, ok := r.rc.(store.SpanReader); ok {
+		b, err := sr.Span(n)
+		if len(b) == n {
+			return b, nil
+		}
+		if err != nil {
+			return nil, short(err)
+		}
+		buf = r.sealBuf()[:n]
+		m = copy(buf, b)
+	} else {
+		buf = r.sealBuf()[:n]
+	}
+	if _, err := io.ReadFull(r.rc, buf[m:]); err != nil {
+		return nil, short(err)
+	}
+	return buf, nil
+}
+
+// sealBuf is a buffer for a sealed segment: the pooled one, or a new one
+// with a cache.
+func (r *reader) sealBuf() []byte {
+	if r.sealed == nil {
+		r.sealed = make([]byte, sealedSegment)
+	}
+	return r.sealed
+}
+
+// short maps the end of the inner stream before a segment's end to
+// store.ErrDataShort.
+func short(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("crypt: segment: %w", store.ErrDataShort)
+	}
+	return err
 }
 
 // use makes plain, the plaintext of segment r.seg, the next bytes to
@@ -516,21 +576,24 @@ func (r *reader) use(plain []byte) {
 	r.seg++
 }
 
-// reread reads the current segment again into buf with verification and
-// opens it.
-func (r *reader) reread(buf []byte) ([]byte, error) {
+// reread reads the current segment (n stored bytes) again with
+// verification and opens it into dst.
+func (r *reader) reread(dst []byte, n int) ([]byte, error) {
 	if store.Verifying(r.ctx) {
 		return nil, ErrCorrupt
 	}
-	rc, err := r.b.Inner.Open(store.WithVerify(r.ctx), r.ref, r.seg*sealedSegment, int64(len(buf)))
+	rc, err := r.b.Inner.Open(store.WithVerify(r.ctx), r.ref, r.seg*sealedSegment, int64(n))
 	if err != nil {
 		return nil, errors.Join(ErrCorrupt, err)
 	}
 	defer rc.Close()
+	// Into the reader's segment buffer: dst is that buffer (opened in
+	// place) or other memory.
+	buf := r.sealBuf()[:n]
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, errors.Join(ErrCorrupt, err)
 	}
-	plain, err := r.aead.open(buf[:0], buf, r.seg, r.seg == r.lastSeg)
+	plain, err := r.aead.open(dst[:0], buf, r.seg, r.seg == r.lastSeg)
 	if err != nil {
 		return nil, ErrCorrupt
 	}
@@ -538,7 +601,8 @@ func (r *reader) reread(buf []byte) ([]byte, error) {
 }
 
 // Read fills p with as many segments as it holds (a copy loop with a big
-// buffer writes big chunks).
+// buffer writes big chunks). A whole segment the range wants is opened
+// straight into p; Read returns early rather than cut one.
 func (r *reader) Read(p []byte) (int, error) {
 	if r.closed {
 		return 0, errClosed
@@ -558,10 +622,22 @@ func (r *reader) Read(p []byte) (int, error) {
 			break
 		}
 		if len(r.plain) == 0 {
-			if err := r.fill(); err != nil {
+			var into []byte
+			if size := r.segSize(); r.cache == nil && r.skip == 0 && size <= r.remain {
+				if int64(len(p)-n) >= size {
+					into = p[n : int64(n)+size]
+				} else if n > 0 {
+					break // the next Read has room for it
+				}
+			}
+			m, err := r.fill(into)
+			if err != nil {
 				r.err = err
 				continue
 			}
+			r.remain -= int64(m)
+			n += m
+			continue
 		}
 		m := copy(p[n:], r.plain)
 		r.plain = r.plain[m:]

@@ -1644,6 +1644,12 @@ type reader struct {
 	// only when they are all consumed).
 	winRelease func()
 	ahead      []*window // the next windows of the piece, being fetched
+	// stream, when not nil, holds win's bytes in stream order: volume
+	// streamVol from offset streamAt on (Remote.read). A read within it
+	// takes everything up to its end at once.
+	stream    []byte
+	streamVol string
+	streamAt  int64
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -1677,6 +1683,12 @@ func (r *reader) fill() error {
 	}
 	take := min(int64(bl-pos.Offset), p.n)
 	r.buf = block[pos.Offset : int64(pos.Offset)+take]
+	if i := p.off - r.streamAt; r.stream != nil && p.vol == r.streamVol && i >= 0 && i < int64(len(r.stream)) && &r.stream[i] == &r.buf[0] {
+		// The window lies in stream order: everything of the piece up
+		// to its end.
+		take = min(int64(len(r.stream))-i, p.n)
+		r.buf = r.stream[i : i+take : i+take]
+	}
 	p.off += take
 	p.n -= take
 	return nil
@@ -1732,19 +1744,20 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 			r.ahead = append(r.ahead, nw)
 			go func() {
 				defer close(nw.done)
-				nw.rows, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.lastLen, nw.need, false, pooled)
+				nw.rows, nw.stream, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.lastLen, nw.need, false, pooled)
 			}()
 			next = int64(nw.end) * ref.Layout.StripeSize()
 		}
 	}
 	var rows [][][]byte
+	var stream []byte
 	release := noRelease
 	if ahead != nil {
 		<-ahead.done
 		ahead.cancel()
-		rows, release, err = ahead.rows, ahead.release, ahead.err
+		rows, stream, release, err = ahead.rows, ahead.stream, ahead.release, ahead.err
 	} else {
-		rows, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
+		rows, stream, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
 	}
 	r.dropWindow()
 	if err != nil {
@@ -1752,6 +1765,9 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 		return nil, err
 	}
 	r.winRelease = release
+	if stream != nil {
+		r.stream, r.streamVol, r.streamAt = stream, p.vol, int64(w.first)*ref.Layout.StripeSize()
+	}
 	r.win = make(map[blockKey][]byte, len(rows)*ref.Layout.K)
 	for i, row := range rows {
 		for j, b := range row {
@@ -1778,6 +1794,7 @@ type window struct {
 	done       chan struct{}
 	cancel     context.CancelFunc
 	rows       [][][]byte
+	stream     []byte // the rows' bytes in stream order, when Remote.read laid them so
 	release    func() // of the rows' buffers
 	err        error
 }
@@ -1833,7 +1850,7 @@ func (r *reader) dropWindow() {
 		r.winRelease()
 		r.winRelease = nil
 	}
-	r.win = nil
+	r.win, r.stream = nil, nil
 }
 
 // stopNext drops the prefetched windows.
@@ -1879,6 +1896,22 @@ func (r *reader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
+}
+
+// Span implements store.SpanReader: the next bytes, at most n, where they
+// lie: up to the end of a window read from the hosters in stream order
+// (Remote.read), else of the block being read (from a window, the cache
+// or a local core).
+func (r *reader) Span(n int) ([]byte, error) {
+	if len(r.buf) == 0 {
+		if err := r.fill(); err != nil {
+			return nil, err
+		}
+	}
+	m := min(n, len(r.buf))
+	out := r.buf[:m:m]
+	r.buf = r.buf[m:]
+	return out, nil
 }
 
 func (r *reader) Close() error {

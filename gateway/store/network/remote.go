@@ -93,7 +93,14 @@ type RemoteConfig struct {
 	// itself never waits for them. Default 100 ms; negative cancels at
 	// once.
 	DrainAfter time.Duration
-	Log        *slog.Logger
+	// DataGrace is how long a read that has k answers, parity among
+	// them, waits for a needed data core still answering before it
+	// decodes around it: with the extra core asked at once, parity is
+	// often among the first k by a hair, and the data core's answer is
+	// then free where the decode costs the gateway CPU. Default 5 ms;
+	// negative decodes at once.
+	DataGrace time.Duration
+	Log       *slog.Logger
 }
 
 // Remote reads the blocks of volumes from the hosters that hold them:
@@ -117,6 +124,8 @@ type Remote struct {
 	// draining counts the fetches that reads no longer wait for and
 	// that have not ended yet (drain).
 	draining atomic.Int64
+	// decodes counts the reads that decoded around a data core.
+	decodes atomic.Int64
 }
 
 // NewRemote returns a reader of volumes from hosters.
@@ -143,6 +152,9 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	}
 	if cfg.DrainAfter == 0 {
 		cfg.DrainAfter = 100 * time.Millisecond
+	}
+	if cfg.DataGrace == 0 {
+		cfg.DataGrace = 5 * time.Millisecond
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -232,63 +244,119 @@ func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]strin
 // (docs/volume-format.md, v2). A hoster serving a block of another length
 // is treated as failed.
 func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify bool) ([][][]byte, error) {
-	out, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false)
+	out, _, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false)
 	return out, err
 }
 
 // read is ReadStripes; with pooled, the blocks it returns are read into
 // buffers of r.bufs, and release (never nil) gives them back: call it
 // once nothing refers to the blocks any more (not calling it only costs
-// the reuse).
-func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool) (out [][][]byte, release func(), err error) {
+// the reuse). A pooled read of every data shard reads the data cores'
+// blocks into one buffer in stream order (each block where the volume's
+// stream has it, from the window's first stripe on); when every block
+// came from its core (nothing decoded), stream is that buffer: the
+// window's bytes of the volume stream, contiguous.
+func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool) (out [][][]byte, stream []byte, release func(), err error) {
 	l := v.Layout
 	if len(need) != l.K || end <= first || len(v.Keys) != l.N() || (lastLen != 0 && !volume.ValidBlockSize(lastLen)) {
-		return nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), last of %d-byte blocks, %d shards wanted, %d keys)", v.Hex(), first, end, lastLen, len(need), len(v.Keys))
+		return nil, nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), last of %d-byte blocks, %d shards wanted, %d keys)", v.Hex(), first, end, lastLen, len(need), len(v.Keys))
 	}
 	if lastLen == 0 {
 		lastLen = volume.BlockSize
 	}
 	coder, err := r.coder(l)
 	if err != nil {
-		return nil, noRelease, err
+		return nil, nil, noRelease, err
 	}
 	eps, err := r.locate(ctx, v, false)
 	if err != nil {
-		return nil, noRelease, err
+		return nil, nil, noRelease, err
 	}
-	out, bufs, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled)
+	whole := pooled && !verify && !slices.Contains(need, false)
+	var win *winBuf
+	if whole {
+		win = r.newWin(l, first, end, lastLen)
+	}
+	out, stream, rel, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled, win)
 	if err == nil {
 		if failed {
 			r.mu.Lock()
 			r.stale[v.Hex()] = true // look again before the next read
 			r.mu.Unlock()
 		}
-		return out, r.releaser(bufs), nil
+		return out, stream, rel, nil
 	}
 	if ctx.Err() != nil {
-		return nil, noRelease, err
+		return nil, nil, noRelease, err
 	}
 	// Not enough hosters answered: the chain may have replaced some.
 	fresh, lerr := r.locate(ctx, v, true)
 	if lerr != nil {
-		return nil, noRelease, errors.Join(err, lerr)
+		return nil, nil, noRelease, errors.Join(err, lerr)
 	}
 	if slices.EqualFunc(fresh, eps, slices.Equal) {
-		return nil, noRelease, err
+		return nil, nil, noRelease, err
 	}
 	r.cfg.Log.Info("volume placement changed; reading again", "volume", v.Hex())
-	out, bufs, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled)
-	if err != nil {
-		return nil, noRelease, err
+	if whole {
+		win = r.newWin(l, first, end, lastLen) // the first one's fetches may still write to theirs
 	}
-	return out, r.releaser(bufs), nil
+	out, stream, rel, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled, win)
+	if err != nil {
+		return nil, nil, noRelease, err
+	}
+	return out, stream, rel, nil
 }
 
 func noRelease() {}
 
-// releaser returns a func that gives bufs back to r.bufs once.
-func (r *Remote) releaser(bufs []*[]byte) func() {
-	if len(bufs) == 0 {
+// winBuf is the buffer a whole-window read lays the data cores' blocks
+// into, in stream order. It goes back to the pool once the read's result
+// is released and every fetch that may write into it has ended.
+type winBuf struct {
+	buf        *[]byte
+	first, end uint64
+	k, last    int // data cores; block size of stripe end-1
+	refs       atomic.Int32
+	pool       *bufpool.Pool
+}
+
+// newWin returns the window buffer of stripes [first, end) (stripe end-1
+// of lastLen-byte blocks), held once by the read.
+func (r *Remote) newWin(l volume.Layout, first, end uint64, lastLen int) *winBuf {
+	n := int(end-first-1)*l.K*volume.BlockSize + l.K*lastLen
+	w := &winBuf{buf: r.bufs.Get(n), first: first, end: end, k: l.K, last: lastLen, pool: &r.bufs}
+	*w.buf = (*w.buf)[:n]
+	w.refs.Store(1)
+	return w
+}
+
+func (w *winBuf) hold() { w.refs.Add(1) }
+
+func (w *winBuf) release() {
+	if w.refs.Add(-1) == 0 {
+		w.pool.Put(w.buf)
+	}
+}
+
+// place is where block s of data core j lies in the window: where the
+// volume's stream has it, relative to the window's first stripe.
+func (w *winBuf) place(s uint64, j, size int) ([]byte, error) {
+	bl := volume.BlockSize
+	if s == w.end-1 {
+		bl = w.last
+	}
+	if size != bl {
+		return nil, fmt.Errorf("block %d is %d bytes, want %d", s, size, bl)
+	}
+	off := int(s-w.first)*w.k*volume.BlockSize + j*bl
+	return (*w.buf)[off : off+bl : off+bl], nil
+}
+
+// releaser returns a func that gives bufs back to r.bufs and calls also
+// (if any) once.
+func (r *Remote) releaser(bufs []*[]byte, also ...func()) func() {
+	if len(bufs) == 0 && len(also) == 0 {
 		return noRelease
 	}
 	var once sync.Once
@@ -296,6 +364,9 @@ func (r *Remote) releaser(bufs []*[]byte) func() {
 		once.Do(func() {
 			for _, b := range bufs {
 				r.bufs.Put(b)
+			}
+			for _, f := range also {
+				f()
 			}
 		})
 	}
@@ -312,7 +383,18 @@ type coreResult struct {
 // some core's hosters failed or were slow (the placement may be stale).
 // With pooled, the blocks are read into buffers of r.bufs; it returns those
 // the result refers to (and gives back the others).
-func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool) (_ [][][]byte, kept []*[]byte, failed bool, _ error) {
+func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool, win *winBuf) (_ [][][]byte, stream []byte, release func(), failed bool, _ error) {
+	// The read's hold on win ends with its result's release, or here on
+	// failure.
+	winRelease := noRelease
+	if win != nil {
+		winRelease = sync.OnceFunc(win.release)
+		defer func() {
+			if release == nil {
+				winRelease()
+			}
+		}()
+	}
 	l := v.Layout
 	n := l.N()
 	// The fetches run under fctx: cancelled with ctx while the read
@@ -387,8 +469,16 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		state[j] = inflight
 		running++
 		started[j] = time.Now()
+		var place func(s uint64, size int) ([]byte, error)
+		if win != nil && j < l.K {
+			win.hold() // until the fetch ends: it writes into win
+			place = func(s uint64, size int) ([]byte, error) { return win.place(s, j, size) }
+		}
 		go func() {
-			b, bufs, err := r.fetchCore(fctx, v, j, eporder[j], first, end, lastLen, verify, pooled)
+			b, bufs, err := r.fetchCore(fctx, v, j, eporder[j], first, end, lastLen, verify, pooled, place)
+			if place != nil {
+				win.release()
+			}
 			res <- coreResult{j, b, bufs, err}
 		}()
 	}
@@ -443,6 +533,10 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 	}
 	failed = decode
+	// graceC runs while k cores have answered and a needed data core is
+	// still answering (DataGrace); then graceOver.
+	var graceC <-chan time.Time
+	graceOver := false
 	slow := time.NewTimer(r.cfg.SlowAfter)
 	defer slow.Stop()
 	for {
@@ -455,9 +549,25 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		if haveNeeded {
 			out := assemble(got, l, first, end, need, nil, nil)
 			drain = true
-			return out, keep(), failed, nil
+			if win != nil {
+				stream = *win.buf
+			}
+			return out, stream, r.releaser(keep(), winRelease), failed, nil
 		}
-		if okCount >= l.K {
+		waitData := false
+		if okCount >= l.K && !graceOver && r.cfg.DataGrace > 0 {
+			for j := range l.K {
+				if need[j] && state[j] == inflight {
+					waitData = true
+				}
+			}
+			if waitData && graceC == nil {
+				t := time.NewTimer(r.cfg.DataGrace)
+				defer t.Stop()
+				graceC = t.C
+			}
+		}
+		if okCount >= l.K && !waitData {
 			// Decoded blocks go into one pooled buffer that lives as
 			// long as the data cores' answers (with pooled).
 			var dec *[]byte
@@ -470,6 +580,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				}
 				dec = r.bufs.Get(missing * int(end-first) * volume.BlockSize)
 			}
+			r.decodes.Add(1)
 			out := assemble(got, l, first, end, need, coder, dec)
 			kept := keep()
 			if dec != nil {
@@ -477,16 +588,16 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			}
 			if out == nil {
 				r.releaser(kept)()
-				return nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
+				return nil, nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
 			}
 			drain = true
-			return out, kept, failed, nil
+			return out, nil, r.releaser(kept, winRelease), failed, nil
 		}
 		if running == 0 {
 			escalate()
 			if running == 0 {
 				r.releaser(keep())()
-				return nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): %d of %d cores readable from hosters: %w", v.Hex(), first, end, okCount, l.K, store.ErrDataShort)
+				return nil, nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): %d of %d cores readable from hosters: %w", v.Hex(), first, end, okCount, l.K, store.ErrDataShort)
 			}
 		}
 		select {
@@ -498,7 +609,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				r.cfg.Log.Debug("core read failed", "volume", v.Hex(), "core", cr.j, "err", cr.err)
 				if ctx.Err() != nil {
 					r.releaser(keep())()
-					return nil, nil, true, ctx.Err()
+					return nil, nil, nil, true, ctx.Err()
 				}
 				escalate()
 				continue
@@ -507,6 +618,8 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			got[cr.j] = cr.blocks
 			gotBufs[cr.j] = cr.bufs
 			okCount++
+		case <-graceC:
+			graceC, graceOver = nil, true
 		case <-hedgeC:
 			// The cores asked lag: one more (or, for a read of part of
 			// a stripe, enough others to decode around them).
@@ -528,7 +641,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			slow.Reset(r.cfg.SlowAfter)
 		case <-ctx.Done():
 			r.releaser(keep())()
-			return nil, nil, true, ctx.Err()
+			return nil, nil, nil, true, ctx.Err()
 		}
 	}
 }
@@ -596,10 +709,10 @@ func assemble(got [][][]byte, l volume.Layout, first, end uint64, need []bool, c
 
 // fetchCore reads blocks [first, end) of core j from the first of its
 // hosters that has them all (block end-1 lastLen bytes, the others B).
-func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, lastLen int, verify, pooled bool) ([][]byte, []*[]byte, error) {
+func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string, first, end uint64, lastLen int, verify, pooled bool, place func(s uint64, size int) ([]byte, error)) ([][]byte, []*[]byte, error) {
 	var errs []error
 	for _, ep := range eps {
-		blocks, bufs, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, lastLen, verify, pooled)
+		blocks, bufs, err := r.fetchFrom(ctx, ep, v.Keys[j], first, end, lastLen, verify, pooled, place)
 		if err == nil {
 			return blocks, bufs, nil
 		}
@@ -618,7 +731,7 @@ func (r *Remote) fetchCore(ctx context.Context, v VolumeRef, j int, eps []string
 // fetchFrom reads blocks [first, end) of core key from the hoster at ep
 // (block end-1 lastLen bytes, the others B); with pooled (and not verify),
 // into buffers of r.bufs, which it returns (given back itself on error).
-func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, lastLen int, verify, pooled bool) (_ [][]byte, bufs []*[]byte, err error) {
+func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, end uint64, lastLen int, verify, pooled bool, place func(s uint64, size int) ([]byte, error)) (_ [][]byte, bufs []*[]byte, err error) {
 	want := func(s uint64) int {
 		if s == end-1 {
 			return lastLen
@@ -649,6 +762,27 @@ func (r *Remote) fetchFrom(ctx context.Context, ep string, key [32]byte, first, 
 				return nil, nil, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, s, len(vf.Block.Value), want(s))
 			}
 			out = append(out, vf.Block.Value)
+		}
+		return out, nil, nil
+	}
+	if place != nil && !verify {
+		// Each block straight into its place (the blocks are where
+		// place put them).
+		for s := first; s < end; {
+			n, err := c.BlocksUncheckedTo(ctx, key, s, end, func(i uint64, size int) ([]byte, error) {
+				if size != want(i) {
+					return nil, fmt.Errorf("%s: block %d is %d bytes, want %d", ep, i, size, want(i))
+				}
+				b, err := place(i, size)
+				if err == nil {
+					out = append(out, b)
+				}
+				return b, err
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			s += uint64(n)
 		}
 		return out, nil, nil
 	}

@@ -89,7 +89,7 @@ func newTestHoster(t testing.TB) *testHoster {
 			rec := httptest.NewRecorder()
 			api.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
-			if l, err := wire.DecodeBlockList(body); rec.Code == http.StatusOK && err == nil {
+			if l, encode := decodeAnswer(rec); rec.Code == http.StatusOK && l != nil {
 				for i, b := range l.Blocks {
 					if len(b) == volume.BlockSize {
 						l.Blocks[i] = b[:volume.BlockSize-volume.ShortAlign]
@@ -99,8 +99,9 @@ func newTestHoster(t testing.TB) *testHoster {
 						l.Blocks[i] = append(b, make([]byte, volume.ShortAlign)...)
 					}
 				}
-				body, _ = wire.EncodeBlockList(l)
+				body, _ = encode(l)
 			}
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
 			w.WriteHeader(rec.Code)
 			w.Write(body)
 			return
@@ -119,15 +120,16 @@ func newTestHoster(t testing.TB) *testHoster {
 			api.ServeHTTP(rec, r)
 			body := rec.Body.Bytes()
 			if rec.Code == http.StatusOK {
-				if l, err := wire.DecodeBlockList(body); err == nil {
+				if l, encode := decodeAnswer(rec); l != nil {
 					for _, b := range l.Blocks {
 						b[min(1000, len(b)-1)] ^= 0xff // short blocks too
 					}
-					body, _ = wire.EncodeBlockList(l)
+					body, _ = encode(l)
 				} else if len(body) > 2000 {
 					body[len(body)/2] ^= 0xff // a proof: damage the block value
 				}
 			}
+			w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
 			w.WriteHeader(rec.Code)
 			w.Write(body)
 			return
@@ -136,6 +138,23 @@ func newTestHoster(t testing.TB) *testHoster {
 	}))
 	t.Cleanup(func() { close(h.release); h.srv.Close(); st.Close() })
 	return h
+}
+
+// decodeAnswer decodes a recorded answer of blocks in the form it came in
+// (a block list or a block run, by its Content-Type) and returns the
+// encoder of that form; nil if it holds no blocks.
+func decodeAnswer(rec *httptest.ResponseRecorder) (*wire.BlockList, func(*wire.BlockList) ([]byte, error)) {
+	switch rec.Header().Get("Content-Type") {
+	case wire.ListContentType:
+		if l, err := wire.DecodeBlockList(rec.Body.Bytes()); err == nil {
+			return l, wire.EncodeBlockList
+		}
+	case wire.RunContentType:
+		if l, err := wire.DecodeBlockRun(rec.Body.Bytes()); err == nil {
+			return l, wire.EncodeBlockRun
+		}
+	}
+	return nil, nil
 }
 
 // testNet ships every volume's core j to hoster j (a real push over HTTP
@@ -685,4 +704,165 @@ func TestHedgeAfter(t *testing.T) {
 	if net.hosters[2].hits.Load() == 0 {
 		t.Fatal("a data core hanging: the parity core was not asked")
 	}
+}
+
+// TestDataGrace: a read of whole stripes that has k answers, parity among
+// them, waits for the data core still answering instead of decoding
+// (DataGrace an hour: the data core's hoster answers only once the parity
+// core was asked, and no read decodes); with a short grace and the data
+// core's hoster answering never, the read decodes around it and returns
+// the data.
+func TestDataGrace(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parity := net.hosters[len(net.hosters)-1]
+	net.hosters[0].mode.Store(held)
+	parity.hits.Store(0)
+	go func() {
+		for parity.hits.Load() == 0 {
+			runtime.Gosched()
+		}
+		close(net.hosters[0].hold)
+	}()
+	reader, vols := openRemote(t, net, 0, RemoteConfig{DataGrace: time.Hour, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	got, err := readAll(ctx, reader, ref, 0, ref.Size)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	if parity.hits.Load() == 0 {
+		t.Fatal("the parity core was not asked")
+	}
+	if n := vols.cfg.Remote.decodes.Load(); n != 0 {
+		t.Fatalf("%d reads decoded with a data core answering within the grace", n)
+	}
+	net.hosters[0].mode.Store(slow)
+	reader, vols = openRemote(t, net, 0, RemoteConfig{DataGrace: 10 * time.Millisecond, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	got, err = readAll(ctx, reader, ref, 0, ref.Size)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back, data core hanging: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	if vols.cfg.Remote.decodes.Load() == 0 {
+		t.Fatal("a data core hanging: the read did not decode around it")
+	}
+}
+
+// TestSpanLendsBlocks: the network reader lends its bytes (Span), never
+// more than asked, across blocks when a window read from the hosters lies
+// in stream order (cache off), and Span and Read mixed return the range
+// exactly, from the hosters as from the cache.
+func TestSpanLendsBlocks(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, wvols := openRemote(t, net, 0, RemoteConfig{})
+	ws := writeSome(t, writer)
+	for _, cache := range []int64{0, 64 << 20} {
+		_, vols := openRemote(t, net, cache, RemoteConfig{})
+		across := 0 // spans longer than a block
+		for _, w := range ws {
+			// The inner blob (as crypt stores it): its ref names the
+			// stored bytes.
+			ref := w.ref
+			ref.Size, ref.Crypt = crypt.StoredSize(ref.Size), nil
+			want, err := readAll(ctx, wvols, ref, 0, ref.Size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rg := range [][2]int64{{0, ref.Size}, {ref.Size / 3, ref.Size - ref.Size/3}} {
+				rc, err := vols.Open(ctx, ref, rg[0], rg[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				sr := rc.(store.SpanReader)
+				var got []byte
+				for i := 0; ; i++ {
+					var b []byte
+					if i%3 == 2 {
+						buf := make([]byte, 70000)
+						n, err := sr.Read(buf)
+						b = buf[:n]
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+					} else {
+						ask := []int{100000, 65536}[i%2]
+						b, err = sr.Span(ask)
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if len(b) == 0 || len(b) > ask {
+							t.Fatalf("span of %d bytes for %d asked", len(b), ask)
+						}
+						if len(b) > volume.BlockSize {
+							across++
+						}
+					}
+					got = append(got, b...)
+				}
+				rc.Close()
+				if !bytes.Equal(got, want[rg[0]:rg[0]+rg[1]]) {
+					t.Fatalf("cache %d, blob of %d, range %d+%d: %d bytes differ", cache, ref.Size, rg[0], rg[1], len(got))
+				}
+			}
+		}
+		if cache == 0 && across == 0 {
+			t.Fatal("cache off: no span crossed a block (windows read from the hosters are laid out in stream order)")
+		}
+	}
+}
+
+// TestDrainedDataCoreKeepsItsWindow: a read decodes around a data core
+// that answers only after the read has returned (and released its
+// window); that core's late answer is still written into the window's
+// buffer, which must not have gone to another read meanwhile: the reads
+// that follow, on the pooled buffers, all return the bytes written.
+func TestDrainedDataCoreKeepsItsWindow(t *testing.T) {
+	net := testHosters(t, 3)
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := make([]byte, 3<<20)
+	rand.Read(data)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.hosters[0].mode.Store(held)
+	reader, vols := openRemote(t, net, 0, RemoteConfig{DataGrace: -1, DrainAfter: time.Hour, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+	got, err := readAll(ctx, reader, ref, 0, ref.Size)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read around the held core: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	if vols.cfg.Remote.decodes.Load() == 0 {
+		t.Fatal("the read did not decode around the held core")
+	}
+	if vols.cfg.Remote.draining.Load() == 0 {
+		t.Fatal("no fetch left to drain")
+	}
+	// The held core answers now, into the windows the read gave back,
+	// while other reads take pooled buffers.
+	net.hosters[0].mode.Store(honest)
+	close(net.hosters[0].hold)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			off := int64(g) * 100000
+			got, err := readAll(ctx, reader, ref, off, ref.Size-off)
+			if err != nil || !bytes.Equal(got, data[off:]) {
+				t.Errorf("read %d after the late answer: %v (equal %v)", g, err, bytes.Equal(got, data[off:]))
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "the drained fetches to end", func() bool { return vols.cfg.Remote.draining.Load() == 0 })
 }
