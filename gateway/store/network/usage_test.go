@@ -432,3 +432,40 @@ func TestUsageFileUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFreshBlobRefusedOnceRecordedOrDeleted: recordFresh refuses a blob
+// that is already indexed in its volume or that was deleted from it (a
+// gone key): such a blob is not fresh, and recording it would count its
+// bytes live again.
+func TestFreshBlobRefusedOnceRecordedOrDeleted(t *testing.T) {
+	e := newUsageEnv(t)
+	e.open(nil)
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, ref store.BlobRef) error {
+		_, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: key, Size: ref.Size, Parts: []store.Part{{Number: 1, Size: ref.Size, Blob: ref}}}, nil)
+		return err
+	}
+	indexed := e.write(3000)
+	if err := e.meta.Update(ctx, func(tx *bolt.Tx) error { return e.b.recordFresh(tx, indexed) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("indexed", indexed); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh blob already indexed: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	deleted := e.write(4000)
+	if err := e.b.Delete(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	live := e.liveBytes()
+	if err := put("deleted", deleted); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh blob deleted once: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	if e.live(deleted.ID) || e.liveBytes() != live {
+		t.Fatalf("a refused blob was recorded: indexed %v, live %d; want %d", e.live(deleted.ID), e.liveBytes(), live)
+	}
+	if err := put("ok", e.write(5000)); err != nil || e.liveBytes() != live+5000 {
+		t.Fatalf("a fresh blob: %v, live %d; want %d", err, e.liveBytes(), live+5000)
+	}
+}
