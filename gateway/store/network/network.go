@@ -844,25 +844,30 @@ func (b *Blobs) recordFresh(tx *bolt.Tx, ref store.BlobRef) error {
 }
 
 // recordShape records v's stream and holes as its cores show them: in
-// every stripe all n blocks have one size, so the stripes of the first
-// core that is there give the stream and its bytes give the data the
-// stripes hold (k times them); the rest of the stream is holes.
+// every stripe all n blocks have one size, so the stripes of the
+// shortest core that is there (every core holds the stripes below its
+// length; a crash between the cores' appends leaves the others longer)
+// give the stream and its bytes give the data the stripes hold (k times
+// them); the rest of the stream is holes.
 func (b *Blobs) recordShape(v *Volume) error {
+	var short *hypercore.Core
 	for _, c := range v.Cores {
-		if c == nil {
-			continue
+		if c != nil && (short == nil || c.Length() < short.Length()) {
+			short = c
 		}
-		info := c.Info()
-		if info.Length == v.shaped.Load() {
-			return nil // recorded already
-		}
-		stream := int64(info.Length) * v.Layout.StripeSize()
-		if err := b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength)); err != nil {
-			return err
-		}
-		v.shaped.Store(info.Length)
+	}
+	if short == nil {
 		return nil
 	}
+	info := short.Info() // its length and bytes together
+	if info.Length == v.shaped.Load() {
+		return nil // recorded already
+	}
+	stream := int64(info.Length) * v.Layout.StripeSize()
+	if err := b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength)); err != nil {
+		return err
+	}
+	v.shaped.Store(info.Length)
 	return nil
 }
 
