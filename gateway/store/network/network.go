@@ -121,7 +121,8 @@ type Config struct {
 	// pending record, the metadata commit that references a blob records
 	// its usage, one commit per PUT instead of three; a file left at
 	// UsagePath by an earlier version is migrated into it at Open and
-	// removed. With another Journal UsagePath is a bbolt file of their
+	// renamed to UsagePath+".migrated" (there is no downgrade past this
+	// version). With another Journal UsagePath is a bbolt file of their
 	// own. Keep it beside the metadata, not under Dir.
 	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the

@@ -100,7 +100,7 @@ var (
 
 // openUsage opens the usage records: in journal's database when it is
 // a UsageJournal (a file left at path by an earlier version is copied in
-// first, then removed), else in the file at path.
+// first, then renamed to path+".migrated"), else in the file at path.
 func openUsage(path string, journal Journal) (*usageDB, error) {
 	if m, ok := journal.(UsageJournal); ok {
 		u := &usageDB{meta: m}
@@ -131,9 +131,9 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 // init creates the usage buckets in the metadata database and migrates
 // the usage file at path (written by a version that kept the records
 // there) into them: all of it in one transaction that also sets the
-// migrated mark, then the file is removed. A crash before the commit
-// leaves the file to migrate at the next start; after it, the mark says
-// the file is a copy and it is only removed.
+// migrated mark, then the file is renamed to path+".migrated". A crash
+// before the commit leaves the file to migrate at the next start; after
+// it, the mark says the file is a copy and it is only renamed.
 func (u *usageDB) init(path string) error {
 	ctx := context.Background()
 	err := u.meta.Update(ctx, func(tx *bolt.Tx) error {
@@ -183,11 +183,17 @@ func (u *usageDB) init(path string) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", path, err)
 	}
-	if err := durable.Remove(path); err != nil {
-		return fmt.Errorf("remove %s once migrated: %w", path, err)
+	if err := durable.Rename(path, path+migratedSuffix); err != nil {
+		return fmt.Errorf("set %s aside once migrated: %w", path, err)
 	}
 	return nil
 }
+
+// migratedSuffix names a usage file once its records are copied into
+// the metadata database: it is set aside, not removed, for an operator
+// to look at (an earlier version cannot use it: there is no downgrade
+// past this one).
+const migratedSuffix = ".migrated"
 
 func (u *usageDB) close() error {
 	if u == nil || u.file == nil {

@@ -338,9 +338,9 @@ func TestFreshBlobRefusedInCompactedVolume(t *testing.T) {
 
 // TestUsageFileMigrates: usage records in a file of their own (as
 // earlier versions kept them) are copied into the metadata database at
-// Open, unchanged, and the file is removed. A crash after the copy
-// committed and before the file was removed copies nothing again: the
-// newer records stay.
+// Open, unchanged, and the file is set aside as volumes.db.migrated. A
+// crash after the copy committed and before the file was renamed copies
+// nothing again: the newer records stay.
 func TestUsageFileMigrates(t *testing.T) {
 	e := newUsageEnv(t)
 	e.open(func(m *local.Meta) Journal { return fileJournal{m} })
@@ -377,6 +377,9 @@ func TestUsageFileMigrates(t *testing.T) {
 	if _, err := os.Stat(e.cfg.UsagePath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the migrated file is still there: %v", err)
 	}
+	if kept, err := os.ReadFile(e.cfg.UsagePath + ".migrated"); err != nil || !bytes.Equal(kept, stale) {
+		t.Fatalf("the migrated file was not set aside unchanged: %v", err)
+	}
 	if e.b.Keep("feed") {
 		t.Fatal("a retired volume's state was lost by the migration")
 	}
@@ -396,6 +399,9 @@ func TestUsageFileMigrates(t *testing.T) {
 	}
 	if _, err := os.Stat(e.cfg.UsagePath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the migrated file is still there: %v", err)
+	}
+	if kept, err := os.ReadFile(e.cfg.UsagePath + ".migrated"); err != nil || !bytes.Equal(kept, stale) {
+		t.Fatalf("the migrated file was not set aside unchanged: %v", err)
 	}
 }
 
