@@ -426,7 +426,8 @@ func sealedFile(v *Volume) string { return filepath.Join(v.Dir, "sealed") }
 func syncedFile(v *Volume) string { return filepath.Join(v.Dir, "synced") }
 
 // reopen makes the volume named by the current file the open volume
-// again, if it is not sealed, has room, and its n cores open with the
+// again, if it is not sealed, has no compaction state (one that has is
+// sealed), has room, and its n cores open with the
 // same length (a crash between the cores' appends leaves them uneven:
 // that volume is sealed instead). Stripes appended locally but never
 // shipped hold only blobs that were never acknowledged; the next flush
@@ -448,6 +449,12 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
 	if _, err := os.Stat(sealedFile(v)); err == nil {
 		return nil
+	}
+	if st := b.volState(hexID); st != "" {
+		// Compaction worked on it (a crash, or a reopen of a volume it
+		// marked): its blobs are being moved out, none go in.
+		b.seal(v)
+		return fmt.Errorf("network: volume %s is %s: sealed", hexID, st)
 	}
 	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout); err != nil {
 		return err

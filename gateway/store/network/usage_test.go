@@ -475,3 +475,30 @@ func TestFreshBlobRefusedOnceRecordedOrDeleted(t *testing.T) {
 		t.Fatalf("a fresh blob: %v, live %d; want %d", err, e.liveBytes(), live+5000)
 	}
 }
+
+// TestCompactedVolumeNotReopened: the volume new blobs last went to is
+// not continued after a restart when compaction has marked it (whatever
+// its state): it is sealed, and new blobs go to a new volume.
+func TestCompactedVolumeNotReopened(t *testing.T) {
+	for _, st := range []string{"", stateCompacting, stateRetiring, stateRetired} {
+		e := newUsageEnv(t)
+		e.open(nil)
+		vol := e.write(3000).Extents[0].Volume
+		if st != "" {
+			if err := e.b.setVolState(vol, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.close()
+		e.open(nil)
+		next := e.write(3000).Extents[0].Volume
+		_, err := os.Stat(filepath.Join(e.cfg.Dir, "volumes", vol, "sealed"))
+		switch {
+		case st == "" && (next != vol || err == nil):
+			t.Fatalf("an unmarked volume was not continued: next blob in %s, want %s; sealed: %v", next, vol, err)
+		case st != "" && (next == vol || err != nil):
+			t.Fatalf("a %s volume was continued: next blob in %s; sealed: %v", st, next, err)
+		}
+		e.close()
+	}
+}
