@@ -801,8 +801,7 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 			if pendingErr != nil {
 				pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
 			}
-			b.st.add(stUsage, time.Since(t1))
-			b.st.add(stPending, time.Since(t1))
+			b.st.add(stRecords, time.Since(t1))
 		})
 	}
 	err = v.waitDurable(ctx, off+n)

@@ -22,9 +22,15 @@ import (
 // what compaction needs to pick mostly-dead volumes.
 type VolumeUsage struct {
 	Volume string
-	// Stream is how far the volume's stream is known written: the end
-	// of its last committed blob or of its last durable flush (padding
-	// and the holes of short stripes included), whichever is further.
+	// Stream is how far the volume's stream is known written (padding
+	// and the holes of short stripes included). With fresh blobs (usage
+	// records in the metadata database) it is recorded from the cores
+	// (Blobs.recordShape: when the volume is reopened, settled at the
+	// next start after a crash, closed, appended to by compaction, or,
+	// filled by this process, at the next compaction pass), so it may
+	// lag the cores until then; with records in a file of their own it
+	// is the furthest of what each blob's commit recorded (its end, or
+	// the stream durable then) and the growths recorded otherwise.
 	Stream int64
 	// Live is the bytes of blobs committed to it and not deleted.
 	Live int64
@@ -283,7 +289,7 @@ func (u *usageDB) committedPending(ctx context.Context, j Journal, ref store.Blo
 
 // shape records what a volume's cores are known to hold: its stream
 // covers at least stream bytes, of which at least holes are in the holes
-// of short stripes (computed from the cores, Volume.shape). Both only
+// of short stripes (computed from the cores, Blobs.recordShape). Both only
 // grow with the stream, so a record made from an older length changes
 // nothing.
 func (u *usageDB) shape(vol string, stream, holes int64) error {
