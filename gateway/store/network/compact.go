@@ -105,7 +105,9 @@ type CompactStats struct {
 }
 
 // compactHook, when set (tests), is called between the steps of a pass
-// with the step's name; an error stops the pass there, as a crash would.
+// with the step's name ("marking VOL" and "marked VOL" around a volume's
+// compacting mark, then "copied", "relocated", "retiring"); an error
+// stops the pass there, as a crash would.
 type compactHook func(step string) error
 
 // SetRelocator sets the metadata compaction and reads use.
@@ -297,7 +299,13 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 		return false, nil
 	}
 	if b.volState(vol) != stateCompacting {
+		if err := hook("marking " + vol); err != nil {
+			return false, err
+		}
 		if err := b.setVolState(vol, stateCompacting); err != nil {
+			return false, err
+		}
+		if err := hook("marked " + vol); err != nil {
 			return false, err
 		}
 		if b.fresh {

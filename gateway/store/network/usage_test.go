@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -232,41 +233,71 @@ func TestFreshBlobs(t *testing.T) {
 	}
 }
 
-// TestFreshBlobRefusedInCompactedVolume: once compaction marked a
-// volume, a metadata commit that references a fresh blob of it (one
-// whose PUT was still between its blob's commit and its metadata's) is
-// refused, so compaction never gives up a blob that metadata references:
-// every blob a commit references there is in the list compaction moves.
+// TestFreshBlobRefusedInCompactedVolume: a fresh blob of a volume is
+// recorded by a metadata commit that comes before compaction marks the
+// volume (it is then in the list the pass moves, and reads back after the
+// volume is retired); a commit that comes once the volume is marked is
+// refused (ErrNoSuchBlob), so compaction never gives up a blob that
+// metadata references. Both commits happen inside the pass, around the
+// mark (the PUTs were still between their blobs' commits and their
+// metadata's).
 func TestFreshBlobRefusedInCompactedVolume(t *testing.T) {
 	rt := &fakeRetirer{}
 	e := newCompactEnv(t, rt)
-	for i := range 7 {
-		e.put(fmt.Sprintf("o%d", i), 100<<10+i)
-	}
+	e.put("o0", 100<<10)
 	obj, _ := e.meta.GetObject(ctx, "b", "o0", "")
 	old := obj.Parts[0].Blob.Extents[0].Volume
-	late, err := store.WriteBlob(ctx, e.blobs, bytes.NewReader(make([]byte, 5000)), 5000, nil)
-	if err != nil || late.Extents[0].Volume != old {
-		t.Fatalf("late blob %+v: %v; want it in %s", late.Extents, err, old)
+	lateData := map[string][]byte{}
+	lateRef := map[string]store.BlobRef{}
+	for _, k := range []string{"before", "after"} {
+		data := make([]byte, 5000)
+		rand.Read(data)
+		ref, err := store.WriteBlob(ctx, e.blobs, bytes.NewReader(data), 5000, nil)
+		if err != nil || ref.Extents[0].Volume != old {
+			t.Fatalf("late blob %+v: %v; want it in %s", ref.Extents, err, old)
+		}
+		lateData[k], lateRef[k] = data, ref
 	}
-	for i := 7; i < 12; i++ {
-		e.put(fmt.Sprintf("o%d", i), 100<<10)
+	lateObj := func(k string) store.Object {
+		return store.Object{Key: "late-" + k, Size: 5000, Parts: []store.Part{{Number: 1, Size: 5000, Blob: lateRef[k]}}}
+	}
+	for i := 1; i < 12; i++ {
+		e.put(fmt.Sprintf("o%d", i), 100<<10+i)
 	}
 	for i := 1; i < 7; i++ {
 		e.del(fmt.Sprintf("o%d", i))
 	}
-	// MinAge is 1 ns here: the pass does not wait for the late PUT.
-	if _, err := e.b.Compact(ctx); err != nil {
+	// MinAge is 1 ns here: the pass does not wait for the late PUTs.
+	var steps []string
+	_, err := e.b.compact(ctx, func(step string) error {
+		switch step {
+		case "marking " + old:
+			steps = append(steps, step)
+			if _, _, err := e.meta.PutObject(ctx, "b", lateObj("before"), nil); err != nil {
+				return fmt.Errorf("a fresh blob referenced before the mark: %w", err)
+			}
+			e.want["late-before"] = lateData["before"]
+		case "marked " + old:
+			steps = append(steps, step)
+			if _, _, err := e.meta.PutObject(ctx, "b", lateObj("after"), nil); !errors.Is(err, store.ErrNoSuchBlob) {
+				return fmt.Errorf("a fresh blob of a marked volume was referenced: %v", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Fatalf("the pass did not mark %s: steps %v", old, steps)
 	}
 	if got := rt.list(); len(got) != 1 || got[0] != old {
 		t.Fatalf("retired %v, want %s", got, old)
 	}
-	lateObj := store.Object{Key: "late", Size: late.Size, Parts: []store.Part{{Number: 1, Size: late.Size, Blob: late}}}
-	if _, _, err := e.meta.PutObject(ctx, "b", lateObj, nil); !errors.Is(err, store.ErrNoSuchBlob) {
-		t.Fatalf("a fresh blob of a retired volume was referenced: %v", err)
+	if _, moved, err := e.meta.Relocated(ctx, lateRef["before"].ID); err != nil || !moved {
+		t.Fatalf("the blob referenced before the mark was not moved out of the retired volume: %v", err)
 	}
-	if _, err := e.meta.GetObject(ctx, "b", "late", ""); !errors.Is(err, store.ErrNoSuchKey) {
+	if _, err := e.meta.GetObject(ctx, "b", "late-after", ""); !errors.Is(err, store.ErrNoSuchKey) {
 		t.Fatalf("the refused object exists: %v", err)
 	}
 	e.readAll("after compaction")
