@@ -162,9 +162,10 @@ func (e *usageEnv) liveBytes() int64 {
 // refused by its check records nothing, and the blob can still be
 // referenced). A blob whose PUT dies before its metadata commit (the
 // gateway killed, then restarted) is known to no record and counted
-// dead: the volume's stream covers it. A fresh blob is refused once the
-// store is closed, and a reference read back from metadata is never
-// fresh.
+// dead: the volume's stream, recorded from the cores at the restart,
+// covers it. A fresh blob is refused once the store is closed; a
+// reference read back from metadata is never fresh, and once its blob is
+// deleted a commit that names it is refused, fresh or not.
 func TestFreshBlobs(t *testing.T) {
 	e := newUsageEnv(t)
 	e.open(nil)
@@ -207,9 +208,19 @@ func TestFreshBlobs(t *testing.T) {
 		t.Fatalf("a copy: %v, live %d; want 3000", err, e.liveBytes())
 	}
 
-	// The gateway killed between a blob's commit and its metadata's.
+	// The gateway killed between a blob's commit and its metadata's: its
+	// cores closed without Close, so nothing is recorded at shutdown.
 	dead := e.write(7000)
-	e.close()
+	e.b.mu.Lock()
+	v := e.b.open
+	e.b.mu.Unlock()
+	v.close()
+	if e.b.stopBg != nil {
+		e.b.stopBg()
+		e.b.bg.Wait()
+	}
+	e.b = nil
+	e.close() // the metadata
 	e.open(nil)
 	if e.live(dead.ID) || e.state(dead.ID) != local.BlobUnknown || e.liveBytes() != 3000 {
 		t.Fatalf("after a crash: indexed %v, state %v, live %d; want not indexed, unknown, 3000", e.live(dead.ID), e.state(dead.ID), e.liveBytes())
@@ -225,11 +236,46 @@ func TestFreshBlobs(t *testing.T) {
 		t.Fatalf("a fresh blob referenced with no store open: %v, want %v", err, store.ErrNoSuchBlob)
 	}
 	e.b = nil
+	e.close()
+	e.open(nil)
 	// A reference read back from metadata is not fresh: once its blob
-	// is gone, a commit that names it is refused.
+	// is gone (both objects deleted, the reaper done), a commit that
+	// names it is refused, as is one that passes it off as fresh.
 	got, err := e.meta.GetObject(ctx, "b", "k", "")
 	if err != nil || got.Parts[0].Blob.Fresh {
 		t.Fatalf("read back: %+v %v", got.Parts, err)
+	}
+	var freed []store.BlobRef
+	for _, k := range []string{"k", "copy"} {
+		_, f, err := e.meta.DeleteObject(ctx, "b", k, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		freed = append(freed, f...)
+	}
+	if len(freed) != 1 || freed[0].ID != ref.ID {
+		t.Fatalf("freed %+v, want %s", freed, ref.ID)
+	}
+	claimed, err := e.meta.ClaimDeletes(ctx, time.Now().Add(time.Hour), []string{ref.ID}, 1, nil)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %+v: %v", claimed, err)
+	}
+	if err := e.b.Delete(ctx, claimed...); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.meta.FinishDeletes(ctx, []string{ref.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "again", Size: 3000, Parts: got.Parts}, nil); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a read-back reference to a deleted blob: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	forged := slices.Clone(got.Parts)
+	forged[0].Blob.Fresh = true
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "again", Size: 3000, Parts: forged}, nil); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a deleted blob passed off as fresh: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	if _, err := e.meta.GetObject(ctx, "b", "again", ""); !errors.Is(err, store.ErrNoSuchKey) {
+		t.Fatalf("a refused object exists: %v", err)
 	}
 }
 
