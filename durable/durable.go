@@ -53,3 +53,20 @@ func Remove(path string) error {
 	}
 	return nil
 }
+
+// Rename moves from to to (replacing to) durably: the directory is
+// fsynced. Both must be in one directory.
+func Rename(from, to string) error {
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(to))
+	if err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	return nil
+}

@@ -41,3 +41,25 @@ func TestRemove(t *testing.T) {
 		t.Fatal("remove in a missing directory succeeded")
 	}
 }
+
+func TestRename(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for i, s := range []string{"one\n", "two\n"} { // the second replaces the first
+		if err := WriteFile(from, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		if err := Rename(from, to); err != nil {
+			t.Fatalf("rename %d: %v", i, err)
+		}
+		if b, err := os.ReadFile(to); err != nil || string(b) != s {
+			t.Fatalf("read %q %v, want %q", b, err, s)
+		}
+		if _, err := os.Stat(from); !os.IsNotExist(err) {
+			t.Fatalf("source still there: %v", err)
+		}
+	}
+	if err := Rename(from, to); err == nil {
+		t.Fatal("rename of a missing file succeeded")
+	}
+}

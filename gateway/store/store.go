@@ -394,8 +394,12 @@ type DeleteResult struct {
 // method is one atomic, durable transaction.
 //
 // It also counts the references of parts to blobs. A part that references
-// a blob adds one (a blob that is neither referenced nor pending fails the
-// write with ErrNoSuchBlob); a part dropped removes one. A blob whose last
+// a blob adds one; a blob seen for the first time must be pending (it
+// leaves the delete queue), inline (its bytes are stored with the
+// commit) or fresh (BlobRef.Fresh: the store that wrote it records it in
+// the commit, and may refuse it, e.g. while compaction works on its
+// volume), else the write fails with ErrNoSuchBlob; a part dropped
+// removes one. A blob whose last
 // reference a transaction drops is put on the delete queue in that same
 // transaction and returned to the caller as "freed"; the Reaper deletes
 // its bytes once the grace period has passed and no reader holds it. So a

@@ -103,8 +103,8 @@ func (m *Meta) freshBlobs() FreshBlobs {
 
 // addRefs counts one reference for each part's blob. A blob seen for the
 // first time must be pending on the delete queue, which it leaves, an
-// inline blob carrying its bytes, which are stored, or a fresh blob,
-// which fresh records.
+// inline blob carrying its bytes, which are stored, or a fresh blob
+// that the reaper has not claimed, which fresh records.
 func addRefs(tx *bolt.Tx, parts []store.Part, fresh FreshBlobs) error {
 	for _, p := range parts {
 		if p.Blob.ID == "" {
@@ -128,7 +128,9 @@ func addRefs(tx *bolt.Tx, parts []store.Part, fresh FreshBlobs) error {
 				}
 				switch {
 				case ok:
-				case p.Blob.Fresh && fresh != nil:
+				case p.Blob.Fresh && fresh != nil && tx.Bucket(bDeleting).Get([]byte(p.Blob.ID)) == nil:
+					// A fresh blob the reaper has claimed is not
+					// fresh: it is being deleted.
 					if err := fresh(tx, p.Blob); err != nil {
 						return err
 					}

@@ -217,3 +217,45 @@ func TestRefCountMigration(t *testing.T) {
 		t.Fatalf("second delete freed %v (%v), want the blob", freed, err)
 	}
 }
+
+// TestFreshBlobClaimedByReaperRefused: a fresh reference to a blob the
+// reaper has claimed (in the deleting set) is refused with
+// store.ErrNoSuchBlob and never reaches the FreshBlobs func; an
+// unclaimed fresh blob does.
+func TestFreshBlobClaimedByReaperRefused(t *testing.T) {
+	meta, err := OpenMeta(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	var recorded []string
+	meta.SetFreshBlobs(func(_ *bolt.Tx, ref store.BlobRef) error {
+		recorded = append(recorded, ref.ID)
+		return nil
+	})
+	if err := meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	claimed := store.BlobRef{ID: "claimed", Size: 10}
+	if err := meta.AddPending(ctx, []store.BlobRef{claimed}, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := meta.ClaimDeletes(ctx, time.Now(), nil, 10, nil)
+	if err != nil || len(got) != 1 || got[0].ID != claimed.ID {
+		t.Fatalf("claimed %v, %v", got, err)
+	}
+	put := func(key string, ref store.BlobRef) error {
+		ref.Fresh = true
+		_, _, err := meta.PutObject(ctx, "b", store.Object{Key: key, Size: ref.Size, Parts: []store.Part{{Size: ref.Size, Blob: ref}}}, nil)
+		return err
+	}
+	if err := put("k", claimed); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh reference to a claimed blob: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	if len(recorded) != 0 {
+		t.Fatalf("a claimed blob was passed to FreshBlobs: %v", recorded)
+	}
+	if err := put("k", store.BlobRef{ID: "new", Size: 10}); err != nil || len(recorded) != 1 || recorded[0] != "new" {
+		t.Fatalf("an unclaimed fresh blob: %v, recorded %v", err, recorded)
+	}
+}

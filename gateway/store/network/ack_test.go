@@ -15,6 +15,7 @@ import (
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/volume"
 )
 
@@ -226,7 +227,7 @@ func (n *settleNet) calls(hexID string) []uint64 {
 // batches); after the restart the store settles it (its order extended to
 // the full length of its cores) on its own, exactly once, and leaves the
 // new open volume alone. Settling records the volume's stream from its
-// cores: a blob whose PUT the crash cut before its metadata commit is
+// cores (the shortest, when the crash left them uneven): a blob whose PUT the crash cut before its metadata commit is
 // dead space in it, the referenced one live.
 func TestCrashedVolumeSettled(t *testing.T) {
 	net := &settleNet{testNet: testHosters(t, 4), settled: map[string][]uint64{}}
@@ -271,6 +272,23 @@ func TestCrashedVolumeSettled(t *testing.T) {
 	if length == 0 {
 		t.Fatal("the crashed volume holds no stripes")
 	}
+	// The crash came between the cores' appends: core 0 holds a stripe
+	// more than the others, which settling must not count.
+	st, err := hypercore.OpenFileStorage(b.coreDir(v.Hex, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, err := hypercore.Open(ctx, st, v.Keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c0.Append(ctx, bytes.Repeat([]byte{7}, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	if c0.Length() <= length {
+		t.Fatalf("core 0 holds %d stripes, want more than %d", c0.Length(), length)
+	}
+	c0.Close()
 	if got := net.calls(v.Hex); len(got) != 0 {
 		t.Fatalf("the open volume was settled before the crash: %v", got)
 	}

@@ -17,9 +17,10 @@ import (
 // volume and then gives the old volume's order up.
 //
 // A pass (Compact) takes volumes whose dead share of the stream is at
-// least Threshold, that take no new blobs and had no blob committed for
-// MinAge (so no write that is still waiting for its metadata can land in
-// them), most dead first. For each live blob of such a volume (from the
+// least Threshold, that take no new blobs, had no blob committed for
+// MinAge and had no blob appended by this process within MinAge (so no
+// write that is still waiting for its metadata can land in them, nor be
+// refused there), most dead first. For each live blob of such a volume (from the
 // per-volume index kept with the usage counters) it asks the metadata:
 //
 //   - referenced: its stored bytes (ciphertext: the blob keeps its key)
@@ -85,8 +86,10 @@ type CompactConfig struct {
 	// MaxBytes bounds the bytes one pass copies (default 256 MiB).
 	MaxBytes int64
 	// MinAge: a volume is compacted only when its last blob was
-	// committed at least this long ago, and an unknown blob is counted
-	// dead only when it is that old (default PendingWindow).
+	// committed at least this long ago and this process appended no
+	// blob to it within it (a fresh blob's metadata commit may still
+	// come), and an unknown blob is counted dead only when it is that
+	// old (default PendingWindow).
 	MinAge time.Duration
 	// Retirer cancels the orders of compacted volumes (nil: none).
 	Retirer Retirer
@@ -102,7 +105,9 @@ type CompactStats struct {
 }
 
 // compactHook, when set (tests), is called between the steps of a pass
-// with the step's name; an error stops the pass there, as a crash would.
+// with the step's name ("marking VOL" and "marked VOL" around a volume's
+// compacting mark, then "copied", "relocated", "retiring"); an error
+// stops the pass there, as a crash would.
 type compactHook func(step string) error
 
 // SetRelocator sets the metadata compaction and reads use.
@@ -294,7 +299,13 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 		return false, nil
 	}
 	if b.volState(vol) != stateCompacting {
+		if err := hook("marking " + vol); err != nil {
+			return false, err
+		}
 		if err := b.setVolState(vol, stateCompacting); err != nil {
+			return false, err
+		}
+		if err := hook("marked " + vol); err != nil {
 			return false, err
 		}
 		if b.fresh {

@@ -121,7 +121,8 @@ type Config struct {
 	// pending record, the metadata commit that references a blob records
 	// its usage, one commit per PUT instead of three; a file left at
 	// UsagePath by an earlier version is migrated into it at Open and
-	// removed. With another Journal UsagePath is a bbolt file of their
+	// renamed to UsagePath+".migrated" (there is no downgrade past this
+	// version). With another Journal UsagePath is a bbolt file of their
 	// own. Keep it beside the metadata, not under Dir.
 	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the
@@ -425,7 +426,8 @@ func sealedFile(v *Volume) string { return filepath.Join(v.Dir, "sealed") }
 func syncedFile(v *Volume) string { return filepath.Join(v.Dir, "synced") }
 
 // reopen makes the volume named by the current file the open volume
-// again, if it is not sealed, has room, and its n cores open with the
+// again, if it is not sealed, has no compaction state (one that has is
+// sealed), has room, and its n cores open with the
 // same length (a crash between the cores' appends leaves them uneven:
 // that volume is sealed instead). Stripes appended locally but never
 // shipped hold only blobs that were never acknowledged; the next flush
@@ -447,6 +449,12 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
 	if _, err := os.Stat(sealedFile(v)); err == nil {
 		return nil
+	}
+	if st := b.volState(hexID); st != "" {
+		// Compaction worked on it (a crash, or a reopen of a volume it
+		// marked): its blobs are being moved out, none go in.
+		b.seal(v)
+		return fmt.Errorf("network: volume %s is %s: sealed", hexID, st)
 	}
 	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout); err != nil {
 		return err
@@ -793,8 +801,7 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 			if pendingErr != nil {
 				pendingErr = fmt.Errorf("network: record pending blob: %w", pendingErr)
 			}
-			b.st.add(stUsage, time.Since(t1))
-			b.st.add(stPending, time.Since(t1))
+			b.st.add(stRecords, time.Since(t1))
 		})
 	}
 	err = v.waitDurable(ctx, off+n)
@@ -823,11 +830,18 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 // A blob of a volume that compaction works on (or gave up) is refused
 // with store.ErrNoSuchBlob: compaction marks a volume compacting durably
 // before it lists the volume's blobs, so every blob of it that a commit
-// references is either in that list or refused.
+// references is either in that list or refused. A blob already indexed
+// or deleted once (a gone key) is refused too: it is not fresh.
 func (b *Blobs) recordFresh(tx *bolt.Tx, ref store.BlobRef) error {
 	for _, e := range ref.Extents {
 		if st := b.usage.bucket(tx, bucketState).Get([]byte(e.Volume)); st != nil {
 			return fmt.Errorf("network: blob %s: its volume %s is %s: %w", ref.ID, e.Volume, st, store.ErrNoSuchBlob)
+		}
+		if b.usage.bucket(tx, bucketBlobs).Get(blobKey(e.Volume, ref.ID)) != nil {
+			return fmt.Errorf("network: blob %s: already recorded in volume %s: %w", ref.ID, e.Volume, store.ErrNoSuchBlob)
+		}
+		if b.usage.bucket(tx, bucketGone).Get([]byte(ref.ID+"/"+e.Volume)) != nil {
+			return fmt.Errorf("network: blob %s: deleted from volume %s: %w", ref.ID, e.Volume, store.ErrNoSuchBlob)
 		}
 		if err := b.usage.committedTx(tx, e.Volume, ref.ID, e.Offset, e.Length, e.Offset+e.Length, 0); err != nil {
 			return err
@@ -837,25 +851,30 @@ func (b *Blobs) recordFresh(tx *bolt.Tx, ref store.BlobRef) error {
 }
 
 // recordShape records v's stream and holes as its cores show them: in
-// every stripe all n blocks have one size, so the stripes of the first
-// core that is there give the stream and its bytes give the data the
-// stripes hold (k times them); the rest of the stream is holes.
+// every stripe all n blocks have one size, so the stripes of the
+// shortest core that is there (every core holds the stripes below its
+// length; a crash between the cores' appends leaves the others longer)
+// give the stream and its bytes give the data the stripes hold (k times
+// them); the rest of the stream is holes.
 func (b *Blobs) recordShape(v *Volume) error {
+	var short *hypercore.Core
 	for _, c := range v.Cores {
-		if c == nil {
-			continue
+		if c != nil && (short == nil || c.Length() < short.Length()) {
+			short = c
 		}
-		info := c.Info()
-		if info.Length == v.shaped.Load() {
-			return nil // recorded already
-		}
-		stream := int64(info.Length) * v.Layout.StripeSize()
-		if err := b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength)); err != nil {
-			return err
-		}
-		v.shaped.Store(info.Length)
+	}
+	if short == nil {
 		return nil
 	}
+	info := short.Info() // its length and bytes together
+	if info.Length == v.shaped.Load() {
+		return nil // recorded already
+	}
+	stream := int64(info.Length) * v.Layout.StripeSize()
+	if err := b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength)); err != nil {
+		return err
+	}
+	v.shaped.Store(info.Length)
 	return nil
 }
 

@@ -17,8 +17,11 @@ import (
 //
 //	append   the blob into the open volume's stream (encoder, RS)
 //	durable  waiting for the group commit that makes it durable
-//	pending  the journal's pending record (runs beside durable)
-//	usage    the usage record (runs beside durable)
+//	records  the usage record and the journal's pending record, which
+//	         run concurrently (in two commits) beside durable, so one
+//	         duration covers both; usage records in a file of their own
+//	         only (fresh blobs have neither: their metadata commit
+//	         records them)
 //	commit   the whole Commit
 //
 // Stages of a group commit (flushCores) and of the pushes:
@@ -33,8 +36,7 @@ type stageName int
 const (
 	stAppend stageName = iota
 	stDurable
-	stPending
-	stUsage
+	stRecords
 	stCommit
 	stGather
 	stFlush
@@ -43,7 +45,7 @@ const (
 	numStages
 )
 
-var stageNames = [numStages]string{"append", "durable", "pending", "usage", "commit", "gather", "flush", "push", "ack"}
+var stageNames = [numStages]string{"append", "durable", "records", "commit", "gather", "flush", "push", "ack"}
 
 const stageEvery = 5 * time.Second
 

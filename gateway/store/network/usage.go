@@ -22,9 +22,15 @@ import (
 // what compaction needs to pick mostly-dead volumes.
 type VolumeUsage struct {
 	Volume string
-	// Stream is how far the volume's stream is known written: the end
-	// of its last committed blob or of its last durable flush (padding
-	// and the holes of short stripes included), whichever is further.
+	// Stream is how far the volume's stream is known written (padding
+	// and the holes of short stripes included). With fresh blobs (usage
+	// records in the metadata database) it is recorded from the cores
+	// (Blobs.recordShape: when the volume is reopened, settled at the
+	// next start after a crash, closed, appended to by compaction, or,
+	// filled by this process, at the next compaction pass), so it may
+	// lag the cores until then; with records in a file of their own it
+	// is the furthest of what each blob's commit recorded (its end, or
+	// the stream durable then) and the growths recorded otherwise.
 	Stream int64
 	// Live is the bytes of blobs committed to it and not deleted.
 	Live int64
@@ -100,7 +106,7 @@ var (
 
 // openUsage opens the usage records: in journal's database when it is
 // a UsageJournal (a file left at path by an earlier version is copied in
-// first, then removed), else in the file at path.
+// first, then renamed to path+".migrated"), else in the file at path.
 func openUsage(path string, journal Journal) (*usageDB, error) {
 	if m, ok := journal.(UsageJournal); ok {
 		u := &usageDB{meta: m}
@@ -131,9 +137,9 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 // init creates the usage buckets in the metadata database and migrates
 // the usage file at path (written by a version that kept the records
 // there) into them: all of it in one transaction that also sets the
-// migrated mark, then the file is removed. A crash before the commit
-// leaves the file to migrate at the next start; after it, the mark says
-// the file is a copy and it is only removed.
+// migrated mark, then the file is renamed to path+".migrated". A crash
+// before the commit leaves the file to migrate at the next start; after
+// it, the mark says the file is a copy and it is only renamed.
 func (u *usageDB) init(path string) error {
 	ctx := context.Background()
 	err := u.meta.Update(ctx, func(tx *bolt.Tx) error {
@@ -183,11 +189,17 @@ func (u *usageDB) init(path string) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", path, err)
 	}
-	if err := durable.Remove(path); err != nil {
-		return fmt.Errorf("remove %s once migrated: %w", path, err)
+	if err := durable.Rename(path, path+migratedSuffix); err != nil {
+		return fmt.Errorf("set %s aside once migrated: %w", path, err)
 	}
 	return nil
 }
+
+// migratedSuffix names a usage file once its records are copied into
+// the metadata database: it is set aside, not removed, for an operator
+// to look at (an earlier version cannot use it: there is no downgrade
+// past this one).
+const migratedSuffix = ".migrated"
 
 func (u *usageDB) close() error {
 	if u == nil || u.file == nil {
@@ -277,7 +289,7 @@ func (u *usageDB) committedPending(ctx context.Context, j Journal, ref store.Blo
 
 // shape records what a volume's cores are known to hold: its stream
 // covers at least stream bytes, of which at least holes are in the holes
-// of short stripes (computed from the cores, Volume.shape). Both only
+// of short stripes (computed from the cores, Blobs.recordShape). Both only
 // grow with the stream, so a record made from an older length changes
 // nothing.
 func (u *usageDB) shape(vol string, stream, holes int64) error {

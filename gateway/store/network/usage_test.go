@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -161,9 +162,10 @@ func (e *usageEnv) liveBytes() int64 {
 // refused by its check records nothing, and the blob can still be
 // referenced). A blob whose PUT dies before its metadata commit (the
 // gateway killed, then restarted) is known to no record and counted
-// dead: the volume's stream covers it. A fresh blob is refused once the
-// store is closed, and a reference read back from metadata is never
-// fresh.
+// dead: the volume's stream, recorded from the cores at the restart,
+// covers it. A fresh blob is refused once the store is closed; a
+// reference read back from metadata is never fresh, and once its blob is
+// deleted a commit that names it is refused, fresh or not.
 func TestFreshBlobs(t *testing.T) {
 	e := newUsageEnv(t)
 	e.open(nil)
@@ -206,9 +208,19 @@ func TestFreshBlobs(t *testing.T) {
 		t.Fatalf("a copy: %v, live %d; want 3000", err, e.liveBytes())
 	}
 
-	// The gateway killed between a blob's commit and its metadata's.
+	// The gateway killed between a blob's commit and its metadata's: its
+	// cores closed without Close, so nothing is recorded at shutdown.
 	dead := e.write(7000)
-	e.close()
+	e.b.mu.Lock()
+	v := e.b.open
+	e.b.mu.Unlock()
+	v.close()
+	if e.b.stopBg != nil {
+		e.b.stopBg()
+		e.b.bg.Wait()
+	}
+	e.b = nil
+	e.close() // the metadata
 	e.open(nil)
 	if e.live(dead.ID) || e.state(dead.ID) != local.BlobUnknown || e.liveBytes() != 3000 {
 		t.Fatalf("after a crash: indexed %v, state %v, live %d; want not indexed, unknown, 3000", e.live(dead.ID), e.state(dead.ID), e.liveBytes())
@@ -224,49 +236,114 @@ func TestFreshBlobs(t *testing.T) {
 		t.Fatalf("a fresh blob referenced with no store open: %v, want %v", err, store.ErrNoSuchBlob)
 	}
 	e.b = nil
+	e.close()
+	e.open(nil)
 	// A reference read back from metadata is not fresh: once its blob
-	// is gone, a commit that names it is refused.
+	// is gone (both objects deleted, the reaper done), a commit that
+	// names it is refused, as is one that passes it off as fresh.
 	got, err := e.meta.GetObject(ctx, "b", "k", "")
 	if err != nil || got.Parts[0].Blob.Fresh {
 		t.Fatalf("read back: %+v %v", got.Parts, err)
 	}
+	var freed []store.BlobRef
+	for _, k := range []string{"k", "copy"} {
+		_, f, err := e.meta.DeleteObject(ctx, "b", k, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		freed = append(freed, f...)
+	}
+	if len(freed) != 1 || freed[0].ID != ref.ID {
+		t.Fatalf("freed %+v, want %s", freed, ref.ID)
+	}
+	claimed, err := e.meta.ClaimDeletes(ctx, time.Now().Add(time.Hour), []string{ref.ID}, 1, nil)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claimed %+v: %v", claimed, err)
+	}
+	if err := e.b.Delete(ctx, claimed...); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.meta.FinishDeletes(ctx, []string{ref.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "again", Size: 3000, Parts: got.Parts}, nil); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a read-back reference to a deleted blob: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	forged := slices.Clone(got.Parts)
+	forged[0].Blob.Fresh = true
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "again", Size: 3000, Parts: forged}, nil); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a deleted blob passed off as fresh: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	if _, err := e.meta.GetObject(ctx, "b", "again", ""); !errors.Is(err, store.ErrNoSuchKey) {
+		t.Fatalf("a refused object exists: %v", err)
+	}
 }
 
-// TestFreshBlobRefusedInCompactedVolume: once compaction marked a
-// volume, a metadata commit that references a fresh blob of it (one
-// whose PUT was still between its blob's commit and its metadata's) is
-// refused, so compaction never gives up a blob that metadata references:
-// every blob a commit references there is in the list compaction moves.
+// TestFreshBlobRefusedInCompactedVolume: a fresh blob of a volume is
+// recorded by a metadata commit that comes before compaction marks the
+// volume (it is then in the list the pass moves, and reads back after the
+// volume is retired); a commit that comes once the volume is marked is
+// refused (ErrNoSuchBlob), so compaction never gives up a blob that
+// metadata references. Both commits happen inside the pass, around the
+// mark (the PUTs were still between their blobs' commits and their
+// metadata's).
 func TestFreshBlobRefusedInCompactedVolume(t *testing.T) {
 	rt := &fakeRetirer{}
 	e := newCompactEnv(t, rt)
-	for i := range 7 {
-		e.put(fmt.Sprintf("o%d", i), 100<<10+i)
-	}
+	e.put("o0", 100<<10)
 	obj, _ := e.meta.GetObject(ctx, "b", "o0", "")
 	old := obj.Parts[0].Blob.Extents[0].Volume
-	late, err := store.WriteBlob(ctx, e.blobs, bytes.NewReader(make([]byte, 5000)), 5000, nil)
-	if err != nil || late.Extents[0].Volume != old {
-		t.Fatalf("late blob %+v: %v; want it in %s", late.Extents, err, old)
+	lateData := map[string][]byte{}
+	lateRef := map[string]store.BlobRef{}
+	for _, k := range []string{"before", "after"} {
+		data := make([]byte, 5000)
+		rand.Read(data)
+		ref, err := store.WriteBlob(ctx, e.blobs, bytes.NewReader(data), 5000, nil)
+		if err != nil || ref.Extents[0].Volume != old {
+			t.Fatalf("late blob %+v: %v; want it in %s", ref.Extents, err, old)
+		}
+		lateData[k], lateRef[k] = data, ref
 	}
-	for i := 7; i < 12; i++ {
-		e.put(fmt.Sprintf("o%d", i), 100<<10)
+	lateObj := func(k string) store.Object {
+		return store.Object{Key: "late-" + k, Size: 5000, Parts: []store.Part{{Number: 1, Size: 5000, Blob: lateRef[k]}}}
+	}
+	for i := 1; i < 12; i++ {
+		e.put(fmt.Sprintf("o%d", i), 100<<10+i)
 	}
 	for i := 1; i < 7; i++ {
 		e.del(fmt.Sprintf("o%d", i))
 	}
-	// MinAge is 1 ns here: the pass does not wait for the late PUT.
-	if _, err := e.b.Compact(ctx); err != nil {
+	// MinAge is 1 ns here: the pass does not wait for the late PUTs.
+	var steps []string
+	_, err := e.b.compact(ctx, func(step string) error {
+		switch step {
+		case "marking " + old:
+			steps = append(steps, step)
+			if _, _, err := e.meta.PutObject(ctx, "b", lateObj("before"), nil); err != nil {
+				return fmt.Errorf("a fresh blob referenced before the mark: %w", err)
+			}
+			e.want["late-before"] = lateData["before"]
+		case "marked " + old:
+			steps = append(steps, step)
+			if _, _, err := e.meta.PutObject(ctx, "b", lateObj("after"), nil); !errors.Is(err, store.ErrNoSuchBlob) {
+				return fmt.Errorf("a fresh blob of a marked volume was referenced: %v", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(steps) != 2 {
+		t.Fatalf("the pass did not mark %s: steps %v", old, steps)
 	}
 	if got := rt.list(); len(got) != 1 || got[0] != old {
 		t.Fatalf("retired %v, want %s", got, old)
 	}
-	lateObj := store.Object{Key: "late", Size: late.Size, Parts: []store.Part{{Number: 1, Size: late.Size, Blob: late}}}
-	if _, _, err := e.meta.PutObject(ctx, "b", lateObj, nil); !errors.Is(err, store.ErrNoSuchBlob) {
-		t.Fatalf("a fresh blob of a retired volume was referenced: %v", err)
+	if _, moved, err := e.meta.Relocated(ctx, lateRef["before"].ID); err != nil || !moved {
+		t.Fatalf("the blob referenced before the mark was not moved out of the retired volume: %v", err)
 	}
-	if _, err := e.meta.GetObject(ctx, "b", "late", ""); !errors.Is(err, store.ErrNoSuchKey) {
+	if _, err := e.meta.GetObject(ctx, "b", "late-after", ""); !errors.Is(err, store.ErrNoSuchKey) {
 		t.Fatalf("the refused object exists: %v", err)
 	}
 	e.readAll("after compaction")
@@ -338,9 +415,9 @@ func TestFreshBlobRefusedInCompactedVolume(t *testing.T) {
 
 // TestUsageFileMigrates: usage records in a file of their own (as
 // earlier versions kept them) are copied into the metadata database at
-// Open, unchanged, and the file is removed. A crash after the copy
-// committed and before the file was removed copies nothing again: the
-// newer records stay.
+// Open, unchanged, and the file is set aside as volumes.db.migrated. A
+// crash after the copy committed and before the file was renamed copies
+// nothing again: the newer records stay.
 func TestUsageFileMigrates(t *testing.T) {
 	e := newUsageEnv(t)
 	e.open(func(m *local.Meta) Journal { return fileJournal{m} })
@@ -377,6 +454,9 @@ func TestUsageFileMigrates(t *testing.T) {
 	if _, err := os.Stat(e.cfg.UsagePath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the migrated file is still there: %v", err)
 	}
+	if kept, err := os.ReadFile(e.cfg.UsagePath + ".migrated"); err != nil || !bytes.Equal(kept, stale) {
+		t.Fatalf("the migrated file was not set aside unchanged: %v", err)
+	}
 	if e.b.Keep("feed") {
 		t.Fatal("a retired volume's state was lost by the migration")
 	}
@@ -396,6 +476,9 @@ func TestUsageFileMigrates(t *testing.T) {
 	}
 	if _, err := os.Stat(e.cfg.UsagePath); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the migrated file is still there: %v", err)
+	}
+	if kept, err := os.ReadFile(e.cfg.UsagePath + ".migrated"); err != nil || !bytes.Equal(kept, stale) {
+		t.Fatalf("the migrated file was not set aside unchanged: %v", err)
 	}
 }
 
@@ -430,5 +513,69 @@ func TestUsageFileUnreadable(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFreshBlobRefusedOnceRecordedOrDeleted: recordFresh refuses a blob
+// that is already indexed in its volume or that was deleted from it (a
+// gone key): such a blob is not fresh, and recording it would count its
+// bytes live again.
+func TestFreshBlobRefusedOnceRecordedOrDeleted(t *testing.T) {
+	e := newUsageEnv(t)
+	e.open(nil)
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, ref store.BlobRef) error {
+		_, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: key, Size: ref.Size, Parts: []store.Part{{Number: 1, Size: ref.Size, Blob: ref}}}, nil)
+		return err
+	}
+	indexed := e.write(3000)
+	if err := e.meta.Update(ctx, func(tx *bolt.Tx) error { return e.b.recordFresh(tx, indexed) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("indexed", indexed); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh blob already indexed: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	deleted := e.write(4000)
+	if err := e.b.Delete(ctx, deleted); err != nil {
+		t.Fatal(err)
+	}
+	live := e.liveBytes()
+	if err := put("deleted", deleted); !errors.Is(err, store.ErrNoSuchBlob) {
+		t.Fatalf("a fresh blob deleted once: %v, want %v", err, store.ErrNoSuchBlob)
+	}
+	if e.live(deleted.ID) || e.liveBytes() != live {
+		t.Fatalf("a refused blob was recorded: indexed %v, live %d; want %d", e.live(deleted.ID), e.liveBytes(), live)
+	}
+	if err := put("ok", e.write(5000)); err != nil || e.liveBytes() != live+5000 {
+		t.Fatalf("a fresh blob: %v, live %d; want %d", err, e.liveBytes(), live+5000)
+	}
+}
+
+// TestCompactedVolumeNotReopened: the volume new blobs last went to is
+// not continued after a restart when compaction has marked it (whatever
+// its state): it is sealed, and new blobs go to a new volume.
+func TestCompactedVolumeNotReopened(t *testing.T) {
+	for _, st := range []string{"", stateCompacting, stateRetiring, stateRetired} {
+		e := newUsageEnv(t)
+		e.open(nil)
+		vol := e.write(3000).Extents[0].Volume
+		if st != "" {
+			if err := e.b.setVolState(vol, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.close()
+		e.open(nil)
+		next := e.write(3000).Extents[0].Volume
+		_, err := os.Stat(filepath.Join(e.cfg.Dir, "volumes", vol, "sealed"))
+		switch {
+		case st == "" && (next != vol || err == nil):
+			t.Fatalf("an unmarked volume was not continued: next blob in %s, want %s; sealed: %v", next, vol, err)
+		case st != "" && (next == vol || err != nil):
+			t.Fatalf("a %s volume was continued: next blob in %s; sealed: %v", st, next, err)
+		}
+		e.close()
 	}
 }
