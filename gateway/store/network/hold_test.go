@@ -254,3 +254,30 @@ func TestFlushWaitsForReturningPUTs(t *testing.T) {
 		t.Fatalf("a lone blob long after the last acknowledgement: flush delays %v, want [0]", got)
 	}
 }
+
+// TestFlushWaitSkipsLargeFlushes: a flush with holdMaxStripes stripes of
+// blobs or more does not wait for company: a large blob is flushed at
+// once beside an open writer, and a held flush starts when a large blob
+// joins it.
+func TestFlushWaitSkipsLargeFlushes(t *testing.T) {
+	b, rec := holdStore(t, testHosters(t, 3), time.Hour)
+	w := openWriter(t, b, randBlob(1000))
+	defer w.Abort()
+	large := randBlob(holdMaxStripes*int(b.cfg.Layout.StripeSize()) + 100)
+	checkBlobs(t, b, []commitResult{result(t, commitAsync(b, large), "large blob")}, [][]byte{large})
+	if got := rec.get(); len(got) != 1 || got[0] != 0 {
+		t.Fatalf("a large blob beside an open writer: flush delays %v, want [0]", got)
+	}
+
+	small := randBlob(20000)
+	chs := commitAsync(b, small)
+	waitUntil(t, "the small blob's flush to wait for the open writer", func() bool {
+		v := openVol(b)
+		return waiters(v) == 1 && holding(v)
+	})
+	chl := commitAsync(b, large)
+	checkBlobs(t, b, []commitResult{result(t, chs, "small blob"), result(t, chl, "second large blob")}, [][]byte{small, large})
+	if b.openWriters.Load() != 1 {
+		t.Fatalf("%d writers counted open, want 1 (the flushes did not wait for it)", b.openWriters.Load())
+	}
+}

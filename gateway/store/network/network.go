@@ -104,7 +104,8 @@ type Config struct {
 	// far), and, when the last acknowledgement (less than FlushWait ago)
 	// released more blobs than the flush has, as many new blobs (those
 	// PUTs' clients sending their next ones). The flush starts as soon as
-	// that company is in, or FlushWait after it was ready. A blob that
+	// that company is in, or FlushWait after it was ready; a flush of
+	// four stripes of blobs or more does not wait. A blob that
 	// comes while no other is written, long enough after the last
 	// acknowledgement, as on a quiet instance, is flushed at once.
 	// 0 means DefaultFlushWait; negative, no wait.
@@ -1129,6 +1130,7 @@ func (v *Volume) waitDurable(ctx context.Context, end int64) error {
 		v.firstWait = time.Now()
 	}
 	v.scheduleLocked()
+	v.endHoldLocked()
 	v.fmu.Unlock()
 	select {
 	case err := <-done:
@@ -1189,7 +1191,14 @@ func (v *Volume) holdLocked() bool {
 	return true
 }
 
-// companyDueLocked reports whether more blobs are expected soon: writers
+// holdMaxStripes: a flush that has this many stripes of blobs to append
+// or more does not wait for company (its pushes carry enough bytes that
+// their cost per push hardly matters; at 1 MiB blobs the wait only made
+// PUTs slower).
+const holdMaxStripes = 4
+
+// companyDueLocked reports whether more blobs are expected soon, unless
+// the flush has holdMaxStripes stripes of blobs or more already: writers
 // are open that have written less than a stripe (their Commit will want
 // a flush), or the PUTs whose blobs the last acknowledgement released
 // (within FlushWait) have not all come back with a new blob yet (counted
@@ -1199,6 +1208,13 @@ func (v *Volume) holdLocked() bool {
 // larger group goes first and the smaller one then waits for it, so
 // groups of clients that drifted apart merge into one flush.
 func (v *Volume) companyDueLocked(now time.Time) bool {
+	end := int64(0)
+	for _, w := range v.waiting {
+		end = max(end, w.end)
+	}
+	if end-int64(v.local)*v.Layout.StripeSize() >= holdMaxStripes*v.Layout.StripeSize() {
+		return false
+	}
 	if v.b.openWriters.Load() > 0 {
 		return true
 	}
@@ -1213,10 +1229,16 @@ func (v *Volume) companyDueLocked(now time.Time) bool {
 }
 
 // writersDone starts the flush that waits for company (holdLocked) if
-// none is due any more: no writer is open.
+// none is due any more.
 func (v *Volume) writersDone() {
 	v.fmu.Lock()
 	defer v.fmu.Unlock()
+	v.endHoldLocked()
+}
+
+// endHoldLocked starts the flush that waits for company (holdLocked) if
+// none is due any more. Called with fmu held.
+func (v *Volume) endHoldLocked() {
 	if !v.holding || v.timer == nil || v.closing || v.failed != nil || v.companyDueLocked(time.Now()) {
 		return
 	}
