@@ -123,6 +123,7 @@ func networkConfig(cfg config.Config, master []byte, journal network.Journal, lo
 	ncfg := network.Config{Dir: filepath.Join(cfg.DataDir, "network"), Master: master, Journal: journal, Log: log,
 		UsagePath: filepath.Join(cfg.DataDir, "volumes.db"),
 		Layout:    volume.Layout{K: cfg.Network.K, M: cfg.Network.M}, FlushDelay: cfg.Network.FlushDelay,
+		FlushWait:    cfg.Network.FlushWait,
 		MaxStripes:   cfg.Network.MaxStripes,
 		BlobMemBytes: cfg.Network.PutMemBytes, MemBudgetBytes: cfg.Network.PutMemBudget,
 		PushMemBytes: cfg.Network.PushMemBytes,
@@ -140,6 +141,9 @@ func networkConfig(cfg config.Config, master []byte, journal network.Journal, lo
 	}
 	if ncfg.PushMemBytes == 0 {
 		ncfg.PushMemBytes = -1
+	}
+	if ncfg.FlushWait == 0 {
+		ncfg.FlushWait = -1
 	}
 	return ncfg
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"testing"
+	"time"
 
 	"github.com/datdot/datdot/gateway/config"
 	"github.com/datdot/datdot/gateway/store/network"
@@ -31,5 +32,28 @@ func TestNetworkConfigPutMemory(t *testing.T) {
 	n = networkConfig(parse(), nil, nil, nil)
 	if n.BlobMemBytes != 32<<20 || n.MemBudgetBytes != 256<<20 || n.PushMemBytes != network.DefaultPushMemBytes {
 		t.Errorf("defaults: BlobMemBytes %d MemBudgetBytes %d PushMemBytes %d", n.BlobMemBytes, n.MemBudgetBytes, n.PushMemBytes)
+	}
+}
+
+// TestNetworkConfigFlushWait: --flush-wait reaches the network store, its
+// default is the store's, and 0 means no wait there (not the store's
+// default).
+func TestNetworkConfigFlushWait(t *testing.T) {
+	parse := func(args ...string) config.Config {
+		t.Helper()
+		c, err := config.Parse(append([]string{"--data", t.TempDir()}, args...), func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if n := networkConfig(parse(), nil, nil, nil); n.FlushWait != network.DefaultFlushWait {
+		t.Errorf("default: FlushWait %v, want %v", n.FlushWait, network.DefaultFlushWait)
+	}
+	if n := networkConfig(parse("--flush-wait", "7ms"), nil, nil, nil); n.FlushWait != 7*time.Millisecond {
+		t.Errorf("--flush-wait 7ms: FlushWait %v", n.FlushWait)
+	}
+	if n := networkConfig(parse("--flush-wait", "0"), nil, nil, nil); n.FlushWait >= 0 {
+		t.Errorf("--flush-wait 0: FlushWait %v, want negative (no wait)", n.FlushWait)
 	}
 }

@@ -88,6 +88,9 @@ type Network struct {
 	// FlushDelay: how long a PUT waits for others to share its stripe; 0
 	// flushes adaptively (network.Config.FlushDelay).
 	FlushDelay time.Duration
+	// FlushWait: how long at most a flush that is ready waits for PUTs
+	// expected soon to share it (0: none; network.Config.FlushWait).
+	FlushWait time.Duration
 	// AckLosses: a PUT is acknowledged once its data is on the hosters of
 	// K+AckLosses cores, so it survives the loss of any AckLosses of
 	// them; -1 (the default) means M: every core.
@@ -247,6 +250,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.IntVar(&c.Network.M, "erasure-m", 2, "network backend: parity cores per volume (any m hosters may be lost)")
 	fs.IntVar(&c.Network.AckLosses, "ack-losses", -1, "network backend: a PUT is acknowledged once its data is on enough hosters to survive the loss of any this many of them (0..erasure-m; -1: erasure-m, every core)")
 	fs.DurationVar(&c.Network.FlushDelay, "flush-delay", 0, "network backend: how long a PUT waits for others to share its stripe (0: none when no push is in flight; PUTs that come during a push share the next flush)")
+	fs.DurationVar(&c.Network.FlushWait, "flush-wait", 20*time.Millisecond, "network backend, with --flush-delay 0: the longest a flush that is ready waits for PUTs expected soon to share it (those whose bodies are still coming in, less than a stripe so far, and the next PUTs of the clients the last acknowledgement answered); it starts as soon as they are in (0: never waits)")
 	fs.StringVar(&c.Network.ChainGRPC, "chain.grpc", "127.0.0.1:9090", "network backend: chain node gRPC address")
 	fs.StringVar(&c.Network.ChainRPC, "chain.rpc", "http://127.0.0.1:26657", "network backend: chain node RPC URL")
 	fs.StringVar(&c.Network.KeyringDir, "chain.keyring-dir", "", "network backend: keyring directory of the key that pays for orders")

@@ -28,6 +28,8 @@ import (
 //
 //	gather   first waiting blob to the flush's start (FlushDelay, or
 //	         waiting for busy pushes)
+//	hold     of gather, the wait of a ready flush for blobs still being
+//	         written (Config.FlushWait; only flushes that waited)
 //	flush    padding, coding, signing and appending to the local cores
 //	push     one PushCore call (per core)
 //	ack      a flush's append to AckCores cores holding it
@@ -42,10 +44,11 @@ const (
 	stFlush
 	stPush
 	stAck
+	stHold
 	numStages
 )
 
-var stageNames = [numStages]string{"append", "durable", "records", "commit", "gather", "flush", "push", "ack"}
+var stageNames = [numStages]string{"append", "durable", "records", "commit", "gather", "flush", "push", "ack", "hold"}
 
 const stageEvery = 5 * time.Second
 
