@@ -43,15 +43,7 @@ func Remove(path string) error {
 	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("durable: %w", err)
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("durable: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("durable: %w", err)
-	}
-	return nil
+	return syncDir(filepath.Dir(path))
 }
 
 // Rename moves from to to (replacing to) durably: the directory is
@@ -60,7 +52,12 @@ func Rename(from, to string) error {
 	if err := os.Rename(from, to); err != nil {
 		return fmt.Errorf("durable: %w", err)
 	}
-	d, err := os.Open(filepath.Dir(to))
+	return syncDir(filepath.Dir(to))
+}
+
+// syncDir fsyncs directory dir, so that the entries changed in it last.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("durable: %w", err)
 	}

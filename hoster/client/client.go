@@ -220,7 +220,13 @@ func (c *Client) BlocksUncheckedTo(ctx context.Context, key [32]byte, start, end
 // answerError reads the error answer resp (at most limit bytes of it).
 func answerError(resp *http.Response, limit int64) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
-	e := &Error{Status: resp.StatusCode}
+	return errorOf(resp.StatusCode, body)
+}
+
+// errorOf is the error of an answer with status and body: the hoster's
+// JSON error message, or else the body's first 256 bytes.
+func errorOf(status int, body []byte) *Error {
+	e := &Error{Status: status}
 	var msg struct {
 		Error  string  `json:"error"`
 		Length *uint64 `json:"length"`
@@ -516,17 +522,7 @@ func (c *Client) doInto(req *http.Request, limit int64, buf []byte) ([]byte, str
 		return nil, "", fmt.Errorf("hoster: %s %s: %w", req.Method, req.URL.Path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := &Error{Status: resp.StatusCode}
-		var msg struct {
-			Error  string  `json:"error"`
-			Length *uint64 `json:"length"`
-		}
-		if json.Unmarshal(body, &msg) == nil && msg.Error != "" {
-			e.Message, e.Length = msg.Error, msg.Length
-		} else {
-			e.Message = strings.TrimSpace(string(body[:min(len(body), 256)]))
-		}
-		return nil, "", e
+		return nil, "", errorOf(resp.StatusCode, body)
 	}
 	if int64(len(body)) > limit {
 		return nil, "", fmt.Errorf("hoster: %s %s: answer larger than %d bytes", req.Method, req.URL.Path, limit)
