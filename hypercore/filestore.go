@@ -58,10 +58,14 @@ import (
 // offsets past that mark are written again from the leaf nodes (block i
 // ends where block i+1 starts, the last at the head's byte length) and
 // synced, so a crash that lost or tore them costs at most 4096 leaf reads
-// plus the last commit's. An offset the leaves cannot give (between two
-// damaged leaf records) points past the data, so a read of that block
-// reports damage instead of serving other bytes. A clean Close syncs the
-// offsets too, so that a normal open rebuilds nothing.
+// plus those of the last commit's blocks (with fsyncs on; with SetNoSync,
+// everything since the last Sync). An offset the leaves cannot give
+// (between two damaged leaf records) is set to the head's byte length: a
+// checked read (Block) of those blocks reports damage; an unchecked read
+// (ReadBlocks, OpenBlocks) gets them with wrong lengths (up to the end of
+// the data, or empty), which its reader's own checks must refuse, as for
+// any damaged block read unchecked. A clean Close syncs the offsets too,
+// so that a normal open rebuilds nothing.
 //
 // A commit that fails after it began writing (a failed write or fsync)
 // leaves the files in a state only recovery may judge (after a failed
@@ -213,8 +217,9 @@ func (s *FileStorage) recover() error {
 // going down from there, then up from the start of the first block (the
 // size of the roots before it), a damaged leaf record stops a pass. An
 // offset neither pass finds (between two damaged leaves) is set to the
-// byte length: a read of that block then reports damage, as for the
-// damaged leaves themselves, and the core is repaired like any other.
+// byte length: a checked read of that block then reports damage, as for
+// the damaged leaves themselves, and the core is repaired like any other
+// (an unchecked read gets wrong lengths, see the type's comment).
 func (s *FileStorage) rebuildOffsets() error {
 	w, h := s.offsetsSynced, s.head
 	if w >= h.Length {

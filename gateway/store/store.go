@@ -524,6 +524,10 @@ func WriteBlob(ctx context.Context, blobs BlobStore, r io.Reader, size int64, ve
 	if err != nil {
 		return BlobRef{}, err
 	}
+	// Abort is a no-op after Commit: deferred, it ends the writer on
+	// every way out (an open writer holds the network store's group
+	// commits back, --flush-wait).
+	defer w.Abort()
 	src := io.Reader(ctxReader{ctx, r})
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
