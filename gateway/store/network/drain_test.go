@@ -3,7 +3,6 @@ package network
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"net"
 	"net/http"
 	"strings"
@@ -44,13 +43,7 @@ func countingClient() (*http.Client, func(addr string) int64) {
 // never waits for any of it.
 func TestDrainKeepsConnections(t *testing.T) {
 	nt := testHosters(t, 3)
-	writer, _ := openRemote(t, nt, 0, RemoteConfig{})
-	data := make([]byte, 1<<20)
-	rand.Read(data)
-	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, data := writeRandom(t, nt, 1<<20)
 	parity := nt.hosters[2]
 	parityAddr := strings.TrimPrefix(parity.srv.URL, "http://")
 	read := func(b store.BlobStore) {

@@ -328,6 +328,19 @@ func checkAll(t *testing.T, ctx context.Context, b store.BlobStore, ws []written
 	}
 }
 
+// writeRandom writes a blob of n random bytes through a gateway of its own
+// on net, and returns it with its bytes.
+func writeRandom(t *testing.T, net *testNet, n int) (store.BlobRef, []byte) {
+	t.Helper()
+	writer, _ := openRemote(t, net, 0, RemoteConfig{})
+	data := randBlob(n)
+	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, data
+}
+
 func testHosters(t *testing.T, n int) *testNet {
 	net := &testNet{t: t, moved: map[int]string{}}
 	for range n {
@@ -519,13 +532,7 @@ func TestBlockCacheBound(t *testing.T) {
 // them waiting for an hour): none of its goroutines is left.
 func TestReadAheadStopsOnClose(t *testing.T) {
 	net := testHosters(t, 3)
-	writer, _ := openRemote(t, net, 0, RemoteConfig{})
-	data := make([]byte, 2<<20)
-	rand.Read(data)
-	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, data := writeRandom(t, net, 2<<20)
 	fresh, _ := openRemote(t, net, 0, RemoteConfig{SlowAfter: time.Hour, FetchTimeout: time.Hour})
 	for _, h := range net.hosters {
 		h.mode.Store(slowTail)
@@ -669,13 +676,7 @@ func readSlowly(ctx context.Context, b store.BlobStore, ref store.BlobRef) ([]by
 // (decoded), which only the later hedge can do.
 func TestHedgeAfter(t *testing.T) {
 	net := testHosters(t, 3)
-	writer, _ := openRemote(t, net, 0, RemoteConfig{})
-	data := make([]byte, 1<<20)
-	rand.Read(data)
-	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, data := writeRandom(t, net, 1<<20)
 	read := func(rc RemoteConfig) {
 		t.Helper()
 		for _, h := range net.hosters {
@@ -714,13 +715,7 @@ func TestHedgeAfter(t *testing.T) {
 // the data.
 func TestDataGrace(t *testing.T) {
 	net := testHosters(t, 3)
-	writer, _ := openRemote(t, net, 0, RemoteConfig{})
-	data := make([]byte, 1<<20)
-	rand.Read(data)
-	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, data := writeRandom(t, net, 1<<20)
 	parity := net.hosters[len(net.hosters)-1]
 	net.hosters[0].mode.Store(held)
 	parity.hits.Store(0)
@@ -828,13 +823,7 @@ func TestSpanLendsBlocks(t *testing.T) {
 // that follow, on the pooled buffers, all return the bytes written.
 func TestDrainedDataCoreKeepsItsWindow(t *testing.T) {
 	net := testHosters(t, 3)
-	writer, _ := openRemote(t, net, 0, RemoteConfig{})
-	data := make([]byte, 3<<20)
-	rand.Read(data)
-	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, data := writeRandom(t, net, 3<<20)
 	net.hosters[0].mode.Store(held)
 	reader, vols := openRemote(t, net, 0, RemoteConfig{DataGrace: -1, DrainAfter: time.Hour, SlowAfter: time.Hour, FetchTimeout: time.Hour})
 	got, err := readAll(ctx, reader, ref, 0, ref.Size)

@@ -2,11 +2,8 @@ package network
 
 import (
 	"bytes"
-	"crypto/rand"
 	"testing"
 	"time"
-
-	"github.com/datdot/datdot/gateway/store"
 )
 
 // TestShortRangeAcrossStripes: a read no longer than a stripe that crosses
@@ -15,13 +12,7 @@ import (
 // not every core plus a hedge for both stripes, and reads the right bytes.
 func TestShortRangeAcrossStripes(t *testing.T) {
 	nt := testHosters(t, 3)
-	writer, _ := openRemote(t, nt, 0, RemoteConfig{})
-	data := make([]byte, 300001)
-	rand.Read(data)
-	ref, err := store.WriteBlob(ctx, writer, bytes.NewReader(data), int64(len(data)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, data := writeRandom(t, nt, 300001)
 	if len(ref.Extents) != 1 || ref.Extents[0].Offset != 0 {
 		t.Fatalf("blob not at the start of a volume: %+v", ref.Extents)
 	}
