@@ -60,11 +60,11 @@ import (
 // synced, so a crash that lost or tore them costs at most 4096 leaf reads
 // plus those of the last commit's blocks (with fsyncs on; with SetNoSync,
 // everything since the last Sync). An offset the leaves cannot give
-// (between two damaged leaf records) is set to the head's byte length: a
-// checked read (Block) of those blocks reports damage; an unchecked read
-// (ReadBlocks, OpenBlocks) gets them with wrong lengths (up to the end of
-// the data, or empty), which its reader's own checks must refuse, as for
-// any damaged block read unchecked. A clean Close syncs the offsets too,
+// (between two damaged leaf records) is set one past the head's byte
+// length, which no block can start at: a read of those blocks, checked
+// (Block) or unchecked (ReadBlocks, OpenBlocks), reports ErrCorrupt, and
+// so does an unchecked read of the block before them (its end is that
+// offset); never bytes of a wrong length. A clean Close syncs the offsets too,
 // so that a normal open rebuilds nothing.
 //
 // A commit that fails after it began writing (a failed write or fsync)
@@ -217,9 +217,13 @@ func (s *FileStorage) recover() error {
 // going down from there, then up from the start of the first block (the
 // size of the roots before it), a damaged leaf record stops a pass. An
 // offset neither pass finds (between two damaged leaves) is set to the
-// byte length: a checked read of that block then reports damage, as for
-// the damaged leaves themselves, and the core is repaired like any other
-// (an unchecked read gets wrong lengths, see the type's comment).
+// byte length plus one (no block starts there): a read of that block,
+// checked or not, and an unchecked read of the block before it then
+// report damage, as for the damaged leaves themselves, and the core is
+// repaired like any other. (The byte length itself would be a valid
+// start, of an empty block or of the data's end: an unchecked read got
+// such blocks empty, and the block before them running to the end of
+// the data.)
 func (s *FileStorage) rebuildOffsets() error {
 	w, h := s.offsetsSynced, s.head
 	if w >= h.Length {
@@ -260,7 +264,7 @@ func (s *FileStorage) rebuildOffsets() error {
 	buf := make([]byte, 8*n)
 	for i, off := range offs {
 		if !known[i] {
-			off = h.ByteLength
+			off = lostOffset(h)
 		}
 		binary.LittleEndian.PutUint64(buf[8*i:], off)
 	}
@@ -273,6 +277,12 @@ func (s *FileStorage) rebuildOffsets() error {
 	s.offsetsSynced = h.Length
 	return nil
 }
+
+// lostOffset is what rebuildOffsets records for a block whose offset it
+// cannot find: one past the data's end, which every read refuses
+// (Block: the block starts beyond the data; spans: the block starts past
+// its end, or the block before it ends beyond the data).
+func lostOffset(h Head) uint64 { return h.ByteLength + 1 }
 
 // truncatePastHead cuts the files to what s.head covers and checks that
 // they hold at least that.

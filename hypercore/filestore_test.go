@@ -809,7 +809,10 @@ func TestFileStorageOffsetsSyncedAreKept(t *testing.T) {
 // opening: offsets are found from both ends, that block's read reports
 // the damage, every other block reads back; between two damaged leaves
 // the offsets cannot be known and those blocks report damage too, never
-// wrong bytes.
+// wrong bytes. Unchecked reads (GetRangeUnchecked, one block at a time)
+// get every block's exact bytes or ErrCorrupt, and ErrCorrupt for every
+// block whose start or end was lost (they used to get such blocks empty,
+// and the block before them running to the end of the data).
 func TestFileStorageOffsetsRebuiltAroundDamage(t *testing.T) {
 	ctx := context.Background()
 	priv := testKey(50)
@@ -836,6 +839,24 @@ func TestFileStorageOffsetsRebuiltAroundDamage(t *testing.T) {
 				}
 				if err != nil || !bytes.Equal(b, testBlock(i)) {
 					t.Fatalf("block %d: %v", i, err)
+				}
+			}
+			for i := range uint64(32) {
+				// Its start or its end (the next block's start) lost.
+				lost := len(damaged) == 2 && i >= damaged[0] && i <= damaged[1]
+				var got []byte
+				_, err := c.GetRangeUnchecked(ctx, i, i+1, 1<<20, func(sizes []int) ([][]byte, error) {
+					got = make([]byte, sizes[0])
+					return [][]byte{got}, nil
+				})
+				if lost {
+					if !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("unchecked block %d (offsets lost): %d bytes, %v; want ErrCorrupt", i, len(got), err)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(got, testBlock(i)) {
+					t.Fatalf("unchecked block %d: %d bytes (%v), want its %d", i, len(got), err, len(testBlock(i)))
 				}
 			}
 		})
