@@ -329,3 +329,25 @@ func countRefs(tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// ReferencedBlobs calls fn, in tx (a transaction of the metadata
+// database), with every blob the metadata references (objects, hidden
+// versions, parts of uploads), once each, with the extents it has now
+// (relocations applied). A store whose own records are derived from the
+// metadata (the network store's usage records) rebuilds them from these.
+func ReferencedBlobs(tx *bolt.Tx, fn func(store.BlobRef) error) error {
+	b := tx.Bucket(bBlobRefs)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		var r blobRec
+		if err := decode(v, &r, "blob reference count", k); err != nil {
+			return err
+		}
+		if r.Ref.ID == "" {
+			r.Ref.ID = string(k)
+		}
+		return fn(r.Ref)
+	})
+}

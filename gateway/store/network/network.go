@@ -433,6 +433,9 @@ func Open(cfg Config) (*Blobs, error) {
 			b.fresh = true
 			b.usage.meta.SetFreshBlobs(b.recordFresh)
 		}
+		if len(b.usage.rebuilt) > 0 {
+			b.shapeRebuilt(b.usage.rebuilt)
+		}
 	}
 	if err := b.reopen(context.Background()); err != nil {
 		cfg.Log.Warn("the last volume does not reopen for writing; new blobs go to a new volume", "err", err)
@@ -957,6 +960,47 @@ func (b *Blobs) recordShape(v *Volume) error {
 	}
 	v.shaped.Store(info.Length)
 	return nil
+}
+
+// shapeRebuilt records the stream and holes of volumes whose usage
+// records were rebuilt from the metadata (usageDB.rebuildTx), from their
+// local cores as recordShape does (each core is opened for its head and
+// closed again). A volume without local cores (recovered without its
+// data) keeps the stream its blobs cover, and the holes of its short
+// stripes count as dead: compaction may then move its blobs early, never
+// lose them.
+func (b *Blobs) shapeRebuilt(vols []string) {
+	for _, hexID := range vols {
+		var short *hypercore.Head
+		for j := range b.cfg.Layout.N() {
+			dir := b.coreDir(hexID, j)
+			if _, err := os.Stat(filepath.Join(dir, "header")); err != nil {
+				continue
+			}
+			st, err := hypercore.OpenFileStorage(dir)
+			if err != nil {
+				b.cfg.Log.Warn("usage rebuild: volume core does not open", "volume", hexID, "core", j, "err", err)
+				continue
+			}
+			_, h, err := st.Load(context.Background())
+			st.Close()
+			if err != nil {
+				b.cfg.Log.Warn("usage rebuild: volume core does not load", "volume", hexID, "core", j, "err", err)
+				continue
+			}
+			if short == nil || h.Length < short.Length {
+				short = &h
+			}
+		}
+		if short == nil {
+			continue
+		}
+		stream := int64(short.Length) * b.cfg.Layout.StripeSize()
+		if err := b.usage.shape(hexID, stream, stream-int64(b.cfg.Layout.K)*int64(short.ByteLength)); err != nil {
+			b.cfg.Log.Warn("usage rebuild: record a volume's shape", "volume", hexID, "err", err)
+		}
+	}
+	b.cfg.Log.Info("usage records rebuilt from the metadata", "volumes", len(vols))
 }
 
 // recordGrown records that v's cores hold length stripes (the stream

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,6 +81,9 @@ type usageDB struct {
 	meta  UsageJournal
 	file  *bolt.DB
 	group *boltgroup.Group // file's: concurrent updates share commits, none waits for company
+	// rebuilt lists the volumes whose records init rebuilt from the
+	// metadata (their shapes are then read from their local cores).
+	rebuilt []string
 }
 
 // UsageJournal is a Journal whose database can hold the usage records
@@ -140,9 +144,22 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 // migrated mark, then the file is renamed to path+".migrated". A crash
 // before the commit leaves the file to migrate at the next start; after
 // it, the mark says the file is a copy and it is only renamed.
+//
+// A metadata database that has no usage records and no file to migrate
+// them from, but references blobs (one rebuilt from the metadata log:
+// gateway recover), gets them rebuilt from the metadata in the
+// transaction that creates the buckets (rebuildTx).
 func (u *usageDB) init(path string) error {
 	ctx := context.Background()
+	file := false
+	if path != "" {
+		if _, err := os.Stat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+			file = true // a file to migrate, or one to report as unreadable
+		}
+	}
 	err := u.meta.Update(ctx, func(tx *bolt.Tx) error {
+		u.rebuilt = nil
+		missing := tx.Bucket(usageRoot) == nil
 		root, err := tx.CreateBucketIfNotExists(usageRoot)
 		if err != nil {
 			return err
@@ -152,13 +169,13 @@ func (u *usageDB) init(path string) error {
 				return err
 			}
 		}
+		if missing && !file {
+			return u.rebuildTx(tx)
+		}
 		return nil
 	})
-	if err != nil || path == "" {
+	if err != nil || !file {
 		return err
-	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil
 	}
 	old, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, ReadOnly: true})
 	if err != nil {
@@ -192,6 +209,41 @@ func (u *usageDB) init(path string) error {
 	if err := durable.Rename(path, path+migratedSuffix); err != nil {
 		return fmt.Errorf("set %s aside once migrated: %w", path, err)
 	}
+	return nil
+}
+
+// rebuildTx records, in tx, every blob the metadata references as live
+// in the volumes its extents name (indexed, as compaction needs), each
+// volume's stream covering at least its blobs. The holes and the true
+// stream of each volume are recorded after (Blobs.shapeRebuilt, from the
+// volume's local cores); blobs the metadata no longer references are
+// dead space, and a volume none of whose blobs is referenced has no
+// record. The blobs count as committed now, so compaction leaves them
+// MinAge.
+func (u *usageDB) rebuildTx(tx *bolt.Tx) error {
+	vols := map[string]bool{}
+	err := local.ReferencedBlobs(tx, func(ref store.BlobRef) error {
+		if ref.Inline {
+			return nil
+		}
+		for _, e := range ref.Extents {
+			if e.Volume == "" || e.Length <= 0 {
+				continue
+			}
+			if err := u.committedTx(tx, e.Volume, ref.ID, e.Offset, e.Length, e.Offset+e.Length, 0); err != nil {
+				return err
+			}
+			vols[e.Volume] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild from the metadata: %w", err)
+	}
+	for v := range vols {
+		u.rebuilt = append(u.rebuilt, v)
+	}
+	slices.Sort(u.rebuilt)
 	return nil
 }
 
