@@ -519,9 +519,12 @@ func (b *Blobs) retire(ctx context.Context, vol string) (bool, error) {
 			b.cfg.Log.Warn("compaction: remove the local copy of a retired volume", "volume", vol, "err", err)
 		}
 	}
-	if err := b.setVolState(vol, stateRetired); err != nil {
+	if err := b.usage.retired(vol); err != nil {
 		return false, err
 	}
+	b.mu.Lock()
+	b.states[vol] = stateRetired
+	b.mu.Unlock()
 	b.cfg.Log.Info("compaction: volume retired", "volume", vol)
 	return true, nil
 }

@@ -915,7 +915,8 @@ func (w *writer) Commit(ctx context.Context) (store.BlobRef, error) {
 // with store.ErrNoSuchBlob: compaction marks a volume compacting durably
 // before it lists the volume's blobs, so every blob of it that a commit
 // references is either in that list or refused. A blob already indexed
-// or deleted once (a gone key) is refused too: it is not fresh.
+// or deleted once (a key in the deleted bucket) is refused too: it is
+// not fresh.
 func (b *Blobs) recordFresh(tx *bolt.Tx, ref store.BlobRef) error {
 	for _, e := range ref.Extents {
 		if st := b.usage.bucket(tx, bucketState).Get([]byte(e.Volume)); st != nil {
@@ -924,7 +925,7 @@ func (b *Blobs) recordFresh(tx *bolt.Tx, ref store.BlobRef) error {
 		if b.usage.bucket(tx, bucketBlobs).Get(blobKey(e.Volume, ref.ID)) != nil {
 			return fmt.Errorf("network: blob %s: already recorded in volume %s: %w", ref.ID, e.Volume, store.ErrNoSuchBlob)
 		}
-		if b.usage.bucket(tx, bucketGone).Get([]byte(ref.ID+"/"+e.Volume)) != nil {
+		if b.usage.wasDeletedTx(tx, e.Volume, ref.ID) {
 			return fmt.Errorf("network: blob %s: deleted from volume %s: %w", ref.ID, e.Volume, store.ErrNoSuchBlob)
 		}
 		if err := b.usage.committedTx(tx, e.Volume, ref.ID, e.Offset, e.Length, e.Offset+e.Length, 0); err != nil {

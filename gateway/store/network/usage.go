@@ -52,7 +52,15 @@ func (u VolumeUsage) Dead() int64 { return max(u.Stored()-u.Live, 0) }
 
 var (
 	bucketUsage = []byte("usage") // volume hex -> stream, live (uint64be each)
-	bucketGone  = []byte("gone")  // blob id -> volume hex: deleted once
+	// bucketDeleted: volume hex "/" blob id -> nothing: the blob was
+	// deleted from the volume (subtracted once however often its delete
+	// is retried). A volume's keys are one range, dropped when it is
+	// retired (usageDB.retired).
+	bucketDeleted = []byte("deleted")
+	// bucketGoneV1 is what bucketDeleted replaces: blob id "/" volume
+	// hex -> nothing, never dropped; an earlier version's keys are moved
+	// over at open (migrateGone).
+	bucketGoneV1 = []byte("gone")
 	// bucketBlobs indexes the blobs of each volume (what compaction
 	// moves): volume hex "/" blob id -> offset, length, unix ns of the
 	// commit (uint64be each).
@@ -105,7 +113,7 @@ type UsageJournal interface {
 var (
 	usageRoot     = []byte("volumes")
 	usageMigrated = []byte("migrated")
-	usageBuckets  = [][]byte{bucketUsage, bucketGone, bucketBlobs, bucketState, bucketHoles}
+	usageBuckets  = [][]byte{bucketUsage, bucketDeleted, bucketBlobs, bucketState, bucketHoles}
 )
 
 // openUsage opens the usage records: in journal's database when it is
@@ -128,6 +136,12 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if old := tx.Bucket(bucketGoneV1); old != nil {
+			if err := migrateGone(old, tx.Bucket(bucketDeleted), tx.Bucket(bucketState)); err != nil {
+				return err
+			}
+			return tx.DeleteBucket(bucketGoneV1)
 		}
 		return nil
 	})
@@ -169,6 +183,14 @@ func (u *usageDB) init(path string) error {
 				return err
 			}
 		}
+		if old := root.Bucket(bucketGoneV1); old != nil {
+			if err := migrateGone(old, root.Bucket(bucketDeleted), root.Bucket(bucketState)); err != nil {
+				return err
+			}
+			if err := root.DeleteBucket(bucketGoneV1); err != nil {
+				return err
+			}
+		}
 		if missing && !file {
 			return u.rebuildTx(tx)
 		}
@@ -197,6 +219,11 @@ func (u *usageDB) init(path string) error {
 					return err
 				}
 			}
+			if old := otx.Bucket(bucketGoneV1); old != nil {
+				if err := migrateGone(old, root.Bucket(bucketDeleted), root.Bucket(bucketState)); err != nil {
+					return err
+				}
+			}
 			return root.Put(usageMigrated, []byte(path))
 		})
 	})
@@ -210,6 +237,23 @@ func (u *usageDB) init(path string) error {
 		return fmt.Errorf("set %s aside once migrated: %w", path, err)
 	}
 	return nil
+}
+
+// migrateGone moves the deleted-blob keys of an earlier version (blob id
+// "/" volume hex, in old) to deleted (volume hex "/" blob id), leaving
+// out those of retired volumes (no delete counts there any more).
+func migrateGone(old, deleted, states *bolt.Bucket) error {
+	return old.ForEach(func(k, _ []byte) error {
+		i := bytes.LastIndexByte(k, '/')
+		if i <= 0 || i == len(k)-1 {
+			return nil // not a key any version wrote
+		}
+		id, vol := k[:i], k[i+1:]
+		if string(states.Get(vol)) == stateRetired {
+			return nil
+		}
+		return deleted.Put(blobKey(string(vol), string(id)), nil)
+	})
 }
 
 // rebuildTx records, in tx, every blob the metadata references as live
@@ -522,6 +566,39 @@ func (u *usageDB) state(vol string) (string, error) {
 	return st, err
 }
 
+// wasDeletedTx reports whether blob id was deleted from vol (in tx).
+func (u *usageDB) wasDeletedTx(tx *bolt.Tx, vol, id string) bool {
+	return u.bucket(tx, bucketDeleted).Get(blobKey(vol, id)) != nil
+}
+
+// retired records durably that vol is retired and, in the same commit,
+// drops its deleted-blob keys (and any index entry left): once its state
+// is retired no delete is counted there (deleted) and no fresh blob of it
+// is recorded (Blobs.recordFresh refuses every volume with a state), so
+// nothing needs them, and the keys of deleted blobs stay bounded by the
+// volumes not yet given up.
+func (u *usageDB) retired(vol string) error {
+	return u.update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketDeleted, bucketBlobs} {
+			if err := deleteRange(u.bucket(tx, name), []byte(vol+"/")); err != nil {
+				return err
+			}
+		}
+		return u.bucket(tx, bucketState).Put([]byte(vol), []byte(stateRetired))
+	})
+}
+
+// deleteRange deletes the keys of b that begin with pfx.
+func deleteRange(b *bolt.Bucket, pfx []byte) error {
+	c := b.Cursor()
+	for k, _ := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, _ = c.Seek(pfx) {
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setState records vol's compaction state durably.
 func (u *usageDB) setState(vol, st string) error {
 	return u.update(func(tx *bolt.Tx) error { return u.bucket(tx, bucketState).Put([]byte(vol), []byte(st)) })
@@ -551,9 +628,14 @@ func (u *usageDB) deleted(gone []extentGone) error {
 		return nil
 	}
 	return u.batch(func(tx *bolt.Tx) error {
-		b, g := u.bucket(tx, bucketUsage), u.bucket(tx, bucketGone)
+		b, g, states := u.bucket(tx, bucketUsage), u.bucket(tx, bucketDeleted), u.bucket(tx, bucketState)
 		for _, e := range gone {
-			key := []byte(e.id + "/" + e.vol)
+			if string(states.Get([]byte(e.vol))) == stateRetired {
+				// Given up: no blob of it is counted any more (and its
+				// deleted keys were dropped with it).
+				continue
+			}
+			key := blobKey(e.vol, e.id)
 			if g.Get(key) != nil {
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -518,7 +519,7 @@ func TestUsageFileUnreadable(t *testing.T) {
 
 // TestFreshBlobRefusedOnceRecordedOrDeleted: recordFresh refuses a blob
 // that is already indexed in its volume or that was deleted from it (a
-// gone key): such a blob is not fresh, and recording it would count its
+// deleted key): such a blob is not fresh, and recording it would count its
 // bytes live again.
 func TestFreshBlobRefusedOnceRecordedOrDeleted(t *testing.T) {
 	e := newUsageEnv(t)
@@ -709,4 +710,237 @@ func TestUsageRebuiltAfterRecover(t *testing.T) {
 			t.Fatalf("%s still relocated into the retired volume", key)
 		}
 	}
+}
+
+// deletedKeys lists the deleted-blob keys of the usage records.
+func deletedKeys(t *testing.T, u *usageDB) []string {
+	t.Helper()
+	var keys []string
+	err := u.view(func(tx *bolt.Tx) error {
+		return u.bucket(tx, bucketDeleted).ForEach(func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func keysOf(keys []string, vol string) int {
+	n := 0
+	for _, k := range keys {
+		if strings.HasPrefix(k, vol+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDeletedKeysDroppedAtRetirement: the keys that make a retried delete
+// count once are one range per volume and go with the volume when
+// compaction retires it, so they do not grow forever; a delete retried
+// after that changes nothing, and one retried in a volume still in use
+// is still subtracted once, across a restart.
+func TestDeletedKeysDroppedAtRetirement(t *testing.T) {
+	rt := &fakeRetirer{}
+	e := newCompactEnv(t, rt)
+	for i := range 12 {
+		e.put(fmt.Sprintf("o%d", i), 100<<10+i)
+	}
+	open := e.b.open.Hex
+	var oldKeys, openKeys []string
+	old := ""
+	for key := range e.want {
+		obj, _ := e.meta.GetObject(ctx, "b", key, "")
+		if vol := obj.Parts[0].Blob.Extents[0].Volume; vol != open {
+			old = vol
+			oldKeys = append(oldKeys, key)
+		} else {
+			openKeys = append(openKeys, key)
+		}
+	}
+	if len(oldKeys) < 4 || len(openKeys) < 2 {
+		t.Fatalf("objects in the sealed volume %d, in the open one %d", len(oldKeys), len(openKeys))
+	}
+	slices.Sort(oldKeys)
+	// Deletes retried (the reaper after a crash) count once.
+	del := func(key string) store.BlobRef {
+		obj, _ := e.meta.GetObject(ctx, "b", key, "")
+		e.del(key)
+		if err := e.blobs.Delete(ctx, obj.Parts[0].Blob); err != nil {
+			t.Fatal(err)
+		}
+		return obj.Parts[0].Blob
+	}
+	live := func(vol string) int64 { return e.usage(vol).Live }
+	wantOld, wantOpen := live(old), live(open)
+	var oldRefs []store.BlobRef
+	for _, key := range oldKeys[1:] {
+		oldRefs = append(oldRefs, del(key))
+		wantOld -= oldRefs[len(oldRefs)-1].Extents[0].Length
+	}
+	openRef := del(openKeys[0])
+	wantOpen -= openRef.Extents[0].Length
+	if live(old) != wantOld || live(open) != wantOpen {
+		t.Fatalf("live after retried deletes: %d and %d, want %d and %d", live(old), live(open), wantOld, wantOpen)
+	}
+	keys := deletedKeys(t, e.b.usage)
+	if keysOf(keys, old) != len(oldRefs) || keysOf(keys, open) != 1 || len(keys) != len(oldRefs)+1 {
+		t.Fatalf("deleted keys %v: want %d of %s and one of %s", keys, len(oldRefs), old, open)
+	}
+	// A pass moves the live blob and retires the volume: its keys go.
+	if _, err := e.b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rt.list(), old) {
+		t.Fatalf("retired %v, want %s", rt.list(), old)
+	}
+	keys = deletedKeys(t, e.b.usage)
+	if keysOf(keys, old) != 0 || keysOf(keys, open) != 1 {
+		t.Fatalf("deleted keys after the retirement: %v, want only the one of %s", keys, open)
+	}
+	e.readAll("after the retirement")
+	// Retried again, after the retirement and a restart.
+	e.close()
+	e.open()
+	before := e.usage(old)
+	if err := e.blobs.Delete(ctx, append(oldRefs, openRef)...); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.usage(old); got != before {
+		t.Fatalf("a delete retried after the retirement changed the retired volume: %+v, was %+v", got, before)
+	}
+	if keys := deletedKeys(t, e.b.usage); keysOf(keys, old) != 0 || len(keys) != 1 {
+		t.Fatalf("deleted keys after retrying: %v", keys)
+	}
+	var liveNow int64
+	for key := range e.want {
+		obj, _ := e.meta.GetObject(ctx, "b", key, "")
+		liveNow += obj.Parts[0].Blob.Extents[0].Length
+	}
+	var total int64
+	us, _ := e.b.Usage()
+	for _, u := range us {
+		total += u.Live
+	}
+	if total != liveNow {
+		t.Fatalf("live bytes %d after retried deletes, want %d (each blob once)", total, liveNow)
+	}
+	e.readAll("after retried deletes")
+}
+
+// TestDeletedKeysMigrate: the deleted-blob keys of an earlier version
+// (blob id "/" volume, in a bucket "gone", in the metadata database or in
+// a usage file) are moved to the per-volume layout at open, those of
+// retired volumes dropped, and the old bucket removed; a delete retried
+// after the migration is still subtracted once.
+func TestDeletedKeysMigrate(t *testing.T) {
+	// toV1 rewrites the keys of deleted (in tx's buckets under root, or
+	// top-level when root is nil) as an earlier version wrote them, adds
+	// one of the retired volume "feed", and retires it.
+	toV1 := func(tx *bolt.Tx, root *bolt.Bucket) error {
+		bucket := func(name []byte) *bolt.Bucket {
+			if root != nil {
+				return root.Bucket(name)
+			}
+			return tx.Bucket(name)
+		}
+		var old *bolt.Bucket
+		var err error
+		if root != nil {
+			old, err = root.CreateBucket(bucketGoneV1)
+		} else {
+			old, err = tx.CreateBucket(bucketGoneV1)
+		}
+		if err != nil {
+			return err
+		}
+		var keys [][]byte
+		bucket(bucketDeleted).ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
+		for _, k := range keys {
+			vol, id, _ := strings.Cut(string(k), "/")
+			if err := old.Put([]byte(id+"/"+vol), nil); err != nil {
+				return err
+			}
+			if err := bucket(bucketDeleted).Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := old.Put([]byte("someblob/feed"), nil); err != nil {
+			return err
+		}
+		return bucket(bucketState).Put([]byte("feed"), []byte(stateRetired))
+	}
+	check := func(e *usageEnv, ref store.BlobRef, live int64) {
+		t.Helper()
+		vol := ref.Extents[0].Volume
+		if keys := deletedKeys(t, e.b.usage); !slices.Equal(keys, []string{vol + "/" + ref.ID}) {
+			t.Fatalf("deleted keys after the migration: %v, want [%s/%s]", keys, vol, ref.ID)
+		}
+		err := e.meta.View(ctx, func(tx *bolt.Tx) error {
+			if tx.Bucket(usageRoot).Bucket(bucketGoneV1) != nil {
+				return errors.New("the old bucket is still there")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.b.Delete(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.liveBytes(); got != live {
+			t.Fatalf("live bytes %d after a delete retried past the migration, want %d", got, live)
+		}
+	}
+	t.Run("metadata", func(t *testing.T) {
+		e := newUsageEnv(t)
+		e.open(nil)
+		refs := []store.BlobRef{e.write(1000), e.write(3000)}
+		if err := e.meta.Update(ctx, func(tx *bolt.Tx) error {
+			for _, r := range refs {
+				if err := e.b.recordFresh(tx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.b.Delete(ctx, refs[1]); err != nil {
+			t.Fatal(err)
+		}
+		e.close()
+		meta, err := local.OpenMeta(filepath.Join(e.dir, "meta.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := meta.Update(ctx, func(tx *bolt.Tx) error { return toV1(tx, tx.Bucket(usageRoot)) }); err != nil {
+			t.Fatal(err)
+		}
+		meta.Close()
+		e.open(nil)
+		check(e, refs[1], 1000)
+	})
+	t.Run("file", func(t *testing.T) {
+		e := newUsageEnv(t)
+		e.open(func(m *local.Meta) Journal { return fileJournal{m} })
+		refs := []store.BlobRef{e.write(1000), e.write(3000)}
+		if err := e.b.Delete(ctx, refs[1]); err != nil {
+			t.Fatal(err)
+		}
+		e.close()
+		db, err := bolt.Open(e.cfg.UsagePath, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(tx *bolt.Tx) error { return toV1(tx, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		e.open(nil)
+		check(e, refs[1], 1000)
+	})
 }
