@@ -14,7 +14,9 @@
 #     and the chain endpoint, rebuilds the bucket: every object reads back
 #     byte-identical (read from the hosters: the new gateway has no copy of
 #     the data), ACLs and CORS are the same, anonymous GETs of public media
-#     work; `recover --fetch-data` also copies the data cores (measured);
+#     work, and the network backend's usage records are rebuilt from the
+#     recovered metadata at the new gateway's first start; `recover
+#     --fetch-data` also copies the data cores (measured);
 #   - an operator's mass delete (`aws s3 rm --recursive`) and a later write
 #     are undone with `datdot gateway restore --at`: the deleted media are
 #     back byte-identical, the later object is gone from the listing but
@@ -127,6 +129,9 @@ t1="$(date +%s.%N)"
 jq -e '.buckets == 1' "$work/recover.json" >/dev/null || fail "recover stats: $(cat "$work/recover.json")"
 [ "$(cat "$work/gw2/master.key" | tr -d '\n' | wc -c)" = 64 ] || fail "recover did not keep the master secret"
 start_gateway "$work/gw2"
+# The network backend's usage records (not in the log) are rebuilt from
+# the recovered metadata at this first start, so compaction works there.
+grep -Eq 'usage records rebuilt from the metadata.*volumes=[1-9]' "$work/gw.log" || fail "the recovered gateway did not rebuild its usage records: $(grep -i usage "$work/gw.log" | tail -3)"
 check_all
 aws s3api list-object-versions --bucket mastodon | jq -S '[.Versions[]? | {Key, VersionId, IsLatest, ETag, Size}]' >"$work/versions.after"
 cmp -s "$work/versions.before" "$work/versions.after" || fail "versions differ after recovery"
