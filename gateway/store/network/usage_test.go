@@ -873,14 +873,18 @@ func TestDeletedKeysMigrate(t *testing.T) {
 		}
 		return bucket(bucketState).Put([]byte("feed"), []byte(stateRetired))
 	}
-	check := func(e *usageEnv, ref store.BlobRef, live int64) {
+	check := func(t *testing.T, e *usageEnv, ref store.BlobRef, live int64) {
 		t.Helper()
 		vol := ref.Extents[0].Volume
 		if keys := deletedKeys(t, e.b.usage); !slices.Equal(keys, []string{vol + "/" + ref.ID}) {
 			t.Fatalf("deleted keys after the migration: %v, want [%s/%s]", keys, vol, ref.ID)
 		}
-		err := e.meta.View(ctx, func(tx *bolt.Tx) error {
-			if tx.Bucket(usageRoot).Bucket(bucketGoneV1) != nil {
+		err := e.b.usage.view(func(tx *bolt.Tx) error {
+			old := tx.Bucket(bucketGoneV1)
+			if root := tx.Bucket(usageRoot); e.b.usage.meta != nil {
+				old = root.Bucket(bucketGoneV1)
+			}
+			if old != nil {
 				return errors.New("the old bucket is still there")
 			}
 			return nil
@@ -922,9 +926,9 @@ func TestDeletedKeysMigrate(t *testing.T) {
 		}
 		meta.Close()
 		e.open(nil)
-		check(e, refs[1], 1000)
+		check(t, e, refs[1], 1000)
 	})
-	t.Run("file", func(t *testing.T) {
+	migrateFile := func(t *testing.T, keep bool) {
 		e := newUsageEnv(t)
 		e.open(func(m *local.Meta) Journal { return fileJournal{m} })
 		refs := []store.BlobRef{e.write(1000), e.write(3000)}
@@ -940,7 +944,16 @@ func TestDeletedKeysMigrate(t *testing.T) {
 			t.Fatal(err)
 		}
 		db.Close()
-		e.open(nil)
-		check(e, refs[1], 1000)
-	})
+		if keep {
+			// Still without the records in the metadata: the file's
+			// own buckets are moved over.
+			e.open(func(m *local.Meta) Journal { return fileJournal{m} })
+		} else {
+			e.open(nil)
+		}
+		check(t, e, refs[1], 1000)
+	}
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("file kept %v", keep), func(t *testing.T) { migrateFile(t, keep) })
+	}
 }
