@@ -96,6 +96,11 @@ type FileStorage struct {
 	syncFile func(f *os.File) error
 	// noSync skips every fsync of commits (SetNoSync).
 	noSync bool
+	// reserveStep is how far past a commit's end the data file's disk
+	// blocks are reserved (SetReserve; 0: none), reserved the end of the
+	// reserved range (both guarded by cmu).
+	reserveStep int64
+	reserved    int64
 	// oneRoundMax is the largest commit synced in one round (tests lower
 	// it).
 	oneRoundMax uint64
@@ -654,6 +659,49 @@ func (s *FileStorage) SetNoSync(off bool) {
 	s.noSync = off
 }
 
+// SetReserve makes commits reserve the data file's disk blocks ahead of
+// its end, step bytes at a time (fallocate with FALLOC_FL_KEEP_SIZE, on
+// Linux): a write into reserved blocks costs the kernel less than one that
+// extends the file (measured by BenchmarkCommitReserve). The file's size
+// stays what was written, so nothing that reads or recovers the storage
+// sees the reservation; Close gives back what was reserved past the end.
+// After a crash up to step bytes stay reserved past the end until the
+// next Close of a storage that committed. A file system that cannot
+// reserve turns it off. 0 turns it off.
+func (s *FileStorage) SetReserve(step int64) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	s.reserveStep = max(step, 0)
+}
+
+// reserveFor reserves the data file's blocks up to end plus one step.
+func (s *FileStorage) reserveFor(start, end int64) {
+	if s.reserveStep == 0 || end <= s.reserved {
+		return
+	}
+	from := max(s.reserved, start)
+	to := end + s.reserveStep
+	if err := reserve(s.data, from, to-from); err != nil {
+		s.reserveStep = 0 // not supported here (or no room: the write will say)
+		return
+	}
+	s.reserved = to
+}
+
+// unreserveLocked gives back the reserved blocks past the data file's end.
+func (s *FileStorage) unreserveLocked() {
+	if s.reserved == 0 || s.data == nil {
+		return
+	}
+	// Cutting the file to its own size frees the blocks past its end
+	// (a hole punched there would not: ext4 ignores one past the end).
+	// Nothing else writes the file meanwhile (the caller holds cmu).
+	if st, err := s.data.Stat(); err == nil && st.Size() < s.reserved {
+		_ = s.data.Truncate(st.Size()) // best effort: only space
+	}
+	s.reserved = 0
+}
+
 // Sync makes every commit so far durable (what SetNoSync skipped).
 func (s *FileStorage) Sync() error {
 	s.cmu.Lock()
@@ -1004,6 +1052,7 @@ func (s *FileStorage) commit(ctx context.Context, c *Commit) (err error) {
 		offs = binary.LittleEndian.AppendUint64(offs, pos)
 		pos += uint64(len(b))
 	}
+	s.reserveFor(int64(old.ByteLength), int64(old.ByteLength+size))
 	if err := writeBlocks(s.data, int64(old.ByteLength), c.Blocks); err != nil {
 		return fmt.Errorf("commit: data: %w", err)
 	}
@@ -1196,6 +1245,7 @@ func (s *FileStorage) Close() error {
 			err = fmt.Errorf("close storage: mark head synced: %w", err)
 		}
 	}
+	s.unreserveLocked()
 	s.closeFiles()
 	return err
 }
