@@ -209,6 +209,7 @@ type Blobs struct {
 	freeBlocks chan []byte
 	cs         CoreShipper // cfg.Shipper when it ships core by core
 	st         *stages     // stage timings (nil unless logging debug)
+	gst        *stages     // read stage timings (nil unless logging debug)
 	// afterFunc schedules flushes (time.AfterFunc; tests record it).
 	afterFunc func(time.Duration, func()) *time.Timer
 	// openWriters counts the open writers that have written less than a
@@ -420,6 +421,7 @@ func Open(cfg Config) (*Blobs, error) {
 	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	b.st = newStages(cfg.Log)
+	b.gst = newGetStages(cfg.Log)
 	b.afterFunc = time.AfterFunc
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath, cfg.Journal); err != nil {
@@ -1741,7 +1743,7 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 		release = moved
 	}
 	ref = resolved
-	r := &reader{ctx: ctx, b: b, release: release}
+	r := &reader{ctx: ctx, b: b, release: release, opened: time.Now(), n: length}
 	at := int64(0)
 	for _, e := range ref.Extents {
 		if e.Block != 0 && (!volume.ValidBlockSize(e.Block) || e.Block == volume.BlockSize || e.Length <= 0) {
@@ -1767,6 +1769,9 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 			r.Close()
 			return nil, err
 		}
+	}
+	if r.windows > 0 {
+		b.gst.add(gsOpen, time.Since(r.opened))
 	}
 	return r, nil
 }
@@ -1858,6 +1863,11 @@ type reader struct {
 	stream    []byte
 	streamVol string
 	streamAt  int64
+
+	// For the read stage timings (stages.go).
+	opened  time.Time
+	n       int64 // bytes asked
+	windows int   // windows read from hosters
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -1952,7 +1962,9 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 			r.ahead = append(r.ahead, nw)
 			go func() {
 				defer close(nw.done)
+				t := time.Now()
 				nw.rows, nw.stream, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.lastLen, nw.need, false, pooled)
+				r.b.gst.add(gsRead, time.Since(t))
 			}()
 			next = int64(nw.end) * ref.Layout.StripeSize()
 		}
@@ -1960,13 +1972,19 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	var rows [][][]byte
 	var stream []byte
 	release := noRelease
+	tw := time.Now()
 	if ahead != nil {
 		<-ahead.done
 		ahead.cancel()
 		rows, stream, release, err = ahead.rows, ahead.stream, ahead.release, ahead.err
 	} else {
 		rows, stream, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
+		r.b.gst.add(gsRead, time.Since(tw))
 	}
+	if r.windows > 0 {
+		r.b.gst.add(gsWait, time.Since(tw))
+	}
+	r.windows++
 	r.dropWindow()
 	if err != nil {
 		r.stopNext()
@@ -2123,6 +2141,11 @@ func (r *reader) Span(n int) ([]byte, error) {
 }
 
 func (r *reader) Close() error {
+	if r.windows > 0 && r.release != nil {
+		r.b.gst.add(gsGet, time.Since(r.opened))
+		r.b.gst.committed(r.n)
+		r.windows = 0
+	}
 	r.stopNext()
 	r.buf = nil
 	r.dropWindow()
