@@ -43,7 +43,10 @@ func countingClient() (*http.Client, func(addr string) int64) {
 // never waits for any of it.
 func TestDrainKeepsConnections(t *testing.T) {
 	nt := testHosters(t, 3)
-	ref, data := writeRandom(t, nt, 1<<20)
+	// One window (openRemote's ReadWindow), read with the extra core at
+	// once: no window read ahead, whose extra core is asked only when
+	// the reader waits for it.
+	ref, data := writeRandom(t, nt, 200000)
 	parity := nt.hosters[2]
 	parityAddr := strings.TrimPrefix(parity.srv.URL, "http://")
 	read := func(b store.BlobStore) {

@@ -244,7 +244,7 @@ func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]strin
 // (docs/volume-format.md, v2). A hoster serving a block of another length
 // is treated as failed.
 func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify bool) ([][][]byte, error) {
-	out, _, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false)
+	out, _, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false, nil)
 	return out, err
 }
 
@@ -256,7 +256,15 @@ func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64
 // stream has it, from the window's first stripe on); when every block
 // came from its core (nothing decoded), stream is that buffer: the
 // window's bytes of the volume stream, contiguous.
-func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool) (out [][][]byte, stream []byte, release func(), err error) {
+//
+// urgent, when not nil, makes a read of whole stripes with HedgeAfter 0
+// lazy: it asks only the data cores, and the extra one only once urgent
+// is closed (a reader waits for the window it asked ahead) or a hoster
+// fails or is slow (SlowAfter), whichever comes first. A window read ahead
+// that is ready before it is wanted then costs the hosters and the
+// gateway no extra core's bytes and no decode. (With HedgeAfter set,
+// every read hedges after it; a read of part of a stripe never hedges.)
+func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool, urgent <-chan struct{}) (out [][][]byte, stream []byte, release func(), err error) {
 	l := v.Layout
 	if len(need) != l.K || end <= first || len(v.Keys) != l.N() || (lastLen != 0 && !volume.ValidBlockSize(lastLen)) {
 		return nil, nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), last of %d-byte blocks, %d shards wanted, %d keys)", v.Hex(), first, end, lastLen, len(need), len(v.Keys))
@@ -277,7 +285,7 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastL
 	if whole {
 		win = r.newWin(l, first, end, lastLen)
 	}
-	out, stream, rel, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled, win)
+	out, stream, rel, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled, win, urgent)
 	if err == nil {
 		if failed {
 			r.mu.Lock()
@@ -301,7 +309,7 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastL
 	if whole {
 		win = r.newWin(l, first, end, lastLen) // the first one's fetches may still write to theirs
 	}
-	out, stream, rel, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled, win)
+	out, stream, rel, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled, win, urgent)
 	if err != nil {
 		return nil, nil, noRelease, err
 	}
@@ -309,6 +317,13 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastL
 }
 
 func noRelease() {}
+
+// closedTime is a channel that is always ready.
+var closedTime = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
 
 // winBuf is the buffer a whole-window read lays the data cores' blocks
 // into, in stream order. It goes back to the pool once the read's result
@@ -382,8 +397,8 @@ type coreResult struct {
 // readOnce reads the window from the hosters in eps. failed reports that
 // some core's hosters failed or were slow (the placement may be stale).
 // With pooled, the blocks are read into buffers of r.bufs; it returns those
-// the result refers to (and gives back the others).
-func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool, win *winBuf) (_ [][][]byte, stream []byte, release func(), failed bool, _ error) {
+// the result refers to (and gives back the others). urgent is read's.
+func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool, win *winBuf, urgent <-chan struct{}) (_ [][][]byte, stream []byte, release func(), failed bool, _ error) {
 	// The read's hold on win ends with its result's release, or here on
 	// failure.
 	winRelease := noRelease
@@ -522,12 +537,15 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 	}
 	var hedgeC <-chan time.Time
+	var urgentC <-chan struct{}
 	if !decode && l.M > 0 {
 		switch {
 		case r.cfg.HedgeAfter > 0:
 			t := time.NewTimer(r.cfg.HedgeAfter)
 			defer t.Stop()
 			hedgeC = t.C
+		case urgent != nil && wanted == l.K:
+			urgentC = urgent
 		case wanted == l.K:
 			hedge()
 		}
@@ -620,10 +638,14 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			okCount++
 		case <-graceC:
 			graceC, graceOver = nil, true
+		case <-urgentC:
+			// Wanted now: from here on as a read that hedges.
+			urgentC = nil
+			hedgeC = closedTime
 		case <-hedgeC:
 			// The cores asked lag: one more (or, for a read of part of
 			// a stripe, enough others to decode around them).
-			hedgeC = nil
+			hedgeC, urgentC = nil, nil
 			if wanted == l.K {
 				hedge()
 			} else {
