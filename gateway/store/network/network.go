@@ -220,9 +220,9 @@ type Blobs struct {
 	// freeBlocks recycles the blocks of stripes appended to the cores
 	// (volume.StreamEncoder.SetAlloc).
 	freeBlocks chan []byte
-	cs         CoreShipper // cfg.Shipper when it ships core by core
-	st         *stages     // stage timings (nil unless logging debug)
-	gst        *stages     // read stage timings (nil unless logging debug)
+	cs         CoreShipper  // cfg.Shipper when it ships core by core
+	st         *stages      // stage timings (nil unless logging debug)
+	gst        *stages      // read stage timings (nil unless logging debug)
 	ahead      atomic.Int64 // bytes of windows read ahead (Config.ReadAheadBytes)
 	// afterFunc schedules flushes (time.AfterFunc; tests record it).
 	afterFunc func(time.Duration, func()) *time.Timer
