@@ -259,10 +259,13 @@ func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64
 //
 // urgent, when not nil, makes a read of whole stripes with HedgeAfter 0
 // lazy: it asks only the data cores, and the extra one only once urgent
-// is closed (a reader waits for the window it asked ahead) or a hoster
-// fails or is slow (SlowAfter), whichever comes first. A window read ahead
-// that is ready before it is wanted then costs the hosters and the
-// gateway no extra core's bytes and no decode. (With HedgeAfter set,
+// is closed (a reader waits for the window it asked ahead) and some core
+// has answered while others have not (they lag), or when a hoster fails
+// or is slow (SlowAfter). A core asked that late is cut as soon as the
+// read has what it needs (not drained). A window read ahead that is ready
+// before it is wanted then costs the hosters and the gateway no extra
+// core's bytes and no decode, and one that is merely still coming, with
+// every hoster sending, costs only what the extra core sent until then. (With HedgeAfter set,
 // every read hedges after it; a read of part of a stripe never hedges.)
 func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool, urgent <-chan struct{}) (out [][][]byte, stream []byte, release func(), err error) {
 	l := v.Layout
@@ -317,13 +320,6 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastL
 }
 
 func noRelease() {}
-
-// closedTime is a channel that is always ready.
-var closedTime = func() <-chan time.Time {
-	c := make(chan time.Time)
-	close(c)
-	return c
-}()
 
 // winBuf is the buffer a whole-window read lays the data cores' blocks
 // into, in stream order. It goes back to the pool once the read's result
@@ -480,6 +476,11 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 	}
 	okCount := 0
 	started := make([]time.Time, n)
+	// The cores asked once a lazy read became urgent (urgentSeen) are cut
+	// at once when the read is done without them, not drained: they have
+	// most of their bytes still to send. lateCancel ends them.
+	lateCancel := make([]context.CancelFunc, n)
+	urgentSeen, urgentHedged := false, false
 	launch := func(j int) {
 		state[j] = inflight
 		running++
@@ -489,8 +490,12 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			win.hold() // until the fetch ends: it writes into win
 			place = func(s uint64, size int) ([]byte, error) { return win.place(s, j, size) }
 		}
+		jctx := fctx
+		if urgentSeen {
+			jctx, lateCancel[j] = context.WithCancel(fctx)
+		}
 		go func() {
-			b, bufs, err := r.fetchCore(fctx, v, j, eporder[j], first, end, lastLen, verify, pooled, place)
+			b, bufs, err := r.fetchCore(jctx, v, j, eporder[j], first, end, lastLen, verify, pooled, place)
 			if place != nil {
 				win.release()
 			}
@@ -557,7 +562,21 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 	graceOver := false
 	slow := time.NewTimer(r.cfg.SlowAfter)
 	defer slow.Stop()
+	// cutLate cancels the late cores still answering.
+	cutLate := func() {
+		for j, c := range lateCancel {
+			if c != nil && state[j] == inflight {
+				c()
+			}
+		}
+	}
 	for {
+		if urgentSeen && !urgentHedged && okCount > 0 {
+			// Urgent, and some cores have answered while others
+			// have not: those lag. Ask one more.
+			urgentHedged = true
+			hedge()
+		}
 		haveNeeded := true
 		for j := range l.K {
 			if need[j] && state[j] != ok {
@@ -567,6 +586,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		if haveNeeded {
 			out := assemble(got, l, first, end, need, nil, nil)
 			drain = true
+			cutLate()
 			if win != nil {
 				stream = *win.buf
 			}
@@ -609,6 +629,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				return nil, nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
 			}
 			drain = true
+			cutLate()
 			return out, nil, r.releaser(kept, winRelease), failed, nil
 		}
 		if running == 0 {
@@ -639,9 +660,10 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		case <-graceC:
 			graceC, graceOver = nil, true
 		case <-urgentC:
-			// Wanted now: from here on as a read that hedges.
+			// Wanted now: ask one more core as soon as the answers
+			// show a laggard (above).
 			urgentC = nil
-			hedgeC = closedTime
+			urgentSeen = true
 		case <-hedgeC:
 			// The cores asked lag: one more (or, for a read of part of
 			// a stripe, enough others to decode around them).
