@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/datdot/datdot/gateway/store/crypt"
 	"github.com/datdot/datdot/volume"
 )
 
@@ -191,4 +192,44 @@ func TestReaderHedgesWindowsItWaitsFor(t *testing.T) {
 	if n := vols.ahead.Load(); n != 0 {
 		t.Fatalf("%d bytes of windows ahead with no budget", n)
 	}
+}
+
+// TestFirstWindow: Open reads the first FirstWindow bytes of the range
+// before it returns and has the next ReadAhead windows asked for; with
+// no room in ReadAheadBytes it asks none ahead, and the read still
+// completes.
+func TestFirstWindow(t *testing.T) {
+	nt := testHosters(t, 3)
+	ref, _ := writeRandom(t, nt, 2<<20)
+	_, vols := openRemote(t, nt, 0, RemoteConfig{})
+	inner := ref
+	inner.Crypt = nil
+	inner.Size = crypt.StoredSize(ref.Size)
+	ss := vols.cfg.Layout.StripeSize()
+	vols.cfg.FirstWindow = ss // one stripe; ReadWindow is two
+	for _, c := range []struct {
+		budget int64
+		ahead  int
+	}{{256 << 20, 2}, {1, 0}} {
+		vols.cfg.ReadAheadBytes = c.budget
+		rc, err := vols.Open(ctx, inner, 0, inner.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rc.(*reader)
+		if len(r.win) != vols.cfg.Layout.K {
+			t.Errorf("budget %d: first window of %d blocks, want one stripe (%d)", c.budget, len(r.win), vols.cfg.Layout.K)
+		}
+		if len(r.ahead) != c.ahead {
+			t.Errorf("budget %d: %d windows ahead, want %d", c.budget, len(r.ahead), c.ahead)
+		} else if c.ahead > 0 && (r.ahead[0].first != 1 || r.ahead[0].end != 3) {
+			t.Errorf("first window ahead: stripes [%d,%d), want [1,3)", r.ahead[0].first, r.ahead[0].end)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n != inner.Size {
+			t.Fatalf("budget %d: read %d of %d bytes: %v", c.budget, n, inner.Size, err)
+		}
+	}
+	waitFor(t, "the windows' budget to be given back", func() bool { return vols.ahead.Load() == 0 })
 }
