@@ -265,8 +265,9 @@ func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64
 // read has what it needs (not drained). A window read ahead that is ready
 // before it is wanted then costs the hosters and the gateway no extra
 // core's bytes and no decode, and one that is merely still coming, with
-// every hoster sending, costs only what the extra core sent until then. (With HedgeAfter set,
-// every read hedges after it; a read of part of a stripe never hedges.)
+// every hoster sending, costs only what the extra core sent until then.
+// (With HedgeAfter set, every read hedges after it; a read of part of a
+// stripe never hedges.)
 func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool, urgent <-chan struct{}) (out [][][]byte, stream []byte, release func(), err error) {
 	l := v.Layout
 	if len(need) != l.K || end <= first || len(v.Keys) != l.N() || (lastLen != 0 && !volume.ValidBlockSize(lastLen)) {
@@ -571,12 +572,6 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 	}
 	for {
-		if urgentSeen && !urgentHedged && okCount > 0 {
-			// Urgent, and some cores have answered while others
-			// have not: those lag. Ask one more.
-			urgentHedged = true
-			hedge()
-		}
 		haveNeeded := true
 		for j := range l.K {
 			if need[j] && state[j] != ok {
@@ -591,6 +586,12 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				stream = *win.buf
 			}
 			return out, stream, r.releaser(keep(), winRelease), failed, nil
+		}
+		if urgentSeen && !urgentHedged && okCount > 0 {
+			// Urgent, and some cores have answered while others
+			// have not: those lag. Ask one more.
+			urgentHedged = true
+			hedge()
 		}
 		waitData := false
 		if okCount >= l.K && !graceOver && r.cfg.DataGrace > 0 {
