@@ -84,9 +84,10 @@ type stages struct {
 	samples [][]time.Duration
 	stripes uint64 // stripes flushed in the window
 	blobs   int64  // blob bytes committed (or read) in the window
-	// timer logs the window's samples stageEvery after its first one,
-	// so that a burst is summed up even if nothing follows it.
+	// timer logs the window's samples every after its first one, so
+	// that a burst is summed up even if nothing follows it.
 	timer *time.Timer
+	every time.Duration // stageEvery
 }
 
 // newStages returns the recorder of the write path, or nil when log does
@@ -105,7 +106,7 @@ func newRecorder(log *slog.Logger, title string, names []string) *stages {
 	if !log.Enabled(context.Background(), slog.LevelDebug) {
 		return nil
 	}
-	return &stages{log: log, title: title, names: names, since: time.Now(), samples: make([][]time.Duration, len(names))}
+	return &stages{log: log, title: title, names: names, since: time.Now(), samples: make([][]time.Duration, len(names)), every: stageEvery}
 }
 
 // add records that stage took d. A nil recorder records nothing.
@@ -116,7 +117,7 @@ func (s *stages) add(stage stageName, d time.Duration) {
 	s.mu.Lock()
 	s.samples[stage] = append(s.samples[stage], d)
 	if s.timer == nil {
-		s.timer = time.AfterFunc(stageEvery, s.flush)
+		s.timer = time.AfterFunc(s.every, s.flush)
 	}
 	s.mu.Unlock()
 	s.maybeLog()
@@ -144,7 +145,7 @@ func (s *stages) committed(n int64) {
 
 func (s *stages) maybeLog() {
 	s.mu.Lock()
-	due := time.Since(s.since) >= stageEvery
+	due := time.Since(s.since) >= s.every
 	s.mu.Unlock()
 	if due {
 		s.flush()
