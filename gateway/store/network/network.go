@@ -142,12 +142,25 @@ type Config struct {
 	// own. Keep it beside the metadata, not under Dir.
 	UsagePath string
 	// ReadWindow is how many stream bytes one read fetches from the
-	// hosters at once (rounded to whole stripes; default 4 MiB).
+	// hosters at once (rounded to whole stripes; default 4 MiB; a window
+	// that takes a range to its end may be up to a quarter longer).
 	ReadWindow int64
+	// FirstWindow is the size of a reader's first window, the one Open
+	// waits for before a GET sends its status line (default 1 MiB): it
+	// comes in sooner than a whole ReadWindow, and the windows after it
+	// are asked for at once.
+	FirstWindow int64
 	// ReadAhead is how many windows past the one being consumed a reader
-	// of a long range keeps in flight (default 2; at most this many times
-	// ReadWindow bytes are buffered per reader beyond its current window).
+	// of a long range keeps in flight (default 2). Memory: a reader holds
+	// its current window and at most ReadAhead windows ahead, at most
+	// (1+ReadAhead) × 5/4 × ReadWindow bytes (15 MiB by default) plus the
+	// answers of an extra core; all readers together hold at most
+	// ReadAheadBytes in windows ahead, plus their current windows.
 	ReadAhead int
+	// ReadAheadBytes bounds the bytes of the windows all readers have
+	// asked ahead together (default 256 MiB): a window that does not fit
+	// is read when its reader gets to it.
+	ReadAheadBytes int64
 	// Compact configures compaction (compact.go).
 	Compact CompactConfig
 	// BlobMemBytes bounds how much of one blob a writer keeps in memory
@@ -207,8 +220,10 @@ type Blobs struct {
 	// freeBlocks recycles the blocks of stripes appended to the cores
 	// (volume.StreamEncoder.SetAlloc).
 	freeBlocks chan []byte
-	cs         CoreShipper // cfg.Shipper when it ships core by core
-	st         *stages     // stage timings (nil unless logging debug)
+	cs         CoreShipper  // cfg.Shipper when it ships core by core
+	st         *stages      // stage timings (nil unless logging debug)
+	gst        *stages      // read stage timings (nil unless logging debug)
+	ahead      atomic.Int64 // bytes of windows read ahead (Config.ReadAheadBytes)
 	// afterFunc schedules flushes (time.AfterFunc; tests record it).
 	afterFunc func(time.Duration, func()) *time.Timer
 	// openWriters counts the open writers that have written less than a
@@ -387,8 +402,14 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.ReadWindow <= 0 {
 		cfg.ReadWindow = 4 << 20
 	}
+	if cfg.FirstWindow <= 0 {
+		cfg.FirstWindow = min(1<<20, cfg.ReadWindow)
+	}
 	if cfg.ReadAhead <= 0 {
 		cfg.ReadAhead = 2
+	}
+	if cfg.ReadAheadBytes <= 0 {
+		cfg.ReadAheadBytes = 256 << 20
 	}
 	if cfg.AckCores == 0 {
 		cfg.AckCores = cfg.Layout.N()
@@ -420,6 +441,7 @@ func Open(cfg Config) (*Blobs, error) {
 	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	b.st = newStages(cfg.Log)
+	b.gst = newGetStages(cfg.Log)
 	b.afterFunc = time.AfterFunc
 	if cfg.UsagePath != "" {
 		if b.usage, err = openUsage(cfg.UsagePath, cfg.Journal); err != nil {
@@ -1793,7 +1815,7 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 		release = moved
 	}
 	ref = resolved
-	r := &reader{ctx: ctx, b: b, release: release}
+	r := &reader{ctx: ctx, b: b, release: release, opened: time.Now(), n: length}
 	at := int64(0)
 	for _, e := range ref.Extents {
 		if e.Block != 0 && (!volume.ValidBlockSize(e.Block) || e.Block == volume.BlockSize || e.Length <= 0) {
@@ -1819,6 +1841,9 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 			r.Close()
 			return nil, err
 		}
+	}
+	if r.windows > 0 {
+		b.gst.add(gsOpen, time.Since(r.opened))
 	}
 	return r, nil
 }
@@ -1910,6 +1935,11 @@ type reader struct {
 	stream    []byte
 	streamVol string
 	streamAt  int64
+
+	// For the read stage timings (stages.go).
+	opened  time.Time
+	n       int64 // bytes asked
+	windows int   // windows read from hosters
 }
 
 // fill reads the next run of the current piece, up to the end of a block.
@@ -1972,7 +2002,11 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := r.b.window(ref, p, p.off, p.n)
+	size := r.b.cfg.ReadWindow
+	if r.windows == 0 {
+		size = r.b.cfg.FirstWindow
+	}
+	w, err := r.b.window(ref, p, p.off, p.n, size)
 	if err != nil {
 		return nil, err
 	}
@@ -1986,26 +2020,30 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	} else {
 		r.stopNext()
 	}
+	tw := time.Now()
+	if ahead == nil && !verify {
+		// The window wanted now goes out first, hedged as configured
+		// (Remote.read with no urgent channel); the ones ahead follow.
+		ahead = r.b.startWindow(r.ctx, ref, w, pooled, nil, 0)
+	}
 	// Fetch the piece's next windows while this one is read and
-	// consumed.
+	// consumed, lazily (Remote.read): a window that is ready before it
+	// is wanted costs no extra core's bytes.
 	if !verify {
 		end := w.end
 		if len(r.ahead) > 0 {
 			end = r.ahead[len(r.ahead)-1].end
 		}
 		for next := int64(end) * ref.Layout.StripeSize(); len(r.ahead) < r.b.cfg.ReadAhead && next < p.off+p.n; {
-			nw, err := r.b.window(ref, p, next, p.off+p.n-next)
+			nw, err := r.b.window(ref, p, next, p.off+p.n-next, r.b.cfg.ReadWindow)
 			if err != nil {
 				break // the read gets to it and fails there
 			}
-			nw.done = make(chan struct{})
-			ctx, cancel := context.WithCancel(r.ctx)
-			nw.cancel = cancel
-			r.ahead = append(r.ahead, nw)
-			go func() {
-				defer close(nw.done)
-				nw.rows, nw.stream, nw.release, nw.err = r.b.cfg.Remote.read(ctx, ref, nw.first, nw.end, nw.lastLen, nw.need, false, pooled)
-			}()
+			bytes := int64(nw.end-nw.first) * ref.Layout.StripeSize()
+			if !r.b.aheadBudget(bytes) {
+				break // read when wanted
+			}
+			r.ahead = append(r.ahead, r.b.startWindow(r.ctx, ref, nw, pooled, make(chan struct{}), bytes))
 			next = int64(nw.end) * ref.Layout.StripeSize()
 		}
 	}
@@ -2013,12 +2051,25 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	var stream []byte
 	release := noRelease
 	if ahead != nil {
-		<-ahead.done
+		select {
+		case <-ahead.done:
+		default:
+			if ahead.urgent != nil {
+				close(ahead.urgent) // wanted now: hedge
+			}
+			<-ahead.done
+		}
 		ahead.cancel()
+		r.b.aheadBudget(-ahead.budget)
 		rows, stream, release, err = ahead.rows, ahead.stream, ahead.release, ahead.err
 	} else {
-		rows, stream, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, pooled && !verify)
+		rows, stream, release, err = r.b.cfg.Remote.read(r.ctx, ref, w.first, w.end, w.lastLen, w.need, verify, false, nil)
+		r.b.gst.add(gsRead, time.Since(tw))
 	}
+	if r.windows > 0 {
+		r.b.gst.add(gsWait, time.Since(tw))
+	}
+	r.windows++
 	r.dropWindow()
 	if err != nil {
 		r.stopNext()
@@ -2044,6 +2095,40 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	return nil, fmt.Errorf("network: volume %s: block %d of core %d not read: %w", p.vol, pos.Stripe, pos.Shard, store.ErrDataShort)
 }
 
+// startWindow starts reading window w from the hosters, under a context
+// of ctx that the window's cancel ends. urgent, when not nil, makes the
+// read lazy (Remote.read; close it when the window is wanted). budget is
+// what the window holds of Config.ReadAheadBytes (aheadBudget), given back
+// by whoever takes the window or, once its read ended, by stopNext.
+func (b *Blobs) startWindow(ctx context.Context, ref VolumeRef, w *window, pooled bool, urgent chan struct{}, budget int64) *window {
+	w.done = make(chan struct{})
+	w.urgent = urgent
+	w.budget = budget
+	ctx, w.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(w.done)
+		t := time.Now()
+		w.rows, w.stream, w.release, w.err = b.cfg.Remote.read(ctx, ref, w.first, w.end, w.lastLen, w.need, false, pooled, urgent)
+		b.gst.add(gsRead, time.Since(t))
+	}()
+	return w
+}
+
+// aheadBudget reserves n bytes of Config.ReadAheadBytes for a window read
+// ahead, and reports whether they were free (a negative n gives bytes
+// back and reports true).
+func (b *Blobs) aheadBudget(n int64) bool {
+	if n <= 0 {
+		b.ahead.Add(n)
+		return true
+	}
+	if b.ahead.Add(n) > b.cfg.ReadAheadBytes {
+		b.ahead.Add(-n)
+		return false
+	}
+	return true
+}
+
 // window is one read from the hosters: data shards need of stripes
 // [first, end) of a volume.
 type window struct {
@@ -2053,6 +2138,8 @@ type window struct {
 	need       []bool
 	done       chan struct{}
 	cancel     context.CancelFunc
+	urgent     chan struct{} // closed when the window is wanted (lazy reads)
+	budget     int64         // bytes of Config.ReadAheadBytes it holds
 	rows       [][][]byte
 	stream     []byte // the rows' bytes in stream order, when Remote.read laid them so
 	release    func() // of the rows' buffers
@@ -2064,18 +2151,23 @@ func (w *window) same(o *window) bool {
 }
 
 // window returns the read that serves stream offset off of piece p with n
-// bytes left: from off's stripe to a stripe boundary at most ReadWindow
-// bytes on; the data shards of the range when it is within one stripe,
+// bytes left: from off's stripe to a stripe boundary at most size bytes
+// on (rounded down to whole stripes, at least one), or to the range's end
+// when that is at most a quarter of size further (no window of a few
+// bytes at the end: a 16 MiB blob's sealed stream is 4 KiB longer); the data shards of the range when it is within one stripe,
 // else all of them. Only the piece's last stripe can be short (lastLen).
 // A range no longer than a stripe that crosses a stripe boundary (a small
 // object, most often) is read as two windows of one stripe each, with only
 // the shards it holds: as one window it would ask every core (and one
 // more) for both stripes, k+1 blocks per stripe for at most k+1 needed in
 // all.
-func (b *Blobs) window(ref VolumeRef, p *piece, off, n int64) (*window, error) {
+func (b *Blobs) window(ref VolumeRef, p *piece, off, n, size int64) (*window, error) {
 	l := ref.Layout
-	win := max(l.StripeSize(), b.cfg.ReadWindow/l.StripeSize()*l.StripeSize())
-	n = max(1, min(n, win-off%l.StripeSize()))
+	win := max(l.StripeSize(), size/l.StripeSize()*l.StripeSize())
+	if rest := win - off%l.StripeSize(); n > rest && n-rest > win/4 {
+		n = rest
+	}
+	n = max(1, n)
 	if rest := l.StripeSize() - off%l.StripeSize(); n <= l.StripeSize() && n > rest {
 		n = rest
 	}
@@ -2113,10 +2205,18 @@ func (r *reader) dropWindow() {
 	r.win, r.stream = nil, nil
 }
 
-// stopNext drops the prefetched windows.
+// stopNext drops the prefetched windows; each gives its buffers and its
+// budget back once its read has ended.
 func (r *reader) stopNext() {
 	for _, w := range r.ahead {
 		w.cancel()
+		go func() {
+			<-w.done
+			if w.release != nil {
+				w.release()
+			}
+			r.b.aheadBudget(-w.budget)
+		}()
 	}
 	r.ahead = nil
 }
@@ -2175,6 +2275,11 @@ func (r *reader) Span(n int) ([]byte, error) {
 }
 
 func (r *reader) Close() error {
+	if r.windows > 0 && r.release != nil {
+		r.b.gst.add(gsGet, time.Since(r.opened))
+		r.b.gst.committed(r.n)
+		r.windows = 0
+	}
 	r.stopNext()
 	r.buf = nil
 	r.dropWindow()

@@ -244,7 +244,7 @@ func (r *Remote) locate(ctx context.Context, v VolumeRef, fresh bool) ([][]strin
 // (docs/volume-format.md, v2). A hoster serving a block of another length
 // is treated as failed.
 func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify bool) ([][][]byte, error) {
-	out, _, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false)
+	out, _, _, err := r.read(ctx, v, first, end, lastLen, need, verify, false, nil)
 	return out, err
 }
 
@@ -256,7 +256,19 @@ func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64
 // stream has it, from the window's first stripe on); when every block
 // came from its core (nothing decoded), stream is that buffer: the
 // window's bytes of the volume stream, contiguous.
-func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool) (out [][][]byte, stream []byte, release func(), err error) {
+//
+// urgent, when not nil, makes a read of whole stripes with HedgeAfter 0
+// lazy: it asks only the data cores, and the extra one only once urgent
+// is closed (a reader waits for the window it asked ahead) and some core
+// has answered while others have not (they lag), or when a hoster fails
+// or is slow (SlowAfter). A core asked that late is cut as soon as the
+// read has what it needs (not drained). A window read ahead that is ready
+// before it is wanted then costs the hosters and the gateway no extra
+// core's bytes and no decode, and one that is merely still coming, with
+// every hoster sending, costs only what the extra core sent until then.
+// (With HedgeAfter set, every read hedges after it; a read of part of a
+// stripe never hedges.)
+func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool, urgent <-chan struct{}) (out [][][]byte, stream []byte, release func(), err error) {
 	l := v.Layout
 	if len(need) != l.K || end <= first || len(v.Keys) != l.N() || (lastLen != 0 && !volume.ValidBlockSize(lastLen)) {
 		return nil, nil, noRelease, fmt.Errorf("network: read of volume %s: bad request (stripes [%d,%d), last of %d-byte blocks, %d shards wanted, %d keys)", v.Hex(), first, end, lastLen, len(need), len(v.Keys))
@@ -277,7 +289,7 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastL
 	if whole {
 		win = r.newWin(l, first, end, lastLen)
 	}
-	out, stream, rel, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled, win)
+	out, stream, rel, failed, err := r.readOnce(ctx, v, coder, eps, first, end, lastLen, need, verify, pooled, win, urgent)
 	if err == nil {
 		if failed {
 			r.mu.Lock()
@@ -301,7 +313,7 @@ func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastL
 	if whole {
 		win = r.newWin(l, first, end, lastLen) // the first one's fetches may still write to theirs
 	}
-	out, stream, rel, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled, win)
+	out, stream, rel, _, err = r.readOnce(ctx, v, coder, fresh, first, end, lastLen, need, verify, pooled, win, urgent)
 	if err != nil {
 		return nil, nil, noRelease, err
 	}
@@ -382,8 +394,8 @@ type coreResult struct {
 // readOnce reads the window from the hosters in eps. failed reports that
 // some core's hosters failed or were slow (the placement may be stale).
 // With pooled, the blocks are read into buffers of r.bufs; it returns those
-// the result refers to (and gives back the others).
-func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool, win *winBuf) (_ [][][]byte, stream []byte, release func(), failed bool, _ error) {
+// the result refers to (and gives back the others). urgent is read's.
+func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder, eps [][]string, first, end uint64, lastLen int, need []bool, verify, pooled bool, win *winBuf, urgent <-chan struct{}) (_ [][][]byte, stream []byte, release func(), failed bool, _ error) {
 	// The read's hold on win ends with its result's release, or here on
 	// failure.
 	winRelease := noRelease
@@ -465,6 +477,11 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 	}
 	okCount := 0
 	started := make([]time.Time, n)
+	// The cores asked once a lazy read became urgent (urgentSeen) are cut
+	// at once when the read is done without them, not drained: they have
+	// most of their bytes still to send. lateCancel ends them.
+	lateCancel := make([]context.CancelFunc, n)
+	urgentSeen, urgentHedged := false, false
 	launch := func(j int) {
 		state[j] = inflight
 		running++
@@ -474,8 +491,12 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			win.hold() // until the fetch ends: it writes into win
 			place = func(s uint64, size int) ([]byte, error) { return win.place(s, j, size) }
 		}
+		jctx := fctx
+		if urgentSeen {
+			jctx, lateCancel[j] = context.WithCancel(fctx)
+		}
 		go func() {
-			b, bufs, err := r.fetchCore(fctx, v, j, eporder[j], first, end, lastLen, verify, pooled, place)
+			b, bufs, err := r.fetchCore(jctx, v, j, eporder[j], first, end, lastLen, verify, pooled, place)
 			if place != nil {
 				win.release()
 			}
@@ -522,12 +543,15 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		}
 	}
 	var hedgeC <-chan time.Time
+	var urgentC <-chan struct{}
 	if !decode && l.M > 0 {
 		switch {
 		case r.cfg.HedgeAfter > 0:
 			t := time.NewTimer(r.cfg.HedgeAfter)
 			defer t.Stop()
 			hedgeC = t.C
+		case urgent != nil && wanted == l.K:
+			urgentC = urgent
 		case wanted == l.K:
 			hedge()
 		}
@@ -539,6 +563,14 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 	graceOver := false
 	slow := time.NewTimer(r.cfg.SlowAfter)
 	defer slow.Stop()
+	// cutLate cancels the late cores still answering.
+	cutLate := func() {
+		for j, c := range lateCancel {
+			if c != nil && state[j] == inflight {
+				c()
+			}
+		}
+	}
 	for {
 		haveNeeded := true
 		for j := range l.K {
@@ -549,10 +581,17 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 		if haveNeeded {
 			out := assemble(got, l, first, end, need, nil, nil)
 			drain = true
+			cutLate()
 			if win != nil {
 				stream = *win.buf
 			}
 			return out, stream, r.releaser(keep(), winRelease), failed, nil
+		}
+		if urgentSeen && !urgentHedged && okCount > 0 {
+			// Urgent, and some cores have answered while others
+			// have not: those lag. Ask one more.
+			urgentHedged = true
+			hedge()
 		}
 		waitData := false
 		if okCount >= l.K && !graceOver && r.cfg.DataGrace > 0 {
@@ -591,6 +630,7 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 				return nil, nil, nil, true, fmt.Errorf("network: volume %s stripes [%d,%d): decode failed: %w", v.Hex(), first, end, store.ErrDataShort)
 			}
 			drain = true
+			cutLate()
 			return out, nil, r.releaser(kept, winRelease), failed, nil
 		}
 		if running == 0 {
@@ -620,10 +660,15 @@ func (r *Remote) readOnce(ctx context.Context, v VolumeRef, coder *volume.Coder,
 			okCount++
 		case <-graceC:
 			graceC, graceOver = nil, true
+		case <-urgentC:
+			// Wanted now: ask one more core as soon as the answers
+			// show a laggard (above).
+			urgentC = nil
+			urgentSeen = true
 		case <-hedgeC:
 			// The cores asked lag: one more (or, for a read of part of
 			// a stripe, enough others to decode around them).
-			hedgeC = nil
+			hedgeC, urgentC = nil, nil
 			if wanted == l.K {
 				hedge()
 			} else {

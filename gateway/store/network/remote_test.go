@@ -550,7 +550,7 @@ func TestReadAheadStopsOnClose(t *testing.T) {
 		st := string(buf[:runtime.Stack(buf, true)])
 		n := 0
 		for _, g := range strings.Split(st, "\n\n") {
-			if strings.Contains(g, "network.(*reader).remoteBlock.func") {
+			if strings.Contains(g, "network.(*Blobs).startWindow.func") || strings.Contains(g, "network.(*reader).stopNext.func") {
 				n++
 			}
 		}

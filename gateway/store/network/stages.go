@@ -11,7 +11,8 @@ import (
 // The write path's stage timings: with the store's logger at debug level,
 // every blob commit and every group commit records how long each of its
 // steps took, and a summary (count, p50, p99, max per stage) is logged at
-// debug level every stageEvery. With debug off nothing is recorded.
+// debug level stageEvery after the first sample of a window. With debug
+// off nothing is recorded.
 //
 // Stages of a blob commit (writer.Commit):
 //
@@ -33,6 +34,18 @@ import (
 //	flush    padding, coding, signing and appending to the local cores
 //	push     one PushCore call (per core)
 //	ack      a flush's append to AckCores cores holding it
+//
+// Stages of a read from the hosters (reader; only reads without a block
+// cache hit, logged as "network get stages"):
+//
+//	open     Blobs.Open: resolving the blob and its first window, until
+//	         the first bytes are ready (the time to first byte a GET
+//	         adds before its status line)
+//	read     one window read from the hosters (Remote.read: k answers
+//	         in, or decoded around the missing)
+//	wait     a reader waiting for a window it asked ahead, or reading
+//	         one it did not (not counting the first, in open)
+//	get      a whole read, Open to Close
 type stageName int
 
 const (
@@ -48,25 +61,52 @@ const (
 	numStages
 )
 
-var stageNames = [numStages]string{"append", "durable", "records", "commit", "gather", "flush", "push", "ack", "hold"}
+var stageNames = []string{"append", "durable", "records", "commit", "gather", "flush", "push", "ack", "hold"}
+
+const (
+	gsOpen stageName = iota
+	gsRead
+	gsWait
+	gsGet
+	numGetStages
+)
+
+var getStageNames = []string{"open", "read", "wait", "get"}
 
 const stageEvery = 5 * time.Second
 
 type stages struct {
 	log     *slog.Logger
+	title   string
+	names   []string
 	mu      sync.Mutex
 	since   time.Time
-	samples [numStages][]time.Duration
+	samples [][]time.Duration
 	stripes uint64 // stripes flushed in the window
-	blobs   int64  // blob bytes committed in the window
+	blobs   int64  // blob bytes committed (or read) in the window
+	// timer logs the window's samples every after its first one, so
+	// that a burst is summed up even if nothing follows it.
+	timer *time.Timer
+	every time.Duration // stageEvery
 }
 
-// newStages returns a recorder, or nil when log does not log debug.
+// newStages returns the recorder of the write path, or nil when log does
+// not log debug.
 func newStages(log *slog.Logger) *stages {
+	return newRecorder(log, "network put stages", stageNames)
+}
+
+// newGetStages returns the recorder of the read path, or nil when log
+// does not log debug.
+func newGetStages(log *slog.Logger) *stages {
+	return newRecorder(log, "network get stages", getStageNames)
+}
+
+func newRecorder(log *slog.Logger, title string, names []string) *stages {
 	if !log.Enabled(context.Background(), slog.LevelDebug) {
 		return nil
 	}
-	return &stages{log: log, since: time.Now()}
+	return &stages{log: log, title: title, names: names, since: time.Now(), samples: make([][]time.Duration, len(names)), every: stageEvery}
 }
 
 // add records that stage took d. A nil recorder records nothing.
@@ -76,6 +116,9 @@ func (s *stages) add(stage stageName, d time.Duration) {
 	}
 	s.mu.Lock()
 	s.samples[stage] = append(s.samples[stage], d)
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.every, s.flush)
+	}
 	s.mu.Unlock()
 	s.maybeLog()
 }
@@ -90,7 +133,7 @@ func (s *stages) flushed(stripes uint64) {
 	s.mu.Unlock()
 }
 
-// committed counts a committed blob's bytes.
+// committed counts a committed (or read) blob's bytes.
 func (s *stages) committed(n int64) {
 	if s == nil {
 		return
@@ -102,30 +145,44 @@ func (s *stages) committed(n int64) {
 
 func (s *stages) maybeLog() {
 	s.mu.Lock()
-	if time.Since(s.since) < stageEvery {
-		s.mu.Unlock()
-		return
+	due := time.Since(s.since) >= s.every
+	s.mu.Unlock()
+	if due {
+		s.flush()
+	}
+}
+
+// flush logs the samples recorded since the last summary, if any.
+func (s *stages) flush() {
+	s.mu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
 	}
 	all := s.samples
-	s.samples = [numStages][]time.Duration{}
+	s.samples = make([][]time.Duration, len(s.names))
 	stripes, blobs := s.stripes, s.blobs
 	s.stripes, s.blobs = 0, 0
 	window := time.Since(s.since)
 	s.since = time.Now()
 	s.mu.Unlock()
 	attrs := []any{"window", window.Round(time.Millisecond), "stripes", stripes, "blob_bytes", blobs}
+	some := false
 	for st, ds := range all {
 		if len(ds) == 0 {
 			continue
 		}
+		some = true
 		slices.Sort(ds)
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		var sum time.Duration
 		for _, d := range ds {
 			sum += d
 		}
-		attrs = append(attrs, slog.Group(stageNames[st], "n", len(ds), "mean_ms", ms(sum/time.Duration(len(ds))),
+		attrs = append(attrs, slog.Group(s.names[st], "n", len(ds), "mean_ms", ms(sum/time.Duration(len(ds))),
 			"p50_ms", ms(ds[len(ds)/2]), "p99_ms", ms(ds[len(ds)*99/100]), "max_ms", ms(ds[len(ds)-1])))
 	}
-	s.log.Debug("network put stages", attrs...)
+	if some {
+		s.log.Debug(s.title, attrs...)
+	}
 }
