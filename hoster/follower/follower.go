@@ -235,6 +235,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	err = f.cfg.Chain.Follow(ctx, from+1, f.onBlock)
 	wg.Wait()
 	if serr := f.saveHeight(); serr != nil {
+		f.log.Warn("record chain height", "height", f.done, "err", serr)
 		err = errors.Join(err, serr)
 	}
 	return err
