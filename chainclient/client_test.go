@@ -66,6 +66,12 @@ func TestBlockTyped(t *testing.T) {
 	ch := ms[1].(*attesttypes.EventChallengeIssued)
 	require.Equal(t, []uint64{1, 5}, ch.Indices)
 	require.Equal(t, int64(40), ch.DeadlineHeight)
+	// A second reader (the follower's hooks) gets the same messages,
+	// decoded once.
+	again := b.Typed()
+	require.Len(t, again, 2)
+	require.Same(t, ms[0], again[0])
+	require.Same(t, ms[1], again[1])
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

@@ -31,6 +31,11 @@ type Block struct {
 	// txs are the results of every tx of the block, failed ones too, in
 	// block order (Wait finds its tx here).
 	txs []blockTx
+
+	// typed holds what Typed decoded, once (a block goes to several
+	// readers: the follower and its hooks).
+	typedOnce sync.Once
+	typed     []proto.Message
 }
 
 // blockTx is one tx's result in a block.
@@ -62,21 +67,24 @@ func (b *Block) findTx(s Sent) *TxResult {
 	return nil
 }
 
-// Typed decodes the block's typed events (proto messages such as
+// Typed returns the block's typed events (proto messages such as
 // *storagetypes.EventOrderAssigned); events of unknown types are skipped.
+// They are decoded on the first call (Events must not change after it)
+// and shared by every caller: read them, do not modify them.
 func (b *Block) Typed() []proto.Message {
-	var out []proto.Message
-	for _, e := range b.Events {
-		if proto.MessageType(e.Type) == nil {
-			continue
+	b.typedOnce.Do(func() {
+		for _, e := range b.Events {
+			if proto.MessageType(e.Type) == nil {
+				continue
+			}
+			m, err := sdk.ParseTypedEvent(e)
+			if err != nil {
+				continue
+			}
+			b.typed = append(b.typed, m)
 		}
-		m, err := sdk.ParseTypedEvent(e)
-		if err != nil {
-			continue
-		}
-		out = append(out, m)
-	}
-	return out
+	})
+	return b.typed
 }
 
 // Follow calls fn for every block from height from (at least 1) on, in

@@ -44,6 +44,12 @@ type Config struct {
 	// ResyncInterval: full re-read of the assignments at least this often
 	// (default 30s).
 	ResyncInterval time.Duration
+	// HeightEvery: the last height processed is recorded in the store at
+	// most this often (default 10s) and when Run ends, instead of after
+	// every block (a database commit with an fsync each): after a crash
+	// the follower replays the blocks since the last record, which only
+	// re-reads chain state and wakes workers.
+	HeightEvery time.Duration
 	// HTTP is the client used to reach other hosters (default: 30s timeout).
 	HTTP *http.Client
 	// Self is this hoster's endpoint, skipped when looking for peers.
@@ -95,6 +101,11 @@ type Follower struct {
 
 	extra []BlockHook
 
+	// The last height onBlock finished and the last one recorded in the
+	// store, with when (used by the Follow goroutine alone).
+	done, saved int64
+	savedAt     time.Time
+
 	bg sync.WaitGroup // repairs started by RepairAsync
 }
 
@@ -120,6 +131,9 @@ type BlockHook func(ctx context.Context, b *chainclient.Block) error
 func New(cfg Config) *Follower {
 	if cfg.ResyncInterval == 0 {
 		cfg.ResyncInterval = 30 * time.Second
+	}
+	if cfg.HeightEvery == 0 {
+		cfg.HeightEvery = 10 * time.Second
 	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = &http.Client{Timeout: 60 * time.Second}
@@ -217,9 +231,26 @@ func (f *Follower) Run(ctx context.Context) error {
 		defer wg.Done()
 		f.worker(ctx)
 	}()
+	f.done, f.saved, f.savedAt = from, from, time.Now()
 	err = f.cfg.Chain.Follow(ctx, from+1, f.onBlock)
 	wg.Wait()
+	if serr := f.saveHeight(); serr != nil {
+		f.log.Warn("record chain height", "height", f.done, "err", serr)
+		err = errors.Join(err, serr)
+	}
 	return err
+}
+
+// saveHeight records the last height processed if it is not yet.
+func (f *Follower) saveHeight() error {
+	if f.done == f.saved {
+		return nil
+	}
+	if err := f.cfg.Store.SetHeight(f.done); err != nil {
+		return err
+	}
+	f.saved, f.savedAt = f.done, time.Now()
+	return nil
 }
 
 func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
@@ -278,7 +309,11 @@ func (f *Follower) onBlock(ctx context.Context, b *chainclient.Block) error {
 	if f.cfg.Metrics != nil {
 		f.cfg.Metrics.ChainHeight.Set(float64(b.Height))
 	}
-	return f.cfg.Store.SetHeight(b.Height)
+	f.done = b.Height
+	if time.Since(f.savedAt) < f.cfg.HeightEvery {
+		return nil
+	}
+	return f.saveHeight()
 }
 
 // holdsOrder reports whether the hoster has a slot of order id (on a
