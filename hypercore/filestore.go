@@ -303,7 +303,10 @@ func (s *FileStorage) truncatePastHead() error {
 		if uint64(st.Size()) < f.size {
 			return fmt.Errorf("%w: %s is %d bytes, head needs %d", ErrCorrupt, f.file.Name(), st.Size(), f.size)
 		}
-		if uint64(st.Size()) > f.size {
+		// The data file is cut even at its size: that frees blocks a
+		// writer reserved past its end (SetReserve) and left there when
+		// it crashed.
+		if uint64(st.Size()) > f.size || f.file == s.data {
 			if err := f.file.Truncate(int64(f.size)); err != nil {
 				return err
 			}
@@ -666,8 +669,9 @@ func (s *FileStorage) SetNoSync(off bool) {
 // stays what was written, so nothing that reads or recovers the storage
 // sees the reservation; Close gives back what was reserved past the end.
 // After a crash up to step bytes stay reserved past the end until the
-// next Close of a storage that committed. A file system that cannot
-// reserve turns it off. 0 turns it off.
+// next open (which cuts the data file to its committed size). A file
+// system that cannot reserve, or a reservation that fails (no room),
+// turns it off. 0 turns it off.
 func (s *FileStorage) SetReserve(step int64) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
@@ -683,6 +687,9 @@ func (s *FileStorage) reserveFor(start, end int64) {
 	to := end + s.reserveStep
 	if err := reserve(s.data, from, to-from); err != nil {
 		s.reserveStep = 0 // not supported here (or no room: the write will say)
+		// A reservation that failed part way may have kept some blocks
+		// (ext4 does): Close gives back whatever lies past the end.
+		s.reserved = max(s.reserved, to)
 		return
 	}
 	s.reserved = to

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command floor measures on this machine the CPU cost of the work an S3
 // PUT through the network backend cannot avoid, per phase of the S3
 // benchmark (bench/s3/network.sh: 256 MiB of objects, k=4 m=2), and the

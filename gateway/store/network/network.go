@@ -1998,6 +1998,10 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 			return b, nil
 		}
 	}
+	// The last window is used up (Read and Span lend its bytes only until
+	// the next call): give its buffers back before more are taken, so a
+	// reader holds its current window and the ones ahead, no more.
+	r.dropWindow()
 	ref, err := r.b.ref(p.vol)
 	if err != nil {
 		return nil, err

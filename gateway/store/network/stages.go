@@ -159,6 +159,12 @@ func (s *stages) flush() {
 		s.timer.Stop()
 		s.timer = nil
 	}
+	if !slices.ContainsFunc(s.samples, func(ds []time.Duration) bool { return len(ds) > 0 }) {
+		// Nothing to log (the timer and a due sample both flushed): the
+		// counts wait for the next summary.
+		s.mu.Unlock()
+		return
+	}
 	all := s.samples
 	s.samples = make([][]time.Duration, len(s.names))
 	stripes, blobs := s.stripes, s.blobs
