@@ -225,6 +225,10 @@ type Blobs struct {
 	// compaction state of volumes compaction worked on.
 	reloc  Relocator
 	states map[string]string
+	// shipWait holds, per volume emptied by compaction, the metadata
+	// mark (ShipWatcher.CommitMark) that must be shipped before its order
+	// is given up.
+	shipWait map[string]uint64
 	// readers counts, per volume, the reads in flight that may still
 	// fetch from it (hold): compaction does not give such a volume up.
 	readers map[string]int
