@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -70,6 +69,14 @@ var (
 	// bucketHoles: volume hex -> stream bytes in the holes of its short
 	// stripes (uint64be).
 	bucketHoles = []byte("holes")
+	// bucketReshape: volume hex -> nothing: a volume whose records were
+	// rebuilt from the metadata (rebuildTx, in the same transaction) and
+	// whose stream and holes are still to be read from its local cores
+	// (Blobs.shapeRebuilt, which drops the key with the shape's record).
+	// Every open reshapes the volumes still listed, so a crash between
+	// the rebuild and the shapes is repaired by the next start. Only in
+	// the metadata database.
+	bucketReshape = []byte("reshape")
 )
 
 // usageDB records per volume its durable stream length and the live
@@ -178,7 +185,7 @@ func (u *usageDB) init(path string) error {
 		if err != nil {
 			return err
 		}
-		for _, b := range usageBuckets {
+		for _, b := range append(usageBuckets, bucketReshape) {
 			if _, err := root.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -192,9 +199,16 @@ func (u *usageDB) init(path string) error {
 			}
 		}
 		if missing && !file {
-			return u.rebuildTx(tx)
+			if err := u.rebuildTx(tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		// The volumes whose shapes are still to be recorded (this rebuild's,
+		// or those of one a crash interrupted before their shapes).
+		return root.Bucket(bucketReshape).ForEach(func(k, _ []byte) error {
+			u.rebuilt = append(u.rebuilt, string(k))
+			return nil
+		})
 	})
 	if err != nil || !file {
 		return err
@@ -258,9 +272,10 @@ func migrateGone(old, deleted, states *bolt.Bucket) error {
 
 // rebuildTx records, in tx, every blob the metadata references as live
 // in the volumes its extents name (indexed, as compaction needs), each
-// volume's stream covering at least its blobs. The holes and the true
-// stream of each volume are recorded after (Blobs.shapeRebuilt, from the
-// volume's local cores); blobs the metadata no longer references are
+// volume's stream covering at least its blobs, and lists each volume in
+// bucketReshape. The holes and the true stream of each volume are
+// recorded after (Blobs.shapeRebuilt, from the volume's local cores, at
+// this open or, after a crash, the next); blobs the metadata no longer references are
 // dead space, and a volume none of whose blobs is referenced has no
 // record. The blobs count as committed now, so compaction leaves them
 // MinAge.
@@ -284,11 +299,26 @@ func (u *usageDB) rebuildTx(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("rebuild from the metadata: %w", err)
 	}
+	reshape := u.bucket(tx, bucketReshape)
 	for v := range vols {
-		u.rebuilt = append(u.rebuilt, v)
+		if err := reshape.Put([]byte(v), nil); err != nil {
+			return err
+		}
 	}
-	slices.Sort(u.rebuilt)
 	return nil
+}
+
+// reshaped records the shape of a rebuilt volume (shape, when known: its
+// local cores were read) and drops it from bucketReshape, in one commit.
+func (u *usageDB) reshaped(vol string, known bool, stream, holes int64) error {
+	return u.update(func(tx *bolt.Tx) error {
+		if known {
+			if err := u.shapeTx(tx, vol, stream, holes); err != nil {
+				return err
+			}
+		}
+		return u.bucket(tx, bucketReshape).Delete([]byte(vol))
+	})
 }
 
 // migratedSuffix names a usage file once its records are copied into
@@ -392,19 +422,21 @@ func (u *usageDB) shape(vol string, stream, holes int64) error {
 	if u == nil {
 		return nil
 	}
-	return u.batch(func(tx *bolt.Tx) error {
-		b := u.bucket(tx, bucketUsage)
-		if s, l := getUsage(b, vol); stream > s {
-			if err := putUsage(b, vol, stream, l); err != nil {
-				return err
-			}
+	return u.batch(func(tx *bolt.Tx) error { return u.shapeTx(tx, vol, stream, holes) })
+}
+
+func (u *usageDB) shapeTx(tx *bolt.Tx, vol string, stream, holes int64) error {
+	b := u.bucket(tx, bucketUsage)
+	if s, l := getUsage(b, vol); stream > s {
+		if err := putUsage(b, vol, stream, l); err != nil {
+			return err
 		}
-		hb := u.bucket(tx, bucketHoles)
-		if holes > getHoles(hb, vol) {
-			return hb.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(holes)))
-		}
-		return nil
-	})
+	}
+	hb := u.bucket(tx, bucketHoles)
+	if holes > getHoles(hb, vol) {
+		return hb.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(holes)))
+	}
+	return nil
 }
 
 // addHoles records that holes more bytes of vol's stream are in holes of

@@ -610,8 +610,17 @@ func copyTree(t *testing.T, from, to string) {
 // open: per volume the same live bytes, stream, holes and blob index as
 // the original's (volumes with a live blob; the others hold nothing the
 // metadata references), so that compaction gives up the mostly-dead
-// volume there too and every object still reads back.
+// volume there too and every object still reads back. Also when the
+// first open crashed between the rebuild's commit and the shapes' (the
+// next open records the shapes: the volumes to reshape are kept durably
+// until then).
 func TestUsageRebuiltAfterRecover(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) { checkUsageRebuiltAfterRecover(t, crash) })
+	}
+}
+
+func checkUsageRebuiltAfterRecover(t *testing.T, crash bool) {
 	rt := &fakeRetirer{}
 	e := newCompactEnv(t, rt)
 	for i := range 12 {
@@ -670,6 +679,17 @@ func TestUsageRebuiltAfterRecover(t *testing.T) {
 	}
 	if err := meta.FinishRebuild(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if crash {
+		// The first open commits the rebuilt records and dies before
+		// it records any shape.
+		u, err := openUsage(r.cfg.UsagePath, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.rebuilt) == 0 {
+			t.Fatal("nothing rebuilt")
+		}
 	}
 	meta.Close()
 	r.open()
