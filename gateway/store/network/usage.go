@@ -654,7 +654,8 @@ type extentGone struct {
 	n   int64
 }
 
-// deleted subtracts deleted blobs' extents, each blob once.
+// deleted subtracts deleted blobs' extents, each blob once and only
+// where it is indexed.
 func (u *usageDB) deleted(gone []extentGone) error {
 	if u == nil || len(gone) == 0 {
 		return nil
@@ -675,11 +676,16 @@ func (u *usageDB) deleted(gone []extentGone) error {
 				return err
 			}
 			// A blob is counted in the volume it is indexed in (a relocated
-			// blob's freed reference names its new volume).
-			if ix := u.bucket(tx, bucketBlobs); ix.Get(blobKey(e.vol, e.id)) != nil {
-				if err := ix.Delete(blobKey(e.vol, e.id)); err != nil {
-					return err
-				}
+			// blob's freed reference names its new volume), and only there:
+			// one never indexed (a fresh blob no metadata commit
+			// referenced) or no longer (dropped as a leftover, moved) is
+			// not counted live, so its delete subtracts nothing.
+			ix := u.bucket(tx, bucketBlobs)
+			if ix.Get(key) == nil {
+				continue
+			}
+			if err := ix.Delete(key); err != nil {
+				return err
 			}
 			s, l := getUsage(b, e.vol)
 			if err := putUsage(b, e.vol, s, l-e.n); err != nil {

@@ -977,3 +977,45 @@ func TestDeletedKeysMigrate(t *testing.T) {
 		t.Run(fmt.Sprintf("file kept %v", keep), func(t *testing.T) { migrateFile(t, keep) })
 	}
 }
+
+// TestDeleteOfUnindexedBlob: deleting a blob that is not indexed (a
+// fresh blob no metadata commit referenced, as the reaper deletes after
+// a failed PUT) subtracts nothing from its volume's live bytes; a
+// referenced blob's delete subtracts its bytes once, however often it is
+// retried.
+func TestDeleteOfUnindexedBlob(t *testing.T) {
+	e := newUsageEnv(t)
+	e.open(nil)
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	kept := e.write(3000)
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "k", Size: 3000, Parts: []store.Part{{Number: 1, Size: 3000, Blob: kept}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gone := e.write(2000)
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "g", Size: 2000, Parts: []store.Part{{Number: 1, Size: 2000, Blob: gone}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	never := e.write(7000)
+	if e.live(never.ID) || e.liveBytes() != 5000 {
+		t.Fatalf("before the deletes: live %d, want 5000", e.liveBytes())
+	}
+	if err := e.b.Delete(ctx, never); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.liveBytes(); got != 5000 {
+		t.Fatalf("after deleting a blob no metadata referenced: live %d, want 5000", got)
+	}
+	if _, _, err := e.meta.DeleteObject(ctx, "b", "g", ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.b.Delete(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.liveBytes(); got != 3000 {
+			t.Fatalf("after deleting a referenced blob: live %d, want 3000", got)
+		}
+	}
+}
