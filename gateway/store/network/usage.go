@@ -164,7 +164,10 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 // there) into them: all of it in one transaction that also sets the
 // migrated mark, then the file is renamed to path+".migrated". A crash
 // before the commit leaves the file to migrate at the next start; after
-// it, the mark says the file is a copy and it is only renamed.
+// it, the mark says the file is a copy and it is only renamed. With a
+// file to migrate the buckets are created by that transaction only, so
+// that a failed migration leaves none (the records are then migrated,
+// or rebuilt, at a start after the operator dealt with the file).
 //
 // A metadata database that has no usage records and no file to migrate
 // them from, but references blobs (one rebuilt from the metadata log:
@@ -181,6 +184,13 @@ func (u *usageDB) init(path string) error {
 	err := u.meta.Update(ctx, func(tx *bolt.Tx) error {
 		u.rebuilt = nil
 		missing := tx.Bucket(usageRoot) == nil
+		if missing && file {
+			// Created by the migration's transaction only: a migration
+			// that fails leaves no records, so that once the file is
+			// dealt with (repaired, or removed) they are migrated, or
+			// rebuilt from the metadata.
+			return nil
+		}
 		root, err := tx.CreateBucketIfNotExists(usageRoot)
 		if err != nil {
 			return err
@@ -219,9 +229,17 @@ func (u *usageDB) init(path string) error {
 	}
 	err = old.View(func(otx *bolt.Tx) error {
 		return u.meta.Update(ctx, func(tx *bolt.Tx) error {
-			root := tx.Bucket(usageRoot)
+			root, err := tx.CreateBucketIfNotExists(usageRoot)
+			if err != nil {
+				return err
+			}
 			if root.Get(usageMigrated) != nil {
 				return nil
+			}
+			for _, b := range append(usageBuckets, bucketReshape) {
+				if _, err := root.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
 			}
 			for _, name := range usageBuckets {
 				from := otx.Bucket(name)

@@ -485,9 +485,24 @@ func TestUsageFileMigrates(t *testing.T) {
 
 // TestUsageFileUnreadable: a usage file that is not a database fails
 // Open with an error naming it and is left in place, the metadata
-// unmarked, for the operator to look at.
+// without usage records (not even empty ones), for the operator to look
+// at; once the file is removed, the next Open rebuilds the records from
+// the metadata (a metadata without records, as a recovered one).
 func TestUsageFileUnreadable(t *testing.T) {
 	e := newUsageEnv(t)
+	// A metadata that references a blob and has no usage records.
+	e.open(nil)
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := e.write(3000)
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "k", Size: 3000, Parts: []store.Part{{Number: 1, Size: 3000, Blob: ref}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.meta.Update(ctx, func(tx *bolt.Tx) error { return tx.DeleteBucket(usageRoot) }); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
 	if err := os.WriteFile(e.cfg.UsagePath, bytes.Repeat([]byte("not bolt"), 1024), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +510,6 @@ func TestUsageFileUnreadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer meta.Close()
 	e.cfg.Journal = meta
 	if b, err := Open(e.cfg); err == nil {
 		b.Close()
@@ -507,13 +521,22 @@ func TestUsageFileUnreadable(t *testing.T) {
 		t.Fatalf("the unreadable file was removed: %v", err)
 	}
 	err = meta.View(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(usageRoot).Get(usageMigrated) != nil {
-			return errors.New("marked migrated")
+		if tx.Bucket(usageRoot) != nil {
+			return errors.New("usage records created by a failed migration")
 		}
 		return nil
 	})
+	meta.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The operator removes the file: the records are rebuilt.
+	if err := os.Remove(e.cfg.UsagePath); err != nil {
+		t.Fatal(err)
+	}
+	e.open(nil)
+	if !e.live(ref.ID) || e.liveBytes() != 3000 {
+		t.Fatalf("after the file was removed: indexed %v, live %d; want the referenced blob's 3000", e.live(ref.ID), e.liveBytes())
 	}
 }
 
