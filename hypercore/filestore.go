@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,11 +61,13 @@ import (
 // synced, so a crash that lost or tore them costs at most 4096 leaf reads
 // plus those of the last commit's blocks (with fsyncs on; with SetNoSync,
 // everything since the last Sync). An offset the leaves cannot give
-// (between two damaged leaf records) is set one past the head's byte
-// length, which no block can start at: a read of those blocks, checked
-// (Block) or unchecked (ReadBlocks, OpenBlocks), reports ErrCorrupt, and
-// so does an unchecked read of the block before them (its end is that
-// offset); never bytes of a wrong length. A clean Close syncs the offsets too,
+// (between two damaged leaf records) is set to math.MaxUint64, past any
+// byte length the core can ever reach (also after it grows): a read of
+// those blocks, checked (Block) or unchecked (ReadBlocks, OpenBlocks),
+// reports ErrCorrupt, and so does an unchecked read of the block before
+// them (its end is that offset); never bytes of a wrong length. (Both
+// compare offsets before subtracting them, so the marker never
+// overflows into a valid range.) A clean Close syncs the offsets too,
 // so that a normal open rebuilds nothing.
 //
 // A commit that fails after it began writing (a failed write or fsync)
@@ -221,14 +224,15 @@ func (s *FileStorage) recover() error {
 // starts less its size, the last one ends at the head's byte length;
 // going down from there, then up from the start of the first block (the
 // size of the roots before it), a damaged leaf record stops a pass. An
-// offset neither pass finds (between two damaged leaves) is set to the
-// byte length plus one (no block starts there): a read of that block,
-// checked or not, and an unchecked read of the block before it then
-// report damage, as for the damaged leaves themselves, and the core is
-// repaired like any other. (The byte length itself would be a valid
-// start, of an empty block or of the data's end: an unchecked read got
-// such blocks empty, and the block before them running to the end of
-// the data.)
+// offset neither pass finds (between two damaged leaves) is set to
+// lostOffset, beyond any byte length the core can reach, now or after
+// later appends: a read of that block, checked or not, and an unchecked
+// read of the block before it then report damage, as for the damaged
+// leaves themselves, and the core is repaired like any other. (The byte
+// length itself would be a valid start, of an empty block or of the
+// data's end, and the byte length plus one becomes one as soon as the
+// core grows: an unchecked read got such blocks with wrong lengths and
+// no error.)
 func (s *FileStorage) rebuildOffsets() error {
 	w, h := s.offsetsSynced, s.head
 	if w >= h.Length {
@@ -269,7 +273,7 @@ func (s *FileStorage) rebuildOffsets() error {
 	buf := make([]byte, 8*n)
 	for i, off := range offs {
 		if !known[i] {
-			off = lostOffset(h)
+			off = lostOffset
 		}
 		binary.LittleEndian.PutUint64(buf[8*i:], off)
 	}
@@ -284,10 +288,11 @@ func (s *FileStorage) rebuildOffsets() error {
 }
 
 // lostOffset is what rebuildOffsets records for a block whose offset it
-// cannot find: one past the data's end, which every read refuses
-// (Block: the block starts beyond the data; spans: the block starts past
-// its end, or the block before it ends beyond the data).
-func lostOffset(h Head) uint64 { return h.ByteLength + 1 }
+// cannot find: an offset past any byte length, which every read refuses
+// however far the core has grown since (Block: the block starts beyond
+// the data; spans: the block starts past its end, or the block before it
+// ends beyond the data). Reads compare it before subtracting from it.
+const lostOffset = math.MaxUint64
 
 // truncatePastHead cuts the files to what s.head covers and checks that
 // they hold at least that.
@@ -867,6 +872,8 @@ func (s *FileStorage) Block(_ context.Context, index uint64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: offset of block %d: %w", ErrCorrupt, index, err)
 	}
 	off := binary.LittleEndian.Uint64(ob[:])
+	// Compare before subtracting: a lost offset (lostOffset) must not wrap
+	// into a valid range.
 	if off > head.ByteLength || n.Size > head.ByteLength-off {
 		return nil, fmt.Errorf("%w: block %d at %d+%d beyond %d bytes", ErrCorrupt, index, off, n.Size, head.ByteLength)
 	}
@@ -990,6 +997,8 @@ func (s *FileStorage) spans(start, end uint64, maxBytes int) (uint64, []int, err
 	sizes := make([]int, 0, n)
 	total := 0
 	for i := range n {
+		// Checked before the subtraction below (a lost offset is
+		// lostOffset, past every byte length).
 		if off[i] > off[i+1] || off[i+1] > head.ByteLength {
 			return 0, nil, fmt.Errorf("%w: block %d at offsets %d..%d of %d bytes", ErrCorrupt, start+i, off[i], off[i+1], head.ByteLength)
 		}

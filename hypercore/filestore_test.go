@@ -812,54 +812,90 @@ func TestFileStorageOffsetsSyncedAreKept(t *testing.T) {
 // wrong bytes. Unchecked reads (GetRangeUnchecked, one block at a time)
 // get every block's exact bytes or ErrCorrupt, and ErrCorrupt for every
 // block whose start or end was lost (they used to get such blocks empty,
-// and the block before them running to the end of the data).
+// and the block before them running to the end of the data). The same
+// holds once the core has grown past the rebuild (appended blocks, then
+// reopened): a lost offset is past every length the data can reach (it
+// used to be the byte length at the rebuild plus one, which appends then
+// put inside the data).
 func TestFileStorageOffsetsRebuiltAroundDamage(t *testing.T) {
 	ctx := context.Background()
 	priv := testKey(50)
 	for _, damaged := range [][]uint64{{10}, {10, 13}} {
-		t.Run(fmt.Sprint(damaged), func(t *testing.T) {
-			dir := killAfterCommits(t, priv)
-			os.Truncate(filepath.Join(dir, "offsets"), 0)
-			for _, i := range damaged {
-				overwrite(t, filepath.Join(dir, "tree"), int64(2*i)*nodeRecord+3, []byte{0xff ^ 0x5a})
+		for _, grow := range []bool{false, true} {
+			name := fmt.Sprint(damaged)
+			if grow {
+				name += "/append after rebuild"
 			}
-			c := openFileCore(t, dir, priv)
-			defer c.Close()
-			if c.Length() != 32 {
-				t.Fatalf("reopened at %d, want 32", c.Length())
+			t.Run(name, func(t *testing.T) {
+				checkOffsetsRebuiltAroundDamage(t, ctx, priv, damaged, grow)
+			})
+		}
+	}
+}
+
+func checkOffsetsRebuiltAroundDamage(t *testing.T, ctx context.Context, priv ed25519.PrivateKey, damaged []uint64, grow bool) {
+	dir := killAfterCommits(t, priv)
+	os.Truncate(filepath.Join(dir, "offsets"), 0)
+	for _, i := range damaged {
+		overwrite(t, filepath.Join(dir, "tree"), int64(2*i)*nodeRecord+3, []byte{0xff ^ 0x5a})
+	}
+	c := openFileCore(t, dir, priv)
+	if c.Length() != 32 {
+		t.Fatalf("reopened at %d, want 32", c.Length())
+	}
+	length := uint64(32)
+	if grow {
+		// Blocks bigger than the damaged ones, so that the data
+		// grows well past the byte length at the rebuild.
+		for i := range uint64(16) {
+			if _, err := c.Append(ctx, bytes.Repeat([]byte{byte(i)}, 8<<10)); err != nil {
+				t.Fatal(err)
 			}
-			for i := range uint64(32) {
-				b, err := c.Get(ctx, i)
-				bad := slices.Contains(damaged, i) || len(damaged) == 2 && i > damaged[0] && i <= damaged[1]
-				if bad {
-					if !errors.Is(err, ErrCorrupt) {
-						t.Fatalf("block %d: %v, want ErrCorrupt", i, err)
-					}
-					continue
-				}
-				if err != nil || !bytes.Equal(b, testBlock(i)) {
-					t.Fatalf("block %d: %v", i, err)
-				}
+		}
+		c.Close()
+		c = openFileCore(t, dir, priv)
+		length = 48
+		if c.Length() != length {
+			t.Fatalf("reopened at %d, want %d", c.Length(), length)
+		}
+	}
+	defer c.Close()
+	want := func(i uint64) []byte {
+		if i < 32 {
+			return testBlock(i)
+		}
+		return bytes.Repeat([]byte{byte(i - 32)}, 8<<10)
+	}
+	for i := range length {
+		b, err := c.Get(ctx, i)
+		bad := slices.Contains(damaged, i) || len(damaged) == 2 && i > damaged[0] && i <= damaged[1]
+		if bad {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("block %d: %v, want ErrCorrupt", i, err)
 			}
-			for i := range uint64(32) {
-				// Its start or its end (the next block's start) lost.
-				lost := len(damaged) == 2 && i >= damaged[0] && i <= damaged[1]
-				var got []byte
-				_, err := c.GetRangeUnchecked(ctx, i, i+1, 1<<20, func(sizes []int) ([][]byte, error) {
-					got = make([]byte, sizes[0])
-					return [][]byte{got}, nil
-				})
-				if lost {
-					if !errors.Is(err, ErrCorrupt) {
-						t.Fatalf("unchecked block %d (offsets lost): %d bytes, %v; want ErrCorrupt", i, len(got), err)
-					}
-					continue
-				}
-				if err != nil || !bytes.Equal(got, testBlock(i)) {
-					t.Fatalf("unchecked block %d: %d bytes (%v), want its %d", i, len(got), err, len(testBlock(i)))
-				}
-			}
+			continue
+		}
+		if err != nil || !bytes.Equal(b, want(i)) {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+	for i := range length {
+		// Its start or its end (the next block's start) lost.
+		lost := len(damaged) == 2 && i >= damaged[0] && i <= damaged[1]
+		var got []byte
+		_, err := c.GetRangeUnchecked(ctx, i, i+1, 1<<20, func(sizes []int) ([][]byte, error) {
+			got = make([]byte, sizes[0])
+			return [][]byte{got}, nil
 		})
+		if lost {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("unchecked block %d (offsets lost): %d bytes, %v; want ErrCorrupt", i, len(got), err)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, want(i)) {
+			t.Fatalf("unchecked block %d: %d bytes (%v), want its %d", i, len(got), err, len(want(i)))
+		}
 	}
 }
 

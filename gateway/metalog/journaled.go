@@ -21,10 +21,12 @@ package metalog
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
 )
 
 // Journaled is the metadata store the gateway serves from when the
@@ -47,6 +49,32 @@ type Journaled struct {
 	// (their blobs were freed), so the log must forget their keys.
 	dropMu sync.Mutex
 	onDrop func()
+	// shipped is the journal sequence up to which every change is on the
+	// network (the writer's last complete sync; 0 until the first).
+	shipped atomic.Uint64
+}
+
+// CommitMark implements network.ShipWatcher: the journal's sequence,
+// which covers every change committed so far.
+func (j *Journaled) CommitMark(ctx context.Context) (uint64, error) {
+	return j.Meta.JournalSeq(ctx)
+}
+
+// Shipped implements network.ShipWatcher: whether every change covered
+// by mark (CommitMark) is in the log on the network (with a shipper: on
+// the hosters). It becomes true once the writer completes a sync that
+// began after the mark was taken.
+func (j *Journaled) Shipped(mark uint64) bool { return j.shipped.Load() >= mark }
+
+// setShipped records that every change up to journal sequence seq is
+// shipped.
+func (j *Journaled) setShipped(seq uint64) {
+	for {
+		old := j.shipped.Load()
+		if seq <= old || j.shipped.CompareAndSwap(old, seq) {
+			return
+		}
+	}
 }
 
 func (j *Journaled) setDropped(fn func()) {
@@ -185,4 +213,7 @@ func (j *Journaled) take(ctx context.Context, limit, maxBytes int) (*local.Journ
 	return j.Meta.TakeJournal(ctx, limit, maxBytes, func() { once.Do(j.mu.Unlock) })
 }
 
-var _ store.MetaStore = (*Journaled)(nil)
+var (
+	_ store.MetaStore     = (*Journaled)(nil)
+	_ network.ShipWatcher = (*Journaled)(nil)
+)

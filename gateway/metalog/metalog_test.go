@@ -515,3 +515,60 @@ func TestShipFailureKeepsMarks(t *testing.T) {
 		t.Fatalf("recovered:\n%s\nwant:\n%s", s, want)
 	}
 }
+
+// TestShippedMark: the journaled store's ship watermark (what compaction
+// waits for before it gives a volume up, network.ShipWatcher): a mark
+// taken after changes commit is not shipped while the hosters cannot be
+// reached (a sync fails), nor before a sync ran; it is once a sync
+// succeeds. A mark taken later (newer changes) again waits for the next
+// sync.
+func TestShippedMark(t *testing.T) {
+	h := newHosters(t, 3)
+	fl := &flaky{inner: h}
+	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir()}
+	m, blobs, err := local.Open(ctx, f.dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.meta, f.blobs = NewJournaled(m), blobs
+	if f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: fl}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.close)
+	populate(f, 2)
+	mark, err := f.meta.CommitMark(ctx)
+	if err != nil || mark == 0 {
+		t.Fatalf("mark %d after changes: %v", mark, err)
+	}
+	if f.meta.Shipped(mark) {
+		t.Fatal("shipped before any sync")
+	}
+	fl.down = true
+	if err := f.w.Sync(ctx); err == nil {
+		t.Fatal("sync succeeded with the hosters down")
+	}
+	if f.meta.Shipped(mark) {
+		t.Fatal("shipped while the hosters were down")
+	}
+	fl.down = false
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !f.meta.Shipped(mark) {
+		t.Fatal("not shipped after a successful sync")
+	}
+	f.put("media", "later", "more")
+	later, err := f.meta.CommitMark(ctx)
+	if err != nil || later <= mark {
+		t.Fatalf("mark %d after a newer change (was %d): %v", later, mark, err)
+	}
+	if f.meta.Shipped(later) {
+		t.Fatal("a newer change counts as shipped before a sync")
+	}
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !f.meta.Shipped(later) {
+		t.Fatal("the newer change is not shipped after a sync")
+	}
+}

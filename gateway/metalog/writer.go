@@ -557,11 +557,15 @@ func (w *Writer) sync(ctx context.Context) error {
 	if err := w.retire(ctx); err != nil {
 		w.cfg.Log.Warn("metadata log: retiring older generations; retrying at the next sync", "err", err)
 	}
+	// shipped: the sequence of the last batch, which took every mark
+	// left in the journal (the loop ends on a batch that is not full).
+	var shipped uint64
 	for {
 		jb, err := w.cfg.Meta.take(ctx, journalBatch, w.cfg.BatchBytes)
 		if err != nil {
 			return err
 		}
+		shipped = jb.Seq
 		if len(jb.Changes) == 0 {
 			break
 		}
@@ -593,6 +597,9 @@ func (w *Writer) sync(ctx context.Context) error {
 			break
 		}
 	}
+	// Every change marked up to the last batch's sequence is now shipped
+	// (in this batch, an earlier one, or cleared by an earlier sync).
+	w.cfg.Meta.setShipped(shipped)
 	if gv.stream > w.cfg.RotateBytes || w.dropDue(time.Now()) {
 		return w.startGen(ctx)
 	}

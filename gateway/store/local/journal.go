@@ -123,7 +123,11 @@ func (c *Change) Size() int {
 // JournalBatch is a set of changes taken from the journal.
 type JournalBatch struct {
 	Changes []Change
-	marks   [][2][]byte // mark key, counter
+	// Seq is the journal's sequence when the batch was read: every mark
+	// made before (counter <= Seq) is in the batch, or was cleared
+	// before, unless the batch stopped at its limit or maxBytes.
+	Seq   uint64
+	marks [][2][]byte // mark key, counter
 }
 
 func prefixEntries(b *bolt.Bucket, key string) []KV {
@@ -190,6 +194,7 @@ func (m *Meta) TakeJournal(ctx context.Context, limit, maxBytes int, begun func(
 		if j == nil {
 			return nil
 		}
+		out.Seq = j.Sequence()
 		size := 0
 		c := j.Cursor()
 		for k, v := c.First(); k != nil && len(out.Changes) < limit && size < maxBytes; k, v = c.Next() {
@@ -230,6 +235,18 @@ func (m *Meta) ClearJournal(ctx context.Context, b *JournalBatch) error {
 		}
 		return nil
 	})
+}
+
+// JournalSeq returns the journal's sequence: every mark made so far has a
+// counter of at most it (0: none was ever made).
+func (m *Meta) JournalSeq(ctx context.Context) (seq uint64, err error) {
+	err = m.view(ctx, func(tx *bolt.Tx) error {
+		if j := tx.Bucket(bJournal); j != nil {
+			seq = j.Sequence()
+		}
+		return nil
+	})
+	return seq, err
 }
 
 // JournalLen counts the marks not yet shipped.

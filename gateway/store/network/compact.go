@@ -44,7 +44,11 @@ import (
 // MinAge is left alone, so that a PUT still between its blob's commit
 // and its metadata's is not refused.
 //
-// When no live blob is left, the volume is marked retiring, its order is
+// When no live blob is left and the metadata log has shipped every
+// metadata change committed until then (ShipWatcher, when the Relocator
+// is one: the relocations out of the volume must be on the network
+// before the hosters drop it, or a recovery from the log would find blobs
+// there; a later pass checks again), the volume is marked retiring, its order is
 // cancelled (Retirer, the unspent escrow comes back) and its local copy
 // removed; then it is retired. A read that began before the metadata
 // switch may still fetch from the old volume: while one is open the
@@ -70,6 +74,20 @@ type Relocator interface {
 	Blob(ctx context.Context, id string) (store.BlobRef, local.BlobState, error)
 	Relocated(ctx context.Context, id string) ([]store.Extent, bool, error)
 	Relocate(ctx context.Context, moves []local.Move) ([]string, error)
+}
+
+// ShipWatcher is a Relocator whose changes reach the network only some
+// time after they commit (metalog.Journaled: the metadata log ships the
+// journal every second or so). Compaction gives a volume up only once
+// every metadata change committed after its last blob left it is
+// shipped, so that a metadata recovered from the log never names a
+// volume whose order was cancelled.
+type ShipWatcher interface {
+	// CommitMark returns a mark covering every metadata change committed
+	// so far.
+	CommitMark(ctx context.Context) (uint64, error)
+	// Shipped reports whether every change covered by mark is shipped.
+	Shipped(mark uint64) bool
 }
 
 // Retirer gives a volume's order up on the chain (cancels it, refunding
@@ -433,6 +451,9 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 	if err != nil || len(left) > 0 {
 		return false, err
 	}
+	if ok, err := b.relocsShipped(ctx, r, vol); err != nil || !ok {
+		return false, err
+	}
 	if err := b.setVolState(vol, stateRetiring); err != nil {
 		return false, err
 	}
@@ -440,6 +461,41 @@ func (b *Blobs) compactVolume(ctx context.Context, r Relocator, vol string, st *
 		return false, err
 	}
 	return b.retire(ctx, vol)
+}
+
+// relocsShipped reports whether the metadata changes that moved every
+// blob out of vol (all committed by now: vol's index is empty) are
+// shipped, when r is a ShipWatcher. The first call takes the mark to
+// wait for; it is kept in memory only (a restarted gateway takes a new
+// one, later, which covers the same changes).
+func (b *Blobs) relocsShipped(ctx context.Context, r Relocator, vol string) (bool, error) {
+	sw, ok := r.(ShipWatcher)
+	if !ok {
+		return true, nil
+	}
+	b.mu.Lock()
+	mark, ok := b.shipWait[vol]
+	b.mu.Unlock()
+	if !ok {
+		var err error
+		if mark, err = sw.CommitMark(ctx); err != nil {
+			return false, fmt.Errorf("network: compaction of volume %s: %w", vol, err)
+		}
+		b.mu.Lock()
+		if b.shipWait == nil {
+			b.shipWait = map[string]uint64{}
+		}
+		b.shipWait[vol] = mark
+		b.mu.Unlock()
+	}
+	if !sw.Shipped(mark) {
+		b.cfg.Log.Info("compaction: the volume is given up once the metadata log has shipped its relocations", "volume", vol)
+		return false, nil
+	}
+	b.mu.Lock()
+	delete(b.shipWait, vol)
+	b.mu.Unlock()
+	return true, nil
 }
 
 // appendedWithin reports whether this process appended a blob to vol

@@ -466,3 +466,94 @@ func TestRetireWaitsForReads(t *testing.T) {
 	}
 	e.readAll("after the volume was retired")
 }
+
+// journalShipper is the metadata as the gateway wires it with the
+// metadata log, reduced to what compaction sees (ShipWatcher): the mark
+// is the real journal's sequence, and ship takes the journal and clears
+// it, as a sync of the log does, recording the batch's sequence as
+// shipped.
+type journalShipper struct {
+	*local.Meta
+	mu      sync.Mutex
+	shipped uint64
+}
+
+func (j *journalShipper) CommitMark(ctx context.Context) (uint64, error) {
+	return j.Meta.JournalSeq(ctx)
+}
+
+func (j *journalShipper) Shipped(mark uint64) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.shipped >= mark
+}
+
+func (j *journalShipper) ship(t *testing.T) {
+	t.Helper()
+	jb, err := j.Meta.TakeJournal(ctx, 1<<20, 1<<30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Meta.ClearJournal(ctx, jb); err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	j.shipped = jb.Seq
+	j.mu.Unlock()
+}
+
+// TestRetireWaitsForMetadataLog: with a metadata log (the Relocator is a
+// ShipWatcher), a volume whose blobs were all relocated is not given up
+// while the log has not shipped the relocations (a disaster then would
+// leave a recoverable metadata naming a cancelled volume); passes before
+// the ship leave its order and local copy, the first pass after it
+// retires it.
+func TestRetireWaitsForMetadataLog(t *testing.T) {
+	rt := &fakeRetirer{}
+	e := newCompactEnv(t, rt)
+	js := &journalShipper{Meta: e.meta}
+	e.b.SetRelocator(js)
+	keep := e.put("keep", 300<<10)
+	old := keep.Parts[0].Blob.Extents[0].Volume
+	for i := range 5 {
+		e.put(fmt.Sprintf("o%d", i), 100<<10)
+	}
+	e.put("next", 10)
+	if v := openVol(e.b); v == nil || v.Hex == old {
+		t.Fatal("the first volume is still the open one")
+	}
+	for i := range 5 {
+		e.del(fmt.Sprintf("o%d", i))
+	}
+	js.ship(t) // everything before compaction is shipped
+	st, err := e.b.Compact(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Moved != 1 {
+		t.Fatalf("pass %+v: the live object was not moved", st)
+	}
+	if es, moved, err := e.meta.Relocated(ctx, keep.Parts[0].Blob.ID); err != nil || !moved || es[0].Volume == old {
+		t.Fatalf("relocated %v to %+v (%v)", moved, es, err)
+	}
+	for range 2 {
+		if st, err = e.b.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rt.list(); len(got) != 0 || st.Retired != 0 || !e.b.Keep(old) {
+			t.Fatalf("the volume was given up (%v, %+v) before the metadata log shipped its relocation", got, st)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.Dir, "volumes", old)); err != nil {
+		t.Fatalf("the volume's local copy is gone before it was given up: %v", err)
+	}
+	e.readAll("while the volume waits for the log")
+	js.ship(t)
+	if st, err = e.b.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.list(); len(got) != 1 || got[0] != old || st.Retired != 1 {
+		t.Fatalf("retired %v (%+v), want [%s] once the log shipped", got, st, old)
+	}
+	e.readAll("after the volume was retired")
+}

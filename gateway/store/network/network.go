@@ -240,6 +240,10 @@ type Blobs struct {
 	// compaction state of volumes compaction worked on.
 	reloc  Relocator
 	states map[string]string
+	// shipWait holds, per volume emptied by compaction, the metadata
+	// mark (ShipWatcher.CommitMark) that must be shipped before its order
+	// is given up.
+	shipWait map[string]uint64
 	// readers counts, per volume, the reads in flight that may still
 	// fetch from it (hold): compaction does not give such a volume up.
 	readers map[string]int
@@ -988,7 +992,9 @@ func (b *Blobs) recordShape(v *Volume) error {
 // shapeRebuilt records the stream and holes of volumes whose usage
 // records were rebuilt from the metadata (usageDB.rebuildTx), from their
 // local cores as recordShape does (each core is opened for its head and
-// closed again). A volume without local cores (recovered without its
+// closed again), each in the commit that drops it from the volumes to
+// reshape (those left by a crash are reshaped at the next open). A
+// volume without local cores (recovered without its
 // data) keeps the stream its blobs cover, and the holes of its short
 // stripes count as dead: compaction may then move its blobs early, never
 // lose them.
@@ -1015,11 +1021,13 @@ func (b *Blobs) shapeRebuilt(vols []string) {
 				short = &h
 			}
 		}
-		if short == nil {
-			continue
+		var stream, holes int64
+		if short != nil {
+			stream = int64(short.Length) * b.cfg.Layout.StripeSize()
+			holes = stream - int64(b.cfg.Layout.K)*int64(short.ByteLength)
 		}
-		stream := int64(short.Length) * b.cfg.Layout.StripeSize()
-		if err := b.usage.shape(hexID, stream, stream-int64(b.cfg.Layout.K)*int64(short.ByteLength)); err != nil {
+		// A failure leaves the volume listed: the next open tries again.
+		if err := b.usage.reshaped(hexID, short != nil, stream, holes); err != nil {
 			b.cfg.Log.Warn("usage rebuild: record a volume's shape", "volume", hexID, "err", err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -70,6 +69,14 @@ var (
 	// bucketHoles: volume hex -> stream bytes in the holes of its short
 	// stripes (uint64be).
 	bucketHoles = []byte("holes")
+	// bucketReshape: volume hex -> nothing: a volume whose records were
+	// rebuilt from the metadata (rebuildTx, in the same transaction) and
+	// whose stream and holes are still to be read from its local cores
+	// (Blobs.shapeRebuilt, which drops the key with the shape's record).
+	// Every open reshapes the volumes still listed, so a crash between
+	// the rebuild and the shapes is repaired by the next start. Only in
+	// the metadata database.
+	bucketReshape = []byte("reshape")
 )
 
 // usageDB records per volume its durable stream length and the live
@@ -157,7 +164,10 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 // there) into them: all of it in one transaction that also sets the
 // migrated mark, then the file is renamed to path+".migrated". A crash
 // before the commit leaves the file to migrate at the next start; after
-// it, the mark says the file is a copy and it is only renamed.
+// it, the mark says the file is a copy and it is only renamed. With a
+// file to migrate the buckets are created by that transaction only, so
+// that a failed migration leaves none (the records are then migrated,
+// or rebuilt, at a start after the operator dealt with the file).
 //
 // A metadata database that has no usage records and no file to migrate
 // them from, but references blobs (one rebuilt from the metadata log:
@@ -174,11 +184,18 @@ func (u *usageDB) init(path string) error {
 	err := u.meta.Update(ctx, func(tx *bolt.Tx) error {
 		u.rebuilt = nil
 		missing := tx.Bucket(usageRoot) == nil
+		if missing && file {
+			// Created by the migration's transaction only: a migration
+			// that fails leaves no records, so that once the file is
+			// dealt with (repaired, or removed) they are migrated, or
+			// rebuilt from the metadata.
+			return nil
+		}
 		root, err := tx.CreateBucketIfNotExists(usageRoot)
 		if err != nil {
 			return err
 		}
-		for _, b := range usageBuckets {
+		for _, b := range append(usageBuckets, bucketReshape) {
 			if _, err := root.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -192,9 +209,16 @@ func (u *usageDB) init(path string) error {
 			}
 		}
 		if missing && !file {
-			return u.rebuildTx(tx)
+			if err := u.rebuildTx(tx); err != nil {
+				return err
+			}
 		}
-		return nil
+		// The volumes whose shapes are still to be recorded (this rebuild's,
+		// or those of one a crash interrupted before their shapes).
+		return root.Bucket(bucketReshape).ForEach(func(k, _ []byte) error {
+			u.rebuilt = append(u.rebuilt, string(k))
+			return nil
+		})
 	})
 	if err != nil || !file {
 		return err
@@ -205,9 +229,17 @@ func (u *usageDB) init(path string) error {
 	}
 	err = old.View(func(otx *bolt.Tx) error {
 		return u.meta.Update(ctx, func(tx *bolt.Tx) error {
-			root := tx.Bucket(usageRoot)
+			root, err := tx.CreateBucketIfNotExists(usageRoot)
+			if err != nil {
+				return err
+			}
 			if root.Get(usageMigrated) != nil {
 				return nil
+			}
+			for _, b := range append(usageBuckets, bucketReshape) {
+				if _, err := root.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
 			}
 			for _, name := range usageBuckets {
 				from := otx.Bucket(name)
@@ -258,9 +290,10 @@ func migrateGone(old, deleted, states *bolt.Bucket) error {
 
 // rebuildTx records, in tx, every blob the metadata references as live
 // in the volumes its extents name (indexed, as compaction needs), each
-// volume's stream covering at least its blobs. The holes and the true
-// stream of each volume are recorded after (Blobs.shapeRebuilt, from the
-// volume's local cores); blobs the metadata no longer references are
+// volume's stream covering at least its blobs, and lists each volume in
+// bucketReshape. The holes and the true stream of each volume are
+// recorded after (Blobs.shapeRebuilt, from the volume's local cores, at
+// this open or, after a crash, the next); blobs the metadata no longer references are
 // dead space, and a volume none of whose blobs is referenced has no
 // record. The blobs count as committed now, so compaction leaves them
 // MinAge.
@@ -284,11 +317,26 @@ func (u *usageDB) rebuildTx(tx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("rebuild from the metadata: %w", err)
 	}
+	reshape := u.bucket(tx, bucketReshape)
 	for v := range vols {
-		u.rebuilt = append(u.rebuilt, v)
+		if err := reshape.Put([]byte(v), nil); err != nil {
+			return err
+		}
 	}
-	slices.Sort(u.rebuilt)
 	return nil
+}
+
+// reshaped records the shape of a rebuilt volume (shape, when known: its
+// local cores were read) and drops it from bucketReshape, in one commit.
+func (u *usageDB) reshaped(vol string, known bool, stream, holes int64) error {
+	return u.update(func(tx *bolt.Tx) error {
+		if known {
+			if err := u.shapeTx(tx, vol, stream, holes); err != nil {
+				return err
+			}
+		}
+		return u.bucket(tx, bucketReshape).Delete([]byte(vol))
+	})
 }
 
 // migratedSuffix names a usage file once its records are copied into
@@ -392,19 +440,21 @@ func (u *usageDB) shape(vol string, stream, holes int64) error {
 	if u == nil {
 		return nil
 	}
-	return u.batch(func(tx *bolt.Tx) error {
-		b := u.bucket(tx, bucketUsage)
-		if s, l := getUsage(b, vol); stream > s {
-			if err := putUsage(b, vol, stream, l); err != nil {
-				return err
-			}
+	return u.batch(func(tx *bolt.Tx) error { return u.shapeTx(tx, vol, stream, holes) })
+}
+
+func (u *usageDB) shapeTx(tx *bolt.Tx, vol string, stream, holes int64) error {
+	b := u.bucket(tx, bucketUsage)
+	if s, l := getUsage(b, vol); stream > s {
+		if err := putUsage(b, vol, stream, l); err != nil {
+			return err
 		}
-		hb := u.bucket(tx, bucketHoles)
-		if holes > getHoles(hb, vol) {
-			return hb.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(holes)))
-		}
-		return nil
-	})
+	}
+	hb := u.bucket(tx, bucketHoles)
+	if holes > getHoles(hb, vol) {
+		return hb.Put([]byte(vol), binary.BigEndian.AppendUint64(nil, uint64(holes)))
+	}
+	return nil
 }
 
 // addHoles records that holes more bytes of vol's stream are in holes of
@@ -622,7 +672,8 @@ type extentGone struct {
 	n   int64
 }
 
-// deleted subtracts deleted blobs' extents, each blob once.
+// deleted subtracts deleted blobs' extents, each blob once and only
+// where it is indexed.
 func (u *usageDB) deleted(gone []extentGone) error {
 	if u == nil || len(gone) == 0 {
 		return nil
@@ -643,11 +694,16 @@ func (u *usageDB) deleted(gone []extentGone) error {
 				return err
 			}
 			// A blob is counted in the volume it is indexed in (a relocated
-			// blob's freed reference names its new volume).
-			if ix := u.bucket(tx, bucketBlobs); ix.Get(blobKey(e.vol, e.id)) != nil {
-				if err := ix.Delete(blobKey(e.vol, e.id)); err != nil {
-					return err
-				}
+			// blob's freed reference names its new volume), and only there:
+			// one never indexed (a fresh blob no metadata commit
+			// referenced) or no longer (dropped as a leftover, moved) is
+			// not counted live, so its delete subtracts nothing.
+			ix := u.bucket(tx, bucketBlobs)
+			if ix.Get(key) == nil {
+				continue
+			}
+			if err := ix.Delete(key); err != nil {
+				return err
 			}
 			s, l := getUsage(b, e.vol)
 			if err := putUsage(b, e.vol, s, l-e.n); err != nil {

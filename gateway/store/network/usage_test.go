@@ -485,9 +485,24 @@ func TestUsageFileMigrates(t *testing.T) {
 
 // TestUsageFileUnreadable: a usage file that is not a database fails
 // Open with an error naming it and is left in place, the metadata
-// unmarked, for the operator to look at.
+// without usage records (not even empty ones), for the operator to look
+// at; once the file is removed, the next Open rebuilds the records from
+// the metadata (a metadata without records, as a recovered one).
 func TestUsageFileUnreadable(t *testing.T) {
 	e := newUsageEnv(t)
+	// A metadata that references a blob and has no usage records.
+	e.open(nil)
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	ref := e.write(3000)
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "k", Size: 3000, Parts: []store.Part{{Number: 1, Size: 3000, Blob: ref}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.meta.Update(ctx, func(tx *bolt.Tx) error { return tx.DeleteBucket(usageRoot) }); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
 	if err := os.WriteFile(e.cfg.UsagePath, bytes.Repeat([]byte("not bolt"), 1024), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +510,6 @@ func TestUsageFileUnreadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer meta.Close()
 	e.cfg.Journal = meta
 	if b, err := Open(e.cfg); err == nil {
 		b.Close()
@@ -507,13 +521,22 @@ func TestUsageFileUnreadable(t *testing.T) {
 		t.Fatalf("the unreadable file was removed: %v", err)
 	}
 	err = meta.View(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(usageRoot).Get(usageMigrated) != nil {
-			return errors.New("marked migrated")
+		if tx.Bucket(usageRoot) != nil {
+			return errors.New("usage records created by a failed migration")
 		}
 		return nil
 	})
+	meta.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The operator removes the file: the records are rebuilt.
+	if err := os.Remove(e.cfg.UsagePath); err != nil {
+		t.Fatal(err)
+	}
+	e.open(nil)
+	if !e.live(ref.ID) || e.liveBytes() != 3000 {
+		t.Fatalf("after the file was removed: indexed %v, live %d; want the referenced blob's 3000", e.live(ref.ID), e.liveBytes())
 	}
 }
 
@@ -610,8 +633,17 @@ func copyTree(t *testing.T, from, to string) {
 // open: per volume the same live bytes, stream, holes and blob index as
 // the original's (volumes with a live blob; the others hold nothing the
 // metadata references), so that compaction gives up the mostly-dead
-// volume there too and every object still reads back.
+// volume there too and every object still reads back. Also when the
+// first open crashed between the rebuild's commit and the shapes' (the
+// next open records the shapes: the volumes to reshape are kept durably
+// until then).
 func TestUsageRebuiltAfterRecover(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) { checkUsageRebuiltAfterRecover(t, crash) })
+	}
+}
+
+func checkUsageRebuiltAfterRecover(t *testing.T, crash bool) {
 	rt := &fakeRetirer{}
 	e := newCompactEnv(t, rt)
 	for i := range 12 {
@@ -670,6 +702,17 @@ func TestUsageRebuiltAfterRecover(t *testing.T) {
 	}
 	if err := meta.FinishRebuild(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if crash {
+		// The first open commits the rebuilt records and dies before
+		// it records any shape.
+		u, err := openUsage(r.cfg.UsagePath, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(u.rebuilt) == 0 {
+			t.Fatal("nothing rebuilt")
+		}
 	}
 	meta.Close()
 	r.open()
@@ -955,5 +998,47 @@ func TestDeletedKeysMigrate(t *testing.T) {
 	}
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprintf("file kept %v", keep), func(t *testing.T) { migrateFile(t, keep) })
+	}
+}
+
+// TestDeleteOfUnindexedBlob: deleting a blob that is not indexed (a
+// fresh blob no metadata commit referenced, as the reaper deletes after
+// a failed PUT) subtracts nothing from its volume's live bytes; a
+// referenced blob's delete subtracts its bytes once, however often it is
+// retried.
+func TestDeleteOfUnindexedBlob(t *testing.T) {
+	e := newUsageEnv(t)
+	e.open(nil)
+	if err := e.meta.CreateBucket(ctx, store.Bucket{Name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	kept := e.write(3000)
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "k", Size: 3000, Parts: []store.Part{{Number: 1, Size: 3000, Blob: kept}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	gone := e.write(2000)
+	if _, _, err := e.meta.PutObject(ctx, "b", store.Object{Key: "g", Size: 2000, Parts: []store.Part{{Number: 1, Size: 2000, Blob: gone}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	never := e.write(7000)
+	if e.live(never.ID) || e.liveBytes() != 5000 {
+		t.Fatalf("before the deletes: live %d, want 5000", e.liveBytes())
+	}
+	if err := e.b.Delete(ctx, never); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.liveBytes(); got != 5000 {
+		t.Fatalf("after deleting a blob no metadata referenced: live %d, want 5000", got)
+	}
+	if _, _, err := e.meta.DeleteObject(ctx, "b", "g", ""); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.b.Delete(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.liveBytes(); got != 3000 {
+			t.Fatalf("after deleting a referenced blob: live %d, want 3000", got)
+		}
 	}
 }
