@@ -469,10 +469,10 @@ func (f *flaky) Ship(ctx context.Context, v *network.Volume, length uint64) erro
 	return f.inner.Ship(ctx, v, length)
 }
 
-// TestShipFailureKeepsMarks: while the hosters cannot be reached a sync
-// fails and keeps every mark; once they can, the same generation is
-// shipped and recovery sees the changes.
-func TestShipFailureKeepsMarks(t *testing.T) {
+// newFlakyFixture is a fixture whose log ships to three hosters through
+// a flaky shipper (fl.down makes every sync fail).
+func newFlakyFixture(t *testing.T) (*fixture, *hosters, *flaky) {
+	t.Helper()
 	h := newHosters(t, 3)
 	fl := &flaky{inner: h}
 	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir()}
@@ -485,6 +485,14 @@ func TestShipFailureKeepsMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.close)
+	return f, h, fl
+}
+
+// TestShipFailureKeepsMarks: while the hosters cannot be reached a sync
+// fails and keeps every mark; once they can, the same generation is
+// shipped and recovery sees the changes.
+func TestShipFailureKeepsMarks(t *testing.T) {
+	f, h, fl := newFlakyFixture(t)
 	if err := f.w.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -523,18 +531,7 @@ func TestShipFailureKeepsMarks(t *testing.T) {
 // succeeds. A mark taken later (newer changes) again waits for the next
 // sync.
 func TestShippedMark(t *testing.T) {
-	h := newHosters(t, 3)
-	fl := &flaky{inner: h}
-	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir()}
-	m, blobs, err := local.Open(ctx, f.dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.meta, f.blobs = NewJournaled(m), blobs
-	if f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: fl}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.close)
+	f, _, fl := newFlakyFixture(t)
 	populate(f, 2)
 	mark, err := f.meta.CommitMark(ctx)
 	if err != nil || mark == 0 {

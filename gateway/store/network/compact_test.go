@@ -131,6 +131,27 @@ func (e *compactEnv) del(key string) {
 	delete(e.want, key)
 }
 
+// mostlyDead writes key, 300 KiB over 3 stripes of the first volume (8
+// stripes of 128 KiB), then 5 objects that fill that volume and die, and
+// one that goes to a new volume: it returns key's object and the first
+// volume, whose live bytes are then key's alone.
+func (e *compactEnv) mostlyDead(t *testing.T, key string) (store.Object, string) {
+	t.Helper()
+	obj := e.put(key, 300<<10)
+	old := obj.Parts[0].Blob.Extents[0].Volume
+	for i := range 5 {
+		e.put(fmt.Sprintf("o%d", i), 100<<10)
+	}
+	e.put("next", 10)
+	if v := openVol(e.b); v == nil || v.Hex == old {
+		t.Fatal("the first volume is still the open one")
+	}
+	for i := range 5 {
+		e.del(fmt.Sprintf("o%d", i))
+	}
+	return obj, old
+}
+
 func idsOf(refs []store.BlobRef) []string {
 	var ids []string
 	for _, r := range refs {
@@ -413,18 +434,7 @@ func TestRetireWaitsForReads(t *testing.T) {
 	e := newCompactEnv(t, rt)
 	// The first volume (8 stripes of 128 KiB): one object over 3
 	// stripes, then 5 that fill it and die.
-	big := e.put("big", 300<<10)
-	old := big.Parts[0].Blob.Extents[0].Volume
-	for i := range 5 {
-		e.put(fmt.Sprintf("o%d", i), 100<<10)
-	}
-	e.put("next", 10)
-	if v := openVol(e.b); v == nil || v.Hex == old {
-		t.Fatal("the first volume is still the open one")
-	}
-	for i := range 5 {
-		e.del(fmt.Sprintf("o%d", i))
-	}
+	big, old := e.mostlyDead(t, "big")
 	// A read begins: only its first bytes are taken before the pass.
 	rc, err := store.OpenObject(ctx, e.blobs, &big, 0, big.Size)
 	if err != nil {
@@ -513,18 +523,7 @@ func TestRetireWaitsForMetadataLog(t *testing.T) {
 	e := newCompactEnv(t, rt)
 	js := &journalShipper{Meta: e.meta}
 	e.b.SetRelocator(js)
-	keep := e.put("keep", 300<<10)
-	old := keep.Parts[0].Blob.Extents[0].Volume
-	for i := range 5 {
-		e.put(fmt.Sprintf("o%d", i), 100<<10)
-	}
-	e.put("next", 10)
-	if v := openVol(e.b); v == nil || v.Hex == old {
-		t.Fatal("the first volume is still the open one")
-	}
-	for i := range 5 {
-		e.del(fmt.Sprintf("o%d", i))
-	}
+	keep, old := e.mostlyDead(t, "keep")
 	js.ship(t) // everything before compaction is shipped
 	st, err := e.b.Compact(ctx)
 	if err != nil {
