@@ -981,12 +981,20 @@ func (b *Blobs) recordShape(v *Volume) error {
 	if info.Length == v.shaped.Load() {
 		return nil // recorded already
 	}
-	stream := int64(info.Length) * v.Layout.StripeSize()
-	if err := b.usage.shape(v.Hex, stream, stream-int64(v.Layout.K)*int64(info.ByteLength)); err != nil {
+	stream, holes := shapeOf(v.Layout, info.Length, info.ByteLength)
+	if err := b.usage.shape(v.Hex, stream, holes); err != nil {
 		return err
 	}
 	v.shaped.Store(info.Length)
 	return nil
+}
+
+// shapeOf is the stream and the holes of a volume whose shortest core
+// holds length blocks of byteLength bytes: every stripe has n blocks of
+// one size, so its k data blocks hold k times what a core holds of it.
+func shapeOf(l volume.Layout, length, byteLength uint64) (stream, holes int64) {
+	stream = int64(length) * l.StripeSize()
+	return stream, stream - int64(l.K)*int64(byteLength)
 }
 
 // shapeRebuilt records the stream and holes of volumes whose usage
@@ -994,10 +1002,9 @@ func (b *Blobs) recordShape(v *Volume) error {
 // local cores as recordShape does (each core is opened for its head and
 // closed again), each in the commit that drops it from the volumes to
 // reshape (those left by a crash are reshaped at the next open). A
-// volume without local cores (recovered without its
-// data) keeps the stream its blobs cover, and the holes of its short
-// stripes count as dead: compaction may then move its blobs early, never
-// lose them.
+// volume without local cores (recovered without its data) keeps the
+// stream its blobs cover, and the holes of its short stripes count as
+// dead: compaction may then move its blobs early, never lose them.
 func (b *Blobs) shapeRebuilt(vols []string) {
 	for _, hexID := range vols {
 		var short *hypercore.Head
@@ -1023,8 +1030,7 @@ func (b *Blobs) shapeRebuilt(vols []string) {
 		}
 		var stream, holes int64
 		if short != nil {
-			stream = int64(short.Length) * b.cfg.Layout.StripeSize()
-			holes = stream - int64(b.cfg.Layout.K)*int64(short.ByteLength)
+			stream, holes = shapeOf(b.cfg.Layout, short.Length, short.ByteLength)
 		}
 		// A failure leaves the volume listed: the next open tries again.
 		if err := b.usage.reshaped(hexID, short != nil, stream, holes); err != nil {
@@ -2082,7 +2088,6 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 		r.b.gst.add(gsWait, time.Since(tw))
 	}
 	r.windows++
-	r.dropWindow()
 	if err != nil {
 		r.stopNext()
 		return nil, err
