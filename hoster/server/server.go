@@ -301,9 +301,19 @@ func (s *Server) blocks(w http.ResponseWriter, r *http.Request) error {
 	// nodes (no hash per block): for a client that authenticates what it
 	// reads itself (the gateway's AEAD tags) and asks for proofs when
 	// that fails. They are read straight into their place in the answer,
-	// a buffer kept for the next range.
+	// a buffer kept for the next range. Blocks already recorded damaged
+	// (by a checked read, a proof or the scrubber) are still refused:
+	// the answer stops before the first one, and a range that starts at
+	// one is a 503, as a checked read of it is. That costs a lookup in
+	// memory, no hash.
 	if q.Get("unchecked") == "1" {
 		end = min(end, start+wire.MaxListBlocks)
+		if d, ok := s.cfg.Store.FirstDamaged(key, start, end); ok {
+			if d == start {
+				return errorf(http.StatusServiceUnavailable, "block %d failed its check against the tree and is being repaired", d)
+			}
+			end = d
+		}
 		if q.Get("form") == "run" {
 			return s.blockRun(w, r, c, start, end)
 		}

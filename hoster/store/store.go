@@ -3,8 +3,9 @@
 // daemon's own state in a bbolt database DIR/state.db (every update
 // fsynced before it returns): assignments, commit and challenge
 // bookkeeping, the last chain height seen, damaged blocks. The
-// assignments are also kept in memory (loaded on Open, changed after each
-// durable update), so that the checks a push makes cost no transaction.
+// assignments and the damaged blocks are also kept in memory (loaded on
+// Open, changed after each durable update), so that the checks a push or
+// a read makes cost no transaction.
 //
 // A core is held only while some assignment references it: Append refuses
 // blocks for a key no assignment names (ErrNotAssigned), and every block
@@ -124,6 +125,13 @@ type Store struct {
 
 	ix index // the assignments, in memory
 
+	// dwmu serialises the updates of the damaged blocks (record, then
+	// memory), so the memory never disagrees with the records once an
+	// update is done; dmu guards the memory, which readers look up.
+	dwmu    sync.Mutex
+	dmu     sync.RWMutex
+	damaged map[[32]byte][]uint64 // the damaged blocks, sorted, in memory
+
 	used atomic.Uint64 // bytes of core data held
 }
 
@@ -155,6 +163,10 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 	}
 	s := &Store{dir: dir, db: db, log: log, cores: map[[32]byte]*held{}}
 	if err := s.ix.load(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := s.loadDamaged(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -513,9 +525,56 @@ func (s *Store) getJSON(bucket, key []byte, v any) (bool, error) {
 // --- damaged blocks ---
 
 // MarkDamaged records that block index of core key failed its check.
+// Once recorded, FirstDamaged finds it until the core is rebuilt or
+// released.
 func (s *Store) MarkDamaged(key [32]byte, index uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	s.dwmu.Lock()
+	defer s.dwmu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDamaged).Put(append(key[:], u64(index)...), nil)
+	})
+	if err != nil {
+		return err
+	}
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	d := s.damaged[key]
+	if i, found := slices.BinarySearch(d, index); !found {
+		s.damaged[key] = slices.Insert(d, i, index)
+	}
+	return nil
+}
+
+// FirstDamaged returns the first block in [start, end) of core key that
+// is recorded damaged, and whether there is one. It reads memory only (a
+// map lookup), so a read that does not hash its blocks can still refuse
+// the ones known to be bad.
+func (s *Store) FirstDamaged(key [32]byte, start, end uint64) (uint64, bool) {
+	s.dmu.RLock()
+	defer s.dmu.RUnlock()
+	d := s.damaged[key]
+	if len(d) == 0 {
+		return 0, false
+	}
+	i, _ := slices.BinarySearch(d, start)
+	if i < len(d) && d[i] < end {
+		return d[i], true
+	}
+	return 0, false
+}
+
+func (s *Store) loadDamaged() error {
+	s.damaged = map[[32]byte][]uint64{}
+	return s.db.View(func(tx *bolt.Tx) error {
+		// Keys are the core key then the index big-endian: in order.
+		return tx.Bucket(bucketDamaged).ForEach(func(k, _ []byte) error {
+			if len(k) != 40 {
+				return fmt.Errorf("damaged block record of %d bytes, want 40", len(k))
+			}
+			key := [32]byte(k[:32])
+			s.damaged[key] = append(s.damaged[key], binary.BigEndian.Uint64(k[32:]))
+			return nil
+		})
 	})
 }
 
@@ -549,7 +608,9 @@ func (s *Store) DamagedCores() ([][32]byte, error) {
 }
 
 func (s *Store) clearDamaged(key [32]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	s.dwmu.Lock()
+	defer s.dwmu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDamaged)
 		c := b.Cursor()
 		for k, _ := c.Seek(key[:]); k != nil && bytes.HasPrefix(k, key[:]); k, _ = c.Seek(key[:]) {
@@ -559,6 +620,13 @@ func (s *Store) clearDamaged(key [32]byte) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err // still recorded: still refused
+	}
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	delete(s.damaged, key)
+	return nil
 }
 
 // --- cores ---
