@@ -69,7 +69,7 @@ type RenewConfig struct {
 }
 
 // RenewStatus is what the renewer did; it is also written to
-// status.json beside the file after every pass.
+// renew-status.json beside the file (Path) after every pass.
 type RenewStatus struct {
 	Tracked   int       `json:"tracked"`
 	Epoch     uint64    `json:"epoch"`
