@@ -68,6 +68,12 @@ type Shipper struct {
 	// held is, per core key and endpoint, the length a hoster was last
 	// seen to hold (so a push need not ask first).
 	held map[heldKey]uint64
+
+	// The clock and the extension the background extensions use
+	// (time.Now, time.AfterFunc and Extend; tests replace them).
+	now       func() time.Time
+	afterFunc func(time.Duration, func())
+	extend    func(ctx context.Context, v *network.Volume, id, length uint64) error
 }
 
 type heldKey struct {
@@ -200,8 +206,11 @@ func New(cfg Config) *Shipper {
 	// blocks from where they lie, in one writev.
 	t := client.NewTransport()
 	t.MaxIdleConnsPerHost = 16
-	return &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout, Transport: t},
-		orders: map[string]*order{}, held: map[heldKey]uint64{}}
+	s := &Shipper{cfg: cfg, http: &http.Client{Timeout: cfg.PushTimeout, Transport: t},
+		orders: map[string]*order{}, held: map[heldKey]uint64{},
+		now: time.Now, afterFunc: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
+	s.extend = s.Extend
+	return s
 }
 
 // coreAt describes core j of v at length for the chain.
@@ -483,7 +492,7 @@ func (s *Shipper) order(ctx context.Context, v *network.Volume, length uint64) (
 			if err != nil {
 				return nil, err
 			}
-			o.id, o.chainLen, o.extended = id, length, time.Now()
+			o.id, o.chainLen, o.extended = id, length, s.now()
 		}
 		s.mu.Lock()
 		s.orders[v.Hex] = o
@@ -677,18 +686,18 @@ func (s *Shipper) maybeExtend(v *network.Volume, o *order, length uint64) {
 		return
 	}
 	o.extending = true
-	wait := max(0, s.cfg.ExtendEvery-time.Since(o.extended))
-	time.AfterFunc(wait, func() { s.extendLatest(v, o) })
+	wait := max(0, s.cfg.ExtendEvery-s.now().Sub(o.extended))
+	s.afterFunc(wait, func() { s.extendLatest(v, o) })
 }
 
 func (s *Shipper) extendLatest(v *network.Volume, o *order) {
 	s.mu.Lock()
 	length := o.lastLength
 	s.mu.Unlock()
-	err := s.Extend(context.Background(), v, o.id, length)
+	err := s.extend(context.Background(), v, o.id, length)
 	s.mu.Lock()
 	o.extending = false
-	o.extended = time.Now()
+	o.extended = s.now()
 	if err == nil {
 		o.chainLen = max(o.chainLen, length)
 	}
