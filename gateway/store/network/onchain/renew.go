@@ -43,11 +43,22 @@ import (
 // next pass. Orders of volumes Keep says no to (given up by compaction)
 // are not renewed.
 type Renewer struct {
-	cfg RenewConfig
-	db  *bolt.DB
+	cfg   RenewConfig
+	chain renewChain // cfg.Chain
+	db    *bolt.DB
 
 	mu sync.Mutex
 	st RenewStatus
+}
+
+// renewChain is what a Renewer uses of its chain client
+// (*chainclient.Client; tests give a fake).
+type renewChain interface {
+	Address() string
+	Storage() storagetypes.QueryClient
+	Height(ctx context.Context) (int64, error)
+	Send(ctx context.Context, before func(chainclient.Sent) error, msgs ...sdk.Msg) (chainclient.Sent, error)
+	Wait(ctx context.Context, s chainclient.Sent) (*chainclient.TxResult, error)
 }
 
 // RenewConfig configures a Renewer.
@@ -107,6 +118,10 @@ func NewRenewer(cfg RenewConfig) (*Renewer, error) {
 	if cfg.Chain == nil {
 		return nil, errors.New("onchain: renewer without a chain client")
 	}
+	return openRenewer(cfg, cfg.Chain)
+}
+
+func openRenewer(cfg RenewConfig, chain renewChain) (*Renewer, error) {
 	if cfg.Margin == 0 {
 		cfg.Margin = 50
 	}
@@ -135,7 +150,7 @@ func NewRenewer(cfg RenewConfig) (*Renewer, error) {
 		db.Close()
 		return nil, fmt.Errorf("onchain: orders db: %w", err)
 	}
-	return &Renewer{cfg: cfg, db: db, st: RenewStatus{TopUp: "0"}}, nil
+	return &Renewer{cfg: cfg, chain: chain, db: db, st: RenewStatus{TopUp: "0"}}, nil
 }
 
 // SetKeep sets RenewConfig.Keep (before Run).
@@ -192,7 +207,7 @@ func drop(tx *bolt.Tx, id uint64) error {
 // Track starts keeping order id (of volume vol, hex) funded. The order's
 // end is read from the chain.
 func (r *Renewer) Track(ctx context.Context, id uint64, vol string) error {
-	res, err := r.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+	res, err := r.chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
 	if err != nil {
 		return fmt.Errorf("onchain: order %d: %w", id, err)
 	}
@@ -235,10 +250,10 @@ func (r *Renewer) Adopt(ctx context.Context) (int, error) {
 	n := 0
 	var next []byte
 	for {
-		res, err := r.cfg.Chain.Storage().OrdersByOwner(ctx, &storagetypes.QueryOrdersByOwnerRequest{Owner: r.cfg.Chain.Address(),
+		res, err := r.chain.Storage().OrdersByOwner(ctx, &storagetypes.QueryOrdersByOwnerRequest{Owner: r.chain.Address(),
 			Pagination: &query.PageRequest{Key: next, Limit: 100}})
 		if err != nil {
-			return n, fmt.Errorf("onchain: orders of %s: %w", r.cfg.Chain.Address(), err)
+			return n, fmt.Errorf("onchain: orders of %s: %w", r.chain.Address(), err)
 		}
 		err = r.db.Update(func(tx *bolt.Tx) error {
 			for _, o := range res.Orders {
@@ -273,11 +288,11 @@ func (r *Renewer) Status() RenewStatus {
 // epoch returns the chain's current epoch (what the keeper computes at
 // the next block is at least this).
 func (r *Renewer) epoch(ctx context.Context) (uint64, error) {
-	p, err := r.cfg.Chain.Storage().Params(ctx, &storagetypes.QueryParamsRequest{})
+	p, err := r.chain.Storage().Params(ctx, &storagetypes.QueryParamsRequest{})
 	if err != nil {
 		return 0, fmt.Errorf("onchain: storage params: %w", err)
 	}
-	h, err := r.cfg.Chain.Height(ctx)
+	h, err := r.chain.Height(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -416,7 +431,7 @@ func (r *Renewer) renew(ctx context.Context) (RenewResult, error) {
 // with the top-up its escrow lacks for that; nil when it already ends
 // later (end is then its end). live is false for an ended order.
 func (r *Renewer) extension(ctx context.Context, id, cur, target uint64) (msg *storagetypes.MsgExtendOrder, end uint64, live bool, err error) {
-	res, err := r.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+	res, err := r.chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
 	if status.Code(err) == codes.NotFound {
 		return nil, 0, false, nil
 	}
@@ -441,11 +456,11 @@ func (r *Renewer) extension(ctx context.Context, id, cur, target uint64) (msg *s
 	if need.GT(avail) {
 		topUp = need.Sub(avail)
 	}
-	p, err := r.cfg.Chain.Storage().Params(ctx, &storagetypes.QueryParamsRequest{})
+	p, err := r.chain.Storage().Params(ctx, &storagetypes.QueryParamsRequest{})
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("onchain: storage params: %w", err)
 	}
-	return &storagetypes.MsgExtendOrder{Owner: r.cfg.Chain.Address(), OrderId: id, ExtraEpochs: target - o.EndEpoch,
+	return &storagetypes.MsgExtendOrder{Owner: r.chain.Address(), OrderId: id, ExtraEpochs: target - o.EndEpoch,
 		TopUp: sdk.NewCoin(p.Params.Denom, topUp)}, o.EndEpoch, true, nil
 }
 
@@ -460,7 +475,7 @@ func (r *Renewer) send(ctx context.Context, msgs []*storagetypes.MsgExtendOrder,
 		rec.Ends[m.OrderId] = ends[m.OrderId]
 		topUp = topUp.Add(m.TopUp.Amount)
 	}
-	sent, err := r.cfg.Chain.Send(ctx, func(s chainclient.Sent) error {
+	sent, err := r.chain.Send(ctx, func(s chainclient.Sent) error {
 		rec.Hash, rec.Timeout = s.Hash, s.TimeoutHeight
 		raw, err := json.Marshal(rec)
 		if err != nil {
@@ -470,7 +485,7 @@ func (r *Renewer) send(ctx context.Context, msgs []*storagetypes.MsgExtendOrder,
 	}, sdkMsgs...)
 	var result *chainclient.TxResult
 	if err == nil {
-		result, err = r.cfg.Chain.Wait(ctx, sent)
+		result, err = r.chain.Wait(ctx, sent)
 	}
 	var txErr *chainclient.TxError
 	switch {
@@ -551,7 +566,7 @@ func (r *Renewer) finishSent(ctx context.Context, out *RenewResult) error {
 	if err != nil || !found {
 		return err
 	}
-	res, err := r.cfg.Chain.Wait(ctx, chainclient.Sent{Hash: rec.Hash, TimeoutHeight: rec.Timeout})
+	res, err := r.chain.Wait(ctx, chainclient.Sent{Hash: rec.Hash, TimeoutHeight: rec.Timeout})
 	var txErr *chainclient.TxError
 	switch {
 	case err == nil:
