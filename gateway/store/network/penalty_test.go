@@ -1,0 +1,105 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/datdot/datdot/gateway/store/crypt"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/volume"
+)
+
+// deadFirst locates every core at a failing endpoint first, then at its
+// real hoster.
+type deadFirst struct {
+	net  *testNet
+	dead string
+}
+
+func (d deadFirst) Locate(ctx context.Context, v VolumeRef, fresh bool) ([][]string, error) {
+	eps, err := d.net.Locate(ctx, v, fresh)
+	for j := range eps {
+		eps[j] = append([]string{d.dead}, eps[j]...)
+	}
+	return eps, err
+}
+
+// TestFailedHosterAskedLast: a hoster that fails a read is asked last for
+// RemoteConfig.Penalty (30 s by default): the reads after it go to the
+// other hosters of the cores first and do not ask it; once the penalty is
+// over it is asked first again.
+func TestFailedHosterAskedLast(t *testing.T) {
+	net := testHosters(t, 3)
+	ref, data := writeRandom(t, net, 300001)
+
+	var deadHits atomic.Int64
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadHits.Add(1)
+		http.Error(w, `{"error":"down"}`, http.StatusServiceUnavailable)
+	}))
+	defer dead.Close()
+	remote, err := NewRemote(RemoteConfig{Locator: deadFirst{net, dead.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote.cfg.Penalty != 30*time.Second {
+		t.Fatalf("default penalty %v, the README says 30 s", remote.cfg.Penalty)
+	}
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 1}, Shipper: net, Journal: meta, Remote: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vols.Close()
+	reader, err := crypt.New(vols, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(what string) {
+		t.Helper()
+		got, err := readAll(ctx, reader, ref, 0, ref.Size)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	before := time.Now()
+	read("first read, the first hoster of every core failing")
+	after := time.Now()
+	first := deadHits.Load()
+	if first == 0 {
+		t.Fatal("the failing hoster was never asked: the test shows nothing")
+	}
+	remote.mu.Lock()
+	until, ok := remote.penalty[dead.URL]
+	remote.mu.Unlock()
+	if !ok || until.Before(before.Add(30*time.Second)) || until.After(after.Add(30*time.Second)) {
+		t.Fatalf("the failed hoster is asked last until %v (%v), want 30 s after it failed (between %v and %v)", until, ok, before.Add(30*time.Second), after.Add(30*time.Second))
+	}
+	for range 3 {
+		read("a read while the failed hoster is penalized")
+	}
+	if n := deadHits.Load(); n != first {
+		t.Fatalf("the failed hoster was asked %d more times while penalized", n-first)
+	}
+
+	// The penalty over, it is asked first again.
+	remote.mu.Lock()
+	remote.penalty[dead.URL] = time.Now().Add(-time.Millisecond)
+	remote.mu.Unlock()
+	read("a read after the penalty")
+	if deadHits.Load() == first {
+		t.Fatal("the hoster was not asked again once its penalty was over")
+	}
+}
