@@ -351,3 +351,26 @@ func ReferencedBlobs(tx *bolt.Tx, fn func(store.BlobRef) error) error {
 		return fn(r.Ref)
 	})
 }
+
+// QueuedBlobs calls fn, in tx, with every blob on the delete queue or
+// being deleted (freed, its bytes not yet removed: kept through the
+// delete grace period), with the extents recorded when it was freed.
+func QueuedBlobs(tx *bolt.Tx, fn func(store.BlobRef) error) error {
+	for _, name := range [][]byte{bQueue, bDeleting} {
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		err := b.ForEach(func(k, v []byte) error {
+			var ref store.BlobRef
+			if err := decode(v, &ref, "queued blob", k); err != nil {
+				return err
+			}
+			return fn(ref)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

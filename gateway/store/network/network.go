@@ -244,6 +244,9 @@ type Blobs struct {
 	// mark (ShipWatcher.CommitMark) that must be shipped before its order
 	// is given up.
 	shipWait map[string]uint64
+	// orphans holds the orders of no known volume a sweep is waiting to
+	// give up (orphans.go).
+	orphans map[uint64]orphanWait
 	// readers counts, per volume, the reads in flight that may still
 	// fetch from it (hold): compaction does not give such a volume up.
 	readers map[string]int

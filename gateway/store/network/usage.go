@@ -323,7 +323,16 @@ func (u *usageDB) rebuildTx(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return nil
+	if len(vols) == 0 {
+		// A new gateway (or one whose metadata references nothing): no
+		// sweep, so that a data directory started afresh with the
+		// master secret of an earlier one never gives up the volumes a
+		// recovery could still read.
+		return nil
+	}
+	// Volumes no referenced blob names got no record: their orders are
+	// found on chain and given up by the compaction passes (orphans.go).
+	return tx.Bucket(usageRoot).Put(usageSweep, []byte{1})
 }
 
 // reshaped records the shape of a rebuilt volume (shape, when known: its
