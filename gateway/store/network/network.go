@@ -1001,7 +1001,7 @@ func shapeOf(l volume.Layout, length, byteLength uint64) (stream, holes int64) {
 }
 
 // shapeRebuilt records the stream and holes of volumes whose usage
-// records were rebuilt from the metadata (usageDB.rebuildTx), from their
+// records were rebuilt from the metadata (usageDB.rebuildChunks), from their
 // local cores as recordShape does (each core is opened for its head and
 // closed again), each in the commit that drops it from the volumes to
 // reshape (those left by a crash are reshaped at the next open). A

@@ -17,7 +17,7 @@ import (
 
 // Orphan orders: a gateway recovered from the metadata log (gateway
 // recover) rebuilds its usage records from the blobs the metadata
-// references (usageDB.rebuildTx), so a volume none of whose blobs is
+// references (usageDB.rebuildChunks), so a volume none of whose blobs is
 // referenced any more (one the old machine was giving up, or whose
 // objects were all deleted) has no record: compaction never looks at it,
 // and its order, adopted by the renewer, would be renewed forever. The
