@@ -265,6 +265,11 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 			}
 		}
 	}
+	// Volumes recovered without their data: their shape from their
+	// hosters, before their dead bytes are counted.
+	if err := b.shapeFromHosters(ctx); err != nil {
+		return st, err
+	}
 	us, err := b.usage.all()
 	if err != nil {
 		return st, err

@@ -1007,7 +1007,9 @@ func shapeOf(l volume.Layout, length, byteLength uint64) (stream, holes int64) {
 // reshape (those left by a crash are reshaped at the next open). A
 // volume without local cores (recovered without its data) keeps the
 // stream its blobs cover, and the holes of its short stripes count as
-// dead: compaction may then move its blobs early, never lose them.
+// dead (compaction may then move its blobs early, never lose them),
+// until its hosters give its shape: with a Remote it stays listed for
+// the compaction passes to ask them (shapeFromHosters).
 func (b *Blobs) shapeRebuilt(vols []string) {
 	for _, hexID := range vols {
 		var short *hypercore.Head
@@ -1034,6 +1036,10 @@ func (b *Blobs) shapeRebuilt(vols []string) {
 		var stream, holes int64
 		if short != nil {
 			stream, holes = shapeOf(b.cfg.Layout, short.Length, short.ByteLength)
+		} else if b.cfg.Remote != nil {
+			// No local cores (recovered without its data): left listed,
+			// the compaction passes ask its hosters (shapeFromHosters).
+			continue
 		}
 		// A failure leaves the volume listed: the next open tries again.
 		if err := b.usage.reshaped(hexID, short != nil, stream, holes); err != nil {

@@ -781,6 +781,12 @@ func (u *usageDB) retired(vol string) error {
 				return err
 			}
 		}
+		if rs := u.bucket(tx, bucketReshape); rs != nil {
+			// No shape to ask its hosters for any more.
+			if err := rs.Delete([]byte(vol)); err != nil {
+				return err
+			}
+		}
 		return u.bucket(tx, bucketState).Put([]byte(vol), []byte(stateRetired))
 	})
 }
