@@ -21,7 +21,9 @@ import (
 
 	"github.com/datdot/datdot/chainclient"
 	"github.com/datdot/datdot/gateway/config"
+	"github.com/datdot/datdot/gateway/metalog"
 	"github.com/datdot/datdot/gateway/s3"
+	"github.com/datdot/datdot/gateway/secret"
 	"github.com/datdot/datdot/gateway/sigv4"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/crypt"
@@ -173,6 +175,18 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	}
 	ncfg.Shipper = shipper
 	ncfg.Compact.Retirer = shipper
+	// After a recovery, compaction gives up the orders of volumes nothing
+	// references, but only when the chain account is the one derived
+	// from the master secret: an account shared with another gateway has
+	// orders this one must not touch. The metadata log's generations are
+	// spared (its writer gives the older ones up).
+	if own, err := secret.ChainAddress(master); err == nil && own == chain.Address() {
+		ncfg.Compact.Orders = shipper
+		logDir := filepath.Join(cfg.DataDir, "metalog")
+		ncfg.Compact.Spare = func() (map[[32]byte]bool, error) { return metalog.GenerationKeys(master, logDir, 1024) }
+	} else {
+		log.Info("the chain account is not the one derived from the master secret: orders no volume references are not given up after a recovery", "account", chain.Address())
+	}
 	renewer, err := onchain.NewRenewer(onchain.RenewConfig{Chain: chain, Path: filepath.Join(cfg.DataDir, "orders.db"),
 		Margin: cfg.Network.RenewMargin, Epochs: cfg.Network.Epochs, Batch: cfg.Network.RenewBatch, Log: log})
 	if err != nil {

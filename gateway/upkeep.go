@@ -15,7 +15,9 @@ import (
 
 // startVolumeUpkeep starts, on the network backend, what keeps the volumes
 // paid for and compact: the renewer of their orders (every
-// --renew.interval) and a compaction pass every maintenance interval.
+// --renew.interval) and a compaction pass every maintenance interval
+// (which, after a recovery, also gives up the orders of volumes nothing
+// references: network/orphans.go).
 // stop ends both.
 func startVolumeUpkeep(ctx context.Context, cfg config.Config, blobs store.BlobStore, interval time.Duration, log *slog.Logger) (stop func()) {
 	cb, ok := blobs.(*crypt.Blobs)
@@ -48,9 +50,9 @@ func startVolumeUpkeep(ctx context.Context, cfg config.Config, blobs store.BlobS
 			if err != nil && ctx.Err() == nil {
 				log.Warn("compaction pass", "err", err)
 			}
-			if st.Volumes > 0 || st.Retired > 0 {
+			if st.Volumes > 0 || st.Retired > 0 || st.Orphans > 0 {
 				log.Info("compaction pass", "volumes", st.Volumes, "moved", st.Moved, "bytes", st.Bytes,
-					"leftovers", st.Leftovers, "retired", st.Retired, "took", time.Since(start).Round(time.Millisecond))
+					"leftovers", st.Leftovers, "retired", st.Retired, "orphan_orders", st.Orphans, "took", time.Since(start).Round(time.Millisecond))
 			}
 		}
 	}()

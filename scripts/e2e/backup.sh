@@ -15,7 +15,10 @@
 #     byte-identical (read from the hosters: the new gateway has no copy of
 #     the data), ACLs and CORS are the same, anonymous GETs of public media
 #     work, and the network backend's usage records are rebuilt from the
-#     recovered metadata at the new gateway's first start; `recover
+#     recovered metadata at the new gateway's first start (each volume
+#     shaped from its hosters at the first compaction pass), the chain
+#     account's orders are swept for volumes nothing references and the
+#     sweep ends with every object still readable; `recover
 #     --fetch-data` also copies the data cores (measured);
 #   - an operator's mass delete (`aws s3 rm --recursive`) and a later write
 #     are undone with `datdot gateway restore --at`: the deleted media are
@@ -39,11 +42,11 @@ gwport="$(free_port)"
 gw="http://127.0.0.1:$gwport"
 export AWS_ACCESS_KEY_ID=AKIABACKUP AWS_SECRET_ACCESS_KEY=backup-secret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 aws() { "$AWS" --endpoint-url "$gw" "$@"; }
-start_gateway() { # DATA
+start_gateway() { # DATA [more flags]
 	"$datdot_bin" gateway --listen "127.0.0.1:$gwport" --data "$1" --key "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		--backend network --erasure-k 2 --erasure-m 1 --cache-bytes 0 \
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$1/keyring" --chain.keyring-backend test --chain.key gateway \
-		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot >>"$work/gw.log" 2>&1 &
+		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot "${@:2}" >>"$work/gw.log" 2>&1 &
 	gwpid=$!
 	until_ok 60 "gateway answers" curl -s -o /dev/null "$gw/"
 }
@@ -128,10 +131,21 @@ t0="$(date +%s.%N)"
 t1="$(date +%s.%N)"
 jq -e '.buckets == 1' "$work/recover.json" >/dev/null || fail "recover stats: $(cat "$work/recover.json")"
 [ "$(cat "$work/gw2/master.key" | tr -d '\n' | wc -c)" = 64 ] || fail "recover did not keep the master secret"
-start_gateway "$work/gw2"
+# The first start runs its maintenance (compaction) passes every 2 s.
+start_gateway "$work/gw2" --maintenance-interval 2s --compact.min-age 1s
 # The network backend's usage records (not in the log) are rebuilt from
 # the recovered metadata at this first start, so compaction works there.
 grep -Eq 'usage records rebuilt from the metadata.*volumes=[1-9]' "$work/gw.log" || fail "the recovered gateway did not rebuild its usage records: $(grep -i usage "$work/gw.log" | tail -3)"
+# Recovered without the data: the volumes' shapes come from their
+# hosters at the first compaction pass; the account's orders are swept
+# for orphans (volumes nothing references) and the sweep ends without
+# giving up an order the recovered metadata needs (check_all after it).
+until_ok 120 "the recovered volumes shaped from their hosters" grep -q "volume shaped from its hosters" "$work/gw.log"
+until_ok 180 "the sweep of orphan orders done" grep -q "orphan orders: sweep done" "$work/gw.log"
+echo "   $(grep -c 'volume shaped from its hosters' "$work/gw.log") volumes shaped from their hosters; sweep: $(grep -o 'orphan orders: sweep done.*' "$work/gw.log" | head -1)"
+check_all
+stop_gateway
+start_gateway "$work/gw2"
 check_all
 aws s3api list-object-versions --bucket mastodon | jq -S '[.Versions[]? | {Key, VersionId, IsLatest, ETag, Size}]' >"$work/versions.after"
 cmp -s "$work/versions.before" "$work/versions.after" || fail "versions differ after recovery"

@@ -351,3 +351,65 @@ func ReferencedBlobs(tx *bolt.Tx, fn func(store.BlobRef) error) error {
 		return fn(r.Ref)
 	})
 }
+
+// QueuedBlobs calls fn, in tx, with every blob on the delete queue or
+// being deleted (freed, its bytes not yet removed: kept through the
+// delete grace period), with the extents recorded when it was freed.
+func QueuedBlobs(tx *bolt.Tx, fn func(store.BlobRef) error) error {
+	for _, name := range [][]byte{bQueue, bDeleting} {
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		err := b.ForEach(func(k, v []byte) error {
+			var ref store.BlobRef
+			if err := decode(v, &ref, "queued blob", k); err != nil {
+				return err
+			}
+			return fn(ref)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReferencedBlobsAfter is ReferencedBlobs for at most limit blobs whose
+// ids sort after after ("" starts at the first): it returns the last id
+// it called fn with and whether blobs are left after it, so that a
+// caller can go through every referenced blob in transactions of its
+// own (the metadata must not change in between).
+func ReferencedBlobsAfter(tx *bolt.Tx, after string, limit int, fn func(store.BlobRef) error) (last string, more bool, err error) {
+	b := tx.Bucket(bBlobRefs)
+	if b == nil {
+		return "", false, nil
+	}
+	c := b.Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	n := 0
+	for ; k != nil; k, v = c.Next() {
+		if n == limit {
+			return last, true, nil
+		}
+		var r blobRec
+		if err := decode(v, &r, "blob reference count", k); err != nil {
+			return last, false, err
+		}
+		if r.Ref.ID == "" {
+			r.Ref.ID = string(k)
+		}
+		if err := fn(r.Ref); err != nil {
+			return last, false, err
+		}
+		last = string(k)
+		n++
+	}
+	return last, false, nil
+}

@@ -111,6 +111,15 @@ type CompactConfig struct {
 	MinAge time.Duration
 	// Retirer cancels the orders of compacted volumes (nil: none).
 	Retirer Retirer
+	// Orders, when set, is the chain account's orders: after a recovery
+	// (usage records rebuilt from the metadata) each pass also gives up
+	// the orders of volumes nothing references (orphans.go). Set it only
+	// when the account is this gateway's alone.
+	Orders OrderBook
+	// Spare returns the first core keys of orders the sweep of orphans
+	// leaves alone although no volume names them (the metadata log's
+	// generations).
+	Spare func() (map[[32]byte]bool, error)
 }
 
 // CompactStats is what a pass did.
@@ -120,6 +129,7 @@ type CompactStats struct {
 	Bytes     int64 // bytes copied
 	Leftovers int   // unknown blobs counted dead
 	Retired   int   // volumes given up
+	Orphans   int   // orders of no referenced volume given up (orphans.go)
 }
 
 // compactHook, when set (tests), is called between the steps of a pass
@@ -255,6 +265,11 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 			}
 		}
 	}
+	// Volumes recovered without their data: their shape from their
+	// hosters, before their dead bytes are counted.
+	if err := b.shapeFromHosters(ctx); err != nil {
+		return st, err
+	}
 	us, err := b.usage.all()
 	if err != nil {
 		return st, err
@@ -293,6 +308,13 @@ func (b *Blobs) compact(ctx context.Context, hook compactHook) (CompactStats, er
 		}
 		if done {
 			st.Retired++
+		}
+	}
+	if ctx.Err() == nil {
+		n, err := b.sweepOrphans(ctx, r)
+		st.Orphans += n
+		if err != nil {
+			return st, err
 		}
 	}
 	return st, nil

@@ -244,6 +244,9 @@ type Blobs struct {
 	// mark (ShipWatcher.CommitMark) that must be shipped before its order
 	// is given up.
 	shipWait map[string]uint64
+	// orphans holds the orders of no known volume a sweep is waiting to
+	// give up (orphans.go).
+	orphans map[uint64]orphanWait
 	// readers counts, per volume, the reads in flight that may still
 	// fetch from it (hold): compaction does not give such a volume up.
 	readers map[string]int
@@ -998,13 +1001,15 @@ func shapeOf(l volume.Layout, length, byteLength uint64) (stream, holes int64) {
 }
 
 // shapeRebuilt records the stream and holes of volumes whose usage
-// records were rebuilt from the metadata (usageDB.rebuildTx), from their
+// records were rebuilt from the metadata (usageDB.rebuildChunks), from their
 // local cores as recordShape does (each core is opened for its head and
 // closed again), each in the commit that drops it from the volumes to
 // reshape (those left by a crash are reshaped at the next open). A
 // volume without local cores (recovered without its data) keeps the
 // stream its blobs cover, and the holes of its short stripes count as
-// dead: compaction may then move its blobs early, never lose them.
+// dead (compaction may then move its blobs early, never lose them),
+// until its hosters give its shape: with a Remote it stays listed for
+// the compaction passes to ask them (shapeFromHosters).
 func (b *Blobs) shapeRebuilt(vols []string) {
 	for _, hexID := range vols {
 		var short *hypercore.Head
@@ -1031,6 +1036,10 @@ func (b *Blobs) shapeRebuilt(vols []string) {
 		var stream, holes int64
 		if short != nil {
 			stream, holes = shapeOf(b.cfg.Layout, short.Length, short.ByteLength)
+		} else if b.cfg.Remote != nil {
+			// No local cores (recovered without its data): left listed,
+			// the compaction passes ask its hosters (shapeFromHosters).
+			continue
 		}
 		// A failure leaves the volume listed: the next open tries again.
 		if err := b.usage.reshaped(hexID, short != nil, stream, holes); err != nil {

@@ -70,12 +70,13 @@ var (
 	// stripes (uint64be).
 	bucketHoles = []byte("holes")
 	// bucketReshape: volume hex -> nothing: a volume whose records were
-	// rebuilt from the metadata (rebuildTx, in the same transaction) and
+	// rebuilt from the metadata (rebuildChunks, in the same transaction) and
 	// whose stream and holes are still to be read from its local cores
 	// (Blobs.shapeRebuilt, which drops the key with the shape's record).
 	// Every open reshapes the volumes still listed, so a crash between
-	// the rebuild and the shapes is repaired by the next start. Only in
-	// the metadata database.
+	// the rebuild and the shapes is repaired by the next start. It also
+	// holds rebuildCursor while the rebuild is not finished. Only in the
+	// metadata database.
 	bucketReshape = []byte("reshape")
 )
 
@@ -99,7 +100,27 @@ type usageDB struct {
 	// rebuilt lists the volumes whose records init rebuilt from the
 	// metadata (their shapes are then read from their local cores).
 	rebuilt []string
+	// chunk is how many blobs one transaction of the rebuild records,
+	// and how many deleted-blob keys of an earlier layout one
+	// transaction moves (default usageChunk).
+	chunk int
+	// chunked, when set (tests), is called after each transaction of a
+	// rebuild or a migration that leaves work for the next one; an
+	// error stops there, as a crash would.
+	chunked func() error
 }
+
+// usageChunk is how many blobs one transaction of the usage rebuild
+// records, and how many deleted-blob keys of an earlier layout one
+// transaction moves: bbolt keeps a transaction's pages in memory until
+// it commits, so millions of blobs are never one transaction.
+const usageChunk = 10000
+
+// rebuildCursor, a key in bucketReshape (not a volume id: not hex), is
+// there while the rebuild of the usage records from the metadata is not
+// finished: its value is "c" and the id of the last blob recorded (none
+// yet: "c" alone).
+var rebuildCursor = []byte("rebuild-cursor")
 
 // UsageJournal is a Journal whose database can hold the usage records
 // beside the metadata (local.Meta): Update, Batch (a group commit; fn
@@ -127,8 +148,14 @@ var (
 // a UsageJournal (a file left at path by an earlier version is copied in
 // first, then renamed to path+".migrated"), else in the file at path.
 func openUsage(path string, journal Journal) (*usageDB, error) {
+	return openUsageChunked(path, journal, usageChunk, nil)
+}
+
+// openUsageChunked is openUsage with chunk blobs or keys per transaction
+// of a rebuild or a migration, and chunked called between them (tests).
+func openUsageChunked(path string, journal Journal, chunk int, chunked func() error) (*usageDB, error) {
 	if m, ok := journal.(UsageJournal); ok {
-		u := &usageDB{meta: m}
+		u := &usageDB{meta: m, chunk: chunk, chunked: chunked}
 		if err := u.init(path); err != nil {
 			return nil, fmt.Errorf("network: usage records: %w", err)
 		}
@@ -144,19 +171,17 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 				return err
 			}
 		}
-		if old := tx.Bucket(bucketGoneV1); old != nil {
-			if err := migrateGone(old, tx.Bucket(bucketDeleted), tx.Bucket(bucketState)); err != nil {
-				return err
-			}
-			return tx.DeleteBucket(bucketGoneV1)
-		}
 		return nil
 	})
+	u := &usageDB{file: db, group: boltgroup.New(db), chunk: chunk, chunked: chunked}
+	if err == nil {
+		err = u.migrateGoneChunks()
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("network: usage db: %w", err)
 	}
-	return &usageDB{file: db, group: boltgroup.New(db)}, nil
+	return u, nil
 }
 
 // init creates the usage buckets in the metadata database and migrates
@@ -171,8 +196,11 @@ func openUsage(path string, journal Journal) (*usageDB, error) {
 //
 // A metadata database that has no usage records and no file to migrate
 // them from, but references blobs (one rebuilt from the metadata log:
-// gateway recover), gets them rebuilt from the metadata in the
-// transaction that creates the buckets (rebuildTx).
+// gateway recover), gets them rebuilt from the metadata: the transaction
+// that creates the buckets sets the rebuild's cursor, and the rebuild
+// then records the blobs a chunk per transaction (rebuildChunks).
+// Deleted-blob keys of an earlier layout are moved a chunk per
+// transaction too (migrateGoneChunks).
 func (u *usageDB) init(path string) error {
 	ctx := context.Background()
 	file := false
@@ -200,26 +228,35 @@ func (u *usageDB) init(path string) error {
 				return err
 			}
 		}
-		if old := root.Bucket(bucketGoneV1); old != nil {
-			if err := migrateGone(old, root.Bucket(bucketDeleted), root.Bucket(bucketState)); err != nil {
-				return err
-			}
-			if err := root.DeleteBucket(bucketGoneV1); err != nil {
-				return err
-			}
-		}
 		if missing && !file {
-			if err := u.rebuildTx(tx); err != nil {
-				return err
-			}
+			// Rebuilt from the metadata by the transactions that follow
+			// (rebuildChunks), from the first blob.
+			return root.Bucket(bucketReshape).Put(rebuildCursor, []byte("c"))
 		}
+		return nil
+	})
+	if err == nil {
+		err = u.migrateGoneChunks()
+	}
+	if err == nil {
+		err = u.rebuildChunks()
+	}
+	if err == nil {
 		// The volumes whose shapes are still to be recorded (this rebuild's,
 		// or those of one a crash interrupted before their shapes).
-		return root.Bucket(bucketReshape).ForEach(func(k, _ []byte) error {
-			u.rebuilt = append(u.rebuilt, string(k))
-			return nil
+		err = u.view(func(tx *bolt.Tx) error {
+			u.rebuilt = nil
+			if tx.Bucket(usageRoot) == nil {
+				return nil // not created: a usage file to migrate
+			}
+			return u.bucket(tx, bucketReshape).ForEach(func(k, _ []byte) error {
+				if !bytes.Equal(k, rebuildCursor) {
+					u.rebuilt = append(u.rebuilt, string(k))
+				}
+				return nil
+			})
 		})
-	})
+	}
 	if err != nil || !file {
 		return err
 	}
@@ -275,55 +312,165 @@ func (u *usageDB) init(path string) error {
 // "/" volume hex, in old) to deleted (volume hex "/" blob id), leaving
 // out those of retired volumes (no delete counts there any more).
 func migrateGone(old, deleted, states *bolt.Bucket) error {
-	return old.ForEach(func(k, _ []byte) error {
-		i := bytes.LastIndexByte(k, '/')
-		if i <= 0 || i == len(k)-1 {
-			return nil // not a key any version wrote
-		}
-		id, vol := k[:i], k[i+1:]
-		if string(states.Get(vol)) == stateRetired {
-			return nil
-		}
-		return deleted.Put(blobKey(string(vol), string(id)), nil)
-	})
+	return old.ForEach(func(k, _ []byte) error { return migrateGoneKey(k, deleted, states) })
 }
 
-// rebuildTx records, in tx, every blob the metadata references as live
-// in the volumes its extents name (indexed, as compaction needs), each
-// volume's stream covering at least its blobs, and lists each volume in
-// bucketReshape. The holes and the true stream of each volume are
-// recorded after (Blobs.shapeRebuilt, from the volume's local cores, at
-// this open or, after a crash, the next); blobs the metadata no longer references are
-// dead space, and a volume none of whose blobs is referenced has no
-// record. The blobs count as committed now, so compaction leaves them
-// MinAge.
-func (u *usageDB) rebuildTx(tx *bolt.Tx) error {
-	vols := map[string]bool{}
-	err := local.ReferencedBlobs(tx, func(ref store.BlobRef) error {
-		if ref.Inline {
+func migrateGoneKey(k []byte, deleted, states *bolt.Bucket) error {
+	i := bytes.LastIndexByte(k, '/')
+	if i <= 0 || i == len(k)-1 {
+		return nil // not a key any version wrote
+	}
+	id, vol := k[:i], k[i+1:]
+	if string(states.Get(vol)) == stateRetired {
+		return nil
+	}
+	return deleted.Put(blobKey(string(vol), string(id)), nil)
+}
+
+// migrateGoneChunks moves the deleted-blob keys of an earlier version
+// (bucketGoneV1, in the records' own database) to the current layout, at
+// most u.chunk keys per transaction, each key deleted from the old
+// bucket in the transaction that moves it (so the keys left are the
+// durable cursor: a crash between two transactions moves the rest at the
+// next open), and the old bucket deleted by the last one.
+func (u *usageDB) migrateGoneChunks() error {
+	for {
+		more := false
+		err := u.update(func(tx *bolt.Tx) error {
+			more = false
+			var parent interface {
+				Bucket([]byte) *bolt.Bucket
+				DeleteBucket([]byte) error
+			} = tx
+			if u.meta != nil {
+				root := tx.Bucket(usageRoot)
+				if root == nil {
+					return nil
+				}
+				parent = root
+			}
+			old := parent.Bucket(bucketGoneV1)
+			if old == nil {
+				return nil
+			}
+			var keys [][]byte
+			c := old.Cursor()
+			for k, _ := c.First(); k != nil && len(keys) < max(u.chunk, 1); k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			deleted, states := u.bucket(tx, bucketDeleted), u.bucket(tx, bucketState)
+			for _, k := range keys {
+				if err := migrateGoneKey(k, deleted, states); err != nil {
+					return err
+				}
+				if err := old.Delete(k); err != nil {
+					return err
+				}
+			}
+			if k, _ := old.Cursor().First(); k != nil {
+				more = true
+				return nil
+			}
+			return parent.DeleteBucket(bucketGoneV1)
+		})
+		if err != nil {
+			return fmt.Errorf("move the deleted-blob keys of an earlier version: %w", err)
+		}
+		if !more {
 			return nil
 		}
-		for _, e := range ref.Extents {
-			if e.Volume == "" || e.Length <= 0 {
-				continue
-			}
-			if err := u.committedTx(tx, e.Volume, ref.ID, e.Offset, e.Length, e.Offset+e.Length, 0); err != nil {
+		if u.chunked != nil {
+			if err := u.chunked(); err != nil {
 				return err
 			}
-			vols[e.Volume] = true
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("rebuild from the metadata: %w", err)
-	}
-	reshape := u.bucket(tx, bucketReshape)
-	for v := range vols {
-		if err := reshape.Put([]byte(v), nil); err != nil {
-			return err
 		}
 	}
-	return nil
+}
+
+// rebuildChunks rebuilds the usage records from the metadata while
+// bucketReshape holds rebuildCursor, u.chunk blobs per transaction: each
+// records the next blobs the metadata references (ids after the
+// cursor's) as live in the volumes their extents name and indexed (as
+// compaction needs), each volume's stream covering at least its blobs,
+// lists those volumes in bucketReshape and moves the cursor past them;
+// the last one drops the cursor. A crash between two transactions
+// resumes after the last blob recorded at the next open, which runs
+// before the store takes any write: the records equal those one
+// transaction over every blob would make, provided nothing but this
+// store changes the metadata's blob references in between (the gateway
+// does not serve before its store is open).
+//
+// The holes and the true stream of each volume are recorded after
+// (Blobs.shapeRebuilt, from the volume's local cores, at this open or,
+// after a crash, the next); blobs the metadata no longer references are
+// dead space, and a volume none of whose blobs is referenced has no
+// record (its order is given up by the sweep of orphans the last
+// transaction asks for: orphans.go). The blobs count as committed now,
+// so compaction leaves them MinAge.
+func (u *usageDB) rebuildChunks() error {
+	for {
+		more := false
+		err := u.update(func(tx *bolt.Tx) error {
+			more = false
+			if tx.Bucket(usageRoot) == nil {
+				return nil // not created: a usage file to migrate
+			}
+			rs := u.bucket(tx, bucketReshape)
+			cur := rs.Get(rebuildCursor)
+			if len(cur) == 0 {
+				return nil
+			}
+			last, left, err := local.ReferencedBlobsAfter(tx, string(cur[1:]), max(u.chunk, 1), func(ref store.BlobRef) error {
+				if ref.Inline {
+					return nil
+				}
+				for _, e := range ref.Extents {
+					if e.Volume == "" || e.Length <= 0 {
+						continue
+					}
+					if err := u.committedTx(tx, e.Volume, ref.ID, e.Offset, e.Length, e.Offset+e.Length, 0); err != nil {
+						return err
+					}
+					if err := rs.Put([]byte(e.Volume), nil); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if left {
+				more = true
+				return rs.Put(rebuildCursor, append([]byte("c"), last...))
+			}
+			if err := rs.Delete(rebuildCursor); err != nil {
+				return err
+			}
+			if k, _ := rs.Cursor().First(); k == nil {
+				// A new gateway (or one whose metadata references nothing):
+				// no sweep, so that a data directory started afresh with the
+				// master secret of an earlier one never gives up the volumes
+				// a recovery could still read.
+				return nil
+			}
+			// Volumes no referenced blob names got no record: their orders
+			// are found on chain and given up by the compaction passes
+			// (orphans.go).
+			return tx.Bucket(usageRoot).Put(usageSweep, []byte{1})
+		})
+		if err != nil {
+			return fmt.Errorf("rebuild from the metadata: %w", err)
+		}
+		if !more {
+			return nil
+		}
+		if u.chunked != nil {
+			if err := u.chunked(); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // reshaped records the shape of a rebuilt volume (shape, when known: its
@@ -631,6 +778,12 @@ func (u *usageDB) retired(vol string) error {
 	return u.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDeleted, bucketBlobs} {
 			if err := deleteRange(u.bucket(tx, name), []byte(vol+"/")); err != nil {
+				return err
+			}
+		}
+		if rs := u.bucket(tx, bucketReshape); rs != nil {
+			// No shape to ask its hosters for any more.
+			if err := rs.Delete([]byte(vol)); err != nil {
 				return err
 			}
 		}

@@ -580,22 +580,63 @@ func (s *Shipper) Retire(ctx context.Context, v network.VolumeRef) error {
 		s.cfg.Log.Info("retire: the volume has no order", "volume", hexID)
 		return nil
 	}
-	res, err := s.cfg.Chain.SendAndWait(ctx, &storagetypes.MsgCancelOrder{Owner: s.cfg.Chain.Address(), OrderId: id})
-	switch {
-	case err == nil:
-		s.cfg.Log.Info("retire: cancelled the order of a compacted volume", "volume", hexID, "order", id, "tx", res.Hash)
-	case isEnded(err):
-		s.cfg.Log.Info("retire: the order of a compacted volume had ended", "volume", hexID, "order", id)
-	default:
-		return fmt.Errorf("onchain: cancel order %d of volume %s: %w", id, hexID, err)
+	if err := s.giveUp(ctx, id, hexID); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	delete(s.orders, hexID)
 	s.mu.Unlock()
+	return nil
+}
+
+// giveUp cancels order id (of volume vol, hex, when known) and stops
+// renewing it; an order that has ended already is not an error.
+func (s *Shipper) giveUp(ctx context.Context, id uint64, vol string) error {
+	res, err := s.cfg.Chain.SendAndWait(ctx, &storagetypes.MsgCancelOrder{Owner: s.cfg.Chain.Address(), OrderId: id})
+	switch {
+	case err == nil:
+		s.cfg.Log.Info("retire: cancelled an order given up", "volume", vol, "order", id, "tx", res.Hash)
+	case isEnded(err):
+		s.cfg.Log.Info("retire: the order given up had ended", "volume", vol, "order", id)
+	default:
+		return fmt.Errorf("onchain: cancel order %d of volume %s: %w", id, vol, err)
+	}
 	if s.cfg.Renewer != nil {
 		return s.cfg.Renewer.Forget(id)
 	}
 	return nil
+}
+
+var _ network.OrderBook = (*Shipper)(nil)
+
+// OwnedOrders implements network.OrderBook: the chain account's orders
+// that have not ended, by id, with their first core key.
+func (s *Shipper) OwnedOrders(ctx context.Context) (map[uint64][32]byte, error) {
+	out := map[uint64][32]byte{}
+	var next []byte
+	for {
+		res, err := s.cfg.Chain.Storage().OrdersByOwner(ctx, &storagetypes.QueryOrdersByOwnerRequest{Owner: s.cfg.Chain.Address(),
+			Pagination: &query.PageRequest{Key: next, Limit: 100}})
+		if err != nil {
+			return nil, fmt.Errorf("onchain: orders of %s: %w", s.cfg.Chain.Address(), err)
+		}
+		for _, o := range res.Orders {
+			if o.IsEnded() || len(o.Cores) == 0 || len(o.Cores[0].Key) != 32 {
+				continue
+			}
+			out[o.Id] = [32]byte(o.Cores[0].Key)
+		}
+		if res.Pagination == nil || len(res.Pagination.NextKey) == 0 {
+			return out, nil
+		}
+		next = res.Pagination.NextKey
+	}
+}
+
+// CancelOrder implements network.OrderBook: order id is cancelled (the
+// unspent escrow is refunded) and no longer renewed.
+func (s *Shipper) CancelOrder(ctx context.Context, id uint64) error {
+	return s.giveUp(ctx, id, "")
 }
 
 // placedOrderID reads the order id from the tx's message response, or

@@ -175,7 +175,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // an order of a volume that is given up is not renewed and no longer
 // tracked; a new renewer on the same file (a restarted gateway) knows the
 // orders without being told and renews them again; Retire cancels an
-// order (the escrow comes back) and forgets it.
+// order (the escrow comes back) and forgets it; OwnedOrders lists the
+// account's live orders with their first core keys, and CancelOrder
+// cancels one by id and forgets it.
 func TestRenewalOnChain(t *testing.T) {
 	c := startChain(t)
 	ctx := context.Background()
@@ -309,6 +311,37 @@ func TestRenewalOnChain(t *testing.T) {
 	// Retiring again (a crash after the cancel) is not an error.
 	if err := s.Retire(ctx, ref); err != nil {
 		t.Fatalf("second retire: %v", err)
+	}
+
+	// The account's live orders, by their first core key (the sweep of
+	// orphan orders); one given up by id is cancelled and forgotten.
+	owned, err := s.OwnedOrders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := owned[ids[0]]; ok {
+		t.Fatalf("the cancelled order %d is listed as live", ids[0])
+	}
+	for i, id := range ids[1:] {
+		want, err := network.NewVolumeRef(master, vols[i+1].ID, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k, ok := owned[id]; !ok || k != want.Keys[0] {
+			t.Fatalf("order %d listed %v with key %x, want volume %s's first core %x", id, ok, k, vols[i+1].Hex, want.Keys[0])
+		}
+	}
+	if err := s.CancelOrder(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if o := orderOf(t, alice, ids[1]); o.Status != storagetypes.ORDER_STATUS_CANCELLED {
+		t.Fatalf("the order given up by id is %s", o.Status)
+	}
+	if tr, _ := r2.Tracked(); tr[ids[1]] != 0 || len(tr) != 1 {
+		t.Fatalf("tracked after CancelOrder: %v, want only order %d", tr, ids[2])
+	}
+	if err := s.CancelOrder(ctx, ids[1]); err != nil {
+		t.Fatalf("second CancelOrder: %v", err)
 	}
 
 	// A gateway that lost its local files (no order file, nothing
