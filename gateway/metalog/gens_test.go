@@ -11,6 +11,7 @@ import (
 	"github.com/datdot/datdot/gateway/secret"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/volume"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
 
@@ -196,5 +197,52 @@ func TestRotationCountsWrittenBytes(t *testing.T) {
 	}
 	if st := g.w.Status(); st.Gen != gen+1 {
 		t.Fatalf("generation %d after rotation, want %d", st.Gen, gen+1)
+	}
+}
+
+// TestLayoutChangeStartsGeneration: a gateway restarted with another
+// erasure layout does not continue the log's generation with it (its
+// cores and its order have the old one): a new generation of the new
+// layout starts with a snapshot, the old one is cancelled once it is on
+// the hosters, and recovery reads the new one.
+func TestLayoutChangeStartsGeneration(t *testing.T) {
+	h := &cancelling{hosters: newHosters(t, 6)}
+	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir(), h: h.hosters, ship: h, layout: volume.Layout{K: 4, M: 2}}
+	f.open(1 << 30)
+	populate(f, 5)
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.close()
+	f.layout = volume.Layout{K: 2, M: 1}
+	f.open(1 << 30)
+	f.put("media", "after-restart.png", "new layout")
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := f.w.Status().Gen; g != 1 {
+		t.Fatalf("generation %d after a restart with another layout, want 1", g)
+	}
+	if h.cancelled != 1 {
+		t.Fatalf("%d orders cancelled, want generation 0's", h.cancelled)
+	}
+	for _, o := range h.orders {
+		if o.ErasureK != 2 || len(o.Cores) != 3 {
+			t.Fatalf("order %d is %d-of-%d cores, want the new 2+1", o.Id, o.ErasureK, len(o.Cores))
+		}
+	}
+	want := state(t, f.meta.Meta)
+	dir := t.TempDir()
+	st, err := Recover(ctx, h.recoverConfig(f.master, dir))
+	if err != nil || st.Gen != 1 {
+		t.Fatalf("recover: generation %d, %v", st.Gen, err)
+	}
+	got, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if s := state(t, got); s != want {
+		t.Fatalf("recovered:\n%s\nwant:\n%s", s, want)
 	}
 }

@@ -126,6 +126,8 @@ type fixture struct {
 	// ShredAfter.
 	ship  network.Shipper
 	shred time.Duration
+	// layout of the log's volumes (zero: DefaultLayout).
+	layout volume.Layout
 }
 
 func newFixture(t *testing.T, h *hosters, rotate int64) *fixture {
@@ -147,7 +149,7 @@ func (f *fixture) open(rotate int64) {
 	if f.ship != nil {
 		sh = f.ship
 	}
-	f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: sh, RotateBytes: rotate, ShredAfter: f.shred})
+	f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: sh, RotateBytes: rotate, ShredAfter: f.shred, Layout: f.layout})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/datdot/datdot/gateway/secret"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/volume"
@@ -412,6 +413,11 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 			sv.close()
 			if err := os.WriteFile(filepath.Join(dir, "order"), []byte(strconv.FormatUint(o.Id, 10)+"\n"), 0o644); err != nil {
 				return st, fmt.Errorf("metalog: %w", err)
+			}
+			// The recovered gateway reads the volume with the layout
+			// it was written with, whatever its own flags.
+			if err := network.WriteLayout(dir, sv.layout); err != nil {
+				return st, err
 			}
 			st.Volumes++
 		}

@@ -182,7 +182,10 @@ func Open(cfg Config) (*Writer, error) {
 	} else if ok {
 		cur, err := w.openGen(context.Background(), g)
 		if err != nil {
+			// It is retired with the older generations below (its order
+			// is cancelled once the new snapshot is on the hosters).
 			cfg.Log.Warn("metadata log: the current generation does not reopen; a new one starts with a snapshot", "gen", g, "err", err)
+			ok = false
 		} else {
 			w.cur = cur
 			w.st.Gen, w.st.Length, w.st.Bytes = g, cur.enc.Next(), cur.stream
@@ -280,11 +283,19 @@ func (w *Writer) newVolumeStruct(g uint64) (*network.Volume, error) {
 		Layout: w.cfg.Layout, Cores: make([]*hypercore.Core, w.cfg.Layout.N())}, nil
 }
 
-// openGen reopens generation g's cores; they must all have one length.
+// openGen reopens generation g's cores; they must all have one length,
+// and the generation must have been written with the configured layout
+// (a generation of another layout, or of a version that did not record
+// it, is not continued: the writer starts a new one).
 func (w *Writer) openGen(ctx context.Context, g uint64) (*genVol, error) {
 	v, err := w.newVolumeStruct(g)
 	if err != nil {
 		return nil, err
+	}
+	if l, ok, err := network.ReadLayout(v.Dir); err != nil {
+		return nil, err
+	} else if !ok || l != w.cfg.Layout {
+		return nil, fmt.Errorf("metalog: generation %d was written with layout %+v (recorded: %v), the log's is now %+v", g, l, ok, w.cfg.Layout)
 	}
 	for j := range v.Cores {
 		st, err := hypercore.OpenFileStorage(filepath.Join(v.Dir, fmt.Sprintf("core-%03d", j)))
@@ -339,6 +350,10 @@ func (w *Writer) createGen(ctx context.Context, g uint64) (*genVol, error) {
 			closeCores(v)
 			return nil, err
 		}
+	}
+	if err := network.WriteLayout(v.Dir, v.Layout); err != nil {
+		closeCores(v)
+		return nil, err
 	}
 	gv := &genVol{gen: g, vol: v}
 	gv.enc = w.coder.NewStreamEncoder(0, gv.emit)
