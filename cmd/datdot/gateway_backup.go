@@ -328,6 +328,7 @@ func runGatewayRecover(ctx context.Context, args []string) error {
 	fs.String("chain.keyring-backend", "test", "keyring backend")
 	fs.String("chain.key", "gateway", "name of the chain account's key in the keyring")
 	fs.String("owner", "", "account that placed the orders (default: the account derived from the master secret)")
+	fs.Uint64("max-gen", metalog.DefaultMaxGen, "generations of the metadata log looked for: 0 to this (and on while the last few thousand held one)")
 	fs.Bool("fetch-data", false, "also copy k cores of every data volume from the hosters into DATA/network (a full local copy); without it the gateway reads object data from the hosters on demand")
 	fs.String("log-level", "info", "debug, info, warn or error")
 	v, err := backupFlags(fs, args)
@@ -359,7 +360,7 @@ func runGatewayRecover(ctx context.Context, args []string) error {
 	}
 	defer chain.Close()
 	st, err := metalog.Recover(ctx, metalog.RecoverConfig{Master: master, Chain: chain, Owner: v.GetString("owner"),
-		DataDir: data, FetchData: v.GetBool("fetch-data"), Log: log})
+		DataDir: data, FetchData: v.GetBool("fetch-data"), MaxGen: v.GetUint64("max-gen"), Log: log})
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,9 @@ func (h *hosters) Ship(ctx context.Context, v *network.Volume, length uint64) er
 }
 
 func (h *hosters) recoverConfig(master []byte, dir string) RecoverConfig {
-	return RecoverConfig{Master: master, DataDir: dir, Owner: "test",
+	// One chunk of generation numbers: the tests' generations are low
+	// (TestRecoverFindsHighGeneration looks further).
+	return RecoverConfig{Master: master, DataDir: dir, Owner: "test", MaxGen: genChunk,
 		Orders: func(context.Context) (map[[32]byte]storagetypes.Order, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -124,6 +126,8 @@ type fixture struct {
 	// ShredAfter.
 	ship  network.Shipper
 	shred time.Duration
+	// layout of the log's volumes (zero: DefaultLayout).
+	layout volume.Layout
 }
 
 func newFixture(t *testing.T, h *hosters, rotate int64) *fixture {
@@ -145,7 +149,7 @@ func (f *fixture) open(rotate int64) {
 	if f.ship != nil {
 		sh = f.ship
 	}
-	f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: sh, RotateBytes: rotate, ShredAfter: f.shred})
+	f.w, err = Open(Config{Dir: filepath.Join(f.dir, "metalog"), Master: f.master, Meta: f.meta, Shipper: sh, RotateBytes: rotate, ShredAfter: f.shred, Layout: f.layout})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -352,12 +356,22 @@ func forger(next http.Handler) http.Handler {
 	})
 }
 
-// TestRotationAndRestart: a generation past RotateBytes starts the next
-// with a snapshot; marks made before a crash (no sync) are shipped after
-// the restart; recovery reads the newest generation.
+// TestRotationAndRestart: a generation whose writes grew past RotateBytes
+// and its snapshot starts the next with a snapshot; marks made before a
+// crash (no sync) are shipped after the restart; recovery reads the
+// newest generation.
 func TestRotationAndRestart(t *testing.T) {
 	h := newHosters(t, 3)
-	f := newFixture(t, h, 1) // every sync rotates
+	f := newFixture(t, h, 1)              // a sync that writes more than the snapshot rotates
+	if err := f.w.Sync(ctx); err != nil { // nothing to log: no generation
+		t.Fatal(err)
+	}
+	if err := f.meta.CreateBucket(ctx, store.Bucket{Name: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.w.Sync(ctx); err != nil { // generation 0: the bucket's snapshot
+		t.Fatal(err)
+	}
 	populate(f, 5)
 	if err := f.w.Sync(ctx); err != nil {
 		t.Fatal(err)

@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/datdot/datdot/gateway/secret"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hypercore"
 	"github.com/datdot/datdot/volume"
@@ -45,6 +48,10 @@ type RecoverConfig struct {
 	// there, the data volumes' cores (with FetchData) under
 	// DataDir/network/volumes, the log's state under DataDir/metalog.
 	DataDir string
+	// MaxGen bounds the scan for the log's generations (default
+	// DefaultMaxGen): generations 0 to MaxGen-1 are looked for, and
+	// further while the last scanned chunk found one.
+	MaxGen uint64
 	// FetchData copies every data volume's cores that the metadata
 	// references from the hosters (k cores each, data cores first), so
 	// that the recovered gateway reads every object locally.
@@ -129,6 +136,71 @@ func endpoints(ctx context.Context, c Chain, id uint64, n int) ([][]string, erro
 	return eps, nil
 }
 
+// DefaultMaxGen is how many generation numbers recovery looks at by
+// default: 2^18, thirty years of hourly rotations (--shred-after 1h).
+// Deriving one generation's first core key takes about 30 µs of CPU
+// (BenchmarkGenKey), so the scan costs about 8 CPU-seconds, spread over
+// every core.
+const DefaultMaxGen = 1 << 18
+
+// genChunk is how many generation numbers the scan derives between two
+// looks at what it found.
+const genChunk = 4096
+
+// findGens returns, in ascending order, the generations of the log
+// whose first core is the first core of one of orders. Older generations'
+// orders are cancelled and, some time after, pruned from the chain, while
+// numbers keep rising (one per rotation): the newest generation may be
+// the only one left, at any number. So every number below maxGen is
+// derived (in parallel), and the scan goes on past maxGen for as long as
+// its last chunk found a generation.
+func findGens(ctx context.Context, master []byte, orders map[[32]byte]storagetypes.Order, maxGen uint64) ([]uint64, error) {
+	if maxGen == 0 {
+		maxGen = DefaultMaxGen
+	}
+	if len(orders) == 0 {
+		return nil, nil
+	}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	var gens []uint64
+	for lo := uint64(0); ; lo += genChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		found := make([][]uint64, workers)
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for g := lo + uint64(w); g < lo+genChunk; g += uint64(workers) {
+					k, err := coreKey(master, secret.MetalogVolumeID(master, g), 0)
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					if _, ok := orders[k]; ok {
+						found[w] = append(found[w], g)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		n := len(gens)
+		for _, f := range found {
+			gens = append(gens, f...)
+		}
+		slices.Sort(gens[n:])
+		if lo+genChunk >= maxGen && len(gens) == n {
+			return gens, nil
+		}
+	}
+}
+
 func coreKey(master, volID []byte, j int) ([32]byte, error) {
 	priv, err := volume.CoreKey(master, volID, j)
 	if err != nil {
@@ -185,20 +257,16 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 	if err != nil {
 		return st, err
 	}
-	// Generations are numbered from 0 and each one that reached the
-	// network has an order; numbers may be skipped after a crash.
-	var gens []uint64
-	for g := uint64(0); g < uint64(len(orders))+64; g++ {
-		k, err := coreKey(cfg.Master, secret.MetalogVolumeID(cfg.Master, g), 0)
-		if err != nil {
-			return st, err
-		}
-		if _, ok := orders[k]; ok {
-			gens = append(gens, g)
-		}
+	gens, err := findGens(ctx, cfg.Master, orders, cfg.MaxGen)
+	if err != nil {
+		return st, err
 	}
 	if len(gens) == 0 {
-		return st, fmt.Errorf("%w (owner %s has %d orders)", ErrNoLog, cfg.Owner, len(orders))
+		hint := ""
+		if cfg.Owner == own {
+			hint = "; if the gateway paid its orders with another --chain.key, recover with --owner set to that account"
+		}
+		return st, fmt.Errorf("%w (owner %s has %d orders%s)", ErrNoLog, cfg.Owner, len(orders), hint)
 	}
 	work := filepath.Join(cfg.DataDir, ".recover")
 	defer os.RemoveAll(work)
@@ -345,6 +413,11 @@ func Recover(ctx context.Context, cfg RecoverConfig) (RecoverStats, error) {
 			sv.close()
 			if err := os.WriteFile(filepath.Join(dir, "order"), []byte(strconv.FormatUint(o.Id, 10)+"\n"), 0o644); err != nil {
 				return st, fmt.Errorf("metalog: %w", err)
+			}
+			// The recovered gateway reads the volume with the layout
+			// it was written with, whatever its own flags.
+			if err := network.WriteLayout(dir, sv.layout); err != nil {
+				return st, err
 			}
 			st.Volumes++
 		}

@@ -40,8 +40,13 @@ type Config struct {
 	// on the network at most about Interval after it is acknowledged
 	// (plus the time to push to hosters): that is the recovery point.
 	Interval time.Duration
-	// RotateBytes: a generation whose stream grew past this starts the
-	// next generation with a new snapshot (default 256 MiB).
+	// RotateBytes: once the syncs of a generation wrote more than this
+	// many bytes after its snapshot (frames as stored on the cores, not
+	// the holes of short stripes), and more than the snapshot itself, the
+	// next sync that writes starts the next generation with a new
+	// snapshot (default 256 MiB). A generation is thus at most about
+	// twice its snapshot, or its snapshot and RotateBytes, and a sync that
+	// writes nothing never rotates.
 	RotateBytes int64
 	// BatchBytes bounds the state taken from the journal at once
 	// (default 8 MiB).
@@ -109,7 +114,24 @@ type genVol struct {
 	// generation reopened after a restart: it became current only with
 	// its snapshot complete, and is on the hosters after the first ship).
 	snapLen uint64
+	// snapBytes is the bytes the cores stored at the snapshot's end
+	// (stored; kept in the generation's snap-bytes file).
+	snapBytes int64
 }
+
+// stored is the stream bytes gv's data cores hold: the frames written,
+// each flush's last stripe rounded up to k × 64 bytes (short stripes,
+// docs/volume-format.md), without the holes of short stripes.
+func (gv *genVol) stored() int64 {
+	var n int64
+	for _, c := range gv.vol.Cores[:gv.vol.Layout.K] {
+		n += int64(c.Info().ByteLength)
+	}
+	return n
+}
+
+// snapBytesFile keeps a generation's snapBytes across restarts.
+func snapBytesFile(dir string) string { return filepath.Join(dir, "snap-bytes") }
 
 // DefaultLayout of the log's volumes when none is given.
 var DefaultLayout = volume.Layout{K: 2, M: 1}
@@ -160,7 +182,10 @@ func Open(cfg Config) (*Writer, error) {
 	} else if ok {
 		cur, err := w.openGen(context.Background(), g)
 		if err != nil {
+			// It is retired with the older generations below (its order
+			// is cancelled once the new snapshot is on the hosters).
 			cfg.Log.Warn("metadata log: the current generation does not reopen; a new one starts with a snapshot", "gen", g, "err", err)
+			ok = false
 		} else {
 			w.cur = cur
 			w.st.Gen, w.st.Length, w.st.Bytes = g, cur.enc.Next(), cur.stream
@@ -258,11 +283,19 @@ func (w *Writer) newVolumeStruct(g uint64) (*network.Volume, error) {
 		Layout: w.cfg.Layout, Cores: make([]*hypercore.Core, w.cfg.Layout.N())}, nil
 }
 
-// openGen reopens generation g's cores; they must all have one length.
+// openGen reopens generation g's cores; they must all have one length,
+// and the generation must have been written with the configured layout
+// (a generation of another layout, or of a version that did not record
+// it, is not continued: the writer starts a new one).
 func (w *Writer) openGen(ctx context.Context, g uint64) (*genVol, error) {
 	v, err := w.newVolumeStruct(g)
 	if err != nil {
 		return nil, err
+	}
+	if l, ok, err := network.ReadLayout(v.Dir); err != nil {
+		return nil, err
+	} else if !ok || l != w.cfg.Layout {
+		return nil, fmt.Errorf("metalog: generation %d was written with layout %+v (recorded: %v), the log's is now %+v", g, l, ok, w.cfg.Layout)
 	}
 	for j := range v.Cores {
 		st, err := hypercore.OpenFileStorage(filepath.Join(v.Dir, fmt.Sprintf("core-%03d", j)))
@@ -284,6 +317,11 @@ func (w *Writer) openGen(ctx context.Context, g uint64) (*genVol, error) {
 	length := v.Cores[0].Length()
 	gv.enc = w.coder.NewStreamEncoder(length, gv.emit)
 	gv.stream = int64(length) * w.cfg.Layout.StripeSize()
+	// A generation of an older version has no snap-bytes: 0 counts all
+	// it holds as written since its snapshot.
+	if sb, ok, err := readUint(snapBytesFile(v.Dir)); err == nil && ok {
+		gv.snapBytes = int64(sb)
+	}
 	return gv, nil
 }
 
@@ -312,6 +350,10 @@ func (w *Writer) createGen(ctx context.Context, g uint64) (*genVol, error) {
 			closeCores(v)
 			return nil, err
 		}
+	}
+	if err := network.WriteLayout(v.Dir, v.Layout); err != nil {
+		closeCores(v)
+		return nil, err
 	}
 	gv := &genVol{gen: g, vol: v}
 	gv.enc = w.coder.NewStreamEncoder(0, gv.emit)
@@ -411,11 +453,6 @@ func (w *Writer) startGen(ctx context.Context) error {
 	} else if ok {
 		g = h + 1
 	}
-	// Never reuse a generation number: its keys may already sign data
-	// on hosters.
-	if err := durable.WriteFile(filepath.Join(w.cfg.Dir, "highest"), uintLine(g)); err != nil {
-		return err
-	}
 	gv, err := w.createGen(ctx, g)
 	if err != nil {
 		return err
@@ -456,6 +493,24 @@ func (w *Writer) startGen(ctx context.Context) error {
 		return fmt.Errorf("metalog: snapshot into generation %d: %w", g, err)
 	}
 	gv.snapLen = gv.enc.Next()
+	gv.snapBytes = gv.stored()
+	if err := durable.WriteFile(snapBytesFile(gv.vol.Dir), uintLine(uint64(gv.snapBytes))); err != nil {
+		closeCores(gv.vol)
+		return err
+	}
+	// Never reuse a generation number once its keys may sign data on
+	// hosters: only the current generation is shipped, so the number is
+	// recorded as used just before the generation becomes current. An
+	// attempt that failed before (a local error) shipped nothing, and the
+	// next one takes the same number: numbers do not run ahead of the
+	// generations made, and recovery's scan (findGens) finds the newest.
+	if err := durable.WriteFile(filepath.Join(w.cfg.Dir, "highest"), uintLine(g)); err != nil {
+		closeCores(gv.vol)
+		return err
+	}
+	if g >= DefaultMaxGen {
+		w.cfg.Log.Warn("metadata log: generation number past recovery's default scan; recover with --max-gen above it", "gen", g, "default", uint64(DefaultMaxGen))
+	}
 	// The snapshot is complete here: the generation becomes current and
 	// is shipped now or, if the hosters cannot be reached, by the next
 	// syncs. Until its end frame is on the hosters, recovery reads the
@@ -560,6 +615,7 @@ func (w *Writer) sync(ctx context.Context) error {
 	// shipped: the sequence of the last batch, which took every mark
 	// left in the journal (the loop ends on a batch that is not full).
 	var shipped uint64
+	wrote := false
 	for {
 		jb, err := w.cfg.Meta.take(ctx, journalBatch, w.cfg.BatchBytes)
 		if err != nil {
@@ -587,6 +643,7 @@ func (w *Writer) sync(ctx context.Context) error {
 				return err
 			}
 		}
+		wrote = true
 		if err := w.flush(ctx, gv); err != nil {
 			return err
 		}
@@ -600,7 +657,11 @@ func (w *Writer) sync(ctx context.Context) error {
 	// Every change marked up to the last batch's sequence is now shipped
 	// (in this batch, an earlier one, or cleared by an earlier sync).
 	w.cfg.Meta.setShipped(shipped)
-	if gv.stream > w.cfg.RotateBytes || w.dropDue(time.Now()) {
+	// Rotation for size counts the bytes written since the snapshot, not
+	// the holes of short stripes, and only at a sync that wrote: a
+	// snapshot larger than RotateBytes must first be outgrown, or every
+	// sync would start a generation.
+	if wrote && gv.stored()-gv.snapBytes > max(w.cfg.RotateBytes, gv.snapBytes) || w.dropDue(time.Now()) {
 		return w.startGen(ctx)
 	}
 	return nil

@@ -15,7 +15,9 @@
 #     byte-identical (read from the hosters: the new gateway has no copy of
 #     the data), ACLs and CORS are the same, anonymous GETs of public media
 #     work, and the network backend's usage records are rebuilt from the
-#     recovered metadata at the new gateway's first start (each volume
+#     recovered metadata at the new gateway's first start, which runs
+#     with --erasure-k 1 --erasure-m 2 (the 2+1 volumes read with their
+#     orders' layout, a new object goes to a 1-of-3 order; each volume is
 #     shaped from its hosters at the first compaction pass), the chain
 #     account's orders are swept for volumes nothing references and the
 #     sweep ends with every object still readable; `recover
@@ -42,7 +44,7 @@ gwport="$(free_port)"
 gw="http://127.0.0.1:$gwport"
 export AWS_ACCESS_KEY_ID=AKIABACKUP AWS_SECRET_ACCESS_KEY=backup-secret AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 aws() { "$AWS" --endpoint-url "$gw" "$@"; }
-start_gateway() { # DATA [more flags]
+start_gateway() { # DATA [more flags, e.g. another --erasure-k/-m]
 	"$datdot_bin" gateway --listen "127.0.0.1:$gwport" --data "$1" --key "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
 		--backend network --erasure-k 2 --erasure-m 1 --cache-bytes 0 \
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$1/keyring" --chain.keyring-backend test --chain.key gateway \
@@ -131,8 +133,10 @@ t0="$(date +%s.%N)"
 t1="$(date +%s.%N)"
 jq -e '.buckets == 1' "$work/recover.json" >/dev/null || fail "recover stats: $(cat "$work/recover.json")"
 [ "$(cat "$work/gw2/master.key" | tr -d '\n' | wc -c)" = 64 ] || fail "recover did not keep the master secret"
-# The first start runs its maintenance (compaction) passes every 2 s.
-start_gateway "$work/gw2" --maintenance-interval 2s --compact.min-age 1s
+# The first start runs its maintenance (compaction) passes every 2 s, and
+# the new machine runs with another erasure layout (1+2): the old 2+1
+# volumes and log are read with their orders' layout, new ones take 1+2.
+start_gateway "$work/gw2" --erasure-k 1 --erasure-m 2 --maintenance-interval 2s --compact.min-age 1s
 # The network backend's usage records (not in the log) are rebuilt from
 # the recovered metadata at this first start, so compaction works there.
 grep -Eq 'usage records rebuilt from the metadata.*volumes=[1-9]' "$work/gw.log" || fail "the recovered gateway did not rebuild its usage records: $(grep -i usage "$work/gw.log" | tail -3)"
@@ -145,10 +149,17 @@ until_ok 180 "the sweep of orphan orders done" grep -q "orphan orders: sweep don
 echo "   $(grep -c 'volume shaped from its hosters' "$work/gw.log") volumes shaped from their hosters; sweep: $(grep -o 'orphan orders: sweep done.*' "$work/gw.log" | head -1)"
 check_all
 stop_gateway
-start_gateway "$work/gw2"
+start_gateway "$work/gw2" --erasure-k 1 --erasure-m 2
 check_all
 aws s3api list-object-versions --bucket mastodon | jq -S '[.Versions[]? | {Key, VersionId, IsLatest, ETag, Size}]' >"$work/versions.after"
 cmp -s "$work/versions.before" "$work/versions.after" || fail "versions differ after recovery"
+head -c 40000 /dev/urandom >"$work/after.png"
+aws s3 cp --only-show-errors "$work/after.png" s3://mastodon/cache/after-recover.png || fail "PUT on the 1+2 gateway"
+aws s3 cp --only-show-errors s3://mastodon/cache/after-recover.png "$work/after.dl" && cmp -s "$work/after.png" "$work/after.dl" || fail "the 1+2 object reads back different"
+aws s3 rm --only-show-errors s3://mastodon/cache/after-recover.png || fail "delete the 1+2 object"
+chaind q storage orders-by-owner "$account" -o json >"$work/orders.json"
+jq -e '[.orders[] | select(.erasure_k == 1 and (.cores | length) == 3)] | length >= 1' "$work/orders.json" >/dev/null || fail "no 1-of-3 order after the restart with 1+2: $(jq -c '[.orders[] | {id, erasure_k, erasure_n}]' "$work/orders.json")"
+jq -e '[.orders[] | select(.erasure_k == 2 and (.cores | length) == 3)] | length >= 1' "$work/orders.json" >/dev/null || fail "the 2+1 orders are gone"
 echo "   measured: metadata of $stored stored bytes recovered in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s (the command; $(jq -r '.took_ns / 1e9' "$work/recover.json") s inside), $(jq -r .log_bytes "$work/recover.json") bytes of the metadata log read (generation $gens, $metalog_bytes stream bytes); object data is read from the hosters on demand (--cache-bytes 0)"
 
 say "recover --fetch-data: a full local copy of the data cores (measured)"
@@ -172,7 +183,7 @@ stop_gateway
 "$datdot_bin" gateway versions --data "$work/gw2" --bucket mastodon --prefix media_attachments/files/109/000/001/ --json >"$work/hidden.json"
 [ "$(jq -s '[.[] | select(.state == "hidden")] | length' "$work/hidden.json")" = 2 ] || fail "versions: $(cat "$work/hidden.json")"
 "$datdot_bin" gateway restore --data "$work/gw2" --bucket mastodon --at "$before_delete" | tee "$work/restore.out"
-start_gateway "$work/gw2"
+start_gateway "$work/gw2" --erasure-k 1 --erasure-m 2
 check_all
 if aws s3api head-object --bucket mastodon --key cache/late.png >/dev/null 2>&1; then fail "the later object is still current"; fi
 stop_gateway

@@ -576,7 +576,7 @@ func (b *Blobs) retire(ctx context.Context, vol string) (bool, error) {
 		return false, nil
 	}
 	if rt := b.cfg.Compact.Retirer; rt != nil {
-		ref, err := b.ref(vol)
+		ref, err := b.ref(ctx, vol)
 		if err != nil {
 			return false, err
 		}
@@ -591,7 +591,7 @@ func (b *Blobs) retire(ctx context.Context, vol string) (bool, error) {
 	if v != nil {
 		v.close()
 	}
-	ref, err := b.ref(vol)
+	ref, err := b.ref(ctx, vol)
 	if err == nil && ref.Dir != "" {
 		if err := os.RemoveAll(ref.Dir); err != nil {
 			b.cfg.Log.Warn("compaction: remove the local copy of a retired volume", "volume", vol, "err", err)

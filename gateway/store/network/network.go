@@ -520,6 +520,13 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	if _, err := os.Stat(sealedFile(v)); err == nil {
 		return nil
 	}
+	if l, ok, err := ReadLayout(v.Dir); err != nil || !ok || l != b.cfg.Layout {
+		// Written with another layout (the flags changed), or by an
+		// older version that did not record it: new blobs go to a new
+		// volume of the current layout; this one is settled as it is.
+		b.seal(v)
+		return fmt.Errorf("network: volume %s was written with layout %+v (recorded: %v, %v), new volumes are %+v: sealed", hexID, l, ok, err, b.cfg.Layout)
+	}
 	if st := b.volState(hexID); st != "" {
 		// Compaction worked on it (a crash, or a reopen of a volume it
 		// marked): its blobs are being moved out, none go in.
@@ -720,6 +727,12 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 		}
 		v.stores[j] = st
 	}
+	// Before any block can reach a hoster: readers and a later start with
+	// other flags take the volume's layout from here.
+	if err := WriteLayout(v.Dir, v.Layout); err != nil {
+		v.close()
+		return nil, err
+	}
 	v.enc = b.coder.NewStreamEncoder(0, v.emit)
 	v.enc.SetAlloc(b.getBlock)
 	v.enc.SetFree(b.putBlock)
@@ -742,6 +755,10 @@ func (v *Volume) close() {
 // volumeFor returns an opened volume for reading; cores that are missing
 // or do not open are nil.
 func (b *Blobs) volumeFor(ctx context.Context, hexID string) (*Volume, error) {
+	l, err := b.volumeLayout(ctx, hexID)
+	if err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if v := b.vols[hexID]; v != nil {
@@ -751,7 +768,7 @@ func (b *Blobs) volumeFor(ctx context.Context, hexID string) (*Volume, error) {
 	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
 		return nil, fmt.Errorf("network: bad volume id %q", hexID)
 	}
-	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, l.N()), Layout: l}
 	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
 	opened := 0
 	for j := range v.Cores {
@@ -1013,7 +1030,8 @@ func shapeOf(l volume.Layout, length, byteLength uint64) (stream, holes int64) {
 func (b *Blobs) shapeRebuilt(vols []string) {
 	for _, hexID := range vols {
 		var short *hypercore.Head
-		for j := range b.cfg.Layout.N() {
+		l := b.localLayout(hexID)
+		for j := range l.N() {
 			dir := b.coreDir(hexID, j)
 			if _, err := os.Stat(filepath.Join(dir, "header")); err != nil {
 				continue
@@ -1035,7 +1053,7 @@ func (b *Blobs) shapeRebuilt(vols []string) {
 		}
 		var stream, holes int64
 		if short != nil {
-			stream, holes = shapeOf(b.cfg.Layout, short.Length, short.ByteLength)
+			stream, holes = shapeOf(l, short.Length, short.ByteLength)
 		} else if b.cfg.Remote != nil {
 			// No local cores (recovered without its data): left listed,
 			// the compaction passes ask its hosters (shapeFromHosters).
@@ -1847,9 +1865,14 @@ func (b *Blobs) Open(ctx context.Context, ref store.BlobRef, offset, length int6
 		}
 		lo, hi := max(offset, at), min(offset+length, at+e.Length)
 		if lo < hi {
-			p := piece{vol: e.Volume, off: e.Offset + lo - at, n: hi - lo, shortBlock: e.Block}
+			vr, err := b.ref(ctx, e.Volume)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			p := piece{vol: e.Volume, layout: vr.Layout, off: e.Offset + lo - at, n: hi - lo, shortBlock: e.Block}
 			if e.Block != 0 {
-				p.short = uint64((e.Offset + e.Length - 1) / b.cfg.Layout.StripeSize())
+				p.short = uint64((e.Offset + e.Length - 1) / p.layout.StripeSize())
 			}
 			r.pieces = append(r.pieces, p)
 		}
@@ -1911,8 +1934,10 @@ func (b *Blobs) reading(vol string) bool {
 
 type piece struct {
 	vol string
-	off int64
-	n   int64
+	// layout is the volume's, as it was written (Blobs.ref).
+	layout volume.Layout
+	off    int64
+	n      int64
 	// shortBlock, when not 0, is the block size of stripe short, the last
 	// stripe of the piece's extent (every other stripe is full size).
 	short      uint64
@@ -1974,7 +1999,7 @@ func (r *reader) fill() error {
 		return io.EOF
 	}
 	p := &r.pieces[0]
-	pos, bl, err := p.locate(r.b.cfg.Layout, p.off)
+	pos, bl, err := p.locate(p.layout, p.off)
 	if err != nil {
 		return err
 	}
@@ -2025,7 +2050,7 @@ func (r *reader) remoteBlock(p *piece, pos volume.Pos, bl int) ([]byte, error) {
 	// the next call): give its buffers back before more are taken, so a
 	// reader holds its current window and the ones ahead, no more.
 	r.dropWindow()
-	ref, err := r.b.ref(p.vol)
+	ref, err := r.b.ref(r.ctx, p.vol)
 	if err != nil {
 		return nil, err
 	}
@@ -2247,28 +2272,35 @@ func (r *reader) stopNext() {
 	r.ahead = nil
 }
 
-// ref returns the VolumeRef of volume hexID (keys derived once).
-func (b *Blobs) ref(hexID string) (VolumeRef, error) {
+// ref returns the VolumeRef of volume hexID, with the layout it was
+// written with (volumeLayout; keys derived once).
+func (b *Blobs) ref(ctx context.Context, hexID string) (VolumeRef, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if r, ok := b.refs[hexID]; ok {
+	r, ok := b.refs[hexID]
+	b.mu.Unlock()
+	if ok {
 		return r, nil
 	}
 	id, err := hex.DecodeString(hexID)
 	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
 		return VolumeRef{}, fmt.Errorf("network: bad volume id %q", hexID)
 	}
-	r, err := NewVolumeRef(b.cfg.Master, id, b.cfg.Layout)
+	l, err := b.volumeLayout(ctx, hexID)
 	if err != nil {
 		return VolumeRef{}, err
 	}
+	if r, err = NewVolumeRef(b.cfg.Master, id, l); err != nil {
+		return VolumeRef{}, err
+	}
 	r.Dir = filepath.Dir(b.coreDir(hexID, 0))
+	b.mu.Lock()
 	b.refs[hexID] = r
+	b.mu.Unlock()
 	return r, nil
 }
 
 // Ref returns the VolumeRef of the volume an extent names.
-func (b *Blobs) Ref(hexID string) (VolumeRef, error) { return b.ref(hexID) }
+func (b *Blobs) Ref(ctx context.Context, hexID string) (VolumeRef, error) { return b.ref(ctx, hexID) }
 
 // CacheSize is the number of bytes the block cache holds.
 func (b *Blobs) CacheSize() int64 { return b.cache.size() }
@@ -2328,7 +2360,7 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard, bl int) ([
 			return nil, err
 		}
 	}
-	l := v.b.cfg.Layout
+	l := v.Layout
 	shards := make([][]byte, l.N())
 	have := 0
 	for j, c := range v.Cores {
@@ -2344,7 +2376,11 @@ func (v *Volume) dataBlock(ctx context.Context, stripe uint64, shard, bl int) ([
 	if have < l.K {
 		return nil, fmt.Errorf("network: volume %s stripe %d: %d of %d cores readable: %w", v.Hex, stripe, have, l.K, store.ErrDataShort)
 	}
-	if err := v.b.coder.ReconstructData(shards); err != nil {
+	coder, err := v.b.coderFor(l)
+	if err != nil {
+		return nil, err
+	}
+	if err := coder.ReconstructData(shards); err != nil {
 		return nil, fmt.Errorf("network: volume %s stripe %d: %w", v.Hex, stripe, err)
 	}
 	return shards[shard], nil

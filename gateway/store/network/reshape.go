@@ -12,6 +12,7 @@ import (
 
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hypercore"
+	"github.com/datdot/datdot/volume"
 )
 
 // Volumes recovered without their data (gateway recover without
@@ -54,12 +55,12 @@ func (b *Blobs) shapeFromHosters(ctx context.Context) error {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(b.coreDir(vol, 0)), "core-000", "header")); err == nil {
 			continue // local cores: shaped from them at the next open
 		}
-		length, byteLength, err := b.remoteShape(ctx, vol)
+		length, byteLength, l, err := b.remoteShape(ctx, vol)
 		if err != nil {
 			b.cfg.Log.Info("usage rebuild: no hoster gave the shape of a volume recovered without its data; tried again next pass", "volume", vol, "err", err)
 			continue
 		}
-		stream, holes := shapeOf(b.cfg.Layout, length, byteLength)
+		stream, holes := shapeOf(l, length, byteLength)
 		if err := b.usage.reshaped(vol, true, stream, max(holes, 0)); err != nil {
 			return err
 		}
@@ -69,16 +70,17 @@ func (b *Blobs) shapeFromHosters(ctx context.Context) error {
 }
 
 // remoteShape returns the length and byte length of the longest core of
-// vol any of its hosters proves.
-func (b *Blobs) remoteShape(ctx context.Context, vol string) (length, byteLength uint64, err error) {
+// vol any of its hosters proves, and the layout vol was written with.
+func (b *Blobs) remoteShape(ctx context.Context, vol string) (length, byteLength uint64, lay volume.Layout, err error) {
 	r := b.cfg.Remote
-	ref, err := b.ref(vol)
+	ref, err := b.ref(ctx, vol)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, lay, err
 	}
+	lay = ref.Layout
 	eps, err := r.cfg.Locator.Locate(ctx, ref, false)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, lay, err
 	}
 	var errs []error
 	found := false
@@ -92,7 +94,7 @@ func (b *Blobs) remoteShape(ctx context.Context, vol string) (length, byteLength
 				errs = append(errs, fmt.Errorf("core %d at %s: %w", j, ep, err))
 				continue
 			}
-			stream, holes := shapeOf(b.cfg.Layout, l, bl)
+			stream, holes := shapeOf(lay, l, bl)
 			if holes < 0 || holes > stream {
 				errs = append(errs, fmt.Errorf("core %d at %s: %d blocks of %d bytes do not fit the layout", j, ep, l, bl))
 				continue
@@ -106,9 +108,9 @@ func (b *Blobs) remoteShape(ctx context.Context, vol string) (length, byteLength
 		if len(errs) == 0 {
 			errs = append(errs, errors.New("no hoster is assigned"))
 		}
-		return 0, 0, errors.Join(errs...)
+		return 0, 0, lay, errors.Join(errs...)
 	}
-	return length, byteLength, nil
+	return length, byteLength, lay, nil
 }
 
 // coreShape asks the hoster at ep for a proof of core key's first block

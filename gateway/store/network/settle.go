@@ -141,9 +141,13 @@ func (b *Blobs) openToSettle(ctx context.Context, hexID string) (*Volume, error)
 	if err != nil || len(id) == 0 || len(id) > volume.MaxVolumeIDSize {
 		return nil, fmt.Errorf("network: bad volume id %q", hexID)
 	}
-	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, b.cfg.Layout.N()), Layout: b.cfg.Layout}
+	l, err := b.volumeLayout(ctx, hexID)
+	if err != nil {
+		return nil, err
+	}
+	v := &Volume{ID: id, Hex: hexID, b: b, Cores: make([]*hypercore.Core, l.N()), Layout: l}
 	v.Dir = filepath.Dir(b.coreDir(hexID, 0))
-	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, b.cfg.Layout); err != nil {
+	if v.Keys, err = volume.CoreKeys(b.cfg.Master, id, l); err != nil {
 		return nil, err
 	}
 	for j := range v.Cores {

@@ -87,7 +87,7 @@ func TestLazyReadHedgesWhenUrgent(t *testing.T) {
 	nt := testHosters(t, 3)
 	ref, _ := writeRandom(t, nt, 1<<20)
 	_, vols := openRemote(t, nt, 0, RemoteConfig{SlowAfter: time.Hour, FetchTimeout: time.Hour})
-	vref, err := vols.ref(ref.Extents[0].Volume)
+	vref, err := vols.ref(ctx, ref.Extents[0].Volume)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,59 @@ func (s *Shipper) Locate(ctx context.Context, v network.VolumeRef, fresh bool) (
 	return eps, nil
 }
 
+var _ network.LayoutFinder = (*Shipper)(nil)
+
+// VolumeLayout implements network.LayoutFinder: the layout of v's order
+// (erasure k of its n cores), the order found as Locate finds it (this
+// shipper's, the volume directory's order file, or this account's order
+// whose first core is v's). A volume no order holds is
+// network.ErrNoOrder.
+func (s *Shipper) VolumeLayout(ctx context.Context, v network.VolumeRef) (volume.Layout, error) {
+	hexID := v.Hex()
+	if len(v.Keys) == 0 {
+		return volume.Layout{}, fmt.Errorf("onchain: volume %s has no core keys", hexID)
+	}
+	s.mu.Lock()
+	var id uint64
+	if o := s.orders[hexID]; o != nil {
+		id = o.id
+	}
+	s.mu.Unlock()
+	if id == 0 && v.Dir != "" {
+		if raw, err := os.ReadFile(filepath.Join(v.Dir, "order")); err == nil {
+			id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+		}
+	}
+	if id == 0 {
+		found, err := s.findOrder(ctx, v.Keys[0][:])
+		if errors.Is(err, errNoOrder) {
+			return volume.Layout{}, fmt.Errorf("onchain: volume %s: %w", hexID, network.ErrNoOrder)
+		}
+		if err != nil {
+			return volume.Layout{}, fmt.Errorf("onchain: order of volume %s: %w", hexID, err)
+		}
+		id = found
+	}
+	res, err := s.cfg.Chain.Storage().Order(ctx, &storagetypes.QueryOrderRequest{Id: id})
+	if err != nil {
+		return volume.Layout{}, fmt.Errorf("onchain: order %d: %w", id, err)
+	}
+	return orderLayout(res.Order, v)
+}
+
+// orderLayout is the layout of ord, which must be v's (its first core).
+func orderLayout(ord storagetypes.Order, v network.VolumeRef) (volume.Layout, error) {
+	n := len(ord.Cores)
+	l := volume.Layout{K: int(ord.ErasureK), M: n - int(ord.ErasureK)}
+	if ord.ErasureK == 0 || int(ord.ErasureN) != n || l.Validate() != nil {
+		return volume.Layout{}, fmt.Errorf("onchain: order %d is not an erasure-coded volume (%d-of-%d with %d cores)", ord.Id, ord.ErasureK, ord.ErasureN, n)
+	}
+	if !bytes.Equal(ord.Cores[0].Key, v.Keys[0][:]) {
+		return volume.Layout{}, fmt.Errorf("onchain: order %d core 0 is not volume %s's", ord.Id, v.Hex())
+	}
+	return l, nil
+}
+
 // endpoints reads order id and returns, per core, the endpoints of its
 // assigned hosters (committed ones first); complete is false when a core
 // has none. With v.Keys set, the order must be v's: same layout and keys.

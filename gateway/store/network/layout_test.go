@@ -1,0 +1,135 @@
+package network
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/datdot/datdot/gateway/store"
+	"github.com/datdot/datdot/gateway/store/crypt"
+	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/volume"
+)
+
+// layoutNet is testNet with the chain's record of each volume's layout
+// (the order's erasure k and cores), found by the first core key.
+type layoutNet struct {
+	*testNet
+	mu      sync.Mutex
+	layouts map[[32]byte]volume.Layout
+}
+
+func (n *layoutNet) Prepare(ctx context.Context, v *Volume, length uint64) error {
+	n.mu.Lock()
+	n.layouts[v.Cores[0].Key()] = v.Layout
+	n.mu.Unlock()
+	return n.testNet.Prepare(ctx, v, length)
+}
+
+func (n *layoutNet) VolumeLayout(_ context.Context, v VolumeRef) (volume.Layout, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, ok := n.layouts[v.Keys[0]]
+	if !ok {
+		return l, ErrNoOrder
+	}
+	return l, nil
+}
+
+// openLayout opens an encrypting network store of layout l in dir; with
+// net, reads come from its hosters.
+func openLayout(t *testing.T, dir string, l volume.Layout, net *layoutNet) (*crypt.Blobs, func()) {
+	t.Helper()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Dir: dir, Master: testMaster, Layout: l, Journal: meta}
+	if net != nil {
+		remote, err := NewRemote(RemoteConfig{Locator: net})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Shipper, cfg.Remote = net, remote
+	}
+	vols, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	closeAll := func() { once.Do(func() { vols.Close(); meta.Close() }) }
+	t.Cleanup(closeAll)
+	c, err := crypt.New(vols, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, closeAll
+}
+
+// volumesOf lists the volumes ws's extents name.
+func volumesOf(ws []written) map[string]bool {
+	out := map[string]bool{}
+	for _, w := range ws {
+		for _, e := range w.ref.Extents {
+			out[e.Volume] = true
+		}
+	}
+	return out
+}
+
+// TestLayoutChangeKeepsOldVolumesReadable: blobs written with k=2 m=1
+// read back after a restart with k=4 m=2, locally and from the hosters,
+// also on a fresh machine with no local copy (the layout then comes from
+// the volume's order); the old volume is sealed, not continued, and new
+// blobs go to a volume of the new layout.
+func TestLayoutChangeKeepsOldVolumesReadable(t *testing.T) {
+	old, now := volume.Layout{K: 2, M: 1}, volume.Layout{K: 4, M: 2}
+
+	// Local cores only.
+	dir := t.TempDir()
+	c, done := openLayout(t, dir, old, nil)
+	ws := writeSome(t, c)
+	done()
+	c, done = openLayout(t, dir, now, nil)
+	checkAll(t, ctx, c, ws, "local, restarted with 4+2")
+	more := writeSome(t, c)
+	checkAll(t, ctx, c, more, "local, written with 4+2")
+	for v := range volumesOf(ws) {
+		if volumesOf(more)[v] {
+			t.Fatalf("volume %s of layout 2+1 was continued with 4+2", v)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "volumes", v, "sealed")); err != nil {
+			t.Fatalf("the 2+1 volume is not sealed: %v", err)
+		}
+	}
+	for v := range volumesOf(more) {
+		if l, ok, err := ReadLayout(filepath.Join(dir, "volumes", v)); err != nil || !ok || l != now {
+			t.Fatalf("new volume's recorded layout %+v %v %v, want %+v", l, ok, err, now)
+		}
+	}
+
+	// From the hosters, and on a machine with no local copy.
+	net := &layoutNet{testNet: testHosters(t, 6), layouts: map[[32]byte]volume.Layout{}}
+	dir = t.TempDir()
+	c, done = openLayout(t, dir, old, net)
+	ws = writeSome(t, c)
+	done()
+	c, done = openLayout(t, dir, now, net)
+	checkAll(t, ctx, c, ws, "from hosters, restarted with 4+2")
+	done()
+	// A volume of an older version has no layout record: the order's.
+	for v := range volumesOf(ws) {
+		if err := os.Remove(filepath.Join(dir, "volumes", v, layoutName)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, done = openLayout(t, dir, now, net)
+	checkAll(t, ctx, c, ws, "from hosters, no layout record")
+	done()
+	c, _ = openLayout(t, t.TempDir(), volume.Layout{K: 3, M: 1}, net)
+	checkAll(t, ctx, c, ws, "a fresh machine with 3+1")
+}
+
+var _ store.BlobStore = (*Blobs)(nil)
