@@ -111,7 +111,8 @@ type Network struct {
 	// request to one hoster.
 	SlowAfter, FetchTimeout time.Duration
 	// HedgeAfter: when a read of whole stripes asks its extra core (0:
-	// with the others; see network.RemoteConfig.HedgeAfter).
+	// with the others; see network.RemoteConfig.HedgeAfter; the flag's
+	// default is 250 ms).
 	HedgeAfter time.Duration
 	// RenewMargin: an order ending within this many epochs is extended
 	// (by Epochs beyond the margin); RenewInterval is how often the
@@ -262,7 +263,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.Int64Var(&c.Network.CacheBytes, "cache-bytes", 256<<20, "network backend: memory cache of the decrypted segments of recently written or read objects, in bytes (0: off, every read goes to the hosters)")
 	fs.DurationVar(&c.Network.SlowAfter, "read.slow-after", 2*time.Second, "network backend: a hoster slower than this to answer a read is skipped and the block decoded from others")
 	fs.DurationVar(&c.Network.FetchTimeout, "read.timeout", 30*time.Second, "network backend: longest wait for one hoster request")
-	fs.DurationVar(&c.Network.HedgeAfter, "read.hedge-after", 0, "network backend: a read of whole stripes asks one core more than it needs at once (0) or only when the others have not all answered after this (a quarter fewer bytes read at k=4 while hosters keep up)")
+	fs.DurationVar(&c.Network.HedgeAfter, "read.hedge-after", 250*time.Millisecond, "network backend: a read of whole stripes asks one core more than it needs only when the others have not all answered after this (0: at once, a quarter more bytes read at k=4)")
 	fs.Uint64Var(&c.Network.RenewMargin, "renew.margin", 50, "network backend: an order ending within this many epochs is extended to end --order.epochs beyond the margin (orders due within twice the margin go along in the same tx)")
 	fs.DurationVar(&c.Network.RenewInterval, "renew.interval", time.Minute, "network backend: how often the renewer looks for orders to extend")
 	fs.IntVar(&c.Network.RenewBatch, "renew.batch", 50, "network backend: the most orders one renewal tx extends")

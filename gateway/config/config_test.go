@@ -165,7 +165,7 @@ mem-bytes = 4096
 		{"cache-bytes (file)", c.Network.CacheBytes, int64(1 << 20)},
 		{"read.slow-after (file)", c.Network.SlowAfter, 3 * time.Second},
 		{"read.timeout (default)", c.Network.FetchTimeout, 30 * time.Second},
-		{"read.hedge-after (default: at once)", c.Network.HedgeAfter, time.Duration(0)},
+		{"read.hedge-after (default 250ms)", c.Network.HedgeAfter, 250 * time.Millisecond},
 		{"put.mem-bytes (file table)", c.Network.PutMemBytes, int64(4096)},
 		{"put.mem-budget (env)", c.Network.PutMemBudget, int64(-1)},
 		{"domains (file)", strings.Join(c.Domains, ","), "s3.file"},

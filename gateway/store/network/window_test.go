@@ -233,3 +233,41 @@ func TestFirstWindow(t *testing.T) {
 	}
 	waitFor(t, "the windows' budget to be given back", func() bool { return vols.ahead.Load() == 0 })
 }
+
+// TestReaderHedgeAfter: with HedgeAfter set, the gateway's default, a
+// reader's windows (the first and the lazy ones ahead, waited for or
+// not) ask only the data cores while they answer: reading a blob of
+// several windows never asks the parity core. With a data core's hoster
+// hanging (SlowAfter an hour away), the read still completes: the timer
+// asks the parity core and the windows decode around the hanging one.
+func TestReaderHedgeAfter(t *testing.T) {
+	nt := testHosters(t, 3)
+	ref, data := writeRandom(t, nt, 2<<20)
+	parity := nt.hosters[2]
+	for _, c := range []struct {
+		hedge time.Duration
+		hang  bool
+	}{{time.Hour, false}, {10 * time.Millisecond, true}} {
+		fresh, vols := openRemote(t, nt, 0, RemoteConfig{HedgeAfter: c.hedge, SlowAfter: time.Hour, FetchTimeout: time.Hour})
+		ss := vols.cfg.Layout.StripeSize()
+		vols.cfg.FirstWindow, vols.cfg.ReadWindow = ss, 2*ss // several windows
+		parity.hits.Store(0)
+		if c.hang {
+			nt.hosters[0].mode.Store(slow)
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard: a hang fails instead of blocking the run
+		got, err := readAll(rctx, fresh, ref, 0, ref.Size)
+		cancel()
+		nt.hosters[0].mode.Store(honest)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("HedgeAfter %v, hanging data core %v: %v (equal %v)", c.hedge, c.hang, err, bytes.Equal(got, data))
+		}
+		if n := parity.hits.Load(); !c.hang && n != 0 {
+			t.Fatalf("HedgeAfter an hour, hosters answering: the parity core was asked %d times", n)
+		}
+		if c.hang && parity.hits.Load() == 0 {
+			t.Fatal("a data core hanging: the parity core was not asked")
+		}
+		waitFor(t, "the windows' budget to be given back", func() bool { return vols.ahead.Load() == 0 })
+	}
+}
