@@ -1242,10 +1242,11 @@ func (v *Volume) emit(stripe uint64, shards [][]byte) error {
 // starts their pushes: 4 MiB, the stripes of a 16 MiB blob. Every append
 // is a signed commit per core and usually a push to each of the n
 // hosters, each push with its fsyncs. With 1 MiB (a push every 4 MiB of
-// stream) a 256 MiB phase of 16 MiB PUTs took 0.17 CPU-s more on the
-// gateway and the six hosters together (2.83-2.89 against 2.68-2.72;
-// bench/s3 -put-only, three alternating pairs on the shared 2-core
-// machine); 1 MiB PUTs append at their flushes either way.
+// stream) a 256 MiB phase of 16 MiB PUTs made 350 pushes instead of 91
+// and took 0.15 to 0.3 CPU-s more on the gateway and the six hosters
+// together, 1 MiB PUTs 602 pushes instead of 420 for about the same CPU
+// and time (bench/s3 -put-only, five alternating pairs on the shared
+// 2-core machine).
 const pushCoreBytes = 4 << 20
 
 // appendPending appends the pending stripes to every core (one signed
