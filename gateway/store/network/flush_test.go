@@ -228,9 +228,10 @@ func TestFlushNotStarvedByBigBlobs(t *testing.T) {
 	if got := localLen(v); got != 1 {
 		t.Fatalf("%d stripes after the first flush, want 1", got)
 	}
-	// 16 full stripes (what a core takes before they are appended
-	// without a flush) and a tail.
-	big := make([]byte, 16*layout.StripeSize()+1000)
+	// The full stripes a core takes before they are appended without a
+	// flush (pushCoreBytes) and a tail.
+	full := pushCoreBytes / volume.BlockSize
+	big := make([]byte, int64(full)*layout.StripeSize()+1000)
 	rand.Read(big)
 	chb := commitAsync(b, big)
 	waitUntil(t, "the big blob to wait for a flush", func() bool {
@@ -238,8 +239,8 @@ func TestFlushNotStarvedByBigBlobs(t *testing.T) {
 		defer v.fmu.Unlock()
 		return len(v.waiting) == 2 && v.flushWanted
 	})
-	if got := localLen(v); got != 17 {
-		t.Fatalf("%d stripes appended before the flush, want 17 (the big blob's full stripes)", got)
+	if got := localLen(v); got != uint64(1+full) {
+		t.Fatalf("%d stripes appended before the flush, want %d (the big blob's full stripes)", got, 1+full)
 	}
 	// The first pushes end; the pushes of the big blob's stripes start
 	// and are held: the flush must not wait for them.
@@ -247,7 +248,7 @@ func TestFlushNotStarvedByBigBlobs(t *testing.T) {
 	if r := result(t, cha, "small blob"); r.err != nil {
 		t.Fatal(r.err)
 	}
-	waitUntil(t, "the big blob's tail to be flushed while its stripes are pushed", func() bool { return localLen(v) == 18 })
+	waitUntil(t, "the big blob's tail to be flushed while its stripes are pushed", func() bool { return localLen(v) == uint64(2+full) })
 	net.open()
 	r := result(t, chb, "big blob")
 	if r.err != nil {
