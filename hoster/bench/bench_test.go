@@ -7,7 +7,13 @@
 //     ("x-fsync"); BenchmarkIngestSmallPushes the same with pushes of 4
 //     blocks (a gateway's push per core for a 1 MiB object),
 //     BenchmarkIngestBlockPushes with pushes of one block (64 KiB
-//     objects).
+//     objects); BenchmarkIngestGatewayPushes with pushes of 10 blocks
+//     (what a hoster got per push in bench/s3/network.sh's 1 MiB PUT
+//     phase).
+//   - BenchmarkPushServer / BenchmarkPushServerOneBlock: pushes of 10
+//     blocks (and of one) made before the timer starts and sent one at a
+//     time, so that cpu-us/push is nearly all the hoster's (the client
+//     neither hashes nor signs).
 //   - BenchmarkServeProof / BenchmarkServeBlock: block+proof (and bare
 //     block) reads, 4 concurrent clients, in MB/s and requests/s, with the
 //     ratio to plain file serving of 64 KiB ranges by a minimal net/http
@@ -36,6 +42,7 @@ import (
 	"github.com/datdot/datdot/hoster/client"
 	"github.com/datdot/datdot/hoster/server"
 	"github.com/datdot/datdot/hoster/store"
+	"github.com/datdot/datdot/hoster/wire"
 	"github.com/datdot/datdot/hypercore"
 )
 
@@ -124,6 +131,13 @@ func BenchmarkIngest(b *testing.B) { benchIngest(b, perPush) }
 // the cost per push (HTTP, assignment check, fsyncs, the follower's
 // look at the core) weighs more than with 4 MiB pushes.
 func BenchmarkIngestSmallPushes(b *testing.B) { benchIngest(b, 4) }
+
+// BenchmarkIngestGatewayPushes pushes 10 blocks (640 KiB) at a time,
+// what a hoster got per push in bench/s3/network.sh's 1 MiB PUT phase
+// (about 115 pushes of 1110 blocks per hoster: the gateway's pusher
+// sends one push per core at a time, carrying all that is new, so
+// several objects' blocks ride in one push).
+func BenchmarkIngestGatewayPushes(b *testing.B) { benchIngest(b, 10) }
 
 // BenchmarkIngestBlockPushes pushes one block at a time, what a hoster
 // gets per core for a 64 KiB object: the cost per push is all fixed
@@ -258,3 +272,51 @@ func benchServe(b *testing.B, proof bool) {
 
 func BenchmarkServeProof(b *testing.B) { benchServe(b, true) }
 func BenchmarkServeBlock(b *testing.B) { benchServe(b, false) }
+
+// BenchmarkPushServer is BenchmarkIngestGatewayPushes with the client's
+// work taken out, so that cpu-us/push is nearly all the hoster's: the
+// pushes (10 blocks of 64 KiB, the size measured in bench/s3/network.sh's
+// 1 MiB PUT phase) are made before the timer starts, with the same ten
+// block contents in every push (the writer signs each length), and sent
+// one at a time to one core as the gateway's pusher does (wire encoding
+// streamed from the blocks; no hashing or signing on the client side).
+func BenchmarkPushServer(b *testing.B) { benchPushServer(b, 10) }
+
+// BenchmarkPushServerOneBlock is BenchmarkPushServer with one block per
+// push: the fixed cost of a push.
+func BenchmarkPushServerOneBlock(b *testing.B) { benchPushServer(b, 1) }
+
+func benchPushServer(b *testing.B, per int) {
+	ctx := context.Background()
+	n := max(b.N, 1)
+	s := newSetup(b, 0)
+	blocks := make([][]byte, per)
+	for i := range blocks {
+		blocks[i] = make([]byte, blockSize)
+		rand.Read(blocks[i])
+	}
+	pushes := make([]wire.Push, n)
+	for i := range pushes {
+		start := s.core.Length()
+		if _, err := s.core.Append(ctx, blocks...); err != nil {
+			b.Fatal(err)
+		}
+		pushes[i] = wire.Push{Start: start, Signature: s.core.Info().Signature, Blocks: blocks}
+	}
+	key := s.core.Key()
+	b.SetBytes(int64(per * blockSize))
+	b.ReportAllocs()
+	b.ResetTimer()
+	c0, t0 := cpuTime(), time.Now()
+	for i := range pushes {
+		if _, err := s.c.Push(ctx, key, &pushes[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dt, cpu := time.Since(t0), cpuTime()-c0
+	b.StopTimer()
+	mb := float64(n*per*blockSize) / 1e6
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/push")
+	b.ReportMetric(mb/cpu.Seconds(), "MB/cpu-s")
+	b.ReportMetric(float64(dt.Microseconds())/float64(n), "us/push")
+}
