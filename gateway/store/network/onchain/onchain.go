@@ -143,17 +143,7 @@ func (s *Shipper) VolumeLayout(ctx context.Context, v network.VolumeRef) (volume
 	if len(v.Keys) == 0 {
 		return volume.Layout{}, fmt.Errorf("onchain: volume %s has no core keys", hexID)
 	}
-	s.mu.Lock()
-	var id uint64
-	if o := s.orders[hexID]; o != nil {
-		id = o.id
-	}
-	s.mu.Unlock()
-	if id == 0 && v.Dir != "" {
-		if raw, err := os.ReadFile(filepath.Join(v.Dir, "order")); err == nil {
-			id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
-		}
-	}
+	id := s.knownOrder(v)
 	if id == 0 {
 		found, err := s.findOrder(ctx, v.Keys[0][:])
 		if errors.Is(err, errNoOrder) {
@@ -606,14 +596,12 @@ func (s *Shipper) track(ctx context.Context, id uint64, vol string) {
 	}
 }
 
-// Retire implements network.Retirer: it cancels v's order (the unspent
-// escrow is refunded) and stops renewing it. A volume without an order,
-// or whose order already ended, is not an error.
-func (s *Shipper) Retire(ctx context.Context, v network.VolumeRef) error {
-	hexID := v.Hex()
+// knownOrder is the id of v's order as this gateway recorded it (in memory
+// or in the volume's "order" file), 0 when it has none.
+func (s *Shipper) knownOrder(v network.VolumeRef) uint64 {
 	s.mu.Lock()
 	var id uint64
-	if o := s.orders[hexID]; o != nil {
+	if o := s.orders[v.Hex()]; o != nil {
 		id = o.id
 	}
 	s.mu.Unlock()
@@ -622,6 +610,15 @@ func (s *Shipper) Retire(ctx context.Context, v network.VolumeRef) error {
 			id, _ = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
 		}
 	}
+	return id
+}
+
+// Retire implements network.Retirer: it cancels v's order (the unspent
+// escrow is refunded) and stops renewing it. A volume without an order,
+// or whose order already ended, is not an error.
+func (s *Shipper) Retire(ctx context.Context, v network.VolumeRef) error {
+	hexID := v.Hex()
+	id := s.knownOrder(v)
 	if id == 0 && len(v.Keys) > 0 {
 		found, err := s.findOrder(ctx, v.Keys[0][:])
 		if err != nil && !errors.Is(err, errNoOrder) {

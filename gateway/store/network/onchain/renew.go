@@ -550,12 +550,10 @@ func (r *Renewer) applySent(rec sentTx) error {
 	})
 }
 
-// finishSent waits for a renewal tx a previous process sent and did not
-// see included.
-func (r *Renewer) finishSent(ctx context.Context, out *RenewResult) error {
-	var rec sentTx
-	var found bool
-	err := r.db.View(func(tx *bolt.Tx) error {
+// sentRecord is the renewal tx recorded as sent and not yet seen
+// included, if any.
+func (r *Renewer) sentRecord() (rec sentTx, found bool, err error) {
+	err = r.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bSent).Get([]byte("tx"))
 		if v == nil {
 			return nil
@@ -563,6 +561,13 @@ func (r *Renewer) finishSent(ctx context.Context, out *RenewResult) error {
 		found = true
 		return json.Unmarshal(v, &rec)
 	})
+	return rec, found, err
+}
+
+// finishSent waits for a renewal tx a previous process sent and did not
+// see included.
+func (r *Renewer) finishSent(ctx context.Context, out *RenewResult) error {
+	rec, found, err := r.sentRecord()
 	if err != nil || !found {
 		return err
 	}

@@ -3,7 +3,6 @@ package onchain
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"cosmossdk.io/math"
 	sdk "github.com/cosmos/cosmos-sdk/types"
 	"github.com/cosmos/cosmos-sdk/types/query"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -213,18 +211,9 @@ func openFakeRenewer(t *testing.T, fc *fakeChain, path string) *Renewer {
 	return r
 }
 
-// sentRecord returns the renewal tx recorded in r's file, if any.
-func sentRecord(t *testing.T, r *Renewer) (sentTx, bool) {
-	var rec sentTx
-	var found bool
-	err := r.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bSent).Get([]byte("tx"))
-		if v == nil {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(v, &rec)
-	})
+// recordedSent returns the renewal tx recorded in r's file, if any.
+func recordedSent(t *testing.T, r *Renewer) (sentTx, bool) {
+	rec, found, err := r.sentRecord()
 	if err != nil {
 		t.Error(err)
 	}
@@ -251,7 +240,7 @@ func TestRenewalTxRecordedBeforeBroadcast(t *testing.T) {
 			}
 			recorded := false
 			fc.onBroadcast = func(s chainclient.Sent) {
-				rec, ok := sentRecord(t, r)
+				rec, ok := recordedSent(t, r)
 				recorded = ok && rec.Hash == s.Hash && len(rec.Ends) == len(ids)
 			}
 			fc.crash = true
@@ -261,7 +250,7 @@ func TestRenewalTxRecordedBeforeBroadcast(t *testing.T) {
 			if !recorded {
 				t.Fatal("the renewal tx was broadcast before it was recorded in orders.db")
 			}
-			if _, ok := sentRecord(t, r); !ok {
+			if _, ok := recordedSent(t, r); !ok {
 				t.Fatal("the record of a tx that may be included was dropped")
 			}
 			for _, id := range ids {
@@ -302,7 +291,7 @@ func TestRenewalTxRecordedBeforeBroadcast(t *testing.T) {
 					t.Fatalf("order %d ends at %d on chain, %d in orders.db; want 1250 (extended once)", id, got, tracked[id])
 				}
 			}
-			if _, ok := sentRecord(t, r2); ok {
+			if _, ok := recordedSent(t, r2); ok {
 				t.Fatal("the tx record is kept after the tx was settled")
 			}
 		})
