@@ -44,7 +44,10 @@ func TestFailedHosterAskedLast(t *testing.T) {
 		http.Error(w, `{"error":"down"}`, http.StatusServiceUnavailable)
 	}))
 	defer dead.Close()
-	remote, err := NewRemote(RemoteConfig{Locator: deadFirst{net, dead.URL}})
+	// No extra core asked at once (HedgeAfter): every request of a read
+	// to the failing hoster is answered before the read returns, so none
+	// of the first read's can reach it while the later reads are counted.
+	remote, err := NewRemote(RemoteConfig{Locator: deadFirst{net, dead.URL}, HedgeAfter: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
