@@ -1517,7 +1517,7 @@ func (v *Volume) flush() {
 	if err == nil {
 		err = v.appendPending(ctx)
 	}
-	v.stream = int64(v.enc.Next()) * v.b.cfg.Layout.StripeSize()
+	v.stream = int64(v.enc.Next()) * v.Layout.StripeSize()
 	end, length := v.stream, v.enc.Next()
 	v.wmu.Unlock()
 	if err == nil && v.b.cfg.Shipper != nil {
@@ -1829,7 +1829,7 @@ func (v *Volume) flushCores() {
 	if err == nil {
 		err = v.appendPending(context.Background())
 	}
-	v.stream = int64(v.enc.Next()) * v.b.cfg.Layout.StripeSize()
+	v.stream = int64(v.enc.Next()) * v.Layout.StripeSize()
 	flushed := v.stream
 	v.wmu.Unlock()
 	v.b.st.add(stFlush, time.Since(tf))
