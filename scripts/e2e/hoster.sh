@@ -101,7 +101,9 @@ until_ok 120 "hoster $a1 passes a challenge" at_least passes_of "${assigned[0]}"
 until_ok 120 "hoster $a2 passes a challenge" at_least passes_of "${assigned[1]}" 1
 accrued_ok() { [ "$(chaind q storage hoster "$1" -o json | jq -r '.accrued')" -gt 0 ]; }
 until_ok 120 "pay accrues to hoster $a1" accrued_ok "${assigned[0]}"
-grep -q "proofs included" "$work/h$a1/log" || fail "hoster $a1 did not log its answers"
+# The chain records the pass when the answer's tx is included; the hoster
+# logs "proofs included" when its own poll of that tx returns, a moment later.
+until_ok 60 "hoster $a1 logs its answers" grep -q "proofs included" "$work/h$a1/log"
 
 say "x/attest: the unassigned hoster $free attests the others' performance"
 attestations_of() { record "$1" | jq -r '.record.attestations // 0'; }
@@ -172,7 +174,8 @@ done
 [ "$repaired" = 1 ] || fail "hoster $victim did not repair block 5"
 curl -sf "http://$(cat "$work/h$victim/port")/metrics" >"$work/metrics" || fail "no /metrics"
 grep -q '^datdot_hoster_damaged_blocks_total [1-9]' "$work/metrics" || fail "damage not in the metrics"
-grep -q "repaired damaged blocks" "$work/h$victim/log" || fail "repair not logged"
+# The repaired block is served as soon as it is written; the log line follows.
+until_ok 60 "hoster $victim logs the repair" grep -q "repaired damaged blocks" "$work/h$victim/log"
 
 say "hoster $a1 never missed a challenge, across its restart"
 [ "$(faults_of "${assigned[0]}")" = 0 ] || fail "hoster $a1 has faults: $(record "${assigned[0]}")"
@@ -186,7 +189,7 @@ at_least faults_of "${assigned[1]}" 2 || fail "hoster $a2 was replaced without 2
 free_committed() { order_json "$order_id" | jq -e --arg h "$(addr "hoster$free")" --arg l "$length2" \
 	'[.assignments[].assignment | select(.hoster == $h and .committed_length == $l)] | length == 1'; }
 until_ok 300 "hoster $free rebuilds the core and commits at $length2" free_committed
-grep -q "fetched core from other holders" "$work/h$free/log" || fail "hoster $free did not log its rebuild"
+until_ok 60 "hoster $free logs its rebuild" grep -q "fetched core from other holders" "$work/h$free/log"
 info="$(curl -sf "http://$(cat "$work/h$free/port")/v1/cores/$key")"
 [ "$(jq -r '.tree_hash' <<<"$info")" = "$(jq -r '.tree_hash' "$work/core2.json")" ] || fail "rebuilt core has another tree"
 pf="$(passes_of "$(addr "hoster$free")")"
