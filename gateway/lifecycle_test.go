@@ -148,3 +148,27 @@ func TestLifecycleRuleIDGenerated(t *testing.T) {
 		t.Fatalf("generated-id rule lost its expiration: %+v", r1[0].Expiration)
 	}
 }
+
+// TestLifecycleTransitionRefused: a rule that moves objects to another
+// storage class is refused with 501 NotImplemented (the README's "not
+// implemented" list), and the bucket's existing configuration stays.
+func TestLifecycleTransitionRefused(t *testing.T) {
+	g := startGateway(t)
+	c := g.client(0, true)
+	b := aws.String("lctrans")
+	must[*s3.CreateBucketOutput](t)(c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: b}))
+	must[*s3.PutBucketLifecycleConfigurationOutput](t)(c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{
+			{ID: aws.String("keep"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("a/")}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(3)}},
+		}}}))
+	_, err := c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{
+			{ID: aws.String("cold"), Status: types.ExpirationStatusEnabled, Filter: &types.LifecycleRuleFilter{Prefix: aws.String("")},
+				Transitions: []types.Transition{{Days: aws.Int32(30), StorageClass: types.TransitionStorageClassGlacier}}},
+		}}})
+	wantCode(t, err, "NotImplemented")
+	rules := must[*s3.GetBucketLifecycleConfigurationOutput](t)(c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})).Rules
+	if len(rules) != 1 || aws.ToString(rules[0].ID) != "keep" {
+		t.Fatalf("a refused configuration changed the bucket's: %+v", rules)
+	}
+}
