@@ -366,6 +366,13 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		}
 		c.Keys = append(c.Keys, ks...)
 	}
+	// --key's own variable would be DATDOT_GATEWAY_KEY; keys come from
+	// DATDOT_GATEWAY_KEYS instead (a list), so the singular is refused
+	// rather than silently ignored (which would start with no key of the
+	// operator's).
+	if getenv(EnvName("key")) != "" {
+		return c, fmt.Errorf("config: %s is not read; give keys as %s=ACCESS:SECRET[,ACCESS:SECRET...]", EnvName("key"), "DATDOT_GATEWAY_KEYS")
+	}
 	if env := getenv("DATDOT_GATEWAY_KEYS"); env != "" {
 		for _, s := range strings.FieldsFunc(env, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
 			k, err := ParseKey(s)

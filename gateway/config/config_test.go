@@ -53,6 +53,17 @@ func TestParseDefaultsAndErrors(t *testing.T) {
 	}
 }
 
+// TestSingularKeyEnvRefused: DATDOT_GATEWAY_KEY (what --key's variable
+// would be called) is refused with a pointer to DATDOT_GATEWAY_KEYS, not
+// ignored, and its secret is not echoed.
+func TestSingularKeyEnvRefused(t *testing.T) {
+	env := map[string]string{"DATDOT_GATEWAY_KEY": "AKONE:topsecret"}
+	_, err := Parse(nil, func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "DATDOT_GATEWAY_KEYS") || strings.Contains(err.Error(), "topsecret") {
+		t.Fatalf("DATDOT_GATEWAY_KEY: %v", err)
+	}
+}
+
 func TestMasterKey(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "sub", "master.key")
