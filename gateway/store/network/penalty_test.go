@@ -106,3 +106,72 @@ func TestFailedHosterAskedLast(t *testing.T) {
 		t.Fatal("the hoster was not asked again once its penalty was over")
 	}
 }
+
+// stallFirst locates core 0 at an endpoint that never answers first, then
+// at its real hoster; the other cores at their real hosters.
+type stallFirst struct {
+	net   *testNet
+	stall string
+}
+
+func (d stallFirst) Locate(ctx context.Context, v VolumeRef, fresh bool) ([][]string, error) {
+	eps, err := d.net.Locate(ctx, v, fresh)
+	if len(eps) > 0 {
+		eps[0] = append([]string{d.stall}, eps[0]...)
+	}
+	return eps, err
+}
+
+// TestSlowHosterAskedLastShorter: a hoster that has not answered after
+// SlowAfter is skipped (the read decodes around it) and asked last for a
+// third of the penalty (10 s by default), not the 30 s of a hoster that
+// failed: its request was cut, not refused.
+func TestSlowHosterAskedLastShorter(t *testing.T) {
+	net := testHosters(t, 3)
+	ref, data := writeRandom(t, net, 300001)
+
+	var asked atomic.Int64
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		<-r.Context().Done() // never answers; ends when the reader cuts it
+	}))
+	defer stalled.Close()
+	remote, err := NewRemote(RemoteConfig{Locator: stallFirst{net, stalled.URL}, HedgeAfter: time.Hour, SlowAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 1}, Shipper: net, Journal: meta, Remote: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vols.Close()
+	reader, err := crypt.New(vols, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	got, err := readAll(ctx, reader, ref, 0, ref.Size)
+	after := time.Now()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read around a stalled hoster: %v", err)
+	}
+	if asked.Load() == 0 {
+		t.Fatal("the stalled hoster was never asked: the test shows nothing")
+	}
+	remote.mu.Lock()
+	until, ok := remote.penalty[stalled.URL]
+	remote.mu.Unlock()
+	third := remote.cfg.Penalty / 3
+	if third != 10*time.Second {
+		t.Fatalf("a slow hoster's penalty is %v by default, the README says 10 s", third)
+	}
+	if !ok || until.Before(before.Add(third)) || until.After(after.Add(third)) {
+		t.Fatalf("the slow hoster is asked last until %v (%v), want %v after it was found slow (between %v and %v)", until, ok, third, before.Add(third), after.Add(third))
+	}
+}

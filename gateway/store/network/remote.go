@@ -83,8 +83,9 @@ type RemoteConfig struct {
 	// k=4 (and a decode when it wins); asked later, it is paid only when
 	// a hoster lags.
 	HedgeAfter time.Duration
-	// Penalty is how long a hoster that failed or was slow is asked last
-	// (default 30 s).
+	// Penalty is how long a hoster that failed is asked last (default
+	// 30 s); one that was only slow (past SlowAfter) is asked last for a
+	// third of it.
 	Penalty time.Duration
 	// DrainAfter is how long a read that has what it needs lets the
 	// hosters it no longer waits for (the slowest of k+1) finish their
@@ -266,8 +267,9 @@ func (r *Remote) ReadStripes(ctx context.Context, v VolumeRef, first, end uint64
 // before it is wanted then costs the hosters and the gateway no extra
 // core's bytes and no decode, and one that is merely still coming, with
 // every hoster sending, costs only what the extra core sent until then.
-// (With HedgeAfter set, every read hedges after it; a read of part of a
-// stripe never hedges.)
+// (With HedgeAfter set, every read hedges after it instead: a read of a
+// whole stripe asks one more core, a read of part of a stripe asks enough
+// other cores to decode around the ones that lag.)
 func (r *Remote) read(ctx context.Context, v VolumeRef, first, end uint64, lastLen int, need []bool, verify, pooled bool, urgent <-chan struct{}) (out [][][]byte, stream []byte, release func(), err error) {
 	l := v.Layout
 	if len(need) != l.K || end <= first || len(v.Keys) != l.N() || (lastLen != 0 && !volume.ValidBlockSize(lastLen)) {
