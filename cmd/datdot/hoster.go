@@ -54,25 +54,25 @@ price = %q
 # Stake escrowed by "datdot hoster register".
 stake = %q
 # Log level: debug, info, warn, error.
-log_level = "info"
+log_level = %q
 
 [chain]
 # The chain node: gRPC (host:port) and CometBFT RPC (URL).
 grpc = %q
 rpc = %q
 # Chain id; empty: ask the node.
-chain_id = ""
+chain_id = %q
 # The hoster's key, in a Cosmos keyring as "datdotchaind keys" makes it.
 keyring_dir = %q
 keyring_backend = %q
 key = %q
 # Fee: udot per gas unit.
-gas_price = 0.002
+gas_price = %v
 
 [scrub]
 # Rate of the background re-read of stored blocks, and the pause between passes.
-bytes_per_second = 8388608
-pause = "1m"
+bytes_per_second = %d
+pause = %q
 
 [replication]
 # TCP address where the hoster speaks the Hypercore replication protocol
@@ -82,6 +82,11 @@ listen = %q
 # host:port announced in the hoster's on-chain record (empty: the listen
 # address, unless it is 0.0.0.0 or ::).
 address = %q
+
+[debug]
+# Serve the Go profiler (net/http/pprof) on this loopback address, e.g.
+# "127.0.0.1:6061". Empty: off.
+pprof = %q
 `
 
 // hosterViper reads the configuration: defaults < file < environment < flags.
@@ -210,8 +215,11 @@ func hosterInit(_ context.Context, args []string) error {
 	}
 	body := fmt.Sprintf(hosterConfigTemplate, v.GetString("data_dir"), v.GetString("listen"), v.GetString("endpoint"),
 		v.GetUint64("capacity"), v.GetUint64("reserve"), v.GetString("region"), v.GetString("price"), v.GetString("stake"),
-		v.GetString("chain.grpc"), v.GetString("chain.rpc"), v.GetString("chain.keyring_dir"), v.GetString("chain.keyring_backend"), v.GetString("chain.key"),
-		v.GetString("replication.listen"), v.GetString("replication.address"))
+		v.GetString("log_level"),
+		v.GetString("chain.grpc"), v.GetString("chain.rpc"), v.GetString("chain.chain_id"),
+		v.GetString("chain.keyring_dir"), v.GetString("chain.keyring_backend"), v.GetString("chain.key"), v.GetFloat64("chain.gas_price"),
+		v.GetInt64("scrub.bytes_per_second"), v.GetDuration("scrub.pause").String(),
+		v.GetString("replication.listen"), v.GetString("replication.address"), v.GetString("debug.pprof"))
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		return err
 	}
