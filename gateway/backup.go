@@ -67,18 +67,8 @@ func startBackup(ctx context.Context, cfg config.Config, meta store.MetaStore, b
 		t := time.NewTicker(ExpireEvery)
 		defer t.Stop()
 		for {
-			for range expirePasses {
-				n, freed, err := expire(time.Now(), expireBatch)
-				if err != nil {
-					if bctx.Err() == nil {
-						log.Warn("expire hidden versions", "err", err)
-					}
-					break
-				}
-				reaper.Release(bctx, freed)
-				if n < expireBatch {
-					break
-				}
+			if _, err := expirePass(time.Now(), expire, func(freed []store.BlobRef) { reaper.Release(bctx, freed) }); err != nil && bctx.Err() == nil {
+				log.Warn("expire hidden versions", "err", err)
 			}
 			select {
 			case <-bctx.Done():
@@ -94,6 +84,26 @@ func startBackup(ctx context.Context, cfg config.Config, meta store.MetaStore, b
 			w.Close()
 		}
 	}, nil
+}
+
+// expirePass expires the hidden versions due at now, oldest first (the
+// order expire takes them in): at most expirePasses calls of expireBatch,
+// so at most 10,000 per pass; the rest waits for the next pass. It
+// releases the blobs each call freed and returns how many it expired.
+func expirePass(now time.Time, expire func(time.Time, int) (int, []store.BlobRef, error), release func([]store.BlobRef)) (int, error) {
+	total := 0
+	for range expirePasses {
+		n, freed, err := expire(now, expireBatch)
+		if err != nil {
+			return total, err
+		}
+		release(freed)
+		total += n
+		if n < expireBatch {
+			break
+		}
+	}
+	return total, nil
 }
 
 // announceMaster shows a master secret created at the first start, once,
