@@ -162,15 +162,17 @@ func Run(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
 	}
 	defer unlock()
 
+	// Ports first: a start refused for a busy port changes nothing, not
+	// even with --fresh.
+	if err := c.checkPorts(); err != nil {
+		return err
+	}
 	if c.Fresh {
 		for _, dir := range []string{c.chainHome(), c.chainHome() + ".init", c.gatewayData(), c.keysFile(), filepath.Join(c.Home, "hosters"), c.logDir(), c.EnvFile(), filepath.Join(c.Home, "state")} {
 			if err := os.RemoveAll(dir); err != nil {
 				return fmt.Errorf("devnet: --fresh: %w", err)
 			}
 		}
-	}
-	if err := c.checkPorts(); err != nil {
-		return err
 	}
 
 	// The dashboard's port is taken now, before any process picks a free

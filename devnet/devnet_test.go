@@ -125,6 +125,24 @@ func TestBusyPortRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.Home, "chain")); !os.IsNotExist(err) {
 		t.Fatal("a chain was made although the devnet could not start")
 	}
+
+	// With --fresh too, the refused start wipes nothing of the devnet
+	// that is already there.
+	keep := filepath.Join(c.Home, "gateway", "kept")
+	if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keep, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Fresh = true
+	err = Run(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--gateway-listen") {
+		t.Fatalf("busy gateway port with --fresh: %v", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("a start refused for a busy port wiped the devnet's data: %v", err)
+	}
 }
 
 // A child that dies is reported once, with its log, and not restarted.
