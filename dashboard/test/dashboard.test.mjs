@@ -63,12 +63,17 @@ try {
     const rows = await page.locator('#hosters tbody tr[data-address]').count();
     assert(rows >= expectHosters, rows + ' rows');
     if (expectHosters > 0) {
-      const row = page.locator('#hosters tbody tr[data-address]').first();
-      const cells = await row.locator('td').allTextContents();
-      assert(/^datdot1/.test(await row.getAttribute('data-address')), 'address');
-      assert(cells[1].trim() === 'ACTIVE', 'status ' + cells[1]);
-      assert(/DOT$/.test(cells[4].trim()) && cells[4].trim() !== '0 DOT', 'stake ' + cells[4]);
-      assert(/iB$/.test(cells[5].trim()), 'capacity ' + cells[5]);
+      // Every row, not only the first: each hoster is ACTIVE with its stake
+      // and capacity.
+      for (let i = 0; i < rows; i++) {
+        const row = page.locator('#hosters tbody tr[data-address]').nth(i);
+        const cells = await row.locator('td').allTextContents();
+        const who = 'row ' + (i + 1) + ': ';
+        assert(/^datdot1/.test(await row.getAttribute('data-address')), who + 'address');
+        assert(cells[1].trim() === 'ACTIVE', who + 'status ' + cells[1]);
+        assert(/DOT$/.test(cells[4].trim()) && cells[4].trim() !== '0 DOT', who + 'stake ' + cells[4]);
+        assert(/iB$/.test(cells[5].trim()), who + 'capacity ' + cells[5]);
+      }
       assert(Number(await text('#n-hosters')) === rows, 'card count differs from the table');
     }
   });

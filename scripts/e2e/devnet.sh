@@ -204,6 +204,8 @@ writer=$!
 crash_acked() { [ "$(grep -c '^crash-' "$work/acked")" -ge 3 ]; }
 until_ok 120 "some PUTs acknowledged while writing" crash_acked
 h1="$(height)"
+key_before="$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+cat "$home"/hosters/*/endpoint >"$work/endpoints-before"
 kill -KILL -- "-$pid"
 touch "$work/stop"
 wait "$pid" 2>/dev/null || true
@@ -215,6 +217,10 @@ expect_exit=0
 echo "   $(wc -l <"$work/acked") objects acknowledged before the kill; chain height $h1"
 start_devnet 2
 grep -q "DatDot devnet is running (resumed" "$work/devnet2.out" || fail "the restart did not resume"
+[ "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" = "$key_before" ] || fail "the S3 key pair changed across the restart"
+# Each hoster's endpoint (registered on chain) is kept, and it listens there again.
+cat "$home"/hosters/*/endpoint | cmp -s - "$work/endpoints-before" || fail "hoster endpoints changed across the restart"
+while read -r ep; do until_ok 60 "hoster $ep answers after the restart" curl -sf "$ep/v1/health"; done <"$work/endpoints-before"
 [ "$(height)" -ge "$h1" ] || fail "height $(height) < $h1 before the kill: the chain did not continue"
 until_ok 60 "blocks after the restart" height_above "$h1"
 all_acked_read_back "after SIGKILL and restart"
@@ -247,14 +253,43 @@ grep -q "gateway stopped on its own (killed by killed)\|gateway stopped on its o
 until_ok 30 "no process left after the devnet stopped" no_process_left "$pid"
 pid=""
 
-say "7. Ctrl-C (SIGINT) stops everything"
+say "7. a second devnet on the same home is refused; Ctrl-C (SIGINT) stops everything, the chain last"
 expect_exit=0
 start_devnet 3
+# Other ports, same home: refused by the home's lock before it touches anything.
+if "$datdot" devnet --home "$home" --rpc-port "$(free_port)" --p2p-port "$(free_port)" --grpc-port "$(free_port)" \
+	--api-port "$(free_port)" --gateway-listen "127.0.0.1:$(free_port)" --dashboard-listen "127.0.0.1:$(free_port)" \
+	>"$work/second.out" 2>&1; then
+	fail "a second devnet on the same home started"
+fi
+grep -q "another devnet runs from" "$work/second.out" || fail "unclear refusal of a second devnet: $(cat "$work/second.out")"
+alive "$pid" || fail "the second devnet's attempt stopped the first"
 kill -INT -- "-$pid"
 expect_exit=1
 until_ok 60 "the devnet exits after SIGINT" devnet_exited
 wait "$pid" || fail "the devnet exited non-zero on SIGINT"
 until_ok 30 "no process left after SIGINT" no_process_left "$pid"
 grep -q "devnet: stopping" "$work/devnet3.out" || fail "no stop message"
+# The supervisor logs each process it stopped: the chain comes last.
+grep -o 'msg=stopped process=[a-z0-9]*' "$work/devnet3.out" >"$work/stop-order"
+[ "$(tail -n 1 "$work/stop-order")" = "msg=stopped process=chain" ] || fail "the chain was not stopped last: $(tr '\n' ' ' <"$work/stop-order")"
+grep -q 'process=gateway' "$work/stop-order" || fail "the gateway's stop was not logged: $(tr '\n' ' ' <"$work/stop-order")"
+pid=""
+
+say "8. --fresh starts a new network; a dead chain stops the devnet (exit 1)"
+expect_exit=0
+start_devnet 4 --fresh
+grep -q "DatDot devnet is running (new" "$work/devnet4.out" || fail "--fresh did not make a new network"
+[ "$(height)" -lt "$h1" ] || fail "height $(height) after --fresh: the old chain ($h1 before the kill) was kept"
+s3 s3 ls "s3://$S3_BUCKET/" >"$work/fresh-ls" 2>&1 || true
+! grep -q 'crash-' "$work/fresh-ls" || fail "--fresh kept the old objects: $(head -3 "$work/fresh-ls")"
+chain_pid="$(sed -n 's/.*msg=started process=chain pid=\([0-9]*\).*/\1/p' "$work/devnet4.out" | tail -n 1)"
+[ -n "$chain_pid" ] || fail "the devnet did not log the chain's pid"
+kill -KILL "$chain_pid"
+expect_exit=1
+until_ok 60 "the devnet stops after its chain died" devnet_exited
+if wait "$pid"; then fail "the devnet exited 0 after its chain died"; fi
+grep -q "chain stopped on its own" "$work/devnet4.out" || fail "the chain's death was not reported"
+until_ok 30 "no process left after the chain died" no_process_left "$pid"
 pid=""
 say "devnet e2e passed"
