@@ -210,7 +210,7 @@ pid=$!
 echo "$pid" >"$pidfile"
 
 # Wait for the first block (the node's RPC reports a height >= 1).
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + 120))
 until height="$(chaind status 2>/dev/null | jq -r '.sync_info.latest_block_height // "0"' 2>/dev/null)" && [ "${height:-0}" -ge 1 ]; do
 	if ! kill -0 "$pid" 2>/dev/null; then
 		echo "localnet: node exited; last log lines:" >&2
@@ -219,7 +219,7 @@ until height="$(chaind status 2>/dev/null | jq -r '.sync_info.latest_block_heigh
 		exit 1
 	fi
 	if [ "$SECONDS" -ge "$deadline" ]; then
-		echo "localnet: no block after 60s; last log lines:" >&2
+		echo "localnet: no block after 120s; last log lines:" >&2
 		tail -n 30 "$log" >&2
 		kill "$pid" 2>/dev/null || true
 		rm -f "$pidfile"
