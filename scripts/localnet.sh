@@ -209,9 +209,12 @@ fi
 pid=$!
 echo "$pid" >"$pidfile"
 
-# Wait for the first block (the node's RPC reports a height >= 1).
-deadline=$((SECONDS + 60))
-until height="$(chaind status 2>/dev/null | jq -r '.sync_info.latest_block_height // "0"' 2>/dev/null)" && [ "${height:-0}" -ge 1 ]; do
+# Wait for the first block to be committed: the node's RPC reports a
+# block's height while that block still executes, and until block 1 is
+# committed a query finds no state. The node makes block 2 only after
+# that, so a height >= 2 means every query from here on sees the genesis.
+deadline=$((SECONDS + 120))
+until height="$(chaind status 2>/dev/null | jq -r '.sync_info.latest_block_height // "0"' 2>/dev/null)" && [ "${height:-0}" -ge 2 ]; do
 	if ! kill -0 "$pid" 2>/dev/null; then
 		echo "localnet: node exited; last log lines:" >&2
 		tail -n 30 "$log" >&2
@@ -219,7 +222,7 @@ until height="$(chaind status 2>/dev/null | jq -r '.sync_info.latest_block_heigh
 		exit 1
 	fi
 	if [ "$SECONDS" -ge "$deadline" ]; then
-		echo "localnet: no block after 60s; last log lines:" >&2
+		echo "localnet: no block after 120s; last log lines:" >&2
 		tail -n 30 "$log" >&2
 		kill "$pid" 2>/dev/null || true
 		rm -f "$pidfile"

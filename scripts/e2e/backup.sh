@@ -50,7 +50,7 @@ start_gateway() { # DATA [more flags, e.g. another --erasure-k/-m]
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$1/keyring" --chain.keyring-backend test --chain.key gateway \
 		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot "${@:2}" >>"$work/gw.log" 2>&1 &
 	gwpid=$!
-	until_ok 60 "gateway answers" curl -s -o /dev/null "$gw/"
+	until_ok 120 "gateway answers" curl -s -o /dev/null "$gw/"
 }
 stop_gateway() { stop_pid "$gwpid" TERM; gwpid=""; }
 
@@ -65,7 +65,7 @@ grep -q "$account" "$work/init.out" || fail "init and export-key disagree on the
 out="$(chaind tx bank send alice "$account" 2000000000udot --fees 1000udot -y -o json)"
 [ "$(jq -r .code <<<"$out")" = 0 ] || fail "funding refused: $out"
 funded() { [ "$(chaind q bank balance "$account" udot -o json | jq -r .balance.amount)" -gt 0 ]; }
-until_ok 60 "the gateway's account is funded" funded
+until_ok 120 "the gateway's account is funded" funded
 
 say "a Mastodon-shaped bucket through awscli"
 start_gateway "$work/gw"

@@ -151,9 +151,12 @@ order="$(chaind q storage order "$order_id" -o json)"
 say "escrow accrues to the hosters epoch after epoch"
 wait_height $(($(height) + 2 * LOCALNET_EPOCH_BLOCKS))
 o1="$(chaind q storage order "$order_id" -o json)"
-wait_height $(($(height) + 3 * LOCALNET_EPOCH_BLOCKS))
-o2="$(chaind q storage order "$order_id" -o json)"
 e1="$(jq -r '.current_epoch' <<<"$o1")"
+# Polled on the order's own epoch, not on a block count: the node reports a
+# block's height (status) while that block still executes, so a query just
+# after wait_height may see the state of the block before.
+three_epochs_on() { o2="$(chaind q storage order "$order_id" -o json)" && [ "$(jq -r '.current_epoch' <<<"$o2")" -ge $((e1 + 3)) ]; }
+until_ok 120 "3 epochs after epoch $e1" three_epochs_on
 e2="$(jq -r '.current_epoch' <<<"$o2")"
 [ "$e2" -ge $((e1 + 3)) ] || fail "epochs did not advance ($e1 -> $e2)"
 for i in 0 1 2; do
@@ -237,12 +240,15 @@ echo '{"height":"0","round":0,"step":0}' >"$home2/data/priv_validator_state.json
 "$chaind_bin" start --home "$home2" >"$home2/node.log" 2>&1 &
 echo $! >"$home/localnet.pid" # the cleanup trap stops it
 export_height="$(jq -r '.initial_height' "$work/exported.json")"
+# Past the first block, not at it: status names a block while it still
+# executes, and the imported state is queryable once that first block is
+# committed (the node saves the next block only after that).
 for _ in $(seq 1 600); do
 	h2="$("$chaind_bin" --home "$home2" status 2>/dev/null | jq -r '.sync_info.latest_block_height' 2>/dev/null || echo 0)"
-	[ "${h2:-0}" -ge "$export_height" ] && break
+	[ "${h2:-0}" -gt "$export_height" ] && break
 	sleep 0.2
 done
-[ "${h2:-0}" -ge "$export_height" ] || { tail -n 20 "$home2/node.log" >&2; fail "the imported chain made no block"; }
+[ "${h2:-0}" -gt "$export_height" ] || { tail -n 20 "$home2/node.log" >&2; fail "the imported chain made no block"; }
 chaind2() { "$chaind_bin" --home "$home2" "$@"; }
 [ "$(chaind2 q storage order "$order_id" -o json | jq -r '.order.status')" = ORDER_STATUS_CANCELLED ] || fail "imported chain lost the order"
 # The leaving hoster may or may not have been paid out and removed before the

@@ -83,7 +83,7 @@ out="$(chaind tx storage place-order "$work/core.json" --replicas 2 --max-price 
 	--peers "not-an-address" --from alice "${txflags[@]}" 2>&1 || true)"
 bad_hash="$(jq -r '.txhash // empty' <<<"$out" 2>/dev/null || true)"
 if [ -n "$bad_hash" ] && [ "$(jq -r '.code' <<<"$out")" = 0 ]; then
-	until_ok 60 "tx $bad_hash included" chaind q tx "$bad_hash" -o json
+	until_ok 120 "tx $bad_hash included" chaind q tx "$bad_hash" -o json
 	[ "$(chaind q tx "$bad_hash" -o json | jq -r '.code')" != 0 ] || fail "an order with a bad peer address was accepted"
 fi
 tx_ok alice storage place-order "$work/core.json" --replicas 2 --max-price 1000 --duration 200 --deposit 100000000udot --peers "$jsaddr" >/dev/null

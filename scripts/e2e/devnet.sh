@@ -65,13 +65,15 @@ flags=(--home "$home" --rpc-port "$rpc_port" --p2p-port "$p2p_port" --grpc-port 
 	--gateway-listen "127.0.0.1:$gw_port" --dashboard-listen "127.0.0.1:$dash_port" --block-time 300ms --epoch-blocks 5)
 
 # start_devnet N [ARGS]: run the devnet in its own process group and wait
-# until it has written devnet.env.
+# until it has written devnet.env and printed its summary (it writes the
+# file first, then prints: the steps below read both).
 start_devnet() {
 	local n="$1"; shift
 	rm -f "$home/devnet.env"
 	setsid "$datdot" devnet "${flags[@]}" "$@" >"$work/devnet$n.out" 2>&1 &
 	pid=$!
 	until_ok 240 "devnet start $n writes devnet.env" test -s "$home/devnet.env"
+	until_ok 60 "devnet start $n prints its summary" grep -q "DatDot devnet is running (" "$work/devnet$n.out"
 	set -a; . "$home/devnet.env"; set +a
 }
 height() { curl -sf "$CHAIN_RPC/status" | jq -r '.result.sync_info.latest_block_height'; }
@@ -151,7 +153,7 @@ gw_account="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r .gateway_account)"
 
 say "2. the gateway's volumes are orders of erasure 2-of-4 on the devnet's hosters; the hosters hold and commit the cores"
 hosters_active() { [ "$(curl -sf "$CHAIN_REST/datdot/storage/v1/hosters" | jq '[.hosters[] | select(.status == "HOSTER_STATUS_ACTIVE")] | length')" = "$HOSTERS" ]; }
-until_ok 60 "$HOSTERS active hosters on chain" hosters_active
+until_ok 120 "$HOSTERS active hosters on chain" hosters_active
 gw_orders() { curl -sf "$CHAIN_REST/datdot/storage/v1/owners/$gw_account/orders" | jq -r '.orders[].id'; }
 # The gateway's metadata log (gateway/metalog, for `datdot gateway recover`)
 # is a volume of its own, with one order per generation.
@@ -159,7 +161,7 @@ metalog_shipped() { jq -e '.shipped == .length and .length > 0' "$home/gateway/m
 until_ok 120 "the gateway's metadata log is shipped to the hosters" metalog_shipped
 count_vols() { echo $(($(ls "$home/gateway/network/volumes" | wc -l) + $(ls "$home/gateway/metalog" | grep -c '^gen-'))); }
 one_order_per_volume() { [ "$(gw_orders | wc -w)" = "$(count_vols)" ]; }
-until_ok 60 "one order per volume (data volumes and metadata log generations)" one_order_per_volume
+until_ok 120 "one order per volume (data volumes and metadata log generations)" one_order_per_volume
 orders="$(gw_orders)"
 [ -n "$orders" ] || fail "the gateway placed no order"
 devnet_endpoints="$(curl -sf "$DASHBOARD_URL/devnet.json" | jq -r '.hosters[]')"
@@ -173,7 +175,7 @@ for id in $orders; do
 		grep -qxF "$ep" <<<"$devnet_endpoints" || fail "order $id core $ci is on $ep, not a devnet hoster"
 		key="$(jq -r --argjson c "$ci" '.order.cores[$c].key' <<<"$o" | base64 -d | od -An -tx1 | tr -d ' \n')"
 		holds() { [ "$(curl -sf "$ep/v1/cores/$key" | jq -r .length)" -ge 1 ]; }
-		until_ok 60 "hoster $ep holds core $ci of order $id" holds
+		until_ok 120 "hoster $ep holds core $ci of order $id" holds
 	done
 done
 first_order="$(head -n 1 <<<"$orders")"
@@ -210,7 +212,7 @@ kill -KILL -- "-$pid"
 touch "$work/stop"
 wait "$pid" 2>/dev/null || true
 expect_exit=1
-until_ok 30 "every devnet process gone after SIGKILL" no_process_left "$pid"
+until_ok 60 "every devnet process gone after SIGKILL" no_process_left "$pid"
 wait "$writer" 2>/dev/null || true
 pid=""
 expect_exit=0
@@ -222,7 +224,7 @@ grep -q "DatDot devnet is running (resumed" "$work/devnet2.out" || fail "the res
 cat "$home"/hosters/*/endpoint | cmp -s - "$work/endpoints-before" || fail "hoster endpoints changed across the restart"
 while read -r ep; do until_ok 60 "hoster $ep answers after the restart" curl -sf "$ep/v1/health"; done <"$work/endpoints-before"
 [ "$(height)" -ge "$h1" ] || fail "height $(height) < $h1 before the kill: the chain did not continue"
-until_ok 60 "blocks after the restart" height_above "$h1"
+until_ok 120 "blocks after the restart" height_above "$h1"
 all_acked_read_back "after SIGKILL and restart"
 head -c 300000 /dev/urandom >"$work/after.bin"
 put after.bin "$work/after.bin" || fail "PUT after the restart"
@@ -238,7 +240,7 @@ hoster_reported() { grep -q "hoster$HOSTERS stopped on its own" "$work/devnet2.o
 until_ok 60 "the hoster's death is reported" hoster_reported
 alive "$pid" || fail "the devnet stopped when a hoster died"
 h2="$(height)"
-until_ok 60 "blocks go on without the hoster" height_above "$h2"
+until_ok 120 "blocks go on without the hoster" height_above "$h2"
 all_acked_read_back "with a hoster dead"
 
 say "6. a dead gateway is reported and stops the devnet (not restarted)"
@@ -246,11 +248,11 @@ gw_pid="$(sed -n 's/.*msg=started process=gateway pid=\([0-9]*\).*/\1/p' "$work/
 [ -n "$gw_pid" ] || fail "the devnet did not log the gateway's pid"
 kill -KILL "$gw_pid"
 expect_exit=1
-until_ok 60 "the devnet stops after its gateway died" devnet_exited
+until_ok 180 "the devnet stops after its gateway died" devnet_exited
 wait "$pid" && fail "the devnet exited 0 after its gateway died" || true
 grep -q "gateway stopped on its own (killed by killed)\|gateway stopped on its own" "$work/devnet2.out" || fail "the gateway's death was not reported"
 [ "$(grep -c 'msg=started process=gateway' "$work/devnet2.out")" = 1 ] || fail "the gateway was restarted"
-until_ok 30 "no process left after the devnet stopped" no_process_left "$pid"
+until_ok 60 "no process left after the devnet stopped" no_process_left "$pid"
 pid=""
 
 say "7. a second devnet on the same home is refused; Ctrl-C (SIGINT) stops everything, the chain last"
@@ -266,9 +268,9 @@ grep -q "another devnet runs from" "$work/second.out" || fail "unclear refusal o
 alive "$pid" || fail "the second devnet's attempt stopped the first"
 kill -INT -- "-$pid"
 expect_exit=1
-until_ok 60 "the devnet exits after SIGINT" devnet_exited
+until_ok 180 "the devnet exits after SIGINT" devnet_exited
 wait "$pid" || fail "the devnet exited non-zero on SIGINT"
-until_ok 30 "no process left after SIGINT" no_process_left "$pid"
+until_ok 60 "no process left after SIGINT" no_process_left "$pid"
 grep -q "devnet: stopping" "$work/devnet3.out" || fail "no stop message"
 # The supervisor logs each process it stopped: the chain comes last.
 grep -o 'msg=stopped process=[a-z0-9]*' "$work/devnet3.out" >"$work/stop-order"

@@ -69,7 +69,7 @@ start_gateway() { # [EXTRA FLAGS...]
 		--chain.grpc "$grpc" --chain.rpc "$rpc" --chain.keyring-dir "$home" --chain.keyring-backend test --chain.key alice \
 		--order.max-price 1000 --order.epochs 100000 --order.deposit 100000000udot "$@" >>"$work/gw.log" 2>&1 &
 	gwpid=$!
-	until_ok 60 "gateway answers" curl -s -o /dev/null "$gw/"
+	until_ok 120 "gateway answers" curl -s -o /dev/null "$gw/"
 }
 
 say "the gateway on the network backend"
@@ -127,7 +127,7 @@ for id in $(jq -r '.orders[].id' <<<"$orders"); do
 		i="${hidx[$h]:-}"
 		[ -n "$i" ] || fail "order $id core $ci is assigned to $h, not one of the four hosters"
 		held() { [ "$(held_len "$i" "$key")" -ge 1 ]; }
-		until_ok 60 "hoster $i holds core $ci of order $id" held
+		until_ok 120 "hoster $i holds core $ci of order $id" held
 	done
 done
 

@@ -123,13 +123,13 @@ start_hoster "$a1"
 [ "$(curl -sf "http://$(cat "$work/h$a1/port")/v1/cores/$key" | jq -r .length)" = "$length" ] || fail "data lost across SIGKILL"
 # The follower has caught up with the chain once its status shows the slot.
 status_ok() { "$datdot_bin" hoster status --home "$work/h$a1" | jq -e --arg l "$length" '.daemon == "up" and .registered and (.assignments[0].held_length|tostring) == $l and (.open_challenges|type) == "array" and .record.passes != null' ; }
-until_ok 60 "status of hoster $a1" status_ok
+until_ok 120 "status of hoster $a1" status_ok
 sleep_until_height() { # wait until the chain passes height H (the hoster had blocks to act on)
 	local h0="$1"
 	[ "$(chaind status | jq -r '.sync_info.latest_block_height')" -gt "$h0" ]
 }
 h0="$(chaind status | jq -r '.sync_info.latest_block_height')"
-until_ok 60 "chain moves on" sleep_until_height $((h0 + 5))
+until_ok 120 "chain moves on" sleep_until_height $((h0 + 5))
 [ "$(commits_of "${assigned[0]}")" = 1 ] || fail "hoster $a1 committed again after its restart"
 p0="$(passes_of "${assigned[0]}")"
 until_ok 120 "restarted hoster $a1 passes another challenge" at_least passes_of "${assigned[0]}" $((p0 + 1))

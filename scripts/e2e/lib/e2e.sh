@@ -16,7 +16,8 @@
 #                             defines one, is called with WHAT on every
 #                             poll, to fail early (the process under test
 #                             has exited)
-#   stop_pid PID SIGNAL       signal PID and wait until it has exited
+#   stop_pid PID SIGNAL       signal PID and wait until it has exited;
+#                             fails when it still runs after 120 s
 #   e2e_chain                 start the chain: grpc, rpc, chain_flags, and
 #                             the chaind/addr functions; LOCALNET_* settings
 #                             exported before (LOCALNET_EPOCH_BLOCKS,
@@ -78,21 +79,30 @@ e2e_init() { # NAME [TOOL...]
 }
 
 stop_pid() { # PID SIGNAL
-	local p="$1"
+	local p="$1" end=$((SECONDS + 120))
 	[ -n "$p" ] || return 0
 	kill "-$2" "$p" 2>/dev/null || true
-	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	# A gateway's last metadata-log sync alone may take 30 s on a loaded
+	# machine: wait on the exit itself, and say so if it never comes (the
+	# next step would otherwise meet the old process on its port).
+	while kill -0 "$p" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "$e2e_name: pid $p still runs 120 s after SIG$2" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
 }
 
 e2e_cleanup() {
 	local rc=$? n p f g
 	trap - EXIT INT TERM
 	for f in "${e2e_on_exit[@]}"; do "$f" "$rc" || true; done
-	stop_pid "$gwpid" TERM
-	for p in "${e2e_pids[@]}"; do stop_pid "$p" TERM; done
-	for n in "${!hpid[@]}"; do stop_pid "${hpid[$n]}" TERM; done
+	stop_pid "$gwpid" TERM || true
+	for p in "${e2e_pids[@]}"; do stop_pid "$p" TERM || true; done
+	for n in "${!hpid[@]}"; do stop_pid "${hpid[$n]}" TERM || true; done
 	if [ -f "$home/localnet.pid" ]; then
-		stop_pid "$(cat "$home/localnet.pid")" TERM
+		stop_pid "$(cat "$home/localnet.pid")" TERM || true
 	fi
 	if [ "$rc" -ne 0 ]; then
 		echo "$e2e_name: FAILED at step: $step" >&2
@@ -169,7 +179,7 @@ e2e_spawn_hoster() {
 
 start_hoster() { # I [FLAG...]
 	e2e_spawn_hoster "$@"
-	until_ok 60 "hoster $1 answers /v1/health" curl -sf "http://$(cat "$work/h$1/port")/v1/health"
+	until_ok 120 "hoster $1 answers /v1/health" curl -sf "http://$(cat "$work/h$1/port")/v1/health"
 }
 
 stop_hoster() { # I SIGNAL
@@ -204,7 +214,7 @@ e2e_hosters() { # N [KEYFN]
 	fi
 	for i in $(seq 1 "$n"); do e2e_spawn_hoster "$i"; done
 	for i in $(seq 1 "$n"); do
-		until_ok 60 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
+		until_ok 120 "hoster $i answers /v1/health" curl -sf "http://$(cat "$work/h$i/port")/v1/health"
 	done
-	until_ok 60 "$n active hosters" e2e_active_hosters "$n"
+	until_ok 120 "$n active hosters" e2e_active_hosters "$n"
 }
