@@ -126,10 +126,23 @@ func (b *Blobs) localLayout(hexID string) volume.Layout {
 	return l
 }
 
-// coderFor returns the erasure coder of layout l.
+// coderFor returns the erasure coder of layout l, built once per layout
+// and shared (a volume.Coder is safe for concurrent use: the
+// reedsolomon encoder keeps no state between calls but its inversion
+// cache, which locks).
 func (b *Blobs) coderFor(l volume.Layout) (*volume.Coder, error) {
 	if l == b.cfg.Layout {
 		return b.coder, nil
 	}
-	return volume.NewCoder(l)
+	b.cmu.Lock()
+	defer b.cmu.Unlock()
+	if c := b.coders[l]; c != nil {
+		return c, nil
+	}
+	c, err := volume.NewCoder(l)
+	if err != nil {
+		return nil, err
+	}
+	b.coders[l] = c
+	return c, nil
 }

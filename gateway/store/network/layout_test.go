@@ -133,3 +133,49 @@ func TestLayoutChangeKeepsOldVolumesReadable(t *testing.T) {
 }
 
 var _ store.BlobStore = (*Blobs)(nil)
+
+// TestOldLayoutCoderShared: blocks of a volume of another layout than
+// the gateway's, rebuilt because a local data core is gone, are decoded
+// with one coder of that layout, built once and shared by concurrent
+// callers (not one per block).
+func TestOldLayoutCoderShared(t *testing.T) {
+	old, now := volume.Layout{K: 2, M: 1}, volume.Layout{K: 4, M: 2}
+	dir := t.TempDir()
+	c, done := openLayout(t, dir, old, nil)
+	ws := writeSome(t, c)
+	done()
+	for v := range volumesOf(ws) {
+		if err := os.RemoveAll(filepath.Join(dir, "volumes", v, "core-000")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ = openLayout(t, dir, now, nil)
+	checkAll(t, ctx, c, ws, "a 2+1 volume without its core 0, read with 4+2")
+	checkAll(t, ctx, c, ws, "again")
+	b := c.Inner.(*Blobs)
+	b.cmu.Lock()
+	built := len(b.coders)
+	first := b.coders[old]
+	b.cmu.Unlock()
+	if built != 1 || first == nil {
+		t.Fatalf("%d coders kept (2+1: %v), want the 2+1 one only", built, first != nil)
+	}
+	got := make([]*volume.Coder, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = b.coderFor(old)
+		}()
+	}
+	wg.Wait()
+	for i, g := range got {
+		if g != first {
+			t.Fatalf("call %d got another 2+1 coder than the first", i)
+		}
+	}
+	if g, _ := b.coderFor(now); g != b.coder {
+		t.Fatal("the gateway's own layout got another coder than the one it writes with")
+	}
+}

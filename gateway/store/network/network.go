@@ -206,7 +206,11 @@ var DefaultLayout = volume.Layout{K: 4, M: 2}
 // Blobs is a store.BlobStore over volumes.
 type Blobs struct {
 	cfg   Config
-	coder *volume.Coder
+	coder *volume.Coder // of cfg.Layout
+	// coders holds the coders of the other layouts volumes were written
+	// with (coderFor).
+	cmu    sync.Mutex
+	coders map[volume.Layout]*volume.Coder
 
 	cache *blockCache
 	usage *usageDB
@@ -442,7 +446,7 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.PushMemBytes == 0 {
 		cfg.PushMemBytes = DefaultPushMemBytes
 	}
-	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
+	b := &Blobs{cfg: cfg, coder: coder, coders: map[volume.Layout]*volume.Coder{}, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.mem.max = cfg.MemBudgetBytes
 	b.freeBlocks = make(chan []byte, freeBlocks)
@@ -591,10 +595,15 @@ func (b *Blobs) reopen(ctx context.Context) error {
 			return fmt.Errorf("network: %w", err)
 		}
 	}
-	v.enc = b.coder.NewStreamEncoder(length, v.emit)
+	coder, err := b.coderFor(v.Layout)
+	if err != nil {
+		v.close()
+		return err
+	}
+	v.enc = coder.NewStreamEncoder(length, v.emit)
 	v.enc.SetAlloc(b.getBlock)
 	v.enc.SetFree(b.putBlock)
-	v.stream = int64(length) * b.cfg.Layout.StripeSize()
+	v.stream = int64(length) * v.Layout.StripeSize()
 	v.local = length
 	b.startShipping(v)
 	b.vols[hexID] = v
@@ -733,7 +742,12 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 		v.close()
 		return nil, err
 	}
-	v.enc = b.coder.NewStreamEncoder(0, v.emit)
+	coder, err := b.coderFor(v.Layout)
+	if err != nil {
+		v.close()
+		return nil, err
+	}
+	v.enc = coder.NewStreamEncoder(0, v.emit)
 	v.enc.SetAlloc(b.getBlock)
 	v.enc.SetFree(b.putBlock)
 	b.startShipping(v)
@@ -1086,7 +1100,7 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.WriterTo, n int64) (*Volu
 			return nil, 0, errClosed
 		}
 		v := b.open
-		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || !v.writable() {
+		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(v.Layout.StripeSize()) || !v.writable() {
 			nv, err := b.newVolume(ctx)
 			if err == nil {
 				err = b.setCurrent(nv)
