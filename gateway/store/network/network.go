@@ -211,6 +211,11 @@ type Blobs struct {
 	// with (coderFor).
 	cmu    sync.Mutex
 	coders map[volume.Layout]*volume.Coder
+	// shapeTimeout bounds each hoster request of shapeFromHosters and
+	// shapeMax the volumes one pass asks about (defaultShapeTimeout,
+	// defaultShapeMax; tests change them).
+	shapeTimeout time.Duration
+	shapeMax     int
 
 	cache *blockCache
 	usage *usageDB
@@ -254,6 +259,9 @@ type Blobs struct {
 	// readers counts, per volume, the reads in flight that may still
 	// fetch from it (hold): compaction does not give such a volume up.
 	readers map[string]int
+	// shapeAfter is the last volume a compaction pass asked the hosters
+	// the shape of: the next pass starts after it (shapeFromHosters).
+	shapeAfter string
 
 	// stopBg stops the background work Open starts (settle); bg waits
 	// for it.
@@ -449,6 +457,7 @@ func Open(cfg Config) (*Blobs, error) {
 	b := &Blobs{cfg: cfg, coder: coder, coders: map[volume.Layout]*volume.Coder{}, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.mem.max = cfg.MemBudgetBytes
+	b.shapeTimeout, b.shapeMax = defaultShapeTimeout, defaultShapeMax
 	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	b.st = newStages(cfg.Log)
