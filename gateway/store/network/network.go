@@ -211,6 +211,10 @@ type Blobs struct {
 	// with (coderFor).
 	cmu    sync.Mutex
 	coders map[volume.Layout]*volume.Coder
+	// adoptMu serialises adoptLayout; adoptTried holds the volumes it
+	// looked at.
+	adoptMu    sync.Mutex
+	adoptTried map[string]bool
 	// shapeTimeout bounds each hoster request of shapeFromHosters and
 	// shapeMax the volumes one pass asks about (defaultShapeTimeout,
 	// defaultShapeMax; tests change them).
@@ -454,7 +458,7 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.PushMemBytes == 0 {
 		cfg.PushMemBytes = DefaultPushMemBytes
 	}
-	b := &Blobs{cfg: cfg, coder: coder, coders: map[volume.Layout]*volume.Coder{}, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
+	b := &Blobs{cfg: cfg, coder: coder, coders: map[volume.Layout]*volume.Coder{}, adoptTried: map[string]bool{}, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.mem.max = cfg.MemBudgetBytes
 	b.shapeTimeout, b.shapeMax = defaultShapeTimeout, defaultShapeMax
@@ -533,10 +537,11 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	if _, err := os.Stat(sealedFile(v)); err == nil {
 		return nil
 	}
-	if l, ok, err := ReadLayout(v.Dir); err != nil || !ok || l != b.cfg.Layout {
+	if l, ok, err := b.adoptLayout(ctx, hexID); err != nil || !ok || l != b.cfg.Layout {
 		// Written with another layout (the flags changed), or by an
-		// older version that did not record it: new blobs go to a new
-		// volume of the current layout; this one is settled as it is.
+		// older version with cores that do not show the current one
+		// (adoptLayout): new blobs go to a new volume of the current
+		// layout; this one is settled as it is.
 		b.seal(v)
 		return fmt.Errorf("network: volume %s was written with layout %+v (recorded: %v, %v), new volumes are %+v: sealed", hexID, l, ok, err, b.cfg.Layout)
 	}
