@@ -34,8 +34,9 @@ import (
 // count as dead (compaction may move its blobs early, never lose them).
 //
 // A pass's time is bounded: each request has shapeTimeout, a hoster
-// that gave no answer (timed out, refused the connection) is not asked
-// again in the same pass, and a pass asks about shapeMax volumes at
+// that gave no answer (timed out, refused the connection) or a proof
+// that does not verify is not asked again in the same pass (one that
+// answered with an error status, such as not holding that core, is), and a pass asks about shapeMax volumes at
 // most, the next pass continuing after the last one asked about.
 
 const (
@@ -80,7 +81,7 @@ func (b *Blobs) shapeFromHosters(ctx context.Context) error {
 	if first < len(vols) && vols[first] == after {
 		first++
 	}
-	vols = append(vols[first:], vols[:first]...)
+	vols = slices.Concat(vols[first:], vols[:first])
 	dead := map[string]bool{} // hosters that gave no answer this pass
 	asked := 0
 	for _, vol := range vols {
@@ -112,7 +113,8 @@ func (b *Blobs) shapeFromHosters(ctx context.Context) error {
 // of its hosters proves, and the layout vol was written with: the first
 // proof whose stream reaches covered (the stream vol's blobs are known
 // to cover), else the longest proven. Hosters in dead are skipped; one
-// that gives no answer is added to it.
+// that gives no answer, or a proof that does not verify, is added to
+// it.
 func (b *Blobs) remoteShape(ctx context.Context, vol string, covered int64, dead map[string]bool) (length, byteLength uint64, lay volume.Layout, err error) {
 	r := b.cfg.Remote
 	ref, err := b.ref(ctx, vol)
