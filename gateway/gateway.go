@@ -179,11 +179,12 @@ func openNetwork(cfg config.Config, log *slog.Logger) (store.MetaStore, store.Bl
 	// references, but only when the chain account is the one derived
 	// from the master secret: an account shared with another gateway has
 	// orders this one must not touch. The metadata log's generations are
-	// spared (its writer gives the older ones up).
+	// spared (its writer gives the older ones up); their keys are derived
+	// once each, not at every compaction pass.
 	if own, err := secret.ChainAddress(master); err == nil && own == chain.Address() {
 		ncfg.Compact.Orders = shipper
 		logDir := filepath.Join(cfg.DataDir, "metalog")
-		ncfg.Compact.Spare = func() (map[[32]byte]bool, error) { return metalog.GenerationKeys(master, logDir, 1024) }
+		ncfg.Compact.Spare = metalog.NewSpareKeys(master, logDir, 1024).Keys
 	} else {
 		log.Info("the chain account is not the one derived from the master secret: orders no volume references are not given up after a recovery", "account", chain.Address())
 	}

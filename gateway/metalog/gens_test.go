@@ -11,6 +11,7 @@ import (
 	"github.com/datdot/datdot/gateway/secret"
 	"github.com/datdot/datdot/gateway/store"
 	"github.com/datdot/datdot/gateway/store/local"
+	"github.com/datdot/datdot/gateway/store/network"
 	"github.com/datdot/datdot/volume"
 	storagetypes "github.com/datdot/datdot/x/storage/types"
 )
@@ -238,6 +239,54 @@ func TestLayoutChangeStartsGeneration(t *testing.T) {
 		t.Fatalf("recover: generation %d, %v", st.Gen, err)
 	}
 	got, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if s := state(t, got); s != want {
+		t.Fatalf("recovered:\n%s\nwant:\n%s", s, want)
+	}
+}
+
+// TestUpgradeContinuesGeneration: a generation written by a version that
+// did not record its layout (the record removed), whose cores show the
+// log's layout, is continued after the restart, not retired: the same
+// generation, no order cancelled, the record written; recovery reads it.
+func TestUpgradeContinuesGeneration(t *testing.T) {
+	h := &cancelling{hosters: newHosters(t, 3)}
+	f := &fixture{t: t, master: secret.Generate(), dir: t.TempDir(), h: h.hosters, ship: h}
+	f.open(1 << 30)
+	populate(f, 5)
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gen := f.w.Status().Gen
+	f.close()
+	dir := filepath.Join(f.dir, "metalog", fmt.Sprintf("gen-%d", gen))
+	if err := os.Remove(filepath.Join(dir, "layout")); err != nil {
+		t.Fatal(err)
+	}
+	f.open(1 << 30)
+	f.put("media", "after-upgrade.png", "same layout")
+	if err := f.w.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := f.w.Status().Gen; g != gen {
+		t.Fatalf("generation %d after the upgrade, want %d continued", g, gen)
+	}
+	if h.cancelled != 0 {
+		t.Fatalf("%d orders cancelled, want none", h.cancelled)
+	}
+	if l, ok, err := network.ReadLayout(dir); err != nil || !ok || l != DefaultLayout {
+		t.Fatalf("generation's recorded layout %+v %v %v, want %+v", l, ok, err, DefaultLayout)
+	}
+	want := state(t, f.meta.Meta)
+	rdir := t.TempDir()
+	st, err := Recover(ctx, h.recoverConfig(f.master, rdir))
+	if err != nil || st.Gen != gen {
+		t.Fatalf("recover: generation %d, %v", st.Gen, err)
+	}
+	got, err := local.OpenMeta(filepath.Join(rdir, "meta.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

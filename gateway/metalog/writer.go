@@ -285,14 +285,16 @@ func (w *Writer) newVolumeStruct(g uint64) (*network.Volume, error) {
 
 // openGen reopens generation g's cores; they must all have one length,
 // and the generation must have been written with the configured layout
-// (a generation of another layout, or of a version that did not record
-// it, is not continued: the writer starts a new one).
+// (a generation of another layout is not continued: the writer starts a
+// new one). A generation of a version that did not record its layout
+// has it recorded when its cores show the configured one
+// (network.AdoptLayout), and is continued.
 func (w *Writer) openGen(ctx context.Context, g uint64) (*genVol, error) {
 	v, err := w.newVolumeStruct(g)
 	if err != nil {
 		return nil, err
 	}
-	if l, ok, err := network.ReadLayout(v.Dir); err != nil {
+	if l, ok, err := network.AdoptLayout(ctx, v.Dir, w.cfg.Layout); err != nil {
 		return nil, err
 	} else if !ok || l != w.cfg.Layout {
 		return nil, fmt.Errorf("metalog: generation %d was written with layout %+v (recorded: %v), the log's is now %+v", g, l, ok, w.cfg.Layout)

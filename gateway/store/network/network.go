@@ -206,7 +206,20 @@ var DefaultLayout = volume.Layout{K: 4, M: 2}
 // Blobs is a store.BlobStore over volumes.
 type Blobs struct {
 	cfg   Config
-	coder *volume.Coder
+	coder *volume.Coder // of cfg.Layout
+	// coders holds the coders of the other layouts volumes were written
+	// with (coderFor).
+	cmu    sync.Mutex
+	coders map[volume.Layout]*volume.Coder
+	// adoptMu serialises adoptLayout; adoptTried holds the volumes it
+	// looked at.
+	adoptMu    sync.Mutex
+	adoptTried map[string]bool
+	// shapeTimeout bounds each hoster request of shapeFromHosters and
+	// shapeMax the volumes one pass asks about (defaultShapeTimeout,
+	// defaultShapeMax; tests change them).
+	shapeTimeout time.Duration
+	shapeMax     int
 
 	cache *blockCache
 	usage *usageDB
@@ -250,6 +263,9 @@ type Blobs struct {
 	// readers counts, per volume, the reads in flight that may still
 	// fetch from it (hold): compaction does not give such a volume up.
 	readers map[string]int
+	// shapeAfter is the last volume a compaction pass asked the hosters
+	// the shape of: the next pass starts after it (shapeFromHosters).
+	shapeAfter string
 
 	// stopBg stops the background work Open starts (settle); bg waits
 	// for it.
@@ -442,9 +458,10 @@ func Open(cfg Config) (*Blobs, error) {
 	if cfg.PushMemBytes == 0 {
 		cfg.PushMemBytes = DefaultPushMemBytes
 	}
-	b := &Blobs{cfg: cfg, coder: coder, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
+	b := &Blobs{cfg: cfg, coder: coder, coders: map[volume.Layout]*volume.Coder{}, adoptTried: map[string]bool{}, vols: map[string]*Volume{}, refs: map[string]VolumeRef{},
 		cache: newBlockCache(cfg.CacheBytes), states: map[string]string{}}
 	b.mem.max = cfg.MemBudgetBytes
+	b.shapeTimeout, b.shapeMax = defaultShapeTimeout, defaultShapeMax
 	b.freeBlocks = make(chan []byte, freeBlocks)
 	b.cs, _ = cfg.Shipper.(CoreShipper)
 	b.st = newStages(cfg.Log)
@@ -520,10 +537,11 @@ func (b *Blobs) reopen(ctx context.Context) error {
 	if _, err := os.Stat(sealedFile(v)); err == nil {
 		return nil
 	}
-	if l, ok, err := ReadLayout(v.Dir); err != nil || !ok || l != b.cfg.Layout {
+	if l, ok, err := b.adoptLayout(ctx, hexID); err != nil || !ok || l != b.cfg.Layout {
 		// Written with another layout (the flags changed), or by an
-		// older version that did not record it: new blobs go to a new
-		// volume of the current layout; this one is settled as it is.
+		// older version with cores that do not show the current one
+		// (adoptLayout): new blobs go to a new volume of the current
+		// layout; this one is settled as it is.
 		b.seal(v)
 		return fmt.Errorf("network: volume %s was written with layout %+v (recorded: %v, %v), new volumes are %+v: sealed", hexID, l, ok, err, b.cfg.Layout)
 	}
@@ -591,10 +609,15 @@ func (b *Blobs) reopen(ctx context.Context) error {
 			return fmt.Errorf("network: %w", err)
 		}
 	}
-	v.enc = b.coder.NewStreamEncoder(length, v.emit)
+	coder, err := b.coderFor(v.Layout)
+	if err != nil {
+		v.close()
+		return err
+	}
+	v.enc = coder.NewStreamEncoder(length, v.emit)
 	v.enc.SetAlloc(b.getBlock)
 	v.enc.SetFree(b.putBlock)
-	v.stream = int64(length) * b.cfg.Layout.StripeSize()
+	v.stream = int64(length) * v.Layout.StripeSize()
 	v.local = length
 	b.startShipping(v)
 	b.vols[hexID] = v
@@ -733,7 +756,12 @@ func (b *Blobs) newVolume(ctx context.Context) (*Volume, error) {
 		v.close()
 		return nil, err
 	}
-	v.enc = b.coder.NewStreamEncoder(0, v.emit)
+	coder, err := b.coderFor(v.Layout)
+	if err != nil {
+		v.close()
+		return nil, err
+	}
+	v.enc = coder.NewStreamEncoder(0, v.emit)
 	v.enc.SetAlloc(b.getBlock)
 	v.enc.SetFree(b.putBlock)
 	b.startShipping(v)
@@ -1086,7 +1114,7 @@ func (b *Blobs) appendBlob(ctx context.Context, src io.WriterTo, n int64) (*Volu
 			return nil, 0, errClosed
 		}
 		v := b.open
-		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(b.cfg.Layout.StripeSize()) || !v.writable() {
+		if v == nil || uint64(v.streamLen()+n) > b.cfg.MaxStripes*uint64(v.Layout.StripeSize()) || !v.writable() {
 			nv, err := b.newVolume(ctx)
 			if err == nil {
 				err = b.setCurrent(nv)

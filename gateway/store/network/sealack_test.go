@@ -45,6 +45,18 @@ func (b *Blobs) openVolume() *Volume {
 	return b.open
 }
 
+// waitIdle waits until every core of v has pushed what v holds: a blob
+// is acknowledged by AckCores cores, and a push still in flight on
+// another one would meet a failure set up for the next blob.
+func waitIdle(t *testing.T, v *Volume, what string) {
+	t.Helper()
+	waitUntil(t, what, func() bool {
+		v.fmu.Lock()
+		defer v.fmu.Unlock()
+		return v.idleLocked() == v.Layout.N()
+	})
+}
+
 // TestCoreFailureSealsButAcks: with AckCores = k+1 (--ack-losses 1), a
 // PUT during which one core's push fails is still acknowledged by the
 // other cores, and the volume is sealed (the next PUT goes to a new
@@ -69,6 +81,7 @@ func TestCoreFailureSealsButAcks(t *testing.T) {
 	if first.Extents[0].Volume != v.Hex {
 		t.Fatalf("blob in volume %s, the open one is %s", first.Extents[0].Volume, v.Hex)
 	}
+	waitIdle(t, v, "every core pushed the first blob")
 	sh.failCore(v, 0)
 	second, err := put("while core 0 fails")
 	if err != nil {
@@ -92,7 +105,10 @@ func TestCoreFailureSealsButAcks(t *testing.T) {
 		t.Fatal("a blob went to the sealed volume")
 	}
 
-	// Two cores of the new volume fail: two left, three required.
+	// Two cores of the new volume fail: two left, three required (once
+	// the third blob's pushes are over: a failure of one of them would
+	// seal the volume and the next PUT would go to a fresh one).
+	waitIdle(t, w, "every core of the new volume pushed the third blob")
 	sh.failCore(w, 1)
 	sh.failCore(w, 3)
 	if _, err := put("two cores lost"); err == nil {
