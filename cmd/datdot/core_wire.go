@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -169,6 +170,15 @@ func chainPeers(ctx context.Context, grpcAddr, rpcURL, key string) ([]string, er
 		}
 		next = res.Pagination.NextKey
 	}
+	return peerOrder(holders, orderPeers), nil
+}
+
+// peerOrder is the order in which `core fetch` tries a core's peers: the
+// hosters' replication addresses, those that committed the most blocks
+// first (ties keep the chain's order), then the peers the orders name;
+// each address once, hosters without a replication address left out.
+func peerOrder(holders []storagetypes.CoreHolder, orderPeers []string) []string {
+	holders = slices.Clone(holders)
 	sort.SliceStable(holders, func(i, j int) bool { return holders[i].CommittedLength > holders[j].CommittedLength })
 	var out []string
 	seen := map[string]bool{}
@@ -184,5 +194,5 @@ func chainPeers(ctx context.Context, grpcAddr, rpcURL, key string) ([]string, er
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out
 }

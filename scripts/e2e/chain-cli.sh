@@ -116,7 +116,8 @@ jq '.roots[0].size = 10' "$work/core.json" >"$work/small.json"
 tx_refused "signed tree hash" alice storage place-order "$work/small.json" "${order_flags[@]}"
 
 say "a deposit below the price is refused"
-tx_refused "deposit below the price" alice storage place-order "$work/core.json" \
+# The refusal names the exact amount needed (docs/chain.md).
+tx_refused "is below ${deposit}udot .*deposit below the price" alice storage place-order "$work/core.json" \
 	--replicas 3 --max-price "$max_price" --duration "$duration" --deposit "$((deposit - 1))udot"
 
 say "place an order for the core with 3 replicas"

@@ -142,6 +142,23 @@ func TestPlaceOrderRefusesBadInput(t *testing.T) {
 	require.Equal(t, uint64(1), res.OrderId)
 }
 
+// TestDepositRefusalNamesAmount: a deposit one udot short is refused with
+// the exact amount needed in the error (docs/chain.md), and the order is
+// not placed.
+func TestDepositRefusalNamesAmount(t *testing.T) {
+	f := newFixture(t)
+	threeHosters(f)
+	w := newWriter("amount")
+	m := f.placeMsg("alice", w.core(t, 10, 1000), 3, 100, 10)
+	need := m.Deposit
+	m.Deposit.Amount = need.Amount.SubRaw(1)
+	_, err := f.msg.PlaceOrder(f.ctx, m)
+	require.ErrorIs(t, err, types.ErrDepositTooLow)
+	require.Contains(t, err.Error(), "is below "+need.Amount.String()+need.Denom)
+	_, err = f.k.Orders.Get(f.ctx, 1)
+	require.Error(t, err, "a refused order was stored")
+}
+
 func TestCompatCoreSignature(t *testing.T) {
 	f := newFixture(t)
 	threeHosters(f)
