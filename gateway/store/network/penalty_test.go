@@ -54,21 +54,7 @@ func TestFailedHosterAskedLast(t *testing.T) {
 	if remote.cfg.Penalty != 30*time.Second {
 		t.Fatalf("default penalty %v, the README says 30 s", remote.cfg.Penalty)
 	}
-	dir := t.TempDir()
-	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 1}, Shipper: net, Journal: meta, Remote: remote})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vols.Close()
-	reader, err := crypt.New(vols, testMaster)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := remoteReader(t, net, remote)
 	read := func(what string) {
 		t.Helper()
 		got, err := readAll(ctx, reader, ref, 0, ref.Size)
@@ -140,21 +126,7 @@ func TestSlowHosterAskedLastShorter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
-	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 1}, Shipper: net, Journal: meta, Remote: remote})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vols.Close()
-	reader, err := crypt.New(vols, testMaster)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := remoteReader(t, net, remote)
 	before := time.Now()
 	got, err := readAll(ctx, reader, ref, 0, ref.Size)
 	after := time.Now()
@@ -174,4 +146,26 @@ func TestSlowHosterAskedLastShorter(t *testing.T) {
 	if !ok || until.Before(before.Add(third)) || until.After(after.Add(third)) {
 		t.Fatalf("the slow hoster is asked last until %v (%v), want %v after it was found slow (between %v and %v)", until, ok, third, before.Add(third), after.Add(third))
 	}
+}
+
+// remoteReader opens a fresh gateway store (2+1, no local copy of the
+// cores) whose reads go through remote, and the decrypting reader over it.
+func remoteReader(t *testing.T, net *testNet, remote *Remote) *crypt.Blobs {
+	t.Helper()
+	dir := t.TempDir()
+	meta, err := local.OpenMeta(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	vols, err := Open(Config{Dir: dir, Master: testMaster, Layout: volume.Layout{K: 2, M: 1}, Shipper: net, Journal: meta, Remote: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { vols.Close() })
+	reader, err := crypt.New(vols, testMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reader
 }
